@@ -1,0 +1,181 @@
+"""A market that moves: each round a new live era with fresh ids, then its realised targets.
+
+The feed extends a built dataset version without rebuilding its history. It reuses the
+version's keyed encoding (names, column order, bins), so live rows look exactly like the
+rows participants trained on, and keys every round's ids afresh.
+
+Two markets move: a historical panel replayed era by era as if it were live, and the
+synthetic market, which generates new weeks as they are needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from crowdquant.data.anonymise import ids_from_prf, mix64, proportion_bins, row_prf, subsample
+from crowdquant.data.config import DatasetConfig
+from crowdquant.data.encoding import FeatureEncoder
+from crowdquant.data.eras import era_day_positions
+from crowdquant.data.features import MIN_HISTORY, compute_features, feature_specs, market_beta
+from crowdquant.data.keys import OperatorKeys
+from crowdquant.data.panel import Panel
+from crowdquant.data.pipeline import MAIN_TARGET, eligible_universe
+from crowdquant.data.sources.synthetic import DAYS_PER_WEEK, SyntheticMarket
+from crowdquant.data.splits import LIVE
+from crowdquant.data.targets import forward_returns, residualise
+
+
+class FeedError(RuntimeError):
+    """The market has not (yet) produced what was asked for."""
+
+
+class MovingMarket(Protocol):
+    def panel_through(self, date: pd.Timestamp) -> Panel:
+        """Everything known at the close of `date`; raises FeedError past the market's end."""
+        ...
+
+    def trading_day_after(self, date: pd.Timestamp, offset: int) -> pd.Timestamp:
+        """The trading day `offset` days after `date`."""
+        ...
+
+
+@dataclass(frozen=True)
+class HistoricalMarket:
+    """A recorded panel replayed as if live: only days up to the asked date are visible."""
+
+    panel: Panel
+
+    def panel_through(self, date: pd.Timestamp) -> Panel:
+        if date > self.panel.dates[-1]:
+            raise FeedError(f"the recorded panel ends on {self.panel.dates[-1].date()}")
+        return self.panel.until(date)
+
+    def trading_day_after(self, date: pd.Timestamp, offset: int) -> pd.Timestamp:
+        position = self.panel.dates.get_loc(date) + offset
+        if position >= len(self.panel.dates):
+            raise FeedError(f"the recorded panel ends before {offset} days after {date.date()}")
+        return pd.Timestamp(self.panel.dates[position])
+
+
+class SyntheticMovingMarket:
+    """The synthetic market, generated week by week as the clock asks for more."""
+
+    def __init__(self, market: SyntheticMarket):
+        self.market = market
+        self.start = pd.Timestamp(market.config.start)
+
+    def panel_through(self, date: pd.Timestamp) -> Panel:
+        business_days = len(pd.bdate_range(self.start, date))
+        weeks = -(-business_days // DAYS_PER_WEEK)
+        return self.market.panel(weeks).until(date)
+
+    def trading_day_after(self, date: pd.Timestamp, offset: int) -> pd.Timestamp:
+        return pd.Timestamp(date + pd.offsets.BDay(offset))
+
+
+@dataclass(frozen=True)
+class LiveEra:
+    round_number: int
+    era: str
+    date: pd.Timestamp  # operator only
+    frame: pd.DataFrame  # published: index id; era, data_type, features
+    tickers: pd.Series  # operator only: id → ticker
+    beta: pd.Series  # operator only: id → market beta at the era's close, for residualising
+
+
+class MarketFeed:
+    def __init__(
+        self, market: MovingMarket, keys: OperatorKeys, config: DatasetConfig, has_volume: bool
+    ):
+        self.market, self.keys, self.config = market, keys, config
+        self.encoder = FeatureEncoder(keys, feature_specs(has_volume), config.anonymisation)
+
+    def next_era_date(self, after: pd.Timestamp, known_through: pd.Timestamp) -> pd.Timestamp:
+        """The first era day after `after`, once the market has closed it by `known_through`."""
+        panel = self.market.panel_through(known_through)
+        days = panel.dates[era_day_positions(panel.dates)]
+        later = days[days > after]
+        if len(later) == 0:
+            raise FeedError(f"no era has closed after {after.date()} by {known_through.date()}")
+        return pd.Timestamp(later[0])
+
+    def live_era(self, round_number: int, era: str, date: pd.Timestamp) -> LiveEra:
+        """The era closing on `date` as round `round_number`'s live rows, with fresh ids."""
+        panel = self.market.panel_through(date)
+        if panel.dates[-1] != date or date.day_of_week > 4:
+            raise FeedError(f"{date.date()} is not a trading day of the market")
+        panel = _tail(panel, MIN_HISTORY + 5)
+        day = np.array([len(panel.dates) - 1])
+        include = eligible_universe(panel, day)
+        scope = f"round:{round_number}"
+        prf = row_prf(self.keys.derive(f"ids:{scope}"), panel.tickers, [str(date.date())], include)
+        if self.config.anonymisation.subsample is not None:
+            include = subsample(include, prf[..., 1], self.keys, scope, self.config.anonymisation.subsample)
+        bins = self.encoder.encode(compute_features(panel, day), include, prf[..., 1])
+        cells = np.nonzero(include)
+        ids = pd.Index(ids_from_prf(prf[..., 0][cells]), name="id")
+        frame = pd.DataFrame(bins[cells], columns=self.encoder.names, index=ids)
+        frame.insert(0, "data_type", LIVE)
+        frame.insert(0, "era", era)
+        order = np.argsort(ids.to_numpy())
+        tickers = np.array(panel.tickers, dtype=object)[cells[1]]
+        beta = market_beta(panel, day)[cells]
+        return LiveEra(
+            round_number=round_number,
+            era=era,
+            date=date,
+            frame=frame.iloc[order],
+            tickers=pd.Series(tickers, index=ids).iloc[order],
+            beta=pd.Series(beta, index=ids).iloc[order],
+        )
+
+    def days_known(self, live: LiveEra, as_of: pd.Timestamp) -> int:
+        """How many days of the live era's horizon have closed by `as_of` (0..horizon)."""
+        cfg = self.config.targets
+        for days in range(cfg.horizon, 0, -1):
+            try:
+                if self.market.trading_day_after(live.date, cfg.lag + days) <= as_of:
+                    return days
+            except FeedError:
+                continue
+        return 0
+
+    def targets(self, live: LiveEra, days: int) -> pd.DataFrame:
+        """The live era's targets over the first `days` trading days of the horizon.
+
+        days = config.targets.horizon gives the final target. Raises FeedError until the
+        market has traded that far.
+        """
+        cfg = self.config.targets
+        if not 1 <= days <= cfg.horizon:
+            raise ValueError(f"days must be within 1..{cfg.horizon}, got {days}")
+        end = self.market.trading_day_after(live.date, cfg.lag + days)
+        panel = self.market.panel_through(end)
+        close = panel.close.reindex(columns=live.tickers.to_numpy()).to_numpy(np.float64)
+        position = np.array([panel.dates.get_loc(live.date)])
+        fwd = forward_returns(close, position, cfg.lag, days)
+        sectors = panel.sector_codes()[panel.close.columns.get_indexer(live.tickers.to_numpy())]
+        include = np.isfinite(fwd)
+        resid = residualise(fwd, live.beta.to_numpy()[None, :], sectors, include)
+        key = int.from_bytes(self.keys.derive(f"target-tiebreak:round:{live.round_number}")[:8], "little")
+        tiebreak = mix64(np.arange(len(live.tickers), dtype=np.uint64)[None, :], key)
+        binned = proportion_bins(resid, include, tiebreak, cfg.proportions)
+        return pd.DataFrame(
+            {MAIN_TARGET: binned[0], "residual_return": resid[0]}, index=live.frame.index
+        )
+
+
+def _tail(panel: Panel, days: int) -> Panel:
+    """The last `days` trading days: all a live era's features need."""
+    keep = panel.dates[-days:]
+    return Panel(
+        close=panel.close.loc[keep],
+        volume=None if panel.volume is None else panel.volume.loc[keep],
+        sector=panel.sector,
+        market=panel.market.loc[keep],
+        name=panel.name,
+    )

@@ -1,0 +1,60 @@
+"""`crowdquant data …` end to end, as an operator types it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from crowdquant.cli import app
+
+runner = CliRunner()
+SMALL = ["--source", "synthetic", "--stocks", "60", "--weeks", "110", "--seed", "2"]
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("CROWDQUANT_HOME", str(tmp_path))
+    return tmp_path
+
+
+def test_build_audit_and_export(home: Path) -> None:
+    result = runner.invoke(app, ["data", "build", *SMALL, "--version", "small"])
+    assert result.exit_code == 0, result.output
+    assert "dataset version small" in result.output and "validation" in result.output
+    assert (home / "datasets" / "small" / "manifest.json").is_file()
+    assert (home / "operator" / "keys.json").is_file()
+
+    result = runner.invoke(app, ["data", "audit", "small", "--out", str(home / "audit")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((home / "audit" / "audit.json").read_text())
+    assert "gate" in report
+
+    out = home / "legacy.csv"
+    result = runner.invoke(app, ["data", "export-legacy", "small", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(out, nrows=5).columns[:3].tolist() == ["id", "era", "data_type"]
+
+
+def test_bad_panel_is_a_clear_error_and_writes_nothing(home: Path) -> None:
+    bad = home / "prices.csv"
+    bad.write_text("date,ticker\n2020-01-03,AAA\n")
+    result = runner.invoke(app, ["data", "build", "--source", "file", "--path", str(bad)])
+    assert result.exit_code == 1
+    assert "missing" in result.output and "close" in result.output
+    assert not (home / "datasets").exists() or not any((home / "datasets").iterdir())
+
+
+def test_unknown_version_is_named(home: Path) -> None:
+    result = runner.invoke(app, ["data", "export-legacy", "nope"])
+    assert result.exit_code == 1 and "nope" in result.output
+
+
+def test_gate_refuses_an_easily_reidentified_build(home: Path) -> None:
+    result = runner.invoke(app, ["data", "build", *SMALL, "--max-reidentification", "0.0"])
+    assert result.exit_code == 1
+    assert "re-identification" in result.output and "no version was written" in result.output
+    assert not (home / "datasets").exists() or not any((home / "datasets").iterdir())

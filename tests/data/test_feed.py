@@ -1,0 +1,102 @@
+"""The moving market: live eras with fresh ids, then their targets day by day."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from crowdquant.data.config import AnonymisationConfig, DatasetConfig, ExampleModelConfig
+from crowdquant.data.feed import FeedError, HistoricalMarket, MarketFeed, SyntheticMovingMarket
+from crowdquant.data.sources import BundledSource, SyntheticSource
+from crowdquant.data.sources.synthetic import SyntheticMarket
+
+from .conftest import KEYS, SMALL_MARKET, Built, build
+
+NO_SUBSAMPLE = DatasetConfig(
+    anonymisation=AnonymisationConfig(subsample=None), example_model=ExampleModelConfig(max_iter=5)
+)
+
+
+@pytest.fixture(scope="module")
+def synthetic_feed(synthetic_build: Built) -> MarketFeed:
+    market = SyntheticMovingMarket(SyntheticMarket(SMALL_MARKET))
+    return MarketFeed(market, KEYS, synthetic_build.version.config(), has_volume=True)
+
+
+def _last_era_date(built: Built) -> pd.Timestamp:
+    return pd.Timestamp(built.version.eras()["date"].iloc[-1])
+
+
+def test_next_live_era_has_fresh_ids_and_the_published_columns(
+    synthetic_build: Built, synthetic_feed: MarketFeed
+) -> None:
+    last = _last_era_date(synthetic_build)
+    date = synthetic_feed.next_era_date(after=last, known_through=last + pd.Timedelta(days=8))
+    assert date == last + pd.Timedelta(days=7)
+    first = synthetic_feed.live_era(1, "0999", date)
+    again = synthetic_feed.live_era(2, "0999", date)
+    published = synthetic_build.version.frame("live")
+    assert list(first.frame.columns) == list(published.columns)
+    assert (first.frame.dtypes.iloc[2:] == np.int8).all()
+    history_ids = set(synthetic_build.version.id_map()["id"])
+    assert history_ids.isdisjoint(first.frame.index)
+    assert set(first.frame.index).isdisjoint(again.frame.index)  # a new round, new ids
+    assert first.frame.index.str.fullmatch(r"n[0-9a-f]{15}").all()
+
+
+def test_an_era_not_yet_closed_is_refused(synthetic_build: Built, synthetic_feed: MarketFeed) -> None:
+    last = _last_era_date(synthetic_build)
+    with pytest.raises(FeedError, match="no era has closed"):
+        synthetic_feed.next_era_date(after=last, known_through=last + pd.Timedelta(days=3))
+
+
+def test_daily_targets_converge_to_the_final_one(synthetic_build: Built, synthetic_feed: MarketFeed) -> None:
+    date = _last_era_date(synthetic_build) + pd.Timedelta(days=7)
+    live = synthetic_feed.live_era(1, "0999", date)
+    assert synthetic_feed.days_known(live, date) == 0
+    assert synthetic_feed.days_known(live, date + pd.Timedelta(days=7)) == 3  # lag 2, then 3 days
+    final = synthetic_feed.targets(live, 20)
+    assert final.index.equals(live.frame.index)
+    counts = final["target"].value_counts(normalize=True).sort_index()
+    assert np.allclose(counts.to_numpy(), [0.05, 0.2, 0.5, 0.2, 0.05], atol=0.02)
+    correlations = [
+        final["residual_return"].corr(synthetic_feed.targets(live, d)["residual_return"], method="spearman")
+        for d in (1, 5, 10, 19)
+    ]
+    assert correlations == sorted(correlations) and correlations[-1] > 0.9
+    with pytest.raises(ValueError, match="1..20"):
+        synthetic_feed.targets(live, 21)
+
+
+def test_live_rows_encode_like_the_history(tmp_path: Path) -> None:
+    """The feed's rows for the build's own live era match the build's, ticker by ticker."""
+    built = build(tmp_path, SyntheticSource(market=SMALL_MARKET), config=NO_SUBSAMPLE)
+    date = _last_era_date(built)
+    feed = MarketFeed(SyntheticMovingMarket(SyntheticMarket(SMALL_MARKET)), KEYS, NO_SUBSAMPLE, True)
+    live = feed.live_era(5, "0150", date)
+    id_map = built.version.id_map().set_index("id")
+    ours = live.frame.set_index(live.tickers.reindex(live.frame.index).to_numpy()).iloc[:, 2:]
+    theirs = built.version.frame("live")
+    theirs = theirs.set_index(id_map.loc[theirs.index, "ticker"].to_numpy()).iloc[:, 2:]
+    ours = ours.loc[theirs.index]
+    same = (ours.to_numpy() == theirs.to_numpy()).mean()
+    assert same > 0.97  # only keyed tie-breaks between equal raw values may differ
+    assert np.abs(ours.to_numpy().astype(int) - theirs.to_numpy()).max() <= 1
+
+
+def test_a_recorded_panel_replays_as_if_live(tmp_path: Path) -> None:
+    built = build(tmp_path, BundledSource(), until=pd.Timestamp("2021-06-30"))
+    feed = MarketFeed(HistoricalMarket(built.panel), KEYS, built.version.config(), has_volume=False)
+    last = _last_era_date(built)
+    assert last <= pd.Timestamp("2021-06-30")
+    date = feed.next_era_date(after=last, known_through=pd.Timestamp("2021-07-12"))
+    live = feed.live_era(1, "2000", date)
+    assert 15 <= len(live.frame) <= 20
+    assert feed.targets(live, 20)["target"].notna().all()
+    end = pd.Timestamp("2022-12-28")
+    late = feed.live_era(2, "2001", feed.next_era_date(after=end - pd.Timedelta(days=10), known_through=end))
+    with pytest.raises(FeedError, match="ends before"):
+        feed.targets(late, 20)
