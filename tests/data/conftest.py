@@ -33,7 +33,13 @@ class Built:
 
 def build(root: Path, source: AnySource, config: DatasetConfig = FAST, **kwargs: object) -> Built:
     version, built = build_version(
-        source, config, KEYS, root / "datasets", root / "operator", version="v1", **kwargs  # type: ignore[arg-type]
+        source,
+        config,
+        KEYS,
+        root / "datasets",
+        root / "operator",
+        version="v1",
+        **kwargs,  # type: ignore[arg-type]
     )
     return Built(source, load_panel(source), version, built, root)
 

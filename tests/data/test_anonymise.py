@@ -59,7 +59,9 @@ def test_ties_are_broken_by_the_key_not_by_row_order() -> None:
     assert not (np.diff(bins[0]) >= 0).all()  # not simply bins by position
 
 
-@pytest.mark.parametrize(("n", "expected"), [(20, [1, 4, 10, 4, 1]), (1000, [50, 200, 500, 200, 50])])
+@pytest.mark.parametrize(
+    ("n", "expected"), [(20, [1, 4, 10, 4, 1]), (1000, [50, 200, 500, 200, 50])]
+)
 def test_proportion_bins_have_the_target_shape(n: int, expected: list[int]) -> None:
     values = np.random.default_rng(0).standard_normal((3, n))
     binned = proportion_bins(
@@ -76,7 +78,9 @@ def test_ids_are_n_plus_15_hex_and_keyed() -> None:
     ids = ids_from_prf(prf[..., 0].ravel())
     assert all(len(i) == 16 and i[0] == "n" and int(i[1:], 16) >= 0 for i in ids)
     assert len(set(ids)) == 6  # a stock's id differs in every era
-    other = ids_from_prf(row_prf(b"j" * 32, ["A", "B", "C"], ["2020-01-03", "2020-01-10"], include)[..., 0].ravel())
+    other = ids_from_prf(
+        row_prf(b"j" * 32, ["A", "B", "C"], ["2020-01-03", "2020-01-10"], include)[..., 0].ravel()
+    )
     assert set(ids).isdisjoint(other)  # a new key (round) gives new ids
 
 

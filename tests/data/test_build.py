@@ -112,7 +112,7 @@ def _published_text(path: Path) -> str:
     parts = [v.decode() for v in metadata.values()]
     frame = pd.read_parquet(path)
     parts += [*map(str, frame.columns), *frame.index.astype(str)]
-    for column in frame.columns[frame.dtypes == object]:
+    for column in frame.select_dtypes(exclude="number").columns:
         parts += frame[column].astype(str).unique().tolist()
     return " ".join(parts)
 
@@ -134,7 +134,9 @@ def test_manifest_hashes_match(any_build: Built) -> None:
     any_build.version.verify()
     manifest = any_build.version.manifest()
     assert manifest["config_hash"] == FAST.digest()
-    assert set(manifest["files"]) == {p.name for p in any_build.version.published.iterdir()} - {"manifest.json"}
+    assert set(manifest["files"]) == {p.name for p in any_build.version.published.iterdir()} - {
+        "manifest.json"
+    }
 
 
 def test_tampering_is_detected(tmp_path: Path, synthetic_build: Built) -> None:
@@ -154,7 +156,11 @@ def test_tampering_is_detected(tmp_path: Path, synthetic_build: Built) -> None:
 def test_rebuilds_are_byte_identical(tmp_path: Path, synthetic_build: Built) -> None:
     again = build(tmp_path, synthetic_build.source)
     for first in (synthetic_build.version.published, synthetic_build.version.private):
-        second = again.version.published if first.name == "v1" and "operator" not in str(first) else again.version.private
+        second = (
+            again.version.published
+            if first.name == "v1" and "operator" not in str(first)
+            else again.version.private
+        )
         for path in sorted(first.iterdir()):
             assert path.read_bytes() == (second / path.name).read_bytes(), path.name
 
@@ -163,7 +169,12 @@ def test_another_key_gives_other_ids_and_names(tmp_path: Path, synthetic_build: 
     from crowdquant.data.keys import OperatorKeys
 
     version, _ = build_version(
-        synthetic_build.source, FAST, OperatorKeys(bytes(32)), tmp_path / "d", tmp_path / "o", version="v1"
+        synthetic_build.source,
+        FAST,
+        OperatorKeys(bytes(32)),
+        tmp_path / "d",
+        tmp_path / "o",
+        version="v1",
     )
     ours = synthetic_build.version
     assert set(version.frame("train").index).isdisjoint(ours.frame("train").index)
@@ -198,25 +209,33 @@ def test_operator_secrets_stay_out_of_the_published_directory(any_build: Built) 
     assert not private.is_relative_to(published) and not published.is_relative_to(private)
     id_map = any_build.version.id_map()
     assert set(id_map["ticker"]) <= set(any_build.panel.tickers)
-    assert len(id_map) == sum(len(any_build.version.frame(s)) for s in ("train", "validation", "holdout", "live"))
+    assert len(id_map) == sum(
+        len(any_build.version.frame(s)) for s in ("train", "validation", "holdout", "live")
+    )
 
 
 def test_an_existing_version_is_never_overwritten(synthetic_build: Built) -> None:
     root = synthetic_build.root
     with pytest.raises(ReleaseError, match="already exists"):
-        build_version(synthetic_build.source, FAST, KEYS, root / "datasets", root / "operator", version="v1")
+        build_version(
+            synthetic_build.source, FAST, KEYS, root / "datasets", root / "operator", version="v1"
+        )
 
 
 def test_malformed_panel_leaves_nothing_behind(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("date,ticker,close\n2020-01-03,AAA,-1\n")
     with pytest.raises(PanelError):
-        build_version(FileSource(path=bad), FAST, KEYS, tmp_path / "d", tmp_path / "o", version="v1")
+        build_version(
+            FileSource(path=bad), FAST, KEYS, tmp_path / "d", tmp_path / "o", version="v1"
+        )
     assert not (tmp_path / "d").exists() or not any((tmp_path / "d").iterdir())
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").rglob("*"))
 
 
-def test_a_failed_write_leaves_no_half_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_write_leaves_no_half_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from crowdquant.data import release
     from crowdquant.data.sources import SyntheticSource
 

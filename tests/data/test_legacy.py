@@ -11,7 +11,13 @@ def test_legacy_csv_has_the_2017_layout(tmp_path: Path, synthetic_build: Built) 
     out = export_legacy(synthetic_build.version, tmp_path / "legacy.csv")
     legacy = pd.read_csv(out, dtype={"id": str})
     n_features = len(synthetic_build.version.features_json()["feature_sets"]["all"])
-    expected = ["id", "era", "data_type", *(f"feature{i}" for i in range(1, n_features + 1)), "target"]
+    expected = [
+        "id",
+        "era",
+        "data_type",
+        *(f"feature{i}" for i in range(1, n_features + 1)),
+        "target",
+    ]
     assert list(legacy.columns) == expected
     assert set(legacy["data_type"]) == {"train", "validation", "test", "live"}
     assert legacy["era"].str.fullmatch(r"era\d+").all()

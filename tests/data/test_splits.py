@@ -5,7 +5,9 @@ from crowdquant.data.splits import SplitError, split_eras
 
 
 def test_splits_are_ordered_and_embargoed() -> None:
-    splits = split_eras(200, SplitConfig(validation_fraction=0.2, holdout_fraction=0.1, embargo_eras=6))
+    splits = split_eras(
+        200, SplitConfig(validation_fraction=0.2, holdout_fraction=0.1, embargo_eras=6)
+    )
     assert splits.holdout[-1] == 199 and len(splits.holdout) == 20
     assert len(splits.validation) == 40
     assert splits.validation[0] - splits.train[-1] - 1 == 6

@@ -21,11 +21,11 @@ from crowdquant.settings import Settings
 
 data_app = typer.Typer(no_args_is_help=True, help=__doc__)
 console = Console()
-BUILD_STEPS = ("load", "features", "targets", "anonymise", "assemble", "example model", "write")
+BUILD_STEPS = ("load", "targets", "features", "assemble", "example model", "write")
 
 
 def _fail(message: str) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}")
+    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     return typer.Exit(code=1)
 
 
@@ -42,7 +42,9 @@ def _source(kind: str, path: Path | None, stocks: int, weeks: int, seed: int) ->
 
 
 def _config(path: Path | None, mixing: bool | None) -> DatasetConfig:
-    config = DatasetConfig() if path is None else DatasetConfig.model_validate_json(path.read_text())
+    config = (
+        DatasetConfig() if path is None else DatasetConfig.model_validate_json(path.read_text())
+    )
     if mixing is not None:
         anonymisation = config.anonymisation.model_copy(update={"mixing": mixing})
         config = config.model_copy(update={"anonymisation": anonymisation})
@@ -66,10 +68,18 @@ def run_build(
         _print_summary(existing, existing.build_info()["summary"])
         return existing
     keys = load_or_create_keys(settings.keyfile)
-    steps = [*BUILD_STEPS[:-1], *(["audit gate"] if max_reidentification is not None else []), "write"]
+    steps = [
+        *BUILD_STEPS[:-1],
+        *(["audit gate"] if max_reidentification is not None else []),
+        "write",
+    ]
     with Progress(
-        TextColumn("[bold]{task.description:<14}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(), console=console, transient=True,
+        TextColumn("[bold]{task.description:<14}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
     ) as progress:
         task = progress.add_task("building", total=len(steps))
 
@@ -78,8 +88,14 @@ def run_build(
 
         try:
             written, built = build_version(
-                source, config, keys, settings.datasets_dir, settings.operator_dir,
-                version=version, until=until, max_reidentification=max_reidentification,
+                source,
+                config,
+                keys,
+                settings.datasets_dir,
+                settings.operator_dir,
+                version=version,
+                until=until,
+                max_reidentification=max_reidentification,
                 report=report,
             )
         except (ValueError, RuntimeError) as exc:
@@ -110,16 +126,23 @@ def _print_summary(version: DatasetVersion, summary: dict[str, Any]) -> None:
 @data_app.command("build")
 def build_command(
     source: Annotated[str, typer.Option(help="bundled, file or synthetic")] = "bundled",
-    path: Annotated[Path | None, typer.Option(help="panel file (CSV/Parquet) for --source file")] = None,
+    path: Annotated[
+        Path | None, typer.Option(help="panel file (CSV/Parquet) for --source file")
+    ] = None,
     stocks: Annotated[int, typer.Option(help="synthetic: number of stocks")] = 500,
     weeks: Annotated[int, typer.Option(help="synthetic: weeks of history, warm-up included")] = 320,
     seed: Annotated[int, typer.Option(help="synthetic: random seed")] = 0,
-    until: Annotated[str | None, typer.Option(help="use history up to this date (YYYY-MM-DD)")] = None,
+    until: Annotated[
+        str | None, typer.Option(help="use history up to this date (YYYY-MM-DD)")
+    ] = None,
     version: Annotated[str | None, typer.Option(help="version name (default: derived)")] = None,
     config: Annotated[Path | None, typer.Option(help="DatasetConfig as JSON")] = None,
-    mixing: Annotated[bool | None, typer.Option("--mixing/--no-mixing", help="secret mixing")] = None,
+    mixing: Annotated[
+        bool | None, typer.Option("--mixing/--no-mixing", help="secret mixing")
+    ] = None,
     max_reidentification: Annotated[
-        float | None, typer.Option(help="fail if single-era re-identification exceeds this (e.g. 0.05)")
+        float | None,
+        typer.Option(help="fail if single-era re-identification exceeds this (e.g. 0.05)"),
     ] = None,
 ) -> None:
     """Build an anonymised dataset version from a price panel."""
@@ -130,7 +153,9 @@ def build_command(
         raise _fail(str(exc)) from exc
     run_build(
         _source(source, path, stocks, weeks, seed),
-        config=dataset_config, version=version, until=cutoff,
+        config=dataset_config,
+        version=version,
+        until=cutoff,
         max_reidentification=max_reidentification,
     )
 
@@ -140,7 +165,9 @@ def audit_command(
     version: Annotated[str, typer.Argument(help="dataset version name")],
     out: Annotated[Path | None, typer.Option(help="report directory")] = None,
     max_reidentification: Annotated[float, typer.Option(help="gate threshold")] = 0.05,
-    fail: Annotated[bool, typer.Option("--fail/--no-fail", help="exit 1 when the gate fails")] = False,
+    fail: Annotated[
+        bool, typer.Option("--fail/--no-fail", help="exit 1 when the gate fails")
+    ] = False,
 ) -> None:
     """Run the leakage attacks against a built version and write JSON, Markdown and a plot."""
     from crowdquant.data.audit import AuditInput, run_audit
@@ -166,7 +193,11 @@ def audit_command(
 
 
 def _stored_source(payload: dict[str, Any]) -> AnySource:
-    kinds: dict[str, type[AnySource]] = {"bundled": BundledSource, "file": FileSource, "synthetic": SyntheticSource}
+    kinds: dict[str, type[AnySource]] = {
+        "bundled": BundledSource,
+        "file": FileSource,
+        "synthetic": SyntheticSource,
+    }
     return kinds[payload["kind"]].model_validate(payload)
 
 
@@ -186,4 +217,3 @@ def export_legacy_command(
     with console.status("exporting"):
         export_legacy(found, out)
     console.print(f"wrote {out} ({out.stat().st_size:,} bytes)")
-

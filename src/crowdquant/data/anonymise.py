@@ -101,18 +101,25 @@ def mixing_matrix(keys: OperatorKeys, group: str, size: int) -> np.ndarray:
     """A secret random orthogonal matrix for one feature group (Haar, via QR)."""
     a = keys.rng(f"mixing:{group}").standard_normal((size, size))
     q, r = np.linalg.qr(a)
-    return np.asarray(q * np.sign(np.diag(r)))
+    haar: np.ndarray = q * np.sign(np.diag(r))
+    return haar
 
 
-def subsample(include: np.ndarray, draws: np.ndarray, keys: OperatorKeys, scope: str,
-              fraction_range: tuple[float, float]) -> np.ndarray:
+def subsample(
+    include: np.ndarray,
+    draws: np.ndarray,
+    keys: OperatorKeys,
+    scope: str,
+    fraction_range: tuple[float, float],
+) -> np.ndarray:
     """Keep a keyed random share of each era's rows, the share itself drawn per era."""
     low, high = fraction_range
     fractions = keys.rng(f"subsample:{scope}").uniform(low, high, size=include.shape[0])
     draws = np.where(include, draws, _ALL_ONES)
     ranks = np.argsort(np.argsort(draws, axis=1, kind="stable"), axis=1)
     keep = np.ceil(include.sum(axis=1) * fractions).astype(np.int64)
-    return include & (ranks < keep[:, None])
+    kept: np.ndarray = include & (ranks < keep[:, None])
+    return kept
 
 
 def pseudo_word(value: int, syllables: int = 3) -> str:

@@ -21,7 +21,9 @@ class GateError(RuntimeError):
     """The audit found the version too easy to re-identify; nothing was written."""
 
 
-def default_version_name(source: AnySource, config: DatasetConfig, until: pd.Timestamp | None) -> str:
+def default_version_name(
+    source: AnySource, config: DatasetConfig, until: pd.Timestamp | None
+) -> str:
     """`<source kind>-<10 hex>`, stable for the same source, cut-off date and config."""
     described = json.dumps(
         {"source": source.model_dump(mode="json"), "until": str(until), "config": config.digest()},
@@ -61,6 +63,9 @@ def build_version(
             )
     step("write")
     name = version or default_version_name(source, config, until)
-    provenance = {"source": source.model_dump(mode="json"), "until": None if until is None else str(until.date())}
+    provenance = {
+        "source": source.model_dump(mode="json"),
+        "until": None if until is None else str(until.date()),
+    }
     written = write_version(built, config, name, datasets_dir, operator_dir, provenance)
     return written, built

@@ -60,7 +60,9 @@ class ExampleModelConfig(_Frozen):
     max_iter: int = Field(60, ge=1)
     max_depth: int = Field(5, ge=1)
     learning_rate: float = Field(0.05, gt=0)
-    era_stride: int = Field(2, ge=1, description="train on every n-th train era")
+    max_rows: int = Field(
+        250_000, ge=1000, description="train on every n-th era to stay under this"
+    )
 
 
 class DatasetConfig(_Frozen):

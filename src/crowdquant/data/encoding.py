@@ -81,7 +81,10 @@ class FeatureEncoder:
         for group in self.group_label:
             members = [i for i, s in enumerate(self.specs) if s.group == group]
             gauss = np.stack(
-                [gaussian_ranks(raw[:, :, i], include, mix64(draws, self.salts[i])) for i in members],
+                [
+                    gaussian_ranks(raw[:, :, i], include, mix64(draws, self.salts[i]))
+                    for i in members
+                ],
                 axis=-1,
             )
             rotated = gauss @ mixing_matrix(self.keys, group, len(members))

@@ -16,7 +16,8 @@ from crowdquant.data.config import ExampleModelConfig
 def train_example_model(
     train: pd.DataFrame, features: list[str], config: ExampleModelConfig
 ) -> HistGradientBoostingRegressor:
-    eras = train["era"].unique()[:: config.era_stride]
+    stride = -(-len(train) // config.max_rows)
+    eras = train["era"].unique()[::stride]
     rows = train[train["era"].isin(eras)]
     model = HistGradientBoostingRegressor(
         max_iter=config.max_iter,
@@ -41,6 +42,7 @@ def predict_ranked(
 def per_era_corr(predictions: pd.Series, targets: pd.Series, eras: pd.Series) -> pd.Series:
     """Spearman correlation of predictions with targets within each era."""
     frame = pd.DataFrame({"p": predictions, "t": targets, "era": eras}).dropna()
-    return frame.groupby("era").apply(
-        lambda g: g["p"].rank().corr(g["t"].rank()), include_groups=False
+    return pd.Series(
+        {era: rows["p"].rank().corr(rows["t"].rank()) for era, rows in frame.groupby("era")},
+        dtype="float64",
     )

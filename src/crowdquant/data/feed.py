@@ -55,10 +55,10 @@ class HistoricalMarket:
         return self.panel.until(date)
 
     def trading_day_after(self, date: pd.Timestamp, offset: int) -> pd.Timestamp:
-        position = self.panel.dates.get_loc(date) + offset
+        position = _position(self.panel.dates, date) + offset
         if position >= len(self.panel.dates):
             raise FeedError(f"the recorded panel ends before {offset} days after {date.date()}")
-        return pd.Timestamp(self.panel.dates[position])
+        return pd.Timestamp(self.panel.dates.to_numpy()[position])
 
 
 class SyntheticMovingMarket:
@@ -114,7 +114,9 @@ class MarketFeed:
         scope = f"round:{round_number}"
         prf = row_prf(self.keys.derive(f"ids:{scope}"), panel.tickers, [str(date.date())], include)
         if self.config.anonymisation.subsample is not None:
-            include = subsample(include, prf[..., 1], self.keys, scope, self.config.anonymisation.subsample)
+            include = subsample(
+                include, prf[..., 1], self.keys, scope, self.config.anonymisation.subsample
+            )
         bins = self.encoder.encode(compute_features(panel, day), include, prf[..., 1])
         cells = np.nonzero(include)
         ids = pd.Index(ids_from_prf(prf[..., 0][cells]), name="id")
@@ -156,12 +158,14 @@ class MarketFeed:
         end = self.market.trading_day_after(live.date, cfg.lag + days)
         panel = self.market.panel_through(end)
         close = panel.close.reindex(columns=live.tickers.to_numpy()).to_numpy(np.float64)
-        position = np.array([panel.dates.get_loc(live.date)])
+        position = np.array([_position(panel.dates, live.date)])
         fwd = forward_returns(close, position, cfg.lag, days)
-        sectors = panel.sector_codes()[panel.close.columns.get_indexer(live.tickers.to_numpy())]
+        sectors = panel.sector_codes()[panel.close.columns.get_indexer(pd.Index(live.tickers))]
         include = np.isfinite(fwd)
         resid = residualise(fwd, live.beta.to_numpy()[None, :], sectors, include)
-        key = int.from_bytes(self.keys.derive(f"target-tiebreak:round:{live.round_number}")[:8], "little")
+        key = int.from_bytes(
+            self.keys.derive(f"target-tiebreak:round:{live.round_number}")[:8], "little"
+        )
         tiebreak = mix64(np.arange(len(live.tickers), dtype=np.uint64)[None, :], key)
         binned = proportion_bins(resid, include, tiebreak, cfg.proportions)
         return pd.DataFrame(
@@ -179,3 +183,10 @@ def _tail(panel: Panel, days: int) -> Panel:
         market=panel.market.loc[keep],
         name=panel.name,
     )
+
+
+def _position(dates: pd.DatetimeIndex, date: pd.Timestamp) -> int:
+    position = int(dates.get_indexer(pd.DatetimeIndex([date]))[0])
+    if position < 0:
+        raise FeedError(f"{date.date()} is not a trading day of the market")
+    return position

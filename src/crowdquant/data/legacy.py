@@ -31,7 +31,9 @@ def legacy_frame(version: DatasetVersion) -> pd.DataFrame:
     for split, legacy_type in LEGACY_TYPES.items():
         frame = version.frame(split)
         values = frame[features].to_numpy("float64") / 4.0
-        part = pd.DataFrame(values, index=frame.index, columns=[f"feature{i}" for i in range(1, len(features) + 1)])
+        part = pd.DataFrame(
+            values, index=frame.index, columns=[f"feature{i}" for i in range(1, len(features) + 1)]
+        )
         shown = split in (TRAIN, VALIDATION)
         part.insert(0, "data_type", legacy_type)
         part.insert(0, "era", "era" + frame["era"].astype(int).astype(str))

@@ -1,6 +1,6 @@
 """The dataset pipeline: a private price panel in, an anonymised dataset version out.
 
-    panel ─► eras ─► raw features, targets ─► universe ─► keyed encoding ─► splits ─► frames
+panel ─► eras, splits ─► targets, universe ─► features, keyed encoding ─► frames
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from crowdquant.data.targets import forward_returns, residualise
 
 MAIN_TARGET, AUX_TARGET = "target", "target_60"
 HISTORY_SCOPE = "history"  # id key scope of the eras built from history
+CHUNK_ERAS = 128  # eras whose raw features are held in memory at once
 Step = Callable[[str], None]
 
 
@@ -58,7 +59,8 @@ def eligible_universe(panel: Panel, days: np.ndarray) -> np.ndarray:
     """Tickers priced on the era day and listed for the whole feature lookback."""
     close = panel.close.to_numpy(np.float64)
     first = np.maximum(days - (MIN_HISTORY - 1), 0)
-    return np.isfinite(close[days]) & np.isfinite(close[first]) & (days >= MIN_HISTORY - 1)[:, None]
+    listed: np.ndarray = np.isfinite(close[days]) & np.isfinite(close[first])
+    return listed & (days >= MIN_HISTORY - 1)[:, None]
 
 
 def era_grid(panel: Panel) -> EraGrid:
@@ -86,54 +88,51 @@ def build_dataset(
     used = np.array(sorted(e for e, s in split_of.items() if s))
     days = grid.days[used]
 
-    report("features")
-    specs = feature_specs(panel.volume is not None)
-    raw = compute_features(panel, days)
-    beta = market_beta(panel, days)
-
     report("targets")
     fwd = forward_returns(close, days, cfg.lag, cfg.horizon)
     fwd_aux = forward_returns(close, days, cfg.lag, cfg.aux_horizon)
     is_live = used == live_era
     include = eligible_universe(panel, days) & (np.isfinite(fwd) | is_live[:, None])
-
-    report("anonymise")
     dates = [grid.dates[e] for e in used]
     prf = row_prf(keys.derive(f"ids:{HISTORY_SCOPE}"), panel.tickers, dates, include)
-    scope = f"{HISTORY_SCOPE}:{config.digest()}"
     if config.anonymisation.subsample is not None:
+        scope = f"{HISTORY_SCOPE}:{config.digest()}"
         include = subsample(include, prf[..., 1], keys, scope, config.anonymisation.subsample)
     _check_era_sizes(include, [grid.labels[e] for e in used], config.min_stocks_per_era)
+    beta = market_beta(panel, days)
     sectors = panel.sector_codes()
     resid = residualise(fwd, beta, sectors, include)
     resid_aux = residualise(fwd_aux, beta, sectors, include)
     tiebreak = mix64(prf[..., 1], int.from_bytes(keys.derive("target-tiebreak")[:8], "little"))
     target = proportion_bins(resid, include, tiebreak, cfg.proportions)
     target_aux = proportion_bins(resid_aux, include, tiebreak, cfg.proportions)
-    encoder = FeatureEncoder(keys, specs, config.anonymisation)
-    bins = encoder.encode(raw, include, prf[..., 1])
-    del raw
+
+    report("features")
+    encoder = FeatureEncoder(keys, feature_specs(panel.volume is not None), config.anonymisation)
+    bins = _encoded_features(panel, days, include, prf[..., 1], encoder)
 
     report("assemble")
-    era_split = np.array([split_of[e] for e in used])
-    cells = np.nonzero(include)
-    ids = ids_from_prf(prf[..., 0][cells])
-    if len(set(ids)) != len(ids):
+    era_idx, ticker_idx = np.nonzero(include)
+    ids = ids_from_prf(prf[..., 0][era_idx, ticker_idx]).astype("U16")
+    if len(np.unique(ids)) != len(ids):
         raise RuntimeError("id collision: rebuild with a new key")
-    rows = pd.DataFrame(
-        {
-            "id": ids,
-            "era": np.array([grid.labels[e] for e in used])[cells[0]],
-            "data_type": era_split[cells[0]],
-        }
-    )
-    features = pd.DataFrame(bins[cells], columns=encoder.names)
-    targets = pd.DataFrame({MAIN_TARGET: target[cells], AUX_TARGET: target_aux[cells]})
-    table = pd.concat([rows, features, targets], axis=1)
-    table.loc[table["data_type"] == LIVE, [MAIN_TARGET, AUX_TARGET]] = np.nan
-    table = table.sort_values(["era", "id"]).set_index("id")
-    frames = {s: table[table["data_type"] == s] for s in (TRAIN, VALIDATION, HOLDOUT, LIVE)}
-    frames[LIVE] = frames[LIVE].drop(columns=[MAIN_TARGET, AUX_TARGET])
+    order = np.lexsort((ids, era_idx))  # by era, then by id: row order says nothing
+    era_idx, ticker_idx, ids = era_idx[order], ticker_idx[order], ids[order]
+    labels = np.array([grid.labels[e] for e in used])[era_idx]
+    row_split = np.array([split_of[e] for e in used])[era_idx]
+    frames: dict[str, pd.DataFrame] = {}
+    for split in (TRAIN, VALIDATION, HOLDOUT, LIVE):
+        pick = row_split == split
+        cells = (era_idx[pick], ticker_idx[pick])
+        frame = pd.DataFrame(
+            bins[cells], columns=encoder.names, index=pd.Index(ids[pick], name="id", dtype=object)
+        )
+        frame.insert(0, "data_type", split)
+        frame.insert(0, "era", labels[pick])
+        if split != LIVE:
+            frame[MAIN_TARGET], frame[AUX_TARGET] = target[cells], target_aux[cells]
+        frames[split] = frame
+    del bins
 
     report("example model")
     model = train_example_model(frames[TRAIN], encoder.names, config.example_model)
@@ -146,17 +145,21 @@ def build_dataset(
 
     id_map = pd.DataFrame(
         {
-            "id": ids,
-            "era": rows["era"],
-            "data_type": rows["data_type"],
-            "ticker": np.array(panel.tickers, dtype=object)[cells[1]],
-            "date": np.array(dates, dtype=object)[cells[0]],
-            "residual_return": resid[cells],
-            "residual_return_60": resid_aux[cells],
+            "id": ids.astype(object),
+            "era": labels,
+            "data_type": row_split,
+            "ticker": np.array(panel.tickers, dtype=object)[ticker_idx],
+            "date": np.array(dates, dtype=object)[era_idx],
+            "residual_return": resid[era_idx, ticker_idx],
+            "residual_return_60": resid_aux[era_idx, ticker_idx],
         }
-    ).sort_values(["era", "id"], ignore_index=True)
+    )
     eras = pd.DataFrame(
-        {"era": [grid.labels[e] for e in used], "date": dates, "data_type": era_split}
+        {
+            "era": [grid.labels[e] for e in used],
+            "date": dates,
+            "data_type": [split_of[e] for e in used],
+        }
     )
     return BuiltDataset(
         frames=frames,
@@ -172,6 +175,17 @@ def build_dataset(
     )
 
 
+def _encoded_features(
+    panel: Panel, days: np.ndarray, include: np.ndarray, draws: np.ndarray, encoder: FeatureEncoder
+) -> np.ndarray:
+    """Raw features, computed and encoded a chunk of eras at a time to bound memory."""
+    out = np.empty((len(days), len(panel.tickers), len(encoder.names)), dtype=np.int8)
+    for start in range(0, len(days), CHUNK_ERAS):
+        part = slice(start, start + CHUNK_ERAS)
+        out[part] = encoder.encode(compute_features(panel, days[part]), include[part], draws[part])
+    return out
+
+
 def _check_era_sizes(include: np.ndarray, labels: list[str], minimum: int) -> None:
     counts = include.sum(axis=1)
     small = np.flatnonzero(counts < minimum)
@@ -180,7 +194,9 @@ def _check_era_sizes(include: np.ndarray, labels: list[str], minimum: int) -> No
         raise PanelError(f"too few stocks per era (minimum {minimum}): {shown}")
 
 
-def _features_json(encoder: FeatureEncoder, keys: OperatorKeys, config: DatasetConfig) -> dict[str, Any]:
+def _features_json(
+    encoder: FeatureEncoder, keys: OperatorKeys, config: DatasetConfig
+) -> dict[str, Any]:
     names = encoder.names
     shuffled = [names[i] for i in keys.rng("feature-sets").permutation(len(names))]
     n_small = max(1, round(len(names) * config.small_fraction))

@@ -177,4 +177,3 @@ class DatasetVersion:
 
     def example_predictions(self, split: str) -> pd.DataFrame:
         return pd.read_parquet(self.published / f"{split}_example_preds.parquet")
-
