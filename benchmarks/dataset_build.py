@@ -60,19 +60,19 @@ def main() -> None:
     parser.add_argument("--reference-features", type=int, default=10)
     args = parser.parse_args()
 
-    timings: dict[str, float] = {}
+    timings: dict[str, tuple[float, float]] = {}  # step → (seconds, peak RSS after it)
     clock = time.perf_counter()
     market = SyntheticMarket(SyntheticConfig(n_stocks=args.stocks, n_weeks=args.eras + EXTRA_WEEKS))
     panel = market.panel()
-    timings["synthetic market"] = time.perf_counter() - clock
+    timings["synthetic market"] = (time.perf_counter() - clock, peak_rss_gb())
 
-    last = [time.perf_counter(), "start"]
+    marks: list[tuple[str, float]] = [("start", time.perf_counter())]
 
     def report(step: str) -> None:
+        name, began = marks[-1]
         now = time.perf_counter()
-        timings[str(last[1])] = now - float(last[0])
-        timings[f"peak RSS after {last[1]} (GB)"] = peak_rss_gb()
-        last[:] = [now, step]
+        timings[name] = (now - began, peak_rss_gb())
+        marks.append((step, now))
 
     start = time.perf_counter()
     config = DatasetConfig()
@@ -90,8 +90,8 @@ def main() -> None:
     eras = sum(f["era"].nunique() for f in built.frames.values())
     print(f"market: {args.stocks} stocks, {len(panel.dates)} trading days, {eras} eras built")
     print(f"features: {built.summary['features']}, rows: {rows:,}")
-    for step, seconds in timings.items():
-        print(f"  {step:<18} {seconds:8.1f} s")
+    for step, (seconds, rss) in timings.items():
+        print(f"  {step:<18} {seconds:8.1f} s   peak RSS so far {rss:5.2f} GB")
     print(
         f"build + write: {build_seconds:.1f} s (budget 600 s), peak RSS {peak:.2f} GB (budget 8 GB)"
     )
