@@ -54,7 +54,9 @@ def test_unknown_version_is_named(home: Path) -> None:
 
 
 def test_gate_refuses_an_easily_reidentified_build(home: Path) -> None:
-    result = runner.invoke(app, ["data", "build", *SMALL, "--max-reidentification", "0.0"])
+    result = runner.invoke(
+        app, ["data", "build", *SMALL, "--gate", "--max-reidentification", "0.0"]
+    )
     assert result.exit_code == 1
     assert "re-identification" in result.output and "no version was written" in result.output
     assert not (home / "datasets").exists() or not any((home / "datasets").iterdir())

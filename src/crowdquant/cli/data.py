@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from crowdquant.data.audit import DEFAULT_THRESHOLD as DEFAULT_MAX_REIDENTIFICATION
+from crowdquant.data.audit import AuditInput, run_audit
 from crowdquant.data.build import AnySource, build_version
 from crowdquant.data.config import DatasetConfig
 from crowdquant.data.keys import load_or_create_keys
@@ -140,10 +142,12 @@ def build_command(
     mixing: Annotated[
         bool | None, typer.Option("--mixing/--no-mixing", help="secret mixing")
     ] = None,
+    gate: Annotated[
+        bool, typer.Option("--gate/--no-gate", help="refuse a build the audit re-identifies")
+    ] = False,
     max_reidentification: Annotated[
-        float | None,
-        typer.Option(help="fail if single-era re-identification exceeds this (e.g. 0.05)"),
-    ] = None,
+        float, typer.Option(help="the gate's limit on single-era re-identification")
+    ] = DEFAULT_MAX_REIDENTIFICATION,
 ) -> None:
     """Build an anonymised dataset version from a price panel."""
     try:
@@ -156,7 +160,7 @@ def build_command(
         config=dataset_config,
         version=version,
         until=cutoff,
-        max_reidentification=max_reidentification,
+        max_reidentification=max_reidentification if gate else None,
     )
 
 
@@ -164,14 +168,14 @@ def build_command(
 def audit_command(
     version: Annotated[str, typer.Argument(help="dataset version name")],
     out: Annotated[Path | None, typer.Option(help="report directory")] = None,
-    max_reidentification: Annotated[float, typer.Option(help="gate threshold")] = 0.05,
+    max_reidentification: Annotated[
+        float, typer.Option(help="the gate's limit on single-era re-identification")
+    ] = DEFAULT_MAX_REIDENTIFICATION,
     fail: Annotated[
         bool, typer.Option("--fail/--no-fail", help="exit 1 when the gate fails")
     ] = False,
 ) -> None:
     """Run the leakage attacks against a built version and write JSON, Markdown and a plot."""
-    from crowdquant.data.audit import AuditInput, run_audit
-
     settings = Settings()
     try:
         found = DatasetVersion.open(version, settings.datasets_dir, settings.operator_dir)

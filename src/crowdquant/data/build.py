@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from crowdquant.data.audit import AuditInput, single_era_reidentification
 from crowdquant.data.config import DatasetConfig
 from crowdquant.data.keys import OperatorKeys
 from crowdquant.data.pipeline import BuiltDataset, Step, build_dataset
@@ -51,8 +52,6 @@ def build_version(
         panel = panel.until(until)
     built = build_dataset(panel, config, keys, step)
     if max_reidentification is not None:
-        from crowdquant.data.audit import AuditInput, single_era_reidentification
-
         step("audit gate")
         rate = single_era_reidentification(AuditInput.from_built(built, panel, config))
         built.summary["single_era_reidentification"] = rate

@@ -6,16 +6,22 @@ and the audit has a utility figure to set against each attack.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingRegressor
 
 from crowdquant.data.config import ExampleModelConfig
+
+if TYPE_CHECKING:
+    from sklearn.ensemble import HistGradientBoostingRegressor
 
 
 def train_example_model(
     train: pd.DataFrame, features: list[str], config: ExampleModelConfig
 ) -> HistGradientBoostingRegressor:
+    from sklearn.ensemble import HistGradientBoostingRegressor  # slow to import: on use
+
     stride = -(-len(train) // config.max_rows)
     eras = train["era"].unique()[::stride]
     rows = train[train["era"].isin(eras)]
