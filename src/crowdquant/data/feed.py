@@ -108,7 +108,7 @@ class MarketFeed:
         panel = self.market.panel_through(date)
         if panel.dates[-1] != date or date.day_of_week > 4:
             raise FeedError(f"{date.date()} is not a trading day of the market")
-        panel = _tail(panel, MIN_HISTORY + 5)
+        panel = panel.tail(MIN_HISTORY + 5)  # all a live era's features need
         day = np.array([len(panel.dates) - 1])
         include = eligible_universe(panel, day)
         scope = f"round:{round_number}"
@@ -171,18 +171,6 @@ class MarketFeed:
         return pd.DataFrame(
             {MAIN_TARGET: binned[0], "residual_return": resid[0]}, index=live.frame.index
         )
-
-
-def _tail(panel: Panel, days: int) -> Panel:
-    """The last `days` trading days: all a live era's features need."""
-    keep = panel.dates[-days:]
-    return Panel(
-        close=panel.close.loc[keep],
-        volume=None if panel.volume is None else panel.volume.loc[keep],
-        sector=panel.sector,
-        market=panel.market.loc[keep],
-        name=panel.name,
-    )
 
 
 def _position(dates: pd.DatetimeIndex, date: pd.Timestamp) -> int:

@@ -65,7 +65,13 @@ class Panel:
 
     def until(self, last: pd.Timestamp) -> Panel:
         """The panel as it was known at the close of `last` (no later rows)."""
-        keep = self.dates <= last
+        return self._rows(self.dates <= last)
+
+    def tail(self, days: int) -> Panel:
+        """The last `days` trading days."""
+        return self._rows(np.arange(len(self.dates)) >= len(self.dates) - days)
+
+    def _rows(self, keep: np.ndarray) -> Panel:
         return Panel(
             close=self.close.loc[keep],
             volume=None if self.volume is None else self.volume.loc[keep],

@@ -16,9 +16,7 @@ from crowdquant.data.splits import LIVE, PUBLISHED_SPLITS, TRAIN, VALIDATION
 
 
 def _example_corr(summary: dict[str, Any]) -> float:
-    value = summary.get("example_validation_corr", {})
-    mean = value.get("mean") if isinstance(value, dict) else value
-    return float("nan") if mean is None else float(mean)
+    return float(summary["example_validation_corr"]["mean"])
 
 
 @dataclass
@@ -45,16 +43,13 @@ class AuditInput:
 
     @classmethod
     def from_version(cls, version: DatasetVersion, panel: Panel) -> AuditInput:
-        id_map = version.id_map()
-        if "id" not in id_map.columns:
-            id_map = id_map.reset_index()
         return cls(
             frames={s: version.frame(s) for s in PUBLISHED_SPLITS},
             features=list(version.features_json()["feature_sets"]["all"]),
-            id_map=id_map,
+            id_map=version.id_map(),
             feature_map=version.feature_map(),
             panel=panel,
-            example_validation_corr=_example_corr(version.build_info().get("summary", {})),
+            example_validation_corr=_example_corr(version.build_info()["summary"]),
             config=version.config(),
         )
 
@@ -147,7 +142,7 @@ def sample_eras(data: AuditInput, eras: int, max_rows: int, seed: int) -> AuditS
     """A deterministic block of consecutive eras and a subset of at most max_rows stocks."""
     rng = np.random.default_rng(seed)
     block = choose_block(data, max(eras, 1), rng)
-    truth = data.id_map.set_index("id") if "id" in data.id_map.columns else data.id_map
+    truth = data.id_map.set_index("id")
     column = {t: i for i, t in enumerate(data.panel.tickers)}
     grid = era_grid(data.panel)
     grid_index = {d: i for i, d in enumerate(grid.dates)}

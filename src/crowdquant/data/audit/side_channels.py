@@ -233,7 +233,7 @@ def side_channel_checks(
     published = [f for f in frames.values() if len(f)]
     table = pd.concat([f[["era", "data_type"]] for f in published], axis=0)
     ids = pd.Index(table.index)
-    truth = id_map.set_index("id") if "id" in id_map.columns else id_map
+    truth = id_map.set_index("id")
     rows = pd.DataFrame(
         {
             "id": ids.astype(str),

@@ -1,0 +1,28 @@
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from crowdquant.settings import Settings
+
+
+def test_local_mode_has_working_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CROWDQUANT_HOME", raising=False)
+    settings = Settings()
+    assert settings.mode == "local"
+    assert settings.datasets_dir == Path(".crowdquant/datasets")
+    assert settings.keyfile.is_relative_to(settings.operator_dir)
+    assert not settings.datasets_dir.is_relative_to(settings.operator_dir)
+
+
+def test_environment_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CROWDQUANT_HOME", str(tmp_path))
+    assert Settings().datasets_dir == tmp_path / "datasets"
+
+
+def test_production_refuses_the_placeholder_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CROWDQUANT_MODE", "production")
+    with pytest.raises(ValidationError, match="CROWDQUANT_SECRET_KEY"):
+        Settings()
+    monkeypatch.setenv("CROWDQUANT_SECRET_KEY", "a-real-secret")
+    assert Settings().mode == "production"
