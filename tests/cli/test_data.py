@@ -60,3 +60,20 @@ def test_gate_refuses_an_easily_reidentified_build(home: Path) -> None:
     assert result.exit_code == 1
     assert "re-identification" in result.output and "no version was written" in result.output
     assert not (home / "datasets").exists() or not any((home / "datasets").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--source", "synthetic", "--stocks", "0"], "n_stocks"),
+        (["--source", "nowhere"], "unknown source"),
+        (["--source", "file"], "--path is required"),
+        (["--config", "missing.json"], "missing.json"),
+        (["--until", "not-a-date"], "not-a-date"),
+    ],
+)
+def test_bad_options_are_named(home: Path, args: list[str], words: str) -> None:
+    result = runner.invoke(app, ["data", "build", *args])
+    assert result.exit_code == 1
+    assert words in result.output
+    assert not (home / "datasets").exists()

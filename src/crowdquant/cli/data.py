@@ -153,10 +153,11 @@ def build_command(
     try:
         dataset_config = _config(config, mixing)
         cutoff = None if until is None else pd.Timestamp(until)
-    except ValueError as exc:
+        chosen = _source(source, path, stocks, weeks, seed)
+    except (OSError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     run_build(
-        _source(source, path, stocks, weeks, seed),
+        chosen,
         config=dataset_config,
         version=version,
         until=cutoff,

@@ -76,22 +76,13 @@ def build_dataset(
     grid = era_grid(panel)
     cfg = config.targets
     close = panel.close.to_numpy(np.float64)
-    n_days = close.shape[0]
-    has_target = grid.days + cfg.lag + cfg.horizon < n_days
-    if has_target.all() or not has_target.any():
-        raise PanelError("the panel is too short: it needs eras with targets and a live era after")
-    target_eras = np.flatnonzero(has_target)
-    live_era = len(grid.days) - 1
-    splits = split_eras(len(target_eras), config.splits)
-    split_of = dict(zip(target_eras, splits.label_of(len(target_eras)), strict=True))
-    split_of[live_era] = LIVE
-    used = np.array(sorted(e for e, s in split_of.items() if s))
+    used, split_of = _plan_eras(grid, close.shape[0], config)
     days = grid.days[used]
+    is_live = np.array([split_of[e] == LIVE for e in used])
 
     report("targets")
     fwd = forward_returns(close, days, cfg.lag, cfg.horizon)
     fwd_aux = forward_returns(close, days, cfg.lag, cfg.aux_horizon)
-    is_live = used == live_era
     include = eligible_universe(panel, days) & (np.isfinite(fwd) | is_live[:, None])
     dates = [grid.dates[e] for e in used]
     prf = row_prf(keys.derive(f"ids:{HISTORY_SCOPE}"), panel.tickers, dates, include)
@@ -120,18 +111,11 @@ def build_dataset(
     era_idx, ticker_idx, ids = era_idx[order], ticker_idx[order], ids[order]
     labels = np.array([grid.labels[e] for e in used])[era_idx]
     row_split = np.array([split_of[e] for e in used])[era_idx]
-    frames: dict[str, pd.DataFrame] = {}
-    for split in (TRAIN, VALIDATION, HOLDOUT, LIVE):
-        pick = row_split == split
-        cells = (era_idx[pick], ticker_idx[pick])
-        frame = pd.DataFrame(
-            bins[cells], columns=encoder.names, index=pd.Index(ids[pick], name="id", dtype=object)
-        )
-        frame.insert(0, "data_type", split)
-        frame.insert(0, "era", labels[pick])
-        if split != LIVE:
-            frame[MAIN_TARGET], frame[AUX_TARGET] = target[cells], target_aux[cells]
-        frames[split] = frame
+    cells, targets = (era_idx, ticker_idx), (target, target_aux)
+    frames = {
+        split: _frame(split, row_split == split, cells, ids, labels, bins, encoder.names, targets)
+        for split in (TRAIN, VALIDATION, HOLDOUT, LIVE)
+    }
     del bins
 
     report("example model")
@@ -173,6 +157,48 @@ def build_dataset(
         eras=eras,
         summary=_summary(panel, frames, encoder.names, corr, config),
     )
+
+
+def _plan_eras(
+    grid: EraGrid, n_days: int, config: DatasetConfig
+) -> tuple[np.ndarray, dict[int, str]]:
+    """The eras a build uses and the split of each: the last era is live; eras whose main
+    target is still unresolved, and the embargoes between splits, are left out."""
+    cfg = config.targets
+    has_target = grid.days + cfg.lag + cfg.horizon < n_days
+    if has_target.all() or not has_target.any():
+        raise PanelError("the panel is too short: it needs eras with targets and a live era after")
+    target_eras = np.flatnonzero(has_target)
+    splits = split_eras(len(target_eras), config.splits)
+    split_of = {
+        int(e): str(s)
+        for e, s in zip(target_eras, splits.label_of(len(target_eras)), strict=True)
+        if s
+    }
+    split_of[len(grid.days) - 1] = LIVE
+    return np.array(sorted(split_of)), split_of
+
+
+def _frame(
+    split: str,
+    pick: np.ndarray,
+    cells: tuple[np.ndarray, np.ndarray],
+    ids: np.ndarray,
+    labels: np.ndarray,
+    bins: np.ndarray,
+    names: list[str],
+    targets: tuple[np.ndarray, np.ndarray],
+) -> pd.DataFrame:
+    """One split's published table: index id; era, data_type, features, targets (not live)."""
+    rows = (cells[0][pick], cells[1][pick])
+    frame = pd.DataFrame(
+        bins[rows], columns=names, index=pd.Index(ids[pick], name="id", dtype=object)
+    )
+    frame.insert(0, "data_type", split)
+    frame.insert(0, "era", labels[pick])
+    if split != LIVE:
+        frame[MAIN_TARGET], frame[AUX_TARGET] = targets[0][rows], targets[1][rows]
+    return frame
 
 
 def _encoded_features(
