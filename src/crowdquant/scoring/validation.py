@@ -1,0 +1,520 @@
+"""Validating an uploaded predictions file against a round's live ids.
+
+The rules and their order follow numerai-tools' `validate_submission_numerai` (0.7.2): the
+headers, then the ids, then the values. Each failure raises a typed `SubmissionError` whose
+`code` is the reference's message prefix (`invalid_submission_headers`, `..._ids`,
+`..._values`) or `invalid_submission_file` for a file that cannot be read at all. Messages
+say what was found: the columns, how many ids are missing, the min and max, an example id.
+
+Rules (the reference's behaviour unless marked *departure*):
+
+* File: bytes of CSV or Parquet, or a DataFrame. Parquet is recognised by the `PAR1` magic
+  at both ends of the bytes, whatever the filename says (*departure*: the reference has no
+  file layer); otherwise the filename suffix must be `.csv`, `.parquet` or `.pq`, or absent
+  (then the bytes are read as CSV). Empty bytes, bytes over `max_bytes`, compressed
+  archives, binary or non-UTF-8 content and ragged CSV rows are refused.
+* Headers: exactly `id` then one of `prediction` / `probability`; no other column.
+  *Departure*: a Parquet file (or DataFrame) whose only column is the prediction column
+  and whose index is named `id` is accepted, the index being turned into the `id` column
+  (what `df.to_parquet()` writes for predictions indexed by id).
+* Ids, compared as strings: CSV ids are read as text, never as numbers, so `007` stays
+  `007`; DataFrame and Parquet ids are cast with `astype(str)` as in the reference, so the
+  integer 7 matches the live id "7". No missing id (*departure*: an empty or blank string
+  counts as missing, as it would after a CSV round trip; the text `NA` is an id). No live
+  id twice (non-live ids may repeat). Every live id present. Non-live ids are not an error;
+  they are reported, sorted and unique, in `extra_ids`.
+* Values, checked on the live rows: no NaN; within [0, 1] with the reference's `isclose`
+  tolerance at the edges (rtol 1e-5, atol 1e-8: 1.00001 and -1e-9 pass, 1.0001 and -1e-7
+  fail); not constant (`np.isclose(0, std)`, pandas' std with ddof 1; a single live row
+  therefore passes, as in the reference). *Departure*: every row, live or not, must hold a
+  number or be empty: text (in a DataFrame or Parquet file) and booleans are refused before
+  the other value checks; in a CSV file the cells are parsed as numbers, pandas' NA markers
+  (`""`, `nan`, `NA`, `null`, ...) being NaN.
+* Live ids: cast to str and de-duplicated (*departure*: the reference counts a repeated
+  live id twice and then refuses every submission). An empty or NaN-holding live id list is
+  the caller's error and raises a plain `ValueError`, not a `SubmissionError`.
+"""
+
+from __future__ import annotations
+
+import io
+import numbers
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import PurePath
+from typing import ClassVar, Final, TypeGuard
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+ID_COLUMN: Final = "id"
+PREDICTION_COLUMNS: Final = ("prediction", "probability")
+DEFAULT_MAX_BYTES: Final = 100 * 1024 * 1024
+"""Default upload limit: 100 MiB (a Classic live file is about 7 000 rows, well under 1 MiB)."""
+
+PARQUET_MAGIC: Final = b"PAR1"
+CSV_SUFFIXES: Final = frozenset({".csv"})
+PARQUET_SUFFIXES: Final = frozenset({".parquet", ".pq"})
+
+# pandas' default NA markers, read as a missing prediction in CSV files.
+_CSV_NA_TOKENS: Final = frozenset(
+    {
+        "",
+        "#N/A",
+        "#N/A N/A",
+        "#NA",
+        "-1.#IND",
+        "-1.#QNAN",
+        "-NaN",
+        "-nan",
+        "1.#IND",
+        "1.#QNAN",
+        "<NA>",
+        "N/A",
+        "NA",
+        "NULL",
+        "NaN",
+        "None",
+        "n/a",
+        "nan",
+        "null",
+    }
+)
+_COMPRESSED_MAGIC: Final = {
+    b"\x1f\x8b": "gzip",
+    b"PK\x03\x04": "ZIP (or Excel .xlsx)",
+    b"BZh": "bzip2",
+    b"\xfd7zXZ\x00": "xz",
+    b"\x28\xb5\x2f\xfd": "zstd",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+
+
+class SubmissionError(ValueError):
+    """A submission that cannot be accepted. `code` is stable and machine-readable.
+
+    `str(error)` is `"<code>: <message>"`, like the reference's assertion messages;
+    `message` is the readable part alone and `details` holds the figures it quotes.
+    """
+
+    code: ClassVar[str] = "invalid_submission"
+
+    def __init__(self, message: str, **details: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, object] = details
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+class SubmissionFileError(SubmissionError):
+    """The upload cannot be read as a predictions table."""
+
+    code: ClassVar[str] = "invalid_submission_file"
+
+
+class EmptyFileError(SubmissionFileError):
+    """The upload has no content."""
+
+
+class FileTooLargeError(SubmissionFileError):
+    """The upload is larger than the size limit."""
+
+
+class UnsupportedFormatError(SubmissionFileError):
+    """The upload is neither CSV nor Parquet (or is compressed)."""
+
+
+class UnreadableFileError(SubmissionFileError):
+    """The upload claims a supported format but cannot be parsed."""
+
+
+class HeaderError(SubmissionError):
+    """The columns are not exactly `id` and one prediction column."""
+
+    code: ClassVar[str] = "invalid_submission_headers"
+
+
+class SubmissionIdsError(SubmissionError):
+    """A problem with the id column."""
+
+    code: ClassVar[str] = "invalid_submission_ids"
+
+
+class NanIdsError(SubmissionIdsError):
+    """Some rows have no id (NaN, None or an empty string)."""
+
+
+class DuplicateIdsError(SubmissionIdsError):
+    """A live id appears more than once."""
+
+
+class MissingIdsError(SubmissionIdsError):
+    """Some live ids have no row."""
+
+
+class SubmissionValuesError(SubmissionError):
+    """A problem with the prediction values."""
+
+    code: ClassVar[str] = "invalid_submission_values"
+
+
+class NotNumericError(SubmissionValuesError):
+    """A prediction is not a number."""
+
+
+class NanValuesError(SubmissionValuesError):
+    """A live row's prediction is missing."""
+
+
+class RangeError(SubmissionValuesError):
+    """A live prediction lies outside [0, 1] (beyond the tolerance)."""
+
+
+class ConstantError(SubmissionValuesError):
+    """The live predictions have (about) zero standard deviation."""
+
+
+# --------------------------------------------------------------------------------------------
+# Result
+
+
+@dataclass(frozen=True, eq=False)
+class ValidatedSubmission:
+    """An accepted submission.
+
+    predictions: the live rows only, indexed by id (str, named `id`), sorted by id, float64,
+        named after the prediction column.
+    prediction_column: `prediction` or `probability`.
+    extra_ids: the ids that are not live, sorted and unique (not an error).
+    n_rows: the number of rows in the upload, extra and duplicated rows included.
+    """
+
+    predictions: pd.Series
+    prediction_column: str
+    extra_ids: list[str]
+    n_rows: int
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ValidatedSubmission):
+            return NotImplemented
+        return (
+            self.prediction_column == other.prediction_column
+            and self.extra_ids == other.extra_ids
+            and self.n_rows == other.n_rows
+            and self.predictions.name == other.predictions.name
+            and self.predictions.index.name == other.predictions.index.name
+            and self.predictions.equals(other.predictions)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+# --------------------------------------------------------------------------------------------
+# Entry point
+
+
+def validate_submission(
+    data: bytes | pd.DataFrame,
+    live_ids: Iterable[str] | pd.Index,
+    *,
+    filename: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> ValidatedSubmission:
+    """Validate an uploaded predictions file (CSV or Parquet bytes, or a DataFrame).
+
+    Raises a `SubmissionError` subclass naming the first problem found, checking in the
+    reference's order: file, headers, ids, values. `max_bytes` applies to bytes only.
+    """
+    live = _live_index(live_ids)
+    if isinstance(data, pd.DataFrame):
+        frame, from_text = data, False
+    elif isinstance(data, bytes | bytearray | memoryview):
+        frame, from_text = _read_bytes(bytes(data), filename, max_bytes)
+    else:
+        raise TypeError(f"data must be bytes or a DataFrame, not {type(data).__name__}")
+
+    frame = _id_index_to_column(frame)
+    pred_col = _check_headers(frame)
+    ids = _check_ids(frame[ID_COLUMN], live, from_text)
+    is_live = ids.isin(live).to_numpy()
+    values = _to_float(frame[pred_col], ids, from_text)
+
+    live_values = pd.Series(
+        values[is_live], index=pd.Index(ids[is_live], name=ID_COLUMN), name=pred_col
+    ).sort_index()
+    _check_values(live_values)
+    extra_ids = sorted(set(ids[~is_live]))
+    return ValidatedSubmission(
+        predictions=live_values,
+        prediction_column=pred_col,
+        extra_ids=extra_ids,
+        n_rows=len(frame),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# File layer
+
+
+def _live_index(live_ids: Iterable[str] | pd.Index) -> pd.Index:
+    if isinstance(live_ids, str | bytes):
+        raise TypeError("live_ids must be a collection of ids, not a single string")
+    raw = live_ids if isinstance(live_ids, pd.Index) else pd.Index(list(live_ids))
+    if raw.isna().any():
+        raise ValueError("live_ids must not contain NaN")
+    live: pd.Index = pd.Index(raw.astype(str).unique(), name=ID_COLUMN)
+    if len(live) == 0:
+        raise ValueError("live_ids must not be empty")
+    return live
+
+
+def _read_bytes(data: bytes, filename: str | None, max_bytes: int) -> tuple[pd.DataFrame, bool]:
+    """The uploaded table, and whether it was read from text (CSV)."""
+    name = repr(filename) if filename else "the upload"
+    if len(data) > max_bytes:
+        raise FileTooLargeError(
+            f"{name} is {len(data):,} bytes, over the limit of {max_bytes:,} bytes",
+            size=len(data),
+            max_bytes=max_bytes,
+        )
+    if not data or data.isspace():
+        raise EmptyFileError(f"{name} is empty", size=len(data))
+    for magic, kind in _COMPRESSED_MAGIC.items():
+        if data.startswith(magic):
+            raise UnsupportedFormatError(
+                f"{name} is a {kind} archive; upload an uncompressed CSV or Parquet file",
+                format=kind,
+            )
+    suffix = PurePath(filename).suffix.lower() if filename else ""
+    is_parquet = data.startswith(PARQUET_MAGIC) and data.endswith(PARQUET_MAGIC)
+    if suffix and suffix not in CSV_SUFFIXES | PARQUET_SUFFIXES and not is_parquet:
+        raise UnsupportedFormatError(
+            f"{name} has suffix {suffix!r}; upload a .csv or .parquet file", suffix=suffix
+        )
+    if is_parquet:
+        return _read_parquet(data, name), False
+    if suffix in PARQUET_SUFFIXES:
+        raise UnreadableFileError(
+            f"{name} is not a Parquet file (no PAR1 magic bytes)", format="parquet"
+        )
+    return _read_csv(data, name), True
+
+
+def _read_parquet(data: bytes, name: str) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(io.BytesIO(data))
+    except Exception as error:  # pyarrow raises many kinds (ArrowInvalid, OSError, ...)
+        raise UnreadableFileError(
+            f"{name} cannot be read as Parquet: {error}", format="parquet"
+        ) from error
+
+
+def _read_csv(data: bytes, name: str) -> pd.DataFrame:
+    head = data[:65536]
+    if b"\x00" in head:
+        raise UnsupportedFormatError(
+            f"{name} holds binary content, not CSV text or Parquet", format="binary"
+        )
+    try:
+        frame = pd.read_csv(
+            io.BytesIO(data),
+            dtype=str,
+            na_filter=False,
+            keep_default_na=False,
+            encoding="utf-8-sig",
+        )
+    except pd.errors.EmptyDataError as error:
+        raise EmptyFileError(f"{name} has no CSV header or rows", format="csv") from error
+    except UnicodeDecodeError as error:
+        raise UnreadableFileError(
+            f"{name} is not UTF-8 text, so not a CSV file", format="csv"
+        ) from error
+    except pd.errors.ParserError as error:
+        message = " ".join(str(error).split())
+        raise UnreadableFileError(
+            f"{name} cannot be parsed as CSV: {message}", format="csv"
+        ) from error
+    if not isinstance(frame.index, pd.RangeIndex):
+        # pandas turns leading fields into an index when the first row is longer than the
+        # header; refuse instead of reading shifted columns.
+        raise UnreadableFileError(
+            f"{name} cannot be parsed as CSV: the first row has more fields than the header "
+            f"({len(frame.columns)} columns)",
+            format="csv",
+        )
+    return frame
+
+
+# --------------------------------------------------------------------------------------------
+# Headers
+
+
+def _id_index_to_column(frame: pd.DataFrame) -> pd.DataFrame:
+    """Turn an index named `id` into the id column when the only column is a prediction."""
+    if (
+        frame.index.name == ID_COLUMN
+        and not isinstance(frame.index, pd.MultiIndex)
+        and len(frame.columns) == 1
+        and frame.columns[0] in PREDICTION_COLUMNS
+    ):
+        return frame.reset_index()
+    return frame
+
+
+def _check_headers(frame: pd.DataFrame) -> str:
+    columns = list(frame.columns)
+    if len(columns) == 2 and columns[0] == ID_COLUMN and columns[1] in PREDICTION_COLUMNS:
+        return str(columns[1])
+    expected = " or ".join(f"[{ID_COLUMN!r}, {c!r}]" for c in PREDICTION_COLUMNS)
+    message = f"columns must be exactly {expected}, in that order; found {columns!r}"
+    hint = _header_hint(columns)
+    raise HeaderError(f"{message}{hint}", columns=columns)
+
+
+def _header_hint(columns: Sequence[object]) -> str:
+    names = [str(c) for c in columns]
+    if len(names) == 1 and any(sep in names[0] for sep in ";\t|"):
+        return " (the file looks delimited by something other than a comma)"
+    if names and (names[0] == "" or names[0].startswith("Unnamed: ")):
+        return " (an unnamed first column: write the file without its index, index=False)"
+    if len(names) == 2 and names[1] == ID_COLUMN and names[0] in PREDICTION_COLUMNS:
+        return " (the id column must come first)"
+    lowered = [n.strip().lower() for n in names]
+    if lowered[:1] == [ID_COLUMN] and len(lowered) == 2 and lowered[1] in PREDICTION_COLUMNS:
+        return " (names are case- and space-sensitive)"
+    if len(names) > 2 and ID_COLUMN in names:
+        return " (remove the extra columns)"
+    return ""
+
+
+# --------------------------------------------------------------------------------------------
+# Ids
+
+
+def _check_ids(raw: pd.Series, live: pd.Index, from_text: bool) -> pd.Series:
+    """The ids as strings, after the NaN, duplicate and missing-id checks."""
+    missing = raw.isna().to_numpy()
+    if from_text or raw.dtype == object or pd.api.types.is_string_dtype(raw.dtype):
+        blank = raw.map(lambda cell: isinstance(cell, str) and not cell.strip())
+        missing = missing | blank.to_numpy(dtype=bool)
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0])
+        raise NanIdsError(
+            f"{int(missing.sum())} row(s) have no id (NaN or empty), e.g. data row {row + 1}",
+            count=int(missing.sum()),
+            example_row=row + 1,
+        )
+    ids = raw.astype(str).reset_index(drop=True).rename(ID_COLUMN)
+    live_rows = ids[ids.isin(live)]
+    repeated = live_rows[live_rows.duplicated()].unique()
+    if len(repeated):
+        example = repeated[0]
+        times = int((live_rows == example).sum())
+        raise DuplicateIdsError(
+            f"{len(repeated)} live id(s) appear more than once, e.g. {_show(example)} "
+            f"({times} times)",
+            count=len(repeated),
+            example=example,
+        )
+    absent = live[~live.isin(live_rows)]
+    if len(absent):
+        raise MissingIdsError(
+            f"{len(absent)} of {len(live)} live ids are missing, e.g. {_show(absent[0])}; "
+            f"the file has {len(live_rows)} live and {len(ids) - len(live_rows)} other rows "
+            "(are you predicting on this round's live ids?)",
+            count=len(absent),
+            n_live=len(live),
+            example=absent[0],
+        )
+    return ids
+
+
+# --------------------------------------------------------------------------------------------
+# Values
+
+
+def _to_float(column: pd.Series, ids: pd.Series, from_text: bool) -> npt.NDArray[np.float64]:
+    """The predictions as float64 (NaN where missing); refuses anything else."""
+    dtype = column.dtype
+    if from_text:
+        text = column.astype(str)
+        values = pd.to_numeric(text.str.strip(), errors="coerce").to_numpy(dtype=np.float64)
+        bad = np.isnan(values) & ~text.str.strip().isin(_CSV_NA_TOKENS).to_numpy()
+    elif pd.api.types.is_bool_dtype(dtype):
+        values = np.full(len(column), np.nan)
+        bad = ~column.isna().to_numpy()
+    elif pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_float_dtype(dtype):
+        return column.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        cells = column.to_numpy(dtype=object)
+        values = np.full(len(cells), np.nan)
+        bad = np.zeros(len(cells), dtype=bool)
+        for i, cell in enumerate(cells):
+            if _is_number(cell):
+                values[i] = float(cell)
+            elif not _is_missing(cell):
+                bad[i] = True
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise NotNumericError(
+            f"{int(bad.sum())} prediction(s) are not numbers, e.g. {_show(column.iloc[row])} "
+            f"for id {_show(ids.iloc[row])}",
+            count=int(bad.sum()),
+            example_id=ids.iloc[row],
+        )
+    return values
+
+
+def _is_number(cell: object) -> TypeGuard[numbers.Real | Decimal]:
+    if isinstance(cell, bool | np.bool_):
+        return False
+    return isinstance(cell, numbers.Real | Decimal) and not _is_missing(cell)
+
+
+def _is_missing(cell: object) -> bool:
+    try:
+        return bool(pd.isna(cell))  # type: ignore[call-overload]
+    except (TypeError, ValueError):  # arrays and other non-scalars
+        return False
+
+
+def _check_values(predictions: pd.Series) -> None:
+    """The reference's NaN, range and standard-deviation checks, on the live rows."""
+    nan = predictions.isna()
+    if nan.any():
+        raise NanValuesError(
+            f"{int(nan.sum())} live prediction(s) are NaN, e.g. for id "
+            f"{_show(predictions.index[nan.to_numpy()][0])}",
+            count=int(nan.sum()),
+        )
+    low, high = float(predictions.min()), float(predictions.max())
+    low_ok = low >= 0 or bool(np.isclose(low, 0))
+    high_ok = high <= 1 or bool(np.isclose(high, 1))
+    if not (low_ok and high_ok):
+        values = predictions.to_numpy()
+        worst = int(np.argmin(values)) if not low_ok else int(np.argmax(values))
+        raise RangeError(
+            f"predictions must lie within [0, 1]; found min {low:.10g} and max {high:.10g} "
+            f"(e.g. id {_show(predictions.index[worst])} = {values[worst]:.10g})",
+            min=low,
+            max=high,
+        )
+    std = float(predictions.std())
+    if np.isclose(0, std):
+        raise ConstantError(
+            f"predictions must not be constant; their standard deviation is {std:.3g} "
+            f"(all about {low:.10g})",
+            std=std,
+        )
+
+
+def _show(value: object, limit: int = 40) -> str:
+    text = repr(str(value)) if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,35 @@
+"""The dependency rule of the design: imports point down the layers only."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).parents[1] / "src" / "crowdquant"
+CORE = ("scoring", "data")
+ABOVE_CORE = ("cli", "api", "web", "tournament", "fund", "simulate", "db", "storage", "ledger")
+
+
+def _crowdquant_imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return {name for name in found if name.startswith("crowdquant.")}
+
+
+@pytest.mark.parametrize("layer", CORE)
+def test_core_imports_nothing_above_it(layer: str) -> None:
+    for path in (PACKAGE / layer).rglob("*.py"):
+        for name in _crowdquant_imports(path):
+            assert name.split(".")[1] not in ABOVE_CORE, f"{path.name} imports {name}"
+
+
+def test_scoring_stands_alone() -> None:
+    for path in (PACKAGE / "scoring").rglob("*.py"):
+        for name in _crowdquant_imports(path):
+            assert name.startswith("crowdquant.scoring"), f"{path.name} imports {name}"
