@@ -1,0 +1,110 @@
+"""The stake-weighted meta model (SWMM), and the benchmark blend built the same way.
+
+Each submission column is tie-kept ranked over the rows it has and Gaussianised with Φ⁻¹;
+the meta model is the stake-weighted mean of those columns: Σ stake_k·g_k / Σ stake_k.
+
+Missing rows (NaN): a submission is ranked over its present rows only, and its missing rows
+count as 0 — the Gaussian median, i.e. a neutral vote — before weighting; the denominator
+stays the total stake. So a row every staked submission lacks gets 0, and a partially missing
+submission pulls its missing rows towards the middle in proportion to its stake.
+
+Stakes must be finite and non-negative; zero-stake submissions are skipped; a zero total
+stake raises ValueError.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from crowdquant.scoring.align import check_unique_ids
+from crowdquant.scoring.ranking import (
+    FloatArray,
+    column_rows,
+    for_column_chunks,
+    gaussianised_rows,
+)
+
+
+def checked_stakes(stakes: npt.ArrayLike, n_columns: int) -> FloatArray:
+    """A (K,) float64 vector of finite, non-negative stakes with a positive total."""
+    weights = np.asarray(stakes, dtype=np.float64)
+    if weights.shape != (n_columns,):
+        raise ValueError(f"stakes must have shape ({n_columns},), got {weights.shape}")
+    if not np.isfinite(weights).all():
+        raise ValueError("stakes must be finite numbers")
+    if (weights < 0).any():
+        raise ValueError("stakes must not be negative")
+    if not weights.sum() > 0:
+        raise ValueError("the total stake is zero: the meta model is undefined")
+    return weights
+
+
+def stake_weighted_meta_model(
+    predictions: npt.ArrayLike,
+    stakes: npt.ArrayLike,
+    *,
+    chunk_size: int = 256,
+    workers: int | None = None,
+) -> FloatArray:
+    """The (N,) stake-weighted mean of Φ⁻¹(tie-kept rank) of each (N, K) prediction column.
+
+    NaN predictions are allowed: see the module docstring for how they count.
+    """
+    matrix = np.asarray(predictions, dtype=np.float64)
+    if matrix.ndim == 1:
+        matrix = matrix[:, None]
+    if matrix.ndim != 2:
+        raise ValueError(f"predictions must be an (N, K) matrix, got shape {matrix.shape}")
+    weights = checked_stakes(stakes, matrix.shape[1])
+    staked = np.flatnonzero(weights > 0)
+    if len(staked) < matrix.shape[1]:
+        matrix, weights = matrix[:, staked], weights[staked]
+    partial: dict[int, FloatArray] = {}
+    lock = threading.Lock()
+
+    def work(start: int, stop: int) -> None:
+        gauss = gaussianised_rows(column_rows(matrix, start, stop))
+        np.nan_to_num(gauss, copy=False, nan=0.0)
+        result = weights[start:stop] @ gauss
+        with lock:
+            partial[start] = result
+
+    for_column_chunks(matrix.shape[1], work, chunk_size, workers)
+    total = np.zeros(matrix.shape[0], dtype=np.float64)
+    for start in sorted(partial):  # a fixed order, so the result does not depend on threads
+        total += partial[start]
+    return np.asarray(total / weights.sum())
+
+
+def benchmark_blend(
+    benchmark_predictions: npt.ArrayLike,
+    weights: npt.ArrayLike,
+    *,
+    chunk_size: int = 256,
+    workers: int | None = None,
+) -> FloatArray:
+    """The benchmark meta model for BMC: the same stake-weighted Gaussian mean, over the
+    benchmark models' predictions with their (stake) weights."""
+    return stake_weighted_meta_model(
+        benchmark_predictions, weights, chunk_size=chunk_size, workers=workers
+    )
+
+
+def meta_model(predictions: pd.DataFrame, stakes: pd.Series) -> pd.Series:
+    """The stake-weighted meta model of a frame of submissions (ids × submission names).
+
+    `stakes` is indexed by submission name; columns without a stake weigh 0, and a stake for
+    a submission missing from `predictions` is refused. Duplicate ids raise AlignmentError.
+    """
+    check_unique_ids(predictions, "predictions")
+    check_unique_ids(stakes, "stakes")
+    unknown = stakes.index.difference(predictions.columns)
+    if len(unknown):
+        raise ValueError(f"stakes name {len(unknown)} unknown submission(s), e.g. {unknown[0]!r}")
+    weights = stakes.reindex(predictions.columns).fillna(0.0).to_numpy(dtype=np.float64)
+    values = stake_weighted_meta_model(predictions.to_numpy(dtype=np.float64), weights)
+    return pd.Series(values, index=predictions.index, name="meta_model")

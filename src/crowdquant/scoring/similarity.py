@@ -1,0 +1,141 @@
+"""How alike submissions are: to the meta model (CWMM) and to each other (originality).
+
+* CWMM (correlation with the meta model, as in Numerai's docs): the Pearson correlation of
+  pow1.5(Φ⁻¹(tie-kept rank(s))) with the meta model, per submission.
+* Originality, today's form (Numerai's MCWNM / APCWNM): each submission's maximum and mean
+  Pearson correlation with the *other* submissions of the round, on Gaussianised ranks. The
+  K × K correlation matrix is built block by block from unit-scaled rows with matrix
+  products over the upper triangle only (each pair computed once), never held whole.
+
+A constant submission has no correlation: its CWMM, max and mean are NaN, and it is left out
+of the other submissions' max and mean. With no other (non-constant) submission, max and mean
+are NaN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from crowdquant.scoring.align import DEFAULT_MAX_FILTERED_RATIO, aligned_ids
+from crowdquant.scoring.corr import (
+    as_frame,
+    corr_predictions,
+    pearson_rows,
+    prediction_matrix,
+    rows_at,
+    target_vector,
+    unit_rows,
+)
+from crowdquant.scoring.ranking import (
+    FloatArray,
+    column_rows,
+    for_column_chunks,
+    gaussianised_rows,
+)
+
+
+def cwmm_scores(
+    predictions: npt.ArrayLike,
+    meta_model: npt.ArrayLike,
+    *,
+    chunk_size: int = 256,
+    workers: int | None = None,
+) -> FloatArray:
+    """CWMM of every column of an aligned (N, K) prediction matrix with the (N,) meta model."""
+    matrix = prediction_matrix(predictions)
+    meta = target_vector(meta_model, matrix.shape[0], "meta model")
+    out = np.empty(matrix.shape[1], dtype=np.float64)
+
+    def work(start: int, stop: int) -> None:
+        out[start:stop] = pearson_rows(corr_predictions(column_rows(matrix, start, stop)), meta)
+
+    for_column_chunks(matrix.shape[1], work, chunk_size, workers)
+    return out
+
+
+def cwmm(
+    predictions: pd.DataFrame | pd.Series,
+    meta_model: pd.Series,
+    max_filtered_ratio: float = DEFAULT_MAX_FILTERED_RATIO,
+) -> pd.Series:
+    """CWMM per prediction column, after aligning ids as numerai_corr does (20 % rule)."""
+    frame = as_frame(predictions)
+    ids = aligned_ids({"meta_model": meta_model, "predictions": frame}, max_filtered_ratio)
+    scores = cwmm_scores(rows_at(frame, ids), rows_at(meta_model, ids))
+    return pd.Series(scores, index=frame.columns, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Originality:
+    """Per submission: max and mean Pearson correlation with the other submissions."""
+
+    max_corr: FloatArray
+    mean_corr: FloatArray
+
+
+def originality_scores(
+    predictions: npt.ArrayLike,
+    *,
+    block_size: int = 1024,
+    workers: int | None = None,
+) -> Originality:
+    """Max and mean correlation of each (N, K) column with every other column.
+
+    Columns are Gaussianised ranks, centred and scaled to unit length (K × N, one pass), so
+    a block of the correlation matrix is one matrix product; only blocks on or above the
+    diagonal are computed, each feeding the max and sum of both its rows and its columns.
+    """
+    matrix = prediction_matrix(predictions)
+    n_columns = matrix.shape[1]
+    unit = np.empty((n_columns, matrix.shape[0]), dtype=np.float64)
+    valid = np.empty(n_columns, dtype=bool)
+
+    def prepare(start: int, stop: int) -> None:
+        unit[start:stop], valid[start:stop] = unit_rows(
+            gaussianised_rows(column_rows(matrix, start, stop))
+        )
+
+    for_column_chunks(n_columns, prepare, workers=workers)
+    best = np.full(n_columns, -np.inf)
+    total = np.zeros(n_columns)
+    # invalid (constant) rows of `unit` are zeros: they add 0 to every sum, and are masked
+    # out of the max below
+    blocks = range(0, n_columns, block_size)
+    for i in blocks:
+        rows = slice(i, min(i + block_size, n_columns))
+        for j in blocks:
+            if j < i:
+                continue
+            cols = slice(j, min(j + block_size, n_columns))
+            block = unit[rows] @ unit[cols].T
+            if i == j:
+                np.fill_diagonal(block, 0.0)
+                total[rows] += block.sum(axis=1)
+            else:
+                total[rows] += block.sum(axis=1)
+                total[cols] += block.sum(axis=0)
+            block[~valid[rows], :] = -np.inf
+            block[:, ~valid[cols]] = -np.inf
+            if i == j:
+                np.fill_diagonal(block, -np.inf)
+            np.maximum(best[rows], block.max(axis=1, initial=-np.inf), out=best[rows])
+            if i != j:
+                np.maximum(best[cols], block.max(axis=0, initial=-np.inf), out=best[cols])
+    others = valid.sum() - 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / others
+    best[~valid | (others < 1)] = np.nan
+    mean[~valid | (others < 1)] = np.nan
+    return Originality(max_corr=best, mean_corr=np.asarray(mean))
+
+
+def originality(predictions: pd.DataFrame, block_size: int = 1024) -> pd.DataFrame:
+    """Originality of a frame of submissions (no NaN): columns max_corr and mean_corr."""
+    result = originality_scores(predictions.to_numpy(dtype=np.float64), block_size=block_size)
+    return pd.DataFrame(
+        {"max_corr": result.max_corr, "mean_corr": result.mean_corr}, index=predictions.columns
+    )

@@ -1,0 +1,84 @@
+"""The stake-weighted meta model and the benchmark blend."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from numerai_tools import scoring as nt
+
+from crowdquant.scoring.align import AlignmentError
+from crowdquant.scoring.metamodel import benchmark_blend, meta_model, stake_weighted_meta_model
+
+
+def make_predictions(seed: int, n: int = 200, k: int = 6) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    ids = sorted(f"n{x:012x}" for x in rng.choice(2**40, n, replace=False))
+    values = np.round(rng.random((n, k)), 2)
+    return pd.DataFrame(values, index=ids, columns=[f"model_{i}" for i in range(k)])
+
+
+def reference_meta_model(predictions: pd.DataFrame, stakes: pd.Series) -> pd.Series:
+    """numerai-tools' pieces: Gaussianised ranks (NaN → 0, the Gaussian median), stake_weight."""
+    gauss = nt.gaussian(nt.tie_kept_rank(predictions)).fillna(0.0)
+    return nt.stake_weight(gauss, stakes)
+
+
+def test_matches_numerai_tools_stake_weight_of_gaussianised_ranks() -> None:
+    predictions = make_predictions(0)
+    stakes = pd.Series([1.0, 5.0, 0.5, 2.0, 0.0, 3.0], index=predictions.columns)
+    ours = meta_model(predictions, stakes)
+    assert ours.index.equals(predictions.index)
+    np.testing.assert_allclose(ours, reference_meta_model(predictions, stakes), atol=1e-12)
+
+
+def test_missing_rows_are_ranked_over_present_rows_and_count_as_zero() -> None:
+    predictions = make_predictions(1)
+    predictions.iloc[:20, 0] = np.nan
+    predictions.iloc[10:15, 3] = np.nan
+    stakes = pd.Series([2.0, 1.0, 1.0, 4.0, 1.0, 1.0], index=predictions.columns)
+    ours = meta_model(predictions, stakes)
+    np.testing.assert_allclose(ours, reference_meta_model(predictions, stakes), atol=1e-12)
+    alone = stake_weighted_meta_model(predictions.to_numpy()[:, :1], [1.0])
+    assert (alone[:20] == 0).all()
+    np.testing.assert_allclose(
+        alone[20:], nt.gaussian(nt.tie_kept_rank(predictions.iloc[20:, :1])).iloc[:, 0]
+    )
+
+
+def test_stake_checks() -> None:
+    values = make_predictions(2).to_numpy()
+    with pytest.raises(ValueError, match="total stake is zero"):
+        stake_weighted_meta_model(values, np.zeros(6))
+    with pytest.raises(ValueError, match="negative"):
+        stake_weighted_meta_model(values, [1, 1, 1, 1, 1, -1])
+    with pytest.raises(ValueError, match="finite"):
+        stake_weighted_meta_model(values, [1, 1, 1, 1, 1, np.nan])
+    with pytest.raises(ValueError, match="shape"):
+        stake_weighted_meta_model(values, [1, 1])
+
+
+def test_unstaked_submissions_are_ignored_even_if_empty() -> None:
+    predictions = make_predictions(3)
+    predictions["empty"] = np.nan
+    stakes = pd.Series({"model_0": 1.0, "model_2": 3.0, "empty": 0.0})
+    expected = reference_meta_model(predictions[["model_0", "model_2"]], stakes.iloc[:2])
+    np.testing.assert_allclose(meta_model(predictions, stakes), expected, atol=1e-12)
+
+
+def test_frame_wrapper_checks() -> None:
+    predictions = make_predictions(4)
+    with pytest.raises(ValueError, match="unknown submission"):
+        meta_model(predictions, pd.Series({"ghost": 1.0}))
+    doubled = pd.concat([predictions, predictions.iloc[:1]])
+    with pytest.raises(AlignmentError, match="predictions has 1 duplicate id"):
+        meta_model(doubled, pd.Series({"model_0": 1.0}))
+
+
+def test_benchmark_blend_is_the_same_function_and_chunking_is_stable() -> None:
+    values = make_predictions(5, k=11).to_numpy()
+    weights = np.linspace(0.5, 2.0, 11)
+    whole = stake_weighted_meta_model(values, weights)
+    np.testing.assert_array_equal(benchmark_blend(values, weights), whole)
+    chunked = stake_weighted_meta_model(values, weights, chunk_size=3, workers=3)
+    np.testing.assert_allclose(chunked, whole, atol=1e-15)
