@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from crowdquant.data.config import ExampleModelConfig
+from crowdquant.scoring.eras import score_eras
 
 if TYPE_CHECKING:
     from sklearn.ensemble import HistGradientBoostingRegressor
@@ -46,9 +47,6 @@ def predict_ranked(
 
 
 def per_era_corr(predictions: pd.Series, targets: pd.Series, eras: pd.Series) -> pd.Series:
-    """Spearman correlation of predictions with targets within each era."""
-    frame = pd.DataFrame({"p": predictions, "t": targets, "era": eras}).dropna()
-    return pd.Series(
-        {era: rows["p"].rank().corr(rows["t"].rank()) for era, rows in frame.groupby("era")},
-        dtype="float64",
-    )
+    """The tournament's CORR of the predictions within each era."""
+    frame = pd.DataFrame({"prediction": predictions, "target": targets, "era": eras}).dropna()
+    return score_eras(frame, ["prediction"], "target")[("corr", "prediction")]
