@@ -43,29 +43,6 @@ def gaussianised(values: np.ndarray) -> np.ndarray:
     return gaussian(tie_kept_rank(values))
 
 
-def pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Column-wise Pearson correlation of two (N,) or (N, K) arrays (broadcasting a vector).
-
-    A column with zero variance gives NaN, without disturbing the other columns.
-    """
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    a = a - a.mean(axis=0)
-    b = b - b.mean(axis=0)
-    if a.ndim == 1 and b.ndim == 2:
-        a = a[:, None]
-    if b.ndim == 1 and a.ndim == 2:
-        b = b[:, None]
-    numerator = (a * b).sum(axis=0)
-    denominator = np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.asarray(np.where(denominator > 0, numerator / denominator, np.nan))
-
-
-# Batch kernels for the scorers: submissions as rows ((K, N) C-ordered, one contiguous row per
-# submission), chunked over submissions and run on a few threads (numpy's sort, gathers and
-# scatters release the GIL). They give the same numbers as tie_kept_rank / gaussianised above.
-
 IntArray = npt.NDArray[np.int32]
 FloatArray = npt.NDArray[np.float64]
 
