@@ -26,3 +26,13 @@ def test_production_refuses_the_placeholder_secret(monkeypatch: pytest.MonkeyPat
         Settings()
     monkeypatch.setenv("CROWDQUANT_SECRET_KEY", "a-real-secret")
     assert Settings().mode == "production"
+
+
+def test_database_defaults_to_sqlite_in_home(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CROWDQUANT_HOME", str(tmp_path))
+    monkeypatch.delenv("CROWDQUANT_DATABASE_URL", raising=False)
+    assert Settings().database == f"sqlite:///{tmp_path / 'crowdquant.db'}"
+    monkeypatch.setenv("CROWDQUANT_DATABASE_URL", "postgresql://db.example/cq")
+    assert Settings().database == "postgresql://db.example/cq"

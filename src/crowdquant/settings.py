@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRET = "change-me"
@@ -23,6 +23,33 @@ class Settings(BaseSettings):
     mode: Literal["local", "production"] = "local"
     home: Path = Path(".crowdquant")
     secret_key: str = PLACEHOLDER_SECRET
+
+    database_url: str | None = None
+    """SQLAlchemy URL; unset means a SQLite file in `home` (PostgreSQL: postgresql://…)."""
+
+    # Files (datasets served to participants, their uploads): see crowdquant.storage.
+    storage_backend: Literal["local", "s3"] = "local"
+    storage_root: Path | None = None
+    """Root folder of the local backend; ``home / "files"`` when unset."""
+    s3_endpoint_url: str | None = None
+    """None means AWS itself; set it for MinIO, Ceph, etc. (e.g. ``http://minio:9000``)."""
+    s3_bucket: str | None = None
+    s3_region: str | None = None
+    s3_access_key: str | None = None
+    """With ``s3_secret_key``; both unset means boto3's own chain (env, profile, role)."""
+    s3_secret_key: SecretStr | None = None
+    s3_prefix: str = ""
+    """A folder inside the bucket to keep every key under (e.g. ``crowdquant``)."""
+
+    @property
+    def database(self) -> str:
+        """The database to use: `database_url`, or the embedded SQLite file."""
+        return self.database_url or f"sqlite:///{self.home / 'crowdquant.db'}"
+
+    @property
+    def storage_dir(self) -> Path:
+        """Where the local storage backend keeps files."""
+        return self.storage_root if self.storage_root is not None else self.home / "files"
 
     @property
     def datasets_dir(self) -> Path:
@@ -42,4 +69,14 @@ class Settings(BaseSettings):
     def _refuse_unsafe_defaults(self) -> Settings:
         if self.mode != "local" and self.secret_key == PLACEHOLDER_SECRET:
             raise ValueError("CROWDQUANT_SECRET_KEY must be set outside local mode")
+        return self
+
+    @model_validator(mode="after")
+    def _require_a_complete_s3_setup(self) -> Settings:
+        if self.storage_backend == "s3" and not self.s3_bucket:
+            raise ValueError("CROWDQUANT_S3_BUCKET must be set when CROWDQUANT_STORAGE_BACKEND=s3")
+        if (self.s3_access_key is None) != (self.s3_secret_key is None):
+            raise ValueError(
+                "set both CROWDQUANT_S3_ACCESS_KEY and CROWDQUANT_S3_SECRET_KEY, or neither"
+            )
         return self

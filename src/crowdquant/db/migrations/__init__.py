@@ -1,0 +1,1 @@
+"""The Alembic environment for `crowdquant.db`; run it through `crowdquant.db.migrate`."""

@@ -1,0 +1,1 @@
+"""Schema revisions, oldest first: `rev_<id>_<slug>.py`."""

@@ -1,0 +1,23 @@
+"""Every table, one module per family; importing this package registers them all on `Base`."""
+
+from crowdquant.db.models.accounts import Account, ApiKey, ApiScope, WebSession
+from crowdquant.db.models.datasets import DatasetFile
+from crowdquant.db.models.models import Model
+from crowdquant.db.models.submissions import Submission, SubmissionStatus
+from crowdquant.db.models.tournaments import Cadence, Round, RoundStatus, Rules, Tournament
+
+__all__ = [
+    "Account",
+    "ApiKey",
+    "ApiScope",
+    "Cadence",
+    "DatasetFile",
+    "Model",
+    "Round",
+    "RoundStatus",
+    "Rules",
+    "Submission",
+    "SubmissionStatus",
+    "Tournament",
+    "WebSession",
+]

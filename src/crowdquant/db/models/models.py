@@ -1,0 +1,43 @@
+"""Participants' models: an account enters a tournament through one or more named models.
+
+A model's submissions, scores and payouts are history, so neither its account nor its
+tournament can be deleted while it exists (ON DELETE RESTRICT).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crowdquant.db.base import Base, HasId
+
+if TYPE_CHECKING:
+    from crowdquant.db.models.accounts import Account
+    from crowdquant.db.models.submissions import Submission
+    from crowdquant.db.models.tournaments import Tournament
+
+
+class Model(HasId, Base):
+    """A named model; names are unique within a tournament (as stored: lower-case them first)."""
+
+    __tablename__ = "models"
+    __table_args__ = (UniqueConstraint("tournament_id", "name"),)
+
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="RESTRICT"), index=True
+    )
+    tournament_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tournaments.id", ondelete="RESTRICT")
+    )
+    name: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+    account: Mapped[Account] = relationship(back_populates="models")
+    tournament: Mapped[Tournament] = relationship(back_populates="models")
+    submissions: Mapped[list[Submission]] = relationship(
+        back_populates="model", passive_deletes="all"
+    )

@@ -1,0 +1,71 @@
+"""Engines, sessions and transaction scopes for SQLite (the default) and PostgreSQL.
+
+Nothing here is global: the caller builds one engine from a URL, one session factory from
+the engine, and passes the factory to whatever needs a database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+
+def normalise_url(url: str | URL) -> URL:
+    """Pick the installed drivers: `postgresql://` and `postgres://` mean psycopg 3."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def make_engine(url: str | URL, *, foreign_keys: bool = True, **kwargs: Any) -> Engine:
+    """An engine for `url`, configured the same way for the application, tests and migrations.
+
+    SQLite: foreign keys enforced (`foreign_keys=False` is for schema migrations only, whose
+    table rebuilds must not cascade), write-ahead logging for file databases, and SQLAlchemy
+    in charge of BEGIN so that transactions, savepoints and DDL behave as on PostgreSQL.
+    """
+    parsed = normalise_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        kwargs.setdefault("pool_pre_ping", True)
+        return create_engine(parsed, **kwargs)
+
+    engine = create_engine(parsed, **kwargs)
+    in_memory = parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory"
+
+    @event.listens_for(engine, "connect")
+    def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy emit BEGIN (below): pysqlite's legacy mode skips it before DDL,
+        # SELECT and SAVEPOINT. PRAGMAs must run outside a transaction, i.e. here.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
+            if not in_memory:
+                cursor.execute("PRAGMA journal_mode = WAL")
+                cursor.execute("PRAGMA synchronous = NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions bound to `engine`; objects stay readable after commit (no reload on access)."""
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """One unit of work: commits if the block succeeds, rolls back if it raises."""
+    with sessions() as session, session.begin():
+        yield session
