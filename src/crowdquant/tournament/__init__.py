@@ -1,0 +1,1 @@
+"""Use cases of the running tournament: accounts, models, rounds, submissions."""
