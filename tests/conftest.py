@@ -8,7 +8,7 @@ same database migrated to head.
 PostgreSQL comes from the first of: `CROWDQUANT_TEST_POSTGRES_URL` (an existing server whose
 user may CREATE DATABASE), the server binaries in `CROWDQUANT_TEST_PG_BIN`, the newest
 `/usr/lib/postgresql/*/bin`, or `pg_ctl` on PATH. Without any of them the PostgreSQL half
-of the suite fails, unless `CROWDQUANT_TEST_POSTGRES=skip` says to skip it.
+of the suite fails.
 """
 
 from __future__ import annotations
@@ -139,10 +139,7 @@ def postgres_server() -> Iterator[PostgresServer]:
         return
     pg_bin = _pg_bin()
     if pg_bin is None:
-        reason = "no PostgreSQL server binaries (install postgresql or set CROWDQUANT_TEST_PG_BIN)"
-        if os.environ.get("CROWDQUANT_TEST_POSTGRES") == "skip":
-            pytest.skip(reason)
-        pytest.fail(reason + "; CROWDQUANT_TEST_POSTGRES=skip skips the PostgreSQL tests")
+        pytest.fail("no PostgreSQL server (install postgresql or set CROWDQUANT_TEST_PG_BIN)")
     with _throwaway_server(pg_bin) as server:
         yield server
 
