@@ -1,0 +1,414 @@
+"""Accounts and the ways to act as one: passwords, web sessions and API keys.
+
+Every function works inside the caller's transaction: it reads and writes through `session`
+and flushes, but never commits. Input is checked before anything is written, and a call that
+raises leaves the database as it found it (unique clashes are caught in a savepoint).
+
+Secrets are never stored. Passwords, which people choose and attackers can guess, are hashed
+with argon2id, a deliberately slow KDF. Web-session tokens and API-key secrets are 32 random
+bytes: nothing to guess, so their SHA-256 is stored and a slow KDF would only slow every
+request. API-key hashes are compared with `hmac.compare_digest`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import ClassVar
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from crowdquant.clock import Clock
+from crowdquant.db.models import Account, ApiKey, ApiScope, WebSession
+
+Scope = ApiScope  # what an API key may do: read, upload, stake
+
+NAME_RULE = "3 to 32 characters, each a letter a-z, a digit or an underscore"
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1024  # argon2 hashes any length; this bounds the work one request costs
+MAX_KEY_NAME_LENGTH = 64
+SECRET_BYTES = 32
+
+_NAME = re.compile(r"[a-z0-9_]{3,32}")
+_EMAIL_LOCAL = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+_EMAIL_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_EMAIL = re.compile(rf"{_EMAIL_LOCAL}@(?:{_EMAIL_LABEL}\.)+{_EMAIL_LABEL}")
+_TOKEN_HEADER = re.compile(r"\s*token\s+([^\s$]+)\$([^\s$]+)\s*", re.IGNORECASE)
+
+
+# --- errors (N818 waived: short names read better where raised and caught) -------------------
+
+
+class AccountError(ValueError):
+    """A refused request about accounts, keys or models; `code` is stable, `message` readable."""
+
+    code: ClassVar[str] = "account_error"
+    default_message: ClassVar[str] = "the request was refused"
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+
+class InvalidUsername(AccountError):  # noqa: N818
+    code = "invalid_username"
+    default_message = f"a username is {NAME_RULE}"
+
+
+class InvalidEmail(AccountError):  # noqa: N818
+    code = "invalid_email"
+    default_message = "not an email address of the form name@example.org"
+
+
+class WeakPassword(AccountError):  # noqa: N818
+    code = "weak_password"
+    default_message = f"a password needs {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters"
+
+
+class UsernameTaken(AccountError):  # noqa: N818
+    code = "username_taken"
+    default_message = "that username is taken"
+
+
+class EmailTaken(AccountError):  # noqa: N818
+    code = "email_taken"
+    default_message = "an account with that email address exists"
+
+
+class InvalidCredentials(AccountError):  # noqa: N818
+    """The same message whether the account is unknown or the password wrong."""
+
+    code = "invalid_credentials"
+    default_message = "wrong username, email or password"
+
+
+class InvalidWebSession(AccountError):  # noqa: N818
+    code = "invalid_web_session"
+    default_message = "not signed in"
+
+
+class WebSessionExpired(InvalidWebSession):
+    code = "web_session_expired"
+    default_message = "the session has expired: sign in again"
+
+
+class InvalidApiKey(AccountError):  # noqa: N818
+    """Unknown public id or wrong secret (not told apart)."""
+
+    code = "invalid_api_key"
+    default_message = "unknown API key or wrong secret"
+
+
+class MalformedToken(InvalidApiKey):
+    code = "malformed_token"
+    default_message = 'expected the header "Authorization: Token PUBLIC_ID$SECRET_KEY"'
+
+
+class KeyRevoked(AccountError):  # noqa: N818
+    code = "key_revoked"
+    default_message = "this API key has been revoked"
+
+
+class MissingScope(AccountError):  # noqa: N818
+    code = "missing_scope"
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        super().__init__(f"this API key lacks the {scope.value!r} scope")
+
+
+class InvalidScopes(AccountError):  # noqa: N818
+    code = "invalid_scopes"
+    default_message = "an API key needs one or more of the scopes: " + ", ".join(Scope)
+
+
+class InvalidKeyName(AccountError):  # noqa: N818
+    code = "invalid_key_name"
+    default_message = f"an API key's name has at most {MAX_KEY_NAME_LENGTH} characters"
+
+
+class UnknownApiKey(AccountError):  # noqa: N818
+    code = "unknown_api_key"
+    default_message = "you have no API key with that public id"
+
+
+# --- rules -----------------------------------------------------------------------------------
+
+
+def normal_name(value: str) -> str | None:
+    """`value` lower-cased if it is a valid username or model name (`NAME_RULE`), else None."""
+    name = value.lower() if value.isascii() else ""  # ASCII first: U+212A KELVIN SIGN lowers to "k"
+    return name if _NAME.fullmatch(name) else None
+
+
+def normal_email(value: str) -> str | None:
+    """`value` lower-cased if it is an email address we accept, else None.
+
+    The rule, deliberately simple: ASCII, at most 254 characters, `local@domain`; the local
+    part (at most 64) is dot-separated runs of letters, digits and ``!#$%&'*+/=?^_`{|}~-``;
+    the domain is two or more dot-separated labels of letters, digits and inner hyphens.
+    """
+    email = value.lower() if value.isascii() else ""
+    if len(email) > 254 or not _EMAIL.fullmatch(email) or email.index("@") > 64:
+        return None
+    return email
+
+
+def _check_password(password: str) -> None:
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise WeakPassword()
+
+
+def _hasher(hasher: PasswordHasher | None) -> PasswordHasher:
+    return PasswordHasher() if hasher is None else hasher  # argon2id, default parameters
+
+
+def _password_matches(hasher: PasswordHasher, password_hash: str, password: str) -> bool:
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return False
+    try:
+        return hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _sha256(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+# --- accounts --------------------------------------------------------------------------------
+
+
+def sign_up(
+    session: Session,
+    clock: Clock,
+    username: str,
+    email: str,
+    password: str,
+    *,
+    hasher: PasswordHasher | None = None,
+) -> Account:
+    """A new account; username and email are stored lower-case, the password argon2id-hashed."""
+    name, address = normal_name(username), normal_email(email)
+    if name is None:
+        raise InvalidUsername()
+    if address is None:
+        raise InvalidEmail()
+    _check_password(password)
+    _check_free(session, name, address)
+    account = Account(
+        username=name,
+        email=address,
+        password_hash=_hasher(hasher).hash(password),
+        created_at=clock.now(),
+    )
+    try:
+        with session.begin_nested():
+            session.add(account)
+            session.flush()
+    except IntegrityError:
+        _check_free(session, name, address)  # someone signed up with it since the check above
+        raise
+    return account
+
+
+def _check_free(session: Session, username: str, email: str) -> None:
+    if session.scalar(select(Account.id).where(Account.username == username)) is not None:
+        raise UsernameTaken()
+    if session.scalar(select(Account.id).where(Account.email == email)) is not None:
+        raise EmailTaken()
+
+
+def authenticate(
+    session: Session, login: str, password: str, *, hasher: PasswordHasher | None = None
+) -> Account:
+    """The account whose username or email is `login`, if `password` is its password.
+
+    A hash made with other parameters than `hasher`'s is replaced by a fresh one.
+    """
+    hasher = _hasher(hasher)
+    normal = normal_email(login) if "@" in login else normal_name(login)
+    account = None
+    if normal is not None:
+        column = Account.email if "@" in login else Account.username
+        account = session.scalar(select(Account).where(column == normal))
+    if account is None:
+        if len(password) <= MAX_PASSWORD_LENGTH:
+            hasher.hash(password)  # as slow as a wrong password: timing hides who has an account
+        raise InvalidCredentials()
+    if not _password_matches(hasher, account.password_hash, password):
+        raise InvalidCredentials()
+    if hasher.check_needs_rehash(account.password_hash):
+        account.password_hash = hasher.hash(password)
+        session.flush()
+    return account
+
+
+def change_password(
+    session: Session,
+    account: Account,
+    current_password: str,
+    new_password: str,
+    *,
+    hasher: PasswordHasher | None = None,
+) -> None:
+    """Replace the password, given the current one, and sign every browser out.
+
+    A changed password is often a leaked one, so all the account's web sessions end (start a
+    new one for the browser that made the change). API keys are separate credentials and stay.
+    """
+    _check_password(new_password)
+    hasher = _hasher(hasher)
+    if not _password_matches(hasher, account.password_hash, current_password):
+        raise InvalidCredentials("wrong current password")
+    account.password_hash = hasher.hash(new_password)
+    session.execute(delete(WebSession).where(WebSession.account_id == account.id))
+    session.flush()
+
+
+# --- web sessions ----------------------------------------------------------------------------
+
+
+def start_web_session(session: Session, clock: Clock, account: Account, ttl: timedelta) -> str:
+    """A new signed-in browser for `ttl`: returns the cookie's token (only its hash is kept)."""
+    if ttl <= timedelta(0):
+        raise ValueError(f"a web session lasts a positive time, not {ttl}")
+    token = secrets.token_urlsafe(SECRET_BYTES)
+    now = clock.now()
+    session.add(
+        WebSession(
+            account_id=account.id, token_hash=_sha256(token), created_at=now, expires_at=now + ttl
+        )
+    )
+    session.flush()
+    return token
+
+
+def account_for_web_session(session: Session, clock: Clock, token: str) -> Account:
+    """Who is signed in with `token`; unknown or ended → InvalidWebSession, or expired."""
+    found = session.scalar(select(WebSession).where(WebSession.token_hash == _sha256(token)))
+    if found is None:
+        raise InvalidWebSession()
+    if clock.now() >= found.expires_at:
+        raise WebSessionExpired()
+    return found.account
+
+
+def end_web_session(session: Session, token: str) -> None:
+    """Sign out; ending an unknown or already ended session does nothing."""
+    session.execute(delete(WebSession).where(WebSession.token_hash == _sha256(token)))
+
+
+def purge_expired_web_sessions(session: Session, clock: Clock) -> int:
+    """Delete the web sessions that have expired; returns how many."""
+    expired = delete(WebSession).where(WebSession.expires_at <= clock.now())
+    return len(session.scalars(expired.returning(WebSession.id)).all())
+
+
+# --- API keys --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    """A key just made, the only time its secret is known: show it once, then forget it."""
+
+    public_id: str
+    secret: str = field(repr=False)
+    scopes: frozenset[Scope]
+
+    @property
+    def token(self) -> str:
+        """What numerapi sends after "Authorization: Token "."""
+        return f"{self.public_id}${self.secret}"
+
+
+def create_api_key(
+    session: Session, clock: Clock, account: Account, name: str, scopes: Iterable[Scope | str]
+) -> NewApiKey:
+    """A new key for `account` with `scopes` (at least one); its secret is returned only here."""
+    name = name.strip()
+    if len(name) > MAX_KEY_NAME_LENGTH:
+        raise InvalidKeyName()
+    try:
+        granted = frozenset(Scope(scope) for scope in scopes)
+    except ValueError:
+        raise InvalidScopes() from None
+    if not granted:
+        raise InvalidScopes()
+    public_id = secrets.token_hex(16).upper()
+    secret = secrets.token_hex(SECRET_BYTES).upper()
+    session.add(
+        ApiKey(
+            account_id=account.id,
+            name=name,
+            public_id=public_id,
+            secret_hash=_sha256(secret),
+            scopes=[scope.value for scope in granted],
+            created_at=clock.now(),
+        )
+    )
+    session.flush()
+    return NewApiKey(public_id=public_id, secret=secret, scopes=granted)
+
+
+def parse_token_header(value: str) -> tuple[str, str]:
+    """`(public_id, secret)` from an Authorization header `Token PUBLIC_ID$SECRET_KEY`.
+
+    The error never repeats the header, which may hold a secret.
+    """
+    match = _TOKEN_HEADER.fullmatch(value)
+    if match is None:
+        raise MalformedToken()
+    return match[1], match[2]
+
+
+def authenticate_api_key(
+    session: Session, clock: Clock, public_id: str, secret: str, needs: Scope
+) -> Account:
+    """The key's account, if the secret is right, the key live and allowed `needs`.
+
+    Revocation and scopes are told only to someone who knows the secret. Success records the
+    time in `last_used_at`.
+    """
+    key = session.scalar(select(ApiKey).where(ApiKey.public_id == public_id))
+    if key is None or not hmac.compare_digest(key.secret_hash, _sha256(secret)):
+        raise InvalidApiKey()
+    if key.revoked_at is not None:
+        raise KeyRevoked()
+    if Scope(needs).value not in key.scopes:
+        raise MissingScope(Scope(needs))
+    key.last_used_at = clock.now()
+    session.flush()
+    return key.account
+
+
+def revoke_api_key(session: Session, clock: Clock, account: Account, public_id: str) -> ApiKey:
+    """Revoke one of `account`'s keys for good; revoking it again changes nothing."""
+    key = session.scalar(
+        select(ApiKey).where(ApiKey.public_id == public_id, ApiKey.account_id == account.id)
+    )
+    if key is None:
+        raise UnknownApiKey()
+    if key.revoked_at is None:
+        key.revoked_at = clock.now()
+        session.flush()
+    return key
+
+
+def list_api_keys(session: Session, account: Account) -> list[ApiKey]:
+    """`account`'s keys, revoked ones included, oldest first (they hold hashes, no secrets)."""
+    query = (
+        select(ApiKey)
+        .where(ApiKey.account_id == account.id)
+        .order_by(ApiKey.created_at, ApiKey.public_id)
+    )
+    return list(session.scalars(query))

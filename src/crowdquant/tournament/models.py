@@ -1,0 +1,120 @@
+"""Participants' models: an account enters a tournament through one or more named models.
+
+A model's name follows the username rule and is unique within its tournament, regardless of
+case (names are stored lower-case). As in `accounts`, functions work in the caller's
+transaction, flush but never commit, and a call that raises changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from crowdquant.clock import Clock
+from crowdquant.db.models import Account, Model, Tournament
+from crowdquant.tournament.accounts import NAME_RULE, AccountError, normal_name
+from crowdquant.tournament.tournaments import get_tournament
+
+
+class InvalidModelName(AccountError):  # noqa: N818
+    code = "invalid_model_name"
+    default_message = f"a model's name is {NAME_RULE}"
+
+
+class ModelNameTaken(AccountError):  # noqa: N818
+    code = "model_name_taken"
+    default_message = "a model of that name is already in this tournament"
+
+
+class UnknownModel(AccountError):  # noqa: N818
+    code = "unknown_model"
+    default_message = "no model has that id"
+
+
+class NotYourModel(AccountError):  # noqa: N818
+    code = "not_your_model"
+    default_message = "that model belongs to another account"
+
+
+def create_model(
+    session: Session, clock: Clock, account: Account, tournament_number: int, name: str
+) -> Model:
+    """A new model of `account`'s in tournament `tournament_number`."""
+    normal = _valid_name(name)
+    tournament = get_tournament(session, tournament_number)
+    _check_free(session, tournament.id, normal)
+    model = Model(
+        account_id=account.id, tournament_id=tournament.id, name=normal, created_at=clock.now()
+    )
+    try:
+        with session.begin_nested():
+            session.add(model)
+            session.flush()
+    except IntegrityError:
+        _check_free(session, tournament.id, normal)  # taken since the check above
+        raise
+    return model
+
+
+def rename_model(
+    session: Session, account: Account, model_id: uuid.UUID | str, new_name: str
+) -> Model:
+    """Rename one of `account`'s models; its id, submissions and history stay."""
+    normal = _valid_name(new_name)
+    model = get_own_model(session, account, model_id)
+    if normal == model.name:
+        return model
+    _check_free(session, model.tournament_id, normal)
+    try:
+        with session.begin_nested():
+            model.name = normal
+            session.flush()
+    except IntegrityError:  # the savepoint's rollback restores the old name
+        _check_free(session, model.tournament_id, normal)
+        raise
+    return model
+
+
+def list_models(
+    session: Session, account: Account, tournament_number: int | None = None
+) -> list[Model]:
+    """`account`'s models, in one tournament or all, by tournament number then name."""
+    query = (
+        select(Model)
+        .join(Model.tournament)
+        .where(Model.account_id == account.id)
+        .order_by(Tournament.number, Model.name)
+    )
+    if tournament_number is not None:
+        query = query.where(Model.tournament_id == get_tournament(session, tournament_number).id)
+    return list(session.scalars(query))
+
+
+def get_own_model(session: Session, account: Account, model_id: uuid.UUID | str) -> Model:
+    """The model `model_id` (a UUID or its text), if it is `account`'s."""
+    try:
+        key = model_id if isinstance(model_id, uuid.UUID) else uuid.UUID(model_id)
+    except ValueError:
+        raise UnknownModel() from None
+    model = session.get(Model, key)
+    if model is None:
+        raise UnknownModel()
+    if model.account_id != account.id:
+        raise NotYourModel()
+    return model
+
+
+def _valid_name(name: str) -> str:
+    normal = normal_name(name)
+    if normal is None:
+        raise InvalidModelName()
+    return normal
+
+
+def _check_free(session: Session, tournament_id: uuid.UUID, name: str) -> None:
+    taken = select(Model.id).where(Model.tournament_id == tournament_id, Model.name == name)
+    if session.scalar(taken) is not None:
+        raise ModelNameTaken()

@@ -1,0 +1,395 @@
+"""A round's life: opened with a freshly keyed live era, then closed, scored and resolved.
+
+    open ──close_round──► closed ──start_scoring──► scoring ──resolve_round──► resolved
+
+Opening numbers rounds 1, 2, ... per tournament and publishes the live era first: the
+publisher writes the files (atomically), then the round row and its `DatasetFile` rows are
+added. A publisher that fails leaves no file, and then no row is added either. If the
+caller's transaction fails after publishing, the files stay without a row; they are
+harmless, since publishing is deterministic (same round, same era, same bytes) and the retry
+that opens the round rewrites them.
+
+Every transition is a compare-and-set on the expected status (`UPDATE ... WHERE status =
+expected`), so a retry, or two workers racing, apply it once: a call that finds the round
+already in the wanted status does nothing and returns False; a call that finds it anywhere
+else raises `RoundStateError`. Transitions check statuses only; when they are due is the
+scheduler's business (`status_due`).
+
+Functions work inside the caller's transaction: they flush, never commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, ClassVar, Protocol, cast
+
+import pandas as pd
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from crowdquant.clock import Clock
+from crowdquant.data.eras import era_day_positions, era_label
+from crowdquant.data.feed import MarketFeed
+from crowdquant.db.models import DatasetFile, Round, RoundStatus, Tournament
+from crowdquant.storage import FileStorage
+from crowdquant.tournament.calendar import RoundTimes, next_round, round_open_at, schedule_for
+
+LIVE_FILENAME = "live.parquet"
+
+
+# --- errors (N818 waived: short names read better where raised and caught) -------------------
+
+
+class RoundError(ValueError):
+    """A refused request about rounds; `code` is stable, the message readable."""
+
+    code: ClassVar[str] = "round_error"
+
+
+class RoundStateError(RoundError):
+    """The round is not in the status the transition starts from."""
+
+    code = "round_state"
+
+    def __init__(
+        self, tournament: int, round_number: int, current: RoundStatus, wanted: RoundStatus
+    ) -> None:
+        self.tournament, self.round_number = tournament, round_number
+        self.current, self.wanted = current, wanted
+        super().__init__(
+            f"round {round_number} of tournament {tournament} is {current}:"
+            f" it cannot become {wanted}"
+        )
+
+
+class NoRoundDue(RoundError):  # noqa: N818
+    code = "no_round_due"
+
+
+class RoundScheduleError(RoundError):
+    code = "round_schedule"
+
+
+class PublishFailed(RoundError):  # noqa: N818
+    code = "publish_failed"
+
+
+class RoundNotFound(RoundError, LookupError):  # noqa: N818
+    code = "round_not_found"
+
+
+# --- publishing a live era -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PublishedLive:
+    """What a publisher stored for one round.
+
+    `storage_key` holds the round's live file; `current_key`, when set, the same bytes as the
+    version's current `live.parquet`. `market_date` is operator-only: the trading day the
+    live era shows.
+    """
+
+    live_era: str
+    storage_key: str
+    size: int
+    sha256: str
+    current_key: str | None = None
+    market_date: date | None = None
+    rows: int | None = None
+
+
+class LivePublisher(Protocol):
+    def publish(self, tournament: Tournament, round_number: int, era_date: date) -> PublishedLive:
+        """Store round `round_number`'s live rows for the era of `era_date`.
+
+        Either every file is stored completely or, when it raises, none is. Publishing the
+        same round again must be safe (it replaces the files).
+        """
+        ...
+
+
+def same_day(day: date) -> date:
+    return day
+
+
+def shift_weeks(weeks: int) -> Callable[[date], date]:
+    """A `market_date` mapping that replays a market `weeks` weeks behind the calendar (keeps
+    weekdays: a Monday round still shows a Monday)."""
+    offset = timedelta(weeks=weeks)
+
+    def market_date(day: date) -> date:
+        return day - offset
+
+    return market_date
+
+
+class FeedPublisher:
+    """Publishes live eras from a `MarketFeed` into storage.
+
+    Files: ``<prefix><dataset_version>/live_<round>.parquet`` and, for the newest round, the
+    same bytes as ``<prefix><dataset_version>/live.parquet``; index ``id``, columns ``era``,
+    ``data_type`` and the version's published features, like the version's own live file.
+
+    `market_date` maps a round's calendar era date to the market's (identity by default;
+    `shift_weeks` replays a market from the past). The live era is the market's last trading
+    day on or before that date, and is labelled with the number of its week counted from the
+    market's first week, as the dataset build counts eras: the live rounds continue the
+    version's era numbers, and the daily rounds of one week share their week's label.
+    """
+
+    def __init__(
+        self,
+        feed: MarketFeed,
+        storage: FileStorage,
+        *,
+        market_date: Callable[[date], date] = same_day,
+        prefix: str = "",
+    ) -> None:
+        if prefix and not prefix.endswith("/"):
+            raise ValueError("a storage prefix ends with '/'")
+        self.feed, self.storage = feed, storage
+        self.market_date, self.prefix = market_date, prefix
+
+    def publish(self, tournament: Tournament, round_number: int, era_date: date) -> PublishedLive:
+        wanted = pd.Timestamp(self.market_date(era_date))
+        panel = self.feed.market.panel_through(wanted)
+        trading_day = pd.Timestamp(panel.dates[-1])
+        era_days = panel.dates[era_day_positions(panel.dates)]
+        label = era_label(int((era_days < trading_day).sum()) + 1)
+        live = self.feed.live_era(round_number, label, trading_day)
+
+        buffer = io.BytesIO()
+        live.frame.to_parquet(buffer, engine="pyarrow", compression="zstd", index=True)
+        content = buffer.getvalue()
+        folder = f"{self.prefix}{tournament.dataset_version}/"
+        key, current = f"{folder}live_{round_number}.parquet", f"{folder}{LIVE_FILENAME}"
+        stored = self.storage.write(key, content)
+        try:
+            self.storage.write(current, content)
+        except BaseException:
+            self.storage.delete(key)
+            raise
+        return PublishedLive(
+            live_era=label,
+            storage_key=key,
+            size=stored.size,
+            sha256=stored.sha256 or hashlib.sha256(content).hexdigest(),
+            current_key=current,
+            market_date=trading_day.date(),
+            rows=len(live.frame),
+        )
+
+
+# --- opening ---------------------------------------------------------------------------------
+
+
+def open_round(
+    session: Session,
+    clock: Clock,
+    tournament: Tournament,
+    publisher: LivePublisher,
+    *,
+    times: RoundTimes | None = None,
+) -> Round:
+    """Open the tournament's next round and publish its live era.
+
+    `times` defaults to the round of the tournament's calendar whose window contains now
+    (`NoRoundDue` if none does); explicit times must also contain now. Idempotent per window:
+    if the round opening at that time exists already, it is returned unchanged. Raises
+    `RoundScheduleError` if the window starts before the newest round closes, and
+    `PublishFailed` (nothing stored, no row) if publishing fails.
+    """
+    now = clock.now()
+    if times is None:
+        schedule = schedule_for(tournament.cadence, tournament.settings)
+        times = round_open_at(schedule, now)
+        if times is None:
+            upcoming = next_round(schedule, now).open_time
+            raise NoRoundDue(
+                f"no round of tournament {tournament.number} is open for submissions at"
+                f" {now:%Y-%m-%d %H:%M} UTC; the next opens at {upcoming:%Y-%m-%d %H:%M} UTC"
+            )
+    elif not times.is_open_at(now):
+        raise RoundScheduleError(
+            f"a round open from {times.open_time} to {times.close_time} cannot open at {now}"
+        )
+
+    latest = current_round(session, tournament)
+    if latest is not None:
+        if latest.open_time == times.open_time:
+            return latest
+        if times.open_time < latest.close_time:
+            raise RoundScheduleError(
+                f"round {latest.number} of tournament {tournament.number} is open until"
+                f" {latest.close_time}; the next round cannot open at {times.open_time}"
+            )
+    _refuse_shared_version(session, tournament)
+    number = 1 if latest is None else latest.number + 1
+
+    try:
+        published = publisher.publish(tournament, number, times.era_date)
+    except Exception as exc:
+        raise PublishFailed(
+            f"publishing round {number} of tournament {tournament.number} failed:"
+            f" {type(exc).__name__}: {exc}"
+        ) from exc
+
+    round_ = Round(
+        tournament_id=tournament.id,
+        number=number,
+        status=RoundStatus.OPEN,
+        open_time=times.open_time,
+        close_staking_time=times.close_staking_time,
+        close_time=times.close_time,
+        resolve_time=times.resolve_time,
+        live_era=published.live_era,
+        dataset_version=tournament.dataset_version,
+    )
+    with session.begin_nested():
+        session.add(round_)
+        keys = [published.storage_key]
+        if published.current_key is not None:
+            keys.append(published.current_key)
+        for key in keys:
+            _record_file(session, tournament.dataset_version, key, published, now)
+        session.flush()
+    return round_
+
+
+def _refuse_shared_version(session: Session, tournament: Tournament) -> None:
+    """Live files are keyed by version and round number: two tournaments publishing into one
+    version would overwrite each other's files."""
+    other = session.scalar(
+        select(Tournament.number)
+        .join(Round, Round.tournament_id == Tournament.id)
+        .where(Round.dataset_version == tournament.dataset_version, Tournament.id != tournament.id)
+        .limit(1)
+    )
+    if other is not None:
+        raise RoundScheduleError(
+            f"tournament {other} already publishes live eras into dataset version"
+            f" {tournament.dataset_version!r}; tournament {tournament.number} needs its own"
+        )
+
+
+def _record_file(
+    session: Session, version: str, key: str, published: PublishedLive, now: datetime
+) -> None:
+    filename = key.rsplit("/", 1)[-1]
+    row = session.scalar(
+        select(DatasetFile).where(DatasetFile.version == version, DatasetFile.filename == filename)
+    )
+    if row is None:
+        row = DatasetFile(version=version, filename=filename)
+        session.add(row)
+    row.size, row.sha256, row.storage_key = published.size, published.sha256, key
+    row.published_at = now
+
+
+# --- transitions -----------------------------------------------------------------------------
+
+
+def close_round(session: Session, round_: Round) -> bool:
+    """open → closed: no more submissions or stake changes. False if already closed."""
+    return _advance(session, round_, RoundStatus.OPEN, RoundStatus.CLOSED)
+
+
+def start_scoring(session: Session, round_: Round) -> bool:
+    """closed → scoring: daily scores may now be computed. False if already scoring."""
+    return _advance(session, round_, RoundStatus.CLOSED, RoundStatus.SCORING)
+
+
+def resolve_round(session: Session, round_: Round) -> bool:
+    """scoring → resolved: the final score stands. False if already resolved."""
+    return _advance(session, round_, RoundStatus.SCORING, RoundStatus.RESOLVED)
+
+
+TRANSITIONS: dict[RoundStatus, Callable[[Session, Round], bool]] = {
+    RoundStatus.CLOSED: close_round,
+    RoundStatus.SCORING: start_scoring,
+    RoundStatus.RESOLVED: resolve_round,
+}
+
+
+def status_due(round_: Round, now: datetime) -> RoundStatus | None:
+    """The status the clock moves `round_` to at `now`, if any: closed at close time, scoring
+    right after, resolved at resolve time."""
+    if round_.status is RoundStatus.OPEN and now >= round_.close_time:
+        return RoundStatus.CLOSED
+    if round_.status is RoundStatus.CLOSED:
+        return RoundStatus.SCORING
+    if (
+        round_.status is RoundStatus.SCORING
+        and round_.resolve_time is not None
+        and now >= round_.resolve_time
+    ):
+        return RoundStatus.RESOLVED
+    return None
+
+
+def _advance(session: Session, round_: Round, expected: RoundStatus, wanted: RoundStatus) -> bool:
+    result = cast(
+        CursorResult[Any],
+        session.execute(
+            update(Round)
+            .where(Round.id == round_.id, Round.status == expected)
+            .values(status=wanted)
+            .execution_options(synchronize_session=False)
+        ),
+    )
+    if result.rowcount == 1:
+        set_committed_value(round_, "status", wanted)
+        return True
+    current = session.scalar(select(Round.status).where(Round.id == round_.id))
+    if current is None:
+        raise RoundNotFound(f"round {round_.number} no longer exists")
+    set_committed_value(round_, "status", current)
+    if current is wanted:
+        return False
+    tournament = session.scalar(
+        select(Tournament.number).where(Tournament.id == round_.tournament_id)
+    )
+    raise RoundStateError(tournament or 0, round_.number, current, wanted)
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def current_round(session: Session, tournament: Tournament) -> Round | None:
+    """The tournament's newest round (open or not), or None before the first opens."""
+    return session.scalar(
+        select(Round)
+        .where(Round.tournament_id == tournament.id)
+        .order_by(Round.number.desc())
+        .limit(1)
+    )
+
+
+def get_round(session: Session, tournament: Tournament, number: int) -> Round:
+    found = session.scalar(
+        select(Round).where(Round.tournament_id == tournament.id, Round.number == number)
+    )
+    if found is None:
+        raise RoundNotFound(f"tournament {tournament.number} has no round {number}")
+    return found
+
+
+def list_rounds(
+    session: Session, tournament: Tournament, statuses: Collection[RoundStatus] | None = None
+) -> list[Round]:
+    """The tournament's rounds by number, optionally only those in `statuses`."""
+    query = select(Round).where(Round.tournament_id == tournament.id).order_by(Round.number)
+    if statuses is not None:
+        query = query.where(Round.status.in_(list(statuses)))
+    return list(session.scalars(query))
+
+
+def is_open(round_: Round, now: datetime) -> bool:
+    """Whether `round_` takes submissions and stakes at `now`."""
+    return round_.status is RoundStatus.OPEN and round_.open_time <= now < round_.close_time

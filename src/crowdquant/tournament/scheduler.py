@@ -1,0 +1,223 @@
+"""The in-process scheduler: the clock's side of the round lifecycle.
+
+`Scheduler.tick()` looks at every tournament and applies each transition whose time has
+come: it closes a round at its close time, moves it to scoring right after, resolves it at
+its resolve time, and opens the tournament's next round when the calendar says a round is
+open for submissions and none exists for that window yet. Each transition runs in its own
+transaction, and a failure is caught, logged and reported as a `TickFailed` event, so one
+broken tournament (a failing publisher, a bad setting) never blocks another.
+
+Ticks are idempotent: everything is decided from the database and the clock, and every
+transition is a compare-and-set, so a tick that crashed half-way can simply run again, and
+a second tick at the same time does nothing. A scheduler that was stopped catches up on
+its next tick: overdue rounds are closed, scored and resolved, but rounds whose whole
+window was missed are never opened after the fact (numbering stays sequential).
+
+Tournaments without a publisher are advanced but never get new rounds.
+
+Scoring itself is a later job: here `start_scoring` only marks the status, and resolution
+follows the calendar's resolve time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from crowdquant.clock import Clock
+from crowdquant.db.models import Round, RoundStatus, Tournament
+from crowdquant.db.session import transaction
+from crowdquant.tournament.calendar import round_open_at, schedule_for
+from crowdquant.tournament.rounds import (
+    TRANSITIONS,
+    LivePublisher,
+    current_round,
+    open_round,
+    status_due,
+)
+
+logger = logging.getLogger(__name__)
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something a tick did (or failed to do) to one tournament, at the tick's time."""
+
+    tournament: int
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RoundOpened(Event):
+    round: int
+    live_era: str
+
+    def __str__(self) -> str:
+        return (
+            f"round {self.round} of tournament {self.tournament} opened (live era {self.live_era})"
+        )
+
+
+@dataclass(frozen=True)
+class RoundClosed(Event):
+    round: int
+
+    def __str__(self) -> str:
+        return f"round {self.round} of tournament {self.tournament} closed"
+
+
+@dataclass(frozen=True)
+class ScoringStarted(Event):
+    round: int
+
+    def __str__(self) -> str:
+        return f"round {self.round} of tournament {self.tournament} is scoring"
+
+
+@dataclass(frozen=True)
+class RoundResolved(Event):
+    round: int
+
+    def __str__(self) -> str:
+        return f"round {self.round} of tournament {self.tournament} resolved"
+
+
+@dataclass(frozen=True)
+class TickFailed(Event):
+    action: str  # e.g. "open a round", "close round 3"
+    error: str
+
+    def __str__(self) -> str:
+        return f"tournament {self.tournament}: could not {self.action}: {self.error}"
+
+
+_EVENT_OF: Mapping[RoundStatus, type[RoundClosed | ScoringStarted | RoundResolved]] = {
+    RoundStatus.CLOSED: RoundClosed,
+    RoundStatus.SCORING: ScoringStarted,
+    RoundStatus.RESOLVED: RoundResolved,
+}
+_VERB = {RoundStatus.CLOSED: "close", RoundStatus.SCORING: "score", RoundStatus.RESOLVED: "resolve"}
+
+
+# --- the scheduler ---------------------------------------------------------------------------
+
+
+class Scheduler:
+    """Drives every tournament's rounds from `clock`.
+
+    `publishers_by_tournament` maps a tournament number to the publisher of its live eras.
+    """
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        clock: Clock,
+        publishers_by_tournament: Mapping[int, LivePublisher],
+    ) -> None:
+        self.sessions, self.clock = sessions, clock
+        self.publishers = dict(publishers_by_tournament)
+
+    def tick(self) -> list[Event]:
+        """Apply every transition that is due now; return what happened, in order."""
+        now = self.clock.now()
+        with transaction(self.sessions) as session:
+            tournaments = list(session.scalars(select(Tournament).order_by(Tournament.number)))
+        events: list[Event] = []
+        for tournament in tournaments:
+            events.extend(self._advance_rounds(tournament.id, tournament.number, now))
+            publisher = self.publishers.get(tournament.number)
+            if publisher is not None:
+                events.extend(self._open_due_round(tournament, now, publisher))
+        for event in events:
+            if not isinstance(event, TickFailed):  # failures are logged where caught
+                logger.info("%s", event)
+        return events
+
+    def run_forever(self, stop: threading.Event, interval: float = 60.0) -> None:
+        """Tick every `interval` seconds until `stop` is set; a failing tick is logged."""
+        while not stop.is_set():
+            try:
+                self.tick()
+            except Exception:
+                logger.exception("a scheduler tick failed; trying again in %s s", interval)
+            stop.wait(interval)
+
+    # -- steps, each in its own transaction -------------------------------------------------
+
+    def _advance_rounds(self, tournament_id: uuid.UUID, number: int, now: datetime) -> list[Event]:
+        try:
+            with transaction(self.sessions) as session:
+                unresolved = session.scalars(
+                    select(Round)
+                    .where(
+                        Round.tournament_id == tournament_id,
+                        Round.status != RoundStatus.RESOLVED,
+                    )
+                    .order_by(Round.number)
+                )
+                due = [round_.id for round_ in unresolved if status_due(round_, now) is not None]
+        except Exception as exc:
+            return [self._failed(number, now, "list its rounds", exc)]
+        events: list[Event] = []
+        for round_id in due:
+            events.extend(self._advance_round(round_id, number, now))
+        return events
+
+    def _advance_round(self, round_id: uuid.UUID, number: int, now: datetime) -> list[Event]:
+        """Apply the round's due transitions one by one (at most three)."""
+        events: list[Event] = []
+        action = "read a round"
+        while True:
+            try:
+                with transaction(self.sessions) as session:
+                    round_ = session.get_one(Round, round_id)
+                    wanted = status_due(round_, now)
+                    if wanted is None:
+                        return events
+                    action = f"{_VERB[wanted]} round {round_.number}"
+                    if TRANSITIONS[wanted](session, round_):
+                        event = _EVENT_OF[wanted](tournament=number, at=now, round=round_.number)
+                    else:  # another worker got there first: look again
+                        continue
+            except Exception as exc:
+                events.append(self._failed(number, now, action, exc))
+                return events
+            events.append(event)
+
+    def _open_due_round(
+        self, listed: Tournament, now: datetime, publisher: LivePublisher
+    ) -> list[Event]:
+        number = listed.number
+        try:
+            times = round_open_at(schedule_for(listed.cadence, listed.settings), now)
+            if times is None:  # the common case: decided without a transaction
+                return []
+            with transaction(self.sessions) as session:
+                tournament = session.get_one(Tournament, listed.id)
+                latest = current_round(session, tournament)
+                if latest is not None and latest.open_time >= times.open_time:
+                    return []
+                opened = open_round(session, self.clock, tournament, publisher, times=times)
+                event = RoundOpened(
+                    tournament=number, at=now, round=opened.number, live_era=opened.live_era
+                )
+        except Exception as exc:
+            return [self._failed(number, now, "open a round", exc)]
+        return [event]
+
+    def _failed(self, number: int, now: datetime, action: str, exc: Exception) -> TickFailed:
+        failed = TickFailed(
+            tournament=number, at=now, action=action, error=f"{type(exc).__name__}: {exc}"
+        )
+        logger.error("%s", failed, exc_info=exc)
+        return failed

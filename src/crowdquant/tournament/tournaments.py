@@ -1,0 +1,163 @@
+"""Creating and finding tournaments.
+
+A tournament fixes its number (numerapi's `tournament: Int`), name, rules, cadence, the
+dataset version its rounds are published from, and its settings JSON (the calendar among
+them, see `tournament.calendar`). Functions work inside the caller's transaction: they
+flush, never commit, and a call that raises leaves the database as it found it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Collection, Mapping
+from typing import Any, ClassVar
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from crowdquant.clock import Clock
+from crowdquant.data.release import DatasetVersion
+from crowdquant.db.models import Cadence, Rules, Tournament
+from crowdquant.tournament.calendar import CalendarError, schedule_for
+
+MAX_NAME_LENGTH = 64
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+# --- errors (N818 waived: short names read better where raised and caught) -------------------
+
+
+class TournamentError(ValueError):
+    """A refused request about tournaments; `code` is stable, the message readable."""
+
+    code: ClassVar[str] = "tournament_error"
+
+
+class InvalidTournament(TournamentError):  # noqa: N818
+    code = "invalid_tournament"
+
+
+class TournamentNumberTaken(TournamentError):  # noqa: N818
+    code = "tournament_number_taken"
+
+
+class TournamentNameTaken(TournamentError):  # noqa: N818
+    code = "tournament_name_taken"
+
+
+class UnknownDatasetVersion(TournamentError):  # noqa: N818
+    code = "unknown_dataset_version"
+
+
+class TournamentNotFound(TournamentError, LookupError):  # noqa: N818
+    code = "tournament_not_found"
+
+
+def create_tournament(
+    session: Session,
+    clock: Clock,
+    number: int,
+    name: str,
+    rules: Rules | str,
+    cadence: Cadence | str,
+    dataset_version: str | DatasetVersion,
+    settings: Mapping[str, Any] | None = None,
+    *,
+    known_versions: Collection[str] | None = None,
+) -> Tournament:
+    """Add a tournament and flush it.
+
+    `dataset_version` is a version name or an opened `DatasetVersion` (which exists by
+    construction). A name is checked against `known_versions` when the caller passes them
+    (e.g. the versions published in storage); otherwise it is only checked for form.
+    `settings` must be a JSON object; its ``"calendar"`` entry is validated here, so a
+    tournament with an impossible schedule is never created.
+    """
+    if isinstance(number, bool) or not isinstance(number, int) or number <= 0:
+        raise InvalidTournament(f"a tournament number is a positive integer, not {number!r}")
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise InvalidTournament(
+            f"a tournament name is 1 to {MAX_NAME_LENGTH} characters a-z, 0-9, '_' or '-',"
+            f" starting with a letter or digit, not {name!r}"
+        )
+    try:
+        rules, cadence = Rules(rules), Cadence(cadence)
+    except ValueError as exc:
+        raise InvalidTournament(str(exc)) from None
+    version = _version_name(dataset_version, known_versions)
+    settings = _json_object(settings)
+    try:
+        schedule_for(cadence, settings)
+    except CalendarError as exc:
+        raise InvalidTournament(str(exc)) from None
+
+    _refuse_taken(session, number, name)
+    tournament = Tournament(
+        number=number,
+        name=name,
+        rules=rules,
+        cadence=cadence,
+        dataset_version=version,
+        settings=settings,
+        created_at=clock.now(),
+    )
+    try:
+        with session.begin_nested():
+            session.add(tournament)
+            session.flush()
+    except IntegrityError:  # created concurrently since the check above
+        _refuse_taken(session, number, name)
+        raise
+    return tournament
+
+
+def get_tournament(session: Session, number: int) -> Tournament:
+    """The tournament numbered `number`; raises TournamentNotFound."""
+    found = session.scalar(select(Tournament).where(Tournament.number == number))
+    if found is None:
+        raise TournamentNotFound(f"there is no tournament {number}")
+    return found
+
+
+def list_tournaments(session: Session) -> list[Tournament]:
+    """Every tournament, by number."""
+    return list(session.scalars(select(Tournament).order_by(Tournament.number)))
+
+
+def _version_name(
+    dataset_version: str | DatasetVersion, known_versions: Collection[str] | None
+) -> str:
+    if isinstance(dataset_version, DatasetVersion):
+        return dataset_version.version
+    if not isinstance(dataset_version, str) or not _VERSION.fullmatch(dataset_version):
+        raise InvalidTournament(f"{dataset_version!r} is not a dataset version name")
+    if known_versions is not None and dataset_version not in known_versions:
+        known = ", ".join(sorted(known_versions)) or "none"
+        raise UnknownDatasetVersion(
+            f"there is no dataset version {dataset_version!r} (known: {known})"
+        )
+    return dataset_version
+
+
+def _json_object(settings: Mapping[str, Any] | None) -> dict[str, Any]:
+    if settings is None:
+        return {}
+    if not isinstance(settings, Mapping):
+        raise InvalidTournament("settings must be a JSON object")
+    if not all(isinstance(key, str) for key in settings):
+        raise InvalidTournament("settings keys must be strings")
+    try:
+        copied = json.loads(json.dumps(dict(settings), allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise InvalidTournament(f"settings must be plain JSON: {exc}") from None
+    return dict(copied)
+
+
+def _refuse_taken(session: Session, number: int, name: str) -> None:
+    if session.scalar(select(Tournament.id).where(Tournament.number == number)) is not None:
+        raise TournamentNumberTaken(f"tournament number {number} is taken")
+    if session.scalar(select(Tournament.id).where(Tournament.name == name)) is not None:
+        raise TournamentNameTaken(f"the tournament name {name!r} is taken")

@@ -1,0 +1,317 @@
+"""Opening rounds with a freshly keyed live era, and their status transitions."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from crowdquant.clock import ManualClock
+from crowdquant.data.feed import FeedError
+from crowdquant.db.models import Cadence, DatasetFile, Round, RoundStatus, Rules, Tournament
+from crowdquant.db.session import transaction
+from crowdquant.storage import LocalStorage, StorageError
+from crowdquant.storage.interface import Content, StoredFile
+from crowdquant.tournament.calendar import RoundTimes, round_times, schedule_for
+from crowdquant.tournament.rounds import (
+    FeedPublisher,
+    LivePublisher,
+    NoRoundDue,
+    PublishedLive,
+    PublishFailed,
+    RoundNotFound,
+    RoundScheduleError,
+    RoundStateError,
+    close_round,
+    current_round,
+    get_round,
+    is_open,
+    list_rounds,
+    open_round,
+    resolve_round,
+    shift_weeks,
+    start_scoring,
+    status_due,
+)
+from crowdquant.tournament.tournaments import create_tournament, get_tournament
+
+from .live_market import TUESDAY_NOON, local_storage, market_feed, read_parquet, stored_bytes
+
+DAY, HOUR = timedelta(days=1), timedelta(hours=1)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(TUESDAY_NOON + timedelta(minutes=5))
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> LocalStorage:
+    return local_storage(tmp_path / "files")
+
+
+@pytest.fixture
+def publisher(storage: LocalStorage) -> FeedPublisher:
+    return FeedPublisher(market_feed(), storage)
+
+
+def new_tournament(
+    sessions: sessionmaker[Session],
+    clock: ManualClock,
+    number: int = 8,
+    cadence: Cadence = Cadence.DAILY,
+    version: str = "v1",
+) -> Tournament:
+    with transaction(sessions) as session:
+        return create_tournament(
+            session, clock, number, f"t{number}", Rules.CLASSIC, cadence, version
+        )
+
+
+def open_now(
+    sessions: sessionmaker[Session], clock: ManualClock, publisher: LivePublisher, number: int = 8
+) -> Round:
+    with transaction(sessions) as session:
+        return open_round(session, clock, get_tournament(session, number), publisher)
+
+
+def test_rounds_are_numbered_per_tournament_and_follow_the_calendar(
+    sessions: sessionmaker[Session], clock: ManualClock, publisher: FeedPublisher
+) -> None:
+    new_tournament(sessions, clock)
+    first = open_now(sessions, clock, publisher)
+    expected = round_times(schedule_for(Cadence.DAILY), TUESDAY_NOON)
+    assert (first.number, first.status, first.dataset_version) == (1, RoundStatus.OPEN, "v1")
+    assert (first.open_time, first.close_staking_time, first.close_time, first.resolve_time) == (
+        expected.open_time,
+        expected.close_staking_time,
+        expected.close_time,
+        expected.resolve_time,
+    )
+    assert first.live_era == "0054"  # the market's 54th week, as the dataset build counts
+    assert open_now(sessions, clock, publisher).id == first.id  # same window: same round
+
+    clock.advance(DAY)  # Wednesday 12:05
+    second = open_now(sessions, clock, publisher)
+    clock.advance(3 * DAY)  # Saturday: the era is Friday's, the last day of week 54
+    third = open_now(sessions, clock, publisher)
+    assert [second.number, third.number] == [2, 3]
+    assert [second.live_era, third.live_era] == ["0054", "0054"]
+    assert third.close_time - third.open_time == timedelta(days=2, hours=1)
+    with transaction(sessions) as session:
+        tournament = get_tournament(session, 8)
+        assert [r.number for r in list_rounds(session, tournament)] == [1, 2, 3]
+        latest = current_round(session, tournament)
+        assert latest is not None and latest.number == 3
+        assert get_round(session, tournament, 2).id == second.id
+        with pytest.raises(RoundNotFound, match="no round 4"):
+            get_round(session, tournament, 4)
+
+
+def test_outside_a_window_no_round_is_due(
+    sessions: sessionmaker[Session], clock: ManualClock, publisher: FeedPublisher
+) -> None:
+    new_tournament(sessions, clock)
+    clock.advance(HOUR)  # Tuesday 13:05: closed
+    with pytest.raises(NoRoundDue, match=r"next opens at 2001-01-10 12:00"):
+        open_now(sessions, clock, publisher)
+    with transaction(sessions) as session:
+        assert session.scalars(select(Round)).all() == []
+
+
+def test_explicit_times_must_contain_now_and_follow_the_last_round(
+    sessions: sessionmaker[Session], clock: ManualClock, publisher: FeedPublisher
+) -> None:
+    new_tournament(sessions, clock)
+    first = open_now(sessions, clock, publisher)
+    overlapping = RoundTimes(
+        open_time=clock.now(),
+        close_staking_time=clock.now() + HOUR,
+        close_time=clock.now() + HOUR,
+        era_date=date(2001, 1, 8),
+        resolve_time=clock.now() + 30 * DAY,
+    )
+    with transaction(sessions) as session:
+        tournament = get_tournament(session, 8)
+        with pytest.raises(RoundScheduleError, match="round 1 of tournament 8 is open until"):
+            open_round(session, clock, tournament, publisher, times=overlapping)
+        clock.set(first.close_time)
+        with pytest.raises(RoundScheduleError, match="cannot open at"):
+            open_round(session, clock, tournament, publisher, times=overlapping)
+        later = RoundTimes(
+            open_time=first.close_time,
+            close_staking_time=first.close_time + HOUR,
+            close_time=first.close_time + 2 * HOUR,
+            era_date=date(2001, 1, 8),
+            resolve_time=first.close_time + 30 * DAY,
+        )
+        extra = open_round(session, clock, tournament, publisher, times=later)
+        assert (extra.number, extra.close_time) == (2, later.close_time)
+
+
+def test_the_live_file_has_the_published_columns_and_fresh_ids(
+    sessions: sessionmaker[Session],
+    clock: ManualClock,
+    publisher: FeedPublisher,
+    storage: LocalStorage,
+) -> None:
+    new_tournament(sessions, clock)
+    first = open_now(sessions, clock, publisher)
+    clock.advance(DAY)
+    second = open_now(sessions, clock, publisher)
+
+    one, two = (
+        read_parquet(storage, "v1/live_1.parquet"),
+        read_parquet(storage, "v1/live_2.parquet"),
+    )
+    assert list(one.columns) == ["era", "data_type", *market_feed().encoder.names]
+    assert one.index.name == "id" and one.index.is_unique and len(one) > 20
+    assert (one["era"] == first.live_era).all() and (one["data_type"] == "live").all()
+    assert set(one.index).isdisjoint(two.index)  # every round keys its ids afresh
+    assert read_parquet(storage, "v1/live.parquet").equals(two)  # the current round's copy
+    assert second.live_era == "0054"
+
+    with transaction(sessions) as session:
+        files = {f.filename: f for f in session.scalars(select(DatasetFile))}
+    assert sorted(files) == ["live.parquet", "live_1.parquet", "live_2.parquet"]
+    for name, key in [("live_1.parquet", "v1/live_1.parquet"), ("live.parquet", "v1/live.parquet")]:
+        content = stored_bytes(storage, key)
+        assert (files[name].version, files[name].storage_key) == ("v1", key)
+        assert files[name].size == len(content)
+    assert files["live.parquet"].sha256 == files["live_2.parquet"].sha256
+    assert files["live.parquet"].published_at == clock.now()
+    # publishing is deterministic: a retried round writes the very same bytes
+    with transaction(sessions) as session:
+        again = publisher.publish(get_tournament(session, 8), 1, date(2001, 1, 8))
+    assert again.sha256 == files["live_1.parquet"].sha256
+
+
+def test_a_replayed_market_and_a_holiday(
+    sessions: sessionmaker[Session], clock: ManualClock, storage: LocalStorage
+) -> None:
+    tournament = new_tournament(sessions, clock)
+    replay = FeedPublisher(market_feed(), storage, market_date=shift_weeks(1), prefix="data/")
+    published = replay.publish(tournament, 5, date(2001, 1, 15))  # → Monday 8 January
+    assert published.market_date == date(2001, 1, 8)
+    assert published.storage_key == "data/v1/live_5.parquet"
+    assert published.current_key == "data/v1/live.parquet"
+    sunday = replay.publish(tournament, 6, date(2001, 1, 21))  # → Sunday 14th: the Friday
+    assert (sunday.market_date, sunday.live_era) == (date(2001, 1, 12), "0054")
+    frame = read_parquet(storage, sunday.storage_key)
+    assert published.rows is not None and len(frame) == sunday.rows
+
+
+class FailingStorage(LocalStorage):
+    """Fails when asked to replace the version's current live file."""
+
+    def write(self, key: str, content: Content, *, max_bytes: int | None = None) -> StoredFile:
+        if key.endswith("/live.parquet"):
+            raise StorageError("the disk is full")
+        return super().write(key, content, max_bytes=max_bytes)
+
+
+class UnavailableMarket:
+    def publish(self, tournament: Tournament, round_number: int, era_date: date) -> PublishedLive:
+        raise FeedError("the market has not closed yet")
+
+
+def test_a_failing_publisher_leaves_no_round_and_no_file(
+    sessions: sessionmaker[Session], clock: ManualClock, tmp_path: Path
+) -> None:
+    new_tournament(sessions, clock)
+    failing = FailingStorage(tmp_path / "files", fsync=False)
+    with pytest.raises(PublishFailed, match=r"round 1 of tournament 8.*the disk is full"):
+        open_now(sessions, clock, FeedPublisher(market_feed(), failing))
+    with pytest.raises(PublishFailed, match="FeedError: the market has not closed yet"):
+        open_now(sessions, clock, UnavailableMarket())
+    assert failing.list() == []
+    with transaction(sessions) as session:
+        assert session.scalars(select(Round)).all() == []
+        assert session.scalars(select(DatasetFile)).all() == []
+    healed = open_now(sessions, clock, FeedPublisher(market_feed(), local_storage(failing.root)))
+    assert healed.number == 1
+    assert [f.key for f in failing.list()] == ["v1/live.parquet", "v1/live_1.parquet"]
+
+
+def test_two_tournaments_cannot_publish_into_one_version(
+    sessions: sessionmaker[Session], clock: ManualClock, publisher: FeedPublisher
+) -> None:
+    new_tournament(sessions, clock, 8)
+    new_tournament(sessions, clock, 9)
+    open_now(sessions, clock, publisher, 8)
+    with pytest.raises(RoundScheduleError, match=r"tournament 8 already publishes.*'v1'"):
+        open_now(sessions, clock, publisher, 9)
+
+
+def test_transitions_go_forward_once(
+    sessions: sessionmaker[Session], clock: ManualClock, publisher: FeedPublisher
+) -> None:
+    new_tournament(sessions, clock)
+    round_ = open_now(sessions, clock, publisher)
+    with transaction(sessions) as session:
+        with pytest.raises(
+            RoundStateError, match="round 1 of tournament 8 is open: it cannot become resolved"
+        ):
+            resolve_round(session, round_)
+        with pytest.raises(RoundStateError, match="is open: it cannot become scoring") as raised:
+            start_scoring(session, round_)
+        assert (raised.value.current, raised.value.wanted) == (
+            RoundStatus.OPEN,
+            RoundStatus.SCORING,
+        )
+        assert close_round(session, round_) is True
+        assert close_round(session, round_) is False  # a retry does nothing
+        assert start_scoring(session, round_) is True
+        with pytest.raises(RoundStateError, match="is scoring: it cannot become closed"):
+            close_round(session, round_)
+        assert resolve_round(session, round_) is True
+        assert resolve_round(session, round_) is False
+        assert round_.status is RoundStatus.RESOLVED
+    with transaction(sessions) as session:
+        stored = session.get_one(Round, round_.id)
+        assert stored.status is RoundStatus.RESOLVED
+
+
+def test_a_transition_from_a_stale_copy_applies_once(
+    sessions: sessionmaker[Session], clock: ManualClock, publisher: FeedPublisher
+) -> None:
+    new_tournament(sessions, clock)
+    open_now(sessions, clock, publisher)
+    with sessions() as mine, sessions() as theirs:
+        with mine.begin():
+            stale = mine.scalars(select(Round)).one()
+        with theirs.begin():
+            assert close_round(theirs, theirs.scalars(select(Round)).one()) is True
+        assert stale.status is RoundStatus.OPEN
+        with mine.begin():
+            assert close_round(mine, stale) is False  # the other worker got there first
+            assert mine.get_one(Round, stale.id).status is RoundStatus.CLOSED
+            with pytest.raises(RoundStateError, match="is closed: it cannot become resolved"):
+                resolve_round(mine, stale)
+
+
+def test_what_the_clock_makes_due() -> None:
+    start = TUESDAY_NOON
+    round_ = Round(
+        number=1,
+        status=RoundStatus.OPEN,
+        open_time=start,
+        close_staking_time=start + HOUR,
+        close_time=start + HOUR,
+        resolve_time=start + 31 * DAY,
+    )
+    assert is_open(round_, start) and is_open(round_, start + HOUR - timedelta(seconds=1))
+    assert not is_open(round_, start + HOUR) and not is_open(round_, start - HOUR)
+    assert status_due(round_, start + HOUR - timedelta(seconds=1)) is None
+    assert status_due(round_, start + HOUR) is RoundStatus.CLOSED
+    round_.status = RoundStatus.CLOSED
+    assert not is_open(round_, start)
+    assert status_due(round_, start + HOUR) is RoundStatus.SCORING
+    round_.status = RoundStatus.SCORING
+    assert status_due(round_, start + 30 * DAY) is None
+    assert status_due(round_, start + 31 * DAY) is RoundStatus.RESOLVED
+    round_.status = RoundStatus.RESOLVED
+    assert status_due(round_, start + 99 * DAY) is None

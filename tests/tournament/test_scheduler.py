@@ -1,0 +1,206 @@
+"""The scheduler drives rounds from the clock: opens, closes, scores and resolves them."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from crowdquant.clock import ManualClock
+from crowdquant.data.feed import FeedError
+from crowdquant.db.models import Cadence, Round, RoundStatus, Rules, Tournament
+from crowdquant.db.session import transaction
+from crowdquant.tournament.rounds import TRANSITIONS, PublishedLive
+from crowdquant.tournament.scheduler import (
+    RoundOpened,
+    Scheduler,
+    TickFailed,
+)
+from crowdquant.tournament.tournaments import create_tournament
+
+from .live_market import MONDAY, feed_publisher
+
+HOUR = timedelta(hours=1)
+Happened = tuple[datetime, str]
+
+
+def at(day: int, hour: int) -> datetime:
+    return datetime(2001, 1, day, hour, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(MONDAY)
+
+
+@pytest.fixture
+def scheduler(sessions: sessionmaker[Session], clock: ManualClock, tmp_path: Path) -> Scheduler:
+    """A daily tournament (8) and a weekly 2017-rules one (11), each with its publisher."""
+    with transaction(sessions) as session:
+        create_tournament(session, clock, 8, "classic", Rules.CLASSIC, Cadence.DAILY, "v1")
+        create_tournament(session, clock, 11, "legacy", Rules.LEGACY2017, Cadence.WEEKLY, "v2")
+        create_tournament(session, clock, 12, "unpublished", Rules.CLASSIC, Cadence.DAILY, "v3")
+    publisher = feed_publisher(tmp_path / "files")
+    return Scheduler(sessions, clock, {8: publisher, 11: publisher})
+
+
+def run_until(scheduler: Scheduler, clock: ManualClock, end: datetime) -> list[Happened]:
+    """Tick every hour from now until `end`; what happened, when."""
+    happened = [(clock.now(), str(event)) for event in scheduler.tick()]
+    while clock.now() < end:
+        clock.advance(HOUR)
+        happened.extend((clock.now(), str(event)) for event in scheduler.tick())
+    return happened
+
+
+def daily(number: int, opens: datetime, era: str, closes: datetime | None) -> list[Happened]:
+    round_ = f"round {number} of tournament 8"
+    events = [(opens, f"{round_} opened (live era {era})")]
+    if closes is not None:
+        events += [(closes, f"{round_} closed"), (closes, f"{round_} is scoring")]
+    return events
+
+
+def weekday_round(number: int, day: int, era: str) -> list[Happened]:
+    return daily(number, at(day, 12), era, at(day, 13))
+
+
+def test_two_weeks_of_daily_and_weekly_rounds(
+    sessions: sessionmaker[Session], clock: ManualClock, scheduler: Scheduler
+) -> None:
+    happened = run_until(scheduler, clock, MONDAY + timedelta(days=14))
+
+    weekly = "round {} of tournament 11"
+    expected = [
+        # started on a Monday night: both weekend windows are still open, so both open late
+        *daily(1, MONDAY, "0053", None),
+        (MONDAY, weekly.format(1) + " opened (live era 0053)"),
+        *daily(1, MONDAY, "0053", at(8, 13))[1:],
+        (at(8, 14), weekly.format(1) + " closed"),
+        (at(8, 14), weekly.format(1) + " is scoring"),
+        *weekday_round(2, 9, "0054"),
+        *weekday_round(3, 10, "0054"),
+        *weekday_round(4, 11, "0054"),
+        *weekday_round(5, 12, "0054"),
+        *daily(6, at(13, 12), "0054", None),
+        (at(13, 18), weekly.format(2) + " opened (live era 0054)"),
+        *daily(6, at(13, 12), "0054", at(15, 13))[1:],  # the weekend round closes on Monday
+        (at(15, 14), weekly.format(2) + " closed"),
+        (at(15, 14), weekly.format(2) + " is scoring"),
+        *weekday_round(7, 16, "0055"),
+        *weekday_round(8, 17, "0055"),
+        *weekday_round(9, 18, "0055"),
+        *weekday_round(10, 19, "0055"),
+        *daily(11, at(20, 12), "0055", None),
+        (at(20, 18), weekly.format(3) + " opened (live era 0055)"),
+    ]
+    assert happened == expected
+
+    assert scheduler.tick() == []  # the same time again: nothing left to do
+    with transaction(sessions) as session:
+        statuses = dict(
+            session.execute(
+                select(Round.status, func.count()).group_by(Round.status).order_by(Round.status)
+            ).all()
+        )
+        assert statuses == {RoundStatus.OPEN: 2, RoundStatus.SCORING: 12}
+        unpublished = session.scalars(select(Tournament).where(Tournament.number == 12)).one()
+        assert unpublished.rounds == []  # no publisher, no rounds
+
+    clock.advance(timedelta(days=40))  # past every resolve time: catch up in one tick
+    caught_up = [str(event) for event in scheduler.tick()]
+    assert caught_up == [
+        *(f"round {n} of tournament 8 resolved" for n in range(1, 11)),
+        "round 11 of tournament 8 closed",
+        "round 11 of tournament 8 is scoring",
+        "round 11 of tournament 8 resolved",
+        "round 1 of tournament 11 resolved",
+        "round 2 of tournament 11 resolved",
+        "round 3 of tournament 11 closed",
+        "round 3 of tournament 11 is scoring",
+        "round 3 of tournament 11 resolved",
+    ]
+    assert scheduler.tick() == []
+
+
+class Broken:
+    def publish(self, tournament: Tournament, round_number: int, era_date: date) -> PublishedLive:
+        raise FeedError("no prices today")
+
+
+def test_a_failing_tournament_does_not_block_the_others(
+    sessions: sessionmaker[Session], clock: ManualClock, scheduler: Scheduler, tmp_path: Path
+) -> None:
+    working = scheduler.publishers[8]
+    scheduler.publishers[8] = Broken()
+    clock.set(at(13, 18))  # the daily weekend round and the weekly round are both open
+    first = scheduler.tick()
+    assert [type(event) for event in first] == [TickFailed, RoundOpened]
+    assert str(first[0]) == (
+        "tournament 8: could not open a round: PublishFailed: publishing round 1 of"
+        " tournament 8 failed: FeedError: no prices today"
+    )
+    assert str(first[1]) == "round 1 of tournament 11 opened (live era 0054)"
+    assert [str(event) for event in scheduler.tick()] == [str(first[0])]  # tried again
+
+    scheduler.publishers[8] = working
+    clock.advance(HOUR)
+    assert [str(event) for event in scheduler.tick()] == [
+        "round 1 of tournament 8 opened (live era 0054)"
+    ]
+
+
+def test_a_tick_that_crashed_half_way_is_finished_by_the_next(
+    sessions: sessionmaker[Session],
+    clock: ManualClock,
+    scheduler: Scheduler,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock.set(at(9, 12))
+    scheduler.tick()
+    clock.set(at(9, 13))
+
+    def crash(session: Session, round_: Round) -> bool:
+        raise RuntimeError("the process was killed")
+
+    transitions: dict[RoundStatus, Callable[[Session, Round], bool]] = TRANSITIONS
+    with monkeypatch.context() as patched:
+        patched.setitem(transitions, RoundStatus.SCORING, crash)
+        assert [str(event) for event in scheduler.tick()] == [
+            "round 1 of tournament 8 closed",
+            "tournament 8: could not score round 1: RuntimeError: the process was killed",
+        ]
+    assert [str(event) for event in scheduler.tick()] == ["round 1 of tournament 8 is scoring"]
+    assert scheduler.tick() == []
+
+
+def test_run_forever_ticks_until_stopped(
+    sessions: sessionmaker[Session], clock: ManualClock, scheduler: Scheduler
+) -> None:
+    clock.set(at(9, 12))
+    stop = threading.Event()
+    worker = threading.Thread(target=scheduler.run_forever, args=(stop, 0.01))
+    worker.start()
+    try:
+        for _ in range(500):
+            with transaction(sessions) as session:
+                if session.scalar(select(func.count()).select_from(Round)):
+                    break
+            stop.wait(0.01)
+        clock.set(at(9, 13))
+        for _ in range(500):
+            with transaction(sessions) as session:
+                if session.scalars(select(Round.status)).one() is RoundStatus.SCORING:
+                    break
+            stop.wait(0.01)
+    finally:
+        stop.set()
+        worker.join(timeout=10)
+    assert not worker.is_alive()
+    with transaction(sessions) as session:
+        assert session.scalars(select(Round.status)).one() is RoundStatus.SCORING

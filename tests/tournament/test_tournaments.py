@@ -1,0 +1,134 @@
+"""Creating and finding tournaments, on both backends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from crowdquant.clock import ManualClock
+from crowdquant.data.release import DatasetVersion
+from crowdquant.db.models import Cadence, Rules, Tournament
+from crowdquant.db.session import transaction
+from crowdquant.tournament.tournaments import (
+    InvalidTournament,
+    TournamentError,
+    TournamentNameTaken,
+    TournamentNotFound,
+    TournamentNumberTaken,
+    UnknownDatasetVersion,
+    create_tournament,
+    get_tournament,
+    list_tournaments,
+)
+
+from .live_market import MONDAY
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(MONDAY)
+
+
+def classic(session: Session, clock: ManualClock, **overrides: Any) -> Tournament:
+    arguments: dict[str, Any] = {
+        "number": 8,
+        "name": "classic",
+        "rules": Rules.CLASSIC,
+        "cadence": Cadence.DAILY,
+        "dataset_version": "v1",
+        **overrides,
+    }
+    return create_tournament(session, clock, **arguments)
+
+
+def test_create_get_and_list(sessions: sessionmaker[Session], clock: ManualClock) -> None:
+    settings = {"calendar": {"window_minutes": 90}, "payout": {"clip": 0.05}}
+    with transaction(sessions) as session:
+        weekly = classic(
+            session,
+            clock,
+            number=11,
+            name="legacy-2017",
+            rules="legacy2017",
+            cadence="weekly",
+            dataset_version=DatasetVersion("v0", Path("published"), Path("private")),
+        )
+        daily = classic(session, clock, settings=settings, known_versions={"v1", "v2"})
+        assert (weekly.rules, weekly.cadence, weekly.dataset_version) == (
+            Rules.LEGACY2017,
+            Cadence.WEEKLY,
+            "v0",
+        )
+    with transaction(sessions) as session:
+        found = get_tournament(session, 8)
+        assert found.id == daily.id
+        assert (found.name, found.rules, found.cadence) == ("classic", Rules.CLASSIC, Cadence.DAILY)
+        assert found.settings == settings
+        assert found.created_at == MONDAY
+        assert [t.number for t in list_tournaments(session)] == [8, 11]
+
+
+def test_numbers_and_names_are_unique(sessions: sessionmaker[Session], clock: ManualClock) -> None:
+    with transaction(sessions) as session:
+        classic(session, clock)
+        with pytest.raises(TournamentNumberTaken, match="number 8 is taken"):
+            classic(session, clock, name="other")
+        with pytest.raises(TournamentNameTaken, match="'classic' is taken"):
+            classic(session, clock, number=9)
+        classic(session, clock, number=9, name="signals")  # the session is still usable
+    with transaction(sessions) as session:
+        assert session.scalar(select(func.count()).select_from(Tournament)) == 2
+
+
+def test_unknown_dataset_versions_are_refused(
+    sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    with transaction(sessions) as session:
+        with pytest.raises(UnknownDatasetVersion, match=r"no dataset version 'v9'.*v1, v2"):
+            classic(session, clock, dataset_version="v9", known_versions=["v2", "v1"])
+        with pytest.raises(UnknownDatasetVersion, match="known: none"):
+            classic(session, clock, known_versions=[])
+        assert list_tournaments(session) == []
+
+
+INVALID: list[tuple[dict[str, Any], str]] = [
+    ({"number": 0}, "positive integer"),
+    ({"number": True}, "positive integer"),
+    ({"name": ""}, "tournament name"),
+    ({"name": "Classic Tournament"}, "tournament name"),
+    ({"name": "x" * 65}, "tournament name"),
+    ({"rules": "poker"}, "poker"),
+    ({"cadence": "hourly"}, "hourly"),
+    ({"dataset_version": "../v1"}, "not a dataset version"),
+    ({"settings": {"calendar": {"window_minutes": -5}}}, "window_minutes"),
+    ({"settings": {"calendar": {"open_days": ["mon"], "window_minutes": 10081}}}, "next one"),
+    ({"settings": {"when": object()}}, "plain JSON"),
+    ({"settings": {"nan": float("nan")}}, "plain JSON"),
+    ({"settings": {1: "x"}}, "keys must be strings"),
+    ({"settings": ["x"]}, "JSON object"),
+]
+
+
+def test_invalid_tournaments_are_refused(
+    sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    with transaction(sessions) as session:
+        for overrides, message in INVALID:
+            with pytest.raises(InvalidTournament, match=message) as raised:
+                classic(session, clock, **overrides)
+            assert isinstance(raised.value, TournamentError | ValueError)
+            assert raised.value.code == "invalid_tournament"
+        assert list_tournaments(session) == []
+        classic(session, clock, settings={"calendar": {"open_days": ["mon", "wed"]}})
+
+
+def test_a_missing_tournament_is_reported(sessions: sessionmaker[Session]) -> None:
+    with (
+        transaction(sessions) as session,
+        pytest.raises(TournamentNotFound, match="no tournament 8"),
+    ):
+        get_tournament(session, 8)
