@@ -1,0 +1,1 @@
+"""Interfaces: the HTTP API (GraphQL speaking numerapi's protocol, REST, file endpoints)."""

@@ -1,0 +1,321 @@
+"""Uploading predictions to a round, and reading one's own uploads back.
+
+A participant uploads a predictions file for one of their models. The upload is checked
+against the round's live ids (`scoring.validation`), stored raw under
+``submissions/<round id>/<model id>/<submission id>.<csv|parquet>`` and recorded as a
+`Submission`: `valid` with its row count, or `invalid` with the validator's message (its
+code first, ``"invalid_submission_ids: ..."``). An invalid file is recorded too, so the
+participant sees why it was refused and can download what they sent.
+
+When uploads are taken: from the round's open time until it is resolved. After the close
+(or once the round's status has left `open`) an upload is `late`: it is scored later but
+never staked and never counts for the round (`counting_submission`). Before the open time,
+or once resolved, the upload is refused with `RoundNotOpen`.
+
+Inside the window, the newest valid on-time upload counts; a later invalid one does not
+replace it. Uploads are ordered by `created_at`, the clock's time: two uploads of a model at
+the very same instant have no defined order.
+
+As elsewhere in `tournament/`, functions work in the caller's transaction: they flush,
+never commit. A refusal (wrong model, round not taking uploads, oversized file) stores no
+file and adds no row. If the row cannot be flushed the stored file is deleted again; if the
+caller's transaction fails later, the file stays without a row (harmless: nothing refers to
+it, and its key is never reused).
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Iterable
+from pathlib import PurePosixPath
+from typing import ClassVar
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session, object_session
+
+from crowdquant.clock import Clock
+from crowdquant.db.models import (
+    Account,
+    DatasetFile,
+    Model,
+    Round,
+    RoundStatus,
+    Submission,
+    SubmissionStatus,
+)
+from crowdquant.scoring.validation import (
+    DEFAULT_MAX_BYTES,
+    PARQUET_MAGIC,
+    PARQUET_SUFFIXES,
+    SubmissionError,
+    validate_submission,
+)
+from crowdquant.storage import ByteStream, FileStorage, TooLarge
+from crowdquant.tournament.models import get_own_model
+from crowdquant.tournament.rounds import current_round, is_open
+from crowdquant.tournament.tournaments import get_tournament
+
+SUBMISSIONS_PREFIX = "submissions"
+MAX_FILENAME_LENGTH = 255
+DEFAULT_FILENAME = "predictions.csv"
+
+
+# --- errors (N818 waived: short names read better where raised and caught) -------------------
+
+
+class SubmissionRejected(ValueError):  # noqa: N818
+    """A refused upload or lookup; `code` is stable, `message` readable.
+
+    A file that is uploaded but fails validation is not refused: it is recorded as an
+    invalid submission.
+    """
+
+    code: ClassVar[str] = "submission_rejected"
+    default_message: ClassVar[str] = "the submission was refused"
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+
+class RoundNotOpen(SubmissionRejected):
+    """The round does not take uploads now: not yet open, already resolved, or none."""
+
+    code = "round_not_open"
+    default_message = "the round does not take submissions now"
+
+
+class WrongTournament(SubmissionRejected):
+    code = "wrong_tournament"
+    default_message = "the model and the round belong to different tournaments"
+
+
+class UploadTooLarge(SubmissionRejected):
+    code = "upload_too_large"
+    default_message = "the upload is over the size limit"
+
+
+class UnknownSubmission(SubmissionRejected, LookupError):  # noqa: N818
+    code = "unknown_submission"
+    default_message = "no submission has that id"
+
+
+class NoLiveFile(SubmissionRejected, LookupError):  # noqa: N818
+    """The round's live file was never recorded: an operator's problem, not the caller's."""
+
+    code = "no_live_file"
+    default_message = "the round's live file is not published"
+
+
+# --- the round's live ids --------------------------------------------------------------------
+
+
+def live_file_name(round_: Round) -> str:
+    """The `DatasetFile.filename` of `round_`'s own live file (``live_<n>.parquet``)."""
+    return f"live_{round_.number}.parquet"
+
+
+def live_ids_of_round(storage: FileStorage, round_: Round) -> pd.Index:
+    """The ids of `round_`'s live era, read from its published live file.
+
+    The file is found through the round's `DatasetFile` row (`live_<n>.parquet` of the
+    round's dataset version), looked up in the session `round_` belongs to. Raises
+    `NoLiveFile` if there is no such row.
+    """
+    session = object_session(round_)
+    if session is None:
+        raise ValueError("the round must belong to a session to find its live file")
+    key = session.scalar(
+        select(DatasetFile.storage_key).where(
+            DatasetFile.version == round_.dataset_version,
+            DatasetFile.filename == live_file_name(round_),
+        )
+    )
+    if key is None:
+        raise NoLiveFile(
+            f"round {round_.number} has no published {live_file_name(round_)}"
+            f" in dataset version {round_.dataset_version!r}"
+        )
+    with storage.read(key) as chunks:
+        content = b"".join(chunks)
+    frame = pd.read_parquet(io.BytesIO(content), columns=[])
+    ids: pd.Index = pd.Index(frame.index.astype(str), name="id")
+    return ids
+
+
+# --- uploading -------------------------------------------------------------------------------
+
+
+def submit_predictions(
+    session: Session,
+    clock: Clock,
+    storage: FileStorage,
+    account: Account,
+    model_id: uuid.UUID | str,
+    round_: Round | int,
+    filename: str,
+    data: bytes,
+    *,
+    live_ids: Iterable[str] | pd.Index,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Submission:
+    """Record an upload of `account`'s model `model_id` to a round and store its bytes.
+
+    `round_` is a `Round`, or a tournament number meaning that tournament's newest round.
+    `live_ids` are the round's live ids (`live_ids_of_round`). Raises `UnknownModel` /
+    `NotYourModel`, `TournamentNotFound`, `WrongTournament`, `RoundNotOpen` and
+    `UploadTooLarge`, each before anything is stored. Returns the flushed submission:
+    `valid` or `invalid` (never `pending`), `late` if the round is past its window.
+    """
+    model = get_own_model(session, account, model_id)
+    round_ = _round_for(session, model, round_)
+    now = clock.now()
+    if now < round_.open_time:
+        raise RoundNotOpen(f"round {round_.number} opens at {round_.open_time:%Y-%m-%d %H:%M} UTC")
+    if round_.status is RoundStatus.RESOLVED:
+        raise RoundNotOpen(f"round {round_.number} is resolved and takes no more submissions")
+    if len(data) > max_bytes:
+        raise UploadTooLarge(_too_large(filename, len(data), max_bytes))
+
+    name = _clean_filename(filename)
+    submission_id = uuid.uuid4()
+    key = (
+        f"{SUBMISSIONS_PREFIX}/{round_.id.hex}/{model.id.hex}/{submission_id.hex}"
+        f".{_extension(name, data)}"
+    )
+    try:
+        storage.write(key, data, max_bytes=max_bytes)
+    except TooLarge:
+        raise UploadTooLarge(_too_large(filename, len(data), max_bytes)) from None
+
+    submission = Submission(
+        id=submission_id,
+        round_id=round_.id,
+        model_id=model.id,
+        file_key=key,
+        filename=name,
+        late=not is_open(round_, now),
+        created_at=now,
+        validated_at=now,
+    )
+    try:
+        validated = validate_submission(data, live_ids, filename=name, max_bytes=max_bytes)
+    except SubmissionError as error:
+        submission.status, submission.error = SubmissionStatus.INVALID, str(error)
+    else:
+        submission.status, submission.n_rows = SubmissionStatus.VALID, validated.n_rows
+    try:
+        with session.begin_nested():
+            session.add(submission)
+            session.flush()
+    except BaseException:
+        storage.delete(key)
+        raise
+    return submission
+
+
+def _round_for(session: Session, model: Model, round_: Round | int) -> Round:
+    if isinstance(round_, Round):
+        if round_.tournament_id != model.tournament_id:
+            raise WrongTournament(
+                f"model {model.name!r} is not in the tournament of round {round_.number}"
+            )
+        return round_
+    tournament = get_tournament(session, round_)
+    if tournament.id != model.tournament_id:
+        raise WrongTournament(f"model {model.name!r} is not in tournament {tournament.number}")
+    latest = current_round(session, tournament)
+    if latest is None:
+        raise RoundNotOpen(f"tournament {tournament.number} has no round yet")
+    return latest
+
+
+def _too_large(filename: str, size: int, max_bytes: int) -> str:
+    return f"{filename!r} is {size:,} bytes, over the limit of {max_bytes:,} bytes"
+
+
+def _clean_filename(filename: str) -> str:
+    """The uploaded name without any folders, at most 255 characters."""
+    name = PurePosixPath(filename.replace("\\", "/")).name.strip()
+    if not name:
+        return DEFAULT_FILENAME
+    if len(name) <= MAX_FILENAME_LENGTH:
+        return name
+    suffix = PurePosixPath(name).suffix[:16]
+    return name[: MAX_FILENAME_LENGTH - len(suffix)] + suffix
+
+
+def _extension(filename: str, data: bytes) -> str:
+    """The stored file's extension: `parquet` when the bytes or the name say so, else `csv`."""
+    if data.startswith(PARQUET_MAGIC) and data.endswith(PARQUET_MAGIC):
+        return "parquet"
+    if PurePosixPath(filename).suffix.lower() in PARQUET_SUFFIXES:
+        return "parquet"
+    return "csv"
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def counting_submission(session: Session, round_: Round, model: Model) -> Submission | None:
+    """The upload that counts for `model` in `round_`: its newest valid, on-time one."""
+    return session.scalar(
+        select(Submission)
+        .where(
+            Submission.round_id == round_.id,
+            Submission.model_id == model.id,
+            Submission.status == SubmissionStatus.VALID,
+            Submission.late.is_(False),
+        )
+        .order_by(Submission.created_at.desc())
+        .limit(1)
+    )
+
+
+def list_submissions(
+    session: Session,
+    account: Account,
+    model_id: uuid.UUID | str | None = None,
+    round_: Round | None = None,
+) -> list[Submission]:
+    """`account`'s submissions, newest first; optionally of one model (which must be
+    theirs: `UnknownModel` / `NotYourModel`) and one round."""
+    query = (
+        select(Submission)
+        .join(Model, Submission.model_id == Model.id)
+        .where(Model.account_id == account.id)
+        .order_by(Submission.created_at.desc())
+    )
+    if model_id is not None:
+        query = query.where(Submission.model_id == get_own_model(session, account, model_id).id)
+    if round_ is not None:
+        query = query.where(Submission.round_id == round_.id)
+    return list(session.scalars(query))
+
+
+def get_own_submission(
+    session: Session, account: Account, submission_id: uuid.UUID | str
+) -> Submission:
+    """The submission `submission_id` (a UUID or its text), if its model is `account`'s;
+    raises `UnknownSubmission`, or `NotYourModel` for someone else's."""
+    try:
+        key = submission_id if isinstance(submission_id, uuid.UUID) else uuid.UUID(submission_id)
+    except ValueError:
+        raise UnknownSubmission() from None
+    submission = session.get(Submission, key)
+    if submission is None:
+        raise UnknownSubmission()
+    get_own_model(session, account, submission.model_id)
+    return submission
+
+
+def submission_file(
+    session: Session, storage: FileStorage, account: Account, submission_id: uuid.UUID | str
+) -> tuple[str, ByteStream]:
+    """The uploaded filename and a stream of the bytes of one of `account`'s submissions.
+
+    Close the stream (or exhaust it, or use it in a ``with`` block)."""
+    submission = get_own_submission(session, account, submission_id)
+    return submission.filename, storage.read(submission.file_key)
