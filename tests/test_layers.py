@@ -33,3 +33,19 @@ def test_scoring_stands_alone() -> None:
     for path in (PACKAGE / "scoring").rglob("*.py"):
         for name in _crowdquant_imports(path):
             assert name.startswith("crowdquant.scoring"), f"{path.name} imports {name}"
+
+
+@pytest.mark.parametrize("layer", ["tournament", "db", "storage"])
+def test_services_and_infrastructure_never_import_the_interfaces(layer: str) -> None:
+    for path in (PACKAGE / layer).rglob("*.py"):
+        for name in _crowdquant_imports(path):
+            assert name.split(".")[1] not in ("api", "web", "cli"), f"{path.name} imports {name}"
+
+
+@pytest.mark.parametrize("layer", ["db", "storage"])
+def test_infrastructure_never_imports_the_services(layer: str) -> None:
+    for path in (PACKAGE / layer).rglob("*.py"):
+        for name in _crowdquant_imports(path):
+            assert name.split(".")[1] not in ("tournament", "fund", "simulate"), (
+                f"{path.name} imports {name}"
+            )
