@@ -1,0 +1,88 @@
+"""The HTTP app: numerapi's GraphQL endpoint at ``/`` and the signed file URLs.
+
+``create_app`` takes everything it needs (settings, clock, session factory, storage); nothing
+is global, so tests and the server build as many apps as they like.
+
+GraphQL answers are always HTTP 200 (protocol §2.4): a malformed body, a refusal by a
+service, or an unexpected failure all come back as ``{"errors": [{"message": ...}]}``. Each
+request runs in one transaction, committed unless a resolver failed unexpectedly (a
+refusal by a service changes nothing, and an upload that fails validation is recorded on
+purpose).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from crowdquant.api import files
+from crowdquant.api.deps import Services, ServicesDep, base_url
+from crowdquant.api.graphql import execute
+from crowdquant.api.graphql.context import RequestContext
+from crowdquant.api.signing import signer_from_settings
+from crowdquant.clock import Clock
+from crowdquant.scoring.validation import DEFAULT_MAX_BYTES
+from crowdquant.settings import Settings
+from crowdquant.storage import FileStorage
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock,
+    sessions: sessionmaker[Session],
+    storage: FileStorage,
+    max_upload_bytes: int = DEFAULT_MAX_BYTES,
+) -> FastAPI:
+    app = FastAPI(title="crowdquant", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.services = Services(
+        settings=settings,
+        clock=clock,
+        sessions=sessions,
+        storage=storage,
+        signer=signer_from_settings(settings, clock),
+        max_upload_bytes=max_upload_bytes,
+    )
+    app.include_router(files.router)
+    app.add_api_route("/", graphql_endpoint, methods=["POST"])
+    return app
+
+
+def _errors(message: str) -> JSONResponse:
+    return JSONResponse({"errors": [{"message": message}]})
+
+
+def _run(services: Services, data: Any, url: str, authorization: str | None) -> dict[str, Any]:
+    with services.sessions() as session:
+        context = RequestContext(
+            session=session,
+            clock=services.clock,
+            storage=services.storage,
+            signer=services.signer,
+            base_url=url,
+            authorization=authorization,
+            max_upload_bytes=services.max_upload_bytes,
+        )
+        outcome = execute(data, context)
+        if outcome.unexpected:
+            session.rollback()
+        else:
+            session.commit()
+        return outcome.body
+
+
+async def graphql_endpoint(request: Request, services: ServicesDep) -> JSONResponse:
+    try:
+        data = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError):
+        return _errors("the request body is not JSON")
+    if not isinstance(data, dict):
+        return _errors('expected a JSON object {"query": ..., "variables": ...}')
+    authorization = request.headers.get("authorization")
+    body = await run_in_threadpool(_run, services, data, base_url(request), authorization)
+    return JSONResponse(body)

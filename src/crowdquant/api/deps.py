@@ -1,0 +1,39 @@
+"""What the app's routes depend on, built once by `create_app` and kept on `app.state`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from crowdquant.api.signing import UrlSigner
+from crowdquant.clock import Clock
+from crowdquant.settings import Settings
+from crowdquant.storage import FileStorage
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    clock: Clock
+    sessions: sessionmaker[Session]
+    storage: FileStorage
+    signer: UrlSigner
+    max_upload_bytes: int
+
+
+def services(request: Request) -> Services:
+    found = request.app.state.services
+    if not isinstance(found, Services):
+        raise TypeError("the app was not built by create_app")
+    return found
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+
+
+def base_url(request: Request) -> str:
+    """The URL this request reached the app at, for absolute signed URLs (no trailing slash)."""
+    return str(request.base_url).rstrip("/")

@@ -1,0 +1,97 @@
+"""The numerapi-compatible GraphQL API: schema-first (Ariadne), resolvers per domain.
+
+`execute` runs one request in the caller's session and reports whether it failed in an
+unexpected way (then the caller rolls back). Refusals by our services keep their readable
+messages; any other exception is logged and answered as ``internal error`` (never a 500:
+numerapi turns non-200 answers into ``KeyError: 'data'``, protocol §2.4).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from ariadne import graphql_sync as ariadne_graphql_sync
+from ariadne import load_schema_from_path, make_executable_schema
+from graphql import GraphQLError, GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema
+
+from crowdquant.api.graphql import accounts, datasets, rounds, submissions
+from crowdquant.api.graphql.context import ApiError, NotSupported, RequestContext
+from crowdquant.api.signing import SignedUrlError
+from crowdquant.storage import StorageError
+from crowdquant.tournament.accounts import AccountError
+from crowdquant.tournament.datasets import UnknownDatasetFile
+from crowdquant.tournament.rounds import RoundError
+from crowdquant.tournament.submissions import SubmissionRejected
+from crowdquant.tournament.tournaments import TournamentError
+
+SCHEMA_FILE = Path(__file__).with_name("schema.graphql")
+INTERNAL_ERROR = "internal error"
+
+# Errors whose message is written for the participant.
+READABLE_ERRORS: tuple[type[Exception], ...] = (
+    ApiError,
+    AccountError,
+    SubmissionRejected,
+    RoundError,
+    TournamentError,
+    UnknownDatasetFile,
+    SignedUrlError,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _not_supported(_obj: Any, info: GraphQLResolveInfo[Any], **_args: Any) -> Any:
+    # Named `_obj`, not `source`: create_submission-like fields have a `source` argument.
+    raise NotSupported(f"{info.field_name} is not available on this server yet")
+
+
+@cache
+def build_schema() -> GraphQLSchema:
+    """The executable schema; root fields without a resolver answer `NotSupported`."""
+    schema = make_executable_schema(
+        load_schema_from_path(str(SCHEMA_FILE)),
+        rounds.query,
+        datasets.query,
+        accounts.query,
+        submissions.query,
+        submissions.mutation,
+    )
+    for name in ("Query", "Mutation"):
+        root = schema.type_map[name]
+        assert isinstance(root, GraphQLObjectType)
+        for field in root.fields.values():
+            if field.resolve is None:
+                field.resolve = _not_supported
+    return schema
+
+
+@dataclass(frozen=True)
+class Outcome:
+    body: dict[str, Any]
+    unexpected: bool
+    """True if a resolver failed with an error that is not a refusal: roll back."""
+
+
+def execute(data: Any, context: RequestContext) -> Outcome:
+    unexpected: list[GraphQLError] = []
+
+    def format_error(error: GraphQLError, debug: bool = False) -> dict[str, Any]:
+        original = error.original_error
+        formatted: dict[str, Any] = error.formatted  # type: ignore[assignment]
+        if original is None or isinstance(original, READABLE_ERRORS):
+            return formatted
+        if isinstance(original, StorageError) and isinstance(original, ValueError):
+            return formatted  # an invalid key or range: the caller's mistake
+        unexpected.append(error)
+        logger.error("GraphQL resolver failed", exc_info=original)
+        return {**formatted, "message": INTERNAL_ERROR}
+
+    _, body = ariadne_graphql_sync(
+        build_schema(), data, context_value=context, debug=False, error_formatter=format_error
+    )
+    return Outcome(body=body, unexpected=bool(unexpected))

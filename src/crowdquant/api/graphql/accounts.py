@@ -1,0 +1,85 @@
+"""`account` and `model`: the caller's own account, keys and models (API key scope `read`).
+
+There is no ledger yet: `availableNmr` is ``"0"``, `walletTxns` empty and `v2Stake` null.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ariadne import QueryType
+from graphql import GraphQLResolveInfo
+from sqlalchemy.orm import Session
+
+from crowdquant.api.graphql.context import context_of, iso, required
+from crowdquant.api.graphql.rounds import render_round
+from crowdquant.db.models import ApiScope, Model, Submission, SubmissionStatus
+from crowdquant.tournament.accounts import list_api_keys
+from crowdquant.tournament.models import get_own_model, list_models
+from crowdquant.tournament.submissions import counting_submission
+
+query = QueryType()
+
+
+def render_submission(session: Session, submission: Submission) -> dict[str, Any]:
+    counting = (
+        submission.status is SubmissionStatus.VALID
+        and not submission.late
+        and counting_submission(session, submission.round, submission.model) is submission
+    )
+    return {
+        "id": str(submission.id),
+        "filename": submission.filename,
+        "insertedAt": iso(submission.created_at),
+        "selected": counting,
+        "round": render_round(submission.round),
+        "triggerId": None,
+        "firstEffectiveDate": None,
+    }
+
+
+def render_model(session: Session, model: Model) -> dict[str, Any]:
+    newest_first = sorted(model.submissions, key=lambda sub: sub.created_at, reverse=True)
+    return {
+        "id": str(model.id),
+        "name": model.name,
+        "tournament": model.tournament.number,
+        "submissions": [render_submission(session, sub) for sub in newest_first],
+        "v2Stake": None,
+    }
+
+
+@query.field("account")
+def resolve_account(_obj: Any, info: GraphQLResolveInfo[Any]) -> dict[str, Any]:
+    context = context_of(info)
+    account = context.account(ApiScope.READ)
+    session = context.session
+    return {
+        "id": str(account.id),
+        "username": account.username,
+        "email": account.email,
+        "walletAddress": None,
+        "availableNmr": "0",
+        "mfaEnabled": False,
+        "status": "VERIFIED",
+        "insertedAt": iso(account.created_at),
+        "models": [render_model(session, model) for model in list_models(session, account)],
+        "apiTokens": [
+            {"name": key.name, "public_id": key.public_id, "scopes": sorted(key.scopes)}
+            for key in list_api_keys(session, account)
+            if key.revoked_at is None
+        ],
+        "walletTxns": [],
+    }
+
+
+@query.field("model")
+def resolve_model(
+    _obj: Any,
+    info: GraphQLResolveInfo[Any],
+    modelId: str | None = None,
+) -> dict[str, Any]:
+    context = context_of(info)
+    account = context.account(ApiScope.READ)
+    model = get_own_model(context.session, account, required(modelId, "modelId"))
+    return render_model(context.session, model)

@@ -1,0 +1,42 @@
+"""`listDatasets` and `dataset`: published files and signed download URLs to this app.
+
+Files are named ``<version>/<filename>`` as numerapi expects (``v1/live.parquet``). With
+``round: N``, ``live.parquet`` means that round's own live file ``live_N.parquet``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ariadne import QueryType
+from graphql import GraphQLResolveInfo
+
+from crowdquant.api.graphql.context import DOWNLOAD_TTL, ApiError, context_of, required
+from crowdquant.tournament.datasets import get_dataset_file, list_dataset_files
+from crowdquant.tournament.rounds import LIVE_FILENAME
+
+query = QueryType()
+
+
+@query.field("listDatasets")
+def resolve_list_datasets(_obj: Any, info: GraphQLResolveInfo[Any], **_args: Any) -> list[str]:
+    session = context_of(info).session
+    return [f"{row.version}/{row.filename}" for row in list_dataset_files(session)]
+
+
+@query.field("dataset")
+def resolve_dataset(
+    _obj: Any,
+    info: GraphQLResolveInfo[Any],
+    filename: str | None = None,
+    round: int | None = None,
+    **_ignored: Any,
+) -> str:
+    context = context_of(info)
+    version, _, name = str(required(filename, "filename")).partition("/")
+    if not version or not name:
+        raise ApiError(f"a dataset file is named <version>/<file>, not {filename!r}")
+    if round is not None and name == LIVE_FILENAME:
+        name = f"live_{round}.parquet"
+    row = get_dataset_file(context.session, version, name)
+    return context.signed_url("GET", row.storage_key, DOWNLOAD_TTL)

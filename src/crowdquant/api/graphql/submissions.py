@@ -1,0 +1,157 @@
+"""The three-step upload (protocol §5.4) and listing one's submissions.
+
+1. `submission_upload_auth` picks a fresh storage key ``uploads/<model>/<nonce>/<name>``
+   and answers it as `filename`, with a signed PUT URL for exactly that key (and the size
+   limit) as `url`.
+2. The client PUTs the raw bytes; `api/files.py` streams them into storage at that key.
+3. `create_submission(filename: <that key>)` reads the upload back, hands the bytes to
+   `submit_predictions` (which validates them against the round's live ids and stores the
+   submission under ``submissions/``) and deletes the raw upload. An upload that fails
+   validation is recorded as an invalid submission, as the service does, and the mutation
+   answers a GraphQL error carrying the validator's message, so numerapi raises it.
+
+Only the model's own key prefix is accepted in step 3, so one cannot submit another
+model's upload. Raw uploads never followed by step 3 stay under ``uploads/`` (a cleanup job
+may delete those older than the upload URL's lifetime).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import PurePosixPath
+from typing import Any
+
+from ariadne import MutationType, QueryType
+from graphql import GraphQLResolveInfo
+
+from crowdquant.api.graphql.accounts import render_submission
+from crowdquant.api.graphql.context import (
+    UPLOAD_TTL,
+    ApiError,
+    RequestContext,
+    context_of,
+    required,
+)
+from crowdquant.db.models import Account, ApiScope, Model, SubmissionStatus
+from crowdquant.storage import NotFound
+from crowdquant.tournament.models import get_own_model, list_models
+from crowdquant.tournament.rounds import current_round
+from crowdquant.tournament.submissions import (
+    DEFAULT_FILENAME,
+    RoundNotOpen,
+    WrongTournament,
+    list_submissions,
+    live_ids_of_round,
+    submit_predictions,
+)
+from crowdquant.tournament.tournaments import get_tournament
+
+UPLOADS_PREFIX = "uploads"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+query = QueryType()
+mutation = MutationType()
+
+
+class SubmissionInvalid(ApiError):  # noqa: N818
+    code = "invalid_submission"
+
+
+def _model_for(
+    context: RequestContext, account: Account, tournament: int, model_id: str | None
+) -> Model:
+    """The model named by `model_id`, or the account's only model of `tournament`."""
+    if model_id is None:
+        models = list_models(context.session, account, tournament)
+        if len(models) != 1:
+            have = "no model" if not models else "several models"
+            raise ApiError(f"you have {have} in tournament {tournament}: pass model_id")
+        return models[0]
+    model = get_own_model(context.session, account, model_id)
+    if model.tournament.number != tournament:
+        raise WrongTournament(f"model {model.name!r} is not in tournament {tournament}")
+    return model
+
+
+def _upload_prefix(model: Model) -> str:
+    return f"{UPLOADS_PREFIX}/{model.id.hex}/"
+
+
+def _safe_name(filename: str) -> str:
+    name = _UNSAFE.sub("_", PurePosixPath(filename.replace("\\", "/")).name).strip("._")
+    return name[-128:] or DEFAULT_FILENAME
+
+
+@query.field("submission_upload_auth")
+def resolve_submission_upload_auth(
+    _obj: Any,
+    info: GraphQLResolveInfo[Any],
+    filename: str | None = None,
+    tournament: int | None = None,
+    modelId: str | None = None,
+) -> dict[str, str]:
+    context = context_of(info)
+    account = context.account(ApiScope.UPLOAD)
+    model = _model_for(context, account, required(tournament, "tournament"), modelId)
+    name = _safe_name(filename or DEFAULT_FILENAME)
+    key = f"{_upload_prefix(model)}{uuid.uuid4().hex}/{name}"
+    url = context.signed_url("PUT", key, UPLOAD_TTL, max_bytes=context.max_upload_bytes)
+    return {"filename": key, "url": url}
+
+
+@mutation.field("create_submission")
+def resolve_create_submission(
+    _obj: Any,
+    info: GraphQLResolveInfo[Any],
+    filename: str | None = None,
+    tournament: int | None = None,
+    modelId: str | None = None,
+    **_ignored: Any,  # triggerId, source, dataDatestamp
+) -> dict[str, Any]:
+    context = context_of(info)
+    session, storage = context.session, context.storage
+    account = context.account(ApiScope.UPLOAD)
+    number = required(tournament, "tournament")
+    model = _model_for(context, account, number, modelId)
+    key = str(required(filename, "filename"))
+    if not key.startswith(_upload_prefix(model)) or ".." in key:
+        raise ApiError(f"{key!r} is not an upload of this model: use submission_upload_auth")
+    round_ = current_round(session, get_tournament(session, number))
+    if round_ is None:
+        raise RoundNotOpen(f"tournament {number} has no round yet")
+    try:
+        with storage.read(key) as chunks:
+            data = b"".join(chunks)
+    except NotFound:
+        raise ApiError(
+            f"nothing was uploaded as {key!r}: PUT the file to the URL of submission_upload_auth"
+        ) from None
+    submission = submit_predictions(
+        session,
+        context.clock,
+        storage,
+        account,
+        model.id,
+        round_,
+        PurePosixPath(key).name,
+        data,
+        live_ids=live_ids_of_round(storage, round_),
+        max_bytes=context.max_upload_bytes,
+    )
+    storage.delete(key)
+    if submission.status is SubmissionStatus.INVALID:
+        raise SubmissionInvalid(f"{submission.error} (recorded as submission {submission.id})")
+    return render_submission(session, submission)
+
+
+@query.field("submissions")
+def resolve_submissions(
+    _obj: Any,
+    info: GraphQLResolveInfo[Any],
+    modelId: str | None = None,
+) -> list[dict[str, Any]]:
+    context = context_of(info)
+    account = context.account(ApiScope.READ)
+    found = list_submissions(context.session, account, modelId)
+    return [render_submission(context.session, submission) for submission in found]
