@@ -34,6 +34,7 @@ from crowdquant.tournament.accounts import (
     MalformedToken,
     MissingScope,
     Scope,
+    UnknownAccount,
     UnknownApiKey,
     UsernameTaken,
     WeakPassword,
@@ -44,6 +45,7 @@ from crowdquant.tournament.accounts import (
     change_password,
     create_api_key,
     end_web_session,
+    get_account,
     list_api_keys,
     normal_email,
     normal_name,
@@ -506,3 +508,20 @@ def test_list_api_keys_shows_ones_own_oldest_first(
     assert [key.public_id for key in listed] == [first.public_id, second.public_id]
     assert [key.revoked_at for key in listed] == [T0 + DAY, None]
     assert [key.name for key in list_api_keys(session, bob)] == ["bob's"]
+
+
+def test_get_account_finds_any_case_and_names_the_missing(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions() as session:
+        sign_up(
+            session,
+            ManualClock(datetime(2026, 1, 6, tzinfo=UTC)),
+            "Alice_1",
+            "a@example.org",
+            "a long password",
+            hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1),
+        )
+        assert get_account(session, "ALICE_1").username == "alice_1"
+        with pytest.raises(UnknownAccount, match="'bob'"):
+            get_account(session, "bob")

@@ -5,10 +5,24 @@ from __future__ import annotations
 import typer
 
 from crowdquant.cli.data import data_app, run_build
+from crowdquant.cli.operator import (
+    account_app,
+    db_app,
+    key_app,
+    round_app,
+    serve,
+    tournament_app,
+)
 from crowdquant.data.sources import BundledSource
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.add_typer(data_app, name="data")
+app.add_typer(db_app, name="db")
+app.add_typer(tournament_app, name="tournament")
+app.add_typer(account_app, name="account")
+app.add_typer(key_app, name="key")
+app.add_typer(round_app, name="round")
+app.command()(serve)
 
 
 @app.command()

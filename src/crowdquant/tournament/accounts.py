@@ -221,6 +221,22 @@ def sign_up(
     return account
 
 
+class UnknownAccount(AccountError):  # noqa: N818
+    code = "unknown_account"
+    default_message = "there is no such account"
+
+
+def get_account(session: Session, username: str) -> Account:
+    """The account named `username` (any case); raises UnknownAccount."""
+    name = normal_name(username)
+    found = (
+        None if name is None else session.scalar(select(Account).where(Account.username == name))
+    )
+    if found is None:
+        raise UnknownAccount(f"there is no account {username!r}")
+    return found
+
+
 def _check_free(session: Session, username: str, email: str) -> None:
     if session.scalar(select(Account.id).where(Account.username == username)) is not None:
         raise UsernameTaken()

@@ -1,0 +1,502 @@
+"""Operator commands: `crowdquant db|tournament|account|key|round …` and `crowdquant serve`.
+
+Each command opens the configured database (migrated to head first, the home directory
+created if needed), runs one service call in one transaction and prints the result. A
+service that refuses (a taken name, a round in the wrong state, ...) is reported as an
+error with exit code 1, and its transaction is rolled back: nothing changes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Annotated, TypeVar
+
+import pandas as pd
+import typer
+import uvicorn
+from fastapi import FastAPI
+from rich.table import Table
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from crowdquant.api.app import create_app
+from crowdquant.cli.data import _fail, _stored_source, console
+from crowdquant.clock import Clock, SystemClock
+from crowdquant.data.feed import FeedError, HistoricalMarket, MarketFeed
+from crowdquant.data.keys import KeyfileError, OperatorKeys
+from crowdquant.data.panel import PanelError
+from crowdquant.data.release import DatasetVersion, ReleaseError
+from crowdquant.data.sources import load_panel
+from crowdquant.db import migrate
+from crowdquant.db.models import Cadence, Round, Rules, Tournament
+from crowdquant.db.session import make_engine, session_factory, transaction
+from crowdquant.settings import Settings
+from crowdquant.storage import FileStorage, StorageError, storage_from_settings
+from crowdquant.tournament.accounts import (
+    AccountError,
+    create_api_key,
+    get_account,
+    revoke_api_key,
+    sign_up,
+)
+from crowdquant.tournament.calendar import (
+    CalendarError,
+    RoundTimes,
+    previous_business_day,
+    resolve_time,
+    schedule_for,
+)
+from crowdquant.tournament.datasets import DatasetError, publish_dataset_version
+from crowdquant.tournament.rounds import (
+    FeedPublisher,
+    RoundError,
+    close_round,
+    current_round,
+    get_round,
+    list_rounds,
+    open_round,
+)
+from crowdquant.tournament.scheduler import Scheduler
+from crowdquant.tournament.tournaments import (
+    TournamentError,
+    create_tournament,
+    get_tournament,
+    list_tournaments,
+)
+
+db_app = typer.Typer(no_args_is_help=True, help="The database: migrations.")
+tournament_app = typer.Typer(no_args_is_help=True, help="Create and list tournaments.")
+account_app = typer.Typer(no_args_is_help=True, help="Participants' accounts.")
+key_app = typer.Typer(no_args_is_help=True, help="API keys (numerapi's public id and secret).")
+round_app = typer.Typer(no_args_is_help=True, help="Open, close and list rounds by hand.")
+
+SERVICE_ERRORS: tuple[type[Exception], ...] = (
+    AccountError,
+    TournamentError,
+    RoundError,
+    DatasetError,
+    CalendarError,
+    ReleaseError,
+    FeedError,
+    KeyfileError,
+    PanelError,
+    StorageError,
+)
+PUBLISHER_ERRORS: tuple[type[Exception], ...] = (*SERVICE_ERRORS, OSError)
+T = TypeVar("T")
+
+
+# --- opening the database and running one service call ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Operator:
+    """What a command works with: settings, the migrated database, storage and the clock."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    storage: FileStorage
+    clock: Clock
+
+
+def _message(exc: Exception) -> str:
+    return str(getattr(exc, "message", None) or exc)
+
+
+def _printable_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@contextmanager
+def operator(settings: Settings | None = None, clock: Clock | None = None) -> Iterator[Operator]:
+    """The configured database, migrated to head, for the block; the engine closed after."""
+    settings = settings or Settings()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    try:
+        migrate.upgrade(settings.database)
+    except Exception as exc:
+        raise _fail(f"cannot migrate {_printable_url(settings.database)}: {exc}") from exc
+    engine = make_engine(settings.database)
+    try:
+        yield Operator(
+            settings=settings,
+            engine=engine,
+            sessions=session_factory(engine),
+            storage=storage_from_settings(settings),
+            clock=clock or SystemClock(),
+        )
+    finally:
+        engine.dispose()
+
+
+def _in_transaction(ops: Operator, call: Callable[[Session], T]) -> T:
+    """`call` in one transaction; a service's refusal rolls it back and exits with code 1."""
+    try:
+        with transaction(ops.sessions) as session:
+            return call(session)
+    except SERVICE_ERRORS as exc:
+        raise _fail(_message(exc)) from exc
+
+
+def _when(moment: datetime | None) -> str:
+    return "-" if moment is None else f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+# --- db ----------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database to the newest schema."""
+    settings = Settings()
+    with operator(settings):
+        revision = migrate.current(settings.database)
+    console.print(
+        f"database {_printable_url(settings.database)} is at revision [bold]{revision}[/]"
+    )
+
+
+# --- tournaments ---------------------------------------------------------------------------------
+
+
+@tournament_app.command("create")
+def tournament_create(
+    number: Annotated[int, typer.Option(help="the tournament's number (numerapi's tournament)")],
+    name: Annotated[str, typer.Option(help="a short name, e.g. classic")],
+    dataset: Annotated[str, typer.Option(help="a built dataset version (crowdquant data build)")],
+    cadence: Annotated[Cadence, typer.Option(help="how often rounds open")] = Cadence.WEEKLY,
+    rules: Annotated[Rules, typer.Option(help="scoring and payout rules")] = Rules.CLASSIC,
+) -> None:
+    """Create a tournament and publish its dataset version's files for download."""
+    settings = Settings()
+    try:
+        version = DatasetVersion.open(dataset, settings.datasets_dir, settings.operator_dir)
+    except ReleaseError as exc:
+        raise _fail(f"{exc} (build it with `crowdquant data build --version {dataset}`)") from exc
+    with operator(settings) as ops:
+
+        def create(session: Session) -> tuple[Tournament, list[str]]:
+            tournament = create_tournament(
+                session, ops.clock, number, name, rules, cadence, version
+            )
+            with console.status(f"publishing dataset version {dataset}"):
+                files = publish_dataset_version(session, ops.clock, ops.storage, version)
+            return tournament, [row.filename for row in files]
+
+        tournament, files = _in_transaction(ops, create)
+    console.print(
+        f"created tournament [bold]{tournament.number}[/] ({tournament.name}): "
+        f"{tournament.cadence} rounds, {tournament.rules} rules,"
+        f" dataset {tournament.dataset_version}"
+    )
+    console.print(f"published {len(files)} files: {', '.join(files)}")
+
+
+@tournament_app.command("list")
+def tournament_list() -> None:
+    """Every tournament with its newest round."""
+    with operator() as ops:
+
+        def rows(session: Session) -> list[tuple[str, ...]]:
+            found: list[tuple[str, ...]] = []
+            for tournament in list_tournaments(session):
+                latest = current_round(session, tournament)
+                newest = "-" if latest is None else f"{latest.number} ({latest.status})"
+                found.append(
+                    (
+                        str(tournament.number),
+                        tournament.name,
+                        str(tournament.cadence),
+                        str(tournament.rules),
+                        tournament.dataset_version,
+                        newest,
+                    )
+                )
+            return found
+
+        listed = _in_transaction(ops, rows)
+    if not listed:
+        console.print("no tournaments yet: create one with `crowdquant tournament create`")
+        return
+    table = Table(title="tournaments")
+    for column in ("number", "name", "cadence", "rules", "dataset", "newest round"):
+        table.add_column(column)
+    for row in listed:
+        table.add_row(*row)
+    console.print(table)
+
+
+# --- accounts and keys ---------------------------------------------------------------------------
+
+
+@account_app.command("create")
+def account_create(
+    username: Annotated[str, typer.Argument(help="3-32 characters a-z, 0-9 or _")],
+    email: Annotated[str, typer.Option(help="the account's email address")],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True, confirmation_prompt=True, hide_input=True, help="prompted if unset"
+        ),
+    ],
+) -> None:
+    """Create a participant's account."""
+    with operator() as ops:
+        account = _in_transaction(
+            ops, lambda session: sign_up(session, ops.clock, username, email, password)
+        )
+    console.print(f"created account [bold]{account.username}[/] <{account.email}>")
+
+
+@key_app.command("create")
+def key_create(
+    username: Annotated[str, typer.Argument(help="whose key")],
+    name: Annotated[str, typer.Option(help="what the key is for, e.g. laptop")] = "",
+    scopes: Annotated[str, typer.Option(help="comma-separated: read, upload, stake")] = "read",
+) -> None:
+    """Create an API key; its secret is shown once, here, and never again."""
+    wanted = [scope.strip() for scope in scopes.split(",") if scope.strip()]
+    with operator() as ops:
+        key = _in_transaction(
+            ops,
+            lambda session: create_api_key(
+                session, ops.clock, get_account(session, username), name, wanted
+            ),
+        )
+    granted = ", ".join(sorted(scope.value for scope in key.scopes))
+    console.print(f"API key for [bold]{username}[/] with scopes {granted}")
+    console.print(f"public id:  {key.public_id}")
+    console.print(f"secret key: {key.secret}")
+    console.print(
+        "[bold yellow]warning:[/] the secret key is shown only this once; store it now"
+        " (only its hash is kept)."
+    )
+
+
+@key_app.command("revoke")
+def key_revoke(
+    username: Annotated[str, typer.Argument(help="whose key")],
+    public_id: Annotated[str, typer.Argument(help="the key's public id")],
+) -> None:
+    """Revoke an API key for good."""
+    with operator() as ops:
+        key = _in_transaction(
+            ops,
+            lambda session: revoke_api_key(
+                session, ops.clock, get_account(session, username), public_id
+            ),
+        )
+    console.print(f"revoked API key {key.public_id} at {_when(key.revoked_at)}")
+
+
+# --- rounds --------------------------------------------------------------------------------------
+
+
+def feed_publisher(
+    settings: Settings, tournament: Tournament, storage: FileStorage
+) -> FeedPublisher:
+    """A publisher of live eras over the source panel the tournament's dataset was built from.
+
+    The recorded panel is replayed as of the calendar's era date; a date past its end shows
+    the panel's last trading day (with fresh ids each round).
+    """
+    version = DatasetVersion.open(
+        tournament.dataset_version, settings.datasets_dir, settings.operator_dir
+    )
+    config = version.config()
+    panel = load_panel(_stored_source(version.build_info()["source"]), config.min_stocks_per_era)
+    keys = OperatorKeys.load(settings.keyfile)
+    feed = MarketFeed(HistoricalMarket(panel), keys, config, has_volume=panel.volume is not None)
+    last = pd.Timestamp(panel.dates[-1]).date()
+
+    def market_date(day: date) -> date:
+        return min(day, last)
+
+    return FeedPublisher(feed, storage, market_date=market_date)
+
+
+def _times_from_now(tournament: Tournament, now: datetime) -> RoundTimes:
+    """A window opening now, as long as the tournament's calendar makes today's round."""
+    schedule = schedule_for(tournament.cadence, tournament.settings)
+    window = schedule.windows.get(now.weekday(), min(schedule.windows.values()))
+    close = now + window
+    era_date = previous_business_day(now.date())
+    return RoundTimes(
+        open_time=now,
+        close_staking_time=close - schedule.staking_closes_before_close,
+        close_time=close,
+        era_date=era_date,
+        resolve_time=resolve_time(schedule, era_date, close),
+    )
+
+
+def _round_line(tournament: int, round_: Round) -> str:
+    return (
+        f"round [bold]{round_.number}[/] of tournament {tournament} is {round_.status}: "
+        f"open {_when(round_.open_time)} to {_when(round_.close_time)}, "
+        f"live era {round_.live_era}, resolves {_when(round_.resolve_time)}"
+    )
+
+
+@round_app.command("open")
+def round_open(
+    tournament: Annotated[int, typer.Option(help="the tournament's number")],
+    now: Annotated[
+        bool,
+        typer.Option("--now", help="open a window starting now instead of the calendar's"),
+    ] = False,
+) -> None:
+    """Open the tournament's next round and publish its live era."""
+    with operator() as ops:
+
+        def open_next(session: Session) -> Round:
+            found = get_tournament(session, tournament)
+            with console.status("loading the market"):
+                publisher = feed_publisher(ops.settings, found, ops.storage)
+            times = _times_from_now(found, ops.clock.now().replace(microsecond=0)) if now else None
+            with console.status("publishing the live era"):
+                return open_round(session, ops.clock, found, publisher, times=times)
+
+        opened = _in_transaction(ops, open_next)
+    console.print(_round_line(tournament, opened))
+
+
+@round_app.command("close")
+def round_close(
+    tournament: Annotated[int, typer.Option(help="the tournament's number")],
+    number: Annotated[int, typer.Option(help="the round's number")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
+) -> None:
+    """Close a round now: no more submissions or stake changes."""
+    if not yes and not typer.confirm(
+        f"close round {number} of tournament {tournament} now? It takes no more submissions"
+    ):
+        raise _fail("not closed")
+    with operator() as ops:
+
+        def close(session: Session) -> tuple[Round, bool]:
+            round_ = get_round(session, get_tournament(session, tournament), number)
+            return round_, close_round(session, round_)
+
+        round_, changed = _in_transaction(ops, close)
+    if changed:
+        console.print(f"closed round {round_.number} of tournament {tournament}")
+    else:
+        console.print(f"round {round_.number} of tournament {tournament} was already closed")
+
+
+@round_app.command("list")
+def round_list(
+    tournament: Annotated[int, typer.Option(help="the tournament's number")],
+) -> None:
+    """The tournament's rounds, oldest first."""
+    with operator() as ops:
+        rounds = _in_transaction(
+            ops, lambda session: list_rounds(session, get_tournament(session, tournament))
+        )
+    if not rounds:
+        console.print(f"tournament {tournament} has no rounds yet")
+        return
+    table = Table(title=f"rounds of tournament {tournament}")
+    for column in ("round", "status", "opens", "closes", "resolves", "live era"):
+        table.add_column(column)
+    for round_ in rounds:
+        table.add_row(
+            str(round_.number),
+            str(round_.status),
+            _when(round_.open_time),
+            _when(round_.close_time),
+            _when(round_.resolve_time),
+            round_.live_era,
+        )
+    console.print(table)
+
+
+# --- serve ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    """The HTTP app, the scheduler and uvicorn, ready to run together."""
+
+    app: FastAPI
+    scheduler: Scheduler
+    server: uvicorn.Server
+    engine: Engine
+    tick_seconds: float
+    stop: threading.Event
+
+    def run(self) -> None:
+        """Serve until uvicorn stops (Ctrl-C, or `should_exit`), then stop the scheduler."""
+        ticker = threading.Thread(
+            target=self.scheduler.run_forever,
+            args=(self.stop, self.tick_seconds),
+            name="crowdquant-scheduler",
+            daemon=True,
+        )
+        ticker.start()
+        try:
+            self.server.run()
+        finally:
+            self.stop.set()
+            ticker.join(timeout=30)
+            self.engine.dispose()
+
+
+def build_server(
+    settings: Settings,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    tick_seconds: float = 60.0,
+    clock: Clock | None = None,
+    warn: Callable[[str], None] = console.print,
+) -> Server:
+    """Everything `crowdquant serve` runs, on the migrated database; nothing started yet."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(settings.database)
+    clock = clock or SystemClock()
+    engine = make_engine(settings.database)
+    sessions = session_factory(engine)
+    storage = storage_from_settings(settings)
+    publishers: dict[int, FeedPublisher] = {}
+    with transaction(sessions) as session:
+        tournaments = list_tournaments(session)
+    for tournament in tournaments:
+        try:
+            publishers[tournament.number] = feed_publisher(settings, tournament, storage)
+        except PUBLISHER_ERRORS as exc:
+            warn(f"[yellow]tournament {tournament.number} gets no new rounds:[/] {_message(exc)}")
+    app = create_app(settings, clock=clock, sessions=sessions, storage=storage)
+    config = uvicorn.Config(app, host=host, port=port, log_level="info")
+    return Server(
+        app=app,
+        scheduler=Scheduler(sessions, clock, publishers),
+        server=uvicorn.Server(config),
+        engine=engine,
+        tick_seconds=tick_seconds,
+        stop=threading.Event(),
+    )
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    tick_seconds: Annotated[float, typer.Option(help="seconds between scheduler ticks")] = 60.0,
+) -> None:
+    """Serve numerapi's API and run the round scheduler until Ctrl-C."""
+    settings = Settings()
+    try:
+        server = build_server(settings, host=host, port=port, tick_seconds=tick_seconds)
+    except Exception as exc:
+        raise _fail(f"cannot start: {exc}") from exc
+    console.print(f"serving {_printable_url(settings.database)}; participants set:")
+    console.print(f'numerapi.base_api.API_TOURNAMENT_URL = "http://{host}:{port}/"', markup=False)
+    server.run()
+    console.print("stopped")

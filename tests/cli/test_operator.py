@@ -1,0 +1,148 @@
+"""The operator's commands end to end, as an operator types them (SQLite in CROWDQUANT_HOME)."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from crowdquant.cli import app
+from crowdquant.cli.operator import build_server
+from crowdquant.clock import SystemClock
+from crowdquant.db import migrate
+from crowdquant.db.models import ApiScope
+from crowdquant.db.session import make_engine, session_factory, transaction
+from crowdquant.settings import Settings
+from crowdquant.tournament.accounts import KeyRevoked, authenticate_api_key
+
+runner = CliRunner()
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("CROWDQUANT_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def _ok(*args: str, input: str | None = None) -> str:
+    result = runner.invoke(app, list(args), input=input)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _authenticate(home: Path, public_id: str, secret: str) -> str:
+    engine = make_engine(Settings().database)
+    try:
+        with transaction(session_factory(engine)) as session:
+            account = authenticate_api_key(
+                session, SystemClock(), public_id, secret, ApiScope.UPLOAD
+            )
+            return account.username
+    finally:
+        engine.dispose()
+
+
+def test_db_upgrade_creates_home_and_migrates(home: Path) -> None:
+    output = _ok("db", "upgrade")
+    assert migrate.head() in output
+    assert migrate.current(Settings().database) == migrate.head()
+    assert (home / "crowdquant.db").is_file()
+
+
+def test_account_and_key_lifecycle(home: Path) -> None:
+    output = _ok(
+        "account", "create", "alice", "--email", "alice@example.org", "--password", PASSWORD
+    )
+    assert "created account alice" in output
+
+    output = _ok("key", "create", "alice", "--name", "laptop", "--scopes", "read,upload")
+    public_id = re.search(r"public id:\s+([0-9A-F]{32})", output)
+    secret = re.search(r"secret key:\s+([0-9A-F]{64})", output)
+    assert public_id and secret, output
+    assert output.count(secret[1]) == 1 and "only this once" in output
+    assert _authenticate(home, public_id[1], secret[1]) == "alice"
+
+    assert "revoked" in _ok("key", "revoke", "alice", public_id[1])
+    with pytest.raises(KeyRevoked):
+        _authenticate(home, public_id[1], secret[1])
+
+
+def test_password_is_prompted_with_confirmation(home: Path) -> None:
+    output = _ok(
+        "account", "create", "bob", "--email", "bob@example.org", input=f"{PASSWORD}\n{PASSWORD}\n"
+    )
+    assert "created account bob" in output and PASSWORD not in output
+
+
+def test_refusals_are_clear_errors(home: Path) -> None:
+    _ok("account", "create", "alice", "--email", "alice@example.org", "--password", PASSWORD)
+    again = ["account", "create", "alice", "--email", "other@example.org", "--password", PASSWORD]
+    result = runner.invoke(app, again)
+    assert result.exit_code == 1 and "username is taken" in result.output
+
+    result = runner.invoke(app, ["key", "create", "nobody", "--scopes", "read"])
+    assert result.exit_code == 1 and "no account 'nobody'" in result.output
+    result = runner.invoke(app, ["key", "create", "alice", "--scopes", "read,fly"])
+    assert result.exit_code == 1 and "scopes" in result.output
+
+    result = runner.invoke(app, ["tournament", "create", "--number", "8", "--name", "classic",
+                                 "--dataset", "missing"])  # fmt: skip
+    assert result.exit_code == 1 and "missing" in result.output
+    result = runner.invoke(app, ["round", "list", "--tournament", "9"])
+    assert result.exit_code == 1 and "no tournament 9" in result.output
+
+
+def test_tournament_rounds_and_server(home: Path) -> None:
+    _ok("data", "build", "--source", "synthetic", "--stocks", "40", "--weeks", "110",
+        "--seed", "3", "--version", "v1")  # fmt: skip
+    output = _ok("tournament", "create", "--number", "8", "--name", "classic",
+                 "--cadence", "daily", "--rules", "classic", "--dataset", "v1")  # fmt: skip
+    assert "created tournament 8" in output and "live.parquet" in output
+    assert (home / "files" / "v1" / "train.parquet").is_file()
+    output = _ok("tournament", "list")
+    assert "classic" in output and "daily" in output and "v1" in output
+
+    result = runner.invoke(app, ["tournament", "create", "--number", "8", "--name", "other",
+                                 "--dataset", "v1"])  # fmt: skip
+    assert result.exit_code == 1 and "number 8 is taken" in result.output
+
+    output = _ok("round", "open", "--tournament", "8", "--now")
+    assert "round 1 of tournament 8 is open" in output
+    assert (home / "files" / "v1" / "live_1.parquet").is_file()
+    output = _ok("round", "list", "--tournament", "8")
+    assert "open" in output
+
+    result = runner.invoke(
+        app, ["round", "close", "--tournament", "8", "--number", "1"], input="n\n"
+    )
+    assert result.exit_code == 1
+    assert "closed round 1" in _ok("round", "close", "--tournament", "8", "--number", "1", "--yes")
+    assert "closed" in _ok("round", "list", "--tournament", "8")
+    result = runner.invoke(app, ["round", "close", "--tournament", "8", "--number", "2", "--yes"])
+    assert result.exit_code == 1 and "no round 2" in result.output
+
+    # serve: the app and the scheduler on the same database, started and stopped
+    warnings: list[str] = []
+    server = build_server(Settings(), port=0, tick_seconds=0.05, warn=warnings.append)
+    assert warnings == [] and 8 in server.scheduler.publishers
+    server.server.config.log_level = "warning"
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    port = server.server.servers[0].sockets[0].getsockname()[1]
+    response = httpx.post(
+        f"http://127.0.0.1:{port}/", json={"query": "{ rounds(tournament: 8) { number } }"}
+    )
+    assert response.status_code == 200 and response.json()["data"]["rounds"] == [{"number": 1}]
+    server.server.should_exit = True
+    thread.join(timeout=10)
+    assert not thread.is_alive() and server.stop.is_set()
