@@ -38,23 +38,21 @@ from crowdquant.db.session import make_engine, session_factory, transaction
 from crowdquant.settings import Settings
 from crowdquant.storage import FileStorage, StorageError, storage_from_settings
 from crowdquant.tournament.accounts import (
-    AccountError,
     create_api_key,
     get_account,
     revoke_api_key,
     sign_up,
 )
 from crowdquant.tournament.calendar import (
-    CalendarError,
     RoundTimes,
     previous_business_day,
     resolve_time,
     schedule_for,
 )
-from crowdquant.tournament.datasets import DatasetError, publish_dataset_version
+from crowdquant.tournament.datasets import publish_dataset_version
+from crowdquant.tournament.errors import ServiceError
 from crowdquant.tournament.rounds import (
     FeedPublisher,
-    RoundError,
     close_round,
     current_round,
     get_round,
@@ -63,7 +61,6 @@ from crowdquant.tournament.rounds import (
 )
 from crowdquant.tournament.scheduler import Scheduler
 from crowdquant.tournament.tournaments import (
-    TournamentError,
     create_tournament,
     get_tournament,
     list_tournaments,
@@ -76,11 +73,7 @@ key_app = typer.Typer(no_args_is_help=True, help="API keys (numerapi's public id
 round_app = typer.Typer(no_args_is_help=True, help="Open, close and list rounds by hand.")
 
 SERVICE_ERRORS: tuple[type[Exception], ...] = (
-    AccountError,
-    TournamentError,
-    RoundError,
-    DatasetError,
-    CalendarError,
+    ServiceError,
     ReleaseError,
     FeedError,
     KeyfileError,

@@ -19,7 +19,6 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import ClassVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -29,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from crowdquant.clock import Clock
 from crowdquant.db.models import Account, ApiKey, ApiScope, WebSession
+from crowdquant.tournament.errors import ServiceError
 
 Scope = ApiScope  # what an API key may do: read, upload, stake
 
@@ -48,15 +48,10 @@ _TOKEN_HEADER = re.compile(r"\s*token\s+([^\s$]+)\$([^\s$]+)\s*", re.IGNORECASE)
 # --- errors (N818 waived: short names read better where raised and caught) -------------------
 
 
-class AccountError(ValueError):
-    """A refused request about accounts, keys or models; `code` is stable, `message` readable."""
+class AccountError(ServiceError):
+    """A refused request about accounts, keys or models."""
 
-    code: ClassVar[str] = "account_error"
-    default_message: ClassVar[str] = "the request was refused"
-
-    def __init__(self, message: str | None = None) -> None:
-        self.message = message or self.default_message
-        super().__init__(self.message)
+    code = "account_error"
 
 
 class InvalidUsername(AccountError):  # noqa: N818

@@ -48,6 +48,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from crowdquant.db.models.tournaments import Cadence
+from crowdquant.tournament.errors import ServiceError
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 SETTINGS_KEY = "calendar"
@@ -55,7 +56,7 @@ DAY = timedelta(days=1)
 WEEK = timedelta(days=7)
 
 
-class CalendarError(ValueError):
+class CalendarError(ServiceError):
     """A tournament's calendar settings are invalid, or a time is not a round's open time."""
 
 

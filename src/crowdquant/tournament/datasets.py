@@ -27,12 +27,13 @@ from crowdquant.clock import Clock
 from crowdquant.data.release import DatasetVersion, ReleaseError
 from crowdquant.db.models import DatasetFile
 from crowdquant.storage import FileStorage, validate_key
+from crowdquant.tournament.errors import ServiceError
 
 MAX_VERSION_LENGTH = 64
 MAX_FILENAME_LENGTH = 255
 
 
-class DatasetError(RuntimeError):
+class DatasetError(ServiceError):
     """A dataset version cannot be published or a file found."""
 
 

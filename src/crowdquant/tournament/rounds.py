@@ -25,7 +25,7 @@ import io
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, ClassVar, Protocol, cast
+from typing import Any, Protocol, cast
 
 import pandas as pd
 from sqlalchemy import CursorResult, select, update
@@ -38,6 +38,7 @@ from crowdquant.data.feed import MarketFeed
 from crowdquant.db.models import DatasetFile, Round, RoundStatus, Tournament
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.calendar import RoundTimes, next_round, round_open_at, schedule_for
+from crowdquant.tournament.errors import ServiceError
 
 LIVE_FILENAME = "live.parquet"
 
@@ -45,10 +46,10 @@ LIVE_FILENAME = "live.parquet"
 # --- errors (N818 waived: short names read better where raised and caught) -------------------
 
 
-class RoundError(ValueError):
-    """A refused request about rounds; `code` is stable, the message readable."""
+class RoundError(ServiceError):
+    """A refused request about rounds."""
 
-    code: ClassVar[str] = "round_error"
+    code = "round_error"
 
 
 class RoundStateError(RoundError):

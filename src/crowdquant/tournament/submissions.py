@@ -29,7 +29,6 @@ import io
 import uuid
 from collections.abc import Iterable
 from pathlib import PurePosixPath
-from typing import ClassVar
 
 import pandas as pd
 from sqlalchemy import select
@@ -53,6 +52,7 @@ from crowdquant.scoring.validation import (
     validate_submission,
 )
 from crowdquant.storage import ByteStream, FileStorage, TooLarge
+from crowdquant.tournament.errors import ServiceError
 from crowdquant.tournament.models import get_own_model
 from crowdquant.tournament.rounds import current_round, is_open
 from crowdquant.tournament.tournaments import get_tournament
@@ -65,19 +65,15 @@ DEFAULT_FILENAME = "predictions.csv"
 # --- errors (N818 waived: short names read better where raised and caught) -------------------
 
 
-class SubmissionRejected(ValueError):  # noqa: N818
-    """A refused upload or lookup; `code` is stable, `message` readable.
+class SubmissionRejected(ServiceError):  # noqa: N818
+    """A refused upload or lookup.
 
     A file that is uploaded but fails validation is not refused: it is recorded as an
     invalid submission.
     """
 
-    code: ClassVar[str] = "submission_rejected"
-    default_message: ClassVar[str] = "the submission was refused"
-
-    def __init__(self, message: str | None = None) -> None:
-        self.message = message or self.default_message
-        super().__init__(self.message)
+    code = "submission_rejected"
+    default_message = "the submission was refused"
 
 
 class RoundNotOpen(SubmissionRejected):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Collection, Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -21,6 +21,7 @@ from crowdquant.clock import Clock
 from crowdquant.data.release import DatasetVersion
 from crowdquant.db.models import Cadence, Rules, Tournament
 from crowdquant.tournament.calendar import CalendarError, schedule_for
+from crowdquant.tournament.errors import ServiceError
 
 MAX_NAME_LENGTH = 64
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -30,10 +31,10 @@ _VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # --- errors (N818 waived: short names read better where raised and caught) -------------------
 
 
-class TournamentError(ValueError):
-    """A refused request about tournaments; `code` is stable, the message readable."""
+class TournamentError(ServiceError):
+    """A refused request about tournaments."""
 
-    code: ClassVar[str] = "tournament_error"
+    code = "tournament_error"
 
 
 class InvalidTournament(TournamentError):  # noqa: N818

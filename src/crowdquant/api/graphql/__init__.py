@@ -22,25 +22,13 @@ from crowdquant.api.graphql import accounts, datasets, rounds, submissions
 from crowdquant.api.graphql.context import ApiError, NotSupported, RequestContext
 from crowdquant.api.signing import SignedUrlError
 from crowdquant.storage import StorageError
-from crowdquant.tournament.accounts import AccountError
-from crowdquant.tournament.datasets import UnknownDatasetFile
-from crowdquant.tournament.rounds import RoundError
-from crowdquant.tournament.submissions import SubmissionRejected
-from crowdquant.tournament.tournaments import TournamentError
+from crowdquant.tournament.errors import ServiceError
 
 SCHEMA_FILE = Path(__file__).with_name("schema.graphql")
 INTERNAL_ERROR = "internal error"
 
 # Errors whose message is written for the participant.
-READABLE_ERRORS: tuple[type[Exception], ...] = (
-    ApiError,
-    AccountError,
-    SubmissionRejected,
-    RoundError,
-    TournamentError,
-    UnknownDatasetFile,
-    SignedUrlError,
-)
+READABLE_ERRORS: tuple[type[Exception], ...] = (ApiError, ServiceError, SignedUrlError)
 
 logger = logging.getLogger(__name__)
 
