@@ -17,6 +17,7 @@ from crowdquant.tournament.calendar import (
     next_round,
     previous_business_day,
     round_open_at,
+    round_opened_now,
     round_times,
     schedule_for,
 )
@@ -186,3 +187,14 @@ def test_business_days() -> None:
     assert previous_business_day(date(2026, 3, 8)) == friday  # Sunday → Friday
     with pytest.raises(ValueError):
         add_business_days(friday, -1)
+
+
+def test_a_round_opened_by_hand_lasts_as_long_as_the_days_window() -> None:
+    schedule = schedule_for(Cadence.DAILY)
+    tuesday = datetime(2026, 1, 6, 15, 30, tzinfo=UTC)
+    times = round_opened_now(schedule, tuesday)
+    assert times.open_time == tuesday
+    assert times.close_time - tuesday == schedule.windows[tuesday.weekday()]
+    assert times.era_date == date(2026, 1, 5)
+    sunday = datetime(2026, 1, 11, 9, 0, tzinfo=UTC)  # no round opens on Sundays
+    assert round_opened_now(schedule, sunday).close_time - sunday == min(schedule.windows.values())

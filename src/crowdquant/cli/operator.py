@@ -43,12 +43,7 @@ from crowdquant.tournament.accounts import (
     revoke_api_key,
     sign_up,
 )
-from crowdquant.tournament.calendar import (
-    RoundTimes,
-    previous_business_day,
-    resolve_time,
-    schedule_for,
-)
+from crowdquant.tournament.calendar import round_opened_now, schedule_for
 from crowdquant.tournament.datasets import publish_dataset_version
 from crowdquant.tournament.errors import ServiceError
 from crowdquant.tournament.rounds import (
@@ -314,21 +309,6 @@ def feed_publisher(
     return FeedPublisher(feed, storage, market_date=market_date)
 
 
-def _times_from_now(tournament: Tournament, now: datetime) -> RoundTimes:
-    """A window opening now, as long as the tournament's calendar makes today's round."""
-    schedule = schedule_for(tournament.cadence, tournament.settings)
-    window = schedule.windows.get(now.weekday(), min(schedule.windows.values()))
-    close = now + window
-    era_date = previous_business_day(now.date())
-    return RoundTimes(
-        open_time=now,
-        close_staking_time=close - schedule.staking_closes_before_close,
-        close_time=close,
-        era_date=era_date,
-        resolve_time=resolve_time(schedule, era_date, close),
-    )
-
-
 def _round_line(tournament: int, round_: Round) -> str:
     return (
         f"round [bold]{round_.number}[/] of tournament {tournament} is {round_.status}: "
@@ -352,7 +332,10 @@ def round_open(
             found = get_tournament(session, tournament)
             with console.status("loading the market"):
                 publisher = feed_publisher(ops.settings, found, ops.storage)
-            times = _times_from_now(found, ops.clock.now().replace(microsecond=0)) if now else None
+            schedule = schedule_for(found.cadence, found.settings)
+            times = (
+                round_opened_now(schedule, ops.clock.now().replace(microsecond=0)) if now else None
+            )
             with console.status("publishing the live era"):
                 return open_round(session, ops.clock, found, publisher, times=times)
 

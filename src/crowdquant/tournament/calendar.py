@@ -230,7 +230,20 @@ def round_times(schedule: Schedule, open_time: datetime) -> RoundTimes:
         schedule.open_at
     ):
         raise CalendarError(f"no round of this {schedule.cadence} tournament opens at {open_time}")
-    close_time = open_time + schedule.windows[open_time.weekday()]
+    return _times(schedule, open_time, schedule.windows[open_time.weekday()])
+
+
+def round_opened_now(schedule: Schedule, now: datetime) -> RoundTimes:
+    """An operator's round opened by hand at `now`, as long as today's calendar round (the
+    shortest window on a day without one)."""
+    now = _utc(now)
+    return _times(
+        schedule, now, schedule.windows.get(now.weekday(), min(schedule.windows.values()))
+    )
+
+
+def _times(schedule: Schedule, open_time: datetime, window: timedelta) -> RoundTimes:
+    close_time = open_time + window
     era_date = previous_business_day(open_time.date())
     return RoundTimes(
         open_time=open_time,
