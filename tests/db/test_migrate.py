@@ -27,6 +27,10 @@ TABLES = {
     "models",
     "submissions",
     "dataset_files",
+    "round_scores",
+    "meta_models",
+    "round_targets",
+    "diagnostics",
 }
 
 
@@ -89,7 +93,20 @@ def test_downgrade_to_base_drops_everything_and_upgrade_rebuilds(database_url: s
 def test_upgrade_is_idempotent(database_url: str) -> None:
     migrate.upgrade(database_url)
     migrate.upgrade(database_url)
-    assert migrate.current(database_url) == migrate.head() == "0001"
+    assert migrate.current(database_url) == migrate.head() == "0002"
+
+
+def test_downgrade_to_0001_keeps_the_server_schema(database_url: str) -> None:
+    migrate.upgrade(database_url)
+    migrate.downgrade(database_url, "0001")
+
+    assert migrate.current(database_url) == "0001"
+    assert _tables(database_url) == TABLES - {
+        "round_scores",
+        "meta_models",
+        "round_targets",
+        "diagnostics",
+    } | {"alembic_version"}
 
 
 def test_revisions_spell_out_the_models_types() -> None:

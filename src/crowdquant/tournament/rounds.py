@@ -251,6 +251,7 @@ def open_round(
         resolve_time=times.resolve_time,
         live_era=published.live_era,
         dataset_version=tournament.dataset_version,
+        market_date=published.market_date,
     )
     with session.begin_nested():
         session.add(round_)

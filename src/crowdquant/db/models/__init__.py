@@ -2,7 +2,9 @@
 
 from crowdquant.db.models.accounts import Account, ApiKey, ApiScope, WebSession
 from crowdquant.db.models.datasets import DatasetFile
+from crowdquant.db.models.diagnostics import Diagnostics, DiagnosticsStatus
 from crowdquant.db.models.models import Model
+from crowdquant.db.models.scores import MetaModel, RoundScore, RoundTargets
 from crowdquant.db.models.submissions import Submission, SubmissionStatus
 from crowdquant.db.models.tournaments import Cadence, Round, RoundStatus, Rules, Tournament
 
@@ -12,9 +14,14 @@ __all__ = [
     "ApiScope",
     "Cadence",
     "DatasetFile",
+    "Diagnostics",
+    "DiagnosticsStatus",
+    "MetaModel",
     "Model",
     "Round",
+    "RoundScore",
     "RoundStatus",
+    "RoundTargets",
     "Rules",
     "Submission",
     "SubmissionStatus",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
@@ -61,7 +61,8 @@ class Round(HasId, Base):
     """One round of a tournament; `number` counts from 1 (numerapi's 0 means "the current one").
 
     `dataset_version` records the version the round's live era was published from, so the
-    round can be replayed after the tournament moves to a newer version.
+    round can be replayed after the tournament moves to a newer version; `market_date` the
+    market's trading day behind the live era, from which its targets are computed.
     """
 
     __tablename__ = "rounds"
@@ -88,6 +89,8 @@ class Round(HasId, Base):
     resolve_time: Mapped[datetime | None]
     live_era: Mapped[str] = mapped_column(String(16))
     dataset_version: Mapped[str] = mapped_column(String(64))
+    market_date: Mapped[date | None]
+    """Operator only: the trading day the live era shows (None if the publisher did not say)."""
 
     tournament: Mapped[Tournament] = relationship(back_populates="rounds")
     submissions: Mapped[list[Submission]] = relationship(
