@@ -6,9 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 from numerai_tools import scoring as nt
+from scipy.stats import norm
 
 from crowdquant.scoring.align import AlignmentError
-from crowdquant.scoring.similarity import cwmm, cwmm_scores, originality, originality_scores
+from crowdquant.scoring.similarity import (
+    cwmm,
+    cwmm_scores,
+    originality,
+    originality_against,
+    originality_scores,
+)
 
 
 def make_predictions(seed: int, n: int = 200, k: int = 7, decimals: int = 2) -> pd.DataFrame:
@@ -78,3 +85,23 @@ def test_originality_with_too_few_submissions() -> None:
     assert pair.mean_corr[0] == pytest.approx(pair.max_corr[0])
     copies = originality_scores(np.column_stack([values[:, 0], values[:, 0] * 2 + 1]))
     np.testing.assert_allclose(copies.max_corr, [1.0, 1.0])
+
+
+def test_originality_against_a_reference_set_ignores_the_other_columns() -> None:
+    rng = np.random.default_rng(3)
+    matrix = rng.normal(size=(300, 6))
+    matrix[:, 5] = matrix[:, 0] + 0.01 * rng.normal(size=300)  # a copy of column 0
+    matrix[:, 4] = 1.0  # constant: no correlation
+    references = [0, 1, 2]
+    result = originality_against(matrix, references)
+
+    corr = pd.DataFrame(matrix[:, :4]).rank().apply(lambda c: norm.ppf((c - 0.5) / len(c))).corr()
+    for k in range(4):
+        others = [j for j in references if j != k]
+        assert result.max_corr[k] == pytest.approx(corr.loc[k, others].max())
+        assert result.mean_corr[k] == pytest.approx(corr.loc[k, others].mean())
+    assert np.isnan(result.max_corr[4]) and np.isnan(result.mean_corr[4])
+    assert result.max_corr[5] > 0.99  # compared with column 0, which it copies
+    # a column's figures do not depend on the columns outside the reference set
+    alone = originality_against(matrix[:, [0, 1, 2, 5]], [0, 1, 2])
+    assert alone.max_corr[3] == result.max_corr[5]

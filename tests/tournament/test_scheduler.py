@@ -21,6 +21,7 @@ from crowdquant.tournament.scheduler import (
     Scheduler,
     TickFailed,
 )
+from crowdquant.tournament.scoring import FeedTargets, days_recorded
 from crowdquant.tournament.tournaments import create_tournament
 
 from .live_market import MONDAY, feed_publisher
@@ -204,3 +205,62 @@ def test_run_forever_ticks_until_stopped(
     assert not worker.is_alive()
     with transaction(sessions) as session:
         assert session.scalars(select(Round.status)).one() is RoundStatus.SCORING
+
+
+def test_a_scored_tournament_resolves_once_its_final_day_is_scored(
+    sessions: sessionmaker[Session], clock: ManualClock, tmp_path: Path
+) -> None:
+    with transaction(sessions) as session:
+        create_tournament(session, clock, 8, "classic", Rules.CLASSIC, Cadence.DAILY, "v1")
+    publisher = feed_publisher(tmp_path / "files")
+    scheduler = Scheduler(
+        sessions,
+        clock,
+        {8: publisher},
+        targets_by_tournament={8: FeedTargets(publisher.feed)},
+        storage=publisher.storage,
+    )
+    scheduler.tick()  # round 1 opens (Monday night)
+    clock.set(at(8, 13))  # it closes, scores day 0 (no submissions: nothing stored)
+    closed = [str(event) for event in scheduler.tick()]
+    assert closed[:2] == ["round 1 of tournament 8 closed", "round 1 of tournament 8 is scoring"]
+
+    with transaction(sessions) as session:
+        round_ = session.scalars(select(Round).where(Round.number == 1)).one()
+        resolve_time = round_.resolve_time
+        assert resolve_time is not None
+    # at its resolve time the round's twenty days are known: scored, then resolved
+    clock.set(resolve_time)
+    happened = [str(event) for event in scheduler.tick()]
+    assert "round 1 of tournament 8 resolved" in happened
+    with transaction(sessions) as session:
+        round_ = session.scalars(select(Round).where(Round.number == 1)).one()
+        assert days_recorded(session, round_) == 20
+
+
+def test_a_round_whose_targets_are_not_known_yet_waits(
+    sessions: sessionmaker[Session], clock: ManualClock, tmp_path: Path
+) -> None:
+    with transaction(sessions) as session:
+        create_tournament(session, clock, 8, "classic", Rules.CLASSIC, Cadence.DAILY, "v1")
+    publisher = feed_publisher(tmp_path / "files")
+
+    class SlowMarket(FeedTargets):
+        def days_known(self, round_: Round, now: datetime) -> int:
+            return min(super().days_known(round_, now), 19)
+
+    scheduler = Scheduler(
+        sessions,
+        clock,
+        {8: publisher},
+        targets_by_tournament={8: SlowMarket(publisher.feed)},
+        storage=publisher.storage,
+    )
+    scheduler.tick()
+    clock.advance(timedelta(days=60))
+    happened = [str(event) for event in scheduler.tick()]
+    assert "round 1 of tournament 8 resolved" not in happened
+    with transaction(sessions) as session:
+        round_ = session.scalars(select(Round).where(Round.number == 1)).one()
+        assert round_.status is RoundStatus.SCORING
+        assert days_recorded(session, round_) == 19

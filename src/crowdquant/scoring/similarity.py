@@ -7,6 +7,9 @@
   K × K correlation matrix is built block by block from unit-scaled rows with matrix
   products over the upper triangle only (each pair computed once), never held whole.
 
+`originality_against` measures every submission against a fixed reference set instead (the
+round's on-time submissions), so a late submission's arrival changes no one else's figures.
+
 A constant submission has no correlation: its CWMM, max and mean are NaN, and it is left out
 of the other submissions' max and mean. With no other (non-constant) submission, max and mean
 are NaN.
@@ -131,6 +134,47 @@ def originality_scores(
     best[~valid | (others < 1)] = np.nan
     mean[~valid | (others < 1)] = np.nan
     return Originality(max_corr=best, mean_corr=np.asarray(mean))
+
+
+def originality_against(
+    predictions: npt.ArrayLike,
+    references: npt.ArrayLike,
+    *,
+    block_size: int = 1024,
+    workers: int | None = None,
+) -> Originality:
+    """Max and mean correlation of each (N, K) column with the reference columns but itself.
+
+    `references` are column positions (a subset of 0..K−1): column k is compared with every
+    reference j ≠ k. Each column's figures depend only on it and the references.
+    """
+    matrix = prediction_matrix(predictions)
+    n_columns = matrix.shape[1]
+    refs = np.asarray(references, dtype=np.intp).reshape(-1)
+    unit = np.empty((n_columns, matrix.shape[0]), dtype=np.float64)
+    valid = np.empty(n_columns, dtype=bool)
+
+    def prepare(start: int, stop: int) -> None:
+        unit[start:stop], valid[start:stop] = unit_rows(
+            gaussianised_rows(column_rows(matrix, start, stop))
+        )
+
+    for_column_chunks(n_columns, prepare, workers=workers)
+    refs = refs[valid[refs]]
+    best = np.full(n_columns, np.nan)
+    mean = np.full(n_columns, np.nan)
+    for start in range(0, n_columns, block_size):
+        rows = np.arange(start, min(start + block_size, n_columns))
+        block = unit[rows] @ unit[refs].T
+        others = rows[:, None] != refs[None, :]
+        counts = others.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean[rows] = np.where(others, block, 0.0).sum(axis=1) / counts
+        best[rows] = np.where(others, block, -np.inf).max(axis=1, initial=-np.inf)
+        empty = (counts == 0) | ~valid[rows]
+        best[rows[empty]] = np.nan
+        mean[rows[empty]] = np.nan
+    return Originality(max_corr=best, mean_corr=mean)
 
 
 def originality(predictions: pd.DataFrame, block_size: int = 1024) -> pd.DataFrame:

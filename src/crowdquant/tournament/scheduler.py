@@ -15,8 +15,10 @@ window was missed are never opened after the fact (numbering stays sequential).
 
 Tournaments without a publisher are advanced but never get new rounds.
 
-Scoring itself is a later job: here `start_scoring` only marks the status, and resolution
-follows the calendar's resolve time.
+Tournaments given a target source are scored: every tick scores each scoring round for the
+days the market has revealed (`scoring.score_round`, its own transaction), and such a round
+resolves at its resolve time only once its final day is scored. Without a source, a round
+resolves at its resolve time unscored.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from crowdquant.clock import Clock
 from crowdquant.db.models import Round, RoundStatus, Tournament
 from crowdquant.db.session import transaction
+from crowdquant.storage import FileStorage
 from crowdquant.tournament.calendar import round_open_at, schedule_for
 from crowdquant.tournament.rounds import (
     TRANSITIONS,
@@ -42,6 +45,7 @@ from crowdquant.tournament.rounds import (
     open_round,
     status_due,
 )
+from crowdquant.tournament.scoring import TargetSource, days_recorded, score_round
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +97,20 @@ class RoundResolved(Event):
 
 
 @dataclass(frozen=True)
+class RoundScored(Event):
+    round: int
+    days: tuple[int, ...]
+    scores: int
+
+    def __str__(self) -> str:
+        days = ", ".join(map(str, self.days)) or "0"
+        return (
+            f"round {self.round} of tournament {self.tournament}: {self.scores} new scores"
+            f" (days {days})"
+        )
+
+
+@dataclass(frozen=True)
 class TickFailed(Event):
     action: str  # e.g. "open a round", "close round 3"
     error: str
@@ -115,7 +133,9 @@ _VERB = {RoundStatus.CLOSED: "close", RoundStatus.SCORING: "score", RoundStatus.
 class Scheduler:
     """Drives every tournament's rounds from `clock`.
 
-    `publishers_by_tournament` maps a tournament number to the publisher of its live eras.
+    `publishers_by_tournament` maps a tournament number to the publisher of its live eras,
+    `targets_by_tournament` to the source of its live eras' targets (scored rounds need
+    `storage` too).
     """
 
     def __init__(
@@ -123,9 +143,16 @@ class Scheduler:
         sessions: sessionmaker[Session],
         clock: Clock,
         publishers_by_tournament: Mapping[int, LivePublisher],
+        *,
+        targets_by_tournament: Mapping[int, TargetSource] | None = None,
+        storage: FileStorage | None = None,
     ) -> None:
         self.sessions, self.clock = sessions, clock
         self.publishers = dict(publishers_by_tournament)
+        self.targets = dict(targets_by_tournament or {})
+        if self.targets and storage is None:
+            raise ValueError("scoring rounds needs the storage their files are in")
+        self.storage = storage
 
     def tick(self) -> list[Event]:
         """Apply every transition that is due now; return what happened, in order."""
@@ -171,7 +198,57 @@ class Scheduler:
         events: list[Event] = []
         for round_id in due:
             events.extend(self._advance_round(round_id, number, now))
+        source = self.targets.get(number)
+        if source is not None:
+            events.extend(self._score_rounds(tournament_id, number, now, source))
         return events
+
+    def _score_rounds(
+        self, tournament_id: uuid.UUID, number: int, now: datetime, source: TargetSource
+    ) -> list[Event]:
+        """Score each scoring round for the days revealed, then resolve it if it is due."""
+        assert self.storage is not None
+        try:
+            with transaction(self.sessions) as session:
+                scoring = list(
+                    session.scalars(
+                        select(Round.id)
+                        .where(
+                            Round.tournament_id == tournament_id,
+                            Round.status == RoundStatus.SCORING,
+                        )
+                        .order_by(Round.number)
+                    )
+                )
+        except Exception as exc:
+            return [self._failed(number, now, "list its scoring rounds", exc)]
+        events: list[Event] = []
+        for round_id in scoring:
+            action = "score a round"
+            try:
+                with transaction(self.sessions) as session:
+                    round_ = session.get_one(Round, round_id)
+                    action = f"score round {round_.number}"
+                    update = score_round(session, self.clock, self.storage, round_, source)
+                if update is not None:
+                    events.append(
+                        RoundScored(
+                            tournament=number,
+                            at=now,
+                            round=update.round,
+                            days=tuple(update.days),
+                            scores=update.scores,
+                        )
+                    )
+            except Exception as exc:
+                events.append(self._failed(number, now, action, exc))
+                continue
+            events.extend(self._advance_round(round_id, number, now))
+        return events
+
+    def _final_day_scored(self, session: Session, round_: Round) -> bool:
+        source = self.targets.get(round_.tournament.number)
+        return source is None or days_recorded(session, round_) >= source.horizon
 
     def _advance_round(self, round_id: uuid.UUID, number: int, now: datetime) -> list[Event]:
         """Apply the round's due transitions one by one (at most three)."""
@@ -183,6 +260,10 @@ class Scheduler:
                     round_ = session.get_one(Round, round_id)
                     wanted = status_due(round_, now)
                     if wanted is None:
+                        return events
+                    if wanted is RoundStatus.RESOLVED and not self._final_day_scored(
+                        session, round_
+                    ):
                         return events
                     action = f"{_VERB[wanted]} round {round_.number}"
                     if TRANSITIONS[wanted](session, round_):
