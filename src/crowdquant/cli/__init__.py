@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from crowdquant.cli.data import data_app, run_build
+from crowdquant.cli.data import data_app
+from crowdquant.cli.demo import demo
 from crowdquant.cli.operator import (
     account_app,
     db_app,
@@ -13,7 +14,6 @@ from crowdquant.cli.operator import (
     serve,
     tournament_app,
 )
-from crowdquant.data.sources import BundledSource
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.add_typer(data_app, name="data")
@@ -23,12 +23,7 @@ app.add_typer(account_app, name="account")
 app.add_typer(key_app, name="key")
 app.add_typer(round_app, name="round")
 app.command()(serve)
-
-
-@app.command()
-def demo() -> None:
-    """Build the bundled real-market dataset (if not built yet) and print its summary."""
-    run_build(BundledSource(), version="bundled-demo", reuse=True)
+app.command()(demo)
 
 
 def main() -> None:

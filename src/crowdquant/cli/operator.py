@@ -8,6 +8,7 @@ error with exit code 1, and its transaction is rolled back: nothing changes.
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -153,6 +154,22 @@ def db_upgrade() -> None:
 # --- tournaments ---------------------------------------------------------------------------------
 
 
+def create_published_tournament(
+    ops: Operator,
+    session: Session,
+    number: int,
+    name: str,
+    rules: Rules,
+    cadence: Cadence,
+    version: DatasetVersion,
+) -> tuple[Tournament, list[str]]:
+    """Create a tournament on `version` and publish the version's files; their names."""
+    tournament = create_tournament(session, ops.clock, number, name, rules, cadence, version)
+    with console.status(f"publishing dataset version {version.version}"):
+        files = publish_dataset_version(session, ops.clock, ops.storage, version)
+    return tournament, [row.filename for row in files]
+
+
 @tournament_app.command("create")
 def tournament_create(
     number: Annotated[int, typer.Option(help="the tournament's number (numerapi's tournament)")],
@@ -168,16 +185,12 @@ def tournament_create(
     except ReleaseError as exc:
         raise _fail(f"{exc} (build it with `crowdquant data build --version {dataset}`)") from exc
     with operator(settings) as ops:
-
-        def create(session: Session) -> tuple[Tournament, list[str]]:
-            tournament = create_tournament(
-                session, ops.clock, number, name, rules, cadence, version
-            )
-            with console.status(f"publishing dataset version {dataset}"):
-                files = publish_dataset_version(session, ops.clock, ops.storage, version)
-            return tournament, [row.filename for row in files]
-
-        tournament, files = _in_transaction(ops, create)
+        tournament, files = _in_transaction(
+            ops,
+            lambda session: create_published_tournament(
+                ops, session, number, name, rules, cadence, version
+            ),
+        )
     console.print(
         f"created tournament [bold]{tournament.number}[/] ({tournament.name}): "
         f"{tournament.cadence} rounds, {tournament.rules} rules,"
@@ -309,12 +322,25 @@ def feed_publisher(
     return FeedPublisher(feed, storage, market_date=market_date)
 
 
-def _round_line(tournament: int, round_: Round) -> str:
+def round_line(tournament: int, round_: Round) -> str:
     return (
         f"round [bold]{round_.number}[/] of tournament {tournament} is {round_.status}: "
         f"open {_when(round_.open_time)} to {_when(round_.close_time)}, "
         f"live era {round_.live_era}, resolves {_when(round_.resolve_time)}"
     )
+
+
+def open_next_round(
+    ops: Operator, session: Session, tournament: Tournament, *, now: bool = False
+) -> Round:
+    """Open the tournament's next round: the calendar's window open now, or with `now` a
+    window starting now (as long as today's calendar round), whatever the calendar says."""
+    with console.status("loading the market"):
+        publisher = feed_publisher(ops.settings, tournament, ops.storage)
+    schedule = schedule_for(tournament.cadence, tournament.settings)
+    times = round_opened_now(schedule, ops.clock.now().replace(microsecond=0)) if now else None
+    with console.status("publishing the live era"):
+        return open_round(session, ops.clock, tournament, publisher, times=times)
 
 
 @round_app.command("open")
@@ -327,20 +353,13 @@ def round_open(
 ) -> None:
     """Open the tournament's next round and publish its live era."""
     with operator() as ops:
-
-        def open_next(session: Session) -> Round:
-            found = get_tournament(session, tournament)
-            with console.status("loading the market"):
-                publisher = feed_publisher(ops.settings, found, ops.storage)
-            schedule = schedule_for(found.cadence, found.settings)
-            times = (
-                round_opened_now(schedule, ops.clock.now().replace(microsecond=0)) if now else None
-            )
-            with console.status("publishing the live era"):
-                return open_round(session, ops.clock, found, publisher, times=times)
-
-        opened = _in_transaction(ops, open_next)
-    console.print(_round_line(tournament, opened))
+        opened = _in_transaction(
+            ops,
+            lambda session: open_next_round(
+                ops, session, get_tournament(session, tournament), now=now
+            ),
+        )
+    console.print(round_line(tournament, opened))
 
 
 @round_app.command("close")
@@ -397,19 +416,46 @@ def round_list(
 # --- serve ---------------------------------------------------------------------------------------
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A TCP socket listening on (host, port); port 0 lets the system pick a free one."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family)
+
+
+def participant_url(host: str, port: int) -> str:
+    """The address participants give numerapi; a wildcard host becomes the loopback one."""
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
+def url_line(url: str) -> str:
+    """The one line a participant adds to a numerapi script."""
+    return f'numerapi.base_api.API_TOURNAMENT_URL = "{url}"'
+
+
 @dataclass
 class Server:
-    """The HTTP app, the scheduler and uvicorn, ready to run together."""
+    """The HTTP app, the scheduler and uvicorn on a listening socket, ready to run together."""
 
     app: FastAPI
     scheduler: Scheduler
     server: uvicorn.Server
     engine: Engine
+    listener: socket.socket
     tick_seconds: float
     stop: threading.Event
 
+    @property
+    def url(self) -> str:
+        """Where participants reach the server (the real port, also when 0 was asked for)."""
+        return participant_url(self.server.config.host, self.listener.getsockname()[1])
+
     def run(self) -> None:
-        """Serve until uvicorn stops (Ctrl-C, or `should_exit`), then stop the scheduler."""
+        """Serve until uvicorn stops (Ctrl-C, or `should_exit`), then stop the scheduler.
+
+        Ctrl-C is a normal stop: uvicorn shuts down gracefully, then raises the signal again
+        for the caller, and that KeyboardInterrupt ends here.
+        """
         ticker = threading.Thread(
             target=self.scheduler.run_forever,
             args=(self.stop, self.tick_seconds),
@@ -418,11 +464,14 @@ class Server:
         )
         ticker.start()
         try:
-            self.server.run()
+            self.server.run(sockets=[self.listener])
+        except KeyboardInterrupt:
+            pass
         finally:
             self.stop.set()
             ticker.join(timeout=30)
             self.engine.dispose()
+            self.listener.close()
 
 
 def build_server(
@@ -434,7 +483,8 @@ def build_server(
     clock: Clock | None = None,
     warn: Callable[[str], None] = console.print,
 ) -> Server:
-    """Everything `crowdquant serve` runs, on the migrated database; nothing started yet."""
+    """Everything `crowdquant serve` runs, on the migrated database and a listening socket;
+    nothing started yet."""
     settings.home.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.database)
     clock = clock or SystemClock()
@@ -451,11 +501,17 @@ def build_server(
             warn(f"[yellow]tournament {tournament.number} gets no new rounds:[/] {_message(exc)}")
     app = create_app(settings, clock=clock, sessions=sessions, storage=storage)
     config = uvicorn.Config(app, host=host, port=port, log_level="info")
+    try:
+        listener = listen(host, port)
+    except OSError:
+        engine.dispose()
+        raise
     return Server(
         app=app,
         scheduler=Scheduler(sessions, clock, publishers),
         server=uvicorn.Server(config),
         engine=engine,
+        listener=listener,
         tick_seconds=tick_seconds,
         stop=threading.Event(),
     )
@@ -463,7 +519,7 @@ def build_server(
 
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    port: Annotated[int, typer.Option(help="port to listen on (0: any free port)")] = 8000,
     tick_seconds: Annotated[float, typer.Option(help="seconds between scheduler ticks")] = 60.0,
 ) -> None:
     """Serve numerapi's API and run the round scheduler until Ctrl-C."""
@@ -473,6 +529,6 @@ def serve(
     except Exception as exc:
         raise _fail(f"cannot start: {exc}") from exc
     console.print(f"serving {_printable_url(settings.database)}; participants set:")
-    console.print(f'numerapi.base_api.API_TOURNAMENT_URL = "http://{host}:{port}/"', markup=False)
+    console.print(url_line(server.url), markup=False)
     server.run()
     console.print("stopped")
