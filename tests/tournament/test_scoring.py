@@ -3,182 +3,23 @@
 from __future__ import annotations
 
 import io
-import uuid
-from dataclasses import dataclass
-from datetime import timedelta
-from functools import cache
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from argon2 import PasswordHasher
 from numerai_tools import scoring as nt
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
-from crowdquant.clock import ManualClock
-from crowdquant.data.config import DatasetConfig
-from crowdquant.data.feed import MarketFeed, SyntheticMovingMarket
-from crowdquant.data.sources.synthetic import SyntheticConfig, SyntheticMarket
-from crowdquant.db.models import (
-    Cadence,
-    MetaModel,
-    Round,
-    RoundScore,
-    RoundStatus,
-    RoundTargets,
-    Rules,
-)
+from crowdquant.db.models import MetaModel, Round, RoundScore, RoundStatus, RoundTargets
 from crowdquant.db.session import transaction
 from crowdquant.scoring import SCORING_VERSION
-from crowdquant.storage import LocalStorage
-from crowdquant.tournament.accounts import sign_up
-from crowdquant.tournament.models import create_model
-from crowdquant.tournament.rounds import (
-    FeedPublisher,
-    close_round,
-    open_round,
-    resolve_round,
-    start_scoring,
-)
-from crowdquant.tournament.scoring import (
-    OPERATOR_PREFIX,
-    FeedTargets,
-    days_recorded,
-    replay_round,
-    score_round,
-)
-from crowdquant.tournament.submissions import live_ids_of_round, submit_predictions
-from crowdquant.tournament.tournaments import create_tournament, get_tournament
+from crowdquant.tournament.rounds import resolve_round
+from crowdquant.tournament.scoring import FeedTargets, days_recorded, replay_round, score_round
+from crowdquant.tournament.visibility import OPERATOR_PREFIX
 
-from .live_market import KEYS, TUESDAY_NOON, local_storage, read_parquet
+from .scored_round import DAY, World, market_feed, score, stored_scores
 
-# Wider than the shared test market: FNC needs more stocks than the 148 features.
-WIDE_MARKET = SyntheticConfig(n_stocks=260, n_weeks=70, seed=3)
-
-
-@cache
-def market_feed() -> MarketFeed:
-    market = SyntheticMovingMarket(SyntheticMarket(WIDE_MARKET))
-    return MarketFeed(market, KEYS, DatasetConfig(), has_volume=True)
-
-
-CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-DAY = timedelta(days=1)
 TOL = 1e-9
-
-
-@dataclass
-class World:
-    sessions: sessionmaker[Session]
-    clock: ManualClock
-    storage: LocalStorage
-    round_id: uuid.UUID
-    live: pd.DataFrame  # the published live file: features
-    predictions: dict[str, pd.Series]  # model name → uploaded predictions
-    late: set[str]
-    models: dict[str, uuid.UUID]
-
-
-def _upload(
-    session: Session,
-    world_clock: ManualClock,
-    storage: LocalStorage,
-    round_: Round,
-    account: object,
-    model_id: uuid.UUID,
-    values: pd.Series,
-) -> None:
-    data = values.rename("prediction").rename_axis("id").reset_index().to_csv(index=False)
-    submit_predictions(
-        session,
-        world_clock,
-        storage,
-        account,  # type: ignore[arg-type]
-        model_id,
-        round_,
-        "predictions.csv",
-        data.encode(),
-        live_ids=values.index,
-    )
-
-
-@pytest.fixture
-def world(sessions: sessionmaker[Session], tmp_path: Path) -> World:
-    clock = ManualClock(TUESDAY_NOON + timedelta(minutes=5))
-    storage = local_storage(tmp_path / "files")
-    publisher = FeedPublisher(market_feed(), storage)
-    rng = np.random.default_rng(7)
-    with transaction(sessions) as session:
-        create_tournament(
-            session,
-            clock,
-            8,
-            "classic",
-            Rules.CLASSIC,
-            Cadence.DAILY,
-            "v1",
-            {"benchmark_models": ["bench"]},
-        )
-        alice = sign_up(session, clock, "alice", "a@example.org", "x" * 10, hasher=CHEAP)
-        bob = sign_up(session, clock, "bob", "b@example.org", "x" * 10, hasher=CHEAP)
-        owners = {"alice_a": alice, "alice_b": alice, "bob": bob, "bench": bob, "latecomer": bob}
-        models = {
-            name: create_model(session, clock, owner, 8, name).id for name, owner in owners.items()
-        }
-        round_ = open_round(session, clock, get_tournament(session, 8), publisher)
-        ids = live_ids_of_round(storage, round_)
-        live = read_parquet(storage, f"v1/live_{round_.number}.parquet")
-        predictions = {
-            name: pd.Series(rng.uniform(0, 1, len(ids)), index=ids).round(6) for name in owners
-        }
-        predictions["alice_b"] = predictions["alice_a"].rank(pct=True)  # a near-copy
-        for name in ("alice_a", "alice_b", "bob", "bench"):
-            owner = owners[name]
-            _upload(session, clock, storage, round_, owner, models[name], predictions[name])
-        round_id = round_.id
-    # the round closes; the latecomer uploads after the close
-    with transaction(sessions) as session:
-        round_ = session.get_one(Round, round_id)
-        clock.set(round_.close_time + timedelta(minutes=1))
-        close_round(session, round_)
-        _upload(
-            session,
-            clock,
-            storage,
-            round_,
-            session.merge(bob),
-            models["latecomer"],
-            predictions["latecomer"],
-        )
-        start_scoring(session, round_)
-    return World(sessions, clock, storage, round_id, live, predictions, {"latecomer"}, models)
-
-
-def _score(world: World, source: FeedTargets) -> object:
-    with transaction(world.sessions) as session:
-        round_ = session.get_one(Round, world.round_id)
-        return score_round(session, world.clock, world.storage, round_, source)
-
-
-def _stored(world: World) -> pd.DataFrame:
-    with transaction(world.sessions) as session:
-        rows = session.scalars(select(RoundScore).where(RoundScore.round_id == world.round_id))
-        names = {model_id: name for name, model_id in world.models.items()}
-        return pd.DataFrame(
-            [
-                {
-                    "model": names[row.model_id],
-                    "metric": row.metric,
-                    "day": row.day,
-                    "value": row.value,
-                    "late": row.late,
-                    "version": row.scoring_version,
-                }
-                for row in rows
-            ]
-        )
 
 
 def _expected(world: World, day: int) -> pd.DataFrame:
@@ -207,16 +48,16 @@ def _expected(world: World, day: int) -> pd.DataFrame:
 
 def test_scores_each_revealed_day_once_and_matches_numerai_tools(world: World) -> None:
     source = FeedTargets(market_feed())
-    assert _score(world, source) is not None  # day 0 (similarity) right at close
-    assert set(_stored(world)["day"]) == {0}
+    assert score(world, source) is not None  # day 0 (similarity) right at close
+    assert set(stored_scores(world)["day"]) == {0}
 
     world.clock.advance(8 * DAY)
-    update = _score(world, source)
+    update = score(world, source)
     assert update is not None
-    stored = _stored(world)
+    stored = stored_scores(world)
     days = sorted(set(stored["day"]) - {0})
     assert days and days == list(range(1, days[-1] + 1))
-    assert _score(world, source) is None  # nothing new: nothing done
+    assert score(world, source) is None  # nothing new: nothing done
     assert (stored["version"] == SCORING_VERSION).all()
     assert set(stored.loc[stored["model"] == "latecomer", "late"]) == {True}
     assert set(stored.loc[stored["model"] != "latecomer", "late"]) == {False}
@@ -243,8 +84,12 @@ def test_scores_each_revealed_day_once_and_matches_numerai_tools(world: World) -
 
 def test_similarity_is_measured_against_the_on_time_submissions(world: World) -> None:
     source = FeedTargets(market_feed())
-    _score(world, source)
-    day0 = _stored(world).query("day == 0").pivot(index="model", columns="metric", values="value")
+    score(world, source)
+    day0 = (
+        stored_scores(world)
+        .query("day == 0")
+        .pivot(index="model", columns="metric", values="value")
+    )
     frame = pd.DataFrame(world.predictions)
     gauss = nt.gaussian(nt.tie_kept_rank(frame))
     corr = gauss.corr()
@@ -259,13 +104,13 @@ def test_similarity_is_measured_against_the_on_time_submissions(world: World) ->
 def test_the_final_day_then_replay_reproduces_every_number(world: World) -> None:
     source = FeedTargets(market_feed())
     world.clock.advance(40 * DAY)
-    _score(world, source)
+    score(world, source)
     with transaction(world.sessions) as session:
         round_ = session.get_one(Round, world.round_id)
         assert days_recorded(session, round_) == source.horizon == 20
         assert replay_round(session, world.clock, world.storage, round_) == []
         resolve_round(session, round_)
-    stored = _stored(world)
+    stored = stored_scores(world)
     assert len(stored) == 5 * (20 * 4 + 3)  # 5 models × (20 days × 4 metrics + 3 at day 0)
 
     # tampering with a stored score or a recorded input is found

@@ -12,8 +12,8 @@ whole authorization; numerapi sends no header on it (protocol §2.5).
   ``max_bytes``, then stores the raw bytes at the signed key. Only keys under ``uploads/``
   take PUTs; `create_submission` later reads them (see `api/graphql/submissions.py`).
 
-Refusals answer JSON ``{"detail": <message>}``: 403 for a forged or expired link, 404 for
-a missing file.
+Refusals answer JSON ``{"detail": <message>}``: 403 for a forged or expired link or a key
+the visibility policy never serves (the operator's files), 404 for a missing file.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from crowdquant.api.deps import ServicesDep
 from crowdquant.api.signing import SignedGrant, SignedUrlError
 from crowdquant.storage import FileStorage, NotFound, StorageError, TooLarge
+from crowdquant.tournament.visibility import servable_key
 
 UPLOADS_PREFIX = "uploads/"
 SPOOL_BYTES = 8 * 1024 * 1024
@@ -70,6 +71,8 @@ def download(key: str, request: Request, services: ServicesDep) -> Response:
     grant = _verify(services, "GET", request)
     if isinstance(grant, JSONResponse):
         return grant
+    if not servable_key(key):  # even a valid signature never opens the operator's files
+        return _refusal(403, "this file is not served")
     storage = services.storage
     try:
         size = storage.stat(key).size

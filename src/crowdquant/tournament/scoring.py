@@ -68,9 +68,8 @@ from crowdquant.storage import FileStorage
 from crowdquant.tournament.errors import ServiceError
 from crowdquant.tournament.rounds import same_day
 from crowdquant.tournament.submissions import NoLiveFile, live_file_name
+from crowdquant.tournament.visibility import OPERATOR_PREFIX
 
-OPERATOR_PREFIX = "operator/"
-"""Storage keys under this prefix are the operator's: no read path ever serves them."""
 RESIDUAL = "residual_return"
 EQUAL_WEIGHTS = "equal"
 BENCHMARK_SETTING = "benchmark_models"

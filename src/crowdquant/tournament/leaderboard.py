@@ -1,0 +1,325 @@
+"""Leaderboards, reputation and score histories, read from the stored daily scores.
+
+A round's *latest* scores are those of the last day it has been scored for; once it
+resolves they are its *final* scores. A model's reputation in a metric is the mean of its
+final scores over the rounds resolved within the window (default one year; a tournament
+may set `reputation_days`); consistency is the share of those rounds it did well in (CORR
+above 0, or logloss below ln 2 under the 2017 rules). Late submissions are shown in their
+round but never count towards reputation. Models rank by reputation in the tournament's
+rank metric (CORR; logloss, lowest first, under the 2017 rules), then by name.
+
+Stakes and payouts join these tables once the ledger exists: until then `stake` is 0.
+Every read goes through `visibility`.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from crowdquant.db.models import Account, Model, Round, RoundScore, RoundStatus, Rules, Tournament
+from crowdquant.tournament.visibility import Viewer, metric_visible
+
+DEFAULT_REPUTATION_DAYS = 365
+LN2 = math.log(2)
+COLUMNS = ["round_id", "round", "status", "resolve_time", "model_id", "metric", "day", "value"]
+
+
+def rank_metric(tournament: Tournament) -> tuple[str, bool]:
+    """The metric models are ranked by, and whether higher is better."""
+    return ("logloss", False) if tournament.rules is Rules.LEGACY2017 else ("corr", True)
+
+
+def reputation_window(tournament: Tournament) -> timedelta:
+    days = tournament.settings.get("reputation_days", DEFAULT_REPUTATION_DAYS)
+    return timedelta(days=int(days))
+
+
+def latest_scores(
+    session: Session, tournament: Tournament, viewer: Viewer, *, model_id: uuid.UUID | None = None
+) -> pd.DataFrame:
+    """Per (round, model, metric) the value on the round's last scored day (day > 0).
+
+    Columns: round_id, round, status, resolve_time, model_id, metric, day, value, late.
+    """
+    last_day = (
+        select(RoundScore.round_id, func.max(RoundScore.day).label("day"))
+        .join(Round, Round.id == RoundScore.round_id)
+        .where(Round.tournament_id == tournament.id)
+        .group_by(RoundScore.round_id)
+        .subquery()
+    )
+    query = (
+        select(
+            Round.id,
+            Round.number,
+            Round.status,
+            Round.resolve_time,
+            RoundScore.model_id,
+            RoundScore.metric,
+            RoundScore.day,
+            RoundScore.value,
+            RoundScore.late,
+        )
+        .join(Round, Round.id == RoundScore.round_id)
+        .join(
+            last_day,
+            (last_day.c.round_id == RoundScore.round_id) & (last_day.c.day == RoundScore.day),
+        )
+        .where(Round.tournament_id == tournament.id, RoundScore.day > 0)
+    )
+    if model_id is not None:
+        query = query.where(RoundScore.model_id == model_id)
+    frame = pd.DataFrame(session.execute(query).all(), columns=[*COLUMNS, "late"])
+    if frame.empty:
+        return frame
+    visible = frame["metric"].map(lambda metric: metric_visible(metric, viewer))
+    return frame[visible.astype(bool)].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One row of a leaderboard: a model, or an account over all its models."""
+
+    rank: int
+    name: str
+    reputation: dict[str, float]
+    consistency: float | None
+    rounds: int
+    latest: dict[str, float] = field(default_factory=dict)
+    latest_round: int | None = None
+    model_id: uuid.UUID | None = None
+    account: str | None = None
+    stake: int = 0
+
+
+def _finals(scores: pd.DataFrame, now: datetime, window: timedelta) -> pd.DataFrame:
+    if scores.empty:
+        return scores
+    resolved = scores[(scores["status"] == RoundStatus.RESOLVED) & ~scores["late"]]
+    times = pd.to_datetime(resolved["resolve_time"], utc=True)
+    return resolved[times >= pd.Timestamp(now - window)]
+
+
+def _did_well(finals: pd.DataFrame, metric: str, higher_is_better: bool) -> pd.Series:
+    values = finals.loc[finals["metric"] == metric, "value"].dropna()
+    return values > 0 if higher_is_better else values < LN2
+
+
+def _means(scores: pd.DataFrame) -> dict[str, float]:
+    """Per metric, the mean of the values (NaN left out)."""
+    if scores.empty:
+        return {}
+    means = scores.groupby("metric")["value"].mean().dropna()
+    return {str(metric): float(value) for metric, value in means.items()}
+
+
+def _standings(
+    scores: pd.DataFrame,
+    group: str,
+    names: Mapping[Any, str],
+    tournament: Tournament,
+    now: datetime,
+) -> list[Standing]:
+    metric, higher = rank_metric(tournament)
+    finals = _finals(scores, now, reputation_window(tournament))
+    rows = []
+    for key, name in names.items():
+        mine = finals[finals[group] == key] if not finals.empty else finals
+        reputation = _means(mine)
+        well = _did_well(mine, metric, higher) if not mine.empty else pd.Series(dtype=bool)
+        latest: dict[str, float] = {}
+        latest_round = None
+        if not scores.empty and (scores[group] == key).any():
+            own = scores[scores[group] == key]
+            latest_round = int(own["round"].max())
+            latest = _means(own[own["round"] == latest_round])
+        rows.append(
+            Standing(
+                rank=0,
+                name=name,
+                reputation=reputation,
+                consistency=float(well.mean()) if len(well) else None,
+                rounds=int(mine["round_id"].nunique()) if not mine.empty else 0,
+                latest=latest,
+                latest_round=latest_round,
+                model_id=key if isinstance(key, uuid.UUID) and group == "model_id" else None,
+            )
+        )
+
+    def order(row: Standing) -> tuple[bool, float, str]:
+        value = row.reputation.get(metric)
+        if value is None:
+            return (True, 0.0, row.name)
+        return (False, -value if higher else value, row.name)
+
+    return [
+        Standing(**{**row.__dict__, "rank": rank})
+        for rank, row in enumerate(sorted(rows, key=order), start=1)
+    ]
+
+
+def model_leaderboard(
+    session: Session, tournament: Tournament, now: datetime, viewer: Viewer
+) -> list[Standing]:
+    """Every model of the tournament, ranked."""
+    models = session.execute(
+        select(Model.id, Model.name, Account.username)
+        .join(Account, Account.id == Model.account_id)
+        .where(Model.tournament_id == tournament.id)
+    ).all()
+    scores = latest_scores(session, tournament, viewer)
+    standings = _standings(scores, "model_id", {m.id: m.name for m in models}, tournament, now)
+    owners = {m.id: m.username for m in models}
+    return [Standing(**{**s.__dict__, "account": owners[s.model_id]}) for s in standings]
+
+
+def account_leaderboard(
+    session: Session, tournament: Tournament, now: datetime, viewer: Viewer
+) -> list[Standing]:
+    """Every account with a model in the tournament, over all its models' rounds."""
+    owners = dict(
+        session.execute(
+            select(Model.id, Account.username)
+            .join(Account, Account.id == Model.account_id)
+            .where(Model.tournament_id == tournament.id)
+        ).all()
+    )
+    scores = latest_scores(session, tournament, viewer)
+    if not scores.empty:
+        scores = scores.assign(account=scores["model_id"].map(owners))
+    names = {name: name for name in sorted(set(owners.values()))}
+    return _standings(scores, "account", names, tournament, now)
+
+
+@dataclass(frozen=True)
+class RoundRow:
+    rank: int | None
+    model_id: uuid.UUID
+    model: str
+    scores: dict[str, float]
+    percentiles: dict[str, float]
+    day: int
+    late: bool
+
+
+def round_table(session: Session, round_: Round, viewer: Viewer) -> list[RoundRow]:
+    """A round's models ranked by their latest (final, once resolved) scores."""
+    tournament = round_.tournament
+    scores = latest_scores(session, tournament, viewer)
+    if scores.empty:
+        return []
+    mine = scores[scores["round_id"] == round_.id]
+    if mine.empty:
+        return []
+    metric, higher = rank_metric(tournament)
+    wide = mine.pivot_table(index="model_id", columns="metric", values="value", dropna=False)
+    late = mine.groupby("model_id")["late"].any()
+    percentiles = wide.rank(pct=True, ascending=True)
+    names = dict(
+        session.execute(select(Model.id, Model.name).where(Model.id.in_(wide.index))).all()
+    )
+    on_time = wide[~late.reindex(wide.index).to_numpy()]
+    ranking = on_time[metric].rank(ascending=not higher, method="min") if metric in wide else None
+    rows = [
+        RoundRow(
+            rank=None
+            if ranking is None or model not in ranking.index or pd.isna(ranking[model])
+            else int(ranking[model]),
+            model_id=model,
+            model=names[model],
+            scores=wide.loc[model].dropna().to_dict(),
+            percentiles=percentiles.loc[model].dropna().to_dict(),
+            day=int(mine["day"].max()),
+            late=bool(late[model]),
+        )
+        for model in wide.index
+    ]
+    return sorted(rows, key=lambda row: (row.rank is None, row.rank or 0, row.model))
+
+
+@dataclass(frozen=True)
+class DailyScore:
+    round_id: uuid.UUID
+    round: int
+    submission_id: uuid.UUID
+    metric: str
+    day: int
+    value: float | None
+    percentile: float | None
+    late: bool
+
+
+def model_score_history(
+    session: Session, model: Model, viewer: Viewer, *, metric: str | None = None
+) -> list[DailyScore]:
+    """Every stored score of `model`, day by day, with its percentile among the round's
+    models on that day, by round then day."""
+    query = (
+        select(RoundScore, Round.number)
+        .join(Round, Round.id == RoundScore.round_id)
+        .where(
+            RoundScore.round_id.in_(
+                select(RoundScore.round_id).where(RoundScore.model_id == model.id)
+            )
+        )
+    )
+    if metric is not None:
+        query = query.where(RoundScore.metric == metric)
+    rows = [
+        (
+            score.round_id,
+            number,
+            score.model_id,
+            score.submission_id,
+            score.metric,
+            score.day,
+            score.value,
+            score.late,
+        )
+        for score, number in session.execute(query).all()
+        if metric_visible(score.metric, viewer)
+    ]
+    if not rows:
+        return []
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "round_id",
+            "round",
+            "model_id",
+            "submission_id",
+            "metric",
+            "day",
+            "value",
+            "late",
+        ],
+    )
+    frame["percentile"] = frame.groupby(["round_id", "metric", "day"])["value"].rank(pct=True)
+    own = frame[frame["model_id"] == model.id].sort_values(["round", "day", "metric"])
+    return [
+        DailyScore(
+            round_id=row["round_id"],
+            round=int(row["round"]),
+            submission_id=row["submission_id"],
+            metric=row["metric"],
+            day=int(row["day"]),
+            value=_number(row["value"]),
+            percentile=_number(row["percentile"]),
+            late=bool(row["late"]),
+        )
+        for row in own.to_dict("records")
+    ]
+
+
+def _number(value: Any) -> float | None:
+    number = None if value is None else float(value)
+    return None if number is None or math.isnan(number) else number

@@ -1,0 +1,85 @@
+"""What a caller may see: one policy, asked by every read path (GraphQL, REST, files, pages).
+
+- Targets of a live or holdout era are the operator's: they live in storage under
+  `OPERATOR_PREFIX` (recorded round targets, meta models) or in the operator's own folder
+  (holdout, id map), never in a published dataset. No path serves an operator key, even
+  with a valid signature.
+- Scores exist only after a round closes; a metric in `HIDDEN_METRICS` (feedback on a hidden
+  holdout, e.g. the 2017 test-set logloss) is shown to the operator only.
+- Another participant's private data (submission files, diagnostics, keys, email, wallet)
+  is shown to its owner only; public views of a model are its name, scores and rank.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from crowdquant.db.models import Account, Model, Round, RoundStatus
+
+OPERATOR_PREFIX = "operator/"
+"""Storage keys under this prefix are the operator's alone."""
+
+HIDDEN_METRICS = frozenset({"test_logloss"})
+"""Scores on data whose feedback would leak a hidden holdout."""
+
+UNPUBLISHED_FILES = frozenset({"holdout.parquet", "id_map.parquet", "targets.parquet"})
+"""Names a published dataset never carries (the operator's half of a build)."""
+
+
+class Role(enum.StrEnum):
+    PUBLIC = "public"
+    PARTICIPANT = "participant"
+    OPERATOR = "operator"
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is asking: nobody in particular, a signed-in participant, or the operator."""
+
+    role: Role
+    account: Account | None = None
+
+    @classmethod
+    def public(cls) -> Viewer:
+        return cls(Role.PUBLIC)
+
+    @classmethod
+    def participant(cls, account: Account) -> Viewer:
+        return cls(Role.PARTICIPANT, account)
+
+    @classmethod
+    def operator(cls) -> Viewer:
+        return cls(Role.OPERATOR)
+
+
+def servable_key(key: str) -> bool:
+    """Whether a storage key may ever be served to a participant."""
+    return not key.startswith(OPERATOR_PREFIX) and not any(
+        key.endswith("/" + name) or key == name for name in UNPUBLISHED_FILES
+    )
+
+
+def publishable_file(filename: str) -> bool:
+    """Whether a dataset file of this name may be listed for participants."""
+    return filename not in UNPUBLISHED_FILES
+
+
+def scores_visible(round_: Round) -> bool:
+    """A round shows scores once it is closed (an open round has none to show)."""
+    return round_.status is not RoundStatus.OPEN
+
+
+def metric_visible(metric: str, viewer: Viewer) -> bool:
+    return viewer.role is Role.OPERATOR or metric not in HIDDEN_METRICS
+
+
+def visible_metrics(metrics: frozenset[str] | set[str], viewer: Viewer) -> set[str]:
+    return {metric for metric in metrics if metric_visible(metric, viewer)}
+
+
+def owns(viewer: Viewer, model: Model) -> bool:
+    """Whether `viewer` may see `model`'s private data (files, diagnostics, settings)."""
+    if viewer.role is Role.OPERATOR:
+        return True
+    return viewer.account is not None and model.account_id == viewer.account.id
