@@ -29,7 +29,8 @@ def _expected(world: World, day: int) -> pd.DataFrame:
         feed = market_feed()
         assert round_.market_date is not None
         live = feed.live_era(round_.number, round_.live_era, pd.Timestamp(round_.market_date))
-    targets = feed.targets(live, day)["target"]
+    # float64 as the server scores them: numerai-tools centres float32 targets in float32
+    targets = feed.targets(live, day)["target"].astype(np.float64)
     frame = pd.DataFrame(world.predictions)
     on_time = [name for name in frame.columns if name not in world.late]
     gauss = nt.gaussian(nt.tie_kept_rank(frame[on_time]))

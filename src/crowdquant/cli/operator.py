@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated, TypeVar
 
 import pandas as pd
@@ -56,6 +56,7 @@ from crowdquant.tournament.rounds import (
     open_round,
 )
 from crowdquant.tournament.scheduler import Scheduler
+from crowdquant.tournament.scoring import FeedTargets, replay_round, round_scores
 from crowdquant.tournament.tournaments import (
     create_tournament,
     get_tournament,
@@ -322,6 +323,18 @@ def feed_publisher(
     return FeedPublisher(feed, storage, market_date=market_date)
 
 
+MARKET_LAG = timedelta(days=7)
+"""How far behind today a recorded market may end and still score rounds as it grows."""
+
+
+def market_end(publisher: FeedPublisher) -> date | None:
+    """The last day of a recorded market (None for one that generates its days)."""
+    market = publisher.feed.market
+    if isinstance(market, HistoricalMarket):
+        return pd.Timestamp(market.panel.dates[-1]).date()
+    return None
+
+
 def round_line(tournament: int, round_: Round) -> str:
     return (
         f"round [bold]{round_.number}[/] of tournament {tournament} is {round_.status}: "
@@ -413,6 +426,32 @@ def round_list(
     console.print(table)
 
 
+@round_app.command("replay")
+def round_replay(
+    tournament: Annotated[int, typer.Option(help="the tournament's number")],
+    number: Annotated[int, typer.Option("--round", help="the round's number")],
+) -> None:
+    """Recompute a round's stored scores from its stored inputs; list any difference."""
+    with operator() as ops:
+
+        def replay(session: Session) -> tuple[int, list[str]]:
+            round_ = get_round(session, get_tournament(session, tournament), number)
+            stored = len(round_scores(session, round_))
+            return stored, [str(d) for d in replay_round(session, ops.clock, ops.storage, round_)]
+
+        stored, differences = _in_transaction(ops, replay)
+    if not differences:
+        console.print(
+            f"round {number} of tournament {tournament}: all {stored} stored scores reproduced"
+            " exactly"
+        )
+        return
+    for line in differences:
+        console.print(line)
+    console.print(f"[red]{len(differences)} of {stored} scores differ[/]")
+    raise typer.Exit(1)
+
+
 # --- serve ---------------------------------------------------------------------------------------
 
 
@@ -492,13 +531,24 @@ def build_server(
     sessions = session_factory(engine)
     storage = storage_from_settings(settings)
     publishers: dict[int, FeedPublisher] = {}
+    targets: dict[int, FeedTargets] = {}
     with transaction(sessions) as session:
         tournaments = list_tournaments(session)
     for tournament in tournaments:
         try:
-            publishers[tournament.number] = feed_publisher(settings, tournament, storage)
+            publisher = feed_publisher(settings, tournament, storage)
         except PUBLISHER_ERRORS as exc:
             warn(f"[yellow]tournament {tournament.number} gets no new rounds:[/] {_message(exc)}")
+            continue
+        publishers[tournament.number] = publisher
+        ends = market_end(publisher)
+        if ends is not None and ends < clock.now().date() - MARKET_LAG:
+            warn(
+                f"[yellow]tournament {tournament.number}: its recorded market ends on {ends};"
+                " its rounds resolve unscored[/]"
+            )
+        else:
+            targets[tournament.number] = FeedTargets(publisher.feed, publisher.market_date)
     app = create_app(settings, clock=clock, sessions=sessions, storage=storage)
     config = uvicorn.Config(app, host=host, port=port, log_level="info")
     try:
@@ -508,7 +558,9 @@ def build_server(
         raise
     return Server(
         app=app,
-        scheduler=Scheduler(sessions, clock, publishers),
+        scheduler=Scheduler(
+            sessions, clock, publishers, targets_by_tournament=targets, storage=storage
+        ),
         server=uvicorn.Server(config),
         engine=engine,
         listener=listener,

@@ -107,6 +107,23 @@ def get_own_model(session: Session, account: Account, model_id: uuid.UUID | str)
     return model
 
 
+def find_model(session: Session, tournament_number: int, id_or_name: str) -> Model:
+    """A model of the tournament by its id or its name, for public views (profiles, scores).
+
+    numerapi asks by id (`submissionScores`) or by name (`v3UserProfile`, and
+    `round_model_performances`, which passes a name as `modelId`)."""
+    tournament = get_tournament(session, tournament_number)
+    query = select(Model).where(Model.tournament_id == tournament.id)
+    try:
+        found = session.scalar(query.where(Model.id == uuid.UUID(id_or_name)))
+    except ValueError:
+        normal = normal_name(id_or_name)
+        found = None if normal is None else session.scalar(query.where(Model.name == normal))
+    if found is None:
+        raise UnknownModel(f"tournament {tournament.number} has no model {id_or_name!r}")
+    return found
+
+
 def _valid_name(name: str) -> str:
     normal = normal_name(name)
     if normal is None:

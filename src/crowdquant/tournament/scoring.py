@@ -539,6 +539,11 @@ class Difference:
         )
 
 
+def round_scores(session: Session, round_: Round) -> list[RoundScore]:
+    """Every stored score of `round_` (operator view: no visibility filter)."""
+    return list(session.scalars(select(RoundScore).where(RoundScore.round_id == round_.id)))
+
+
 def replay_round(
     session: Session, clock: Clock, storage: FileStorage, round_: Round
 ) -> list[Difference]:
@@ -548,8 +553,7 @@ def replay_round(
     file. An empty list means the round reproduces exactly.
     """
     stored = {
-        (row.model_id, row.metric, row.day): row.value
-        for row in session.scalars(select(RoundScore).where(RoundScore.round_id == round_.id))
+        (row.model_id, row.metric, row.day): row.value for row in round_scores(session, round_)
     }
     inputs = round_inputs(session, clock, storage, round_)
     days = sorted({day for (_, _, day) in stored if day > 0})
