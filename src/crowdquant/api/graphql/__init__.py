@@ -18,7 +18,7 @@ from ariadne import graphql_sync as ariadne_graphql_sync
 from ariadne import load_schema_from_path, make_executable_schema
 from graphql import GraphQLError, GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema
 
-from crowdquant.api.graphql import accounts, datasets, rounds, scores, submissions
+from crowdquant.api.graphql import accounts, datasets, diagnostics, rounds, scores, submissions
 from crowdquant.api.graphql.context import ApiError, NotSupported, RequestContext
 from crowdquant.api.signing import SignedUrlError
 from crowdquant.storage import StorageError
@@ -48,6 +48,8 @@ def build_schema() -> GraphQLSchema:
         accounts.query,
         submissions.query,
         submissions.mutation,
+        diagnostics.query,
+        diagnostics.mutation,
         scores.query,
     )
     for name in ("Query", "Mutation"):
