@@ -176,9 +176,9 @@ def test_errors_are_graphql_errors(world: World) -> None:
     answer = httpx.post(world.base_url, content=b"{not json")
     assert answer.status_code == 200
     assert answer.json() == {"errors": [{"message": "the request body is not JSON"}]}
-    answer = httpx.post(world.base_url, json={"query": "{ v2Leaderboard { rank } }"})
+    answer = httpx.post(world.base_url, json={"query": "{ signalsLeaderboard { rank } }"})
     assert answer.json()["errors"][0]["message"] == (
-        "v2Leaderboard is not available on this server yet"
+        "signalsLeaderboard is not available on this server yet"
     )
 
 

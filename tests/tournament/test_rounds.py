@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from crowdquant.clock import ManualClock
+from crowdquant.data.config import DatasetConfig, ExampleModelConfig
 from crowdquant.data.feed import FeedError
+from crowdquant.data.pipeline import build_dataset
 from crowdquant.db.models import Cadence, DatasetFile, Round, RoundStatus, Rules, Tournament
 from crowdquant.db.session import transaction
 from crowdquant.storage import LocalStorage, StorageError
@@ -38,7 +41,7 @@ from crowdquant.tournament.rounds import (
 )
 from crowdquant.tournament.tournaments import create_tournament, get_tournament
 
-from .live_market import TUESDAY_NOON, local_storage, market_feed, read_parquet, stored_bytes
+from .live_market import KEYS, TUESDAY_NOON, local_storage, market_feed, read_parquet, stored_bytes
 
 DAY, HOUR = timedelta(days=1), timedelta(hours=1)
 
@@ -91,7 +94,7 @@ def test_rounds_are_numbered_per_tournament_and_follow_the_calendar(
         expected.close_time,
         expected.resolve_time,
     )
-    assert first.live_era == "0054"  # the market's 54th week, as the dataset build counts
+    assert first.live_era == "0004"  # as a dataset build labels that week (test below)
     assert open_now(sessions, clock, publisher).id == first.id  # same window: same round
 
     clock.advance(DAY)  # Wednesday 12:05
@@ -99,7 +102,7 @@ def test_rounds_are_numbered_per_tournament_and_follow_the_calendar(
     clock.advance(3 * DAY)  # Saturday: the era is Friday's, the last day of week 54
     third = open_now(sessions, clock, publisher)
     assert [second.number, third.number] == [2, 3]
-    assert [second.live_era, third.live_era] == ["0054", "0054"]
+    assert [second.live_era, third.live_era] == ["0004", "0004"]
     assert third.close_time - third.open_time == timedelta(days=2, hours=1)
     with transaction(sessions) as session:
         tournament = get_tournament(session, 8)
@@ -172,7 +175,7 @@ def test_the_live_file_has_the_published_columns_and_fresh_ids(
     assert (one["era"] == first.live_era).all() and (one["data_type"] == "live").all()
     assert set(one.index).isdisjoint(two.index)  # every round keys its ids afresh
     assert read_parquet(storage, "v1/live.parquet").equals(two)  # the current round's copy
-    assert second.live_era == "0054"
+    assert second.live_era == "0004"
 
     with transaction(sessions) as session:
         files = {f.filename: f for f in session.scalars(select(DatasetFile))}
@@ -199,7 +202,7 @@ def test_a_replayed_market_and_a_holiday(
     assert published.storage_key == "data/v1/live_5.parquet"
     assert published.current_key == "data/v1/live.parquet"
     sunday = replay.publish(tournament, 6, date(2001, 1, 21))  # → Sunday 14th: the Friday
-    assert (sunday.market_date, sunday.live_era) == (date(2001, 1, 12), "0054")
+    assert (sunday.market_date, sunday.live_era) == (date(2001, 1, 12), "0004")
     frame = read_parquet(storage, sunday.storage_key)
     assert published.rows is not None and len(frame) == sunday.rows
 
@@ -315,3 +318,17 @@ def test_what_the_clock_makes_due() -> None:
     assert status_due(round_, start + 31 * DAY) is RoundStatus.RESOLVED
     round_.status = RoundStatus.RESOLVED
     assert status_due(round_, start + 99 * DAY) is None
+
+
+def test_live_eras_continue_the_era_labels_of_a_dataset_build(
+    sessions: sessionmaker[Session], clock: ManualClock, publisher: FeedPublisher
+) -> None:
+    """A version built on a Monday shows Friday's era live; a round on that Friday shows the
+    same label, and Monday's round the next week's."""
+    tournament = new_tournament(sessions, clock)
+    friday, monday = date(2001, 6, 29), date(2001, 7, 2)
+    config = DatasetConfig(example_model=ExampleModelConfig(max_iter=2))
+    panel = market_feed().market.panel_through(pd.Timestamp(monday))
+    (label,) = build_dataset(panel, config, KEYS).frames["live"]["era"].unique()
+    assert publisher.publish(tournament, 1, friday).live_era == label == "0028"
+    assert publisher.publish(tournament, 2, monday).live_era == "0029"

@@ -79,26 +79,26 @@ def test_two_weeks_of_daily_and_weekly_rounds(
     weekly = "round {} of tournament 11"
     expected = [
         # started on a Monday night: both weekend windows are still open, so both open late
-        *daily(1, MONDAY, "0053", None),
-        (MONDAY, weekly.format(1) + " opened (live era 0053)"),
-        *daily(1, MONDAY, "0053", at(8, 13))[1:],
+        *daily(1, MONDAY, "0003", None),
+        (MONDAY, weekly.format(1) + " opened (live era 0003)"),
+        *daily(1, MONDAY, "0003", at(8, 13))[1:],
         (at(8, 14), weekly.format(1) + " closed"),
         (at(8, 14), weekly.format(1) + " is scoring"),
-        *weekday_round(2, 9, "0054"),
-        *weekday_round(3, 10, "0054"),
-        *weekday_round(4, 11, "0054"),
-        *weekday_round(5, 12, "0054"),
-        *daily(6, at(13, 12), "0054", None),
-        (at(13, 18), weekly.format(2) + " opened (live era 0054)"),
-        *daily(6, at(13, 12), "0054", at(15, 13))[1:],  # the weekend round closes on Monday
+        *weekday_round(2, 9, "0004"),
+        *weekday_round(3, 10, "0004"),
+        *weekday_round(4, 11, "0004"),
+        *weekday_round(5, 12, "0004"),
+        *daily(6, at(13, 12), "0004", None),
+        (at(13, 18), weekly.format(2) + " opened (live era 0004)"),
+        *daily(6, at(13, 12), "0004", at(15, 13))[1:],  # the weekend round closes on Monday
         (at(15, 14), weekly.format(2) + " closed"),
         (at(15, 14), weekly.format(2) + " is scoring"),
-        *weekday_round(7, 16, "0055"),
-        *weekday_round(8, 17, "0055"),
-        *weekday_round(9, 18, "0055"),
-        *weekday_round(10, 19, "0055"),
-        *daily(11, at(20, 12), "0055", None),
-        (at(20, 18), weekly.format(3) + " opened (live era 0055)"),
+        *weekday_round(7, 16, "0005"),
+        *weekday_round(8, 17, "0005"),
+        *weekday_round(9, 18, "0005"),
+        *weekday_round(10, 19, "0005"),
+        *daily(11, at(20, 12), "0005", None),
+        (at(20, 18), weekly.format(3) + " opened (live era 0005)"),
     ]
     assert happened == expected
 
@@ -146,13 +146,13 @@ def test_a_failing_tournament_does_not_block_the_others(
         "tournament 8: could not open a round: PublishFailed: publishing round 1 of"
         " tournament 8 failed: FeedError: no prices today"
     )
-    assert str(first[1]) == "round 1 of tournament 11 opened (live era 0054)"
+    assert str(first[1]) == "round 1 of tournament 11 opened (live era 0004)"
     assert [str(event) for event in scheduler.tick()] == [str(first[0])]  # tried again
 
     scheduler.publishers[8] = working
     clock.advance(HOUR)
     assert [str(event) for event in scheduler.tick()] == [
-        "round 1 of tournament 8 opened (live era 0054)"
+        "round 1 of tournament 8 opened (live era 0004)"
     ]
 
 

@@ -328,7 +328,7 @@ def test_a_round_not_yet_open_or_of_another_tournament_is_refused(
         open_time=start,
         close_staking_time=start + timedelta(hours=1),
         close_time=start + timedelta(hours=1),
-        live_era="0054",
+        live_era="0004",
         dataset_version="v1",
     )
     session.add(upcoming)

@@ -33,8 +33,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from crowdquant.clock import Clock
-from crowdquant.data.eras import era_day_positions, era_label
+from crowdquant.data.eras import era_label
 from crowdquant.data.feed import MarketFeed
+from crowdquant.data.pipeline import era_grid
 from crowdquant.db.models import DatasetFile, Round, RoundStatus, Tournament
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.calendar import RoundTimes, next_round, round_open_at, schedule_for
@@ -139,9 +140,10 @@ class FeedPublisher:
 
     `market_date` maps a round's calendar era date to the market's (identity by default;
     `shift_weeks` replays a market from the past). The live era is the market's last trading
-    day on or before that date, and is labelled with the number of its week counted from the
-    market's first week, as the dataset build counts eras: the live rounds continue the
-    version's era numbers, and the daily rounds of one week share their week's label.
+    day on or before that date, and is labelled with the number of its week counted as the
+    dataset build counts eras (from the first week with a full feature history): the live
+    rounds continue the version's era numbers, and the daily rounds of one week share their
+    week's label.
     """
 
     def __init__(
@@ -161,7 +163,7 @@ class FeedPublisher:
         wanted = pd.Timestamp(self.market_date(era_date))
         panel = self.feed.market.panel_through(wanted)
         trading_day = pd.Timestamp(panel.dates[-1])
-        era_days = panel.dates[era_day_positions(panel.dates)]
+        era_days = pd.DatetimeIndex(era_grid(panel).dates)
         label = era_label(int((era_days < trading_day).sum()) + 1)
         live = self.feed.live_era(round_number, label, trading_day)
 
