@@ -26,7 +26,7 @@ from crowdquant.tournament.rounds import FeedPublisher
 
 KEYS = OperatorKeys(bytes(range(32)))
 MARKET = SyntheticConfig(n_stocks=40, n_weeks=70, seed=1)
-MONDAY = datetime(2001, 1, 8, tzinfo=UTC)  # week 54 of the market; its live eras are labelled "0004"
+MONDAY = datetime(2001, 1, 8, tzinfo=UTC)  # week 54 of the market: live eras labelled "0004"
 TUESDAY_NOON = datetime(2001, 1, 9, 12, tzinfo=UTC)
 VALIDATION_MARKET = SyntheticConfig(n_stocks=150, n_weeks=110, seed=3)
 
