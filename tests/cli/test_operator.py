@@ -146,6 +146,8 @@ def test_tournament_rounds_and_server(home: Path) -> None:
         f"http://127.0.0.1:{port}/", json={"query": "{ rounds(tournament: 8) { number } }"}
     )
     assert response.status_code == 200 and response.json()["data"]["rounds"] == [{"number": 1}]
+    assert server.diagnostics.is_alive()  # diagnostics run beside the web server
     server.server.should_exit = True
     thread.join(timeout=10)
     assert not thread.is_alive() and server.stop.is_set()
+    assert not server.diagnostics.is_alive()

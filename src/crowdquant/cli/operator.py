@@ -46,6 +46,7 @@ from crowdquant.tournament.accounts import (
 )
 from crowdquant.tournament.calendar import round_opened_now, schedule_for
 from crowdquant.tournament.datasets import publish_dataset_version
+from crowdquant.tournament.diagnostics import DiagnosticsWorker, StoredValidationLoader
 from crowdquant.tournament.errors import ServiceError
 from crowdquant.tournament.rounds import (
     FeedPublisher,
@@ -478,6 +479,7 @@ class Server:
 
     app: FastAPI
     scheduler: Scheduler
+    diagnostics: DiagnosticsWorker
     server: uvicorn.Server
     engine: Engine
     listener: socket.socket
@@ -490,7 +492,8 @@ class Server:
         return participant_url(self.server.config.host, self.listener.getsockname()[1])
 
     def run(self) -> None:
-        """Serve until uvicorn stops (Ctrl-C, or `should_exit`), then stop the scheduler.
+        """Serve until uvicorn stops (Ctrl-C, or `should_exit`), then stop the scheduler and
+        the diagnostics worker (which runs the heavy scoring off the web server's threads).
 
         Ctrl-C is a normal stop: uvicorn shuts down gracefully, then raises the signal again
         for the caller, and that KeyboardInterrupt ends here.
@@ -502,6 +505,7 @@ class Server:
             daemon=True,
         )
         ticker.start()
+        self.diagnostics.start()
         try:
             self.server.run(sockets=[self.listener])
         except KeyboardInterrupt:
@@ -509,6 +513,7 @@ class Server:
         finally:
             self.stop.set()
             ticker.join(timeout=30)
+            self.diagnostics.join(timeout=30)
             self.engine.dispose()
             self.listener.close()
 
@@ -551,6 +556,7 @@ def build_server(
             targets[tournament.number] = FeedTargets(publisher.feed, publisher.market_date)
     app = create_app(settings, clock=clock, sessions=sessions, storage=storage)
     config = uvicorn.Config(app, host=host, port=port, log_level="info")
+    stop = threading.Event()
     try:
         listener = listen(host, port)
     except OSError:
@@ -561,11 +567,14 @@ def build_server(
         scheduler=Scheduler(
             sessions, clock, publishers, targets_by_tournament=targets, storage=storage
         ),
+        diagnostics=DiagnosticsWorker(
+            sessions, storage, clock, StoredValidationLoader(storage), stop=stop
+        ),
         server=uvicorn.Server(config),
         engine=engine,
         listener=listener,
         tick_seconds=tick_seconds,
-        stop=threading.Event(),
+        stop=stop,
     )
 
 
