@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from numerai_tools import scoring as nt
+from sklearn.metrics import log_loss
 from sqlalchemy import select
 
-from crowdquant.db.models import MetaModel, Round, RoundScore, RoundStatus, RoundTargets
+from crowdquant.db.models import MetaModel, Round, RoundScore, RoundStatus, RoundTargets, Rules
 from crowdquant.db.session import transaction
 from crowdquant.scoring import SCORING_VERSION
 from crowdquant.tournament.rounds import resolve_round
@@ -158,3 +159,36 @@ def test_targets_never_sit_in_the_published_files(world: World) -> None:
     for path in published:
         frame = pd.read_parquet(io.BytesIO(path.read_bytes()))
         assert not {"target", "residual_return"} & set(frame.columns)
+
+
+def test_a_2017_rules_tournament_scores_logloss_on_the_binary_target(world: World) -> None:
+    with transaction(world.sessions) as session:
+        round_ = session.get_one(Round, world.round_id)
+        round_.tournament.rules = Rules.LEGACY2017
+    world.clock.advance(8 * DAY)
+    score(world, FeedTargets(market_feed()))
+    stored = stored_scores(world)
+    assert set(stored["metric"]) == {
+        "corr",
+        "logloss",
+        "cwmm",
+        "max_corr_others",
+        "mean_corr_others",
+    }
+    day = int(stored["day"].max())
+    with transaction(world.sessions) as session:
+        round_ = session.get_one(Round, world.round_id)
+        assert round_.market_date is not None
+        era = market_feed().live_era(
+            round_.number, round_.live_era, pd.Timestamp(round_.market_date)
+        )
+    residual = market_feed().targets(era, day)["residual_return"].astype(np.float64)
+    binary = (residual > residual.median()).astype(int)
+    frame = pd.DataFrame(world.predictions).reindex(binary.index)
+    inside = [name for name in frame.columns if frame[name].between(1e-6, 1 - 1e-6).all()]
+    assert "alice_b" not in inside  # its ranks reach 1.0: clipped, not compared
+    expected = pd.Series({name: log_loss(binary, frame[name]) for name in inside})
+    today = stored[(stored["day"] == day) & (stored["metric"] == "logloss")].set_index("model")
+    assert np.isfinite(today.loc["alice_b", "value"])
+    today = today.loc[inside]
+    np.testing.assert_allclose(today["value"].sort_index(), expected.sort_index(), atol=TOL)
