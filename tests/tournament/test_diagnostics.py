@@ -36,8 +36,6 @@ from crowdquant.tournament.diagnostics import (
     INTERNAL_ERROR,
     STALE_ERROR,
     DiagnosticsWorker,
-    NotAnUpload,
-    NothingUploaded,
     NoValidationData,
     StoredValidationLoader,
     UnknownDiagnostics,
@@ -52,6 +50,7 @@ from crowdquant.tournament.diagnostics import (
 from crowdquant.tournament.models import NotYourModel, UnknownModel, create_model
 from crowdquant.tournament.submissions import UploadTooLarge
 from crowdquant.tournament.tournaments import create_tournament
+from crowdquant.tournament.uploads import NotAnUpload, NothingUploaded
 
 from .live_market import build_dataset_version, local_storage, stored_bytes
 

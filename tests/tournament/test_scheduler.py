@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -24,7 +25,7 @@ from crowdquant.tournament.scheduler import (
 from crowdquant.tournament.scoring import FeedTargets, days_recorded
 from crowdquant.tournament.tournaments import create_tournament
 
-from .live_market import MONDAY, feed_publisher
+from .live_market import MONDAY, feed_publisher, local_storage
 
 HOUR = timedelta(hours=1)
 Happened = tuple[datetime, str]
@@ -264,3 +265,28 @@ def test_a_round_whose_targets_are_not_known_yet_waits(
         round_ = session.scalars(select(Round).where(Round.number == 1)).one()
         assert round_.status is RoundStatus.SCORING
         assert days_recorded(session, round_) == 19
+
+
+def test_ticks_sweep_abandoned_uploads_at_most_hourly(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    clock = ManualClock(datetime.now(UTC))  # file times come from the wall clock
+    storage = local_storage(tmp_path / "files")
+    scheduler = Scheduler(sessions, clock, {}, storage=storage)
+
+    def upload(key: str, age: timedelta) -> None:
+        storage.write(key, b"x")
+        then = (datetime.now(UTC) - age).timestamp()
+        os.utime(storage.root.joinpath(*key.split("/")), (then, then))
+
+    upload("uploads/ab/cd/old.csv", timedelta(days=2))
+    upload("uploads/ab/ef/fresh.csv", timedelta(minutes=5))
+    assert [str(event) for event in scheduler.tick()] == ["deleted 1 abandoned upload(s)"]
+    assert storage.exists("uploads/ab/ef/fresh.csv")
+
+    upload("uploads/ab/gh/old.csv", timedelta(days=2))
+    clock.advance(timedelta(minutes=30))
+    assert scheduler.tick() == []  # the last sweep was under an hour ago
+    clock.advance(timedelta(hours=1))
+    assert [str(event) for event in scheduler.tick()] == ["deleted 1 abandoned upload(s)"]
+    assert not storage.exists("uploads/ab/gh/old.csv")

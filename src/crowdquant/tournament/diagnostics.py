@@ -61,7 +61,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import re
 import tempfile
 import threading
 import uuid
@@ -81,22 +80,22 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crowdquant.clock import Clock
 from crowdquant.data.pipeline import MAIN_TARGET
-from crowdquant.db.models import Account, DatasetFile, Diagnostics, DiagnosticsStatus, Model
+from crowdquant.db.models import Account, DatasetFile, Diagnostics, DiagnosticsStatus
 from crowdquant.db.session import transaction
 from crowdquant.scoring.diagnostics import ValidationEras
 from crowdquant.scoring.eras import era_rows
 from crowdquant.scoring.neutralise import max_feature_exposure
 from crowdquant.scoring.summary import summary_stats
 from crowdquant.scoring.validation import DEFAULT_MAX_BYTES, SubmissionError, validate_submission
-from crowdquant.storage import FileStorage, InvalidKey, NotFound, TooLarge, validate_key
+from crowdquant.storage import FileStorage, NotFound, TooLarge
 from crowdquant.tournament.datasets import storage_key
 from crowdquant.tournament.errors import ServiceError
 from crowdquant.tournament.models import get_own_model
-from crowdquant.tournament.submissions import DEFAULT_FILENAME, UploadTooLarge
+from crowdquant.tournament.submissions import UploadTooLarge
+from crowdquant.tournament.uploads import NothingUploaded, new_upload_key, own_upload
 
-UPLOADS_PREFIX: Final = "uploads"
-"""Where `api/files.py` takes signed PUTs; the same key scheme as submission uploads."""
 DIAGNOSTICS_PREFIX: Final = "diagnostics"
+HOW: Final = "PUT the file to the URL of diagnosticsUploadAuth"
 RULES: Final = "diagnostics-1"
 """Recorded in every result: the version of what is computed here."""
 DEFAULT_FEATURE_SET: Final = "medium"
@@ -106,7 +105,6 @@ STALE_ERROR: Final = "internal error: the diagnostics job stopped before finishi
 VALIDATION_FILE: Final = "validation.parquet"
 EXAMPLE_FILE: Final = "validation_example_preds.parquet"
 FEATURES_FILE: Final = "features.json"
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _NUMBER_ATTEMPTS = 5
 
 logger = logging.getLogger(__name__)
@@ -120,16 +118,6 @@ class DiagnosticsError(ServiceError):
 
     code = "diagnostics_refused"
     default_message = "the diagnostics request was refused"
-
-
-class NotAnUpload(DiagnosticsError):  # noqa: N818
-    code = "not_an_upload"
-    default_message = "that file is not an upload of this model: use diagnosticsUploadAuth"
-
-
-class NothingUploaded(DiagnosticsError):  # noqa: N818
-    code = "nothing_uploaded"
-    default_message = "nothing was uploaded: PUT the file to the URL of diagnosticsUploadAuth"
 
 
 class NoValidationData(DiagnosticsError, LookupError):  # noqa: N818
@@ -147,11 +135,6 @@ class UnknownDiagnostics(DiagnosticsError, LookupError):  # noqa: N818
 # --- step 1 and 2: the upload and the request (in the web request) -----------------------------
 
 
-def upload_prefix(model: Model) -> str:
-    """The folder a model's raw uploads go to (submissions and diagnostics alike)."""
-    return f"{UPLOADS_PREFIX}/{model.id.hex}/"
-
-
 def diagnostics_upload_key(
     session: Session, account: Account, model_id: uuid.UUID | str, filename: str | None
 ) -> str:
@@ -160,13 +143,7 @@ def diagnostics_upload_key(
     Raises `UnknownModel` / `NotYourModel`. The API answers it as `filename` with a signed
     PUT URL for exactly that key.
     """
-    model = get_own_model(session, account, model_id)
-    return f"{upload_prefix(model)}{uuid.uuid4().hex}/{_safe_name(filename or DEFAULT_FILENAME)}"
-
-
-def _safe_name(filename: str) -> str:
-    name = _UNSAFE.sub("_", PurePosixPath(filename.replace("\\", "/")).name).strip("._")
-    return name[-128:] or DEFAULT_FILENAME
+    return new_upload_key(get_own_model(session, account, model_id), filename)
 
 
 def request_diagnostics(
@@ -188,7 +165,7 @@ def request_diagnostics(
     moved copy is deleted again and the upload stays.
     """
     model = get_own_model(session, account, model_id)
-    key = _own_upload(model, filename)
+    key = own_upload(model, filename, "use diagnosticsUploadAuth")
     version = model.tournament.dataset_version
     published = session.scalar(
         select(DatasetFile.id).where(
@@ -204,9 +181,7 @@ def request_diagnostics(
     try:
         size = storage.stat(key).size
     except NotFound:
-        raise NothingUploaded(
-            f"nothing was uploaded as {key!r}: PUT the file to the URL of diagnosticsUploadAuth"
-        ) from None
+        raise NothingUploaded(f"nothing was uploaded as {key!r}: {HOW}") from None
     if size > max_bytes:
         raise UploadTooLarge(f"{name!r} is {size:,} bytes, over the limit of {max_bytes:,} bytes")
 
@@ -237,18 +212,6 @@ def request_diagnostics(
         raise
     storage.delete(key)
     return row
-
-
-def _own_upload(model: Model, filename: str) -> str:
-    """`filename` if it is a valid key under the model's upload folder; else `NotAnUpload`."""
-    key = str(filename)
-    try:
-        validate_key(key)
-    except InvalidKey:
-        raise NotAnUpload(f"{key!r} is not a valid upload key: use diagnosticsUploadAuth") from None
-    if not key.startswith(upload_prefix(model)) or key.count("/") != 3:
-        raise NotAnUpload(f"{key!r} is not an upload of this model: use diagnosticsUploadAuth")
-    return key
 
 
 def _insert_numbered(session: Session, row: Diagnostics) -> Diagnostics:
@@ -713,8 +676,6 @@ __all__ = [
     "DiagnosticsError",
     "DiagnosticsWorker",
     "NoValidationData",
-    "NotAnUpload",
-    "NothingUploaded",
     "StoredValidationLoader",
     "UnknownDiagnostics",
     "ValidationLoader",
@@ -727,5 +688,4 @@ __all__ = [
     "request_diagnostics",
     "run_next_diagnostics",
     "score_diagnostics",
-    "upload_prefix",
 ]

@@ -15,6 +15,8 @@ window was missed are never opened after the fact (numbering stays sequential).
 
 Tournaments without a publisher are advanced but never get new rounds.
 
+With storage, a tick also deletes raw uploads abandoned for a day (at most hourly).
+
 Tournaments given a target source are scored: every tick scores each scoring round for the
 days the market has revealed (`scoring.score_round`, its own transaction), and such a round
 resolves at its resolve time only once its final day is scored. Without a source, a round
@@ -28,7 +30,7 @@ import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -46,8 +48,10 @@ from crowdquant.tournament.rounds import (
     status_due,
 )
 from crowdquant.tournament.scoring import TargetSource, days_recorded, score_round
+from crowdquant.tournament.uploads import sweep_abandoned_uploads
 
 logger = logging.getLogger(__name__)
+SWEEP_EVERY = timedelta(hours=1)
 
 
 # --- events ----------------------------------------------------------------------------------
@@ -111,6 +115,17 @@ class RoundScored(Event):
 
 
 @dataclass(frozen=True)
+class UploadsSwept:
+    """Raw uploads never named in a submission or diagnostics request, deleted."""
+
+    at: datetime
+    count: int
+
+    def __str__(self) -> str:
+        return f"deleted {self.count} abandoned upload(s)"
+
+
+@dataclass(frozen=True)
 class TickFailed(Event):
     action: str  # e.g. "open a round", "close round 3"
     error: str
@@ -153,10 +168,12 @@ class Scheduler:
         if self.targets and storage is None:
             raise ValueError("scoring rounds needs the storage their files are in")
         self.storage = storage
+        self._swept_at: datetime | None = None
 
-    def tick(self) -> list[Event]:
+    def tick(self) -> list[Event | UploadsSwept]:
         """Apply every transition that is due now; return what happened, in order."""
         now = self.clock.now()
+        swept = self._sweep_uploads(now)
         with transaction(self.sessions) as session:
             tournaments = list(session.scalars(select(Tournament).order_by(Tournament.number)))
         events: list[Event] = []
@@ -168,7 +185,25 @@ class Scheduler:
         for event in events:
             if not isinstance(event, TickFailed):  # failures are logged where caught
                 logger.info("%s", event)
-        return events
+        done: list[Event | UploadsSwept] = [] if swept is None else [swept]
+        return done + list(events)
+
+    def _sweep_uploads(self, now: datetime) -> UploadsSwept | None:
+        """At most hourly: delete raw uploads abandoned for a day (`uploads.ABANDONED_AFTER`)."""
+        if self.storage is None or (
+            self._swept_at is not None and now - self._swept_at < SWEEP_EVERY
+        ):
+            return None
+        self._swept_at = now
+        try:
+            count = sweep_abandoned_uploads(self.storage, now)
+        except Exception:
+            logger.exception("sweeping abandoned uploads failed")
+            return None
+        if not count:
+            return None
+        logger.info("deleted %d abandoned upload(s)", count)
+        return UploadsSwept(at=now, count=count)
 
     def run_forever(self, stop: threading.Event, interval: float = 60.0) -> None:
         """Tick every `interval` seconds until `stop` is set; a failing tick is logged."""

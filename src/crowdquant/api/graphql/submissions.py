@@ -11,14 +11,12 @@
    answers a GraphQL error carrying the validator's message, so numerapi raises it.
 
 Only the model's own key prefix is accepted in step 3, so one cannot submit another
-model's upload. Raw uploads never followed by step 3 stay under ``uploads/`` (a cleanup job
-may delete those older than the upload URL's lifetime).
+model's upload (`tournament/uploads.py`, shared with diagnostics). Raw uploads never
+followed by step 3 are swept by the scheduler a day later.
 """
 
 from __future__ import annotations
 
-import re
-import uuid
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -34,11 +32,9 @@ from crowdquant.api.graphql.context import (
     required,
 )
 from crowdquant.db.models import Account, ApiScope, Model, SubmissionStatus
-from crowdquant.storage import NotFound
 from crowdquant.tournament.models import get_own_model, list_models
 from crowdquant.tournament.rounds import current_round
 from crowdquant.tournament.submissions import (
-    DEFAULT_FILENAME,
     RoundNotOpen,
     WrongTournament,
     list_submissions,
@@ -46,9 +42,7 @@ from crowdquant.tournament.submissions import (
     submit_predictions,
 )
 from crowdquant.tournament.tournaments import get_tournament
-
-UPLOADS_PREFIX = "uploads"
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+from crowdquant.tournament.uploads import new_upload_key, own_upload, read_upload
 
 query = QueryType()
 mutation = MutationType()
@@ -74,15 +68,6 @@ def _model_for(
     return model
 
 
-def _upload_prefix(model: Model) -> str:
-    return f"{UPLOADS_PREFIX}/{model.id.hex}/"
-
-
-def _safe_name(filename: str) -> str:
-    name = _UNSAFE.sub("_", PurePosixPath(filename.replace("\\", "/")).name).strip("._")
-    return name[-128:] or DEFAULT_FILENAME
-
-
 @query.field("submission_upload_auth")
 def resolve_submission_upload_auth(
     _obj: Any,
@@ -94,8 +79,7 @@ def resolve_submission_upload_auth(
     context = context_of(info)
     account = context.account(ApiScope.UPLOAD)
     model = _model_for(context, account, required(tournament, "tournament"), modelId)
-    name = _safe_name(filename or DEFAULT_FILENAME)
-    key = f"{_upload_prefix(model)}{uuid.uuid4().hex}/{name}"
+    key = new_upload_key(model, filename)
     url = context.signed_url("PUT", key, UPLOAD_TTL, max_bytes=context.max_upload_bytes)
     return {"filename": key, "url": url}
 
@@ -114,19 +98,11 @@ def resolve_create_submission(
     account = context.account(ApiScope.UPLOAD)
     number = required(tournament, "tournament")
     model = _model_for(context, account, number, modelId)
-    key = str(required(filename, "filename"))
-    if not key.startswith(_upload_prefix(model)) or ".." in key:
-        raise ApiError(f"{key!r} is not an upload of this model: use submission_upload_auth")
+    key = own_upload(model, str(required(filename, "filename")), "use submission_upload_auth")
     round_ = current_round(session, get_tournament(session, number))
     if round_ is None:
         raise RoundNotOpen(f"tournament {number} has no round yet")
-    try:
-        with storage.read(key) as chunks:
-            data = b"".join(chunks)
-    except NotFound:
-        raise ApiError(
-            f"nothing was uploaded as {key!r}: PUT the file to the URL of submission_upload_auth"
-        ) from None
+    data = read_upload(storage, key, "PUT the file to the URL of submission_upload_auth")
     submission = submit_predictions(
         session,
         context.clock,
