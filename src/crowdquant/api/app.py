@@ -1,4 +1,5 @@
-"""The HTTP app: numerapi's GraphQL endpoint at ``/`` and the signed file URLs.
+"""The HTTP app: numerapi's GraphQL endpoint at ``/``, the signed file URLs, and the REST
+API under ``/api/v1`` (its OpenAPI document at ``/api/openapi.json``, see `api/rest/`).
 
 ``create_app`` takes everything it needs (settings, clock, session factory, storage); nothing
 is global, so tests and the server build as many apps as they like.
@@ -20,7 +21,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from crowdquant.api import files
+from crowdquant.api import files, rest
 from crowdquant.api.deps import Services, ServicesDep, base_url
 from crowdquant.api.graphql import execute
 from crowdquant.api.graphql.context import RequestContext
@@ -49,6 +50,8 @@ def create_app(
         max_upload_bytes=max_upload_bytes,
     )
     app.include_router(files.router)
+    app.include_router(rest.router, prefix=rest.PREFIX)
+    app.add_api_route(rest.OPENAPI_PATH, rest.openapi_endpoint, include_in_schema=False)
     app.add_api_route("/", graphql_endpoint, methods=["POST"])
     return app
 

@@ -1,0 +1,127 @@
+"""Published dataset files (public): listings, and signed download URLs to this app.
+
+Only what the visibility policy lets participants see is listed or signed. A tournament's
+files are those of its current dataset version. A round's files are those of the version it
+was published from, less the other rounds' live files and the moving ``live.parquet``: its
+own live file is ``live_<round>.parquet``, and asking a round for ``live.parquet`` gives
+that file, as GraphQL's ``dataset(round: N)`` does.
+"""
+
+from __future__ import annotations
+
+import re
+from itertools import groupby
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from crowdquant.api.rest.deps import LinksDep, RoundRef, SessionDep, TournamentNumber
+from crowdquant.api.rest.errors import responses
+from crowdquant.api.rest.routing import RestRoute
+from crowdquant.api.rest.schemas import DatasetDownloadOut, DatasetFileOut, DatasetVersionOut
+from crowdquant.api.rest.tournaments import find_round
+from crowdquant.db.models import DatasetFile, Round
+from crowdquant.tournament.datasets import (
+    UnknownDatasetFile,
+    get_dataset_file,
+    list_dataset_files,
+)
+from crowdquant.tournament.rounds import LIVE_FILENAME
+from crowdquant.tournament.submissions import live_file_name
+from crowdquant.tournament.tournaments import get_tournament
+from crowdquant.tournament.visibility import publishable_file, servable_key
+
+router = APIRouter(tags=["datasets"], route_class=RestRoute)
+
+_ROUND_LIVE_FILE = re.compile(r"live_\d+\.parquet")
+
+Filename = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=255,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="A file of the version, e.g. `train.parquet`.",
+    ),
+]
+
+
+def _of_round(round_: Round, filename: str) -> bool:
+    """Whether `filename` of the round's version belongs to the round."""
+    if filename == live_file_name(round_):
+        return True
+    return filename != LIVE_FILENAME and not _ROUND_LIVE_FILE.fullmatch(filename)
+
+
+def _visible(row: DatasetFile) -> bool:
+    return publishable_file(row.filename) and servable_key(row.storage_key)
+
+
+def _listing(version: str, rows: list[DatasetFile]) -> DatasetVersionOut:
+    files = [DatasetFileOut.of(row) for row in rows if _visible(row)]
+    return DatasetVersionOut(version=version, files=files)
+
+
+def _download(links: LinksDep, row: DatasetFile) -> DatasetDownloadOut:
+    if not _visible(row):
+        raise UnknownDatasetFile(row.version, row.filename)
+    link = links.download(row.storage_key)
+    return DatasetDownloadOut(
+        version=row.version,
+        filename=row.filename,
+        size=row.size,
+        sha256=row.sha256,
+        url=link.url,
+        expires_at=link.expires_at,
+    )
+
+
+@router.get("/datasets")
+def get_datasets(session: SessionDep) -> list[DatasetVersionOut]:
+    """Every published version and its files."""
+    rows = list_dataset_files(session)
+    return [_listing(version, list(group)) for version, group in groupby(rows, lambda r: r.version)]
+
+
+@router.get("/tournaments/{number}/datasets", responses=responses(404))
+def get_tournament_datasets(number: TournamentNumber, session: SessionDep) -> DatasetVersionOut:
+    """The files of the tournament's current dataset version."""
+    version = get_tournament(session, number).dataset_version
+    return _listing(version, list_dataset_files(session, version))
+
+
+@router.get("/tournaments/{number}/datasets/{filename}", responses=responses(404))
+def get_tournament_dataset_file(
+    number: TournamentNumber, filename: Filename, session: SessionDep, links: LinksDep
+) -> DatasetDownloadOut:
+    """A signed download URL for one file of the tournament's current version."""
+    version = get_tournament(session, number).dataset_version
+    return _download(links, get_dataset_file(session, version, filename))
+
+
+@router.get("/tournaments/{number}/rounds/{round}/datasets", responses=responses(404))
+def get_round_datasets(
+    number: TournamentNumber, round: RoundRef, session: SessionDep
+) -> DatasetVersionOut:
+    """The files of the version the round was published from, with its own live file."""
+    found = find_round(session, get_tournament(session, number), round)
+    rows = list_dataset_files(session, found.dataset_version)
+    rows = [row for row in rows if _of_round(found, row.filename)]
+    return _listing(found.dataset_version, rows)
+
+
+@router.get("/tournaments/{number}/rounds/{round}/datasets/{filename}", responses=responses(404))
+def get_round_dataset_file(
+    number: TournamentNumber,
+    round: RoundRef,
+    filename: Filename,
+    session: SessionDep,
+    links: LinksDep,
+) -> DatasetDownloadOut:
+    """A signed download URL for one of the round's files (`live.parquet`: the round's own)."""
+    found = find_round(session, get_tournament(session, number), round)
+    if filename == LIVE_FILENAME:
+        filename = live_file_name(found)
+    if not _of_round(found, filename):
+        raise UnknownDatasetFile(found.dataset_version, filename)
+    return _download(links, get_dataset_file(session, found.dataset_version, filename))

@@ -1,0 +1,120 @@
+"""Uploading predictions to a model's current round, and reading one's submissions back.
+
+An upload goes through `submit_predictions`, the service behind GraphQL's
+`create_submission`, so the checks, the late marking, the size limit and the refusals are
+the same. A file that fails validation is not refused: it is recorded as an `invalid`
+submission (answered 201 with its `error`), as GraphQL records it, so the participant sees
+it in the list. Every 4xx answer leaves the database and storage as they were.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from sqlalchemy.orm import Session
+
+from crowdquant.api.deps import ServicesDep
+from crowdquant.api.rest.auth import ReadAccount, UploadAccount
+from crowdquant.api.rest.deps import LinksDep, SessionDep
+from crowdquant.api.rest.errors import responses
+from crowdquant.api.rest.routing import RestRoute
+from crowdquant.api.rest.schemas import SubmissionDownloadOut, SubmissionOut
+from crowdquant.api.rest.uploads import REQUEST_BODY, UploadDep
+from crowdquant.db.models import Model, Submission, SubmissionStatus
+from crowdquant.tournament.models import get_own_model
+from crowdquant.tournament.rounds import current_round
+from crowdquant.tournament.submissions import (
+    RoundNotOpen,
+    counting_submission,
+    get_own_submission,
+    list_submissions,
+    live_ids_of_round,
+    submit_predictions,
+)
+
+router = APIRouter(tags=["submissions"], route_class=RestRoute)
+
+
+def _render(session: Session, submissions: list[Submission]) -> list[SubmissionOut]:
+    """With `selected`: whether each is the one counting for its model in its round."""
+    counting: dict[tuple[uuid.UUID, uuid.UUID], uuid.UUID | None] = {}
+    rendered = []
+    for submission in submissions:
+        selected = False
+        if submission.status is SubmissionStatus.VALID and not submission.late:
+            pair = (submission.round_id, submission.model_id)
+            if pair not in counting:
+                found = counting_submission(session, submission.round, submission.model)
+                counting[pair] = None if found is None else found.id
+            selected = counting[pair] == submission.id
+        rendered.append(SubmissionOut.of(submission, selected=selected))
+    return rendered
+
+
+def upload_model(model_id: uuid.UUID, account: UploadAccount, session: SessionDep) -> Model:
+    """The caller's model to upload to: checked before the body is read."""
+    return get_own_model(session, account, model_id)
+
+
+@router.post(
+    "/models/{model_id}/submissions",
+    status_code=201,
+    responses=responses(401, 403, 404, 409, 413, 415),
+    openapi_extra={"requestBody": REQUEST_BODY},
+)
+def post_submission(
+    model: Annotated[Model, Depends(upload_model)],
+    upload: UploadDep,
+    account: UploadAccount,
+    session: SessionDep,
+    services: ServicesDep,
+) -> SubmissionOut:
+    """Upload predictions to the current round of the model's tournament (scope `upload`)."""
+    round_ = current_round(session, model.tournament)
+    if round_ is None:
+        raise RoundNotOpen(f"tournament {model.tournament.number} has no round yet")
+    submission = submit_predictions(
+        session,
+        services.clock,
+        services.storage,
+        account,
+        model.id,
+        round_,
+        upload.filename,
+        upload.content,
+        live_ids=live_ids_of_round(services.storage, round_),
+        max_bytes=services.max_upload_bytes,
+    )
+    return _render(session, [submission])[0]
+
+
+@router.get("/models/{model_id}/submissions", responses=responses(401, 403, 404))
+def get_submissions(
+    model_id: uuid.UUID, account: ReadAccount, session: SessionDep
+) -> list[SubmissionOut]:
+    """The model's submissions, newest first (scope `read`)."""
+    return _render(session, list_submissions(session, account, model_id))
+
+
+@router.get("/submissions/{submission_id}", responses=responses(401, 403, 404))
+def get_submission(
+    submission_id: uuid.UUID, account: ReadAccount, session: SessionDep
+) -> SubmissionOut:
+    return _render(session, [get_own_submission(session, account, submission_id)])[0]
+
+
+@router.get("/submissions/{submission_id}/download", responses=responses(401, 403, 404))
+def get_submission_download(
+    submission_id: uuid.UUID, account: ReadAccount, session: SessionDep, links: LinksDep
+) -> SubmissionDownloadOut:
+    """A signed URL to download the file as it was uploaded (scope `read`)."""
+    submission = get_own_submission(session, account, submission_id)
+    link = links.download(submission.file_key)
+    return SubmissionDownloadOut(
+        submission_id=submission.id,
+        filename=submission.filename,
+        url=link.url,
+        expires_at=link.expires_at,
+    )

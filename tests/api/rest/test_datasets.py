@@ -1,0 +1,125 @@
+"""GET /datasets, and the datasets of a tournament and of a round: listings, signed URLs."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+import httpx
+
+from crowdquant.db.models import DatasetFile
+from crowdquant.db.session import transaction
+from crowdquant.tournament.datasets import UnknownDatasetFile
+from crowdquant.tournament.rounds import FeedPublisher, open_round
+from crowdquant.tournament.tournaments import get_tournament
+
+from ...tournament.live_market import market_feed, stored_bytes
+from .helpers import RestWorld, refused
+
+
+def _names(listing: dict[str, object]) -> list[str]:
+    files = listing["files"]
+    assert isinstance(files, list)
+    return [entry["filename"] for entry in files]
+
+
+def test_listings(world: RestWorld) -> None:
+    with world.client(None) as api:
+        versions = api.get("/datasets").json()
+        assert [version["version"] for version in versions] == ["v1"]
+        assert _names(versions[0]) == ["live.parquet", "live_1.parquet"]
+        eight = api.get("/tournaments/8/datasets").json()
+        assert eight == versions[0]
+        entry = eight["files"][0]
+        assert entry["size"] == len(stored_bytes(world.storage, "v1/live.parquet"))
+        assert len(entry["sha256"]) == 64
+        assert entry["published_at"].endswith("Z")
+        assert api.get("/tournaments/11/datasets").json() == {"version": "v2", "files": []}
+        assert _names(api.get("/tournaments/8/rounds/current/datasets").json()) == [
+            "live_1.parquet"
+        ]
+
+
+def test_signed_download_urls(world: RestWorld) -> None:
+    content = stored_bytes(world.storage, "v1/live.parquet")
+    with world.client(None) as api:
+        answer = api.get("/tournaments/8/datasets/live.parquet").json()
+        round_file = api.get("/tournaments/8/rounds/1/datasets/live.parquet").json()
+    assert answer["version"] == "v1"
+    assert answer["filename"] == "live.parquet"
+    assert answer["sha256"] == hashlib.sha256(content).hexdigest()
+    assert answer["size"] == len(content)
+    assert answer["url"].startswith(f"{world.url}/files/v1/live.parquet?")
+    expires_at = answer["expires_at"]
+    assert expires_at.endswith("Z")
+    assert int(httpx.URL(answer["url"]).params["expires"]) == int(
+        (world.clock.now() + timedelta(hours=6)).timestamp()
+    )
+    assert httpx.get(answer["url"]).content == content
+    assert round_file["filename"] == "live_1.parquet"
+    assert httpx.get(round_file["url"]).content == content
+
+
+def test_each_round_has_its_own_live_file(world: RestWorld) -> None:
+    world.clock.advance(timedelta(days=1))  # Wednesday: round 2 opens
+    with transaction(world.sessions) as session:
+        open_round(
+            session,
+            world.clock,
+            get_tournament(session, 8),
+            FeedPublisher(market_feed(), world.storage),
+        )
+    with world.client(None) as api:
+        assert _names(api.get("/tournaments/8/datasets").json()) == [
+            "live.parquet",
+            "live_1.parquet",
+            "live_2.parquet",
+        ]
+        assert _names(api.get("/tournaments/8/rounds/1/datasets").json()) == ["live_1.parquet"]
+        assert _names(api.get("/tournaments/8/rounds/0/datasets").json()) == ["live_2.parquet"]
+        first = api.get("/tournaments/8/rounds/1/datasets/live.parquet").json()
+        assert first["filename"] == "live_1.parquet"
+        assert httpx.get(first["url"]).content == stored_bytes(world.storage, "v1/live_1.parquet")
+        other = api.get("/tournaments/8/rounds/1/datasets/live_2.parquet")
+    refused(other, 404, UnknownDatasetFile.code)
+
+
+def test_unknown_files_and_bad_names(world: RestWorld) -> None:
+    with world.client(None) as api:
+        unknown = refused(
+            api.get("/tournaments/8/datasets/nope.parquet"), 404, UnknownDatasetFile.code
+        )
+        assert unknown["message"] == "no published dataset file v1/nope.parquet"
+        refused(api.get("/tournaments/11/datasets/live.parquet"), 404, UnknownDatasetFile.code)
+        refused(api.get("/tournaments/99/datasets"), 404, "tournament_not_found")
+        refused(api.get("/tournaments/8/rounds/5/datasets"), 404, "round_not_found")
+        refused(api.get("/tournaments/11/rounds/current/datasets"), 404, "round_not_found")
+        refused(api.get("/tournaments/8/datasets/a%00b"), 422, "invalid_request")
+        refused(api.get("/tournaments/8/datasets/" + "x" * 300), 422, "invalid_request")
+
+
+def test_the_operators_files_are_never_listed_or_signed(world: RestWorld) -> None:
+    with transaction(world.sessions) as session:
+        for filename, key in (
+            ("targets.parquet", "v1/targets.parquet"),
+            ("x.parquet", "operator/x"),
+        ):
+            session.add(
+                DatasetFile(
+                    version="v1",
+                    filename=filename,
+                    size=1,
+                    sha256="0" * 64,
+                    storage_key=key,
+                    published_at=world.clock.now(),
+                )
+            )
+    with world.client(None) as api:
+        assert _names(api.get("/tournaments/8/datasets").json()) == [
+            "live.parquet",
+            "live_1.parquet",
+        ]
+        for filename in ("targets.parquet", "x.parquet"):
+            answer = api.get(f"/tournaments/8/datasets/{filename}")
+            refused(answer, 404, UnknownDatasetFile.code)
+            assert "url" not in answer.text

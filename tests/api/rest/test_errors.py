@@ -1,0 +1,52 @@
+"""The one table from service refusals to HTTP statuses (no server, no database)."""
+
+from __future__ import annotations
+
+import pytest
+
+from crowdquant.api.rest.errors import STATUS_BY_ERROR, status_for
+from crowdquant.db.models import ApiScope, RoundStatus
+from crowdquant.tournament import accounts, datasets, models, rounds, submissions, tournaments
+from crowdquant.tournament.errors import ServiceError
+
+
+def _all_subclasses(cls: type[ServiceError]) -> list[type[ServiceError]]:
+    found = []
+    for sub in cls.__subclasses__():
+        found += [sub, *_all_subclasses(sub)]
+    return found
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (accounts.MalformedToken(), 401),
+        (accounts.InvalidApiKey(), 401),
+        (accounts.KeyRevoked(), 401),
+        (accounts.WebSessionExpired(), 401),
+        (accounts.MissingScope(ApiScope.READ), 403),
+        (models.NotYourModel(), 403),
+        (models.UnknownModel(), 404),
+        (submissions.UnknownSubmission(), 404),
+        (tournaments.TournamentNotFound(), 404),
+        (rounds.RoundNotFound(), 404),
+        (datasets.UnknownDatasetFile("v1", "x"), 404),
+        (submissions.RoundNotOpen(), 409),
+        (rounds.RoundStateError(8, 1, RoundStatus.RESOLVED, RoundStatus.CLOSED), 409),
+        (models.ModelNameTaken(), 409),
+        (submissions.UploadTooLarge(), 413),
+        (models.InvalidModelName(), 422),
+        (accounts.InvalidScopes(), 422),
+        (submissions.WrongTournament(), 422),
+        (submissions.NoLiveFile(), 503),
+        (ServiceError(), 422),
+    ],
+)
+def test_statuses(error: ServiceError, status: int) -> None:
+    assert status_for(error) == status
+
+
+def test_every_service_refusal_is_a_client_error_or_unavailable() -> None:
+    for cls in [ServiceError, *_all_subclasses(ServiceError)]:
+        status = next(STATUS_BY_ERROR[c] for c in cls.__mro__ if c in STATUS_BY_ERROR)
+        assert 400 <= status < 500 or status == 503, cls
