@@ -41,6 +41,11 @@ _METHOD = re.compile(r"[A-Z]+")
 _DECIMAL = re.compile(r"0|[1-9][0-9]{0,17}")  # canonical form only: no sign, spaces or zeros
 _SIGNATURE = re.compile(r"[A-Za-z0-9_-]{43}")  # 32 bytes, base64url without padding
 
+FILES_PATH = "/files/"
+"""Where the app serves signed file URLs (`api/files.py`)."""
+DOWNLOAD_TTL = timedelta(hours=6)
+UPLOAD_TTL = timedelta(hours=1)
+
 
 class SignedUrlError(ValueError):
     """A signed URL was refused; `code` is stable, the message readable."""

@@ -36,6 +36,8 @@ MAX_FILENAME_LENGTH = 255
 class DatasetError(ServiceError):
     """A dataset version cannot be published or a file found."""
 
+    code = "dataset_error"
+
 
 class DatasetFileConflict(DatasetError):  # noqa: N818
     """A file of this version is already published with other content."""
@@ -54,6 +56,8 @@ class StoredCopyMismatch(DatasetError):  # noqa: N818
 
 class UnknownDatasetFile(DatasetError, LookupError):  # noqa: N818
     """No published file of that name in that version."""
+
+    code = "unknown_dataset_file"
 
     def __init__(self, version: str, filename: str) -> None:
         super().__init__(f"no published dataset file {version}/{filename}")

@@ -193,11 +193,10 @@ def test_hand_written_multipart_with_odd_filenames(world: RestWorld) -> None:
     content = predictions_csv(world.live_ids)
     boundary = "b0undary'()+_,-./:=?"
     head = (
-        f"preamble\r\n--{boundary}\r\n"
+        f"--{boundary}\r\n"
         'Content-Disposition: form-data; name="note"\r\n\r\nhello\r\n'
         f"--{boundary}\r\n"
-        "Content-Disposition: form-data; name=file;"
-        " filename*=UTF-8''..%2F%00pr%C3%A9ds%0A.csv\r\n"
+        'Content-Disposition: form-data; name="file"; filename="..\\..\\pr\u00e9ds .csv"\r\n'
         "Content-Type: text/csv\r\n\r\n"
     )
     body = head.encode() + content + f"\r\n--{boundary}--\r\nepilogue".encode()

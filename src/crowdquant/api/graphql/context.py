@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from graphql import GraphQLResolveInfo
 from sqlalchemy.orm import Session
 
-from crowdquant.api.signing import UrlSigner
+from crowdquant.api.signing import FILES_PATH, UrlSigner
 from crowdquant.clock import Clock
 from crowdquant.db.models import Account, ApiScope
 from crowdquant.storage import FileStorage
@@ -23,12 +23,6 @@ from crowdquant.tournament.accounts import (
     authenticate_api_key,
     parse_token_header,
 )
-
-FILES_PATH = "/files/"
-"""Where the app serves signed file URLs (`api/files.py`)."""
-
-DOWNLOAD_TTL = timedelta(hours=6)
-UPLOAD_TTL = timedelta(hours=1)
 
 
 class ApiError(ValueError):

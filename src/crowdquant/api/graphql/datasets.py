@@ -11,7 +11,8 @@ from typing import Any
 from ariadne import QueryType
 from graphql import GraphQLResolveInfo
 
-from crowdquant.api.graphql.context import DOWNLOAD_TTL, ApiError, context_of, required
+from crowdquant.api.graphql.context import ApiError, context_of, required
+from crowdquant.api.signing import DOWNLOAD_TTL
 from crowdquant.tournament.datasets import get_dataset_file, list_dataset_files
 from crowdquant.tournament.rounds import LIVE_FILENAME
 

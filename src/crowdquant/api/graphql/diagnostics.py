@@ -23,8 +23,9 @@ from typing import Any
 from ariadne import MutationType, QueryType
 from graphql import GraphQLResolveInfo
 
-from crowdquant.api.graphql.context import UPLOAD_TTL, context_of, iso, required
+from crowdquant.api.graphql.context import context_of, iso, required
 from crowdquant.api.graphql.submissions import _model_for
+from crowdquant.api.signing import UPLOAD_TTL
 from crowdquant.db.models import ApiScope, Diagnostics, DiagnosticsStatus
 from crowdquant.tournament.diagnostics import (
     diagnostics_upload_key,

@@ -25,12 +25,12 @@ from graphql import GraphQLResolveInfo
 
 from crowdquant.api.graphql.accounts import render_submission
 from crowdquant.api.graphql.context import (
-    UPLOAD_TTL,
     ApiError,
     RequestContext,
     context_of,
     required,
 )
+from crowdquant.api.signing import UPLOAD_TTL
 from crowdquant.db.models import Account, ApiScope, Model, SubmissionStatus
 from crowdquant.tournament.models import get_own_model, list_models
 from crowdquant.tournament.rounds import current_round

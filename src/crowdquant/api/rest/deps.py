@@ -16,11 +16,10 @@ from pydantic import Field
 from sqlalchemy.orm import Session
 
 from crowdquant.api.deps import ServicesDep, base_url
-from crowdquant.api.graphql.context import DOWNLOAD_TTL, FILES_PATH
 from crowdquant.api.rest.errors import RestError
 from crowdquant.api.rest.routing import request_session
 from crowdquant.api.rest.schemas import MAX_INT32
-from crowdquant.api.signing import EXPIRES, UrlSigner
+from crowdquant.api.signing import DOWNLOAD_TTL, EXPIRES, FILES_PATH, UrlSigner
 from crowdquant.tournament.visibility import servable_key
 
 SessionDep = Annotated[Session, Depends(request_session)]
