@@ -199,3 +199,23 @@ def test_only_ones_own_models(world: World) -> None:
     assert bob.diagnostics(world.bob_model, bob.upload_diagnostics(df=frame))["status"] == "pending"
     with pytest.raises(ValueError, match="you have several models in tournament 8: pass model_id"):
         alice.upload_diagnostics(df=frame)
+
+
+def test_the_rest_api_queues_diagnostics_and_shows_the_same_report(world: World) -> None:
+    """Our own REST route beside numerapi's calls: same service, same worker, same numbers."""
+    frame = predictions(world.built)
+    headers = {"Authorization": f"Token {world.alice[0]}${world.alice[1]}"}
+    path = f"{world.base_url}/api/v1/models/{world.alice_model}/diagnostics"
+    upload = {"file": ("validation_preds.csv", frame.to_csv(index=False).encode())}
+    queued = httpx.post(path, files=upload, headers=headers)
+    assert queued.status_code == 202, queued.text
+    assert queued.json()["status"] == "pending" and queued.json()["report"] is None
+    assert queued.json()["request_number"] == 1
+
+    run_worker_step(world)
+    done = httpx.get(f"{path}/{queued.json()['id']}", headers=headers).json()
+    assert done["status"] == "done" and done["request_number"] == 1
+    per_era = pd.DataFrame(done["report"]["per_era"]).set_index("era")
+    expected = expected_per_era(world.built, frame)
+    np.testing.assert_allclose(per_era["corr"], expected["corr"], atol=1e-9)
+    assert [row["id"] for row in httpx.get(path, headers=headers).json()] == [done["id"]]

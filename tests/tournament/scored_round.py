@@ -83,6 +83,11 @@ def upload(
 
 @pytest.fixture
 def world(sessions: sessionmaker[Session], tmp_path: Path) -> World:
+    return scored_world(sessions, tmp_path)
+
+
+def scored_world(sessions: sessionmaker[Session], tmp_path: Path) -> World:
+    """Five models (one late) in a closed, scoring round; nothing scored yet."""
     clock = ManualClock(TUESDAY_NOON + timedelta(minutes=5))
     storage = local_storage(tmp_path / "files")
     publisher = FeedPublisher(market_feed(), storage)

@@ -236,6 +236,20 @@ def _insert_numbered(session: Session, row: Diagnostics) -> Diagnostics:
 # --- reading -----------------------------------------------------------------------------------
 
 
+def list_diagnostics(
+    session: Session, account: Account, model_id: uuid.UUID | str
+) -> list[Diagnostics]:
+    """Every diagnostics request of `account`'s model `model_id`, newest first."""
+    model = get_own_model(session, account, model_id)
+    return list(
+        session.scalars(
+            select(Diagnostics)
+            .where(Diagnostics.model_id == model.id)
+            .order_by(Diagnostics.request_number.desc())
+        )
+    )
+
+
 def get_diagnostics(
     session: Session,
     account: Account,
@@ -684,6 +698,7 @@ __all__ = [
     "diagnostics_upload_key",
     "fail_stale_diagnostics",
     "get_diagnostics",
+    "list_diagnostics",
     "prepare_validation",
     "request_diagnostics",
     "run_next_diagnostics",

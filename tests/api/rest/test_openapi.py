@@ -31,7 +31,7 @@ def test_the_document_lists_every_route(world: RestWorld) -> None:
         (path, method) for path, operations in document["paths"].items() for method in operations
     }
     assert listed == expected
-    assert len(expected) == 18
+    assert len(expected) == 25  # 18 server routes, 4 of scores, 3 of diagnostics
     assert all(path.startswith(PREFIX + "/") for path, _ in listed)  # no GraphQL, no /files
 
     operations = [op for ops in document["paths"].values() for op in ops.values()]
@@ -55,9 +55,10 @@ def test_security_and_upload_body(world: RestWorld) -> None:
     paths = document["paths"]
     assert paths[PREFIX + "/account"]["get"]["security"] == [{"ApiKey": []}]
     assert "security" not in paths[PREFIX + "/tournaments"]["get"]
-    upload = paths[PREFIX + "/models/{model_id}/submissions"]["post"]
-    form = upload["requestBody"]["content"]["multipart/form-data"]["schema"]
-    assert form["required"] == ["file"]
+    for kind in ("submissions", "diagnostics"):
+        upload = paths[PREFIX + "/models/{model_id}/" + kind]["post"]
+        form = upload["requestBody"]["content"]["multipart/form-data"]["schema"]
+        assert form["required"] == ["file"]
     assert form["properties"]["file"]["format"] == "binary"
     assert {"201", "401", "403", "404", "409", "413", "415", "422"} <= set(upload["responses"])
 

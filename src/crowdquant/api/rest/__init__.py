@@ -14,13 +14,22 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
-from crowdquant.api.rest import account, datasets, models, openapi, submissions, tournaments
+from crowdquant.api.rest import (
+    account,
+    datasets,
+    diagnostics,
+    models,
+    openapi,
+    scores,
+    submissions,
+    tournaments,
+)
 from crowdquant.api.rest.errors import RestError
 from crowdquant.api.rest.routing import RestRoute
 
 PREFIX = "/api/v1"
 OPENAPI_PATH = "/api/openapi.json"
-DOMAINS = (tournaments, datasets, account, models, submissions)
+DOMAINS = (tournaments, datasets, scores, account, models, submissions, diagnostics)
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 

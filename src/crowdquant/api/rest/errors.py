@@ -27,6 +27,7 @@ from crowdquant.tournament.accounts import (
     UsernameTaken,
 )
 from crowdquant.tournament.datasets import DatasetError, DatasetFileConflict, UnknownDatasetFile
+from crowdquant.tournament.diagnostics import NoValidationData, UnknownDiagnostics
 from crowdquant.tournament.errors import ServiceError
 from crowdquant.tournament.models import ModelNameTaken, NotYourModel, UnknownModel
 from crowdquant.tournament.rounds import RoundError, RoundNotFound
@@ -61,6 +62,7 @@ STATUS_BY_ERROR: dict[type[ServiceError], int] = {
     TournamentNotFound: 404,
     RoundNotFound: 404,
     UnknownDatasetFile: 404,
+    UnknownDiagnostics: 404,
     # not now, or not again: the round's state, a name already taken
     RoundNotOpen: 409,
     RoundError: 409,  # RoundStateError, NoRoundDue, RoundScheduleError
@@ -73,6 +75,7 @@ STATUS_BY_ERROR: dict[type[ServiceError], int] = {
     UploadTooLarge: 413,
     # the operator's problem, not the caller's
     NoLiveFile: 503,
+    NoValidationData: 503,
     # the input breaks a rule (names, scopes, files): the families' default
     AccountError: 422,
     SubmissionRejected: 422,  # and WrongTournament

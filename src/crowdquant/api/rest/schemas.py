@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -19,6 +19,8 @@ from crowdquant.db.models import (
     ApiScope,
     Cadence,
     DatasetFile,
+    Diagnostics,
+    DiagnosticsStatus,
     Model,
     Round,
     RoundStatus,
@@ -27,6 +29,7 @@ from crowdquant.db.models import (
     SubmissionStatus,
     Tournament,
 )
+from crowdquant.tournament.leaderboard import DailyScore, RoundRow, Standing
 
 
 def _utc(moment: datetime) -> datetime:
@@ -36,6 +39,16 @@ def _utc(moment: datetime) -> datetime:
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
 MAX_INT32 = 2**31 - 1  # tournament and round numbers are INTEGER columns
+TOKEN_DECIMALS = 18
+
+
+def nmr(units: int) -> str:
+    """An amount of 10^-18 NMR units as a decimal string of NMR: 1500000000000000000 → "1.5"."""
+    whole, fraction = divmod(abs(units), 10**TOKEN_DECIMALS)
+    digits = f"{fraction:0{TOKEN_DECIMALS}d}".rstrip("0")
+    return (
+        ("-" if units < 0 else "") + str(whole) + (f".{digits}" if digits else "")
+    )  # tournament and round numbers are INTEGER columns
 
 
 class Output(BaseModel):
@@ -229,4 +242,118 @@ class SubmissionOut(Output):
             n_rows=submission.n_rows,
             created_at=submission.created_at,
             validated_at=submission.validated_at,
+        )
+
+
+# --- scores ----------------------------------------------------------------------------------
+
+
+class StandingOut(Output):
+    """A leaderboard row: a model (with its account) or an account."""
+
+    rank: int
+    name: str
+    account: str | None
+    reputation: dict[str, float]
+    consistency: float | None
+    rounds: int
+    latest_round: int | None
+    latest: dict[str, float]
+    stake: str
+
+    @classmethod
+    def of(cls, row: Standing) -> StandingOut:
+        return cls(
+            rank=row.rank,
+            name=row.name,
+            account=row.account,
+            reputation=row.reputation,
+            consistency=row.consistency,
+            rounds=row.rounds,
+            latest_round=row.latest_round,
+            latest=row.latest,
+            stake=nmr(row.stake),
+        )
+
+
+class RoundRowOut(Output):
+    rank: int | None
+    model: str
+    late: bool
+    day: int
+    scores: dict[str, float]
+    percentiles: dict[str, float]
+
+
+class RoundScoresOut(Output):
+    round: RoundOut
+    models: list[RoundRowOut]
+
+    @classmethod
+    def of(cls, round_: Round, rows: list[RoundRow]) -> RoundScoresOut:
+        return cls(
+            round=RoundOut.of(round_, is_open=False),
+            models=[
+                RoundRowOut(
+                    rank=row.rank,
+                    model=row.model,
+                    late=row.late,
+                    day=row.day,
+                    scores=row.scores,
+                    percentiles=row.percentiles,
+                )
+                for row in rows
+            ],
+        )
+
+
+class DailyScoreOut(Output):
+    round: int
+    day: int
+    metric: str
+    value: float | None
+    percentile: float | None
+    late: bool
+
+    @classmethod
+    def of(cls, score: DailyScore) -> DailyScoreOut:
+        return cls(
+            round=score.round,
+            day=score.day,
+            metric=score.metric,
+            value=score.value,
+            percentile=score.percentile,
+            late=score.late,
+        )
+
+
+# --- diagnostics -----------------------------------------------------------------------------
+
+
+class DiagnosticsOut(Output):
+    """A diagnostics request and, once `done`, its report (`per_era` and `summary`);
+    `request_number` counts this model's requests: repeated looks overfit validation."""
+
+    id: uuid.UUID
+    request_number: int
+    status: DiagnosticsStatus
+    error: str | None
+    dataset_version: str
+    filename: str
+    created_at: UtcDatetime
+    finished_at: UtcDatetime | None
+    report: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, row: Diagnostics) -> DiagnosticsOut:
+        return cls(
+            id=row.id,
+            request_number=row.request_number,
+            status=row.status,
+            error=row.error,
+            dataset_version=row.dataset_version,
+            filename=row.filename,
+            created_at=row.created_at,
+            finished_at=row.finished_at,
+            report=row.result if row.status is DiagnosticsStatus.DONE else None,
         )
