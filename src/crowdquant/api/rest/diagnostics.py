@@ -27,7 +27,7 @@ router = APIRouter(tags=["diagnostics"], route_class=RestRoute)
 @router.post(
     "/models/{model_id}/diagnostics",
     status_code=202,
-    responses=responses(401, 403, 404, 413, 415),
+    responses=responses(401, 403, 404, 413, 415, 503),
     openapi_extra={"requestBody": REQUEST_BODY},
 )
 def post_diagnostics(
