@@ -7,8 +7,6 @@ number of weeks behind the calendar.
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +19,6 @@ import numerapi.base_api
 import numpy as np
 import pandas as pd
 import pytest
-import uvicorn
 from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -40,6 +37,7 @@ from crowdquant.tournament.submissions import live_ids_of_round
 from crowdquant.tournament.tournaments import create_tournament, get_tournament
 
 from ..tournament.live_market import TUESDAY_NOON, local_storage, market_feed, stored_bytes
+from .server import serve
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
@@ -76,22 +74,6 @@ def _open_round_now(
         return live_ids_of_round(storage, round_)
 
 
-def _serve(app: object) -> Iterator[str]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))  # type: ignore[arg-type]
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 @pytest.fixture
 def world(sessions: sessionmaker[Session], tmp_path: Path) -> Iterator[World]:
     clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
@@ -106,7 +88,7 @@ def world(sessions: sessionmaker[Session], tmp_path: Path) -> Iterator[World]:
     settings = Settings(mode="local", home=tmp_path / "home")
     app = create_app(settings, clock=clock, sessions=sessions, storage=storage)
     previous = numerapi.base_api.API_TOURNAMENT_URL
-    for url in _serve(app):
+    with serve(app) as url:
         numerapi.base_api.API_TOURNAMENT_URL = url
         try:
             yield World(

@@ -34,7 +34,8 @@ from crowdquant.tournament.tournaments import create_tournament
 
 from ..tournament.live_market import build_dataset_version, local_storage
 from ..tournament.test_diagnostics import FEATURE_SET, expected_per_era, predictions
-from .test_numerapi import CHEAP, _serve
+from .server import serve
+from .test_numerapi import CHEAP
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,7 @@ def world(
     settings = Settings(mode="local", home=tmp_path / "home")
     app = create_app(settings, clock=clock, sessions=sessions, storage=storage)
     previous = numerapi.base_api.API_TOURNAMENT_URL
-    for url in _serve(app):
+    with serve(app) as url:
         numerapi.base_api.API_TOURNAMENT_URL = url
         try:
             yield World(url, clock, storage, sessions, built, keys[0], keys[1], *models)

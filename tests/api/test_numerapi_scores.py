@@ -36,7 +36,7 @@ from crowdquant.tournament.tournaments import create_tournament, get_tournament
 
 from ..tournament.live_market import MONDAY, local_storage
 from ..tournament.scored_round import market_feed
-from .rest.helpers import serve
+from .server import serve
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 PARTICIPANTS = ("alice", "bob", "carol")

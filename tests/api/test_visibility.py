@@ -3,7 +3,6 @@ path (GraphQL, REST, signed file URLs): each is refused."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -14,14 +13,14 @@ from sqlalchemy import select
 
 from crowdquant.api.app import create_app
 from crowdquant.api.signing import signer_from_settings
-from crowdquant.db.models import ApiScope, MetaModel, Model, RoundScore, RoundTargets, Submission
+from crowdquant.db.models import ApiScope, MetaModel, Model, RoundTargets, Submission
 from crowdquant.db.session import transaction
 from crowdquant.settings import Settings
 from crowdquant.tournament.accounts import create_api_key, get_account
 from crowdquant.tournament.scoring import FeedTargets
 
-from ..tournament.scored_round import DAY, World, market_feed, score
-from .rest.helpers import serve
+from ..tournament.scored_round import DAY, World, add_hidden_score, market_feed, score
+from .server import serve
 
 API = "/api/v1"
 
@@ -99,23 +98,7 @@ def test_another_participants_submission_file_is_refused(
 def test_hidden_scores_never_reach_a_participant(served: tuple[World, str, Settings, str]) -> None:
     world, url, _, _ = served
     with transaction(world.sessions) as session:
-        row = session.scalars(select(RoundScore).where(RoundScore.day == 1)).first()
-        assert row is not None
-        session.add(
-            RoundScore(
-                id=uuid.uuid4(),
-                round_id=row.round_id,
-                model_id=row.model_id,
-                submission_id=row.submission_id,
-                metric="test_logloss",
-                day=1,
-                value=0.5,
-                late=False,
-                scoring_version=row.scoring_version,
-                computed_at=row.computed_at,
-            )
-        )
-        model_id = row.model_id
+        model_id = add_hidden_score(session, day=1).model_id
     scores = _graphql(
         url, f'{{ submissionScores(modelId: "{model_id}", tournament: 8) {{ displayName }} }}'
     )

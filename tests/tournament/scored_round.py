@@ -161,3 +161,24 @@ def stored_scores(world: World) -> pd.DataFrame:
                 for row in rows
             ]
         )
+
+
+def add_hidden_score(session: Session, day: int) -> RoundScore:
+    """A `test_logloss` (a hidden-holdout metric) beside a stored score of `day`."""
+    row = session.scalars(select(RoundScore).where(RoundScore.day == day)).first()
+    assert row is not None
+    hidden = RoundScore(
+        id=uuid.uuid4(),
+        round_id=row.round_id,
+        model_id=row.model_id,
+        submission_id=row.submission_id,
+        metric="test_logloss",
+        day=day,
+        value=0.69,
+        late=False,
+        scoring_version=row.scoring_version,
+        computed_at=row.computed_at,
+    )
+    session.add(hidden)
+    session.flush()
+    return hidden

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from crowdquant.db.models import Model, Round, RoundScore
+from crowdquant.db.models import Model, Round
 from crowdquant.db.session import transaction
 from crowdquant.tournament.leaderboard import (
     account_leaderboard,
@@ -22,7 +21,7 @@ from crowdquant.tournament.scoring import FeedTargets
 from crowdquant.tournament.tournaments import get_tournament
 from crowdquant.tournament.visibility import Viewer
 
-from .scored_round import DAY, World, market_feed, score, stored_scores
+from .scored_round import DAY, World, add_hidden_score, market_feed, score, stored_scores
 
 
 @pytest.fixture
@@ -107,23 +106,7 @@ def test_round_table_and_history_with_percentiles(resolved: World) -> None:
 def test_hidden_metrics_are_shown_to_the_operator_only(resolved: World) -> None:
     world = resolved
     with transaction(world.sessions) as session:
-        row = session.scalars(select(RoundScore).where(RoundScore.day == 20)).first()
-        assert row is not None
-        session.add(
-            RoundScore(
-                id=uuid.uuid4(),
-                round_id=row.round_id,
-                model_id=row.model_id,
-                submission_id=row.submission_id,
-                metric="test_logloss",
-                day=20,
-                value=0.69,
-                late=False,
-                scoring_version=row.scoring_version,
-                computed_at=row.computed_at,
-            )
-        )
-        session.flush()
+        row = add_hidden_score(session, day=20)
         model = session.get_one(Model, row.model_id)
         public = model_score_history(session, model, Viewer.public())
         operator = model_score_history(session, model, Viewer.operator())

@@ -22,7 +22,8 @@ from crowdquant.tournament.submissions import live_ids_of_round
 from crowdquant.tournament.tournaments import create_tournament, get_tournament
 
 from ...tournament.live_market import TUESDAY_NOON, local_storage, market_feed
-from .helpers import RestWorld, serve
+from ..server import serve
+from .helpers import RestWorld
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 MAX_UPLOAD_BYTES = 16 * 1024

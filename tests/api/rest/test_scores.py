@@ -20,7 +20,8 @@ from crowdquant.tournament.rounds import resolve_round
 from crowdquant.tournament.scoring import FeedTargets
 
 from ...tournament.scored_round import DAY, World, market_feed, score, scored_world, stored_scores
-from .helpers import API, refused, serve
+from ..server import serve
+from .helpers import API, refused
 
 
 @pytest.fixture

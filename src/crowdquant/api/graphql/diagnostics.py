@@ -24,11 +24,9 @@ from ariadne import MutationType, QueryType
 from graphql import GraphQLResolveInfo
 
 from crowdquant.api.graphql.context import context_of, iso, required
-from crowdquant.api.graphql.submissions import _model_for
-from crowdquant.api.signing import UPLOAD_TTL
+from crowdquant.api.graphql.uploads import upload_auth, uploader
 from crowdquant.db.models import ApiScope, Diagnostics, DiagnosticsStatus
 from crowdquant.tournament.diagnostics import (
-    diagnostics_upload_key,
     get_diagnostics,
     request_diagnostics,
 )
@@ -67,11 +65,6 @@ PER_ERA_FIELDS = {
 }
 
 
-def _model_argument(model_id: str | None) -> str | None:
-    """numerapi's `upload_diagnostics` sends ``""`` for "not given"."""
-    return model_id or None
-
-
 @query.field("diagnosticsUploadAuth")
 def resolve_diagnostics_upload_auth(
     _obj: Any,
@@ -80,13 +73,8 @@ def resolve_diagnostics_upload_auth(
     tournament: int | None = None,
     modelId: str | None = None,
 ) -> dict[str, str]:
-    context = context_of(info)
-    account = context.account(ApiScope.UPLOAD)
-    number = required(tournament, "tournament")
-    model = _model_for(context, account, number, _model_argument(modelId))
-    key = diagnostics_upload_key(context.session, account, model.id, filename)
-    url = context.signed_url("PUT", key, UPLOAD_TTL, max_bytes=context.max_upload_bytes)
-    return {"filename": key, "url": url}
+    context, _, model = uploader(info, tournament, modelId)
+    return upload_auth(context, model, filename)
 
 
 @mutation.field("createDiagnostics")
@@ -97,10 +85,7 @@ def resolve_create_diagnostics(
     tournament: int | None = None,
     modelId: str | None = None,
 ) -> dict[str, str]:
-    context = context_of(info)
-    account = context.account(ApiScope.UPLOAD)
-    number = required(tournament, "tournament")
-    model = _model_for(context, account, number, _model_argument(modelId))
+    context, account, model = uploader(info, tournament, modelId)
     row = request_diagnostics(
         context.session,
         context.clock,

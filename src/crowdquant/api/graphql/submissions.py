@@ -26,23 +26,20 @@ from graphql import GraphQLResolveInfo
 from crowdquant.api.graphql.accounts import render_submission
 from crowdquant.api.graphql.context import (
     ApiError,
-    RequestContext,
     context_of,
     required,
 )
-from crowdquant.api.signing import UPLOAD_TTL
-from crowdquant.db.models import Account, ApiScope, Model, SubmissionStatus
-from crowdquant.tournament.models import get_own_model, list_models
+from crowdquant.api.graphql.uploads import upload_auth, uploader
+from crowdquant.db.models import ApiScope, SubmissionStatus
 from crowdquant.tournament.rounds import current_round
 from crowdquant.tournament.submissions import (
     RoundNotOpen,
-    WrongTournament,
     list_submissions,
     live_ids_of_round,
     submit_predictions,
 )
 from crowdquant.tournament.tournaments import get_tournament
-from crowdquant.tournament.uploads import new_upload_key, own_upload, read_upload
+from crowdquant.tournament.uploads import own_upload, read_upload
 
 query = QueryType()
 mutation = MutationType()
@@ -50,22 +47,6 @@ mutation = MutationType()
 
 class SubmissionInvalid(ApiError):  # noqa: N818
     code = "invalid_submission"
-
-
-def _model_for(
-    context: RequestContext, account: Account, tournament: int, model_id: str | None
-) -> Model:
-    """The model named by `model_id`, or the account's only model of `tournament`."""
-    if model_id is None:
-        models = list_models(context.session, account, tournament)
-        if len(models) != 1:
-            have = "no model" if not models else "several models"
-            raise ApiError(f"you have {have} in tournament {tournament}: pass model_id")
-        return models[0]
-    model = get_own_model(context.session, account, model_id)
-    if model.tournament.number != tournament:
-        raise WrongTournament(f"model {model.name!r} is not in tournament {tournament}")
-    return model
 
 
 @query.field("submission_upload_auth")
@@ -76,12 +57,8 @@ def resolve_submission_upload_auth(
     tournament: int | None = None,
     modelId: str | None = None,
 ) -> dict[str, str]:
-    context = context_of(info)
-    account = context.account(ApiScope.UPLOAD)
-    model = _model_for(context, account, required(tournament, "tournament"), modelId)
-    key = new_upload_key(model, filename)
-    url = context.signed_url("PUT", key, UPLOAD_TTL, max_bytes=context.max_upload_bytes)
-    return {"filename": key, "url": url}
+    context, _, model = uploader(info, tournament, modelId)
+    return upload_auth(context, model, filename)
 
 
 @mutation.field("create_submission")
@@ -93,11 +70,8 @@ def resolve_create_submission(
     modelId: str | None = None,
     **_ignored: Any,  # triggerId, source, dataDatestamp
 ) -> dict[str, Any]:
-    context = context_of(info)
-    session, storage = context.session, context.storage
-    account = context.account(ApiScope.UPLOAD)
-    number = required(tournament, "tournament")
-    model = _model_for(context, account, number, modelId)
+    context, account, model = uploader(info, tournament, modelId)
+    session, storage, number = context.session, context.storage, model.tournament.number
     key = own_upload(model, str(required(filename, "filename")), "use submission_upload_auth")
     round_ = current_round(session, get_tournament(session, number))
     if round_ is None:
