@@ -24,7 +24,7 @@ from ariadne import MutationType, QueryType
 from graphql import GraphQLResolveInfo
 
 from crowdquant.api.graphql.context import context_of, iso, required
-from crowdquant.api.graphql.uploads import upload_auth, uploader
+from crowdquant.api.graphql.uploads import resolve_upload_auth, uploader
 from crowdquant.db.models import ApiScope, Diagnostics, DiagnosticsStatus
 from crowdquant.tournament.diagnostics import (
     get_diagnostics,
@@ -65,16 +65,7 @@ PER_ERA_FIELDS = {
 }
 
 
-@query.field("diagnosticsUploadAuth")
-def resolve_diagnostics_upload_auth(
-    _obj: Any,
-    info: GraphQLResolveInfo[Any],
-    filename: str | None = None,
-    tournament: int | None = None,
-    modelId: str | None = None,
-) -> dict[str, str]:
-    context, _, model = uploader(info, tournament, modelId)
-    return upload_auth(context, model, filename)
+query.set_field("diagnosticsUploadAuth", resolve_upload_auth)
 
 
 @mutation.field("createDiagnostics")

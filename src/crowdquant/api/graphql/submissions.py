@@ -29,7 +29,7 @@ from crowdquant.api.graphql.context import (
     context_of,
     required,
 )
-from crowdquant.api.graphql.uploads import upload_auth, uploader
+from crowdquant.api.graphql.uploads import resolve_upload_auth, uploader
 from crowdquant.db.models import ApiScope, SubmissionStatus
 from crowdquant.tournament.rounds import current_round
 from crowdquant.tournament.submissions import (
@@ -49,16 +49,7 @@ class SubmissionInvalid(ApiError):  # noqa: N818
     code = "invalid_submission"
 
 
-@query.field("submission_upload_auth")
-def resolve_submission_upload_auth(
-    _obj: Any,
-    info: GraphQLResolveInfo[Any],
-    filename: str | None = None,
-    tournament: int | None = None,
-    modelId: str | None = None,
-) -> dict[str, str]:
-    context, _, model = uploader(info, tournament, modelId)
-    return upload_auth(context, model, filename)
+query.set_field("submission_upload_auth", resolve_upload_auth)
 
 
 @mutation.field("create_submission")

@@ -51,3 +51,15 @@ def upload_auth(context: RequestContext, model: Model, filename: str | None) -> 
     key = new_upload_key(model, filename)
     url = context.signed_url("PUT", key, UPLOAD_TTL, max_bytes=context.max_upload_bytes)
     return {"filename": key, "url": url}
+
+
+def resolve_upload_auth(
+    _obj: Any,
+    info: GraphQLResolveInfo[Any],
+    filename: str | None = None,
+    tournament: int | None = None,
+    modelId: str | None = None,
+) -> dict[str, str]:
+    """`submission_upload_auth` and `diagnosticsUploadAuth` alike: step 1 of an upload."""
+    context, _, model = uploader(info, tournament, modelId)
+    return upload_auth(context, model, filename)
