@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from scipy import signal
 
 from crowdquant.data.panel import Panel
 
@@ -468,10 +467,12 @@ def _ema_full(x0: F64, span: int) -> F64:
 
     From the untruncated zero-start filter y: ema[t] = (y[t] - λ^K y[t-K]) / (1 - λ^K).
     """
+    from scipy.signal import lfilter  # ~1 s to import: only when features are computed
+
     alpha = 2.0 / (span + 1)
     k = _ema_window(span)
     decay = (1.0 - alpha) ** k
-    y = np.asarray(signal.lfilter([alpha], [1.0, alpha - 1.0], x0, axis=0), dtype=np.float64)
+    y = np.asarray(lfilter([alpha], [1.0, alpha - 1.0], x0, axis=0), dtype=np.float64)
     y[k:] -= decay * y[:-k]
     y /= 1.0 - decay
     return y
