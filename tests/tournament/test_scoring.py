@@ -11,9 +11,18 @@ from numerai_tools import scoring as nt
 from sklearn.metrics import log_loss
 from sqlalchemy import select
 
-from crowdquant.db.models import MetaModel, Round, RoundScore, RoundStatus, RoundTargets, Rules
+from crowdquant.db.models import (
+    MetaModel,
+    Round,
+    RoundScore,
+    RoundStatus,
+    RoundTargets,
+    Rules,
+    Submission,
+)
 from crowdquant.db.session import transaction
 from crowdquant.scoring import SCORING_VERSION
+from crowdquant.storage import NotFound
 from crowdquant.tournament.rounds import resolve_round
 from crowdquant.tournament.scoring import FeedTargets, days_recorded, replay_round, score_round
 from crowdquant.tournament.visibility import OPERATOR_PREFIX
@@ -192,3 +201,25 @@ def test_a_2017_rules_tournament_scores_logloss_on_the_binary_target(world: Worl
     assert np.isfinite(today.loc["alice_b", "value"])
     today = today.loc[inside]
     np.testing.assert_allclose(today["value"].sort_index(), expected.sort_index(), atol=TOL)
+
+
+def test_later_days_read_the_cached_matrix_and_replay_reads_the_files(world: World) -> None:
+    source = FeedTargets(market_feed())
+    world.clock.advance(4 * DAY)
+    score(world, source)
+    with transaction(world.sessions) as session:
+        round_ = session.get_one(Round, world.round_id)
+        key = session.scalar(
+            select(RoundScore.submission_id).where(RoundScore.round_id == round_.id).limit(1)
+        )
+        file_key = session.get_one(Submission, key).file_key
+    cache = f"{OPERATOR_PREFIX}rounds/{world.round_id.hex}/predictions.parquet"
+    assert world.storage.exists(cache)
+    world.storage.delete(file_key)  # the upload is gone: the daily pass does not need it
+
+    world.clock.advance(3 * DAY)
+    assert score(world, source) is not None
+    with transaction(world.sessions) as session:
+        round_ = session.get_one(Round, world.round_id)
+        with pytest.raises(NotFound, match="no stored file at"):
+            replay_round(session, world.clock, world.storage, round_)
