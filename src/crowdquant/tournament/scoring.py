@@ -157,6 +157,7 @@ class RoundInputs:
     predictions: FloatArray  # (N, K), column k for submissions[k]
     meta_model: FloatArray | None  # (N,); None when no submission was on time
     benchmark: FloatArray | None  # (N,); None without benchmark submissions
+    new_meta_model: MetaModel | None = None  # the row to add when this read fixed it
 
 
 @dataclass(frozen=True)
@@ -253,31 +254,29 @@ def _meta_model(
     ids: pd.Index,
     submissions: Sequence[ScoredSubmission],
     predictions: FloatArray,
-) -> FloatArray | None:
-    """The round's stored meta model; fixed (and stored) on first use."""
+) -> tuple[FloatArray | None, MetaModel | None]:
+    """The round's stored meta model; on first use, fixed: its file stored and its row
+    returned for the caller to add."""
     stored = session.scalar(select(MetaModel).where(MetaModel.round_id == round_.id))
     if stored is not None:
-        return _stored_meta_model(storage, stored, ids)
+        return _stored_meta_model(storage, stored, ids), None
     on_time = [k for k, sub in enumerate(submissions) if not sub.late]
     if not on_time:
-        return None
+        return None, None
     weights = np.ones(len(on_time))
     values = stake_weighted_meta_model(predictions[:, on_time], weights)
     key = f"{_folder(round_)}meta_model.parquet"
     content = _frame_bytes(pd.DataFrame({"meta_model": values}, index=ids))
     storage.write(key, content)
-    session.add(
-        MetaModel(
-            round_id=round_.id,
-            weighting=EQUAL_WEIGHTS,
-            weights={str(submissions[k].submission_id): 1.0 for k in on_time},
-            storage_key=key,
-            sha256=hashlib.sha256(content).hexdigest(),
-            created_at=clock.now(),
-        )
+    row = MetaModel(
+        round_id=round_.id,
+        weighting=EQUAL_WEIGHTS,
+        weights={str(submissions[k].submission_id): 1.0 for k in on_time},
+        storage_key=key,
+        sha256=hashlib.sha256(content).hexdigest(),
+        created_at=clock.now(),
     )
-    session.flush()
-    return values
+    return values, row
 
 
 def _stored_meta_model(storage: FileStorage, stored: MetaModel, ids: pd.Index) -> FloatArray:
@@ -333,7 +332,7 @@ def round_inputs(
         predictions = _prediction_matrix(storage, ids, submissions)
     else:
         predictions = _cached_prediction_matrix(storage, round_, ids, submissions)
-    meta = _meta_model(session, clock, storage, round_, ids, submissions, predictions)
+    meta, fixed = _meta_model(session, clock, storage, round_, ids, submissions, predictions)
     benchmark_columns = _benchmark_columns(session, round_, submissions)
     benchmark = (
         stake_weighted_meta_model(
@@ -350,6 +349,7 @@ def round_inputs(
         predictions=predictions,
         meta_model=meta,
         benchmark=benchmark,
+        new_meta_model=fixed,
     )
 
 
@@ -435,24 +435,22 @@ class DailyScorer:
 
 
 def _store_targets(
-    session: Session,
     clock: Clock,
     storage: FileStorage,
     round_: Round,
     day: int,
     frame: pd.DataFrame,
-) -> None:
+) -> RoundTargets:
+    """Store the day's targets; the row recording them, for the caller to add."""
     content = _frame_bytes(frame)
     key = f"{_folder(round_)}targets_day_{day:03d}.parquet"
     storage.write(key, content)
-    session.add(
-        RoundTargets(
-            round_id=round_.id,
-            day=day,
-            storage_key=key,
-            sha256=hashlib.sha256(content).hexdigest(),
-            recorded_at=clock.now(),
-        )
+    return RoundTargets(
+        round_id=round_.id,
+        day=day,
+        storage_key=key,
+        sha256=hashlib.sha256(content).hexdigest(),
+        recorded_at=clock.now(),
     )
 
 
@@ -499,6 +497,9 @@ def score_round(
     submissions together, as `replay_round` does, and adds the rows missing: the new days,
     and every day so far for a late submission that arrived since. Returns what was added,
     or None if nothing was due (decided from the database, without reading any file).
+
+    Every row is added at the end, after the computing: on SQLite the database's write lock
+    is taken only then, so the web app's writes never wait for a round's scoring.
     """
     if round_.status is not RoundStatus.SCORING:
         return None
@@ -522,6 +523,9 @@ def score_round(
     if not missing and not new_days:
         return None
     inputs = round_inputs(session, clock, storage, round_)
+    new_rows: list[MetaModel | RoundTargets | RoundScore] = []
+    if inputs.new_meta_model is not None:
+        new_rows.append(inputs.new_meta_model)
     values: list[ScoreValue] = similarity_scores(inputs) if 0 in missing else []
     scorer = DailyScorer(inputs)
     for day in range(1, known + 1):
@@ -531,11 +535,12 @@ def score_round(
             targets = stored_targets(session, storage, round_, day)
         else:
             targets = source.targets(round_, day)
-            _store_targets(session, clock, storage, round_, day, targets)
+            new_rows.append(_store_targets(clock, storage, round_, day, targets))
         values += scorer.scores(day, targets)
     wanted = {(sub.submission_id, day) for day, subs in missing.items() for sub in subs}
     added = [v for v in values if (v.submission.submission_id, v.day) in wanted]
-    session.add_all(_score_rows(round_, clock.now(), added))
+    new_rows += _score_rows(round_, clock.now(), added)
+    session.add_all(new_rows)
     session.flush()
     return ScoringUpdate(round_.number, sorted(d for d in missing if d > 0), len(wanted))
 
