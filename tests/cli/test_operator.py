@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 
 import httpx
+import numerapi
+import numerapi.base_api
 import pytest
 from typer.testing import CliRunner
 
@@ -127,6 +129,13 @@ def test_tournament_rounds_and_server(home: Path) -> None:
     result = runner.invoke(app, ["round", "close", "--tournament", "8", "--number", "2", "--yes"])
     assert result.exit_code == 1 and "no round 2" in result.output
 
+    # a participant's key from the CLI, for numerapi against the served app below
+    _ok("account", "create", "carol", "--email", "carol@example.org", "--password", PASSWORD)
+    output = _ok("key", "create", "carol", "--name", "laptop", "--scopes", "read,upload")
+    public_id = re.search(r"public id:\s+([0-9A-F]{32})", output)
+    secret = re.search(r"secret key:\s+([0-9A-F]{64})", output)
+    assert public_id and secret, output
+
     # serve: the app and the scheduler on the same database, started and stopped
     warnings: list[str] = []
     server = build_server(Settings(), port=0, tick_seconds=0.05, warn=warnings.append)
@@ -146,6 +155,14 @@ def test_tournament_rounds_and_server(home: Path) -> None:
         f"http://127.0.0.1:{port}/", json={"query": "{ rounds(tournament: 8) { number } }"}
     )
     assert response.status_code == 200 and response.json()["data"]["rounds"] == [{"number": 1}]
+    previous = numerapi.base_api.API_TOURNAMENT_URL
+    numerapi.base_api.API_TOURNAMENT_URL = f"http://127.0.0.1:{port}/"
+    try:
+        napi = numerapi.NumerAPI(public_id[1], secret[1])
+        assert napi.get_current_round() == 1
+        assert napi.get_account()["username"] == "carol"
+    finally:
+        numerapi.base_api.API_TOURNAMENT_URL = previous
     assert server.diagnostics.is_alive()  # diagnostics run beside the web server
     server.server.should_exit = True
     thread.join(timeout=10)
