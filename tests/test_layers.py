@@ -35,7 +35,7 @@ def test_scoring_stands_alone() -> None:
             assert name.startswith("crowdquant.scoring"), f"{path.name} imports {name}"
 
 
-@pytest.mark.parametrize("layer", ["tournament", "db", "storage"])
+@pytest.mark.parametrize("layer", ["tournament", "fund", "db", "storage"])
 def test_services_and_infrastructure_never_import_the_interfaces(layer: str) -> None:
     for path in (PACKAGE / layer).rglob("*.py"):
         for name in _crowdquant_imports(path):

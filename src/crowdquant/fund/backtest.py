@@ -8,7 +8,7 @@ For each rebalance era (every `rebalance_every`-th era of the signal), at the er
 2. the book is traded at the close of d + lag (the target's lag: the time to collect
    predictions and trade) — a ticker without a price that day cannot be held;
 3. it is held until the next rebalance trades, at most the target's horizon:
-   to the close of min(d_next, d + horizon) + lag;
+   to the close of min(d_next, d + horizon) + lag (the last book: as long as the others);
 4. its P&L over that span is booked after costs (`pnl.book_pnl`), from the panel's prices.
 
 So consecutive periods join end to start and the equity curve compounds them. With
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -117,13 +118,15 @@ def run_backtest(
     dates = pd.DatetimeIndex(signals.index)[:: config.rebalance_every]
     frame = signals.reindex(index=dates, columns=market.panel.close.columns)
     days = [market.day(d) for d in dates]
+    # the last book is held as long as the others were (its horizon, if it is alone)
+    spacing = int(np.median(np.diff(days))) if len(days) > 1 else config.horizon
     betas = market.betas(dates)
     rows: list[dict[str, object]] = []
     books: list[Portfolio] = []
     previous: pd.Series | None = None
     for k, (date, day) in enumerate(zip(dates, days, strict=True)):
         start = day + config.lag
-        following = days[k + 1] if k + 1 < len(days) else day + config.horizon
+        following = days[k + 1] if k + 1 < len(days) else day + spacing
         end = min(following, day + config.horizon) + config.lag
         end = min(end, market.n_days - 1)
         if end <= start:

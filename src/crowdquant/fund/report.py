@@ -59,7 +59,8 @@ def plot_png(results: Sequence[BacktestResult], *, title: str) -> bytes:
     top.axhline(1.0, color="0.6", linewidth=0.8)
     top.set_ylabel("equity (start = 1, after costs)")
     top.set_title(title)
-    top.legend(loc="upper left", fontsize="small")
+    if results:
+        top.legend(loc="upper left", fontsize="small")
     top.grid(alpha=0.3)
     bottom.set_ylabel("drawdown")
     bottom.yaxis.set_major_formatter(PercentFormatter(1.0))
