@@ -103,4 +103,6 @@ def test_problems_are_named_and_exit_1(home: Path) -> None:
     assert result.exit_code == 1 and "ghost" in result.output
     result = runner.invoke(app, ["fund", "backtest", "v", "--stake", "example=lots"])
     assert result.exit_code == 1 and "lots" in result.output
+    result = runner.invoke(app, ["fund", "backtest", "v", "--stake", "example=0"])
+    assert result.exit_code == 1 and "no model has a stake" in result.output
     assert not (home / "fund").exists()

@@ -134,6 +134,8 @@ def test_bad_inputs_are_refused(planted: tuple[Market, pd.DataFrame]) -> None:
     market, alpha = planted
     with pytest.raises(ValueError, match="in order"):
         run_backtest(market, alpha.iloc[::-1], WEEKLY)
+    with pytest.raises(ValueError, match="not in the panel"):
+        run_backtest(market, alpha.rename(columns={alpha.columns[0]: "ZZZ"}), WEEKLY)
     other = PortfolioBuilder(market.tickers, market.sectors, PortfolioLimits(max_gross=1.0))
     with pytest.raises(ValueError, match="limits"):
         run_backtest(market, alpha, WEEKLY, builder=other)

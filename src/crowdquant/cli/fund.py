@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import pandas as pd
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -20,11 +21,13 @@ from crowdquant.fund.allocation import (
     REPUTATION_FLOOR,
     STAKE,
     STAKE_REPUTATION,
+    AllocationError,
+    allocation_weights,
     compare_allocations,
 )
 from crowdquant.fund.backtest import BacktestConfig, BacktestResult, VersionBacktest
 from crowdquant.fund.costs import CostModel
-from crowdquant.fund.portfolio import PortfolioLimits
+from crowdquant.fund.portfolio import PORTFOLIO_VERSION, PortfolioLimits
 from crowdquant.fund.report import METRICS, formatted, write_report
 from crowdquant.scoring.validation import SubmissionError, validate_submission
 from crowdquant.settings import Settings
@@ -129,6 +132,10 @@ def backtest_command(
     models = {EXAMPLE: example.reindex(ids), **_read_predictions(predictions or [], ids)}
     table = pd.DataFrame(models, index=ids)
     stakes = _stakes(stake or [], list(models))
+    try:
+        allocation_weights(STAKE, stakes)
+    except AllocationError as exc:
+        raise _fail(f"--stake: {exc}") from exc
     if len(models) == 1:
         console.print("only the example model: the blends equal it (add --predictions files)")
 
@@ -166,7 +173,7 @@ def backtest_command(
     results = [blends[STAKE_REPUTATION], *results, blends[STAKE], blends[EQUAL]]
     chart = [META, BLEND_NAMES[EQUAL], EXAMPLE]
     if len(singles) > 1:
-        best = max(singles, key=lambda r: r.performance.sharpe)
+        best = max(singles, key=lambda r: np.nan_to_num(r.performance.sharpe, nan=-np.inf))
         best_name = f"best single ({best.name})"
         results.insert(1, dataclasses.replace(best, name=best_name))
         chart.insert(1, best_name)
@@ -182,7 +189,7 @@ def backtest_command(
             f"{backtest.labels.iloc[0]}–{backtest.labels.iloc[-1]}",
             "timing": f"trade {config.lag} trading days after each era day; rebalance every "
             f"{config.rebalance_every} era(s); hold at most {config.horizon} trading days",
-            "portfolio": config.limits.model_dump_json(),
+            "portfolio": f"{PORTFOLIO_VERSION}: {config.limits.model_dump_json()}",
             "costs": config.costs.model_dump_json(),
             "meta model": f"{STAKE_REPUTATION}: stake × max(trailing reputation, "
             f"{REPUTATION_FLOOR}); reputations resolved {found.config().targets.span_eras} "

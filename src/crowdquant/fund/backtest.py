@@ -112,6 +112,11 @@ def run_backtest(
     config = config or BacktestConfig()
     if not signals.index.is_monotonic_increasing or not signals.index.is_unique:
         raise ValueError("signal dates must be unique and in order")
+    unknown = signals.columns.difference(market.panel.close.columns)
+    if len(unknown):
+        raise ValueError(
+            f"{len(unknown)} signal ticker(s) are not in the panel, e.g. {unknown[0]!r}"
+        )
     builder = builder or PortfolioBuilder(market.tickers, market.sectors, config.limits)
     if builder.limits != config.limits:
         raise ValueError("the builder's limits differ from the config's")

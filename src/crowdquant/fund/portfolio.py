@@ -11,6 +11,9 @@ build solves, with cvxpy and the Clarabel solver,
                Σ|w_i| ≤ max_gross
                Σ|w_i − p_i| ≤ max_turnover     against the previous book p (none for a first book)
 
+Turnover here is Σ|w − p|, the notional traded (buys and sells), which costs are charged on;
+it is twice the one-way turnover Σ|w − p| / 2 that numerai-tools reports.
+
 ẑ is the signal Gaussianised (Φ⁻¹ of tie-kept ranks, as the meta model is) and scaled to unit
 standard deviation over the n tickers that have one. A ticker the previous book holds but the
 signal lacks stays in the universe with ẑ = 0, so it is wound down as the turnover allows; a
@@ -286,7 +289,8 @@ class PortfolioBuilder:
         out_limit = None if limit is None else max(limit, float(np.abs(inputs.prev).sum()))
         note = "the solver found no book: flat (every position sold)"
         book = self._portfolio(inputs, flat, prev, out_limit, "flat", [*notes, note])
-        assert book is not None  # a flat book meets every hard constraint
+        if book is None:  # cannot happen: a flat book meets every hard constraint
+            raise RuntimeError("a flat book failed its own checks")
         return book
 
     def _solved(self, problem: cp.Problem, inputs: _Inputs) -> FloatArray | None:

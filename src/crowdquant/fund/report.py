@@ -37,12 +37,12 @@ def metrics_table(results: Sequence[BacktestResult]) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def formatted(name: str, value: object) -> str:
+def formatted(name: str, value: float) -> str:
     """A metric as the report prints it."""
-    if isinstance(value, float) and math.isnan(value):
+    if math.isnan(value):
         return "–"
     pattern = METRICS[name][2] if name in METRICS else "{}"
-    return pattern.format(int(value) if pattern == "{:d}" else value)  # type: ignore[call-overload]
+    return pattern.format(int(value) if pattern == "{:d}" else value)
 
 
 def plot_png(results: Sequence[BacktestResult], *, title: str) -> bytes:
