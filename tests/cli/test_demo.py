@@ -52,6 +52,7 @@ def _demo(home: Path, log: Path, timeout: float) -> Iterator[str]:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0, log.read_text()
         assert log.read_text().rstrip().endswith("stopped")
+        assert "Traceback" not in log.read_text()  # Ctrl-C is a normal stop
     finally:
         if process.poll() is None:
             process.kill()

@@ -555,7 +555,7 @@ def build_server(
         else:
             targets[tournament.number] = FeedTargets(publisher.feed, publisher.market_date)
     app = create_app(settings, clock=clock, sessions=sessions, storage=storage)
-    config = uvicorn.Config(app, host=host, port=port, log_level="info")
+    config = uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="off")
     stop = threading.Event()
     try:
         listener = listen(host, port)
