@@ -31,6 +31,8 @@ TABLES = {
     "meta_models",
     "round_targets",
     "diagnostics",
+    "fund_books",
+    "fund_returns",
 }
 
 
@@ -93,7 +95,7 @@ def test_downgrade_to_base_drops_everything_and_upgrade_rebuilds(database_url: s
 def test_upgrade_is_idempotent(database_url: str) -> None:
     migrate.upgrade(database_url)
     migrate.upgrade(database_url)
-    assert migrate.current(database_url) == migrate.head() == "0002"
+    assert migrate.current(database_url) == migrate.head() == "0003"
 
 
 def test_downgrade_to_0001_keeps_the_server_schema(database_url: str) -> None:
@@ -106,6 +108,8 @@ def test_downgrade_to_0001_keeps_the_server_schema(database_url: str) -> None:
         "meta_models",
         "round_targets",
         "diagnostics",
+        "fund_books",
+        "fund_returns",
     } | {"alembic_version"}
 
 

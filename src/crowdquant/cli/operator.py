@@ -565,7 +565,12 @@ def build_server(
     return Server(
         app=app,
         scheduler=Scheduler(
-            sessions, clock, publishers, targets_by_tournament=targets, storage=storage
+            sessions,
+            clock,
+            publishers,
+            targets_by_tournament=targets,
+            funds_by_tournament=targets,  # the fund trades the market that scores the rounds
+            storage=storage,
         ),
         diagnostics=DiagnosticsWorker(
             sessions, storage, clock, StoredValidationLoader(storage), stop=stop

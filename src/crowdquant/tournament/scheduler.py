@@ -15,6 +15,10 @@ window was missed are never opened after the fact (numbering stays sequential).
 
 Tournaments without a publisher are advanced but never get new rounds.
 
+Tournaments given a fund market get a book for each round whose meta model is fixed, and
+their P&L booked as the market closes days (`fund.rounds`), each tick in its own
+transaction.
+
 With storage, a tick also deletes raw uploads abandoned for a day (at most hourly).
 
 Tournaments given a target source are scored: every tick scores each scoring round for the
@@ -38,6 +42,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from crowdquant.clock import Clock
 from crowdquant.db.models import Round, RoundStatus, Tournament
 from crowdquant.db.session import transaction
+from crowdquant.fund.rounds import RoundMarket, update_fund
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.calendar import round_open_at, schedule_for
 from crowdquant.tournament.rounds import (
@@ -115,6 +120,18 @@ class RoundScored(Event):
 
 
 @dataclass(frozen=True)
+class FundUpdated(Event):
+    books: int
+    days: int
+
+    def __str__(self) -> str:
+        return (
+            f"tournament {self.tournament}'s fund: {self.books} new book(s),"
+            f" {self.days} day(s) booked"
+        )
+
+
+@dataclass(frozen=True)
 class UploadsSwept:
     """Raw uploads never named in a submission or diagnostics request, deleted."""
 
@@ -149,8 +166,8 @@ class Scheduler:
     """Drives every tournament's rounds from `clock`.
 
     `publishers_by_tournament` maps a tournament number to the publisher of its live eras,
-    `targets_by_tournament` to the source of its live eras' targets (scored rounds need
-    `storage` too).
+    `targets_by_tournament` to the source of its live eras' targets, and
+    `funds_by_tournament` to the market its fund trades (both need `storage`).
     """
 
     def __init__(
@@ -160,12 +177,14 @@ class Scheduler:
         publishers_by_tournament: Mapping[int, LivePublisher],
         *,
         targets_by_tournament: Mapping[int, TargetSource] | None = None,
+        funds_by_tournament: Mapping[int, RoundMarket] | None = None,
         storage: FileStorage | None = None,
     ) -> None:
         self.sessions, self.clock = sessions, clock
         self.publishers = dict(publishers_by_tournament)
         self.targets = dict(targets_by_tournament or {})
-        if self.targets and storage is None:
+        self.funds = dict(funds_by_tournament or {})
+        if (self.targets or self.funds) and storage is None:
             raise ValueError("scoring rounds needs the storage their files are in")
         self.storage = storage
         self._swept_at: datetime | None = None
@@ -236,7 +255,25 @@ class Scheduler:
         source = self.targets.get(number)
         if source is not None:
             events.extend(self._score_rounds(tournament_id, number, now, source))
+        market = self.funds.get(number)
+        if market is not None:
+            events.extend(self._update_fund(tournament_id, number, now, market))
         return events
+
+    def _update_fund(
+        self, tournament_id: uuid.UUID, number: int, now: datetime, market: RoundMarket
+    ) -> list[Event]:
+        """Books for newly fixed meta models, then the market days closed since."""
+        assert self.storage is not None
+        try:
+            with transaction(self.sessions) as session:
+                tournament = session.get_one(Tournament, tournament_id)
+                books, days = update_fund(session, self.clock, self.storage, tournament, market)
+        except Exception as exc:
+            return [self._failed(number, now, "update the fund", exc)]
+        if not books and not days:
+            return []
+        return [FundUpdated(tournament=number, at=now, books=books, days=days)]
 
     def _score_rounds(
         self, tournament_id: uuid.UUID, number: int, now: datetime, source: TargetSource

@@ -45,6 +45,7 @@ from sqlalchemy.orm import Session
 
 from crowdquant.clock import Clock
 from crowdquant.data.feed import LiveEra, MarketFeed
+from crowdquant.data.panel import Panel
 from crowdquant.data.pipeline import MAIN_TARGET
 from crowdquant.db.models import (
     DatasetFile,
@@ -116,7 +117,13 @@ class FeedTargets:
     def horizon(self) -> int:
         return self.feed.config.targets.horizon
 
-    def _live_era(self, round_: Round) -> LiveEra:
+    @property
+    def lag(self) -> int:
+        """Trading days from an era's close to the first day its target counts."""
+        return self.feed.config.targets.lag
+
+    def live_era(self, round_: Round) -> LiveEra:
+        """The round's live era as published, with its operator-only tickers and betas."""
         if round_.market_date is None:
             raise ScoringError(f"round {round_.number} does not record its market date")
         if round_.id not in self._live:
@@ -125,12 +132,22 @@ class FeedTargets:
             )
         return self._live[round_.id]
 
+    def as_of(self, now: datetime) -> pd.Timestamp:
+        """The last market day whose close is known at `now` (the day before, mapped)."""
+        return pd.Timestamp(self.market_date((now - timedelta(days=1)).date()))
+
+    def panel_known(self, now: datetime) -> Panel:
+        """The market as known at `now` (operator only: real tickers and prices)."""
+        return self.feed.market.panel_through(self.as_of(now))
+
+    def trading_day_after(self, day: date, offset: int) -> date:
+        return self.feed.market.trading_day_after(pd.Timestamp(day), offset).date()
+
     def days_known(self, round_: Round, now: datetime) -> int:
-        as_of = pd.Timestamp(self.market_date((now - timedelta(days=1)).date()))
-        return self.feed.days_known(self._live_era(round_), as_of)
+        return self.feed.days_known(self.live_era(round_), self.as_of(now))
 
     def targets(self, round_: Round, day: int) -> pd.DataFrame:
-        frame = self.feed.targets(self._live_era(round_), day)
+        frame = self.feed.targets(self.live_era(round_), day)
         return frame[[MAIN_TARGET, RESIDUAL]]
 
 
@@ -279,11 +296,24 @@ def _meta_model(
     return values, row
 
 
+def stored_meta_model(session: Session, storage: FileStorage, round_: Round) -> pd.Series | None:
+    """The round's fixed meta model by id (operator only), or None before it is fixed."""
+    stored = session.scalar(select(MetaModel).where(MetaModel.round_id == round_.id))
+    if stored is None:
+        return None
+    frame = pd.read_parquet(io.BytesIO(_checked(storage, stored.storage_key, stored.sha256)))
+    return frame["meta_model"].rename(index=str)
+
+
+def _checked(storage: FileStorage, key: str, sha256: str) -> bytes:
+    content = _read(storage, key)
+    if hashlib.sha256(content).hexdigest() != sha256:
+        raise ScoringError(f"the stored file {key} fails its checksum")
+    return content
+
+
 def _stored_meta_model(storage: FileStorage, stored: MetaModel, ids: pd.Index) -> FloatArray:
-    content = _read(storage, stored.storage_key)
-    if hashlib.sha256(content).hexdigest() != stored.sha256:
-        raise ScoringError(f"the stored meta model {stored.storage_key} fails its checksum")
-    frame = pd.read_parquet(io.BytesIO(content))
+    frame = pd.read_parquet(io.BytesIO(_checked(storage, stored.storage_key, stored.sha256)))
     return frame["meta_model"].reindex(ids).to_numpy(np.float64)
 
 
@@ -461,10 +491,7 @@ def stored_targets(session: Session, storage: FileStorage, round_: Round, day: i
     )
     if row is None:
         raise ScoringError(f"round {round_.number} has no recorded targets for day {day}")
-    content = _read(storage, row.storage_key)
-    if hashlib.sha256(content).hexdigest() != row.sha256:
-        raise ScoringError(f"the recorded targets {row.storage_key} fail their checksum")
-    return pd.read_parquet(io.BytesIO(content))
+    return pd.read_parquet(io.BytesIO(_checked(storage, row.storage_key, row.sha256)))
 
 
 def days_recorded(session: Session, round_: Round) -> int:

@@ -3,6 +3,7 @@
 from crowdquant.db.models.accounts import Account, ApiKey, ApiScope, WebSession
 from crowdquant.db.models.datasets import DatasetFile
 from crowdquant.db.models.diagnostics import Diagnostics, DiagnosticsStatus
+from crowdquant.db.models.fund import FundBook, FundReturn
 from crowdquant.db.models.models import Model
 from crowdquant.db.models.scores import MetaModel, RoundScore, RoundTargets
 from crowdquant.db.models.submissions import Submission, SubmissionStatus
@@ -16,6 +17,8 @@ __all__ = [
     "DatasetFile",
     "Diagnostics",
     "DiagnosticsStatus",
+    "FundBook",
+    "FundReturn",
     "MetaModel",
     "Model",
     "Round",

@@ -1,0 +1,218 @@
+"""The fund in the running tournament: a book per scored round, and its P&L day by day.
+
+Once a round's meta model is fixed, `build_round_book` maps its ids back to real tickers
+through the round's live era (operator only), takes the betas at the era's close and the
+sectors, and builds a neutral book against the tournament's previous book
+(`portfolio.build_portfolio`). The book trades `lag` market days after the era's close (when
+its targets start counting) and is held until the tournament's next book trades.
+`book_returns` then books each held market day the market has closed: the first pays the
+trade's cost (`costs.CostModel`), later days drift with the returns. `equity_curve` is the
+fund's compounded net return.
+
+The tournament's `fund` setting may change the defaults: ``{"limits": {...}, "costs":
+{...}}`` with the fields of `PortfolioLimits` and `CostModel`. Functions work in the caller's
+transaction: they flush, never commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crowdquant.clock import Clock
+from crowdquant.data.feed import LiveEra
+from crowdquant.data.panel import Panel
+from crowdquant.db.models import FundBook, FundReturn, Round, Tournament
+from crowdquant.fund.costs import CostModel
+from crowdquant.fund.market import Market
+from crowdquant.fund.pnl import book_pnl
+from crowdquant.fund.portfolio import PortfolioLimits, build_portfolio, check_constraints
+from crowdquant.storage import FileStorage
+from crowdquant.tournament.scoring import stored_meta_model
+
+
+class RoundMarket(Protocol):
+    """The operator's side of the market behind a tournament's live eras."""
+
+    @property
+    def lag(self) -> int: ...
+
+    def live_era(self, round_: Round) -> LiveEra: ...
+
+    def panel_known(self, now: datetime) -> Panel: ...
+
+    def trading_day_after(self, day: date, offset: int) -> date: ...
+
+
+class FundError(RuntimeError):
+    """A book that cannot be built or booked (an operator's problem)."""
+
+
+@dataclass(frozen=True)
+class FundRules:
+    limits: PortfolioLimits
+    costs: CostModel
+
+    @classmethod
+    def of(cls, tournament: Tournament) -> FundRules:
+        settings = tournament.settings.get("fund") or {}
+        return cls(
+            limits=PortfolioLimits(**settings.get("limits", {})),
+            costs=CostModel(**settings.get("costs", {})),
+        )
+
+
+def tournament_books(session: Session, tournament: Tournament) -> list[FundBook]:
+    """The tournament's books in trading order."""
+    return list(
+        session.scalars(
+            select(FundBook)
+            .join(Round, Round.id == FundBook.round_id)
+            .where(Round.tournament_id == tournament.id)
+            .order_by(FundBook.trade_date, Round.number)
+        )
+    )
+
+
+def _series(weights: dict[str, Any]) -> pd.Series:
+    return pd.Series(weights, dtype=np.float64)
+
+
+def build_round_book(
+    session: Session,
+    clock: Clock,
+    round_: Round,
+    meta_model: pd.Series,
+    market: RoundMarket,
+) -> FundBook:
+    """Record the book `round_`'s meta model (by id) asks for; raises FundError if it
+    cannot be built within every hard constraint."""
+    if round_.market_date is None:
+        raise FundError(f"round {round_.number} does not record its market date")
+    live = market.live_era(round_)
+    tickers = live.tickers.astype(str)
+    signal = pd.Series(meta_model.reindex(tickers.index).to_numpy(), index=tickers.to_numpy())
+    betas = pd.Series(live.beta.to_numpy(np.float64), index=tickers.to_numpy())
+    panel = market.panel_known(clock.now())
+    sectors = panel.sector.reindex(panel.close.columns).astype(str)
+    books = tournament_books(session, round_.tournament)
+    previous = _series(books[-1].weights) if books else None
+    rules = FundRules.of(round_.tournament)
+    portfolio = build_portfolio(signal.dropna(), betas, sectors, previous, rules.limits)
+    universe = portfolio.weights.index
+    problems = check_constraints(portfolio, betas.reindex(universe), sectors.reindex(universe))
+    if problems:
+        raise FundError(f"round {round_.number}'s book breaks its limits: {'; '.join(problems)}")
+    held = portfolio.holdings()
+    book = FundBook(
+        round_id=round_.id,
+        rule=portfolio.version,
+        status=portfolio.status,
+        market_date=round_.market_date,
+        trade_date=market.trading_day_after(round_.market_date, market.lag),
+        weights={str(ticker): float(weight) for ticker, weight in held.items()},
+        gross=portfolio.gross,
+        net=portfolio.net,
+        turnover=portfolio.turnover,
+        notes="; ".join(portfolio.notes) or None,
+        created_at=clock.now(),
+    )
+    session.add(book)
+    session.flush()
+    return book
+
+
+def book_returns(
+    session: Session, clock: Clock, tournament: Tournament, market: RoundMarket
+) -> int:
+    """Book every held market day closed by now and not booked yet; how many were added."""
+    books = tournament_books(session, tournament)
+    if not books:
+        return 0
+    prices = Market(market.panel_known(clock.now()))
+    dates = prices.panel.dates
+    costs = FundRules.of(tournament).costs
+    booked = {
+        (book_id, day)
+        for book_id, day in session.execute(
+            select(FundReturn.book_id, FundReturn.date).where(
+                FundReturn.book_id.in_([book.id for book in books])
+            )
+        )
+    }
+    added = 0
+    for position, book in enumerate(books):
+        until = books[position + 1].trade_date if position + 1 < len(books) else None
+        held = [
+            day
+            for day in dates
+            if day.date() > book.trade_date and (until is None or day.date() <= until)
+        ]
+        weights = _series(book.weights)
+        previous = _series(books[position - 1].weights) if position else None
+        for day in held:
+            today = prices.day(day)
+            result = book_pnl(
+                weights, prices.returns(today - 1, today).fillna(0.0), costs, previous
+            )
+            if (book.id, day.date()) not in booked:
+                session.add(
+                    FundReturn(
+                        book_id=book.id,
+                        date=day.date(),
+                        gross_return=result.gross,
+                        cost=result.cost,
+                        net_return=result.net,
+                        cost_model=costs.version,
+                        booked_at=clock.now(),
+                    )
+                )
+                added += 1
+            weights = result.drifted
+            previous = weights  # held on: nothing traded
+    session.flush()
+    return added
+
+
+def equity_curve(session: Session, tournament: Tournament) -> pd.Series:
+    """The fund's equity by market day, starting from 1 (compounded net returns)."""
+    rows = session.execute(
+        select(FundReturn.date, FundReturn.net_return)
+        .join(FundBook, FundBook.id == FundReturn.book_id)
+        .join(Round, Round.id == FundBook.round_id)
+        .where(Round.tournament_id == tournament.id)
+        .order_by(FundReturn.date)
+    ).all()
+    net = pd.Series([value for _, value in rows], index=pd.DatetimeIndex([d for d, _ in rows]))
+    return (1.0 + net).cumprod().rename("equity")
+
+
+def update_fund(
+    session: Session,
+    clock: Clock,
+    storage: FileStorage,
+    tournament: Tournament,
+    market: RoundMarket,
+) -> tuple[int, int]:
+    """Build the books of rounds whose meta model is fixed, then book returns; the
+    numbers of (books, days) added."""
+    have = {book.round_id for book in tournament_books(session, tournament)}
+    rounds = session.scalars(
+        select(Round).where(Round.tournament_id == tournament.id).order_by(Round.number)
+    )
+    built = 0
+    for round_ in rounds:
+        if round_.id in have:
+            continue
+        meta = stored_meta_model(session, storage, round_)
+        if meta is None:
+            continue
+        build_round_book(session, clock, round_, meta, market)
+        built += 1
+    return built, book_returns(session, clock, tournament, market)

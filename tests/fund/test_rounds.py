@@ -1,0 +1,106 @@
+"""The fund in the running tournament: a book from a round's meta model, and its daily P&L."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from crowdquant.db.models import FundBook, FundReturn, Round
+from crowdquant.db.session import transaction
+from crowdquant.fund.costs import CostModel
+from crowdquant.fund.portfolio import PortfolioLimits
+from crowdquant.fund.rounds import equity_curve, update_fund
+from crowdquant.tournament.scheduler import Scheduler
+from crowdquant.tournament.scoring import FeedTargets, stored_meta_model
+
+from ..tournament.scored_round import DAY, World, market_feed, score, scored_world
+
+
+@pytest.fixture
+def world(sessions: sessionmaker[Session], tmp_path: Path) -> World:
+    world = scored_world(sessions, tmp_path)
+    score(world, FeedTargets(market_feed()))  # fixes the meta model
+    return world
+
+
+def _update(world: World) -> tuple[int, int]:
+    with transaction(world.sessions) as session:
+        round_ = session.get_one(Round, world.round_id)
+        return update_fund(
+            session, world.clock, world.storage, round_.tournament, FeedTargets(market_feed())
+        )
+
+
+def test_a_round_gets_one_neutral_book_from_its_meta_model(world: World) -> None:
+    assert _update(world) == (1, 0)  # traded two market days after the era: nothing held yet
+    assert _update(world) == (0, 0)
+    limits = PortfolioLimits()
+    with transaction(world.sessions) as session:
+        round_ = session.get_one(Round, world.round_id)
+        book = session.scalars(select(FundBook)).one()
+        meta = stored_meta_model(session, world.storage, round_)
+        assert meta is not None and round_.market_date is not None
+        live = market_feed().live_era(
+            round_.number, round_.live_era, pd.Timestamp(round_.market_date)
+        )
+        panel = market_feed().market.panel_through(pd.Timestamp(round_.market_date))
+    weights = pd.Series(book.weights)
+    assert book.market_date == round_.market_date
+    assert book.trade_date == (pd.Timestamp(book.market_date) + pd.offsets.BDay(2)).date()
+    # the hard constraints, checked here from the operator's own data
+    beta = pd.Series(live.beta.to_numpy(), index=live.tickers.to_numpy())
+    sector = panel.sector.astype(str)
+    assert abs(weights.sum()) < 1e-6
+    assert abs((weights * beta.reindex(weights.index)).sum()) < 1e-6
+    assert (weights.groupby(sector.reindex(weights.index)).sum().abs() < 1e-6).all()
+    assert weights.abs().max() <= limits.max_position + 1e-9
+    assert weights.abs().sum() <= limits.max_gross + 1e-9
+    # and the book leans the meta model's way: long its top half, short its bottom half
+    signal = pd.Series(meta.reindex(live.tickers.index).to_numpy(), index=live.tickers.to_numpy())
+    assert np.corrcoef(weights, signal.reindex(weights.index))[0, 1] > 0.5
+
+
+def test_returns_are_booked_day_by_day_with_the_trading_cost_first(world: World) -> None:
+    _update(world)
+    world.clock.advance(8 * DAY)
+    books, days = _update(world)
+    assert books == 0 and days >= 4
+    assert _update(world) == (0, 0)  # booked once
+    with transaction(world.sessions) as session:
+        book = session.scalars(select(FundBook)).one()
+        returns = list(session.scalars(select(FundReturn).order_by(FundReturn.date)))
+        round_ = session.get_one(Round, world.round_id)
+        curve = equity_curve(session, round_.tournament)
+    panel = market_feed().market.panel_through(pd.Timestamp(returns[-1].date))
+    close = panel.close
+    weights = pd.Series(book.weights)
+    first = returns[0]
+    day = close.index.get_loc(pd.Timestamp(first.date))
+    moved = (close.iloc[day] / close.iloc[day - 1] - 1.0).reindex(weights.index)
+    assert first.date > book.trade_date
+    assert first.gross_return == pytest.approx(float((weights * moved).sum()))
+    costs = CostModel()
+    assert first.cost == pytest.approx(weights.abs().sum() * costs.bps_per_trade / 1e4)
+    assert all(later.cost == 0.0 for later in returns[1:])
+    expected = np.cumprod([1.0 + r.net_return for r in returns])
+    np.testing.assert_allclose(curve.to_numpy(), expected)
+
+
+def test_the_scheduler_runs_the_fund_beside_scoring(world: World) -> None:
+    source = FeedTargets(market_feed())
+    scheduler = Scheduler(
+        world.sessions,
+        world.clock,
+        {},
+        targets_by_tournament={8: source},
+        funds_by_tournament={8: source},
+        storage=world.storage,
+    )
+    world.clock.advance(8 * DAY)
+    happened = [str(event) for event in scheduler.tick()]
+    assert any(line.startswith("tournament 8's fund: 1 new book(s)") for line in happened)
