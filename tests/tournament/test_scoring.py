@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from crowdquant.db.models import (
     MetaModel,
+    Model,
     Round,
     RoundScore,
     RoundStatus,
@@ -183,6 +184,7 @@ def test_a_2017_rules_tournament_scores_logloss_on_the_binary_target(world: Worl
         "cwmm",
         "max_corr_others",
         "mean_corr_others",
+        "originality_2017",
     }
     day = int(stored["day"].max())
     with transaction(world.sessions) as session:
@@ -223,3 +225,17 @@ def test_later_days_read_the_cached_matrix_and_replay_reads_the_files(world: Wor
         round_ = session.get_one(Round, world.round_id)
         with pytest.raises(NotFound, match="no stored file at"):
             replay_round(session, world.clock, world.storage, round_)
+
+
+def test_the_2017_originality_gate_fails_a_copy_from_another_account(world: World) -> None:
+    with transaction(world.sessions) as session:
+        round_ = session.get_one(Round, world.round_id)
+        round_.tournament.rules = Rules.LEGACY2017
+        copy = session.get_one(Model, world.models["alice_b"])  # alice_b ranks alice_a's values
+        copy.account_id = session.get_one(Model, world.models["bob"]).account_id
+    score(world, FeedTargets(market_feed()))
+    stored = stored_scores(world)
+    gate = stored[stored["metric"] == "originality_2017"].set_index("model")["value"]
+    # whichever of the pair came second fails; everyone else is original
+    assert sorted(gate[["alice_a", "alice_b"]]) == [0.0, 1.0]
+    assert (gate.drop(["alice_a", "alice_b"]) == 1.0).all()

@@ -1,10 +1,12 @@
 """Leaderboards, reputation and score histories, read from the stored daily scores.
 
-A round's *latest* scores are those of the last day it has been scored for; once it
-resolves they are its *final* scores. A model's reputation in a metric is the mean of its
-final scores over the rounds resolved within the window (default one year; a tournament
-may set `reputation_days`); consistency is the share of those rounds it did well in (CORR
-above 0, or logloss below ln 2 under the 2017 rules). Late submissions are shown in their
+A round's *latest* scores are those of the last day it has been scored for (day 0 for the
+figures that need no target); once it resolves they are its *final* scores. A model's
+reputation in a metric is the mean of its final scores over the rounds resolved within the
+window (default one year; a tournament may set `reputation_days`), so under the 2017 rules
+the reputation in `originality_2017` is the share of rounds it passed the gate in;
+consistency is the share of those rounds it did well in (CORR above 0, or logloss below
+ln 2 under the 2017 rules). Late submissions are shown in their
 round but never count towards reputation. Models rank by reputation in the tournament's
 rank metric (CORR; logloss, lowest first, under the 2017 rules), then by name.
 
@@ -46,15 +48,20 @@ def reputation_window(tournament: Tournament) -> timedelta:
 def latest_scores(
     session: Session, tournament: Tournament, viewer: Viewer, *, model_id: uuid.UUID | None = None
 ) -> pd.DataFrame:
-    """Per (round, model, metric) the value on the round's last scored day (day > 0).
+    """Per (round, model, metric) the value on the last day the round has that metric for
+    (day 0 for the figures that need no target, e.g. originality).
 
     Columns: round_id, round, status, resolve_time, model_id, metric, day, value, late.
     """
     last_day = (
-        select(RoundScore.round_id, func.max(RoundScore.day).label("day"))
+        select(
+            RoundScore.round_id,
+            RoundScore.metric,
+            func.max(RoundScore.day).label("day"),
+        )
         .join(Round, Round.id == RoundScore.round_id)
         .where(Round.tournament_id == tournament.id)
-        .group_by(RoundScore.round_id)
+        .group_by(RoundScore.round_id, RoundScore.metric)
         .subquery()
     )
     query = (
@@ -72,9 +79,11 @@ def latest_scores(
         .join(Round, Round.id == RoundScore.round_id)
         .join(
             last_day,
-            (last_day.c.round_id == RoundScore.round_id) & (last_day.c.day == RoundScore.day),
+            (last_day.c.round_id == RoundScore.round_id)
+            & (last_day.c.metric == RoundScore.metric)
+            & (last_day.c.day == RoundScore.day),
         )
-        .where(Round.tournament_id == tournament.id, RoundScore.day > 0)
+        .where(Round.tournament_id == tournament.id)
     )
     if model_id is not None:
         query = query.where(RoundScore.model_id == model_id)

@@ -20,8 +20,9 @@ Metrics, by the tournament's rules:
 - classic: day 0 (needs no target) `cwmm`, and `max_corr_others` / `mean_corr_others`
   (originality, against the on-time submissions); each day
   `corr`, `mmc`, `fnc` and `bmc` (the last two with features and benchmarks);
-- legacy2017: day 0 the same similarity figures; each day `logloss` on the binary target
-  (residual return above the era's median) and `corr`.
+- legacy2017: day 0 the same similarity figures and `originality_2017` (the seeds' gate: 1
+  original, 0 not); each day `logloss` on the binary target (residual return above the
+  era's median) and `corr`.
 
 Functions work inside the caller's transaction: they flush, never commit.
 """
@@ -60,7 +61,7 @@ from crowdquant.db.models import (
     SubmissionStatus,
 )
 from crowdquant.scoring import SCORING_VERSION
-from crowdquant.scoring.legacy import logloss_batch
+from crowdquant.scoring.legacy import logloss_batch, originality_round
 from crowdquant.scoring.metamodel import stake_weighted_meta_model
 from crowdquant.scoring.round import PreparedRound
 from crowdquant.scoring.similarity import cwmm_scores, originality_against
@@ -161,6 +162,8 @@ class ScoredSubmission:
     late: bool
     file_key: str
     filename: str
+    owner: uuid.UUID | None = None  # the model's account
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -188,19 +191,27 @@ class ScoreValue:
 def scored_submissions(session: Session, round_: Round) -> list[ScoredSubmission]:
     """Per model, the submission it is scored by, by model id: its newest valid on-time one,
     else its first valid late one (later late uploads would change scores already stored)."""
-    valid = session.scalars(
-        select(Submission)
+    valid = session.execute(
+        select(Submission, Model.account_id)
+        .join(Model, Model.id == Submission.model_id)
         .where(Submission.round_id == round_.id, Submission.status == SubmissionStatus.VALID)
         .order_by(Submission.created_at)
     )
-    chosen: dict[uuid.UUID, Submission] = {}
-    for submission in valid:  # oldest first
-        kept = chosen.get(submission.model_id)
-        if kept is None or not submission.late:
-            chosen[submission.model_id] = submission
+    chosen: dict[uuid.UUID, tuple[Submission, uuid.UUID]] = {}
+    for submission, owner in valid:  # oldest first
+        if submission.model_id not in chosen or not submission.late:
+            chosen[submission.model_id] = (submission, owner)
     return [
-        ScoredSubmission(sub.model_id, sub.id, sub.late, sub.file_key, sub.filename)
-        for _, sub in sorted(chosen.items())
+        ScoredSubmission(
+            sub.model_id,
+            sub.id,
+            sub.late,
+            sub.file_key,
+            sub.filename,
+            owner=owner,
+            created_at=sub.created_at,
+        )
+        for _, (sub, owner) in sorted(chosen.items())
     ]
 
 
@@ -406,7 +417,25 @@ def similarity_scores(inputs: RoundInputs) -> list[ScoreValue]:
     similarity = originality_against(inputs.predictions, on_time)
     out += _values(inputs, "max_corr_others", 0, similarity.max_corr)
     out += _values(inputs, "mean_corr_others", 0, similarity.mean_corr)
+    if inputs.rules is Rules.LEGACY2017:
+        out += _values(inputs, "originality_2017", 0, _originality_2017(inputs))
     return out
+
+
+def _originality_2017(inputs: RoundInputs) -> FloatArray:
+    """The 2017 originality gate, 1 (original) or 0: each submission against the earlier
+    ones of other accounts that were judged original (`scoring.legacy.originality_round`),
+    on-time submissions first, each group in upload order, so a late arrival changes no one
+    else's verdict."""
+    order = sorted(
+        range(len(inputs.submissions)),
+        key=lambda k: (inputs.submissions[k].late, inputs.submissions[k].created_at or 0, k),
+    )
+    owners = [inputs.submissions[k].owner or inputs.submissions[k].model_id for k in order]
+    verdicts = originality_round(inputs.predictions[:, order], owners)
+    passed = np.empty(len(order), dtype=np.float64)
+    passed[order] = [1.0 if verdict.original else 0.0 for verdict in verdicts]
+    return passed
 
 
 class DailyScorer:
