@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from crowdquant.storage import LocalStorage
-from crowdquant.tournament.scoring import (
+from crowdquant.tournament.scoring.inputs import (
     ScoredSubmission,
     _cached_prediction_matrix,
     _prediction_matrix,

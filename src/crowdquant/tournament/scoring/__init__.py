@@ -1,0 +1,70 @@
+"""Daily scoring of closed rounds, kept so that every number can be replayed.
+
+Once a round is closed, the market reveals its live era's targets day by day. For each new
+day, `score_round` scores every submission of the round in one batch (`PreparedRound`) and
+stores one `RoundScore` per (model, metric, day) with the scoring version. The inputs are
+kept beside the scores, in storage under the operator-only prefix: the meta model fixed when
+scoring starts, and the targets of each day as first seen. `replay_round` recomputes every
+stored score from those inputs and the stored submission files and lists what differs.
+
+Which submission a model is scored by: its counting one (newest valid, on time) or, if it
+has none, its first valid late one, scored and marked late. Every score of a submission
+depends only on it and on inputs fixed at close (meta model, benchmark, the on-time set for
+originality), so a late arrival changes no stored figure. The meta model blends the
+counting submissions with equal weights (stakes weigh them once staking exists). BMC is
+measured against the blend of the tournament's benchmark models (the `benchmark_models`
+setting: model names), when they submitted.
+
+Metrics, by the tournament's rules:
+
+- classic: day 0 (needs no target) `cwmm`, and `max_corr_others` / `mean_corr_others`
+  (originality, against the on-time submissions); each day
+  `corr`, `mmc`, `fnc` and `bmc` (the last two with features and benchmarks);
+- legacy2017: day 0 the same similarity figures and `originality_2017` (the seeds' gate: 1
+  original, 0 not); each day `logloss` on the binary target (residual return above the
+  era's median) and `corr`.
+
+Modules: `targets` (where targets come from), `inputs` (what is kept and read), `daily`
+(the batch computation), `service` (`score_round`, `replay_round`). Functions work inside
+the caller's transaction: they flush, never commit.
+"""
+
+from crowdquant.tournament.scoring.daily import DailyScorer, ScoreValue, similarity_scores
+from crowdquant.tournament.scoring.inputs import (
+    RoundInputs,
+    ScoredSubmission,
+    days_recorded,
+    round_inputs,
+    scored_submissions,
+    stored_meta_model,
+    stored_targets,
+)
+from crowdquant.tournament.scoring.service import (
+    Difference,
+    ScoringUpdate,
+    replay_round,
+    round_scores,
+    score_round,
+)
+from crowdquant.tournament.scoring.targets import FeedTargets, ScoringError, TargetSource
+
+__all__ = [
+    "DailyScorer",
+    "Difference",
+    "FeedTargets",
+    "RoundInputs",
+    "ScoreValue",
+    "ScoredSubmission",
+    "ScoringError",
+    "ScoringUpdate",
+    "TargetSource",
+    "days_recorded",
+    "replay_round",
+    "round_inputs",
+    "round_scores",
+    "score_round",
+    "scored_submissions",
+    "similarity_scores",
+    "stored_meta_model",
+    "stored_targets",
+]

@@ -1,0 +1,123 @@
+"""The scores of a round's inputs against a day's targets, every submission in one batch.
+
+Day 0 holds what needs no target (`similarity_scores`); `DailyScorer` prepares the round
+once (`scoring.round.PreparedRound`) and scores any day's targets with it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from crowdquant.data.pipeline import MAIN_TARGET
+from crowdquant.db.models import Rules
+from crowdquant.scoring.legacy import logloss_batch, originality_round
+from crowdquant.scoring.round import PreparedRound
+from crowdquant.scoring.similarity import cwmm_scores, originality_against
+from crowdquant.tournament.scoring.inputs import FloatArray, RoundInputs, ScoredSubmission
+from crowdquant.tournament.scoring.targets import RESIDUAL
+
+
+@dataclass(frozen=True)
+class ScoreValue:
+    submission: ScoredSubmission
+    metric: str
+    day: int
+    value: float | None
+
+
+def _values(
+    inputs: RoundInputs, metric: str, day: int, values: Iterable[float]
+) -> list[ScoreValue]:
+    return [
+        ScoreValue(sub, metric, day, None if math.isnan(v) else float(v))
+        for sub, v in zip(inputs.submissions, values, strict=True)
+    ]
+
+
+def similarity_scores(inputs: RoundInputs) -> list[ScoreValue]:
+    """Day 0: the scores that need no target."""
+    if not inputs.submissions:
+        return []
+    out: list[ScoreValue] = []
+    if inputs.meta_model is not None:
+        out += _values(inputs, "cwmm", 0, cwmm_scores(inputs.predictions, inputs.meta_model))
+    on_time = [k for k, sub in enumerate(inputs.submissions) if not sub.late]
+    similarity = originality_against(inputs.predictions, on_time)
+    out += _values(inputs, "max_corr_others", 0, similarity.max_corr)
+    out += _values(inputs, "mean_corr_others", 0, similarity.mean_corr)
+    if inputs.rules is Rules.LEGACY2017:
+        out += _values(inputs, "originality_2017", 0, _originality_2017(inputs))
+    return out
+
+
+def _originality_2017(inputs: RoundInputs) -> FloatArray:
+    """The 2017 originality gate, 1 (original) or 0: each submission against the earlier
+    ones of other accounts that were judged original (`scoring.legacy.originality_round`),
+    on-time submissions first, each group in upload order, so a late arrival changes no one
+    else's verdict."""
+    order = sorted(
+        range(len(inputs.submissions)),
+        key=lambda k: (inputs.submissions[k].late, inputs.submissions[k].created_at or 0, k),
+    )
+    owners = [inputs.submissions[k].owner or inputs.submissions[k].model_id for k in order]
+    verdicts = originality_round(inputs.predictions[:, order], owners)
+    passed = np.empty(len(order), dtype=np.float64)
+    passed[order] = [1.0 if verdict.original else 0.0 for verdict in verdicts]
+    return passed
+
+
+class DailyScorer:
+    """Scores a round's inputs against any day's targets; the costly preparation runs once."""
+
+    def __init__(self, inputs: RoundInputs) -> None:
+        self.inputs = inputs
+        self._main: PreparedRound | None = None
+        self._benchmark: PreparedRound | None = None
+
+    def _prepared(self) -> PreparedRound:
+        if self._main is None:
+            inputs = self.inputs
+            # Without a meta model MMC is not stored; any non-constant vector stands in.
+            meta = inputs.meta_model
+            if meta is None:
+                meta = np.arange(len(inputs.ids), dtype=np.float64)
+            self._main = PreparedRound(
+                inputs.predictions, inputs.ids, meta, features=inputs.features
+            )
+        return self._main
+
+    def _bmc(self, targets: pd.Series) -> FloatArray:
+        assert self.inputs.benchmark is not None
+        if self._benchmark is None:
+            self._benchmark = PreparedRound(
+                self.inputs.predictions, self.inputs.ids, self.inputs.benchmark
+            )
+        return self._benchmark.score(targets).mmc
+
+    def scores(self, day: int, targets: pd.DataFrame) -> list[ScoreValue]:
+        inputs = self.inputs
+        if not inputs.submissions:
+            return []
+        target = targets[MAIN_TARGET].astype(np.float64)
+        scored = self._prepared().score(target)
+        out = _values(inputs, "corr", day, scored.corr)
+        if inputs.rules is Rules.LEGACY2017:
+            return out + _values(inputs, "logloss", day, self._logloss(targets))
+        if inputs.meta_model is not None:
+            out += _values(inputs, "mmc", day, scored.mmc)
+        if scored.fnc is not None:
+            out += _values(inputs, "fnc", day, scored.fnc)
+        if inputs.benchmark is not None:
+            out += _values(inputs, "bmc", day, self._bmc(target))
+        return out
+
+    def _logloss(self, targets: pd.DataFrame) -> FloatArray:
+        residual = targets[RESIDUAL].reindex(self.inputs.ids)
+        known = residual.notna().to_numpy()
+        binary = (residual[known] > residual[known].median()).to_numpy(np.float64)
+        return logloss_batch(self.inputs.predictions[known], binary)

@@ -1,0 +1,157 @@
+"""Scoring a round as the market moves, and replaying it from what was kept."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crowdquant.clock import Clock
+from crowdquant.db.models import MetaModel, Round, RoundScore, RoundStatus, RoundTargets
+from crowdquant.scoring import SCORING_VERSION
+from crowdquant.storage import FileStorage
+from crowdquant.tournament.scoring.daily import DailyScorer, ScoreValue, similarity_scores
+from crowdquant.tournament.scoring.inputs import (
+    round_inputs,
+    scored_submissions,
+    store_targets,
+    stored_targets,
+)
+from crowdquant.tournament.scoring.targets import TargetSource
+
+
+@dataclass(frozen=True)
+class ScoringUpdate:
+    round: int
+    days: list[int]
+    """The days (1…) that got new rows."""
+    scores: int
+    """(submission, day) pairs added, day 0 included."""
+
+    def __str__(self) -> str:
+        days = ", ".join(map(str, self.days)) or "0"
+        return f"round {self.round}: {self.scores} new daily scores (days {days})"
+
+
+def score_round(
+    session: Session, clock: Clock, storage: FileStorage, round_: Round, source: TargetSource
+) -> ScoringUpdate | None:
+    """Store every score of `round_` the market has revealed and that is not stored yet.
+
+    Only a round that is scoring is scored. Each pass scores all the round's scored
+    submissions together, as `replay_round` does, and adds the rows missing: the new days,
+    and every day so far for a late submission that arrived since. Returns what was added,
+    or None if nothing was due (decided from the database, without reading any file).
+
+    Every row is added at the end, after the computing: on SQLite the database's write lock
+    is taken only then, so the web app's writes never wait for a round's scoring.
+    """
+    if round_.status is not RoundStatus.SCORING:
+        return None
+    submissions = scored_submissions(session, round_)
+    known = source.days_known(round_, clock.now())
+    stored = {
+        (submission_id, day)
+        for submission_id, day in session.execute(
+            select(RoundScore.submission_id, RoundScore.day).where(RoundScore.round_id == round_.id)
+        )
+    }
+    missing = {
+        day: [sub for sub in submissions if (sub.submission_id, day) not in stored]
+        for day in range(known + 1)
+    }
+    missing = {day: subs for day, subs in missing.items() if subs}
+    recorded = set(
+        session.scalars(select(RoundTargets.day).where(RoundTargets.round_id == round_.id))
+    )
+    new_days = [day for day in range(1, known + 1) if day not in recorded]
+    if not missing and not new_days:
+        return None
+    inputs = round_inputs(session, clock, storage, round_)
+    new_rows: list[MetaModel | RoundTargets | RoundScore] = []
+    if inputs.new_meta_model is not None:
+        new_rows.append(inputs.new_meta_model)
+    values: list[ScoreValue] = similarity_scores(inputs) if 0 in missing else []
+    scorer = DailyScorer(inputs)
+    for day in range(1, known + 1):
+        if day in recorded:
+            if day not in missing:
+                continue
+            targets = stored_targets(session, storage, round_, day)
+        else:
+            targets = source.targets(round_, day)
+            new_rows.append(store_targets(clock, storage, round_, day, targets))
+        values += scorer.scores(day, targets)
+    wanted = {(sub.submission_id, day) for day, subs in missing.items() for sub in subs}
+    added = [v for v in values if (v.submission.submission_id, v.day) in wanted]
+    new_rows += _score_rows(round_, clock.now(), added)
+    session.add_all(new_rows)
+    session.flush()
+    return ScoringUpdate(round_.number, sorted(d for d in missing if d > 0), len(wanted))
+
+
+def _score_rows(round_: Round, now: datetime, values: Iterable[ScoreValue]) -> list[RoundScore]:
+    return [
+        RoundScore(
+            round_id=round_.id,
+            model_id=value.submission.model_id,
+            submission_id=value.submission.submission_id,
+            metric=value.metric,
+            day=value.day,
+            value=value.value,
+            late=value.submission.late,
+            scoring_version=SCORING_VERSION,
+            computed_at=now,
+        )
+        for value in values
+    ]
+
+
+@dataclass(frozen=True)
+class Difference:
+    model_id: uuid.UUID
+    metric: str
+    day: int
+    stored: float | None
+    replayed: float | None
+
+    def __str__(self) -> str:
+        return (
+            f"model {self.model_id} {self.metric} day {self.day}:"
+            f" stored {self.stored!r}, replayed {self.replayed!r}"
+        )
+
+
+def round_scores(session: Session, round_: Round) -> list[RoundScore]:
+    """Every stored score of `round_` (operator view: no visibility filter)."""
+    return list(session.scalars(select(RoundScore).where(RoundScore.round_id == round_.id)))
+
+
+def replay_round(
+    session: Session, clock: Clock, storage: FileStorage, round_: Round
+) -> list[Difference]:
+    """Recompute every stored score of `round_` from its stored inputs; the differences.
+
+    Uses the stored meta model and recorded targets, and re-reads every scored submission
+    file. An empty list means the round reproduces exactly.
+    """
+    stored = {
+        (row.model_id, row.metric, row.day): row.value for row in round_scores(session, round_)
+    }
+    inputs = round_inputs(session, clock, storage, round_, from_files=True)
+    days = sorted({day for (_, _, day) in stored if day > 0})
+    values = similarity_scores(inputs) if any(d == 0 for (_, _, d) in stored) else []
+    scorer = DailyScorer(inputs)
+    for day in days:
+        values += scorer.scores(day, stored_targets(session, storage, round_, day))
+    replayed = {(v.submission.model_id, v.metric, v.day): v.value for v in values}
+    return [
+        Difference(model, metric, day, stored.get(key), replayed.get(key))
+        for key in sorted(stored.keys() | replayed.keys(), key=str)
+        for (model, metric, day) in [key]
+        if stored.get(key) != replayed.get(key)
+    ]
