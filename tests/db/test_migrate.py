@@ -33,6 +33,9 @@ TABLES = {
     "diagnostics",
     "fund_books",
     "fund_returns",
+    "ledger_transactions",
+    "ledger_postings",
+    "ledger_balances",
 }
 
 
@@ -95,7 +98,7 @@ def test_downgrade_to_base_drops_everything_and_upgrade_rebuilds(database_url: s
 def test_upgrade_is_idempotent(database_url: str) -> None:
     migrate.upgrade(database_url)
     migrate.upgrade(database_url)
-    assert migrate.current(database_url) == migrate.head() == "0003"
+    assert migrate.current(database_url) == migrate.head() == "0004"
 
 
 def test_downgrade_to_0001_keeps_the_server_schema(database_url: str) -> None:
@@ -110,6 +113,9 @@ def test_downgrade_to_0001_keeps_the_server_schema(database_url: str) -> None:
         "diagnostics",
         "fund_books",
         "fund_returns",
+        "ledger_transactions",
+        "ledger_postings",
+        "ledger_balances",
     } | {"alembic_version"}
 
 

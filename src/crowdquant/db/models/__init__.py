@@ -4,6 +4,7 @@ from crowdquant.db.models.accounts import Account, ApiKey, ApiScope, WebSession
 from crowdquant.db.models.datasets import DatasetFile
 from crowdquant.db.models.diagnostics import Diagnostics, DiagnosticsStatus
 from crowdquant.db.models.fund import FundBook, FundReturn
+from crowdquant.db.models.ledger import LedgerBalance, LedgerPosting, LedgerTransaction
 from crowdquant.db.models.models import Model
 from crowdquant.db.models.scores import MetaModel, RoundScore, RoundTargets
 from crowdquant.db.models.submissions import Submission, SubmissionStatus
@@ -19,6 +20,9 @@ __all__ = [
     "DiagnosticsStatus",
     "FundBook",
     "FundReturn",
+    "LedgerBalance",
+    "LedgerPosting",
+    "LedgerTransaction",
     "MetaModel",
     "Model",
     "Round",

@@ -1,0 +1,72 @@
+"""The books: an append-only, double-entry, hash-chained ledger of NMR and USD.
+
+Services see the `Ledger` protocol and the vocabulary below; the database backend is
+`crowdquant.ledger.sql.SqlLedger` (imported from there, so that importing this package never
+pulls in the database models).
+"""
+
+from __future__ import annotations
+
+from crowdquant.ledger.accounts import (
+    BURNED,
+    GENESIS,
+    GENESIS_SUPPLY,
+    NMR_UNIT,
+    OPERATOR_FUNDING,
+    TREASURY,
+    AccountId,
+    AccountKind,
+    Currency,
+    format_amount,
+    prize_pool,
+    release,
+    stake,
+    wallet,
+)
+from crowdquant.ledger.audit import SOUND, AuditReport, Problem
+from crowdquant.ledger.errors import (
+    IdempotencyConflict,
+    InsufficientFunds,
+    InvalidPosting,
+    LedgerError,
+    LedgerTampered,
+    MintingRefused,
+    NoGenesis,
+    Unbalanced,
+)
+from crowdquant.ledger.interface import Entry, Ledger, Posting, Transaction, transfer
+from crowdquant.ledger.rules import GENESIS_EVENT_KEY
+
+__all__ = [
+    "BURNED",
+    "GENESIS",
+    "GENESIS_EVENT_KEY",
+    "GENESIS_SUPPLY",
+    "NMR_UNIT",
+    "OPERATOR_FUNDING",
+    "SOUND",
+    "TREASURY",
+    "AccountId",
+    "AccountKind",
+    "AuditReport",
+    "Currency",
+    "Entry",
+    "IdempotencyConflict",
+    "InsufficientFunds",
+    "InvalidPosting",
+    "Ledger",
+    "LedgerError",
+    "LedgerTampered",
+    "MintingRefused",
+    "NoGenesis",
+    "Posting",
+    "Problem",
+    "Transaction",
+    "Unbalanced",
+    "format_amount",
+    "prize_pool",
+    "release",
+    "stake",
+    "transfer",
+    "wallet",
+]

@@ -1,0 +1,468 @@
+"""The ledger in the application's database (SQLite or PostgreSQL): the default backend.
+
+Tables: `crowdquant.db.models.ledger` (journal, postings, balances projection).
+
+Serialisation. Every write to the books first takes the ledger's lock inside the caller's
+transaction, held until it commits or rolls back: on PostgreSQL a transaction-level
+advisory lock (`pg_advisory_xact_lock`), on SQLite the database's write lock (taken at once
+by a write that changes nothing, as `BEGIN IMMEDIATE` would). Only then does it read the
+chain's head, the idempotency key and the balances, so under READ COMMITTED (the default)
+every post sees every post committed before it and the journal is one serial order: the
+hash chain needs that anyway. Posts are short; the lock costs little at a tournament's
+rate of stake changes. Under a stricter isolation level, or when a caller's own locks
+deadlock with it, the database answers with a serialization failure or deadlock, and
+`serialised` retries the whole unit of work.
+
+Append-only: journal rows are inserted, never updated or deleted. The projection
+(`ledger_balances`) is updated in the same transaction as the postings and can be rebuilt
+from the journal (`rebuild_projection`).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+from sqlalchemy import String, delete, func, select, text, type_coerce
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from crowdquant.clock import Clock
+from crowdquant.db.models.ledger import LedgerBalance, LedgerPosting, LedgerTransaction
+from crowdquant.db.session import transaction
+from crowdquant.ledger.accounts import AccountId, Currency, format_amount
+from crowdquant.ledger.audit import AuditReport, JournalRecord, Problem, audit
+from crowdquant.ledger.chain import GENESIS_PREVIOUS_HASH, transaction_hash
+from crowdquant.ledger.errors import (
+    IdempotencyConflict,
+    InvalidPosting,
+    LedgerTampered,
+    NoGenesis,
+)
+from crowdquant.ledger.interface import Entry, Posting, Transaction
+from crowdquant.ledger.rules import (
+    GENESIS_EVENT_KEY,
+    GENESIS_MEMO,
+    apply,
+    check_event_key,
+    check_transaction,
+    genesis_postings,
+)
+
+LOCK_KEY = 0x63714C6564676572  # "cqLedger": the PostgreSQL advisory lock of the books
+JOURNAL_PROBLEMS = frozenset({"chain", "hash", "rule", "minting", "unbalanced", "negative"})
+"""Problems in the journal itself; the rest ("projection", "conservation") are in the
+balances table and `rebuild_projection` repairs them."""
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
+T = TypeVar("T")
+
+
+def lock_books(session: Session) -> None:
+    """Take the ledger's write lock in `session`'s transaction (held until it ends)."""
+    dialect = session.connection().dialect.name
+    if dialect == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(LOCK_KEY)))
+    elif dialect == "sqlite":
+        # Any write takes SQLite's database write lock (waiting up to the busy timeout) and
+        # starts the transaction on the newest snapshot; this one changes no row.
+        session.execute(text("UPDATE ledger_balances SET balance = balance WHERE 0"))
+
+
+def is_retryable(exc: DBAPIError) -> bool:
+    """A serialization failure or deadlock (PostgreSQL), or a busy database (SQLite)."""
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if sqlstate in RETRYABLE_SQLSTATES:
+        return True
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
+
+
+def serialised(
+    sessions: sessionmaker[Session],
+    work: Callable[[Session], T],
+    *,
+    attempts: int = 8,
+    pause: float = 0.02,
+) -> T:
+    """`work` in one transaction, run again from the start (up to `attempts` times, with a
+    growing random pause) when the database reports a serialization failure, a deadlock
+    or a busy lock. `work` must have no effect outside the session."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with transaction(sessions) as session:
+                return work(session)
+        except DBAPIError as exc:
+            if attempt == attempts or not is_retryable(exc):
+                raise
+            time.sleep(pause * 2 ** (attempt - 1) * random.random())
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _account(text: str) -> AccountId:
+    try:
+        return AccountId.parse(text)
+    except ValueError as exc:
+        raise LedgerTampered(f"the books name an unknown account: {exc}") from None
+
+
+class SqlLedger:
+    """The `Ledger` protocol over the `ledger_*` tables, in the caller's session."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def genesis(self, session: Session) -> Transaction:
+        lock_books(session)
+        recorded = self._find_row(session, GENESIS_EVENT_KEY)
+        if recorded is not None:
+            genesis = self._load(session, recorded)
+            if genesis.sequence != 1 or genesis.postings != genesis_postings():
+                raise LedgerTampered("the recorded genesis is not the fixed supply")
+            return genesis
+        if self._head(session) is not None:
+            raise LedgerTampered("the journal has transactions but no genesis")
+        postings = genesis_postings()
+        rows = self._projection_rows(session, Currency.NMR, [p.account for p in postings])
+        updated = apply(Currency.NMR, postings, {a: row.balance for a, row in rows.items()})
+        return self._append(
+            session, GENESIS_EVENT_KEY, Currency.NMR, postings, GENESIS_MEMO, None, rows, updated
+        )
+
+    def post(
+        self,
+        session: Session,
+        event_key: str,
+        currency: Currency,
+        postings: Iterable[Posting],
+        *,
+        memo: str = "",
+    ) -> Transaction:
+        checked_currency, moved = check_transaction(event_key, currency, postings, memo)
+        lock_books(session)
+        recorded = self._find_row(session, event_key)
+        if recorded is not None:
+            earlier = self._load(session, recorded)
+            if earlier.currency != checked_currency or earlier.postings != moved:
+                raise IdempotencyConflict(
+                    f"event {event_key!r} is already recorded (transaction {earlier.sequence})"
+                    " with other postings",
+                    event_key=event_key,
+                )
+            return earlier
+        head = self._head(session)
+        if head is None:
+            raise NoGenesis()
+        self._check_head(session, head)
+        rows = self._projection_rows(session, checked_currency, [p.account for p in moved])
+        updated = apply(checked_currency, moved, {a: row.balance for a, row in rows.items()})
+        return self._append(session, event_key, checked_currency, moved, memo, head, rows, updated)
+
+    def rebuild_projection(self, session: Session) -> int:
+        """Recompute `ledger_balances` from the journal; how many balances it corrected.
+
+        Refuses (`LedgerTampered`) if the journal itself does not verify: rebuilding from a
+        rewritten journal would hide the evidence.
+        """
+        lock_books(session)
+        report = self.verify(session)
+        broken = [p.message for p in report.problems if p.kind in JOURNAL_PROBLEMS]
+        if broken:
+            raise LedgerTampered(
+                "the journal does not verify; the projection is left as it is",
+                problems=tuple(broken),
+            )
+        stored = self._projection(session)
+        rebuilt: dict[tuple[str, str], tuple[int, int]] = {}
+        for record in self._journal(session):
+            for account, amount in record.postings:
+                balance, _ = rebuilt.get((account, record.currency), (0, 0))
+                rebuilt[(account, record.currency)] = (balance + amount, record.sequence)
+        session.execute(delete(LedgerBalance))
+        session.add_all(
+            LedgerBalance(
+                account=account,
+                currency=Currency(currency),
+                balance=balance,
+                last_sequence=sequence,
+            )
+            for (account, currency), (balance, sequence) in sorted(rebuilt.items())
+        )
+        session.flush()
+        holdings = set(stored) | set(rebuilt)
+        return sum(stored.get(key, 0) != rebuilt.get(key, (0, 0))[0] for key in holdings)
+
+    def _append(
+        self,
+        session: Session,
+        event_key: str,
+        currency: Currency,
+        postings: tuple[Posting, ...],
+        memo: str,
+        head: LedgerTransaction | None,
+        rows: dict[AccountId, LedgerBalance],
+        updated: dict[AccountId, int],
+    ) -> Transaction:
+        sequence = 1 if head is None else head.sequence + 1
+        previous_hash = GENESIS_PREVIOUS_HASH if head is None else head.hash
+        created_at = self._clock.now()
+        digest = transaction_hash(
+            previous_hash=previous_hash,
+            sequence=sequence,
+            event_key=event_key,
+            currency=currency.value,
+            memo=memo,
+            created_at=created_at,
+            postings=[(str(p.account), p.amount) for p in postings],
+        )
+        row = LedgerTransaction(
+            sequence=sequence,
+            event_key=event_key,
+            currency=currency,
+            memo=memo,
+            created_at=created_at,
+            previous_hash=previous_hash,
+            hash=digest,
+        )
+        session.add(row)
+        session.flush()
+        session.add_all(
+            LedgerPosting(transaction_id=row.id, account=str(p.account), amount=p.amount)
+            for p in postings
+        )
+        session.flush()
+        self._write_balances(session, currency, rows, updated, sequence)
+        return Transaction(
+            sequence=sequence,
+            event_key=event_key,
+            currency=currency,
+            postings=postings,
+            memo=memo,
+            created_at=created_at,
+            previous_hash=previous_hash,
+            hash=digest,
+        )
+
+    def _write_balances(
+        self,
+        session: Session,
+        currency: Currency,
+        rows: dict[AccountId, LedgerBalance],
+        updated: dict[AccountId, int],
+        sequence: int,
+    ) -> None:
+        """The projection follows the postings, in the same transaction."""
+        for account, balance in updated.items():
+            row = rows.get(account)
+            if row is None:
+                session.add(
+                    LedgerBalance(
+                        account=str(account),
+                        currency=currency,
+                        balance=balance,
+                        last_sequence=sequence,
+                    )
+                )
+            else:
+                row.balance = balance
+                row.last_sequence = sequence
+        session.flush()
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def find(self, session: Session, event_key: str) -> Transaction | None:
+        check_event_key(event_key)
+        row = self._find_row(session, event_key)
+        return None if row is None else self._load(session, row)
+
+    def balance(self, session: Session, account: AccountId, currency: Currency) -> int:
+        currency = Currency(currency)
+        if not account.holds(currency):
+            raise InvalidPosting(f"{account} cannot hold {currency}")
+        found = session.execute(
+            select(LedgerBalance.balance).where(
+                LedgerBalance.account == str(account), LedgerBalance.currency == currency
+            )
+        ).scalar_one_or_none()
+        return 0 if found is None else found
+
+    def balances(self, session: Session, currency: Currency) -> dict[AccountId, int]:
+        rows = session.execute(
+            select(LedgerBalance.account, LedgerBalance.balance)
+            .where(LedgerBalance.currency == Currency(currency))
+            .order_by(LedgerBalance.account)
+        ).all()
+        return {_account(account): balance for account, balance in rows}
+
+    def history(
+        self, session: Session, account: AccountId, currency: Currency | None = None
+    ) -> list[Entry]:
+        query = (
+            select(
+                LedgerTransaction.sequence,
+                LedgerTransaction.event_key,
+                LedgerTransaction.currency,
+                LedgerPosting.amount,
+                LedgerTransaction.created_at,
+                LedgerTransaction.memo,
+            )
+            .join(LedgerPosting, LedgerPosting.transaction_id == LedgerTransaction.id)
+            .where(LedgerPosting.account == str(account))
+            .order_by(LedgerTransaction.sequence)
+        )
+        if currency is not None:
+            query = query.where(LedgerTransaction.currency == Currency(currency))
+        running: dict[Currency, int] = defaultdict(int)
+        entries: list[Entry] = []
+        for sequence, event_key, in_currency, amount, created_at, memo in session.execute(query):
+            running[in_currency] += amount
+            entries.append(
+                Entry(
+                    sequence, event_key, in_currency, amount, running[in_currency], created_at, memo
+                )
+            )
+        return entries
+
+    def verify(self, session: Session) -> AuditReport:
+        try:
+            records = self._journal(session)
+            projection = self._projection(session)
+        except (ValueError, TypeError, ArithmeticError, LookupError) as exc:
+            return AuditReport(
+                problems=(Problem("chain", f"the journal cannot be read: {exc}"),),
+                transactions=0,
+                head_sequence=0,
+                head_hash=GENESIS_PREVIOUS_HASH,
+                minted=0,
+                burned=0,
+                circulating=0,
+                usd_funded=0,
+            )
+        return audit(records, projection)
+
+    # --- rows ------------------------------------------------------------------------------
+
+    def _find_row(self, session: Session, event_key: str) -> LedgerTransaction | None:
+        return session.execute(
+            select(LedgerTransaction)
+            .where(LedgerTransaction.event_key == event_key)
+            .execution_options(populate_existing=True)
+        ).scalar_one_or_none()
+
+    def _head(self, session: Session) -> LedgerTransaction | None:
+        return session.execute(
+            select(LedgerTransaction)
+            .order_by(LedgerTransaction.sequence.desc())
+            .limit(1)
+            .execution_options(populate_existing=True)
+        ).scalar_one_or_none()
+
+    def _postings(self, session: Session, row: LedgerTransaction) -> list[tuple[str, int]]:
+        found = session.execute(
+            select(LedgerPosting.account, LedgerPosting.amount)
+            .where(LedgerPosting.transaction_id == row.id)
+            .order_by(LedgerPosting.account)
+        ).all()
+        return [(account, amount) for account, amount in found]
+
+    def _check_head(self, session: Session, head: LedgerTransaction) -> None:
+        """Refuse to extend a chain whose last link does not match its hash."""
+        recomputed = transaction_hash(
+            previous_hash=head.previous_hash,
+            sequence=head.sequence,
+            event_key=head.event_key,
+            currency=Currency(head.currency).value,
+            memo=head.memo,
+            created_at=head.created_at,
+            postings=self._postings(session, head),
+        )
+        if recomputed != head.hash:
+            raise LedgerTampered(
+                f"the journal's last transaction ({head.sequence}, {head.event_key}) does not"
+                " match its hash; nothing is posted until `crowdquant ledger audit` is sound"
+            )
+
+    def _load(self, session: Session, row: LedgerTransaction) -> Transaction:
+        return Transaction(
+            sequence=row.sequence,
+            event_key=row.event_key,
+            currency=Currency(row.currency),
+            postings=tuple(
+                Posting(_account(account), amount)
+                for account, amount in self._postings(session, row)
+            ),
+            memo=row.memo,
+            created_at=row.created_at,
+            previous_hash=row.previous_hash,
+            hash=row.hash,
+        )
+
+    def _projection_rows(
+        self, session: Session, currency: Currency, accounts: Iterable[AccountId]
+    ) -> dict[AccountId, LedgerBalance]:
+        by_name = {str(account): account for account in accounts}
+        rows = session.execute(
+            select(LedgerBalance)
+            .where(LedgerBalance.currency == currency, LedgerBalance.account.in_(by_name))
+            .order_by(LedgerBalance.account)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).scalars()
+        return {by_name[row.account]: row for row in rows}
+
+    def _projection(self, session: Session) -> dict[tuple[str, str], int]:
+        rows = session.execute(
+            select(
+                LedgerBalance.account,
+                type_coerce(LedgerBalance.currency, String()),
+                LedgerBalance.balance,
+            )
+        ).all()
+        return {(account, currency): balance for account, currency, balance in rows}
+
+    def _journal(self, session: Session) -> list[JournalRecord]:
+        postings: dict[object, list[tuple[str, int]]] = defaultdict(list)
+        for transaction_id, account, amount in session.execute(
+            select(LedgerPosting.transaction_id, LedgerPosting.account, LedgerPosting.amount)
+        ):
+            postings[transaction_id].append((account, amount))
+        rows = session.execute(
+            select(
+                LedgerTransaction.id,
+                LedgerTransaction.sequence,
+                LedgerTransaction.event_key,
+                type_coerce(LedgerTransaction.currency, String()).label("currency"),
+                LedgerTransaction.memo,
+                LedgerTransaction.created_at,
+                LedgerTransaction.previous_hash,
+                LedgerTransaction.hash,
+            ).order_by(LedgerTransaction.sequence)
+        ).all()
+        return [
+            JournalRecord(
+                sequence=row.sequence,
+                event_key=row.event_key,
+                currency=row.currency,
+                memo=row.memo,
+                created_at=row.created_at,
+                previous_hash=row.previous_hash,
+                hash=row.hash,
+                postings=tuple(sorted(postings.pop(row.id, []))),
+            )
+            for row in rows
+        ]
+
+
+def describe(report: AuditReport) -> list[str]:
+    """The report's figures, one line each, for a person."""
+    return [
+        f"journal: {report.transactions} transactions; head {report.head_sequence}"
+        f" {report.head_hash}",
+        f"NMR: {format_amount(report.minted, Currency.NMR)} minted,"
+        f" {format_amount(report.burned, Currency.NMR)} burned,"
+        f" {format_amount(report.circulating, Currency.NMR)} in circulation",
+        f"USD: {format_amount(report.usd_funded, Currency.USD)} funded by the operator",
+    ]
