@@ -1,0 +1,107 @@
+"""Diagnostics: a model's predictions on the validation eras, scored in the background.
+
+A participant uploads predictions for the published validation rows of the tournament's
+dataset version and later reads back how they would have scored, era by era.
+
+1. `diagnostics_upload_key` picks a fresh storage key ``uploads/<model>/<nonce>/<name>``
+   (the scheme of submission uploads: the API signs a PUT URL for it, `api/files.py` takes
+   the bytes there).
+2. `request_diagnostics` checks the upload is the caller's model's and is there, moves it
+   to ``diagnostics/<model>/<diagnostics id>/<name>`` and records a `pending` `Diagnostics`
+   row with the model's next `request_number` and the tournament's dataset version. Nothing
+   heavy happens here: this runs in the web request.
+3. `run_next_diagnostics` (a worker, `DiagnosticsWorker`, calls it) claims the oldest
+   pending row by compare-and-set (pending → running, so two workers never run the same
+   one), validates the file against the version's validation ids, scores it and stores
+   `result` (`done`), or stores a readable `error` (`failed`). A job that crashes is failed
+   with ``internal error``; one whose worker died is failed by `fail_stale_diagnostics`.
+
+What is scored, per validation era (`ValidationEras` does CORR, MMC and FNC):
+
+* CORR against the main target, FNC neutral to one feature set of features.json
+  (`DEFAULT_FEATURE_SET`, "medium", as Numerai's FNCv3),
+* MMC against the version's **example-model validation predictions**: there is no meta model
+  on validation eras (nobody staked on them), so the contribution is measured against the
+  example model, which is what Numerai calls BMC (benchmark model contribution). MMC and BMC
+  are therefore the same number here,
+* feature exposure: the largest |Pearson correlation| of the predictions with one feature
+  of that set, as Numerai's example scripts compute it,
+* the rank (Spearman) correlation of the predictions with the example predictions, and the
+  example model's own CORR.
+
+`result` (JSON; non-finite numbers are stored as null)::
+
+    {"rules": "diagnostics-1", "dataset_version": "v1", "feature_set": "medium",
+     "target": "target", "meta_model": "example_predictions", "request_number": 2,
+     "n_rows": 405,
+     "per_era": [{"era": "0101", "corr": ..., "mmc": ..., "fnc": ...,
+                  "feature_exposure": ..., "corr_with_example_preds": ...,
+                  "example_corr": ...}, ...],
+     "summary": {"n_eras": 11, "request_number": 2,
+                 "corr_mean", "corr_std", "corr_sharpe", "corr_max_drawdown",
+                 "mmc_mean", "mmc_std", "mmc_sharpe",
+                 "corr_plus_mmc_mean", "corr_plus_mmc_std", "corr_plus_mmc_sharpe",
+                 "fnc_mean", "fnc_std", "fnc_sharpe",
+                 "max_feature_exposure", "corr_with_example_preds",
+                 "example_corr_mean", "corr_corr_with_example"}}
+
+Statistics follow `scoring.summary` (population std, Sharpe = mean / std, max drawdown of
+the cumulative score, ≥ 0). ``max_feature_exposure`` is the mean over eras of each era's
+largest exposure; ``corr_with_example_preds`` the mean over eras of the Spearman correlation
+with the example predictions; ``corr_corr_with_example`` the Pearson correlation of the
+model's per-era CORR with the example model's per-era CORR.
+
+Modules: `requests` (steps 1 and 2, reading), `validation` (the prepared validation set and
+the scoring of one upload), `worker` (step 3 and the thread). Service functions work in the
+caller's transaction (flush, never commit), and a refusal
+writes nothing. `run_next_diagnostics` and the worker take a session factory and commit
+each step themselves.
+"""
+
+from crowdquant.tournament.diagnostics.requests import (
+    DiagnosticsError,
+    NoValidationData,
+    UnknownDiagnostics,
+    diagnostics_upload_key,
+    get_diagnostics,
+    list_diagnostics,
+    request_diagnostics,
+)
+from crowdquant.tournament.diagnostics.validation import (
+    DEFAULT_FEATURE_SET,
+    StoredValidationLoader,
+    ValidationLoader,
+    ValidationSet,
+    prepare_validation,
+    score_diagnostics,
+)
+from crowdquant.tournament.diagnostics.worker import (
+    INTERNAL_ERROR,
+    STALE_ERROR,
+    DiagnosticsWorker,
+    claim_next_diagnostics,
+    fail_stale_diagnostics,
+    run_next_diagnostics,
+)
+
+__all__ = [
+    "DEFAULT_FEATURE_SET",
+    "INTERNAL_ERROR",
+    "STALE_ERROR",
+    "DiagnosticsError",
+    "DiagnosticsWorker",
+    "NoValidationData",
+    "StoredValidationLoader",
+    "UnknownDiagnostics",
+    "ValidationLoader",
+    "ValidationSet",
+    "claim_next_diagnostics",
+    "diagnostics_upload_key",
+    "fail_stale_diagnostics",
+    "get_diagnostics",
+    "list_diagnostics",
+    "prepare_validation",
+    "request_diagnostics",
+    "run_next_diagnostics",
+    "score_diagnostics",
+]

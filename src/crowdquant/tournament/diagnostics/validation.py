@@ -1,0 +1,260 @@
+"""A dataset version's validation set, prepared once, and the scoring of one upload on it
+(pure: no database)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any, Final, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from scipy.stats import rankdata
+
+from crowdquant.data.pipeline import MAIN_TARGET
+from crowdquant.scoring.diagnostics import ValidationEras
+from crowdquant.scoring.eras import era_rows
+from crowdquant.scoring.neutralise import max_feature_exposure
+from crowdquant.scoring.summary import summary_stats
+from crowdquant.scoring.validation import validate_submission
+from crowdquant.storage import FileStorage, NotFound
+from crowdquant.tournament.datasets import storage_key
+from crowdquant.tournament.diagnostics.requests import VALIDATION_FILE, NoValidationData
+
+RULES: Final = "diagnostics-1"
+"""Recorded in every result: the version of what is computed here."""
+DEFAULT_FEATURE_SET: Final = "medium"
+META_MODEL: Final = "example_predictions"
+EXAMPLE_FILE: Final = "validation_example_preds.parquet"
+FEATURES_FILE: Final = "features.json"
+
+
+# --- the validation set of a dataset version ---------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class ValidationSet:
+    """A dataset version's validation data, prepared once for scoring many uploads.
+
+    `ids` are every published validation id (what an upload must cover); the scored rows
+    are those with a target, in `ids` order (`scored`).
+    """
+
+    version: str
+    feature_set: str
+    target: str
+    ids: pd.Index
+    scored: npt.NDArray[np.intp]
+    eras: npt.NDArray[Any]
+    example: npt.NDArray[np.float64]
+    features: npt.NDArray[Any]
+    scorer: ValidationEras
+    era_rows: list[tuple[object, npt.NDArray[np.intp]]]
+    example_ranks: list[npt.NDArray[np.float64]]
+    example_corr: npt.NDArray[np.float64]
+
+
+def prepare_validation(
+    version: str,
+    validation: pd.DataFrame,
+    example_predictions: pd.DataFrame | pd.Series,
+    features_json: dict[str, Any],
+    *,
+    feature_set: str = DEFAULT_FEATURE_SET,
+    target: str = MAIN_TARGET,
+) -> ValidationSet:
+    """Prepare a published validation frame (index id; era, features, targets), its example
+    predictions (index id) and features.json. Raises `NoValidationData` when they do not fit
+    together."""
+    sets = features_json.get("feature_sets", {})
+    if feature_set not in sets:
+        raise NoValidationData(f"features.json of {version!r} has no feature set {feature_set!r}")
+    features = list(sets[feature_set])
+    missing = [c for c in ["era", target, *features] if c not in validation.columns]
+    if missing:
+        raise NoValidationData(
+            f"the validation data of {version!r} lacks the column(s) {missing[:5]}"
+        )
+    ids = pd.Index(validation.index.astype(str), name="id")
+    if ids.has_duplicates or len(ids) == 0:
+        raise NoValidationData(f"the validation ids of {version!r} are empty or repeated")
+    example = (
+        example_predictions
+        if isinstance(example_predictions, pd.Series)
+        else example_predictions.iloc[:, 0]
+    )
+    example = pd.Series(example.to_numpy(np.float64), index=example.index.astype(str))
+    aligned = example.reindex(ids).to_numpy(np.float64)
+    targets = validation[target].to_numpy(np.float64)
+    scored = np.flatnonzero(np.isfinite(targets))
+    if len(scored) == 0 or np.isnan(aligned[scored]).any():
+        raise NoValidationData(
+            f"the example predictions of {version!r} do not cover its validation rows"
+            if len(scored)
+            else f"the validation data of {version!r} has no targets"
+        )
+    eras = validation["era"].to_numpy()[scored]
+    feature_matrix = validation[features].to_numpy()[scored]
+    example_scored = aligned[scored]
+    scorer = ValidationEras(eras, targets[scored], example_scored, feature_matrix)
+    rows = era_rows(eras)
+    return ValidationSet(
+        version=version,
+        feature_set=feature_set,
+        target=target,
+        ids=ids,
+        scored=scored,
+        eras=eras,
+        example=example_scored,
+        features=feature_matrix,
+        scorer=scorer,
+        era_rows=rows,
+        example_ranks=[rankdata(example_scored[r]) for _, r in rows],
+        example_corr=scorer.score(example_scored)["corr"].to_numpy(np.float64),
+    )
+
+
+class ValidationLoader(Protocol):
+    """The prepared validation set of a dataset version (implementations cache it)."""
+
+    def __call__(self, version: str) -> ValidationSet: ...
+
+
+class StoredValidationLoader:
+    """Reads a version's published validation files from storage (``<version>/...``, as
+    `tournament.datasets` publishes them) and keeps each prepared set, so `ValidationEras`
+    is built once per dataset version and process. Safe to share between threads."""
+
+    def __init__(self, storage: FileStorage, *, feature_set: str = DEFAULT_FEATURE_SET) -> None:
+        self.storage, self.feature_set = storage, feature_set
+        self._prepared: dict[str, ValidationSet] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, version: str) -> ValidationSet:
+        with self._lock:  # one preparation at a time; later calls find it ready
+            if version not in self._prepared:
+                self._prepared[version] = self._load(version)
+            return self._prepared[version]
+
+    def _load(self, version: str) -> ValidationSet:
+        features_json = json.loads(self._bytes(version, FEATURES_FILE))
+        sets = features_json.get("feature_sets", {})
+        columns = ["era", MAIN_TARGET, *sets.get(self.feature_set, [])]
+        with self._spooled(version, VALIDATION_FILE) as handle:
+            try:
+                validation = pd.read_parquet(handle, columns=columns)
+            except (KeyError, ValueError) as error:  # pyarrow: a missing column
+                raise NoValidationData(
+                    f"the validation data of {version!r} cannot be read: {error}"
+                ) from error
+        with self._spooled(version, EXAMPLE_FILE) as handle:
+            example = pd.read_parquet(handle)
+        return prepare_validation(
+            version, validation, example, features_json, feature_set=self.feature_set
+        )
+
+    def _bytes(self, version: str, name: str) -> bytes:
+        with self._spooled(version, name) as handle:
+            return handle.read()
+
+    @contextlib.contextmanager
+    def _spooled(self, version: str, name: str) -> Iterator[IO[bytes]]:
+        key = storage_key(version, name)
+        with tempfile.TemporaryFile() as handle:
+            try:
+                with self.storage.read(key) as chunks:
+                    for chunk in chunks:
+                        handle.write(chunk)
+            except NotFound:
+                raise NoValidationData(
+                    f"dataset version {version!r} has no published {name}"
+                ) from None
+            handle.seek(0)
+            yield handle
+
+
+# --- scoring one upload (pure, no database) ----------------------------------------------------
+
+
+def score_diagnostics(
+    validation: ValidationSet, data: bytes, filename: str, request_number: int
+) -> dict[str, Any]:
+    """The `result` JSON of one upload; raises `SubmissionError` for a file that does not
+    cover the validation ids (or is not a valid predictions file)."""
+    validated = validate_submission(data, validation.ids, filename=filename)
+    predictions = validated.predictions.reindex(validation.ids).to_numpy(np.float64)
+    p = predictions[validation.scored]
+    scores = validation.scorer.score(p)
+    per_era: list[dict[str, Any]] = []
+    exposures, with_example = [], []
+    for (label, rows), example_ranks in zip(
+        validation.era_rows, validation.example_ranks, strict=True
+    ):
+        exposures.append(float(max_feature_exposure(p[rows], validation.features[rows])[1][0]))
+        with_example.append(_pearson(rankdata(p[rows]), example_ranks))
+        per_era.append({"era": str(label)})
+    corr = scores["corr"].to_numpy(np.float64)
+    mmc = scores["mmc"].to_numpy(np.float64)
+    fnc = scores["fnc"].to_numpy(np.float64)
+    for i, row in enumerate(per_era):
+        row.update(
+            corr=_finite(corr[i]),
+            mmc=_finite(mmc[i]),
+            fnc=_finite(fnc[i]),
+            feature_exposure=_finite(exposures[i]),
+            corr_with_example_preds=_finite(with_example[i]),
+            example_corr=_finite(validation.example_corr[i]),
+        )
+    summary: dict[str, Any] = {"n_eras": len(per_era), "request_number": request_number}
+    for name, values in (("corr", corr), ("mmc", mmc), ("corr_plus_mmc", corr + mmc)):
+        stats = summary_stats(values)
+        summary[f"{name}_mean"] = _finite(stats["mean"])
+        summary[f"{name}_std"] = _finite(stats["std"])
+        summary[f"{name}_sharpe"] = _finite(stats["sharpe"])
+    summary["corr_max_drawdown"] = _finite(summary_stats(corr)["max_drawdown"])
+    fnc_stats = summary_stats(fnc)
+    summary["fnc_mean"] = _finite(fnc_stats["mean"])
+    summary["fnc_std"] = _finite(fnc_stats["std"])
+    summary["fnc_sharpe"] = _finite(fnc_stats["sharpe"])
+    summary["max_feature_exposure"] = _nanmean(exposures)
+    summary["corr_with_example_preds"] = _nanmean(with_example)
+    summary["example_corr_mean"] = _finite(summary_stats(validation.example_corr)["mean"])
+    summary["corr_corr_with_example"] = _finite(_pearson(corr, validation.example_corr))
+    return {
+        "rules": RULES,
+        "dataset_version": validation.version,
+        "feature_set": validation.feature_set,
+        "target": validation.target,
+        "meta_model": META_MODEL,
+        "request_number": request_number,
+        "n_rows": validated.n_rows,
+        "per_era": per_era,
+        "summary": summary,
+    }
+
+
+def _pearson(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
+    """Pearson correlation over the pairs where both are finite; NaN if either is constant."""
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    keep = np.isfinite(x) & np.isfinite(y)
+    if not keep.any():
+        return float("nan")
+    x, y = x[keep] - x[keep].mean(), y[keep] - y[keep].mean()
+    norm = float(np.sqrt((x @ x) * (y @ y)))
+    return float(x @ y) / norm if norm > 0 else float("nan")
+
+
+def _nanmean(values: list[float]) -> float | None:
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else None
+
+
+def _finite(value: object) -> float | None:
+    """JSON has no NaN (and PostgreSQL's JSONB refuses it): non-finite numbers are null."""
+    number = float(value)  # type: ignore[arg-type]
+    return number if np.isfinite(number) else None
