@@ -35,14 +35,14 @@ def test_scoring_stands_alone() -> None:
             assert name.startswith("crowdquant.scoring"), f"{path.name} imports {name}"
 
 
-@pytest.mark.parametrize("layer", ["tournament", "fund", "db", "storage"])
+@pytest.mark.parametrize("layer", ["tournament", "fund", "db", "storage", "ledger"])
 def test_services_and_infrastructure_never_import_the_interfaces(layer: str) -> None:
     for path in (PACKAGE / layer).rglob("*.py"):
         for name in _crowdquant_imports(path):
             assert name.split(".")[1] not in ("api", "web", "cli"), f"{path.name} imports {name}"
 
 
-@pytest.mark.parametrize("layer", ["db", "storage"])
+@pytest.mark.parametrize("layer", ["db", "storage", "ledger"])
 def test_infrastructure_never_imports_the_services(layer: str) -> None:
     for path in (PACKAGE / layer).rglob("*.py"):
         for name in _crowdquant_imports(path):

@@ -7,6 +7,7 @@ import typer
 from crowdquant.cli.data import data_app
 from crowdquant.cli.demo import demo
 from crowdquant.cli.fund import fund_app
+from crowdquant.cli.ledger import ledger_app
 from crowdquant.cli.operator import (
     account_app,
     db_app,
@@ -24,6 +25,7 @@ app.add_typer(account_app, name="account")
 app.add_typer(key_app, name="key")
 app.add_typer(round_app, name="round")
 app.add_typer(fund_app, name="fund")
+app.add_typer(ledger_app, name="ledger")
 app.command()(serve)
 app.command()(demo)
 

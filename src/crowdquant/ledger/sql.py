@@ -459,7 +459,8 @@ class SqlLedger:
 def describe(report: AuditReport) -> list[str]:
     """The report's figures, one line each, for a person."""
     return [
-        f"journal: {report.transactions} transactions; head {report.head_sequence}"
+        f"journal: {report.transactions} transaction{'' if report.transactions == 1 else 's'};"
+        f" head {report.head_sequence}"
         f" {report.head_hash}",
         f"NMR: {format_amount(report.minted, Currency.NMR)} minted,"
         f" {format_amount(report.burned, Currency.NMR)} burned,"

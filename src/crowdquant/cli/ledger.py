@@ -1,0 +1,73 @@
+"""`crowdquant ledger …`: the books' genesis, and their audit.
+
+`genesis` mints the fixed supply (11,000,000 NMR) into the treasury, once; run again, it
+says so and mints nothing. `audit` verifies the hash chain over the journal, rebuilds every
+balance from the journal and compares it with the balances table, checks every rule and
+conservation (NMR outside genesis and the burn sink = genesis − burned), and says plainly
+whether the books are sound; if not it names every problem and exits with code 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import typer
+from rich.markup import escape
+from sqlalchemy.orm import Session
+
+from crowdquant.cli.data import _fail, console
+from crowdquant.cli.operator import Operator, operator
+from crowdquant.ledger import GENESIS_EVENT_KEY, TREASURY, Currency, LedgerError, format_amount
+from crowdquant.ledger.sql import SqlLedger, describe, serialised
+
+ledger_app = typer.Typer(
+    no_args_is_help=True,
+    help="The books: their genesis, and their audit (hash chain, balances, conservation).",
+)
+T = TypeVar("T")
+
+
+def _on_the_books(ops: Operator, call: Callable[[Session], T]) -> T:
+    """`call` in one transaction (retried if the database says so); a refusal exits 1."""
+    try:
+        return serialised(ops.sessions, call)
+    except LedgerError as exc:
+        raise _fail(exc.message) from exc
+
+
+@ledger_app.command("genesis")
+def genesis() -> None:
+    """Mint the fixed supply, 11,000,000 NMR, into the treasury (once; again does nothing)."""
+    with operator() as ops:
+        books = SqlLedger(ops.clock)
+
+        def run(session: Session) -> tuple[bool, int, str, str]:
+            new = books.find(session, GENESIS_EVENT_KEY) is None
+            recorded = books.genesis(session)
+            when = f"{recorded.created_at:%Y-%m-%d %H:%M} UTC"
+            return new, recorded.amount(TREASURY), when, recorded.hash
+
+        new, supply, when, digest = _on_the_books(ops, run)
+    amount = format_amount(supply, Currency.NMR)
+    if new:
+        console.print(f"genesis: minted [bold]{amount}[/] into the treasury; no more, ever")
+    else:
+        console.print(f"the genesis was already recorded at {when} ({amount}); nothing minted")
+    console.print(f"genesis hash {digest}")
+
+
+@ledger_app.command("audit")
+def audit() -> None:
+    """Verify the hash chain, rebuild every balance from the journal, check conservation."""
+    with operator() as ops:
+        report = _on_the_books(ops, SqlLedger(ops.clock).verify)
+    for line in describe(report):
+        console.print(escape(line), soft_wrap=True)
+    if report.sound:
+        console.print(f"[bold green]{report.verdict}[/]")
+        return
+    for problem in report.problems:
+        console.print(f"[red]problem:[/] {escape(problem.message)}", soft_wrap=True)
+    console.print(f"[bold red]{report.verdict}[/]")
+    raise typer.Exit(1)

@@ -1,0 +1,97 @@
+"""`crowdquant ledger genesis` and `crowdquant ledger audit`, as an operator types them."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from crowdquant.cli import app
+from crowdquant.clock import SystemClock
+from crowdquant.db.session import make_engine, session_factory, transaction
+from crowdquant.ledger import NMR_UNIT, TREASURY, Currency, stake, transfer, wallet
+from crowdquant.ledger.sql import SqlLedger
+from crowdquant.settings import Settings
+
+runner = CliRunner()
+ALICE, MODEL = uuid.uuid4(), uuid.uuid4()
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("CROWDQUANT_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, ["ledger", *args])
+    return result.exit_code, " ".join(result.output.split())  # lines unwrapped
+
+
+def _stake_something() -> None:
+    engine = make_engine(Settings().database)
+    try:
+        books = SqlLedger(SystemClock())
+        with transaction(session_factory(engine)) as session:
+            books.post(
+                session, "deposit", Currency.NMR, transfer(TREASURY, wallet(ALICE), 50 * NMR_UNIT)
+            )
+            books.post(
+                session, "stake", Currency.NMR, transfer(wallet(ALICE), stake(MODEL), 20 * NMR_UNIT)
+            )
+    finally:
+        engine.dispose()
+
+
+def test_genesis_mints_once_and_says_so_the_second_time(home: Path) -> None:
+    code, output = _run("genesis")
+    assert code == 0, output
+    assert "minted 11,000,000 NMR into the treasury" in output
+    code, again = _run("genesis")
+    assert code == 0, again
+    assert "already recorded" in again and "nothing minted" in again
+    assert output.split("genesis hash ")[1] == again.split("genesis hash ")[1]
+
+
+def test_audit_of_sound_books(home: Path) -> None:
+    code, output = _run("audit")  # a fresh database: empty books are sound
+    assert (code, output.endswith("the books are sound")) == (0, True), output
+    _run("genesis")
+    _stake_something()
+    code, output = _run("audit")
+    assert code == 0, output
+    assert "journal: 3 transactions; head 3" in output
+    assert "11,000,000 NMR minted, 0 NMR burned, 11,000,000 NMR in circulation" in output
+    assert output.endswith("the books are sound")
+
+
+def test_audit_of_tampered_books_names_the_problem_and_exits_1(home: Path) -> None:
+    _run("genesis")
+    _stake_something()
+    with sqlite3.connect(home / "crowdquant.db") as db:
+        db.execute(
+            "UPDATE ledger_postings SET amount = ? WHERE account = ?",
+            (str(30 * NMR_UNIT), str(stake(MODEL))),
+        )
+    code, output = _run("audit")
+    assert code == 1, output
+    assert "problem: transaction 3 (stake) does not match its recorded hash" in output
+    assert "problem: transaction 3 (stake): its postings sum to 10 NMR, not zero" in output
+    assert (
+        f"problem: stake:{MODEL} holds 20 NMR in the balances table, but the journal gives 30 NMR"
+        in output
+    )
+    assert "the books are NOT sound: 3 problems found" in output
+    assert "the books are sound" not in output
+
+
+def test_genesis_refuses_books_whose_genesis_was_rewritten(home: Path) -> None:
+    _run("genesis")
+    with sqlite3.connect(home / "crowdquant.db") as db:
+        db.execute("UPDATE ledger_postings SET amount = '1' WHERE account = 'treasury'")
+    code, output = _run("genesis")
+    assert code == 1
+    assert "error: the recorded genesis is not the fixed supply" in output
