@@ -95,3 +95,13 @@ def test_genesis_refuses_books_whose_genesis_was_rewritten(home: Path) -> None:
     code, output = _run("genesis")
     assert code == 1
     assert "error: the recorded genesis is not the fixed supply" in output
+
+
+def test_books_with_postings_of_a_removed_transaction_are_refused_at_the_door(home: Path) -> None:
+    _run("genesis")
+    _stake_something()
+    with sqlite3.connect(home / "crowdquant.db") as db:  # foreign keys are off in plain sqlite3
+        db.execute("DELETE FROM ledger_transactions WHERE event_key = 'deposit'")
+    code, output = _run("audit")
+    assert code == 1, output
+    assert "foreign keys broken" in output and "ledger_postings" in output

@@ -3,6 +3,7 @@ tamper evidence, the projection and its rebuild."""
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from collections.abc import Callable
 from unittest import mock
@@ -384,6 +385,24 @@ def test_a_removed_transaction_breaks_the_chain(
     problems = _verdict(sessions, started)
     assert any("where 4 was expected" in p for p in problems), problems
     assert any(p.startswith("projection:") for p in problems), problems
+
+
+def test_postings_left_behind_by_a_removed_transaction_are_found(
+    sessions: sessionmaker[Session], started: SqlLedger
+) -> None:
+    _books(sessions, started)
+    delete = "DELETE FROM ledger_transactions WHERE event_key = 'unstake'"
+    bind = sessions.kw["bind"]
+    if bind.dialect.name == "sqlite":  # plain sqlite3 does not enforce foreign keys
+        with sqlite3.connect(bind.url.database) as db:
+            db.execute(delete)
+    else:  # nor does PostgreSQL for a superuser replaying as a replica
+        with transaction(sessions) as session:
+            session.execute(text("SET LOCAL session_replication_role = replica"))
+            session.execute(text(delete))
+    problems = _verdict(sessions, started)
+    assert "chain: 2 postings belong to no transaction: a transaction was removed" in problems
+    assert any("where 4 was expected" in p for p in problems), problems
 
 
 def test_a_rewritten_memo_is_found(sessions: sessionmaker[Session], started: SqlLedger) -> None:

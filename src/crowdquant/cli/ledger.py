@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 from crowdquant.cli.data import _fail, console
 from crowdquant.cli.operator import Operator, operator
 from crowdquant.ledger import GENESIS_EVENT_KEY, TREASURY, Currency, LedgerError, format_amount
-from crowdquant.ledger.sql import SqlLedger, describe, serialised
+from crowdquant.ledger.audit import describe
+from crowdquant.ledger.sql import SqlLedger, serialised
 
 ledger_app = typer.Typer(
     no_args_is_help=True,

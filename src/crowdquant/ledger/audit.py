@@ -338,3 +338,16 @@ def audit(records: Iterable[JournalRecord], projection: Mapping[Holding, int]) -
         circulating=circulating,
         usd_funded=-rebuilt.get((str(OPERATOR_FUNDING), Currency.USD.value), 0),
     )
+
+
+def describe(report: AuditReport) -> list[str]:
+    """The report's figures, one line each, for a person."""
+    count = report.transactions
+    return [
+        f"journal: {count} transaction{'' if count == 1 else 's'};"
+        f" head {report.head_sequence} {report.head_hash}",
+        f"NMR: {format_amount(report.minted, Currency.NMR)} minted,"
+        f" {format_amount(report.burned, Currency.NMR)} burned,"
+        f" {format_amount(report.circulating, Currency.NMR)} in circulation",
+        f"USD: {format_amount(report.usd_funded, Currency.USD)} funded by the operator",
+    ]

@@ -12,9 +12,10 @@ Contract of every backend:
   treasury, once; calling it again returns the recorded transaction. Nothing can be posted
   before it, and nothing is ever minted after it.
 - `post` is idempotent on `event_key`: the same key with the same currency and (netted)
-  postings returns the transaction already recorded and changes nothing; with anything
-  else it raises `IdempotencyConflict`. Postings sum to zero per transaction, one currency
-  per transaction; no account but genesis (NMR) and operator funding (USD) goes negative.
+  postings, whatever the memo, returns the transaction already recorded and changes
+  nothing; with anything else it raises `IdempotencyConflict`. Postings sum to zero per
+  transaction, one currency per transaction; no account but genesis (NMR) and operator
+  funding (USD) goes negative.
 - Amounts are ints in the currency's smallest unit; a positive amount adds to the
   account's balance, a negative one takes from it.
 - `verify` never raises on bad books: it reports every problem in an `AuditReport`.

@@ -20,6 +20,7 @@ from the journal (`rebuild_projection`).
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from collections import defaultdict
@@ -33,7 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from crowdquant.clock import Clock
 from crowdquant.db.models.ledger import LedgerBalance, LedgerPosting, LedgerTransaction
 from crowdquant.db.session import transaction
-from crowdquant.ledger.accounts import AccountId, Currency, format_amount
+from crowdquant.ledger.accounts import AccountId, Currency
 from crowdquant.ledger.audit import AuditReport, JournalRecord, Problem, audit
 from crowdquant.ledger.chain import GENESIS_PREVIOUS_HASH, transaction_hash
 from crowdquant.ledger.errors import (
@@ -177,7 +178,7 @@ class SqlLedger:
             )
         stored = self._projection(session)
         rebuilt: dict[tuple[str, str], tuple[int, int]] = {}
-        for record in self._journal(session):
+        for record in self._journal(session)[0]:
             for account, amount in record.postings:
                 balance, _ = rebuilt.get((account, record.currency), (0, 0))
                 rebuilt[(account, record.currency)] = (balance + amount, record.sequence)
@@ -328,7 +329,7 @@ class SqlLedger:
 
     def verify(self, session: Session) -> AuditReport:
         try:
-            records = self._journal(session)
+            records, orphans = self._journal(session)
             projection = self._projection(session)
         except (ValueError, TypeError, ArithmeticError, LookupError) as exc:
             return AuditReport(
@@ -341,7 +342,13 @@ class SqlLedger:
                 circulating=0,
                 usd_funded=0,
             )
-        return audit(records, projection)
+        report = audit(records, projection)
+        if orphans:
+            orphaned = Problem(
+                "chain", f"{orphans} postings belong to no transaction: a transaction was removed"
+            )
+            report = dataclasses.replace(report, problems=(*report.problems, orphaned))
+        return report
 
     # --- rows ------------------------------------------------------------------------------
 
@@ -362,11 +369,12 @@ class SqlLedger:
 
     def _postings(self, session: Session, row: LedgerTransaction) -> list[tuple[str, int]]:
         found = session.execute(
-            select(LedgerPosting.account, LedgerPosting.amount)
-            .where(LedgerPosting.transaction_id == row.id)
-            .order_by(LedgerPosting.account)
+            select(LedgerPosting.account, LedgerPosting.amount).where(
+                LedgerPosting.transaction_id == row.id
+            )
         ).all()
-        return [(account, amount) for account, amount in found]
+        # Sorted here, not by the database, whose collation may order text differently.
+        return sorted((account, amount) for account, amount in found)
 
     def _check_head(self, session: Session, head: LedgerTransaction) -> None:
         """Refuse to extend a chain whose last link does not match its hash."""
@@ -423,7 +431,8 @@ class SqlLedger:
         ).all()
         return {(account, currency): balance for account, currency, balance in rows}
 
-    def _journal(self, session: Session) -> list[JournalRecord]:
+    def _journal(self, session: Session) -> tuple[list[JournalRecord], int]:
+        """The journal in sequence order, and how many postings belong to no transaction."""
         postings: dict[object, list[tuple[str, int]]] = defaultdict(list)
         for transaction_id, account, amount in session.execute(
             select(LedgerPosting.transaction_id, LedgerPosting.account, LedgerPosting.amount)
@@ -441,7 +450,7 @@ class SqlLedger:
                 LedgerTransaction.hash,
             ).order_by(LedgerTransaction.sequence)
         ).all()
-        return [
+        journal = [
             JournalRecord(
                 sequence=row.sequence,
                 event_key=row.event_key,
@@ -454,16 +463,5 @@ class SqlLedger:
             )
             for row in rows
         ]
-
-
-def describe(report: AuditReport) -> list[str]:
-    """The report's figures, one line each, for a person."""
-    return [
-        f"journal: {report.transactions} transaction{'' if report.transactions == 1 else 's'};"
-        f" head {report.head_sequence}"
-        f" {report.head_hash}",
-        f"NMR: {format_amount(report.minted, Currency.NMR)} minted,"
-        f" {format_amount(report.burned, Currency.NMR)} burned,"
-        f" {format_amount(report.circulating, Currency.NMR)} in circulation",
-        f"USD: {format_amount(report.usd_funded, Currency.USD)} funded by the operator",
-    ]
+        orphans = sum(len(found) for found in postings.values())
+        return journal, orphans
