@@ -10,6 +10,7 @@ from unittest import mock
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from crowdquant.db.session import transaction
@@ -38,7 +39,7 @@ from crowdquant.ledger import (
     wallet,
 )
 from crowdquant.ledger.chain import GENESIS_PREVIOUS_HASH
-from crowdquant.ledger.sql import SqlLedger
+from crowdquant.ledger.sql import SqlLedger, is_retryable, serialised
 
 from .conftest import snapshot, tamper
 
@@ -459,10 +460,16 @@ def test_the_projection_rebuilt_from_the_journal_equals_the_one_kept_by_posting(
     sessions: sessionmaker[Session], started: SqlLedger
 ) -> None:
     _books(sessions, started)
+    with transaction(sessions) as session:  # posts and a rebuild in one session
+        started.post(session, "more", Currency.NMR, transfer(TREASURY, wallet(BOB), NMR))
+        assert started.rebuild_projection(session) == 0
+        started.post(session, "more again", Currency.NMR, transfer(wallet(BOB), stake(MODEL), NMR))
+        assert started.balance(session, wallet(BOB), Currency.NMR) == 0
     before = snapshot(sessions)
     with transaction(sessions) as session:
         assert started.rebuild_projection(session) == 0
     assert snapshot(sessions) == before
+    assert _verdict(sessions, started) == []
 
 
 def test_the_rebuild_refuses_a_tampered_journal(
@@ -480,3 +487,53 @@ def test_the_rebuild_refuses_a_tampered_journal(
         started.rebuild_projection(session)
     assert any("transaction 5 (burn)" in p for p in refused.value.problems)
     assert snapshot(sessions) == before
+
+
+# --- retrying ------------------------------------------------------------------------------------
+
+
+class _DriverError(Exception):
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(f"sqlstate {sqlstate}")
+        self.sqlstate = sqlstate
+
+
+def test_serialised_runs_the_work_again_after_a_serialization_failure(
+    sessions: sessionmaker[Session], started: SqlLedger
+) -> None:
+    attempts: list[int] = []
+
+    def work(session: Session) -> Transaction:
+        attempts.append(len(attempts) + 1)
+        posted = started.post(
+            session, "deposit", Currency.NMR, transfer(TREASURY, wallet(ALICE), NMR)
+        )
+        if len(attempts) < 3:  # written, then the database gives up on this attempt
+            raise OperationalError("COMMIT", {}, _DriverError("40001"))
+        return posted
+
+    posted = serialised(sessions, work, pause=0)
+    assert attempts == [1, 2, 3] and posted.sequence == 2  # the failed attempts left nothing
+    with transaction(sessions) as session:
+        assert started.balance(session, wallet(ALICE), Currency.NMR) == NMR
+
+
+def test_serialised_gives_up_on_other_errors_and_after_its_attempts(
+    sessions: sessionmaker[Session],
+) -> None:
+    calls: list[str] = []
+
+    def fails_with(sqlstate: str) -> Callable[[Session], None]:
+        def work(session: Session) -> None:
+            calls.append(sqlstate)
+            raise OperationalError("SELECT", {}, _DriverError(sqlstate))
+
+        return work
+
+    with pytest.raises(OperationalError):
+        serialised(sessions, fails_with("42P01"), pause=0)
+    with pytest.raises(OperationalError):
+        serialised(sessions, fails_with("40P01"), attempts=4, pause=0)
+    assert calls == ["42P01", *["40P01"] * 4]
+    assert is_retryable(OperationalError("x", {}, Exception("database is locked")))
+    assert not is_retryable(OperationalError("x", {}, Exception("no such table")))
