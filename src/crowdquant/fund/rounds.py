@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crowdquant.clock import Clock
@@ -131,41 +131,51 @@ def build_round_book(
 def book_returns(
     session: Session, clock: Clock, tournament: Tournament, market: RoundMarket
 ) -> int:
-    """Book every held market day closed by now and not booked yet; how many were added."""
+    """Book every held market day closed by now and not booked yet; how many were added.
+
+    Only books with days left to book are walked (from their trade day, as they drift), so
+    a tick that finds nothing new costs two queries and the known panel's last date."""
     books = tournament_books(session, tournament)
     if not books:
         return 0
-    prices = Market(market.panel_known(clock.now()))
-    dates = prices.panel.dates
-    costs = FundRules.of(tournament).costs
-    booked = {
-        (book_id, day)
+    panel = market.panel_known(clock.now())
+    last_day = pd.Timestamp(panel.dates[-1]).date()
+    last_booked = {
+        book_id: day
         for book_id, day in session.execute(
-            select(FundReturn.book_id, FundReturn.date).where(
-                FundReturn.book_id.in_([book.id for book in books])
-            )
+            select(FundReturn.book_id, func.max(FundReturn.date))
+            .where(FundReturn.book_id.in_([book.id for book in books]))
+            .group_by(FundReturn.book_id)
         )
     }
+    windows = [
+        (book, books[position - 1] if position else None, end)
+        for position, book in enumerate(books)
+        for end in [books[position + 1].trade_date if position + 1 < len(books) else last_day]
+        if book.trade_date < min(end, last_day)
+        and (book.id not in last_booked or last_booked[book.id] < min(end, last_day))
+    ]
+    if not windows:
+        return 0
+    prices = Market(panel)
+    costs = FundRules.of(tournament).costs
     added = 0
-    for position, book in enumerate(books):
-        until = books[position + 1].trade_date if position + 1 < len(books) else None
-        held = [
-            day
-            for day in dates
-            if day.date() > book.trade_date and (until is None or day.date() <= until)
-        ]
+    for book, before, end in windows:
+        first = int(panel.dates.searchsorted(pd.Timestamp(book.trade_date), side="right"))
+        stop = int(panel.dates.searchsorted(pd.Timestamp(end), side="right"))
         weights = _series(book.weights)
-        previous = _series(books[position - 1].weights) if position else None
-        for day in held:
-            today = prices.day(day)
+        previous = None if before is None else _series(before.weights)
+        done = last_booked.get(book.id)
+        for today in range(first, stop):
             result = book_pnl(
                 weights, prices.returns(today - 1, today).fillna(0.0), costs, previous
             )
-            if (book.id, day.date()) not in booked:
+            day = pd.Timestamp(panel.dates[today]).date()
+            if done is None or day > done:
                 session.add(
                     FundReturn(
                         book_id=book.id,
-                        date=day.date(),
+                        date=day,
                         gross_return=result.gross,
                         cost=result.cost,
                         net_return=result.net,

@@ -80,6 +80,24 @@ class Originality:
     mean_corr: FloatArray
 
 
+def _unit_gaussian_rows(
+    matrix: FloatArray, workers: int | None
+) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+    """Each column as a row of Gaussianised ranks, centred and scaled to unit length (K, N),
+    and whether it varies (a constant column's row is zeros)."""
+    n_columns = matrix.shape[1]
+    unit = np.empty((n_columns, matrix.shape[0]), dtype=np.float64)
+    valid = np.empty(n_columns, dtype=bool)
+
+    def prepare(start: int, stop: int) -> None:
+        unit[start:stop], valid[start:stop] = unit_rows(
+            gaussianised_rows(column_rows(matrix, start, stop))
+        )
+
+    for_column_chunks(n_columns, prepare, workers=workers)
+    return unit, valid
+
+
 def originality_scores(
     predictions: npt.ArrayLike,
     *,
@@ -94,15 +112,7 @@ def originality_scores(
     """
     matrix = prediction_matrix(predictions)
     n_columns = matrix.shape[1]
-    unit = np.empty((n_columns, matrix.shape[0]), dtype=np.float64)
-    valid = np.empty(n_columns, dtype=bool)
-
-    def prepare(start: int, stop: int) -> None:
-        unit[start:stop], valid[start:stop] = unit_rows(
-            gaussianised_rows(column_rows(matrix, start, stop))
-        )
-
-    for_column_chunks(n_columns, prepare, workers=workers)
+    unit, valid = _unit_gaussian_rows(matrix, workers)
     best = np.full(n_columns, -np.inf)
     total = np.zeros(n_columns)
     # invalid (constant) rows of `unit` are zeros: they add 0 to every sum, and are masked
@@ -151,15 +161,7 @@ def originality_against(
     matrix = prediction_matrix(predictions)
     n_columns = matrix.shape[1]
     refs = np.asarray(references, dtype=np.intp).reshape(-1)
-    unit = np.empty((n_columns, matrix.shape[0]), dtype=np.float64)
-    valid = np.empty(n_columns, dtype=bool)
-
-    def prepare(start: int, stop: int) -> None:
-        unit[start:stop], valid[start:stop] = unit_rows(
-            gaussianised_rows(column_rows(matrix, start, stop))
-        )
-
-    for_column_chunks(n_columns, prepare, workers=workers)
+    unit, valid = _unit_gaussian_rows(matrix, workers)
     refs = refs[valid[refs]]
     best = np.full(n_columns, np.nan)
     mean = np.full(n_columns, np.nan)

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crowdquant.clock import Clock
@@ -16,6 +16,7 @@ from crowdquant.scoring import SCORING_VERSION
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.scoring.daily import DailyScorer, ScoreValue, similarity_scores
 from crowdquant.tournament.scoring.inputs import (
+    ScoredSubmission,
     round_inputs,
     scored_submissions,
     store_targets,
@@ -54,17 +55,7 @@ def score_round(
         return None
     submissions = scored_submissions(session, round_)
     known = source.days_known(round_, clock.now())
-    stored = {
-        (submission_id, day)
-        for submission_id, day in session.execute(
-            select(RoundScore.submission_id, RoundScore.day).where(RoundScore.round_id == round_.id)
-        )
-    }
-    missing = {
-        day: [sub for sub in submissions if (sub.submission_id, day) not in stored]
-        for day in range(known + 1)
-    }
-    missing = {day: subs for day, subs in missing.items() if subs}
+    missing = _missing_scores(session, round_, submissions, known)
     recorded = set(
         session.scalars(select(RoundTargets.day).where(RoundTargets.round_id == round_.id))
     )
@@ -92,6 +83,39 @@ def score_round(
     session.add_all(new_rows)
     session.flush()
     return ScoringUpdate(round_.number, sorted(d for d in missing if d > 0), len(wanted))
+
+
+def _missing_scores(
+    session: Session, round_: Round, submissions: list[ScoredSubmission], known: int
+) -> dict[int, list[ScoredSubmission]]:
+    """Per day 0…`known`, the scored submissions without a stored score that day.
+
+    The common answer, "nothing", comes from one count per day; the stored pairs are read
+    only for the days that lack some (a round keeps about K × 21 of them)."""
+    counts = {
+        day: count
+        for day, count in session.execute(
+            select(RoundScore.day, func.count(func.distinct(RoundScore.submission_id)))
+            .where(RoundScore.round_id == round_.id)
+            .group_by(RoundScore.day)
+        )
+    }
+    incomplete = [day for day in range(known + 1) if counts.get(day, 0) < len(submissions)]
+    if not incomplete:
+        return {}
+    stored = {
+        (submission_id, day)
+        for submission_id, day in session.execute(
+            select(RoundScore.submission_id, RoundScore.day).where(
+                RoundScore.round_id == round_.id, RoundScore.day.in_(incomplete)
+            )
+        )
+    }
+    missing = {
+        day: [sub for sub in submissions if (sub.submission_id, day) not in stored]
+        for day in incomplete
+    }
+    return {day: subs for day, subs in missing.items() if subs}
 
 
 def _score_rows(round_: Round, now: datetime, values: Iterable[ScoreValue]) -> list[RoundScore]:
