@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).parents[1] / "src" / "crowdquant"
-CORE = ("scoring", "data")
+CORE = ("scoring", "data", "payouts")
 ABOVE_CORE = ("cli", "api", "web", "tournament", "fund", "simulate", "db", "storage", "ledger")
 
 
@@ -33,6 +33,12 @@ def test_scoring_stands_alone() -> None:
     for path in (PACKAGE / "scoring").rglob("*.py"):
         for name in _crowdquant_imports(path):
             assert name.startswith("crowdquant.scoring"), f"{path.name} imports {name}"
+
+
+def test_payouts_stands_alone() -> None:
+    for path in (PACKAGE / "payouts").rglob("*.py"):
+        for name in _crowdquant_imports(path):
+            assert name.startswith("crowdquant.payouts"), f"{path.name} imports {name}"
 
 
 @pytest.mark.parametrize("layer", ["tournament", "fund", "db", "storage", "ledger"])

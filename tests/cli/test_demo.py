@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 
 import numerapi
@@ -19,7 +20,15 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import func, select
 
-from crowdquant.db.models import Account, ApiKey, Model, Round, Submission, Tournament
+from crowdquant.db.models import (
+    Account,
+    ApiKey,
+    LedgerTransaction,
+    Model,
+    Round,
+    Submission,
+    Tournament,
+)
 from crowdquant.db.session import make_engine
 from crowdquant.settings import Settings
 
@@ -90,6 +99,10 @@ def _take_part(url: str, public_id: str, secret: str, model_id: str, folder: Pat
         pd.DataFrame({"id": ids.astype(str), "prediction": values}).to_csv(predictions, index=False)
         submission_id: str = napi.upload_predictions(str(predictions), model_id=model_id)
         assert submission_id in {entry["id"] for entry in napi.submission_ids(model_id)}
+
+        assert Decimal(napi.get_account()["availableNmr"]) == 1000  # granted once
+        napi.stake_increase(10, model_id=model_id)
+        assert napi.stake_get("demo_model") == 10
         return submission_id
     finally:
         numerapi.base_api.API_TOURNAMENT_URL = previous
@@ -101,7 +114,15 @@ def _counts(home: Path) -> dict[str, int]:
         with engine.connect() as connection:
             return {
                 table.__name__: connection.scalar(select(func.count()).select_from(table)) or 0
-                for table in (Tournament, Round, Account, ApiKey, Model, Submission)
+                for table in (
+                    Tournament,
+                    Round,
+                    Account,
+                    ApiKey,
+                    Model,
+                    Submission,
+                    LedgerTransaction,
+                )
             }
     finally:
         engine.dispose()
@@ -117,7 +138,15 @@ def test_demo_serves_numerapi_stops_on_ctrl_c_and_reuses_everything(tmp_path: Pa
         _take_part(url, public_id, secret, model_id, tmp_path)
     manifest = home / "datasets" / "bundled-demo" / "manifest.json"
     built_at = manifest.stat().st_mtime_ns
-    once = {"Tournament": 1, "Round": 1, "Account": 1, "ApiKey": 1, "Model": 1, "Submission": 1}
+    once = {
+        "Tournament": 1,
+        "Round": 1,
+        "Account": 1,
+        "ApiKey": 1,
+        "Model": 1,
+        "Submission": 1,
+        "LedgerTransaction": 3,  # the genesis, the grant, the stake
+    }
     assert _counts(home) == once
 
     with _demo(home, tmp_path / "second.log", 60) as output:

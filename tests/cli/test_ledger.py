@@ -1,4 +1,4 @@
-"""`crowdquant ledger genesis` and `crowdquant ledger audit`, as an operator types them."""
+"""`crowdquant ledger genesis|grant|fund-prizes|audit`, as an operator types them."""
 
 from __future__ import annotations
 
@@ -12,7 +12,15 @@ from typer.testing import CliRunner
 from crowdquant.cli import app
 from crowdquant.clock import SystemClock
 from crowdquant.db.session import make_engine, session_factory, transaction
-from crowdquant.ledger import NMR_UNIT, TREASURY, Currency, stake, transfer, wallet
+from crowdquant.ledger import (
+    NMR_UNIT,
+    TREASURY,
+    AccountId,
+    Currency,
+    stake,
+    transfer,
+    wallet,
+)
 from crowdquant.ledger.sql import SqlLedger
 from crowdquant.settings import Settings
 
@@ -105,3 +113,52 @@ def test_books_with_postings_of_a_removed_transaction_are_refused_at_the_door(ho
     code, output = _run("audit")
     assert code == 1, output
     assert "foreign keys broken" in output and "ledger_postings" in output
+
+
+def _balance(account: AccountId, currency: Currency) -> int:
+    engine = make_engine(Settings().database)
+    try:
+        with transaction(session_factory(engine)) as session:
+            return SqlLedger(SystemClock()).balance(session, account, currency)
+    finally:
+        engine.dispose()
+
+
+def test_grant_gives_nmr_from_the_treasury_once_per_reference(home: Path) -> None:
+    created = runner.invoke(
+        app, ["account", "create", "alice", "--email", "a@example.org", "--password", "x" * 12]
+    )
+    assert created.exit_code == 0, created.output
+    assert _run("genesis")[0] == 0
+    code, output = _run("grant", "alice", "2.5", "--reference", "welcome")
+    assert code == 0, output
+    assert "alice's wallet holds 2.5 NMR" in output
+    code, again = _run("grant", "alice", "2.5", "--reference", "welcome")
+    assert code == 0 and "holds 2.5 NMR" in again  # the same grant, not a second one
+    code, other = _run("grant", "alice", "7", "--reference", "welcome")
+    assert code == 1 and "already recorded" in other
+    code, bad = _run("grant", "alice", "0")
+    assert code == 1 and "not a positive amount of NMR" in bad
+    code, nobody = _run("grant", "mallory", "1")
+    assert code == 1 and "mallory" in nobody
+    assert _balance(TREASURY, Currency.NMR) == 11_000_000 * NMR_UNIT - 25 * NMR_UNIT // 10
+
+
+def test_fund_prizes_puts_usd_into_a_tournaments_prize_pool(home: Path) -> None:
+    _run("genesis")
+    built = runner.invoke(app, ["data", "build", "--source", "synthetic", "--stocks", "40",
+                                "--weeks", "110", "--seed", "3", "--version", "v1"])  # fmt: skip
+    assert built.exit_code == 0, built.output
+    created = runner.invoke(app, ["tournament", "create", "--number", "1", "--name", "t2017",
+                                  "--cadence", "weekly", "--rules", "legacy2017",
+                                  "--dataset", "v1"])  # fmt: skip
+    assert created.exit_code == 0, created.output
+    code, output = _run("fund-prizes", "--tournament", "1", "--usd", "3603.05")
+    assert code == 0, output
+    assert "prize pool holds 3,603.05 USD" in output
+    code, bad = _run("fund-prizes", "--tournament", "1", "--usd", "1.001")
+    assert code == 1 and "at most 2 decimals" in bad
+    code, missing = _run("fund-prizes", "--tournament", "2", "--usd", "10")
+    assert code == 1 and "no tournament 2" in missing
+    code, audit = _run("audit")
+    assert code == 0 and "3,603.05 USD" in audit

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import sqlalchemy
@@ -14,6 +17,7 @@ from crowdquant.db import migrate, models  # noqa: F401  (registers every table)
 from crowdquant.db.base import Base, TokenAmount, UTCDateTime
 from crowdquant.db.migrations.rendering import render_item
 from crowdquant.db.session import make_engine
+from crowdquant.payouts import default_rule, rule_to_data
 
 SQLITE = make_engine("sqlite://").dialect
 POSTGRESQL = make_engine("postgresql://nobody@localhost/nothing").dialect  # never connects
@@ -38,6 +42,10 @@ TABLES = SERVER_TABLES | {
     "ledger_transactions",
     "ledger_postings",
     "ledger_balances",
+    "stake_changes",
+    "round_stakes",
+    "round_payouts",
+    "round_results",
 }
 
 
@@ -100,7 +108,7 @@ def test_downgrade_to_base_drops_everything_and_upgrade_rebuilds(database_url: s
 def test_upgrade_is_idempotent(database_url: str) -> None:
     migrate.upgrade(database_url)
     migrate.upgrade(database_url)
-    assert migrate.current(database_url) == migrate.head() == "0004"
+    assert migrate.current(database_url) == migrate.head() == "0005"
 
 
 def test_downgrade_to_0001_keeps_the_server_schema(database_url: str) -> None:
@@ -123,3 +131,74 @@ def test_revisions_spell_out_the_models_types() -> None:
             assert str(plain.compile(dialect=dialect)) == str(model_type.compile(dialect=dialect))
     assert render_item("type", sqlalchemy.Integer(), context) is False  # type: ignore[arg-type]
     assert context.imports == {"from sqlalchemy.dialects import postgresql"}
+
+
+def test_rounds_opened_before_0005_get_their_rules_default_payout_rule(
+    database_url: str,
+) -> None:
+    migrate.upgrade(database_url, "0004")
+    moment = datetime(2026, 1, 6, 13, tzinfo=UTC)
+    tournaments = sqlalchemy.table(
+        "tournaments",
+        *(sqlalchemy.column(name) for name in ("number", "name", "rules", "cadence")),
+        sqlalchemy.column("id", sqlalchemy.Uuid()),
+        sqlalchemy.column("dataset_version"),
+        sqlalchemy.column("settings", sqlalchemy.JSON()),
+        sqlalchemy.column("created_at", sqlalchemy.DateTime(timezone=True)),
+    )
+    rounds = sqlalchemy.table(
+        "rounds",
+        *(sqlalchemy.column(name) for name in ("number", "status", "live_era", "dataset_version")),
+        sqlalchemy.column("id", sqlalchemy.Uuid()),
+        sqlalchemy.column("tournament_id", sqlalchemy.Uuid()),
+        *(
+            sqlalchemy.column(name, sqlalchemy.DateTime(timezone=True))
+            for name in ("open_time", "close_staking_time", "close_time")
+        ),
+    )
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            for number, rules in ((8, "classic"), (1, "legacy2017")):
+                tournament_id = uuid.uuid4()
+                connection.execute(
+                    tournaments.insert().values(
+                        id=tournament_id,
+                        number=number,
+                        name=rules,
+                        rules=rules,
+                        cadence="weekly",
+                        dataset_version="v1",
+                        settings={},
+                        created_at=moment,
+                    )
+                )
+                connection.execute(
+                    rounds.insert().values(
+                        id=uuid.uuid4(),
+                        tournament_id=tournament_id,
+                        number=1,
+                        status="open",
+                        live_era="0001",
+                        dataset_version="v1",
+                        open_time=moment,
+                        close_staking_time=moment,
+                        close_time=moment,
+                    )
+                )
+        migrate.upgrade(database_url)
+        with engine.connect() as connection:
+            found = connection.execute(
+                sqlalchemy.text(
+                    "SELECT tournaments.rules, rounds.payout_rule FROM rounds"
+                    " JOIN tournaments ON tournaments.id = rounds.tournament_id"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    recorded = {
+        rules: rule if isinstance(rule, dict) else json.loads(rule) for rules, rule in found
+    }
+    assert recorded == {
+        kind: rule_to_data(default_rule(kind)) for kind in ("classic", "legacy2017")
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +17,7 @@ from crowdquant.data.feed import FeedError
 from crowdquant.data.pipeline import build_dataset
 from crowdquant.db.models import Cadence, DatasetFile, Round, RoundStatus, Rules, Tournament
 from crowdquant.db.session import transaction
+from crowdquant.payouts import ClassicRule, rule_from_data, rule_to_data
 from crowdquant.storage import LocalStorage, StorageError
 from crowdquant.storage.interface import Content, StoredFile
 from crowdquant.tournament.calendar import RoundTimes, round_times, schedule_for
@@ -332,3 +334,35 @@ def test_live_eras_continue_the_era_labels_of_a_dataset_build(
     (label,) = build_dataset(panel, config, KEYS).frames["live"]["era"].unique()
     assert publisher.publish(tournament, 1, friday).live_era == label == "0028"
     assert publisher.publish(tournament, 2, monday).live_era == "0029"
+
+
+def test_a_round_records_the_payout_rule_in_force_when_it_opens(
+    sessions: sessionmaker[Session], clock: ManualClock, publisher: FeedPublisher
+) -> None:
+    with transaction(sessions) as session:
+        create_tournament(
+            session, clock, 8, "t8", Rules.CLASSIC, Cadence.DAILY, "v1",
+            {"payout_rule": {"clip": "0.1", "mmc_multiplier": "1"}},
+        )  # fmt: skip
+    first = open_now(sessions, clock, publisher)
+    assert first.payout_rule == rule_to_data(
+        ClassicRule(clip=Decimal("0.1"), mmc_multiplier=Decimal(1))
+    )
+    with transaction(sessions) as session:  # the operator changes the rule for later rounds
+        tournament = get_tournament(session, 8)
+        tournament.settings = {"payout_rule": {"clip": "0.02"}}
+    with transaction(sessions) as session:
+        recorded = session.get_one(Round, first.id).payout_rule
+    assert rule_from_data(recorded) == ClassicRule(clip=Decimal("0.1"), mmc_multiplier=Decimal(1))
+
+
+def test_a_bad_payout_rule_setting_refuses_the_opening_and_records_nothing(
+    sessions: sessionmaker[Session], clock: ManualClock, publisher: FeedPublisher
+) -> None:
+    new_tournament(sessions, clock)
+    with transaction(sessions) as session:
+        get_tournament(session, 8).settings = {"payout_rule": {"clip": "2"}}
+    with pytest.raises(RoundScheduleError, match=r"payout_rule setting: .*clip"):
+        open_now(sessions, clock, publisher)
+    with transaction(sessions) as session:
+        assert session.scalar(select(Round.id)) is None

@@ -110,6 +110,10 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"settings": {"nan": float("nan")}}, "plain JSON"),
     ({"settings": {1: "x"}}, "keys must be strings"),
     ({"settings": ["x"]}, "JSON object"),
+    ({"settings": {"payout_rule": {"clip": "0"}}}, "payout_rule: .*clip"),
+    ({"settings": {"payout_rule": {"stake_threshold": "-1"}}}, "payout_rule: .*stake_threshold"),
+    ({"settings": {"payout_rule": {"rank_prize_places": "3"}}}, "payout_rule: .*rank_prize"),
+    ({"settings": {"payout_rule": "classic-v2"}}, "payout_rule"),
 ]
 
 

@@ -1,14 +1,15 @@
 """The HTTP app: numerapi's GraphQL endpoint at ``/``, the signed file URLs, and the REST
 API under ``/api/v1`` (its OpenAPI document at ``/api/openapi.json``, see `api/rest/`).
 
-``create_app`` takes everything it needs (settings, clock, session factory, storage); nothing
-is global, so tests and the server build as many apps as they like.
+``create_app`` takes everything it needs (settings, clock, session factory, storage, ledger);
+nothing is global, so tests and the server build as many apps as they like. The ledger
+defaults to the books in the application's database (`SqlLedger`).
 
 GraphQL answers are always HTTP 200 (protocol §2.4): a malformed body, a refusal by a
-service, or an unexpected failure all come back as ``{"errors": [{"message": ...}]}``. Each
-request runs in one transaction, committed unless a resolver failed unexpectedly (a
-refusal by a service changes nothing, and an upload that fails validation is recorded on
-purpose).
+service or by the ledger, or an unexpected failure all come back as
+``{"errors": [{"message": ...}]}``. Each request runs in one transaction, committed unless a
+resolver failed unexpectedly (a refusal changes nothing, and an upload that fails
+validation is recorded on purpose).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from crowdquant.api.graphql import execute
 from crowdquant.api.graphql.context import RequestContext
 from crowdquant.api.signing import signer_from_settings
 from crowdquant.clock import Clock
+from crowdquant.ledger import Ledger
+from crowdquant.ledger.sql import SqlLedger
 from crowdquant.scoring.validation import DEFAULT_MAX_BYTES
 from crowdquant.settings import Settings
 from crowdquant.storage import FileStorage
@@ -39,6 +42,7 @@ def create_app(
     sessions: sessionmaker[Session],
     storage: FileStorage,
     max_upload_bytes: int = DEFAULT_MAX_BYTES,
+    ledger: Ledger | None = None,
 ) -> FastAPI:
     app = FastAPI(title="crowdquant", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.services = Services(
@@ -48,6 +52,7 @@ def create_app(
         storage=storage,
         signer=signer_from_settings(settings, clock),
         max_upload_bytes=max_upload_bytes,
+        ledger=SqlLedger(clock) if ledger is None else ledger,
     )
     app.include_router(files.router)
     app.include_router(rest.router, prefix=rest.PREFIX)
@@ -70,6 +75,7 @@ def _run(services: Services, data: Any, url: str, authorization: str | None) -> 
             base_url=url,
             authorization=authorization,
             max_upload_bytes=services.max_upload_bytes,
+            ledger=services.ledger,
         )
         outcome = execute(data, context)
         if outcome.unexpected:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crowdquant.api.signing import UrlSigner
 from crowdquant.clock import Clock
+from crowdquant.ledger import Ledger
 from crowdquant.settings import Settings
 from crowdquant.storage import FileStorage
 
@@ -22,6 +23,7 @@ class Services:
     storage: FileStorage
     signer: UrlSigner
     max_upload_bytes: int
+    ledger: Ledger
 
 
 def services(request: Request) -> Services:

@@ -8,8 +8,9 @@ dataset, the tournament, the open round and the participant:
 3. create tournament 8 (numerapi's default) with daily rounds and the classic rules;
 4. open a round now unless one is open, as `crowdquant round open --now` does: the daily
    calendar opens short windows Tuesday to Saturday only, the demo's round opens at once;
-5. create the participant `demo` with the model `demo_model` and a read+upload API key,
-   whose secret is kept in CROWDQUANT_HOME/demo-participant.json (a local demo only);
+5. record the ledger's genesis, create the participant `demo` with the model `demo_model`,
+   a read+upload+stake API key, whose secret is kept in CROWDQUANT_HOME/demo-participant.json
+   (a local demo only), and 1,000 NMR granted from the treasury once;
 6. print what a participant needs, then serve the API and the scheduler until Ctrl-C.
 """
 
@@ -43,6 +44,7 @@ from crowdquant.clock import SystemClock
 from crowdquant.data.release import DatasetVersion, ReleaseError
 from crowdquant.data.sources import BundledSource
 from crowdquant.db.models import ApiScope, Cadence, Round, Rules, Tournament
+from crowdquant.ledger import NMR_UNIT
 from crowdquant.settings import Settings
 from crowdquant.tournament.accounts import (
     AccountError,
@@ -55,6 +57,7 @@ from crowdquant.tournament.accounts import (
 from crowdquant.tournament.calendar import next_round, schedule_for
 from crowdquant.tournament.models import create_model, list_models
 from crowdquant.tournament.rounds import current_round, is_open
+from crowdquant.tournament.staking import grant_nmr
 from crowdquant.tournament.tournaments import TournamentNotFound, get_tournament
 
 DATASET_VERSION = "bundled-demo"
@@ -65,6 +68,8 @@ EMAIL = "demo@example.org"
 MODEL_NAME = "demo_model"
 KEY_NAME = "demo"
 CREDENTIALS_FILE = "demo-participant.json"
+KEY_SCOPES = (ApiScope.READ, ApiScope.UPLOAD, ApiScope.STAKE)
+DEMO_GRANT = 1_000 * NMR_UNIT
 
 
 @dataclass(frozen=True)
@@ -138,11 +143,12 @@ def ensure_participant(ops: Operator, session: Session, tournament: Tournament) 
     path = ops.settings.home / CREDENTIALS_FILE
     key = _stored_key(ops, session, path, account.id)
     if key is None:
-        new = create_api_key(
-            session, ops.clock, account, KEY_NAME, [ApiScope.READ, ApiScope.UPLOAD]
-        )
+        new = create_api_key(session, ops.clock, account, KEY_NAME, list(KEY_SCOPES))
         key = new.public_id, new.secret
         _write_private(path, {"username": USERNAME, "public_id": key[0], "secret": key[1]})
+    books = ops.ledger
+    books.genesis(session)
+    grant_nmr(session, books, account, DEMO_GRANT, f"demo:{account.id}")
     return Participant(USERNAME, key[0], key[1], model.name, str(model.id), path)
 
 
@@ -153,7 +159,7 @@ def _stored_key(
     try:
         stored = json.loads(path.read_text())
         public_id, secret = str(stored["public_id"]), str(stored["secret"])
-        for scope in (ApiScope.READ, ApiScope.UPLOAD):
+        for scope in KEY_SCOPES:
             if authenticate_api_key(session, ops.clock, public_id, secret, scope).id != account_id:
                 return None
     except (OSError, ValueError, KeyError, TypeError, AccountError):
@@ -236,6 +242,10 @@ def print_instructions(
     _say("\nor, as the demo participant:")
     for line in snippet(url, tournament, participant):
         _code(line)
+    _say(
+        f"\n{participant.username} holds 1,000 NMR to stake:"
+        f' napi.stake_increase(10, model_id="{participant.model_id}")'
+    )
     console.rule()
 
 

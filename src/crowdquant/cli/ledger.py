@@ -1,5 +1,8 @@
 """`crowdquant ledger …`: the books' genesis, and their audit.
 
+`grant` gives a participant NMR from the treasury; `fund-prizes` puts USD into a
+tournament's prize pool (both idempotent on their `--reference`).
+
 `genesis` mints the fixed supply (11,000,000 NMR) into the treasury, once; run again, it
 says so and mints nothing. `audit` verifies the hash chain over the journal, rebuilds every
 balance from the journal and compares it with the balances table, checks every rule and
@@ -9,8 +12,10 @@ whether the books are sound; if not it names every problem and exits with code 1
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
-from typing import TypeVar
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, TypeVar
 
 import typer
 from rich.markup import escape
@@ -18,9 +23,22 @@ from sqlalchemy.orm import Session
 
 from crowdquant.cli.data import _fail, console
 from crowdquant.cli.operator import Operator, operator
-from crowdquant.ledger import GENESIS_EVENT_KEY, TREASURY, Currency, LedgerError, format_amount
+from crowdquant.ledger import (
+    GENESIS_EVENT_KEY,
+    TREASURY,
+    Currency,
+    LedgerError,
+    format_amount,
+    prize_pool,
+    wallet,
+)
 from crowdquant.ledger.audit import describe
 from crowdquant.ledger.sql import SqlLedger, serialised
+from crowdquant.tournament.accounts import get_account
+from crowdquant.tournament.errors import ServiceError
+from crowdquant.tournament.funding import fund_prize_pool
+from crowdquant.tournament.staking import grant_nmr, parse_nmr
+from crowdquant.tournament.tournaments import get_tournament
 
 ledger_app = typer.Typer(
     no_args_is_help=True,
@@ -56,6 +74,63 @@ def genesis() -> None:
     else:
         console.print(f"the genesis was already recorded at {when} ({amount}); nothing minted")
     console.print(f"genesis hash {digest}")
+
+
+@ledger_app.command("grant")
+def grant(
+    username: Annotated[str, typer.Argument(help="the participant's username")],
+    amount: Annotated[str, typer.Argument(help="NMR, e.g. 100 or 2.5")],
+    reference: Annotated[
+        str | None, typer.Option(help="idempotency reference (default: a new one)")
+    ] = None,
+) -> None:
+    """Give a participant NMR from the treasury."""
+    with operator() as ops:
+        books = SqlLedger(ops.clock)
+
+        def run(session: Session) -> int:
+            account = get_account(session, username)
+            units = parse_nmr(amount)
+            grant_nmr(session, books, account, units, reference or uuid.uuid4().hex)
+            return books.balance(session, wallet(account.id), Currency.NMR)
+
+        try:
+            balance = _on_the_books(ops, run)
+        except ServiceError as exc:
+            raise _fail(exc.message) from exc
+    console.print(f"{username}'s wallet holds {format_amount(balance, Currency.NMR)}")
+
+
+@ledger_app.command("fund-prizes")
+def fund_prizes(
+    tournament: Annotated[int, typer.Option(help="the tournament's number")],
+    usd: Annotated[str, typer.Option(help="US dollars, e.g. 1000 or 3603.05")],
+    reference: Annotated[
+        str | None, typer.Option(help="idempotency reference (default: a new one)")
+    ] = None,
+) -> None:
+    """Put USD into a tournament's prize pool (the 2017 rules' awards and prizes)."""
+    try:
+        cents = Decimal(usd) * 100
+    except InvalidOperation:
+        raise _fail(f"{usd!r} is not an amount of USD") from None
+    if cents != cents.to_integral_value():
+        raise _fail(f"{usd!r}: USD amounts have at most 2 decimals")
+    with operator() as ops:
+        books = SqlLedger(ops.clock)
+
+        def run(session: Session) -> int:
+            found = get_tournament(session, tournament)
+            fund_prize_pool(session, books, found, int(cents), reference or uuid.uuid4().hex)
+            return books.balance(session, prize_pool(found.id), Currency.USD)
+
+        try:
+            balance = _on_the_books(ops, run)
+        except ServiceError as exc:
+            raise _fail(exc.message) from exc
+    console.print(
+        f"tournament {tournament}'s prize pool holds {format_amount(balance, Currency.USD)}"
+    )
 
 
 @ledger_app.command("audit")

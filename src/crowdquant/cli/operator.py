@@ -34,8 +34,10 @@ from crowdquant.data.panel import PanelError
 from crowdquant.data.release import DatasetVersion, ReleaseError
 from crowdquant.data.sources import load_panel
 from crowdquant.db import migrate
-from crowdquant.db.models import Cadence, Round, Rules, Tournament
+from crowdquant.db.models import Cadence, Round, RoundResult, RoundStatus, Rules, Tournament
 from crowdquant.db.session import make_engine, session_factory, transaction
+from crowdquant.ledger import Currency, Ledger, LedgerError, format_amount
+from crowdquant.ledger.sql import SqlLedger, serialised
 from crowdquant.settings import Settings
 from crowdquant.storage import FileStorage, StorageError, storage_from_settings
 from crowdquant.tournament.accounts import (
@@ -48,9 +50,14 @@ from crowdquant.tournament.calendar import round_opened_now, schedule_for
 from crowdquant.tournament.datasets import publish_dataset_version
 from crowdquant.tournament.diagnostics import DiagnosticsWorker, StoredValidationLoader
 from crowdquant.tournament.errors import ServiceError
+from crowdquant.tournament.resolution import (
+    replay_payouts,
+    round_payouts,
+    round_result,
+    round_transitions,
+)
 from crowdquant.tournament.rounds import (
     FeedPublisher,
-    close_round,
     current_round,
     get_round,
     list_rounds,
@@ -68,10 +75,13 @@ db_app = typer.Typer(no_args_is_help=True, help="The database: migrations.")
 tournament_app = typer.Typer(no_args_is_help=True, help="Create and list tournaments.")
 account_app = typer.Typer(no_args_is_help=True, help="Participants' accounts.")
 key_app = typer.Typer(no_args_is_help=True, help="API keys (numerapi's public id and secret).")
-round_app = typer.Typer(no_args_is_help=True, help="Open, close and list rounds by hand.")
+round_app = typer.Typer(
+    no_args_is_help=True, help="Open, close, resolve and list rounds by hand; their results."
+)
 
 SERVICE_ERRORS: tuple[type[Exception], ...] = (
     ServiceError,
+    LedgerError,
     ReleaseError,
     FeedError,
     KeyfileError,
@@ -94,6 +104,15 @@ class Operator:
     sessions: sessionmaker[Session]
     storage: FileStorage
     clock: Clock
+
+    @property
+    def ledger(self) -> Ledger:
+        return SqlLedger(self.clock)
+
+    @property
+    def transitions(self) -> dict[RoundStatus, Callable[[Session, Round], bool]]:
+        """Round transitions that freeze stakes at close and pay them at resolution."""
+        return round_transitions(self.ledger, self.clock)
 
 
 def _message(exc: Exception) -> str:
@@ -391,13 +410,86 @@ def round_close(
 
         def close(session: Session) -> tuple[Round, bool]:
             round_ = get_round(session, get_tournament(session, tournament), number)
-            return round_, close_round(session, round_)
+            return round_, ops.transitions[RoundStatus.CLOSED](session, round_)
 
         round_, changed = _in_transaction(ops, close)
     if changed:
         console.print(f"closed round {round_.number} of tournament {tournament}")
     else:
         console.print(f"round {round_.number} of tournament {tournament} was already closed")
+
+
+@round_app.command("resolve")
+def round_resolve(
+    tournament: Annotated[int, typer.Option(help="the tournament's number")],
+    number: Annotated[int, typer.Option(help="the round's number")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
+) -> None:
+    """Resolve a scoring round now: pay and burn its stakes on the scores stored so far."""
+    if not yes and not typer.confirm(
+        f"resolve round {number} of tournament {tournament} now? Its payouts are final"
+    ):
+        raise _fail("not resolved")
+    with operator() as ops:
+
+        def resolve(session: Session) -> tuple[bool, list[str]]:
+            round_ = get_round(session, get_tournament(session, tournament), number)
+            changed = ops.transitions[RoundStatus.RESOLVED](session, round_)
+            result = round_result(session, round_)
+            return changed, [] if result is None else results_lines(session, round_, result)
+
+        changed, lines = _in_transaction(ops, resolve)
+    if not changed:
+        console.print(f"round {number} of tournament {tournament} was already resolved")
+    for line in lines:
+        console.print(line, markup=False)
+
+
+@round_app.command("results")
+def round_results(
+    tournament: Annotated[int, typer.Option(help="the tournament's number")],
+    number: Annotated[int, typer.Option("--round", help="the round's number")],
+) -> None:
+    """A resolved round's results: the summary and every payout."""
+    with operator() as ops:
+
+        def read(session: Session) -> list[str] | None:
+            round_ = get_round(session, get_tournament(session, tournament), number)
+            result = round_result(session, round_)
+            return None if result is None else results_lines(session, round_, result)
+
+        lines = _in_transaction(ops, read)
+    if lines is None:
+        raise _fail(f"round {number} of tournament {tournament} has not resolved yet")
+    for line in lines:
+        console.print(line, markup=False)
+
+
+def results_lines(session: Session, round_: Round, result: RoundResult) -> list[str]:
+    """The seeds' "Results" block, then one line per payout, best first."""
+    names = {model.id: model.name for model in round_.tournament.models}
+    lines = [
+        f"Tournament {round_.tournament.number}, round {round_.number} results:"
+        f" resolved {_when(result.resolved_at)}",
+        f"participants {result.participants}, controlling capital {result.stakers}"
+        f" ({format_amount(result.at_risk, Currency.NMR)} at risk)",
+        f"USD paid out {format_amount(result.usd_paid, Currency.USD)},"
+        f" NMR paid out {format_amount(result.nmr_paid, Currency.NMR)},"
+        f" NMR burned {format_amount(result.nmr_burned, Currency.NMR)}",
+    ]
+    if result.payout_factor is not None:
+        lines.append(f"payout factor {result.payout_factor}")
+    if result.scale != "full":
+        lines.append(f"rewards scaled down pro rata to what was available ({result.scale})")
+    payouts = sorted(round_payouts(session, round_), key=lambda row: (-row.nmr, -row.usd))
+    for row in payouts:
+        lines.append(
+            f"  {names.get(row.model_id, row.model_id)}:"
+            f" at risk {format_amount(row.at_risk, Currency.NMR)},"
+            f" NMR {format_amount(row.nmr, Currency.NMR)},"
+            f" USD {format_amount(row.usd, Currency.USD)}"
+        )
+    return lines
 
 
 @round_app.command("list")
@@ -432,25 +524,35 @@ def round_replay(
     tournament: Annotated[int, typer.Option(help="the tournament's number")],
     number: Annotated[int, typer.Option("--round", help="the round's number")],
 ) -> None:
-    """Recompute a round's stored scores from its stored inputs; list any difference."""
+    """Recompute a round's stored scores from its stored inputs, and a resolved round's
+    payouts from its stored stakes and scores; list any difference."""
     with operator() as ops:
 
-        def replay(session: Session) -> tuple[int, list[str]]:
+        def replay(session: Session) -> tuple[int, list[str], int | None, list[str]]:
             round_ = get_round(session, get_tournament(session, tournament), number)
             stored = len(round_scores(session, round_))
-            return stored, [str(d) for d in replay_round(session, ops.clock, ops.storage, round_)]
+            differences = [str(d) for d in replay_round(session, ops.clock, ops.storage, round_)]
+            if round_result(session, round_) is None:
+                return stored, differences, None, []
+            paid = len(round_payouts(session, round_))
+            return stored, differences, paid, replay_payouts(session, round_)
 
-        stored, differences = _in_transaction(ops, replay)
-    if not differences:
+        stored, differences, paid, payout_differences = _in_transaction(ops, replay)
+    for line in differences + payout_differences:
+        console.print(line, markup=False)
+    if differences:
+        console.print(f"[red]{len(differences)} of {stored} scores differ[/]")
+    else:
         console.print(
             f"round {number} of tournament {tournament}: all {stored} stored scores reproduced"
             " exactly"
         )
-        return
-    for line in differences:
-        console.print(line)
-    console.print(f"[red]{len(differences)} of {stored} scores differ[/]")
-    raise typer.Exit(1)
+    if paid is not None and payout_differences:
+        console.print(f"[red]{len(payout_differences)} of {paid} payouts differ[/]")
+    elif paid is not None:
+        console.print(f"all {paid} payouts reproduced exactly")
+    if differences or payout_differences:
+        raise typer.Exit(1)
 
 
 # --- serve ---------------------------------------------------------------------------------------
@@ -554,7 +656,9 @@ def build_server(
             )
         else:
             targets[tournament.number] = FeedTargets(publisher.feed, publisher.market_date)
-    app = create_app(settings, clock=clock, sessions=sessions, storage=storage)
+    ledger = SqlLedger(clock)
+    serialised(sessions, ledger.genesis)  # the books start with the fixed supply, once
+    app = create_app(settings, clock=clock, sessions=sessions, storage=storage, ledger=ledger)
     config = uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="off")
     stop = threading.Event()
     try:
@@ -571,6 +675,7 @@ def build_server(
             targets_by_tournament=targets,
             funds_by_tournament=targets,  # the fund trades the market that scores the rounds
             storage=storage,
+            ledger=ledger,
         ),
         diagnostics=DiagnosticsWorker(
             sessions, storage, clock, StoredValidationLoader(storage), stop=stop

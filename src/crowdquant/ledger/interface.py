@@ -91,6 +91,12 @@ class Ledger(Protocol):
         """Mint the fixed supply into the treasury, once; afterwards, the recorded genesis."""
         ...
 
+    def hold(self, session: Session) -> None:
+        """Take the books' write lock for the rest of `session`'s transaction: a service that
+        reads balances or its own rows to decide what to post calls this first, so what it
+        reads cannot change under it before it posts."""
+        ...
+
     def post(
         self,
         session: Session,

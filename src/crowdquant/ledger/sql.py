@@ -116,6 +116,9 @@ class SqlLedger:
 
     # --- writing ---------------------------------------------------------------------------
 
+    def hold(self, session: Session) -> None:
+        lock_books(session)
+
     def genesis(self, session: Session) -> Transaction:
         lock_books(session)
         recorded = self._find_row(session, GENESIS_EVENT_KEY)

@@ -10,7 +10,8 @@ ln 2 under the 2017 rules). Late submissions are shown in their
 round but never count towards reputation. Models rank by reputation in the tournament's
 rank metric (CORR; logloss, lowest first, under the 2017 rules), then by name.
 
-Stakes and payouts join these tables once the ledger exists: until then `stake` is 0.
+Each row also carries the model's (or account's) career NMR (paid minus burned) and career
+USD over its resolved rounds, and, when the caller passes the ledger, its stake now.
 Every read goes through `visibility`.
 """
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,6 +29,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crowdquant.db.models import Account, Model, Round, RoundScore, RoundStatus, Rules, Tournament
+from crowdquant.ledger import Currency, Ledger, stake
+from crowdquant.tournament.resolution import career_payouts
 from crowdquant.tournament.visibility import Viewer, metric_visible
 
 DEFAULT_REPUTATION_DAYS = 365
@@ -108,6 +111,11 @@ class Standing:
     model_id: uuid.UUID | None = None
     account: str | None = None
     stake: int = 0
+    """NMR staked now, 10^-18 units (filled when the leaderboard is given the ledger)."""
+    career_nmr: int = 0
+    """NMR paid minus NMR burned over every resolved round, 10^-18 units."""
+    career_usd: int = 0
+    """USD paid over every resolved round, cents."""
 
 
 def _finals(scores: pd.DataFrame, now: datetime, window: timedelta) -> pd.DataFrame:
@@ -176,10 +184,24 @@ def _standings(
     ]
 
 
+def _money(
+    session: Session, model_ids: list[uuid.UUID], ledger: Ledger | None
+) -> dict[uuid.UUID, tuple[int, int, int]]:
+    """Per model: (stake now, career NMR, career USD)."""
+    career = career_payouts(session, model_ids)
+    stakes = {} if ledger is None else ledger.balances(session, Currency.NMR)
+    return {model_id: (stakes.get(stake(model_id), 0), *career[model_id]) for model_id in model_ids}
+
+
 def model_leaderboard(
-    session: Session, tournament: Tournament, now: datetime, viewer: Viewer
+    session: Session,
+    tournament: Tournament,
+    now: datetime,
+    viewer: Viewer,
+    *,
+    ledger: Ledger | None = None,
 ) -> list[Standing]:
-    """Every model of the tournament, ranked."""
+    """Every model of the tournament, ranked; with the ledger, their stakes too."""
     models = session.execute(
         select(Model.id, Model.name, Account.username)
         .join(Account, Account.id == Model.account_id)
@@ -188,13 +210,30 @@ def model_leaderboard(
     scores = latest_scores(session, tournament, viewer)
     standings = _standings(scores, "model_id", {m.id: m.name for m in models}, tournament, now)
     owners = {m.id: m.username for m in models}
-    return [Standing(**{**s.__dict__, "account": owners[s.model_id]}) for s in standings]
+    money = _money(session, list(owners), ledger)
+    return [
+        replace(
+            s,
+            account=owners[s.model_id],
+            stake=money[s.model_id][0],
+            career_nmr=money[s.model_id][1],
+            career_usd=money[s.model_id][2],
+        )
+        for s in standings
+        if s.model_id is not None
+    ]
 
 
 def account_leaderboard(
-    session: Session, tournament: Tournament, now: datetime, viewer: Viewer
+    session: Session,
+    tournament: Tournament,
+    now: datetime,
+    viewer: Viewer,
+    *,
+    ledger: Ledger | None = None,
 ) -> list[Standing]:
-    """Every account with a model in the tournament, over all its models' rounds."""
+    """Every account with a model in the tournament, over all its models' rounds; stake and
+    career totals summed over its models."""
     owners = dict(
         session.execute(
             select(Model.id, Account.username)
@@ -206,7 +245,21 @@ def account_leaderboard(
     if not scores.empty:
         scores = scores.assign(account=scores["model_id"].map(owners))
     names = {name: name for name in sorted(set(owners.values()))}
-    return _standings(scores, "account", names, tournament, now)
+    money = _money(session, list(owners), ledger)
+    totals: dict[str, tuple[int, int, int]] = {}
+    for model_id, owner in owners.items():
+        before = totals.get(owner, (0, 0, 0))
+        totals[owner] = (
+            before[0] + money[model_id][0],
+            before[1] + money[model_id][1],
+            before[2] + money[model_id][2],
+        )
+    return [
+        replace(
+            s, stake=totals[s.name][0], career_nmr=totals[s.name][1], career_usd=totals[s.name][2]
+        )
+        for s in _standings(scores, "account", names, tournament, now)
+    ]
 
 
 @dataclass(frozen=True)

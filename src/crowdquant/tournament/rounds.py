@@ -37,6 +37,7 @@ from crowdquant.data.eras import era_label
 from crowdquant.data.feed import MarketFeed
 from crowdquant.data.pipeline import era_grid
 from crowdquant.db.models import DatasetFile, Round, RoundStatus, Tournament
+from crowdquant.payouts import PayoutRule, PayoutRuleError, rule_to_data, rule_with
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.calendar import RoundTimes, next_round, round_open_at, schedule_for
 from crowdquant.tournament.errors import ServiceError
@@ -254,6 +255,7 @@ def open_round(
         live_era=published.live_era,
         dataset_version=tournament.dataset_version,
         market_date=published.market_date,
+        payout_rule=rule_to_data(tournament_payout_rule(tournament)),
     )
     with session.begin_nested():
         session.add(round_)
@@ -264,6 +266,18 @@ def open_round(
             _record_file(session, tournament.dataset_version, key, published, now)
         session.flush()
     return round_
+
+
+def tournament_payout_rule(tournament: Tournament) -> PayoutRule:
+    """The rule the tournament's next round will resolve by: the default of its kind with
+    the `payout_rule` setting's overrides (e.g. `{"clip": "0.05"}`)."""
+    overrides = tournament.settings.get("payout_rule") or {}
+    try:
+        return rule_with(tournament.rules.value, overrides)
+    except PayoutRuleError as exc:
+        raise RoundScheduleError(
+            f"tournament {tournament.number}'s payout_rule setting: {exc}"
+        ) from None
 
 
 def _refuse_shared_version(session: Session, tournament: Tournament) -> None:

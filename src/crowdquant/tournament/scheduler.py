@@ -13,6 +13,9 @@ a second tick at the same time does nothing. A scheduler that was stopped catche
 its next tick: overdue rounds are closed, scored and resolved, but rounds whose whole
 window was missed are never opened after the fact (numbering stays sequential).
 
+Given a ledger, closing a round freezes its stakes and resolving it pays and burns them
+(`resolution.round_transitions`), in the transaction of the status change.
+
 Tournaments without a publisher are advanced but never get new rounds.
 
 Tournaments given a fund market get a book for each round whose meta model is fixed, and
@@ -43,8 +46,10 @@ from crowdquant.clock import Clock
 from crowdquant.db.models import Round, RoundStatus, Tournament
 from crowdquant.db.session import transaction
 from crowdquant.fund.rounds import RoundMarket, update_fund
+from crowdquant.ledger import Ledger
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.calendar import round_open_at, schedule_for
+from crowdquant.tournament.resolution import round_transitions
 from crowdquant.tournament.rounds import (
     TRANSITIONS,
     LivePublisher,
@@ -167,7 +172,8 @@ class Scheduler:
 
     `publishers_by_tournament` maps a tournament number to the publisher of its live eras,
     `targets_by_tournament` to the source of its live eras' targets, and
-    `funds_by_tournament` to the market its fund trades (both need `storage`).
+    `funds_by_tournament` to the market its fund trades (both need `storage`); `ledger`
+    moves the stakes as rounds close and resolve.
     """
 
     def __init__(
@@ -179,6 +185,7 @@ class Scheduler:
         targets_by_tournament: Mapping[int, TargetSource] | None = None,
         funds_by_tournament: Mapping[int, RoundMarket] | None = None,
         storage: FileStorage | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         self.sessions, self.clock = sessions, clock
         self.publishers = dict(publishers_by_tournament)
@@ -187,6 +194,7 @@ class Scheduler:
         if (self.targets or self.funds) and storage is None:
             raise ValueError("scoring rounds needs the storage their files are in")
         self.storage = storage
+        self.transitions = TRANSITIONS if ledger is None else round_transitions(ledger, clock)
         self._swept_at: datetime | None = None
 
     def tick(self) -> list[Event | UploadsSwept]:
@@ -338,7 +346,7 @@ class Scheduler:
                     ):
                         return events
                     action = f"{_VERB[wanted]} round {round_.number}"
-                    if TRANSITIONS[wanted](session, round_):
+                    if self.transitions[wanted](session, round_):
                         event = _EVENT_OF[wanted](tournament=number, at=now, round=round_.number)
                     else:  # another worker got there first: look again
                         continue

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from crowdquant.clock import Clock
 from crowdquant.data.release import DatasetVersion
 from crowdquant.db.models import Cadence, Rules, Tournament
+from crowdquant.payouts import PayoutRuleError, rule_with
 from crowdquant.tournament.calendar import CalendarError, schedule_for
 from crowdquant.tournament.errors import ServiceError
 
@@ -74,8 +75,9 @@ def create_tournament(
     `dataset_version` is a version name or an opened `DatasetVersion` (which exists by
     construction). A name is checked against `known_versions` when the caller passes them
     (e.g. the versions published in storage); otherwise it is only checked for form.
-    `settings` must be a JSON object; its ``"calendar"`` entry is validated here, so a
-    tournament with an impossible schedule is never created.
+    `settings` must be a JSON object; its ``"calendar"`` and ``"payout_rule"`` entries
+    (overrides of the rules' default payout rule, e.g. ``{"clip": "0.05"}``) are validated
+    here, so a tournament with an impossible schedule or payout rule is never created.
     """
     if isinstance(number, bool) or not isinstance(number, int) or number <= 0:
         raise InvalidTournament(f"a tournament number is a positive integer, not {number!r}")
@@ -94,6 +96,10 @@ def create_tournament(
         schedule_for(cadence, settings)
     except CalendarError as exc:
         raise InvalidTournament(str(exc)) from None
+    try:
+        rule_with(rules.value, settings.get("payout_rule") or {})
+    except PayoutRuleError as exc:
+        raise InvalidTournament(f"payout_rule: {exc}") from None
 
     _refuse_taken(session, number, name)
     tournament = Tournament(

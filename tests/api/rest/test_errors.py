@@ -1,17 +1,26 @@
-"""The one table from service refusals to HTTP statuses (no server, no database)."""
+"""The one table from service and ledger refusals to HTTP statuses (no server, no database)."""
 
 from __future__ import annotations
 
 import pytest
 
-from crowdquant.api.rest.errors import STATUS_BY_ERROR, status_for
+from crowdquant import ledger
+from crowdquant.api.rest.errors import STATUS_BY_ERROR, Refusal, status_for
 from crowdquant.db.models import ApiScope, RoundStatus
-from crowdquant.tournament import accounts, datasets, models, rounds, submissions, tournaments
+from crowdquant.tournament import (
+    accounts,
+    datasets,
+    models,
+    rounds,
+    staking,
+    submissions,
+    tournaments,
+)
 from crowdquant.tournament.errors import ServiceError
 
 
-def _all_subclasses(cls: type[ServiceError]) -> list[type[ServiceError]]:
-    found = []
+def _all_subclasses(cls: type[Refusal]) -> list[type[Refusal]]:
+    found: list[type[Refusal]] = []
     for sub in cls.__subclasses__():
         found += [sub, *_all_subclasses(sub)]
     return found
@@ -40,13 +49,38 @@ def _all_subclasses(cls: type[ServiceError]) -> list[type[ServiceError]]:
         (submissions.WrongTournament(), 422),
         (submissions.NoLiveFile(), 503),
         (ServiceError(), 422),
+        (staking.NotEnoughNmr(), 409),
+        (staking.InvalidStakeAmount(), 422),
+        (staking.NoRoundToStake(), 409),
+        (staking.StakeError(), 409),
+        (ledger.InsufficientFunds(), 409),
+        (ledger.InvalidPosting(), 422),
+        (ledger.Unbalanced(), 422),
+        (ledger.NoGenesis(), 503),
+        (ledger.LedgerTampered(), 503),
+        (ledger.IdempotencyConflict(), 409),
+        (ledger.MintingRefused(), 422),
+        (ledger.LedgerError(), 422),
     ],
 )
-def test_statuses(error: ServiceError, status: int) -> None:
+def test_statuses(error: Refusal, status: int) -> None:
     assert status_for(error) == status
 
 
-def test_every_service_refusal_is_a_client_error_or_unavailable() -> None:
-    for cls in [ServiceError, *_all_subclasses(ServiceError)]:
+def test_stake_refusals_keep_their_codes() -> None:
+    assert [
+        cls.code
+        for cls in (
+            staking.NotEnoughNmr,
+            staking.InvalidStakeAmount,
+            staking.NoRoundToStake,
+            staking.StakeError,
+        )
+    ] == ["insufficient_funds", "invalid_stake_amount", "no_round_to_stake", "stake_refused"]
+
+
+def test_every_refusal_is_a_client_error_or_unavailable() -> None:
+    families: list[type[Refusal]] = [ServiceError, ledger.LedgerError]
+    for cls in [*families, *(sub for family in families for sub in _all_subclasses(family))]:
         status = next(STATUS_BY_ERROR[c] for c in cls.__mro__ if c in STATUS_BY_ERROR)
         assert 400 <= status < 500 or status == 503, cls

@@ -31,7 +31,7 @@ def test_the_document_lists_every_route(world: RestWorld) -> None:
         (path, method) for path, operations in document["paths"].items() for method in operations
     }
     assert listed == expected
-    assert len(expected) == 25  # 18 server routes, 4 of scores, 3 of diagnostics
+    assert len(expected) == 31  # 18 server routes, 4 of scores, 3 of diagnostics, 6 of stakes
     assert all(path.startswith(PREFIX + "/") for path, _ in listed)  # no GraphQL, no /files
 
     operations = [op for ops in document["paths"].values() for op in ops.values()]
@@ -55,6 +55,12 @@ def test_security_and_upload_body(world: RestWorld) -> None:
     paths = document["paths"]
     assert paths[PREFIX + "/account"]["get"]["security"] == [{"ApiKey": []}]
     assert "security" not in paths[PREFIX + "/tournaments"]["get"]
+    stake = paths[PREFIX + "/models/{model_id}/stake"]
+    assert stake["post"]["security"] == stake["get"]["security"] == [{"ApiKey": []}]
+    assert {"201", "401", "403", "404", "409", "422"} <= set(stake["post"]["responses"])
+    assert paths[PREFIX + "/account/wallet"]["get"]["security"] == [{"ApiKey": []}]
+    results = paths[PREFIX + "/tournaments/{number}/rounds/{round}/results"]["get"]
+    assert "security" not in results and "404" in results["responses"]
     answers = {
         "submissions": {"201", "401", "403", "404", "409", "413", "415", "422"},
         "diagnostics": {"202", "401", "403", "404", "413", "415", "422", "503"},

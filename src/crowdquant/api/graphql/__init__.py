@@ -1,9 +1,10 @@
 """The numerapi-compatible GraphQL API: schema-first (Ariadne), resolvers per domain.
 
 `execute` runs one request in the caller's session and reports whether it failed in an
-unexpected way (then the caller rolls back). Refusals by our services keep their readable
-messages; any other exception is logged and answered as ``internal error`` (never a 500:
-numerapi turns non-200 answers into ``KeyError: 'data'``, protocol §2.4).
+unexpected way (then the caller rolls back). Refusals by our services and by the ledger
+keep their readable messages; any other exception is logged and answered as
+``internal error`` (never a 500: numerapi turns non-200 answers into ``KeyError: 'data'``,
+protocol §2.4).
 """
 
 from __future__ import annotations
@@ -18,9 +19,18 @@ from ariadne import graphql_sync as ariadne_graphql_sync
 from ariadne import load_schema_from_path, make_executable_schema
 from graphql import GraphQLError, GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema
 
-from crowdquant.api.graphql import accounts, datasets, diagnostics, rounds, scores, submissions
+from crowdquant.api.graphql import (
+    accounts,
+    datasets,
+    diagnostics,
+    rounds,
+    scores,
+    stakes,
+    submissions,
+)
 from crowdquant.api.graphql.context import ApiError, NotSupported, RequestContext
 from crowdquant.api.signing import SignedUrlError
+from crowdquant.ledger import LedgerError
 from crowdquant.storage import StorageError
 from crowdquant.tournament.errors import ServiceError
 
@@ -28,7 +38,7 @@ SCHEMA_FILE = Path(__file__).with_name("schema.graphql")
 INTERNAL_ERROR = "internal error"
 
 # Errors whose message is written for the participant.
-READABLE_ERRORS: tuple[type[Exception], ...] = (ApiError, ServiceError, SignedUrlError)
+READABLE_ERRORS: tuple[type[Exception], ...] = (ApiError, ServiceError, LedgerError, SignedUrlError)
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +61,10 @@ def build_schema() -> GraphQLSchema:
         diagnostics.query,
         diagnostics.mutation,
         scores.query,
+        stakes.query,
+        stakes.mutation,
+        stakes.account_type,
+        stakes.round_type,
     )
     for name in ("Query", "Mutation"):
         root = schema.type_map[name]

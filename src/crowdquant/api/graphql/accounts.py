@@ -1,6 +1,7 @@
 """`account` and `model`: the caller's own account, keys and models (API key scope `read`).
 
-There is no ledger yet: `availableNmr` is ``"0"``, `walletTxns` empty and `v2Stake` null.
+The account's `availableNmr` and `walletTxns` come from the ledger (`stakes.py`); `v2Stake`
+(numerai's on-chain stake record) is null: stakes are changed with `v2ChangeStake`.
 """
 
 from __future__ import annotations
@@ -59,7 +60,6 @@ def resolve_account(_obj: Any, info: GraphQLResolveInfo[Any]) -> dict[str, Any]:
         "username": account.username,
         "email": account.email,
         "walletAddress": None,
-        "availableNmr": "0",
         "mfaEnabled": False,
         "status": "VERIFIED",
         "insertedAt": iso(account.created_at),
@@ -69,7 +69,6 @@ def resolve_account(_obj: Any, info: GraphQLResolveInfo[Any]) -> dict[str, Any]:
             for key in list_api_keys(session, account)
             if key.revoked_at is None
         ],
-        "walletTxns": [],
     }
 
 

@@ -1,4 +1,5 @@
-"""What every resolver gets in `info.context`: one request's session, caller and URL builder.
+"""What every resolver gets in `info.context`: one request's session, caller, URL builder and
+the ledger.
 
 The context authenticates lazily: public queries never look at the Authorization header,
 authorized ones call `account(scope)`, which parses the numerapi header
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 from crowdquant.api.signing import FILES_PATH, UrlSigner
 from crowdquant.clock import Clock
 from crowdquant.db.models import Account, ApiScope
+from crowdquant.ledger import Ledger
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.accounts import (
     MalformedToken,
@@ -49,6 +51,9 @@ class RequestContext:
     """The request's base URL without trailing slash, e.g. ``http://127.0.0.1:8000``."""
     authorization: str | None
     max_upload_bytes: int
+    ledger: Ledger
+    memo: dict[Any, Any] = field(default_factory=dict)
+    """What one request's resolvers load once and share (e.g. a tournament's round results)."""
     _accounts: dict[ApiScope, Account] = field(default_factory=dict)
 
     def account(self, scope: ApiScope) -> Account:

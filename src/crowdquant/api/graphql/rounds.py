@@ -24,7 +24,8 @@ STATUSES: dict[str, tuple[RoundStatus, ...]] = {
 
 
 def render_round(round_: Round) -> dict[str, Any]:
-    """A round as numerapi reads it: times as UTC strings, no scoring configs yet."""
+    """A round as numerapi reads it: times as UTC strings, no scoring configs yet
+    (`payoutFactor` and `resolvedStaking` come from its result, see `stakes.py`)."""
     resolved = round_.status is RoundStatus.RESOLVED
     return {
         "id": str(round_.id),
@@ -37,8 +38,6 @@ def render_round(round_: Round) -> dict[str, Any]:
         "scoreTime": None,
         "resolveTime": iso(round_.resolve_time),
         "resolvedGeneral": resolved,
-        "resolvedStaking": resolved,
-        "payoutFactor": None,
         "stakeThreshold": None,
         "dataDatestamp": None,
         "roundScoreConfigs": [],

@@ -3,13 +3,15 @@
 Everything here is public (numerapi sends no key) and read through
 `tournament.leaderboard`, which asks the visibility policy. Our metric names are the
 `displayName`s (`corr`, `mmc`, `fnc`, `bmc`, `cwmm`, ...); reputations map onto numerapi's
-`corr20Rep`/`corrRep`, `mmcRep`, `fncRep`, `bmcRep`. Stakes and payouts are 0 until the
-ledger exists.
+`corr20Rep`/`corrRep`, `mmcRep`, `fncRep`, `bmcRep`. Stakes (`nmrStaked`, `stakeValue`,
+`atRisk`) and payouts (`payoutSettled`, `returnAllTimeNmr`) come from the ledger and the
+resolved rounds (`stakes.py`); a payout is null until its round resolves.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -18,8 +20,9 @@ from graphql import GraphQLResolveInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crowdquant.api.graphql.context import context_of, iso, required
-from crowdquant.db.models import Round, RoundStatus, Tournament
+from crowdquant.api.graphql.context import RequestContext, context_of, iso, required
+from crowdquant.api.graphql.stakes import payouts_of, round_results, round_stakes_of
+from crowdquant.db.models import Model, Round, RoundStatus, Tournament
 from crowdquant.scoring import SCORING_VERSION
 from crowdquant.tournament.leaderboard import (
     DailyScore,
@@ -29,6 +32,7 @@ from crowdquant.tournament.leaderboard import (
     model_score_history,
 )
 from crowdquant.tournament.models import find_model
+from crowdquant.tournament.staking import nmr_text
 from crowdquant.tournament.tournaments import get_tournament, list_tournaments
 from crowdquant.tournament.visibility import Viewer
 
@@ -63,7 +67,9 @@ def resolve_leaderboard(
 ) -> list[dict[str, Any]]:
     context = context_of(info)
     tournament = _default_tournament(context.session)
-    board = model_leaderboard(context.session, tournament, context.clock.now(), Viewer.public())
+    board = model_leaderboard(
+        context.session, tournament, context.clock.now(), Viewer.public(), ledger=context.ledger
+    )
     return [_model_entry(row) for row in _page(board, limit, offset)]
 
 
@@ -72,7 +78,7 @@ def _model_entry(row: Standing) -> dict[str, Any]:
     return {
         "username": row.name,
         "rank": row.rank,
-        "nmrStaked": NO_STAKE,
+        "nmrStaked": nmr_text(row.stake),
         "corr20Rep": rep.get("corr"),
         "corr20V2Rep": rep.get("corr"),
         "corj60Rep": None,
@@ -101,20 +107,22 @@ def resolve_account_leaderboard(
     found = (
         _default_tournament(session) if tournament is None else get_tournament(session, tournament)
     )
-    board = account_leaderboard(session, found, context.clock.now(), Viewer.public())
+    board = account_leaderboard(
+        session, found, context.clock.now(), Viewer.public(), ledger=context.ledger
+    )
     return [
         {
             "username": row.name,
             "displayName": row.name,
             "rank": row.rank,
-            "nmrStaked": NO_STAKE,
+            "nmrStaked": nmr_text(row.stake),
             "v2Corr20": row.reputation.get("corr"),
             "corrV4": row.reputation.get("corr"),
             "fncV4": row.reputation.get("fnc"),
             "mmc": row.reputation.get("mmc"),
             "return1yNmr": NO_STAKE,
             "return3mNmr": NO_STAKE,
-            "returnAllTimeNmr": NO_STAKE,
+            "returnAllTimeNmr": nmr_text(row.career_nmr),
         }
         for row in _page(board, limit, offset)
     ]
@@ -133,7 +141,9 @@ def resolve_profile(
     name = required(model_name or modelName, "model_name")
     number = tournament if tournament is not None else _default_tournament(session).number
     model = find_model(session, number, name)
-    board = model_leaderboard(session, model.tournament, context.clock.now(), Viewer.public())
+    board = model_leaderboard(
+        session, model.tournament, context.clock.now(), Viewer.public(), ledger=context.ledger
+    )
     mine = next(row for row in board if row.model_id == model.id)
     history = model_score_history(session, model, Viewer.public())
     return {
@@ -141,10 +151,10 @@ def resolve_profile(
         "username": model.name,
         "startDate": iso(model.created_at),
         "bio": None,
-        "nmrStaked": NO_STAKE,
-        "stakeValue": NO_STAKE,
+        "nmrStaked": nmr_text(mine.stake),
+        "stakeValue": nmr_text(mine.stake),
         "dailyModelPerformances": _daily_performances(session, history, mine),
-        "roundModelPerformances": _legacy_round_performances(session, history),
+        "roundModelPerformances": _legacy_round_performances(context, model, history),
     }
 
 
@@ -202,11 +212,44 @@ def _by_round(history: list[DailyScore]) -> dict[Any, list[DailyScore]]:
     return grouped
 
 
-def _legacy_round_performances(session: Session, history: list[DailyScore]) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class _RoundMoney:
+    """A model's stake and payout in one round, as numerapi's strings."""
+
+    at_risk: str
+    payout: str | None
+    """The resolved payout (NMR, signed); None until the round's payouts are resolved."""
+    payout_factor: str | None
+
+
+def _round_money(
+    context: RequestContext, model: Model, rounds: dict[Any, Round]
+) -> dict[Any, _RoundMoney]:
+    stakes = round_stakes_of(context, model)
+    payouts = payouts_of(context, model)
+    results = round_results(context, model.tournament.number)
+    money = {}
+    for round_id in rounds:
+        result = results.get(str(round_id))
+        payout = payouts.get(round_id)
+        money[round_id] = _RoundMoney(
+            at_risk=nmr_text(stakes.get(round_id, 0)),
+            payout=None if result is None else nmr_text(0 if payout is None else payout.nmr),
+            payout_factor=None if result is None else result.payout_factor,
+        )
+    return money
+
+
+def _legacy_round_performances(
+    context: RequestContext, model: Model, history: list[DailyScore]
+) -> list[dict[str, Any]]:
     rounds = {
         r.id: r
-        for r in session.scalars(select(Round).where(Round.id.in_(_by_round(history).keys())))
+        for r in context.session.scalars(
+            select(Round).where(Round.id.in_(_by_round(history).keys()))
+        )
     }
+    money = _round_money(context, model, rounds)
     out = []
     for round_id, scores in _by_round(history).items():
         last = max(score.day for score in scores)
@@ -228,8 +271,9 @@ def _legacy_round_performances(session: Session, history: list[DailyScore]) -> l
                 "fnc": value("fnc"),
                 "fncPercentile": percentile("fnc"),
                 "corrWMetamodel": value("cwmm"),
-                "payout": NO_STAKE,
-                "selectedStakeValue": NO_STAKE,
+                "payout": money[round_id].payout,
+                "roundPayoutFactor": money[round_id].payout_factor,
+                "selectedStakeValue": money[round_id].at_risk,
             }
         )
     return sorted(out, key=lambda row: -int(row["roundNumber"]))
@@ -252,30 +296,31 @@ def resolve_round_performances(
         r.id: r
         for r in session.scalars(select(Round).where(Round.id.in_(_by_round(history).keys())))
     }
+    money = _round_money(context, model, rounds)
     out = []
     for round_id, scores in _by_round(history).items():
         round_ = rounds[round_id]
         last = max(score.day for score in scores)
 
-        def render(score: DailyScore) -> dict[str, Any]:
+        def render(score: DailyScore, last: int = last, round_id: Any = round_id) -> dict[str, Any]:
             return {
                 "date": dates.get((score.round_id, score.day)),
                 "day": score.day,
                 "displayName": score.metric,
                 "payoutPending": None,
-                "payoutSettled": None,
+                "payoutSettled": money[round_id].payout if score.day == last else None,
                 "percentile": score.percentile,
                 "value": score.value,
             }
 
         out.append(
             {
-                "atRisk": NO_STAKE,
+                "atRisk": money[round_id].at_risk,
                 "corrMultiplier": None,
                 "mmcMultiplier": None,
                 "tcMultiplier": None,
                 "payoutMultipliers": [],
-                "roundPayoutFactor": None,
+                "roundPayoutFactor": money[round_id].payout_factor,
                 "roundNumber": round_.number,
                 "roundOpenTime": iso(round_.open_time),
                 "roundResolveTime": iso(round_.resolve_time),

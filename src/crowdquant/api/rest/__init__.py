@@ -21,6 +21,7 @@ from crowdquant.api.rest import (
     models,
     openapi,
     scores,
+    stakes,
     submissions,
     tournaments,
 )
@@ -29,7 +30,7 @@ from crowdquant.api.rest.routing import RestRoute
 
 PREFIX = "/api/v1"
 OPENAPI_PATH = "/api/openapi.json"
-DOMAINS = (tournaments, datasets, scores, account, models, submissions, diagnostics)
+DOMAINS = (tournaments, datasets, scores, account, models, submissions, diagnostics, stakes)
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 

@@ -1,8 +1,8 @@
 """Who is calling: the API key in ``Authorization: Token PUBLIC_ID$SECRET_KEY``, per scope.
 
-``ReadAccount`` and ``UploadAccount`` are the caller's account, authenticated by the
-accounts service with a key holding that scope; a missing or bad key answers 401, a key
-without the scope 403 (see `errors.STATUS_BY_ERROR`).
+``ReadAccount``, ``UploadAccount`` and ``StakeAccount`` are the caller's account,
+authenticated by the accounts service with a key holding that scope; a missing or bad key
+answers 401, a key without the scope 403 (see `errors.STATUS_BY_ERROR`).
 """
 
 from __future__ import annotations
@@ -47,3 +47,4 @@ def account_with(scope: ApiScope) -> Callable[[SessionDep, ServicesDep, TokenHea
 
 ReadAccount = Annotated[Account, Depends(account_with(ApiScope.READ))]
 UploadAccount = Annotated[Account, Depends(account_with(ApiScope.UPLOAD))]
+StakeAccount = Annotated[Account, Depends(account_with(ApiScope.STAKE))]

@@ -1,7 +1,9 @@
-"""Typed dependencies of the REST routers: the request's session, signed links, path values.
+"""Typed dependencies of the REST routers: the request's session, the ledger, signed links,
+path and paging values.
 
 Aliases in the style of the FastAPI full-stack template: an endpoint asks for
-``session: SessionDep`` or ``links: LinksDep`` and gets the real thing, typed.
+``session: SessionDep``, ``ledger: LedgerDep`` or ``links: LinksDep`` and gets the real
+thing, typed.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 from urllib.parse import parse_qs
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Query, Request
 from pydantic import Field
 from sqlalchemy.orm import Session
 
@@ -20,9 +22,20 @@ from crowdquant.api.rest.errors import RestError
 from crowdquant.api.rest.routing import request_session
 from crowdquant.api.rest.schemas import MAX_INT32
 from crowdquant.api.signing import DOWNLOAD_TTL, EXPIRES, FILES_PATH, UrlSigner
+from crowdquant.ledger import Ledger
 from crowdquant.tournament.visibility import servable_key
 
 SessionDep = Annotated[Session, Depends(request_session)]
+
+
+def app_ledger(services: ServicesDep) -> Ledger:
+    return services.ledger
+
+
+LedgerDep = Annotated[Ledger, Depends(app_ledger)]
+
+Limit = Annotated[int, Query(ge=1, le=10_000, description="At most this many items.")]
+Offset = Annotated[int, Query(ge=0, le=10_000_000, description="Skip this many items first.")]
 
 TournamentNumber = Annotated[
     int, Path(ge=1, le=MAX_INT32, description="The tournament's number, e.g. 8.")

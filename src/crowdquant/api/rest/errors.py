@@ -1,9 +1,10 @@
 """How the REST API refuses: one table from error class to HTTP status, one JSON shape.
 
 Every refusal answers ``{"detail": {"code": ..., "message": ...}}``: `code` is the
-service's stable code (`tournament.errors.ServiceError.code`), `message` is written for the
-person. The status comes from `STATUS_BY_ERROR`, looked up along the error's class
-hierarchy, so a new subclass of a listed family gets its family's status.
+service's or the ledger's stable code (`tournament.errors.ServiceError.code`,
+`ledger.LedgerError.code`), `message` is written for the person. The status comes from
+`STATUS_BY_ERROR`, looked up along the error's class hierarchy, so a new subclass of a
+listed family gets its family's status.
 """
 
 from __future__ import annotations
@@ -14,6 +15,15 @@ from typing import Any
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from crowdquant.ledger import (
+    IdempotencyConflict,
+    InsufficientFunds,
+    InvalidPosting,
+    LedgerError,
+    LedgerTampered,
+    MintingRefused,
+    NoGenesis,
+)
 from crowdquant.tournament.accounts import (
     AccountError,
     EmailTaken,
@@ -31,6 +41,12 @@ from crowdquant.tournament.diagnostics import NoValidationData, UnknownDiagnosti
 from crowdquant.tournament.errors import ServiceError
 from crowdquant.tournament.models import ModelNameTaken, NotYourModel, UnknownModel
 from crowdquant.tournament.rounds import RoundError, RoundNotFound
+from crowdquant.tournament.staking import (
+    InvalidStakeAmount,
+    NoRoundToStake,
+    NotEnoughNmr,
+    StakeError,
+)
 from crowdquant.tournament.submissions import (
     NoLiveFile,
     RoundNotOpen,
@@ -45,7 +61,10 @@ from crowdquant.tournament.tournaments import (
     TournamentNumberTaken,
 )
 
-STATUS_BY_ERROR: dict[type[ServiceError], int] = {
+Refusal = ServiceError | LedgerError
+"""What a service or the ledger refuses: both carry a `code` and a `message`."""
+
+STATUS_BY_ERROR: dict[type[Refusal], int] = {
     # who are you: a missing, malformed, unknown, wrong or revoked credential
     InvalidApiKey: 401,  # and MalformedToken
     KeyRevoked: 401,
@@ -72,16 +91,27 @@ STATUS_BY_ERROR: dict[type[ServiceError], int] = {
     TournamentNumberTaken: 409,
     TournamentNameTaken: 409,
     DatasetFileConflict: 409,
+    NotEnoughNmr: 409,  # the wallet or the stake holds less than asked for
+    NoRoundToStake: 409,
+    StakeError: 409,
+    InsufficientFunds: 409,
+    IdempotencyConflict: 409,
     UploadTooLarge: 413,
     # the operator's problem, not the caller's
     NoLiveFile: 503,
     NoValidationData: 503,
-    # the input breaks a rule (names, scopes, files): the families' default
+    NoGenesis: 503,
+    LedgerTampered: 503,
+    # the input breaks a rule (names, scopes, files, amounts): the families' default
     AccountError: 422,
     SubmissionRejected: 422,  # and WrongTournament
     TournamentError: 422,
     DatasetError: 422,
+    InvalidStakeAmount: 422,
+    InvalidPosting: 422,  # and Unbalanced
+    MintingRefused: 422,
     ServiceError: 422,
+    LedgerError: 422,
 }
 
 
@@ -106,11 +136,11 @@ class RestError(Exception):
         self.status, self.code, self.message, self.headers = status, code, message, headers
 
 
-def status_for(error: ServiceError) -> int:
+def status_for(error: Refusal) -> int:
     for cls in type(error).__mro__:
         if cls in STATUS_BY_ERROR:
             return STATUS_BY_ERROR[cls]
-    return 422  # unreachable: ServiceError itself is in the table
+    return 422  # unreachable: ServiceError and LedgerError are in the table
 
 
 def code_for_status(status: int) -> str:

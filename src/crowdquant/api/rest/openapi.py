@@ -13,7 +13,8 @@ from fastapi.openapi.utils import get_openapi
 TITLE = "crowdquant REST API"
 VERSION = "1"
 DESCRIPTION = (
-    "Tournaments, rounds, datasets, the caller's account, models and submissions."
+    "Tournaments, rounds, datasets, the caller's account, models, submissions, stakes and"
+    " wallet, and rounds' results."
     " Authenticated routes take the header `Authorization: Token PUBLIC_ID$SECRET_KEY`."
     ' Every refusal answers `{"detail": {"code": ..., "message": ...}}`.'
 )

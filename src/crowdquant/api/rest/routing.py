@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException
 
 from crowdquant.api.deps import services
 from crowdquant.api.rest.errors import RestError, code_for_status, refusal, status_for
+from crowdquant.ledger import LedgerError
 from crowdquant.tournament.errors import ServiceError
 
 SESSION_STATE = "rest_session"
@@ -41,7 +42,7 @@ def describe_validation(error: RequestValidationError) -> str:
 
 
 def to_refusal(error: Exception) -> Response:
-    if isinstance(error, ServiceError):
+    if isinstance(error, ServiceError | LedgerError):
         return refusal(status_for(error), error.code, error.message)
     if isinstance(error, RestError):
         return refusal(error.status, error.code, error.message, error.headers)

@@ -8,7 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from crowdquant.api.deps import ServicesDep
-from crowdquant.api.rest.deps import RoundRef, SessionDep, TournamentNumber
+from crowdquant.api.rest.deps import (
+    LedgerDep,
+    Limit,
+    Offset,
+    RoundRef,
+    SessionDep,
+    TournamentNumber,
+)
 from crowdquant.api.rest.errors import responses
 from crowdquant.api.rest.routing import RestRoute
 from crowdquant.api.rest.schemas import DailyScoreOut, RoundScoresOut, StandingOut
@@ -25,8 +32,6 @@ from crowdquant.tournament.visibility import Viewer
 
 router = APIRouter(tags=["scores"], route_class=RestRoute)
 
-Limit = Annotated[int, Query(ge=1, le=10_000)]
-Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 Metric = Annotated[str | None, Query(max_length=32, pattern=r"^[a-z0-9_]+$")]
 
 
@@ -35,12 +40,16 @@ def get_leaderboard(
     number: TournamentNumber,
     session: SessionDep,
     services: ServicesDep,
+    ledger: LedgerDep,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> list[StandingOut]:
-    """Every model, ranked by reputation (the mean of its final scores over the window)."""
+    """Every model, ranked by reputation (the mean of its final scores over the window),
+    with its stake now and its career payouts."""
     tournament = get_tournament(session, number)
-    board = model_leaderboard(session, tournament, services.clock.now(), Viewer.public())
+    board = model_leaderboard(
+        session, tournament, services.clock.now(), Viewer.public(), ledger=ledger
+    )
     return [StandingOut.of(row) for row in board[offset : offset + limit]]
 
 
@@ -49,12 +58,15 @@ def get_account_leaderboard(
     number: TournamentNumber,
     session: SessionDep,
     services: ServicesDep,
+    ledger: LedgerDep,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> list[StandingOut]:
     """Every account with a model in the tournament, over all its models' rounds."""
     tournament = get_tournament(session, number)
-    board = account_leaderboard(session, tournament, services.clock.now(), Viewer.public())
+    board = account_leaderboard(
+        session, tournament, services.clock.now(), Viewer.public(), ledger=ledger
+    )
     return [StandingOut.of(row) for row in board[offset : offset + limit]]
 
 

@@ -5,8 +5,15 @@ from crowdquant.db.models.datasets import DatasetFile
 from crowdquant.db.models.diagnostics import Diagnostics, DiagnosticsStatus
 from crowdquant.db.models.fund import FundBook, FundReturn
 from crowdquant.db.models.ledger import LedgerBalance, LedgerPosting, LedgerTransaction
-from crowdquant.db.models.models import Model
+from crowdquant.db.models.models import Model, PayoutMode
+from crowdquant.db.models.payouts import RoundPayout, RoundResult
 from crowdquant.db.models.scores import MetaModel, RoundScore, RoundTargets
+from crowdquant.db.models.stakes import (
+    RoundStake,
+    StakeChange,
+    StakeChangeKind,
+    StakeChangeStatus,
+)
 from crowdquant.db.models.submissions import Submission, SubmissionStatus
 from crowdquant.db.models.tournaments import Cadence, Round, RoundStatus, Rules, Tournament
 
@@ -25,11 +32,18 @@ __all__ = [
     "LedgerTransaction",
     "MetaModel",
     "Model",
+    "PayoutMode",
     "Round",
+    "RoundPayout",
+    "RoundResult",
     "RoundScore",
+    "RoundStake",
     "RoundStatus",
     "RoundTargets",
     "Rules",
+    "StakeChange",
+    "StakeChangeKind",
+    "StakeChangeStatus",
     "Submission",
     "SubmissionStatus",
     "Tournament",

@@ -6,6 +6,7 @@ tournament can be deleted while it exists (ON DELETE RESTRICT).
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -13,12 +14,19 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crowdquant.db.base import Base, HasId
+from crowdquant.db.base import Base, HasId, enum_type
 
 if TYPE_CHECKING:
     from crowdquant.db.models.accounts import Account
     from crowdquant.db.models.submissions import Submission
     from crowdquant.db.models.tournaments import Tournament
+
+
+class PayoutMode(enum.StrEnum):
+    """Where a model's rewards go: into its stake (compounding) or to the owner's wallet."""
+
+    COMPOUND = "compound"
+    WALLET = "wallet"
 
 
 class Model(HasId, Base):
@@ -35,6 +43,9 @@ class Model(HasId, Base):
     )
     name: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
+    payout_mode: Mapped[PayoutMode] = mapped_column(
+        enum_type(PayoutMode, "payout_mode"), default=PayoutMode.COMPOUND
+    )
 
     account: Mapped[Account] = relationship(back_populates="models")
     tournament: Mapped[Tournament] = relationship(back_populates="models")

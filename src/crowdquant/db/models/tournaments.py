@@ -62,7 +62,8 @@ class Round(HasId, Base):
 
     `dataset_version` records the version the round's live era was published from, so the
     round can be replayed after the tournament moves to a newer version; `market_date` the
-    market's trading day behind the live era, from which its targets are computed.
+    market's trading day behind the live era, from which its targets are computed;
+    `payout_rule` the rule and parameters its stakes are paid or burned by.
     """
 
     __tablename__ = "rounds"
@@ -91,6 +92,9 @@ class Round(HasId, Base):
     dataset_version: Mapped[str] = mapped_column(String(64))
     market_date: Mapped[date | None]
     """Operator only: the trading day the live era shows (None if the publisher did not say)."""
+    payout_rule: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """The payout rule this round resolves by, as versioned data (`payouts.rule_to_data`),
+    fixed when it opens."""
 
     tournament: Mapped[Tournament] = relationship(back_populates="rounds")
     submissions: Mapped[list[Submission]] = relationship(

@@ -11,7 +11,8 @@ Which submission a model is scored by: its counting one (newest valid, on time) 
 has none, its first valid late one, scored and marked late. Every score of a submission
 depends only on it and on inputs fixed at close (meta model, benchmark, the on-time set for
 originality), so a late arrival changes no stored figure. The meta model blends the
-counting submissions with equal weights (stakes weigh them once staking exists). BMC is
+counting submissions weighted by their models' stakes at risk (frozen at close), or with
+equal weights when nobody staked. BMC is
 measured against the blend of the tournament's benchmark models (the `benchmark_models`
 setting: model names), when they submitted.
 

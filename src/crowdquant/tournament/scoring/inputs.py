@@ -28,11 +28,13 @@ from crowdquant.db.models import (
     MetaModel,
     Model,
     Round,
+    RoundStake,
     RoundTargets,
     Rules,
     Submission,
     SubmissionStatus,
 )
+from crowdquant.ledger import NMR_UNIT
 from crowdquant.scoring.metamodel import stake_weighted_meta_model
 from crowdquant.scoring.validation import validate_submission
 from crowdquant.storage import FileStorage
@@ -41,6 +43,7 @@ from crowdquant.tournament.submissions import NoLiveFile, live_file_name
 from crowdquant.tournament.visibility import OPERATOR_PREFIX
 
 EQUAL_WEIGHTS = "equal"
+STAKE_WEIGHTS = "stake"
 BENCHMARK_SETTING = "benchmark_models"
 
 FloatArray = npt.NDArray[np.float64]
@@ -174,20 +177,39 @@ def _meta_model(
     on_time = [k for k, sub in enumerate(submissions) if not sub.late]
     if not on_time:
         return None, None
-    weights = np.ones(len(on_time))
+    weighting, weights = _meta_model_weights(session, round_, [submissions[k] for k in on_time])
     values = stake_weighted_meta_model(predictions[:, on_time], weights)
     key = f"{_folder(round_)}meta_model.parquet"
     content = _frame_bytes(pd.DataFrame({"meta_model": values}, index=ids))
     storage.write(key, content)
     row = MetaModel(
         round_id=round_.id,
-        weighting=EQUAL_WEIGHTS,
-        weights={str(submissions[k].submission_id): 1.0 for k in on_time},
+        weighting=weighting,
+        weights={
+            str(submissions[k].submission_id): float(weight)
+            for k, weight in zip(on_time, weights, strict=True)
+        },
         storage_key=key,
         sha256=hashlib.sha256(content).hexdigest(),
         created_at=clock.now(),
     )
     return values, row
+
+
+def _meta_model_weights(
+    session: Session, round_: Round, on_time: Sequence[ScoredSubmission]
+) -> tuple[str, FloatArray]:
+    """Each on-time submission's weight: its model's stake at risk in the round (NMR), or
+    equal weights when nobody staked."""
+    at_risk = dict(
+        session.execute(
+            select(RoundStake.model_id, RoundStake.at_risk).where(RoundStake.round_id == round_.id)
+        ).all()
+    )
+    stakes = np.array([at_risk.get(sub.model_id, 0) / NMR_UNIT for sub in on_time])
+    if stakes.sum() > 0:
+        return STAKE_WEIGHTS, stakes
+    return EQUAL_WEIGHTS, np.ones(len(on_time))
 
 
 def stored_meta_model(session: Session, storage: FileStorage, round_: Round) -> pd.Series | None:

@@ -1,0 +1,55 @@
+"""Tournament payouts as pure functions: rules in, integer amounts out.
+
+Two rule versions: `ClassicRule` (today's stake × clipped CORR/MMC payout) and
+`Legacy2017Rule` (the seeds' logloss benchmark, confidence auction and rank prizes). A rule is
+data: each round records `rule_to_data(rule)` and is paid by `rule_from_data` of that record,
+so a rule can change without touching rounds already paid. Amounts are ints (NMR in 10⁻¹⁸
+units, USD in cents) computed exactly with Fraction and Decimal; nothing here does I/O, reads
+the clock or touches the database.
+"""
+
+from crowdquant.payouts.classic import ClassicEntry, ClassicPayouts, classic_payouts, payout_factor
+from crowdquant.payouts.legacy2017 import (
+    LegacyEntry,
+    LegacyOutcome,
+    auction_awards,
+    legacy_payouts,
+    passes_gates,
+    rank_prizes,
+)
+from crowdquant.payouts.prorata import scale_to
+from crowdquant.payouts.rules import (
+    ClassicRule,
+    Legacy2017Rule,
+    PayoutRule,
+    PayoutRuleError,
+    default_rule,
+    rule_from_data,
+    rule_to_data,
+    rule_with,
+)
+from crowdquant.payouts.units import NMR_UNIT, USD_CENTS
+
+__all__ = [
+    "NMR_UNIT",
+    "USD_CENTS",
+    "ClassicEntry",
+    "ClassicPayouts",
+    "ClassicRule",
+    "Legacy2017Rule",
+    "LegacyEntry",
+    "LegacyOutcome",
+    "PayoutRule",
+    "PayoutRuleError",
+    "auction_awards",
+    "classic_payouts",
+    "default_rule",
+    "legacy_payouts",
+    "passes_gates",
+    "payout_factor",
+    "rank_prizes",
+    "rule_from_data",
+    "rule_to_data",
+    "rule_with",
+    "scale_to",
+]
