@@ -20,11 +20,12 @@ Functions flush, never commit; a refusal (`StakeError`) changes nothing.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal, InvalidOperation, localcontext
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -62,6 +63,9 @@ from crowdquant.tournament.errors import ServiceError
 from crowdquant.tournament.rounds import current_round, is_open
 
 MAX_STAKE = 11_000_000 * NMR_UNIT
+MAX_AMOUNT_TEXT = 64
+THOUSANDS = re.compile(r"\d{1,3}(,\d{3})+(\.\d+)?")
+CONFIDENCE_STEP = Decimal("1e-10")  # what `RoundStake.confidence` stores exactly
 
 
 class StakeError(ServiceError):
@@ -87,19 +91,38 @@ class NoRoundToStake(StakeError):  # noqa: N818
 
 
 def parse_nmr(text: str | int | float | Decimal) -> int:
-    """A positive NMR amount written by a person ("1.5", "6.75", "1e-3") in 10^-18 units."""
+    """A positive NMR amount written by a person ("1.5", "6.75", "1e-3", "1,000") in 10^-18
+    units, exactly: more than 18 decimals is refused, never rounded."""
+    written = str(text).strip()
+    if len(written) > MAX_AMOUNT_TEXT or ("," in written and not THOUSANDS.fullmatch(written)):
+        raise InvalidStakeAmount(f"{text!r} is not an amount of NMR")
     try:
-        value = Decimal(str(text).replace(",", "").strip())
+        value = Decimal(written.replace(",", ""))
     except InvalidOperation:
         raise InvalidStakeAmount(f"{text!r} is not an amount of NMR") from None
     if not value.is_finite() or value <= 0:
         raise InvalidStakeAmount(f"{text!r} is not a positive amount of NMR")
-    units = value * NMR_UNIT
-    if units != units.to_integral_value():
-        raise InvalidStakeAmount(f"{text!r} has more than 18 decimals")
+    with localcontext() as exact:
+        exact.prec = 2 * MAX_AMOUNT_TEXT  # enough digits that nothing is rounded
+        units = value * NMR_UNIT
+        if units != units.to_integral_value():
+            raise InvalidStakeAmount(f"{text!r} has more than 18 decimals")
     if units > MAX_STAKE:
         raise InvalidStakeAmount(f"{text!r} is more NMR than there is")
     return int(units)
+
+
+def check_confidence(confidence: Decimal) -> Decimal:
+    """A 2017 confidence: a number in (0, 1] with at most 10 decimals, kept exactly."""
+    if (
+        not confidence.is_finite()
+        or not (0 < confidence <= 1)
+        or confidence != confidence.quantize(CONFIDENCE_STEP, rounding=ROUND_DOWN)
+    ):
+        raise InvalidStakeAmount(
+            f"a confidence is a number in (0, 1] with at most 10 decimals, not {confidence}"
+        )
+    return confidence
 
 
 def nmr_text(units: int) -> str:
@@ -224,9 +247,16 @@ def _post(
         ) from exc
 
 
-def _last_round_at_risk(session: Session, model: Model) -> Round | None:
-    """The newest unresolved round in which `model` has a stake at risk."""
-    return session.scalar(
+def _last_round_at_risk(
+    session: Session,
+    model: Model,
+    *,
+    closed_by: datetime | None = None,
+    not_: Round | None = None,
+) -> Round | None:
+    """The newest unresolved round in which `model` has a stake at risk (closed by
+    `closed_by`, other than `not_`, when given)."""
+    query = (
         select(Round)
         .join(RoundStake, RoundStake.round_id == Round.id)
         .where(
@@ -237,6 +267,11 @@ def _last_round_at_risk(session: Session, model: Model) -> Round | None:
         .order_by(Round.close_time.desc(), Round.number.desc())
         .limit(1)
     )
+    if closed_by is not None:
+        query = query.where(Round.close_time <= closed_by)
+    if not_ is not None:
+        query = query.where(Round.id != not_.id)
+    return session.scalar(query)
 
 
 def freeze_stakes(session: Session, ledger: Ledger, clock: Clock, round_: Round) -> int:
@@ -274,7 +309,9 @@ def freeze_stakes(session: Session, ledger: Ledger, clock: Clock, round_: Round)
 
 def release_due(session: Session, ledger: Ledger, clock: Clock, round_: Round) -> int:
     """Pay back the pending releases due at `round_`'s resolution: what is left of each
-    (after burns) goes from the model's release to its owner's wallet. How many."""
+    (after burns) goes from the model's release to its owner's wallet. A release still at
+    risk in an older round that has not resolved (its resolution failed and was skipped)
+    waits for that one instead. How many were paid."""
     pending = session.scalars(
         select(StakeChange)
         .where(
@@ -284,8 +321,13 @@ def release_due(session: Session, ledger: Ledger, clock: Clock, round_: Round) -
         .order_by(StakeChange.requested_at, StakeChange.id)
     ).all()
     now = clock.now()
+    paid = 0
     for change in pending:
         model = change.model
+        older = _last_round_at_risk(session, model, closed_by=change.requested_at, not_=round_)
+        if older is not None:
+            change.due_round_id = older.id
+            continue
         left = min(change.amount, ledger.balance(session, release(model.id), Currency.NMR))
         if left > 0:
             ledger.post(
@@ -296,8 +338,9 @@ def release_due(session: Session, ledger: Ledger, clock: Clock, round_: Round) -
                 memo=f"release {format_amount(left, Currency.NMR)} to {model.name}'s owner",
             )
         change.status, change.released_at, change.released = StakeChangeStatus.RELEASED, now, left
+        paid += 1
     session.flush()
-    return len(pending)
+    return paid
 
 
 # --- 2017 rules: a stake on one round, with a confidence -----------------------------------------
@@ -321,8 +364,7 @@ def stake_on_round(
         )
     if amount < 0 or amount > MAX_STAKE:
         raise InvalidStakeAmount()
-    if not (0 < confidence <= 1):
-        raise InvalidStakeAmount("a confidence is a number in (0, 1]")
+    check_confidence(confidence)
     ledger.hold(session)
     return _set_round_stake(session, ledger, clock, model, amount, confidence)[0]
 
