@@ -1,5 +1,6 @@
-"""The HTTP app: numerapi's GraphQL endpoint at ``/``, the signed file URLs, and the REST
-API under ``/api/v1`` (its OpenAPI document at ``/api/openapi.json``, see `api/rest/`).
+"""The HTTP app: numerapi's GraphQL endpoint at ``/`` (POST), the signed file URLs, the REST
+API under ``/api/v1`` (its OpenAPI document at ``/api/openapi.json``, see `api/rest/`), and
+the web pages with their static files (`crowdquant.web`).
 
 ``create_app`` takes everything it needs (settings, clock, session factory, storage, ledger);
 nothing is global, so tests and the server build as many apps as they like. The ledger
@@ -17,11 +18,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from argon2 import PasswordHasher
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from crowdquant import web
 from crowdquant.api import files, rest
 from crowdquant.api.deps import Services, ServicesDep, base_url
 from crowdquant.api.graphql import execute
@@ -43,6 +47,7 @@ def create_app(
     storage: FileStorage,
     max_upload_bytes: int = DEFAULT_MAX_BYTES,
     ledger: Ledger | None = None,
+    hasher: PasswordHasher | None = None,
 ) -> FastAPI:
     app = FastAPI(title="crowdquant", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.services = Services(
@@ -53,8 +58,11 @@ def create_app(
         signer=signer_from_settings(settings, clock),
         max_upload_bytes=max_upload_bytes,
         ledger=SqlLedger(clock) if ledger is None else ledger,
+        hasher=hasher,
     )
     app.include_router(files.router)
+    app.include_router(web.router)
+    app.mount(web.STATIC_PATH, StaticFiles(directory=web.STATIC_DIR), name="static")
     app.include_router(rest.router, prefix=rest.PREFIX)
     app.add_api_route(rest.OPENAPI_PATH, rest.openapi_endpoint, include_in_schema=False)
     app.add_api_route("/", graphql_endpoint, methods=["POST"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
+from argon2 import PasswordHasher
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,6 +25,8 @@ class Services:
     signer: UrlSigner
     max_upload_bytes: int
     ledger: Ledger
+    hasher: PasswordHasher | None = None
+    """Password hashing for sign-up and sign-in (None: the accounts service's default)."""
 
 
 def services(request: Request) -> Services:

@@ -34,7 +34,15 @@ from crowdquant.data.panel import PanelError
 from crowdquant.data.release import DatasetVersion, ReleaseError
 from crowdquant.data.sources import load_panel
 from crowdquant.db import migrate
-from crowdquant.db.models import Cadence, Round, RoundResult, RoundStatus, Rules, Tournament
+from crowdquant.db.models import (
+    Account,
+    Cadence,
+    Round,
+    RoundResult,
+    RoundStatus,
+    Rules,
+    Tournament,
+)
 from crowdquant.db.session import make_engine, session_factory, transaction
 from crowdquant.ledger import Currency, Ledger, LedgerError, format_amount
 from crowdquant.ledger.sql import SqlLedger, serialised
@@ -267,13 +275,36 @@ def account_create(
             prompt=True, confirmation_prompt=True, hide_input=True, help="prompted if unset"
         ),
     ],
+    is_operator: Annotated[
+        bool, typer.Option("--operator", help="may use the operator's web pages")
+    ] = False,
 ) -> None:
-    """Create a participant's account."""
+    """Create a participant's account (or an operator's, with --operator)."""
     with operator() as ops:
-        account = _in_transaction(
-            ops, lambda session: sign_up(session, ops.clock, username, email, password)
-        )
-    console.print(f"created account [bold]{account.username}[/] <{account.email}>")
+
+        def create(session: Session) -> Account:
+            account = sign_up(session, ops.clock, username, email, password)
+            account.is_operator = is_operator
+            return account
+
+        account = _in_transaction(ops, create)
+    role = " (operator)" if account.is_operator else ""
+    console.print(f"created account [bold]{account.username}[/] <{account.email}>{role}")
+
+
+@account_app.command("operator")
+def account_operator(
+    username: Annotated[str, typer.Argument(help="whose account")],
+    revoke: Annotated[bool, typer.Option("--revoke", help="take the role away")] = False,
+) -> None:
+    """Let an account use the operator's web pages (or no longer, with --revoke)."""
+    with operator() as ops:
+
+        def mark(session: Session) -> None:
+            get_account(session, username).is_operator = not revoke
+
+        _in_transaction(ops, mark)
+    console.print(f"{username} {'is no longer' if revoke else 'is'} an operator")
 
 
 @key_app.command("create")

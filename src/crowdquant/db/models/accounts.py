@@ -38,6 +38,8 @@ class Account(HasId, Base):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime]
+    is_operator: Mapped[bool] = mapped_column(default=False)
+    """May use the operator's pages (set with `crowdquant account create --operator`)."""
 
     api_keys: Mapped[list[ApiKey]] = relationship(
         back_populates="account", cascade="all, delete-orphan", passive_deletes=True

@@ -1,0 +1,63 @@
+"""The web site: pages rendered on the server over the same services as the API.
+
+One module per domain, each with its router and its templates folder:
+
+- `account`: sign up, log in, log out;
+- `dashboard`, `models`, `wallet`, `settings`: a participant's own pages (the round and its
+  countdown, downloads, uploads; models and their stakes; balances and the ledger
+  history; API keys and password);
+- `leaderboard`, `profiles`, `rounds`: public pages (leaderboards, a model's profile with
+  its charts, rounds and past tournaments with their results);
+- `operator`: the operator's pages.
+
+Access rules live in `guards`, one transaction per request in `routing.PageRoute`, forms'
+tokens and errors in `forms`, rendering and its filters in `templating`. Every asset is
+served by the app itself from `static/` (no CDN): a stylesheet and a small script
+(countdowns, sortable tables); charts are SVG drawn on the server.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import RedirectResponse
+
+from crowdquant.web import (
+    account,
+    dashboard,
+    leaderboard,
+    models,
+    operator,
+    profiles,
+    rounds,
+    settings,
+    wallet,
+)
+from crowdquant.web.guards import Visitor, visitor
+from crowdquant.web.routing import PageRoute
+
+STATIC_DIR = Path(__file__).parent / "static"
+STATIC_PATH = "/static"
+
+router = APIRouter(route_class=PageRoute, dependencies=[Depends(visitor)], include_in_schema=False)
+
+
+@router.get("/")
+def home(account: Visitor) -> RedirectResponse:
+    """Participants land on their dashboard, visitors on the leaderboard."""
+    return RedirectResponse("/dashboard" if account else "/leaderboard", status_code=303)
+
+
+for module in (
+    account,
+    dashboard,
+    models,
+    wallet,
+    settings,
+    leaderboard,
+    profiles,
+    rounds,
+    operator,
+):
+    router.include_router(module.router)

@@ -1,0 +1,135 @@
+"""Rendering pages: the Jinja2 environment, its filters, and what every page gets.
+
+Every page is rendered by `render`, which adds the signed-in account (`viewer`, or None),
+the form token (`csrf`, see `forms`), and the header's round banner: the tournament's
+number, its open round and the close time that the page's script counts down to.
+Amounts stay integers until a filter writes them for a person: `nmr` (10^-18 units),
+`usd` (cents), `when` (UTC times), `score` and `percent`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crowdquant.db.models import Account, Round, RoundStatus, Tournament
+from crowdquant.ledger import Currency, format_amount
+from crowdquant.web.deps import page_session
+
+TEMPLATES = Path(__file__).parent / "templates"
+CSRF_COOKIE = "crowdquant_csrf"
+VIEWER_STATE = "viewer"
+
+templates = Jinja2Templates(directory=TEMPLATES)
+
+
+def nmr(units: int | None) -> str:
+    """10^-18 NMR units for a person: "1,234.5 NMR"."""
+    return "-" if units is None else format_amount(int(units), Currency.NMR)
+
+
+def usd(cents: int | None) -> str:
+    """US cents for a person: "$1,234.50"."""
+    if cents is None:
+        return "-"
+    sign = "-" if cents < 0 else ""
+    whole, fraction = divmod(abs(int(cents)), 100)
+    return f"{sign}${whole:,}.{fraction:02d}"
+
+
+def when(moment: datetime | None) -> str:
+    return "-" if moment is None else f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+def score(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def percent(value: float | Decimal | None) -> str:
+    return "-" if value is None else f"{float(value):.2%}"
+
+
+templates.env.filters.update(nmr=nmr, usd=usd, when=when, score=score, percent=percent)
+
+
+@dataclass(frozen=True)
+class Banner:
+    """The header's round: "TOURNAMENT 8 · ROUND 3 · 2D 9H 53M 17S REMAIN"."""
+
+    tournament: int
+    round: int
+    status: str
+    closes: datetime
+
+
+def banner(session: Session) -> Banner | None:
+    """The newest open round of the lowest-numbered tournament that has one."""
+    found = session.execute(
+        select(Tournament.number, Round.number, Round.status, Round.close_time)
+        .join(Round, Round.tournament_id == Tournament.id)
+        .where(Round.status == RoundStatus.OPEN)
+        .order_by(Tournament.number, Round.number.desc())
+        .limit(1)
+    ).first()
+    if found is None:
+        return None
+    return Banner(found[0], found[1], str(found[2]), found[3])
+
+
+def csrf_token(request: Request) -> str:
+    """The browser's form token (double-submit: a cookie, echoed by every form)."""
+    token = request.cookies.get(CSRF_COOKIE) or getattr(request.state, "new_csrf", None)
+    if not token:
+        token = secrets.token_urlsafe(24)
+        request.state.new_csrf = token
+    return str(token)
+
+
+def viewer(request: Request) -> Account | None:
+    found = getattr(request.state, VIEWER_STATE, None)
+    return found if isinstance(found, Account) else None
+
+
+def render(
+    request: Request, name: str, context: dict[str, Any] | None = None, *, status: int = 200
+) -> HTMLResponse:
+    """Page `name` with `context`, the viewer, the form token and the round banner."""
+    session = page_session(request)
+    values = {
+        "viewer": viewer(request),
+        "csrf": csrf_token(request),
+        "banner": banner(session),
+        **(context or {}),
+    }
+    response = templates.TemplateResponse(request, name, values, status_code=status)
+    return _with_csrf_cookie(request, response)
+
+
+def render_error(request: Request, status: int, message: str) -> HTMLResponse:
+    """The error page; rendered without the database (it may be what failed)."""
+    values: dict[str, Any] = {
+        "viewer": viewer(request),
+        "csrf": csrf_token(request),
+        "banner": None,
+        "status": status,
+        "message": message,
+    }
+    response = templates.TemplateResponse(request, "error.html", values, status_code=status)
+    return _with_csrf_cookie(request, response)
+
+
+def _with_csrf_cookie(request: Request, response: HTMLResponse) -> HTMLResponse:
+    new = getattr(request.state, "new_csrf", None)
+    if new:
+        response.set_cookie(CSRF_COOKIE, new, httponly=True, samesite="lax", path="/")
+    return response
