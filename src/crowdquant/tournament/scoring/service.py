@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -16,6 +16,7 @@ from crowdquant.scoring import SCORING_VERSION
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.scoring.daily import DailyScorer, ScoreValue, similarity_scores
 from crowdquant.tournament.scoring.inputs import (
+    RoundInputs,
     ScoredSubmission,
     round_inputs,
     scored_submissions,
@@ -161,21 +162,53 @@ def replay_round(
     """Recompute every stored score of `round_` from its stored inputs; the differences.
 
     Uses the stored meta model and recorded targets, and re-reads every scored submission
-    file. An empty list means the round reproduces exactly.
+    file. Each scoring pass is replayed as it ran: its rows share the pass's time, and its
+    batch held every submission scored by then (a late one joins the passes after it
+    arrived), in the same order, since a batch's floating-point sums depend on its shape.
+    An empty list means the round reproduces exactly.
     """
-    stored = {
-        (row.model_id, row.metric, row.day): row.value for row in round_scores(session, round_)
-    }
+    rows = round_scores(session, round_)
+    stored = {(row.model_id, row.metric, row.day): row.value for row in rows}
+    first_scored: dict[uuid.UUID, datetime] = {}
+    for row in rows:
+        earlier = first_scored.get(row.submission_id)
+        first_scored[row.submission_id] = (
+            row.computed_at if earlier is None else min(earlier, row.computed_at)
+        )
     inputs = round_inputs(session, clock, storage, round_, from_files=True)
-    days = sorted({day for (_, _, day) in stored if day > 0})
-    values = similarity_scores(inputs) if any(d == 0 for (_, _, d) in stored) else []
-    scorer = DailyScorer(inputs)
-    for day in days:
-        values += scorer.scores(day, stored_targets(session, storage, round_, day))
-    replayed = {(v.submission.model_id, v.metric, v.day): v.value for v in values}
+    replayed: dict[tuple[uuid.UUID, str, int], float | None] = {}
+    for moment in sorted({row.computed_at for row in rows}):
+        members = [
+            k
+            for k, sub in enumerate(inputs.submissions)
+            if sub.submission_id in first_scored and first_scored[sub.submission_id] <= moment
+        ]
+        batch = _batch(inputs, members)
+        days = sorted({row.day for row in rows if row.computed_at == moment})
+        values = similarity_scores(batch) if 0 in days else []
+        scorer = DailyScorer(batch)
+        for day in (day for day in days if day > 0):
+            values += scorer.scores(day, stored_targets(session, storage, round_, day))
+        kept = {
+            (row.submission_id, row.metric, row.day) for row in rows if row.computed_at == moment
+        }
+        replayed |= {
+            (v.submission.model_id, v.metric, v.day): v.value
+            for v in values
+            if (v.submission.submission_id, v.metric, v.day) in kept
+        }
     return [
         Difference(model, metric, day, stored.get(key), replayed.get(key))
         for key in sorted(stored.keys() | replayed.keys(), key=str)
         for (model, metric, day) in [key]
         if stored.get(key) != replayed.get(key)
     ]
+
+
+def _batch(inputs: RoundInputs, members: list[int]) -> RoundInputs:
+    """`inputs` with only the submissions at `members` (their order kept)."""
+    return replace(
+        inputs,
+        submissions=[inputs.submissions[k] for k in members],
+        predictions=inputs.predictions[:, members],
+    )
