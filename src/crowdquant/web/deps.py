@@ -8,15 +8,13 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from crowdquant.api.deps import Services, ServicesDep
+from crowdquant.api.transaction_route import request_session
 
 SESSION_STATE = "page_session"
 
 
 def page_session(request: Request) -> Session:
-    session = getattr(request.state, SESSION_STATE, None)
-    if not isinstance(session, Session):
-        raise TypeError("pages run on PageRoute, which opens their session")
-    return session
+    return request_session(request, SESSION_STATE)
 
 
 PageSession = Annotated[Session, Depends(page_session)]

@@ -1,26 +1,23 @@
 """The route class of every page: one transaction per request, errors as pages.
 
-`PageRoute` opens the request's session before the dependencies run (`deps.PageSession`
-hands it out), commits it once the page is rendered and before it is sent, and rolls it back when
-anything fails. A handler that shows a refused form calls `session.rollback()` itself and
-renders the form again with the error next to its field. `SignInRequired` becomes a
+`PageRoute` is a `TransactionRoute` (`api.transaction_route`): it opens the request's
+session before the dependencies run (`deps.PageSession` hands it out), commits it once the
+page is rendered and before it is sent, and rolls it back when anything fails. A handler
+that shows a refused form calls `session.rollback()` itself and renders the form again
+with the error next to its field. `SignInRequired` becomes a
 redirect to the sign-in page; `PageError` and unexpected failures become an error page.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine
-from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
-from fastapi.routing import APIRoute
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from crowdquant.api.deps import services
+from crowdquant.api.transaction_route import TransactionRoute
 from crowdquant.ledger import LedgerError
 from crowdquant.tournament.errors import ServiceError
 from crowdquant.web.deps import SESSION_STATE
@@ -45,21 +42,9 @@ def _error_page(request: Request, error: Exception) -> Response:
     return render_error(request, 500, "Something went wrong on our side.")
 
 
-class PageRoute(APIRoute):
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
+class PageRoute(TransactionRoute):
+    session_state = SESSION_STATE
 
-        async def handle(request: Request) -> Response:
-            session = services(request).sessions()
-            setattr(request.state, SESSION_STATE, session)
-            try:
-                response = await handler(request)
-                await run_in_threadpool(session.commit)
-            except Exception as error:
-                await run_in_threadpool(session.rollback)
-                return _error_page(request, error)
-            finally:
-                await run_in_threadpool(session.close)
-            return response
-
-        return handle
+    @staticmethod
+    def failure(request: Request, error: Exception) -> Response:
+        return _error_page(request, error)

@@ -1,28 +1,22 @@
 """The route class of every REST endpoint: one transaction per request, refusals as JSON.
 
-`RestRoute` opens the request's session before the dependencies run (`deps.SessionDep`
-hands it out), commits it once the endpoint has answered and before the answer is sent,
-and rolls it back when anything fails, so a refused request changes nothing. Errors become
-`errors.refusal` answers here, inside the transaction, rather than in app-wide exception
-handlers (which run only after FastAPI's dependency cleanup, and would also see the other
-interfaces' errors).
+`RestRoute` is a `TransactionRoute` (one transaction per request, committed before the
+answer is sent, rolled back on any failure: a refused request changes nothing; `deps.
+SessionDep` hands the session out) whose failures become `errors.refusal` answers.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine
-from typing import Any
 
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from crowdquant.api.deps import services
 from crowdquant.api.rest.errors import RestError, code_for_status, refusal, status_for
+from crowdquant.api.transaction_route import TransactionRoute
+from crowdquant.api.transaction_route import request_session as transaction_session
 from crowdquant.ledger import LedgerError
 from crowdquant.tournament.errors import ServiceError
 
@@ -56,28 +50,14 @@ def to_refusal(error: Exception) -> Response:
     return refusal(500, "internal_error", "internal error")
 
 
-class RestRoute(APIRoute):
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
+class RestRoute(TransactionRoute):
+    session_state = SESSION_STATE
 
-        async def handle(request: Request) -> Response:
-            session = services(request).sessions()
-            setattr(request.state, SESSION_STATE, session)
-            try:
-                response = await handler(request)
-                await run_in_threadpool(session.commit)
-            except Exception as error:
-                await run_in_threadpool(session.rollback)
-                return to_refusal(error)
-            finally:
-                await run_in_threadpool(session.close)
-            return response
-
-        return handle
+    @staticmethod
+    def failure(request: Request, error: Exception) -> Response:
+        del request
+        return to_refusal(error)
 
 
 def request_session(request: Request) -> Session:
-    session = getattr(request.state, SESSION_STATE, None)
-    if not isinstance(session, Session):
-        raise TypeError("REST endpoints run on RestRoute, which opens their session")
-    return session
+    return transaction_session(request, SESSION_STATE)

@@ -1,0 +1,55 @@
+"""One transaction per request, for the REST endpoints and the web pages alike.
+
+A `TransactionRoute` opens the request's session before the dependencies run (kept on
+`request.state` under `session_state`), commits it once the endpoint has answered and
+before the answer is sent, and rolls it back when anything fails; the failure is then
+answered by the subclass's `failure` (a JSON refusal, an error page), inside the
+transaction's lifetime rather than in app-wide handlers that run after dependency cleanup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any, ClassVar
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from crowdquant.api.deps import services
+
+
+class TransactionRoute(APIRoute):
+    session_state: ClassVar[str]
+
+    @staticmethod
+    def failure(request: Request, error: Exception) -> Response:
+        raise NotImplementedError
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        state, failure = self.session_state, self.failure
+
+        async def handle(request: Request) -> Response:
+            session = services(request).sessions()
+            setattr(request.state, state, session)
+            try:
+                response = await handler(request)
+                await run_in_threadpool(session.commit)
+            except Exception as error:
+                await run_in_threadpool(session.rollback)
+                return failure(request, error)
+            finally:
+                await run_in_threadpool(session.close)
+            return response
+
+        return handle
+
+
+def request_session(request: Request, state: str) -> Session:
+    """The session a `TransactionRoute` opened for `request`."""
+    session = getattr(request.state, state, None)
+    if not isinstance(session, Session):
+        raise TypeError("this endpoint runs on a TransactionRoute, which opens its session")
+    return session
