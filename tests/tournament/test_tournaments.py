@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,13 @@ from crowdquant.clock import ManualClock
 from crowdquant.data.release import DatasetVersion
 from crowdquant.db.models import Cadence, Rules, Tournament
 from crowdquant.db.session import transaction
+from crowdquant.payouts import rule_from_data
+from crowdquant.tournament.rounds import (
+    FeedPublisher,
+    get_round,
+    open_round,
+    tournament_payout_rule,
+)
 from crowdquant.tournament.tournaments import (
     InvalidTournament,
     TournamentError,
@@ -23,9 +32,10 @@ from crowdquant.tournament.tournaments import (
     create_tournament,
     get_tournament,
     list_tournaments,
+    update_settings,
 )
 
-from .live_market import MONDAY
+from .live_market import MONDAY, TUESDAY_NOON, local_storage, market_feed
 
 
 @pytest.fixture
@@ -136,3 +146,77 @@ def test_a_missing_tournament_is_reported(sessions: sessionmaker[Session]) -> No
         pytest.raises(TournamentNotFound, match="no tournament 8"),
     ):
         get_tournament(session, 8)
+
+
+# --- changing the settings -------------------------------------------------------------------
+
+
+def test_settings_are_replaced_and_open_rounds_keep_their_payout_rule(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    clock = ManualClock(TUESDAY_NOON + timedelta(minutes=5))
+    publisher = FeedPublisher(market_feed(), local_storage(tmp_path / "files"))
+    with transaction(sessions) as session:
+        tournament = classic(session, clock, settings={"payout_rule": {"clip": "0.05"}})
+        opened = open_round(session, clock, tournament, publisher)
+        opened_rule = dict(opened.payout_rule)
+    assert rule_from_data(opened_rule).clip == Decimal("0.05")  # type: ignore[attr-defined]
+
+    wanted: dict[str, Any] = {
+        "calendar": {"window_minutes": 90},
+        "payout_rule": {"clip": "0.1"},
+        "benchmark_models": ["bench"],
+    }
+    with transaction(sessions) as session:
+        tournament = get_tournament(session, 8)
+        assert update_settings(session, tournament, wanted) is tournament
+        assert tournament.settings == wanted and tournament.settings is not wanted
+    wanted["benchmark_models"].append("changed after the call")  # a copy was kept
+    with transaction(sessions) as session:
+        found = get_tournament(session, 8)
+        assert found.settings == {**wanted, "benchmark_models": ["bench"]}
+        assert get_round(session, found, 1).payout_rule == opened_rule  # the open round's
+        assert tournament_payout_rule(found).clip == Decimal("0.1")  # type: ignore[attr-defined]
+        update_settings(session, found, {})  # back to the defaults
+    with transaction(sessions) as session:
+        assert get_tournament(session, 8).settings == {}
+
+
+def test_settings_are_validated_for_the_tournament_s_own_rules(
+    sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    legacy = {"payout_rule": {"rank_prize_places": "3"}}
+    with transaction(sessions) as session:
+        classic(session, clock)
+        weekly = classic(session, clock, number=11, name="legacy", rules="legacy2017")
+        update_settings(session, weekly, legacy)
+        with pytest.raises(InvalidTournament, match=r"payout_rule: .*rank_prize"):
+            update_settings(session, get_tournament(session, 8), legacy)
+    with transaction(sessions) as session:
+        assert get_tournament(session, 11).settings == legacy
+        assert get_tournament(session, 8).settings == {}
+
+
+INVALID_SETTINGS = [
+    (overrides["settings"], message) for overrides, message in INVALID if "settings" in overrides
+]
+
+
+def test_invalid_settings_are_refused_as_at_creation_and_nothing_changes(
+    sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    kept = {"calendar": {"window_minutes": 90}, "payout_rule": {"clip": "0.1"}}
+    with transaction(sessions) as session:
+        classic(session, clock, settings=kept)
+    for settings, message in INVALID_SETTINGS:
+        with transaction(sessions) as session:  # committed after the refusal
+            tournament = get_tournament(session, 8)
+            with pytest.raises(InvalidTournament, match=message) as raised:
+                update_settings(session, tournament, settings)
+            assert raised.value.code == "invalid_tournament"
+            assert tournament.settings == kept, settings
+        with transaction(sessions) as session:
+            assert get_tournament(session, 8).settings == kept, settings
+            with pytest.raises(InvalidTournament, match=message):  # the same rule at creation
+                classic(session, clock, number=9, name="other", settings=settings)
+            assert [found.number for found in list_tournaments(session)] == [8]

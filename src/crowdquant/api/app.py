@@ -16,6 +16,7 @@ validation is recorded on purpose).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -37,6 +38,7 @@ from crowdquant.ledger.sql import SqlLedger
 from crowdquant.scoring.validation import DEFAULT_MAX_BYTES
 from crowdquant.settings import Settings
 from crowdquant.storage import FileStorage
+from crowdquant.tournament.scoring import TargetSource
 
 
 def create_app(
@@ -48,6 +50,7 @@ def create_app(
     max_upload_bytes: int = DEFAULT_MAX_BYTES,
     ledger: Ledger | None = None,
     hasher: PasswordHasher | None = None,
+    targets_by_tournament: Mapping[int, TargetSource] | None = None,
 ) -> FastAPI:
     app = FastAPI(title="crowdquant", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.services = Services(
@@ -59,6 +62,7 @@ def create_app(
         max_upload_bytes=max_upload_bytes,
         ledger=SqlLedger(clock) if ledger is None else ledger,
         hasher=hasher,
+        targets=dict(targets_by_tournament or {}),
     )
     app.include_router(files.router)
     app.include_router(web.router)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from argon2 import PasswordHasher
@@ -14,6 +15,7 @@ from crowdquant.clock import Clock
 from crowdquant.ledger import Ledger
 from crowdquant.settings import Settings
 from crowdquant.storage import FileStorage
+from crowdquant.tournament.scoring import TargetSource
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,8 @@ class Services:
     ledger: Ledger
     hasher: PasswordHasher | None = None
     """Password hashing for sign-up and sign-in (None: the accounts service's default)."""
+    targets: Mapping[int, TargetSource] = field(default_factory=dict)
+    """Per tournament number, where its rounds' targets come from (for scoring by hand)."""
 
 
 def services(request: Request) -> Services:

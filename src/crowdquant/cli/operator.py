@@ -689,7 +689,14 @@ def build_server(
             targets[tournament.number] = FeedTargets(publisher.feed, publisher.market_date)
     ledger = SqlLedger(clock)
     serialised(sessions, ledger.genesis)  # the books start with the fixed supply, once
-    app = create_app(settings, clock=clock, sessions=sessions, storage=storage, ledger=ledger)
+    app = create_app(
+        settings,
+        clock=clock,
+        sessions=sessions,
+        storage=storage,
+        ledger=ledger,
+        targets_by_tournament=targets,
+    )
     config = uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="off")
     stop = threading.Event()
     try:

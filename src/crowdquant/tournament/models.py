@@ -29,7 +29,7 @@ class ModelNameTaken(AccountError):  # noqa: N818
     default_message = "a model of that name is already in this tournament"
 
 
-class UnknownModel(AccountError):  # noqa: N818
+class UnknownModel(AccountError, LookupError):  # noqa: N818
     code = "unknown_model"
     default_message = "no model has that id"
 

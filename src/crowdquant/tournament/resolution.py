@@ -53,6 +53,7 @@ from crowdquant.ledger import (
     Currency,
     Ledger,
     Posting,
+    format_amount,
     prize_pool,
     release,
     stake,
@@ -399,11 +400,11 @@ def _burn_postings(
 
 def _memo(reward: int, burn: int, returned: int) -> str:
     parts = [
-        f"{what} {amount}"
-        for what, amount in (("reward", reward), ("burn", burn), ("return", returned))
+        f"{what} {format_amount(amount, Currency.NMR)}"
+        for what, amount in (("reward", reward), ("burn", burn), ("stake returned", returned))
         if amount
     ]
-    return "resolution: " + ", ".join(parts) + " (10^-18 NMR)"
+    return "resolution: " + ", ".join(parts)
 
 
 # --- the lifecycle with money --------------------------------------------------------------------
@@ -448,6 +449,12 @@ def round_payouts(session: Session, round_: Round) -> list[RoundPayout]:
             .order_by(RoundPayout.model_id)
         )
     )
+
+
+def model_payouts(session: Session, model: Model) -> dict[uuid.UUID, RoundPayout]:
+    """`model`'s payouts in its resolved rounds, by round id."""
+    rows = session.scalars(select(RoundPayout).where(RoundPayout.model_id == model.id))
+    return {row.round_id: row for row in rows}
 
 
 def career_payouts(

@@ -1,9 +1,11 @@
-"""Creating and finding tournaments.
+"""Creating and finding tournaments, and changing their settings.
 
-A tournament fixes its number (numerapi's `tournament: Int`), name, rules, cadence, the
-dataset version its rounds are published from, and its settings JSON (the calendar among
-them, see `tournament.calendar`). Functions work inside the caller's transaction: they
-flush, never commit, and a call that raises leaves the database as it found it.
+A tournament fixes its number (numerapi's `tournament: Int`), name, rules, cadence and the
+dataset version its rounds are published from. Its settings JSON (the calendar among them,
+see `tournament.calendar`, and the payout rule's overrides) is validated once, in one place,
+both when the tournament is created and when `update_settings` replaces it. Functions work
+inside the caller's transaction: they flush, never commit, and a call that raises leaves
+the database as it found it.
 """
 
 from __future__ import annotations
@@ -91,15 +93,7 @@ def create_tournament(
     except ValueError as exc:
         raise InvalidTournament(str(exc)) from None
     version = _version_name(dataset_version, known_versions)
-    settings = _json_object(settings)
-    try:
-        schedule_for(cadence, settings)
-    except CalendarError as exc:
-        raise InvalidTournament(str(exc)) from None
-    try:
-        rule_with(rules.value, settings.get("payout_rule") or {})
-    except PayoutRuleError as exc:
-        raise InvalidTournament(f"payout_rule: {exc}") from None
+    checked = _checked_settings(rules, cadence, settings)
 
     _refuse_taken(session, number, name)
     tournament = Tournament(
@@ -108,7 +102,7 @@ def create_tournament(
         rules=rules,
         cadence=cadence,
         dataset_version=version,
-        settings=settings,
+        settings=checked,
         created_at=clock.now(),
     )
     try:
@@ -118,6 +112,22 @@ def create_tournament(
     except IntegrityError:  # created concurrently since the check above
         _refuse_taken(session, number, name)
         raise
+    return tournament
+
+
+def update_settings(
+    session: Session, tournament: Tournament, settings: Mapping[str, Any]
+) -> Tournament:
+    """Replace the tournament's settings JSON and flush; returns the tournament.
+
+    The settings are validated exactly as `create_tournament` validates them (a plain JSON
+    object whose calendar gives a schedule for the tournament's cadence and whose
+    ``"payout_rule"`` validly overrides its rules' default); otherwise InvalidTournament is
+    raised and nothing changes. Rounds already open keep the payout rule recorded when they
+    opened (`Round.payout_rule`): the new one applies from the next round.
+    """
+    tournament.settings = _checked_settings(tournament.rules, tournament.cadence, settings)
+    session.flush()
     return tournament
 
 
@@ -147,6 +157,23 @@ def _version_name(
             f"there is no dataset version {dataset_version!r} (known: {known})"
         )
     return dataset_version
+
+
+def _checked_settings(
+    rules: Rules, cadence: Cadence, settings: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """A copy of `settings` as plain JSON, with its calendar and payout rule validated for
+    a tournament of these rules and cadence; raises InvalidTournament."""
+    checked = _json_object(settings)
+    try:
+        schedule_for(cadence, checked)
+    except CalendarError as exc:
+        raise InvalidTournament(str(exc)) from None
+    try:
+        rule_with(rules.value, checked.get("payout_rule") or {})
+    except PayoutRuleError as exc:
+        raise InvalidTournament(f"payout_rule: {exc}") from None
+    return checked
 
 
 def _json_object(settings: Mapping[str, Any] | None) -> dict[str, Any]:

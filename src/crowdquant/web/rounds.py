@@ -1,9 +1,221 @@
-"""(pages to come)"""
+"""Past tournaments and the round page: the seeds' "Tournament 56 Results".
+
+`/rounds` lists a tournament's resolved rounds with their "Results" summary (participants,
+controlling capital, USD and NMR paid out, NMR burned, resolved date), newest first, and
+its unresolved rounds with their state. `/rounds/{tournament}/{number}` shows one round:
+its times and a live countdown while it is open, the day-by-day scoring (the ranked table
+of the latest day scored, `tournament.leaderboard.round_table`, read as the public sees
+it), and once resolved its results and ranked payouts.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from dataclasses import dataclass
 
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from crowdquant.db.models import Round, RoundPayout, RoundResult, RoundStatus, Tournament
+from crowdquant.tournament.leaderboard import (
+    RoundRow,
+    Standing,
+    model_leaderboard,
+    rank_metric,
+    round_table,
+)
+from crowdquant.tournament.resolution import round_payouts, round_result
+from crowdquant.tournament.rounds import get_round, is_open, list_rounds
+from crowdquant.tournament.scoring import days_recorded
+from crowdquant.tournament.tournaments import get_tournament
+from crowdquant.tournament.visibility import scores_visible
+from crowdquant.web.deps import PageSession, ServicesDep
+from crowdquant.web.errors import PageError
+from crowdquant.web.leaderboard import (
+    PUBLIC,
+    Cell,
+    Column,
+    metric_cell,
+    metric_label,
+    nmr_cell,
+    number_cell,
+    ordered_metrics,
+    page_tournament,
+    parse_number,
+    percent_cell,
+    profile_link,
+    tournament_choices,
+    usd_cell,
+)
 from crowdquant.web.routing import PageRoute
+from crowdquant.web.templating import render, when
 
 router = APIRouter(route_class=PageRoute)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    round: Round
+    result: RoundResult | None
+    """None while its payouts are not recorded (a round resolved without them)."""
+
+
+@router.get("/rounds")
+def rounds_page(
+    request: Request,
+    session: PageSession,
+    services: ServicesDep,
+    tournament: str | None = None,
+) -> Response:
+    shown = page_tournament(session, tournament)
+    newest_first = list(reversed(list_rounds(session, shown)))
+    resolved = [
+        Resolved(round_, round_result(session, round_))
+        for round_ in newest_first
+        if round_.status is RoundStatus.RESOLVED
+    ]
+    now = services.clock.now()
+    context = {
+        "tournament": shown,
+        "tournaments": tournament_choices(session, shown, "/rounds"),
+        "columns": RESULT_COLUMNS,
+        "rows": [results_row(shown, entry) for entry in resolved],
+        "unresolved": [
+            (round_, is_open(round_, now))
+            for round_ in newest_first
+            if round_.status is not RoundStatus.RESOLVED
+        ],
+    }
+    return render(request, "public/rounds.html", context)
+
+
+RESULT_COLUMNS = [
+    Column("Round"),
+    Column("Participants"),
+    Column("Controlling capital"),
+    Column("USD paid out"),
+    Column("NMR paid out"),
+    Column("NMR burned"),
+    Column("Resolved", numeric=False),
+]
+
+
+def results_row(tournament: Tournament, entry: Resolved) -> list[Cell]:
+    round_, result = entry.round, entry.result
+    link = Cell(str(round_.number), str(round_.number), round_link(tournament, round_), "num")
+    if result is None:
+        return [link, *(Cell("-", css="num") for _ in range(5)), Cell("payouts pending")]
+    return [
+        link,
+        number_cell(str(result.participants), result.participants),
+        number_cell(str(result.stakers), result.stakers),
+        usd_cell(result.usd_paid),
+        nmr_cell(result.nmr_paid),
+        nmr_cell(result.nmr_burned),
+        Cell(when(result.resolved_at), result.resolved_at.isoformat()),
+    ]
+
+
+def round_link(tournament: Tournament, round_: Round) -> str:
+    return f"/rounds/{tournament.number}/{round_.number}"
+
+
+@router.get("/rounds/{tournament}/{number}")
+def round_page(
+    request: Request,
+    session: PageSession,
+    services: ServicesDep,
+    tournament: str,
+    number: str,
+) -> Response:
+    tournament_number = parse_number(tournament, "tournament")
+    round_number = parse_number(number, "round")
+    if tournament_number is None or round_number is None:  # pragma: no cover - paths have both
+        raise PageError(404, "No such round.")
+    shown = get_tournament(session, tournament_number)
+    round_ = get_round(session, shown, round_number)  # RoundNotFound: 404
+    now = services.clock.now()
+    table = round_table(session, round_, PUBLIC) if scores_visible(round_) else []
+    result = round_result(session, round_)
+    context = {
+        "tournament": shown,
+        "round": round_,
+        "open": is_open(round_, now),
+        "scores_visible": scores_visible(round_),
+        "days": days_recorded(session, round_),
+        "latest_day": max((row.day for row in table), default=None),
+        "result": result,
+    }
+    context["columns"], context["rows"] = scores_table(shown, table)
+    if result is not None:
+        standings = model_leaderboard(session, shown, now, PUBLIC, ledger=services.ledger)
+        payouts = round_payouts(session, round_)
+        context["payout_columns"], context["payout_rows"] = payouts_table(
+            shown, table, payouts, standings
+        )
+    return render(request, "public/round.html", context)
+
+
+def scores_table(
+    tournament: Tournament, table: list[RoundRow]
+) -> tuple[list[Column], list[list[Cell]]]:
+    """The round's models ranked by their latest scores; late ones last, unranked."""
+    metrics = ordered_metrics({metric for row in table for metric in row.scores})
+    metric = rank_metric(tournament)[0]
+    columns = [Column("#"), Column("Model", numeric=False)]
+    columns += [Column(metric_label(m)) for m in metrics]
+    columns += [Column(f"{metric_label(metric)} percentile"), Column("Late", numeric=False)]
+    rows = []
+    for row in table:
+        cells = [
+            number_cell("-" if row.rank is None else str(row.rank), row.rank),
+            Cell(row.model, row.model, profile_link(tournament, row.model)),
+        ]
+        cells += [metric_cell(m, row.scores.get(m)) for m in metrics]
+        cells += [percent_cell(row.percentiles.get(metric)), Cell("late" if row.late else "")]
+        rows.append(cells)
+    return columns, rows
+
+
+def payouts_table(
+    tournament: Tournament,
+    table: list[RoundRow],
+    payouts: list[RoundPayout],
+    standings: list[Standing],
+) -> tuple[list[Column], list[list[Cell]]]:
+    """The seeds' ranked table: #, model, live score, round USD, round NMR, consistency."""
+    metric = rank_metric(tournament)[0]
+    paid = {row.model_id: row for row in payouts}
+    consistency = {row.model_id: row.consistency for row in standings}
+    names = {row.model_id: row.name for row in standings}
+    columns = [
+        Column("#"),
+        Column("Model", numeric=False),
+        Column(f"Live {metric_label(metric)}"),
+        Column("Round USD"),
+        Column("Round NMR"),
+        Column("Consistency"),
+    ]
+    ranked: list[tuple[int | None, uuid.UUID, str, float | None]] = [
+        (row.rank, row.model_id, row.model, row.scores.get(metric)) for row in table if not row.late
+    ]
+    listed = {model_id for _, model_id, _, _ in ranked}
+    ranked += [
+        (None, model_id, names.get(model_id, str(model_id)), None)
+        for model_id in paid
+        if model_id not in listed
+    ]
+    rows = []
+    for rank, model_id, name, live in ranked:
+        payout = paid.get(model_id)
+        rows.append(
+            [
+                number_cell("-" if rank is None else str(rank), rank),
+                Cell(name, name, profile_link(tournament, name)),
+                metric_cell(metric, live),
+                usd_cell(None if payout is None else payout.usd),
+                nmr_cell(None if payout is None else payout.nmr, signed=True),
+                percent_cell(consistency.get(model_id)),
+            ]
+        )
+    return columns, rows

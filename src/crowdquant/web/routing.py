@@ -14,9 +14,11 @@ import logging
 from urllib.parse import quote
 
 from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from starlette.exceptions import HTTPException
 
+from crowdquant.api.rest.routing import describe_validation
 from crowdquant.api.transaction_route import TransactionRoute
 from crowdquant.ledger import LedgerError
 from crowdquant.tournament.errors import ServiceError
@@ -33,6 +35,11 @@ def _error_page(request: Request, error: Exception) -> Response:
         return RedirectResponse(f"/login?next={quote(wanted)}", status_code=303)
     if isinstance(error, PageError):
         return render_error(request, error.status, error.message)
+    if isinstance(error, RequestValidationError):
+        in_path = any(problem.get("loc", ("",))[0] == "path" for problem in error.errors())
+        if in_path:
+            return render_error(request, 404, "There is no such page.")
+        return render_error(request, 422, f"The request is not valid: {describe_validation(error)}")
     if isinstance(error, HTTPException):
         return render_error(request, error.status_code, str(error.detail))
     if isinstance(error, ServiceError | LedgerError):

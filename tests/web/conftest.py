@@ -1,0 +1,56 @@
+"""The web site on each database backend (the `sessions` fixture), served by uvicorn."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from argon2 import PasswordHasher
+from sqlalchemy.orm import Session, sessionmaker
+
+from crowdquant.api.app import create_app
+from crowdquant.clock import ManualClock
+from crowdquant.db.models import Cadence, Rules
+from crowdquant.db.session import transaction
+from crowdquant.ledger.sql import SqlLedger
+from crowdquant.settings import Settings
+from crowdquant.tournament.accounts import sign_up
+from crowdquant.tournament.rounds import FeedPublisher, open_round
+from crowdquant.tournament.tournaments import create_tournament, get_tournament
+
+from ..api.server import serve
+from ..tournament.live_market import TUESDAY_NOON, local_storage, market_feed
+from .site import PASSWORD, Site
+
+CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+@pytest.fixture
+def site(sessions: sessionmaker[Session], tmp_path: Path) -> Iterator[Site]:
+    clock = ManualClock(TUESDAY_NOON + timedelta(minutes=5))
+    storage = local_storage(tmp_path / "files")
+    ledger = SqlLedger(clock)
+    with transaction(sessions) as session:
+        ledger.genesis(session)
+        create_tournament(session, clock, 8, "classic", Rules.CLASSIC, Cadence.DAILY, "v1")
+        operator = sign_up(session, clock, "olivia", "olivia@example.org", PASSWORD, hasher=CHEAP)
+        operator.is_operator = True
+        publisher = FeedPublisher(market_feed(), storage)
+        open_round(session, clock, get_tournament(session, 8), publisher)
+    app = create_app(
+        Settings(home=tmp_path / "home"),
+        clock=clock,
+        sessions=sessions,
+        storage=storage,
+        ledger=ledger,
+        hasher=CHEAP,
+    )
+    with serve(app) as url:
+        found = Site(url, clock, storage, sessions, ledger)
+        try:
+            yield found
+        finally:
+            for browser in found.browsers:
+                browser.close()

@@ -1,0 +1,141 @@
+"""Past tournaments and the round page over real rounds, on both backends: the "Results"
+summaries newest first, rounds in progress with their state and countdown, a round's
+day-by-day scores, its results and ranked payouts (2017 rules too), 404s, and no hidden
+metric anywhere."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from crowdquant.db.models import RoundResult
+from crowdquant.db.session import transaction
+
+from .site import Site
+from .test_leaderboard import (
+    CLASSIC_SCORES,
+    Played,
+    assert_nothing_hidden,
+    by_name,
+    nmr_text,
+    played,
+    played_2017,
+    table,
+)
+
+
+def results(site: Site, world: Played) -> dict[int, RoundResult]:
+    numbers = {round_id: number for number, round_id in world.rounds.items()}
+    with transaction(site.sessions) as session:
+        rows = list(session.scalars(select(RoundResult)))
+        session.expunge_all()
+    return {numbers[row.round_id]: row for row in rows if row.round_id in numbers}
+
+
+def test_past_tournaments_list_results_and_rounds_in_progress_with_their_scores(
+    site: Site,
+) -> None:
+    world = played(site)
+    recorded = results(site, world)
+    page = site.browser().get("/rounds?tournament=8")
+    assert page.status_code == 200
+    headers, rows = table(page.text, "Results of tournament 8")
+    assert headers == [
+        "Round",
+        "Participants",
+        "Controlling capital",
+        "USD paid out",
+        "NMR paid out",
+        "NMR burned",
+        "Resolved",
+    ]
+    summaries = by_name(headers, rows, column=0)
+    assert list(summaries) == ["2", "1"]  # newest first; rounds 3 and 4 are not resolved
+    first = summaries["1"]
+    assert (first["Participants"].value, first["Controlling capital"].value) == ("3", "3")
+    assert first["NMR paid out"].value == str(recorded[1].nmr_paid) == str(58 * 10**17)
+    assert first["NMR burned"].text == nmr_text(recorded[1].nmr_burned) == "1 NMR"
+    assert first["USD paid out"].text == "$0.00"
+    assert first["Resolved"].text == f"{recorded[1].resolved_at:%Y-%m-%d %H:%M} UTC"
+    assert summaries["2"]["Participants"].value == "2"  # alice_b sat round 2 out
+    in_progress = page.text[page.text.index("Rounds in progress") : page.text.index("<h2>Results")]
+    assert in_progress.index('href="/rounds/8/4"') < in_progress.index('href="/rounds/8/3"')
+    assert '<span class="state open">open</span>' in in_progress
+    assert '<span class="state scoring">scoring</span>' in in_progress
+    assert "data-countdown=" in in_progress  # round 4 is open now
+    assert_nothing_hidden(page.text)
+    assert site.browser().get("/rounds").text.count("Results of tournament 8") == 1  # default
+
+    scoring = site.browser().get("/rounds/8/3")
+    assert scoring.status_code == 200
+    assert '<span class="state scoring">scoring</span>' in scoring.text
+    assert "Scored through day 1" in scoring.text and "Latest scores (day 1)" in scoring.text
+    assert "Results" not in scoring.text
+    headers, rows = table(scoring.text, "Scores of round 3")
+    latest = by_name(headers, rows)
+    assert list(latest) == ["alice_a", "bob_model"]
+    assert float(latest["alice_a"]["CORR"].value or "nan") == CLASSIC_SCORES[3]["alice_a"]["corr"]
+    assert_nothing_hidden(scoring.text)
+
+    opened = site.browser().get("/rounds/8/4")
+    assert '<span class="state open">open</span>' in opened.text
+    assert 'class="countdown" data-countdown="' in opened.text
+    assert "Scores appear once the round closes." in opened.text
+
+
+def test_a_resolved_round_shows_its_results_payouts_and_final_scores(site: Site) -> None:
+    world = played(site)
+    payouts = world.payouts(site)
+    page = site.browser().get("/rounds/8/1")
+    assert page.status_code == 200
+    text = page.text
+    assert "Tournament 8 · Round 1 Results" in text and "This round has resolved." in text
+    assert '<div class="stat" data-value="3">3</div>' in text  # participants and stakers
+    headers, rows = table(text, "Payouts of round 1")
+    assert headers == ["#", "Model", "Live CORR", "Round USD", "Round NMR", "Consistency"]
+    paid = by_name(headers, rows)
+    assert list(paid) == ["alice_a", "bob_model", "alice_b"]  # by final CORR
+    assert [row[0].value for row in rows] == ["1", "2", "3"]
+    for name in paid:
+        assert paid[name]["Round NMR"].value == str(payouts[(1, name)].nmr)
+        assert float(paid[name]["Live CORR"].value or "nan") == CLASSIC_SCORES[1][name]["corr"]
+    assert paid["alice_a"]["Round NMR"].text == "4 NMR"
+    assert paid["alice_b"]["Round NMR"].text == "-1 NMR"
+    assert paid["bob_model"]["Consistency"].text == "50.00%"
+    headers, rows = table(text, "Scores of round 1")
+    assert headers == ["#", "Model", "CORR", "MMC", "CORR percentile", "Late"]
+    assert "Final scores (day 3)" in text and "Scored through day 3." in text
+    assert '<li class="latest">day 3</li>' in text
+    assert_nothing_hidden(text)
+    operator = site.logged_in(site.operator).get("/rounds/8/1")  # public pages, even for her
+    assert "Log out" in operator.text and "Payouts of round 1" in operator.text
+    assert_nothing_hidden(operator.text)
+
+
+def test_a_2017_round_ranks_by_live_logloss_with_usd_and_nmr(site: Site) -> None:
+    world = played_2017(site)
+    payouts = world.payouts(site)
+    page = site.browser().get("/rounds/11/1")
+    assert page.status_code == 200
+    headers, rows = table(page.text, "Payouts of round 1")
+    assert headers == ["#", "Model", "Live Logloss", "Round USD", "Round NMR", "Consistency"]
+    paid = by_name(headers, rows)
+    assert list(paid) == ["sharp", "steady", "loser"]
+    assert paid["sharp"]["Live Logloss"].text == "0.680000"
+    assert paid["sharp"]["Round USD"].value == str(payouts[(1, "sharp")].usd)
+    assert int(paid["sharp"]["Round USD"].value or "0") > 0
+    assert paid["loser"]["Round NMR"].text == "-100 NMR"  # a losing stake is burned
+    headers, rows = table(page.text, "Scores of round 1")
+    assert "Originality" in headers and "Logloss" in headers
+    scores = by_name(headers, rows)
+    assert scores["sharp"]["Originality"].text == "✓" and scores["loser"]["Originality"].text == "✗"
+    assert_nothing_hidden(page.text)
+    listing = site.browser().get("/rounds?tournament=11")
+    headers, rows = table(listing.text, "Results of tournament 11")
+    assert int(by_name(headers, rows, column=0)["1"]["USD paid out"].value or "0") > 0
+
+
+def test_unknown_rounds_are_404(site: Site) -> None:
+    for path in ("/rounds/8/99", "/rounds/99/1", "/rounds/8/abc", "/rounds/8/0", "/rounds/8/²"):
+        missing = site.browser().get(path)
+        assert missing.status_code == 404, path
+        assert "<h1>404</h1>" in missing.text
