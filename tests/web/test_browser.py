@@ -105,9 +105,8 @@ def stage(postgres_server: PostgresServer, tmp_path: Path) -> Iterator[Stage]:
                 sign_up(
                     session, clock, "olivia", "olivia@example.org", PASSWORD, hasher=CHEAP
                 ).is_operator = True
-                round_ = open_round(
-                    session, clock, get_tournament(session, 8), FeedPublisher(feed, storage)
-                )
+                publisher = FeedPublisher(feed, storage)
+                round_ = open_round(session, clock, get_tournament(session, 8), publisher)
                 ids = live_ids_of_round(storage, round_)
                 for seed, name in enumerate(("bob", "carol")):
                     owner = sign_up(
@@ -130,6 +129,7 @@ def stage(postgres_server: PostgresServer, tmp_path: Path) -> Iterator[Stage]:
                 ledger=ledger,
                 hasher=CHEAP,
                 targets_by_tournament={8: targets},
+                publishers_by_tournament={8: publisher},
             )
             with serve(app) as served:
                 yield Stage(served, clock, sessions, ledger, round_id, targets)
@@ -296,6 +296,15 @@ def test_the_operators_round_controls_need_a_confirmation(chromium: Browser, sta
     operator_step(page, 1, "Close round 1")
     with transaction(stage.sessions) as session:  # type: ignore[arg-type]
         assert str(session.get_one(Round, stage.round_id).status) == "closed"
+
+    stage.clock.advance(timedelta(hours=1))  # past round 1's window
+    page.goto("/operator/tournaments/8")
+    opening = page.locator("form.open")
+    opening.locator("input[name=confirm]").check()
+    opening.locator("button").click()
+    expect(page.locator(".notice")).to_contain_text("Round 2 is open")
+    expect(page.locator("#round-2 .status")).to_have_text("open")
+    shot(page, "operator-opened")
     page.goto("/operator/tournaments/8/meta-model")
     shot(page, "operator-meta-model")
 

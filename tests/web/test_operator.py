@@ -472,3 +472,18 @@ def test_participants_get_403_and_visitors_are_sent_to_sign_in(site: Site) -> No
     )
     assert landed.status_code == 200 and landed.url.path == TOURNAMENT
     assert round_1(site) == (RoundStatus.OPEN, [])
+
+
+def test_opening_a_round_needs_the_servers_publisher_and_a_confirmation(site: Site) -> None:
+    """Without a live-era publisher (`crowdquant serve` has them) the page offers no opening
+    and refuses one; the browser test opens a round on a server that has one."""
+    browser = log_in(site, "olivia")
+    page = browser.get("/operator/tournaments/8")
+    assert "Open the next round now" not in page.text
+    assert "crowdquant round open --tournament 8 --now" in page.text
+    refused = browser.submit(
+        "/operator/tournaments/8/rounds/open", {"confirm": "yes"}, page="/operator/tournaments/8"
+    )
+    assert refused.status_code == 409 and "no publisher for tournament 8" in refused.text
+    with transaction(site.sessions) as session:
+        assert session.scalar(select(func.count()).select_from(Round)) == 1

@@ -38,6 +38,7 @@ from crowdquant.ledger.sql import SqlLedger
 from crowdquant.scoring.validation import DEFAULT_MAX_BYTES
 from crowdquant.settings import Settings
 from crowdquant.storage import FileStorage
+from crowdquant.tournament.rounds import LivePublisher
 from crowdquant.tournament.scoring import TargetSource
 
 
@@ -51,6 +52,7 @@ def create_app(
     ledger: Ledger | None = None,
     hasher: PasswordHasher | None = None,
     targets_by_tournament: Mapping[int, TargetSource] | None = None,
+    publishers_by_tournament: Mapping[int, LivePublisher] | None = None,
 ) -> FastAPI:
     app = FastAPI(title="crowdquant", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.services = Services(
@@ -63,6 +65,7 @@ def create_app(
         ledger=SqlLedger(clock) if ledger is None else ledger,
         hasher=hasher,
         targets=dict(targets_by_tournament or {}),
+        publishers=dict(publishers_by_tournament or {}),
     )
     app.include_router(files.router)
     app.include_router(web.router)

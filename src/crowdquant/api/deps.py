@@ -15,6 +15,7 @@ from crowdquant.clock import Clock
 from crowdquant.ledger import Ledger
 from crowdquant.settings import Settings
 from crowdquant.storage import FileStorage
+from crowdquant.tournament.rounds import LivePublisher
 from crowdquant.tournament.scoring import TargetSource
 
 
@@ -31,6 +32,8 @@ class Services:
     """Password hashing for sign-up and sign-in (None: the accounts service's default)."""
     targets: Mapping[int, TargetSource] = field(default_factory=dict)
     """Per tournament number, where its rounds' targets come from (for scoring by hand)."""
+    publishers: Mapping[int, LivePublisher] = field(default_factory=dict)
+    """Per tournament number, the publisher of its live eras (for opening rounds by hand)."""
 
 
 def services(request: Request) -> Services:

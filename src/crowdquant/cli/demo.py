@@ -237,6 +237,7 @@ def print_instructions(
     _code(f"public id:  {participant.public_id}")
     _code(f"secret key: {participant.secret}")
     _code(f"model id:   {participant.model_id}")
+    _say(f"\nThe site: {url}/ (sign up, then the dashboard; the leaderboard; past rounds)")
     _say("\nParticipants add this line to their numerapi scripts:")
     _code(url_line(url))
     _say("\nor, as the demo participant:")

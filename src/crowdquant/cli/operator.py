@@ -54,7 +54,6 @@ from crowdquant.tournament.accounts import (
     revoke_api_key,
     sign_up,
 )
-from crowdquant.tournament.calendar import round_opened_now, schedule_for
 from crowdquant.tournament.datasets import publish_dataset_version
 from crowdquant.tournament.diagnostics import DiagnosticsWorker, StoredValidationLoader
 from crowdquant.tournament.errors import ServiceError
@@ -70,6 +69,7 @@ from crowdquant.tournament.rounds import (
     get_round,
     list_rounds,
     open_round,
+    open_round_now,
 )
 from crowdquant.tournament.scheduler import Scheduler
 from crowdquant.tournament.scoring import FeedTargets, replay_round, round_scores
@@ -401,10 +401,10 @@ def open_next_round(
     window starting now (as long as today's calendar round), whatever the calendar says."""
     with console.status("loading the market"):
         publisher = feed_publisher(ops.settings, tournament, ops.storage)
-    schedule = schedule_for(tournament.cadence, tournament.settings)
-    times = round_opened_now(schedule, ops.clock.now().replace(microsecond=0)) if now else None
     with console.status("publishing the live era"):
-        return open_round(session, ops.clock, tournament, publisher, times=times)
+        if now:
+            return open_round_now(session, ops.clock, tournament, publisher)
+        return open_round(session, ops.clock, tournament, publisher)
 
 
 @round_app.command("open")
@@ -696,6 +696,7 @@ def build_server(
         storage=storage,
         ledger=ledger,
         targets_by_tournament=targets,
+        publishers_by_tournament=publishers,
     )
     config = uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="off")
     stop = threading.Event()

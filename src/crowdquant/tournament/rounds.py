@@ -39,7 +39,13 @@ from crowdquant.data.pipeline import era_grid
 from crowdquant.db.models import DatasetFile, Round, RoundStatus, Tournament
 from crowdquant.payouts import PayoutRule, PayoutRuleError, rule_to_data, rule_with
 from crowdquant.storage import FileStorage
-from crowdquant.tournament.calendar import RoundTimes, next_round, round_open_at, schedule_for
+from crowdquant.tournament.calendar import (
+    RoundTimes,
+    next_round,
+    round_open_at,
+    round_opened_now,
+    schedule_for,
+)
 from crowdquant.tournament.errors import ServiceError
 
 LIVE_FILENAME = "live.parquet"
@@ -266,6 +272,16 @@ def open_round(
             _record_file(session, tournament.dataset_version, key, published, now)
         session.flush()
     return round_
+
+
+def open_round_now(
+    session: Session, clock: Clock, tournament: Tournament, publisher: LivePublisher
+) -> Round:
+    """Open the tournament's next round by hand, now, whatever the calendar says: a window
+    as long as today's calendar round (`calendar.round_opened_now`)."""
+    schedule = schedule_for(tournament.cadence, tournament.settings)
+    times = round_opened_now(schedule, clock.now().replace(microsecond=0))
+    return open_round(session, clock, tournament, publisher, times=times)
 
 
 def tournament_payout_rule(tournament: Tournament) -> PayoutRule:

@@ -48,7 +48,7 @@ from crowdquant.tournament.meta_model import (
     meta_model_rounds,
 )
 from crowdquant.tournament.resolution import round_transitions
-from crowdquant.tournament.rounds import RoundStateError, get_round, list_rounds
+from crowdquant.tournament.rounds import RoundStateError, get_round, list_rounds, open_round_now
 from crowdquant.tournament.scoring import score_round
 from crowdquant.tournament.tournaments import (
     InvalidTournament,
@@ -271,6 +271,7 @@ def tournament_page(
         ),
         "rounds": round_lines(session, tournament),
         "can_score": tournament.number in services.targets,
+        "can_open": tournament.number in services.publishers,
         "score_button": SCORE_BUTTON,
         "score_confirmation": SCORE_CONFIRMATION,
         "errors": errors or {},
@@ -354,6 +355,39 @@ def _refused(
     session.rollback()
     again = _tournament(session, number)
     return tournament_page(request, session, services, again, errors={key: message}, status=status)
+
+
+NO_PUBLISHER = (
+    "Opening a round publishes its live era, and this web server has no publisher for"
+    " tournament {number}: run crowdquant round open --tournament {number} --now, or serve"
+    " with crowdquant serve. Nothing was changed."
+)
+
+
+@router.post("/operator/tournaments/{number}/rounds/open", dependencies=[Depends(checked_form)])
+def open_now(
+    request: Request,
+    number: int,
+    session: PageSession,
+    services: ServicesDep,
+    operator: OperatorAccount,
+    confirm: Text = "",
+) -> Response:
+    """Open the tournament's next round now, whatever the calendar says."""
+    tournament = _tournament(session, number)
+    publisher = services.publishers.get(number)
+    if publisher is None:
+        message = NO_PUBLISHER.format(number=number)
+        return _refused(request, session, services, number, "form", message, 409)
+    if not confirm:
+        return _refused(request, session, services, number, "confirm-open", CONFIRM_ERROR, 422)
+    try:
+        opened = open_round_now(session, services.clock, tournament, publisher)
+    except ServiceError as error:
+        message = f"The next round could not be opened ({error.message}): nothing was changed."
+        return _refused(request, session, services, number, "form", message, 409)
+    notice = f"Round {opened.number} is open until {opened.close_time:%Y-%m-%d %H:%M} UTC."
+    return tournament_page(request, session, services, tournament, notice=notice)
 
 
 @router.post(
