@@ -62,6 +62,11 @@ class Settings(BaseSettings):
         return self.home / "operator"
 
     @property
+    def fund_reports_dir(self) -> Path:
+        """The fund's backtest reports, one folder per dataset version (operator only)."""
+        return self.home / "fund"
+
+    @property
     def keyfile(self) -> Path:
         return self.operator_dir / "keys.json"
 

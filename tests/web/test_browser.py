@@ -282,6 +282,9 @@ def test_a_participants_week(chromium: Browser, stage: Stage, tmp_path: Path) ->
     operator.goto("/operator")
     expect(operator.locator("body")).to_contain_text("sound")
     shot(operator, "operator-overview")
+    operator.click("a:has-text('The fund')")
+    expect(operator.locator("h1")).to_have_text("The fund")
+    shot(operator, "operator-fund")
 
 
 def test_the_operators_round_controls_need_a_confirmation(chromium: Browser, stage: Stage) -> None:

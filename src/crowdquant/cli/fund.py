@@ -178,7 +178,7 @@ def backtest_command(
         results.insert(1, dataclasses.replace(best, name=best_name))
         chart.insert(1, best_name)
 
-    directory = out or settings.home / "fund" / version
+    directory = out or settings.fund_reports_dir / version
     files = write_report(
         results,
         directory,

@@ -12,6 +12,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -157,6 +158,44 @@ def _json_safe(value: object) -> object:
     if isinstance(value, list | tuple):
         return [_json_safe(v) for v in value]
     return value
+
+
+@dataclass(frozen=True)
+class StoredReport:
+    """A report written by `write_report` into `folder`, as its metrics.json describes it."""
+
+    name: str
+    """The folder's name (the dataset version, for the CLI's default folder)."""
+    folder: Path
+    title: str
+    written_at: datetime
+    curves: dict[str, dict[str, object]]
+
+    @property
+    def html(self) -> Path:
+        return self.folder / "report.html"
+
+
+def stored_reports(root: Path) -> list[StoredReport]:
+    """The reports in `root`'s folders (each with report.html and metrics.json), newest
+    first; folders without a readable report are left out."""
+    found = []
+    folders = sorted(root.iterdir()) if root.is_dir() else []
+    for folder in folders:
+        metrics, html_file = folder / "metrics.json", folder / "report.html"
+        if not (metrics.is_file() and html_file.is_file()):
+            continue
+        try:
+            payload = json.loads(metrics.read_text())
+            written = datetime.fromtimestamp(html_file.stat().st_mtime, tz=UTC)
+            found.append(
+                StoredReport(
+                    folder.name, folder, str(payload["title"]), written, dict(payload["curves"])
+                )
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return sorted(found, key=lambda report: report.written_at, reverse=True)
 
 
 def write_report(

@@ -8,7 +8,8 @@ One module per domain, each with its router and its templates folder:
   history; API keys and password);
 - `leaderboard`, `profiles`, `rounds`: public pages (leaderboards, a model's profile with
   its charts, rounds and past tournaments with their results);
-- `operator`: the operator's pages.
+- `operator`, `fund`: the operator's pages (tournaments, rounds, the meta model, the books;
+  the fund's live equity and its backtest reports).
 
 Access rules live in `guards`, one transaction per request in `routing.PageRoute`, forms'
 tokens and errors in `forms`, rendering and its filters in `templating`. Every asset is
@@ -26,6 +27,7 @@ from fastapi.responses import RedirectResponse
 from crowdquant.web import (
     account,
     dashboard,
+    fund,
     leaderboard,
     models,
     operator,
@@ -59,5 +61,6 @@ for module in (
     profiles,
     rounds,
     operator,
+    fund,
 ):
     router.include_router(module.router)
