@@ -21,15 +21,14 @@ from crowdquant.api.deps import services
 
 
 class TransactionRoute(APIRoute):
-    session_state: ClassVar[str]
+    """Subclasses name the state their session is kept under and how a failure is answered."""
 
-    @staticmethod
-    def failure(request: Request, error: Exception) -> Response:
-        raise NotImplementedError
+    session_state: ClassVar[str]
+    failure: ClassVar[Callable[[Request, Exception], Response]]
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
-        state, failure = self.session_state, self.failure
+        state, failure = self.session_state, type(self).failure
 
         async def handle(request: Request) -> Response:
             session = services(request).sessions()

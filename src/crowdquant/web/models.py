@@ -15,6 +15,7 @@ Someone else's model (or no model) answers the 404 page. Every change goes throu
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -50,7 +51,7 @@ from crowdquant.tournament.staking import (
     stake_view,
 )
 from crowdquant.tournament.tournaments import TournamentNotFound, list_tournaments
-from crowdquant.web.deps import PageSession, ServicesDep
+from crowdquant.web.deps import PageSession, Services, ServicesDep
 from crowdquant.web.errors import PageError
 from crowdquant.web.forms import FormErrors, checked_form
 from crowdquant.web.guards import SignedIn
@@ -244,6 +245,27 @@ def _stake_refusal(error: StakeError) -> tuple[str, int]:
     return "form", 409  # no open round, a tournament that stakes otherwise
 
 
+def _refused(
+    request: Request,
+    session: Session,
+    services: Services,
+    account: Account,
+    model: Model,
+    form: str,
+    typed: dict[str, str],
+    field: str,
+    message: str,
+    status: int,
+) -> Response:
+    """The stake page again, with a refused form's error next to its field; nothing kept."""
+    session.rollback()
+    errors: FormErrors = {field: message}
+    return _stake_page(
+        request, session, services, account, model, form=form, errors=errors, typed=typed,
+        status=status,
+    )  # fmt: skip
+
+
 @router.post("/models/{model_id}/stake", dependencies=[Depends(checked_form)])
 def change_form(
     request: Request,
@@ -256,21 +278,7 @@ def change_form(
 ) -> Response:
     model = own_model(session, account, model_id)
     typed = {"change": change, "amount": amount}
-
-    def refused(field: str, message: str, status: int) -> Response:
-        session.rollback()
-        errors: FormErrors = {field: message}
-        return _stake_page(
-            request,
-            session,
-            services,
-            account,
-            model,
-            form="stake",
-            errors=errors,
-            typed=typed,
-            status=status,
-        )
+    refused = partial(_refused, request, session, services, account, model, "stake", typed)
 
     try:
         kind = StakeChangeKind(change)
@@ -319,21 +327,7 @@ def round_stake(
 ) -> Response:
     model = own_model(session, account, model_id)
     typed = {"amount": amount, "confidence": confidence}
-
-    def refused(field: str, message: str, status: int) -> Response:
-        session.rollback()
-        errors: FormErrors = {field: message}
-        return _stake_page(
-            request,
-            session,
-            services,
-            account,
-            model,
-            form="round",
-            errors=errors,
-            typed=typed,
-            status=status,
-        )
+    refused = partial(_refused, request, session, services, account, model, "round", typed)
 
     try:
         units = nmr_units(amount)

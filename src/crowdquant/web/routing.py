@@ -51,7 +51,4 @@ def _error_page(request: Request, error: Exception) -> Response:
 
 class PageRoute(TransactionRoute):
     session_state = SESSION_STATE
-
-    @staticmethod
-    def failure(request: Request, error: Exception) -> Response:
-        return _error_page(request, error)
+    failure = _error_page

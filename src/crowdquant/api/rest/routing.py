@@ -50,13 +50,14 @@ def to_refusal(error: Exception) -> Response:
     return refusal(500, "internal_error", "internal error")
 
 
+def _refused(request: Request, error: Exception) -> Response:
+    del request
+    return to_refusal(error)
+
+
 class RestRoute(TransactionRoute):
     session_state = SESSION_STATE
-
-    @staticmethod
-    def failure(request: Request, error: Exception) -> Response:
-        del request
-        return to_refusal(error)
+    failure = _refused
 
 
 def request_session(request: Request) -> Session:
