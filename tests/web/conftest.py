@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
@@ -27,8 +29,12 @@ from .site import PASSWORD, Site
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
-@pytest.fixture
-def site(sessions: sessionmaker[Session], tmp_path: Path) -> Iterator[Site]:
+@contextmanager
+def served_site(
+    sessions: sessionmaker[Session], tmp_path: Path, **app_options: Any
+) -> Iterator[Site]:
+    """Tournament 8 with round 1 open, the operator `olivia`, the books started; the app
+    built with `app_options` (e.g. `targets_by_tournament`) and served."""
     clock = ManualClock(TUESDAY_NOON + timedelta(minutes=5))
     storage = local_storage(tmp_path / "files")
     ledger = SqlLedger(clock)
@@ -46,6 +52,7 @@ def site(sessions: sessionmaker[Session], tmp_path: Path) -> Iterator[Site]:
         storage=storage,
         ledger=ledger,
         hasher=CHEAP,
+        **app_options,
     )
     with serve(app) as url:
         found = Site(url, clock, storage, sessions, ledger)
@@ -54,3 +61,9 @@ def site(sessions: sessionmaker[Session], tmp_path: Path) -> Iterator[Site]:
         finally:
             for browser in found.browsers:
                 browser.close()
+
+
+@pytest.fixture
+def site(sessions: sessionmaker[Session], tmp_path: Path) -> Iterator[Site]:
+    with served_site(sessions, tmp_path) as found:
+        yield found

@@ -21,11 +21,8 @@ from numerai_tools import scoring as nt
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from crowdquant.api.app import create_app
-from crowdquant.clock import ManualClock
 from crowdquant.db.models import (
     Account,
-    Cadence,
     FundBook,
     LedgerBalance,
     MetaModel,
@@ -34,26 +31,22 @@ from crowdquant.db.models import (
     RoundScore,
     RoundStake,
     RoundStatus,
-    Rules,
     Tournament,
 )
 from crowdquant.db.session import transaction
 from crowdquant.fund.rounds import equity_curve, update_fund
 from crowdquant.ledger import GENESIS_SUPPLY, NMR_UNIT, Currency, format_amount, wallet
-from crowdquant.ledger.sql import SqlLedger
-from crowdquant.settings import Settings
 from crowdquant.tournament.accounts import sign_up
 from crowdquant.tournament.models import create_model
-from crowdquant.tournament.rounds import FeedPublisher, open_round
 from crowdquant.tournament.scoring import FeedTargets, days_recorded, score_round
 from crowdquant.tournament.staking import StakeChangeKind, change_stake, grant_nmr
 from crowdquant.tournament.submissions import live_ids_of_round
-from crowdquant.tournament.tournaments import create_tournament, get_tournament
+from crowdquant.tournament.tournaments import get_tournament
 from crowdquant.web.templating import CSRF_COOKIE
 
-from ..api.server import serve
-from ..tournament.live_market import TUESDAY_NOON, local_storage, market_feed
+from ..tournament.live_market import market_feed
 from ..tournament.scored_round import upload
+from .conftest import served_site
 from .site import PASSWORD, Browser, Site, field_errors
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
@@ -72,32 +65,9 @@ BEST_CORR = re.compile(r'class="num best-corr" data-value="([^"]*)"')
 def fed_site(sessions: sessionmaker[Session], tmp_path: Path) -> Iterator[Site]:
     """conftest.py's `site`, its app also given tournament 8's market feed (as `crowdquant
     serve` gives it), so that its rounds can be scored from the page."""
-    clock = ManualClock(TUESDAY_NOON + timedelta(minutes=5))
-    storage = local_storage(tmp_path / "files")
-    ledger = SqlLedger(clock)
-    with transaction(sessions) as session:
-        ledger.genesis(session)
-        create_tournament(session, clock, 8, "classic", Rules.CLASSIC, Cadence.DAILY, "v1")
-        operator = sign_up(session, clock, "olivia", "olivia@example.org", PASSWORD, hasher=CHEAP)
-        operator.is_operator = True
-        publisher = FeedPublisher(market_feed(), storage)
-        open_round(session, clock, get_tournament(session, 8), publisher)
-    app = create_app(
-        Settings(home=tmp_path / "home"),
-        clock=clock,
-        sessions=sessions,
-        storage=storage,
-        ledger=ledger,
-        hasher=CHEAP,
-        targets_by_tournament={8: FeedTargets(market_feed())},
-    )
-    with serve(app) as url:
-        found = Site(url, clock, storage, sessions, ledger)
-        try:
-            yield found
-        finally:
-            for browser in found.browsers:
-                browser.close()
+    feed = {8: FeedTargets(market_feed())}
+    with served_site(sessions, tmp_path, targets_by_tournament=feed) as found:
+        yield found
 
 
 # --- helpers ------------------------------------------------------------------------------------
