@@ -64,6 +64,7 @@ from crowdquant.tournament.resolution import (
     replay_payouts,
     resolve_payouts,
     round_transitions,
+    rounds_money,
 )
 from crowdquant.tournament.rounds import (
     FeedPublisher,
@@ -335,6 +336,19 @@ def test_the_round_result_summarises_the_resolution(staked: Staked) -> None:
     assert result.nmr_burned == -sum(amount for amount in expected.values() if amount < 0)
     assert (result.usd_paid, result.payout_factor, result.scale) == (0, "1", "full")
     assert result.resolved_at == staked.world.clock.now()
+
+
+def test_rounds_money_follows_a_round_from_its_stakes_to_its_result(staked: Staked) -> None:
+    """The operator's view: participants (on time), what is at risk, and the result."""
+    with transaction(staked.sessions) as session:
+        tournament = get_tournament(session, 8)
+        [before] = rounds_money(session, tournament)
+        assert (before.round.number, before.participants, before.result) == (1, 4, None)
+        assert before.at_risk == (sum(STAKES.values()) - STAKES["latecomer"]) * NMR  # late: none
+    result = staked.resolve()
+    with transaction(staked.sessions) as session:
+        [after] = rounds_money(session, get_tournament(session, 8))
+        assert after.result is not None and after.result.id == result.id
 
 
 def test_resolving_again_changes_nothing(staked: Staked) -> None:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crowdquant.clock import Clock
@@ -43,8 +43,10 @@ from crowdquant.db.models import (
     RoundScore,
     RoundStake,
     RoundStatus,
+    Rules,
     Submission,
     SubmissionStatus,
+    Tournament,
 )
 from crowdquant.ledger import (
     BURNED,
@@ -439,6 +441,61 @@ def round_transitions(
 
 def round_result(session: Session, round_: Round) -> RoundResult | None:
     return session.scalar(select(RoundResult).where(RoundResult.round_id == round_.id))
+
+
+@dataclass(frozen=True)
+class RoundMoney:
+    """A round as the operator follows it: who took part, what is at risk, what it paid."""
+
+    round: Round
+    participants: int
+    """Models with a valid on-time submission."""
+    at_risk: int | None
+    """NMR (10^-18 units) at risk; None while a classic round is open (frozen at close)."""
+    result: RoundResult | None
+
+
+def rounds_money(session: Session, tournament: Tournament) -> list[RoundMoney]:
+    """Every round of `tournament`, newest first, with its participants, stakes and result."""
+    rounds = list(
+        session.scalars(
+            select(Round).where(Round.tournament_id == tournament.id).order_by(Round.number.desc())
+        )
+    )
+    ids = [round_.id for round_ in rounds]
+    participants = dict(
+        session.execute(
+            select(Submission.round_id, func.count(func.distinct(Submission.model_id)))
+            .where(
+                Submission.round_id.in_(ids),
+                Submission.status == SubmissionStatus.VALID,
+                Submission.late.is_(False),
+            )
+            .group_by(Submission.round_id)
+        ).all()
+    )
+    at_risk: dict[uuid.UUID, int] = {}
+    for round_id, amount in session.execute(  # summed here: SQLite stores amounts as text
+        select(RoundStake.round_id, RoundStake.at_risk).where(RoundStake.round_id.in_(ids))
+    ):
+        at_risk[round_id] = at_risk.get(round_id, 0) + amount
+    results = {
+        row.round_id: row
+        for row in session.scalars(select(RoundResult).where(RoundResult.round_id.in_(ids)))
+    }
+    return [
+        RoundMoney(
+            round=round_,
+            participants=participants.get(round_.id, 0),
+            at_risk=(
+                None
+                if round_.status is RoundStatus.OPEN and tournament.rules is Rules.CLASSIC
+                else at_risk.get(round_.id, 0)
+            ),
+            result=results.get(round_.id),
+        )
+        for round_ in rounds
+    ]
 
 
 def round_payouts(session: Session, round_: Round) -> list[RoundPayout]:

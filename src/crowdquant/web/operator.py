@@ -17,8 +17,6 @@ its meta model's performance. Every page and form is behind `OperatorAccount`.
 from __future__ import annotations
 
 import json
-import uuid
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -26,17 +24,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crowdquant.db.models import (
     Round,
     RoundResult,
-    RoundStake,
     RoundStatus,
-    Rules,
-    Submission,
-    SubmissionStatus,
     Tournament,
 )
 from crowdquant.ledger import TREASURY, Currency
@@ -47,8 +40,8 @@ from crowdquant.tournament.meta_model import (
     meta_model_performance,
     meta_model_rounds,
 )
-from crowdquant.tournament.resolution import round_transitions
-from crowdquant.tournament.rounds import RoundStateError, get_round, list_rounds, open_round_now
+from crowdquant.tournament.resolution import round_transitions, rounds_money
+from crowdquant.tournament.rounds import RoundStateError, get_round, open_round_now
 from crowdquant.tournament.scoring import score_round
 from crowdquant.tournament.tournaments import (
     InvalidTournament,
@@ -157,41 +150,19 @@ class RoundLine:
 
 
 def round_lines(session: Session, tournament: Tournament) -> list[RoundLine]:
-    """The tournament's rounds, newest first, with their participants and stakes at risk."""
-    rounds = list_rounds(session, tournament)
-    ids = [round_.id for round_ in rounds]
-    participants: dict[uuid.UUID, int] = {
-        round_id: count
-        for round_id, count in session.execute(
-            select(Submission.round_id, func.count(func.distinct(Submission.model_id)))
-            .where(
-                Submission.round_id.in_(ids),
-                Submission.status == SubmissionStatus.VALID,
-                Submission.late.is_(False),
-            )
-            .group_by(Submission.round_id)
-        )
-    }
-    at_risk: dict[uuid.UUID, int] = defaultdict(int)
-    for round_id, amount in session.execute(  # token amounts are summed in Python (SQLite)
-        select(RoundStake.round_id, RoundStake.at_risk).where(RoundStake.round_id.in_(ids))
-    ):
-        at_risk[round_id] += amount
-    results = {
-        row.round_id: row
-        for row in session.scalars(select(RoundResult).where(RoundResult.round_id.in_(ids)))
-    }
+    """The tournament's rounds, newest first, with their participants, stakes at risk and
+    the control each one offers next."""
     lines = []
-    for round_ in reversed(rounds):
-        frozen = not (round_.status is RoundStatus.OPEN and tournament.rules is Rules.CLASSIC)
+    for money in rounds_money(session, tournament):
+        round_ = money.round
         action = NEXT_ACTION.get(round_.status)
         scoring = round_.status is RoundStatus.SCORING
         lines.append(
             RoundLine(
                 round=round_,
-                participants=participants.get(round_.id, 0),
-                at_risk=at_risk.get(round_.id, 0) if frozen else None,
-                result=results.get(round_.id),
+                participants=money.participants,
+                at_risk=money.at_risk,
+                result=money.result,
                 action=action,
                 confirm_key="" if action is None else _confirm_key(round_.number, action.slug),
                 score_key=_confirm_key(round_.number, SCORE) if scoring else "",
