@@ -306,6 +306,8 @@ def test_staking_through_a_round_with_numerapi(served: Served) -> None:
     accounts = {row["username"]: row for row in napi.get_account_leaderboard()}
     assert accounts["alice"]["nmrStaked"] == served.stake("alice_a") + served.stake("alice_b")
     assert accounts["alice"]["returnAllTimeNmr"] == paid["alice_a"] + paid["alice_b"]
+    for window in ("return1yNmr", "return3mNmr"):  # resolved just now: in both windows
+        assert accounts["alice"][window] == paid["alice_a"] + paid["alice_b"]
     assert accounts["bob"]["nmrStaked"] == served.stake("bob") == 20 + paid["bob"]
     assert accounts["bob"]["returnAllTimeNmr"] == paid["bob"]
     profile = napi.public_user_profile("bob")

@@ -59,6 +59,7 @@ from crowdquant.ledger.sql import SqlLedger
 from crowdquant.payouts import ClassicRule, rule_to_data
 from crowdquant.storage import LocalStorage
 from crowdquant.tournament.accounts import sign_up
+from crowdquant.tournament.leaderboard import account_leaderboard, model_leaderboard
 from crowdquant.tournament.models import create_model
 from crowdquant.tournament.resolution import (
     replay_payouts,
@@ -77,6 +78,7 @@ from crowdquant.tournament.scoring import FeedTargets, days_recorded
 from crowdquant.tournament.staking import change_stake, freeze_stakes, grant_nmr, stake_on_round
 from crowdquant.tournament.submissions import live_ids_of_round
 from crowdquant.tournament.tournaments import create_tournament, get_tournament
+from crowdquant.tournament.visibility import Viewer
 
 from .live_market import MONDAY, local_storage
 from .scored_round import CHEAP, DAY, World, market_feed, score, upload
@@ -349,6 +351,34 @@ def test_rounds_money_follows_a_round_from_its_stakes_to_its_result(staked: Stak
     with transaction(staked.sessions) as session:
         [after] = rounds_money(session, get_tournament(session, 8))
         assert after.result is not None and after.result.id == result.id
+
+
+def test_leaderboards_carry_career_nmr_and_the_last_years_and_quarters(staked: Staked) -> None:
+    """What a model was paid counts in its career for good, in the last quarter's and
+    year's returns for 91 and 365 days; an account sums its models."""
+    staked.resolve()
+    paid = staked.paid()
+    resolved = staked.world.clock.now()
+
+    def board(days: int) -> tuple[dict[str, tuple[int, int, int]], dict[str, int]]:
+        with transaction(staked.sessions) as session:
+            tournament = get_tournament(session, 8)
+            when = resolved + timedelta(days=days)
+            models = {
+                row.name: (row.career_nmr, row.nmr_last_year, row.nmr_last_quarter)
+                for row in model_leaderboard(session, tournament, when, Viewer.public())
+            }
+            accounts = {
+                row.name: row.nmr_last_quarter
+                for row in account_leaderboard(session, tournament, when, Viewer.public())
+            }
+            return models, accounts
+
+    models, accounts = board(0)
+    assert models["bob"] == (paid["bob"], paid["bob"], paid["bob"])
+    assert accounts["alice"] == paid["alice_a"] + paid["alice_b"]
+    assert board(120)[0]["bob"] == (paid["bob"], paid["bob"], 0)
+    assert board(400)[0]["bob"] == (paid["bob"], 0, 0)
 
 
 def test_resolving_again_changes_nothing(staked: Staked) -> None:

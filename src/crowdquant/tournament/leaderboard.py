@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, astuple, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -116,6 +116,10 @@ class Standing:
     """NMR paid minus NMR burned over every resolved round, 10^-18 units."""
     career_usd: int = 0
     """USD paid over every resolved round, cents."""
+    nmr_last_year: int = 0
+    """NMR paid minus burned over the rounds resolved in the last 365 days."""
+    nmr_last_quarter: int = 0
+    """The same over the last 91 days."""
 
 
 def _finals(scores: pd.DataFrame, now: datetime, window: timedelta) -> pd.DataFrame:
@@ -184,13 +188,39 @@ def _standings(
     ]
 
 
+@dataclass(frozen=True)
+class _Money:
+    stake: int
+    career_nmr: int
+    career_usd: int
+    nmr_last_year: int
+    nmr_last_quarter: int
+
+    def __add__(self, other: _Money) -> _Money:
+        return _Money(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+
+NO_MONEY = _Money(0, 0, 0, 0, 0)
+LAST_YEAR, LAST_QUARTER = timedelta(days=365), timedelta(days=91)
+
+
 def _money(
-    session: Session, model_ids: list[uuid.UUID], ledger: Ledger | None
-) -> dict[uuid.UUID, tuple[int, int, int]]:
-    """Per model: (stake now, career NMR, career USD)."""
+    session: Session, model_ids: list[uuid.UUID], now: datetime, ledger: Ledger | None
+) -> dict[uuid.UUID, _Money]:
+    """Per model: its stake now, career NMR and USD, and NMR over the last year and quarter."""
     career = career_payouts(session, model_ids)
+    year = career_payouts(session, model_ids, since=now - LAST_YEAR)
+    quarter = career_payouts(session, model_ids, since=now - LAST_QUARTER)
     stakes = {} if ledger is None else ledger.balances(session, Currency.NMR)
-    return {model_id: (stakes.get(stake(model_id), 0), *career[model_id]) for model_id in model_ids}
+    return {
+        model_id: _Money(
+            stakes.get(stake(model_id), 0),
+            *career[model_id],
+            year[model_id][0],
+            quarter[model_id][0],
+        )
+        for model_id in model_ids
+    }
 
 
 def model_leaderboard(
@@ -210,15 +240,9 @@ def model_leaderboard(
     scores = latest_scores(session, tournament, viewer)
     standings = _standings(scores, "model_id", {m.id: m.name for m in models}, tournament, now)
     owners = {m.id: m.username for m in models}
-    money = _money(session, list(owners), ledger)
+    money = _money(session, list(owners), now, ledger)
     return [
-        replace(
-            s,
-            account=owners[s.model_id],
-            stake=money[s.model_id][0],
-            career_nmr=money[s.model_id][1],
-            career_usd=money[s.model_id][2],
-        )
+        replace(s, account=owners[s.model_id], **asdict(money[s.model_id]))
         for s in standings
         if s.model_id is not None
     ]
@@ -245,19 +269,12 @@ def account_leaderboard(
     if not scores.empty:
         scores = scores.assign(account=scores["model_id"].map(owners))
     names = {name: name for name in sorted(set(owners.values()))}
-    money = _money(session, list(owners), ledger)
-    totals: dict[str, tuple[int, int, int]] = {}
+    money = _money(session, list(owners), now, ledger)
+    totals: dict[str, _Money] = {}
     for model_id, owner in owners.items():
-        before = totals.get(owner, (0, 0, 0))
-        totals[owner] = (
-            before[0] + money[model_id][0],
-            before[1] + money[model_id][1],
-            before[2] + money[model_id][2],
-        )
+        totals[owner] = totals.get(owner, NO_MONEY) + money[model_id]
     return [
-        replace(
-            s, stake=totals[s.name][0], career_nmr=totals[s.name][1], career_usd=totals[s.name][2]
-        )
+        replace(s, **asdict(totals.get(s.name, NO_MONEY)))
         for s in _standings(scores, "account", names, tournament, now)
     ]
 

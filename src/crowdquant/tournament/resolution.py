@@ -27,6 +27,7 @@ import math
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -515,16 +516,18 @@ def model_payouts(session: Session, model: Model) -> dict[uuid.UUID, RoundPayout
 
 
 def career_payouts(
-    session: Session, model_ids: Iterable[uuid.UUID]
+    session: Session, model_ids: Iterable[uuid.UUID], *, since: datetime | None = None
 ) -> dict[uuid.UUID, tuple[int, int]]:
-    """Each model's career NMR (net of burns, 10^-18) and USD (cents) over resolved rounds."""
+    """Each model's NMR (net of burns, 10^-18) and USD (cents) over its resolved rounds,
+    or over those resolved since `since`."""
     wanted = list(model_ids)
     totals: dict[uuid.UUID, tuple[int, int]] = {model_id: (0, 0) for model_id in wanted}
-    for model_id, nmr, usd in session.execute(
-        select(RoundPayout.model_id, RoundPayout.nmr, RoundPayout.usd).where(
-            RoundPayout.model_id.in_(wanted)
-        )
-    ):
+    query = select(RoundPayout.model_id, RoundPayout.nmr, RoundPayout.usd).where(
+        RoundPayout.model_id.in_(wanted)
+    )
+    if since is not None:
+        query = query.where(RoundPayout.resolved_at >= since)
+    for model_id, nmr, usd in session.execute(query):
         before_nmr, before_usd = totals[model_id]
         totals[model_id] = (before_nmr + nmr, before_usd + usd)
     return totals

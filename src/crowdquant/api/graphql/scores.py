@@ -38,7 +38,6 @@ from crowdquant.tournament.visibility import Viewer
 
 query = QueryType()
 DEFAULT_LIMIT = 50
-NO_STAKE = "0"
 
 
 def _page(rows: list[Any], limit: int | None, offset: int | None) -> list[Any]:
@@ -120,8 +119,8 @@ def resolve_account_leaderboard(
             "corrV4": row.reputation.get("corr"),
             "fncV4": row.reputation.get("fnc"),
             "mmc": row.reputation.get("mmc"),
-            "return1yNmr": NO_STAKE,
-            "return3mNmr": NO_STAKE,
+            "return1yNmr": nmr_text(row.nmr_last_year),
+            "return3mNmr": nmr_text(row.nmr_last_quarter),
             "returnAllTimeNmr": nmr_text(row.career_nmr),
         }
         for row in _page(board, limit, offset)
