@@ -3,8 +3,8 @@
 A participant's whole week (sign up → model → API key → download the live file → a bad
 upload, then a good one → stake → the operator closes and scores the round → the scores
 on the chart and the leaderboard → resolution pays into the wallet), and the operator's
-round controls. Screenshots of the main pages go to `artifacts/screenshots/` (CI keeps
-that folder), at desktop and at phone width.
+round controls. Screenshots of the main pages go to `artifacts/screenshots/` (the folder
+to collect as CI artefacts), at desktop and at phone width.
 """
 
 from __future__ import annotations
