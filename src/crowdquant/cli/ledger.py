@@ -48,10 +48,11 @@ T = TypeVar("T")
 
 
 def _on_the_books(ops: Operator, call: Callable[[Session], T]) -> T:
-    """`call` in one transaction (retried if the database says so); a refusal exits 1."""
+    """`call` in one transaction (retried if the database says so); a refusal, by the ledger
+    or by a service, exits 1."""
     try:
         return serialised(ops.sessions, call)
-    except LedgerError as exc:
+    except (LedgerError, ServiceError) as exc:
         raise _fail(exc.message) from exc
 
 
@@ -94,10 +95,7 @@ def grant(
             grant_nmr(session, books, account, units, reference or uuid.uuid4().hex)
             return books.balance(session, wallet(account.id), Currency.NMR)
 
-        try:
-            balance = _on_the_books(ops, run)
-        except ServiceError as exc:
-            raise _fail(exc.message) from exc
+        balance = _on_the_books(ops, run)
     console.print(f"{username}'s wallet holds {format_amount(balance, Currency.NMR)}")
 
 
@@ -124,10 +122,7 @@ def fund_prizes(
             fund_prize_pool(session, books, found, int(cents), reference or uuid.uuid4().hex)
             return books.balance(session, prize_pool(found.id), Currency.USD)
 
-        try:
-            balance = _on_the_books(ops, run)
-        except ServiceError as exc:
-            raise _fail(exc.message) from exc
+        balance = _on_the_books(ops, run)
     console.print(
         f"tournament {tournament}'s prize pool holds {format_amount(balance, Currency.USD)}"
     )

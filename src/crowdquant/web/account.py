@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
 from urllib.parse import urlparse
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from crowdquant.tournament.accounts import (
@@ -21,7 +20,7 @@ from crowdquant.tournament.accounts import (
     start_web_session,
 )
 from crowdquant.web.deps import PageSession, ServicesDep
-from crowdquant.web.forms import FormErrors, checked_form
+from crowdquant.web.forms import FormErrors, Text, checked_form
 from crowdquant.web.guards import (
     SESSION_COOKIE,
     SESSION_TTL,
@@ -33,7 +32,6 @@ from crowdquant.web.routing import PageRoute
 from crowdquant.web.templating import render
 
 router = APIRouter(route_class=PageRoute)
-Text = Annotated[str, Form()]
 FIELD_OF = {
     InvalidUsername: "username",
     UsernameTaken: "username",

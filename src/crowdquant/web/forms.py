@@ -9,11 +9,15 @@ with `FormErrors`: field name → the sentence shown next to it.
 from __future__ import annotations
 
 import hmac
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Form, Request
 
 from crowdquant.web.errors import PageError
 from crowdquant.web.templating import CSRF_COOKIE
+
+Text = Annotated[str, Form()]
+"""A form field, as typed (empty when missing)."""
 
 FormErrors = dict[str, str]
 """Field name → what is wrong with it; the key `form` for the form as a whole."""

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 from functools import partial
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
@@ -53,13 +53,12 @@ from crowdquant.tournament.staking import (
 from crowdquant.tournament.tournaments import TournamentNotFound, list_tournaments
 from crowdquant.web.deps import PageSession, Services, ServicesDep
 from crowdquant.web.errors import PageError
-from crowdquant.web.forms import FormErrors, checked_form
+from crowdquant.web.forms import FormErrors, Text, checked_form
 from crowdquant.web.guards import SignedIn
 from crowdquant.web.routing import PageRoute
 from crowdquant.web.templating import render
 
 router = APIRouter(route_class=PageRoute)
-Text = Annotated[str, Form()]
 RECENT_CHANGES = 20
 MAX_NUMBER_DIGITS = 9  # a tournament number the database can hold
 NOTICES = {
@@ -306,10 +305,9 @@ def payout_mode(
     try:
         chosen = PayoutMode(mode)
     except ValueError:
-        session.rollback()
-        errors: FormErrors = {"mode": "choose where the model's rewards go"}
-        return _stake_page(
-            request, session, services, account, model, form="payout", errors=errors, status=422
+        message = "choose where the model's rewards go"
+        return _refused(
+            request, session, services, account, model, "payout", {}, "mode", message, 422
         )
     set_payout_mode(session, model, chosen)
     return _done(f"/models/{model.id}/stake", "payout")

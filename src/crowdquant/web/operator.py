@@ -20,9 +20,9 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
@@ -52,13 +52,12 @@ from crowdquant.tournament.tournaments import (
 from crowdquant.web.charts import line_chart
 from crowdquant.web.deps import PageSession, Services, ServicesDep
 from crowdquant.web.errors import PageError
-from crowdquant.web.forms import FormErrors, checked_form
+from crowdquant.web.forms import FormErrors, Text, checked_form
 from crowdquant.web.guards import OperatorAccount
 from crowdquant.web.routing import PageRoute
 from crowdquant.web.templating import render
 
 router = APIRouter(route_class=PageRoute)
-Text = Annotated[str, Form()]
 SHOWN_ROUNDS = 25
 """Rounds on the meta-model page by default (each reads two stored files)."""
 MAX_SHOWN_ROUNDS = 1000

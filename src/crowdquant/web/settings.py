@@ -33,13 +33,12 @@ from crowdquant.tournament.accounts import (
 )
 from crowdquant.web.deps import PageSession, ServicesDep
 from crowdquant.web.errors import PageError
-from crowdquant.web.forms import FormErrors, checked_form
+from crowdquant.web.forms import FormErrors, Text, checked_form
 from crowdquant.web.guards import SESSION_TTL, SignedIn, keep_signed_in
 from crowdquant.web.routing import PageRoute
 from crowdquant.web.templating import render
 
 router = APIRouter(route_class=PageRoute)
-Text = Annotated[str, Form()]
 NOTICES = {
     "revoked": "The key was revoked: it no longer works.",
     "password": "Your password was changed; every other browser was signed out.",
