@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crowdquant.api.app import create_app
 from crowdquant.clock import ManualClock
+from crowdquant.data.release import DatasetVersion
 from crowdquant.db.models import ApiScope, Cadence, Rules
 from crowdquant.db.session import transaction
 from crowdquant.ledger import NMR_UNIT, AccountId, Currency
@@ -34,6 +35,7 @@ from crowdquant.settings import Settings
 from crowdquant.storage import LocalStorage
 from crowdquant.tournament.accounts import create_api_key, sign_up
 from crowdquant.tournament.calendar import RoundTimes
+from crowdquant.tournament.legacy_files import LegacyRounds
 from crowdquant.tournament.models import create_model
 from crowdquant.tournament.rounds import FeedPublisher, open_round
 from crowdquant.tournament.scheduler import Scheduler
@@ -41,7 +43,7 @@ from crowdquant.tournament.scoring import FeedTargets
 from crowdquant.tournament.staking import grant_nmr
 from crowdquant.tournament.tournaments import create_tournament, get_tournament
 
-from ..tournament.live_market import MONDAY, local_storage
+from ..tournament.live_market import KEYS, MONDAY, local_storage
 from ..tournament.scored_round import market_feed
 from .server import serve
 
@@ -147,18 +149,21 @@ def staked_world(
     clock: ManualClock | None = None,
     scheduler_ledger: SqlLedger | None = None,
     scored: bool = True,
+    legacy_version: DatasetVersion | None = None,
 ) -> Iterator[StakedWorld]:
     """The world served: each player holds `grant` (10^-18 NMR units) and one model in each
     tournament (``<name>_<number>``). Storage lives in ``<tmp_path>/home/files``, where the
     CLI looks with ``CROWDQUANT_HOME=<tmp_path>/home``. The clock starts at `START` unless
     given; `scheduler_ledger` is the books the scheduler posts through (default: the
-    world's); without `scored`, rounds resolve unscored at their resolve time."""
+    world's); without `scored`, rounds resolve unscored at their resolve time. With
+    `legacy_version`, the 2017 tournaments' rounds publish their CSV files from it."""
     clock = clock or ManualClock(START)
     home = tmp_path / "home"
     storage = local_storage(home / "files")
     ledger = SqlLedger(clock)
     feed = market_feed()
-    publisher = FeedPublisher(feed, storage)
+    legacy = None if legacy_version is None else LegacyRounds(legacy_version, KEYS)
+    publisher = FeedPublisher(feed, storage, legacy=legacy)
     targets = {spec.number: FeedTargets(feed) for spec in tournaments} if scored else {}
     scheduler = Scheduler(
         sessions,

@@ -6,7 +6,8 @@ against figures computed here, independently, from the stored scores; then
 - Classic (tournament 8): four participants stake, unstake and set their stakes with
   numerapi, upload to two overlapping rounds (one upload late), and change stakes between
   the closes; a small stake threshold puts the payout factor below 1.
-- 2017 (tournament 11): four participants upload probabilities with numerapi and stake on
+- 2017 (tournament 11): four participants download the round's numerai_tournament_data.csv and
+  upload a probability for each of its rows (validation, test and live) with numerapi, stake on
   the open round over REST at different confidences; the operator funds the prize pool.
 """
 
@@ -30,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from crowdquant.cli import app as cli
+from crowdquant.data.release import DatasetVersion
 from crowdquant.db.models import (
     PayoutMode,
     Round,
@@ -56,9 +58,11 @@ from crowdquant.ledger import (
     wallet,
 )
 from crowdquant.tournament.funding import fund_prize_pool
+from crowdquant.tournament.legacy_files import tournament_rows
 from crowdquant.tournament.scoring import replay_round
 from crowdquant.tournament.tournaments import get_tournament
 
+from ..tournament.live_market import build_dataset_version
 from ..tournament.scored_round import market_feed
 from .staked_world import (
     NMR,
@@ -595,21 +599,38 @@ def rank_prize(rank: int) -> tuple[int, int]:
     return round(usd * 100), math.floor(usd * NMR_PER_USD * 100) * NMR // 100
 
 
-def legacy_predictions(world: StakedWorld, live: pd.DataFrame, name: str) -> pd.DataFrame:
-    """Probabilities leaning towards (or away from) the round's final binary target."""
+def download_tournament_data(
+    world: StakedWorld, name: str, number: int, folder: Path
+) -> pd.DataFrame:
+    """The round's numerai_tournament_data.csv, downloaded with numerapi by its 2017 name."""
+    path = folder / f"{name}_{number}" / "numerai_tournament_data.csv"
+    world.napi(name, LEGACY).download_dataset(
+        "numerai_tournament_data.csv", str(path), round_num=number
+    )
+    return pd.read_csv(path, dtype={"id": str}, index_col="id")
+
+
+def legacy_predictions(world: StakedWorld, tournament: pd.DataFrame, name: str) -> pd.DataFrame:
+    """A probability for every row of the round's tournament file: the live rows lean
+    towards (or away from) the round's final binary target, the others are noise."""
     with transaction(world.sessions) as session:
         round_ = session.scalars(
             select(Round).join(Tournament).where(Tournament.number == LEGACY)
         ).one()
         number, era, market_date = round_.number, round_.live_era, round_.market_date
+        rows = tournament_rows(session, world.storage, round_)  # the operator's id map
+    assert rows is not None and rows.index.equals(tournament.index)
     feed = market_feed()
     live_era = feed.live_era(number, era, pd.Timestamp(market_date))
     residual = feed.targets(live_era, HORIZON)["residual_return"].astype(np.float64)
-    lean = (2.0 * (residual > residual.median()) - 1.0).reindex(live.index)
+    up = 2.0 * (residual > residual.median()) - 1.0
+    lean = pd.Series(0.0, index=tournament.index)
+    live = rows[rows["data_type"] == "live"]
+    lean[live.index] = up.reindex(live["original_id"]).to_numpy()
     signal, noise, _, _ = BIDS[name]
     rng = np.random.default_rng(PLAYERS.index(name) + 2017)
-    values = (0.5 + signal * lean + rng.normal(0, noise, len(live))).clip(0.02, 0.98)
-    return pd.DataFrame({"id": live.index, "prediction": values.round(6).to_numpy()})
+    values = (0.5 + signal * lean + rng.normal(0, noise, len(lean))).clip(0.02, 0.98)
+    return pd.DataFrame({"id": lean.index, "probability": values.round(6).to_numpy()})
 
 
 @dataclass(frozen=True)
@@ -649,16 +670,28 @@ def legacy_expected(world: StakedWorld, round_: uuid.UUID) -> LegacyExpected:
     return LegacyExpected(logloss, eligible, burned, ranks, awards, nmr_paid, usd_paid)
 
 
+@pytest.fixture(scope="module")
+def legacy_version(tmp_path_factory: pytest.TempPathFactory) -> DatasetVersion:
+    """The version the 2017 rounds publish their CSV files from."""
+    return build_dataset_version(tmp_path_factory.mktemp("legacy"), version="v2")
+
+
 def test_2017_round_burns_returns_awards_and_prizes_as_computed(
-    sessions: sessionmaker[Session], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sessions: sessionmaker[Session],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    legacy_version: DatasetVersion,
 ) -> None:
     spec = TournamentSpec(LEGACY, Rules.LEGACY2017, "v2")
-    with staked_world(sessions, tmp_path, [spec], PLAYERS, GRANT) as world:
+    with staked_world(
+        sessions, tmp_path, [spec], PLAYERS, GRANT, legacy_version=legacy_version
+    ) as world:
         books = Books(wallet=dict.fromkeys(PLAYERS, GRANT))
         number = world.open_round(LEGACY, resolve_after=35 * DAY)
-        live = download_live(world, "carol", LEGACY, tmp_path)
+        tournament_data = download_tournament_data(world, "carol", number, tmp_path)
+        assert set(tournament_data["data_type"]) == {"validation", "test", "live"}
         for name in PLAYERS:
-            upload(world, name, LEGACY, legacy_predictions(world, live, name))
+            upload(world, name, LEGACY, legacy_predictions(world, tournament_data, name))
             model = world.model(name, LEGACY)
             _, _, amount, confidence = BIDS[name]
             with world.rest(name) as client:

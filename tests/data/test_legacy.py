@@ -2,7 +2,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from crowdquant.data.legacy import export_legacy
+from crowdquant.data.legacy import (
+    LegacyRoundFiles,
+    binary_targets,
+    export_legacy,
+    legacy_frame,
+    round_files,
+    version_rows,
+)
 
 from .conftest import Built
 
@@ -34,3 +41,59 @@ def test_test_rows_are_the_hidden_holdout(tmp_path: Path, synthetic_build: Built
     holdout = synthetic_build.version.frame("holdout")
     assert set(legacy.index[legacy["data_type"] == "test"]) == set(holdout.index)
     assert not list(tmp_path.glob(".*partial*"))
+
+
+def round_of(built: Built, key: bytes) -> LegacyRoundFiles:
+    version = built.version
+    features = version.features_json()["feature_sets"]["all"]
+    return round_files(version_rows(version), features, version.frame("live"), key)
+
+
+def test_a_rounds_files_split_the_layout_and_rekey_every_id(synthetic_build: Built) -> None:
+    files = round_of(synthetic_build, b"k" * 32)
+    assert set(files.training["data_type"]) == {"train"}
+    assert list(dict.fromkeys(files.tournament["data_type"])) == ["validation", "test", "live"]
+    assert files.training["target"].notna().all()
+    shown = files.tournament["data_type"] == "validation"
+    assert files.tournament.loc[shown, "target"].notna().all()
+    assert files.tournament.loc[~shown, "target"].isna().all()
+    assert files.id_map.index.equals(files.tournament.index)
+    # the operator keeps the test rows' target too, to score them; never the live rows'
+    scored = files.id_map["data_type"].isin(["validation", "test"])
+    assert files.id_map.loc[scored, "target"].isin([0, 1]).all()
+    assert files.id_map.loc[~scored, "target"].isna().all()
+    holdout = files.id_map[files.id_map["data_type"] == "test"]
+    expected = binary_targets(synthetic_build.version.id_map()).reindex(holdout["original_id"])
+    assert (holdout["target"].to_numpy() == expected.to_numpy()).all()
+    version = synthetic_build.version
+    originals = {
+        str(i)
+        for split in ("train", "validation", "holdout", "live")
+        for i in version.frame(split).index
+    }
+    assert not originals & (set(files.training.index) | set(files.tournament.index))
+    assert set(files.id_map["original_id"]) <= originals
+    # the same rows as the whole-version export, in [0, 1]
+    whole = legacy_frame(version)
+    assert len(files.training) + len(files.tournament) == len(whole)
+    row = files.id_map.index[0]
+    original = whole.loc[files.id_map.loc[row, "original_id"]]
+    assert files.tournament.loc[row].drop("target").equals(original.drop("target"))
+
+
+def test_each_round_key_gives_other_ids_and_the_same_key_the_same(synthetic_build: Built) -> None:
+    first, again, second = (
+        round_of(synthetic_build, key) for key in (b"a" * 32, b"a" * 32, b"b" * 32)
+    )
+    assert first.tournament.equals(again.tournament)
+    assert not set(first.tournament.index) & set(second.tournament.index)
+    assert not set(first.training.index) & set(second.training.index)
+    # rows ordered by id within each era: the order is drawn afresh too
+    assert (
+        not first.training["era"]
+        .reset_index(drop=True)
+        .ne(second.training["era"].reset_index(drop=True))
+        .any()
+    )
+    by_original = second.id_map.reset_index().set_index("original_id")["id"]
+    assert not (first.id_map["original_id"].to_numpy() == by_original.index.to_numpy()).all()

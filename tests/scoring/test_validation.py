@@ -29,6 +29,7 @@ from crowdquant.scoring.validation import (
     UnreadableFileError,
     UnsupportedFormatError,
     ValidatedSubmission,
+    validate_legacy_submission,
     validate_submission,
 )
 
@@ -531,3 +532,64 @@ def test_parity_batch_covers_every_outcome() -> None:
         "invalid_submission_ids",
         "invalid_submission_values",
     }
+
+
+# ------------------------------------------------------------------------------------------
+# 2017 rounds: every tournament row (validation, test and live), probabilities inside (0, 1)
+
+ROW_TYPES = pd.Series(
+    ["validation"] * 4 + ["test"] * 3 + ["live"] * 3,
+    index=[f"v{i}" for i in range(4)] + [f"t{i}" for i in range(3)] + [f"l{i}" for i in range(3)],
+)
+
+
+def legacy(values: dict[str, object] | None = None, column: str = "probability") -> bytes:
+    rows = {row_id: 0.3 + 0.04 * k for k, row_id in enumerate(ROW_TYPES.index)}
+    rows.update(values or {})
+    return csv(pd.DataFrame({"id": list(rows), column: list(rows.values())}))
+
+
+def test_a_full_2017_submission_gives_every_row_sorted_by_id() -> None:
+    result = validate_legacy_submission(legacy(), ROW_TYPES)
+    assert list(result.predictions.index) == sorted(ROW_TYPES.index)
+    assert result.predictions.name == "probability" and result.n_rows == len(ROW_TYPES)
+    assert result.predictions["l2"] == pytest.approx(0.3 + 0.04 * 9)
+    assert result.extra_ids == []
+
+
+@pytest.mark.parametrize(
+    ("data", "error", "words"),
+    [
+        (
+            csv(pd.DataFrame({"id": ["v0", "v1", "v2", "t0", "t1", "l2"], "probability": 0.5})),
+            MissingIdsError,
+            "missing 1 validation row, 1 test row, 2 live rows of the round's 4 validation"
+            " rows, 3 test rows, 3 live rows, e.g. id 'v3'",
+        ),
+        (legacy({"t1": 1.2}), RangeError, "probability 1.2 at id 't1' is outside (0, 1)"),
+        (legacy({"l0": 0.0, "l1": 1.0}), RangeError, "2 live rows are outside"),
+        (legacy({"v0": -0.1}), RangeError, "probability -0.1 at id 'v0'"),
+        (legacy({"l0": ""}), NanValuesError, "1 live row have no probability, e.g. id 'l0'"),
+        (legacy({"x9": 0.5}), SubmissionIdsError, "not rows of this round's tournament file"),
+        (
+            legacy() + b"t0,0.5\nl1,0.5\n",
+            DuplicateIdsError,
+            "1 test row, 1 live row appear more than once",
+        ),
+        (legacy(column="prediction"), HeaderError, "a 2017 round takes columns"),
+        (legacy({"v1": "high"}), NotNumericError, "not numbers"),
+    ],
+)
+def test_a_2017_submission_is_refused_saying_what_is_wrong(
+    data: bytes, error: type[SubmissionError], words: str
+) -> None:
+    with pytest.raises(error) as raised:
+        validate_legacy_submission(data, ROW_TYPES, filename="preds.csv")
+    assert words in raised.value.message
+
+
+def test_a_2017_submission_of_another_round_is_told_to_use_this_rounds_file() -> None:
+    with pytest.raises(SubmissionIdsError) as raised:
+        validate_legacy_submission(legacy(), ROW_TYPES.rename(lambda i: f"n{i}"))
+    assert "10 id(s) are not rows of this round's tournament file" in raised.value.message
+    assert "numerai_tournament_data.csv" in raised.value.message

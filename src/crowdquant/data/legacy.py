@@ -2,19 +2,37 @@
 
 train and validation rows carry the target; the host-only holdout becomes the `test`
 rows (features only, as in 2017); live rows have no target either.
+
+A 2017 round publishes the layout as two files (`round_files`):
+``numerai_training_data.csv`` (the train rows) and ``numerai_tournament_data.csv`` (the
+validation rows with their target, the test rows and the round's live rows without), every
+id re-keyed for the round by a keyed hash of its original id, so ids of two rounds cannot be
+linked without the operator's key. Rows are ordered by their new id within each data type
+and era, so a row's place in the file does not link it across rounds either. The operator
+keeps `LegacyRoundFiles.id_map` (new id → data type, era, original id) to score the round.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from crowdquant.data.anonymise import ids_from_prf
+from crowdquant.data.keys import keyed_digests
 from crowdquant.data.release import DatasetVersion
 from crowdquant.data.splits import HOLDOUT, LIVE, TRAIN, VALIDATION
 
 LEGACY_TYPES = {TRAIN: "train", VALIDATION: "validation", HOLDOUT: "test", LIVE: "live"}
+TRAINING_FILENAME = "numerai_training_data.csv"
+TOURNAMENT_FILENAME = "numerai_tournament_data.csv"
+
+
+class LegacyFilesError(ValueError):
+    """A round's 2017 files cannot be made from what was given."""
 
 
 def binary_targets(id_map: pd.DataFrame) -> pd.Series:
@@ -24,24 +42,112 @@ def binary_targets(id_map: pd.DataFrame) -> pd.Series:
     return above.where(id_map["residual_return"].notna()).set_axis(id_map["id"])
 
 
+def _legacy_part(
+    frame: pd.DataFrame, features: list[str], legacy_type: str, targets: pd.Series | None
+) -> pd.DataFrame:
+    """Rows of one data type in the 2017 layout: features / 4, era ``eraN``, the binary
+    target where `targets` is given (else empty)."""
+    missing = [name for name in features if name not in frame.columns]
+    if missing:
+        raise LegacyFilesError(
+            f"the {legacy_type} rows lack {len(missing)} of the version's features,"
+            f" e.g. {missing[0]!r}"
+        )
+    values = frame[features].to_numpy("float64") / 4.0
+    part = pd.DataFrame(
+        values, index=frame.index, columns=[f"feature{i}" for i in range(1, len(features) + 1)]
+    )
+    part.insert(0, "data_type", legacy_type)
+    part.insert(0, "era", "era" + frame["era"].astype(int).astype(str))
+    part["target"] = targets.reindex(frame.index) if targets is not None else pd.NA
+    part["target"] = part["target"].astype("Int8")
+    return part
+
+
 def legacy_frame(version: DatasetVersion) -> pd.DataFrame:
     features = version.features_json()["feature_sets"]["all"]
     targets = binary_targets(version.id_map())
     parts = []
     for split, legacy_type in LEGACY_TYPES.items():
-        frame = version.frame(split)
-        values = frame[features].to_numpy("float64") / 4.0
-        part = pd.DataFrame(
-            values, index=frame.index, columns=[f"feature{i}" for i in range(1, len(features) + 1)]
-        )
         shown = split in (TRAIN, VALIDATION)
-        part.insert(0, "data_type", legacy_type)
-        part.insert(0, "era", "era" + frame["era"].astype(int).astype(str))
-        part["target"] = targets.reindex(frame.index) if shown else pd.NA
-        parts.append(part)
+        parts.append(
+            _legacy_part(version.frame(split), features, legacy_type, targets if shown else None)
+        )
     legacy = pd.concat(parts)
     legacy["target"] = legacy["target"].astype("Int8")
     return legacy.rename_axis("id")
+
+
+def version_rows(version: DatasetVersion) -> pd.DataFrame:
+    """The version's train, validation and test (holdout) rows in the 2017 layout, by
+    original id: what every round of a 2017 tournament re-publishes under fresh ids. The
+    test rows carry their target here too: `round_files` keeps it in the operator's id map
+    only."""
+    features = version.features_json()["feature_sets"]["all"]
+    targets = binary_targets(version.id_map())
+    parts = [
+        _legacy_part(version.frame(split), features, LEGACY_TYPES[split], targets)
+        for split in (TRAIN, VALIDATION, HOLDOUT)
+    ]
+    rows = pd.concat(parts)
+    rows["target"] = rows["target"].astype("Int8")
+    return rows.rename_axis("id")
+
+
+@dataclass(frozen=True)
+class LegacyRoundFiles:
+    """One 2017 round's files (index `id`, the round's ids) and the operator's id map.
+
+    id_map: index `id` (the round's id of every tournament row), columns `data_type`, `era`,
+    `original_id` (the version's id, or for live rows the id of the round's live file) and
+    `target` (the binary target of validation and test rows, to score them; empty on live
+    rows). The published tournament file shows the target of validation rows only.
+    """
+
+    training: pd.DataFrame
+    tournament: pd.DataFrame
+    id_map: pd.DataFrame
+
+
+def round_ids(key: bytes, original_ids: pd.Index) -> pd.Index:
+    """Each original id re-keyed for a round: ``n`` + 15 hex digits of a keyed hash."""
+    words = keyed_digests(key, [str(i) for i in original_ids])[:, 0]
+    ids: pd.Index = pd.Index(ids_from_prf(words), name="id")
+    return ids
+
+
+def round_files(
+    base: pd.DataFrame, features: list[str], live: pd.DataFrame, key: bytes
+) -> LegacyRoundFiles:
+    """A round's 2017 files from the version's rows (`version_rows`) and the round's live
+    rows (index id; columns era and the version's published `features`, bins 0–4), every id
+    re-keyed with `key` (the round's own key: derive one per round)."""
+    rows = pd.concat([base, _legacy_part(live, features, "live", None)])
+    if rows.index.has_duplicates:
+        raise LegacyFilesError("a live id is also an id of the version's rows")
+    original = pd.Index(rows.index.astype(str), name="original_id")
+    new_ids = round_ids(key, original)
+    if new_ids.has_duplicates:  # 60-bit ids: a collision is astronomically unlikely
+        raise LegacyFilesError("two rows drew the same round id; derive another key")
+    rows = rows.set_axis(new_ids)
+    rows.insert(0, "original_id", original.to_numpy())
+    order = np.lexsort(
+        (
+            new_ids.to_numpy(str),
+            rows["era"].str[3:].astype(int).to_numpy(),
+            rows["data_type"].map({t: k for k, t in enumerate(LEGACY_TYPES.values())}).to_numpy(),
+        )
+    )
+    rows = rows.iloc[order]
+    training = rows[rows["data_type"] == "train"].drop(columns="original_id")
+    tournament_rows = rows[rows["data_type"] != "train"]
+    published = tournament_rows.drop(columns="original_id")
+    published["target"] = published["target"].where(published["data_type"] == "validation")
+    return LegacyRoundFiles(
+        training=training,
+        tournament=published,
+        id_map=tournament_rows[["data_type", "era", "original_id", "target"]].copy(),
+    )
 
 
 def export_legacy(version: DatasetVersion, out: Path) -> Path:

@@ -769,3 +769,53 @@ def concordance(
         if np.ndim(values) != 1:
             raise ValueError(f"{name} must be 1-D for one submission; use concordance_batch")
     return concordance_batch(clusters, validation, test, live, threshold)[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# The figures of one upload
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UploadChecks:
+    """What a 2017 upload is told at once (validation log-loss, consistency) and what the
+    operator alone keeps (``test_logloss``: feedback on the hidden test rows)."""
+
+    validation_logloss: float
+    consistency: ConsistencyResult
+    test_logloss: float | None
+
+
+def upload_checks(
+    probabilities: pd.Series,
+    rows: pd.DataFrame,
+    threshold: float = CONSISTENCY_2018,
+    benchmark: float = BENCHMARK_LOGLOSS,
+) -> UploadChecks:
+    """Validation log-loss and consistency, and the test log-loss, of one submission.
+
+    ``probabilities``: by id, every tournament row. ``rows``: by id, the round's tournament
+    rows with ``data_type``, ``era`` and the binary ``target`` of validation and test rows
+    (the operator's id map). ``test_logloss`` is None when no test row has a target.
+    """
+    validation = rows[rows["data_type"] == "validation"]
+    if validation.empty or validation["target"].isna().any():
+        raise ValueError("every validation row needs its target")
+    p = probabilities.reindex(validation.index)
+    if p.isna().any():
+        raise ValueError("the probabilities miss validation rows")
+    targets = validation["target"].to_numpy(np.int64)
+    by_era = per_era_logloss(p.to_numpy(np.float64), targets, validation["era"].to_numpy())
+    test = rows[(rows["data_type"] == "test") & rows["target"].notna()]
+    test_p = probabilities.reindex(test.index)
+    if test_p.isna().any():
+        raise ValueError("the probabilities miss test rows")
+    return UploadChecks(
+        validation_logloss=logloss(p.to_numpy(np.float64), targets),
+        consistency=check_consistency(by_era.iloc[:, 0], threshold, benchmark),
+        test_logloss=(
+            logloss(test_p.to_numpy(np.float64), test["target"].to_numpy(np.int64))
+            if len(test)
+            else None
+        ),
+    )

@@ -33,6 +33,12 @@ Rules (the reference's behaviour unless marked *departure*):
 * Live ids: cast to str and de-duplicated (*departure*: the reference counts a repeated
   live id twice and then refuses every submission). An empty or NaN-holding live id list is
   the caller's error and raises a plain `ValueError`, not a `SubmissionError`.
+
+A 2017 round (`validate_legacy_submission`) takes ``id, probability`` covering every row of
+its ``numerai_tournament_data.csv`` (validation, test and live), each id once and no other
+id, every probability a number strictly inside (0, 1) (log-loss is infinite at 0 and 1).
+Errors count what is wrong per data type ("missing 12 test rows, 3 live rows") and quote
+an example id. A constant submission is not refused (it scores ln 2, the benchmark).
 """
 
 from __future__ import annotations
@@ -233,14 +239,7 @@ def validate_submission(
     reference's order: file, headers, ids, values. `max_bytes` applies to bytes only.
     """
     live = _live_index(live_ids)
-    if isinstance(data, pd.DataFrame):
-        frame, from_text = data, False
-    elif isinstance(data, bytes | bytearray | memoryview):
-        frame, from_text = _read_bytes(bytes(data), filename, max_bytes)
-    else:
-        raise TypeError(f"data must be bytes or a DataFrame, not {type(data).__name__}")
-
-    frame = _id_index_to_column(frame)
+    frame, from_text = _read_frame(data, filename, max_bytes)
     pred_col = _check_headers(frame)
     ids = _check_ids(frame[ID_COLUMN], live, from_text)
     is_live = ids.isin(live).to_numpy()
@@ -356,6 +355,19 @@ def _read_csv(data: bytes, name: str) -> pd.DataFrame:
 # Headers
 
 
+def _read_frame(
+    data: bytes | bytearray | memoryview | pd.DataFrame, filename: str | None, max_bytes: int
+) -> tuple[pd.DataFrame, bool]:
+    """The submission as a frame with an `id` column, and whether it was read from text."""
+    if isinstance(data, pd.DataFrame):
+        frame, from_text = data, False
+    elif isinstance(data, bytes | bytearray | memoryview):
+        frame, from_text = _read_bytes(bytes(data), filename, max_bytes)
+    else:
+        raise TypeError(f"data must be bytes or a DataFrame, not {type(data).__name__}")
+    return _id_index_to_column(frame), from_text
+
+
 def _id_index_to_column(frame: pd.DataFrame) -> pd.DataFrame:
     """Turn an index named `id` into the id column when the only column is a prediction."""
     if (
@@ -398,8 +410,8 @@ def _header_hint(columns: Sequence[object]) -> str:
 # Ids
 
 
-def _check_ids(raw: pd.Series, live: pd.Index, from_text: bool) -> pd.Series:
-    """The ids as strings, after the NaN, duplicate and missing-id checks."""
+def _ids_as_text(raw: pd.Series, from_text: bool) -> pd.Series:
+    """The ids as strings, after the missing-id (NaN or blank) check."""
     missing = raw.isna().to_numpy()
     if from_text or raw.dtype == object or pd.api.types.is_string_dtype(raw.dtype):
         blank = raw.map(lambda cell: isinstance(cell, str) and not cell.strip())
@@ -411,7 +423,12 @@ def _check_ids(raw: pd.Series, live: pd.Index, from_text: bool) -> pd.Series:
             count=int(missing.sum()),
             example_row=row + 1,
         )
-    ids = raw.astype(str).reset_index(drop=True).rename(ID_COLUMN)
+    return raw.astype(str).reset_index(drop=True).rename(ID_COLUMN)
+
+
+def _check_ids(raw: pd.Series, live: pd.Index, from_text: bool) -> pd.Series:
+    """The ids as strings, after the NaN, duplicate and missing-id checks."""
+    ids = _ids_as_text(raw, from_text)
     live_rows = ids[ids.isin(live)]
     repeated = live_rows[live_rows.duplicated()].unique()
     if len(repeated):
@@ -518,3 +535,115 @@ def _check_values(predictions: pd.Series) -> None:
 def _show(value: object, limit: int = 40) -> str:
     text = repr(str(value)) if isinstance(value, str) else repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# --------------------------------------------------------------------------------------------
+# 2017 rounds
+
+LEGACY_COLUMN: Final = "probability"
+
+
+def validate_legacy_submission(
+    data: bytes | pd.DataFrame,
+    row_types: pd.Series,
+    *,
+    filename: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> ValidatedSubmission:
+    """Validate a 2017 submission against its round's tournament rows.
+
+    `row_types` maps each tournament row's id to its data type (``validation``, ``test`` or
+    ``live``), in the order the types are to be named in messages. Returns every row's
+    probability, sorted by id; raises a `SubmissionError` subclass otherwise.
+    """
+    if len(row_types) == 0 or row_types.index.has_duplicates:
+        raise ValueError("row_types must hold each tournament id once")
+    expected = pd.Index(row_types.index.astype(str), name=ID_COLUMN)
+    types = pd.Series(row_types.to_numpy(), index=expected)
+    frame, from_text = _read_frame(data, filename, max_bytes)
+    column = _check_headers(frame)
+    if column != LEGACY_COLUMN:
+        raise HeaderError(
+            f"a 2017 round takes columns ['id', 'probability']; found {list(frame.columns)!r}",
+            columns=list(frame.columns),
+        )
+    ids = _check_legacy_ids(frame[ID_COLUMN], types, from_text)
+    values = _to_float(frame[column], ids, from_text)
+    probabilities = pd.Series(
+        values, index=pd.Index(ids.to_numpy(), name=ID_COLUMN), name=column
+    ).sort_index()
+    _check_probabilities(probabilities, types)
+    return ValidatedSubmission(
+        predictions=probabilities, prediction_column=column, extra_ids=[], n_rows=len(frame)
+    )
+
+
+def _counted(counts: pd.Series) -> str:
+    """``12 test rows, 3 live rows`` from a count per data type."""
+    return ", ".join(f"{int(n)} {kind} row{'s' if n != 1 else ''}" for kind, n in counts.items())
+
+
+def _per_type(ids: pd.Index, types: pd.Series) -> pd.Series:
+    order = list(dict.fromkeys(types.to_numpy()))
+    counts = types.reindex(ids).value_counts()
+    return counts.reindex([kind for kind in order if kind in counts.index])
+
+
+def _check_legacy_ids(raw: pd.Series, types: pd.Series, from_text: bool) -> pd.Series:
+    """The ids as strings: each a tournament row, once, and every row there."""
+    ids = _ids_as_text(raw, from_text)
+    unknown = ids[~ids.isin(types.index)]
+    if len(unknown):
+        raise SubmissionIdsError(
+            f"{len(unknown.unique())} id(s) are not rows of this round's tournament file,"
+            f" e.g. {_show(unknown.iloc[0])} (predict on this round's"
+            " numerai_tournament_data.csv)",
+            count=len(unknown.unique()),
+            example=unknown.iloc[0],
+        )
+    repeated = ids[ids.duplicated()].unique()
+    if len(repeated):
+        counts = _per_type(pd.Index(repeated), types)
+        raise DuplicateIdsError(
+            f"{_counted(counts)} appear more than once, e.g. id {_show(repeated[0])}",
+            count=len(repeated),
+            example=repeated[0],
+            per_type={str(k): int(n) for k, n in counts.items()},
+        )
+    absent = types.index[~types.index.isin(ids)]
+    if len(absent):
+        counts = _per_type(absent, types)
+        total = _per_type(types.index, types)
+        raise MissingIdsError(
+            f"missing {_counted(counts)} of the round's {_counted(total)},"
+            f" e.g. id {_show(absent[0])} (a 2017 submission covers every row of"
+            " numerai_tournament_data.csv: validation, test and live)",
+            count=len(absent),
+            example=absent[0],
+            per_type={str(k): int(n) for k, n in counts.items()},
+        )
+    return ids
+
+
+def _check_probabilities(probabilities: pd.Series, types: pd.Series) -> None:
+    nan = probabilities.isna()
+    if nan.any():
+        counts = _per_type(probabilities.index[nan.to_numpy()], types)
+        raise NanValuesError(
+            f"{_counted(counts)} have no probability, e.g. id"
+            f" {_show(probabilities.index[nan.to_numpy()][0])}",
+            count=int(nan.sum()),
+            per_type={str(k): int(n) for k, n in counts.items()},
+        )
+    values = probabilities.to_numpy()
+    outside = (values <= 0) | (values >= 1)
+    if outside.any():
+        first = int(np.flatnonzero(outside)[0])
+        counts = _per_type(probabilities.index[outside], types)
+        raise RangeError(
+            f"probability {values[first]:.10g} at id {_show(probabilities.index[first])}"
+            f" is outside (0, 1); {_counted(counts)} are outside",
+            count=int(outside.sum()),
+            example=probabilities.index[first],
+            per_type={str(k): int(n) for k, n in counts.items()},
+        )

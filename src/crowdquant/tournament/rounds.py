@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -36,7 +37,7 @@ from crowdquant.clock import Clock
 from crowdquant.data.eras import era_label
 from crowdquant.data.feed import MarketFeed
 from crowdquant.data.pipeline import era_grid
-from crowdquant.db.models import DatasetFile, Round, RoundStatus, Tournament
+from crowdquant.db.models import DatasetFile, Round, RoundStatus, Rules, Tournament
 from crowdquant.payouts import PayoutRule, PayoutRuleError, rule_to_data, rule_with
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.calendar import (
@@ -47,8 +48,34 @@ from crowdquant.tournament.calendar import (
     schedule_for,
 )
 from crowdquant.tournament.errors import ServiceError
+from crowdquant.tournament.legacy_files import (
+    LEGACY_FILENAMES,
+    LegacyRounds,
+    StoredRoundFile,
+    delete_all,
+    round_filename,
+)
 
 LIVE_FILENAME = "live.parquet"
+MOVING_FILENAMES = (LIVE_FILENAME, *LEGACY_FILENAMES)
+"""A version's files that hold the newest round's data; each round has its own copy."""
+_ROUND_FILE = re.compile(r"(?:live|numerai_training_data|numerai_tournament_data)_(\d+)\.\w+")
+
+
+def own_filename(round_number: int, filename: str) -> str:
+    """The round's own file for a moving name (``live.parquet`` → ``live_<round>.parquet``,
+    ``numerai_tournament_data.csv`` → ``numerai_tournament_data_<round>.csv``); any other
+    name unchanged."""
+    return round_filename(filename, round_number) if filename in MOVING_FILENAMES else filename
+
+
+def of_round(round_number: int, filename: str) -> bool:
+    """Whether a file of the round's version belongs to the round: not a moving file, and
+    not another round's own file."""
+    if filename in MOVING_FILENAMES:
+        return False
+    found = _ROUND_FILE.fullmatch(filename)
+    return found is None or int(found.group(1)) == round_number
 
 
 # --- errors (N818 waived: short names read better where raised and caught) -------------------
@@ -101,7 +128,8 @@ class PublishedLive:
 
     `storage_key` holds the round's live file; `current_key`, when set, the same bytes as the
     version's current `live.parquet`. `market_date` is operator-only: the trading day the
-    live era shows.
+    live era shows. `files`: the round's other published files (a 2017 round's CSV files),
+    each to record under its own name.
     """
 
     live_era: str
@@ -111,6 +139,7 @@ class PublishedLive:
     current_key: str | None = None
     market_date: date | None = None
     rows: int | None = None
+    files: tuple[StoredRoundFile, ...] = ()
 
 
 class LivePublisher(Protocol):
@@ -151,6 +180,10 @@ class FeedPublisher:
     dataset build counts eras (from the first week with a full feature history): the live
     rounds continue the version's era numbers, and the daily rounds of one week share their
     week's label.
+
+    With `legacy` (a `LegacyRounds` over the tournament's dataset version), the rounds of a
+    `Rules.LEGACY2017` tournament also publish their 2017 CSV files (`legacy_files`); all of
+    a round's files are stored, or none.
     """
 
     def __init__(
@@ -160,11 +193,13 @@ class FeedPublisher:
         *,
         market_date: Callable[[date], date] = same_day,
         prefix: str = "",
+        legacy: LegacyRounds | None = None,
     ) -> None:
         if prefix and not prefix.endswith("/"):
             raise ValueError("a storage prefix ends with '/'")
         self.feed, self.storage = feed, storage
         self.market_date, self.prefix = market_date, prefix
+        self.legacy = legacy
 
     def publish(self, tournament: Tournament, round_number: int, era_date: date) -> PublishedLive:
         wanted = pd.Timestamp(self.market_date(era_date))
@@ -179,11 +214,21 @@ class FeedPublisher:
         content = buffer.getvalue()
         folder = f"{self.prefix}{tournament.dataset_version}/"
         key, current = f"{folder}live_{round_number}.parquet", f"{folder}{LIVE_FILENAME}"
-        stored = self.storage.write(key, content)
+        files: list[StoredRoundFile] = []
+        written: list[str] = []
+        if self.legacy is not None and tournament.rules is Rules.LEGACY2017:
+            files, written = self.legacy.store(
+                self.storage, folder, tournament.dataset_version, round_number, live.frame
+            )
         try:
-            self.storage.write(current, content)
+            stored = self.storage.write(key, content)
+            try:
+                self.storage.write(current, content)
+            except BaseException:
+                self.storage.delete(key)
+                raise
         except BaseException:
-            self.storage.delete(key)
+            delete_all(self.storage, written)
             raise
         return PublishedLive(
             live_era=label,
@@ -193,6 +238,7 @@ class FeedPublisher:
             current_key=current,
             market_date=trading_day.date(),
             rows=len(live.frame),
+            files=tuple(files),
         )
 
 
@@ -270,6 +316,8 @@ def open_round(
             keys.append(published.current_key)
         for key in keys:
             _record_file(session, tournament.dataset_version, key, published, now)
+        for file in published.files:
+            _record(session, tournament.dataset_version, file, now)
         session.flush()
     return round_
 
@@ -316,13 +364,19 @@ def _record_file(
     session: Session, version: str, key: str, published: PublishedLive, now: datetime
 ) -> None:
     filename = key.rsplit("/", 1)[-1]
+    _record(session, version, StoredRoundFile(filename, key, published.size, published.sha256), now)
+
+
+def _record(session: Session, version: str, file: StoredRoundFile, now: datetime) -> None:
     row = session.scalar(
-        select(DatasetFile).where(DatasetFile.version == version, DatasetFile.filename == filename)
+        select(DatasetFile).where(
+            DatasetFile.version == version, DatasetFile.filename == file.filename
+        )
     )
     if row is None:
-        row = DatasetFile(version=version, filename=filename)
+        row = DatasetFile(version=version, filename=file.filename)
         session.add(row)
-    row.size, row.sha256, row.storage_key = published.size, published.sha256, key
+    row.size, row.sha256, row.storage_key = file.size, file.sha256, file.storage_key
     row.published_at = now
 
 

@@ -1,11 +1,15 @@
 """Uploading predictions to a round, and reading one's own uploads back.
 
 A participant uploads a predictions file for one of their models. The upload is checked
-against the round's live ids (`scoring.validation`), stored raw under
+against the round's live ids (`scoring.validation`) or, in a round published with 2017
+files, against every row of its ``numerai_tournament_data.csv`` (validation, test and live:
+`validate_legacy_submission`, `legacy_files.tournament_rows`), stored raw under
 ``submissions/<round id>/<model id>/<submission id>.<csv|parquet>`` and recorded as a
 `Submission`: `valid` with its row count, or `invalid` with the validator's message (its
 code first, ``"invalid_submission_ids: ..."``). An invalid file is recorded too, so the
-participant sees why it was refused and can download what they sent.
+participant sees why it was refused and can download what they sent. A valid upload to a
+round with 2017 files also gets its figures (`legacy_checks`: validation log-loss,
+consistency, originality, and the operator's test-set log-loss) as `SubmissionCheck` rows.
 
 When uploads are taken: from the round's open time until it is resolved. After the close
 (or once the round's status has left `open`) an upload is `late`: it is scored later but
@@ -49,10 +53,14 @@ from crowdquant.scoring.validation import (
     PARQUET_MAGIC,
     PARQUET_SUFFIXES,
     SubmissionError,
+    ValidatedSubmission,
+    validate_legacy_submission,
     validate_submission,
 )
 from crowdquant.storage import ByteStream, FileStorage, TooLarge
 from crowdquant.tournament.errors import ServiceError
+from crowdquant.tournament.legacy_checks import check_rows, legacy_upload_checks
+from crowdquant.tournament.legacy_files import tournament_rows
 from crowdquant.tournament.models import get_own_model
 from crowdquant.tournament.rounds import current_round, is_open
 from crowdquant.tournament.tournaments import get_tournament
@@ -160,7 +168,8 @@ def submit_predictions(
     """Record an upload of `account`'s model `model_id` to a round and store its bytes.
 
     `round_` is a `Round`, or a tournament number meaning that tournament's newest round.
-    `live_ids` are the round's live ids (`live_ids_of_round`). Raises `UnknownModel` /
+    `live_ids` are the round's live ids (`live_ids_of_round`); a round with 2017 files is
+    checked against its tournament rows instead. Raises `UnknownModel` /
     `NotYourModel`, `TournamentNotFound`, `WrongTournament`, `RoundNotOpen` and
     `UploadTooLarge`, each before anything is stored. Returns the flushed submission:
     `valid` or `invalid` (never `pending`), `late` if the round is past its window.
@@ -174,6 +183,7 @@ def submit_predictions(
         raise RoundNotOpen(f"round {round_.number} is resolved and takes no more submissions")
     if len(data) > max_bytes:
         raise UploadTooLarge(_too_large(filename, len(data), max_bytes))
+    legacy = tournament_rows(session, storage, round_)
 
     name = _clean_filename(filename)
     submission_id = uuid.uuid4()
@@ -197,7 +207,13 @@ def submit_predictions(
         validated_at=now,
     )
     try:
-        validated = validate_submission(data, live_ids, filename=name, max_bytes=max_bytes)
+        validated: ValidatedSubmission
+        if legacy is not None:
+            validated = validate_legacy_submission(
+                data, legacy["data_type"], filename=name, max_bytes=max_bytes
+            )
+        else:
+            validated = validate_submission(data, live_ids, filename=name, max_bytes=max_bytes)
     except SubmissionError as error:
         submission.status, submission.error = SubmissionStatus.INVALID, str(error)
     else:
@@ -206,6 +222,12 @@ def submit_predictions(
         with session.begin_nested():
             session.add(submission)
             session.flush()
+            found = (
+                legacy_upload_checks(session, storage, submission) if legacy is not None else None
+            )
+            if found is not None:
+                session.add_all(check_rows(found, submission, now))
+                session.flush()
     except BaseException:
         storage.delete(key)
         raise

@@ -51,7 +51,7 @@ from crowdquant.web.templating import render
 
 router = APIRouter(route_class=PageRoute)
 
-_ROUND_LIVE_FILE = re.compile(r"live_\d+\.parquet")
+_ROUND_LIVE_FILE = re.compile(r"(?:live|numerai_training_data|numerai_tournament_data)_\d+\.\w+")
 RECENT_UPLOADS = 10
 
 

@@ -6,14 +6,17 @@ import hashlib
 from datetime import timedelta
 
 import httpx
+import pytest
 
-from crowdquant.db.models import DatasetFile
+from crowdquant.data.release import DatasetVersion
+from crowdquant.db.models import DatasetFile, Rules
 from crowdquant.db.session import transaction
 from crowdquant.tournament.datasets import UnknownDatasetFile
-from crowdquant.tournament.rounds import FeedPublisher, open_round
+from crowdquant.tournament.legacy_files import LegacyRounds
+from crowdquant.tournament.rounds import FeedPublisher, open_round, open_round_now
 from crowdquant.tournament.tournaments import get_tournament
 
-from ...tournament.live_market import market_feed, stored_bytes
+from ...tournament.live_market import KEYS, build_dataset_version, market_feed, stored_bytes
 from .helpers import RestWorld, refused
 
 
@@ -123,3 +126,67 @@ def test_the_operators_files_are_never_listed_or_signed(world: RestWorld) -> Non
             answer = api.get(f"/tournaments/8/datasets/{filename}")
             refused(answer, 404, UnknownDatasetFile.code)
             assert "url" not in answer.text
+
+
+@pytest.fixture(scope="module")
+def legacy_version(tmp_path_factory: pytest.TempPathFactory) -> DatasetVersion:
+    return build_dataset_version(tmp_path_factory.mktemp("legacy"), version="v2")
+
+
+def test_a_2017_rounds_csv_files_are_its_own(
+    world: RestWorld, legacy_version: DatasetVersion
+) -> None:
+    """Tournament 11 under the 2017 rules: each round lists its own two CSV files; the
+    version's current names give the newest round's; the operator's id map is never listed."""
+    publisher = FeedPublisher(
+        market_feed(), world.storage, legacy=LegacyRounds(legacy_version, KEYS)
+    )
+    for _ in range(2):
+        with transaction(world.sessions) as session:
+            tournament = get_tournament(session, 11)
+            tournament.rules = Rules.LEGACY2017
+            open_round_now(session, world.clock, tournament, publisher)
+        world.clock.advance(timedelta(weeks=1))
+    own = ["numerai_tournament_data_{n}.csv", "numerai_training_data_{n}.csv"]
+    with world.client(None) as api:
+        assert _names(api.get("/tournaments/11/datasets").json()) == [
+            "live.parquet",
+            "live_1.parquet",
+            "live_2.parquet",
+            "numerai_tournament_data.csv",
+            "numerai_tournament_data_1.csv",
+            "numerai_tournament_data_2.csv",
+            "numerai_training_data.csv",
+            "numerai_training_data_1.csv",
+            "numerai_training_data_2.csv",
+        ]
+        for n in (1, 2):
+            listed = _names(api.get(f"/tournaments/11/rounds/{n}/datasets").json())
+            assert listed == [f"live_{n}.parquet", *(name.format(n=n) for name in own)]
+        first = api.get("/tournaments/11/rounds/1/datasets/numerai_tournament_data.csv").json()
+        assert first["filename"] == "numerai_tournament_data_1.csv"
+        assert httpx.get(first["url"]).content == stored_bytes(
+            world.storage, "v2/numerai_tournament_data_1.csv"
+        )
+        newest = api.get("/tournaments/11/datasets/numerai_tournament_data.csv").json()
+        assert httpx.get(newest["url"]).content == stored_bytes(
+            world.storage, "v2/numerai_tournament_data_2.csv"
+        )
+        other = api.get("/tournaments/11/rounds/1/datasets/numerai_training_data_2.csv")
+        refused(other, 404, UnknownDatasetFile.code)
+    # GraphQL, as numerapi's download_dataset asks: a bare 2017 name of the tournament's version
+    query = (
+        "query($f: String!, $r: Int, $t: Int) { dataset(filename: $f, round: $r, tournament: $t) }"
+    )
+    for filename, round_number, expected in (
+        ("numerai_tournament_data.csv", 1, "v2/numerai_tournament_data_1.csv"),
+        ("numerai_training_data.csv", None, "v2/numerai_training_data_2.csv"),
+        ("v2/numerai_tournament_data.csv", 2, "v2/numerai_tournament_data_2.csv"),
+    ):
+        answer = httpx.post(
+            world.url,
+            json={"query": query, "variables": {"f": filename, "r": round_number, "t": 11}},
+        ).json()
+        url = answer["data"]["dataset"]
+        assert httpx.get(url).content == stored_bytes(world.storage, expected)
+    assert not any("ids" in f.key for f in world.storage.list("v2"))

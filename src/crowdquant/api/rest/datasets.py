@@ -2,14 +2,15 @@
 
 Only what the visibility policy lets participants see is listed or signed. A tournament's
 files are those of its current dataset version. A round's files are those of the version it
-was published from, less the other rounds' live files and the moving ``live.parquet``: its
-own live file is ``live_<round>.parquet``, and asking a round for ``live.parquet`` gives
-that file, as GraphQL's ``dataset(round: N)`` does.
+was published from, less the other rounds' own files and the moving ``live.parquet`` (and,
+in a 2017 tournament, ``numerai_training_data.csv`` and ``numerai_tournament_data.csv``):
+its own live file is ``live_<round>.parquet``, and asking a round for ``live.parquet`` gives
+that file, as GraphQL's ``dataset(round: N)`` does (likewise the 2017 files,
+``numerai_tournament_data_<round>.csv``).
 """
 
 from __future__ import annotations
 
-import re
 from itertools import groupby
 from typing import Annotated
 
@@ -26,14 +27,11 @@ from crowdquant.tournament.datasets import (
     get_dataset_file,
     list_dataset_files,
 )
-from crowdquant.tournament.rounds import LIVE_FILENAME
-from crowdquant.tournament.submissions import live_file_name
+from crowdquant.tournament.rounds import of_round, own_filename
 from crowdquant.tournament.tournaments import get_tournament
 from crowdquant.tournament.visibility import publishable_file, servable_key
 
 router = APIRouter(tags=["datasets"], route_class=RestRoute)
-
-_ROUND_LIVE_FILE = re.compile(r"live_\d+\.parquet")
 
 Filename = Annotated[
     str,
@@ -48,9 +46,7 @@ Filename = Annotated[
 
 def _of_round(round_: Round, filename: str) -> bool:
     """Whether `filename` of the round's version belongs to the round."""
-    if filename == live_file_name(round_):
-        return True
-    return filename != LIVE_FILENAME and not _ROUND_LIVE_FILE.fullmatch(filename)
+    return of_round(round_.number, filename)
 
 
 def _visible(row: DatasetFile) -> bool:
@@ -120,8 +116,7 @@ def get_round_dataset_file(
 ) -> DatasetDownloadOut:
     """A signed download URL for one of the round's files (`live.parquet`: the round's own)."""
     found = find_round(session, get_tournament(session, number), round)
-    if filename == LIVE_FILENAME:
-        filename = live_file_name(found)
+    filename = own_filename(found.number, filename)
     if not _of_round(found, filename):
         raise UnknownDatasetFile(found.dataset_version, filename)
     return _download(links, get_dataset_file(session, found.dataset_version, filename))

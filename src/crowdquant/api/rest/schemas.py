@@ -243,9 +243,21 @@ class SubmissionOut(Output):
     n_rows: int | None
     created_at: UtcDatetime
     validated_at: UtcDatetime | None
+    checks: dict[str, float | None] = Field(
+        default_factory=dict,
+        description="A 2017 upload's figures, computed when it was uploaded:"
+        " validation_logloss, consistency (share of validation eras beating ln 2),"
+        " originality and concordance (1 pass, 0 fail). Empty for other uploads.",
+    )
 
     @classmethod
-    def of(cls, submission: Submission, *, selected: bool) -> SubmissionOut:
+    def of(
+        cls,
+        submission: Submission,
+        *,
+        selected: bool,
+        checks: dict[str, float | None] | None = None,
+    ) -> SubmissionOut:
         return cls(
             id=submission.id,
             model_id=submission.model_id,
@@ -259,6 +271,7 @@ class SubmissionOut(Output):
             n_rows=submission.n_rows,
             created_at=submission.created_at,
             validated_at=submission.validated_at,
+            checks=checks or {},
         )
 
 

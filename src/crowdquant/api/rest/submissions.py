@@ -23,6 +23,7 @@ from crowdquant.api.rest.routing import RestRoute
 from crowdquant.api.rest.schemas import SubmissionDownloadOut, SubmissionOut
 from crowdquant.api.rest.uploads import REQUEST_BODY, UploadDep
 from crowdquant.db.models import Model, Submission, SubmissionStatus
+from crowdquant.tournament.legacy_checks import visible_checks
 from crowdquant.tournament.models import get_own_model
 from crowdquant.tournament.rounds import current_round
 from crowdquant.tournament.submissions import (
@@ -33,13 +34,16 @@ from crowdquant.tournament.submissions import (
     live_ids_of_round,
     submit_predictions,
 )
+from crowdquant.tournament.visibility import Role, Viewer
 
 router = APIRouter(tags=["submissions"], route_class=RestRoute)
 
 
 def _render(session: Session, submissions: list[Submission]) -> list[SubmissionOut]:
-    """With `selected`: whether each is the one counting for its model in its round."""
+    """With `selected`: whether each is the one counting for its model in its round, and
+    the figures of a 2017 upload a participant may see."""
     counting: dict[tuple[uuid.UUID, uuid.UUID], uuid.UUID | None] = {}
+    checks = visible_checks(session, submissions, Viewer(Role.PARTICIPANT))
     rendered = []
     for submission in submissions:
         selected = False
@@ -49,7 +53,9 @@ def _render(session: Session, submissions: list[Submission]) -> list[SubmissionO
                 found = counting_submission(session, submission.round, submission.model)
                 counting[pair] = None if found is None else found.id
             selected = counting[pair] == submission.id
-        rendered.append(SubmissionOut.of(submission, selected=selected))
+        rendered.append(
+            SubmissionOut.of(submission, selected=selected, checks=checks[submission.id])
+        )
     return rendered
 
 

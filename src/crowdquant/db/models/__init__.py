@@ -14,7 +14,7 @@ from crowdquant.db.models.stakes import (
     StakeChangeKind,
     StakeChangeStatus,
 )
-from crowdquant.db.models.submissions import Submission, SubmissionStatus
+from crowdquant.db.models.submissions import Submission, SubmissionCheck, SubmissionStatus
 from crowdquant.db.models.tournaments import Cadence, Round, RoundStatus, Rules, Tournament
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "StakeChangeKind",
     "StakeChangeStatus",
     "Submission",
+    "SubmissionCheck",
     "SubmissionStatus",
     "Tournament",
     "WebSession",

@@ -4,6 +4,10 @@ The file itself lives in storage under `file_key`; `filename` is the name the pa
 uploaded. A submission starts `pending` and is validated once (`valid` with its row count,
 or `invalid` with the reason in `error`). `late` marks an upload after the round's close.
 Submissions are scored history: their round and model cannot be deleted (ON DELETE RESTRICT).
+
+A `SubmissionCheck` is one figure of an upload computed when it was uploaded (a 2017
+round's validation log-loss, consistency, originality and test-set log-loss); who may see
+which is `tournament.visibility`'s business (`test_logloss` is the operator's).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crowdquant.db.base import Base, HasId, enum_type
@@ -57,3 +61,15 @@ class Submission(HasId, Base):
 
     round: Mapped[Round] = relationship(back_populates="submissions")
     model: Mapped[Model] = relationship(back_populates="submissions")
+
+
+class SubmissionCheck(HasId, Base):
+    __tablename__ = "submission_checks"
+    __table_args__ = (UniqueConstraint("submission_id", "metric"),)
+
+    submission_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("submissions.id", ondelete="RESTRICT")
+    )
+    metric: Mapped[str] = mapped_column(String(32))
+    value: Mapped[float | None] = mapped_column(Float)
+    computed_at: Mapped[datetime]

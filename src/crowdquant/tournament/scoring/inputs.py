@@ -1,6 +1,8 @@
 """What a round is scored from, fixed and kept so that every score can be replayed.
 
-Per model, the submission it is scored by; the round's live ids and features; the
+Per model, the submission it is scored by; the round's live ids and features (in a round
+published with 2017 files, a submission covers every tournament row under the round's own
+ids, and its live rows are read out of it through the operator's id map); the
 prediction matrix (cached per round as one Parquet file); the meta model, fixed at the first
 pass and stored with its checksum; the benchmark blend; and each day's targets, recorded
 when first used. Everything the operator keeps lives under the storage prefix
@@ -36,8 +38,9 @@ from crowdquant.db.models import (
 )
 from crowdquant.ledger import NMR_UNIT
 from crowdquant.scoring.metamodel import stake_weighted_meta_model
-from crowdquant.scoring.validation import validate_submission
+from crowdquant.scoring.validation import validate_legacy_submission, validate_submission
 from crowdquant.storage import FileStorage
+from crowdquant.tournament.legacy_files import tournament_rows
 from crowdquant.tournament.scoring.targets import ScoringError
 from crowdquant.tournament.submissions import NoLiveFile, live_file_name
 from crowdquant.tournament.visibility import OPERATOR_PREFIX
@@ -120,15 +123,38 @@ def _live_frame(session: Session, storage: FileStorage, round_: Round) -> pd.Dat
     return frame.sort_index()
 
 
+def live_predictions(
+    content: bytes, filename: str, ids: pd.Index, legacy: pd.DataFrame | None
+) -> pd.Series:
+    """A stored submission's predictions of the live rows, by live id.
+
+    `legacy`: the round's 2017 id map (`legacy_files.tournament_rows`), or None; with it the
+    file covers every tournament row and its live rows are renamed to the live file's ids."""
+    if legacy is None:
+        return validate_submission(content, ids, filename=filename, max_bytes=2**62).predictions
+    validated = validate_legacy_submission(
+        content, legacy["data_type"], filename=filename, max_bytes=2**62
+    )
+    live = legacy[legacy["data_type"] == "live"]
+    values = validated.predictions.reindex(live.index)
+    return pd.Series(
+        values.to_numpy(np.float64),
+        index=pd.Index(live["original_id"].astype(str).to_numpy(), name="id"),
+        name=values.name,
+    )
+
+
 def _prediction_matrix(
-    storage: FileStorage, ids: pd.Index, submissions: Sequence[ScoredSubmission]
+    storage: FileStorage,
+    ids: pd.Index,
+    submissions: Sequence[ScoredSubmission],
+    legacy: pd.DataFrame | None = None,
 ) -> FloatArray:
     matrix = np.empty((len(ids), len(submissions)), dtype=np.float64)
     for k, scored in enumerate(submissions):
-        validated = validate_submission(
-            _read(storage, scored.file_key), ids, filename=scored.filename, max_bytes=2**62
-        )
-        matrix[:, k] = validated.predictions.reindex(ids).to_numpy(np.float64)
+        content = _read(storage, scored.file_key)
+        predictions = live_predictions(content, scored.filename, ids, legacy)
+        matrix[:, k] = predictions.reindex(ids).to_numpy(np.float64)
     return matrix
 
 
@@ -234,7 +260,11 @@ def _stored_meta_model(storage: FileStorage, stored: MetaModel, ids: pd.Index) -
 
 
 def _cached_prediction_matrix(
-    storage: FileStorage, round_: Round, ids: pd.Index, submissions: Sequence[ScoredSubmission]
+    storage: FileStorage,
+    round_: Round,
+    ids: pd.Index,
+    submissions: Sequence[ScoredSubmission],
+    legacy: pd.DataFrame | None = None,
 ) -> FloatArray:
     """The prediction matrix, from the round's cache of already-read submissions.
 
@@ -252,7 +282,7 @@ def _cached_prediction_matrix(
             cached = frame[[column for column in frame.columns if column in wanted]]
     missing = [sub for sub in submissions if str(sub.submission_id) not in cached.columns]
     if missing:
-        new = _prediction_matrix(storage, ids, missing)
+        new = _prediction_matrix(storage, ids, missing, legacy)
         columns = [str(sub.submission_id) for sub in missing]
         cached = pd.concat([cached, pd.DataFrame(new, index=ids, columns=columns)], axis=1)
         storage.write(key, _frame_bytes(cached))
@@ -274,10 +304,11 @@ def round_inputs(
     ids = pd.Index(live.index, name="id")
     feature_columns = [c for c in live.columns if c not in ("era", "data_type")]
     submissions = scored_submissions(session, round_)
+    legacy = tournament_rows(session, storage, round_)
     if from_files:
-        predictions = _prediction_matrix(storage, ids, submissions)
+        predictions = _prediction_matrix(storage, ids, submissions, legacy)
     else:
-        predictions = _cached_prediction_matrix(storage, round_, ids, submissions)
+        predictions = _cached_prediction_matrix(storage, round_, ids, submissions, legacy)
     meta, fixed = _meta_model(session, clock, storage, round_, ids, submissions, predictions)
     benchmark_columns = _benchmark_columns(session, round_, submissions)
     benchmark = (
