@@ -1,16 +1,20 @@
-"""The README's main command as a participant meets it: `crowdquant demo` in a real process,
-then the real numerapi client against the URL it prints, Ctrl-C, and a second run."""
+"""The README's main command as a newcomer meets it: `crowdquant demo` in a real process, its
+bots playing rounds on the accelerated clock (run here as fast as the work allows) until
+stakes are paid and burned, a person taking part with the real numerapi client against the
+URL it prints, Ctrl-C, the books audited, and a second run that reuses everything."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,40 +30,63 @@ from crowdquant.db.models import (
     LedgerTransaction,
     Model,
     Round,
+    RoundPayout,
     Submission,
     Tournament,
 )
 from crowdquant.db.session import make_engine
 from crowdquant.settings import Settings
 
-COMMAND = [str(Path(sys.executable).with_name("crowdquant")), "demo", "--port", "0"]
+EXECUTABLE = str(Path(sys.executable).with_name("crowdquant"))
+COMMAND = [EXECUTABLE, "demo", "--port", "0", "--day-seconds", "0"]
 READY = "until Ctrl-C"  # the last line before serving
 FIRST_START_SECONDS = 240  # builds the bundled dataset, on a machine busy with other tests
+RESOLVED_SECONDS = 420  # a round's month of simulated days, as fast as 2 busy cores go
+RESOLVED = re.compile(r"resolved: \d+ models, ([\d.,]+) NMR paid, ([\d.,]+) NMR burned")
+NARRATED = re.compile(r"^(\w{3} \d\d \w{3} \d{4} \d\d:\d\d) ", re.MULTILINE)
+BOTS = 7
 URL = re.compile(r'^numerapi\.base_api\.API_TOURNAMENT_URL = "(http://127\.0\.0\.1:(\d+)/)"$')
 
 
-def _wait_for_ready(process: subprocess.Popen[bytes], log: Path, timeout: float) -> str:
+def _wait_for(
+    until: Callable[[str], object], process: subprocess.Popen[bytes], log: Path, timeout: float
+) -> str:
+    """The demo's output once `until(output)` holds."""
     deadline = time.monotonic() + timeout
     while True:
         output = log.read_text(errors="replace")
-        if READY in output:
+        if until(output):
             return output
         assert process.poll() is None, f"the demo exited with {process.returncode}:\n{output}"
-        assert time.monotonic() < deadline, f"the demo did not start:\n{output}"
+        assert time.monotonic() < deadline, f"the demo never got there:\n{output}"
         time.sleep(0.2)
 
 
+def _printed_line(text: str) -> Callable[[str], bool]:
+    return lambda output: text in output
+
+
+def _paid_and_burned(output: str) -> tuple[float, float]:
+    """NMR paid and burned over the resolutions the demo told of."""
+    found = RESOLVED.findall(output)
+    return (
+        sum(float(paid.replace(",", "")) for paid, _ in found),
+        sum(float(burned.replace(",", "")) for _, burned in found),
+    )
+
+
 @contextmanager
-def _demo(home: Path, log: Path, timeout: float) -> Iterator[str]:
-    """Run the demo until it serves; yield its output; Ctrl-C it and expect exit code 0."""
+def _demo(home: Path, log: Path, timeout: float) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """Run the demo until it serves; yield it and its output; Ctrl-C it and expect exit
+    code 0."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("CROWDQUANT_")}
     env["CROWDQUANT_HOME"] = str(home)
     with log.open("wb") as sink:
         process = subprocess.Popen(COMMAND, stdout=sink, stderr=subprocess.STDOUT, env=env)
     try:
-        yield _wait_for_ready(process, log, timeout)
+        yield process, _wait_for(_printed_line(READY), process, log, timeout)
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=30) == 0, log.read_text()
+        assert process.wait(timeout=60) == 0, log.read_text()
         assert log.read_text().rstrip().endswith("stopped")
         assert "Traceback" not in log.read_text()  # Ctrl-C is a normal stop
     finally:
@@ -81,13 +108,13 @@ def _printed(output: str) -> tuple[str, str, str, str]:
 
 
 def _take_part(url: str, public_id: str, secret: str, model_id: str, folder: Path) -> str:
-    """What a participant's numerapi script does; the id of the submission it uploads."""
+    """What a participant's numerapi script does beside the bots; the id of the submission
+    it uploads (on time or late: the demo's clock does not wait for people)."""
     previous = numerapi.base_api.API_TOURNAMENT_URL
     numerapi.base_api.API_TOURNAMENT_URL = url
     try:
         napi = numerapi.NumerAPI(public_id, secret)
-        assert napi.get_current_round() == 1
-        assert napi.check_round_open() is True
+        assert napi.get_current_round() >= 1
         assert "bundled-demo/live.parquet" in napi.list_datasets()
         assert napi.get_models() == {"demo_model": model_id}
 
@@ -106,6 +133,28 @@ def _take_part(url: str, public_id: str, secret: str, model_id: str, folder: Pat
         return submission_id
     finally:
         numerapi.base_api.API_TOURNAMENT_URL = previous
+
+
+def _payouts(home: Path) -> dict[str, int]:
+    """Stakers' NMR paid and burned over the resolved rounds, from the payouts table."""
+    engine = make_engine(Settings(home=home).database)
+    try:
+        with engine.connect() as connection:
+            paid = connection.scalar(select(func.count()).where(RoundPayout.nmr > 0))
+            burned = connection.scalar(select(func.count()).where(RoundPayout.nmr < 0))
+    finally:
+        engine.dispose()
+    return {"paid": paid or 0, "burned": burned or 0}
+
+
+def _audit(home: Path) -> str:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("CROWDQUANT_")}
+    env["CROWDQUANT_HOME"] = str(home)
+    done = subprocess.run(
+        [EXECUTABLE, "ledger", "audit"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
 
 
 def _counts(home: Path) -> dict[str, int]:
@@ -128,31 +177,44 @@ def _counts(home: Path) -> dict[str, int]:
         engine.dispose()
 
 
-def test_demo_serves_numerapi_stops_on_ctrl_c_and_reuses_everything(tmp_path: Path) -> None:
+def test_demo_plays_rounds_with_bots_pays_and_burns_and_reuses_everything(
+    tmp_path: Path,
+) -> None:
     home = tmp_path / "home"
-    with _demo(home, tmp_path / "first.log", FIRST_START_SECONDS) as output:
+    first = tmp_path / "first.log"
+    with _demo(home, first, FIRST_START_SECONDS) as (process, output):
         assert "20 stocks" in output and "created tournament 8 (classic)" in output
         assert "opened round 1" in output and "created participant demo" in output
-        assert "round 1 of tournament 8 is open" in output and "It closes in" in output
+        assert f"{BOTS} bots play beside you" in output and "The clock runs fast" in output
         url, public_id, secret, model_id = _printed(output)
         _take_part(url, public_id, secret, model_id, tmp_path)
+        # some round has paid stakers, some has burned stakes
+        output = _wait_for(
+            lambda text: all(_paid_and_burned(text)), process, first, RESOLVED_SECONDS
+        )
+        assert re.search(r"round \d+ of tournament 8 opened", output)
+        assert re.search(r"\d bot\(s\) uploaded predictions", output)
+    assert "the books are sound" in _audit(home)
+    payouts = _payouts(home)
+    assert payouts["paid"] > 0 and payouts["burned"] > 0
     manifest = home / "datasets" / "bundled-demo" / "manifest.json"
     built_at = manifest.stat().st_mtime_ns
-    once = {
-        "Tournament": 1,
-        "Round": 1,
-        "Account": 1,
-        "ApiKey": 1,
-        "Model": 1,
-        "Submission": 1,
-        "LedgerTransaction": 3,  # the genesis, the grant, the stake
-    }
-    assert _counts(home) == once
+    counts = _counts(home)
+    assert counts["Tournament"] == 1 and counts["Account"] == 1 + BOTS
+    assert counts["ApiKey"] == 1 + BOTS and counts["Model"] == 1 + 18  # the bots run 18
+    stopped_at = datetime.fromisoformat(json.loads((home / "demo-clock.json").read_text()))
 
-    with _demo(home, tmp_path / "second.log", 60) as output:
+    with _demo(home, tmp_path / "second.log", 120) as (process, output):
         assert "bundled-demo is already built" in output
-        assert "tournament 8 (classic) exists" in output and "round 1 is open" in output
+        assert "tournament 8 (classic) exists" in output
         assert "participant demo exists" in output
         assert _printed(output)[1:] == (public_id, secret, model_id)
+        narrated = _wait_for(NARRATED.search, process, tmp_path / "second.log", 60)
+        resumed_at = datetime.strptime(NARRATED.findall(narrated)[0], "%a %d %b %Y %H:%M")
+        assert resumed_at.replace(tzinfo=UTC) >= stopped_at.replace(second=0, microsecond=0)
     assert manifest.stat().st_mtime_ns == built_at
-    assert _counts(home) == once
+    again = _counts(home)
+    assert {name: again[name] for name in ("Tournament", "Account", "ApiKey", "Model")} == {
+        name: counts[name] for name in ("Tournament", "Account", "ApiKey", "Model")
+    }
+    assert "the books are sound" in _audit(home)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -16,6 +17,7 @@ from typer.testing import CliRunner
 from crowdquant.cli import app
 from crowdquant.cli.operator import build_server
 from crowdquant.clock import SystemClock
+from crowdquant.data.sources.synthetic import SyntheticConfig, SyntheticMarket
 from crowdquant.db import migrate
 from crowdquant.db.models import ApiScope
 from crowdquant.db.session import make_engine, session_factory, transaction
@@ -140,9 +142,8 @@ def test_tournament_rounds_and_server(home: Path) -> None:
     warnings: list[str] = []
     server = build_server(Settings(), port=0, tick_seconds=0.05, warn=warnings.append)
     assert 8 in server.scheduler.publishers
-    # the bundled prices end in 2022: no new day will score the rounds, and serve says so
-    assert len(warnings) == 1 and "tournament 8: its recorded market ends on" in warnings[0]
-    assert "resolve unscored" in warnings[0] and 8 not in server.scheduler.targets
+    # a synthetic market goes on generating days as the calendar asks: serve scores its rounds
+    assert warnings == [] and 8 in server.scheduler.targets
     server.server.config.log_level = "warning"
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -168,3 +169,35 @@ def test_tournament_rounds_and_server(home: Path) -> None:
     thread.join(timeout=10)
     assert not thread.is_alive() and server.stop.is_set()
     assert not server.diagnostics.is_alive()
+
+
+def test_serve_says_when_a_recorded_market_has_ended_unless_it_is_replayed(
+    home: Path, tmp_path: Path
+) -> None:
+    panel = SyntheticMarket(SyntheticConfig(n_stocks=30, n_weeks=110, seed=4)).panel()
+    prices = panel.close.stack().rename("close").rename_axis(["date", "ticker"]).reset_index()
+    prices.to_csv(tmp_path / "prices.csv", index=False)
+    _ok("data", "build", "--source", "file", "--path", str(tmp_path / "prices.csv"),
+        "--version", "recorded")  # fmt: skip
+    _ok("tournament", "create", "--number", "9", "--name", "recorded", "--cadence", "daily",
+        "--dataset", "recorded")  # fmt: skip
+    ended = panel.dates[-1].date()
+
+    warnings: list[str] = []
+    server = build_server(Settings(), port=0, warn=warnings.append)
+    server.engine.dispose()
+    server.listener.close()
+    assert warnings == [
+        f"[yellow]tournament 9: its recorded market ends on {ended}; its rounds resolve unscored[/]"
+    ]
+    assert 9 in server.scheduler.publishers and 9 not in server.scheduler.targets
+
+    # replayed far enough behind the calendar, the recording still has days to score
+    weeks = (SystemClock().now().date() - ended).days // 7 + 4
+    warnings.clear()
+    server = build_server(Settings(), port=0, warn=warnings.append, replay_weeks={9: weeks})
+    server.engine.dispose()
+    server.listener.close()
+    assert warnings == [] and 9 in server.scheduler.targets
+    today = SystemClock().now().date()
+    assert server.scheduler.publishers[9].market_date(today) == today - timedelta(weeks=weeks)

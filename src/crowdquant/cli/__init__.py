@@ -16,6 +16,7 @@ from crowdquant.cli.operator import (
     serve,
     tournament_app,
 )
+from crowdquant.cli.simulate import simulate
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.add_typer(data_app, name="data")
@@ -28,6 +29,7 @@ app.add_typer(fund_app, name="fund")
 app.add_typer(ledger_app, name="ledger")
 app.command()(serve)
 app.command()(demo)
+app.command()(simulate)
 
 
 def main() -> None:

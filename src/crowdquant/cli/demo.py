@@ -1,36 +1,44 @@
-"""`crowdquant demo`: a whole tournament on this machine, ready for a numerapi script.
+"""`crowdquant demo`: a living tournament on this machine, played by bots, open to numerapi.
 
 Each step first looks for what an earlier run made, so running the demo again reuses the
-dataset, the tournament, the open round and the participant:
+dataset, the tournament, the participants and the simulated time reached:
 
 1. build the bundled real-market dataset once (version `bundled-demo`);
 2. migrate the database (a SQLite file and local files in CROWDQUANT_HOME by default);
-3. create tournament 8 (numerapi's default) with daily rounds and the classic rules;
-4. open a round now unless one is open, as `crowdquant round open --now` does: the daily
-   calendar opens short windows Tuesday to Saturday only, the demo's round opens at once;
-5. record the ledger's genesis, create the participant `demo` with the model `demo_model`,
-   a read+upload+stake API key, whose secret is kept in CROWDQUANT_HOME/demo-participant.json
-   (a local demo only), and 1,000 NMR granted from the treasury once;
-6. print what a participant needs, then serve the API and the scheduler until Ctrl-C.
+3. create tournament 8 (numerapi's default) with daily rounds and the classic rules; its
+   recorded market (1990-2022) is replayed some years behind the calendar, so rounds are
+   scored on real prices;
+4. start an accelerated clock where the last run stopped (or now), a day passing every
+   `--day-seconds`, and open a round at once unless one is open;
+5. record the ledger's genesis; create the participant `demo` with the model `demo_model`, a
+   read+upload+stake API key, whose secret is kept in CROWDQUANT_HOME/demo-participant.json
+   (a local demo only), and 1,000 NMR granted from the treasury once; and the bots of
+   `crowdquant.simulate.bots`, one of each archetype, with 1,000 NMR each;
+6. print what a participant needs, then serve the API and the site while the driver moves
+   the clock, ticks the scheduler and lets the bots play, telling what happens, until
+   Ctrl-C.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import logging
 import secrets
+import threading
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from crowdquant.cli.data import _fail, console, run_build
 from crowdquant.cli.operator import (
     Operator,
+    Server,
     _in_transaction,
     _printable_url,
     build_server,
@@ -40,12 +48,17 @@ from crowdquant.cli.operator import (
     round_line,
     url_line,
 )
-from crowdquant.clock import SystemClock
+from crowdquant.cli.simulate import enrol_bots, write_private
+from crowdquant.clock import Clock, SystemClock
 from crowdquant.data.release import DatasetVersion, ReleaseError
 from crowdquant.data.sources import BundledSource
 from crowdquant.db.models import ApiScope, Cadence, Round, Rules, Tournament
+from crowdquant.db.session import transaction
 from crowdquant.ledger import NMR_UNIT
 from crowdquant.settings import Settings
+from crowdquant.simulate.bots import ARCHETYPES, Bot, Participant, population
+from crowdquant.simulate.clock import AcceleratedClock
+from crowdquant.simulate.driver import Driver, Step
 from crowdquant.tournament.accounts import (
     AccountError,
     UnknownAccount,
@@ -54,10 +67,12 @@ from crowdquant.tournament.accounts import (
     get_account,
     sign_up,
 )
-from crowdquant.tournament.calendar import next_round, schedule_for
+from crowdquant.tournament.calendar import schedule_for
 from crowdquant.tournament.models import create_model, list_models
-from crowdquant.tournament.rounds import current_round, is_open
-from crowdquant.tournament.staking import grant_nmr
+from crowdquant.tournament.resolution import round_result
+from crowdquant.tournament.rounds import current_round, get_round, is_open
+from crowdquant.tournament.scheduler import RoundClosed, RoundOpened, RoundResolved, TickFailed
+from crowdquant.tournament.staking import grant_nmr, nmr_text
 from crowdquant.tournament.tournaments import TournamentNotFound, get_tournament
 
 DATASET_VERSION = "bundled-demo"
@@ -70,10 +85,15 @@ KEY_NAME = "demo"
 CREDENTIALS_FILE = "demo-participant.json"
 KEY_SCOPES = (ApiScope.READ, ApiScope.UPLOAD, ApiScope.STAKE)
 DEMO_GRANT = 1_000 * NMR_UNIT
+BOTS = {archetype: 1 for archetype in ARCHETYPES}
+BOT_STAKE = Decimal(50)
+BOTS_FILE = "demo-bots.json"
+CLOCK_FILE = "demo-clock.json"
+REPLAY_YEARS = 3
 
 
 @dataclass(frozen=True)
-class Participant:
+class DemoParticipant:
     """The demo participant's API key (secret included) and model."""
 
     username: str
@@ -82,6 +102,18 @@ class Participant:
     model_name: str
     model_id: str
     kept_in: Path
+
+
+@dataclass(frozen=True)
+class Demo:
+    """What the demo prepared: its tournament, open round, participant and bots."""
+
+    tournament: Tournament
+    round: Round
+    participant: DemoParticipant
+    bots: list[Bot]
+    keys: dict[str, tuple[str, str]]  # bot → its API key
+    replay_weeks: int
 
 
 # --- the steps, each reusing what an earlier run made ----------------------------------------
@@ -118,17 +150,19 @@ def ensure_tournament(ops: Operator, session: Session, version: DatasetVersion) 
     return tournament
 
 
-def ensure_open_round(ops: Operator, session: Session, tournament: Tournament) -> Round:
+def ensure_open_round(
+    ops: Operator, session: Session, tournament: Tournament, replay_weeks: int
+) -> Round:
     latest = current_round(session, tournament)
     if latest is not None and is_open(latest, ops.clock.now()):
         _say(f"round {latest.number} is open")
         return latest
-    opened = open_next_round(ops, session, tournament, now=True)
+    opened = open_next_round(ops, session, tournament, now=True, replay_weeks=replay_weeks)
     _say(f"opened round {opened.number}")
     return opened
 
 
-def ensure_participant(ops: Operator, session: Session, tournament: Tournament) -> Participant:
+def ensure_participant(ops: Operator, session: Session, tournament: Tournament) -> DemoParticipant:
     try:
         account = get_account(session, USERNAME)
         _say(f"participant {USERNAME} exists")
@@ -145,11 +179,11 @@ def ensure_participant(ops: Operator, session: Session, tournament: Tournament) 
     if key is None:
         new = create_api_key(session, ops.clock, account, KEY_NAME, list(KEY_SCOPES))
         key = new.public_id, new.secret
-        _write_private(path, {"username": USERNAME, "public_id": key[0], "secret": key[1]})
+        write_private(path, {"username": USERNAME, "public_id": key[0], "secret": key[1]})
     books = ops.ledger
     books.genesis(session)
     grant_nmr(session, books, account, DEMO_GRANT, f"demo:{account.id}")
-    return Participant(USERNAME, key[0], key[1], model.name, str(model.id), path)
+    return DemoParticipant(USERNAME, key[0], key[1], model.name, str(model.id), path)
 
 
 def _stored_key(
@@ -167,34 +201,55 @@ def _stored_key(
     return public_id, secret
 
 
-def _write_private(path: Path, content: dict[str, str]) -> None:
-    """Write `content` as JSON readable by its owner only, replacing the file at once."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as file:
-        json.dump(content, file, indent=2)
-    os.replace(temporary, path)
-
-
 # --- the command -------------------------------------------------------------------------------
 
 
-def prepare(settings: Settings) -> tuple[Tournament, Round, Participant]:
+def prepare(settings: Settings, clock: Clock) -> Demo:
     """Every step up to serving, each in its own transaction."""
     version = ensure_dataset(settings)
-    with operator(settings) as ops:
+    with operator(settings, clock) as ops:
         tournament = _in_transaction(ops, lambda session: ensure_tournament(ops, session, version))
+        weeks = replay_weeks(version, tournament)
         round_ = _in_transaction(
             ops,
-            lambda session: ensure_open_round(ops, session, get_tournament(session, TOURNAMENT)),
+            lambda session: ensure_open_round(
+                ops, session, get_tournament(session, TOURNAMENT), weeks
+            ),
         )
         participant = _in_transaction(
             ops, lambda session: ensure_participant(ops, session, tournament)
         )
-    return tournament, round_, participant
+        bots = population(BOTS, BOT_STAKE)
+        keys = _in_transaction(
+            ops, lambda session: enrol_bots(ops, session, bots, settings.home / BOTS_FILE)
+        )
+    _say(f"{len(bots)} bots play beside you: {', '.join(bot.username for bot in bots)}")
+    return Demo(tournament, round_, participant, bots, keys, weeks)
 
 
-def snippet(url: str, tournament: Tournament, participant: Participant) -> list[str]:
+def replay_weeks(version: DatasetVersion, tournament: Tournament) -> int:
+    """How many weeks behind the calendar the recorded market is replayed: the tournament's
+    first round shows the market `REPLAY_YEARS` before the recording ends (whole weeks, so a
+    Monday round still shows a Monday)."""
+    last = date.fromisoformat(str(version.eras()["date"].iloc[-1])[:10])
+    shown_first = last - timedelta(days=round(365.25 * REPLAY_YEARS))
+    return max(0, (tournament.created_at.date() - shown_first).days // 7)
+
+
+def start_time(settings: Settings) -> datetime:
+    """Where the demo's clock starts: now, or later where an earlier run's clock stopped."""
+    try:
+        stored = datetime.fromisoformat(json.loads((settings.home / CLOCK_FILE).read_text()))
+    except (OSError, ValueError, TypeError):
+        return SystemClock().now()
+    return max(SystemClock().now(), stored.astimezone(UTC))
+
+
+def keep_time(settings: Settings, clock: Clock) -> None:
+    (settings.home / CLOCK_FILE).write_text(json.dumps(clock.now().isoformat()))
+
+
+def snippet(url: str, tournament: Tournament, participant: DemoParticipant) -> list[str]:
     """Five lines of a numerapi script that takes part in the demo."""
     live = f"{tournament.dataset_version}/live.parquet"
     return [
@@ -207,11 +262,6 @@ def snippet(url: str, tournament: Tournament, participant: Participant) -> list[
     ]
 
 
-def _until(moment: datetime, now: datetime) -> str:
-    minutes = max(0, int((moment - now).total_seconds() // 60))
-    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
-
-
 def _say(text: str) -> None:
     console.print(text, soft_wrap=True)
 
@@ -220,16 +270,15 @@ def _code(line: str) -> None:
     console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
-def print_instructions(
-    url: str, tournament: Tournament, round_: Round, participant: Participant, now: datetime
-) -> None:
+def print_instructions(url: str, demo: Demo, day_seconds: float) -> None:
     console.rule("crowdquant demo")
-    _say(round_line(tournament.number, round_))
-    following = next_round(schedule_for(tournament.cadence, tournament.settings), round_.close_time)
+    _say(round_line(demo.tournament.number, demo.round))
+    pace = "as fast as it can" if day_seconds <= 0 else f"a day every {day_seconds:g} s"
     _say(
-        f"It closes in {_until(round_.close_time, now)}; then the calendar opens the next at"
-        f" {following.open_time:%Y-%m-%d %H:%M} UTC (or run the demo again to open one at once)."
+        f"The clock runs fast ({pace}): rounds open Tuesday to Saturday and resolve about a"
+        " month later, paying or burning stakes; the bots play every round."
     )
+    participant = demo.participant
     _say(
         f"\nDemo participant [bold]{participant.username}[/], model {participant.model_name}"
         f" (its key is kept in {participant.kept_in}, for this local demo only):"
@@ -237,11 +286,11 @@ def print_instructions(
     _code(f"public id:  {participant.public_id}")
     _code(f"secret key: {participant.secret}")
     _code(f"model id:   {participant.model_id}")
-    _say(f"\nThe site: {url}/ (sign up, then the dashboard; the leaderboard; past rounds)")
+    _say(f"\nThe site: {url} (sign up, then the dashboard; the leaderboard; past rounds)")
     _say("\nParticipants add this line to their numerapi scripts:")
     _code(url_line(url))
     _say("\nor, as the demo participant:")
-    for line in snippet(url, tournament, participant):
+    for line in snippet(url, demo.tournament, participant):
         _code(line)
     _say(
         f"\n{participant.username} holds 1,000 NMR to stake:"
@@ -250,21 +299,89 @@ def print_instructions(
     console.rule()
 
 
+def narrate(step: Step, sessions: sessionmaker[Session]) -> None:
+    """What just happened, one line each, stamped with the simulated time."""
+    when = f"[dim]{step.at:%a %d %b %Y %H:%M}[/]"
+    for event in step.events:
+        if isinstance(event, RoundOpened | RoundClosed):
+            _say(f"{when} {event}")
+        elif isinstance(event, RoundResolved):
+            _say(f"{when} {event}: {_money(sessions, event.round)}")
+        elif isinstance(event, TickFailed):
+            _say(f"{when} [yellow]{str(event).splitlines()[0]}[/]")
+    if step.played:
+        _say(f"{when} {len(step.played)} bot(s) uploaded predictions")
+    for failure in step.failed:
+        _say(f"{when} [yellow]bot {failure.splitlines()[0]}[/]")
+
+
+def _money(sessions: sessionmaker[Session], number: int) -> str:
+    with transaction(sessions) as session:
+        round_ = get_round(session, get_tournament(session, TOURNAMENT), number)
+        result = round_result(session, round_)
+    if result is None:
+        return "no result"
+    return (
+        f"{result.participants} models, {nmr_text(result.nmr_paid)} NMR paid,"
+        f" {nmr_text(result.nmr_burned)} NMR burned"
+    )
+
+
+def play(server: Server, clock: AcceleratedClock, demo: Demo, settings: Settings) -> None:
+    """The demo's worker: drive the tournament until the server stops."""
+
+    def work(stop: threading.Event) -> None:
+        clock.sleep = stop.wait  # Ctrl-C ends a wait for real time at once
+        players = [
+            (bot, Participant(server.url, *demo.keys[bot.username], TOURNAMENT))
+            for bot in demo.bots
+        ]
+        schedule = schedule_for(demo.tournament.cadence, demo.tournament.settings)
+        driver = Driver(clock, server.scheduler, [schedule], players)
+        try:
+            while not stop.is_set():
+                step = driver.step()
+                if not stop.is_set():
+                    narrate(step, server.scheduler.sessions)
+        finally:
+            keep_time(settings, clock)
+            for _, client in players:
+                client.close()
+
+    server.run(work)
+
+
 def demo(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on (0: any free port)")] = 8000,
+    day_seconds: Annotated[
+        float, typer.Option(min=0, help="real seconds a simulated day lasts (0: no waiting)")
+    ] = 6.0,
 ) -> None:
-    """Run a whole tournament here: the bundled dataset, tournament 8 with a round open now,
-    a demo participant, and the server for numerapi scripts, until Ctrl-C."""
+    """Run a living tournament here: the bundled dataset, tournament 8 on an accelerated
+    clock, bots playing every round, a demo participant, and the server for numerapi scripts
+    and the site, until Ctrl-C."""
     settings = Settings()
     if settings.mode != "local":
         raise _fail("the demo prints a participant's secret key: it runs in local mode only")
-    tournament, round_, participant = prepare(settings)
+    speed = None if day_seconds == 0 else 86_400 / day_seconds
+    clock = AcceleratedClock(start_time(settings), speed)
+    found = prepare(settings, clock)
     try:
-        server = build_server(settings, host=host, port=port)
+        server = build_server(
+            settings,
+            host=host,
+            port=port,
+            clock=clock,
+            replay_weeks={TOURNAMENT: found.replay_weeks},
+            log_level="warning",
+        )
     except Exception as exc:
         raise _fail(f"cannot start: {exc}") from exc
-    print_instructions(server.url, tournament, round_, participant, SystemClock().now())
+    print_instructions(server.url, found, day_seconds)
     _say(f"serving {_printable_url(settings.database)} until Ctrl-C")
-    server.run()
+    # the narration tells the story, failures included
+    logging.getLogger("crowdquant").setLevel(logging.WARNING)
+    logging.getLogger("crowdquant.tournament.scheduler").setLevel(logging.CRITICAL)
+    play(server, clock, found, settings)
     _say("stopped")

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -28,11 +29,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from crowdquant.api.app import create_app
 from crowdquant.cli.data import _fail, _stored_source, console
 from crowdquant.clock import Clock, SystemClock
-from crowdquant.data.feed import FeedError, HistoricalMarket, MarketFeed
+from crowdquant.data.feed import FeedError, HistoricalMarket, MarketFeed, SyntheticMovingMarket
 from crowdquant.data.keys import KeyfileError, OperatorKeys
 from crowdquant.data.panel import PanelError
 from crowdquant.data.release import DatasetVersion, ReleaseError
-from crowdquant.data.sources import load_panel
+from crowdquant.data.sources import SyntheticSource, load_panel
+from crowdquant.data.sources.synthetic import SyntheticMarket
 from crowdquant.db import migrate
 from crowdquant.db.models import (
     Account,
@@ -57,6 +59,7 @@ from crowdquant.tournament.accounts import (
 from crowdquant.tournament.datasets import publish_dataset_version
 from crowdquant.tournament.diagnostics import DiagnosticsWorker, StoredValidationLoader
 from crowdquant.tournament.errors import ServiceError
+from crowdquant.tournament.legacy_files import LegacyRounds
 from crowdquant.tournament.resolution import (
     replay_payouts,
     round_payouts,
@@ -70,6 +73,7 @@ from crowdquant.tournament.rounds import (
     list_rounds,
     open_round,
     open_round_now,
+    shift_weeks,
 )
 from crowdquant.tournament.scheduler import Scheduler
 from crowdquant.tournament.scoring import FeedTargets, replay_round, round_scores
@@ -352,26 +356,40 @@ def key_revoke(
 
 
 def feed_publisher(
-    settings: Settings, tournament: Tournament, storage: FileStorage
+    settings: Settings,
+    tournament: Tournament,
+    storage: FileStorage,
+    *,
+    replay_weeks: int | None = None,
 ) -> FeedPublisher:
-    """A publisher of live eras over the source panel the tournament's dataset was built from.
+    """A publisher of live eras over the market the tournament's dataset was built from.
 
-    The recorded panel is replayed as of the calendar's era date; a date past its end shows
-    the panel's last trading day (with fresh ids each round).
+    A 2017-rules tournament's rounds also publish their 2017 CSV files. A synthetic market
+    goes on generating weeks as the calendar asks. A recorded panel is
+    replayed as of the calendar's era date, or `replay_weeks` weeks before it (keeping
+    weekdays); a date past its end shows the panel's last trading day (with fresh ids each
+    round).
     """
     version = DatasetVersion.open(
         tournament.dataset_version, settings.datasets_dir, settings.operator_dir
     )
     config = version.config()
-    panel = load_panel(_stored_source(version.build_info()["source"]), config.min_stocks_per_era)
     keys = OperatorKeys.load(settings.keyfile)
+    source = _stored_source(version.build_info()["source"])
+    legacy = LegacyRounds(version, keys) if tournament.rules is Rules.LEGACY2017 else None
+    if isinstance(source, SyntheticSource):
+        market = SyntheticMovingMarket(SyntheticMarket(source.market))
+        feed = MarketFeed(market, keys, config, has_volume=True)
+        return FeedPublisher(feed, storage, legacy=legacy)
+    panel = load_panel(source, config.min_stocks_per_era)
     feed = MarketFeed(HistoricalMarket(panel), keys, config, has_volume=panel.volume is not None)
     last = pd.Timestamp(panel.dates[-1]).date()
+    replayed = shift_weeks(replay_weeks or 0)
 
     def market_date(day: date) -> date:
-        return min(day, last)
+        return min(replayed(day), last)
 
-    return FeedPublisher(feed, storage, market_date=market_date)
+    return FeedPublisher(feed, storage, market_date=market_date, legacy=legacy)
 
 
 MARKET_LAG = timedelta(days=7)
@@ -395,12 +413,17 @@ def round_line(tournament: int, round_: Round) -> str:
 
 
 def open_next_round(
-    ops: Operator, session: Session, tournament: Tournament, *, now: bool = False
+    ops: Operator,
+    session: Session,
+    tournament: Tournament,
+    *,
+    now: bool = False,
+    replay_weeks: int | None = None,
 ) -> Round:
     """Open the tournament's next round: the calendar's window open now, or with `now` a
     window starting now (as long as today's calendar round), whatever the calendar says."""
     with console.status("loading the market"):
-        publisher = feed_publisher(ops.settings, tournament, ops.storage)
+        publisher = feed_publisher(ops.settings, tournament, ops.storage, replay_weeks=replay_weeks)
     with console.status("publishing the live era"):
         if now:
             return open_round_now(session, ops.clock, tournament, publisher)
@@ -624,31 +647,55 @@ class Server:
         """Where participants reach the server (the real port, also when 0 was asked for)."""
         return participant_url(self.server.config.host, self.listener.getsockname()[1])
 
-    def run(self) -> None:
-        """Serve until uvicorn stops (Ctrl-C, or `should_exit`), then stop the scheduler and
-        the diagnostics worker (which runs the heavy scoring off the web server's threads).
+    def run(self, work: Callable[[threading.Event], None] | None = None) -> None:
+        """Serve until uvicorn stops (Ctrl-C, or `should_exit`), with `work` (by default the
+        scheduler ticking every `tick_seconds`) and the diagnostics worker (which runs the
+        heavy scoring off the web server's threads) beside it; then stop them.
 
-        Ctrl-C is a normal stop: uvicorn shuts down gracefully, then raises the signal again
-        for the caller, and that KeyboardInterrupt ends here.
+        `work` runs in a thread until the event it is given is set. Ctrl-C is a normal
+        stop: uvicorn shuts down gracefully, then raises the signal again for the caller,
+        and that KeyboardInterrupt ends here.
         """
-        ticker = threading.Thread(
-            target=self.scheduler.run_forever,
-            args=(self.stop, self.tick_seconds),
-            name="crowdquant-scheduler",
-            daemon=True,
+        worker = threading.Thread(
+            target=work or self._tick_forever, args=(self.stop,), name="crowdquant-worker"
         )
-        ticker.start()
+        worker.start()
         self.diagnostics.start()
         try:
             self.server.run(sockets=[self.listener])
         except KeyboardInterrupt:
             pass
         finally:
-            self.stop.set()
-            ticker.join(timeout=30)
-            self.diagnostics.join(timeout=30)
-            self.engine.dispose()
-            self.listener.close()
+            self._stop(worker)
+
+    @contextmanager
+    def serving(self) -> Iterator[str]:
+        """Serve in a background thread for the block (the caller drives the scheduler);
+        yields the URL."""
+        web = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.listener]}, name="crowdquant-web"
+        )
+        web.start()
+        self.diagnostics.start()
+        try:
+            while not self.server.started:
+                if not web.is_alive():
+                    raise RuntimeError("the web server did not start")
+                time.sleep(0.01)
+            yield self.url
+        finally:
+            self.server.should_exit = True
+            self._stop(web)
+
+    def _tick_forever(self, stop: threading.Event) -> None:
+        self.scheduler.run_forever(stop, self.tick_seconds)
+
+    def _stop(self, thread: threading.Thread) -> None:
+        self.stop.set()
+        thread.join(timeout=30)
+        self.diagnostics.join(timeout=30)
+        self.engine.dispose()
+        self.listener.close()
 
 
 def build_server(
@@ -659,9 +706,12 @@ def build_server(
     tick_seconds: float = 60.0,
     clock: Clock | None = None,
     warn: Callable[[str], None] = console.print,
+    replay_weeks: Mapping[int, int] | None = None,
+    log_level: str = "info",
 ) -> Server:
     """Everything `crowdquant serve` runs, on the migrated database and a listening socket;
-    nothing started yet."""
+    nothing started yet. `replay_weeks` maps a tournament to how many weeks behind the
+    calendar its recorded market is replayed (see `feed_publisher`)."""
     settings.home.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.database)
     clock = clock or SystemClock()
@@ -674,13 +724,14 @@ def build_server(
         tournaments = list_tournaments(session)
     for tournament in tournaments:
         try:
-            publisher = feed_publisher(settings, tournament, storage)
+            shift = (replay_weeks or {}).get(tournament.number, 0)
+            publisher = feed_publisher(settings, tournament, storage, replay_weeks=shift)
         except PUBLISHER_ERRORS as exc:
             warn(f"[yellow]tournament {tournament.number} gets no new rounds:[/] {_message(exc)}")
             continue
         publishers[tournament.number] = publisher
         ends = market_end(publisher)
-        if ends is not None and ends < clock.now().date() - MARKET_LAG:
+        if ends is not None and ends < clock.now().date() - timedelta(weeks=shift) - MARKET_LAG:
             warn(
                 f"[yellow]tournament {tournament.number}: its recorded market ends on {ends};"
                 " its rounds resolve unscored[/]"
@@ -698,7 +749,7 @@ def build_server(
         targets_by_tournament=targets,
         publishers_by_tournament=publishers,
     )
-    config = uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="off")
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="off")
     stop = threading.Event()
     try:
         listener = listen(host, port)

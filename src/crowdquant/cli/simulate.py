@@ -1,0 +1,341 @@
+"""`crowdquant simulate`: a tournament of bots run headless for hundreds of rounds, and its
+report.
+
+Everything is real but the clock: a synthetic market built into a dataset version, the
+tournament and its scheduler, the ledger, the API served on a loopback port, and the bots
+of `crowdquant.simulate.bots` playing through it with numerapi. The accelerated clock jumps
+from one moment that matters to the next (a round opening or closing, the daily scoring
+hour), so a round's month passes as fast as the work allows. Once the asked number of rounds
+has opened, no more open; when they have all resolved, the books are read into a
+`SimulationRecord` and the report (tables, plots, mechanism checks) is written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from argon2 import PasswordHasher
+from sqlalchemy.orm import Session
+
+from crowdquant.cli.data import _fail, console
+from crowdquant.cli.operator import Operator, _in_transaction, build_server, operator
+from crowdquant.data.build import build_version
+from crowdquant.data.config import DatasetConfig
+from crowdquant.data.keys import load_or_create_keys
+from crowdquant.data.sources import SyntheticSource
+from crowdquant.data.sources.synthetic import SyntheticConfig
+from crowdquant.db.models import ApiScope, Cadence, Rules, Tournament
+from crowdquant.ledger import NMR_UNIT
+from crowdquant.payouts import PayoutRuleError, rule_with
+from crowdquant.settings import Settings
+from crowdquant.simulate.bots import ARCHETYPES, Bot, Participant, population
+from crowdquant.simulate.clock import AcceleratedClock
+from crowdquant.simulate.collect import (
+    fund_table,
+    holdings,
+    holdings_table,
+    models_table,
+    results_table,
+    rounds_table,
+)
+from crowdquant.simulate.driver import Driver, Step, failures
+from crowdquant.simulate.record import SimulationRecord
+from crowdquant.simulate.report import summary_lines, write_report
+from crowdquant.tournament.accounts import (
+    AccountError,
+    UnknownAccount,
+    authenticate_api_key,
+    create_api_key,
+    get_account,
+    sign_up,
+)
+from crowdquant.tournament.calendar import schedule_for
+from crowdquant.tournament.datasets import publish_dataset_version
+from crowdquant.tournament.rounds import tournament_payout_rule
+from crowdquant.tournament.scheduler import RoundOpened, RoundResolved
+from crowdquant.tournament.staking import grant_nmr
+from crowdquant.tournament.tournaments import create_tournament, get_tournament
+
+TOURNAMENT = 8
+BOT_SCOPES = (ApiScope.READ, ApiScope.UPLOAD, ApiScope.STAKE)
+BOT_GRANT = 1_000 * NMR_UNIT
+DEFAULT_POPULATION = ",".join(f"{name}=1" for name in ARCHETYPES)
+VERSION = "simulation"
+HISTORY_WEEKS = 160
+RESOLUTION_DAYS = 90
+"""Simulated days after the last round opens by which every round must have resolved."""
+"""Weeks of synthetic market in the dataset the bots train on (warm-up included)."""
+
+
+# --- bots' accounts, shared with the demo ------------------------------------------------------
+
+
+def enrol_bots(
+    ops: Operator,
+    session: Session,
+    bots: Sequence[Bot],
+    keys_file: Path,
+    *,
+    hasher: PasswordHasher | None = None,
+) -> dict[str, tuple[str, str]]:
+    """Each bot's account (signed up once), API key (kept in `keys_file`, readable by its
+    owner only) and NMR (granted from the treasury once): username → (public id, secret)."""
+    try:
+        kept: dict[str, list[str]] = json.loads(keys_file.read_text())
+    except (OSError, ValueError):
+        kept = {}
+    ops.ledger.genesis(session)
+    keys: dict[str, tuple[str, str]] = {}
+    for bot in bots:
+        try:
+            account = get_account(session, bot.username)
+        except UnknownAccount:
+            email = f"{bot.username}@bots.invalid"
+            account = sign_up(
+                session, ops.clock, bot.username, email, os.urandom(18).hex(), hasher=hasher
+            )
+        stored = kept.get(bot.username)
+        if stored is None or not _key_works(ops, session, account.id, stored):
+            new = create_api_key(session, ops.clock, account, "bot", list(BOT_SCOPES))
+            stored = [new.public_id, new.secret]
+        keys[bot.username] = (stored[0], stored[1])
+        grant_nmr(session, ops.ledger, account, BOT_GRANT, f"bot:{account.id}")
+    write_private(keys_file, {name: list(key) for name, key in keys.items()})
+    return keys
+
+
+def _key_works(ops: Operator, session: Session, account_id: uuid.UUID, key: Sequence[str]) -> bool:
+    try:
+        found = authenticate_api_key(session, ops.clock, key[0], key[1], ApiScope.STAKE)
+    except AccountError:
+        return False
+    return bool(found.id == account_id)
+
+
+def write_private(path: Path, content: Any) -> None:
+    """`content` as JSON readable by its owner only, replacing the file at once."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        json.dump(content, file, indent=2)
+    os.replace(temporary, path)
+
+
+def parse_population(text: str) -> dict[str, int]:
+    """ "spammer=2,linear=1" → {"spammer": 2, "linear": 1}."""
+    counts: dict[str, int] = {}
+    for part in filter(None, (piece.strip() for piece in text.split(","))):
+        name, sep, count = part.partition("=")
+        if name not in ARCHETYPES:
+            raise ValueError(f"unknown archetype {name!r}; known: {', '.join(ARCHETYPES)}")
+        if not sep or not count.isdigit():
+            raise ValueError(f"{part!r}: write archetype=count, e.g. {name}=1")
+        counts[name] = int(count)
+    if not any(counts.values()):
+        raise ValueError("the population has no bot")
+    return counts
+
+
+# --- the simulation ----------------------------------------------------------------------------
+
+
+def run_simulation(
+    home: Path,
+    out: Path,
+    *,
+    rounds: int,
+    counts: dict[str, int],
+    cadence: Cadence,
+    payout_rule: dict[str, Any],
+    stocks: int,
+    seed: int,
+    stake: Decimal,
+    database_url: str | None = None,
+) -> tuple[SimulationRecord, Path]:
+    """Run the simulation in `home` (its database: a SQLite file there unless
+    `database_url`), write the report into `out`; the record and the report's path."""
+    started = time.monotonic()
+    settings = Settings(mode="local", home=home, database_url=database_url)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    market = SyntheticConfig(n_stocks=stocks, n_weeks=HISTORY_WEEKS, seed=seed)
+    with console.status("building the synthetic market's dataset"):
+        version, _ = build_version(
+            SyntheticSource(market=market),
+            DatasetConfig(),
+            load_or_create_keys(settings.keyfile),
+            settings.datasets_dir,
+            settings.operator_dir,
+            version=VERSION,
+        )
+    start = datetime.combine(market.start, datetime.min.time(), UTC) + timedelta(
+        weeks=HISTORY_WEEKS
+    )
+    clock = AcceleratedClock(start)
+    bots = population(counts, stake, seed)
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)  # throwaway accounts
+    with operator(settings, clock) as ops:
+
+        def prepare(session: Session) -> dict[str, tuple[str, str]]:
+            create_tournament(
+                session,
+                clock,
+                TOURNAMENT,
+                VERSION,
+                Rules.CLASSIC,
+                cadence,
+                version,
+                {"payout_rule": payout_rule} if payout_rule else None,
+            )
+            publish_dataset_version(session, clock, ops.storage, version)
+            return enrol_bots(ops, session, bots, home / "bots.json", hasher=cheap)
+
+        keys = _in_transaction(ops, prepare)
+    # the report tells the story; the scheduler's failures are printed as they come
+    logging.getLogger("crowdquant").setLevel(logging.WARNING)
+    logging.getLogger("crowdquant.tournament.scheduler").setLevel(logging.CRITICAL)
+    server = build_server(settings, port=0, clock=clock, warn=console.print, log_level="warning")
+    archetypes = {bot.username: bot.archetype.name for bot in bots}
+    snapshots: list[tuple[int, str, str, float]] = []
+    with server.serving() as url:
+        players = [(bot, Participant(url, *keys[bot.username], TOURNAMENT)) for bot in bots]
+        with operator(settings, clock) as ops:
+            tournament_schedule = _in_transaction(
+                ops, lambda s: schedule_for(cadence, get_tournament(s, TOURNAMENT).settings)
+            )
+            driver = Driver(
+                clock, server.scheduler, [tournament_schedule], players, timedelta(days=1)
+            )
+            progress = Progress(rounds)
+            days_per_round = 7 if cadence is Cadence.WEEKLY else 2
+            deadline = start + timedelta(days=rounds * days_per_round + RESOLUTION_DAYS)
+
+            def done(step: Step) -> bool:
+                if step.at > deadline:
+                    raise _fail(
+                        f"by {step.at:%Y-%m-%d} only {progress.count} of {rounds} rounds had"
+                        " resolved: see the failures above"
+                    )
+                for event in step.events:
+                    if isinstance(event, RoundOpened) and event.round >= rounds:
+                        server.scheduler.publishers.pop(TOURNAMENT, None)  # no more rounds
+                    if isinstance(event, RoundResolved):
+                        snapshots.extend(
+                            (event.round, *holding)
+                            for holding in _in_transaction(
+                                ops, lambda s: _holdings(ops, s, archetypes)
+                            )
+                        )
+                        progress.resolved(event.round, step.at)
+                for line in failures(step):
+                    console.print(f"[yellow]{line.splitlines()[0]}[/]", highlight=False)
+                return progress.count >= rounds
+
+            driver.run(done)
+            record = _in_transaction(
+                ops,
+                lambda s: _record(
+                    ops, s, archetypes, snapshots, rounds, cadence, time.monotonic() - started
+                ),
+            )
+        for _, client in players:
+            client.close()
+    return record, write_report(record, out)
+
+
+def _holdings(
+    ops: Operator, session: Session, archetypes: dict[str, str]
+) -> list[tuple[str, str, float]]:
+    return holdings(session, ops.ledger, get_tournament(session, TOURNAMENT), archetypes)
+
+
+def _record(
+    ops: Operator,
+    session: Session,
+    archetypes: dict[str, str],
+    snapshots: list[tuple[int, str, str, float]],
+    rounds: int,
+    cadence: Cadence,
+    seconds: float,
+) -> SimulationRecord:
+    tournament: Tournament = get_tournament(session, TOURNAMENT)
+    models = models_table(session, tournament, archetypes)
+    return SimulationRecord(
+        rule=tournament_payout_rule(tournament).version,
+        cadence=cadence.value,
+        rounds_run=rounds,
+        models=models,
+        results=results_table(session, tournament, models),
+        rounds=rounds_table(session, ops.storage, tournament),
+        holdings=holdings_table(snapshots),
+        fund=fund_table(session, tournament),
+        seconds=seconds,
+    )
+
+
+class Progress:
+    def __init__(self, total: int) -> None:
+        self.total, self.count = total, 0
+
+    def resolved(self, number: int, at: datetime) -> None:
+        self.count += 1
+        if self.count == 1 or self.count % 10 == 0 or self.count == self.total:
+            console.print(f"{at:%Y-%m-%d} round {number} resolved ({self.count}/{self.total})")
+
+
+def simulate(
+    rounds: Annotated[int, typer.Option(min=1, help="rounds to open and resolve")] = 200,
+    population_: Annotated[
+        str, typer.Option("--population", help="bots per archetype: name=count,...")
+    ] = DEFAULT_POPULATION,
+    payout_rule: Annotated[
+        str,
+        typer.Option(
+            help="the tournament's payout_rule setting, JSON, e.g. '{\"mmc_multiplier\": 3}'"
+        ),
+    ] = "{}",
+    cadence: Annotated[Cadence, typer.Option(help="how often rounds open")] = Cadence.DAILY,
+    stocks: Annotated[int, typer.Option(min=10, help="stocks in the synthetic market")] = 100,
+    seed: Annotated[int, typer.Option(min=0, help="the market's and the bots' seed")] = 1,
+    stake: Annotated[float, typer.Option(min=0.01, help="NMR each bot stakes per model")] = 100.0,
+    out: Annotated[Path, typer.Option(help="where the report is written")] = Path("simulation"),
+    keep: Annotated[
+        Path | None,
+        typer.Option(help="keep the simulated tournament's home here (default: discard)"),
+    ] = None,
+) -> None:
+    """Run a tournament of bots headless for many rounds and write a report of what the rules
+    did: each archetype's NMR, payouts and burns, the meta model, and the mechanism checks."""
+    try:
+        counts = parse_population(population_)
+        rule = json.loads(payout_rule)
+        if not isinstance(rule, dict):
+            raise ValueError('--payout-rule is a JSON object, e.g. \'{"clip": "0.1"}\'')
+        rule_with(Rules.CLASSIC.value, rule)
+    except (ValueError, PayoutRuleError) as exc:
+        raise _fail(f"{exc}") from exc
+    with tempfile.TemporaryDirectory(prefix="crowdquant-simulation-") as scratch:
+        record, report = run_simulation(
+            keep or Path(scratch),
+            out,
+            rounds=rounds,
+            counts=counts,
+            cadence=cadence,
+            payout_rule=rule,
+            stocks=stocks,
+            seed=seed,
+            stake=Decimal(str(stake)),
+        )
+    for line in summary_lines(record):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    console.print(f"report: {report}")

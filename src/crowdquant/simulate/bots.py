@@ -1,0 +1,265 @@
+"""Bot participants: scripts that play a tournament through its public API, as a person would.
+
+A bot holds an API key and nothing else. It downloads the data and uploads predictions with
+numerapi, stakes with numerapi, and reads the round and creates its models through the REST
+API; it trains its models on its own. The demo, the simulator and the end-to-end tests all
+run these bots.
+
+Archetypes (`ARCHETYPES`):
+
+- example: the dataset's example-model recipe (`data.example_model`), one model;
+- linear: a ridge regression on every feature, one model;
+- boosting: gradient boosting on a third of the features, one model;
+- spammer: many models, each uploading uniform random predictions, each staked;
+- copier: submits the example predictions. The platform does not publish them per round,
+  so the copier reproduces them with the example recipe: its uploads equal the example
+  bot's, row for row;
+- sybil: the linear recipe behind k models, each with a little noise added, one stake split
+  equally between them (the linear bot, staking the whole on one model, is the control);
+- latecomer: stakes, but uploads each round only once it has closed.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import numerapi
+import numerapi.base_api
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from crowdquant.data.config import ExampleModelConfig
+from crowdquant.data.example_model import train_example_model
+
+FloatArray = npt.NDArray[np.float64]
+TARGET = "target"
+
+
+class Participant:
+    """One participant's view of a tournament server, through its public API only."""
+
+    def __init__(self, url: str, public_id: str, secret: str, tournament: int) -> None:
+        numerapi.base_api.API_TOURNAMENT_URL = url.rstrip("/")  # numerapi's one setting
+        self.napi = numerapi.NumerAPI(  # type: ignore[no-untyped-call]
+            public_id, secret, verbosity="warning", show_progress_bars=False
+        )
+        self.napi.tournament_id = tournament
+        self.tournament = tournament
+        self.rest = httpx.Client(
+            base_url=f"{url.rstrip('/')}/api/v1",
+            headers={"Authorization": f"Token {public_id}${secret}"},
+            timeout=120,
+        )
+
+    def models(self, names: Sequence[str]) -> dict[str, str]:
+        """The ids of this participant's models called `names`, creating the missing ones."""
+        found = {name: str(id_) for name, id_ in self.napi.get_models(self.tournament).items()}
+        for name in names:
+            if name not in found:
+                answer = self.rest.post(
+                    "/models", json={"tournament": self.tournament, "name": name}
+                )
+                answer.raise_for_status()
+                found[name] = str(answer.json()["id"])
+        return {name: found[name] for name in names}
+
+    def round_now(self) -> tuple[int | None, bool]:
+        """The newest round's number (None before the first) and whether it takes
+        submissions now, by the server's clock."""
+        answer = self.rest.get(f"/tournaments/{self.tournament}/rounds", params={"limit": 1})
+        answer.raise_for_status()
+        rounds = answer.json()
+        return (
+            (None, False) if not rounds else (int(rounds[0]["number"]), bool(rounds[0]["is_open"]))
+        )
+
+    def download(
+        self, filename: str, folder: Path, round_number: int | None = None
+    ) -> pd.DataFrame:
+        path = folder / (filename if round_number is None else f"{round_number}_{filename}")
+        self.napi.download_dataset(filename, str(path), round_num=round_number)
+        return pd.read_parquet(path)
+
+    def upload(self, model_id: str, ids: pd.Index, values: FloatArray) -> None:
+        frame = pd.DataFrame({"id": ids.astype(str), "prediction": values})
+        self.napi.upload_predictions("predictions.csv", model_id=model_id, df=frame)
+
+    def stake_to(self, model_name: str, model_id: str, amount: Decimal) -> None:
+        """Raise the model's stake to `amount` NMR (never lowers it)."""
+        held = self.napi.stake_get(model_name) or Decimal(0)
+        if held < amount:
+            self.napi.stake_increase(str(amount - held), model_id)
+
+    def close(self) -> None:
+        self.rest.close()
+
+
+# --- strategies: a bot's models, fitted on the training data ---------------------------------
+
+Predict = Callable[[pd.DataFrame], dict[str, FloatArray]]
+Strategy = Callable[[pd.DataFrame, tuple[str, ...], int], Predict]
+"""(training data, model names, seed) → what predicts every model's values for a live file."""
+
+
+def ranked(values: FloatArray) -> FloatArray:
+    """Predictions as ranks in (0, 1): what the tournament scores is their order."""
+    ranks = pd.Series(values).rank(method="average", pct=True).to_numpy(np.float64)
+    return np.asarray(ranks - 0.5 / len(values), dtype=np.float64)
+
+
+def feature_names(frame: pd.DataFrame) -> list[str]:
+    return [column for column in frame.columns if column.startswith("feature")]
+
+
+def _each(names: tuple[str, ...], predict: Callable[[pd.DataFrame], FloatArray]) -> Predict:
+    return lambda live: {name: predict(live) for name in names}
+
+
+def example_model(train: pd.DataFrame, names: tuple[str, ...], seed: int) -> Predict:
+    features = feature_names(train)
+    model = train_example_model(train, features, ExampleModelConfig())
+    return _each(names, lambda live: ranked(model.predict(live[features].to_numpy(np.float32))))
+
+
+def _ridge(train: pd.DataFrame) -> Callable[[pd.DataFrame], FloatArray]:
+    from sklearn.linear_model import Ridge  # slow to import: on use
+
+    features = feature_names(train)
+    model = Ridge(alpha=len(train) / 10).fit(
+        train[features].to_numpy(np.float64), train[TARGET].to_numpy(np.float64)
+    )
+    return lambda live: ranked(model.predict(live[features].to_numpy(np.float64)))
+
+
+def linear_model(train: pd.DataFrame, names: tuple[str, ...], seed: int) -> Predict:
+    return _each(names, _ridge(train))
+
+
+def boosting_model(train: pd.DataFrame, names: tuple[str, ...], seed: int) -> Predict:
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    features = feature_names(train)
+    subset = sorted(np.random.default_rng(seed).choice(features, len(features) // 3 or 1, False))
+    model = HistGradientBoostingRegressor(
+        max_iter=40, max_depth=3, learning_rate=0.05, early_stopping=False, random_state=seed
+    ).fit(train[subset].to_numpy(np.float32), train[TARGET].to_numpy(np.float32))
+    return _each(names, lambda live: ranked(model.predict(live[subset].to_numpy(np.float32))))
+
+
+def random_predictions(train: pd.DataFrame, names: tuple[str, ...], seed: int) -> Predict:
+    rng = np.random.default_rng(seed)
+    return lambda live: {name: rng.uniform(size=len(live)) for name in names}
+
+
+SYBIL_NOISE = 0.01
+"""The noise a sybil adds to each copy of its ranks, in the (0, 1) range's units."""
+
+
+def noisy_copies(train: pd.DataFrame, names: tuple[str, ...], seed: int) -> Predict:
+    predict, rng = _ridge(train), np.random.default_rng(seed)
+
+    def copies(live: pd.DataFrame) -> dict[str, FloatArray]:
+        base = predict(live)
+        return {name: np.clip(base + rng.normal(0, SYBIL_NOISE, len(base)), 0, 1) for name in names}
+
+    return copies
+
+
+# --- archetypes and bots ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Archetype:
+    name: str
+    strategy: Strategy
+    models: int  # models per bot
+    split_stake: bool = False  # the bot's stake is shared by its models rather than each's
+    late: bool = False  # uploads once the round has closed
+
+
+ARCHETYPES = {
+    archetype.name: archetype
+    for archetype in (
+        Archetype("example", example_model, 1),
+        Archetype("linear", linear_model, 1),
+        Archetype("boosting", boosting_model, 1),
+        Archetype("spammer", random_predictions, 8),
+        Archetype("copier", example_model, 1),
+        Archetype("sybil", noisy_copies, 5, split_stake=True),
+        Archetype("latecomer", linear_model, 1, late=True),
+    )
+}
+
+
+@dataclass
+class Bot:
+    """A participant playing each round once, through `Participant` only.
+
+    `act` looks at the newest round and, if this bot has not played it and the round is in
+    the state it plays in (open; closed for a latecomer), downloads the round's live file,
+    predicts and uploads for every model; after its first upload it stakes (topping each
+    model's stake up to `stake`, for a bot that played before under another name).
+    """
+
+    username: str
+    archetype: Archetype
+    stake: Decimal  # NMR: each model's, or the whole bot's when the archetype splits it
+    seed: int = 0
+    played: set[int] = field(default_factory=set)
+    _predict: Predict | None = None
+    _model_ids: dict[str, str] = field(default_factory=dict)
+    _folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="crowdquant-bot-")))
+
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        count = self.archetype.models
+        return (
+            (self.username,)
+            if count == 1
+            else tuple(f"{self.username}_{i}" for i in range(1, count + 1))
+        )
+
+    @property
+    def stake_per_model(self) -> Decimal:
+        if not self.archetype.split_stake:
+            return self.stake
+        return (self.stake / self.archetype.models).quantize(Decimal("0.000001"))
+
+    def act(self, client: Participant) -> str | None:
+        """Play the newest round if it is due; what was done, in words, or None."""
+        number, is_open = client.round_now()
+        if number is None or number in self.played or is_open == self.archetype.late:
+            return None
+        if self._predict is None:
+            train = client.download("train.parquet", self._folder)
+            self._predict = self.archetype.strategy(train, self.model_names, self.seed)
+        if not self._model_ids:
+            self._model_ids = client.models(self.model_names)
+        live = client.download("live.parquet", self._folder, round_number=number)
+        for name, values in self._predict(live).items():
+            client.upload(self._model_ids[name], live.index, values)
+        if not self.played:  # stake once: payouts and burns then move the stakes
+            for name in self.model_names:
+                client.stake_to(name, self._model_ids[name], self.stake_per_model)
+        self.played.add(number)
+        count, when = len(self.model_names), "late" if self.archetype.late else "on time"
+        models = "a model" if count == 1 else f"{count} models"
+        return f"{self.username} ({self.archetype.name}) uploaded {models} {when}, round {number}"
+
+
+def population(counts: dict[str, int], stake: Decimal, seed: int = 0) -> list[Bot]:
+    """`counts[archetype]` bots of each archetype, named `<archetype>_<i>`; every bot stakes
+    `stake` NMR per model (a sybil: in all)."""
+    bots: list[Bot] = []
+    for name, count in counts.items():
+        if name not in ARCHETYPES:
+            raise ValueError(f"unknown archetype {name!r}; known: {', '.join(ARCHETYPES)}")
+        for i in range(1, count + 1):
+            bots.append(Bot(f"{name}_{i}", ARCHETYPES[name], stake, seed=seed * 1000 + len(bots)))
+    return bots

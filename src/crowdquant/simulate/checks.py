@@ -1,0 +1,349 @@
+"""Mechanism checks on a simulation: small pure functions from a record to a verdict.
+
+Each check turns the record into one figure per round (or, for late submissions, a count),
+estimates its mean with a 95% confidence interval, and states whether the claim holds:
+
+1. `spammers_lose`: random predictions lose NMR on average.
+2. `copier_mmc_near_zero`: copying the example predictions earns ≈ 0 MMC.
+3. `sybil_no_gain`: one stake split across near-identical models earns no more per NMR.
+4. `late_never_staked`: late submissions never carry stake nor move NMR.
+5. `meta_beats_best_single`: the meta model's out-of-sample CORR is at least the best
+   single model's (picked in sample).
+
+Rounds overlap in time (each round's target spans 20 trading days, so a daily round shares
+its target window with the next 19), so per-round figures are autocorrelated and an i.i.d.
+interval would be too narrow: the interval of a mean is a moving-block bootstrap
+(`block_bootstrap_ci`) whose blocks span one target window (`block_length`). A check with
+fewer than `MIN_ROUNDS` usable rounds is undecided ("too few rounds"); a check whose bots are
+missing from the population is "not run". The data decide: nothing here is tuned to pass.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from scipy.stats import binomtest
+
+from crowdquant.simulate.record import SimulationRecord
+
+LEVEL = 0.95
+RESAMPLES = 2_000
+SEED = 0
+MIN_ROUNDS = 3
+TARGET_HORIZON_DAYS = 20  # trading days a round's target spans (calendar.target_horizon_days)
+ROUND_SPACING_DAYS = {"daily": 1, "weekly": 5}  # trading days between consecutive rounds
+COPIER_MMC_TOLERANCE = 0.005
+"""|mean MMC| a copier may show and still count as ≈ 0: a quarter of a typical round's
+±0.02 MMC, and a payout of at most 2 × 0.005 = 1% of stake under classic-v1."""
+
+TOO_FEW = "too few rounds"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One mechanism check: the mean of `statistic` with its 95% interval [low, high] over
+    `n` units (`unit`: rounds, or late rows). `decided` is False when the check could not
+    be judged (not run, or too few rounds): then `holds` is False and `detail` says why."""
+
+    name: str
+    claim: str
+    statistic: str
+    estimate: float
+    low: float
+    high: float
+    n: int
+    holds: bool
+    detail: str
+    unit: str = "rounds"
+    decided: bool = True
+
+    @property
+    def verdict(self) -> str:
+        """The verdict: "holds", "fails", or why the check was not decided."""
+        if not self.decided:
+            return self.detail
+        return "holds" if self.holds else "fails"
+
+
+# --- confidence intervals ------------------------------------------------------------------------
+
+
+def block_length(cadence: str) -> int:
+    """Rounds per target window: 20 for daily rounds, 4 for weekly ones.
+
+    A round's score shares its 20-day target window with the rounds opened during it, so
+    per-round figures are correlated up to that many rounds apart; a block must span the
+    window to keep that dependence inside it. (The rule of thumb ceil(n^(1/3)), 6 for 180
+    rounds, ignores this known span and would give intervals that are too narrow.)
+    """
+    spacing = ROUND_SPACING_DAYS.get(cadence, 1)
+    return max(1, math.ceil(TARGET_HORIZON_DAYS / spacing))
+
+
+def block_bootstrap_ci(
+    values: npt.ArrayLike,
+    *,
+    block: int = TARGET_HORIZON_DAYS,
+    level: float = LEVEL,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+) -> tuple[float, float]:
+    """Percentile interval of the mean by the moving-block bootstrap.
+
+    Each resample joins ceil(n / L) blocks of L consecutive values, their starts drawn
+    uniformly from the n − L + 1 possible ones, cut to n values; the interval is the
+    (1 ± level)/2 quantiles of the resamples' means. L = `block` capped at n // 2 (so at
+    least two blocks are drawn; L = 1 is the i.i.d. bootstrap). Non-finite values are
+    dropped first; with fewer than `MIN_ROUNDS` left the bounds are NaN. Seeded: the same
+    values always give the same interval.
+    """
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    n = len(x)
+    if n < MIN_ROUNDS:
+        return math.nan, math.nan
+    length = max(1, min(block, n // 2))
+    count = math.ceil(n / length)
+    rng = np.random.default_rng(seed)
+    starts = rng.integers(0, n - length + 1, size=(resamples, count))
+    index = (starts[:, :, None] + np.arange(length)).reshape(resamples, -1)[:, :n]
+    means = x[index].mean(axis=1)
+    tail = (1 - level) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return float(low), float(high)
+
+
+# --- per-round figures ---------------------------------------------------------------------------
+
+
+def _rows(record: SimulationRecord, archetype: str) -> pd.DataFrame:
+    """`results` rows of the models run by bots of `archetype`."""
+    kinds = record.archetype_of()
+    return record.results[record.results["model_id"].map(kinds) == archetype]
+
+
+def _has(record: SimulationRecord, archetype: str) -> bool:
+    return bool((record.models["archetype"] == archetype).any())
+
+
+def _return_per_nmr(rows: pd.DataFrame) -> pd.Series:
+    """Per round: Σ payout ÷ Σ at_risk of `rows`, over rounds where Σ at_risk > 0."""
+    sums = rows.groupby("round")[["payout", "at_risk"]].sum().sort_index()
+    sums = sums[sums["at_risk"] > 0]
+    return (sums["payout"] / sums["at_risk"]).rename("return")
+
+
+def spammer_returns(record: SimulationRecord) -> pd.Series:
+    """Per round: the spammers' total payout ÷ their total at_risk (rounds with stake)."""
+    return _return_per_nmr(_rows(record, "spammer"))
+
+
+def copier_mmc(record: SimulationRecord) -> pd.Series:
+    """Per round: the copier models' mean final MMC (rounds with a scored copier)."""
+    rows = _rows(record, "copier")
+    return rows.groupby("round")["mmc"].mean().dropna().sort_index()
+
+
+def sybil_excess(record: SimulationRecord) -> pd.Series:
+    """Per round: the sybil models' payout per NMR at risk (their payouts and stakes summed)
+    minus the linear bot's, over rounds where both had stake at risk.
+
+    With equal stakes (as the population is built: the sybil splits the linear bot's
+    stake) this is (Σ sybil payouts − linear payout) ÷ linear at_risk; per NMR, it stays
+    a like-for-like comparison when the two stakes drift apart.
+    """
+    sybil = _return_per_nmr(_rows(record, "sybil"))
+    linear = _return_per_nmr(_rows(record, "linear"))
+    return (sybil - linear).dropna().rename("excess")
+
+
+def best_single_model(
+    results: pd.DataFrame, rounds: npt.ArrayLike
+) -> tuple[Hashable, float] | None:
+    """The model_id with the highest mean CORR over `rounds`, and that mean, among models
+    scored in at least half of them (so one lucky round cannot win); None when none is."""
+    chosen = pd.Index(np.asarray(rounds))
+    scored = results[results["round"].isin(chosen)].dropna(subset=["corr"])
+    stats = scored.groupby("model_id")["corr"].agg(["mean", "count"])
+    stats = stats[stats["count"] >= max(1, len(chosen) / 2)]
+    if stats.empty:
+        return None
+    means = stats["mean"]
+    return means.idxmax(), float(means.max())
+
+
+def model_label(record: SimulationRecord, model_id: Hashable) -> str:
+    """A model's name and its bot's archetype, e.g. "lin-1 (linear)"."""
+    row = record.models[record.models["model_id"] == model_id].iloc[0]
+    return f"{row['model']} ({row['archetype']})"
+
+
+# --- the checks ----------------------------------------------------------------------------------
+
+
+def _mean_check(
+    name: str,
+    claim: str,
+    statistic: str,
+    values: pd.Series,
+    block: int,
+    holds: Callable[[float, float], bool],
+    detail: str = "",
+) -> Check:
+    """The bootstrap check of a per-round series: `holds(low, high)` of its interval."""
+    x = values.to_numpy(dtype=float)
+    x = x[np.isfinite(x)]
+    n = len(x)
+    if n < MIN_ROUNDS:
+        estimate = float(x.mean()) if n else math.nan
+        why = f"{TOO_FEW} ({n}, needs {MIN_ROUNDS})"
+        return _undecided(name, claim, statistic, why, n, estimate)
+    low, high = block_bootstrap_ci(x, block=block)
+    return Check(name, claim, statistic, float(x.mean()), low, high, n, holds(low, high), detail)
+
+
+def _undecided(
+    name: str,
+    claim: str,
+    statistic: str,
+    why: str,
+    n: int = 0,
+    estimate: float = math.nan,
+    unit: str = "rounds",
+) -> Check:
+    nan = math.nan
+    return Check(name, claim, statistic, estimate, nan, nan, n, False, why, unit, decided=False)
+
+
+def _block(record: SimulationRecord, block: int | None) -> int:
+    return block_length(record.cadence) if block is None else block
+
+
+def spammers_lose(record: SimulationRecord, *, block: int | None = None) -> Check:
+    """Random predictions lose NMR: per round where the spammers had stake at risk, their
+    total payout ÷ their total at_risk; holds when the interval's upper bound is < 0.
+    (Under classic rules random predictions may earn ≈ 0 rather than lose: then it fails.)"""
+    name = "spammers_lose"
+    claim = "random spammers lose NMR on average"
+    statistic = "spammers' payout per NMR at risk per round"
+    if not _has(record, "spammer"):
+        return _undecided(name, claim, statistic, "not run: no spammer in the population")
+    values = spammer_returns(record)
+    return _mean_check(
+        name, claim, statistic, values, _block(record, block), lambda _, high: high < 0
+    )
+
+
+def copier_mmc_near_zero(
+    record: SimulationRecord,
+    *,
+    tolerance: float = COPIER_MMC_TOLERANCE,
+    block: int | None = None,
+) -> Check:
+    """Copying the example predictions earns ≈ 0 MMC: per round, the copier models' mean
+    final MMC; holds when the whole interval lies inside ±tolerance (0.005 by default,
+    `COPIER_MMC_TOLERANCE`)."""
+    name = "copier_mmc_near_zero"
+    claim = f"copiers of the example model earn ≈ 0 MMC (within ±{tolerance:g})"
+    statistic = "copiers' mean MMC per round"
+    if not _has(record, "copier"):
+        return _undecided(name, claim, statistic, "not run: no copier in the population")
+    return _mean_check(
+        name,
+        claim,
+        statistic,
+        copier_mmc(record),
+        _block(record, block),
+        lambda low, high: -tolerance <= low and high <= tolerance,
+        f"tolerance ±{tolerance:g}",
+    )
+
+
+def sybil_no_gain(record: SimulationRecord, *, block: int | None = None) -> Check:
+    """Splitting a stake across sybil models earns no more than the same stake on one
+    model: per round where both had stake at risk, the sybil models' Σ payout ÷ Σ at_risk
+    minus the linear bot's (its control: the same recipe, the same total stake on one
+    model); holds when the interval's lower bound is ≤ 0 (splitting does not earn
+    significantly more)."""
+    name = "sybil_no_gain"
+    claim = "splitting a stake across sybil models earns no more than one model"
+    statistic = "sybil − linear payout per NMR at risk per round"
+    for archetype in ("sybil", "linear"):
+        if not _has(record, archetype):
+            why = f"not run: no {archetype} in the population"
+            return _undecided(name, claim, statistic, why)
+    values = sybil_excess(record)
+    return _mean_check(
+        name, claim, statistic, values, _block(record, block), lambda low, _: low <= 0
+    )
+
+
+def late_never_staked(record: SimulationRecord) -> Check:
+    """Late submissions never move stakes: the share of late (round, model) rows with
+    at_risk ≠ 0 or payout ≠ 0, with its exact Clopper–Pearson 95% interval; holds when
+    that count is 0."""
+    name = "late_never_staked"
+    claim = "late submissions never carry stake nor move NMR"
+    statistic = "share of late rows with at_risk ≠ 0 or payout ≠ 0"
+    late = record.results[record.results["late"].eq(True)]
+    n = len(late)
+    if n == 0:
+        why = "not run: no late submission"
+        why += "" if _has(record, "latecomer") else " (no latecomer in the population)"
+        return _undecided(name, claim, statistic, why, unit="late rows")
+    bad = int(((late["at_risk"] != 0) | (late["payout"] != 0)).sum())
+    interval = binomtest(bad, n).proportion_ci(confidence_level=LEVEL, method="exact")
+    detail = f"{bad} of {n} late rows staked or paid"
+    low, high = float(interval.low), float(interval.high)
+    return Check(name, claim, statistic, bad / n, low, high, n, bad == 0, detail, "late rows")
+
+
+def meta_beats_best_single(record: SimulationRecord, *, block: int | None = None) -> Check:
+    """The meta model's out-of-sample CORR is at least the best single model's: the rounds
+    with a meta CORR are split in two halves in order; the single model with the best mean
+    CORR on the first half (among models scored in at least half of its rounds) is picked
+    in sample; on the second half, per round, meta CORR − that model's CORR; holds when the
+    interval's upper bound is ≥ 0 (the meta model is not significantly worse)."""
+    name = "meta_beats_best_single"
+    claim = "the meta model's out-of-sample CORR is at least the best single model's"
+    statistic = "meta CORR − in-sample best model's CORR per out-of-sample round"
+    rounds = record.rounds.dropna(subset=["meta_corr"]).sort_values("round")
+    half = len(rounds) // 2
+    first, second = rounds.iloc[:half], rounds.iloc[half:]
+    if half < MIN_ROUNDS:
+        why = f"{TOO_FEW} ({len(rounds)} with a meta CORR, needs {2 * MIN_ROUNDS})"
+        return _undecided(name, claim, statistic, why, len(second))
+    best = best_single_model(record.results, first["round"])
+    if best is None:
+        return _undecided(name, claim, statistic, "not run: no single model scored in sample")
+    model_id, in_sample = best
+    detail = (
+        f"picked {model_label(record, model_id)}: mean CORR {in_sample:.4f} "
+        f"on rounds {first['round'].iloc[0]}–{first['round'].iloc[-1]}"
+    )
+    theirs = record.results[record.results["model_id"] == model_id].set_index("round")["corr"]
+    meta = second.set_index("round")["meta_corr"]
+    gap = meta - theirs.reindex(meta.index)
+    return _mean_check(
+        name, claim, statistic, gap, _block(record, block), lambda _, high: high >= 0, detail
+    )
+
+
+CHECKS: tuple[Callable[[SimulationRecord], Check], ...] = (
+    spammers_lose,
+    copier_mmc_near_zero,
+    sybil_no_gain,
+    late_never_staked,
+    meta_beats_best_single,
+)
+"""The checks, in the order above; each one's docstring is its definition."""
+
+
+def run_checks(record: SimulationRecord) -> list[Check]:
+    """All the checks of `CHECKS`, with their defaults."""
+    return [check(record) for check in CHECKS]

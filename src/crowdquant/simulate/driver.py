@@ -1,0 +1,101 @@
+"""The loop that runs a tournament by itself: move the clock, tick the scheduler, let the
+bots play.
+
+Each step moves the accelerated clock to the next moment worth stopping at (a round opening
+or closing, the daily scoring hour, or at most `step` on), applies what is due with one
+scheduler tick, then, when a round opened or closed (and on the first step), lets every bot
+look at the tournament through the API and play. A bot that failed (the server was busy, say)
+gets another chance a simulated minute later. Bots only ever talk to the served API; the
+driver only tells them when to look.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from crowdquant.simulate.bots import Bot, Participant
+from crowdquant.simulate.clock import AcceleratedClock
+from crowdquant.tournament.calendar import Schedule, next_round, round_open_at
+from crowdquant.tournament.scheduler import (
+    Event,
+    RoundClosed,
+    RoundOpened,
+    Scheduler,
+    TickFailed,
+    UploadsSwept,
+)
+
+logger = logging.getLogger(__name__)
+
+EPSILON = timedelta(seconds=1)
+"""How long after a round opens or closes the driver stops: inside the new state."""
+RETRY_AFTER = timedelta(minutes=1)
+"""When a bot failed, how soon the driver stops again to let it try once more."""
+
+
+@dataclass
+class Step:
+    at: datetime
+    events: list[Event] = field(default_factory=list)
+    played: list[str] = field(default_factory=list)  # what the bots did, in words
+    failed: list[str] = field(default_factory=list)  # bots that failed, and why
+
+
+@dataclass
+class Driver:
+    clock: AcceleratedClock
+    scheduler: Scheduler
+    schedules: Sequence[Schedule]  # of the tournaments the bots play
+    players: Sequence[tuple[Bot, Participant]]
+    step_size: timedelta = timedelta(hours=1)
+    _woken: bool = False
+    _retry: bool = False  # a bot failed: wake the bots again soon
+
+    def next_moment(self) -> datetime:
+        now = self.clock.now()
+        moments = [now + (RETRY_AFTER if self._retry else self.step_size)]
+        for schedule in self.schedules:
+            moments.append(next_round(schedule, now + EPSILON).open_time + EPSILON)
+            open_now = round_open_at(schedule, now)
+            if open_now is not None:
+                moments.append(open_now.close_time + EPSILON)
+            scoring = datetime.combine(now.date(), schedule.resolve_at, now.tzinfo) + EPSILON
+            moments.append(scoring if scoring > now else scoring + timedelta(days=1))
+        return min(moment for moment in moments if moment > now)
+
+    def step(self) -> Step:
+        step = Step(self.clock.advance_to(self.next_moment()))
+        step.events = [e for e in self.scheduler.tick() if not isinstance(e, UploadsSwept)]
+        if (
+            not self._woken
+            or self._retry
+            or any(isinstance(e, RoundOpened | RoundClosed) for e in step.events)
+        ):
+            self._woken = True
+            self.let_bots_play(step)
+            self._retry = bool(step.failed)
+        return step
+
+    def let_bots_play(self, step: Step) -> None:
+        for bot, client in self.players:
+            try:
+                done = bot.act(client)
+            except Exception as exc:  # a bot's failure is its own; the tournament goes on
+                logger.warning("bot %s failed", bot.username, exc_info=exc)
+                step.failed.append(f"{bot.username}: {type(exc).__name__}: {exc}")
+                continue
+            if done is not None:
+                step.played.append(done)
+
+    def run(self, until: Callable[[Step], bool]) -> None:
+        """Step until `until(step)` says so."""
+        while not until(self.step()):
+            pass
+
+
+def failures(step: Step) -> list[str]:
+    """The scheduler's failed ticks and the bots' failures of a step, in words."""
+    return [str(e) for e in step.events if isinstance(e, TickFailed)] + step.failed

@@ -1,0 +1,409 @@
+"""A simulation's report: Markdown tables and PNG plots from a `SimulationRecord`.
+
+`write_report` writes `report.md` and its plots into a folder, all or nothing: everything is
+drawn into a staging folder beside it first, then moved in (the report last), so a failed
+run leaves no half report. `summary_lines` gives the console a few lines: the run and each
+mechanism check's verdict with its figures. Plots are drawn with matplotlib's object API and
+its Agg backend (never pyplot), without the software stamp, so the same record gives the
+same files.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from crowdquant.simulate.checks import (
+    CHECKS,
+    LEVEL,
+    MIN_ROUNDS,
+    RESAMPLES,
+    SEED,
+    TARGET_HORIZON_DAYS,
+    Check,
+    best_single_model,
+    block_length,
+    model_label,
+    run_checks,
+)
+from crowdquant.simulate.record import SimulationRecord
+
+REPORT = "report.md"
+PLOTS = ("nmr_by_archetype.png", "payouts.png", "meta_vs_best.png", "fund.png")
+QUANTILES = {
+    "min": 0.0,
+    "5%": 0.05,
+    "25%": 0.25,
+    "median": 0.5,
+    "75%": 0.75,
+    "95%": 0.95,
+    "max": 1.0,
+}
+TRADING_DAYS_PER_YEAR = 252
+SIZE = (7.0, 3.6)  # inches, at 100 dpi
+
+
+@dataclass(frozen=True)
+class FundStats:
+    """The fund's P&L from its equity curve (1.0 at the start)."""
+
+    days: int
+    total_return: float  # final equity − 1
+    volatility: float  # std of daily returns × √252
+    max_drawdown: float  # the largest fall from a running peak (the start included), ≥ 0
+
+
+def fund_stats(fund: pd.DataFrame) -> FundStats | None:
+    """`FundStats` of the `fund` table; None when it has no books."""
+    equity = fund.sort_values("date")["equity"].to_numpy(dtype=float)
+    if len(equity) == 0:
+        return None
+    path = np.concatenate([[1.0], equity])
+    returns = path[1:] / path[:-1] - 1
+    volatility = math.nan
+    if len(returns) > 1:
+        volatility = float(np.std(returns, ddof=1)) * math.sqrt(TRADING_DAYS_PER_YEAR)
+    drawdown = 1 - path / np.maximum.accumulate(path)
+    return FundStats(len(equity), float(equity[-1] - 1), volatility, float(drawdown.max()))
+
+
+def archetype_table(record: SimulationRecord) -> pd.DataFrame:
+    """One row per archetype (and "all"): models, Σ at_risk over rounds, NMR paid, burned and
+    net, mean CORR and MMC over the scored (round, model) rows."""
+    rows = record.results.assign(archetype=record.results["model_id"].map(record.archetype_of()))
+    rows = rows.assign(paid=rows["payout"].clip(lower=0), burned=(-rows["payout"]).clip(lower=0))
+    columns = ["at_risk", "paid", "burned", "payout", "corr", "mmc"]
+    sums = {"at_risk": "sum", "paid": "sum", "burned": "sum", "payout": "sum"}
+    how = {**sums, "corr": "mean", "mmc": "mean"}
+    kinds = sorted(record.models["archetype"].unique())
+    table = rows.groupby("archetype")[columns].agg(how).reindex(kinds)
+    table.loc["all"] = [*rows[list(sums)].sum(), rows["corr"].mean(), rows["mmc"].mean()]
+    table = table.fillna({name: 0.0 for name in sums})
+    counts = record.models["archetype"].value_counts()
+    table.insert(0, "models", [int(counts.get(k, 0)) for k in kinds] + [len(record.models)])
+    return table.rename(columns={"payout": "net"})
+
+
+def payout_ratios(record: SimulationRecord) -> pd.Series:
+    """payout ÷ at_risk of every (round, model) row with stake at risk."""
+    staked = record.results[record.results["at_risk"] > 0]
+    return (staked["payout"] / staked["at_risk"]).rename("return")
+
+
+def summary_lines(record: SimulationRecord, checks: Sequence[Check] | None = None) -> list[str]:
+    """The run in one line, the NMR paid and burned, and each check's verdict and figures."""
+    checks = run_checks(record) if checks is None else checks
+    lines = [
+        f"{record.rule}, {record.cadence}: {len(record.rounds)} of {record.rounds_run} rounds "
+        f"resolved, {len(record.models)} models, {record.seconds:.1f} s",
+        f"NMR paid {_nmr(record.rounds['paid'].sum())}, "
+        f"burned {_nmr(record.rounds['burned'].sum())}",
+    ]
+    return lines + [f"{check.name}: {_figures(check)}" for check in checks]
+
+
+def write_report(record: SimulationRecord, out: Path) -> Path:
+    """Write `out/report.md` and its PNG plots (`PLOTS`); return the report's path."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    checks = run_checks(record)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        figures = (_nmr_plot(record), _payout_plot(record), _meta_plot(record), _fund_plot(record))
+        for name, figure in zip(PLOTS, figures, strict=True):
+            FigureCanvasAgg(figure)
+            figure.savefig(staging / name, format="png", metadata={"Software": None})
+        (staging / REPORT).write_text(markdown(record, checks), encoding="utf-8")
+        out.mkdir(exist_ok=True)
+        for name in (*PLOTS, REPORT):
+            os.replace(staging / name, out / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out / REPORT
+
+
+# --- Markdown ------------------------------------------------------------------------------------
+
+
+def markdown(record: SimulationRecord, checks: Sequence[Check]) -> str:
+    """The report's text (its plots are referred to by their file names)."""
+    counts = record.models["archetype"].value_counts().sort_index()
+    per_kind = ", ".join(f"{kind} {count}" for kind, count in counts.items())
+    lines = [
+        "# Simulation report",
+        "",
+        f"- Payout rule: {record.rule}",
+        f"- Cadence: {record.cadence}",
+        f"- Rounds: {record.rounds_run} run, {len(record.rounds)} resolved",
+        f"- Models: {len(record.models)} ({per_kind or 'none'})",
+        f"- Wall-clock: {record.seconds:.1f} s",
+        "",
+        *_money(record),
+        *_payouts(record),
+        *_meta_and_fund(record),
+        *_checks(record, checks),
+    ]
+    return "\n".join(lines)
+
+
+def _money(record: SimulationRecord) -> list[str]:
+    table = archetype_table(record)
+    rows = [
+        [
+            str(kind),
+            str(int(row["models"])),
+            *(_nmr(row[c]) for c in ("at_risk", "paid", "burned", "net")),
+            _score(row["corr"]),
+            _score(row["mmc"]),
+        ]
+        for kind, row in table.iterrows()
+    ]
+    header = [
+        "Archetype",
+        "Models",
+        "Staked at risk",
+        "Paid",
+        "Burned",
+        "Net NMR",
+        "Mean CORR",
+        "Mean MMC",
+    ]
+    return [
+        "## NMR by archetype",
+        "",
+        "Staked at risk is summed over rounds; paid, burned and net are the payouts' sums; "
+        "CORR and MMC are means over the scored (round, model) rows.",
+        "",
+        *_table(header, rows),
+        "",
+        f"Over all rounds: {_nmr(record.rounds['paid'].sum())} NMR paid, "
+        f"{_nmr(record.rounds['burned'].sum())} NMR burned.",
+        "",
+        "![Mean NMR held per account of each archetype](nmr_by_archetype.png)",
+        "",
+    ]
+
+
+def _payouts(record: SimulationRecord) -> list[str]:
+    ratios = payout_ratios(record)
+    lines = ["## Payouts", ""]
+    if ratios.empty:
+        return [*lines, "No stake was ever at risk.", ""]
+    values = [_score(float(ratios.quantile(q))) for q in QUANTILES.values()]
+    return [
+        *lines,
+        f"Payout ÷ at_risk over the {len(ratios)} (round, model) rows with stake at risk:",
+        "",
+        *_table([*QUANTILES, "mean"], [[*values, _score(ratios.mean())]]),
+        "",
+        "![Histogram of payout per NMR at risk](payouts.png)",
+        "",
+    ]
+
+
+def _meta_and_fund(record: SimulationRecord) -> list[str]:
+    meta = record.rounds.dropna(subset=["meta_corr"])
+    lines = ["## Meta model and fund", ""]
+    best = _best_in_hindsight(record)
+    rows = [["meta model", _score(meta["meta_corr"].mean()), str(len(meta))]]
+    if best is not None:
+        model_id, mean = best
+        scored = record.results[record.results["model_id"] == model_id]["corr"].count()
+        rows.append(
+            [
+                f"best single model in hindsight: {model_label(record, model_id)}",
+                _score(mean),
+                str(scored),
+            ]
+        )
+    lines += [*_table(["", "Mean CORR", "Rounds"], rows), ""]
+    stats = fund_stats(record.fund)
+    if stats is None:
+        lines += ["No fund books.", ""]
+    else:
+        lines += [
+            *_table(
+                ["Fund", "Total return", "Annualised volatility", "Max drawdown", "Days"],
+                [
+                    [
+                        "meta model long/short",
+                        _pct(stats.total_return),
+                        _pct(stats.volatility),
+                        _pct(stats.max_drawdown),
+                        str(stats.days),
+                    ]
+                ],
+            ),
+            "",
+        ]
+    return [
+        *lines,
+        "![Cumulative CORR of the meta model and the best single model](meta_vs_best.png)",
+        "",
+        "![The fund's equity](fund.png)",
+        "",
+    ]
+
+
+def _checks(record: SimulationRecord, checks: Sequence[Check]) -> list[str]:
+    rows = [
+        [c.name, c.statistic, _num(c.estimate), _interval(c), f"{c.n} {c.unit}", c.verdict]
+        for c in checks
+    ]
+    header = ["Check", "Statistic", "Estimate", f"{LEVEL:.0%} CI", "n", "Verdict"]
+    notes = [f"- **{c.name}**: {c.detail}" for c in checks if c.decided and c.detail]
+    definitions = [
+        f"- **{check.__name__}**: {' '.join((inspect.getdoc(check) or '').split())}"
+        for check in CHECKS
+    ]
+    block = block_length(record.cadence)
+    return [
+        "## Mechanism checks",
+        "",
+        *_table(header, rows),
+        "",
+        *notes,
+        *([""] if notes else []),
+        "Definitions:",
+        "",
+        *definitions,
+        "",
+        f"Intervals of a mean: moving-block bootstrap, blocks of {block} consecutive rounds "
+        f"(one {TARGET_HORIZON_DAYS}-day target window at the {record.cadence} cadence, as "
+        "overlapping targets correlate nearby rounds; at most half the rounds a check has), "
+        f"{RESAMPLES:,} resamples (seed {SEED}), {LEVEL:.0%} percentile interval. The late-row "
+        f"share's interval is the exact Clopper–Pearson one. Fewer than {MIN_ROUNDS} usable "
+        "rounds: too few rounds to decide.",
+        "",
+    ]
+
+
+def _best_in_hindsight(record: SimulationRecord) -> tuple[Hashable, float] | None:
+    return best_single_model(record.results, record.rounds["round"])
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(cell.replace("|", r"\|") for cell in cells) + " |"
+
+    return [line(header), "|" + "---|" * len(header), *(line(row) for row in rows)]
+
+
+def _num(value: float) -> str:
+    """A check's figure: 4 significant digits; "–" for a missing value."""
+    return f"{value:.4g}" if math.isfinite(value) else "–"
+
+
+def _nmr(value: float) -> str:
+    return f"{value:,.2f}" if math.isfinite(value) else "–"
+
+
+def _score(value: float) -> str:
+    """A CORR, an MMC or a payout per NMR: 4 decimals."""
+    return f"{value:.4f}" if math.isfinite(value) else "–"
+
+
+def _pct(value: float) -> str:
+    return f"{value:.2%}" if math.isfinite(value) else "–"
+
+
+def _interval(check: Check) -> str:
+    if math.isnan(check.low):
+        return "–"
+    return f"[{_num(check.low)}, {_num(check.high)}]"
+
+
+def _figures(check: Check) -> str:
+    """E.g. "spammers' payout per NMR at risk per round: -0.0012 [-0.0019, -0.0004],
+    180 rounds — holds"."""
+    if not check.decided:
+        return check.verdict
+    return (
+        f"{check.statistic}: {_num(check.estimate)} {_interval(check)}, "
+        f"{check.n} {check.unit} — {check.verdict}" + (f" ({check.detail})" if check.detail else "")
+    )
+
+
+# --- plots ---------------------------------------------------------------------------------------
+
+
+def _axes(title: str, x_label: str, y_label: str) -> tuple[Figure, Axes]:
+    figure = Figure(figsize=SIZE, dpi=100, layout="constrained")
+    axes = figure.subplots()
+    axes.set_title(title, fontsize="medium")
+    axes.set_xlabel(x_label)
+    axes.set_ylabel(y_label)
+    axes.grid(alpha=0.3)
+    for side in ("top", "right"):
+        axes.spines[side].set_visible(False)
+    return figure, axes
+
+
+def _empty(title: str, message: str) -> Figure:
+    figure = Figure(figsize=(SIZE[0], SIZE[1] / 2), dpi=100)
+    figure.text(0.5, 0.7, title, ha="center", va="center", fontsize="medium")
+    figure.text(0.5, 0.35, message, ha="center", va="center", color="0.4")
+    return figure
+
+
+def _nmr_plot(record: SimulationRecord) -> Figure:
+    title = "Mean NMR held per account, by archetype"
+    if record.holdings.empty:
+        return _empty(title, "no holdings recorded")
+    held = record.holdings.groupby(["round", "archetype"])["nmr"].mean().unstack()
+    figure, axes = _axes(title, "round", "NMR")
+    for kind in held.columns:
+        axes.plot(held.index, held[kind], linewidth=1.4, label=str(kind))
+    axes.legend(loc="best", fontsize="small", frameon=False)
+    return figure
+
+
+def _payout_plot(record: SimulationRecord) -> Figure:
+    title = "Payout per NMR at risk, all staked (round, model) rows"
+    ratios = payout_ratios(record).dropna()
+    if ratios.empty:
+        return _empty(title, "no stake was ever at risk")
+    figure, axes = _axes(title, "payout ÷ at_risk", "rows")
+    axes.hist(ratios.to_numpy(), bins=50, color="#4c72b0")
+    axes.axvline(0.0, color="0.4", linewidth=0.8)
+    return figure
+
+
+def _meta_plot(record: SimulationRecord) -> Figure:
+    title = "Cumulative CORR: meta model vs best single model (in hindsight)"
+    meta = record.rounds.dropna(subset=["meta_corr"]).set_index("round")["meta_corr"].sort_index()
+    if meta.empty:
+        return _empty(title, "no meta model scores")
+    figure, axes = _axes(title, "round", "cumulative CORR")
+    axes.plot(meta.index, meta.cumsum(), linewidth=1.6, label="meta model")
+    best = _best_in_hindsight(record)
+    if best is not None:
+        rows = record.results[record.results["model_id"] == best[0]]
+        corr = rows.set_index("round")["corr"].reindex(meta.index).fillna(0.0)
+        axes.plot(corr.index, corr.cumsum(), linewidth=1.2, label=model_label(record, best[0]))
+    axes.axhline(0.0, color="0.6", linewidth=0.8)
+    axes.legend(loc="best", fontsize="small", frameon=False)
+    return figure
+
+
+def _fund_plot(record: SimulationRecord) -> Figure:
+    title = "The meta model's fund: equity (1.0 at the start)"
+    if record.fund.empty:
+        return _empty(title, "no fund books")
+    fund = record.fund.sort_values("date")
+    figure, axes = _axes(title, "date", "equity")
+    axes.plot(pd.to_datetime(fund["date"]), fund["equity"], linewidth=1.4)
+    axes.axhline(1.0, color="0.6", linewidth=0.8)
+    return figure
