@@ -19,25 +19,20 @@ from sqlalchemy.orm import Session, sessionmaker
 from crowdquant.data.release import DatasetVersion
 from crowdquant.db.models import (
     ApiScope,
-    Cadence,
     Model,
     Round,
-    Rules,
     Submission,
     SubmissionCheck,
     SubmissionStatus,
 )
 from crowdquant.db.session import transaction
 from crowdquant.tournament.accounts import create_api_key, get_account
-from crowdquant.tournament.legacy_files import LegacyRounds, tournament_rows
-from crowdquant.tournament.rounds import FeedPublisher, open_round_now
-from crowdquant.tournament.tournaments import create_tournament, get_tournament
+from crowdquant.tournament.legacy_files import tournament_rows
 
-from ..tournament.live_market import KEYS, build_dataset_version, market_feed
-from ..web.conftest import served_site
+from ..tournament.live_market import build_dataset_version
+from ..web.conftest import LEGACY, served_legacy_site
 from ..web.site import Browser, Site
 
-LEGACY = 11
 SHOWN = {"validation_logloss", "consistency", "originality", "concordance"}
 
 
@@ -50,13 +45,7 @@ def version(tmp_path_factory: pytest.TempPathFactory) -> DatasetVersion:
 def site(
     sessions: sessionmaker[Session], tmp_path: Path, version: DatasetVersion
 ) -> Iterator[Site]:
-    with served_site(sessions, tmp_path) as found:
-        publisher = FeedPublisher(market_feed(), found.storage, legacy=LegacyRounds(version, KEYS))
-        with transaction(found.sessions) as session:
-            create_tournament(
-                session, found.clock, LEGACY, "legacy", Rules.LEGACY2017, Cadence.WEEKLY, "v2"
-            )
-            open_round_now(session, found.clock, get_tournament(session, LEGACY), publisher)
+    with served_legacy_site(sessions, tmp_path, version) as found:
         yield found
 
 

@@ -44,6 +44,7 @@ from crowdquant.db.models import (
     StakeChange,
     StakeChangeStatus,
     Submission,
+    SubmissionCheck,
     Tournament,
 )
 from crowdquant.db.session import transaction
@@ -612,7 +613,9 @@ def download_tournament_data(
 
 def legacy_predictions(world: StakedWorld, tournament: pd.DataFrame, name: str) -> pd.DataFrame:
     """A probability for every row of the round's tournament file: the live rows lean
-    towards (or away from) the round's final binary target, the others are noise."""
+    towards (or away from) the round's final binary target; the validation and test rows
+    towards their known target, by the same amount (so every player is consistent and
+    concordant, and a confidently wrong one is wrong on live rows only)."""
     with transaction(world.sessions) as session:
         round_ = session.scalars(
             select(Round).join(Tournament).where(Tournament.number == LEGACY)
@@ -626,10 +629,12 @@ def legacy_predictions(world: StakedWorld, tournament: pd.DataFrame, name: str) 
     up = 2.0 * (residual > residual.median()) - 1.0
     lean = pd.Series(0.0, index=tournament.index)
     live = rows[rows["data_type"] == "live"]
-    lean[live.index] = up.reindex(live["original_id"]).to_numpy()
     signal, noise, _, _ = BIDS[name]
+    lean[live.index] = signal * up.reindex(live["original_id"]).to_numpy()
+    known = rows[rows["data_type"] != "live"]
+    lean[known.index] = abs(signal) * (2.0 * known["target"].astype(np.float64) - 1.0)
     rng = np.random.default_rng(PLAYERS.index(name) + 2017)
-    values = (0.5 + signal * lean + rng.normal(0, noise, len(lean))).clip(0.02, 0.98)
+    values = (0.5 + lean + rng.normal(0, noise, len(lean))).clip(0.02, 0.98)
     return pd.DataFrame({"id": lean.index, "probability": values.round(6).to_numpy()})
 
 
@@ -647,13 +652,54 @@ class LegacyExpected:
         return rank_prize(self.ranks[name]) if name in self.ranks else (0, 0)
 
 
-def legacy_expected(world: StakedWorld, round_: uuid.UUID) -> LegacyExpected:
+def consistency(world: StakedWorld, round_: uuid.UUID, predictions: pd.DataFrame) -> float:
+    """The share of validation eras whose logloss beats ln 2, computed here from the
+    uploaded probabilities and the operator's validation targets."""
+    with transaction(world.sessions) as session:
+        rows = tournament_rows(session, world.storage, session.get_one(Round, round_))
+    assert rows is not None
+    validation = rows[rows["data_type"] == "validation"]
+    p = predictions.set_index("id")["probability"].reindex(validation.index)
+    y = validation["target"].astype(np.float64)
+    losses = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+    return float((losses.groupby(validation["era"]).mean() < math.log(2)).mean())
+
+
+def upload_gates(world: StakedWorld, round_: uuid.UUID) -> dict[uuid.UUID, dict[str, float]]:
+    """The consistency and concordance stored with each model's upload."""
+    with transaction(world.sessions) as session:
+        found = session.execute(
+            select(Submission.model_id, SubmissionCheck.metric, SubmissionCheck.value)
+            .join(Submission, Submission.id == SubmissionCheck.submission_id)
+            .where(
+                Submission.round_id == round_,
+                SubmissionCheck.metric.in_(("consistency", "concordance")),
+            )
+        ).all()
+    gates: dict[uuid.UUID, dict[str, float]] = {}
+    for model_id, metric, value in found:
+        gates.setdefault(model_id, {})[metric] = value
+    return gates
+
+
+def legacy_expected(
+    world: StakedWorld, round_: uuid.UUID, uploaded: dict[str, pd.DataFrame]
+) -> LegacyExpected:
     """Burns, auction awards and rank prizes computed here from the stored live logloss (the
-    final day's) and the day-0 originality gate."""
+    final day's), the day-0 originality gate, the consistency gate (computed here, and
+    checked against the figure stored at upload) and the concordance stored at upload."""
     scores = final_scores(world, round_)
     names = {world.model(name, LEGACY): name for name in PLAYERS}
     logloss = {names[m]: measured["logloss"] for m, measured in scores.items()}
-    eligible = {names[m] for m, measured in scores.items() if measured["originality_2017"] >= 0.5}
+    gates = upload_gates(world, round_)
+    eligible = set()
+    for model_id, measured in scores.items():
+        name = names[model_id]
+        consistent = consistency(world, round_, uploaded[name])
+        assert gates[model_id]["consistency"] == pytest.approx(consistent, abs=1e-12)
+        concordant = gates[model_id]["concordance"] == 1.0
+        if measured["originality_2017"] >= 0.5 and consistent >= 0.75 and concordant:
+            eligible.add(name)
     won = {name for name, loss in logloss.items() if exact(loss) < BENCHMARK}
     burned = {
         name: BIDS[name][2] * NMR if exact(loss) > BENCHMARK else 0
@@ -690,8 +736,9 @@ def test_2017_round_burns_returns_awards_and_prizes_as_computed(
         number = world.open_round(LEGACY, resolve_after=35 * DAY)
         tournament_data = download_tournament_data(world, "carol", number, tmp_path)
         assert set(tournament_data["data_type"]) == {"validation", "test", "live"}
+        uploaded = {name: legacy_predictions(world, tournament_data, name) for name in PLAYERS}
         for name in PLAYERS:
-            upload(world, name, LEGACY, legacy_predictions(world, tournament_data, name))
+            upload(world, name, LEGACY, uploaded[name])
             model = world.model(name, LEGACY)
             _, _, amount, confidence = BIDS[name]
             with world.rest(name) as client:
@@ -721,8 +768,8 @@ def test_2017_round_burns_returns_awards_and_prizes_as_computed(
         resolved_at = START + 35 * DAY + timedelta(minutes=1)
         assert f"round {number} of tournament {LEGACY} resolved" in world.tick_at(resolved_at)
 
-        expected = legacy_expected(world, played)
-        assert expected.eligible == set(PLAYERS)  # every model passed the originality gate
+        expected = legacy_expected(world, played, uploaded)
+        assert expected.eligible == set(PLAYERS)  # original, consistent and concordant
         assert expected.burned["dave"] == 50 * NMR  # confidently wrong: worse than ln 2
         # the auction by confidence: alice's $400, dave's $100 (lost: never paid), bob takes
         # what is left of the pool, carol's bid comes after it is spent

@@ -365,10 +365,10 @@ def test_shifted_live_is_not_concordant(
     live = np.column_stack([good, shifted])[kinds == "live"]
     results = concordance_batch(clusters, validation, test, live)
     assert [r.concordant for r in results] == [True, False]
-    assert results[1].score > CONCORDANCE_THRESHOLD
+    assert results[1].score > results[1].threshold >= CONCORDANCE_THRESHOLD
     single = concordance(clusters, shifted[kinds == "validation"], test[:, 1], live[:, 1])
     assert single == results[1]
-    strict = concordance_batch(clusters, validation, test, live, threshold=1e-3)
+    strict = concordance_batch(clusters, validation, test, live, threshold=1e-3, chance=None)
     assert not strict[0].concordant and strict[0].threshold == 1e-3
 
 
@@ -421,3 +421,20 @@ def test_fit_refuses_missing_split_features() -> None:
     live_gap[np.flatnonzero(kinds == "live")[0], 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         ConcordanceClusters.fit(live_gap, kinds)
+
+
+def test_a_small_live_era_is_judged_against_what_chance_gives() -> None:
+    rng = np.random.default_rng(7)
+    sizes = {"validation": 2_000, "test": 2_000, "live": 40}  # a live era of 40 rows
+    labels = {split: rng.integers(0, 5, n) for split, n in sizes.items()}
+    clusters = ConcordanceClusters(**labels, centers=np.empty((5, 0)))
+    alike = {split: rng.uniform(size=n) for split, n in sizes.items()}
+    judged = concordance(clusters, alike["validation"], alike["test"], alike["live"])
+    assert judged.concordant and judged.threshold > CONCORDANCE_THRESHOLD
+    # the reference's fixed threshold fails a live era drawn like the rest, by chance alone
+    fixed = concordance_batch(
+        clusters, alike["validation"], alike["test"], alike["live"], chance=None
+    )[0]
+    assert not fixed.concordant and fixed.score == judged.score
+    shifted = np.clip(alike["live"] + 0.4, 0, 1)
+    assert not concordance(clusters, alike["validation"], alike["test"], shifted).concordant

@@ -14,16 +14,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crowdquant.api.app import create_app
 from crowdquant.clock import ManualClock
+from crowdquant.data.release import DatasetVersion
 from crowdquant.db.models import Cadence, Rules
 from crowdquant.db.session import transaction
 from crowdquant.ledger.sql import SqlLedger
 from crowdquant.settings import Settings
 from crowdquant.tournament.accounts import sign_up
-from crowdquant.tournament.rounds import FeedPublisher, open_round
+from crowdquant.tournament.legacy_files import LegacyRounds
+from crowdquant.tournament.rounds import FeedPublisher, open_round, open_round_now
 from crowdquant.tournament.tournaments import create_tournament, get_tournament
 
 from ..api.server import serve
-from ..tournament.live_market import TUESDAY_NOON, local_storage, market_feed
+from ..tournament.live_market import KEYS, TUESDAY_NOON, local_storage, market_feed
 from .site import PASSWORD, Site
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
@@ -66,4 +68,24 @@ def served_site(
 @pytest.fixture
 def site(sessions: sessionmaker[Session], tmp_path: Path) -> Iterator[Site]:
     with served_site(sessions, tmp_path) as found:
+        yield found
+
+
+LEGACY = 11
+"""The 2017 tournament of `served_legacy_site`."""
+
+
+@contextmanager
+def served_legacy_site(
+    sessions: sessionmaker[Session], tmp_path: Path, version: DatasetVersion
+) -> Iterator[Site]:
+    """`served_site` with tournament 11 under the 2017 rules, its first round open and
+    published with the 2017 files of `version` (built as "v2")."""
+    with served_site(sessions, tmp_path) as found:
+        publisher = FeedPublisher(market_feed(), found.storage, legacy=LegacyRounds(version, KEYS))
+        with transaction(found.sessions) as session:
+            create_tournament(
+                session, found.clock, LEGACY, "legacy", Rules.LEGACY2017, Cadence.WEEKLY, "v2"
+            )
+            open_round_now(session, found.clock, get_tournament(session, LEGACY), publisher)
         yield found

@@ -399,7 +399,8 @@ def test_a_scoring_round_is_scored_by_hand_when_the_server_holds_the_market_feed
 def test_participants_get_403_and_visitors_are_sent_to_sign_in(site: Site) -> None:
     participant(site, "mallory")
     mallory = log_in(site, "mallory")
-    pages = ["/operator", TOURNAMENT, f"{TOURNAMENT}/meta-model", f"{ROUND_1}/close"]
+    pages = ["/operator", TOURNAMENT, f"{TOURNAMENT}/meta-model", f"{TOURNAMENT}/test-set"]
+    pages += [f"{ROUND_1}/close"]
     forms = {
         f"{TOURNAMENT}/settings": {"settings": '{"calendar": {"window_minutes": 90}}'},
         f"{ROUND_1}/close": {"confirm": "yes"},

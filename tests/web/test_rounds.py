@@ -5,10 +5,20 @@ metric anywhere."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import select
 
-from crowdquant.db.models import RoundResult
+from crowdquant.db.models import (
+    Model,
+    Round,
+    RoundResult,
+    Submission,
+    SubmissionCheck,
+    SubmissionStatus,
+)
 from crowdquant.db.session import transaction
+from crowdquant.tournament.submissions import counting_submission
 
 from .site import Site
 from .test_leaderboard import (
@@ -111,17 +121,99 @@ def test_a_resolved_round_shows_its_results_payouts_and_final_scores(site: Site)
     assert_nothing_hidden(operator.text)
 
 
+FIGURES = {
+    # name: (validation logloss, consistency) of its counting upload
+    "sharp": (0.689125, 0.75),
+    "steady": (0.690375, 0.5),
+    "loser": (0.695625, 0.25),
+}
+TEST_LOGLOSS = 0.271828  # the operator's: on no public page
+
+
+def add_upload_figures(site: Site, world: Played) -> None:
+    """Each model's counting upload to round 1 gets its 2017 figures (as an upload to a round
+    published with 2017 files would), and an earlier upload other, lower, ones."""
+    now = site.clock.now()
+    with transaction(site.sessions) as session:
+        round_ = session.get(Round, world.rounds[1])
+        assert round_ is not None
+        for name, model_id in world.models.items():
+            model = session.get(Model, model_id)
+            assert model is not None
+            counting = counting_submission(session, round_, model)
+            assert counting is not None
+            loss, consistency = FIGURES[name]
+            values = {
+                "validation_logloss": loss,
+                "consistency": consistency,
+                "originality": 1.0,
+                "concordance": 1.0,
+                "test_logloss": TEST_LOGLOSS,
+            }
+            session.add_all(
+                SubmissionCheck(
+                    submission_id=counting.id, metric=metric, value=value, computed_at=now
+                )
+                for metric, value in values.items()
+            )
+            # an older valid upload of the same model does not count: its figures are not shown
+            older = Submission(
+                model_id=model.id,
+                round_id=round_.id,
+                filename="old.csv",
+                file_key=counting.file_key,
+                status=SubmissionStatus.VALID,
+                late=False,
+                n_rows=counting.n_rows,
+                created_at=counting.created_at - timedelta(minutes=1),
+                validated_at=counting.created_at - timedelta(minutes=1),
+            )
+            session.add(older)
+            session.flush()
+            session.add(
+                SubmissionCheck(
+                    submission_id=older.id, metric="consistency", value=0.125, computed_at=now
+                )
+            )
+
+
 def test_a_2017_round_ranks_by_live_logloss_with_usd_and_nmr(site: Site) -> None:
     world = played_2017(site)
+    add_upload_figures(site, world)
     payouts = world.payouts(site)
+    recorded = results(site, world)[1]
     page = site.browser().get("/rounds/11/1")
     assert page.status_code == 200
+    assert "Tournament 11 · Round 1 Results" in page.text
+    summary = page.text[page.text.index('class="grid results"') : page.text.index("<h3>Payouts")]
+    for label, value in (
+        ("Participants", recorded.participants),
+        ("Controlling capital", recorded.stakers),
+        ("USD paid out", recorded.usd_paid),
+        ("NMR paid out", recorded.nmr_paid),
+    ):
+        assert f'<div class="muted">{label}</div><div class="stat" data-value="{value}">' in summary
+    assert f"{recorded.resolved_at:%Y-%m-%d %H:%M} UTC" in summary
+    assert recorded.usd_paid > 0 and recorded.participants == 3
     headers, rows = table(page.text, "Payouts of round 1")
-    assert headers == ["#", "Model", "Live Logloss", "Round USD", "Round NMR", "Consistency"]
+    assert headers == [
+        "#",
+        "Model",
+        "Live Logloss",
+        "Validation Logloss",
+        "Round USD",
+        "Round NMR",
+        "Consistency",
+    ]
     paid = by_name(headers, rows)
     assert list(paid) == ["sharp", "steady", "loser"]
+    assert [row[0].value for row in rows] == ["1", "2", "3"]
     assert paid["sharp"]["Live Logloss"].text == "0.680000"
-    assert paid["sharp"]["Round USD"].value == str(payouts[(1, "sharp")].usd)
+    for name, (loss, consistency) in FIGURES.items():
+        assert paid[name]["Validation Logloss"].text == f"{loss:.6f}"
+        assert paid[name]["Consistency"].text == f"{consistency:.2%}"
+        assert paid[name]["Round NMR"].value == str(payouts[(1, name)].nmr)
+        assert paid[name]["Round USD"].value == str(payouts[(1, name)].usd)
     assert int(paid["sharp"]["Round USD"].value or "0") > 0
     assert paid["loser"]["Round NMR"].text == "-100 NMR"  # a losing stake is burned
     headers, rows = table(page.text, "Scores of round 1")
@@ -129,6 +221,7 @@ def test_a_2017_round_ranks_by_live_logloss_with_usd_and_nmr(site: Site) -> None
     scores = by_name(headers, rows)
     assert scores["sharp"]["Originality"].text == "✓" and scores["loser"]["Originality"].text == "✗"
     assert_nothing_hidden(page.text)
+    assert str(TEST_LOGLOSS) not in page.text and "0.2718" not in page.text
     listing = site.browser().get("/rounds?tournament=11")
     headers, rows = table(listing.text, "Results of tournament 11")
     assert int(by_name(headers, rows, column=0)["1"]["USD paid out"].value or "0") > 0

@@ -10,10 +10,20 @@ submission pulls its missing rows towards the middle in proportion to its stake.
 
 Stakes must be finite and non-negative; zero-stake submissions are skipped; a zero total
 stake raises ValueError.
+
+The weights a tournament blends by (its settings' ``"meta_model": {"weights": ...}``):
+
+- ``"stake"`` (the default): each submission's stake at risk in the round;
+- ``"stake_x_test"`` (2017 tournaments): stake at risk × max(0, ln 2 − the submission's
+  test-set log-loss), `stake_x_test_weights`: the operator's hidden-holdout record decides
+  how much of each stake the blend trusts, a model no better than a coin on the test set
+  counting for nothing. The test-set log-loss is the operator's alone; the weights are
+  recorded with the meta model, so a replay reproduces the blend without recomputing them.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
@@ -108,3 +118,24 @@ def meta_model(predictions: pd.DataFrame, stakes: pd.Series) -> pd.Series:
     weights = stakes.reindex(predictions.columns).fillna(0.0).to_numpy(dtype=np.float64)
     values = stake_weighted_meta_model(predictions.to_numpy(dtype=np.float64), weights)
     return pd.Series(values, index=predictions.index, name="meta_model")
+
+
+STAKE_WEIGHTS = "stake"
+STAKE_X_TEST_WEIGHTS = "stake_x_test"
+META_MODEL_WEIGHTS = (STAKE_WEIGHTS, STAKE_X_TEST_WEIGHTS)
+"""The weightings a tournament's settings may choose for its meta model."""
+
+
+def stake_x_test_weights(stakes: npt.ArrayLike, test_logloss: npt.ArrayLike) -> FloatArray:
+    """Per submission: stake × max(0, ln 2 − test-set log-loss); a missing (NaN) log-loss
+    weighs 0. Stakes must be finite and non-negative (the total may be zero here)."""
+    weights = np.asarray(stakes, dtype=np.float64)
+    losses = np.asarray(test_logloss, dtype=np.float64)
+    if weights.ndim != 1 or losses.shape != weights.shape:
+        raise ValueError(
+            f"stakes and test log-losses must be (K,) alike, got {weights.shape}, {losses.shape}"
+        )
+    if not np.isfinite(weights).all() or (weights < 0).any():
+        raise ValueError("stakes must be finite and not negative")
+    edge = np.where(np.isnan(losses), 0.0, np.maximum(0.0, math.log(2) - losses))
+    return np.asarray(weights * edge, dtype=np.float64)

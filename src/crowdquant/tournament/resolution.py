@@ -9,7 +9,8 @@ close and the final scores into rewards and burns:
   burns go to the sink, from the stake first, then from the model's pending release;
 - 2017: `payouts.legacy_payouts`; losing stakes are burned, the others returned to the
   wallet; USD awards (auction) and prizes (by rank) come from the tournament's prize pool,
-  NMR prizes from the treasury.
+  NMR prizes from the treasury. The gates read the day-0 `originality_2017` and the
+  consistency and concordance measured on the counting upload (`legacy_checks`).
 
 Rewards are scaled down pro rata when the treasury (or the prize pool) cannot pay them all,
 and the scaling is recorded. Every (round, model) gets one `RoundPayout` row and its ledger
@@ -46,6 +47,7 @@ from crowdquant.db.models import (
     RoundStatus,
     Rules,
     Submission,
+    SubmissionCheck,
     SubmissionStatus,
     Tournament,
 )
@@ -77,7 +79,7 @@ from crowdquant.payouts import (
     scale_to,
 )
 from crowdquant.tournament.rounds import close_round, resolve_round, start_scoring
-from crowdquant.tournament.scoring import days_recorded
+from crowdquant.tournament.scoring import days_recorded, scored_submissions
 from crowdquant.tournament.staking import freeze_stakes, release_due
 
 Checkpoint = Callable[[str], None]
@@ -144,8 +146,36 @@ def plan_payouts(session: Session, round_: Round) -> Plan:
     if isinstance(rule, ClassicRule):
         planned, factor = _plan_classic(rule, stakes, scores, models)
     else:
+        gates = _upload_gates(session, round_)
+        for model_id, measured in gates.items():
+            scores[model_id] = {**measured, **scores.get(model_id, {})}
         planned, factor = _plan_legacy(rule, participants, stakes, scores, models), None
     return Plan(rule, planned, len(participants), len(stakes), at_risk, factor)
+
+
+UPLOAD_GATES = {"consistency": "consistency", "concordance": "concordance"}
+"""2017 gates measured at upload (`legacy_checks`), by the score name the rule reads. The
+day-0 `originality_2017` judges originality: it compares the on-time uploads at the close,
+where the upload's own originality saw only those that came before it."""
+
+
+def _upload_gates(session: Session, round_: Round) -> dict[uuid.UUID, dict[str, float]]:
+    """Each on-time model's gates as measured on the upload it is scored by."""
+    counting = {
+        scored.submission_id: scored.model_id
+        for scored in scored_submissions(session, round_)
+        if not scored.late
+    }
+    gates: dict[uuid.UUID, dict[str, float]] = {}
+    for submission_id, metric, value in session.execute(
+        select(SubmissionCheck.submission_id, SubmissionCheck.metric, SubmissionCheck.value).where(
+            SubmissionCheck.submission_id.in_(list(counting)),
+            SubmissionCheck.metric.in_(list(UPLOAD_GATES)),
+        )
+    ):
+        if value is not None and not math.isnan(value):
+            gates.setdefault(counting[submission_id], {})[UPLOAD_GATES[metric]] = value
+    return gates
 
 
 def _plan_classic(

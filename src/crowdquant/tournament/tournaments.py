@@ -2,7 +2,10 @@
 
 A tournament fixes its number (numerapi's `tournament: Int`), name, rules, cadence and the
 dataset version its rounds are published from. Its settings JSON (the calendar among them,
-see `tournament.calendar`, and the payout rule's overrides) is validated once, in one place,
+see `tournament.calendar`, the payout rule's overrides, and the meta model's weighting
+``"meta_model": {"weights": "stake"}`` (the default) or, for 2017 tournaments,
+``"stake_x_test"``: stake at risk × max(0, ln 2 − test-set log-loss), see
+`scoring.metamodel`) is validated once, in one place,
 both when the tournament is created and when `update_settings` replaces it. Functions work
 inside the caller's transaction: they flush, never commit, and a call that raises leaves
 the database as it found it.
@@ -23,6 +26,7 @@ from crowdquant.clock import Clock
 from crowdquant.data.release import DatasetVersion
 from crowdquant.db.models import Cadence, Rules, Tournament
 from crowdquant.payouts import PayoutRuleError, rule_with
+from crowdquant.scoring.metamodel import META_MODEL_WEIGHTS, STAKE_X_TEST_WEIGHTS
 from crowdquant.tournament.calendar import CalendarError, schedule_for
 from crowdquant.tournament.errors import ServiceError
 
@@ -173,7 +177,24 @@ def _checked_settings(
         rule_with(rules.value, checked.get("payout_rule") or {})
     except PayoutRuleError as exc:
         raise InvalidTournament(f"payout_rule: {exc}") from None
+    _check_meta_model(rules, checked.get("meta_model"))
     return checked
+
+
+def _check_meta_model(rules: Rules, chosen: Any) -> None:
+    """The ``"meta_model"`` setting: absent, or ``{"weights": <a known weighting>}``."""
+    if chosen is None:
+        return
+    if not isinstance(chosen, dict) or set(chosen) - {"weights"}:
+        raise InvalidTournament('meta_model: an object with one key, "weights"')
+    weights = chosen.get("weights", META_MODEL_WEIGHTS[0])
+    if weights not in META_MODEL_WEIGHTS:
+        known = ", ".join(repr(name) for name in META_MODEL_WEIGHTS)
+        raise InvalidTournament(f"meta_model: weights is one of {known}, not {weights!r}")
+    if weights == STAKE_X_TEST_WEIGHTS and rules is not Rules.LEGACY2017:
+        raise InvalidTournament(
+            f"meta_model: {STAKE_X_TEST_WEIGHTS!r} weights need a test set (2017 rules)"
+        )
 
 
 def _json_object(settings: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -6,7 +6,10 @@
   download links to the app's file endpoint (as the REST API signs them).
 - `GET /submit`, `POST /submit`: upload a predictions file for one of one's models to its
   tournament's current round, through `submit_predictions` (the same checks as the APIs):
-  the page shows the validation result, or the refusal next to its field.
+  the page shows the validation result, or the refusal next to its field. An upload to a
+  2017 round shows its figures (`legacy_checks.visible_checks` as its owner sees them:
+  validation log-loss, consistency, originality and concordance as pass or fail; never
+  the test-set log-loss), in the answer and in the listing of recent uploads.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from crowdquant.api.wallet import wallet_balances
 from crowdquant.db.models import Account, DatasetFile, Model, Round, Submission, Tournament
 from crowdquant.ledger import Currency
 from crowdquant.tournament.datasets import UnknownDatasetFile, get_dataset_file, list_dataset_files
+from crowdquant.tournament.legacy_checks import visible_checks
 from crowdquant.tournament.models import NotYourModel, UnknownModel, get_own_model, list_models
 from crowdquant.tournament.rounds import current_round, is_open
 from crowdquant.tournament.staking import stake_view
@@ -42,7 +46,7 @@ from crowdquant.tournament.submissions import (
 )
 from crowdquant.tournament.tournaments import list_tournaments
 from crowdquant.tournament.uploads import safe_name
-from crowdquant.tournament.visibility import publishable_file, servable_key
+from crowdquant.tournament.visibility import Viewer, publishable_file, servable_key
 from crowdquant.web.deps import PageSession, ServicesDep
 from crowdquant.web.forms import FormErrors, checked_form
 from crowdquant.web.guards import SignedIn
@@ -180,12 +184,15 @@ def _submit_page(
     status: int = 200,
 ) -> Response:
     models = list_models(session, account)
+    uploads = list_submissions(session, account)[:RECENT_UPLOADS]
+    shown = uploads if result is None else [result, *uploads]
     context = {
         "models": models,
         "chosen": chosen,
         "errors": errors or {},
         "result": result,
-        "uploads": list_submissions(session, account)[:RECENT_UPLOADS],
+        "uploads": uploads,
+        "checks": visible_checks(session, shown, Viewer.participant(account)),
     }
     return render(request, "participant/submit.html", context, status=status)
 

@@ -11,7 +11,12 @@ its meta model's performance. Every page and form is behind `OperatorAccount`.
   round needs the live-era publisher, which the web server does not hold: the page names
   the CLI and the scheduler;
 - `/operator/tournaments/{number}/meta-model`: per round with a meta model, its performance
-  (`tournament.meta_model.meta_model_performance`), then the fund's equity.
+  (`tournament.meta_model.meta_model_performance`), then the fund's equity;
+- `/operator/tournaments/{number}/test-set`: a 2017 tournament's test-set record
+  (`tournament.legacy_record.holdout_record`): each model's test-set log-loss per round, the
+  figure of its counting upload, and its mean. These figures are the operator's alone
+  (`visibility.HIDDEN_METRICS`); the meta model may weigh stakes by them (the setting
+  ``"meta_model": {"weights": "stake_x_test"}``, `scoring.metamodel`).
 """
 
 from __future__ import annotations
@@ -30,10 +35,12 @@ from crowdquant.db.models import (
     Round,
     RoundResult,
     RoundStatus,
+    Rules,
     Tournament,
 )
 from crowdquant.ledger import TREASURY, Currency
 from crowdquant.tournament.errors import ServiceError
+from crowdquant.tournament.legacy_record import holdout_record
 from crowdquant.tournament.meta_model import (
     MetaModelPerformance,
     fund_equity,
@@ -42,7 +49,7 @@ from crowdquant.tournament.meta_model import (
 )
 from crowdquant.tournament.resolution import round_transitions, rounds_money
 from crowdquant.tournament.rounds import RoundStateError, get_round, open_round_now
-from crowdquant.tournament.scoring import score_round
+from crowdquant.tournament.scoring import meta_model_weighting, score_round
 from crowdquant.tournament.tournaments import (
     InvalidTournament,
     get_tournament,
@@ -487,3 +494,18 @@ def meta_model(
         "equity_chart": equity_chart(equity),
     }
     return render(request, "operator/meta_model.html", context)
+
+
+@router.get("/operator/tournaments/{number}/test-set")
+def test_set(
+    request: Request, number: int, session: PageSession, operator: OperatorAccount
+) -> Response:
+    tournament = _tournament(session, number)
+    legacy = tournament.rules is Rules.LEGACY2017
+    context = {
+        "tournament": tournament,
+        "legacy": legacy,
+        "record": holdout_record(session, tournament) if legacy else None,
+        "weighting": meta_model_weighting(tournament.settings),
+    }
+    return render(request, "operator/test_set.html", context)

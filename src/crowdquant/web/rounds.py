@@ -5,7 +5,10 @@ controlling capital, USD and NMR paid out, NMR burned, resolved date), newest fi
 its unresolved rounds with their state. `/rounds/{tournament}/{number}` shows one round:
 its times and a live countdown while it is open, the day-by-day scoring (the ranked table
 of the latest day scored, `tournament.leaderboard.round_table`, read as the public sees
-it), and once resolved its results and ranked payouts.
+it), and once resolved its results and ranked payouts. A 2017 round's payouts table is the
+seeds' "Tournament 56 Results": live logloss, validation logloss, round USD, round NMR and
+consistency, the validation logloss and consistency being the figures of each model's
+counting upload (`legacy_record.counting_checks`, as the public sees them).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from crowdquant.db.models import Round, RoundPayout, RoundResult, RoundStatus, Tournament
+from crowdquant.db.models import Round, RoundPayout, RoundResult, RoundStatus, Rules, Tournament
 from crowdquant.tournament.leaderboard import (
     RoundRow,
     Standing,
@@ -24,11 +27,12 @@ from crowdquant.tournament.leaderboard import (
     rank_metric,
     round_table,
 )
+from crowdquant.tournament.legacy_record import counting_checks
 from crowdquant.tournament.resolution import round_payouts, round_result
 from crowdquant.tournament.rounds import get_round, is_open, list_rounds
 from crowdquant.tournament.scoring import days_recorded
 from crowdquant.tournament.tournaments import get_tournament
-from crowdquant.tournament.visibility import scores_visible
+from crowdquant.tournament.visibility import Viewer, scores_visible
 from crowdquant.web.deps import PageSession, ServicesDep
 from crowdquant.web.errors import PageError
 from crowdquant.web.leaderboard import (
@@ -150,8 +154,13 @@ def round_page(
     if result is not None:
         standings = model_leaderboard(session, shown, now, PUBLIC, ledger=services.ledger)
         payouts = round_payouts(session, round_)
+        figures = (
+            counting_checks(session, round_, Viewer.public())
+            if shown.rules is Rules.LEGACY2017
+            else None
+        )
         context["payout_columns"], context["payout_rows"] = payouts_table(
-            shown, table, payouts, standings
+            shown, table, payouts, standings, figures
         )
     return render(request, "public/round.html", context)
 
@@ -182,16 +191,27 @@ def payouts_table(
     table: list[RoundRow],
     payouts: list[RoundPayout],
     standings: list[Standing],
+    figures: dict[uuid.UUID, dict[str, float | None]] | None = None,
 ) -> tuple[list[Column], list[list[Cell]]]:
-    """The seeds' ranked table: #, model, live score, round USD, round NMR, consistency."""
+    """The seeds' ranked table: #, model, live score, round USD, round NMR, consistency.
+
+    With `figures` (a 2017 round: each model's counting upload's figures), a validation
+    logloss column follows the live one, and the consistency is the upload's."""
     metric = rank_metric(tournament)[0]
     paid = {row.model_id: row for row in payouts}
-    consistency = {row.model_id: row.consistency for row in standings}
     names = {row.model_id: row.name for row in standings}
+    consistency: dict[uuid.UUID | None, float | None]
+    validation: dict[uuid.UUID, float | None] = {}
+    if figures is None:
+        consistency = {row.model_id: row.consistency for row in standings}
+    else:
+        consistency = {key: found.get("consistency") for key, found in figures.items()}
+        validation = {key: found.get("validation_logloss") for key, found in figures.items()}
     columns = [
         Column("#"),
         Column("Model", numeric=False),
         Column(f"Live {metric_label(metric)}"),
+        *([Column("Validation Logloss")] if figures is not None else []),
         Column("Round USD"),
         Column("Round NMR"),
         Column("Consistency"),
@@ -213,6 +233,7 @@ def payouts_table(
                 number_cell("-" if rank is None else str(rank), rank),
                 Cell(name, name, profile_link(tournament, name)),
                 metric_cell(metric, live),
+                *([metric_cell(metric, validation.get(model_id))] if figures is not None else []),
                 usd_cell(None if payout is None else payout.usd),
                 nmr_cell(None if payout is None else payout.nmr, signed=True),
                 percent_cell(consistency.get(model_id)),

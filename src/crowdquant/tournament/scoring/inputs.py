@@ -4,9 +4,11 @@ Per model, the submission it is scored by; the round's live ids and features (in
 published with 2017 files, a submission covers every tournament row under the round's own
 ids, and its live rows are read out of it through the operator's id map); the
 prediction matrix (cached per round as one Parquet file); the meta model, fixed at the first
-pass and stored with its checksum; the benchmark blend; and each day's targets, recorded
-when first used. Everything the operator keeps lives under the storage prefix
-`visibility.OPERATOR_PREFIX`.
+pass and stored with its checksum and the weights it was blended by (the tournament's
+``"meta_model": {"weights": ...}`` setting: stake at risk, or for 2017 tournaments stake
+× max(0, ln 2 − test-set log-loss), `scoring.metamodel`); the benchmark blend; and each
+day's targets, recorded when first used. Everything the operator keeps lives under the
+storage prefix `visibility.OPERATOR_PREFIX`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -34,10 +37,16 @@ from crowdquant.db.models import (
     RoundTargets,
     Rules,
     Submission,
+    SubmissionCheck,
     SubmissionStatus,
 )
 from crowdquant.ledger import NMR_UNIT
-from crowdquant.scoring.metamodel import stake_weighted_meta_model
+from crowdquant.scoring.metamodel import (
+    STAKE_WEIGHTS,
+    STAKE_X_TEST_WEIGHTS,
+    stake_weighted_meta_model,
+    stake_x_test_weights,
+)
 from crowdquant.scoring.validation import validate_legacy_submission, validate_submission
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.legacy_files import tournament_rows
@@ -46,7 +55,6 @@ from crowdquant.tournament.submissions import NoLiveFile, live_file_name
 from crowdquant.tournament.visibility import OPERATOR_PREFIX
 
 EQUAL_WEIGHTS = "equal"
-STAKE_WEIGHTS = "stake"
 BENCHMARK_SETTING = "benchmark_models"
 
 FloatArray = npt.NDArray[np.float64]
@@ -226,16 +234,42 @@ def _meta_model_weights(
     session: Session, round_: Round, on_time: Sequence[ScoredSubmission]
 ) -> tuple[str, FloatArray]:
     """Each on-time submission's weight: its model's stake at risk in the round (NMR), or
-    equal weights when nobody staked."""
+    equal weights when nobody staked. Under the tournament's ``"stake_x_test"`` weighting,
+    the stake times max(0, ln 2 − the submission's stored test-set log-loss) (none stored:
+    0); when that leaves no weight at all, the stakes (or equal weights) blend instead."""
     at_risk = dict(
         session.execute(
             select(RoundStake.model_id, RoundStake.at_risk).where(RoundStake.round_id == round_.id)
         ).all()
     )
     stakes = np.array([at_risk.get(sub.model_id, 0) / NMR_UNIT for sub in on_time])
+    if meta_model_weighting(round_.tournament.settings) == STAKE_X_TEST_WEIGHTS:
+        weights = stake_x_test_weights(stakes, _test_loglosses(session, on_time))
+        if weights.sum() > 0:
+            return STAKE_X_TEST_WEIGHTS, weights
     if stakes.sum() > 0:
         return STAKE_WEIGHTS, stakes
     return EQUAL_WEIGHTS, np.ones(len(on_time))
+
+
+def meta_model_weighting(settings: dict[str, Any]) -> str:
+    """The weighting a tournament's (validated) settings choose for its meta model."""
+    chosen = settings.get("meta_model") or {}
+    return str(chosen.get("weights", STAKE_WEIGHTS))
+
+
+def _test_loglosses(session: Session, on_time: Sequence[ScoredSubmission]) -> FloatArray:
+    """Each submission's stored test-set log-loss (the operator's), NaN where none is."""
+    found = dict(
+        session.execute(
+            select(SubmissionCheck.submission_id, SubmissionCheck.value).where(
+                SubmissionCheck.submission_id.in_([sub.submission_id for sub in on_time]),
+                SubmissionCheck.metric == "test_logloss",
+            )
+        ).all()
+    )
+    values = [found.get(sub.submission_id) for sub in on_time]
+    return np.array([np.nan if value is None else value for value in values], dtype=np.float64)
 
 
 def stored_meta_model(session: Session, storage: FileStorage, round_: Round) -> pd.Series | None:
