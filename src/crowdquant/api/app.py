@@ -33,6 +33,7 @@ from crowdquant.api.graphql import execute
 from crowdquant.api.graphql.context import RequestContext
 from crowdquant.api.signing import signer_from_settings
 from crowdquant.clock import Clock
+from crowdquant.db.session import BUSY_RETRIES, is_busy
 from crowdquant.ledger import Ledger
 from crowdquant.ledger.sql import SqlLedger
 from crowdquant.scoring.validation import DEFAULT_MAX_BYTES
@@ -81,23 +82,35 @@ def _errors(message: str) -> JSONResponse:
 
 
 def _run(services: Services, data: Any, url: str, authorization: str | None) -> dict[str, Any]:
-    with services.sessions() as session:
-        context = RequestContext(
-            session=session,
-            clock=services.clock,
-            storage=services.storage,
-            signer=services.signer,
-            base_url=url,
-            authorization=authorization,
-            max_upload_bytes=services.max_upload_bytes,
-            ledger=services.ledger,
-        )
-        outcome = execute(data, context)
-        if outcome.unexpected:
-            session.rollback()
-        else:
-            session.commit()
-        return outcome.body
+    """One GraphQL request in one transaction; run again in a new one, a few times, while
+    SQLite reports the database busy (`db.session.is_busy`)."""
+    for attempt in range(1, BUSY_RETRIES + 1):
+        last_try = attempt == BUSY_RETRIES
+        with services.sessions() as session:
+            context = RequestContext(
+                session=session,
+                clock=services.clock,
+                storage=services.storage,
+                signer=services.signer,
+                base_url=url,
+                authorization=authorization,
+                max_upload_bytes=services.max_upload_bytes,
+                ledger=services.ledger,
+            )
+            outcome = execute(data, context, last_try=last_try)
+            if outcome.unexpected:
+                session.rollback()
+                if outcome.busy and not last_try:
+                    continue
+                return outcome.body
+            try:
+                session.commit()
+            except Exception as error:
+                if not is_busy(error) or last_try:
+                    raise
+                continue
+            return outcome.body
+    raise AssertionError("unreachable: the last attempt returns")
 
 
 async def graphql_endpoint(request: Request, services: ServicesDep) -> JSONResponse:

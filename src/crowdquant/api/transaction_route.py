@@ -5,6 +5,8 @@ A `TransactionRoute` opens the request's session before the dependencies run (ke
 before the answer is sent, and rolls it back when anything fails; the failure is then
 answered by the subclass's `failure` (a JSON refusal, an error page), inside the
 transaction's lifetime rather than in app-wide handlers that run after dependency cleanup.
+When SQLite reports the database busy (`db.session.is_busy`), the request runs again in a
+new transaction, a few times, before that failure is answered.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from crowdquant.api.deps import services
+from crowdquant.db.session import BUSY_RETRIES, is_busy
 
 
 class TransactionRoute(APIRoute):
@@ -31,17 +34,21 @@ class TransactionRoute(APIRoute):
         state, failure = self.session_state, type(self).failure
 
         async def handle(request: Request) -> Response:
-            session = services(request).sessions()
-            setattr(request.state, state, session)
-            try:
-                response = await handler(request)
-                await run_in_threadpool(session.commit)
-            except Exception as error:
-                await run_in_threadpool(session.rollback)
-                return failure(request, error)
-            finally:
-                await run_in_threadpool(session.close)
-            return response
+            for attempt in range(1, BUSY_RETRIES + 1):
+                session = services(request).sessions()
+                setattr(request.state, state, session)
+                try:
+                    response = await handler(request)
+                    await run_in_threadpool(session.commit)
+                except Exception as error:
+                    await run_in_threadpool(session.rollback)
+                    if is_busy(error) and attempt < BUSY_RETRIES:
+                        continue  # SQLite: another writer came first; start afresh
+                    return failure(request, error)
+                finally:
+                    await run_in_threadpool(session.close)
+                return response
+            raise AssertionError("unreachable: the last attempt returns")
 
         return handle
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -69,3 +70,14 @@ def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commits if the block succeeds, rolls back if it raises."""
     with sessions() as session, session.begin():
         yield session
+
+
+BUSY_RETRIES = 3
+"""How many times a unit of work is tried when SQLite reports the database busy."""
+
+
+def is_busy(error: BaseException) -> bool:
+    """Whether `error` is SQLite's "database is locked": another connection wrote since this
+    transaction's first read (or held the lock past the timeout). Running the whole unit of
+    work again, in a new transaction, is the cure; PostgreSQL never raises it."""
+    return isinstance(error, OperationalError) and "database is locked" in str(error.orig)

@@ -84,7 +84,7 @@ class Driver:
             try:
                 done = bot.act(client)
             except Exception as exc:  # a bot's failure is its own; the tournament goes on
-                logger.warning("bot %s failed", bot.username, exc_info=exc)
+                logger.debug("bot %s failed", bot.username, exc_info=exc)  # told in the step
                 step.failed.append(f"{bot.username}: {type(exc).__name__}: {exc}")
                 continue
             if done is not None:

@@ -30,6 +30,7 @@ from crowdquant.api.graphql import (
 )
 from crowdquant.api.graphql.context import ApiError, NotSupported, RequestContext
 from crowdquant.api.signing import SignedUrlError
+from crowdquant.db.session import is_busy
 from crowdquant.ledger import LedgerError
 from crowdquant.storage import StorageError
 from crowdquant.tournament.errors import ServiceError
@@ -80,10 +81,14 @@ class Outcome:
     body: dict[str, Any]
     unexpected: bool
     """True if a resolver failed with an error that is not a refusal: roll back."""
+    busy: bool = False
+    """True if every unexpected error was SQLite's busy database: worth running again."""
 
 
-def execute(data: Any, context: RequestContext) -> Outcome:
-    unexpected: list[GraphQLError] = []
+def execute(data: Any, context: RequestContext, *, last_try: bool = True) -> Outcome:
+    """Run one GraphQL request. An unexpected error is logged, unless it is SQLite's busy
+    database on a try that is not the last (the caller runs the request again)."""
+    unexpected: list[BaseException] = []
 
     def format_error(error: GraphQLError, debug: bool = False) -> dict[str, Any]:
         original = error.original_error
@@ -92,11 +97,13 @@ def execute(data: Any, context: RequestContext) -> Outcome:
             return formatted
         if isinstance(original, StorageError) and isinstance(original, ValueError):
             return formatted  # an invalid key or range: the caller's mistake
-        unexpected.append(error)
-        logger.error("GraphQL resolver failed", exc_info=original)
+        unexpected.append(original)
+        if last_try or not is_busy(original):
+            logger.error("GraphQL resolver failed", exc_info=original)
         return {**formatted, "message": INTERNAL_ERROR}
 
     _, body = ariadne_graphql_sync(
         build_schema(), data, context_value=context, debug=False, error_formatter=format_error
     )
-    return Outcome(body=body, unexpected=bool(unexpected))
+    busy = bool(unexpected) and all(is_busy(error) for error in unexpected)
+    return Outcome(body=body, unexpected=bool(unexpected), busy=busy)
