@@ -84,7 +84,10 @@ class Participant:
     ) -> pd.DataFrame:
         path = folder / (filename if round_number is None else f"{round_number}_{filename}")
         self.napi.download_dataset(filename, str(path), round_num=round_number)
-        return pd.read_parquet(path)
+        try:
+            return pd.read_parquet(path)
+        finally:
+            path.unlink()  # read once: a long demo keeps no pile of files
 
     def upload(self, model_id: str, ids: pd.Index, values: FloatArray) -> None:
         frame = pd.DataFrame({"id": ids.astype(str), "prediction": values})
@@ -203,8 +206,8 @@ class Bot:
 
     `act` looks at the newest round and, if this bot has not played it and the round is in
     the state it plays in (open; closed for a latecomer), downloads the round's live file,
-    predicts and uploads for every model; after its first upload it stakes (topping each
-    model's stake up to `stake`, for a bot that played before under another name).
+    predicts and uploads for every model; after its first upload it raises each model's
+    stake to `stake_per_model` (a bot started again finds its stake already there).
     """
 
     username: str

@@ -76,6 +76,14 @@ def build_schema() -> GraphQLSchema:
     return schema
 
 
+class _AriadneSilenced(logging.LoggerAdapter[logging.Logger]):
+    """Ariadne logs every error with its traceback, refusals included; `format_error` logs
+    the ones worth it, once."""
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        pass
+
+
 @dataclass(frozen=True)
 class Outcome:
     body: dict[str, Any]
@@ -103,7 +111,12 @@ def execute(data: Any, context: RequestContext, *, last_try: bool = True) -> Out
         return {**formatted, "message": INTERNAL_ERROR}
 
     _, body = ariadne_graphql_sync(
-        build_schema(), data, context_value=context, debug=False, error_formatter=format_error
+        build_schema(),
+        data,
+        context_value=context,
+        debug=False,
+        error_formatter=format_error,
+        logger=_AriadneSilenced(logger, {}),
     )
     busy = bool(unexpected) and all(is_busy(error) for error in unexpected)
     return Outcome(body=body, unexpected=bool(unexpected), busy=busy)
