@@ -11,7 +11,6 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-import pandas as pd
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,19 +18,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from crowdquant.data.release import DatasetVersion
 from crowdquant.db.models import (
     ApiScope,
-    Model,
-    Round,
     Submission,
     SubmissionCheck,
     SubmissionStatus,
 )
 from crowdquant.db.session import transaction
 from crowdquant.tournament.accounts import create_api_key, get_account
-from crowdquant.tournament.legacy_files import tournament_rows
 
 from ..tournament.live_market import build_dataset_version
-from ..web.conftest import LEGACY, served_legacy_site
-from ..web.site import Browser, Site
+from ..web.conftest import legacy_upload, make_legacy_model, served_legacy_site
+from ..web.site import Site
 
 SHOWN = {"validation_logloss", "consistency", "originality", "concordance"}
 
@@ -47,25 +43,6 @@ def site(
 ) -> Iterator[Site]:
     with served_legacy_site(sessions, tmp_path, version) as found:
         yield found
-
-
-def full_file(site: Site) -> bytes:
-    with transaction(site.sessions) as session:
-        round_ = session.scalars(select(Round).where(Round.dataset_version == "v2")).one()
-        rows = tournament_rows(session, site.storage, round_)
-    assert rows is not None
-    values = np.random.default_rng(5).uniform(0.3, 0.7, len(rows)).round(6)
-    frame = pd.DataFrame({"id": rows.index, "probability": values})
-    return frame.to_csv(index=False).encode()
-
-
-def make_model(site: Site, browser: Browser, name: str) -> str:
-    made = browser.submit("/models", {"tournament": str(LEGACY), "name": name})
-    assert made.status_code == 200, made.text
-    with transaction(site.sessions) as session:
-        found = session.scalar(select(Model.id).where(Model.name == name))
-    assert found is not None
-    return str(found)
 
 
 def hidden_value(site: Site, submission_id: str) -> float:
@@ -88,7 +65,7 @@ def assert_hidden(text: str, value: float) -> None:
 
 def test_figures_shown_at_upload_and_test_logloss_never(site: Site) -> None:
     browser = site.signed_up("alice")
-    model = make_model(site, browser, "alice_legacy")
+    model = make_legacy_model(site, browser, "alice_legacy")
     with transaction(site.sessions) as session:
         alice = get_account(session, "alice")
         token = create_api_key(
@@ -99,7 +76,8 @@ def test_figures_shown_at_upload_and_test_logloss_never(site: Site) -> None:
 
     # REST: the upload's answer shows its figures, less the test-set log-loss
     answer = api.post(
-        f"/models/{model}/submissions", files={"file": ("preds.csv", io.BytesIO(full_file(site)))}
+        f"/models/{model}/submissions",
+        files={"file": ("preds.csv", io.BytesIO(legacy_upload(site, 5)))},
     )
     assert answer.status_code == 201, answer.text
     posted = answer.json()
@@ -118,7 +96,7 @@ def test_figures_shown_at_upload_and_test_logloss_never(site: Site) -> None:
 
     # the pages: the upload form's answer, and every page of the participant's
     uploaded = browser.submit(
-        "/submit", {"model": model}, files={"file": ("p.csv", full_file(site), "text/csv")}
+        "/submit", {"model": model}, files={"file": ("p.csv", legacy_upload(site, 5), "text/csv")}
     )
     assert uploaded.status_code == 200, uploaded.text
     with transaction(site.sessions) as session:
@@ -149,8 +127,8 @@ def test_figures_shown_at_upload_and_test_logloss_never(site: Site) -> None:
 
 def test_an_invalid_or_classic_upload_has_no_figures(site: Site) -> None:
     browser = site.signed_up("bob")
-    model = make_model(site, browser, "bob_legacy")
-    content = full_file(site).replace(b"probability", b"prediction", 1)
+    model = make_legacy_model(site, browser, "bob_legacy")
+    content = legacy_upload(site, 5).replace(b"probability", b"prediction", 1)
     refused = browser.submit(
         "/submit", {"model": model}, files={"file": ("p.csv", content, "text/csv")}
     )

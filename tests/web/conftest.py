@@ -8,25 +8,28 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 from argon2 import PasswordHasher
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from crowdquant.api.app import create_app
 from crowdquant.clock import ManualClock
 from crowdquant.data.release import DatasetVersion
-from crowdquant.db.models import Cadence, Rules
+from crowdquant.db.models import Cadence, Model, Round, Rules
 from crowdquant.db.session import transaction
 from crowdquant.ledger.sql import SqlLedger
 from crowdquant.settings import Settings
 from crowdquant.tournament.accounts import sign_up
-from crowdquant.tournament.legacy_files import LegacyRounds
+from crowdquant.tournament.legacy_files import LegacyRounds, tournament_rows
 from crowdquant.tournament.rounds import FeedPublisher, open_round, open_round_now
 from crowdquant.tournament.tournaments import create_tournament, get_tournament
 
 from ..api.server import serve
 from ..tournament.live_market import KEYS, TUESDAY_NOON, local_storage, market_feed
-from .site import PASSWORD, Site
+from .site import PASSWORD, Browser, Site
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
@@ -89,3 +92,23 @@ def served_legacy_site(
             )
             open_round_now(session, found.clock, get_tournament(session, LEGACY), publisher)
         yield found
+
+
+def legacy_upload(site: Site, seed: int) -> bytes:
+    """A valid 2017 upload to the legacy round: a probability for every tournament row."""
+    with transaction(site.sessions) as session:
+        round_ = session.scalars(select(Round).where(Round.dataset_version == "v2")).one()
+        rows = tournament_rows(session, site.storage, round_)
+    assert rows is not None
+    values = np.random.default_rng(seed).uniform(0.3, 0.7, len(rows)).round(6)
+    return pd.DataFrame({"id": rows.index, "probability": values}).to_csv(index=False).encode()
+
+
+def make_legacy_model(site: Site, browser: Browser, name: str) -> str:
+    """A model of the browser's account in the legacy tournament, made through the site."""
+    made = browser.submit("/models", {"tournament": str(LEGACY), "name": name})
+    assert made.status_code == 200, made.text
+    with transaction(site.sessions) as session:
+        found = session.scalar(select(Model.id).where(Model.name == name))
+    assert found is not None
+    return str(found)

@@ -11,21 +11,18 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
-import numpy as np
-import pandas as pd
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from crowdquant.data.release import DatasetVersion
-from crowdquant.db.models import ApiScope, Model, Round, Submission, SubmissionCheck
+from crowdquant.db.models import ApiScope, Submission, SubmissionCheck
 from crowdquant.db.session import transaction
 from crowdquant.tournament.accounts import create_api_key, get_account
-from crowdquant.tournament.legacy_files import tournament_rows
 
 from ..tournament.live_market import build_dataset_version
-from .conftest import LEGACY, served_legacy_site
-from .site import Browser, Site
+from .conftest import LEGACY, legacy_upload, make_legacy_model, served_legacy_site
+from .site import Site
 
 FIGURE = re.compile(r'data-figure="(\w+)">(.*?)</dd>')
 
@@ -41,24 +38,6 @@ def legacy_site(
 ) -> Iterator[Site]:
     with served_legacy_site(sessions, tmp_path, version) as found:
         yield found
-
-
-def upload_file(site: Site, seed: int) -> bytes:
-    with transaction(site.sessions) as session:
-        round_ = session.scalars(select(Round).where(Round.dataset_version == "v2")).one()
-        rows = tournament_rows(session, site.storage, round_)
-    assert rows is not None
-    values = np.random.default_rng(seed).uniform(0.3, 0.7, len(rows)).round(6)
-    return pd.DataFrame({"id": rows.index, "probability": values}).to_csv(index=False).encode()
-
-
-def make_model(site: Site, browser: Browser, name: str) -> str:
-    made = browser.submit("/models", {"tournament": str(LEGACY), "name": name})
-    assert made.status_code == 200, made.text
-    with transaction(site.sessions) as session:
-        found = session.scalar(select(Model.id).where(Model.name == name))
-    assert found is not None
-    return str(found)
 
 
 def stored(site: Site, submission: uuid.UUID) -> dict[str, float | None]:
@@ -101,9 +80,9 @@ def expected(figures: dict[str, float | None]) -> dict[str, str]:
 def test_a_2017_upload_shows_its_figures_and_never_the_test_logloss(legacy_site: Site) -> None:
     site = legacy_site
     alice, bob = site.signed_up("alice"), site.signed_up("bob")
-    model = make_model(site, alice, "alice_legacy")
-    other = make_model(site, bob, "bob_legacy")
-    content = upload_file(site, 5)
+    model = make_legacy_model(site, alice, "alice_legacy")
+    other = make_legacy_model(site, bob, "bob_legacy")
+    content = legacy_upload(site, 5)
 
     first = alice.submit(
         "/submit", {"model": model}, files={"file": ("p.csv", content, "text/csv")}
@@ -136,7 +115,7 @@ def test_a_2017_upload_shows_its_figures_and_never_the_test_logloss(legacy_site:
     again = alice.submit(
         "/submit",
         {"model": model},
-        files={"file": ("q.csv", upload_file(site, 6), "text/csv")},
+        files={"file": ("q.csv", legacy_upload(site, 6), "text/csv")},
     )
     assert again.status_code == 200, again.text
     second = stored(site, newest(site))
@@ -159,11 +138,11 @@ def test_a_2017_upload_shows_its_figures_and_never_the_test_logloss(legacy_site:
 def test_the_operator_alone_sees_the_test_set_record(legacy_site: Site) -> None:
     site = legacy_site
     alice, bob = site.signed_up("alice"), site.signed_up("bob")
-    models = {"alice_legacy": make_model(site, alice, "alice_legacy")}
-    models["bob_legacy"] = make_model(site, bob, "bob_legacy")
+    models = {"alice_legacy": make_legacy_model(site, alice, "alice_legacy")}
+    models["bob_legacy"] = make_legacy_model(site, bob, "bob_legacy")
     values: dict[str, float] = {}
     for seed, (browser, name) in enumerate(((alice, "alice_legacy"), (bob, "bob_legacy"))):
-        content = upload_file(site, 10 + seed)
+        content = legacy_upload(site, 10 + seed)
         sent = browser.submit(
             "/submit", {"model": models[name]}, files={"file": ("p.csv", content, "text/csv")}
         )

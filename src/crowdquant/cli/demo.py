@@ -48,7 +48,7 @@ from crowdquant.cli.operator import (
     round_line,
     url_line,
 )
-from crowdquant.cli.simulate import enrol_bots, write_private
+from crowdquant.cli.simulate import enrol_bots, key_works, write_private
 from crowdquant.clock import Clock, SystemClock
 from crowdquant.data.release import DatasetVersion, ReleaseError
 from crowdquant.data.sources import BundledSource
@@ -60,9 +60,7 @@ from crowdquant.simulate.bots import ARCHETYPES, Bot, Participant, population
 from crowdquant.simulate.clock import AcceleratedClock
 from crowdquant.simulate.driver import Driver, Step
 from crowdquant.tournament.accounts import (
-    AccountError,
     UnknownAccount,
-    authenticate_api_key,
     create_api_key,
     get_account,
     sign_up,
@@ -192,13 +190,10 @@ def _stored_key(
     """The key kept by an earlier run, if it still works for the demo account."""
     try:
         stored = json.loads(path.read_text())
-        public_id, secret = str(stored["public_id"]), str(stored["secret"])
-        for scope in KEY_SCOPES:
-            if authenticate_api_key(session, ops.clock, public_id, secret, scope).id != account_id:
-                return None
-    except (OSError, ValueError, KeyError, TypeError, AccountError):
+        key = str(stored["public_id"]), str(stored["secret"])
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    return public_id, secret
+    return key if key_works(ops, session, account_id, key, KEY_SCOPES) else None
 
 
 # --- the command -------------------------------------------------------------------------------

@@ -106,7 +106,7 @@ def enrol_bots(
                 session, ops.clock, bot.username, email, os.urandom(18).hex(), hasher=hasher
             )
         stored = kept.get(bot.username)
-        if stored is None or not _key_works(ops, session, account.id, stored):
+        if stored is None or not key_works(ops, session, account.id, stored):
             new = create_api_key(session, ops.clock, account, "bot", list(BOT_SCOPES))
             stored = [new.public_id, new.secret]
         keys[bot.username] = (stored[0], stored[1])
@@ -115,12 +115,21 @@ def enrol_bots(
     return keys
 
 
-def _key_works(ops: Operator, session: Session, account_id: uuid.UUID, key: Sequence[str]) -> bool:
+def key_works(
+    ops: Operator,
+    session: Session,
+    account_id: uuid.UUID,
+    key: Sequence[str],
+    scopes: Sequence[ApiScope] = BOT_SCOPES,
+) -> bool:
+    """Whether a kept (public id, secret) still opens `account_id` with every scope."""
     try:
-        found = authenticate_api_key(session, ops.clock, key[0], key[1], ApiScope.STAKE)
+        return all(
+            authenticate_api_key(session, ops.clock, key[0], key[1], scope).id == account_id
+            for scope in scopes
+        )
     except AccountError:
         return False
-    return bool(found.id == account_id)
 
 
 def write_private(path: Path, content: Any) -> None:
