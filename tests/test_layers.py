@@ -55,3 +55,9 @@ def test_infrastructure_never_imports_the_services(layer: str) -> None:
             assert name.split(".")[1] not in ("tournament", "fund", "simulate"), (
                 f"{path.name} imports {name}"
             )
+
+
+def test_fund_never_imports_the_tournament() -> None:
+    for path in (PACKAGE / "fund").rglob("*.py"):
+        for name in _crowdquant_imports(path):
+            assert name.split(".")[1] != "tournament", f"{path.name} imports {name}"

@@ -14,7 +14,8 @@ from crowdquant.db.models import FundBook, FundReturn, Round
 from crowdquant.db.session import transaction
 from crowdquant.fund.costs import CostModel
 from crowdquant.fund.portfolio import PortfolioLimits
-from crowdquant.fund.rounds import equity_curve, update_fund
+from crowdquant.fund.rounds import equity_curve
+from crowdquant.tournament.fund import update_fund
 from crowdquant.tournament.scheduler import Scheduler
 from crowdquant.tournament.scoring import FeedTargets, stored_meta_model
 

@@ -34,11 +34,11 @@ from crowdquant.tournament.rounds import (
 )
 from crowdquant.tournament.scoring import (
     FeedTargets,
-    meta_model_weighting,
     replay_round,
     score_round,
     stored_meta_model,
 )
+from crowdquant.tournament.settings_model import settings_of
 from crowdquant.tournament.staking import grant_nmr, stake_on_round
 from crowdquant.tournament.tournaments import (
     InvalidTournament,
@@ -92,13 +92,13 @@ def session(sessions: sessionmaker[Session], clock: ManualClock) -> Iterator[Ses
 
 def test_the_weighting_setting_is_validated(session: Session, clock: ManualClock) -> None:
     legacy = get_tournament(session, LEGACY)
-    assert meta_model_weighting(legacy.settings) == "stake_x_test"
+    assert settings_of(legacy).meta_model.weights == "stake_x_test"
     classic = create_tournament(session, clock, 8, "classic", Rules.CLASSIC, Cadence.DAILY, "v1")
-    assert meta_model_weighting(classic.settings) == "stake"  # the default
+    assert settings_of(classic).meta_model.weights == "stake"  # the default
     update_settings(session, classic, {"meta_model": {"weights": "stake"}})
-    assert meta_model_weighting(classic.settings) == "stake"
+    assert settings_of(classic).meta_model.weights == "stake"
     update_settings(session, legacy, {"meta_model": {}})
-    assert meta_model_weighting(legacy.settings) == "stake"
+    assert settings_of(legacy).meta_model.weights == "stake"
     refused = {
         "a test set (2017 rules)": (classic, STAKE_X_TEST),
         "weights is one of 'stake', 'stake_x_test', not 'equal'": (

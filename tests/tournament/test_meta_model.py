@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from crowdquant.db.models import FundBook, FundReturn, MetaModel, Round, RoundStatus
 from crowdquant.db.session import transaction
-from crowdquant.fund.rounds import equity_curve, update_fund
+from crowdquant.fund.rounds import equity_curve
+from crowdquant.tournament.fund import update_fund
 from crowdquant.tournament.meta_model import (
     NO_TARGETS,
     fund_equity,

@@ -56,7 +56,7 @@ def classic(session: Session, clock: ManualClock, **overrides: Any) -> Tournamen
 
 
 def test_create_get_and_list(sessions: sessionmaker[Session], clock: ManualClock) -> None:
-    settings = {"calendar": {"window_minutes": 90}, "payout": {"clip": 0.05}}
+    settings = {"calendar": {"window_minutes": 90}, "payout_rule": {"clip": "0.05"}}
     with transaction(sessions) as session:
         weekly = classic(
             session,

@@ -34,9 +34,10 @@ from crowdquant.db.models import (
     Tournament,
 )
 from crowdquant.db.session import transaction
-from crowdquant.fund.rounds import equity_curve, update_fund
+from crowdquant.fund.rounds import equity_curve
 from crowdquant.ledger import GENESIS_SUPPLY, NMR_UNIT, Currency, format_amount, wallet
 from crowdquant.tournament.accounts import sign_up
+from crowdquant.tournament.fund import update_fund
 from crowdquant.tournament.models import create_model
 from crowdquant.tournament.scoring import FeedTargets, days_recorded, score_round
 from crowdquant.tournament.staking import StakeChangeKind, change_stake, grant_nmr

@@ -9,19 +9,20 @@ its targets start counting) and is held until the tournament's next book trades.
 trade's cost (`costs.CostModel`), later days drift with the returns. `equity_curve` is the
 fund's compounded net return.
 
-The tournament's `fund` setting may change the defaults: ``{"limits": {...}, "costs":
-{...}}`` with the fields of `PortfolioLimits` and `CostModel`. Functions work in the caller's
-transaction: they flush, never commit.
+The tournament side drives both with the round's meta model and the tournament's
+`FundRules` (its ``"fund"`` setting: ``{"limits": {...}, "costs": {...}}`` with the fields of
+`PortfolioLimits` and `CostModel`). Functions work in the caller's transaction: they flush,
+never commit.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -33,8 +34,6 @@ from crowdquant.fund.costs import CostModel
 from crowdquant.fund.market import Market
 from crowdquant.fund.pnl import book_pnl
 from crowdquant.fund.portfolio import PortfolioLimits, build_portfolio, check_constraints
-from crowdquant.storage import FileStorage
-from crowdquant.tournament.scoring import stored_meta_model
 
 
 class RoundMarket(Protocol):
@@ -54,18 +53,13 @@ class FundError(RuntimeError):
     """A book that cannot be built or booked (an operator's problem)."""
 
 
-@dataclass(frozen=True)
-class FundRules:
-    limits: PortfolioLimits
-    costs: CostModel
+class FundRules(BaseModel):
+    """The limits a tournament's books are built within, and the costs they trade at."""
 
-    @classmethod
-    def of(cls, tournament: Tournament) -> FundRules:
-        settings = tournament.settings.get("fund") or {}
-        return cls(
-            limits=PortfolioLimits(**settings.get("limits", {})),
-            costs=CostModel(**settings.get("costs", {})),
-        )
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    limits: PortfolioLimits = PortfolioLimits()
+    costs: CostModel = CostModel()
 
 
 def tournament_books(session: Session, tournament: Tournament) -> list[FundBook]:
@@ -90,6 +84,7 @@ def build_round_book(
     round_: Round,
     meta_model: pd.Series,
     market: RoundMarket,
+    limits: PortfolioLimits,
 ) -> FundBook:
     """Record the book `round_`'s meta model (by id) asks for; raises FundError if it
     cannot be built within every hard constraint."""
@@ -103,8 +98,7 @@ def build_round_book(
     sectors = panel.sector.reindex(panel.close.columns).astype(str)
     books = tournament_books(session, round_.tournament)
     previous = _series(books[-1].weights) if books else None
-    rules = FundRules.of(round_.tournament)
-    portfolio = build_portfolio(signal.dropna(), betas, sectors, previous, rules.limits)
+    portfolio = build_portfolio(signal.dropna(), betas, sectors, previous, limits)
     universe = portfolio.weights.index
     problems = check_constraints(portfolio, betas.reindex(universe), sectors.reindex(universe))
     if problems:
@@ -129,7 +123,7 @@ def build_round_book(
 
 
 def book_returns(
-    session: Session, clock: Clock, tournament: Tournament, market: RoundMarket
+    session: Session, clock: Clock, tournament: Tournament, market: RoundMarket, costs: CostModel
 ) -> int:
     """Book every held market day closed by now and not booked yet; how many were added.
 
@@ -158,7 +152,6 @@ def book_returns(
     if not windows:
         return 0
     prices = Market(panel)
-    costs = FundRules.of(tournament).costs
     added = 0
     for book, before, end in windows:
         first = int(panel.dates.searchsorted(pd.Timestamp(book.trade_date), side="right"))
@@ -201,28 +194,3 @@ def equity_curve(session: Session, tournament: Tournament) -> pd.Series:
     ).all()
     net = pd.Series([value for _, value in rows], index=pd.DatetimeIndex([d for d, _ in rows]))
     return (1.0 + net).cumprod().rename("equity")
-
-
-def update_fund(
-    session: Session,
-    clock: Clock,
-    storage: FileStorage,
-    tournament: Tournament,
-    market: RoundMarket,
-) -> tuple[int, int]:
-    """Build the books of rounds whose meta model is fixed, then book returns; the
-    numbers of (books, days) added."""
-    have = {book.round_id for book in tournament_books(session, tournament)}
-    rounds = session.scalars(
-        select(Round).where(Round.tournament_id == tournament.id).order_by(Round.number)
-    )
-    built = 0
-    for round_ in rounds:
-        if round_.id in have:
-            continue
-        meta = stored_meta_model(session, storage, round_)
-        if meta is None:
-            continue
-        build_round_book(session, clock, round_, meta, market)
-        built += 1
-    return built, book_returns(session, clock, tournament, market)

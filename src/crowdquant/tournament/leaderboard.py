@@ -31,9 +31,9 @@ from sqlalchemy.orm import Session
 from crowdquant.db.models import Account, Model, Round, RoundScore, RoundStatus, Rules, Tournament
 from crowdquant.ledger import Currency, Ledger, stake
 from crowdquant.tournament.resolution import career_payouts
+from crowdquant.tournament.settings_model import settings_of
 from crowdquant.tournament.visibility import Viewer, metric_visible
 
-DEFAULT_REPUTATION_DAYS = 365
 LN2 = math.log(2)
 COLUMNS = ["round_id", "round", "status", "resolve_time", "model_id", "metric", "day", "value"]
 
@@ -44,8 +44,7 @@ def rank_metric(tournament: Tournament) -> tuple[str, bool]:
 
 
 def reputation_window(tournament: Tournament) -> timedelta:
-    days = tournament.settings.get("reputation_days", DEFAULT_REPUTATION_DAYS)
-    return timedelta(days=int(days))
+    return timedelta(days=settings_of(tournament).reputation_days)
 
 
 def latest_scores(

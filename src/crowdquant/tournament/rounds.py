@@ -55,6 +55,7 @@ from crowdquant.tournament.legacy_files import (
     delete_all,
     round_filename,
 )
+from crowdquant.tournament.settings_model import settings_of
 
 LIVE_FILENAME = "live.parquet"
 MOVING_FILENAMES = (LIVE_FILENAME, *LEGACY_FILENAMES)
@@ -335,9 +336,8 @@ def open_round_now(
 def tournament_payout_rule(tournament: Tournament) -> PayoutRule:
     """The rule the tournament's next round will resolve by: the default of its kind with
     the `payout_rule` setting's overrides (e.g. `{"clip": "0.05"}`)."""
-    overrides = tournament.settings.get("payout_rule") or {}
     try:
-        return rule_with(tournament.rules.value, overrides)
+        return rule_with(tournament.rules.value, settings_of(tournament).payout_rule)
     except PayoutRuleError as exc:
         raise RoundScheduleError(
             f"tournament {tournament.number}'s payout_rule setting: {exc}"

@@ -45,10 +45,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from crowdquant.clock import Clock
 from crowdquant.db.models import Round, RoundStatus, Tournament
 from crowdquant.db.session import transaction
-from crowdquant.fund.rounds import RoundMarket, update_fund
+from crowdquant.fund.rounds import RoundMarket
 from crowdquant.ledger import Ledger
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.calendar import round_open_at, schedule_for
+from crowdquant.tournament.fund import update_fund
 from crowdquant.tournament.resolution import round_transitions
 from crowdquant.tournament.rounds import (
     TRANSITIONS,

@@ -1,10 +1,10 @@
 """Creating and finding tournaments, and changing their settings.
 
 A tournament fixes its number (numerapi's `tournament: Int`), name, rules, cadence and the
-dataset version its rounds are published from. Its settings JSON (the calendar among them,
-see `tournament.calendar`, the payout rule's overrides, and the meta model's weighting
-``"meta_model": {"weights": "stake"}`` (the default) or, for 2017 tournaments,
-``"stake_x_test"``: stake at risk × max(0, ln 2 − test-set log-loss), see
+dataset version its rounds are published from. Its settings JSON (`settings_model`: the
+calendar among them, see `tournament.calendar`, the payout rule's overrides, and the meta
+model's weighting ``"meta_model": {"weights": "stake"}`` (the default) or, for 2017
+tournaments, ``"stake_x_test"``: stake at risk × max(0, ln 2 − test-set log-loss), see
 `scoring.metamodel`) is validated once, in one place,
 both when the tournament is created and when `update_settings` replaces it. Functions work
 inside the caller's transaction: they flush, never commit, and a call that raises leaves
@@ -26,9 +26,10 @@ from crowdquant.clock import Clock
 from crowdquant.data.release import DatasetVersion
 from crowdquant.db.models import Cadence, Rules, Tournament
 from crowdquant.payouts import PayoutRuleError, rule_with
-from crowdquant.scoring.metamodel import META_MODEL_WEIGHTS, STAKE_X_TEST_WEIGHTS
+from crowdquant.scoring.metamodel import STAKE_X_TEST_WEIGHTS
 from crowdquant.tournament.calendar import CalendarError, schedule_for
 from crowdquant.tournament.errors import ServiceError
+from crowdquant.tournament.settings_model import SettingsError, parsed_settings
 
 MAX_NAME_LENGTH = 64
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -166,35 +167,27 @@ def _version_name(
 def _checked_settings(
     rules: Rules, cadence: Cadence, settings: Mapping[str, Any] | None
 ) -> dict[str, Any]:
-    """A copy of `settings` as plain JSON, with its calendar and payout rule validated for
-    a tournament of these rules and cadence; raises InvalidTournament."""
+    """A copy of `settings` as plain JSON, parsed as `TournamentSettings`, with its calendar,
+    payout rule and meta model validated for a tournament of these rules and cadence;
+    raises InvalidTournament."""
     checked = _json_object(settings)
+    try:
+        parsed = parsed_settings(checked)
+    except SettingsError as exc:
+        raise InvalidTournament(str(exc)) from None
     try:
         schedule_for(cadence, checked)
     except CalendarError as exc:
         raise InvalidTournament(str(exc)) from None
     try:
-        rule_with(rules.value, checked.get("payout_rule") or {})
+        rule_with(rules.value, parsed.payout_rule)
     except PayoutRuleError as exc:
         raise InvalidTournament(f"payout_rule: {exc}") from None
-    _check_meta_model(rules, checked.get("meta_model"))
-    return checked
-
-
-def _check_meta_model(rules: Rules, chosen: Any) -> None:
-    """The ``"meta_model"`` setting: absent, or ``{"weights": <a known weighting>}``."""
-    if chosen is None:
-        return
-    if not isinstance(chosen, dict) or set(chosen) - {"weights"}:
-        raise InvalidTournament('meta_model: an object with one key, "weights"')
-    weights = chosen.get("weights", META_MODEL_WEIGHTS[0])
-    if weights not in META_MODEL_WEIGHTS:
-        known = ", ".join(repr(name) for name in META_MODEL_WEIGHTS)
-        raise InvalidTournament(f"meta_model: weights is one of {known}, not {weights!r}")
-    if weights == STAKE_X_TEST_WEIGHTS and rules is not Rules.LEGACY2017:
+    if parsed.meta_model.weights == STAKE_X_TEST_WEIGHTS and rules is not Rules.LEGACY2017:
         raise InvalidTournament(
             f"meta_model: {STAKE_X_TEST_WEIGHTS!r} weights need a test set (2017 rules)"
         )
+    return checked
 
 
 def _json_object(settings: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -49,7 +49,8 @@ from crowdquant.tournament.meta_model import (
 )
 from crowdquant.tournament.resolution import round_transitions, rounds_money
 from crowdquant.tournament.rounds import RoundStateError, get_round, open_round_now
-from crowdquant.tournament.scoring import meta_model_weighting, score_round
+from crowdquant.tournament.scoring import score_round
+from crowdquant.tournament.settings_model import settings_of
 from crowdquant.tournament.tournaments import (
     InvalidTournament,
     get_tournament,
@@ -506,6 +507,6 @@ def test_set(
         "tournament": tournament,
         "legacy": legacy,
         "record": holdout_record(session, tournament) if legacy else None,
-        "weighting": meta_model_weighting(tournament.settings),
+        "weighting": settings_of(tournament).meta_model.weights,
     }
     return render(request, "operator/test_set.html", context)

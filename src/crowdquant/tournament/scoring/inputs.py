@@ -19,7 +19,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -51,11 +50,11 @@ from crowdquant.scoring.validation import validate_legacy_submission, validate_s
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.legacy_files import tournament_rows
 from crowdquant.tournament.scoring.targets import ScoringError
+from crowdquant.tournament.settings_model import settings_of
 from crowdquant.tournament.submissions import NoLiveFile, live_file_name
 from crowdquant.tournament.visibility import OPERATOR_PREFIX
 
 EQUAL_WEIGHTS = "equal"
-BENCHMARK_SETTING = "benchmark_models"
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -169,7 +168,7 @@ def _prediction_matrix(
 def _benchmark_columns(
     session: Session, round_: Round, submissions: Sequence[ScoredSubmission]
 ) -> list[int]:
-    names = round_.tournament.settings.get(BENCHMARK_SETTING) or []
+    names = settings_of(round_.tournament).benchmark_models
     if not names:
         return []
     benchmark_ids = set(
@@ -243,19 +242,13 @@ def _meta_model_weights(
         ).all()
     )
     stakes = np.array([at_risk.get(sub.model_id, 0) / NMR_UNIT for sub in on_time])
-    if meta_model_weighting(round_.tournament.settings) == STAKE_X_TEST_WEIGHTS:
+    if settings_of(round_.tournament).meta_model.weights == STAKE_X_TEST_WEIGHTS:
         weights = stake_x_test_weights(stakes, _test_loglosses(session, on_time))
         if weights.sum() > 0:
             return STAKE_X_TEST_WEIGHTS, weights
     if stakes.sum() > 0:
         return STAKE_WEIGHTS, stakes
     return EQUAL_WEIGHTS, np.ones(len(on_time))
-
-
-def meta_model_weighting(settings: dict[str, Any]) -> str:
-    """The weighting a tournament's (validated) settings choose for its meta model."""
-    chosen = settings.get("meta_model") or {}
-    return str(chosen.get("weights", STAKE_WEIGHTS))
 
 
 def _test_loglosses(session: Session, on_time: Sequence[ScoredSubmission]) -> FloatArray:
