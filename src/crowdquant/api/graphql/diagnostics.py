@@ -30,6 +30,7 @@ from crowdquant.tournament.diagnostics import (
     get_diagnostics,
     request_diagnostics,
 )
+from crowdquant.tournament.diagnostics.report import DiagnosticsReport, DiagnosticsSummary
 
 query = QueryType()
 mutation = MutationType()
@@ -104,10 +105,12 @@ def resolve_diagnostics(
 
 def render_diagnostics(row: Diagnostics) -> dict[str, Any]:
     """The schema's `Diagnostics` object; fields not listed here resolve to null."""
-    done = row.status is DiagnosticsStatus.DONE and row.result is not None
-    result: dict[str, Any] = row.result if done and row.result is not None else {}
-    summary: dict[str, Any] = result.get("summary", {})
-    per_era: list[dict[str, Any]] = result.get("per_era", [])
+    report = (
+        DiagnosticsReport.model_validate(row.result)
+        if row.status is DiagnosticsStatus.DONE and row.result is not None
+        else None
+    )
+    summary = None if report is None else report.summary
     rendered: dict[str, Any] = {
         "id": str(row.id),
         "status": row.status.value,
@@ -116,20 +119,25 @@ def render_diagnostics(row: Diagnostics) -> dict[str, Any]:
         "requestNumber": row.request_number,
         "datasetVersion": row.dataset_version,
         "trainedOnVal": None,
-        "erasAcceptedCount": summary.get("n_eras") if done else None,
+        "erasAcceptedCount": None if summary is None else summary.n_eras,
         "perEraDiagnostics": [
             {
-                "era": era["era"],
-                **{field: era.get(ours) for field, ours in PER_ERA_FIELDS.items()},
+                "era": era.era,
+                **{field: getattr(era, ours) for field, ours in PER_ERA_FIELDS.items()},
             }
-            for era in per_era
+            for era in ([] if report is None else report.per_era)
         ],
     }
-    rendered.update({field: summary.get(ours) for field, ours in SUMMARY_FIELDS.items()})
+    rendered.update(
+        {
+            field: None if summary is None else getattr(summary, ours)
+            for field, ours in SUMMARY_FIELDS.items()
+        }
+    )
     return rendered
 
 
-def _message(row: Diagnostics, summary: dict[str, Any]) -> str:
+def _message(row: Diagnostics, summary: DiagnosticsSummary | None) -> str:
     look = f"request {row.request_number} for this model"
     if row.status is DiagnosticsStatus.PENDING:
         return f"waiting to be scored ({look})"
@@ -137,7 +145,7 @@ def _message(row: Diagnostics, summary: dict[str, Any]) -> str:
         return f"being scored ({look})"
     if row.status is DiagnosticsStatus.FAILED:
         return row.error or "failed"
-    eras = summary.get("n_eras", 0)
+    eras = 0 if summary is None else summary.n_eras
     return (
         f"scored on {eras} validation eras of dataset version {row.dataset_version} ({look}:"
         " the more often the validation data is looked at, the less it tells)"

@@ -29,35 +29,16 @@ What is scored, per validation era (`ValidationEras` does CORR, MMC and FNC):
 * the rank (Spearman) correlation of the predictions with the example predictions, and the
   example model's own CORR.
 
-`result` (JSON; non-finite numbers are stored as null)::
-
-    {"rules": "diagnostics-1", "dataset_version": "v1", "feature_set": "medium",
-     "target": "target", "meta_model": "example_predictions", "request_number": 2,
-     "n_rows": 405,
-     "per_era": [{"era": "0101", "corr": ..., "mmc": ..., "fnc": ...,
-                  "feature_exposure": ..., "corr_with_example_preds": ...,
-                  "example_corr": ...}, ...],
-     "summary": {"n_eras": 11, "request_number": 2,
-                 "corr_mean", "corr_std", "corr_sharpe", "corr_max_drawdown",
-                 "mmc_mean", "mmc_std", "mmc_sharpe",
-                 "corr_plus_mmc_mean", "corr_plus_mmc_std", "corr_plus_mmc_sharpe",
-                 "fnc_mean", "fnc_std", "fnc_sharpe",
-                 "max_feature_exposure", "corr_with_example_preds",
-                 "example_corr_mean", "corr_corr_with_example"}}
-
-Statistics follow `scoring.summary` (population std, Sharpe = mean / std, max drawdown of
-the cumulative score, ≥ 0). ``max_feature_exposure`` is the mean over eras of each era's
-largest exposure; ``corr_with_example_preds`` the mean over eras of the Spearman correlation
-with the example predictions; ``corr_corr_with_example`` the Pearson correlation of the
-model's per-era CORR with the example model's per-era CORR.
+`result` is a `report.DiagnosticsReport` as JSON: the scores per era and their summary.
 
 Modules: `requests` (steps 1 and 2, reading), `validation` (the prepared validation set and
-the scoring of one upload), `worker` (step 3 and the thread). Service functions work in the
-caller's transaction (flush, never commit), and a refusal
-writes nothing. `run_next_diagnostics` and the worker take a session factory and commit
-each step themselves.
+the scoring of one upload), `report` (what the scoring finds), `worker` (step 3 and the
+thread). Service functions work in the caller's transaction (flush, never commit), and a
+refusal writes nothing. `run_next_diagnostics` and the worker take a session factory and
+commit each step themselves.
 """
 
+from crowdquant.tournament.diagnostics.report import DiagnosticsReport
 from crowdquant.tournament.diagnostics.requests import (
     DiagnosticsError,
     NoValidationData,
@@ -89,6 +70,7 @@ __all__ = [
     "INTERNAL_ERROR",
     "STALE_ERROR",
     "DiagnosticsError",
+    "DiagnosticsReport",
     "DiagnosticsWorker",
     "NoValidationData",
     "StoredValidationLoader",

@@ -24,6 +24,11 @@ from crowdquant.scoring.summary import summary_stats
 from crowdquant.scoring.validation import validate_submission
 from crowdquant.storage import FileStorage, NotFound
 from crowdquant.tournament.datasets import storage_key
+from crowdquant.tournament.diagnostics.report import (
+    DiagnosticsReport,
+    DiagnosticsSummary,
+    EraDiagnostics,
+)
 from crowdquant.tournament.diagnostics.requests import VALIDATION_FILE, NoValidationData
 
 RULES: Final = "diagnostics-1"
@@ -183,59 +188,65 @@ class StoredValidationLoader:
 
 def score_diagnostics(
     validation: ValidationSet, data: bytes, filename: str, request_number: int
-) -> dict[str, Any]:
-    """The `result` JSON of one upload; raises `SubmissionError` for a file that does not
-    cover the validation ids (or is not a valid predictions file)."""
+) -> DiagnosticsReport:
+    """The report of one upload; raises `SubmissionError` for a file that does not cover the
+    validation ids (or is not a valid predictions file)."""
     validated = validate_submission(data, validation.ids, filename=filename)
     predictions = validated.predictions.reindex(validation.ids).to_numpy(np.float64)
     p = predictions[validation.scored]
     scores = validation.scorer.score(p)
-    per_era: list[dict[str, Any]] = []
     exposures, with_example = [], []
-    for (label, rows), example_ranks in zip(
-        validation.era_rows, validation.example_ranks, strict=True
-    ):
+    for (_, rows), example_ranks in zip(validation.era_rows, validation.example_ranks, strict=True):
         exposures.append(float(max_feature_exposure(p[rows], validation.features[rows])[1][0]))
         with_example.append(_pearson(rankdata(p[rows]), example_ranks))
-        per_era.append({"era": str(label)})
     corr = scores["corr"].to_numpy(np.float64)
     mmc = scores["mmc"].to_numpy(np.float64)
     fnc = scores["fnc"].to_numpy(np.float64)
-    for i, row in enumerate(per_era):
-        row.update(
-            corr=_finite(corr[i]),
-            mmc=_finite(mmc[i]),
-            fnc=_finite(fnc[i]),
-            feature_exposure=_finite(exposures[i]),
-            corr_with_example_preds=_finite(with_example[i]),
-            example_corr=_finite(validation.example_corr[i]),
+    per_era = [
+        EraDiagnostics(
+            era=str(label),
+            corr=corr[i],
+            mmc=mmc[i],
+            fnc=fnc[i],
+            feature_exposure=exposures[i],
+            corr_with_example_preds=with_example[i],
+            example_corr=validation.example_corr[i],
         )
-    summary: dict[str, Any] = {"n_eras": len(per_era), "request_number": request_number}
-    for name, values in (("corr", corr), ("mmc", mmc), ("corr_plus_mmc", corr + mmc)):
-        stats = summary_stats(values)
-        summary[f"{name}_mean"] = _finite(stats["mean"])
-        summary[f"{name}_std"] = _finite(stats["std"])
-        summary[f"{name}_sharpe"] = _finite(stats["sharpe"])
-    summary["corr_max_drawdown"] = _finite(summary_stats(corr)["max_drawdown"])
-    fnc_stats = summary_stats(fnc)
-    summary["fnc_mean"] = _finite(fnc_stats["mean"])
-    summary["fnc_std"] = _finite(fnc_stats["std"])
-    summary["fnc_sharpe"] = _finite(fnc_stats["sharpe"])
-    summary["max_feature_exposure"] = _nanmean(exposures)
-    summary["corr_with_example_preds"] = _nanmean(with_example)
-    summary["example_corr_mean"] = _finite(summary_stats(validation.example_corr)["mean"])
-    summary["corr_corr_with_example"] = _finite(_pearson(corr, validation.example_corr))
-    return {
-        "rules": RULES,
-        "dataset_version": validation.version,
-        "feature_set": validation.feature_set,
-        "target": validation.target,
-        "meta_model": META_MODEL,
-        "request_number": request_number,
-        "n_rows": validated.n_rows,
-        "per_era": per_era,
-        "summary": summary,
+        for i, (label, _) in enumerate(validation.era_rows)
+    ]
+    stats = {
+        name: summary_stats(values)
+        for name, values in (("corr", corr), ("mmc", mmc), ("corr_plus_mmc", corr + mmc))
     }
+    fnc_stats = summary_stats(fnc)
+    summary = DiagnosticsSummary(
+        n_eras=len(per_era),
+        request_number=request_number,
+        **{
+            f"{name}_{stat}": values[stat]
+            for name, values in stats.items()
+            for stat in ("mean", "std", "sharpe")
+        },
+        corr_max_drawdown=stats["corr"]["max_drawdown"],
+        fnc_mean=fnc_stats["mean"],
+        fnc_std=fnc_stats["std"],
+        fnc_sharpe=fnc_stats["sharpe"],
+        max_feature_exposure=_nanmean(exposures),
+        corr_with_example_preds=_nanmean(with_example),
+        example_corr_mean=summary_stats(validation.example_corr)["mean"],
+        corr_corr_with_example=_pearson(corr, validation.example_corr),
+    )
+    return DiagnosticsReport(
+        rules=RULES,
+        dataset_version=validation.version,
+        feature_set=validation.feature_set,
+        target=validation.target,
+        meta_model=META_MODEL,
+        request_number=request_number,
+        n_rows=validated.n_rows,
+        per_era=per_era,
+        summary=summary,
+    )
 
 
 def _pearson(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
@@ -252,9 +263,3 @@ def _pearson(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
 def _nanmean(values: list[float]) -> float | None:
     finite = [v for v in values if np.isfinite(v)]
     return float(np.mean(finite)) if finite else None
-
-
-def _finite(value: object) -> float | None:
-    """JSON has no NaN (and PostgreSQL's JSONB refuses it): non-finite numbers are null."""
-    number = float(value)  # type: ignore[arg-type]
-    return number if np.isfinite(number) else None

@@ -95,9 +95,10 @@ def run_next_diagnostics(
     try:
         with storage.read(row.file_key) as chunks:
             data = b"".join(chunks)
-        result = score_diagnostics(
+        report = score_diagnostics(
             validation_loader(row.dataset_version), data, row.filename, row.request_number
         )
+        result = report.model_dump(mode="json")
     except (SubmissionError, ServiceError) as refusal:
         error = str(refusal)
     except NotFound:
