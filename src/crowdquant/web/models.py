@@ -22,7 +22,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from crowdquant.api.rest.schemas import nmr_units
+from crowdquant.api.rest.schemas.amounts import nmr_units
 from crowdquant.api.wallet import wallet_balances
 from crowdquant.db.models import Account, Model, PayoutMode, Rules, StakeChangeKind
 from crowdquant.ledger import Currency

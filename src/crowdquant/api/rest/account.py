@@ -8,7 +8,7 @@ from crowdquant.api.rest.auth import ReadAccount
 from crowdquant.api.rest.deps import SessionDep
 from crowdquant.api.rest.errors import responses
 from crowdquant.api.rest.routing import RestRoute
-from crowdquant.api.rest.schemas import AccountOut, ApiKeyOut
+from crowdquant.api.rest.schemas.account import AccountOut, ApiKeyOut
 from crowdquant.tournament.accounts import list_api_keys
 
 router = APIRouter(tags=["account"], route_class=RestRoute)
@@ -16,10 +16,10 @@ router = APIRouter(tags=["account"], route_class=RestRoute)
 
 @router.get("/account", responses=responses(401, 403))
 def get_account(account: ReadAccount) -> AccountOut:
-    return AccountOut.of(account)
+    return AccountOut.model_validate(account)
 
 
 @router.get("/account/api-keys", responses=responses(401, 403))
 def get_api_keys(account: ReadAccount, session: SessionDep) -> list[ApiKeyOut]:
     """Every key of the account, revoked ones included, oldest first."""
-    return [ApiKeyOut.of(key) for key in list_api_keys(session, account)]
+    return [ApiKeyOut.model_validate(key) for key in list_api_keys(session, account)]

@@ -19,7 +19,11 @@ from fastapi import APIRouter, Path
 from crowdquant.api.rest.deps import LinksDep, RoundRef, SessionDep, TournamentNumber
 from crowdquant.api.rest.errors import responses
 from crowdquant.api.rest.routing import RestRoute
-from crowdquant.api.rest.schemas import DatasetDownloadOut, DatasetFileOut, DatasetVersionOut
+from crowdquant.api.rest.schemas.datasets import (
+    DatasetDownloadOut,
+    DatasetFileOut,
+    DatasetVersionOut,
+)
 from crowdquant.api.rest.tournaments import find_round
 from crowdquant.db.models import DatasetFile, Round
 from crowdquant.tournament.datasets import (
@@ -54,7 +58,7 @@ def _visible(row: DatasetFile) -> bool:
 
 
 def _listing(version: str, rows: list[DatasetFile]) -> DatasetVersionOut:
-    files = [DatasetFileOut.of(row) for row in rows if _visible(row)]
+    files = [DatasetFileOut.model_validate(row) for row in rows if _visible(row)]
     return DatasetVersionOut(version=version, files=files)
 
 

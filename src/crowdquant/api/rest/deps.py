@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from crowdquant.api.deps import ServicesDep, base_url
 from crowdquant.api.rest.errors import RestError
 from crowdquant.api.rest.routing import request_session
-from crowdquant.api.rest.schemas import MAX_INT32
+from crowdquant.api.rest.schemas.base import MAX_INT32
 from crowdquant.api.signing import DOWNLOAD_TTL, EXPIRES, FILES_PATH, UrlSigner
 from crowdquant.ledger import Ledger
 from crowdquant.tournament.visibility import servable_key

@@ -14,7 +14,7 @@ from crowdquant.api.rest.auth import ReadAccount, UploadAccount
 from crowdquant.api.rest.deps import SessionDep
 from crowdquant.api.rest.errors import responses
 from crowdquant.api.rest.routing import RestRoute
-from crowdquant.api.rest.schemas import DiagnosticsOut
+from crowdquant.api.rest.schemas.diagnostics import DiagnosticsOut
 from crowdquant.api.rest.submissions import upload_model
 from crowdquant.api.rest.uploads import REQUEST_BODY, UploadDep
 from crowdquant.db.models import Model
@@ -53,7 +53,7 @@ def post_diagnostics(
     except BaseException:
         services.storage.delete(key)
         raise
-    return DiagnosticsOut.of(row)
+    return DiagnosticsOut.model_validate(row)
 
 
 @router.get("/models/{model_id}/diagnostics", responses=responses(401, 403, 404))
@@ -61,11 +61,15 @@ def get_all_diagnostics(
     model_id: uuid.UUID, account: ReadAccount, session: SessionDep
 ) -> list[DiagnosticsOut]:
     """The model's diagnostics requests, newest first, with their reports."""
-    return [DiagnosticsOut.of(row) for row in list_diagnostics(session, account, model_id)]
+    return [
+        DiagnosticsOut.model_validate(row) for row in list_diagnostics(session, account, model_id)
+    ]
 
 
 @router.get("/models/{model_id}/diagnostics/{diagnostics_id}", responses=responses(401, 403, 404))
 def get_one_diagnostics(
     model_id: uuid.UUID, diagnostics_id: uuid.UUID, account: ReadAccount, session: SessionDep
 ) -> DiagnosticsOut:
-    return DiagnosticsOut.of(get_diagnostics(session, account, model_id, diagnostics_id))
+    return DiagnosticsOut.model_validate(
+        get_diagnostics(session, account, model_id, diagnostics_id)
+    )

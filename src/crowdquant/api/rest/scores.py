@@ -18,7 +18,8 @@ from crowdquant.api.rest.deps import (
 )
 from crowdquant.api.rest.errors import responses
 from crowdquant.api.rest.routing import RestRoute
-from crowdquant.api.rest.schemas import DailyScoreOut, RoundScoresOut, StandingOut
+from crowdquant.api.rest.schemas.base import Overlay
+from crowdquant.api.rest.schemas.scores import DailyScoreOut, RoundScoresOut, StandingOut
 from crowdquant.api.rest.tournaments import find_round
 from crowdquant.tournament.leaderboard import (
     account_leaderboard,
@@ -50,7 +51,7 @@ def get_leaderboard(
     board = model_leaderboard(
         session, tournament, services.clock.now(), Viewer.public(), ledger=ledger
     )
-    return [StandingOut.of(row) for row in board[offset : offset + limit]]
+    return [StandingOut.model_validate(row) for row in board[offset : offset + limit]]
 
 
 @router.get("/tournaments/{number}/leaderboard/accounts", responses=responses(404))
@@ -67,7 +68,7 @@ def get_account_leaderboard(
     board = account_leaderboard(
         session, tournament, services.clock.now(), Viewer.public(), ledger=ledger
     )
-    return [StandingOut.of(row) for row in board[offset : offset + limit]]
+    return [StandingOut.model_validate(row) for row in board[offset : offset + limit]]
 
 
 @router.get("/tournaments/{number}/rounds/{round}/scores", responses=responses(404))
@@ -76,7 +77,9 @@ def get_round_scores(
 ) -> RoundScoresOut:
     """The round's models ranked by their latest scores (final once resolved)."""
     found = find_round(session, get_tournament(session, number), round)
-    return RoundScoresOut.of(found, round_table(session, found, Viewer.public()))
+    return RoundScoresOut(
+        round=Overlay(found, is_open=False), models=round_table(session, found, Viewer.public())
+    )
 
 
 @router.get("/tournaments/{number}/models/{model}/scores", responses=responses(404))
@@ -90,4 +93,4 @@ def get_model_scores(
     percentile among the round's models that day."""
     found = find_model(session, number, model)
     history = model_score_history(session, found, Viewer.public(), metric=metric)
-    return [DailyScoreOut.of(score) for score in history]
+    return [DailyScoreOut.model_validate(score) for score in history]

@@ -30,7 +30,9 @@ from crowdquant.api.rest.deps import (
 )
 from crowdquant.api.rest.errors import RestError, responses
 from crowdquant.api.rest.routing import RestRoute
-from crowdquant.api.rest.schemas import (
+from crowdquant.api.rest.schemas.amounts import nmr_units
+from crowdquant.api.rest.schemas.base import Overlay
+from crowdquant.api.rest.schemas.stakes import (
     PayoutModeIn,
     RoundResultsOut,
     RoundStakeIn,
@@ -38,9 +40,7 @@ from crowdquant.api.rest.schemas import (
     StakeChangeIn,
     StakeChangeOut,
     StakeOut,
-    WalletEntryOut,
     WalletOut,
-    nmr_units,
 )
 from crowdquant.api.rest.tournaments import find_round
 from crowdquant.api.wallet import amount_text, wallet_balances, wallet_statement
@@ -65,7 +65,7 @@ def get_stake(
 ) -> StakeOut:
     """The model's stake: staked now, waiting for release, at risk in unresolved rounds."""
     model = get_own_model(session, account, model_id)
-    return StakeOut.of(model, stake_view(session, ledger, model))
+    return StakeOut.model_validate(Overlay(stake_view(session, ledger, model), model=model))
 
 
 @router.post("/models/{model_id}/stake", status_code=201, responses=responses(401, 403, 404, 409))
@@ -83,7 +83,7 @@ def post_stake_change(
     model = get_own_model(session, account, model_id)
     units = nmr_units(body.amount)
     change = change_stake(session, ledger, services.clock, model, body.change, units)
-    return StakeChangeOut.of(change)
+    return StakeChangeOut.model_validate(change)
 
 
 @router.put("/models/{model_id}/round-stake", responses=responses(401, 403, 404, 409))
@@ -101,7 +101,7 @@ def put_round_stake(
     row = stake_on_round(
         session, ledger, services.clock, model, nmr_units(body.amount), body.confidence
     )
-    return RoundStakeOut.of(row)
+    return RoundStakeOut.model_validate(row)
 
 
 @router.put("/models/{model_id}/payout-mode", responses=responses(401, 403, 404))
@@ -114,7 +114,7 @@ def put_payout_mode(
 ) -> StakeOut:
     """Where the model's future rewards go: into its stake, or to the wallet."""
     model = set_payout_mode(session, get_own_model(session, account, model_id), body.mode)
-    return StakeOut.of(model, stake_view(session, ledger, model))
+    return StakeOut.model_validate(Overlay(stake_view(session, ledger, model), model=model))
 
 
 @router.get("/account/wallet", responses=responses(401, 403))
@@ -132,7 +132,7 @@ def get_wallet(
         nmr=amount_text(balances[Currency.NMR], Currency.NMR),
         usd=amount_text(balances[Currency.USD], Currency.USD),
         total=statement.total,
-        statement=[WalletEntryOut.of(line) for line in statement.lines],
+        statement=statement.lines,
     )
 
 
@@ -153,7 +153,10 @@ def get_round_results(
         )
     rule = round_rule(found)
     payouts = sorted(round_payouts(session, found), key=_ranking)
-    return RoundResultsOut.of(found, result, rule.version, payouts)
+    ranked = [Overlay(row, rank=rank) for rank, row in enumerate(payouts, start=1)]
+    return RoundResultsOut.model_validate(
+        Overlay(result, round=found, rule_version=rule.version, payouts=ranked)
+    )
 
 
 def _ranking(payout: RoundPayout) -> tuple[bool, float, float, str]:

@@ -20,7 +20,8 @@ from crowdquant.api.rest.auth import ReadAccount, UploadAccount
 from crowdquant.api.rest.deps import LinksDep, SessionDep
 from crowdquant.api.rest.errors import responses
 from crowdquant.api.rest.routing import RestRoute
-from crowdquant.api.rest.schemas import SubmissionDownloadOut, SubmissionOut
+from crowdquant.api.rest.schemas.base import Overlay
+from crowdquant.api.rest.schemas.submissions import SubmissionDownloadOut, SubmissionOut
 from crowdquant.api.rest.uploads import REQUEST_BODY, UploadDep
 from crowdquant.db.models import Model, Submission, SubmissionStatus
 from crowdquant.tournament.legacy_checks import visible_checks
@@ -54,7 +55,9 @@ def _render(session: Session, submissions: list[Submission]) -> list[SubmissionO
                 counting[pair] = None if found is None else found.id
             selected = counting[pair] == submission.id
         rendered.append(
-            SubmissionOut.of(submission, selected=selected, checks=checks[submission.id])
+            SubmissionOut.model_validate(
+                Overlay(submission, selected=selected, checks=checks[submission.id])
+            )
         )
     return rendered
 

@@ -12,7 +12,8 @@ from crowdquant.api.deps import ServicesDep
 from crowdquant.api.rest.deps import RoundRef, SessionDep, TournamentNumber
 from crowdquant.api.rest.errors import responses
 from crowdquant.api.rest.routing import RestRoute
-from crowdquant.api.rest.schemas import RoundOut, TournamentOut
+from crowdquant.api.rest.schemas.base import Overlay
+from crowdquant.api.rest.schemas.tournaments import RoundOut, TournamentOut
 from crowdquant.db.models import Round, RoundStatus, Tournament
 from crowdquant.tournament.rounds import (
     RoundNotFound,
@@ -39,12 +40,12 @@ def find_round(session: Session, tournament: Tournament, ref: int | str) -> Roun
 @router.get("/tournaments")
 def get_tournaments(session: SessionDep) -> list[TournamentOut]:
     """Every tournament, by number."""
-    return [TournamentOut.of(found) for found in list_tournaments(session)]
+    return [TournamentOut.model_validate(found) for found in list_tournaments(session)]
 
 
 @router.get("/tournaments/{number}", responses=responses(404))
 def get_one_tournament(number: TournamentNumber, session: SessionDep) -> TournamentOut:
-    return TournamentOut.of(get_tournament(session, number))
+    return TournamentOut.model_validate(get_tournament(session, number))
 
 
 @router.get("/tournaments/{number}/rounds", responses=responses(404))
@@ -60,7 +61,10 @@ def get_rounds(
     found = list_rounds(session, tournament, status)
     found.reverse()
     now = services.clock.now()
-    return [RoundOut.of(round_, is_open=is_open(round_, now)) for round_ in found[:limit]]
+    return [
+        RoundOut.model_validate(Overlay(round_, is_open=is_open(round_, now)))
+        for round_ in found[:limit]
+    ]
 
 
 @router.get("/tournaments/{number}/rounds/{round}", responses=responses(404))
@@ -68,4 +72,4 @@ def get_one_round(
     number: TournamentNumber, round: RoundRef, session: SessionDep, services: ServicesDep
 ) -> RoundOut:
     found = find_round(session, get_tournament(session, number), round)
-    return RoundOut.of(found, is_open=is_open(found, services.clock.now()))
+    return RoundOut.model_validate(Overlay(found, is_open=is_open(found, services.clock.now())))
