@@ -44,7 +44,7 @@ class Diagnostics(HasId, Base):
         enum_type(DiagnosticsStatus, "status"), default=DiagnosticsStatus.PENDING, index=True
     )
     error: Mapped[str | None] = mapped_column(Text)
-    result: Mapped[dict[str, Any] | None]
+    result: Mapped[dict[str, Any] | None]  # `tournament.diagnostics.report.DiagnosticsReport`
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
