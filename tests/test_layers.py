@@ -9,7 +9,36 @@ import pytest
 
 PACKAGE = Path(__file__).parents[1] / "src" / "crowdquant"
 CORE = ("scoring", "data", "payouts")
-ABOVE_CORE = ("cli", "api", "web", "tournament", "fund", "simulate", "db", "storage", "ledger")
+ABOVE_CORE = (
+    "server",
+    "cli",
+    "api",
+    "web",
+    "http",
+    "tournament",
+    "fund",
+    "simulate",
+    "db",
+    "storage",
+    "ledger",
+)
+BELOW_THE_ROOT = (
+    "api",
+    "web",
+    "http",
+    "tournament",
+    "fund",
+    "simulate",
+    "scoring",
+    "data",
+    "payouts",
+    "db",
+    "storage",
+    "ledger",
+)
+# Known leftovers, allowed for now: the wallet's reads and the NMR units of the REST schemas
+# are leaving `api/` (for `tournament/` and the money module); then this allowance goes.
+WEB_MAY_IMPORT_FROM_API = ("crowdquant.api.wallet", "crowdquant.api.rest.schemas")
 
 
 def _crowdquant_imports(path: Path) -> set[str]:
@@ -45,7 +74,9 @@ def test_payouts_stands_alone() -> None:
 def test_services_and_infrastructure_never_import_the_interfaces(layer: str) -> None:
     for path in (PACKAGE / layer).rglob("*.py"):
         for name in _crowdquant_imports(path):
-            assert name.split(".")[1] not in ("api", "web", "cli"), f"{path.name} imports {name}"
+            assert name.split(".")[1] not in ("api", "web", "http", "cli", "server"), (
+                f"{path.name} imports {name}"
+            )
 
 
 @pytest.mark.parametrize("layer", ["db", "storage", "ledger"])
@@ -61,3 +92,30 @@ def test_fund_never_imports_the_tournament() -> None:
     for path in (PACKAGE / "fund").rglob("*.py"):
         for name in _crowdquant_imports(path):
             assert name.split(".")[1] != "tournament", f"{path.name} imports {name}"
+
+
+@pytest.mark.parametrize("layer", BELOW_THE_ROOT)
+def test_nothing_below_the_composition_root_imports_it_or_the_cli(layer: str) -> None:
+    for path in (PACKAGE / layer).rglob("*.py"):
+        for name in _crowdquant_imports(path):
+            assert name.split(".")[1] not in ("server", "cli"), f"{path.name} imports {name}"
+
+
+def test_the_shared_http_layer_imports_neither_interface() -> None:
+    for path in (PACKAGE / "http").rglob("*.py"):
+        for name in _crowdquant_imports(path):
+            assert name.split(".")[1] not in ("api", "web"), f"{path.name} imports {name}"
+
+
+def test_api_never_imports_web() -> None:
+    for path in (PACKAGE / "api").rglob("*.py"):
+        for name in _crowdquant_imports(path):
+            assert name.split(".")[1] != "web", f"{path.name} imports {name}"
+
+
+def test_web_never_imports_api() -> None:
+    for path in (PACKAGE / "web").rglob("*.py"):
+        for name in _crowdquant_imports(path):
+            if name in WEB_MAY_IMPORT_FROM_API:
+                continue
+            assert name.split(".")[1] != "api", f"{path.name} imports {name}"

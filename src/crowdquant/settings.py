@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     s3_prefix: str = ""
     """A folder inside the bucket to keep every key under (e.g. ``crowdquant``)."""
 
+    ledger_backend: Literal["sql"] = "sql"
+    """Where the books are kept (see crowdquant.ledger.backends): ``sql``, the database's."""
+
     @property
     def database(self) -> str:
         """The database to use: `database_url`, or the embedded SQLite file."""

@@ -24,13 +24,13 @@ import numerapi.base_api
 from argon2 import PasswordHasher
 from sqlalchemy.orm import Session, sessionmaker
 
-from crowdquant.api.app import create_app
 from crowdquant.clock import ManualClock
 from crowdquant.data.release import DatasetVersion
 from crowdquant.db.models import ApiScope, Cadence, Rules
 from crowdquant.db.session import transaction
 from crowdquant.ledger import NMR_UNIT, AccountId, Currency
 from crowdquant.ledger.sql import SqlLedger
+from crowdquant.server.app import create_app
 from crowdquant.settings import Settings
 from crowdquant.storage import LocalStorage
 from crowdquant.tournament.accounts import create_api_key, sign_up
@@ -38,6 +38,7 @@ from crowdquant.tournament.calendar import RoundTimes
 from crowdquant.tournament.legacy_files import LegacyRounds
 from crowdquant.tournament.models import create_model
 from crowdquant.tournament.rounds import FeedPublisher, open_round
+from crowdquant.tournament.runtime import TournamentRuntime
 from crowdquant.tournament.scheduler import Scheduler
 from crowdquant.tournament.scoring import FeedTargets
 from crowdquant.tournament.staking import grant_nmr
@@ -164,12 +165,15 @@ def staked_world(
     feed = market_feed()
     legacy = None if legacy_version is None else LegacyRounds(legacy_version, KEYS)
     publisher = FeedPublisher(feed, storage, legacy=legacy)
-    targets = {spec.number: FeedTargets(feed) for spec in tournaments} if scored else {}
+    runtimes = (  # rounds are opened by the tests: no publisher
+        {spec.number: TournamentRuntime(targets=FeedTargets(feed)) for spec in tournaments}
+        if scored
+        else {}
+    )
     scheduler = Scheduler(
         sessions,
         clock,
-        {},  # rounds are opened by the tests
-        targets_by_tournament=targets,
+        runtimes,
         storage=storage,
         ledger=scheduler_ledger or ledger,
     )

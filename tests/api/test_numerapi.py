@@ -23,10 +23,10 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from crowdquant.api.app import create_app
 from crowdquant.clock import ManualClock
 from crowdquant.db.models import ApiScope, Cadence, Rules, Submission, SubmissionStatus
 from crowdquant.db.session import transaction
+from crowdquant.server.app import create_app
 from crowdquant.settings import Settings
 from crowdquant.storage import LocalStorage
 from crowdquant.tournament.accounts import create_api_key, sign_up

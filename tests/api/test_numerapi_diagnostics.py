@@ -19,11 +19,11 @@ import pandas as pd
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from crowdquant.api.app import create_app
 from crowdquant.clock import ManualClock
 from crowdquant.data.release import DatasetVersion
 from crowdquant.db.models import ApiScope, Cadence, DiagnosticsStatus, Rules
 from crowdquant.db.session import transaction
+from crowdquant.server.app import create_app
 from crowdquant.settings import Settings
 from crowdquant.storage import LocalStorage
 from crowdquant.tournament.accounts import create_api_key, sign_up

@@ -20,16 +20,17 @@ from numerai_tools import scoring as nt
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from crowdquant.api.app import create_app
 from crowdquant.clock import ManualClock
 from crowdquant.db.models import ApiScope, Cadence, Round, RoundScore, RoundStatus, Rules
 from crowdquant.db.session import transaction
+from crowdquant.server.app import create_app
 from crowdquant.settings import Settings
 from crowdquant.storage import LocalStorage
 from crowdquant.tournament.accounts import create_api_key, sign_up
 from crowdquant.tournament.calendar import RoundTimes
 from crowdquant.tournament.models import create_model
 from crowdquant.tournament.rounds import FeedPublisher, open_round, shift_weeks
+from crowdquant.tournament.runtime import TournamentRuntime
 from crowdquant.tournament.scheduler import Scheduler
 from crowdquant.tournament.scoring import FeedTargets, replay_round
 from crowdquant.tournament.tournaments import create_tournament, get_tournament
@@ -73,8 +74,8 @@ def tournament(sessions: sessionmaker[Session], tmp_path: Path) -> Iterator[Tour
     scheduler = Scheduler(
         sessions,
         clock,
-        {},  # rounds are opened by the test, at the times it chooses
-        targets_by_tournament={8: FeedTargets(feed, market_date=shift_weeks(weeks))},
+        # rounds are opened by the test, at the times it chooses: no publisher
+        {8: TournamentRuntime(targets=FeedTargets(feed, market_date=shift_weeks(weeks)))},
         storage=storage,
     )
     keys, models = {}, {}

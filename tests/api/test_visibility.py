@@ -11,10 +11,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from crowdquant.api.app import create_app
-from crowdquant.api.signing import signer_from_settings
 from crowdquant.db.models import ApiScope, MetaModel, Model, RoundTargets, Submission
 from crowdquant.db.session import transaction
+from crowdquant.http.signing import signer_from_settings
+from crowdquant.server.app import create_app
 from crowdquant.settings import Settings
 from crowdquant.tournament.accounts import create_api_key, get_account
 from crowdquant.tournament.scoring import FeedTargets

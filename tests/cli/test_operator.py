@@ -15,14 +15,15 @@ import pytest
 from typer.testing import CliRunner
 
 from crowdquant.cli import app
-from crowdquant.cli.operator import build_server
 from crowdquant.clock import SystemClock
 from crowdquant.data.sources.synthetic import SyntheticConfig, SyntheticMarket
 from crowdquant.db import migrate
 from crowdquant.db.models import ApiScope
 from crowdquant.db.session import make_engine, session_factory, transaction
+from crowdquant.server.serve import build_server
 from crowdquant.settings import Settings
 from crowdquant.tournament.accounts import KeyRevoked, authenticate_api_key
+from crowdquant.tournament.rounds import FeedPublisher
 
 runner = CliRunner()
 PASSWORD = "correct horse battery"
@@ -141,9 +142,9 @@ def test_tournament_rounds_and_server(home: Path) -> None:
     # serve: the app and the scheduler on the same database, started and stopped
     warnings: list[str] = []
     server = build_server(Settings(), port=0, tick_seconds=0.05, warn=warnings.append)
-    assert 8 in server.scheduler.publishers
+    assert server.scheduler.runtime(8).publisher is not None
     # a synthetic market goes on generating days as the calendar asks: serve scores its rounds
-    assert warnings == [] and 8 in server.scheduler.targets
+    assert warnings == [] and server.scheduler.runtime(8).targets is not None
     server.server.config.log_level = "warning"
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -190,7 +191,8 @@ def test_serve_says_when_a_recorded_market_has_ended_unless_it_is_replayed(
     assert warnings == [
         f"[yellow]tournament 9: its recorded market ends on {ended}; its rounds resolve unscored[/]"
     ]
-    assert 9 in server.scheduler.publishers and 9 not in server.scheduler.targets
+    assert server.scheduler.runtime(9).publisher is not None
+    assert server.scheduler.runtime(9).targets is None
 
     # replayed far enough behind the calendar, the recording still has days to score
     weeks = (SystemClock().now().date() - ended).days // 7 + 4
@@ -198,6 +200,8 @@ def test_serve_says_when_a_recorded_market_has_ended_unless_it_is_replayed(
     server = build_server(Settings(), port=0, warn=warnings.append, replay_weeks={9: weeks})
     server.engine.dispose()
     server.listener.close()
-    assert warnings == [] and 9 in server.scheduler.targets
+    assert warnings == [] and server.scheduler.runtime(9).targets is not None
     today = SystemClock().now().date()
-    assert server.scheduler.publishers[9].market_date(today) == today - timedelta(weeks=weeks)
+    publisher = server.scheduler.runtime(9).publisher
+    assert isinstance(publisher, FeedPublisher)
+    assert publisher.market_date(today) == today - timedelta(weeks=weeks)

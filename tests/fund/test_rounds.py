@@ -16,6 +16,7 @@ from crowdquant.fund.costs import CostModel
 from crowdquant.fund.portfolio import PortfolioLimits
 from crowdquant.fund.rounds import equity_curve
 from crowdquant.tournament.fund import update_fund
+from crowdquant.tournament.runtime import TournamentRuntime
 from crowdquant.tournament.scheduler import Scheduler
 from crowdquant.tournament.scoring import FeedTargets, stored_meta_model
 
@@ -97,9 +98,7 @@ def test_the_scheduler_runs_the_fund_beside_scoring(world: World) -> None:
     scheduler = Scheduler(
         world.sessions,
         world.clock,
-        {},
-        targets_by_tournament={8: source},
-        funds_by_tournament={8: source},
+        {8: TournamentRuntime(targets=source, market=source)},
         storage=world.storage,
     )
     world.clock.advance(8 * DAY)

@@ -73,6 +73,7 @@ from crowdquant.tournament.rounds import (
     resolve_round,
     start_scoring,
 )
+from crowdquant.tournament.runtime import TournamentRuntime
 from crowdquant.tournament.scheduler import Scheduler
 from crowdquant.tournament.scoring import FeedTargets, days_recorded
 from crowdquant.tournament.staking import change_stake, freeze_stakes, grant_nmr, stake_on_round
@@ -519,8 +520,7 @@ def test_the_scheduler_freezes_stakes_at_close_and_pays_them_when_it_resolves(
     scheduler = Scheduler(
         sessions,
         clock,
-        {8: publisher},
-        targets_by_tournament={8: FeedTargets(market_feed())},
+        {8: TournamentRuntime(publisher, FeedTargets(market_feed()))},
         storage=storage,
         ledger=ledger,
     )

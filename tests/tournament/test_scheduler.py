@@ -17,6 +17,7 @@ from crowdquant.data.feed import FeedError
 from crowdquant.db.models import Cadence, Round, RoundStatus, Rules, Tournament
 from crowdquant.db.session import transaction
 from crowdquant.tournament.rounds import TRANSITIONS, PublishedLive
+from crowdquant.tournament.runtime import TournamentRuntime
 from crowdquant.tournament.scheduler import (
     RoundOpened,
     Scheduler,
@@ -48,7 +49,11 @@ def scheduler(sessions: sessionmaker[Session], clock: ManualClock, tmp_path: Pat
         create_tournament(session, clock, 11, "legacy", Rules.LEGACY2017, Cadence.WEEKLY, "v2")
         create_tournament(session, clock, 12, "unpublished", Rules.CLASSIC, Cadence.DAILY, "v3")
     publisher = feed_publisher(tmp_path / "files")
-    return Scheduler(sessions, clock, {8: publisher, 11: publisher})
+    return Scheduler(
+        sessions,
+        clock,
+        {8: TournamentRuntime(publisher), 11: TournamentRuntime(publisher)},
+    )
 
 
 def run_until(scheduler: Scheduler, clock: ManualClock, end: datetime) -> list[Happened]:
@@ -138,8 +143,8 @@ class Broken:
 def test_a_failing_tournament_does_not_block_the_others(
     sessions: sessionmaker[Session], clock: ManualClock, scheduler: Scheduler, tmp_path: Path
 ) -> None:
-    working = scheduler.publishers[8]
-    scheduler.publishers[8] = Broken()
+    working = scheduler.runtimes[8]
+    scheduler.runtimes[8] = TournamentRuntime(Broken())
     clock.set(at(13, 18))  # the daily weekend round and the weekly round are both open
     first = scheduler.tick()
     assert [type(event) for event in first] == [TickFailed, RoundOpened]
@@ -150,7 +155,7 @@ def test_a_failing_tournament_does_not_block_the_others(
     assert str(first[1]) == "round 1 of tournament 11 opened (live era 0004)"
     assert [str(event) for event in scheduler.tick()] == [str(first[0])]  # tried again
 
-    scheduler.publishers[8] = working
+    scheduler.runtimes[8] = working
     clock.advance(HOUR)
     assert [str(event) for event in scheduler.tick()] == [
         "round 1 of tournament 8 opened (live era 0004)"
@@ -217,8 +222,7 @@ def test_a_scored_tournament_resolves_once_its_final_day_is_scored(
     scheduler = Scheduler(
         sessions,
         clock,
-        {8: publisher},
-        targets_by_tournament={8: FeedTargets(publisher.feed)},
+        {8: TournamentRuntime(publisher, FeedTargets(publisher.feed))},
         storage=publisher.storage,
     )
     scheduler.tick()  # round 1 opens (Monday night)
@@ -253,8 +257,7 @@ def test_a_round_whose_targets_are_not_known_yet_waits(
     scheduler = Scheduler(
         sessions,
         clock,
-        {8: publisher},
-        targets_by_tournament={8: SlowMarket(publisher.feed)},
+        {8: TournamentRuntime(publisher, SlowMarket(publisher.feed))},
         storage=publisher.storage,
     )
     scheduler.tick()

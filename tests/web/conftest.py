@@ -15,12 +15,12 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from crowdquant.api.app import create_app
 from crowdquant.clock import ManualClock
 from crowdquant.data.release import DatasetVersion
 from crowdquant.db.models import Cadence, Model, Round, Rules
 from crowdquant.db.session import transaction
 from crowdquant.ledger.sql import SqlLedger
+from crowdquant.server.app import create_app
 from crowdquant.settings import Settings
 from crowdquant.tournament.accounts import sign_up
 from crowdquant.tournament.legacy_files import LegacyRounds, tournament_rows
@@ -39,7 +39,7 @@ def served_site(
     sessions: sessionmaker[Session], tmp_path: Path, **app_options: Any
 ) -> Iterator[Site]:
     """Tournament 8 with round 1 open, the operator `olivia`, the books started; the app
-    built with `app_options` (e.g. `targets_by_tournament`) and served."""
+    built with `app_options` (e.g. `runtimes`) and served."""
     clock = ManualClock(TUESDAY_NOON + timedelta(minutes=5))
     storage = local_storage(tmp_path / "files")
     ledger = SqlLedger(clock)

@@ -22,7 +22,6 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sqlalchemy import select
 
-from crowdquant.api.app import create_app
 from crowdquant.clock import ManualClock
 from crowdquant.data.pipeline import MAIN_TARGET
 from crowdquant.db import migrate
@@ -30,10 +29,12 @@ from crowdquant.db.models import Account, Cadence, Model, Round, Rules
 from crowdquant.db.session import make_engine, session_factory, transaction
 from crowdquant.ledger import NMR_UNIT
 from crowdquant.ledger.sql import SqlLedger
+from crowdquant.server.app import create_app
 from crowdquant.settings import Settings
 from crowdquant.tournament.accounts import sign_up
 from crowdquant.tournament.models import create_model
 from crowdquant.tournament.rounds import FeedPublisher, open_round
+from crowdquant.tournament.runtime import TournamentRuntime
 from crowdquant.tournament.scoring import FeedTargets
 from crowdquant.tournament.staking import grant_nmr
 from crowdquant.tournament.submissions import live_ids_of_round, submit_predictions
@@ -128,8 +129,7 @@ def stage(postgres_server: PostgresServer, tmp_path: Path) -> Iterator[Stage]:
                 storage=storage,
                 ledger=ledger,
                 hasher=CHEAP,
-                targets_by_tournament={8: targets},
-                publishers_by_tournament={8: publisher},
+                runtimes={8: TournamentRuntime(publisher, targets, targets)},
             )
             with serve(app) as served:
                 yield Stage(served, clock, sessions, ledger, round_id, targets)

@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from crowdquant.api.app import create_app
 from crowdquant.db.models import Model, Round, RoundStatus, Submission, SubmissionStatus
 from crowdquant.db.session import transaction
+from crowdquant.server.app import create_app
 from crowdquant.settings import Settings
 from crowdquant.tournament.rounds import current_round
 from crowdquant.tournament.submissions import live_ids_of_round

@@ -39,6 +39,7 @@ from crowdquant.ledger import GENESIS_SUPPLY, NMR_UNIT, Currency, format_amount,
 from crowdquant.tournament.accounts import sign_up
 from crowdquant.tournament.fund import update_fund
 from crowdquant.tournament.models import create_model
+from crowdquant.tournament.runtime import TournamentRuntime
 from crowdquant.tournament.scoring import FeedTargets, days_recorded, score_round
 from crowdquant.tournament.staking import StakeChangeKind, change_stake, grant_nmr
 from crowdquant.tournament.submissions import live_ids_of_round
@@ -66,8 +67,8 @@ BEST_CORR = re.compile(r'class="num best-corr" data-value="([^"]*)"')
 def fed_site(sessions: sessionmaker[Session], tmp_path: Path) -> Iterator[Site]:
     """conftest.py's `site`, its app also given tournament 8's market feed (as `crowdquant
     serve` gives it), so that its rounds can be scored from the page."""
-    feed = {8: FeedTargets(market_feed())}
-    with served_site(sessions, tmp_path, targets_by_tournament=feed) as found:
+    runtimes = {8: TournamentRuntime(targets=FeedTargets(market_feed()))}
+    with served_site(sessions, tmp_path, runtimes=runtimes) as found:
         yield found
 
 

@@ -1,6 +1,6 @@
 """Signed file URLs served by the app: dataset downloads (GET/HEAD) and upload PUTs.
 
-``/files/<storage key>?expires=...&signature=...`` (see `api/signing.py`). The URL is the
+``/files/<storage key>?expires=...&signature=...`` (see `http/signing.py`). The URL is the
 whole authorization; numerapi sends no header on it (protocol §2.5).
 
 * GET streams the stored file with an exact ``Content-Length`` and never compresses it.
@@ -26,8 +26,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from crowdquant.api.deps import ServicesDep
-from crowdquant.api.signing import SignedGrant, SignedUrlError
+from crowdquant.http.services import ServicesDep
+from crowdquant.http.signing import SignedGrant, SignedUrlError
 from crowdquant.storage import FileStorage, NotFound, StorageError, TooLarge
 from crowdquant.tournament.visibility import servable_key
 

@@ -17,7 +17,13 @@ from crowdquant.data.build import AnySource, build_version
 from crowdquant.data.config import DatasetConfig
 from crowdquant.data.keys import load_or_create_keys
 from crowdquant.data.release import DatasetVersion
-from crowdquant.data.sources import BundledSource, FileSource, SyntheticSource, load_panel
+from crowdquant.data.sources import (
+    BundledSource,
+    FileSource,
+    SyntheticSource,
+    load_panel,
+    stored_source,
+)
 from crowdquant.data.sources.synthetic import SyntheticConfig
 from crowdquant.settings import Settings
 
@@ -181,7 +187,7 @@ def audit_command(
     try:
         found = DatasetVersion.open(version, settings.datasets_dir, settings.operator_dir)
         info = found.build_info()
-        source = _stored_source(info["source"])
+        source = stored_source(info["source"])
         panel = load_panel(source, found.config().min_stocks_per_era)
         if info.get("until"):
             panel = panel.until(pd.Timestamp(info["until"]))
@@ -195,15 +201,6 @@ def audit_command(
     console.print(report.to_markdown())
     if fail and not report.passed:
         raise typer.Exit(code=1)
-
-
-def _stored_source(payload: dict[str, Any]) -> AnySource:
-    kinds: dict[str, type[AnySource]] = {
-        "bundled": BundledSource,
-        "file": FileSource,
-        "synthetic": SyntheticSource,
-    }
-    return kinds[payload["kind"]].model_validate(payload)
 
 
 @data_app.command("export-legacy")

@@ -37,16 +37,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crowdquant.cli.data import _fail, console, run_build
 from crowdquant.cli.operator import (
-    Operator,
-    Server,
     _in_transaction,
-    _printable_url,
-    build_server,
     create_published_tournament,
     open_next_round,
     operator,
     round_line,
-    url_line,
 )
 from crowdquant.cli.simulate import enrol_bots, key_works, write_private
 from crowdquant.clock import Clock, SystemClock
@@ -55,6 +50,8 @@ from crowdquant.data.sources import BundledSource
 from crowdquant.db.models import ApiScope, Cadence, Round, Rules, Tournament
 from crowdquant.db.session import transaction
 from crowdquant.ledger import NMR_UNIT
+from crowdquant.server.bootstrap import Infrastructure, printable_url
+from crowdquant.server.serve import Server, build_server, url_line
 from crowdquant.settings import Settings
 from crowdquant.simulate.bots import ARCHETYPES, Bot, Participant, population
 from crowdquant.simulate.clock import AcceleratedClock
@@ -135,7 +132,7 @@ def ensure_dataset(settings: Settings) -> DatasetVersion:
     return version
 
 
-def ensure_tournament(ops: Operator, session: Session, version: DatasetVersion) -> Tournament:
+def ensure_tournament(ops: Infrastructure, session: Session, version: DatasetVersion) -> Tournament:
     try:
         tournament = get_tournament(session, TOURNAMENT)
     except TournamentNotFound:
@@ -149,7 +146,7 @@ def ensure_tournament(ops: Operator, session: Session, version: DatasetVersion) 
 
 
 def ensure_open_round(
-    ops: Operator, session: Session, tournament: Tournament, replay_weeks: int
+    ops: Infrastructure, session: Session, tournament: Tournament, replay_weeks: int
 ) -> Round:
     latest = current_round(session, tournament)
     if latest is not None and is_open(latest, ops.clock.now()):
@@ -160,7 +157,9 @@ def ensure_open_round(
     return opened
 
 
-def ensure_participant(ops: Operator, session: Session, tournament: Tournament) -> DemoParticipant:
+def ensure_participant(
+    ops: Infrastructure, session: Session, tournament: Tournament
+) -> DemoParticipant:
     try:
         account = get_account(session, USERNAME)
         _say(f"participant {USERNAME} exists")
@@ -185,7 +184,7 @@ def ensure_participant(ops: Operator, session: Session, tournament: Tournament) 
 
 
 def _stored_key(
-    ops: Operator, session: Session, path: Path, account_id: uuid.UUID
+    ops: Infrastructure, session: Session, path: Path, account_id: uuid.UUID
 ) -> tuple[str, str] | None:
     """The key kept by an earlier run, if it still works for the demo account."""
     try:
@@ -370,11 +369,12 @@ def demo(
             clock=clock,
             replay_weeks={TOURNAMENT: found.replay_weeks},
             log_level="warning",
+            warn=console.print,
         )
     except Exception as exc:
         raise _fail(f"cannot start: {exc}") from exc
     print_instructions(server.url, found, day_seconds)
-    _say(f"serving {_printable_url(settings.database)} until Ctrl-C")
+    _say(f"serving {printable_url(settings.database)} until Ctrl-C")
     # the narration tells the story, failures included
     logging.getLogger("crowdquant").setLevel(logging.WARNING)
     logging.getLogger("crowdquant.tournament.scheduler").setLevel(logging.CRITICAL)

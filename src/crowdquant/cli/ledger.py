@@ -22,7 +22,7 @@ from rich.markup import escape
 from sqlalchemy.orm import Session
 
 from crowdquant.cli.data import _fail, console
-from crowdquant.cli.operator import Operator, operator
+from crowdquant.cli.operator import operator
 from crowdquant.ledger import (
     GENESIS_EVENT_KEY,
     TREASURY,
@@ -33,7 +33,8 @@ from crowdquant.ledger import (
     wallet,
 )
 from crowdquant.ledger.audit import describe
-from crowdquant.ledger.sql import SqlLedger, serialised
+from crowdquant.ledger.sql import serialised
+from crowdquant.server.bootstrap import Infrastructure
 from crowdquant.tournament.accounts import get_account
 from crowdquant.tournament.errors import ServiceError
 from crowdquant.tournament.funding import fund_prize_pool
@@ -47,7 +48,7 @@ ledger_app = typer.Typer(
 T = TypeVar("T")
 
 
-def _on_the_books(ops: Operator, call: Callable[[Session], T]) -> T:
+def _on_the_books(ops: Infrastructure, call: Callable[[Session], T]) -> T:
     """`call` in one transaction (retried if the database says so); a refusal, by the ledger
     or by a service, exits 1."""
     try:
@@ -60,7 +61,7 @@ def _on_the_books(ops: Operator, call: Callable[[Session], T]) -> T:
 def genesis() -> None:
     """Mint the fixed supply, 11,000,000 NMR, into the treasury (once; again does nothing)."""
     with operator() as ops:
-        books = SqlLedger(ops.clock)
+        books = ops.ledger
 
         def run(session: Session) -> tuple[bool, int, str, str]:
             new = books.find(session, GENESIS_EVENT_KEY) is None
@@ -87,7 +88,7 @@ def grant(
 ) -> None:
     """Give a participant NMR from the treasury."""
     with operator() as ops:
-        books = SqlLedger(ops.clock)
+        books = ops.ledger
 
         def run(session: Session) -> int:
             account = get_account(session, username)
@@ -115,7 +116,7 @@ def fund_prizes(
     if cents != cents.to_integral_value():
         raise _fail(f"{usd!r}: USD amounts have at most 2 decimals")
     with operator() as ops:
-        books = SqlLedger(ops.clock)
+        books = ops.ledger
 
         def run(session: Session) -> int:
             found = get_tournament(session, tournament)
@@ -132,7 +133,7 @@ def fund_prizes(
 def audit() -> None:
     """Verify the hash chain, rebuild every balance from the journal, check conservation."""
     with operator() as ops:
-        report = _on_the_books(ops, SqlLedger(ops.clock).verify)
+        report = _on_the_books(ops, ops.ledger.verify)
     for line in describe(report):
         console.print(escape(line), soft_wrap=True)
     if report.sound:

@@ -8,33 +8,21 @@ error with exit code 1, and its transaction is rolled back: nothing changes.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import Annotated, TypeVar
 
-import pandas as pd
 import typer
-import uvicorn
-from fastapi import FastAPI
 from rich.table import Table
-from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from crowdquant.api.app import create_app
-from crowdquant.cli.data import _fail, _stored_source, console
+from crowdquant.cli.data import _fail, console
 from crowdquant.clock import Clock, SystemClock
-from crowdquant.data.feed import FeedError, HistoricalMarket, MarketFeed, SyntheticMovingMarket
-from crowdquant.data.keys import KeyfileError, OperatorKeys
+from crowdquant.data.feed import FeedError
+from crowdquant.data.keys import KeyfileError
 from crowdquant.data.panel import PanelError
 from crowdquant.data.release import DatasetVersion, ReleaseError
-from crowdquant.data.sources import SyntheticSource, load_panel
-from crowdquant.data.sources.synthetic import SyntheticMarket
 from crowdquant.db import migrate
 from crowdquant.db.models import (
     Account,
@@ -45,11 +33,12 @@ from crowdquant.db.models import (
     Rules,
     Tournament,
 )
-from crowdquant.db.session import make_engine, session_factory, transaction
-from crowdquant.ledger import Currency, Ledger, LedgerError, format_amount
-from crowdquant.ledger.sql import SqlLedger, serialised
+from crowdquant.db.session import transaction
+from crowdquant.ledger import Currency, LedgerError, format_amount
+from crowdquant.server.bootstrap import Infrastructure, MigrationError, bootstrap, printable_url
+from crowdquant.server.serve import build_server, url_line
 from crowdquant.settings import Settings
-from crowdquant.storage import FileStorage, StorageError, storage_from_settings
+from crowdquant.storage import StorageError
 from crowdquant.tournament.accounts import (
     create_api_key,
     get_account,
@@ -57,9 +46,7 @@ from crowdquant.tournament.accounts import (
     sign_up,
 )
 from crowdquant.tournament.datasets import publish_dataset_version
-from crowdquant.tournament.diagnostics import DiagnosticsWorker, StoredValidationLoader
 from crowdquant.tournament.errors import ServiceError
-from crowdquant.tournament.legacy_files import LegacyRounds
 from crowdquant.tournament.resolution import (
     replay_payouts,
     round_payouts,
@@ -67,16 +54,14 @@ from crowdquant.tournament.resolution import (
     round_transitions,
 )
 from crowdquant.tournament.rounds import (
-    FeedPublisher,
     current_round,
     get_round,
     list_rounds,
     open_round,
     open_round_now,
-    shift_weeks,
 )
-from crowdquant.tournament.scheduler import Scheduler
-from crowdquant.tournament.scoring import FeedTargets, replay_round, round_scores
+from crowdquant.tournament.runtime import tournament_runtime
+from crowdquant.tournament.scoring import replay_round, round_scores
 from crowdquant.tournament.tournaments import (
     create_tournament,
     get_tournament,
@@ -100,64 +85,37 @@ SERVICE_ERRORS: tuple[type[Exception], ...] = (
     PanelError,
     StorageError,
 )
-PUBLISHER_ERRORS: tuple[type[Exception], ...] = (*SERVICE_ERRORS, OSError)
 T = TypeVar("T")
 
 
 # --- opening the database and running one service call ---------------------------------------
 
 
-@dataclass(frozen=True)
-class Operator:
-    """What a command works with: settings, the migrated database, storage and the clock."""
-
-    settings: Settings
-    engine: Engine
-    sessions: sessionmaker[Session]
-    storage: FileStorage
-    clock: Clock
-
-    @property
-    def ledger(self) -> Ledger:
-        return SqlLedger(self.clock)
-
-    @property
-    def transitions(self) -> dict[RoundStatus, Callable[[Session, Round], bool]]:
-        """Round transitions that freeze stakes at close and pay them at resolution."""
-        return round_transitions(self.ledger, self.clock)
-
-
 def _message(exc: Exception) -> str:
     return str(getattr(exc, "message", None) or exc)
 
 
-def _printable_url(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
-
-
 @contextmanager
-def operator(settings: Settings | None = None, clock: Clock | None = None) -> Iterator[Operator]:
+def operator(
+    settings: Settings | None = None, clock: Clock | None = None
+) -> Iterator[Infrastructure]:
     """The configured database, migrated to head, for the block; the engine closed after."""
-    settings = settings or Settings()
-    settings.home.mkdir(parents=True, exist_ok=True)
     try:
-        migrate.upgrade(settings.database)
-    except Exception as exc:
-        raise _fail(f"cannot migrate {_printable_url(settings.database)}: {exc}") from exc
-    engine = make_engine(settings.database)
+        infra = bootstrap(settings or Settings(), clock or SystemClock())
+    except MigrationError as exc:
+        raise _fail(str(exc)) from exc
     try:
-        yield Operator(
-            settings=settings,
-            engine=engine,
-            sessions=session_factory(engine),
-            storage=storage_from_settings(settings),
-            clock=clock or SystemClock(),
-        )
+        yield infra
     finally:
-        engine.dispose()
+        infra.close()
 
 
-def _in_transaction(ops: Operator, call: Callable[[Session], T]) -> T:
+def _transitions(ops: Infrastructure) -> dict[RoundStatus, Callable[[Session, Round], bool]]:
+    """Round transitions that freeze stakes at close and pay them at resolution."""
+    return round_transitions(ops.ledger, ops.clock)
+
+
+def _in_transaction(ops: Infrastructure, call: Callable[[Session], T]) -> T:
     """`call` in one transaction; a service's refusal rolls it back and exits with code 1."""
     try:
         with transaction(ops.sessions) as session:
@@ -179,16 +137,14 @@ def db_upgrade() -> None:
     settings = Settings()
     with operator(settings):
         revision = migrate.current(settings.database)
-    console.print(
-        f"database {_printable_url(settings.database)} is at revision [bold]{revision}[/]"
-    )
+    console.print(f"database {printable_url(settings.database)} is at revision [bold]{revision}[/]")
 
 
 # --- tournaments ---------------------------------------------------------------------------------
 
 
 def create_published_tournament(
-    ops: Operator,
+    ops: Infrastructure,
     session: Session,
     number: int,
     name: str,
@@ -355,55 +311,6 @@ def key_revoke(
 # --- rounds --------------------------------------------------------------------------------------
 
 
-def feed_publisher(
-    settings: Settings,
-    tournament: Tournament,
-    storage: FileStorage,
-    *,
-    replay_weeks: int | None = None,
-) -> FeedPublisher:
-    """A publisher of live eras over the market the tournament's dataset was built from.
-
-    A 2017-rules tournament's rounds also publish their 2017 CSV files. A synthetic market
-    goes on generating weeks as the calendar asks. A recorded panel is
-    replayed as of the calendar's era date, or `replay_weeks` weeks before it (keeping
-    weekdays); a date past its end shows the panel's last trading day (with fresh ids each
-    round).
-    """
-    version = DatasetVersion.open(
-        tournament.dataset_version, settings.datasets_dir, settings.operator_dir
-    )
-    config = version.config()
-    keys = OperatorKeys.load(settings.keyfile)
-    source = _stored_source(version.build_info()["source"])
-    legacy = LegacyRounds(version, keys) if tournament.rules is Rules.LEGACY2017 else None
-    if isinstance(source, SyntheticSource):
-        market = SyntheticMovingMarket(SyntheticMarket(source.market))
-        feed = MarketFeed(market, keys, config, has_volume=True)
-        return FeedPublisher(feed, storage, legacy=legacy)
-    panel = load_panel(source, config.min_stocks_per_era)
-    feed = MarketFeed(HistoricalMarket(panel), keys, config, has_volume=panel.volume is not None)
-    last = pd.Timestamp(panel.dates[-1]).date()
-    replayed = shift_weeks(replay_weeks or 0)
-
-    def market_date(day: date) -> date:
-        return min(replayed(day), last)
-
-    return FeedPublisher(feed, storage, market_date=market_date, legacy=legacy)
-
-
-MARKET_LAG = timedelta(days=7)
-"""How far behind today a recorded market may end and still score rounds as it grows."""
-
-
-def market_end(publisher: FeedPublisher) -> date | None:
-    """The last day of a recorded market (None for one that generates its days)."""
-    market = publisher.feed.market
-    if isinstance(market, HistoricalMarket):
-        return pd.Timestamp(market.panel.dates[-1]).date()
-    return None
-
-
 def round_line(tournament: int, round_: Round) -> str:
     return (
         f"round [bold]{round_.number}[/] of tournament {tournament} is {round_.status}: "
@@ -413,7 +320,7 @@ def round_line(tournament: int, round_: Round) -> str:
 
 
 def open_next_round(
-    ops: Operator,
+    ops: Infrastructure,
     session: Session,
     tournament: Tournament,
     *,
@@ -423,7 +330,11 @@ def open_next_round(
     """Open the tournament's next round: the calendar's window open now, or with `now` a
     window starting now (as long as today's calendar round), whatever the calendar says."""
     with console.status("loading the market"):
-        publisher = feed_publisher(ops.settings, tournament, ops.storage, replay_weeks=replay_weeks)
+        runtime = tournament_runtime(
+            ops.settings, tournament, ops.storage, replay_weeks=replay_weeks or 0
+        )
+        publisher = runtime.publisher
+    assert publisher is not None  # a tournament's runtime always publishes its live eras
     with console.status("publishing the live era"):
         if now:
             return open_round_now(session, ops.clock, tournament, publisher)
@@ -464,7 +375,7 @@ def round_close(
 
         def close(session: Session) -> tuple[Round, bool]:
             round_ = get_round(session, get_tournament(session, tournament), number)
-            return round_, ops.transitions[RoundStatus.CLOSED](session, round_)
+            return round_, _transitions(ops)[RoundStatus.CLOSED](session, round_)
 
         round_, changed = _in_transaction(ops, close)
     if changed:
@@ -488,7 +399,7 @@ def round_resolve(
 
         def resolve(session: Session) -> tuple[bool, list[str]]:
             round_ = get_round(session, get_tournament(session, tournament), number)
-            changed = ops.transitions[RoundStatus.RESOLVED](session, round_)
+            changed = _transitions(ops)[RoundStatus.RESOLVED](session, round_)
             result = round_result(session, round_)
             return changed, [] if result is None else results_lines(session, round_, result)
 
@@ -612,172 +523,6 @@ def round_replay(
 # --- serve ---------------------------------------------------------------------------------------
 
 
-def listen(host: str, port: int) -> socket.socket:
-    """A TCP socket listening on (host, port); port 0 lets the system pick a free one."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host, port), family=family)
-
-
-def participant_url(host: str, port: int) -> str:
-    """The address participants give numerapi; a wildcard host becomes the loopback one."""
-    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
-    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
-
-
-def url_line(url: str) -> str:
-    """The one line a participant adds to a numerapi script."""
-    return f'numerapi.base_api.API_TOURNAMENT_URL = "{url}"'
-
-
-@dataclass
-class Server:
-    """The HTTP app, the scheduler and uvicorn on a listening socket, ready to run together."""
-
-    app: FastAPI
-    scheduler: Scheduler
-    diagnostics: DiagnosticsWorker
-    server: uvicorn.Server
-    engine: Engine
-    listener: socket.socket
-    tick_seconds: float
-    stop: threading.Event
-
-    @property
-    def url(self) -> str:
-        """Where participants reach the server (the real port, also when 0 was asked for)."""
-        return participant_url(self.server.config.host, self.listener.getsockname()[1])
-
-    def run(self, work: Callable[[threading.Event], None] | None = None) -> None:
-        """Serve until uvicorn stops (Ctrl-C, or `should_exit`), with `work` (by default the
-        scheduler ticking every `tick_seconds`) and the diagnostics worker (which runs the
-        heavy scoring off the web server's threads) beside it; then stop them.
-
-        `work` runs in a thread until the event it is given is set. Ctrl-C is a normal
-        stop: uvicorn shuts down gracefully, then raises the signal again for the caller,
-        and that KeyboardInterrupt ends here.
-        """
-        worker = threading.Thread(
-            target=work or self._tick_forever, args=(self.stop,), name="crowdquant-worker"
-        )
-        worker.start()
-        self.diagnostics.start()
-        try:
-            self.server.run(sockets=[self.listener])
-        except KeyboardInterrupt:
-            pass
-        finally:
-            self._stop(worker)
-
-    @contextmanager
-    def serving(self) -> Iterator[str]:
-        """Serve in a background thread for the block (the caller drives the scheduler);
-        yields the URL."""
-        web = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.listener]}, name="crowdquant-web"
-        )
-        web.start()
-        self.diagnostics.start()
-        try:
-            while not self.server.started:
-                if not web.is_alive():
-                    raise RuntimeError("the web server did not start")
-                time.sleep(0.01)
-            yield self.url
-        finally:
-            self.server.should_exit = True
-            self._stop(web)
-
-    def _tick_forever(self, stop: threading.Event) -> None:
-        self.scheduler.run_forever(stop, self.tick_seconds)
-
-    def _stop(self, thread: threading.Thread) -> None:
-        self.stop.set()
-        thread.join(timeout=30)
-        self.diagnostics.join(timeout=30)
-        self.engine.dispose()
-        self.listener.close()
-
-
-def build_server(
-    settings: Settings,
-    *,
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    tick_seconds: float = 60.0,
-    clock: Clock | None = None,
-    warn: Callable[[str], None] = console.print,
-    replay_weeks: Mapping[int, int] | None = None,
-    log_level: str = "info",
-) -> Server:
-    """Everything `crowdquant serve` runs, on the migrated database and a listening socket;
-    nothing started yet. `replay_weeks` maps a tournament to how many weeks behind the
-    calendar its recorded market is replayed (see `feed_publisher`)."""
-    settings.home.mkdir(parents=True, exist_ok=True)
-    migrate.upgrade(settings.database)
-    clock = clock or SystemClock()
-    engine = make_engine(settings.database)
-    sessions = session_factory(engine)
-    storage = storage_from_settings(settings)
-    publishers: dict[int, FeedPublisher] = {}
-    targets: dict[int, FeedTargets] = {}
-    with transaction(sessions) as session:
-        tournaments = list_tournaments(session)
-    for tournament in tournaments:
-        try:
-            shift = (replay_weeks or {}).get(tournament.number, 0)
-            publisher = feed_publisher(settings, tournament, storage, replay_weeks=shift)
-        except PUBLISHER_ERRORS as exc:
-            warn(f"[yellow]tournament {tournament.number} gets no new rounds:[/] {_message(exc)}")
-            continue
-        publishers[tournament.number] = publisher
-        ends = market_end(publisher)
-        if ends is not None and ends < clock.now().date() - timedelta(weeks=shift) - MARKET_LAG:
-            warn(
-                f"[yellow]tournament {tournament.number}: its recorded market ends on {ends};"
-                " its rounds resolve unscored[/]"
-            )
-        else:
-            targets[tournament.number] = FeedTargets(publisher.feed, publisher.market_date)
-    ledger = SqlLedger(clock)
-    serialised(sessions, ledger.genesis)  # the books start with the fixed supply, once
-    app = create_app(
-        settings,
-        clock=clock,
-        sessions=sessions,
-        storage=storage,
-        ledger=ledger,
-        targets_by_tournament=targets,
-        publishers_by_tournament=publishers,
-    )
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="off")
-    stop = threading.Event()
-    try:
-        listener = listen(host, port)
-    except OSError:
-        engine.dispose()
-        raise
-    return Server(
-        app=app,
-        scheduler=Scheduler(
-            sessions,
-            clock,
-            publishers,
-            targets_by_tournament=targets,
-            funds_by_tournament=targets,  # the fund trades the market that scores the rounds
-            storage=storage,
-            ledger=ledger,
-        ),
-        diagnostics=DiagnosticsWorker(
-            sessions, storage, clock, StoredValidationLoader(storage), stop=stop
-        ),
-        server=uvicorn.Server(config),
-        engine=engine,
-        listener=listener,
-        tick_seconds=tick_seconds,
-        stop=stop,
-    )
-
-
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on (0: any free port)")] = 8000,
@@ -786,10 +531,12 @@ def serve(
     """Serve numerapi's API and run the round scheduler until Ctrl-C."""
     settings = Settings()
     try:
-        server = build_server(settings, host=host, port=port, tick_seconds=tick_seconds)
+        server = build_server(
+            settings, host=host, port=port, tick_seconds=tick_seconds, warn=console.print
+        )
     except Exception as exc:
         raise _fail(f"cannot start: {exc}") from exc
-    console.print(f"serving {_printable_url(settings.database)}; participants set:")
+    console.print(f"serving {printable_url(settings.database)}; participants set:")
     console.print(url_line(server.url), markup=False)
     server.run()
     console.print("stopped")

@@ -19,6 +19,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -29,7 +30,7 @@ from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
 from crowdquant.cli.data import _fail, console
-from crowdquant.cli.operator import Operator, _in_transaction, build_server, operator
+from crowdquant.cli.operator import _in_transaction, operator
 from crowdquant.data.build import build_version
 from crowdquant.data.config import DatasetConfig
 from crowdquant.data.keys import load_or_create_keys
@@ -38,6 +39,8 @@ from crowdquant.data.sources.synthetic import SyntheticConfig
 from crowdquant.db.models import ApiScope, Cadence, Rules, Tournament
 from crowdquant.ledger import NMR_UNIT
 from crowdquant.payouts import PayoutRuleError, rule_with
+from crowdquant.server.bootstrap import Infrastructure
+from crowdquant.server.serve import build_server
 from crowdquant.settings import Settings
 from crowdquant.simulate.bots import ARCHETYPES, Bot, Participant, population
 from crowdquant.simulate.clock import AcceleratedClock
@@ -82,7 +85,7 @@ RESOLUTION_DAYS = 90
 
 
 def enrol_bots(
-    ops: Operator,
+    ops: Infrastructure,
     session: Session,
     bots: Sequence[Bot],
     keys_file: Path,
@@ -116,7 +119,7 @@ def enrol_bots(
 
 
 def key_works(
-    ops: Operator,
+    ops: Infrastructure,
     session: Session,
     account_id: uuid.UUID,
     key: Sequence[str],
@@ -237,7 +240,9 @@ def run_simulation(
                     )
                 for event in step.events:
                     if isinstance(event, RoundOpened) and event.round >= rounds:
-                        server.scheduler.publishers.pop(TOURNAMENT, None)  # no more rounds
+                        runtime = server.scheduler.runtime(TOURNAMENT)
+                        no_more_rounds = replace(runtime, publisher=None)
+                        server.scheduler.runtimes[TOURNAMENT] = no_more_rounds
                     if isinstance(event, RoundResolved):
                         snapshots.extend(
                             (event.round, *holding)
@@ -263,13 +268,13 @@ def run_simulation(
 
 
 def _holdings(
-    ops: Operator, session: Session, archetypes: dict[str, str]
+    ops: Infrastructure, session: Session, archetypes: dict[str, str]
 ) -> list[tuple[str, str, float]]:
     return holdings(session, ops.ledger, get_tournament(session, TOURNAMENT), archetypes)
 
 
 def _record(
-    ops: Operator,
+    ops: Infrastructure,
     session: Session,
     archetypes: dict[str, str],
     snapshots: list[tuple[int, str, str, float]],

@@ -10,12 +10,11 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from pydantic import TypeAdapter
 
 from crowdquant.data.features import market_beta
 from crowdquant.data.panel import Panel
 from crowdquant.data.release import DatasetVersion
-from crowdquant.data.sources import Source, load_panel
+from crowdquant.data.sources import load_panel, stored_source
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -75,8 +74,7 @@ class Market:
 def version_panel(version: DatasetVersion) -> Panel:
     """The price panel a version was built from, cut where the build cut it."""
     info = version.build_info()
-    source = TypeAdapter(Source).validate_python(info["source"])
-    panel = load_panel(source, version.config().min_stocks_per_era)
+    panel = load_panel(stored_source(info["source"]), version.config().min_stocks_per_era)
     if info.get("until"):
         panel = panel.until(pd.Timestamp(info["until"]))
     return panel

@@ -1,8 +1,9 @@
 """The books: an append-only, double-entry, hash-chained ledger of NMR and USD.
 
-Services see the `Ledger` protocol and the vocabulary below; the database backend is
-`crowdquant.ledger.sql.SqlLedger` (imported from there, so that importing this package never
-pulls in the database models).
+Services see the `Ledger` protocol and the vocabulary below; `ledger_from_settings` opens
+the backend the settings choose (`ledger.backends`), by default the books in the
+application's database, `crowdquant.ledger.sql.SqlLedger` (imported only when chosen, so
+that importing this package never pulls in the database models).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from crowdquant.ledger.accounts import (
     wallet,
 )
 from crowdquant.ledger.audit import SOUND, AuditReport, Problem
+from crowdquant.ledger.backends import ledger_from_settings
 from crowdquant.ledger.errors import (
     IdempotencyConflict,
     InsufficientFunds,
@@ -64,6 +66,7 @@ __all__ = [
     "Transaction",
     "Unbalanced",
     "format_amount",
+    "ledger_from_settings",
     "prize_pool",
     "release",
     "stake",

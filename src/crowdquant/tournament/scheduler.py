@@ -58,6 +58,7 @@ from crowdquant.tournament.rounds import (
     open_round,
     status_due,
 )
+from crowdquant.tournament.runtime import NO_RUNTIME, TournamentRuntime
 from crowdquant.tournament.scoring import TargetSource, days_recorded, score_round
 from crowdquant.tournament.uploads import sweep_abandoned_uploads
 
@@ -171,28 +172,24 @@ _VERB = {RoundStatus.CLOSED: "close", RoundStatus.SCORING: "score", RoundStatus.
 class Scheduler:
     """Drives every tournament's rounds from `clock`.
 
-    `publishers_by_tournament` maps a tournament number to the publisher of its live eras,
-    `targets_by_tournament` to the source of its live eras' targets, and
-    `funds_by_tournament` to the market its fund trades (both need `storage`); `ledger`
-    moves the stakes as rounds close and resolve.
+    `runtimes` maps a tournament number to what it runs on (`runtime.TournamentRuntime`):
+    the publisher of its live eras, the source of their targets and the market its fund
+    trades (both need `storage`); `ledger` moves the stakes as rounds close and resolve.
     """
 
     def __init__(
         self,
         sessions: sessionmaker[Session],
         clock: Clock,
-        publishers_by_tournament: Mapping[int, LivePublisher],
+        runtimes: Mapping[int, TournamentRuntime],
         *,
-        targets_by_tournament: Mapping[int, TargetSource] | None = None,
-        funds_by_tournament: Mapping[int, RoundMarket] | None = None,
         storage: FileStorage | None = None,
         ledger: Ledger | None = None,
     ) -> None:
         self.sessions, self.clock = sessions, clock
-        self.publishers = dict(publishers_by_tournament)
-        self.targets = dict(targets_by_tournament or {})
-        self.funds = dict(funds_by_tournament or {})
-        if (self.targets or self.funds) and storage is None:
+        self.runtimes = dict(runtimes)
+        scored = (r.targets is not None or r.market is not None for r in self.runtimes.values())
+        if any(scored) and storage is None:
             raise ValueError("scoring rounds needs the storage their files are in")
         self.storage = storage
         self.transitions = TRANSITIONS if ledger is None else round_transitions(ledger, clock)
@@ -207,7 +204,7 @@ class Scheduler:
         events: list[Event] = []
         for tournament in tournaments:
             events.extend(self._advance_rounds(tournament.id, tournament.number, now))
-            publisher = self.publishers.get(tournament.number)
+            publisher = self.runtime(tournament.number).publisher
             if publisher is not None:
                 events.extend(self._open_due_round(tournament, now, publisher))
         for event in events:
@@ -215,6 +212,10 @@ class Scheduler:
                 logger.info("%s", event)
         done: list[Event | UploadsSwept] = [] if swept is None else [swept]
         return done + list(events)
+
+    def runtime(self, number: int) -> TournamentRuntime:
+        """What tournament `number` runs on (nothing, for one without a runtime)."""
+        return self.runtimes.get(number, NO_RUNTIME)
 
     def _sweep_uploads(self, now: datetime) -> UploadsSwept | None:
         """At most hourly: delete raw uploads abandoned for a day (`uploads.ABANDONED_AFTER`)."""
@@ -261,10 +262,11 @@ class Scheduler:
         events: list[Event] = []
         for round_id in due:
             events.extend(self._advance_round(round_id, number, now))
-        source = self.targets.get(number)
+        runtime = self.runtime(number)
+        source = runtime.targets
         if source is not None:
             events.extend(self._score_rounds(tournament_id, number, now, source))
-        market = self.funds.get(number)
+        market = runtime.market
         if market is not None:
             events.extend(self._update_fund(tournament_id, number, now, market))
         return events
@@ -328,7 +330,7 @@ class Scheduler:
         return events
 
     def _final_day_scored(self, session: Session, round_: Round) -> bool:
-        source = self.targets.get(round_.tournament.number)
+        source = self.runtime(round_.tournament.number).targets
         return source is None or days_recorded(session, round_) >= source.horizon
 
     def _advance_round(self, round_id: uuid.UUID, number: int, now: datetime) -> list[Event]:

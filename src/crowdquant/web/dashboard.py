@@ -23,10 +23,10 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from crowdquant.api.deps import base_url
-from crowdquant.api.rest.deps import Links
 from crowdquant.api.wallet import wallet_balances
 from crowdquant.db.models import Account, DatasetFile, Model, Round, Submission, Tournament
+from crowdquant.http.links import Links
+from crowdquant.http.services import base_url
 from crowdquant.ledger import Currency
 from crowdquant.tournament.datasets import UnknownDatasetFile, get_dataset_file, list_dataset_files
 from crowdquant.tournament.legacy_checks import visible_checks

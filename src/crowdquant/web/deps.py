@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from crowdquant.api.deps import Services, ServicesDep
-from crowdquant.api.transaction_route import request_session
+from crowdquant.http.services import Services, ServicesDep
+from crowdquant.http.transaction_route import request_session
 
 SESSION_STATE = "page_session"
 

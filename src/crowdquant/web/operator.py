@@ -7,7 +7,7 @@ its meta model's performance. Every page and form is behind `OperatorAccount`.
   `tournament.tournaments.update_settings`), its rounds, and per round the next transition
   (close, start scoring, resolve), each a form that needs an explicit confirmation. A
   scoring round can be scored now (`tournament.scoring.score_round`) when the server holds
-  the tournament's market feed (`Services.targets`, given by `crowdquant serve`); opening a
+  the tournament's market feed (`Services.runtimes`, given by `crowdquant serve`); opening a
   round needs the live-era publisher, which the web server does not hold: the page names
   the CLI and the scheduler;
 - `/operator/tournaments/{number}/meta-model`: per round with a meta model, its performance
@@ -248,8 +248,8 @@ def tournament_page(
             settings_text(tournament.settings) if typed_settings is None else typed_settings
         ),
         "rounds": round_lines(session, tournament),
-        "can_score": tournament.number in services.targets,
-        "can_open": tournament.number in services.publishers,
+        "can_score": services.runtime(tournament.number).targets is not None,
+        "can_open": services.runtime(tournament.number).publisher is not None,
         "score_button": SCORE_BUTTON,
         "score_confirmation": SCORE_CONFIRMATION,
         "errors": errors or {},
@@ -353,7 +353,7 @@ def open_now(
 ) -> Response:
     """Open the tournament's next round now, whatever the calendar says."""
     tournament = _tournament(session, number)
-    publisher = services.publishers.get(number)
+    publisher = services.runtime(number).publisher
     if publisher is None:
         message = NO_PUBLISHER.format(number=number)
         return _refused(request, session, services, number, "form", message, 409)
@@ -387,7 +387,7 @@ def score_now(
     it again only finds nothing new to score."""
     tournament = _tournament(session, number)
     round_ = get_round(session, tournament, round_number)  # RoundNotFound: a 404 page
-    source = services.targets.get(number)
+    source = services.runtime(number).targets
     if source is None:
         return _refused(
             request, session, services, number, "form", NO_FEED.format(number=number), 409

@@ -1,6 +1,6 @@
 """The route class of every page: one transaction per request, errors as pages.
 
-`PageRoute` is a `TransactionRoute` (`api.transaction_route`): it opens the request's
+`PageRoute` is a `TransactionRoute` (`http.transaction_route`): it opens the request's
 session before the dependencies run (`deps.PageSession` hands it out), commits it once the
 page is rendered and before it is sent, and rolls it back when anything fails. A handler
 that shows a refused form calls `session.rollback()` itself and renders the form again
@@ -18,8 +18,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from starlette.exceptions import HTTPException
 
-from crowdquant.api.rest.routing import describe_validation
-from crowdquant.api.transaction_route import TransactionRoute
+from crowdquant.http.transaction_route import TransactionRoute
+from crowdquant.http.validation import describe_validation
 from crowdquant.ledger import LedgerError
 from crowdquant.tournament.errors import ServiceError
 from crowdquant.web.deps import SESSION_STATE

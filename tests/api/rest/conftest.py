@@ -10,10 +10,10 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy.orm import Session, sessionmaker
 
-from crowdquant.api.app import create_app
 from crowdquant.clock import ManualClock
 from crowdquant.db.models import ApiScope, Cadence, Rules
 from crowdquant.db.session import transaction
+from crowdquant.server.app import create_app
 from crowdquant.settings import Settings
 from crowdquant.tournament.accounts import create_api_key, revoke_api_key, sign_up
 from crowdquant.tournament.models import create_model

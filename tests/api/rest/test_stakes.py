@@ -18,7 +18,6 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from crowdquant.api.app import create_app
 from crowdquant.db.models import (
     ApiScope,
     Cadence,
@@ -32,6 +31,7 @@ from crowdquant.db.models import (
 from crowdquant.db.session import transaction
 from crowdquant.ledger import NMR_UNIT, AccountId, Currency, release, stake, wallet
 from crowdquant.ledger.sql import SqlLedger
+from crowdquant.server.app import create_app
 from crowdquant.settings import Settings
 from crowdquant.tournament.accounts import create_api_key, get_account
 from crowdquant.tournament.models import create_model

@@ -29,8 +29,8 @@ from crowdquant.api.graphql import (
     submissions,
 )
 from crowdquant.api.graphql.context import ApiError, NotSupported, RequestContext
-from crowdquant.api.signing import SignedUrlError
 from crowdquant.db.session import is_busy
+from crowdquant.http.signing import SignedUrlError
 from crowdquant.ledger import LedgerError
 from crowdquant.storage import StorageError
 from crowdquant.tournament.errors import ServiceError

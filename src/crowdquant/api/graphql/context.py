@@ -15,9 +15,9 @@ from typing import Any, ClassVar
 from graphql import GraphQLResolveInfo
 from sqlalchemy.orm import Session
 
-from crowdquant.api.signing import FILES_PATH, UrlSigner
 from crowdquant.clock import Clock
 from crowdquant.db.models import Account, ApiScope
+from crowdquant.http.signing import FILES_PATH, UrlSigner
 from crowdquant.ledger import Ledger
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.accounts import (

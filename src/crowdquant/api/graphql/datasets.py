@@ -15,7 +15,7 @@ from ariadne import QueryType
 from graphql import GraphQLResolveInfo
 
 from crowdquant.api.graphql.context import ApiError, context_of, required
-from crowdquant.api.signing import DOWNLOAD_TTL
+from crowdquant.http.signing import DOWNLOAD_TTL
 from crowdquant.tournament.datasets import get_dataset_file, list_dataset_files
 from crowdquant.tournament.rounds import own_filename
 from crowdquant.tournament.tournaments import get_tournament

@@ -11,8 +11,8 @@ from typing import Any
 from graphql import GraphQLResolveInfo
 
 from crowdquant.api.graphql.context import ApiError, RequestContext, context_of, required
-from crowdquant.api.signing import UPLOAD_TTL
 from crowdquant.db.models import Account, ApiScope, Model
+from crowdquant.http.signing import UPLOAD_TTL
 from crowdquant.tournament.models import get_own_model, list_models
 from crowdquant.tournament.submissions import WrongTournament
 from crowdquant.tournament.uploads import new_upload_key

@@ -13,9 +13,9 @@ from typing import Annotated
 from fastapi import Depends, Security
 from fastapi.security import APIKeyHeader
 
-from crowdquant.api.deps import ServicesDep
 from crowdquant.api.rest.deps import SessionDep
 from crowdquant.db.models import Account, ApiScope
+from crowdquant.http.services import ServicesDep
 from crowdquant.tournament.accounts import (
     MalformedToken,
     authenticate_api_key,

@@ -16,7 +16,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from crowdquant.api.rest.deps import LinksDep, RoundRef, SessionDep, TournamentNumber
+from crowdquant.api.rest.deps import RoundRef, SessionDep, TournamentNumber
 from crowdquant.api.rest.errors import responses
 from crowdquant.api.rest.routing import RestRoute
 from crowdquant.api.rest.schemas.datasets import (
@@ -26,6 +26,7 @@ from crowdquant.api.rest.schemas.datasets import (
 )
 from crowdquant.api.rest.tournaments import find_round
 from crowdquant.db.models import DatasetFile, Round
+from crowdquant.http.links import LinksDep
 from crowdquant.tournament.datasets import (
     UnknownDatasetFile,
     get_dataset_file,

@@ -9,7 +9,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from crowdquant.api.deps import ServicesDep
 from crowdquant.api.rest.auth import ReadAccount, UploadAccount
 from crowdquant.api.rest.deps import SessionDep
 from crowdquant.api.rest.errors import responses
@@ -18,6 +17,7 @@ from crowdquant.api.rest.schemas.diagnostics import DiagnosticsOut
 from crowdquant.api.rest.submissions import upload_model
 from crowdquant.api.rest.uploads import REQUEST_BODY, UploadDep
 from crowdquant.db.models import Model
+from crowdquant.http.services import ServicesDep
 from crowdquant.tournament.diagnostics import get_diagnostics, list_diagnostics, request_diagnostics
 from crowdquant.tournament.uploads import new_upload_key
 

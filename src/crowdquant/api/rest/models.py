@@ -8,13 +8,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from crowdquant.api.deps import ServicesDep
 from crowdquant.api.rest.auth import ReadAccount, UploadAccount
 from crowdquant.api.rest.deps import SessionDep
 from crowdquant.api.rest.errors import responses
 from crowdquant.api.rest.routing import RestRoute
 from crowdquant.api.rest.schemas.base import MAX_INT32
 from crowdquant.api.rest.schemas.models import ModelIn, ModelOut
+from crowdquant.http.services import ServicesDep
 from crowdquant.tournament.models import create_model, get_own_model, list_models
 
 router = APIRouter(tags=["models"], route_class=RestRoute)

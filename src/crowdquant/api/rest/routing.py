@@ -15,24 +15,15 @@ from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 
 from crowdquant.api.rest.errors import RestError, code_for_status, refusal, status_for
-from crowdquant.api.transaction_route import TransactionRoute
-from crowdquant.api.transaction_route import request_session as transaction_session
+from crowdquant.http.transaction_route import TransactionRoute
+from crowdquant.http.transaction_route import request_session as transaction_session
+from crowdquant.http.validation import describe_validation
 from crowdquant.ledger import LedgerError
 from crowdquant.tournament.errors import ServiceError
 
 SESSION_STATE = "rest_session"
-MAX_REPORTED_PROBLEMS = 10
 
 logger = logging.getLogger(__name__)
-
-
-def describe_validation(error: RequestValidationError) -> str:
-    """``body.name: Field required; path.number: ...``: where and what, without the input."""
-    problems = []
-    for problem in error.errors()[:MAX_REPORTED_PROBLEMS]:
-        where = ".".join(str(part) for part in problem.get("loc", ()))
-        problems.append(f"{where}: {problem.get('msg', 'invalid')}")
-    return "; ".join(problems) or "the request is not valid"
 
 
 def to_refusal(error: Exception) -> Response:

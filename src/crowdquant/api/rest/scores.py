@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from crowdquant.api.deps import ServicesDep
 from crowdquant.api.rest.deps import (
     LedgerDep,
     Limit,
@@ -21,6 +20,7 @@ from crowdquant.api.rest.routing import RestRoute
 from crowdquant.api.rest.schemas.base import Overlay
 from crowdquant.api.rest.schemas.scores import DailyScoreOut, RoundScoresOut, StandingOut
 from crowdquant.api.rest.tournaments import find_round
+from crowdquant.http.services import ServicesDep
 from crowdquant.tournament.leaderboard import (
     account_leaderboard,
     model_leaderboard,

@@ -18,7 +18,6 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from crowdquant.api.deps import ServicesDep
 from crowdquant.api.rest.auth import ReadAccount, StakeAccount
 from crowdquant.api.rest.deps import (
     LedgerDep,
@@ -45,6 +44,7 @@ from crowdquant.api.rest.schemas.stakes import (
 from crowdquant.api.rest.tournaments import find_round
 from crowdquant.api.wallet import amount_text, wallet_balances, wallet_statement
 from crowdquant.db.models import RoundPayout
+from crowdquant.http.services import ServicesDep
 from crowdquant.ledger import Currency
 from crowdquant.tournament.models import get_own_model
 from crowdquant.tournament.resolution import round_payouts, round_result, round_rule

@@ -15,15 +15,16 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from sqlalchemy.orm import Session
 
-from crowdquant.api.deps import ServicesDep
 from crowdquant.api.rest.auth import ReadAccount, UploadAccount
-from crowdquant.api.rest.deps import LinksDep, SessionDep
+from crowdquant.api.rest.deps import SessionDep
 from crowdquant.api.rest.errors import responses
 from crowdquant.api.rest.routing import RestRoute
 from crowdquant.api.rest.schemas.base import Overlay
 from crowdquant.api.rest.schemas.submissions import SubmissionDownloadOut, SubmissionOut
 from crowdquant.api.rest.uploads import REQUEST_BODY, UploadDep
 from crowdquant.db.models import Model, Submission, SubmissionStatus
+from crowdquant.http.links import LinksDep
+from crowdquant.http.services import ServicesDep
 from crowdquant.tournament.legacy_checks import visible_checks
 from crowdquant.tournament.models import get_own_model
 from crowdquant.tournament.rounds import current_round

@@ -8,13 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy.orm import Session
 
-from crowdquant.api.deps import ServicesDep
 from crowdquant.api.rest.deps import RoundRef, SessionDep, TournamentNumber
 from crowdquant.api.rest.errors import responses
 from crowdquant.api.rest.routing import RestRoute
 from crowdquant.api.rest.schemas.base import Overlay
 from crowdquant.api.rest.schemas.tournaments import RoundOut, TournamentOut
 from crowdquant.db.models import Round, RoundStatus, Tournament
+from crowdquant.http.services import ServicesDep
 from crowdquant.tournament.rounds import (
     RoundNotFound,
     current_round,

@@ -17,8 +17,8 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 
-from crowdquant.api.deps import ServicesDep
 from crowdquant.api.rest.errors import RestError
+from crowdquant.http.services import ServicesDep
 from crowdquant.tournament.submissions import UploadTooLarge
 from crowdquant.tournament.uploads import safe_name
 

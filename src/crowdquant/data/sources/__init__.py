@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from crowdquant.data.panel import Panel
 from crowdquant.data.sources.synthetic import SyntheticConfig
@@ -29,6 +30,12 @@ class SyntheticSource(BaseModel):
 
 
 Source = Annotated[BundledSource | FileSource | SyntheticSource, Field(discriminator="kind")]
+_SOURCE: TypeAdapter[BundledSource | FileSource | SyntheticSource] = TypeAdapter(Source)
+
+
+def stored_source(payload: Mapping[str, Any]) -> BundledSource | FileSource | SyntheticSource:
+    """The source a dataset version records in its build info (``build_info()["source"]``)."""
+    return _SOURCE.validate_python(payload)
 
 
 def load_panel(source: BundledSource | FileSource | SyntheticSource, min_stocks: int = 10) -> Panel:

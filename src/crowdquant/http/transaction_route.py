@@ -19,8 +19,8 @@ from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from crowdquant.api.deps import services
 from crowdquant.db.session import BUSY_RETRIES, is_busy
+from crowdquant.http.services import services
 
 
 class TransactionRoute(APIRoute):

@@ -7,7 +7,8 @@ from urllib.parse import parse_qsl, urlencode
 
 import pytest
 
-from crowdquant.api.signing import (
+from crowdquant.clock import ManualClock
+from crowdquant.http.signing import (
     SignedGrant,
     UrlExpired,
     UrlForged,
@@ -15,7 +16,6 @@ from crowdquant.api.signing import (
     derive_key,
     signer_from_settings,
 )
-from crowdquant.clock import ManualClock
 from crowdquant.settings import Settings
 
 T0 = datetime(2026, 1, 3, 13, 0, tzinfo=UTC)

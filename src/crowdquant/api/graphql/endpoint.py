@@ -1,10 +1,4 @@
-"""The HTTP app: numerapi's GraphQL endpoint at ``/`` (POST), the signed file URLs, the REST
-API under ``/api/v1`` (its OpenAPI document at ``/api/openapi.json``, see `api/rest/`), and
-the web pages with their static files (`crowdquant.web`).
-
-``create_app`` takes everything it needs (settings, clock, session factory, storage, ledger);
-nothing is global, so tests and the server build as many apps as they like. The ledger
-defaults to the books in the application's database (`SqlLedger`).
+"""numerapi's GraphQL endpoint, ``POST /``.
 
 GraphQL answers are always HTTP 200 (protocol §2.4): a malformed body, a refusal by a
 service or by the ledger, or an unexpected failure all come back as
@@ -16,65 +10,16 @@ validation is recorded on purpose).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
-from argon2 import PasswordHasher
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
-from fastapi.staticfiles import StaticFiles
-from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from crowdquant import web
-from crowdquant.api import files, rest
-from crowdquant.api.deps import Services, ServicesDep, base_url
 from crowdquant.api.graphql import execute
 from crowdquant.api.graphql.context import RequestContext
-from crowdquant.api.signing import signer_from_settings
-from crowdquant.clock import Clock
 from crowdquant.db.session import BUSY_RETRIES, is_busy
-from crowdquant.ledger import Ledger
-from crowdquant.ledger.sql import SqlLedger
-from crowdquant.scoring.validation import DEFAULT_MAX_BYTES
-from crowdquant.settings import Settings
-from crowdquant.storage import FileStorage
-from crowdquant.tournament.rounds import LivePublisher
-from crowdquant.tournament.scoring import TargetSource
-
-
-def create_app(
-    settings: Settings,
-    *,
-    clock: Clock,
-    sessions: sessionmaker[Session],
-    storage: FileStorage,
-    max_upload_bytes: int = DEFAULT_MAX_BYTES,
-    ledger: Ledger | None = None,
-    hasher: PasswordHasher | None = None,
-    targets_by_tournament: Mapping[int, TargetSource] | None = None,
-    publishers_by_tournament: Mapping[int, LivePublisher] | None = None,
-) -> FastAPI:
-    app = FastAPI(title="crowdquant", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.services = Services(
-        settings=settings,
-        clock=clock,
-        sessions=sessions,
-        storage=storage,
-        signer=signer_from_settings(settings, clock),
-        max_upload_bytes=max_upload_bytes,
-        ledger=SqlLedger(clock) if ledger is None else ledger,
-        hasher=hasher,
-        targets=dict(targets_by_tournament or {}),
-        publishers=dict(publishers_by_tournament or {}),
-    )
-    app.include_router(files.router)
-    app.include_router(web.router)
-    app.mount(web.STATIC_PATH, StaticFiles(directory=web.STATIC_DIR), name="static")
-    app.include_router(rest.router, prefix=rest.PREFIX)
-    app.add_api_route(rest.OPENAPI_PATH, rest.openapi_endpoint, include_in_schema=False)
-    app.add_api_route("/", graphql_endpoint, methods=["POST"])
-    return app
+from crowdquant.http.services import Services, ServicesDep, base_url
 
 
 def _errors(message: str) -> JSONResponse:

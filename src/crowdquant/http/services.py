@@ -1,4 +1,5 @@
-"""What the app's routes depend on, built once by `create_app` and kept on `app.state`."""
+"""What the app's routes depend on, built once by `server.app.create_app` and kept on
+`app.state`."""
 
 from __future__ import annotations
 
@@ -10,13 +11,12 @@ from argon2 import PasswordHasher
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
-from crowdquant.api.signing import UrlSigner
 from crowdquant.clock import Clock
+from crowdquant.http.signing import UrlSigner
 from crowdquant.ledger import Ledger
 from crowdquant.settings import Settings
 from crowdquant.storage import FileStorage
-from crowdquant.tournament.rounds import LivePublisher
-from crowdquant.tournament.scoring import TargetSource
+from crowdquant.tournament.runtime import NO_RUNTIME, TournamentRuntime
 
 
 @dataclass(frozen=True)
@@ -30,10 +30,12 @@ class Services:
     ledger: Ledger
     hasher: PasswordHasher | None = None
     """Password hashing for sign-up and sign-in (None: the accounts service's default)."""
-    targets: Mapping[int, TargetSource] = field(default_factory=dict)
-    """Per tournament number, where its rounds' targets come from (for scoring by hand)."""
-    publishers: Mapping[int, LivePublisher] = field(default_factory=dict)
-    """Per tournament number, the publisher of its live eras (for opening rounds by hand)."""
+    runtimes: Mapping[int, TournamentRuntime] = field(default_factory=dict)
+    """Per tournament number, what it runs on (for opening and scoring rounds by hand)."""
+
+    def runtime(self, number: int) -> TournamentRuntime:
+        """What tournament `number` runs on (nothing, for one without a runtime)."""
+        return self.runtimes.get(number, NO_RUNTIME)
 
 
 def services(request: Request) -> Services:

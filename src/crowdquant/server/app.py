@@ -1,0 +1,61 @@
+"""The HTTP app: numerapi's GraphQL endpoint at ``/`` (POST), the signed file URLs, the REST
+API under ``/api/v1`` (its OpenAPI document at ``/api/openapi.json``, see `api/rest/`), and
+the web pages with their static files (`crowdquant.web`).
+
+``create_app`` takes everything it needs (settings, clock, session factory, storage, ledger);
+nothing is global, so tests and the server build as many apps as they like. The ledger
+defaults to the backend the settings choose (`ledger_from_settings`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from argon2 import PasswordHasher
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.orm import Session, sessionmaker
+
+from crowdquant import web
+from crowdquant.api import files, rest
+from crowdquant.api.graphql.endpoint import graphql_endpoint
+from crowdquant.clock import Clock
+from crowdquant.http.services import Services
+from crowdquant.http.signing import signer_from_settings
+from crowdquant.ledger import Ledger, ledger_from_settings
+from crowdquant.scoring.validation import DEFAULT_MAX_BYTES
+from crowdquant.settings import Settings
+from crowdquant.storage import FileStorage
+from crowdquant.tournament.runtime import TournamentRuntime
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock,
+    sessions: sessionmaker[Session],
+    storage: FileStorage,
+    max_upload_bytes: int = DEFAULT_MAX_BYTES,
+    ledger: Ledger | None = None,
+    hasher: PasswordHasher | None = None,
+    runtimes: Mapping[int, TournamentRuntime] | None = None,
+) -> FastAPI:
+    app = FastAPI(title="crowdquant", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.services = Services(
+        settings=settings,
+        clock=clock,
+        sessions=sessions,
+        storage=storage,
+        signer=signer_from_settings(settings, clock),
+        max_upload_bytes=max_upload_bytes,
+        ledger=ledger_from_settings(settings, clock) if ledger is None else ledger,
+        hasher=hasher,
+        runtimes=dict(runtimes or {}),
+    )
+    app.include_router(files.router)
+    app.include_router(web.router)
+    app.mount(web.STATIC_PATH, StaticFiles(directory=web.STATIC_DIR), name="static")
+    app.include_router(rest.router, prefix=rest.PREFIX)
+    app.add_api_route(rest.OPENAPI_PATH, rest.openapi_endpoint, include_in_schema=False)
+    app.add_api_route("/", graphql_endpoint, methods=["POST"])
+    return app
