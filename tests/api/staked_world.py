@@ -35,9 +35,9 @@ from crowdquant.settings import Settings
 from crowdquant.storage import LocalStorage
 from crowdquant.tournament.accounts import create_api_key, sign_up
 from crowdquant.tournament.calendar import RoundTimes
-from crowdquant.tournament.legacy_files import LegacyRounds
 from crowdquant.tournament.models import create_model
 from crowdquant.tournament.rounds import FeedPublisher, open_round
+from crowdquant.tournament.rules2017_files import LegacyRounds
 from crowdquant.tournament.scheduler import Scheduler
 from crowdquant.tournament.scoring import FeedTargets
 from crowdquant.tournament.staking import grant_nmr

@@ -59,7 +59,7 @@ from crowdquant.ledger import (
     wallet,
 )
 from crowdquant.tournament.funding import fund_prize_pool
-from crowdquant.tournament.legacy_files import tournament_rows
+from crowdquant.tournament.rules2017_files import tournament_rows
 from crowdquant.tournament.scoring import replay_round
 from crowdquant.tournament.tournaments import get_tournament
 

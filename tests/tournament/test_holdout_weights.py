@@ -24,14 +24,14 @@ from crowdquant.ledger import NMR_UNIT
 from crowdquant.ledger.sql import SqlLedger
 from crowdquant.scoring.metamodel import stake_weighted_meta_model, stake_x_test_weights
 from crowdquant.storage import LocalStorage
-from crowdquant.tournament.legacy_files import LegacyRounds, tournament_rows
-from crowdquant.tournament.legacy_record import holdout_record
 from crowdquant.tournament.rounds import (
     FeedPublisher,
     close_round,
     open_round_now,
     start_scoring,
 )
+from crowdquant.tournament.rules2017_files import LegacyRounds, tournament_rows
+from crowdquant.tournament.rules2017_record import holdout_record
 from crowdquant.tournament.scoring import (
     FeedTargets,
     meta_model_weighting,
@@ -48,7 +48,7 @@ from crowdquant.tournament.tournaments import (
 )
 
 from .live_market import KEYS, TUESDAY_NOON, build_dataset_version, local_storage, market_feed
-from .test_legacy_rounds import as_csv, full_upload, new_account, upload
+from .test_rules2017_rounds import as_csv, full_upload, new_account, upload
 
 LEGACY = 11
 DAY = timedelta(days=1)

@@ -23,8 +23,8 @@ from crowdquant.db.session import transaction
 from crowdquant.ledger.sql import SqlLedger
 from crowdquant.settings import Settings
 from crowdquant.tournament.accounts import sign_up
-from crowdquant.tournament.legacy_files import LegacyRounds, tournament_rows
 from crowdquant.tournament.rounds import FeedPublisher, open_round, open_round_now
+from crowdquant.tournament.rules2017_files import LegacyRounds, tournament_rows
 from crowdquant.tournament.tournaments import create_tournament, get_tournament
 
 from ..api.server import serve

@@ -212,7 +212,7 @@ def export_legacy_command(
     out: Annotated[Path, typer.Option(help="CSV file to write")] = Path("numerai_dataset.csv"),
 ) -> None:
     """Write a version in the 2017 layout: one CSV with train/validation/test/live rows."""
-    from crowdquant.data.legacy import export_legacy
+    from crowdquant.data.rules2017 import export_legacy
 
     settings = Settings()
     try:

@@ -59,7 +59,6 @@ from crowdquant.tournament.accounts import (
 from crowdquant.tournament.datasets import publish_dataset_version
 from crowdquant.tournament.diagnostics import DiagnosticsWorker, StoredValidationLoader
 from crowdquant.tournament.errors import ServiceError
-from crowdquant.tournament.legacy_files import LegacyRounds
 from crowdquant.tournament.resolution import (
     replay_payouts,
     round_payouts,
@@ -75,6 +74,7 @@ from crowdquant.tournament.rounds import (
     open_round_now,
     shift_weeks,
 )
+from crowdquant.tournament.rules2017_files import LegacyRounds
 from crowdquant.tournament.scheduler import Scheduler
 from crowdquant.tournament.scoring import FeedTargets, replay_round, round_scores
 from crowdquant.tournament.tournaments import (

@@ -9,14 +9,6 @@ the clock or touches the database.
 """
 
 from crowdquant.payouts.classic import ClassicEntry, ClassicPayouts, classic_payouts, payout_factor
-from crowdquant.payouts.legacy2017 import (
-    LegacyEntry,
-    LegacyOutcome,
-    auction_awards,
-    legacy_payouts,
-    passes_gates,
-    rank_prizes,
-)
 from crowdquant.payouts.prorata import scale_to
 from crowdquant.payouts.rules import (
     ClassicRule,
@@ -27,6 +19,14 @@ from crowdquant.payouts.rules import (
     rule_from_data,
     rule_to_data,
     rule_with,
+)
+from crowdquant.payouts.rules2017 import (
+    LegacyEntry,
+    LegacyOutcome,
+    auction_awards,
+    legacy_payouts,
+    passes_gates,
+    rank_prizes,
 )
 from crowdquant.payouts.units import NMR_UNIT, USD_CENTS
 

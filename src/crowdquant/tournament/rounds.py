@@ -48,7 +48,7 @@ from crowdquant.tournament.calendar import (
     schedule_for,
 )
 from crowdquant.tournament.errors import ServiceError
-from crowdquant.tournament.legacy_files import (
+from crowdquant.tournament.rules2017_files import (
     LEGACY_FILENAMES,
     LegacyRounds,
     StoredRoundFile,

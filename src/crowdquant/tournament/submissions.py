@@ -59,10 +59,10 @@ from crowdquant.scoring.validation import (
 )
 from crowdquant.storage import ByteStream, FileStorage, TooLarge
 from crowdquant.tournament.errors import ServiceError
-from crowdquant.tournament.legacy_checks import check_rows, legacy_upload_checks
-from crowdquant.tournament.legacy_files import tournament_rows
 from crowdquant.tournament.models import get_own_model
 from crowdquant.tournament.rounds import current_round, is_open
+from crowdquant.tournament.rules2017_checks import check_rows, legacy_upload_checks
+from crowdquant.tournament.rules2017_files import tournament_rows
 from crowdquant.tournament.tournaments import get_tournament
 
 SUBMISSIONS_PREFIX = "submissions"

@@ -29,9 +29,9 @@ from crowdquant.api.wallet import wallet_balances
 from crowdquant.db.models import Account, DatasetFile, Model, Round, Submission, Tournament
 from crowdquant.ledger import Currency
 from crowdquant.tournament.datasets import UnknownDatasetFile, get_dataset_file, list_dataset_files
-from crowdquant.tournament.legacy_checks import visible_checks
 from crowdquant.tournament.models import NotYourModel, UnknownModel, get_own_model, list_models
 from crowdquant.tournament.rounds import current_round, is_open
+from crowdquant.tournament.rules2017_checks import visible_checks
 from crowdquant.tournament.staking import stake_view
 from crowdquant.tournament.submissions import (
     NoLiveFile,

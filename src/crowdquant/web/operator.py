@@ -40,7 +40,6 @@ from crowdquant.db.models import (
 )
 from crowdquant.ledger import TREASURY, Currency
 from crowdquant.tournament.errors import ServiceError
-from crowdquant.tournament.legacy_record import holdout_record
 from crowdquant.tournament.meta_model import (
     MetaModelPerformance,
     fund_equity,
@@ -49,6 +48,7 @@ from crowdquant.tournament.meta_model import (
 )
 from crowdquant.tournament.resolution import round_transitions, rounds_money
 from crowdquant.tournament.rounds import RoundStateError, get_round, open_round_now
+from crowdquant.tournament.rules2017_record import holdout_record
 from crowdquant.tournament.scoring import meta_model_weighting, score_round
 from crowdquant.tournament.tournaments import (
     InvalidTournament,

@@ -27,9 +27,9 @@ from crowdquant.tournament.leaderboard import (
     rank_metric,
     round_table,
 )
-from crowdquant.tournament.legacy_record import counting_checks
 from crowdquant.tournament.resolution import round_payouts, round_result
 from crowdquant.tournament.rounds import get_round, is_open, list_rounds
+from crowdquant.tournament.rules2017_record import counting_checks
 from crowdquant.tournament.scoring import days_recorded
 from crowdquant.tournament.tournaments import get_tournament
 from crowdquant.tournament.visibility import Viewer, scores_visible

@@ -12,8 +12,8 @@ from crowdquant.data.release import DatasetVersion
 from crowdquant.db.models import DatasetFile, Rules
 from crowdquant.db.session import transaction
 from crowdquant.tournament.datasets import UnknownDatasetFile
-from crowdquant.tournament.legacy_files import LegacyRounds
 from crowdquant.tournament.rounds import FeedPublisher, open_round, open_round_now
+from crowdquant.tournament.rules2017_files import LegacyRounds
 from crowdquant.tournament.tournaments import get_tournament
 
 from ...tournament.live_market import KEYS, build_dataset_version, market_feed, stored_bytes

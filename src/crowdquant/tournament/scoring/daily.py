@@ -15,8 +15,8 @@ import pandas as pd
 
 from crowdquant.data.pipeline import MAIN_TARGET
 from crowdquant.db.models import Rules
-from crowdquant.scoring.legacy import logloss_batch, originality_round
 from crowdquant.scoring.round import PreparedRound
+from crowdquant.scoring.rules2017 import logloss_batch, originality_round
 from crowdquant.scoring.similarity import cwmm_scores, originality_against
 from crowdquant.tournament.scoring.inputs import FloatArray, RoundInputs, ScoredSubmission
 from crowdquant.tournament.scoring.targets import RESIDUAL

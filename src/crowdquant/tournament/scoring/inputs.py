@@ -49,7 +49,7 @@ from crowdquant.scoring.metamodel import (
 )
 from crowdquant.scoring.validation import validate_legacy_submission, validate_submission
 from crowdquant.storage import FileStorage
-from crowdquant.tournament.legacy_files import tournament_rows
+from crowdquant.tournament.rules2017_files import tournament_rows
 from crowdquant.tournament.scoring.targets import ScoringError
 from crowdquant.tournament.submissions import NoLiveFile, live_file_name
 from crowdquant.tournament.visibility import OPERATOR_PREFIX

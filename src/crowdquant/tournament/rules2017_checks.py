@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crowdquant.db.models import Model, Submission, SubmissionCheck, SubmissionStatus
-from crowdquant.scoring.legacy import (
+from crowdquant.scoring.rules2017 import (
     CONCORDANCE_CLUSTERS,
     SPLITS,
     ConcordanceClusters,
@@ -36,7 +36,7 @@ from crowdquant.scoring.legacy import (
 )
 from crowdquant.scoring.validation import validate_legacy_submission
 from crowdquant.storage import FileStorage
-from crowdquant.tournament.legacy_files import tournament_rows
+from crowdquant.tournament.rules2017_files import tournament_rows
 from crowdquant.tournament.visibility import Viewer, metric_visible
 
 CHECK_METRICS = (

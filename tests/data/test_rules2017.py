@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from crowdquant.data.legacy import (
+from crowdquant.data.rules2017 import (
     LegacyRoundFiles,
     binary_targets,
     export_legacy,

@@ -34,8 +34,6 @@ from crowdquant.db.models import (
 from crowdquant.storage import LocalStorage, StorageError
 from crowdquant.storage.interface import Content, StoredFile
 from crowdquant.tournament.accounts import sign_up
-from crowdquant.tournament.legacy_checks import legacy_upload_checks
-from crowdquant.tournament.legacy_files import LegacyRounds, ids_key, tournament_rows
 from crowdquant.tournament.models import create_model
 from crowdquant.tournament.rounds import (
     FeedPublisher,
@@ -44,6 +42,8 @@ from crowdquant.tournament.rounds import (
     open_round_now,
     start_scoring,
 )
+from crowdquant.tournament.rules2017_checks import legacy_upload_checks
+from crowdquant.tournament.rules2017_files import LegacyRounds, ids_key, tournament_rows
 from crowdquant.tournament.scoring import FeedTargets, score_round
 from crowdquant.tournament.submissions import counting_submission, submit_predictions
 from crowdquant.tournament.tournaments import create_tournament, get_tournament

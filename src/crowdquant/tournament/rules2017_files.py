@@ -32,7 +32,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crowdquant.data.keys import OperatorKeys
-from crowdquant.data.legacy import (
+from crowdquant.data.release import DatasetVersion
+from crowdquant.data.rules2017 import (
     TOURNAMENT_FILENAME,
     TRAINING_FILENAME,
     LegacyFilesError,
@@ -40,9 +41,8 @@ from crowdquant.data.legacy import (
     round_files,
     version_rows,
 )
-from crowdquant.data.release import DatasetVersion
 from crowdquant.db.models import DatasetFile, Round, Rules
-from crowdquant.scoring.legacy import SPLITS, ConcordanceClusters
+from crowdquant.scoring.rules2017 import SPLITS, ConcordanceClusters
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.errors import ServiceError
 from crowdquant.tournament.visibility import OPERATOR_PREFIX

@@ -24,7 +24,7 @@ from crowdquant.db.models import Round, Rules, Tournament
 from crowdquant.db.session import transaction
 from crowdquant.ledger import Currency, prize_pool
 from crowdquant.tournament.funding import fund_prize_pool
-from crowdquant.tournament.legacy_files import tournament_rows
+from crowdquant.tournament.rules2017_files import tournament_rows
 from crowdquant.tournament.tournaments import get_tournament
 
 from ..tournament.scored_round import market_feed

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crowdquant.db.models import Model, Round, Submission, SubmissionStatus, Tournament
-from crowdquant.tournament.legacy_checks import visible_checks
+from crowdquant.tournament.rules2017_checks import visible_checks
 from crowdquant.tournament.visibility import Viewer
 
 TEST_LOGLOSS = "test_logloss"
