@@ -37,7 +37,7 @@ from crowdquant.tournament.accounts import create_api_key, sign_up
 from crowdquant.tournament.calendar import RoundTimes
 from crowdquant.tournament.models import create_model
 from crowdquant.tournament.rounds import FeedPublisher, open_round
-from crowdquant.tournament.rules2017_files import LegacyRounds
+from crowdquant.tournament.rules2017_files import Rules2017Rounds
 from crowdquant.tournament.scheduler import Scheduler
 from crowdquant.tournament.scoring import FeedTargets
 from crowdquant.tournament.staking import grant_nmr
@@ -162,7 +162,7 @@ def staked_world(
     storage = local_storage(home / "files")
     ledger = SqlLedger(clock)
     feed = market_feed()
-    legacy = None if legacy_version is None else LegacyRounds(legacy_version, KEYS)
+    legacy = None if legacy_version is None else Rules2017Rounds(legacy_version, KEYS)
     publisher = FeedPublisher(feed, storage, legacy=legacy)
     targets = {spec.number: FeedTargets(feed) for spec in tournaments} if scored else {}
     scheduler = Scheduler(

@@ -728,7 +728,7 @@ def test_2017_round_burns_returns_awards_and_prizes_as_computed(
     monkeypatch: pytest.MonkeyPatch,
     legacy_version: DatasetVersion,
 ) -> None:
-    spec = TournamentSpec(LEGACY, Rules.LEGACY2017, "v2")
+    spec = TournamentSpec(LEGACY, Rules.RULES2017, "v2")
     with staked_world(
         sessions, tmp_path, [spec], PLAYERS, GRANT, legacy_version=legacy_version
     ) as world:

@@ -30,7 +30,7 @@ from crowdquant.tournament.rounds import (
     open_round_now,
     start_scoring,
 )
-from crowdquant.tournament.rules2017_files import LegacyRounds, tournament_rows
+from crowdquant.tournament.rules2017_files import Rules2017Rounds, tournament_rows
 from crowdquant.tournament.rules2017_record import holdout_record
 from crowdquant.tournament.scoring import (
     FeedTargets,
@@ -81,7 +81,7 @@ def session(sessions: sessionmaker[Session], clock: ManualClock) -> Iterator[Ses
             clock,
             LEGACY,
             "legacy",
-            Rules.LEGACY2017,
+            Rules.RULES2017,
             Cadence.WEEKLY,
             "v2",
             STAKE_X_TEST,
@@ -132,7 +132,7 @@ def test_the_meta_model_is_weighted_by_stake_times_the_test_set_edge(
     session: Session, clock: ManualClock, storage: LocalStorage, version: DatasetVersion
 ) -> None:
     ledger = SqlLedger(clock)
-    publisher = FeedPublisher(market_feed(), storage, legacy=LegacyRounds(version, KEYS))
+    publisher = FeedPublisher(market_feed(), storage, legacy=Rules2017Rounds(version, KEYS))
     round_ = open_round_now(session, clock, get_tournament(session, LEGACY), publisher)
     session.commit()
     rows = tournament_rows(session, storage, round_)

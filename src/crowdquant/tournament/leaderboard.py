@@ -40,7 +40,7 @@ COLUMNS = ["round_id", "round", "status", "resolve_time", "model_id", "metric", 
 
 def rank_metric(tournament: Tournament) -> tuple[str, bool]:
     """The metric models are ranked by, and whether higher is better."""
-    return ("logloss", False) if tournament.rules is Rules.LEGACY2017 else ("corr", True)
+    return ("logloss", False) if tournament.rules is Rules.RULES2017 else ("corr", True)
 
 
 def reputation_window(tournament: Tournament) -> timedelta:

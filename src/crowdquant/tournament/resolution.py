@@ -7,7 +7,7 @@ close and the final scores into rewards and burns:
 - classic: each stake at risk earns or loses `payouts.classic_payouts` of it; rewards come
   from the treasury, into the stake (compounding) or the owner's wallet (`PayoutMode`);
   burns go to the sink, from the stake first, then from the model's pending release;
-- 2017: `payouts.legacy_payouts`; losing stakes are burned, the others returned to the
+- 2017: `payouts.rules2017_payouts`; losing stakes are burned, the others returned to the
   wallet; USD awards (auction) and prizes (by rank) come from the tournament's prize pool,
   NMR prizes from the treasury. The gates read the day-0 `originality_2017` and the
   consistency and concordance measured on the counting upload (`legacy_checks`).
@@ -68,14 +68,14 @@ from crowdquant.ledger import (
 from crowdquant.payouts import (
     ClassicEntry,
     ClassicRule,
-    Legacy2017Rule,
-    LegacyEntry,
     PayoutRule,
+    Rules2017Entry,
+    Rules2017Rule,
     classic_payouts,
     default_rule,
-    legacy_payouts,
     passes_gates,
     rule_from_data,
+    rules2017_payouts,
     scale_to,
 )
 from crowdquant.tournament.rounds import close_round, resolve_round, start_scoring
@@ -149,7 +149,7 @@ def plan_payouts(session: Session, round_: Round) -> Plan:
         gates = _upload_gates(session, round_)
         for model_id, measured in gates.items():
             scores[model_id] = {**measured, **scores.get(model_id, {})}
-        planned, factor = _plan_legacy(rule, participants, stakes, scores, models), None
+        planned, factor = _plan_2017(rule, participants, stakes, scores, models), None
     return Plan(rule, planned, len(participants), len(stakes), at_risk, factor)
 
 
@@ -214,8 +214,8 @@ def _plan_classic(
     return planned, factor
 
 
-def _plan_legacy(
-    rule: Legacy2017Rule,
+def _plan_2017(
+    rule: Rules2017Rule,
     participants: set[uuid.UUID],
     stakes: Mapping[uuid.UUID, RoundStake],
     scores: Mapping[uuid.UUID, dict[str, float]],
@@ -230,7 +230,7 @@ def _plan_legacy(
         measured = scores.get(model_id, {})
         row = stakes.get(model_id)
         entries.append(
-            LegacyEntry(
+            Rules2017Entry(
                 key=str(model_id),
                 live_logloss=measured.get("logloss"),
                 eligible=passes_gates(
@@ -245,7 +245,7 @@ def _plan_legacy(
             )
         )
     planned = []
-    for entry, outcome in zip(entries, legacy_payouts(rule, entries), strict=True):
+    for entry, outcome in zip(entries, rules2017_payouts(rule, entries), strict=True):
         model_id = uuid.UUID(entry.key)
         planned.append(
             PlannedPayout(

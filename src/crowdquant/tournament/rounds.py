@@ -49,15 +49,15 @@ from crowdquant.tournament.calendar import (
 )
 from crowdquant.tournament.errors import ServiceError
 from crowdquant.tournament.rules2017_files import (
-    LEGACY_FILENAMES,
-    LegacyRounds,
+    FILENAMES_2017,
+    Rules2017Rounds,
     StoredRoundFile,
     delete_all,
     round_filename,
 )
 
 LIVE_FILENAME = "live.parquet"
-MOVING_FILENAMES = (LIVE_FILENAME, *LEGACY_FILENAMES)
+MOVING_FILENAMES = (LIVE_FILENAME, *FILENAMES_2017)
 """A version's files that hold the newest round's data; each round has its own copy."""
 _ROUND_FILE = re.compile(r"(?:live|numerai_training_data|numerai_tournament_data)_(\d+)\.\w+")
 
@@ -181,8 +181,8 @@ class FeedPublisher:
     rounds continue the version's era numbers, and the daily rounds of one week share their
     week's label.
 
-    With `legacy` (a `LegacyRounds` over the tournament's dataset version), the rounds of a
-    `Rules.LEGACY2017` tournament also publish their 2017 CSV files (`legacy_files`); all of
+    With `legacy` (a `Rules2017Rounds` over the tournament's dataset version), the rounds of a
+    `Rules.RULES2017` tournament also publish their 2017 CSV files (`rules2017_files`); all of
     a round's files are stored, or none.
     """
 
@@ -193,7 +193,7 @@ class FeedPublisher:
         *,
         market_date: Callable[[date], date] = same_day,
         prefix: str = "",
-        legacy: LegacyRounds | None = None,
+        legacy: Rules2017Rounds | None = None,
     ) -> None:
         if prefix and not prefix.endswith("/"):
             raise ValueError("a storage prefix ends with '/'")
@@ -216,7 +216,7 @@ class FeedPublisher:
         key, current = f"{folder}live_{round_number}.parquet", f"{folder}{LIVE_FILENAME}"
         files: list[StoredRoundFile] = []
         written: list[str] = []
-        if self.legacy is not None and tournament.rules is Rules.LEGACY2017:
+        if self.legacy is not None and tournament.rules is Rules.RULES2017:
             files, written = self.legacy.store(
                 self.storage, folder, tournament.dataset_version, round_number, live.frame
             )

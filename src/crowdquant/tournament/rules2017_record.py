@@ -1,6 +1,6 @@
 """The figures of the uploads that count in 2017 rounds, read back per round and per model.
 
-`counting_checks` gives, per model, the stored figures (`legacy_checks`) of its counting
+`counting_checks` gives, per model, the stored figures (`rules2017_checks`) of its counting
 upload to a round (its newest valid, on-time one, as `submissions.counting_submission`
 picks it), as a viewer may see them: the round's results page shows the validation
 log-loss and consistency. `holdout_record` is the operator's test-set record of a 2017

@@ -191,7 +191,7 @@ def _check_meta_model(rules: Rules, chosen: Any) -> None:
     if weights not in META_MODEL_WEIGHTS:
         known = ", ".join(repr(name) for name in META_MODEL_WEIGHTS)
         raise InvalidTournament(f"meta_model: weights is one of {known}, not {weights!r}")
-    if weights == STAKE_X_TEST_WEIGHTS and rules is not Rules.LEGACY2017:
+    if weights == STAKE_X_TEST_WEIGHTS and rules is not Rules.RULES2017:
         raise InvalidTournament(
             f"meta_model: {STAKE_X_TEST_WEIGHTS!r} weights need a test set (2017 rules)"
         )

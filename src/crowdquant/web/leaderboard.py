@@ -191,7 +191,7 @@ def leaderboard_page(
     base = f"/leaderboard?tournament={shown.number}"
     context = {
         "tournament": shown,
-        "legacy": shown.rules is Rules.LEGACY2017,
+        "legacy": shown.rules is Rules.RULES2017,
         "rank_metric": metric_label(rank_metric(shown)[0]),
         "board": board,
         "views": [
@@ -210,7 +210,7 @@ def leaderboard_table(
 ) -> tuple[list[Column], list[list[Cell]]]:
     """The columns and rows: today's (CORR and MMC reputations, the rank metric, stake) or,
     under the 2017 rules, the seeds' (logloss, originality and concordance marks)."""
-    legacy = tournament.rules is Rules.LEGACY2017
+    legacy = tournament.rules is Rules.RULES2017
     metric = rank_metric(tournament)[0]
     name_label = "Model" if board == "models" else "Account"
     columns = [Column("#"), Column(name_label, numeric=False)]

@@ -201,7 +201,7 @@ def _stake_page(
     status: int = 200,
 ) -> Response:
     view = stake_view(session, services.ledger, model)
-    legacy = model.tournament.rules is Rules.LEGACY2017
+    legacy = model.tournament.rules is Rules.RULES2017
     round_ = current_round(session, model.tournament)
     open_round = round_ if round_ is not None and is_open(round_, services.clock.now()) else None
     context: dict[str, Any] = {

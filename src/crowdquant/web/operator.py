@@ -13,7 +13,7 @@ its meta model's performance. Every page and form is behind `OperatorAccount`.
 - `/operator/tournaments/{number}/meta-model`: per round with a meta model, its performance
   (`tournament.meta_model.meta_model_performance`), then the fund's equity;
 - `/operator/tournaments/{number}/test-set`: a 2017 tournament's test-set record
-  (`tournament.legacy_record.holdout_record`): each model's test-set log-loss per round, the
+  (`tournament.rules2017_record.holdout_record`): each model's test-set log-loss per round, the
   figure of its counting upload, and its mean. These figures are the operator's alone
   (`visibility.HIDDEN_METRICS`); the meta model may weigh stakes by them (the setting
   ``"meta_model": {"weights": "stake_x_test"}``, `scoring.metamodel`).
@@ -501,7 +501,7 @@ def test_set(
     request: Request, number: int, session: PageSession, operator: OperatorAccount
 ) -> Response:
     tournament = _tournament(session, number)
-    legacy = tournament.rules is Rules.LEGACY2017
+    legacy = tournament.rules is Rules.RULES2017
     context = {
         "tournament": tournament,
         "legacy": legacy,

@@ -123,7 +123,7 @@ def profile_page(
 
 def final_metrics(tournament: Tournament) -> tuple[str, ...]:
     """The metrics of the per-round chart: CORR and MMC, or the 2017 rules' logloss."""
-    return ("logloss",) if tournament.rules is Rules.LEGACY2017 else ("corr", "mmc")
+    return ("logloss",) if tournament.rules is Rules.RULES2017 else ("corr", "mmc")
 
 
 def newest_round_chart(tournament: Tournament, model: Model, history: list[DailyScore]) -> str:

@@ -8,7 +8,7 @@ of the latest day scored, `tournament.leaderboard.round_table`, read as the publ
 it), and once resolved its results and ranked payouts. A 2017 round's payouts table is the
 seeds' "Tournament 56 Results": live logloss, validation logloss, round USD, round NMR and
 consistency, the validation logloss and consistency being the figures of each model's
-counting upload (`legacy_record.counting_checks`, as the public sees them).
+counting upload (`rules2017_record.counting_checks`, as the public sees them).
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ def round_page(
         payouts = round_payouts(session, round_)
         figures = (
             counting_checks(session, round_, Viewer.public())
-            if shown.rules is Rules.LEGACY2017
+            if shown.rules is Rules.RULES2017
             else None
         )
         context["payout_columns"], context["payout_rows"] = payouts_table(

@@ -50,14 +50,14 @@ def similarity_scores(inputs: RoundInputs) -> list[ScoreValue]:
     similarity = originality_against(inputs.predictions, on_time)
     out += _values(inputs, "max_corr_others", 0, similarity.max_corr)
     out += _values(inputs, "mean_corr_others", 0, similarity.mean_corr)
-    if inputs.rules is Rules.LEGACY2017:
+    if inputs.rules is Rules.RULES2017:
         out += _values(inputs, "originality_2017", 0, _originality_2017(inputs))
     return out
 
 
 def _originality_2017(inputs: RoundInputs) -> FloatArray:
     """The 2017 originality gate, 1 (original) or 0: each submission against the earlier
-    ones of other accounts that were judged original (`scoring.legacy.originality_round`),
+    ones of other accounts that were judged original (`scoring.rules2017.originality_round`),
     on-time submissions first, each group in upload order, so a late arrival changes no one
     else's verdict."""
     order = sorted(
@@ -106,7 +106,7 @@ class DailyScorer:
         target = targets[MAIN_TARGET].astype(np.float64)
         scored = self._prepared().score(target)
         out = _values(inputs, "corr", day, scored.corr)
-        if inputs.rules is Rules.LEGACY2017:
+        if inputs.rules is Rules.RULES2017:
             return out + _values(inputs, "logloss", day, self._logloss(targets))
         if inputs.meta_model is not None:
             out += _values(inputs, "mmc", day, scored.mmc)

@@ -47,7 +47,7 @@ from crowdquant.scoring.metamodel import (
     stake_weighted_meta_model,
     stake_x_test_weights,
 )
-from crowdquant.scoring.validation import validate_legacy_submission, validate_submission
+from crowdquant.scoring.validation import validate_2017_submission, validate_submission
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.rules2017_files import tournament_rows
 from crowdquant.tournament.scoring.targets import ScoringError
@@ -136,11 +136,11 @@ def live_predictions(
 ) -> pd.Series:
     """A stored submission's predictions of the live rows, by live id.
 
-    `legacy`: the round's 2017 id map (`legacy_files.tournament_rows`), or None; with it the
+    `legacy`: the round's 2017 id map (`rules2017_files.tournament_rows`), or None; with it the
     file covers every tournament row and its live rows are renamed to the live file's ids."""
     if legacy is None:
         return validate_submission(content, ids, filename=filename, max_bytes=2**62).predictions
-    validated = validate_legacy_submission(
+    validated = validate_2017_submission(
         content, legacy["data_type"], filename=filename, max_bytes=2**62
     )
     live = legacy[legacy["data_type"] == "live"]
