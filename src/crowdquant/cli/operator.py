@@ -74,6 +74,7 @@ from crowdquant.tournament.rounds import (
     open_round_now,
     shift_weeks,
 )
+from crowdquant.tournament.rules import ruleset_of
 from crowdquant.tournament.rules2017_files import Rules2017Rounds
 from crowdquant.tournament.scheduler import Scheduler
 from crowdquant.tournament.scoring import FeedTargets, replay_round, round_scores
@@ -376,7 +377,7 @@ def feed_publisher(
     config = version.config()
     keys = OperatorKeys.load(settings.keyfile)
     source = _stored_source(version.build_info()["source"])
-    legacy = Rules2017Rounds(version, keys) if tournament.rules is Rules.RULES2017 else None
+    legacy = Rules2017Rounds(version, keys) if ruleset_of(tournament).publishes_2017_files else None
     if isinstance(source, SyntheticSource):
         market = SyntheticMovingMarket(SyntheticMarket(source.market))
         feed = MarketFeed(market, keys, config, has_volume=True)

@@ -37,7 +37,7 @@ from crowdquant.clock import Clock
 from crowdquant.data.eras import era_label
 from crowdquant.data.feed import MarketFeed
 from crowdquant.data.pipeline import era_grid
-from crowdquant.db.models import DatasetFile, Round, RoundStatus, Rules, Tournament
+from crowdquant.db.models import DatasetFile, Round, RoundStatus, Tournament
 from crowdquant.payouts import PayoutRule, PayoutRuleError, rule_to_data, rule_with
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.calendar import (
@@ -48,6 +48,7 @@ from crowdquant.tournament.calendar import (
     schedule_for,
 )
 from crowdquant.tournament.errors import ServiceError
+from crowdquant.tournament.rules import ruleset_of
 from crowdquant.tournament.rules2017_files import (
     FILENAMES_2017,
     Rules2017Rounds,
@@ -182,8 +183,8 @@ class FeedPublisher:
     week's label.
 
     With `legacy` (a `Rules2017Rounds` over the tournament's dataset version), the rounds of a
-    `Rules.RULES2017` tournament also publish their 2017 CSV files (`rules2017_files`); all of
-    a round's files are stored, or none.
+    tournament whose ruleset says so (`publishes_2017_files`) also publish their 2017 CSV
+    files (`rules2017_files`); all of a round's files are stored, or none.
     """
 
     def __init__(
@@ -216,7 +217,7 @@ class FeedPublisher:
         key, current = f"{folder}live_{round_number}.parquet", f"{folder}{LIVE_FILENAME}"
         files: list[StoredRoundFile] = []
         written: list[str] = []
-        if self.legacy is not None and tournament.rules is Rules.RULES2017:
+        if self.legacy is not None and ruleset_of(tournament).publishes_2017_files:
             files, written = self.legacy.store(
                 self.storage, folder, tournament.dataset_version, round_number, live.frame
             )

@@ -1,7 +1,8 @@
 """A 2017 round's files: ``numerai_training_data.csv`` and ``numerai_tournament_data.csv``.
 
 A `Rules2017Rounds` source, given to the round publisher (`rounds.FeedPublisher`), stores for
-each round of a `Rules.RULES2017` tournament (the pure frames: `data.rules2017.round_files`):
+each round of a tournament whose ruleset publishes them (`publishes_2017_files`; the pure
+frames: `data.rules2017.round_files`):
 
 - ``<version>/numerai_training_data_<round>.csv`` and
   ``<version>/numerai_tournament_data_<round>.csv``, recorded as dataset files of those
@@ -41,10 +42,11 @@ from crowdquant.data.rules2017 import (
     round_files,
     version_rows,
 )
-from crowdquant.db.models import DatasetFile, Round, Rules
+from crowdquant.db.models import DatasetFile, Round
 from crowdquant.scoring.rules2017 import SPLITS, ConcordanceClusters
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.errors import ServiceError
+from crowdquant.tournament.rules import ruleset_of
 from crowdquant.tournament.visibility import OPERATOR_PREFIX
 
 FILENAMES_2017 = (TRAINING_FILENAME, TOURNAMENT_FILENAME)
@@ -162,7 +164,7 @@ def delete_all(storage: FileStorage, keys: list[str]) -> None:
 
 def has_2017_files(session: Session, round_: Round) -> bool:
     """Whether `round_` was published with its 2017 files."""
-    if round_.tournament.rules is not Rules.RULES2017:
+    if not ruleset_of(round_.tournament).publishes_2017_files:
         return False
     name = round_filename(TOURNAMENT_FILENAME, round_.number)
     found = session.scalar(

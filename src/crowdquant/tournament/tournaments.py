@@ -29,6 +29,7 @@ from crowdquant.payouts import PayoutRuleError, rule_with
 from crowdquant.scoring.metamodel import META_MODEL_WEIGHTS, STAKE_X_TEST_WEIGHTS
 from crowdquant.tournament.calendar import CalendarError, schedule_for
 from crowdquant.tournament.errors import ServiceError
+from crowdquant.tournament.rules import ruleset_for
 
 MAX_NAME_LENGTH = 64
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -191,7 +192,7 @@ def _check_meta_model(rules: Rules, chosen: Any) -> None:
     if weights not in META_MODEL_WEIGHTS:
         known = ", ".join(repr(name) for name in META_MODEL_WEIGHTS)
         raise InvalidTournament(f"meta_model: weights is one of {known}, not {weights!r}")
-    if weights == STAKE_X_TEST_WEIGHTS and rules is not Rules.RULES2017:
+    if weights == STAKE_X_TEST_WEIGHTS and not ruleset_for(rules).publishes_2017_files:
         raise InvalidTournament(
             f"meta_model: {STAKE_X_TEST_WEIGHTS!r} weights need a test set (2017 rules)"
         )

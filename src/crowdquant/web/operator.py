@@ -35,7 +35,6 @@ from crowdquant.db.models import (
     Round,
     RoundResult,
     RoundStatus,
-    Rules,
     Tournament,
 )
 from crowdquant.ledger import TREASURY, Currency
@@ -48,6 +47,7 @@ from crowdquant.tournament.meta_model import (
 )
 from crowdquant.tournament.resolution import round_transitions, rounds_money
 from crowdquant.tournament.rounds import RoundStateError, get_round, open_round_now
+from crowdquant.tournament.rules import ruleset_of
 from crowdquant.tournament.rules2017_record import holdout_record
 from crowdquant.tournament.scoring import meta_model_weighting, score_round
 from crowdquant.tournament.tournaments import (
@@ -253,6 +253,7 @@ def tournament_page(
         "score_confirmation": SCORE_CONFIRMATION,
         "errors": errors or {},
         "notice": notice,
+        "has_test_set": ruleset_of(tournament).publishes_2017_files,
     }
     return render(request, "operator/tournament.html", context, status=status)
 
@@ -501,11 +502,11 @@ def test_set(
     request: Request, number: int, session: PageSession, operator: OperatorAccount
 ) -> Response:
     tournament = _tournament(session, number)
-    legacy = tournament.rules is Rules.RULES2017
+    has_test_set = ruleset_of(tournament).publishes_2017_files
     context = {
         "tournament": tournament,
-        "legacy": legacy,
-        "record": holdout_record(session, tournament) if legacy else None,
+        "has_test_set": has_test_set,
+        "record": holdout_record(session, tournament) if has_test_set else None,
         "weighting": meta_model_weighting(tournament.settings),
     }
     return render(request, "operator/test_set.html", context)

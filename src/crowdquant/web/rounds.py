@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from crowdquant.db.models import Round, RoundPayout, RoundResult, RoundStatus, Rules, Tournament
+from crowdquant.db.models import Round, RoundPayout, RoundResult, RoundStatus, Tournament
 from crowdquant.tournament.leaderboard import (
     RoundRow,
     Standing,
@@ -29,6 +29,7 @@ from crowdquant.tournament.leaderboard import (
 )
 from crowdquant.tournament.resolution import round_payouts, round_result
 from crowdquant.tournament.rounds import get_round, is_open, list_rounds
+from crowdquant.tournament.rules import ruleset_of
 from crowdquant.tournament.rules2017_record import counting_checks
 from crowdquant.tournament.scoring import days_recorded
 from crowdquant.tournament.tournaments import get_tournament
@@ -156,7 +157,7 @@ def round_page(
         payouts = round_payouts(session, round_)
         figures = (
             counting_checks(session, round_, Viewer.public())
-            if shown.rules is Rules.RULES2017
+            if ruleset_of(shown).publishes_2017_files
             else None
         )
         context["payout_columns"], context["payout_rows"] = payouts_table(
