@@ -163,7 +163,7 @@ def staked_world(
     ledger = SqlLedger(clock)
     feed = market_feed()
     legacy = None if legacy_version is None else Rules2017Rounds(legacy_version, KEYS)
-    publisher = FeedPublisher(feed, storage, legacy=legacy)
+    publisher = FeedPublisher(feed, storage, files_2017=legacy)
     targets = {spec.number: FeedTargets(feed) for spec in tournaments} if scored else {}
     scheduler = Scheduler(
         sessions,

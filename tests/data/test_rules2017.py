@@ -6,7 +6,7 @@ from crowdquant.data.rules2017 import (
     Rules2017RoundFiles,
     binary_targets,
     export_2017,
-    legacy_frame,
+    frame_2017,
     round_files,
     version_rows,
 )
@@ -74,7 +74,7 @@ def test_a_rounds_files_split_the_layout_and_rekey_every_id(synthetic_build: Bui
     assert not originals & (set(files.training.index) | set(files.tournament.index))
     assert set(files.id_map["original_id"]) <= originals
     # the same rows as the whole-version export, in [0, 1]
-    whole = legacy_frame(version)
+    whole = frame_2017(version)
     assert len(files.training) + len(files.tournament) == len(whole)
     row = files.id_map.index[0]
     original = whole.loc[files.id_map.loc[row, "original_id"]]

@@ -132,7 +132,7 @@ def test_the_meta_model_is_weighted_by_stake_times_the_test_set_edge(
     session: Session, clock: ManualClock, storage: LocalStorage, version: DatasetVersion
 ) -> None:
     ledger = SqlLedger(clock)
-    publisher = FeedPublisher(market_feed(), storage, legacy=Rules2017Rounds(version, KEYS))
+    publisher = FeedPublisher(market_feed(), storage, files_2017=Rules2017Rounds(version, KEYS))
     round_ = open_round_now(session, clock, get_tournament(session, LEGACY), publisher)
     session.commit()
     rows = tournament_rows(session, storage, round_)

@@ -80,7 +80,7 @@ def storage(tmp_path: Path) -> LocalStorage:
 
 @pytest.fixture
 def publisher(storage: LocalStorage, version: DatasetVersion) -> FeedPublisher:
-    return FeedPublisher(market_feed(), storage, legacy=Rules2017Rounds(version, KEYS))
+    return FeedPublisher(market_feed(), storage, files_2017=Rules2017Rounds(version, KEYS))
 
 
 @pytest.fixture
@@ -206,7 +206,7 @@ def test_a_refused_publication_leaves_no_file(
 ) -> None:
     storage = FailingStorage(tmp_path / "failing", fsync=False)
     storage.failing = failing
-    publisher = FeedPublisher(market_feed(), storage, legacy=Rules2017Rounds(version, KEYS))
+    publisher = FeedPublisher(market_feed(), storage, files_2017=Rules2017Rounds(version, KEYS))
     with pytest.raises(PublishFailed, match="the disk is full"):
         open_next(session, clock, publisher)
     session.rollback()

@@ -86,7 +86,7 @@ def served_legacy_site(
     published with the 2017 files of `version` (built as "v2")."""
     with served_site(sessions, tmp_path) as found:
         publisher = FeedPublisher(
-            market_feed(), found.storage, legacy=Rules2017Rounds(version, KEYS)
+            market_feed(), found.storage, files_2017=Rules2017Rounds(version, KEYS)
         )
         with transaction(found.sessions) as session:
             create_tournament(

@@ -377,11 +377,13 @@ def feed_publisher(
     config = version.config()
     keys = OperatorKeys.load(settings.keyfile)
     source = _stored_source(version.build_info()["source"])
-    legacy = Rules2017Rounds(version, keys) if ruleset_of(tournament).publishes_2017_files else None
+    files_2017 = (
+        Rules2017Rounds(version, keys) if ruleset_of(tournament).publishes_2017_files else None
+    )
     if isinstance(source, SyntheticSource):
         market = SyntheticMovingMarket(SyntheticMarket(source.market))
         feed = MarketFeed(market, keys, config, has_volume=True)
-        return FeedPublisher(feed, storage, legacy=legacy)
+        return FeedPublisher(feed, storage, files_2017=files_2017)
     panel = load_panel(source, config.min_stocks_per_era)
     feed = MarketFeed(HistoricalMarket(panel), keys, config, has_volume=panel.volume is not None)
     last = pd.Timestamp(panel.dates[-1]).date()
@@ -390,7 +392,7 @@ def feed_publisher(
     def market_date(day: date) -> date:
         return min(replayed(day), last)
 
-    return FeedPublisher(feed, storage, market_date=market_date, legacy=legacy)
+    return FeedPublisher(feed, storage, market_date=market_date, files_2017=files_2017)
 
 
 MARKET_LAG = timedelta(days=7)

@@ -43,35 +43,35 @@ def binary_targets(id_map: pd.DataFrame) -> pd.Series:
 
 
 def _part_2017(
-    frame: pd.DataFrame, features: list[str], legacy_type: str, targets: pd.Series | None
+    frame: pd.DataFrame, features: list[str], data_type: str, targets: pd.Series | None
 ) -> pd.DataFrame:
     """Rows of one data type in the 2017 layout: features / 4, era ``eraN``, the binary
     target where `targets` is given (else empty)."""
     missing = [name for name in features if name not in frame.columns]
     if missing:
         raise Rules2017FilesError(
-            f"the {legacy_type} rows lack {len(missing)} of the version's features,"
+            f"the {data_type} rows lack {len(missing)} of the version's features,"
             f" e.g. {missing[0]!r}"
         )
     values = frame[features].to_numpy("float64") / 4.0
     part = pd.DataFrame(
         values, index=frame.index, columns=[f"feature{i}" for i in range(1, len(features) + 1)]
     )
-    part.insert(0, "data_type", legacy_type)
+    part.insert(0, "data_type", data_type)
     part.insert(0, "era", "era" + frame["era"].astype(int).astype(str))
     part["target"] = targets.reindex(frame.index) if targets is not None else pd.NA
     part["target"] = part["target"].astype("Int8")
     return part
 
 
-def legacy_frame(version: DatasetVersion) -> pd.DataFrame:
+def frame_2017(version: DatasetVersion) -> pd.DataFrame:
     features = version.features_json()["feature_sets"]["all"]
     targets = binary_targets(version.id_map())
     parts = []
-    for split, legacy_type in DATA_TYPES_2017.items():
+    for split, data_type in DATA_TYPES_2017.items():
         shown = split in (TRAIN, VALIDATION)
         parts.append(
-            _part_2017(version.frame(split), features, legacy_type, targets if shown else None)
+            _part_2017(version.frame(split), features, data_type, targets if shown else None)
         )
     legacy = pd.concat(parts)
     legacy["target"] = legacy["target"].astype("Int8")
@@ -157,7 +157,7 @@ def export_2017(version: DatasetVersion, out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
     try:
-        legacy_frame(version).to_csv(tmp)
+        frame_2017(version).to_csv(tmp)
         tmp.replace(out)
     finally:
         tmp.unlink(missing_ok=True)

@@ -149,7 +149,7 @@ def ranks(rule: Rules2017Rule, entries: Sequence[Rules2017Entry]) -> dict[str, i
     return {key: rank for rank, (_, _, key) in enumerate(winners, start=1)}
 
 
-def legacy_bids(entries: Sequence[Rules2017Entry]) -> list[Bid]:
+def bids_2017(entries: Sequence[Rules2017Entry]) -> list[Bid]:
     """The auction bids: eligible entries with a positive stake and a confidence."""
     return [
         (entry.key, entry.stake, entry.confidence, entry.order)
@@ -168,7 +168,7 @@ def rules2017_payouts(
             raise ValueError(f"{entry.key}: stake must not be negative, got {entry.stake}")
     ranked = ranks(rule, entries)
     prizes = rank_prizes(rule, len(ranked))
-    awards = auction_awards(rule.staking_pool_usd, legacy_bids(entries))
+    awards = auction_awards(rule.staking_pool_usd, bids_2017(entries))
     outcomes = []
     for entry in entries:
         rank = ranked.get(entry.key)

@@ -182,7 +182,7 @@ class FeedPublisher:
     rounds continue the version's era numbers, and the daily rounds of one week share their
     week's label.
 
-    With `legacy` (a `Rules2017Rounds` over the tournament's dataset version), the rounds of a
+    With `files_2017` (a `Rules2017Rounds` over the tournament's dataset version), the rounds of a
     tournament whose ruleset says so (`publishes_2017_files`) also publish their 2017 CSV
     files (`rules2017_files`); all of a round's files are stored, or none.
     """
@@ -194,13 +194,13 @@ class FeedPublisher:
         *,
         market_date: Callable[[date], date] = same_day,
         prefix: str = "",
-        legacy: Rules2017Rounds | None = None,
+        files_2017: Rules2017Rounds | None = None,
     ) -> None:
         if prefix and not prefix.endswith("/"):
             raise ValueError("a storage prefix ends with '/'")
         self.feed, self.storage = feed, storage
         self.market_date, self.prefix = market_date, prefix
-        self.legacy = legacy
+        self.files_2017 = files_2017
 
     def publish(self, tournament: Tournament, round_number: int, era_date: date) -> PublishedLive:
         wanted = pd.Timestamp(self.market_date(era_date))
@@ -217,8 +217,8 @@ class FeedPublisher:
         key, current = f"{folder}live_{round_number}.parquet", f"{folder}{LIVE_FILENAME}"
         files: list[StoredRoundFile] = []
         written: list[str] = []
-        if self.legacy is not None and ruleset_of(tournament).publishes_2017_files:
-            files, written = self.legacy.store(
+        if self.files_2017 is not None and ruleset_of(tournament).publishes_2017_files:
+            files, written = self.files_2017.store(
                 self.storage, folder, tournament.dataset_version, round_number, live.frame
             )
         try:

@@ -183,7 +183,7 @@ def submit_predictions(
         raise RoundNotOpen(f"round {round_.number} is resolved and takes no more submissions")
     if len(data) > max_bytes:
         raise UploadTooLarge(_too_large(filename, len(data), max_bytes))
-    legacy = tournament_rows(session, storage, round_)
+    rows_2017 = tournament_rows(session, storage, round_)
 
     name = _clean_filename(filename)
     submission_id = uuid.uuid4()
@@ -208,9 +208,9 @@ def submit_predictions(
     )
     try:
         validated: ValidatedSubmission
-        if legacy is not None:
+        if rows_2017 is not None:
             validated = validate_2017_submission(
-                data, legacy["data_type"], filename=name, max_bytes=max_bytes
+                data, rows_2017["data_type"], filename=name, max_bytes=max_bytes
             )
         else:
             validated = validate_submission(data, live_ids, filename=name, max_bytes=max_bytes)
@@ -224,7 +224,7 @@ def submit_predictions(
             session.flush()
             found = (
                 rules2017_upload_checks(session, storage, submission)
-                if legacy is not None
+                if rows_2017 is not None
                 else None
             )
             if found is not None:

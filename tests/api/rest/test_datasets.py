@@ -139,7 +139,7 @@ def test_a_2017_rounds_csv_files_are_its_own(
     """Tournament 11 under the 2017 rules: each round lists its own two CSV files; the
     version's current names give the newest round's; the operator's id map is never listed."""
     publisher = FeedPublisher(
-        market_feed(), world.storage, legacy=Rules2017Rounds(legacy_version, KEYS)
+        market_feed(), world.storage, files_2017=Rules2017Rounds(legacy_version, KEYS)
     )
     for _ in range(2):
         with transaction(world.sessions) as session:
