@@ -35,9 +35,9 @@ from crowdquant.settings import Settings
 from crowdquant.storage import LocalStorage
 from crowdquant.tournament.accounts import create_api_key, sign_up
 from crowdquant.tournament.calendar import RoundTimes
-from crowdquant.tournament.legacy_files import LegacyRounds
 from crowdquant.tournament.models import create_model
 from crowdquant.tournament.rounds import FeedPublisher, open_round
+from crowdquant.tournament.rules2017_files import Rules2017Rounds
 from crowdquant.tournament.runtime import TournamentRuntime
 from crowdquant.tournament.scheduler import Scheduler
 from crowdquant.tournament.scoring import FeedTargets
@@ -163,8 +163,8 @@ def staked_world(
     storage = local_storage(home / "files")
     ledger = SqlLedger(clock)
     feed = market_feed()
-    legacy = None if legacy_version is None else LegacyRounds(legacy_version, KEYS)
-    publisher = FeedPublisher(feed, storage, legacy=legacy)
+    legacy = None if legacy_version is None else Rules2017Rounds(legacy_version, KEYS)
+    publisher = FeedPublisher(feed, storage, files_2017=legacy)
     runtimes = (  # rounds are opened by the tests: no publisher
         {spec.number: TournamentRuntime(targets=FeedTargets(feed)) for spec in tournaments}
         if scored

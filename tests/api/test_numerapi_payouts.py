@@ -59,7 +59,7 @@ from crowdquant.ledger import (
     wallet,
 )
 from crowdquant.tournament.funding import fund_prize_pool
-from crowdquant.tournament.legacy_files import tournament_rows
+from crowdquant.tournament.rules2017_files import tournament_rows
 from crowdquant.tournament.scoring import replay_round
 from crowdquant.tournament.tournaments import get_tournament
 
@@ -728,7 +728,7 @@ def test_2017_round_burns_returns_awards_and_prizes_as_computed(
     monkeypatch: pytest.MonkeyPatch,
     legacy_version: DatasetVersion,
 ) -> None:
-    spec = TournamentSpec(LEGACY, Rules.LEGACY2017, "v2")
+    spec = TournamentSpec(LEGACY, Rules.RULES2017, "v2")
     with staked_world(
         sessions, tmp_path, [spec], PLAYERS, GRANT, legacy_version=legacy_version
     ) as world:

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from crowdquant.payouts import (
     NMR_UNIT,
     ClassicRule,
-    Legacy2017Rule,
     PayoutRule,
     PayoutRuleError,
+    Rules2017Rule,
     default_rule,
     rule_from_data,
     rule_to_data,
@@ -41,7 +41,7 @@ classic_rules = st.builds(
     stake_threshold=st.integers(1, 10**30),
 )
 legacy_rules = st.builds(
-    Legacy2017Rule,
+    Rules2017Rule,
     benchmark_logloss=decimals("0.00000001", "10"),
     consistency_threshold=decimals("0", "1"),
     staking_pool_usd=st.integers(0, 10**15),
@@ -59,7 +59,7 @@ def test_defaults() -> None:
     assert classic.clip == Decimal("0.05")
     assert classic.stake_threshold == 72_000 * NMR_UNIT
     legacy = default_rule("legacy2017")
-    assert legacy == Legacy2017Rule()
+    assert legacy == Rules2017Rule()
     assert legacy.benchmark_logloss == Decimal("0.69314718")
     assert (legacy.staking_pool_usd, legacy.rank_prize_places) == (100_000, 100)
     with pytest.raises(PayoutRuleError, match="kind: unknown, got 'modern'"):
@@ -74,11 +74,11 @@ def test_data_is_strings_with_the_version() -> None:
         "clip": "0.05",
         "stake_threshold": "72000000000000000000000",
     }
-    data = rule_to_data(Legacy2017Rule())
+    data = rule_to_data(Rules2017Rule())
     assert data["version"] == "legacy2017-v1"
     assert data["benchmark_logloss"] == "0.69314718"
     assert all(isinstance(value, str) for value in data.values())
-    assert (ClassicRule.kind, Legacy2017Rule.kind) == ("classic", "legacy2017")
+    assert (ClassicRule.kind, Rules2017Rule.kind) == ("classic", "legacy2017")
 
 
 @given(st.one_of(classic_rules, legacy_rules))
@@ -100,7 +100,7 @@ def test_numbers_are_accepted_and_missing_fields_default() -> None:
     assert rule == ClassicRule(clip=Decimal("0.1"), stake_threshold=5)  # 0.1 at its repr
     rule = rule_from_data({"version": "classic-v1", "corr_multiplier": 1, "clip": Decimal("1")})
     assert rule == ClassicRule(corr_multiplier=Decimal(1), clip=Decimal(1))
-    assert rule_from_data({"version": "legacy2017-v1"}) == Legacy2017Rule()
+    assert rule_from_data({"version": "legacy2017-v1"}) == Rules2017Rule()
     assert rule_from_data({"version": "classic-v1", "stake_threshold": " 12 "}) == ClassicRule(
         stake_threshold=12
     )
@@ -108,7 +108,7 @@ def test_numbers_are_accepted_and_missing_fields_default() -> None:
 
 def test_rule_with_overrides() -> None:
     rule = rule_with("legacy2017", {"staking_pool_usd": 50_000, "nmr_per_usd": "2.5"})
-    assert rule == Legacy2017Rule(staking_pool_usd=50_000, nmr_per_usd=Decimal("2.5"))
+    assert rule == Rules2017Rule(staking_pool_usd=50_000, nmr_per_usd=Decimal("2.5"))
     assert rule_with("classic", {}) == ClassicRule()
     assert rule_with("classic", {"version": "classic-v1", "clip": "0.25"}) == ClassicRule(
         clip=Decimal("0.25")
@@ -172,7 +172,7 @@ def test_rules_check_themselves_and_are_frozen() -> None:
     with pytest.raises(PayoutRuleError, match="clip: must be in"):
         ClassicRule(clip=Decimal(2))
     with pytest.raises(PayoutRuleError, match="nmr_per_usd: must be a finite number"):
-        Legacy2017Rule(nmr_per_usd=Decimal("NaN"))
+        Rules2017Rule(nmr_per_usd=Decimal("NaN"))
     assert issubclass(PayoutRuleError, ValueError)
     rule = ClassicRule()
     with pytest.raises(AttributeError):

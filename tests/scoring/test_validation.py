@@ -29,7 +29,7 @@ from crowdquant.scoring.validation import (
     UnreadableFileError,
     UnsupportedFormatError,
     ValidatedSubmission,
-    validate_legacy_submission,
+    validate_2017_submission,
     validate_submission,
 )
 
@@ -550,7 +550,7 @@ def legacy(values: dict[str, object] | None = None, column: str = "probability")
 
 
 def test_a_full_2017_submission_gives_every_row_sorted_by_id() -> None:
-    result = validate_legacy_submission(legacy(), ROW_TYPES)
+    result = validate_2017_submission(legacy(), ROW_TYPES)
     assert list(result.predictions.index) == sorted(ROW_TYPES.index)
     assert result.predictions.name == "probability" and result.n_rows == len(ROW_TYPES)
     assert result.predictions["l2"] == pytest.approx(0.3 + 0.04 * 9)
@@ -584,12 +584,12 @@ def test_a_2017_submission_is_refused_saying_what_is_wrong(
     data: bytes, error: type[SubmissionError], words: str
 ) -> None:
     with pytest.raises(error) as raised:
-        validate_legacy_submission(data, ROW_TYPES, filename="preds.csv")
+        validate_2017_submission(data, ROW_TYPES, filename="preds.csv")
     assert words in raised.value.message
 
 
 def test_a_2017_submission_of_another_round_is_told_to_use_this_rounds_file() -> None:
     with pytest.raises(SubmissionIdsError) as raised:
-        validate_legacy_submission(legacy(), ROW_TYPES.rename(lambda i: f"n{i}"))
+        validate_2017_submission(legacy(), ROW_TYPES.rename(lambda i: f"n{i}"))
     assert "10 id(s) are not rows of this round's tournament file" in raised.value.message
     assert "numerai_tournament_data.csv" in raised.value.message

@@ -24,14 +24,14 @@ from crowdquant.ledger import NMR_UNIT
 from crowdquant.ledger.sql import SqlLedger
 from crowdquant.scoring.metamodel import stake_weighted_meta_model, stake_x_test_weights
 from crowdquant.storage import LocalStorage
-from crowdquant.tournament.legacy_files import LegacyRounds, tournament_rows
-from crowdquant.tournament.legacy_record import holdout_record
 from crowdquant.tournament.rounds import (
     FeedPublisher,
     close_round,
     open_round_now,
     start_scoring,
 )
+from crowdquant.tournament.rules2017_files import Rules2017Rounds, tournament_rows
+from crowdquant.tournament.rules2017_record import holdout_record
 from crowdquant.tournament.scoring import (
     FeedTargets,
     replay_round,
@@ -48,7 +48,7 @@ from crowdquant.tournament.tournaments import (
 )
 
 from .live_market import KEYS, TUESDAY_NOON, build_dataset_version, local_storage, market_feed
-from .test_legacy_rounds import as_csv, full_upload, new_account, upload
+from .test_rules2017_rounds import as_csv, full_upload, new_account, upload
 
 LEGACY = 11
 DAY = timedelta(days=1)
@@ -81,7 +81,7 @@ def session(sessions: sessionmaker[Session], clock: ManualClock) -> Iterator[Ses
             clock,
             LEGACY,
             "legacy",
-            Rules.LEGACY2017,
+            Rules.RULES2017,
             Cadence.WEEKLY,
             "v2",
             STAKE_X_TEST,
@@ -132,7 +132,7 @@ def test_the_meta_model_is_weighted_by_stake_times_the_test_set_edge(
     session: Session, clock: ManualClock, storage: LocalStorage, version: DatasetVersion
 ) -> None:
     ledger = SqlLedger(clock)
-    publisher = FeedPublisher(market_feed(), storage, legacy=LegacyRounds(version, KEYS))
+    publisher = FeedPublisher(market_feed(), storage, files_2017=Rules2017Rounds(version, KEYS))
     round_ = open_round_now(session, clock, get_tournament(session, LEGACY), publisher)
     session.commit()
     rows = tournament_rows(session, storage, round_)

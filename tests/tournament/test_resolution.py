@@ -624,7 +624,7 @@ def legacy(sessions: sessionmaker[Session], tmp_path: Path) -> Legacy:
     with transaction(sessions) as session:
         ledger.genesis(session)
         tournament = create_tournament(
-            session, clock, 11, "legacy", Rules.LEGACY2017, Cadence.WEEKLY, "v2"
+            session, clock, 11, "legacy", Rules.RULES2017, Cadence.WEEKLY, "v2"
         )
         accounts = {
             name: sign_up(session, clock, name, f"{name}@example.org", "x" * 10, hasher=CHEAP)

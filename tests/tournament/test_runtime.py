@@ -15,7 +15,7 @@ from crowdquant.data.sources import FileSource, SyntheticSource
 from crowdquant.data.sources.synthetic import SyntheticConfig, SyntheticMarket
 from crowdquant.db.models import Cadence, Rules, Tournament
 from crowdquant.settings import Settings
-from crowdquant.tournament.legacy_files import LegacyRounds
+from crowdquant.tournament.rules2017_files import Rules2017Rounds
 from crowdquant.tournament.rounds import FeedPublisher
 from crowdquant.tournament.runtime import NO_RUNTIME, tournament_runtime
 from crowdquant.tournament.scoring import FeedTargets
@@ -81,13 +81,13 @@ def test_a_recorded_market_is_replayed_behind_the_calendar_up_to_its_last_day(
     assert runtime.targets.market_date is publisher.market_date
 
 
-def test_a_2017_tournament_also_publishes_its_legacy_files(
+def test_a_2017_tournament_also_publishes_its_2017_files(
     settings: Settings, tmp_path: Path
 ) -> None:
-    legacy = tournament("synthetic", Rules.LEGACY2017)
+    legacy = tournament("synthetic", Rules.RULES2017)
     runtime = tournament_runtime(settings, legacy, local_storage(tmp_path))
     assert isinstance(runtime.publisher, FeedPublisher)
-    assert isinstance(runtime.publisher.legacy, LegacyRounds)
+    assert isinstance(runtime.publisher.files_2017, Rules2017Rounds)
 
 
 def test_no_runtime_means_no_rounds_no_scores_and_no_fund() -> None:

@@ -46,7 +46,7 @@ def scheduler(sessions: sessionmaker[Session], clock: ManualClock, tmp_path: Pat
     """A daily tournament (8) and a weekly 2017-rules one (11), each with its publisher."""
     with transaction(sessions) as session:
         create_tournament(session, clock, 8, "classic", Rules.CLASSIC, Cadence.DAILY, "v1")
-        create_tournament(session, clock, 11, "legacy", Rules.LEGACY2017, Cadence.WEEKLY, "v2")
+        create_tournament(session, clock, 11, "legacy", Rules.RULES2017, Cadence.WEEKLY, "v2")
         create_tournament(session, clock, 12, "unpublished", Rules.CLASSIC, Cadence.DAILY, "v3")
     publisher = feed_publisher(tmp_path / "files")
     return Scheduler(

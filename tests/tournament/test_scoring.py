@@ -174,7 +174,7 @@ def test_targets_never_sit_in_the_published_files(world: World) -> None:
 def test_a_2017_rules_tournament_scores_logloss_on_the_binary_target(world: World) -> None:
     with transaction(world.sessions) as session:
         round_ = session.get_one(Round, world.round_id)
-        round_.tournament.rules = Rules.LEGACY2017
+        round_.tournament.rules = Rules.RULES2017
     world.clock.advance(8 * DAY)
     score(world, FeedTargets(market_feed()))
     stored = stored_scores(world)
@@ -230,7 +230,7 @@ def test_later_days_read_the_cached_matrix_and_replay_reads_the_files(world: Wor
 def test_the_2017_originality_gate_fails_a_copy_from_another_account(world: World) -> None:
     with transaction(world.sessions) as session:
         round_ = session.get_one(Round, world.round_id)
-        round_.tournament.rules = Rules.LEGACY2017
+        round_.tournament.rules = Rules.RULES2017
         copy = session.get_one(Model, world.models["alice_b"])  # alice_b ranks alice_a's values
         copy.account_id = session.get_one(Model, world.models["bob"]).account_id
     score(world, FeedTargets(market_feed()))

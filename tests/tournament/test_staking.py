@@ -255,7 +255,7 @@ def book(sessions: sessionmaker[Session], tmp_path: Path) -> Stakes:
     with transaction(sessions) as session:
         ledger.genesis(session)
         create_tournament(session, clock, CLASSIC, "classic", Rules.CLASSIC, Cadence.DAILY, "v1")
-        create_tournament(session, clock, LEGACY, "legacy", Rules.LEGACY2017, Cadence.WEEKLY, "v2")
+        create_tournament(session, clock, LEGACY, "legacy", Rules.RULES2017, Cadence.WEEKLY, "v2")
         accounts = {
             name: sign_up(session, clock, name, f"{name}@example.org", "x" * 10, hasher=CHEAP)
             for name in ("alice", "bob")

@@ -69,7 +69,7 @@ def test_create_get_and_list(sessions: sessionmaker[Session], clock: ManualClock
         )
         daily = classic(session, clock, settings=settings, known_versions={"v1", "v2"})
         assert (weekly.rules, weekly.cadence, weekly.dataset_version) == (
-            Rules.LEGACY2017,
+            Rules.RULES2017,
             Cadence.WEEKLY,
             "v0",
         )

@@ -23,8 +23,8 @@ from crowdquant.ledger.sql import SqlLedger
 from crowdquant.server.app import create_app
 from crowdquant.settings import Settings
 from crowdquant.tournament.accounts import sign_up
-from crowdquant.tournament.legacy_files import LegacyRounds, tournament_rows
 from crowdquant.tournament.rounds import FeedPublisher, open_round, open_round_now
+from crowdquant.tournament.rules2017_files import Rules2017Rounds, tournament_rows
 from crowdquant.tournament.tournaments import create_tournament, get_tournament
 
 from ..api.server import serve
@@ -85,10 +85,12 @@ def served_legacy_site(
     """`served_site` with tournament 11 under the 2017 rules, its first round open and
     published with the 2017 files of `version` (built as "v2")."""
     with served_site(sessions, tmp_path) as found:
-        publisher = FeedPublisher(market_feed(), found.storage, legacy=LegacyRounds(version, KEYS))
+        publisher = FeedPublisher(
+            market_feed(), found.storage, files_2017=Rules2017Rounds(version, KEYS)
+        )
         with transaction(found.sessions) as session:
             create_tournament(
-                session, found.clock, LEGACY, "legacy", Rules.LEGACY2017, Cadence.WEEKLY, "v2"
+                session, found.clock, LEGACY, "legacy", Rules.RULES2017, Cadence.WEEKLY, "v2"
             )
             open_round_now(session, found.clock, get_tournament(session, LEGACY), publisher)
         yield found

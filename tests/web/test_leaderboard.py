@@ -386,7 +386,7 @@ def played_2017(site: Site) -> Played:
     clock.set(max(clock.now(), SATURDAY))
     with transaction(site.sessions) as session:
         tournament = create_tournament(
-            session, clock, 11, "legacy", Rules.LEGACY2017, Cadence.WEEKLY, "v2"
+            session, clock, 11, "legacy", Rules.RULES2017, Cadence.WEEKLY, "v2"
         )
         fund_prize_pool(session, site.ledger, tournament, 10_000_00, "season one")
         accounts = {

@@ -223,7 +223,7 @@ def test_the_payout_mode_goes_to_the_wallet_and_back(site: Site) -> None:
 
 def test_a_2017_rules_model_stakes_on_the_open_round_with_a_confidence(site: Site) -> None:
     with transaction(site.sessions) as session:
-        create_tournament(session, site.clock, 12, "legacy", Rules.LEGACY2017, Cadence.DAILY, "v3")
+        create_tournament(session, site.clock, 12, "legacy", Rules.RULES2017, Cadence.DAILY, "v3")
     with transaction(site.sessions) as session:
         publisher = FeedPublisher(market_feed(), site.storage)
         open_round(session, site.clock, get_tournament(session, 12), publisher)

@@ -204,12 +204,12 @@ def audit_command(
 
 
 @data_app.command("export-legacy")
-def export_legacy_command(
+def export_2017_command(
     version: Annotated[str, typer.Argument(help="dataset version name")],
     out: Annotated[Path, typer.Option(help="CSV file to write")] = Path("numerai_dataset.csv"),
 ) -> None:
     """Write a version in the 2017 layout: one CSV with train/validation/test/live rows."""
-    from crowdquant.data.legacy import export_legacy
+    from crowdquant.data.rules2017 import export_2017
 
     settings = Settings()
     try:
@@ -217,5 +217,5 @@ def export_legacy_command(
     except (ValueError, RuntimeError) as exc:
         raise _fail(str(exc)) from exc
     with console.status("exporting"):
-        export_legacy(found, out)
+        export_2017(found, out)
     console.print(f"wrote {out} ({out.stat().st_size:,} bytes)")

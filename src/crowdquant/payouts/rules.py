@@ -65,7 +65,7 @@ class ClassicRule:
 
 
 @dataclass(frozen=True)
-class Legacy2017Rule:
+class Rules2017Rule:
     """The 2017 rule: beat the logloss benchmark, a confidence auction, and rank prizes."""
 
     benchmark_logloss: Decimal = Decimal("0.69314718")
@@ -110,9 +110,9 @@ class Legacy2017Rule:
             _check(value >= 0, name, "must not be negative", value)
 
 
-PayoutRule = ClassicRule | Legacy2017Rule
-RULES: dict[str, type[PayoutRule]] = {rule.version: rule for rule in (ClassicRule, Legacy2017Rule)}
-KINDS: dict[str, type[PayoutRule]] = {rule.kind: rule for rule in (ClassicRule, Legacy2017Rule)}
+PayoutRule = ClassicRule | Rules2017Rule
+RULES: dict[str, type[PayoutRule]] = {rule.version: rule for rule in (ClassicRule, Rules2017Rule)}
+KINDS: dict[str, type[PayoutRule]] = {rule.kind: rule for rule in (ClassicRule, Rules2017Rule)}
 
 
 def parse_decimal(name: str, value: object) -> Decimal:

@@ -34,7 +34,7 @@ Rules (the reference's behaviour unless marked *departure*):
   live id twice and then refuses every submission). An empty or NaN-holding live id list is
   the caller's error and raises a plain `ValueError`, not a `SubmissionError`.
 
-A 2017 round (`validate_legacy_submission`) takes ``id, probability`` covering every row of
+A 2017 round (`validate_2017_submission`) takes ``id, probability`` covering every row of
 its ``numerai_tournament_data.csv`` (validation, test and live), each id once and no other
 id, every probability a number strictly inside (0, 1) (log-loss is infinite at 0 and 1).
 Errors count what is wrong per data type ("missing 12 test rows, 3 live rows") and quote
@@ -540,10 +540,10 @@ def _show(value: object, limit: int = 40) -> str:
 # --------------------------------------------------------------------------------------------
 # 2017 rounds
 
-LEGACY_COLUMN: Final = "probability"
+COLUMN_2017: Final = "probability"
 
 
-def validate_legacy_submission(
+def validate_2017_submission(
     data: bytes | pd.DataFrame,
     row_types: pd.Series,
     *,
@@ -562,12 +562,12 @@ def validate_legacy_submission(
     types = pd.Series(row_types.to_numpy(), index=expected)
     frame, from_text = _read_frame(data, filename, max_bytes)
     column = _check_headers(frame)
-    if column != LEGACY_COLUMN:
+    if column != COLUMN_2017:
         raise HeaderError(
             f"a 2017 round takes columns ['id', 'probability']; found {list(frame.columns)!r}",
             columns=list(frame.columns),
         )
-    ids = _check_legacy_ids(frame[ID_COLUMN], types, from_text)
+    ids = _check_2017_ids(frame[ID_COLUMN], types, from_text)
     values = _to_float(frame[column], ids, from_text)
     probabilities = pd.Series(
         values, index=pd.Index(ids.to_numpy(), name=ID_COLUMN), name=column
@@ -589,7 +589,7 @@ def _per_type(ids: pd.Index, types: pd.Series) -> pd.Series:
     return counts.reindex([kind for kind in order if kind in counts.index])
 
 
-def _check_legacy_ids(raw: pd.Series, types: pd.Series, from_text: bool) -> pd.Series:
+def _check_2017_ids(raw: pd.Series, types: pd.Series, from_text: bool) -> pd.Series:
     """The ids as strings: each a tournament row, once, and every row there."""
     ids = _ids_as_text(raw, from_text)
     unknown = ids[~ids.isin(types.index)]

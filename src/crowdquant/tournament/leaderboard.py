@@ -28,9 +28,10 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from crowdquant.db.models import Account, Model, Round, RoundScore, RoundStatus, Rules, Tournament
+from crowdquant.db.models import Account, Model, Round, RoundScore, RoundStatus, Tournament
 from crowdquant.ledger import Currency, Ledger, stake
 from crowdquant.tournament.resolution import career_payouts
+from crowdquant.tournament.rules import ruleset_of
 from crowdquant.tournament.settings_model import settings_of
 from crowdquant.tournament.visibility import Viewer, metric_visible
 
@@ -40,7 +41,7 @@ COLUMNS = ["round_id", "round", "status", "resolve_time", "model_id", "metric", 
 
 def rank_metric(tournament: Tournament) -> tuple[str, bool]:
     """The metric models are ranked by, and whether higher is better."""
-    return ("logloss", False) if tournament.rules is Rules.LEGACY2017 else ("corr", True)
+    return ruleset_of(tournament).rank_metric
 
 
 def reputation_window(tournament: Tournament) -> timedelta:

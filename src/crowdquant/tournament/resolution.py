@@ -7,10 +7,10 @@ close and the final scores into rewards and burns:
 - classic: each stake at risk earns or loses `payouts.classic_payouts` of it; rewards come
   from the treasury, into the stake (compounding) or the owner's wallet (`PayoutMode`);
   burns go to the sink, from the stake first, then from the model's pending release;
-- 2017: `payouts.legacy_payouts`; losing stakes are burned, the others returned to the
+- 2017: `payouts.rules2017_payouts`; losing stakes are burned, the others returned to the
   wallet; USD awards (auction) and prizes (by rank) come from the tournament's prize pool,
   NMR prizes from the treasury. The gates read the day-0 `originality_2017` and the
-  consistency and concordance measured on the counting upload (`legacy_checks`).
+  consistency and concordance measured on the counting upload (`rules2017_checks`).
 
 Rewards are scaled down pro rata when the treasury (or the prize pool) cannot pay them all,
 and the scaling is recorded. Every (round, model) gets one `RoundPayout` row and its ledger
@@ -27,10 +27,8 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -38,14 +36,12 @@ from sqlalchemy.orm import Session
 from crowdquant.clock import Clock
 from crowdquant.db.models import (
     Model,
-    PayoutMode,
     Round,
     RoundPayout,
     RoundResult,
     RoundScore,
     RoundStake,
     RoundStatus,
-    Rules,
     Submission,
     SubmissionCheck,
     SubmissionStatus,
@@ -66,19 +62,13 @@ from crowdquant.ledger import (
     wallet,
 )
 from crowdquant.payouts import (
-    ClassicEntry,
-    ClassicRule,
-    Legacy2017Rule,
-    LegacyEntry,
     PayoutRule,
-    classic_payouts,
     default_rule,
-    legacy_payouts,
-    passes_gates,
     rule_from_data,
     scale_to,
 )
 from crowdquant.tournament.rounds import close_round, resolve_round, start_scoring
+from crowdquant.tournament.rules import PlannedPayout, ruleset_of, ruleset_paying
 from crowdquant.tournament.scoring import days_recorded, scored_submissions
 from crowdquant.tournament.staking import freeze_stakes, release_due
 
@@ -99,23 +89,6 @@ def round_rule(round_: Round) -> PayoutRule:
 
 
 # --- the plan: pure figures from the stored stakes and scores ------------------------------------
-
-
-@dataclass(frozen=True)
-class PlannedPayout:
-    model_id: uuid.UUID
-    owner_id: uuid.UUID
-    at_risk: int
-    reward: int
-    """NMR the rule awards, before any pro rata scaling (prize NMR under 2017 rules)."""
-    burn: int
-    usd: int
-    """USD cents the rule awards, before scaling."""
-    returned: int = 0
-    """2017 rules: the round's stake going back to the wallet."""
-    to_wallet: bool = True
-    """Where the reward goes: the owner's wallet, or the model's stake (compounding)."""
-    inputs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -143,24 +116,20 @@ def plan_payouts(session: Session, round_: Round) -> Plan:
     }
     scores = _final_scores(session, round_)
     at_risk = sum(row.at_risk for row in stakes.values())
-    if isinstance(rule, ClassicRule):
-        planned, factor = _plan_classic(rule, stakes, scores, models)
-    else:
-        gates = _upload_gates(session, round_)
+    ruleset = ruleset_paying(rule)
+    if ruleset.upload_gates:
+        gates = _upload_gates(session, round_, ruleset.upload_gates)
         for model_id, measured in gates.items():
             scores[model_id] = {**measured, **scores.get(model_id, {})}
-        planned, factor = _plan_legacy(rule, participants, stakes, scores, models), None
+    planned, factor = ruleset.plan_payouts(rule, participants, stakes, scores, models)
     return Plan(rule, planned, len(participants), len(stakes), at_risk, factor)
 
 
-UPLOAD_GATES = {"consistency": "consistency", "concordance": "concordance"}
-"""2017 gates measured at upload (`legacy_checks`), by the score name the rule reads. The
-day-0 `originality_2017` judges originality: it compares the on-time uploads at the close,
-where the upload's own originality saw only those that came before it."""
-
-
-def _upload_gates(session: Session, round_: Round) -> dict[uuid.UUID, dict[str, float]]:
-    """Each on-time model's gates as measured on the upload it is scored by."""
+def _upload_gates(
+    session: Session, round_: Round, checks: Mapping[str, str]
+) -> dict[uuid.UUID, dict[str, float]]:
+    """Each on-time model's gates as measured on the upload it is scored by (`checks`: the
+    check's metric to the score it stands for)."""
     counting = {
         scored.submission_id: scored.model_id
         for scored in scored_submissions(session, round_)
@@ -170,113 +139,12 @@ def _upload_gates(session: Session, round_: Round) -> dict[uuid.UUID, dict[str, 
     for submission_id, metric, value in session.execute(
         select(SubmissionCheck.submission_id, SubmissionCheck.metric, SubmissionCheck.value).where(
             SubmissionCheck.submission_id.in_(list(counting)),
-            SubmissionCheck.metric.in_(list(UPLOAD_GATES)),
+            SubmissionCheck.metric.in_(list(checks)),
         )
     ):
         if value is not None and not math.isnan(value):
-            gates.setdefault(counting[submission_id], {})[UPLOAD_GATES[metric]] = value
+            gates.setdefault(counting[submission_id], {})[checks[metric]] = value
     return gates
-
-
-def _plan_classic(
-    rule: ClassicRule,
-    stakes: Mapping[uuid.UUID, RoundStake],
-    scores: Mapping[uuid.UUID, dict[str, float]],
-    models: Mapping[uuid.UUID, Model],
-) -> tuple[list[PlannedPayout], str]:
-    entries = [
-        ClassicEntry(
-            str(model_id),
-            row.at_risk,
-            scores.get(model_id, {}).get("corr"),
-            scores.get(model_id, {}).get("mmc"),
-        )
-        for model_id, row in sorted(stakes.items())
-    ]
-    result = classic_payouts(rule, entries)
-    factor = _decimal_text(result.payout_factor.numerator, result.payout_factor.denominator)
-    planned = []
-    for entry in entries:
-        model_id = uuid.UUID(entry.key)
-        amount = result.payouts[entry.key]
-        planned.append(
-            PlannedPayout(
-                model_id=model_id,
-                owner_id=models[model_id].account_id,
-                at_risk=entry.at_risk,
-                reward=max(amount, 0),
-                burn=max(-amount, 0),
-                usd=0,
-                to_wallet=models[model_id].payout_mode is PayoutMode.WALLET,
-                inputs={"corr": entry.corr, "mmc": entry.mmc, "payout_factor": factor},
-            )
-        )
-    return planned, factor
-
-
-def _plan_legacy(
-    rule: Legacy2017Rule,
-    participants: set[uuid.UUID],
-    stakes: Mapping[uuid.UUID, RoundStake],
-    scores: Mapping[uuid.UUID, dict[str, float]],
-    models: Mapping[uuid.UUID, Model],
-) -> list[PlannedPayout]:
-    order = {
-        model_id: k
-        for k, model_id in enumerate(sorted(stakes, key=lambda m: (stakes[m].staked_at, str(m))))
-    }
-    entries = []
-    for model_id in sorted(participants | set(stakes), key=str):
-        measured = scores.get(model_id, {})
-        row = stakes.get(model_id)
-        entries.append(
-            LegacyEntry(
-                key=str(model_id),
-                live_logloss=measured.get("logloss"),
-                eligible=passes_gates(
-                    rule,
-                    consistency=measured.get("consistency"),
-                    original=_gate(measured.get("originality_2017")),
-                    concordant=_gate(measured.get("concordance")),
-                ),
-                stake=0 if row is None else row.at_risk,
-                confidence=None if row is None else row.confidence,
-                order=order.get(model_id, len(order)),
-            )
-        )
-    planned = []
-    for entry, outcome in zip(entries, legacy_payouts(rule, entries), strict=True):
-        model_id = uuid.UUID(entry.key)
-        planned.append(
-            PlannedPayout(
-                model_id=model_id,
-                owner_id=models[model_id].account_id,
-                at_risk=entry.stake,
-                reward=outcome.prize_nmr,
-                burn=outcome.burn,
-                usd=outcome.award_usd + outcome.prize_usd,
-                returned=outcome.returned,
-                inputs={
-                    "live_logloss": entry.live_logloss,
-                    "eligible": entry.eligible,
-                    "confidence": None if entry.confidence is None else str(entry.confidence),
-                    "rank": outcome.rank,
-                    "auction_award_usd": outcome.auction_award_usd,
-                    "prize_usd": outcome.prize_usd,
-                },
-            )
-        )
-    return planned
-
-
-def _gate(value: float | None) -> bool | None:
-    return None if value is None else value >= 0.5
-
-
-def _decimal_text(numerator: int, denominator: int) -> str:
-    """An exact fraction as a decimal string (to 30 places if it does not terminate)."""
-    value = Decimal(numerator) / Decimal(denominator)
-    return f"{value.normalize():f}"
 
 
 def _participants(session: Session, round_: Round) -> set[uuid.UUID]:
@@ -520,7 +388,7 @@ def rounds_money(session: Session, tournament: Tournament) -> list[RoundMoney]:
             participants=participants.get(round_.id, 0),
             at_risk=(
                 None
-                if round_.status is RoundStatus.OPEN and tournament.rules is Rules.CLASSIC
+                if round_.status is RoundStatus.OPEN and not ruleset_of(tournament).round_stakes
                 else at_risk.get(round_.id, 0)
             ),
             result=results.get(round_.id),

@@ -37,7 +37,7 @@ from crowdquant.clock import Clock
 from crowdquant.data.eras import era_label
 from crowdquant.data.feed import MarketFeed
 from crowdquant.data.pipeline import era_grid
-from crowdquant.db.models import DatasetFile, Round, RoundStatus, Rules, Tournament
+from crowdquant.db.models import DatasetFile, Round, RoundStatus, Tournament
 from crowdquant.payouts import PayoutRule, PayoutRuleError, rule_to_data, rule_with
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.calendar import (
@@ -48,9 +48,10 @@ from crowdquant.tournament.calendar import (
     schedule_for,
 )
 from crowdquant.tournament.errors import ServiceError
-from crowdquant.tournament.legacy_files import (
-    LEGACY_FILENAMES,
-    LegacyRounds,
+from crowdquant.tournament.rules import ruleset_of
+from crowdquant.tournament.rules2017_files import (
+    FILENAMES_2017,
+    Rules2017Rounds,
     StoredRoundFile,
     delete_all,
     round_filename,
@@ -58,7 +59,7 @@ from crowdquant.tournament.legacy_files import (
 from crowdquant.tournament.settings_model import settings_of
 
 LIVE_FILENAME = "live.parquet"
-MOVING_FILENAMES = (LIVE_FILENAME, *LEGACY_FILENAMES)
+MOVING_FILENAMES = (LIVE_FILENAME, *FILENAMES_2017)
 """A version's files that hold the newest round's data; each round has its own copy."""
 _ROUND_FILE = re.compile(r"(?:live|numerai_training_data|numerai_tournament_data)_(\d+)\.\w+")
 
@@ -182,9 +183,9 @@ class FeedPublisher:
     rounds continue the version's era numbers, and the daily rounds of one week share their
     week's label.
 
-    With `legacy` (a `LegacyRounds` over the tournament's dataset version), the rounds of a
-    `Rules.LEGACY2017` tournament also publish their 2017 CSV files (`legacy_files`); all of
-    a round's files are stored, or none.
+    With `files_2017` (a `Rules2017Rounds` over the tournament's dataset version), the rounds of a
+    tournament whose ruleset says so (`publishes_2017_files`) also publish their 2017 CSV
+    files (`rules2017_files`); all of a round's files are stored, or none.
     """
 
     def __init__(
@@ -194,13 +195,13 @@ class FeedPublisher:
         *,
         market_date: Callable[[date], date] = same_day,
         prefix: str = "",
-        legacy: LegacyRounds | None = None,
+        files_2017: Rules2017Rounds | None = None,
     ) -> None:
         if prefix and not prefix.endswith("/"):
             raise ValueError("a storage prefix ends with '/'")
         self.feed, self.storage = feed, storage
         self.market_date, self.prefix = market_date, prefix
-        self.legacy = legacy
+        self.files_2017 = files_2017
 
     def publish(self, tournament: Tournament, round_number: int, era_date: date) -> PublishedLive:
         wanted = pd.Timestamp(self.market_date(era_date))
@@ -217,8 +218,8 @@ class FeedPublisher:
         key, current = f"{folder}live_{round_number}.parquet", f"{folder}{LIVE_FILENAME}"
         files: list[StoredRoundFile] = []
         written: list[str] = []
-        if self.legacy is not None and tournament.rules is Rules.LEGACY2017:
-            files, written = self.legacy.store(
+        if self.files_2017 is not None and ruleset_of(tournament).publishes_2017_files:
+            files, written = self.files_2017.store(
                 self.storage, folder, tournament.dataset_version, round_number, live.frame
             )
         try:

@@ -17,12 +17,13 @@ from crowdquant.data.keys import OperatorKeys
 from crowdquant.data.release import DatasetVersion
 from crowdquant.data.sources import SyntheticSource, load_panel, stored_source
 from crowdquant.data.sources.synthetic import SyntheticMarket
-from crowdquant.db.models import Rules, Tournament
+from crowdquant.db.models import Tournament
 from crowdquant.fund.rounds import RoundMarket
 from crowdquant.settings import Settings
 from crowdquant.storage import FileStorage
-from crowdquant.tournament.legacy_files import LegacyRounds
 from crowdquant.tournament.rounds import FeedPublisher, LivePublisher, shift_weeks
+from crowdquant.tournament.rules import ruleset_of
+from crowdquant.tournament.rules2017_files import Rules2017Rounds
 from crowdquant.tournament.scoring import FeedTargets, TargetSource
 
 
@@ -60,11 +61,13 @@ def tournament_runtime(
     config = version.config()
     keys = OperatorKeys.load(settings.keyfile)
     source = stored_source(version.build_info()["source"])
-    legacy = LegacyRounds(version, keys) if tournament.rules is Rules.LEGACY2017 else None
+    files_2017 = (
+        Rules2017Rounds(version, keys) if ruleset_of(tournament).publishes_2017_files else None
+    )
     if isinstance(source, SyntheticSource):
         market = SyntheticMovingMarket(SyntheticMarket(source.market))
         feed = MarketFeed(market, keys, config, has_volume=True)
-        publisher = FeedPublisher(feed, storage, legacy=legacy)
+        publisher = FeedPublisher(feed, storage, files_2017=files_2017)
         targets = FeedTargets(feed)
         return TournamentRuntime(publisher, targets, targets)
     panel = load_panel(source, config.min_stocks_per_era)
@@ -75,6 +78,6 @@ def tournament_runtime(
     def market_date(day: date) -> date:
         return min(replayed(day), last)
 
-    publisher = FeedPublisher(feed, storage, market_date=market_date, legacy=legacy)
+    publisher = FeedPublisher(feed, storage, market_date=market_date, files_2017=files_2017)
     targets = FeedTargets(feed, market_date)
     return TournamentRuntime(publisher, targets, targets, market_ends=last)

@@ -38,7 +38,6 @@ from crowdquant.db.models import (
     Round,
     RoundStake,
     RoundStatus,
-    Rules,
     StakeChange,
     StakeChangeKind,
     StakeChangeStatus,
@@ -61,6 +60,7 @@ from crowdquant.ledger import (
 from crowdquant.ledger.accounts import NMR_UNIT, TREASURY
 from crowdquant.tournament.errors import ServiceError
 from crowdquant.tournament.rounds import current_round, is_open
+from crowdquant.tournament.rules import ruleset_of
 
 MAX_STAKE = 11_000_000 * NMR_UNIT
 MAX_AMOUNT_TEXT = 64
@@ -172,7 +172,7 @@ def change_stake(
     if amount <= 0 or amount > MAX_STAKE:
         raise InvalidStakeAmount()
     ledger.hold(session)  # what is at risk cannot change until this change is posted
-    if model.tournament.rules is Rules.LEGACY2017:
+    if ruleset_of(model.tournament).round_stakes:
         return _change_round_stake(session, ledger, clock, model, kind, amount)
     now = clock.now()
     change = _new_change(model, kind, amount, now)
@@ -202,7 +202,7 @@ def change_stake(
 def drain_stake(session: Session, ledger: Ledger, clock: Clock, model: Model) -> StakeChange:
     """Decrease `model`'s stake by all of it (2017 rules: its stake on the open round)."""
     ledger.hold(session)
-    if model.tournament.rules is Rules.LEGACY2017:
+    if ruleset_of(model.tournament).round_stakes:
         round_ = _open_round(session, clock, model.tournament)
         row = session.scalar(
             select(RoundStake).where(
@@ -278,7 +278,7 @@ def freeze_stakes(session: Session, ledger: Ledger, clock: Clock, round_: Round)
     """At `round_`'s close: each model's stake is its stake at risk in the round, for models
     with a valid on-time submission (classic rules; 2017 stakes were placed on the round).
     How many stakes were frozen; running it again freezes nothing new."""
-    if round_.tournament.rules is Rules.LEGACY2017:
+    if ruleset_of(round_.tournament).round_stakes:
         return 0
     ledger.hold(session)  # the stakes read are the stakes at close: no change slips between
     already = set(
@@ -357,7 +357,7 @@ def stake_on_round(
     """Set `model`'s stake on the open round to `amount` at `confidence` (2017 rules): the
     difference moves between wallet and stake now; the stake is at risk once the round
     closes. The model needs a valid on-time submission to the round first."""
-    if model.tournament.rules is not Rules.LEGACY2017:
+    if not ruleset_of(model.tournament).round_stakes:
         raise StakeError(
             f"tournament {model.tournament.number} stakes continuously: increase or decrease"
             " the model's stake instead"

@@ -3,12 +3,12 @@
 A participant uploads a predictions file for one of their models. The upload is checked
 against the round's live ids (`scoring.validation`) or, in a round published with 2017
 files, against every row of its ``numerai_tournament_data.csv`` (validation, test and live:
-`validate_legacy_submission`, `legacy_files.tournament_rows`), stored raw under
+`validate_2017_submission`, `rules2017_files.tournament_rows`), stored raw under
 ``submissions/<round id>/<model id>/<submission id>.<csv|parquet>`` and recorded as a
 `Submission`: `valid` with its row count, or `invalid` with the validator's message (its
 code first, ``"invalid_submission_ids: ..."``). An invalid file is recorded too, so the
 participant sees why it was refused and can download what they sent. A valid upload to a
-round with 2017 files also gets its figures (`legacy_checks`: validation log-loss,
+round with 2017 files also gets its figures (`rules2017_checks`: validation log-loss,
 consistency, originality, and the operator's test-set log-loss) as `SubmissionCheck` rows.
 
 When uploads are taken: from the round's open time until it is resolved. After the close
@@ -54,15 +54,15 @@ from crowdquant.scoring.validation import (
     PARQUET_SUFFIXES,
     SubmissionError,
     ValidatedSubmission,
-    validate_legacy_submission,
+    validate_2017_submission,
     validate_submission,
 )
 from crowdquant.storage import ByteStream, FileStorage, TooLarge
 from crowdquant.tournament.errors import ServiceError
-from crowdquant.tournament.legacy_checks import check_rows, legacy_upload_checks
-from crowdquant.tournament.legacy_files import tournament_rows
 from crowdquant.tournament.models import get_own_model
 from crowdquant.tournament.rounds import current_round, is_open
+from crowdquant.tournament.rules2017_checks import check_rows, rules2017_upload_checks
+from crowdquant.tournament.rules2017_files import tournament_rows
 from crowdquant.tournament.tournaments import get_tournament
 
 SUBMISSIONS_PREFIX = "submissions"
@@ -183,7 +183,7 @@ def submit_predictions(
         raise RoundNotOpen(f"round {round_.number} is resolved and takes no more submissions")
     if len(data) > max_bytes:
         raise UploadTooLarge(_too_large(filename, len(data), max_bytes))
-    legacy = tournament_rows(session, storage, round_)
+    rows_2017 = tournament_rows(session, storage, round_)
 
     name = _clean_filename(filename)
     submission_id = uuid.uuid4()
@@ -208,9 +208,9 @@ def submit_predictions(
     )
     try:
         validated: ValidatedSubmission
-        if legacy is not None:
-            validated = validate_legacy_submission(
-                data, legacy["data_type"], filename=name, max_bytes=max_bytes
+        if rows_2017 is not None:
+            validated = validate_2017_submission(
+                data, rows_2017["data_type"], filename=name, max_bytes=max_bytes
             )
         else:
             validated = validate_submission(data, live_ids, filename=name, max_bytes=max_bytes)
@@ -223,7 +223,9 @@ def submit_predictions(
             session.add(submission)
             session.flush()
             found = (
-                legacy_upload_checks(session, storage, submission) if legacy is not None else None
+                rules2017_upload_checks(session, storage, submission)
+                if rows_2017 is not None
+                else None
             )
             if found is not None:
                 session.add_all(check_rows(found, submission, now))

@@ -29,6 +29,7 @@ from crowdquant.payouts import PayoutRuleError, rule_with
 from crowdquant.scoring.metamodel import STAKE_X_TEST_WEIGHTS
 from crowdquant.tournament.calendar import CalendarError, schedule_for
 from crowdquant.tournament.errors import ServiceError
+from crowdquant.tournament.rules import ruleset_for
 from crowdquant.tournament.settings_model import SettingsError, parsed_settings
 
 MAX_NAME_LENGTH = 64
@@ -183,7 +184,10 @@ def _checked_settings(
         rule_with(rules.value, parsed.payout_rule)
     except PayoutRuleError as exc:
         raise InvalidTournament(f"payout_rule: {exc}") from None
-    if parsed.meta_model.weights == STAKE_X_TEST_WEIGHTS and rules is not Rules.LEGACY2017:
+    if (
+        parsed.meta_model.weights == STAKE_X_TEST_WEIGHTS
+        and not ruleset_for(rules).publishes_2017_files
+    ):
         raise InvalidTournament(
             f"meta_model: {STAKE_X_TEST_WEIGHTS!r} weights need a test set (2017 rules)"
         )

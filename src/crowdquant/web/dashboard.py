@@ -7,7 +7,7 @@
 - `GET /submit`, `POST /submit`: upload a predictions file for one of one's models to its
   tournament's current round, through `submit_predictions` (the same checks as the APIs):
   the page shows the validation result, or the refusal next to its field. An upload to a
-  2017 round shows its figures (`legacy_checks.visible_checks` as its owner sees them:
+  2017 round shows its figures (`rules2017_checks.visible_checks` as its owner sees them:
   validation log-loss, consistency, originality and concordance as pass or fail; never
   the test-set log-loss), in the answer and in the listing of recent uploads.
 """
@@ -29,9 +29,9 @@ from crowdquant.http.links import Links
 from crowdquant.http.services import base_url
 from crowdquant.ledger import Currency
 from crowdquant.tournament.datasets import UnknownDatasetFile, get_dataset_file, list_dataset_files
-from crowdquant.tournament.legacy_checks import visible_checks
 from crowdquant.tournament.models import NotYourModel, UnknownModel, get_own_model, list_models
 from crowdquant.tournament.rounds import current_round, is_open
+from crowdquant.tournament.rules2017_checks import visible_checks
 from crowdquant.tournament.staking import stake_view
 from crowdquant.tournament.submissions import (
     NoLiveFile,

@@ -16,13 +16,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from crowdquant.db.models import Rules, Tournament
+from crowdquant.db.models import Tournament
 from crowdquant.tournament.leaderboard import (
     Standing,
     account_leaderboard,
     model_leaderboard,
     rank_metric,
 )
+from crowdquant.tournament.rules import RULESETS, ruleset_of
 from crowdquant.tournament.tournaments import get_tournament, list_tournaments
 from crowdquant.tournament.visibility import Viewer
 from crowdquant.web.deps import PageSession, ServicesDep
@@ -51,7 +52,7 @@ METRIC_LABELS = {
 }
 METRIC_ORDER = list(METRIC_LABELS)
 DIGITS = {"logloss": 6}
-GATES = frozenset({"originality_2017", "concordance"})
+GATES = frozenset(gate for ruleset in RULESETS.values() for gate in ruleset.gates)
 ORIGINAL = 0.5
 """A 2017 gate's reputation (the share of rounds passed) at or above which it shows ✓."""
 
@@ -188,11 +189,13 @@ def leaderboard_page(
     ranked = model_leaderboard if board == "models" else account_leaderboard
     standings = ranked(session, shown, services.clock.now(), PUBLIC, ledger=services.ledger)
     columns, rows = leaderboard_table(shown, standings, board)
+    metric, higher_better = rank_metric(shown)
     base = f"/leaderboard?tournament={shown.number}"
     context = {
         "tournament": shown,
-        "legacy": shown.rules is Rules.LEGACY2017,
-        "rank_metric": metric_label(rank_metric(shown)[0]),
+        "rank_metric": metric_label(metric),
+        "lowest_first": not higher_better,
+        "gates": ruleset_of(shown).gates,
         "board": board,
         "views": [
             Choice("Models", f"{base}&by=models", board == "models"),
@@ -209,18 +212,17 @@ def leaderboard_table(
     tournament: Tournament, standings: list[Standing], board: Board
 ) -> tuple[list[Column], list[list[Cell]]]:
     """The columns and rows: today's (CORR and MMC reputations, the rank metric, stake) or,
-    under the 2017 rules, the seeds' (logloss, originality and concordance marks)."""
-    legacy = tournament.rules is Rules.LEGACY2017
+    under rules with gates (2017), the seeds' (logloss and the gates' marks)."""
+    gates = ruleset_of(tournament).gates
     metric = rank_metric(tournament)[0]
     name_label = "Model" if board == "models" else "Account"
     columns = [Column("#"), Column(name_label, numeric=False)]
-    if legacy:
+    if gates:
         columns += [
             Column(metric_label(metric)),
             Column("Career USD"),
             Column("Consistency"),
-            Column("Originality"),
-            Column("Concordance"),
+            *[Column(metric_label(gate)) for gate in gates],
             Column("Career NMR"),
         ]
     else:
@@ -236,13 +238,12 @@ def leaderboard_table(
     for row in standings:
         href = profile_link(tournament, row.name) if board == "models" else None
         cells = [number_cell(str(row.rank), row.rank), Cell(row.name, row.name, href)]
-        if legacy:
+        if gates:
             cells += [
                 metric_cell(metric, row.reputation.get(metric)),
                 usd_cell(row.career_usd),
                 percent_cell(row.consistency),
-                gate_cell(row.reputation.get("originality_2017")),
-                gate_cell(row.reputation.get("concordance")),
+                *[gate_cell(row.reputation.get(gate)) for gate in gates],
                 nmr_cell(row.career_nmr, signed=True),
             ]
         else:

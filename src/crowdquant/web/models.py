@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from crowdquant.api.rest.schemas.amounts import nmr_units
 from crowdquant.api.wallet import wallet_balances
-from crowdquant.db.models import Account, Model, PayoutMode, Rules, StakeChangeKind
+from crowdquant.db.models import Account, Model, PayoutMode, StakeChangeKind
 from crowdquant.ledger import Currency
 from crowdquant.tournament.models import (
     InvalidModelName,
@@ -37,6 +37,7 @@ from crowdquant.tournament.models import (
     rename_model,
 )
 from crowdquant.tournament.rounds import current_round, is_open
+from crowdquant.tournament.rules import ruleset_of
 from crowdquant.tournament.staking import (
     InvalidStakeAmount,
     NotEnoughNmr,
@@ -201,7 +202,7 @@ def _stake_page(
     status: int = 200,
 ) -> Response:
     view = stake_view(session, services.ledger, model)
-    legacy = model.tournament.rules is Rules.LEGACY2017
+    round_stakes = ruleset_of(model.tournament).round_stakes
     round_ = current_round(session, model.tournament)
     open_round = round_ if round_ is not None and is_open(round_, services.clock.now()) else None
     context: dict[str, Any] = {
@@ -212,7 +213,7 @@ def _stake_page(
             (change, due_date(change)) for change in stake_changes(session, model, RECENT_CHANGES)
         ],
         "wallet_nmr": wallet_balances(session, services.ledger, account)[Currency.NMR],
-        "legacy": legacy,
+        "round_stakes": round_stakes,
         "open_round": open_round,
         "form": form,
         "errors": errors or {},

@@ -13,7 +13,7 @@ its meta model's performance. Every page and form is behind `OperatorAccount`.
 - `/operator/tournaments/{number}/meta-model`: per round with a meta model, its performance
   (`tournament.meta_model.meta_model_performance`), then the fund's equity;
 - `/operator/tournaments/{number}/test-set`: a 2017 tournament's test-set record
-  (`tournament.legacy_record.holdout_record`): each model's test-set log-loss per round, the
+  (`tournament.rules2017_record.holdout_record`): each model's test-set log-loss per round, the
   figure of its counting upload, and its mean. These figures are the operator's alone
   (`visibility.HIDDEN_METRICS`); the meta model may weigh stakes by them (the setting
   ``"meta_model": {"weights": "stake_x_test"}``, `scoring.metamodel`).
@@ -35,12 +35,10 @@ from crowdquant.db.models import (
     Round,
     RoundResult,
     RoundStatus,
-    Rules,
     Tournament,
 )
 from crowdquant.ledger import TREASURY, Currency
 from crowdquant.tournament.errors import ServiceError
-from crowdquant.tournament.legacy_record import holdout_record
 from crowdquant.tournament.meta_model import (
     MetaModelPerformance,
     fund_equity,
@@ -49,6 +47,8 @@ from crowdquant.tournament.meta_model import (
 )
 from crowdquant.tournament.resolution import round_transitions, rounds_money
 from crowdquant.tournament.rounds import RoundStateError, get_round, open_round_now
+from crowdquant.tournament.rules import ruleset_of
+from crowdquant.tournament.rules2017_record import holdout_record
 from crowdquant.tournament.scoring import score_round
 from crowdquant.tournament.settings_model import settings_of
 from crowdquant.tournament.tournaments import (
@@ -254,6 +254,7 @@ def tournament_page(
         "score_confirmation": SCORE_CONFIRMATION,
         "errors": errors or {},
         "notice": notice,
+        "has_test_set": ruleset_of(tournament).publishes_2017_files,
     }
     return render(request, "operator/tournament.html", context, status=status)
 
@@ -502,11 +503,11 @@ def test_set(
     request: Request, number: int, session: PageSession, operator: OperatorAccount
 ) -> Response:
     tournament = _tournament(session, number)
-    legacy = tournament.rules is Rules.LEGACY2017
+    has_test_set = ruleset_of(tournament).publishes_2017_files
     context = {
         "tournament": tournament,
-        "legacy": legacy,
-        "record": holdout_record(session, tournament) if legacy else None,
+        "has_test_set": has_test_set,
+        "record": holdout_record(session, tournament) if has_test_set else None,
         "weighting": settings_of(tournament).meta_model.weights,
     }
     return render(request, "operator/test_set.html", context)

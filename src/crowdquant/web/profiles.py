@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from crowdquant.db.models import Model, Round, RoundPayout, RoundStatus, Rules, Tournament
+from crowdquant.db.models import Model, Round, RoundPayout, RoundStatus, Tournament
 from crowdquant.ledger import NMR_UNIT
 from crowdquant.tournament.leaderboard import (
     DailyScore,
@@ -25,6 +25,7 @@ from crowdquant.tournament.leaderboard import (
 from crowdquant.tournament.models import find_model
 from crowdquant.tournament.resolution import model_payouts
 from crowdquant.tournament.rounds import list_rounds
+from crowdquant.tournament.rules import ruleset_of
 from crowdquant.web.charts import bar_chart, cumulative, line_chart
 from crowdquant.web.deps import PageSession, ServicesDep
 from crowdquant.web.leaderboard import (
@@ -123,7 +124,7 @@ def profile_page(
 
 def final_metrics(tournament: Tournament) -> tuple[str, ...]:
     """The metrics of the per-round chart: CORR and MMC, or the 2017 rules' logloss."""
-    return ("logloss",) if tournament.rules is Rules.LEGACY2017 else ("corr", "mmc")
+    return ruleset_of(tournament).payout_metrics
 
 
 def newest_round_chart(tournament: Tournament, model: Model, history: list[DailyScore]) -> str:

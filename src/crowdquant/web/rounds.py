@@ -8,7 +8,7 @@ of the latest day scored, `tournament.leaderboard.round_table`, read as the publ
 it), and once resolved its results and ranked payouts. A 2017 round's payouts table is the
 seeds' "Tournament 56 Results": live logloss, validation logloss, round USD, round NMR and
 consistency, the validation logloss and consistency being the figures of each model's
-counting upload (`legacy_record.counting_checks`, as the public sees them).
+counting upload (`rules2017_record.counting_checks`, as the public sees them).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from crowdquant.db.models import Round, RoundPayout, RoundResult, RoundStatus, Rules, Tournament
+from crowdquant.db.models import Round, RoundPayout, RoundResult, RoundStatus, Tournament
 from crowdquant.tournament.leaderboard import (
     RoundRow,
     Standing,
@@ -27,9 +27,10 @@ from crowdquant.tournament.leaderboard import (
     rank_metric,
     round_table,
 )
-from crowdquant.tournament.legacy_record import counting_checks
 from crowdquant.tournament.resolution import round_payouts, round_result
 from crowdquant.tournament.rounds import get_round, is_open, list_rounds
+from crowdquant.tournament.rules import ruleset_of
+from crowdquant.tournament.rules2017_record import counting_checks
 from crowdquant.tournament.scoring import days_recorded
 from crowdquant.tournament.tournaments import get_tournament
 from crowdquant.tournament.visibility import Viewer, scores_visible
@@ -156,7 +157,7 @@ def round_page(
         payouts = round_payouts(session, round_)
         figures = (
             counting_checks(session, round_, Viewer.public())
-            if shown.rules is Rules.LEGACY2017
+            if ruleset_of(shown).publishes_2017_files
             else None
         )
         context["payout_columns"], context["payout_rows"] = payouts_table(

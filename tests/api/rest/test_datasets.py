@@ -12,8 +12,8 @@ from crowdquant.data.release import DatasetVersion
 from crowdquant.db.models import DatasetFile, Rules
 from crowdquant.db.session import transaction
 from crowdquant.tournament.datasets import UnknownDatasetFile
-from crowdquant.tournament.legacy_files import LegacyRounds
 from crowdquant.tournament.rounds import FeedPublisher, open_round, open_round_now
+from crowdquant.tournament.rules2017_files import Rules2017Rounds
 from crowdquant.tournament.tournaments import get_tournament
 
 from ...tournament.live_market import KEYS, build_dataset_version, market_feed, stored_bytes
@@ -139,12 +139,12 @@ def test_a_2017_rounds_csv_files_are_its_own(
     """Tournament 11 under the 2017 rules: each round lists its own two CSV files; the
     version's current names give the newest round's; the operator's id map is never listed."""
     publisher = FeedPublisher(
-        market_feed(), world.storage, legacy=LegacyRounds(legacy_version, KEYS)
+        market_feed(), world.storage, files_2017=Rules2017Rounds(legacy_version, KEYS)
     )
     for _ in range(2):
         with transaction(world.sessions) as session:
             tournament = get_tournament(session, 11)
-            tournament.rules = Rules.LEGACY2017
+            tournament.rules = Rules.RULES2017
             open_round_now(session, world.clock, tournament, publisher)
         world.clock.advance(timedelta(weeks=1))
     own = ["numerai_tournament_data_{n}.csv", "numerai_training_data_{n}.csv"]

@@ -116,7 +116,7 @@ def staking(world: RestWorld) -> Staking:
             ("bob_staker", bob, [READ, STAKE]),
         ):
             world.tokens[name] = create_api_key(session, clock, account, name, scopes).token
-        create_tournament(session, clock, 12, "legacy", Rules.LEGACY2017, Cadence.DAILY, "v3")
+        create_tournament(session, clock, 12, "legacy", Rules.RULES2017, Cadence.DAILY, "v3")
         legacy = create_model(session, clock, alice, 12, "alice_legacy")
         bob_legacy = create_model(session, clock, bob, 12, "bob_legacy")
         accounts = {"alice": alice.id, "bob": bob.id}

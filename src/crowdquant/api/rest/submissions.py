@@ -25,9 +25,9 @@ from crowdquant.api.rest.uploads import REQUEST_BODY, UploadDep
 from crowdquant.db.models import Model, Submission, SubmissionStatus
 from crowdquant.http.links import LinksDep
 from crowdquant.http.services import ServicesDep
-from crowdquant.tournament.legacy_checks import visible_checks
 from crowdquant.tournament.models import get_own_model
 from crowdquant.tournament.rounds import current_round
+from crowdquant.tournament.rules2017_checks import visible_checks
 from crowdquant.tournament.submissions import (
     RoundNotOpen,
     counting_submission,

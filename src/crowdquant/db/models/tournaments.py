@@ -26,7 +26,7 @@ class Rules(enum.StrEnum):
     """Which scoring and payout rules a tournament plays by."""
 
     CLASSIC = "classic"
-    LEGACY2017 = "legacy2017"
+    RULES2017 = "legacy2017"  # the stored value, as the database, CLI and API know it
 
 
 class Cadence(enum.StrEnum):

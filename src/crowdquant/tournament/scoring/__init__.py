@@ -16,12 +16,13 @@ equal weights when nobody staked. BMC is
 measured against the blend of the tournament's benchmark models (the `benchmark_models`
 setting: model names), when they submitted.
 
-Metrics, by the tournament's rules:
+Metrics, by the tournament's ruleset (`crowdquant.tournament.rules`: its `daily_metrics` and
+`closing_metrics`):
 
 - classic: day 0 (needs no target) `cwmm`, and `max_corr_others` / `mean_corr_others`
   (originality, against the on-time submissions); each day
   `corr`, `mmc`, `fnc` and `bmc` (the last two with features and benchmarks);
-- legacy2017: day 0 the same similarity figures and `originality_2017` (the seeds' gate: 1
+- rules2017: day 0 the same similarity figures and `originality_2017` (the seeds' gate: 1
   original, 0 not); each day `logloss` on the binary target (residual return above the
   era's median) and `corr`.
 

@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 
 from crowdquant.data.pipeline import MAIN_TARGET
-from crowdquant.db.models import Rules
-from crowdquant.scoring.legacy import logloss_batch, originality_round
 from crowdquant.scoring.round import PreparedRound
+from crowdquant.scoring.rules2017 import logloss_batch, originality_round
 from crowdquant.scoring.similarity import cwmm_scores, originality_against
+from crowdquant.tournament.rules import ruleset_for
 from crowdquant.tournament.scoring.inputs import FloatArray, RoundInputs, ScoredSubmission
 from crowdquant.tournament.scoring.targets import RESIDUAL
 
@@ -50,14 +50,14 @@ def similarity_scores(inputs: RoundInputs) -> list[ScoreValue]:
     similarity = originality_against(inputs.predictions, on_time)
     out += _values(inputs, "max_corr_others", 0, similarity.max_corr)
     out += _values(inputs, "mean_corr_others", 0, similarity.mean_corr)
-    if inputs.rules is Rules.LEGACY2017:
+    if "originality_2017" in ruleset_for(inputs.rules).closing_metrics:
         out += _values(inputs, "originality_2017", 0, _originality_2017(inputs))
     return out
 
 
 def _originality_2017(inputs: RoundInputs) -> FloatArray:
     """The 2017 originality gate, 1 (original) or 0: each submission against the earlier
-    ones of other accounts that were judged original (`scoring.legacy.originality_round`),
+    ones of other accounts that were judged original (`scoring.rules2017.originality_round`),
     on-time submissions first, each group in upload order, so a late arrival changes no one
     else's verdict."""
     order = sorted(
@@ -105,14 +105,15 @@ class DailyScorer:
             return []
         target = targets[MAIN_TARGET].astype(np.float64)
         scored = self._prepared().score(target)
+        metrics = ruleset_for(inputs.rules).daily_metrics
         out = _values(inputs, "corr", day, scored.corr)
-        if inputs.rules is Rules.LEGACY2017:
-            return out + _values(inputs, "logloss", day, self._logloss(targets))
-        if inputs.meta_model is not None:
+        if "logloss" in metrics:
+            out += _values(inputs, "logloss", day, self._logloss(targets))
+        if "mmc" in metrics and inputs.meta_model is not None:
             out += _values(inputs, "mmc", day, scored.mmc)
-        if scored.fnc is not None:
+        if "fnc" in metrics and scored.fnc is not None:
             out += _values(inputs, "fnc", day, scored.fnc)
-        if inputs.benchmark is not None:
+        if "bmc" in metrics and inputs.benchmark is not None:
             out += _values(inputs, "bmc", day, self._bmc(target))
         return out
 

@@ -46,9 +46,9 @@ from crowdquant.scoring.metamodel import (
     stake_weighted_meta_model,
     stake_x_test_weights,
 )
-from crowdquant.scoring.validation import validate_legacy_submission, validate_submission
+from crowdquant.scoring.validation import validate_2017_submission, validate_submission
 from crowdquant.storage import FileStorage
-from crowdquant.tournament.legacy_files import tournament_rows
+from crowdquant.tournament.rules2017_files import tournament_rows
 from crowdquant.tournament.scoring.targets import ScoringError
 from crowdquant.tournament.settings_model import settings_of
 from crowdquant.tournament.submissions import NoLiveFile, live_file_name
@@ -131,18 +131,18 @@ def _live_frame(session: Session, storage: FileStorage, round_: Round) -> pd.Dat
 
 
 def live_predictions(
-    content: bytes, filename: str, ids: pd.Index, legacy: pd.DataFrame | None
+    content: bytes, filename: str, ids: pd.Index, rows_2017: pd.DataFrame | None
 ) -> pd.Series:
     """A stored submission's predictions of the live rows, by live id.
 
-    `legacy`: the round's 2017 id map (`legacy_files.tournament_rows`), or None; with it the
+    `rows_2017`: the round's 2017 id map (`rules2017_files.tournament_rows`), or None; with it the
     file covers every tournament row and its live rows are renamed to the live file's ids."""
-    if legacy is None:
+    if rows_2017 is None:
         return validate_submission(content, ids, filename=filename, max_bytes=2**62).predictions
-    validated = validate_legacy_submission(
-        content, legacy["data_type"], filename=filename, max_bytes=2**62
+    validated = validate_2017_submission(
+        content, rows_2017["data_type"], filename=filename, max_bytes=2**62
     )
-    live = legacy[legacy["data_type"] == "live"]
+    live = rows_2017[rows_2017["data_type"] == "live"]
     values = validated.predictions.reindex(live.index)
     return pd.Series(
         values.to_numpy(np.float64),
@@ -155,12 +155,12 @@ def _prediction_matrix(
     storage: FileStorage,
     ids: pd.Index,
     submissions: Sequence[ScoredSubmission],
-    legacy: pd.DataFrame | None = None,
+    rows_2017: pd.DataFrame | None = None,
 ) -> FloatArray:
     matrix = np.empty((len(ids), len(submissions)), dtype=np.float64)
     for k, scored in enumerate(submissions):
         content = _read(storage, scored.file_key)
-        predictions = live_predictions(content, scored.filename, ids, legacy)
+        predictions = live_predictions(content, scored.filename, ids, rows_2017)
         matrix[:, k] = predictions.reindex(ids).to_numpy(np.float64)
     return matrix
 
@@ -291,7 +291,7 @@ def _cached_prediction_matrix(
     round_: Round,
     ids: pd.Index,
     submissions: Sequence[ScoredSubmission],
-    legacy: pd.DataFrame | None = None,
+    rows_2017: pd.DataFrame | None = None,
 ) -> FloatArray:
     """The prediction matrix, from the round's cache of already-read submissions.
 
@@ -309,7 +309,7 @@ def _cached_prediction_matrix(
             cached = frame[[column for column in frame.columns if column in wanted]]
     missing = [sub for sub in submissions if str(sub.submission_id) not in cached.columns]
     if missing:
-        new = _prediction_matrix(storage, ids, missing, legacy)
+        new = _prediction_matrix(storage, ids, missing, rows_2017)
         columns = [str(sub.submission_id) for sub in missing]
         cached = pd.concat([cached, pd.DataFrame(new, index=ids, columns=columns)], axis=1)
         storage.write(key, _frame_bytes(cached))
@@ -331,11 +331,11 @@ def round_inputs(
     ids = pd.Index(live.index, name="id")
     feature_columns = [c for c in live.columns if c not in ("era", "data_type")]
     submissions = scored_submissions(session, round_)
-    legacy = tournament_rows(session, storage, round_)
+    rows_2017 = tournament_rows(session, storage, round_)
     if from_files:
-        predictions = _prediction_matrix(storage, ids, submissions, legacy)
+        predictions = _prediction_matrix(storage, ids, submissions, rows_2017)
     else:
-        predictions = _cached_prediction_matrix(storage, round_, ids, submissions, legacy)
+        predictions = _cached_prediction_matrix(storage, round_, ids, submissions, rows_2017)
     meta, fixed = _meta_model(session, clock, storage, round_, ids, submissions, predictions)
     benchmark_columns = _benchmark_columns(session, round_, submissions)
     benchmark = (

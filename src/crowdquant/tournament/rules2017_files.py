@@ -1,7 +1,8 @@
 """A 2017 round's files: ``numerai_training_data.csv`` and ``numerai_tournament_data.csv``.
 
-A `LegacyRounds` source, given to the round publisher (`rounds.FeedPublisher`), stores for
-each round of a `Rules.LEGACY2017` tournament (the pure frames: `data.legacy.round_files`):
+A `Rules2017Rounds` source, given to the round publisher (`rounds.FeedPublisher`), stores for
+each round of a tournament whose ruleset publishes them (`publishes_2017_files`; the pure
+frames: `data.rules2017.round_files`):
 
 - ``<version>/numerai_training_data_<round>.csv`` and
   ``<version>/numerai_tournament_data_<round>.csv``, recorded as dataset files of those
@@ -12,7 +13,7 @@ each round of a `Rules.LEGACY2017` tournament (the pure frames: `data.legacy.rou
   round's tournament rows (new id → data type, era, original id; the live rows' original
   ids are those of the round's ``live_<round>.parquet``; the validation and test rows'
   binary target; each row's concordance cluster), from which uploads are checked
-  (`tournament_rows`, `legacy_checks`) and the live rows of a submission are scored.
+  (`tournament_rows`, `rules2017_checks`) and the live rows of a submission are scored.
 
 A round published without a source (a publisher given no dataset version) has only its
 live file, and takes live-only uploads as a classic round does.
@@ -32,25 +33,26 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crowdquant.data.keys import OperatorKeys
-from crowdquant.data.legacy import (
+from crowdquant.data.release import DatasetVersion
+from crowdquant.data.rules2017 import (
     TOURNAMENT_FILENAME,
     TRAINING_FILENAME,
-    LegacyFilesError,
-    LegacyRoundFiles,
+    Rules2017FilesError,
+    Rules2017RoundFiles,
     round_files,
     version_rows,
 )
-from crowdquant.data.release import DatasetVersion
-from crowdquant.db.models import DatasetFile, Round, Rules
-from crowdquant.scoring.legacy import SPLITS, ConcordanceClusters
+from crowdquant.db.models import DatasetFile, Round
+from crowdquant.scoring.rules2017 import SPLITS, ConcordanceClusters
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.errors import ServiceError
+from crowdquant.tournament.rules import ruleset_of
 from crowdquant.tournament.visibility import OPERATOR_PREFIX
 
-LEGACY_FILENAMES = (TRAINING_FILENAME, TOURNAMENT_FILENAME)
+FILENAMES_2017 = (TRAINING_FILENAME, TOURNAMENT_FILENAME)
 
 
-class MissingLegacyIds(ServiceError, LookupError):  # noqa: N818
+class Missing2017Ids(ServiceError, LookupError):  # noqa: N818
     """A 2017 round's files are recorded but its operator id map is not stored."""
 
     code = "missing_legacy_ids"
@@ -82,7 +84,7 @@ def round_key(keys: OperatorKeys, round_number: int) -> bytes:
     return keys.derive(f"legacy-ids:round:{round_number}")
 
 
-class LegacyRounds:
+class Rules2017Rounds:
     """Makes and stores each round's 2017 files from a dataset version (opened with its
     operator folder: the test rows are its holdout) and the round's live rows."""
 
@@ -98,7 +100,7 @@ class LegacyRounds:
         """The version's train, validation and test rows: the same in every round."""
         return version_rows(self.version)
 
-    def files(self, round_number: int, live: pd.DataFrame) -> LegacyRoundFiles:
+    def files(self, round_number: int, live: pd.DataFrame) -> Rules2017RoundFiles:
         return round_files(self.base, self.features, live, round_key(self.keys, round_number))
 
     def store(
@@ -108,7 +110,7 @@ class LegacyRounds:
         version's current names pointing at them, and the operator's id map (not listed).
         Returns the files to record and every key written (to delete them again)."""
         if version != self.version.version:
-            raise LegacyFilesError(
+            raise Rules2017FilesError(
                 f"the 2017 files come from dataset version {self.version.version!r}, not the"
                 f" tournament's {version!r}"
             )
@@ -139,7 +141,7 @@ class LegacyRounds:
         return stored, written
 
 
-def with_clusters(made: LegacyRoundFiles) -> pd.DataFrame:
+def with_clusters(made: Rules2017RoundFiles) -> pd.DataFrame:
     """The id map with each tournament row's concordance cluster (`cluster`): k-means fitted
     on the training and tournament features, as submission-criteria did."""
     rows = pd.concat([made.training, made.tournament])
@@ -160,9 +162,9 @@ def delete_all(storage: FileStorage, keys: list[str]) -> None:
             storage.delete(key)
 
 
-def has_legacy_files(session: Session, round_: Round) -> bool:
+def has_2017_files(session: Session, round_: Round) -> bool:
     """Whether `round_` was published with its 2017 files."""
-    if round_.tournament.rules is not Rules.LEGACY2017:
+    if not ruleset_of(round_.tournament).publishes_2017_files:
         return False
     name = round_filename(TOURNAMENT_FILENAME, round_.number)
     found = session.scalar(
@@ -176,11 +178,11 @@ def has_legacy_files(session: Session, round_: Round) -> bool:
 def tournament_rows(session: Session, storage: FileStorage, round_: Round) -> pd.DataFrame | None:
     """The operator's id map of `round_`'s tournament rows (index `id`; `data_type`, `era`,
     `original_id`), or None for a round published without 2017 files."""
-    if not has_legacy_files(session, round_):
+    if not has_2017_files(session, round_):
         return None
     key = ids_key(round_.dataset_version, round_.number)
     if not storage.exists(key):
-        raise MissingLegacyIds(f"round {round_.number}'s 2017 id map is not stored at {key}")
+        raise Missing2017Ids(f"round {round_.number}'s 2017 id map is not stored at {key}")
     with storage.read(key) as chunks:
         frame = pd.read_parquet(io.BytesIO(b"".join(chunks)))
     frame.index = frame.index.astype(str)

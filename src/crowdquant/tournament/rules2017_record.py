@@ -1,6 +1,6 @@
 """The figures of the uploads that count in 2017 rounds, read back per round and per model.
 
-`counting_checks` gives, per model, the stored figures (`legacy_checks`) of its counting
+`counting_checks` gives, per model, the stored figures (`rules2017_checks`) of its counting
 upload to a round (its newest valid, on-time one, as `submissions.counting_submission`
 picks it), as a viewer may see them: the round's results page shows the validation
 log-loss and consistency. `holdout_record` is the operator's test-set record of a 2017
@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crowdquant.db.models import Model, Round, Submission, SubmissionStatus, Tournament
-from crowdquant.tournament.legacy_checks import visible_checks
+from crowdquant.tournament.rules2017_checks import visible_checks
 from crowdquant.tournament.visibility import Viewer
 
 TEST_LOGLOSS = "test_logloss"

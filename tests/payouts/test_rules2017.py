@@ -12,16 +12,16 @@ from hypothesis import strategies as st
 
 from crowdquant.payouts import (
     NMR_UNIT,
-    Legacy2017Rule,
-    LegacyEntry,
-    LegacyOutcome,
+    Rules2017Entry,
+    Rules2017Outcome,
+    Rules2017Rule,
     auction_awards,
-    legacy_payouts,
     passes_gates,
     rank_prizes,
+    rules2017_payouts,
 )
 
-RULE = Legacy2017Rule()
+RULE = Rules2017Rule()
 BENCHMARK = 0.69314718
 
 
@@ -29,7 +29,7 @@ def nmr(amount: str) -> int:
     return int(Decimal(amount) * NMR_UNIT)
 
 
-def by_key(outcomes: list[LegacyOutcome]) -> dict[str, LegacyOutcome]:
+def by_key(outcomes: list[Rules2017Outcome]) -> dict[str, Rules2017Outcome]:
     return {outcome.key: outcome for outcome in outcomes}
 
 
@@ -40,7 +40,7 @@ def test_gates_not_measured_pass() -> None:
     assert not passes_gates(RULE, consistency=0.74, original=None, concordant=None)
     assert not passes_gates(RULE, consistency=1.0, original=False, concordant=True)
     assert not passes_gates(RULE, consistency=1.0, original=True, concordant=False)
-    seventy = Legacy2017Rule(consistency_threshold=Decimal("0.7"))
+    seventy = Rules2017Rule(consistency_threshold=Decimal("0.7"))
     assert passes_gates(seventy, consistency=7 / 10, original=None, concordant=None)
 
 
@@ -144,20 +144,22 @@ def test_rank_prizes_count_and_places() -> None:
     assert rank_prizes(RULE, 0) == []
     assert rank_prizes(RULE, 3) == rank_prizes(RULE, 100)[:3]
     assert len(rank_prizes(RULE, 250)) == 100
-    assert rank_prizes(Legacy2017Rule(rank_prize_places=0), 10) == []
-    flat = Legacy2017Rule(rank_prize_decay=Decimal(0), rank_prize_usd=Decimal("0.005"))
+    assert rank_prizes(Rules2017Rule(rank_prize_places=0), 10) == []
+    flat = Rules2017Rule(rank_prize_decay=Decimal(0), rank_prize_usd=Decimal("0.005"))
     assert rank_prizes(flat, 2) == [(0, nmr("0.02"))] * 2  # half a cent rounds to even: 0
 
 
 def test_stakes_burn_only_when_worse_than_the_benchmark() -> None:
     entries = [
-        LegacyEntry("worse", 0.6932, eligible=True, stake=nmr("5"), confidence=Decimal("0.5")),
-        LegacyEntry("equal", BENCHMARK, eligible=True, stake=nmr("5"), confidence=Decimal("0.5")),
-        LegacyEntry("better", 0.6920, eligible=True, stake=nmr("5"), confidence=Decimal("0.5")),
-        LegacyEntry("unscored", None, eligible=True, stake=nmr("5"), confidence=Decimal("0.5")),
-        LegacyEntry("nan", math.nan, eligible=True, stake=nmr("5"), confidence=Decimal("0.5")),
+        Rules2017Entry("worse", 0.6932, eligible=True, stake=nmr("5"), confidence=Decimal("0.5")),
+        Rules2017Entry(
+            "equal", BENCHMARK, eligible=True, stake=nmr("5"), confidence=Decimal("0.5")
+        ),
+        Rules2017Entry("better", 0.6920, eligible=True, stake=nmr("5"), confidence=Decimal("0.5")),
+        Rules2017Entry("unscored", None, eligible=True, stake=nmr("5"), confidence=Decimal("0.5")),
+        Rules2017Entry("nan", math.nan, eligible=True, stake=nmr("5"), confidence=Decimal("0.5")),
     ]
-    outcomes = by_key(legacy_payouts(RULE, entries))
+    outcomes = by_key(rules2017_payouts(RULE, entries))
     assert (outcomes["worse"].burn, outcomes["worse"].returned) == (nmr("5"), 0)
     for key in ("equal", "better", "unscored", "nan"):
         assert (outcomes[key].burn, outcomes[key].returned) == (0, nmr("5")), key
@@ -166,15 +168,15 @@ def test_stakes_burn_only_when_worse_than_the_benchmark() -> None:
 
 def test_no_award_without_winning() -> None:
     entries = [
-        LegacyEntry("loser", 0.70, eligible=True, stake=nmr("10"), confidence=Decimal("0.9")),
-        LegacyEntry("winner", 0.69, eligible=True, stake=nmr("10"), confidence=Decimal("0.5")),
+        Rules2017Entry("loser", 0.70, eligible=True, stake=nmr("10"), confidence=Decimal("0.9")),
+        Rules2017Entry("winner", 0.69, eligible=True, stake=nmr("10"), confidence=Decimal("0.5")),
     ]
-    outcomes = by_key(legacy_payouts(RULE, entries))
+    outcomes = by_key(rules2017_payouts(RULE, entries))
     loser, winner = outcomes["loser"], outcomes["winner"]
     assert (loser.auction_award_usd, loser.award_usd) == (11_11, 0)  # its place in the pool
     assert (loser.rank, loser.prize_usd, loser.prize_nmr) == (None, 0, 0)
     assert (winner.auction_award_usd, winner.award_usd) == (20_00, 20_00)
-    assert winner == LegacyOutcome(
+    assert winner == Rules2017Outcome(
         key="winner",
         rank=1,
         won=True,
@@ -189,11 +191,13 @@ def test_no_award_without_winning() -> None:
 
 def test_ineligible_gets_nothing_but_its_stake_back_or_burned() -> None:
     entries = [
-        LegacyEntry("copy", 0.68, eligible=False, stake=nmr("10"), confidence=Decimal("0.9")),
-        LegacyEntry("bad_copy", 0.70, eligible=False, stake=nmr("10"), confidence=Decimal("0.9")),
-        LegacyEntry("honest", 0.69, eligible=True, stake=nmr("1"), confidence=Decimal("0.1")),
+        Rules2017Entry("copy", 0.68, eligible=False, stake=nmr("10"), confidence=Decimal("0.9")),
+        Rules2017Entry(
+            "bad_copy", 0.70, eligible=False, stake=nmr("10"), confidence=Decimal("0.9")
+        ),
+        Rules2017Entry("honest", 0.69, eligible=True, stake=nmr("1"), confidence=Decimal("0.1")),
     ]
-    outcomes = by_key(legacy_payouts(Legacy2017Rule(staking_pool_usd=10_00), entries))
+    outcomes = by_key(rules2017_payouts(Rules2017Rule(staking_pool_usd=10_00), entries))
     copy, bad_copy, honest = outcomes["copy"], outcomes["bad_copy"], outcomes["honest"]
     assert copy.won and copy.rank is None
     assert (copy.auction_award_usd, copy.award_usd, copy.prize_usd, copy.prize_nmr) == (0, 0, 0, 0)
@@ -204,15 +208,15 @@ def test_ineligible_gets_nothing_but_its_stake_back_or_burned() -> None:
 
 def test_ranks_by_logloss_then_order_then_key() -> None:
     entries = [
-        LegacyEntry("c", 0.690, eligible=True, order=3),
-        LegacyEntry("b", 0.685, eligible=True, order=2),
-        LegacyEntry("a", 0.690, eligible=True, order=1),
-        LegacyEntry("z", 0.690, eligible=True, order=1),
-        LegacyEntry("out", 0.680, eligible=False),
-        LegacyEntry("lost", 0.700, eligible=True),
-        LegacyEntry("none", None, eligible=True),
+        Rules2017Entry("c", 0.690, eligible=True, order=3),
+        Rules2017Entry("b", 0.685, eligible=True, order=2),
+        Rules2017Entry("a", 0.690, eligible=True, order=1),
+        Rules2017Entry("z", 0.690, eligible=True, order=1),
+        Rules2017Entry("out", 0.680, eligible=False),
+        Rules2017Entry("lost", 0.700, eligible=True),
+        Rules2017Entry("none", None, eligible=True),
     ]
-    outcomes = legacy_payouts(RULE, entries)
+    outcomes = rules2017_payouts(RULE, entries)
     assert [o.key for o in outcomes] == [e.key for e in entries]  # input order
     assert {o.key: o.rank for o in outcomes} == {
         "c": 4,
@@ -233,20 +237,20 @@ def test_ranks_by_logloss_then_order_then_key() -> None:
 
 
 def test_ranks_beyond_the_places_get_no_prize() -> None:
-    rule = Legacy2017Rule(rank_prize_places=1)
-    entries = [LegacyEntry("a", 0.68, eligible=True), LegacyEntry("b", 0.69, eligible=True)]
-    outcomes = by_key(legacy_payouts(rule, entries))
+    rule = Rules2017Rule(rank_prize_places=1)
+    entries = [Rules2017Entry("a", 0.68, eligible=True), Rules2017Entry("b", 0.69, eligible=True)]
+    outcomes = by_key(rules2017_payouts(rule, entries))
     assert (outcomes["b"].rank, outcomes["b"].prize_usd, outcomes["b"].prize_nmr) == (2, 0, 0)
     assert outcomes["a"].prize_usd == 1000_00
 
 
 def test_refusals() -> None:
     with pytest.raises(ValueError, match=r"duplicate keys: \['a'\]"):
-        legacy_payouts(RULE, [LegacyEntry("a", 0.6, True), LegacyEntry("a", 0.7, True)])
+        rules2017_payouts(RULE, [Rules2017Entry("a", 0.6, True), Rules2017Entry("a", 0.7, True)])
     with pytest.raises(ValueError, match="a: stake must not be negative"):
-        legacy_payouts(RULE, [LegacyEntry("a", 0.6, True, stake=-1)])
+        rules2017_payouts(RULE, [Rules2017Entry("a", 0.6, True, stake=-1)])
     with pytest.raises(ValueError, match="a: confidence must be"):
-        legacy_payouts(RULE, [LegacyEntry("a", 0.6, True, stake=1, confidence=Decimal(2))])
-    unchecked = [LegacyEntry("a", 0.6, False, stake=1, confidence=Decimal(2))]  # never bids
-    assert legacy_payouts(RULE, unchecked)[0].returned == 1
-    assert legacy_payouts(RULE, []) == []
+        rules2017_payouts(RULE, [Rules2017Entry("a", 0.6, True, stake=1, confidence=Decimal(2))])
+    unchecked = [Rules2017Entry("a", 0.6, False, stake=1, confidence=Decimal(2))]  # never bids
+    assert rules2017_payouts(RULE, unchecked)[0].returned == 1
+    assert rules2017_payouts(RULE, []) == []

@@ -34,8 +34,6 @@ from crowdquant.db.models import (
 from crowdquant.storage import LocalStorage, StorageError
 from crowdquant.storage.interface import Content, StoredFile
 from crowdquant.tournament.accounts import sign_up
-from crowdquant.tournament.legacy_checks import legacy_upload_checks
-from crowdquant.tournament.legacy_files import LegacyRounds, ids_key, tournament_rows
 from crowdquant.tournament.models import create_model
 from crowdquant.tournament.rounds import (
     FeedPublisher,
@@ -44,6 +42,8 @@ from crowdquant.tournament.rounds import (
     open_round_now,
     start_scoring,
 )
+from crowdquant.tournament.rules2017_checks import rules2017_upload_checks
+from crowdquant.tournament.rules2017_files import Rules2017Rounds, ids_key, tournament_rows
 from crowdquant.tournament.scoring import FeedTargets, score_round
 from crowdquant.tournament.submissions import counting_submission, submit_predictions
 from crowdquant.tournament.tournaments import create_tournament, get_tournament
@@ -80,13 +80,13 @@ def storage(tmp_path: Path) -> LocalStorage:
 
 @pytest.fixture
 def publisher(storage: LocalStorage, version: DatasetVersion) -> FeedPublisher:
-    return FeedPublisher(market_feed(), storage, legacy=LegacyRounds(version, KEYS))
+    return FeedPublisher(market_feed(), storage, files_2017=Rules2017Rounds(version, KEYS))
 
 
 @pytest.fixture
 def session(sessions: sessionmaker[Session], clock: ManualClock) -> Iterator[Session]:
     with sessions() as session:
-        create_tournament(session, clock, LEGACY, "legacy", Rules.LEGACY2017, Cadence.WEEKLY, "v2")
+        create_tournament(session, clock, LEGACY, "legacy", Rules.RULES2017, Cadence.WEEKLY, "v2")
         session.commit()
         yield session
 
@@ -206,7 +206,7 @@ def test_a_refused_publication_leaves_no_file(
 ) -> None:
     storage = FailingStorage(tmp_path / "failing", fsync=False)
     storage.failing = failing
-    publisher = FeedPublisher(market_feed(), storage, legacy=LegacyRounds(version, KEYS))
+    publisher = FeedPublisher(market_feed(), storage, files_2017=Rules2017Rounds(version, KEYS))
     with pytest.raises(PublishFailed, match="the disk is full"):
         open_next(session, clock, publisher)
     session.rollback()
@@ -218,7 +218,7 @@ def test_a_refused_publication_leaves_no_file(
 def test_files_of_another_dataset_version_are_refused(
     session: Session, clock: ManualClock, storage: LocalStorage, publisher: FeedPublisher
 ) -> None:
-    create_tournament(session, clock, 12, "other", Rules.LEGACY2017, Cadence.WEEKLY, "v3")
+    create_tournament(session, clock, 12, "other", Rules.RULES2017, Cadence.WEEKLY, "v3")
     with pytest.raises(PublishFailed, match="from dataset version 'v2', not the tournament's"):
         open_round_now(session, clock, get_tournament(session, 12), publisher)
     session.rollback()
@@ -391,7 +391,7 @@ def test_an_uploads_figures_are_computed_from_the_operators_targets(
         session, clock, storage, carol, carol_model, round_, as_csv(full_upload(rows, 2))
     )
 
-    found = legacy_upload_checks(session, storage, first)
+    found = rules2017_upload_checks(session, storage, first)
     assert found is not None
     validation = rows[rows["data_type"] == "validation"]
     expected = log_loss(validation["target"].astype(int), values[validation.index])
@@ -411,9 +411,9 @@ def test_an_uploads_figures_are_computed_from_the_operators_targets(
     assert found.checks.validation_logloss < np.log(2)
     # against the other accounts' uploads: the copy is not original, the noise is
     assert not found.originality.original  # bob's copy counts against alice too
-    copied = legacy_upload_checks(session, storage, copy)
+    copied = rules2017_upload_checks(session, storage, copy)
     assert copied is not None and not copied.originality.original
-    own = legacy_upload_checks(session, storage, noise)
+    own = rules2017_upload_checks(session, storage, noise)
     assert own is not None and own.originality.original
     assert own.originality.compared_with == 2
 
@@ -445,7 +445,7 @@ def test_an_upload_unlike_itself_across_data_types_is_not_concordant(
     live = rows["data_type"] == "live"
     values[live.to_numpy()] = (values[live.to_numpy()] + 0.25).round(6)  # live far above
     submission = upload(session, clock, storage, dave, model, round_, as_csv(values))
-    found = legacy_upload_checks(session, storage, submission)
+    found = rules2017_upload_checks(session, storage, submission)
     assert found is not None and found.concordance is not None
     assert not found.concordance.concordant and found.concordance.score > 0.5
     stored = session.scalar(

@@ -2,11 +2,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from crowdquant.data.legacy import (
-    LegacyRoundFiles,
+from crowdquant.data.rules2017 import (
+    Rules2017RoundFiles,
     binary_targets,
-    export_legacy,
-    legacy_frame,
+    export_2017,
+    frame_2017,
     round_files,
     version_rows,
 )
@@ -15,7 +15,7 @@ from .conftest import Built
 
 
 def test_legacy_csv_has_the_2017_layout(tmp_path: Path, synthetic_build: Built) -> None:
-    out = export_legacy(synthetic_build.version, tmp_path / "legacy.csv")
+    out = export_2017(synthetic_build.version, tmp_path / "legacy.csv")
     legacy = pd.read_csv(out, dtype={"id": str})
     n_features = len(synthetic_build.version.features_json()["feature_sets"]["all"])
     expected = [
@@ -37,13 +37,13 @@ def test_legacy_csv_has_the_2017_layout(tmp_path: Path, synthetic_build: Built) 
 
 
 def test_test_rows_are_the_hidden_holdout(tmp_path: Path, synthetic_build: Built) -> None:
-    legacy = pd.read_csv(export_legacy(synthetic_build.version, tmp_path / "l.csv"), index_col="id")
+    legacy = pd.read_csv(export_2017(synthetic_build.version, tmp_path / "l.csv"), index_col="id")
     holdout = synthetic_build.version.frame("holdout")
     assert set(legacy.index[legacy["data_type"] == "test"]) == set(holdout.index)
     assert not list(tmp_path.glob(".*partial*"))
 
 
-def round_of(built: Built, key: bytes) -> LegacyRoundFiles:
+def round_of(built: Built, key: bytes) -> Rules2017RoundFiles:
     version = built.version
     features = version.features_json()["feature_sets"]["all"]
     return round_files(version_rows(version), features, version.frame("live"), key)
@@ -74,7 +74,7 @@ def test_a_rounds_files_split_the_layout_and_rekey_every_id(synthetic_build: Bui
     assert not originals & (set(files.training.index) | set(files.tournament.index))
     assert set(files.id_map["original_id"]) <= originals
     # the same rows as the whole-version export, in [0, 1]
-    whole = legacy_frame(version)
+    whole = frame_2017(version)
     assert len(files.training) + len(files.tournament) == len(whole)
     row = files.id_map.index[0]
     original = whole.loc[files.id_map.loc[row, "original_id"]]

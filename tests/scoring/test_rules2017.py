@@ -12,7 +12,7 @@ from scipy.special import ndtr
 from scipy.stats import ks_2samp
 from sklearn.metrics import log_loss
 
-from crowdquant.scoring.legacy import (
+from crowdquant.scoring.rules2017 import (
     BENCHMARK_LOGLOSS,
     BENCHMARK_LOGLOSS_2019,
     CONCORDANCE_THRESHOLD,

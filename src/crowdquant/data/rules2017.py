@@ -9,7 +9,7 @@ validation rows with their target, the test rows and the round's live rows witho
 id re-keyed for the round by a keyed hash of its original id, so ids of two rounds cannot be
 linked without the operator's key. Rows are ordered by their new id within each data type
 and era, so a row's place in the file does not link it across rounds either. The operator
-keeps `LegacyRoundFiles.id_map` (new id → data type, era, original id) to score the round.
+keeps `Rules2017RoundFiles.id_map` (new id → data type, era, original id) to score the round.
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ from crowdquant.data.keys import keyed_digests
 from crowdquant.data.release import DatasetVersion
 from crowdquant.data.splits import HOLDOUT, LIVE, TRAIN, VALIDATION
 
-LEGACY_TYPES = {TRAIN: "train", VALIDATION: "validation", HOLDOUT: "test", LIVE: "live"}
+DATA_TYPES_2017 = {TRAIN: "train", VALIDATION: "validation", HOLDOUT: "test", LIVE: "live"}
 TRAINING_FILENAME = "numerai_training_data.csv"
 TOURNAMENT_FILENAME = "numerai_tournament_data.csv"
 
 
-class LegacyFilesError(ValueError):
+class Rules2017FilesError(ValueError):
     """A round's 2017 files cannot be made from what was given."""
 
 
@@ -42,36 +42,36 @@ def binary_targets(id_map: pd.DataFrame) -> pd.Series:
     return above.where(id_map["residual_return"].notna()).set_axis(id_map["id"])
 
 
-def _legacy_part(
-    frame: pd.DataFrame, features: list[str], legacy_type: str, targets: pd.Series | None
+def _part_2017(
+    frame: pd.DataFrame, features: list[str], data_type: str, targets: pd.Series | None
 ) -> pd.DataFrame:
     """Rows of one data type in the 2017 layout: features / 4, era ``eraN``, the binary
     target where `targets` is given (else empty)."""
     missing = [name for name in features if name not in frame.columns]
     if missing:
-        raise LegacyFilesError(
-            f"the {legacy_type} rows lack {len(missing)} of the version's features,"
+        raise Rules2017FilesError(
+            f"the {data_type} rows lack {len(missing)} of the version's features,"
             f" e.g. {missing[0]!r}"
         )
     values = frame[features].to_numpy("float64") / 4.0
     part = pd.DataFrame(
         values, index=frame.index, columns=[f"feature{i}" for i in range(1, len(features) + 1)]
     )
-    part.insert(0, "data_type", legacy_type)
+    part.insert(0, "data_type", data_type)
     part.insert(0, "era", "era" + frame["era"].astype(int).astype(str))
     part["target"] = targets.reindex(frame.index) if targets is not None else pd.NA
     part["target"] = part["target"].astype("Int8")
     return part
 
 
-def legacy_frame(version: DatasetVersion) -> pd.DataFrame:
+def frame_2017(version: DatasetVersion) -> pd.DataFrame:
     features = version.features_json()["feature_sets"]["all"]
     targets = binary_targets(version.id_map())
     parts = []
-    for split, legacy_type in LEGACY_TYPES.items():
+    for split, data_type in DATA_TYPES_2017.items():
         shown = split in (TRAIN, VALIDATION)
         parts.append(
-            _legacy_part(version.frame(split), features, legacy_type, targets if shown else None)
+            _part_2017(version.frame(split), features, data_type, targets if shown else None)
         )
     legacy = pd.concat(parts)
     legacy["target"] = legacy["target"].astype("Int8")
@@ -86,7 +86,7 @@ def version_rows(version: DatasetVersion) -> pd.DataFrame:
     features = version.features_json()["feature_sets"]["all"]
     targets = binary_targets(version.id_map())
     parts = [
-        _legacy_part(version.frame(split), features, LEGACY_TYPES[split], targets)
+        _part_2017(version.frame(split), features, DATA_TYPES_2017[split], targets)
         for split in (TRAIN, VALIDATION, HOLDOUT)
     ]
     rows = pd.concat(parts)
@@ -95,7 +95,7 @@ def version_rows(version: DatasetVersion) -> pd.DataFrame:
 
 
 @dataclass(frozen=True)
-class LegacyRoundFiles:
+class Rules2017RoundFiles:
     """One 2017 round's files (index `id`, the round's ids) and the operator's id map.
 
     id_map: index `id` (the round's id of every tournament row), columns `data_type`, `era`,
@@ -118,24 +118,26 @@ def round_ids(key: bytes, original_ids: pd.Index) -> pd.Index:
 
 def round_files(
     base: pd.DataFrame, features: list[str], live: pd.DataFrame, key: bytes
-) -> LegacyRoundFiles:
+) -> Rules2017RoundFiles:
     """A round's 2017 files from the version's rows (`version_rows`) and the round's live
     rows (index id; columns era and the version's published `features`, bins 0–4), every id
     re-keyed with `key` (the round's own key: derive one per round)."""
-    rows = pd.concat([base, _legacy_part(live, features, "live", None)])
+    rows = pd.concat([base, _part_2017(live, features, "live", None)])
     if rows.index.has_duplicates:
-        raise LegacyFilesError("a live id is also an id of the version's rows")
+        raise Rules2017FilesError("a live id is also an id of the version's rows")
     original = pd.Index(rows.index.astype(str), name="original_id")
     new_ids = round_ids(key, original)
     if new_ids.has_duplicates:  # 60-bit ids: a collision is astronomically unlikely
-        raise LegacyFilesError("two rows drew the same round id; derive another key")
+        raise Rules2017FilesError("two rows drew the same round id; derive another key")
     rows = rows.set_axis(new_ids)
     rows.insert(0, "original_id", original.to_numpy())
     order = np.lexsort(
         (
             new_ids.to_numpy(str),
             rows["era"].str[3:].astype(int).to_numpy(),
-            rows["data_type"].map({t: k for k, t in enumerate(LEGACY_TYPES.values())}).to_numpy(),
+            rows["data_type"]
+            .map({t: k for k, t in enumerate(DATA_TYPES_2017.values())})
+            .to_numpy(),
         )
     )
     rows = rows.iloc[order]
@@ -143,19 +145,19 @@ def round_files(
     tournament_rows = rows[rows["data_type"] != "train"]
     published = tournament_rows.drop(columns="original_id")
     published["target"] = published["target"].where(published["data_type"] == "validation")
-    return LegacyRoundFiles(
+    return Rules2017RoundFiles(
         training=training,
         tournament=published,
         id_map=tournament_rows[["data_type", "era", "original_id", "target"]].copy(),
     )
 
 
-def export_legacy(version: DatasetVersion, out: Path) -> Path:
+def export_2017(version: DatasetVersion, out: Path) -> Path:
     """Write the legacy CSV atomically (a temporary file renamed into place)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
     try:
-        legacy_frame(version).to_csv(tmp)
+        frame_2017(version).to_csv(tmp)
         tmp.replace(out)
     finally:
         tmp.unlink(missing_ok=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
-from crowdquant.payouts.rules import Legacy2017Rule
+from crowdquant.payouts.rules import Rules2017Rule
 from crowdquant.payouts.units import NMR_UNIT, USD_CENTS, check_unique, float_decimal
 
 Bid = tuple[str, int, Decimal, int]
@@ -24,7 +24,7 @@ NMR_CENT = NMR_UNIT // 100
 
 
 @dataclass(frozen=True)
-class LegacyEntry:
+class Rules2017Entry:
     """One submission: its live logloss (None: unscored), gates passed, and its stake if any.
 
     `order` breaks ties: lower staked earlier.
@@ -39,7 +39,7 @@ class LegacyEntry:
 
 
 @dataclass(frozen=True)
-class LegacyOutcome:
+class Rules2017Outcome:
     """What one entry gets: awards and prizes (USD cents, NMR units) and its stake's fate."""
 
     key: str
@@ -54,7 +54,7 @@ class LegacyOutcome:
 
 
 def passes_gates(
-    rule: Legacy2017Rule,
+    rule: Rules2017Rule,
     *,
     consistency: float | None,
     original: bool | None,
@@ -102,12 +102,12 @@ def auction_awards(pool_usd: int, bids: Sequence[Bid]) -> dict[str, int]:
     return awards
 
 
-def rank_share(rule: Legacy2017Rule, rank: int) -> Fraction:
+def rank_share(rule: Rules2017Rule, rank: int) -> Fraction:
     """r^−decay: a float power, read at its repr."""
     return Fraction(float_decimal(rank ** -float(rule.rank_prize_decay)))
 
 
-def rank_prizes(rule: Legacy2017Rule, count: int) -> list[tuple[int, int]]:
+def rank_prizes(rule: Rules2017Rule, count: int) -> list[tuple[int, int]]:
     """(USD cents, NMR units) for ranks 1..min(count, places).
 
     The top prize times r^−decay: in USD rounded half to even to the cent, in NMR
@@ -121,7 +121,7 @@ def rank_prizes(rule: Legacy2017Rule, count: int) -> list[tuple[int, int]]:
     return prizes
 
 
-def beats(rule: Legacy2017Rule, logloss: float | None) -> bool:
+def beats(rule: Rules2017Rule, logloss: float | None) -> bool:
     """Whether a live logloss is strictly better (lower) than the benchmark."""
     return (
         logloss is not None
@@ -130,7 +130,7 @@ def beats(rule: Legacy2017Rule, logloss: float | None) -> bool:
     )
 
 
-def burns(rule: Legacy2017Rule, logloss: float | None) -> bool:
+def burns(rule: Rules2017Rule, logloss: float | None) -> bool:
     """Whether a live logloss is strictly worse (higher) than the benchmark."""
     return (
         logloss is not None
@@ -139,7 +139,7 @@ def burns(rule: Legacy2017Rule, logloss: float | None) -> bool:
     )
 
 
-def ranks(rule: Legacy2017Rule, entries: Sequence[LegacyEntry]) -> dict[str, int]:
+def ranks(rule: Rules2017Rule, entries: Sequence[Rules2017Entry]) -> dict[str, int]:
     """1-based ranks of the eligible winners by live logloss (ties: lower order, then key)."""
     winners = sorted(
         (float_decimal(entry.live_logloss), entry.order, entry.key)
@@ -149,7 +149,7 @@ def ranks(rule: Legacy2017Rule, entries: Sequence[LegacyEntry]) -> dict[str, int
     return {key: rank for rank, (_, _, key) in enumerate(winners, start=1)}
 
 
-def legacy_bids(entries: Sequence[LegacyEntry]) -> list[Bid]:
+def bids_2017(entries: Sequence[Rules2017Entry]) -> list[Bid]:
     """The auction bids: eligible entries with a positive stake and a confidence."""
     return [
         (entry.key, entry.stake, entry.confidence, entry.order)
@@ -158,7 +158,9 @@ def legacy_bids(entries: Sequence[LegacyEntry]) -> list[Bid]:
     ]
 
 
-def legacy_payouts(rule: Legacy2017Rule, entries: Sequence[LegacyEntry]) -> list[LegacyOutcome]:
+def rules2017_payouts(
+    rule: Rules2017Rule, entries: Sequence[Rules2017Entry]
+) -> list[Rules2017Outcome]:
     """Every entry's outcome under `rule`, in input order; duplicate keys are refused."""
     check_unique(entry.key for entry in entries)
     for entry in entries:
@@ -166,7 +168,7 @@ def legacy_payouts(rule: Legacy2017Rule, entries: Sequence[LegacyEntry]) -> list
             raise ValueError(f"{entry.key}: stake must not be negative, got {entry.stake}")
     ranked = ranks(rule, entries)
     prizes = rank_prizes(rule, len(ranked))
-    awards = auction_awards(rule.staking_pool_usd, legacy_bids(entries))
+    awards = auction_awards(rule.staking_pool_usd, bids_2017(entries))
     outcomes = []
     for entry in entries:
         rank = ranked.get(entry.key)
@@ -177,7 +179,7 @@ def legacy_payouts(rule: Legacy2017Rule, entries: Sequence[LegacyEntry]) -> list
         auction = awards.get(entry.key, 0)
         burned = entry.stake if burns(rule, entry.live_logloss) else 0
         outcomes.append(
-            LegacyOutcome(
+            Rules2017Outcome(
                 key=entry.key,
                 rank=rank,
                 won=won,

@@ -24,7 +24,7 @@ from crowdquant.db.models import Round, Rules, Tournament
 from crowdquant.db.session import transaction
 from crowdquant.ledger import Currency, prize_pool
 from crowdquant.tournament.funding import fund_prize_pool
-from crowdquant.tournament.legacy_files import tournament_rows
+from crowdquant.tournament.rules2017_files import tournament_rows
 from crowdquant.tournament.tournaments import get_tournament
 
 from ..tournament.scored_round import market_feed
@@ -155,7 +155,7 @@ def expected_round(
 def test_three_weekly_2017_rounds_gate_auction_burn_and_pay_as_computed(
     sessions: sessionmaker[Session], tmp_path: Path, legacy_version: DatasetVersion
 ) -> None:
-    spec = TournamentSpec(LEGACY, Rules.LEGACY2017, "v2")
+    spec = TournamentSpec(LEGACY, Rules.RULES2017, "v2")
     with staked_world(
         sessions, tmp_path, [spec], PLAYERS, GRANT, legacy_version=legacy_version
     ) as world:

@@ -2,8 +2,8 @@
 originality against the other accounts' uploads of the round, and the test-set log-loss
 (the operator's alone: `visibility.HIDDEN_METRICS`).
 
-`legacy_upload_checks` computes them for a valid upload to a round published with 2017
-files (`legacy_files`), from the stored file and the operator's id map (which holds the
+`rules2017_upload_checks` computes them for a valid upload to a round published with 2017
+files (`rules2017_files`), from the stored file and the operator's id map (which holds the
 validation and test rows' targets); `check_rows` makes the `SubmissionCheck` rows that
 keep them (`submissions.submit_predictions` adds them with the upload), and
 `visible_checks` reads them back as a viewer may see them. Concordance compares the
@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crowdquant.db.models import Model, Submission, SubmissionCheck, SubmissionStatus
-from crowdquant.scoring.legacy import (
+from crowdquant.scoring.rules2017 import (
     CONCORDANCE_CLUSTERS,
     SPLITS,
     ConcordanceClusters,
@@ -34,9 +34,9 @@ from crowdquant.scoring.legacy import (
     originality,
     upload_checks,
 )
-from crowdquant.scoring.validation import validate_legacy_submission
+from crowdquant.scoring.validation import validate_2017_submission
 from crowdquant.storage import FileStorage
-from crowdquant.tournament.legacy_files import tournament_rows
+from crowdquant.tournament.rules2017_files import tournament_rows
 from crowdquant.tournament.visibility import Viewer, metric_visible
 
 CHECK_METRICS = (
@@ -50,7 +50,7 @@ CHECK_METRICS = (
 
 
 @dataclass(frozen=True)
-class LegacyChecks:
+class Rules2017Checks:
     checks: UploadChecks
     originality: OriginalityResult
     concordance: ConcordanceResult | None  # None: no cluster has rows of all three types
@@ -75,15 +75,15 @@ def _concordance(own: pd.Series, rows: pd.DataFrame) -> ConcordanceResult | None
 def _probabilities(storage: FileStorage, submission: Submission, rows: pd.DataFrame) -> pd.Series:
     with storage.read(submission.file_key) as chunks:
         content = b"".join(chunks)
-    validated = validate_legacy_submission(
+    validated = validate_2017_submission(
         content, rows["data_type"], filename=submission.filename, max_bytes=2**62
     )
     return validated.predictions.reindex(rows.index)
 
 
-def legacy_upload_checks(
+def rules2017_upload_checks(
     session: Session, storage: FileStorage, submission: Submission
-) -> LegacyChecks | None:
+) -> Rules2017Checks | None:
     """The figures of a valid upload to a round with 2017 files; None for any other."""
     if submission.status is not SubmissionStatus.VALID:
         return None
@@ -105,14 +105,16 @@ def legacy_upload_checks(
     matrix = np.empty((len(rows), len(others)), dtype=np.float64)
     for k, other in enumerate(others):
         matrix[:, k] = _probabilities(storage, other, rows).to_numpy(np.float64)
-    return LegacyChecks(
+    return Rules2017Checks(
         checks=upload_checks(own, rows),
         originality=originality(own.to_numpy(np.float64), matrix),
         concordance=_concordance(own, rows),
     )
 
 
-def check_rows(found: LegacyChecks, submission: Submission, now: datetime) -> list[SubmissionCheck]:
+def check_rows(
+    found: Rules2017Checks, submission: Submission, now: datetime
+) -> list[SubmissionCheck]:
     """The rows keeping an upload's figures."""
     values = {
         "validation_logloss": found.checks.validation_logloss,

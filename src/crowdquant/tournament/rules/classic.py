@@ -1,0 +1,70 @@
+"""Today's rules: daily CORR, MMC, FNC and BMC; one continuous stake, frozen at each close;
+stake × clipped CORR/MMC payouts (`payouts.classic_payouts`)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import ClassVar
+
+from crowdquant.db.models import PayoutMode, Rules
+from crowdquant.payouts import ClassicEntry, ClassicRule, PayoutRule, classic_payouts
+from crowdquant.tournament.rules.base import Models, PlannedPayout, Ruleset, Scores, Stakes
+
+
+class Classic(Ruleset):
+    rules = Rules.CLASSIC
+    daily_metrics = frozenset({"corr", "mmc", "fnc", "bmc"})
+    closing_metrics = frozenset()
+    rank_metric = ("corr", True)
+    payout_metrics = ("corr", "mmc")
+    gates = ()
+    upload_gates: ClassVar[Mapping[str, str]] = {}
+    round_stakes = False
+    publishes_2017_files = False
+
+    def plan_payouts(
+        self,
+        rule: PayoutRule,
+        participants: set[uuid.UUID],
+        stakes: Stakes,
+        scores: Scores,
+        models: Models,
+    ) -> tuple[list[PlannedPayout], str]:
+        """Each stake at risk earns or loses its share (only stakers are paid)."""
+        assert isinstance(rule, ClassicRule)
+        entries = [
+            ClassicEntry(
+                str(model_id),
+                row.at_risk,
+                scores.get(model_id, {}).get("corr"),
+                scores.get(model_id, {}).get("mmc"),
+            )
+            for model_id, row in sorted(stakes.items())
+        ]
+        result = classic_payouts(rule, entries)
+        factor = _decimal_text(result.payout_factor.numerator, result.payout_factor.denominator)
+        planned = []
+        for entry in entries:
+            model_id = uuid.UUID(entry.key)
+            amount = result.payouts[entry.key]
+            planned.append(
+                PlannedPayout(
+                    model_id=model_id,
+                    owner_id=models[model_id].account_id,
+                    at_risk=entry.at_risk,
+                    reward=max(amount, 0),
+                    burn=max(-amount, 0),
+                    usd=0,
+                    to_wallet=models[model_id].payout_mode is PayoutMode.WALLET,
+                    inputs={"corr": entry.corr, "mmc": entry.mmc, "payout_factor": factor},
+                )
+            )
+        return planned, factor
+
+
+def _decimal_text(numerator: int, denominator: int) -> str:
+    """An exact fraction as a decimal string (to 30 places if it does not terminate)."""
+    value = Decimal(numerator) / Decimal(denominator)
+    return f"{value.normalize():f}"
