@@ -15,8 +15,8 @@ from crowdquant.data.sources import FileSource, SyntheticSource
 from crowdquant.data.sources.synthetic import SyntheticConfig, SyntheticMarket
 from crowdquant.db.models import Cadence, Rules, Tournament
 from crowdquant.settings import Settings
-from crowdquant.tournament.rules2017_files import Rules2017Rounds
 from crowdquant.tournament.rounds import FeedPublisher
+from crowdquant.tournament.rules2017_files import Rules2017Rounds
 from crowdquant.tournament.runtime import NO_RUNTIME, tournament_runtime
 from crowdquant.tournament.scoring import FeedTargets
 
@@ -57,7 +57,7 @@ def test_a_synthetic_market_publishes_scores_and_trades_as_it_generates_days(
     runtime = tournament_runtime(settings, tournament("synthetic"), local_storage(tmp_path))
     assert isinstance(runtime.publisher, FeedPublisher)
     assert isinstance(runtime.publisher.feed.market, SyntheticMovingMarket)
-    assert runtime.publisher.legacy is None
+    assert runtime.publisher.files_2017 is None
     assert isinstance(runtime.targets, FeedTargets)
     assert runtime.market is runtime.targets  # the fund trades the market that scores
     assert runtime.market_ends is None
