@@ -67,17 +67,15 @@ from crowdquant.db.session import make_engine, session_factory, transaction
 from crowdquant.ledger import (
     BURNED,
     GENESIS,
-    GENESIS_SUPPLY,
-    NMR_UNIT,
     TREASURY,
     AccountId,
     AccountKind,
-    Currency,
     release,
     stake,
     wallet,
 )
 from crowdquant.ledger.sql import SqlLedger
+from crowdquant.money import GENESIS_SUPPLY, NMR_UNIT, Currency
 from crowdquant.payouts import ClassicRule, rule_from_data, rule_to_data
 from crowdquant.tournament import resolution
 from crowdquant.tournament.resolution import round_transitions

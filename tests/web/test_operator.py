@@ -35,7 +35,8 @@ from crowdquant.db.models import (
 )
 from crowdquant.db.session import transaction
 from crowdquant.fund.rounds import equity_curve, update_fund
-from crowdquant.ledger import GENESIS_SUPPLY, NMR_UNIT, Currency, format_amount, wallet
+from crowdquant.ledger import wallet
+from crowdquant.money import GENESIS_SUPPLY, NMR_UNIT, Currency, format_amount
 from crowdquant.tournament.accounts import sign_up
 from crowdquant.tournament.models import create_model
 from crowdquant.tournament.scoring import FeedTargets, days_recorded, score_round

@@ -46,8 +46,9 @@ from crowdquant.db.models import (
     Tournament,
 )
 from crowdquant.db.session import make_engine, session_factory, transaction
-from crowdquant.ledger import Currency, Ledger, LedgerError, format_amount
+from crowdquant.ledger import Ledger, LedgerError
 from crowdquant.ledger.sql import SqlLedger, serialised
+from crowdquant.money import Currency, format_amount
 from crowdquant.settings import Settings
 from crowdquant.storage import FileStorage, StorageError, storage_from_settings
 from crowdquant.tournament.accounts import (

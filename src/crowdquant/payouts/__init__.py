@@ -28,11 +28,8 @@ from crowdquant.payouts.rules import (
     rule_to_data,
     rule_with,
 )
-from crowdquant.payouts.units import NMR_UNIT, USD_CENTS
 
 __all__ = [
-    "NMR_UNIT",
-    "USD_CENTS",
     "ClassicEntry",
     "ClassicPayouts",
     "ClassicRule",

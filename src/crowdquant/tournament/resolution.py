@@ -55,16 +55,15 @@ from crowdquant.ledger import (
     BURNED,
     TREASURY,
     AccountId,
-    Currency,
     Ledger,
     Posting,
-    format_amount,
     prize_pool,
     release,
     stake,
     transfer,
     wallet,
 )
+from crowdquant.money import Currency, format_amount
 from crowdquant.payouts import (
     ClassicEntry,
     ClassicRule,

@@ -38,7 +38,8 @@ from crowdquant.db.models import (
     Rules,
     Tournament,
 )
-from crowdquant.ledger import TREASURY, Currency
+from crowdquant.ledger import TREASURY
+from crowdquant.money import Currency
 from crowdquant.tournament.errors import ServiceError
 from crowdquant.tournament.legacy_record import holdout_record
 from crowdquant.tournament.meta_model import (

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from crowdquant.api.wallet import StatementLine, amount_text, usd_text
+from crowdquant.api.wallet import StatementLine
 from crowdquant.db.models import (
     Account,
     ApiKey,
@@ -38,14 +38,12 @@ from crowdquant.db.models import (
     SubmissionStatus,
     Tournament,
 )
-from crowdquant.ledger import Currency
+from crowdquant.money import Currency, amount_text, nmr_text, parse_nmr, parse_nmr_or_zero, usd_text
 from crowdquant.tournament.leaderboard import DailyScore, RoundRow, Standing
 from crowdquant.tournament.staking import (
-    InvalidStakeAmount,
     RoundAtRisk,
     StakeView,
     due_date,
-    parse_nmr,
 )
 
 
@@ -56,16 +54,6 @@ def _utc(moment: datetime) -> datetime:
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
 MAX_INT32 = 2**31 - 1  # tournament and round numbers are INTEGER columns
-TOKEN_DECIMALS = 18
-
-
-def nmr(units: int) -> str:
-    """An amount of 10^-18 NMR units as a decimal string of NMR: 1500000000000000000 → "1.5"."""
-    whole, fraction = divmod(abs(units), 10**TOKEN_DECIMALS)
-    digits = f"{fraction:0{TOKEN_DECIMALS}d}".rstrip("0")
-    return (
-        ("-" if units < 0 else "") + str(whole) + (f".{digits}" if digits else "")
-    )  # tournament and round numbers are INTEGER columns
 
 
 class Output(BaseModel):
@@ -304,8 +292,8 @@ class StandingOut(Output):
             rounds=row.rounds,
             latest_round=row.latest_round,
             latest=row.latest,
-            stake=nmr(row.stake),
-            career_nmr=nmr(row.career_nmr),
+            stake=nmr_text(row.stake),
+            career_nmr=nmr_text(row.career_nmr),
             career_usd=usd_text(row.career_usd),
         )
 
@@ -397,27 +385,13 @@ class DiagnosticsOut(Output):
 
 
 def _positive_nmr(text: str) -> str:
-    try:
-        parse_nmr(text)
-    except InvalidStakeAmount as exc:
-        raise ValueError(exc.message) from None
+    parse_nmr(text)
     return text
 
 
-def _is_zero(text: str) -> bool:
-    try:
-        return Decimal(text.replace(",", "").strip()) == 0
-    except ArithmeticError:
-        return False  # parse_nmr says what is wrong with it
-
-
 def _nmr_or_zero(text: str) -> str:
-    return text if _is_zero(text) else _positive_nmr(text)
-
-
-def nmr_units(text: str) -> int:
-    """A validated amount of NMR (`NmrAmount`, `NmrAmountOrZero`) in 10^-18 units."""
-    return 0 if _is_zero(text) else parse_nmr(text)
+    parse_nmr_or_zero(text)
+    return text
 
 
 NMR_AMOUNT = 'A decimal string of NMR with at most 18 decimals, e.g. `"1.5"`.'
@@ -467,7 +441,7 @@ class RoundAtRiskOut(Output):
     def of(cls, row: RoundAtRisk) -> RoundAtRiskOut:
         return cls(
             round=row.round,
-            at_risk=nmr(row.at_risk),
+            at_risk=nmr_text(row.at_risk),
             confidence=None if row.confidence is None else str(row.confidence.normalize()),
             status=row.status,
         )
@@ -484,7 +458,7 @@ class PendingReleaseOut(Output):
     def of(cls, change: StakeChange) -> PendingReleaseOut:
         return cls(
             id=change.id,
-            amount=nmr(change.amount),
+            amount=nmr_text(change.amount),
             requested_at=change.requested_at,
             due_round=None if change.due_round is None else change.due_round.number,
             due_date=due_date(change),
@@ -513,8 +487,8 @@ class StakeOut(Output):
             model_id=model.id,
             model=model.name,
             tournament=model.tournament.number,
-            staked=nmr(view.staked),
-            pending_release=nmr(view.pending_release),
+            staked=nmr_text(view.staked),
+            pending_release=nmr_text(view.pending_release),
             at_risk=[RoundAtRiskOut.of(row) for row in view.at_risk],
             releases=[PendingReleaseOut.of(change) for change in view.releases],
             payout_mode=model.payout_mode,
@@ -542,12 +516,12 @@ class StakeChangeOut(Output):
             id=change.id,
             model_id=change.model_id,
             change=change.kind,
-            amount=nmr(change.amount),
+            amount=nmr_text(change.amount),
             status=change.status,
             requested_at=change.requested_at,
             due_round=None if change.due_round is None else change.due_round.number,
             due_date=due_date(change),
-            released=None if change.released is None else nmr(change.released),
+            released=None if change.released is None else nmr_text(change.released),
             released_at=change.released_at,
         )
 
@@ -566,7 +540,7 @@ class RoundStakeOut(Output):
             model_id=row.model_id,
             tournament=row.round.tournament.number,
             round=row.round.number,
-            at_risk=nmr(row.at_risk),
+            at_risk=nmr_text(row.at_risk),
             confidence=None if row.confidence is None else str(row.confidence.normalize()),
             staked_at=row.staked_at,
         )
@@ -625,8 +599,8 @@ class RoundPayoutOut(Output):
         return cls(
             rank=rank,
             model=payout.model.name,
-            at_risk=nmr(payout.at_risk),
-            nmr=nmr(payout.nmr),
+            at_risk=nmr_text(payout.at_risk),
+            nmr=nmr_text(payout.nmr),
             usd=usd_text(payout.usd),
             inputs={
                 key: payout.inputs[key] for key in VISIBLE_PAYOUT_INPUTS if key in payout.inputs
@@ -663,9 +637,9 @@ class RoundResultsOut(Output):
             rule_version=rule_version,
             participants=result.participants,
             controlling_capital=result.stakers,
-            at_risk=nmr(result.at_risk),
-            nmr_paid=nmr(result.nmr_paid),
-            nmr_burned=nmr(result.nmr_burned),
+            at_risk=nmr_text(result.at_risk),
+            nmr_paid=nmr_text(result.nmr_paid),
+            nmr_burned=nmr_text(result.nmr_burned),
             usd_paid=usd_text(result.usd_paid),
             payout_factor=result.payout_factor,
             scale=result.scale,
