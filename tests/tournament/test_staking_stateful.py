@@ -694,8 +694,7 @@ class StakingMachine(RuleBasedStateMachine):
                 0 if score is None else int(amount * max(-clip, min(clip, factor * score)))
             )
         rewards = {m: amount for m, amount in unscaled.items() if amount > 0}
-        scales = dict(part.split(":") for part in result.scale.split(",") if ":" in part)
-        available = int(scales.get("nmr", sum(rewards.values())))
+        available = sum(rewards.values()) if result.nmr_scaled_to is None else result.nmr_scaled_to
         assert available <= sum(rewards.values())
         for model_id, amount in unscaled.items():
             row = paid[model_id]
