@@ -64,10 +64,16 @@ def test_scoring_stands_alone() -> None:
             assert name.startswith("crowdquant.scoring"), f"{path.name} imports {name}"
 
 
-def test_payouts_stands_alone() -> None:
+def test_payouts_stands_alone_on_the_money_module() -> None:
     for path in (PACKAGE / "payouts").rglob("*.py"):
         for name in _crowdquant_imports(path):
-            assert name.startswith("crowdquant.payouts"), f"{path.name} imports {name}"
+            assert name.startswith(("crowdquant.payouts", "crowdquant.money")), (
+                f"{path.name} imports {name}"
+            )
+
+
+def test_money_imports_nothing_of_the_project() -> None:
+    assert _crowdquant_imports(PACKAGE / "money.py") == set()
 
 
 @pytest.mark.parametrize("layer", ["tournament", "fund", "db", "storage", "ledger"])
@@ -77,6 +83,12 @@ def test_services_and_infrastructure_never_import_the_interfaces(layer: str) -> 
             assert name.split(".")[1] not in ("api", "web", "http", "cli", "server"), (
                 f"{path.name} imports {name}"
             )
+
+
+def test_db_never_imports_the_ledger() -> None:
+    for path in (PACKAGE / "db").rglob("*.py"):
+        for name in _crowdquant_imports(path):
+            assert name.split(".")[1] != "ledger", f"{path.name} imports {name}"
 
 
 @pytest.mark.parametrize("layer", ["db", "storage", "ledger"])

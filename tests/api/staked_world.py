@@ -28,8 +28,9 @@ from crowdquant.clock import ManualClock
 from crowdquant.data.release import DatasetVersion
 from crowdquant.db.models import ApiScope, Cadence, Rules
 from crowdquant.db.session import transaction
-from crowdquant.ledger import NMR_UNIT, AccountId, Currency
+from crowdquant.ledger import AccountId
 from crowdquant.ledger.sql import SqlLedger
+from crowdquant.money import NMR_UNIT, Currency
 from crowdquant.server.app import create_app
 from crowdquant.settings import Settings
 from crowdquant.storage import LocalStorage

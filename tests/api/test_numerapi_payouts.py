@@ -48,16 +48,8 @@ from crowdquant.db.models import (
     Tournament,
 )
 from crowdquant.db.session import transaction
-from crowdquant.ledger import (
-    BURNED,
-    GENESIS_SUPPLY,
-    TREASURY,
-    Currency,
-    prize_pool,
-    release,
-    stake,
-    wallet,
-)
+from crowdquant.ledger import BURNED, TREASURY, prize_pool, release, stake, wallet
+from crowdquant.money import GENESIS_SUPPLY, Currency
 from crowdquant.tournament.funding import fund_prize_pool
 from crowdquant.tournament.rules2017_files import tournament_rows
 from crowdquant.tournament.scoring import replay_round

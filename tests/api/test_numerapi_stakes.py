@@ -24,8 +24,9 @@ from sqlalchemy import select
 
 from crowdquant.db.models import ApiScope, Model, Round, RoundPayout, StakeChangeKind
 from crowdquant.db.session import transaction
-from crowdquant.ledger import NMR_UNIT, AccountId, Currency, release, stake, wallet
+from crowdquant.ledger import AccountId, release, stake, wallet
 from crowdquant.ledger.sql import SqlLedger
+from crowdquant.money import NMR_UNIT, Currency
 from crowdquant.server.app import create_app
 from crowdquant.settings import Settings
 from crowdquant.tournament.accounts import create_api_key, get_account

@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from crowdquant.data.release import DatasetVersion
 from crowdquant.db.models import Round, Rules, Tournament
 from crowdquant.db.session import transaction
-from crowdquant.ledger import Currency, prize_pool
+from crowdquant.ledger import prize_pool
+from crowdquant.money import Currency
 from crowdquant.tournament.funding import fund_prize_pool
 from crowdquant.tournament.rules2017_files import tournament_rows
 from crowdquant.tournament.tournaments import get_tournament

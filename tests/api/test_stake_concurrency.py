@@ -30,15 +30,9 @@ from crowdquant.db import migrate
 from crowdquant.db.models import RoundPayout, RoundStake, Rules, StakeChange, StakeChangeStatus
 from crowdquant.db.models.ledger import LedgerPosting, LedgerTransaction
 from crowdquant.db.session import make_engine, session_factory, transaction
-from crowdquant.ledger import (
-    GENESIS,
-    GENESIS_SUPPLY,
-    Currency,
-    release,
-    stake,
-    wallet,
-)
+from crowdquant.ledger import GENESIS, release, stake, wallet
 from crowdquant.ledger.sql import SqlLedger
+from crowdquant.money import GENESIS_SUPPLY, Currency
 
 from ..conftest import PostgresServer
 from .staked_world import NMR, START, StakedWorld, TournamentSpec, staked_world

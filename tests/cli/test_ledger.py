@@ -12,16 +12,9 @@ from typer.testing import CliRunner
 from crowdquant.cli import app
 from crowdquant.clock import SystemClock
 from crowdquant.db.session import make_engine, session_factory, transaction
-from crowdquant.ledger import (
-    NMR_UNIT,
-    TREASURY,
-    AccountId,
-    Currency,
-    stake,
-    transfer,
-    wallet,
-)
+from crowdquant.ledger import TREASURY, AccountId, stake, transfer, wallet
 from crowdquant.ledger.sql import SqlLedger
+from crowdquant.money import NMR_UNIT, Currency
 from crowdquant.settings import Settings
 
 runner = CliRunner()

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from crowdquant.cli import app
 from crowdquant.db.models import Model, Round, RoundPayout, RoundScore, StakeChangeKind
 from crowdquant.db.session import transaction
-from crowdquant.ledger import NMR_UNIT
 from crowdquant.ledger.sql import SqlLedger
+from crowdquant.money import NMR_UNIT
 from crowdquant.tournament.scoring import FeedTargets
 from crowdquant.tournament.staking import change_stake, freeze_stakes, grant_nmr
 

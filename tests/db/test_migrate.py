@@ -10,12 +10,14 @@ from types import SimpleNamespace
 import sqlalchemy
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import CheckConstraint, Engine, inspect
+from sqlalchemy import CheckConstraint, Engine, inspect, select
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Session
 
 from crowdquant.db import migrate, models  # noqa: F401  (registers every table)
 from crowdquant.db.base import Base, TokenAmount, UTCDateTime
 from crowdquant.db.migrations.rendering import render_item
+from crowdquant.db.models import RoundResult
 from crowdquant.db.session import make_engine
 from crowdquant.payouts import default_rule, rule_to_data
 
@@ -66,6 +68,62 @@ def _check_constraints(engine: Engine) -> dict[str, set[str]]:
     }
 
 
+MOMENT = datetime(2026, 1, 6, 13, tzinfo=UTC)
+TOURNAMENTS = sqlalchemy.table(
+    "tournaments",
+    *(sqlalchemy.column(name) for name in ("number", "name", "rules", "cadence")),
+    sqlalchemy.column("id", sqlalchemy.Uuid()),
+    sqlalchemy.column("dataset_version"),
+    sqlalchemy.column("settings", sqlalchemy.JSON()),
+    sqlalchemy.column("created_at", sqlalchemy.DateTime(timezone=True)),
+)
+ROUNDS = sqlalchemy.table(
+    "rounds",
+    *(sqlalchemy.column(name) for name in ("number", "status", "live_era", "dataset_version")),
+    sqlalchemy.column("id", sqlalchemy.Uuid()),
+    sqlalchemy.column("tournament_id", sqlalchemy.Uuid()),
+    *(
+        sqlalchemy.column(name, sqlalchemy.DateTime(timezone=True))
+        for name in ("open_time", "close_staking_time", "close_time")
+    ),
+)
+
+
+def _open_rounds(
+    connection: sqlalchemy.Connection, number: int, rules: str, rounds: int
+) -> list[uuid.UUID]:
+    """A tournament with `rounds` open rounds, as the tables stand at revision 0004."""
+    tournament_id = uuid.uuid4()
+    connection.execute(
+        TOURNAMENTS.insert().values(
+            id=tournament_id,
+            number=number,
+            name=rules,
+            rules=rules,
+            cadence="weekly",
+            dataset_version="v1",
+            settings={},
+            created_at=MOMENT,
+        )
+    )
+    round_ids = [uuid.uuid4() for _ in range(rounds)]
+    for round_number, round_id in enumerate(round_ids, start=1):
+        connection.execute(
+            ROUNDS.insert().values(
+                id=round_id,
+                tournament_id=tournament_id,
+                number=round_number,
+                status="open",
+                live_era="0001",
+                dataset_version="v1",
+                open_time=MOMENT,
+                close_staking_time=MOMENT,
+                close_time=MOMENT,
+            )
+        )
+    return round_ids
+
+
 def test_the_models_are_the_tables_the_migrations_make() -> None:
     assert set(Base.metadata.tables) == TABLES
 
@@ -109,7 +167,7 @@ def test_downgrade_to_base_drops_everything_and_upgrade_rebuilds(database_url: s
 def test_upgrade_is_idempotent(database_url: str) -> None:
     migrate.upgrade(database_url)
     migrate.upgrade(database_url)
-    assert migrate.current(database_url) == migrate.head() == "0007"
+    assert migrate.current(database_url) == migrate.head() == "0008"
 
 
 def test_downgrade_to_0001_keeps_the_server_schema(database_url: str) -> None:
@@ -138,55 +196,11 @@ def test_rounds_opened_before_0005_get_their_rules_default_payout_rule(
     database_url: str,
 ) -> None:
     migrate.upgrade(database_url, "0004")
-    moment = datetime(2026, 1, 6, 13, tzinfo=UTC)
-    tournaments = sqlalchemy.table(
-        "tournaments",
-        *(sqlalchemy.column(name) for name in ("number", "name", "rules", "cadence")),
-        sqlalchemy.column("id", sqlalchemy.Uuid()),
-        sqlalchemy.column("dataset_version"),
-        sqlalchemy.column("settings", sqlalchemy.JSON()),
-        sqlalchemy.column("created_at", sqlalchemy.DateTime(timezone=True)),
-    )
-    rounds = sqlalchemy.table(
-        "rounds",
-        *(sqlalchemy.column(name) for name in ("number", "status", "live_era", "dataset_version")),
-        sqlalchemy.column("id", sqlalchemy.Uuid()),
-        sqlalchemy.column("tournament_id", sqlalchemy.Uuid()),
-        *(
-            sqlalchemy.column(name, sqlalchemy.DateTime(timezone=True))
-            for name in ("open_time", "close_staking_time", "close_time")
-        ),
-    )
     engine = make_engine(database_url)
     try:
         with engine.begin() as connection:
             for number, rules in ((8, "classic"), (1, "legacy2017")):
-                tournament_id = uuid.uuid4()
-                connection.execute(
-                    tournaments.insert().values(
-                        id=tournament_id,
-                        number=number,
-                        name=rules,
-                        rules=rules,
-                        cadence="weekly",
-                        dataset_version="v1",
-                        settings={},
-                        created_at=moment,
-                    )
-                )
-                connection.execute(
-                    rounds.insert().values(
-                        id=uuid.uuid4(),
-                        tournament_id=tournament_id,
-                        number=1,
-                        status="open",
-                        live_era="0001",
-                        dataset_version="v1",
-                        open_time=moment,
-                        close_staking_time=moment,
-                        close_time=moment,
-                    )
-                )
+                _open_rounds(connection, number, rules, 1)
         migrate.upgrade(database_url)
         with engine.connect() as connection:
             found = connection.execute(
@@ -203,3 +217,58 @@ def test_rounds_opened_before_0005_get_their_rules_default_payout_rule(
     assert recorded == {
         kind: rule_to_data(default_rule(kind)) for kind in ("classic", "legacy2017")
     }
+
+
+RESULTS = sqlalchemy.table(
+    "round_results",
+    sqlalchemy.column("id", sqlalchemy.Uuid()),
+    sqlalchemy.column("round_id", sqlalchemy.Uuid()),
+    *(sqlalchemy.column(name) for name in ("participants", "stakers", "usd_paid", "scale")),
+    *(sqlalchemy.column(name, TokenAmount()) for name in ("at_risk", "nmr_paid", "nmr_burned")),
+    sqlalchemy.column("resolved_at", sqlalchemy.DateTime(timezone=True)),
+)
+SCALES = ["full", f"nmr:{10**24 + 7}", "usd:12345", f"nmr:{123456789 * 10**16},usd:0"]
+
+
+def test_results_scaled_before_0008_keep_what_they_were_scaled_to(database_url: str) -> None:
+    migrate.upgrade(database_url, "0004")
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            round_ids = _open_rounds(connection, 8, "classic", len(SCALES))
+        migrate.upgrade(database_url, "0007")
+        with engine.begin() as connection:
+            for round_id, scale in zip(round_ids, SCALES, strict=True):
+                connection.execute(
+                    RESULTS.insert().values(
+                        id=uuid.uuid4(),
+                        round_id=round_id,
+                        participants=2,
+                        stakers=1,
+                        usd_paid=0,
+                        scale=scale,
+                        at_risk=10**18,
+                        nmr_paid=0,
+                        nmr_burned=0,
+                        resolved_at=MOMENT,
+                    )
+                )
+        migrate.upgrade(database_url)
+        with Session(engine) as session:
+            results = {row.round_id: row for row in session.scalars(select(RoundResult))}
+            migrated = [results[round_id] for round_id in round_ids]
+            assert [row.scale for row in migrated] == SCALES
+            assert [(row.nmr_scaled_to, row.usd_scaled_to) for row in migrated] == [
+                (None, None),
+                (10**24 + 7, None),
+                (None, 12345),
+                (123456789 * 10**16, 0),
+            ]
+        migrate.downgrade(database_url, "0007")
+        with engine.connect() as connection:
+            restored = dict(
+                connection.execute(sqlalchemy.select(RESULTS.c.round_id, RESULTS.c.scale)).all()
+            )
+    finally:
+        engine.dispose()
+    assert [restored[round_id] for round_id in round_ids] == SCALES

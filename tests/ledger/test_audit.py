@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from crowdquant.ledger import (
     BURNED,
     GENESIS,
-    GENESIS_SUPPLY,
     OPERATOR_FUNDING,
     SOUND,
     TREASURY,
@@ -19,6 +18,7 @@ from crowdquant.ledger import (
 )
 from crowdquant.ledger.audit import AuditReport, JournalRecord, audit, replay
 from crowdquant.ledger.chain import GENESIS_PREVIOUS_HASH, transaction_hash
+from crowdquant.money import GENESIS_SUPPLY
 
 ALICE, MODEL, POOL = (
     str(wallet(uuid.uuid4())),

@@ -6,8 +6,9 @@ import uuid
 from datetime import UTC, datetime
 
 from crowdquant.clock import SystemClock
-from crowdquant.ledger import Currency, Ledger, Posting, Transaction, stake, transfer, wallet
+from crowdquant.ledger import Ledger, Posting, Transaction, stake, transfer, wallet
 from crowdquant.ledger.sql import SqlLedger
+from crowdquant.money import Currency
 
 ALICE, MODEL = uuid.uuid4(), uuid.uuid4()
 

@@ -9,10 +9,8 @@ import pytest
 from crowdquant.ledger import (
     BURNED,
     GENESIS,
-    GENESIS_SUPPLY,
     OPERATOR_FUNDING,
     TREASURY,
-    Currency,
     InsufficientFunds,
     InvalidPosting,
     MintingRefused,
@@ -24,6 +22,7 @@ from crowdquant.ledger import (
     wallet,
 )
 from crowdquant.ledger.rules import apply, check_transaction, genesis_postings
+from crowdquant.money import GENESIS_SUPPLY, Currency
 
 ALICE, MODEL, TOURNAMENT = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 

@@ -17,11 +17,8 @@ from crowdquant.db.session import transaction
 from crowdquant.ledger import (
     BURNED,
     GENESIS,
-    GENESIS_SUPPLY,
-    NMR_UNIT,
     OPERATOR_FUNDING,
     TREASURY,
-    Currency,
     IdempotencyConflict,
     InsufficientFunds,
     InvalidPosting,
@@ -40,6 +37,7 @@ from crowdquant.ledger import (
 )
 from crowdquant.ledger.chain import GENESIS_PREVIOUS_HASH
 from crowdquant.ledger.sql import SqlLedger, is_retryable, serialised
+from crowdquant.money import GENESIS_SUPPLY, NMR_UNIT, Currency
 
 from .conftest import snapshot, tamper
 

@@ -17,10 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from crowdquant.db.session import session_factory, transaction
 from crowdquant.ledger import (
     BURNED,
-    NMR_UNIT,
     TREASURY,
     AccountId,
-    Currency,
     InsufficientFunds,
     Posting,
     Transaction,
@@ -30,6 +28,7 @@ from crowdquant.ledger import (
     wallet,
 )
 from crowdquant.ledger.sql import SqlLedger, serialised
+from crowdquant.money import NMR_UNIT, Currency
 
 THREADS = 4
 POSTS_PER_THREAD = 12

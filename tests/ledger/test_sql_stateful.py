@@ -34,12 +34,9 @@ from crowdquant.db.session import transaction
 from crowdquant.ledger import (
     BURNED,
     GENESIS,
-    GENESIS_SUPPLY,
-    NMR_UNIT,
     OPERATOR_FUNDING,
     TREASURY,
     AccountId,
-    Currency,
     IdempotencyConflict,
     InsufficientFunds,
     MintingRefused,
@@ -52,6 +49,7 @@ from crowdquant.ledger import (
     wallet,
 )
 from crowdquant.ledger.sql import SqlLedger
+from crowdquant.money import GENESIS_SUPPLY, NMR_UNIT, Currency
 
 from .conftest import TickingClock
 

@@ -10,13 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crowdquant.payouts import (
-    NMR_UNIT,
-    ClassicEntry,
-    ClassicRule,
-    classic_payouts,
-    payout_factor,
-)
+from crowdquant.money import NMR_UNIT
+from crowdquant.payouts import ClassicEntry, ClassicRule, classic_payouts, payout_factor
 from crowdquant.payouts.classic import classic_score
 
 RULE = ClassicRule(corr_multiplier=Decimal(1), mmc_multiplier=Decimal(2))

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from crowdquant.money import NMR_UNIT
 from crowdquant.payouts import (
-    NMR_UNIT,
     Rules2017Entry,
     Rules2017Outcome,
     Rules2017Rule,

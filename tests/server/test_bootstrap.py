@@ -9,8 +9,9 @@ import pytest
 from crowdquant.clock import SystemClock
 from crowdquant.db import migrate
 from crowdquant.db.session import transaction
-from crowdquant.ledger import GENESIS_EVENT_KEY, TREASURY, Currency
+from crowdquant.ledger import GENESIS_EVENT_KEY, TREASURY
 from crowdquant.ledger.sql import SqlLedger
+from crowdquant.money import Currency
 from crowdquant.server.bootstrap import MigrationError, bootstrap
 from crowdquant.settings import Settings
 from crowdquant.storage import LocalStorage

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from crowdquant.clock import ManualClock
 from crowdquant.data.release import DatasetVersion
 from crowdquant.db.models import Cadence, MetaModel, Rules, Submission, SubmissionCheck
-from crowdquant.ledger import NMR_UNIT
 from crowdquant.ledger.sql import SqlLedger
+from crowdquant.money import NMR_UNIT
 from crowdquant.scoring.metamodel import stake_weighted_meta_model, stake_x_test_weights
 from crowdquant.storage import LocalStorage
 from crowdquant.tournament.rounds import (

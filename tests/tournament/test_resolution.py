@@ -44,18 +44,16 @@ from crowdquant.db.models import (
 from crowdquant.db.session import transaction
 from crowdquant.ledger import (
     BURNED,
-    GENESIS_SUPPLY,
-    NMR_UNIT,
     OPERATOR_FUNDING,
     TREASURY,
     AccountId,
-    Currency,
     prize_pool,
     stake,
     transfer,
     wallet,
 )
 from crowdquant.ledger.sql import SqlLedger
+from crowdquant.money import GENESIS_SUPPLY, NMR_UNIT, Currency
 from crowdquant.payouts import ClassicRule, rule_to_data
 from crowdquant.storage import LocalStorage
 from crowdquant.tournament.accounts import sign_up

@@ -34,18 +34,9 @@ from crowdquant.db.models import (
     SubmissionStatus,
 )
 from crowdquant.db.session import transaction
-from crowdquant.ledger import (
-    BURNED,
-    GENESIS_SUPPLY,
-    NMR_UNIT,
-    TREASURY,
-    AccountId,
-    Currency,
-    release,
-    stake,
-    wallet,
-)
+from crowdquant.ledger import BURNED, TREASURY, AccountId, release, stake, wallet
 from crowdquant.ledger.sql import SqlLedger
+from crowdquant.money import GENESIS_SUPPLY, NMR_UNIT, Currency
 from crowdquant.tournament.accounts import sign_up
 from crowdquant.tournament.models import create_model
 from crowdquant.tournament.resolution import resolve_payouts
@@ -65,7 +56,6 @@ from crowdquant.tournament.staking import (
     change_stake,
     freeze_stakes,
     grant_nmr,
-    nmr_text,
     parse_nmr,
     stake_on_round,
 )
@@ -578,24 +568,6 @@ def test_parse_nmr_refuses_more_than_18_decimals_on_large_amounts(written: str) 
     digits of Decimal's default context: the amount must still be refused, not rounded."""
     with pytest.raises(InvalidStakeAmount):
         parse_nmr(written)
-
-
-@pytest.mark.parametrize(
-    ("units", "written"),
-    [
-        (0, "0"),
-        (1, "0.000000000000000001"),
-        (15 * 10**17, "1.5"),
-        (100 * NMR_UNIT, "100"),
-        (-5 * 10**17, "-0.5"),
-        (MAX_STAKE, "11000000"),
-        (MAX_STAKE - 1, "10999999.999999999999999999"),
-    ],
-)
-def test_nmr_text_writes_amounts_exactly(units: int, written: str) -> None:
-    assert nmr_text(units) == written
-    if units > 0:
-        assert parse_nmr(written) == units
 
 
 # --- 2017 rules: a stake on the open round, with a confidence --------------------------------

@@ -67,17 +67,15 @@ from crowdquant.db.session import make_engine, session_factory, transaction
 from crowdquant.ledger import (
     BURNED,
     GENESIS,
-    GENESIS_SUPPLY,
-    NMR_UNIT,
     TREASURY,
     AccountId,
     AccountKind,
-    Currency,
     release,
     stake,
     wallet,
 )
 from crowdquant.ledger.sql import SqlLedger
+from crowdquant.money import GENESIS_SUPPLY, NMR_UNIT, Currency
 from crowdquant.payouts import ClassicRule, rule_from_data, rule_to_data
 from crowdquant.tournament import resolution
 from crowdquant.tournament.resolution import round_transitions
@@ -696,8 +694,7 @@ class StakingMachine(RuleBasedStateMachine):
                 0 if score is None else int(amount * max(-clip, min(clip, factor * score)))
             )
         rewards = {m: amount for m, amount in unscaled.items() if amount > 0}
-        scales = dict(part.split(":") for part in result.scale.split(",") if ":" in part)
-        available = int(scales.get("nmr", sum(rewards.values())))
+        available = sum(rewards.values()) if result.nmr_scaled_to is None else result.nmr_scaled_to
         assert available <= sum(rewards.values())
         for model_id, amount in unscaled.items():
             row = paid[model_id]

@@ -27,8 +27,8 @@ from crowdquant.data.pipeline import MAIN_TARGET
 from crowdquant.db import migrate
 from crowdquant.db.models import Account, Cadence, Model, Round, Rules
 from crowdquant.db.session import make_engine, session_factory, transaction
-from crowdquant.ledger import NMR_UNIT
 from crowdquant.ledger.sql import SqlLedger
+from crowdquant.money import NMR_UNIT
 from crowdquant.server.app import create_app
 from crowdquant.settings import Settings
 from crowdquant.tournament.accounts import sign_up

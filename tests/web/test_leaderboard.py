@@ -35,7 +35,7 @@ from crowdquant.db.models import (
     StakeChangeKind,
 )
 from crowdquant.db.session import transaction
-from crowdquant.ledger import NMR_UNIT, Currency, format_amount
+from crowdquant.money import NMR_UNIT, Currency, format_amount
 from crowdquant.scoring import SCORING_VERSION
 from crowdquant.tournament.accounts import sign_up
 from crowdquant.tournament.funding import fund_prize_pool

@@ -15,7 +15,8 @@ from sqlalchemy import select, text
 
 from crowdquant.db.models import Cadence, Model, PayoutMode, RoundStake, Rules
 from crowdquant.db.session import transaction
-from crowdquant.ledger import NMR_UNIT, Currency, stake, wallet
+from crowdquant.ledger import stake, wallet
+from crowdquant.money import NMR_UNIT, Currency
 from crowdquant.tournament.accounts import get_account
 from crowdquant.tournament.rounds import FeedPublisher, close_round, current_round, open_round
 from crowdquant.tournament.staking import freeze_stakes, grant_nmr

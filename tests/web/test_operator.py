@@ -35,7 +35,8 @@ from crowdquant.db.models import (
 )
 from crowdquant.db.session import transaction
 from crowdquant.fund.rounds import equity_curve
-from crowdquant.ledger import GENESIS_SUPPLY, NMR_UNIT, Currency, format_amount, wallet
+from crowdquant.ledger import wallet
+from crowdquant.money import GENESIS_SUPPLY, NMR_UNIT, Currency, format_amount
 from crowdquant.tournament.accounts import sign_up
 from crowdquant.tournament.fund import update_fund
 from crowdquant.tournament.models import create_model

@@ -4,8 +4,8 @@ plain words where each amount came from and where it went.
 The ledger's statement (`Ledger.history`) gives the wallet's side of each transaction; the
 other side comes from the transaction's postings, named for a person: "treasury", "stake of
 alice_model", "pending release of alice_model", "prize pool of tournament 8", "burned".
-Amounts stay integers of the currency's smallest unit here; `nmr_text` and `usd_text` write
-them as decimal strings at the edge.
+Amounts stay integers of the currency's smallest unit here; `crowdquant.money.amount_text`
+writes them as decimal strings at the edge.
 """
 
 from __future__ import annotations
@@ -19,21 +19,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crowdquant.db.models import Account, Model, Tournament
-from crowdquant.ledger import AccountId, AccountKind, Currency, Entry, Ledger, wallet
-from crowdquant.tournament.staking import nmr_text
+from crowdquant.ledger import AccountId, AccountKind, Entry, Ledger, wallet
+from crowdquant.money import Currency
 
 WALLET = "wallet"
-
-
-def usd_text(cents: int) -> str:
-    """US cents as a decimal string of dollars: 1234 → "12.34", -5 → "-0.05"."""
-    whole, fraction = divmod(abs(cents), 100)
-    return f"{'-' if cents < 0 else ''}{whole}.{fraction:02d}"
-
-
-def amount_text(amount: int, currency: Currency) -> str:
-    """An amount in `currency`'s smallest unit as a decimal string ("1.5", "12.34")."""
-    return nmr_text(amount) if currency is Currency.NMR else usd_text(amount)
 
 
 def event_kind(event_key: str) -> str:

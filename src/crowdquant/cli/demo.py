@@ -49,7 +49,7 @@ from crowdquant.data.release import DatasetVersion, ReleaseError
 from crowdquant.data.sources import BundledSource
 from crowdquant.db.models import ApiScope, Cadence, Round, Rules, Tournament
 from crowdquant.db.session import transaction
-from crowdquant.ledger import NMR_UNIT
+from crowdquant.money import NMR_UNIT, nmr_text
 from crowdquant.server.bootstrap import Infrastructure, printable_url
 from crowdquant.server.serve import Server, build_server, url_line
 from crowdquant.settings import Settings
@@ -67,7 +67,7 @@ from crowdquant.tournament.models import create_model, list_models
 from crowdquant.tournament.resolution import round_result
 from crowdquant.tournament.rounds import current_round, get_round, is_open
 from crowdquant.tournament.scheduler import RoundClosed, RoundOpened, RoundResolved, TickFailed
-from crowdquant.tournament.staking import grant_nmr, nmr_text
+from crowdquant.tournament.staking import grant_nmr
 from crowdquant.tournament.tournaments import TournamentNotFound, get_tournament
 
 DATASET_VERSION = "bundled-demo"

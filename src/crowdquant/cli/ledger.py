@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
 from typing import Annotated, TypeVar
 
 import typer
@@ -23,17 +22,10 @@ from sqlalchemy.orm import Session
 
 from crowdquant.cli.data import _fail, console
 from crowdquant.cli.operator import operator
-from crowdquant.ledger import (
-    GENESIS_EVENT_KEY,
-    TREASURY,
-    Currency,
-    LedgerError,
-    format_amount,
-    prize_pool,
-    wallet,
-)
+from crowdquant.ledger import GENESIS_EVENT_KEY, TREASURY, LedgerError, prize_pool, wallet
 from crowdquant.ledger.audit import describe
 from crowdquant.ledger.sql import serialised
+from crowdquant.money import AmountError, Currency, format_amount, parse_usd
 from crowdquant.server.bootstrap import Infrastructure
 from crowdquant.tournament.accounts import get_account
 from crowdquant.tournament.errors import ServiceError
@@ -110,17 +102,15 @@ def fund_prizes(
 ) -> None:
     """Put USD into a tournament's prize pool (the 2017 rules' awards and prizes)."""
     try:
-        cents = Decimal(usd) * 100
-    except InvalidOperation:
-        raise _fail(f"{usd!r} is not an amount of USD") from None
-    if cents != cents.to_integral_value():
-        raise _fail(f"{usd!r}: USD amounts have at most 2 decimals")
+        cents = parse_usd(usd)
+    except AmountError as exc:
+        raise _fail(str(exc)) from None
     with operator() as ops:
         books = ops.ledger
 
         def run(session: Session) -> int:
             found = get_tournament(session, tournament)
-            fund_prize_pool(session, books, found, int(cents), reference or uuid.uuid4().hex)
+            fund_prize_pool(session, books, found, cents, reference or uuid.uuid4().hex)
             return books.balance(session, prize_pool(found.id), Currency.USD)
 
         balance = _on_the_books(ops, run)

@@ -34,7 +34,8 @@ from crowdquant.db.models import (
     Tournament,
 )
 from crowdquant.db.session import transaction
-from crowdquant.ledger import Currency, LedgerError, format_amount
+from crowdquant.ledger import LedgerError
+from crowdquant.money import Currency, format_amount
 from crowdquant.server.bootstrap import Infrastructure, MigrationError, bootstrap, printable_url
 from crowdquant.server.serve import build_server, url_line
 from crowdquant.settings import Settings

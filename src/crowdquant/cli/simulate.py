@@ -37,7 +37,7 @@ from crowdquant.data.keys import load_or_create_keys
 from crowdquant.data.sources import SyntheticSource
 from crowdquant.data.sources.synthetic import SyntheticConfig
 from crowdquant.db.models import ApiScope, Cadence, Rules, Tournament
-from crowdquant.ledger import NMR_UNIT
+from crowdquant.money import NMR_UNIT
 from crowdquant.payouts import PayoutRuleError, rule_with
 from crowdquant.server.bootstrap import Infrastructure
 from crowdquant.server.serve import build_server

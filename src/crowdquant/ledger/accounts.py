@@ -1,7 +1,7 @@
 """Who holds what: the ledger's two currencies and its accounts, named by kind and owner.
 
 Amounts are integers in a currency's smallest unit: 10^-18 NMR, or US cents. Decimals
-appear only when an amount is shown to a person (`format_amount`).
+appear only when an amount is shown to a person (`crowdquant.money.format_amount`).
 
 | account                   | holds    | what it is                                                |
 |---------------------------|----------|-----------------------------------------------------------|
@@ -26,25 +26,7 @@ import enum
 import uuid
 from dataclasses import dataclass
 
-NMR_UNIT = 10**18
-"""10^-18 NMR units in one NMR."""
-
-GENESIS_SUPPLY = 11_000_000 * NMR_UNIT
-"""The fixed supply, minted once by the genesis transaction into the treasury; no more ever."""
-
-MAX_ACCOUNT_LENGTH = 64
-
-
-class Currency(enum.StrEnum):
-    NMR = "NMR"
-    """Numeraire, counted in 10^-18 NMR."""
-    USD = "USD"
-    """US dollars, counted in cents."""
-
-    @property
-    def decimals(self) -> int:
-        """How many decimal places one smallest unit is: 18 for NMR, 2 for USD."""
-        return 18 if self is Currency.NMR else 2
+from crowdquant.money import Currency
 
 
 class AccountKind(enum.StrEnum):
@@ -145,13 +127,3 @@ def release(model_id: uuid.UUID) -> AccountId:
 def prize_pool(tournament_id: uuid.UUID) -> AccountId:
     """A tournament's USD prize pool (`crowdquant.db.models.Tournament.id`)."""
     return AccountId(AccountKind.PRIZE_POOL, tournament_id)
-
-
-def format_amount(amount: int, currency: Currency) -> str:
-    """`amount` smallest units for a person: `1,234.5 NMR`, `-12.00 USD` (exact, no rounding)."""
-    whole, fraction = divmod(abs(amount), 10**currency.decimals)
-    digits = f"{fraction:0{currency.decimals}d}"
-    if currency is Currency.NMR:
-        digits = digits.rstrip("0")
-    sign = "-" if amount < 0 else ""
-    return f"{sign}{whole:,}{'.' if digits else ''}{digits} {currency.value}"

@@ -23,17 +23,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from crowdquant.ledger.accounts import (
-    BURNED,
-    GENESIS,
-    GENESIS_SUPPLY,
-    OPERATOR_FUNDING,
-    TREASURY,
-    AccountId,
-    Currency,
-    format_amount,
-)
+from crowdquant.ledger.accounts import BURNED, GENESIS, OPERATOR_FUNDING, TREASURY, AccountId
 from crowdquant.ledger.chain import GENESIS_PREVIOUS_HASH, transaction_hash
+from crowdquant.money import GENESIS_SUPPLY, Currency, format_amount
 
 SOUND = "the books are sound"
 

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from crowdquant.ledger.accounts import AccountId, Currency
+from crowdquant.ledger.accounts import AccountId
+from crowdquant.money import Currency
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

@@ -17,17 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from crowdquant.ledger.accounts import (
-    BURNED,
-    GENESIS,
-    GENESIS_SUPPLY,
-    TREASURY,
-    AccountId,
-    Currency,
-    format_amount,
-)
+from crowdquant.ledger.accounts import BURNED, GENESIS, TREASURY, AccountId
 from crowdquant.ledger.errors import InsufficientFunds, InvalidPosting, MintingRefused, Unbalanced
 from crowdquant.ledger.interface import Posting
+from crowdquant.money import GENESIS_SUPPLY, Currency, format_amount
 
 GENESIS_EVENT_KEY = "genesis"
 GENESIS_MEMO = "genesis: the fixed supply of 11,000,000 NMR, minted once into the treasury"

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from crowdquant.clock import Clock
 from crowdquant.db.models.ledger import LedgerBalance, LedgerPosting, LedgerTransaction
 from crowdquant.db.session import transaction
-from crowdquant.ledger.accounts import AccountId, Currency
+from crowdquant.ledger.accounts import AccountId
 from crowdquant.ledger.audit import AuditReport, JournalRecord, Problem, audit
 from crowdquant.ledger.chain import GENESIS_PREVIOUS_HASH, transaction_hash
 from crowdquant.ledger.errors import (
@@ -52,6 +52,7 @@ from crowdquant.ledger.rules import (
     check_transaction,
     genesis_postings,
 )
+from crowdquant.money import Currency
 
 LOCK_KEY = 0x63714C6564676572  # "cqLedger": the PostgreSQL advisory lock of the books
 JOURNAL_PROBLEMS = frozenset({"chain", "hash", "rule", "minting", "unbalanced", "negative"})

@@ -28,11 +28,8 @@ from crowdquant.payouts.rules2017 import (
     rank_prizes,
     rules2017_payouts,
 )
-from crowdquant.payouts.units import NMR_UNIT, USD_CENTS
 
 __all__ = [
-    "NMR_UNIT",
-    "USD_CENTS",
     "ClassicEntry",
     "ClassicPayouts",
     "ClassicRule",

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
+from crowdquant.payouts.inputs import check_unique, float_decimal
 from crowdquant.payouts.rules import ClassicRule
-from crowdquant.payouts.units import check_unique, float_decimal
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
-from crowdquant.payouts.units import NMR_UNIT
+from crowdquant.money import NMR_UNIT
 
 _INTEGER = re.compile(r"[+-]?\d+")
 

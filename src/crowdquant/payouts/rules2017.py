@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
+from crowdquant.money import NMR_UNIT, USD_CENTS
+from crowdquant.payouts.inputs import check_unique, float_decimal
 from crowdquant.payouts.rules import Rules2017Rule
-from crowdquant.payouts.units import NMR_UNIT, USD_CENTS, check_unique, float_decimal
 
 Bid = tuple[str, int, Decimal, int]
 NMR_CENT = NMR_UNIT // 100

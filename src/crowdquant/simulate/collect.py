@@ -22,7 +22,8 @@ from crowdquant.db.models import (
     SubmissionStatus,
     Tournament,
 )
-from crowdquant.ledger import NMR_UNIT, AccountId, AccountKind, Currency, Ledger
+from crowdquant.ledger import AccountId, AccountKind, Ledger
+from crowdquant.money import Currency, nmr_float, usd_float
 from crowdquant.simulate.record import (
     FUND_COLUMNS,
     HOLDING_COLUMNS,
@@ -32,10 +33,6 @@ from crowdquant.simulate.record import (
 )
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.meta_model import fund_equity, meta_model_performance
-
-
-def nmr(units: int) -> float:
-    return units / NMR_UNIT
 
 
 def models_table(
@@ -74,7 +71,7 @@ def holdings(
                 AccountId(AccountKind.RELEASE, model_id),
             ]
         units = sum(ledger.balance(session, owned_id, Currency.NMR) for owned_id in owned)
-        found.append((username, archetypes[username], nmr(units)))
+        found.append((username, archetypes[username], nmr_float(units)))
     return found
 
 
@@ -92,13 +89,13 @@ def results_table(session: Session, tournament: Tournament, models: pd.DataFrame
         return pd.DataFrame(columns=list(RESULT_COLUMNS))
     in_scope = (RoundStake.round_id.in_(list(resolved)), RoundStake.model_id.in_(ids))
     at_risk = {
-        (r, m): nmr(v)
+        (r, m): nmr_float(v)
         for r, m, v in session.execute(
             select(RoundStake.round_id, RoundStake.model_id, RoundStake.at_risk).where(*in_scope)
         )
     }
     payouts = {
-        (r, m): (nmr(v), usd / 100)
+        (r, m): (nmr_float(v), usd_float(usd))
         for r, m, v, usd in session.execute(
             select(
                 RoundPayout.round_id, RoundPayout.model_id, RoundPayout.nmr, RoundPayout.usd
@@ -176,7 +173,7 @@ def rounds_table(session: Session, storage: FileStorage, tournament: Tournament)
     }
     return pd.DataFrame(
         [
-            (number, at, meta.get(number, float("nan")), nmr(paid), nmr(burned))
+            (number, at, meta.get(number, float("nan")), nmr_float(paid), nmr_float(burned))
             for number, at, paid, burned in resolved
         ],
         columns=list(ROUND_COLUMNS),

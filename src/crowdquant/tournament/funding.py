@@ -11,15 +11,8 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from crowdquant.db.models import Tournament
-from crowdquant.ledger import (
-    OPERATOR_FUNDING,
-    Currency,
-    Ledger,
-    Transaction,
-    format_amount,
-    prize_pool,
-    transfer,
-)
+from crowdquant.ledger import OPERATOR_FUNDING, Ledger, Transaction, prize_pool, transfer
+from crowdquant.money import Currency, format_amount
 from crowdquant.tournament.errors import ServiceError
 
 

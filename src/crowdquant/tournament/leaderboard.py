@@ -29,7 +29,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crowdquant.db.models import Account, Model, Round, RoundScore, RoundStatus, Tournament
-from crowdquant.ledger import Currency, Ledger, stake
+from crowdquant.ledger import Ledger, stake
+from crowdquant.money import Currency
 from crowdquant.tournament.resolution import career_payouts
 from crowdquant.tournament.rules import ruleset_of
 from crowdquant.tournament.settings_model import settings_of

@@ -51,16 +51,15 @@ from crowdquant.ledger import (
     BURNED,
     TREASURY,
     AccountId,
-    Currency,
     Ledger,
     Posting,
-    format_amount,
     prize_pool,
     release,
     stake,
     transfer,
     wallet,
 )
+from crowdquant.money import Currency, format_amount
 from crowdquant.payouts import (
     PayoutRule,
     default_rule,
@@ -74,7 +73,6 @@ from crowdquant.tournament.staking import freeze_stakes, release_due
 
 Checkpoint = Callable[[str], None]
 """Called between the steps of a resolution with the step's name (tests inject crashes)."""
-FULL = "full"
 
 
 def _no_checkpoint(step: str) -> None:
@@ -198,9 +196,9 @@ def resolve_payouts(
     checkpoint("planned")
     pool = prize_pool(round_.tournament_id)
     treasury = ledger.balance(session, TREASURY, Currency.NMR)
-    rewards, nmr_scale = _scaled(treasury, {p.model_id: p.reward for p in plan.payouts}, "nmr")
+    rewards, nmr_scaled_to = _scaled(treasury, {p.model_id: p.reward for p in plan.payouts})
     pool_balance = ledger.balance(session, pool, Currency.USD)
-    awards, usd_scale = _scaled(pool_balance, {p.model_id: p.usd for p in plan.payouts}, "usd")
+    awards, usd_scaled_to = _scaled(pool_balance, {p.model_id: p.usd for p in plan.payouts})
     now = clock.now()
     paid = burned = usd_paid = 0
     for planned in plan.payouts:
@@ -243,7 +241,8 @@ def resolve_payouts(
         nmr_paid=paid,
         nmr_burned=burned,
         payout_factor=plan.payout_factor,
-        scale=",".join(s for s in (nmr_scale, usd_scale) if s) or FULL,
+        nmr_scaled_to=nmr_scaled_to,
+        usd_scaled_to=usd_scaled_to,
         resolved_at=now,
     )
     session.add(result)
@@ -253,13 +252,14 @@ def resolve_payouts(
 
 
 def _scaled(
-    available: int, amounts: Mapping[uuid.UUID, int], currency: str
-) -> tuple[dict[uuid.UUID, int], str]:
-    """The amounts scaled pro rata to `available`, and how (empty when paid in full)."""
+    available: int, amounts: Mapping[uuid.UUID, int]
+) -> tuple[dict[uuid.UUID, int], int | None]:
+    """The amounts scaled pro rata to `available`, and what they were scaled to (None when
+    paid in full)."""
     wanted = {str(key): amount for key, amount in amounts.items()}
     scaled = scale_to(max(available, 0), wanted)
-    label = "" if scaled == wanted else f"{currency}:{max(available, 0)}"
-    return {uuid.UUID(key): amount for key, amount in scaled.items()}, label
+    scaled_to = None if scaled == wanted else max(available, 0)
+    return {uuid.UUID(key): amount for key, amount in scaled.items()}, scaled_to
 
 
 def _post_nmr(
@@ -438,13 +438,14 @@ def replay_payouts(session: Session, round_: Round) -> list[str]:
     if result is None:
         return [f"round {round_.number} has not resolved"]
     plan = plan_payouts(session, round_)
-    scales = dict(part.split(":", 1) for part in result.scale.split(",") if ":" in part)
+    nmr_available = result.nmr_scaled_to
+    usd_available = result.usd_scaled_to
     rewards = scale_to(
-        int(scales["nmr"]) if "nmr" in scales else sum(p.reward for p in plan.payouts),
+        sum(p.reward for p in plan.payouts) if nmr_available is None else nmr_available,
         {str(p.model_id): p.reward for p in plan.payouts},
     )
     awards = scale_to(
-        int(scales["usd"]) if "usd" in scales else sum(p.usd for p in plan.payouts),
+        sum(p.usd for p in plan.payouts) if usd_available is None else usd_available,
         {str(p.model_id): p.usd for p in plan.payouts},
     )
     stored = {row.model_id: row for row in round_payouts(session, round_)}

@@ -20,16 +20,16 @@ Functions flush, never commit; a refusal (`StakeError`) changes nothing.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_DOWN, Decimal, InvalidOperation, localcontext
+from decimal import ROUND_DOWN, Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crowdquant import money
 from crowdquant.clock import Clock
 from crowdquant.db.models import (
     Account,
@@ -46,25 +46,22 @@ from crowdquant.db.models import (
     Tournament,
 )
 from crowdquant.ledger import (
-    Currency,
     InsufficientFunds,
     Ledger,
     Posting,
     Transaction,
-    format_amount,
     release,
     stake,
     transfer,
     wallet,
 )
-from crowdquant.ledger.accounts import NMR_UNIT, TREASURY
+from crowdquant.ledger.accounts import TREASURY
+from crowdquant.money import GENESIS_SUPPLY, Currency, format_amount
 from crowdquant.tournament.errors import ServiceError
 from crowdquant.tournament.rounds import current_round, is_open
 from crowdquant.tournament.rules import ruleset_of
 
-MAX_STAKE = 11_000_000 * NMR_UNIT
-MAX_AMOUNT_TEXT = 64
-THOUSANDS = re.compile(r"\d{1,3}(,\d{3})+(\.\d+)?")
+MAX_STAKE = GENESIS_SUPPLY
 CONFIDENCE_STEP = Decimal("1e-10")  # what `RoundStake.confidence` stores exactly
 
 
@@ -91,25 +88,12 @@ class NoRoundToStake(StakeError):  # noqa: N818
 
 
 def parse_nmr(text: str | int | float | Decimal) -> int:
-    """A positive NMR amount written by a person ("1.5", "6.75", "1e-3", "1,000") in 10^-18
-    units, exactly: more than 18 decimals is refused, never rounded."""
-    written = str(text).strip()
-    if len(written) > MAX_AMOUNT_TEXT or ("," in written and not THOUSANDS.fullmatch(written)):
-        raise InvalidStakeAmount(f"{text!r} is not an amount of NMR")
+    """A positive NMR amount written by a person in 10^-18 units (`money.parse_nmr`);
+    `InvalidStakeAmount` saying what is wrong with it otherwise."""
     try:
-        value = Decimal(written.replace(",", ""))
-    except InvalidOperation:
-        raise InvalidStakeAmount(f"{text!r} is not an amount of NMR") from None
-    if not value.is_finite() or value <= 0:
-        raise InvalidStakeAmount(f"{text!r} is not a positive amount of NMR")
-    with localcontext() as exact:
-        exact.prec = 2 * MAX_AMOUNT_TEXT  # enough digits that nothing is rounded
-        units = value * NMR_UNIT
-        if units != units.to_integral_value():
-            raise InvalidStakeAmount(f"{text!r} has more than 18 decimals")
-    if units > MAX_STAKE:
-        raise InvalidStakeAmount(f"{text!r} is more NMR than there is")
-    return int(units)
+        return money.parse_nmr(text)
+    except money.AmountError as exc:
+        raise InvalidStakeAmount(str(exc)) from None
 
 
 def check_confidence(confidence: Decimal) -> Decimal:
@@ -123,13 +107,6 @@ def check_confidence(confidence: Decimal) -> Decimal:
             f"a confidence is a number in (0, 1] with at most 10 decimals, not {confidence}"
         )
     return confidence
-
-
-def nmr_text(units: int) -> str:
-    """`units` as a plain decimal string of NMR ("1.5", "0"), exact."""
-    value = Decimal(units).scaleb(-18).normalize()
-    text = f"{value:f}"
-    return "0" if text in ("0", "-0") else text
 
 
 # --- wallets -------------------------------------------------------------------------------------

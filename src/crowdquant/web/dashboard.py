@@ -27,7 +27,7 @@ from crowdquant.api.wallet import wallet_balances
 from crowdquant.db.models import Account, DatasetFile, Model, Round, Submission, Tournament
 from crowdquant.http.links import Links
 from crowdquant.http.services import base_url
-from crowdquant.ledger import Currency
+from crowdquant.money import Currency
 from crowdquant.tournament.datasets import UnknownDatasetFile, get_dataset_file, list_dataset_files
 from crowdquant.tournament.models import NotYourModel, UnknownModel, get_own_model, list_models
 from crowdquant.tournament.rounds import current_round, is_open

@@ -22,10 +22,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from crowdquant.api.rest.schemas.amounts import nmr_units
 from crowdquant.api.wallet import wallet_balances
 from crowdquant.db.models import Account, Model, PayoutMode, StakeChangeKind
-from crowdquant.ledger import Currency
+from crowdquant.money import AmountError, Currency, parse_nmr_or_zero
 from crowdquant.tournament.models import (
     InvalidModelName,
     ModelNameTaken,
@@ -329,9 +328,9 @@ def round_stake(
     refused = partial(_refused, request, session, services, account, model, "round", typed)
 
     try:
-        units = nmr_units(amount)
-    except InvalidStakeAmount as error:
-        return refused("amount", error.message, 422)
+        units = parse_nmr_or_zero(amount)
+    except AmountError as error:
+        return refused("amount", str(error), 422)
     try:
         level = check_confidence(Decimal(confidence.strip()))
     except (InvalidOperation, InvalidStakeAmount):

@@ -37,7 +37,8 @@ from crowdquant.db.models import (
     RoundStatus,
     Tournament,
 )
-from crowdquant.ledger import TREASURY, Currency
+from crowdquant.ledger import TREASURY
+from crowdquant.money import Currency
 from crowdquant.tournament.errors import ServiceError
 from crowdquant.tournament.meta_model import (
     MetaModelPerformance,

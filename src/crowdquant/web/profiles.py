@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from crowdquant.db.models import Model, Round, RoundPayout, RoundStatus, Tournament
-from crowdquant.ledger import NMR_UNIT
+from crowdquant.money import nmr_float, usd_float
 from crowdquant.tournament.leaderboard import (
     DailyScore,
     model_leaderboard,
@@ -182,7 +182,7 @@ def profile_charts(
     )
     charts.append(
         bar_chart(
-            {"NMR": [(number, row.nmr / NMR_UNIT) for number, row in paid]},
+            {"NMR": [(number, nmr_float(row.nmr)) for number, row in paid]},
             title=f"{model.name}: NMR paid (+) or burned (-) per round",
             y_label="NMR",
             signed_colors=True,
@@ -191,7 +191,7 @@ def profile_charts(
     if any(row.usd for _, row in paid):
         charts.append(
             bar_chart(
-                {"USD": [(number, row.usd / 100) for number, row in paid]},
+                {"USD": [(number, usd_float(row.usd)) for number, row in paid]},
                 title=f"{model.name}: USD paid per round",
                 y_label="USD",
             )

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crowdquant.db.models import Account, Round, RoundStatus, Tournament
-from crowdquant.ledger import Currency, format_amount
+from crowdquant.money import Currency, format_amount, usd_dollars
 from crowdquant.web.deps import page_session
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -40,11 +40,7 @@ def nmr(units: int | None) -> str:
 
 def usd(cents: int | None) -> str:
     """US cents for a person: "$1,234.50"."""
-    if cents is None:
-        return "-"
-    sign = "-" if cents < 0 else ""
-    whole, fraction = divmod(abs(int(cents)), 100)
-    return f"{sign}${whole:,}.{fraction:02d}"
+    return "-" if cents is None else usd_dollars(int(cents))
 
 
 def when(moment: datetime | None) -> str:

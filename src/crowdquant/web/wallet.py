@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from crowdquant.api.wallet import WALLET, wallet_balances, wallet_statement
-from crowdquant.ledger import Currency
+from crowdquant.money import Currency
 from crowdquant.web.deps import PageSession, ServicesDep
 from crowdquant.web.errors import PageError
 from crowdquant.web.guards import SignedIn

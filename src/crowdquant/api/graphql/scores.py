@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from crowdquant.api.graphql.context import RequestContext, context_of, iso, required
 from crowdquant.api.graphql.stakes import payouts_of, round_results, round_stakes_of
 from crowdquant.db.models import Model, Round, RoundStatus, Tournament
+from crowdquant.money import nmr_text
 from crowdquant.scoring import SCORING_VERSION
 from crowdquant.tournament.leaderboard import (
     DailyScore,
@@ -32,7 +33,6 @@ from crowdquant.tournament.leaderboard import (
     model_score_history,
 )
 from crowdquant.tournament.models import find_model
-from crowdquant.tournament.staking import nmr_text
 from crowdquant.tournament.tournaments import get_tournament, list_tournaments
 from crowdquant.tournament.visibility import Viewer
 

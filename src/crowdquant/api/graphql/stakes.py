@@ -23,7 +23,7 @@ from graphql import GraphQLResolveInfo
 from sqlalchemy import select
 
 from crowdquant.api.graphql.context import ApiError, RequestContext, context_of, iso, required
-from crowdquant.api.wallet import usd_text, wallet_statement
+from crowdquant.api.wallet import wallet_statement
 from crowdquant.db.models import (
     Account,
     ApiScope,
@@ -37,15 +37,10 @@ from crowdquant.db.models import (
     StakeChangeKind,
     Tournament,
 )
-from crowdquant.ledger import Currency, wallet
+from crowdquant.ledger import wallet
+from crowdquant.money import Currency, nmr_text, usd_text
 from crowdquant.tournament.models import get_own_model, list_models
-from crowdquant.tournament.staking import (
-    change_stake,
-    drain_stake,
-    due_date,
-    nmr_text,
-    parse_nmr,
-)
+from crowdquant.tournament.staking import change_stake, drain_stake, due_date, parse_nmr
 
 query = QueryType()
 mutation = MutationType()

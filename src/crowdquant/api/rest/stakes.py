@@ -29,7 +29,6 @@ from crowdquant.api.rest.deps import (
 )
 from crowdquant.api.rest.errors import RestError, responses
 from crowdquant.api.rest.routing import RestRoute
-from crowdquant.api.rest.schemas.amounts import nmr_units
 from crowdquant.api.rest.schemas.base import Overlay
 from crowdquant.api.rest.schemas.stakes import (
     PayoutModeIn,
@@ -42,10 +41,10 @@ from crowdquant.api.rest.schemas.stakes import (
     WalletOut,
 )
 from crowdquant.api.rest.tournaments import find_round
-from crowdquant.api.wallet import amount_text, wallet_balances, wallet_statement
+from crowdquant.api.wallet import wallet_balances, wallet_statement
 from crowdquant.db.models import RoundPayout
 from crowdquant.http.services import ServicesDep
-from crowdquant.ledger import Currency
+from crowdquant.money import Currency, amount_text, parse_nmr_or_zero
 from crowdquant.tournament.models import get_own_model
 from crowdquant.tournament.resolution import round_payouts, round_result, round_rule
 from crowdquant.tournament.staking import (
@@ -81,7 +80,7 @@ def post_stake_change(
     the last round it is at risk in resolves; at once if none). Under the 2017 rules this
     changes the stake on the open round."""
     model = get_own_model(session, account, model_id)
-    units = nmr_units(body.amount)
+    units = parse_nmr_or_zero(body.amount)
     change = change_stake(session, ledger, services.clock, model, body.change, units)
     return StakeChangeOut.model_validate(change)
 
@@ -99,7 +98,7 @@ def put_round_stake(
     confidence; the model needs a valid on-time submission to the round first."""
     model = get_own_model(session, account, model_id)
     row = stake_on_round(
-        session, ledger, services.clock, model, nmr_units(body.amount), body.confidence
+        session, ledger, services.clock, model, parse_nmr_or_zero(body.amount), body.confidence
     )
     return RoundStakeOut.model_validate(row)
 

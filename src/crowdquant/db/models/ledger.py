@@ -25,8 +25,9 @@ from sqlalchemy import BigInteger, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crowdquant.db.base import Base, HasId, TokenAmount, enum_type
-from crowdquant.ledger.accounts import MAX_ACCOUNT_LENGTH, Currency
+from crowdquant.money import Currency
 
+MAX_ACCOUNT_LENGTH = 64
 HASH_LENGTH = 64
 EVENT_KEY_LENGTH = 200
 

@@ -65,8 +65,19 @@ class RoundResult(HasId, Base):
     nmr_burned: Mapped[int] = mapped_column(TokenAmount())
     payout_factor: Mapped[str | None] = mapped_column(String(64))
     """Classic rules: min(1, threshold / total at risk), as an exact decimal string."""
-    scale: Mapped[str] = mapped_column(String(64))
-    """1, or the pro rata factor when the treasury could not pay every reward in full."""
+    nmr_scaled_to: Mapped[int | None] = mapped_column(TokenAmount())
+    """What the treasury held when it could not pay every NMR reward in full: the rewards
+    were scaled down pro rata to it. None when they were paid in full."""
+    usd_scaled_to: Mapped[int | None] = mapped_column(BigInteger)
+    """What the prize pool held, in cents, when it could not pay every USD award in full: the
+    awards were scaled down pro rata to it. None when they were paid in full."""
     resolved_at: Mapped[datetime]
 
     round: Mapped[Round] = relationship()
+
+    @property
+    def scale(self) -> str:
+        """How the rewards were paid, as the results show it: `full`, or what was available
+        when it was short (`nmr:<10^-18 NMR>`, `usd:<cents>`, or both joined by a comma)."""
+        short = (("nmr", self.nmr_scaled_to), ("usd", self.usd_scaled_to))
+        return ",".join(f"{kind}:{held}" for kind, held in short if held is not None) or "full"

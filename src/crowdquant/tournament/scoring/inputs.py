@@ -39,7 +39,7 @@ from crowdquant.db.models import (
     SubmissionCheck,
     SubmissionStatus,
 )
-from crowdquant.ledger import NMR_UNIT
+from crowdquant.money import nmr_float
 from crowdquant.scoring.metamodel import (
     STAKE_WEIGHTS,
     STAKE_X_TEST_WEIGHTS,
@@ -241,7 +241,7 @@ def _meta_model_weights(
             select(RoundStake.model_id, RoundStake.at_risk).where(RoundStake.round_id == round_.id)
         ).all()
     )
-    stakes = np.array([at_risk.get(sub.model_id, 0) / NMR_UNIT for sub in on_time])
+    stakes = np.array([nmr_float(at_risk.get(sub.model_id, 0)) for sub in on_time])
     if settings_of(round_.tournament).meta_model.weights == STAKE_X_TEST_WEIGHTS:
         weights = stake_x_test_weights(stakes, _test_loglosses(session, on_time))
         if weights.sum() > 0:

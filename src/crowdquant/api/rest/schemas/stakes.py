@@ -18,7 +18,6 @@ from pydantic import (
 
 from crowdquant.api.rest.schemas.amounts import NmrAmount, NmrAmountOrZero, NmrText, UsdText
 from crowdquant.api.rest.schemas.base import Input, Output, Overlay, UtcDatetime
-from crowdquant.api.wallet import amount_text
 from crowdquant.db.models import (
     PayoutMode,
     Round,
@@ -27,7 +26,7 @@ from crowdquant.db.models import (
     StakeChangeKind,
     StakeChangeStatus,
 )
-from crowdquant.ledger import Currency
+from crowdquant.money import Currency, amount_text
 from crowdquant.tournament.staking import due_date
 
 

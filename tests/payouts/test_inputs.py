@@ -1,4 +1,4 @@
-"""Money units and the shared helpers."""
+"""Reading the rules' inputs: scores at their repr, keys checked unique."""
 
 from __future__ import annotations
 
@@ -6,13 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from crowdquant.payouts import NMR_UNIT, USD_CENTS
-from crowdquant.payouts.units import check_unique, float_decimal
-
-
-def test_units() -> None:
-    assert NMR_UNIT == 10**18
-    assert USD_CENTS == 100
+from crowdquant.payouts.inputs import check_unique, float_decimal
 
 
 @pytest.mark.parametrize(

@@ -1,13 +1,10 @@
-"""Money units (amounts are ints: NMR in 10⁻¹⁸ units, USD in cents) and shared helpers."""
+"""Reading the rules' inputs: scores at the decimal people see, keys checked unique."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
 from decimal import Decimal
-
-NMR_UNIT = 10**18
-USD_CENTS = 100
 
 
 def float_decimal(value: float) -> Decimal:

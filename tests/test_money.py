@@ -1,0 +1,156 @@
+"""Amounts read from people and written for people, the APIs and the charts, exactly."""
+
+from __future__ import annotations
+
+import pytest
+
+from crowdquant.money import (
+    GENESIS_SUPPLY,
+    NMR_UNIT,
+    USD_CENTS,
+    AmountError,
+    Currency,
+    amount_text,
+    format_amount,
+    nmr_float,
+    nmr_text,
+    parse_nmr,
+    parse_nmr_or_zero,
+    parse_usd,
+    usd_dollars,
+    usd_float,
+    usd_text,
+)
+
+
+def test_units() -> None:
+    assert NMR_UNIT == 10**18
+    assert USD_CENTS == 100
+
+
+def test_the_supply_is_eleven_million_nmr_in_smallest_units() -> None:
+    assert NMR_UNIT == 10**18
+    assert GENESIS_SUPPLY == 11_000_000 * 10**18
+    assert Currency.NMR.decimals == 18
+    assert Currency.USD.decimals == 2
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "shown"),
+    [
+        (GENESIS_SUPPLY, Currency.NMR, "11,000,000 NMR"),
+        (15 * NMR_UNIT // 10, Currency.NMR, "1.5 NMR"),
+        (1, Currency.NMR, "0.000000000000000001 NMR"),
+        (0, Currency.NMR, "0 NMR"),
+        (-25 * NMR_UNIT, Currency.NMR, "-25 NMR"),
+        (10**37 + 1, Currency.NMR, "10,000,000,000,000,000,000.000000000000000001 NMR"),
+        (123456, Currency.USD, "1,234.56 USD"),
+        (-5, Currency.USD, "-0.05 USD"),
+        (0, Currency.USD, "0.00 USD"),
+    ],
+)
+def test_amounts_are_shown_exactly(amount: int, currency: Currency, shown: str) -> None:
+    assert format_amount(amount, currency) == shown
+
+
+@pytest.mark.parametrize(
+    ("units", "written"),
+    [
+        (0, "0"),
+        (1, "0.000000000000000001"),
+        (15 * 10**17, "1.5"),
+        (100 * NMR_UNIT, "100"),
+        (-5 * 10**17, "-0.5"),
+        (GENESIS_SUPPLY, "11000000"),
+        (GENESIS_SUPPLY - 1, "10999999.999999999999999999"),
+    ],
+)
+def test_nmr_text_writes_amounts_exactly(units: int, written: str) -> None:
+    assert nmr_text(units) == written
+    assert amount_text(units, Currency.NMR) == written
+    if units > 0:
+        assert parse_nmr(written) == units
+
+
+def test_nmr_text_stays_exact_beyond_the_supply() -> None:
+    assert nmr_text(10**37 + 1) == "10000000000000000000.000000000000000001"
+
+
+@pytest.mark.parametrize(
+    ("cents", "dollars", "shown"),
+    [
+        (1234, "12.34", "$12.34"),
+        (-5, "-0.05", "-$0.05"),
+        (0, "0.00", "$0.00"),
+        (123456789, "1234567.89", "$1,234,567.89"),
+    ],
+)
+def test_usd_is_written_in_dollars_and_cents(cents: int, dollars: str, shown: str) -> None:
+    assert usd_text(cents) == amount_text(cents, Currency.USD) == dollars
+    assert usd_dollars(cents) == shown
+
+
+@pytest.mark.parametrize(
+    ("written", "message"),
+    [
+        ("abc", "'abc' is not an amount of NMR"),
+        ("1,5", "'1,5' is not an amount of NMR"),
+        ("1" * 65, "is not an amount of NMR"),
+        ("0", "'0' is not a positive amount of NMR"),
+        ("NaN", "'NaN' is not a positive amount of NMR"),
+        ("1.0000000000000000001", "'1.0000000000000000001' has more than 18 decimals"),
+        ("11000000.000000000000000001", "is more NMR than there is"),
+    ],
+)
+def test_parse_nmr_says_what_is_wrong(written: str, message: str) -> None:
+    with pytest.raises(AmountError, match=message):
+        parse_nmr(written)
+    assert issubclass(AmountError, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("written", "units"),
+    [
+        ("0", 0),
+        ("0.000", 0),
+        ("-0", 0),
+        ("0,000", 0),
+        ("1.5", 15 * 10**17),
+        ("1,000", 1000 * NMR_UNIT),
+    ],
+)
+def test_parse_nmr_or_zero_reads_a_written_zero(written: str, units: int) -> None:
+    assert parse_nmr_or_zero(written) == units
+
+
+@pytest.mark.parametrize("written", ["-1", "abc", "1e-19", ""])
+def test_parse_nmr_or_zero_refuses_what_parse_nmr_refuses(written: str) -> None:
+    with pytest.raises(AmountError):
+        parse_nmr_or_zero(written)
+
+
+@pytest.mark.parametrize(
+    ("written", "cents"),
+    [("1000", 100_000), ("3603.05", 360_305), ("0.1", 10), ("1e2", 10_000), ("-2.50", -250)],
+)
+def test_parse_usd_reads_dollars_in_cents(written: str, cents: int) -> None:
+    assert parse_usd(written) == cents
+
+
+@pytest.mark.parametrize(
+    ("written", "message"),
+    [
+        ("lots", "'lots' is not an amount of USD"),
+        ("Infinity", "'Infinity' is not an amount of USD"),
+        ("1.005", "'1.005': USD amounts have at most 2 decimals"),
+    ],
+)
+def test_parse_usd_refuses_what_is_not_dollars_and_cents(written: str, message: str) -> None:
+    with pytest.raises(AmountError, match=message):
+        parse_usd(written)
+
+
+def test_floats_for_charts_and_weights() -> None:
+    assert nmr_float(15 * 10**17) == 1.5
+    assert nmr_float(-NMR_UNIT) == -1.0
+    assert usd_float(1234) == 12.34
