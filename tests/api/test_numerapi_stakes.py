@@ -29,8 +29,8 @@ from crowdquant.ledger import NMR_UNIT, AccountId, Currency, release, stake, wal
 from crowdquant.ledger.sql import SqlLedger
 from crowdquant.settings import Settings
 from crowdquant.tournament.accounts import create_api_key, get_account
+from crowdquant.tournament.lifecycle import RoundLifecycle
 from crowdquant.tournament.resolution import resolve_payouts, round_result
-from crowdquant.tournament.rounds import resolve_round
 from crowdquant.tournament.scoring import FeedTargets
 from crowdquant.tournament.staking import change_stake, freeze_stakes, grant_nmr
 
@@ -89,7 +89,7 @@ class Served:
     def resolve(self) -> None:
         with transaction(self.world.sessions) as session:
             round_ = session.get_one(Round, self.world.round_id)
-            resolve_round(session, round_)
+            RoundLifecycle(None, self.world.clock).resolve(session, round_)
             resolve_payouts(session, self.ledger, self.world.clock, round_)
 
     def payouts(self) -> dict[str, Decimal]:

@@ -26,11 +26,10 @@ from crowdquant.scoring.metamodel import stake_weighted_meta_model, stake_x_test
 from crowdquant.storage import LocalStorage
 from crowdquant.tournament.legacy_files import LegacyRounds, tournament_rows
 from crowdquant.tournament.legacy_record import holdout_record
+from crowdquant.tournament.lifecycle import RoundLifecycle
 from crowdquant.tournament.rounds import (
     FeedPublisher,
-    close_round,
     open_round_now,
-    start_scoring,
 )
 from crowdquant.tournament.scoring import (
     FeedTargets,
@@ -157,8 +156,8 @@ def test_the_meta_model_is_weighted_by_stake_times_the_test_set_edge(
     assert test_logloss["alice"] < test_logloss["bob"] < math.log(2) < test_logloss["carol"]
 
     clock.set(round_.close_time + timedelta(minutes=1))
-    close_round(session, round_)
-    start_scoring(session, round_)
+    RoundLifecycle(None, clock).close(session, round_)
+    RoundLifecycle(None, clock).start_scoring(session, round_)
     session.commit()
     clock.advance(8 * DAY)
     assert score_round(session, clock, storage, round_, FeedTargets(market_feed())) is not None

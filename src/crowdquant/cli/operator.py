@@ -41,7 +41,6 @@ from crowdquant.db.models import (
     Cadence,
     Round,
     RoundResult,
-    RoundStatus,
     Rules,
     Tournament,
 )
@@ -60,11 +59,11 @@ from crowdquant.tournament.datasets import publish_dataset_version
 from crowdquant.tournament.diagnostics import DiagnosticsWorker, StoredValidationLoader
 from crowdquant.tournament.errors import ServiceError
 from crowdquant.tournament.legacy_files import LegacyRounds
+from crowdquant.tournament.lifecycle import RoundLifecycle
 from crowdquant.tournament.resolution import (
     replay_payouts,
     round_payouts,
     round_result,
-    round_transitions,
 )
 from crowdquant.tournament.rounds import (
     FeedPublisher,
@@ -122,9 +121,9 @@ class Operator:
         return SqlLedger(self.clock)
 
     @property
-    def transitions(self) -> dict[RoundStatus, Callable[[Session, Round], bool]]:
-        """Round transitions that freeze stakes at close and pay them at resolution."""
-        return round_transitions(self.ledger, self.clock)
+    def lifecycle(self) -> RoundLifecycle:
+        """The round lifecycle that freezes stakes at close and pays them at resolution."""
+        return RoundLifecycle(self.ledger, self.clock)
 
 
 def _message(exc: Exception) -> str:
@@ -464,7 +463,7 @@ def round_close(
 
         def close(session: Session) -> tuple[Round, bool]:
             round_ = get_round(session, get_tournament(session, tournament), number)
-            return round_, ops.transitions[RoundStatus.CLOSED](session, round_)
+            return round_, ops.lifecycle.close(session, round_)
 
         round_, changed = _in_transaction(ops, close)
     if changed:
@@ -488,7 +487,7 @@ def round_resolve(
 
         def resolve(session: Session) -> tuple[bool, list[str]]:
             round_ = get_round(session, get_tournament(session, tournament), number)
-            changed = ops.transitions[RoundStatus.RESOLVED](session, round_)
+            changed = ops.lifecycle.resolve(session, round_)
             result = round_result(session, round_)
             return changed, [] if result is None else results_lines(session, round_, result)
 

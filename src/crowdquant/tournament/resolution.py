@@ -78,9 +78,8 @@ from crowdquant.payouts import (
     rule_from_data,
     scale_to,
 )
-from crowdquant.tournament.rounds import close_round, resolve_round, start_scoring
 from crowdquant.tournament.scoring import days_recorded, scored_submissions
-from crowdquant.tournament.staking import freeze_stakes, release_due
+from crowdquant.tournament.staking import release_due
 
 Checkpoint = Callable[[str], None]
 """Called between the steps of a resolution with the step's name (tests inject crashes)."""
@@ -438,33 +437,6 @@ def _memo(reward: int, burn: int, returned: int) -> str:
         if amount
     ]
     return "resolution: " + ", ".join(parts)
-
-
-# --- the lifecycle with money --------------------------------------------------------------------
-
-
-def round_transitions(
-    ledger: Ledger, clock: Clock
-) -> dict[RoundStatus, Callable[[Session, Round], bool]]:
-    """The round transitions that move stakes: close freezes them, resolve pays them."""
-
-    def close(session: Session, round_: Round) -> bool:
-        if not close_round(session, round_):
-            return False
-        freeze_stakes(session, ledger, clock, round_)
-        return True
-
-    def resolve(session: Session, round_: Round) -> bool:
-        if not resolve_round(session, round_):
-            return False
-        resolve_payouts(session, ledger, clock, round_)
-        return True
-
-    return {
-        RoundStatus.CLOSED: close,
-        RoundStatus.SCORING: start_scoring,
-        RoundStatus.RESOLVED: resolve,
-    }
 
 
 # --- reading -------------------------------------------------------------------------------------
