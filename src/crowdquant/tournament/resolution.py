@@ -517,6 +517,30 @@ def model_payouts(session: Session, model: Model) -> dict[uuid.UUID, RoundPayout
     return {row.round_id: row for row in rows}
 
 
+def paid_rounds(
+    session: Session, model_ids: Iterable[uuid.UUID]
+) -> list[tuple[RoundPayout, Round]]:
+    """The models' payouts with their rounds, newest round first."""
+    rows = session.execute(
+        select(RoundPayout, Round)
+        .join(Round, Round.id == RoundPayout.round_id)
+        .where(RoundPayout.model_id.in_(list(model_ids)))
+        .order_by(Round.number.desc(), RoundPayout.model_id)
+    ).all()
+    return [(payout, round_) for payout, round_ in rows]
+
+
+def tournament_results(session: Session, number: int) -> dict[uuid.UUID, RoundResult]:
+    """The recorded results of tournament `number`'s rounds, by round id."""
+    rows = session.scalars(
+        select(RoundResult)
+        .join(Round, Round.id == RoundResult.round_id)
+        .join(Tournament, Tournament.id == Round.tournament_id)
+        .where(Tournament.number == number)
+    )
+    return {row.round_id: row for row in rows}
+
+
 def career_payouts(
     session: Session, model_ids: Iterable[uuid.UUID], *, since: datetime | None = None
 ) -> dict[uuid.UUID, tuple[int, int]]:

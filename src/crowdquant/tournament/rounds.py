@@ -15,14 +15,15 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-from collections.abc import Callable, Collection
+import uuid
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
 import pandas as pd
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 from crowdquant.clock import Clock
 from crowdquant.data.eras import era_label
@@ -391,6 +392,25 @@ def get_round(session: Session, tournament: Tournament, number: int) -> Round:
     if found is None:
         raise RoundNotFound(f"tournament {tournament.number} has no round {number}")
     return found
+
+
+def rounds_by_id(session: Session, round_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Round]:
+    """The rounds of `round_ids` (those that exist), by id."""
+    found = session.scalars(select(Round).where(Round.id.in_(list(round_ids))))
+    return {round_.id: round_ for round_ in found}
+
+
+def first_open_round(session: Session) -> Round | None:
+    """The newest open round of the lowest-numbered tournament that has one (its tournament
+    loaded with it)."""
+    return session.scalar(
+        select(Round)
+        .join(Round.tournament)
+        .options(contains_eager(Round.tournament))
+        .where(Round.status == RoundStatus.OPEN)
+        .order_by(Tournament.number, Round.number.desc())
+        .limit(1)
+    )
 
 
 def list_rounds(

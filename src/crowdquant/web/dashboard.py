@@ -25,7 +25,6 @@ from sqlalchemy.orm import Session
 
 from crowdquant.api.deps import base_url
 from crowdquant.api.rest.deps import Links
-from crowdquant.api.wallet import wallet_balances
 from crowdquant.db.models import Account, DatasetFile, Model, Round, Submission, Tournament
 from crowdquant.ledger import Currency
 from crowdquant.tournament.datasets import UnknownDatasetFile, get_dataset_file, list_dataset_files
@@ -47,6 +46,7 @@ from crowdquant.tournament.submissions import (
 from crowdquant.tournament.tournaments import list_tournaments
 from crowdquant.tournament.uploads import safe_name
 from crowdquant.tournament.visibility import Viewer, publishable_file, servable_key
+from crowdquant.tournament.wallet import wallet_balances
 from crowdquant.web.deps import PageSession, ServicesDep
 from crowdquant.web.forms import FormErrors, checked_form
 from crowdquant.web.guards import SignedIn

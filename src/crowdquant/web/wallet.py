@@ -9,8 +9,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from crowdquant.api.wallet import WALLET, wallet_balances, wallet_statement
 from crowdquant.ledger import Currency
+from crowdquant.tournament.wallet import WALLET, wallet_balances, wallet_statement
 from crowdquant.web.deps import PageSession, ServicesDep
 from crowdquant.web.errors import PageError
 from crowdquant.web.guards import SignedIn

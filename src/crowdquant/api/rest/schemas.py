@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from crowdquant.api.wallet import StatementLine, amount_text, usd_text
+from crowdquant.api.wallet import amount_text, usd_text
 from crowdquant.db.models import (
     Account,
     ApiKey,
@@ -47,6 +47,7 @@ from crowdquant.tournament.staking import (
     due_date,
     parse_nmr,
 )
+from crowdquant.tournament.wallet import StatementLine
 
 
 def _utc(moment: datetime) -> datetime:

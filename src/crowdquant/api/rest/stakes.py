@@ -43,7 +43,7 @@ from crowdquant.api.rest.schemas import (
     nmr_units,
 )
 from crowdquant.api.rest.tournaments import find_round
-from crowdquant.api.wallet import amount_text, wallet_balances, wallet_statement
+from crowdquant.api.wallet import amount_text
 from crowdquant.db.models import RoundPayout
 from crowdquant.ledger import Currency
 from crowdquant.tournament.models import get_own_model
@@ -55,6 +55,7 @@ from crowdquant.tournament.staking import (
     stake_view,
 )
 from crowdquant.tournament.tournaments import get_tournament
+from crowdquant.tournament.wallet import wallet_balances, wallet_statement
 
 router = APIRouter(tags=["stakes"], route_class=RestRoute)
 
