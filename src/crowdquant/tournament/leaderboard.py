@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from crowdquant.db.models import Account, Model, Round, RoundScore, RoundStatus, Rules, Tournament
 from crowdquant.ledger import Currency, Ledger, stake
 from crowdquant.tournament.resolution import career_payouts
-from crowdquant.tournament.visibility import Viewer, metric_visible
+from crowdquant.tournament.visibility import Viewer, score_visible
 
 DEFAULT_REPUTATION_DAYS = 365
 LN2 = math.log(2)
@@ -93,7 +93,7 @@ def latest_scores(
     frame = pd.DataFrame(session.execute(query).all(), columns=[*COLUMNS, "late"])
     if frame.empty:
         return frame
-    visible = frame["metric"].map(lambda metric: metric_visible(metric, viewer))
+    visible = frame["metric"].map(lambda metric: score_visible(metric, viewer))
     return frame[visible.astype(bool)].reset_index(drop=True)
 
 
@@ -365,7 +365,7 @@ def model_score_history(
             score.late,
         )
         for score, number in session.execute(query).all()
-        if metric_visible(score.metric, viewer)
+        if score_visible(score.metric, viewer)
     ]
     if not rows:
         return []
