@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -30,10 +31,12 @@ from crowdquant.tournament.rounds import (
     RoundNotFound,
     RoundScheduleError,
     current_round,
+    first_open_round,
     get_round,
     is_open,
     list_rounds,
     open_round,
+    rounds_by_id,
     shift_weeks,
 )
 from crowdquant.tournament.tournaments import create_tournament, get_tournament
@@ -234,6 +237,30 @@ def test_a_failing_publisher_leaves_no_round_and_no_file(
     healed = open_now(sessions, clock, FeedPublisher(market_feed(), local_storage(failing.root)))
     assert healed.number == 1
     assert [f.key for f in failing.list()] == ["v1/live.parquet", "v1/live_1.parquet"]
+
+
+def test_the_header_shows_the_open_round_of_the_lowest_numbered_tournament(
+    sessions: sessionmaker[Session], clock: ManualClock, publisher: FeedPublisher
+) -> None:
+    new_tournament(sessions, clock, 8)
+    new_tournament(sessions, clock, 9, version="v2")
+    with transaction(sessions) as session:
+        assert first_open_round(session) is None
+    nines = open_now(sessions, clock, publisher, 9)
+    with transaction(sessions) as session:
+        found = first_open_round(session)
+        assert found is not None and (found.tournament.number, found.id) == (9, nines.id)
+    eights = open_now(sessions, clock, publisher, 8)
+    with transaction(sessions) as session:
+        found = first_open_round(session)
+        assert found is not None and (found.tournament.number, found.id) == (8, eights.id)
+        found.status = RoundStatus.CLOSED
+    with transaction(sessions) as session:
+        found = first_open_round(session)
+        assert found is not None and found.id == nines.id
+        missing = uuid.uuid4()
+        by_id = rounds_by_id(session, [eights.id, nines.id, missing])
+        assert {key: row.number for key, row in by_id.items()} == {eights.id: 1, nines.id: 1}
 
 
 def test_two_tournaments_cannot_publish_into_one_version(
