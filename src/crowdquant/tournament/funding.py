@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from crowdquant.db.models import Tournament
 from crowdquant.ledger import (
     OPERATOR_FUNDING,
+    TREASURY,
     Currency,
     Ledger,
     Transaction,
@@ -25,6 +26,11 @@ from crowdquant.tournament.errors import ServiceError
 
 class FundingError(ServiceError):
     code = "funding_refused"
+
+
+def treasury_balance(session: Session, ledger: Ledger) -> int:
+    """The NMR (10^-18 units) the treasury still holds for grants and rewards."""
+    return ledger.balance(session, TREASURY, Currency.NMR)
 
 
 def fund_prize_pool(

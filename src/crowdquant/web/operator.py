@@ -38,8 +38,8 @@ from crowdquant.db.models import (
     Rules,
     Tournament,
 )
-from crowdquant.ledger import TREASURY, Currency
 from crowdquant.tournament.errors import ServiceError
+from crowdquant.tournament.funding import treasury_balance
 from crowdquant.tournament.legacy_record import holdout_record
 from crowdquant.tournament.lifecycle import RoundLifecycle
 from crowdquant.tournament.meta_model import (
@@ -267,7 +267,7 @@ def overview(
     context = {
         "tournaments": [(found, settings_text(found.settings)) for found in tournaments],
         "report": report,
-        "treasury": services.ledger.balance(session, TREASURY, Currency.NMR),
+        "treasury": treasury_balance(session, services.ledger),
     }
     return render(request, "operator/overview.html", context)
 
