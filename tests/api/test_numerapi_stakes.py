@@ -30,8 +30,8 @@ from crowdquant.money import NMR_UNIT, Currency
 from crowdquant.server.app import create_app
 from crowdquant.settings import Settings
 from crowdquant.tournament.accounts import create_api_key, get_account
+from crowdquant.tournament.lifecycle import RoundLifecycle
 from crowdquant.tournament.resolution import resolve_payouts, round_result
-from crowdquant.tournament.rounds import resolve_round
 from crowdquant.tournament.scoring import FeedTargets
 from crowdquant.tournament.staking import change_stake, freeze_stakes, grant_nmr
 
@@ -90,7 +90,7 @@ class Served:
     def resolve(self) -> None:
         with transaction(self.world.sessions) as session:
             round_ = session.get_one(Round, self.world.round_id)
-            resolve_round(session, round_)
+            RoundLifecycle(None, self.world.clock).resolve(session, round_)
             resolve_payouts(session, self.ledger, self.world.clock, round_)
 
     def payouts(self) -> dict[str, Decimal]:

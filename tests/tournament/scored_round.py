@@ -24,8 +24,9 @@ from crowdquant.db.models import Account, Cadence, Round, RoundScore, Rules
 from crowdquant.db.session import transaction
 from crowdquant.storage import LocalStorage
 from crowdquant.tournament.accounts import sign_up
+from crowdquant.tournament.lifecycle import RoundLifecycle
 from crowdquant.tournament.models import create_model
-from crowdquant.tournament.rounds import FeedPublisher, close_round, open_round, start_scoring
+from crowdquant.tournament.rounds import FeedPublisher, open_round
 from crowdquant.tournament.scoring import ScoringUpdate, TargetSource, score_round
 from crowdquant.tournament.submissions import live_ids_of_round, submit_predictions
 from crowdquant.tournament.tournaments import create_tournament, get_tournament
@@ -124,7 +125,7 @@ def scored_world(sessions: sessionmaker[Session], tmp_path: Path) -> World:
     with transaction(sessions) as session:
         round_ = session.get_one(Round, round_id)
         clock.set(round_.close_time + timedelta(minutes=1))
-        close_round(session, round_)
+        RoundLifecycle(None, clock).close(session, round_)
         upload(
             session,
             clock,
@@ -134,7 +135,7 @@ def scored_world(sessions: sessionmaker[Session], tmp_path: Path) -> World:
             models["latecomer"],
             predictions["latecomer"],
         )
-        start_scoring(session, round_)
+        RoundLifecycle(None, clock).start_scoring(session, round_)
     return World(sessions, clock, storage, round_id, live, predictions, {"latecomer"}, models)
 
 

@@ -24,11 +24,10 @@ from crowdquant.ledger.sql import SqlLedger
 from crowdquant.money import NMR_UNIT
 from crowdquant.scoring.metamodel import stake_weighted_meta_model, stake_x_test_weights
 from crowdquant.storage import LocalStorage
+from crowdquant.tournament.lifecycle import RoundLifecycle
 from crowdquant.tournament.rounds import (
     FeedPublisher,
-    close_round,
     open_round_now,
-    start_scoring,
 )
 from crowdquant.tournament.rules2017_files import Rules2017Rounds, tournament_rows
 from crowdquant.tournament.rules2017_record import holdout_record
@@ -157,8 +156,8 @@ def test_the_meta_model_is_weighted_by_stake_times_the_test_set_edge(
     assert test_logloss["alice"] < test_logloss["bob"] < math.log(2) < test_logloss["carol"]
 
     clock.set(round_.close_time + timedelta(minutes=1))
-    close_round(session, round_)
-    start_scoring(session, round_)
+    RoundLifecycle(None, clock).close(session, round_)
+    RoundLifecycle(None, clock).start_scoring(session, round_)
     session.commit()
     clock.advance(8 * DAY)
     assert score_round(session, clock, storage, round_, FeedTargets(market_feed())) is not None

@@ -16,7 +16,7 @@ from crowdquant.tournament.leaderboard import (
     model_score_history,
     round_table,
 )
-from crowdquant.tournament.rounds import resolve_round
+from crowdquant.tournament.lifecycle import RoundLifecycle
 from crowdquant.tournament.scoring import FeedTargets
 from crowdquant.tournament.tournaments import get_tournament
 from crowdquant.tournament.visibility import Viewer
@@ -29,7 +29,7 @@ def resolved(world: World) -> World:
     world.clock.advance(40 * DAY)
     score(world, FeedTargets(market_feed()))
     with transaction(world.sessions) as session:
-        resolve_round(session, session.get_one(Round, world.round_id))
+        RoundLifecycle(None, world.clock).resolve(session, session.get_one(Round, world.round_id))
     return world
 
 

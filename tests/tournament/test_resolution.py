@@ -35,7 +35,6 @@ from crowdquant.db.models import (
     RoundResult,
     RoundScore,
     RoundStake,
-    RoundStatus,
     RoundTargets,
     Rules,
     StakeChangeKind,
@@ -58,18 +57,16 @@ from crowdquant.payouts import ClassicRule, rule_to_data
 from crowdquant.storage import LocalStorage
 from crowdquant.tournament.accounts import sign_up
 from crowdquant.tournament.leaderboard import account_leaderboard, model_leaderboard
+from crowdquant.tournament.lifecycle import RoundLifecycle
 from crowdquant.tournament.models import create_model
 from crowdquant.tournament.resolution import (
     replay_payouts,
     resolve_payouts,
-    round_transitions,
     rounds_money,
 )
 from crowdquant.tournament.rounds import (
     FeedPublisher,
     open_round,
-    resolve_round,
-    start_scoring,
 )
 from crowdquant.tournament.runtime import TournamentRuntime
 from crowdquant.tournament.scheduler import Scheduler
@@ -184,7 +181,7 @@ class Staked:
     def resolve(self, checkpoint: Callable[[str], None] | None = None) -> RoundResult:
         with transaction(self.sessions) as session:
             round_ = session.get_one(Round, self.world.round_id)
-            resolve_round(session, round_)
+            RoundLifecycle(None, self.world.clock).resolve(session, round_)
             if checkpoint is None:
                 return resolve_payouts(session, self.ledger, self.world.clock, round_)
             return resolve_payouts(
@@ -383,12 +380,12 @@ def test_leaderboards_carry_career_nmr_and_the_last_years_and_quarters(staked: S
 def test_resolving_again_changes_nothing(staked: Staked) -> None:
     first = staked.resolve()
     before = snapshot(staked.sessions)
-    transitions = round_transitions(staked.ledger, staked.world.clock)
+    lifecycle = RoundLifecycle(staked.ledger, staked.world.clock)
     with transaction(staked.sessions) as session:
         round_ = session.get_one(Round, staked.world.round_id)
         again = resolve_payouts(session, staked.ledger, staked.world.clock, round_)
         assert again.id == first.id
-        assert transitions[RoundStatus.RESOLVED](session, round_) is False
+        assert lifecycle.resolve(session, round_) is False
     assert snapshot(staked.sessions) == before
 
 
@@ -407,7 +404,7 @@ def test_a_crash_at_any_step_leaves_nothing_and_the_retry_pays_the_same(staked: 
                 raise Crash(step)
 
         round_ = session.get_one(Round, staked.world.round_id)
-        resolve_round(session, round_)
+        RoundLifecycle(None, staked.world.clock).resolve(session, round_)
         resolve_payouts(session, staked.ledger, staked.world.clock, round_, checkpoint=record)
     assert steps[0] == "planned" and steps[-2:] == ["released", "recorded"]
     assert len(steps) == 3 + len(staked.expected())  # a step after each payout
@@ -599,7 +596,7 @@ class Legacy:
     def resolve(self) -> RoundResult:
         with transaction(self.sessions) as session:
             round_ = session.get_one(Round, self.round_id)
-            resolve_round(session, round_)
+            RoundLifecycle(None, self.clock).resolve(session, round_)
             return resolve_payouts(session, self.ledger, self.clock, round_)
 
     def paid(self) -> dict[str, tuple[int, int]]:
@@ -660,9 +657,9 @@ def legacy(sessions: sessionmaker[Session], tmp_path: Path) -> Legacy:
     with transaction(sessions) as session:
         round_ = session.get_one(Round, round_id)
         clock.set(round_.close_time)
-        transitions = round_transitions(ledger, clock)
-        transitions[RoundStatus.CLOSED](session, round_)
-        start_scoring(session, round_)
+        lifecycle = RoundLifecycle(ledger, clock)
+        lifecycle.close(session, round_)
+        lifecycle.start_scoring(session, round_)
     world = World(sessions, clock, storage, round_id, pd.DataFrame(), {}, set(), models)
     clock.advance(40 * DAY)
     score(world, FeedTargets(feed))

@@ -1,7 +1,8 @@
-"""Opening rounds with a freshly keyed live era, and their status transitions."""
+"""Opening rounds with a freshly keyed live era, and reading them."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -29,17 +30,14 @@ from crowdquant.tournament.rounds import (
     PublishFailed,
     RoundNotFound,
     RoundScheduleError,
-    RoundStateError,
-    close_round,
     current_round,
+    first_open_round,
     get_round,
     is_open,
     list_rounds,
     open_round,
-    resolve_round,
+    rounds_by_id,
     shift_weeks,
-    start_scoring,
-    status_due,
 )
 from crowdquant.tournament.tournaments import create_tournament, get_tournament
 
@@ -241,6 +239,30 @@ def test_a_failing_publisher_leaves_no_round_and_no_file(
     assert [f.key for f in failing.list()] == ["v1/live.parquet", "v1/live_1.parquet"]
 
 
+def test_the_header_shows_the_open_round_of_the_lowest_numbered_tournament(
+    sessions: sessionmaker[Session], clock: ManualClock, publisher: FeedPublisher
+) -> None:
+    new_tournament(sessions, clock, 8)
+    new_tournament(sessions, clock, 9, version="v2")
+    with transaction(sessions) as session:
+        assert first_open_round(session) is None
+    nines = open_now(sessions, clock, publisher, 9)
+    with transaction(sessions) as session:
+        found = first_open_round(session)
+        assert found is not None and (found.tournament.number, found.id) == (9, nines.id)
+    eights = open_now(sessions, clock, publisher, 8)
+    with transaction(sessions) as session:
+        found = first_open_round(session)
+        assert found is not None and (found.tournament.number, found.id) == (8, eights.id)
+        found.status = RoundStatus.CLOSED
+    with transaction(sessions) as session:
+        found = first_open_round(session)
+        assert found is not None and found.id == nines.id
+        missing = uuid.uuid4()
+        by_id = rounds_by_id(session, [eights.id, nines.id, missing])
+        assert {key: row.number for key, row in by_id.items()} == {eights.id: 1, nines.id: 1}
+
+
 def test_two_tournaments_cannot_publish_into_one_version(
     sessions: sessionmaker[Session], clock: ManualClock, publisher: FeedPublisher
 ) -> None:
@@ -251,54 +273,7 @@ def test_two_tournaments_cannot_publish_into_one_version(
         open_now(sessions, clock, publisher, 9)
 
 
-def test_transitions_go_forward_once(
-    sessions: sessionmaker[Session], clock: ManualClock, publisher: FeedPublisher
-) -> None:
-    new_tournament(sessions, clock)
-    round_ = open_now(sessions, clock, publisher)
-    with transaction(sessions) as session:
-        with pytest.raises(
-            RoundStateError, match="round 1 of tournament 8 is open: it cannot become resolved"
-        ):
-            resolve_round(session, round_)
-        with pytest.raises(RoundStateError, match="is open: it cannot become scoring") as raised:
-            start_scoring(session, round_)
-        assert (raised.value.current, raised.value.wanted) == (
-            RoundStatus.OPEN,
-            RoundStatus.SCORING,
-        )
-        assert close_round(session, round_) is True
-        assert close_round(session, round_) is False  # a retry does nothing
-        assert start_scoring(session, round_) is True
-        with pytest.raises(RoundStateError, match="is scoring: it cannot become closed"):
-            close_round(session, round_)
-        assert resolve_round(session, round_) is True
-        assert resolve_round(session, round_) is False
-        assert round_.status is RoundStatus.RESOLVED
-    with transaction(sessions) as session:
-        stored = session.get_one(Round, round_.id)
-        assert stored.status is RoundStatus.RESOLVED
-
-
-def test_a_transition_from_a_stale_copy_applies_once(
-    sessions: sessionmaker[Session], clock: ManualClock, publisher: FeedPublisher
-) -> None:
-    new_tournament(sessions, clock)
-    open_now(sessions, clock, publisher)
-    with sessions() as mine, sessions() as theirs:
-        with mine.begin():
-            stale = mine.scalars(select(Round)).one()
-        with theirs.begin():
-            assert close_round(theirs, theirs.scalars(select(Round)).one()) is True
-        assert stale.status is RoundStatus.OPEN
-        with mine.begin():
-            assert close_round(mine, stale) is False  # the other worker got there first
-            assert mine.get_one(Round, stale.id).status is RoundStatus.CLOSED
-            with pytest.raises(RoundStateError, match="is closed: it cannot become resolved"):
-                resolve_round(mine, stale)
-
-
-def test_what_the_clock_makes_due() -> None:
+def test_a_round_is_open_from_its_open_time_until_its_close_time() -> None:
     start = TUESDAY_NOON
     round_ = Round(
         number=1,
@@ -310,16 +285,8 @@ def test_what_the_clock_makes_due() -> None:
     )
     assert is_open(round_, start) and is_open(round_, start + HOUR - timedelta(seconds=1))
     assert not is_open(round_, start + HOUR) and not is_open(round_, start - HOUR)
-    assert status_due(round_, start + HOUR - timedelta(seconds=1)) is None
-    assert status_due(round_, start + HOUR) is RoundStatus.CLOSED
     round_.status = RoundStatus.CLOSED
     assert not is_open(round_, start)
-    assert status_due(round_, start + HOUR) is RoundStatus.SCORING
-    round_.status = RoundStatus.SCORING
-    assert status_due(round_, start + 30 * DAY) is None
-    assert status_due(round_, start + 31 * DAY) is RoundStatus.RESOLVED
-    round_.status = RoundStatus.RESOLVED
-    assert status_due(round_, start + 99 * DAY) is None
 
 
 def test_live_eras_continue_the_era_labels_of_a_dataset_build(

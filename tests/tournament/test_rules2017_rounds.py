@@ -34,13 +34,12 @@ from crowdquant.db.models import (
 from crowdquant.storage import LocalStorage, StorageError
 from crowdquant.storage.interface import Content, StoredFile
 from crowdquant.tournament.accounts import sign_up
+from crowdquant.tournament.lifecycle import RoundLifecycle
 from crowdquant.tournament.models import create_model
 from crowdquant.tournament.rounds import (
     FeedPublisher,
     PublishFailed,
-    close_round,
     open_round_now,
-    start_scoring,
 )
 from crowdquant.tournament.rules2017_checks import rules2017_upload_checks
 from crowdquant.tournament.rules2017_files import Rules2017Rounds, ids_key, tournament_rows
@@ -347,8 +346,8 @@ def test_an_accepted_full_upload_is_scored_on_its_live_rows(
         upload(session, clock, storage, account, model, round_, as_csv(values))
         uploaded[model.id] = values
     clock.set(round_.close_time + timedelta(minutes=1))
-    close_round(session, round_)
-    start_scoring(session, round_)
+    RoundLifecycle(None, clock).close(session, round_)
+    RoundLifecycle(None, clock).start_scoring(session, round_)
     session.commit()
     clock.advance(8 * DAY)
     assert score_round(session, clock, storage, round_, FeedTargets(market_feed())) is not None

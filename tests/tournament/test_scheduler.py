@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from crowdquant.clock import ManualClock
 from crowdquant.data.feed import FeedError
 from crowdquant.db.models import Cadence, Round, RoundStatus, Rules, Tournament
 from crowdquant.db.session import transaction
-from crowdquant.tournament.rounds import TRANSITIONS, PublishedLive
+from crowdquant.tournament.rounds import PublishedLive
 from crowdquant.tournament.runtime import TournamentRuntime
 from crowdquant.tournament.scheduler import (
     RoundOpened,
@@ -175,9 +174,8 @@ def test_a_tick_that_crashed_half_way_is_finished_by_the_next(
     def crash(session: Session, round_: Round) -> bool:
         raise RuntimeError("the process was killed")
 
-    transitions: dict[RoundStatus, Callable[[Session, Round], bool]] = TRANSITIONS
     with monkeypatch.context() as patched:
-        patched.setitem(transitions, RoundStatus.SCORING, crash)
+        patched.setattr(scheduler.lifecycle, "start_scoring", crash)
         assert [str(event) for event in scheduler.tick()] == [
             "round 1 of tournament 8 closed",
             "tournament 8: could not score round 1: RuntimeError: the process was killed",

@@ -24,7 +24,7 @@ from crowdquant.db.models import (
 from crowdquant.db.session import transaction
 from crowdquant.scoring import SCORING_VERSION
 from crowdquant.storage import NotFound
-from crowdquant.tournament.rounds import resolve_round
+from crowdquant.tournament.lifecycle import RoundLifecycle
 from crowdquant.tournament.scoring import FeedTargets, days_recorded, replay_round, score_round
 from crowdquant.tournament.visibility import OPERATOR_PREFIX
 
@@ -121,7 +121,7 @@ def test_the_final_day_then_replay_reproduces_every_number(world: World) -> None
         round_ = session.get_one(Round, world.round_id)
         assert days_recorded(session, round_) == source.horizon == 20
         assert replay_round(session, world.clock, world.storage, round_) == []
-        resolve_round(session, round_)
+        RoundLifecycle(None, world.clock).resolve(session, round_)
     stored = stored_scores(world)
     assert len(stored) == 5 * (20 * 4 + 3)  # 5 models × (20 days × 4 metrics + 3 at day 0)
 
@@ -150,7 +150,7 @@ def test_only_scoring_rounds_are_scored(world: World) -> None:
         round_ = session.get_one(Round, world.round_id)
         world.clock.advance(40 * DAY)
         score_round(session, world.clock, world.storage, round_, FeedTargets(market_feed()))
-        resolve_round(session, round_)
+        RoundLifecycle(None, world.clock).resolve(session, round_)
         assert round_.status is RoundStatus.RESOLVED
         assert (
             score_round(session, world.clock, world.storage, round_, FeedTargets(market_feed()))

@@ -38,14 +38,12 @@ from crowdquant.ledger import BURNED, TREASURY, AccountId, release, stake, walle
 from crowdquant.ledger.sql import SqlLedger
 from crowdquant.money import GENESIS_SUPPLY, NMR_UNIT, Currency
 from crowdquant.tournament.accounts import sign_up
+from crowdquant.tournament.lifecycle import RoundLifecycle
 from crowdquant.tournament.models import create_model
 from crowdquant.tournament.resolution import resolve_payouts
 from crowdquant.tournament.rounds import (
     FeedPublisher,
-    close_round,
     open_round,
-    resolve_round,
-    start_scoring,
 )
 from crowdquant.tournament.staking import (
     MAX_STAKE,
@@ -162,9 +160,9 @@ class Stakes:
         with transaction(self.sessions) as session:
             round_ = session.get_one(Round, round_id)
             self.clock.set(max(self.clock.now(), round_.close_time))
-            close_round(session, round_)
+            RoundLifecycle(None, self.clock).close(session, round_)
             frozen = freeze_stakes(session, self.ledger, self.clock, round_)
-            start_scoring(session, round_)
+            RoundLifecycle(None, self.clock).start_scoring(session, round_)
             return frozen
 
     def score(self, round_id: uuid.UUID, scores: dict[str, tuple[float, float]]) -> None:
@@ -201,7 +199,7 @@ class Stakes:
     def resolve(self, round_id: uuid.UUID) -> None:
         with transaction(self.sessions) as session:
             round_ = session.get_one(Round, round_id)
-            resolve_round(session, round_)
+            RoundLifecycle(None, self.clock).resolve(session, round_)
             resolve_payouts(session, self.ledger, self.clock, round_)
 
     # --- reading -----------------------------------------------------------------------------
@@ -474,7 +472,7 @@ def test_the_close_freezes_only_stakes_with_a_valid_on_time_submission(book: Sta
     with transaction(book.sessions) as session:
         round_ = session.get_one(Round, round_id)
         book.clock.set(round_.close_time)
-        close_round(session, round_)
+        RoundLifecycle(None, book.clock).close(session, round_)
     late = book.submit(round_id, "late")
     assert late.late and late.status is SubmissionStatus.VALID
 
@@ -592,7 +590,7 @@ def test_stake_on_round_needs_an_open_round(book: Stakes) -> None:
     with transaction(book.sessions) as session:
         round_ = session.get_one(Round, round_id)
         book.clock.set(round_.close_time)
-        close_round(session, round_)
+        RoundLifecycle(None, book.clock).close(session, round_)
     with pytest.raises(NoRoundToStake):
         book.stake_on("oldtimer", nmr(5), "0.5")
     assert book.balance(book.wallet("alice")) == nmr(10)

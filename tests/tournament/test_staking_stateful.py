@@ -2,7 +2,7 @@
 
 Grants, stake increases and decreases, rounds opening (rows inserted directly: resolution
 reads only submission status and lateness, `RoundScore` rows and `RoundTargets` days),
-closing through the ledger's round transitions, scoring days with random CORR and MMC
+closing through the round lifecycle with the ledger, scoring days with random CORR and MMC
 (negative ones and missing ones too), resolving through the resolve transition, sometimes
 with a crash injected at a random step of the resolution and then retried, resolving again,
 and payout mode switches. After every step: the books are sound, NMR is conserved, no
@@ -78,7 +78,7 @@ from crowdquant.ledger.sql import SqlLedger
 from crowdquant.money import GENESIS_SUPPLY, NMR_UNIT, Currency
 from crowdquant.payouts import ClassicRule, rule_from_data, rule_to_data
 from crowdquant.tournament import resolution
-from crowdquant.tournament.resolution import round_transitions
+from crowdquant.tournament.lifecycle import RoundLifecycle
 from crowdquant.tournament.staking import (
     MAX_STAKE,
     InvalidStakeAmount,
@@ -157,7 +157,7 @@ class StakingMachine(RuleBasedStateMachine):
         self.sessions = next(self._database)
         self.clock = ManualClock(START)
         self.ledger = SqlLedger(self.clock)
-        self.transitions = round_transitions(self.ledger, self.clock)
+        self.lifecycle = RoundLifecycle(self.ledger, self.clock)
         self.keys = itertools.count()
         self.rounds: dict[uuid.UUID, RoundStatus] = {}  # by number, as the database has them
         self.days: dict[uuid.UUID, int] = {}  # days scored
@@ -396,7 +396,7 @@ class StakingMachine(RuleBasedStateMachine):
         self._close(late)
 
     def _close(self, late: list[int]) -> None:
-        """Through the ledger's transitions: closed (stakes frozen), then scoring; then the
+        """Through the lifecycle with the ledger: closed (stakes frozen), then scoring; then the
         `late` models upload (scored, never at risk)."""
         (round_id,) = self._rounds(RoundStatus.OPEN)
         self._tick()
@@ -412,8 +412,8 @@ class StakingMachine(RuleBasedStateMachine):
                 )
             )
             round_ = session.get_one(Round, round_id)
-            assert self.transitions[RoundStatus.CLOSED](session, round_)
-            assert self.transitions[RoundStatus.SCORING](session, round_)
+            assert self.lifecycle.close(session, round_)
+            assert self.lifecycle.start_scoring(session, round_)
             frozen = {
                 row.model_id: row.at_risk
                 for row in session.scalars(
@@ -503,7 +503,7 @@ class StakingMachine(RuleBasedStateMachine):
     def _resolve(self, round_id: uuid.UUID) -> bool:
         with transaction(self.sessions) as session:
             round_ = session.get_one(Round, round_id)
-            return self.transitions[RoundStatus.RESOLVED](session, round_)
+            return self.lifecycle.resolve(session, round_)
 
     @contextmanager
     def _crashing(self, crash_at: int) -> Iterator[None]:

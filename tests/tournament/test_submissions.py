@@ -34,13 +34,11 @@ from crowdquant.db.models import (
 )
 from crowdquant.storage import LocalStorage
 from crowdquant.tournament.accounts import sign_up
+from crowdquant.tournament.lifecycle import RoundLifecycle
 from crowdquant.tournament.models import NotYourModel, UnknownModel, create_model
 from crowdquant.tournament.rounds import (
     FeedPublisher,
-    close_round,
     open_round,
-    resolve_round,
-    start_scoring,
 )
 from crowdquant.tournament.submissions import (
     RoundNotOpen,
@@ -294,15 +292,15 @@ def test_uploads_after_the_close_are_late_and_never_count(
     clock.set(round_.close_time)  # still status open, but past the window
     late = submit(session, clock, storage, alice, alice_model, round_, data, live_ids)
     assert (late.status, late.late, on_time.late) == (SubmissionStatus.VALID, True, False)
-    close_round(session, round_)
-    start_scoring(session, round_)
+    RoundLifecycle(None, clock).close(session, round_)
+    RoundLifecycle(None, clock).start_scoring(session, round_)
     clock.advance(MINUTE)
     scoring = submit(session, clock, storage, alice, alice_model, round_, data, live_ids)
     session.commit()
     assert scoring.late and scoring.status is SubmissionStatus.VALID
     assert counting_submission(session, round_, alice_model) == on_time
 
-    resolve_round(session, round_)
+    RoundLifecycle(None, clock).resolve(session, round_)
     session.commit()
     before = snapshot(session, storage)
     with pytest.raises(RoundNotOpen, match="resolved") as refused:

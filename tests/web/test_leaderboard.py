@@ -29,7 +29,6 @@ from crowdquant.db.models import (
     Round,
     RoundPayout,
     RoundScore,
-    RoundStatus,
     RoundTargets,
     Rules,
     StakeChangeKind,
@@ -39,8 +38,8 @@ from crowdquant.money import NMR_UNIT, Currency, format_amount
 from crowdquant.scoring import SCORING_VERSION
 from crowdquant.tournament.accounts import sign_up
 from crowdquant.tournament.funding import fund_prize_pool
+from crowdquant.tournament.lifecycle import RoundLifecycle
 from crowdquant.tournament.models import create_model
-from crowdquant.tournament.resolution import round_transitions
 from crowdquant.tournament.rounds import FeedPublisher, current_round, open_round
 from crowdquant.tournament.staking import change_stake, grant_nmr, stake_on_round
 from crowdquant.tournament.submissions import live_ids_of_round, submit_predictions
@@ -159,18 +158,18 @@ def record_scores(
 
 def close(site: Site, round_id: uuid.UUID) -> None:
     """The round closes at its close time (stakes frozen) and starts scoring."""
-    transitions = round_transitions(site.ledger, site.clock)
+    lifecycle = RoundLifecycle(site.ledger, site.clock)
     with transaction(site.sessions) as session:
         round_ = session.get_one(Round, round_id)
         site.clock.set(max(site.clock.now(), round_.close_time + timedelta(minutes=1)))
-        assert transitions[RoundStatus.CLOSED](session, round_)
-        assert transitions[RoundStatus.SCORING](session, round_)
+        assert lifecycle.close(session, round_)
+        assert lifecycle.start_scoring(session, round_)
 
 
 def resolve(site: Site, round_id: uuid.UUID) -> None:
-    transitions = round_transitions(site.ledger, site.clock)
+    lifecycle = RoundLifecycle(site.ledger, site.clock)
     with transaction(site.sessions) as session:
-        assert transitions[RoundStatus.RESOLVED](session, session.get_one(Round, round_id))
+        assert lifecycle.resolve(session, session.get_one(Round, round_id))
 
 
 def open_next(site: Site, number: int, at: datetime) -> uuid.UUID:

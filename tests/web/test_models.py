@@ -18,7 +18,8 @@ from crowdquant.db.session import transaction
 from crowdquant.ledger import stake, wallet
 from crowdquant.money import NMR_UNIT, Currency
 from crowdquant.tournament.accounts import get_account
-from crowdquant.tournament.rounds import FeedPublisher, close_round, current_round, open_round
+from crowdquant.tournament.lifecycle import RoundLifecycle
+from crowdquant.tournament.rounds import FeedPublisher, current_round, open_round
 from crowdquant.tournament.staking import freeze_stakes, grant_nmr
 from crowdquant.tournament.tournaments import create_tournament, get_tournament
 
@@ -163,7 +164,7 @@ def test_stake_unstake_and_a_pending_release_after_the_round_closes(site: Site) 
         round_ = current_round(session, get_tournament(session, 8))
         assert round_ is not None and round_.resolve_time is not None
         site.clock.set(round_.close_time)
-        close_round(session, round_)
+        RoundLifecycle(None, site.clock).close(session, round_)
         freeze_stakes(session, site.ledger, site.clock, round_)
         resolves = round_.resolve_time
     pending = browser.submit(stake_page, {"change": "decrease", "amount": "4"})

@@ -29,7 +29,6 @@ from crowdquant.db.models import (
     Cadence,
     Round,
     RoundResult,
-    RoundStatus,
     Rules,
     Tournament,
 )
@@ -48,11 +47,11 @@ from crowdquant.tournament.accounts import (
 )
 from crowdquant.tournament.datasets import publish_dataset_version
 from crowdquant.tournament.errors import ServiceError
+from crowdquant.tournament.lifecycle import RoundLifecycle
 from crowdquant.tournament.resolution import (
     replay_payouts,
     round_payouts,
     round_result,
-    round_transitions,
 )
 from crowdquant.tournament.rounds import (
     current_round,
@@ -111,9 +110,9 @@ def operator(
         infra.close()
 
 
-def _transitions(ops: Infrastructure) -> dict[RoundStatus, Callable[[Session, Round], bool]]:
-    """Round transitions that freeze stakes at close and pay them at resolution."""
-    return round_transitions(ops.ledger, ops.clock)
+def _lifecycle(ops: Infrastructure) -> RoundLifecycle:
+    """The round lifecycle that freezes stakes at close and pays them at resolution."""
+    return RoundLifecycle(ops.ledger, ops.clock)
 
 
 def _in_transaction(ops: Infrastructure, call: Callable[[Session], T]) -> T:
@@ -376,7 +375,7 @@ def round_close(
 
         def close(session: Session) -> tuple[Round, bool]:
             round_ = get_round(session, get_tournament(session, tournament), number)
-            return round_, _transitions(ops)[RoundStatus.CLOSED](session, round_)
+            return round_, _lifecycle(ops).close(session, round_)
 
         round_, changed = _in_transaction(ops, close)
     if changed:
@@ -400,7 +399,7 @@ def round_resolve(
 
         def resolve(session: Session) -> tuple[bool, list[str]]:
             round_ = get_round(session, get_tournament(session, tournament), number)
-            changed = _transitions(ops)[RoundStatus.RESOLVED](session, round_)
+            changed = _lifecycle(ops).resolve(session, round_)
             result = round_result(session, round_)
             return changed, [] if result is None else results_lines(session, round_, result)
 

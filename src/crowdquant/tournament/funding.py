@@ -11,13 +11,25 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from crowdquant.db.models import Tournament
-from crowdquant.ledger import OPERATOR_FUNDING, Ledger, Transaction, prize_pool, transfer
+from crowdquant.ledger import (
+    OPERATOR_FUNDING,
+    TREASURY,
+    Ledger,
+    Transaction,
+    prize_pool,
+    transfer,
+)
 from crowdquant.money import Currency, format_amount
 from crowdquant.tournament.errors import ServiceError
 
 
 class FundingError(ServiceError):
     code = "funding_refused"
+
+
+def treasury_balance(session: Session, ledger: Ledger) -> int:
+    """The NMR (10^-18 units) the treasury still holds for grants and rewards."""
+    return ledger.balance(session, TREASURY, Currency.NMR)
 
 
 def fund_prize_pool(

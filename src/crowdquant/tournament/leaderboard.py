@@ -34,7 +34,7 @@ from crowdquant.money import Currency
 from crowdquant.tournament.resolution import career_payouts
 from crowdquant.tournament.rules import ruleset_of
 from crowdquant.tournament.settings_model import settings_of
-from crowdquant.tournament.visibility import Viewer, metric_visible
+from crowdquant.tournament.visibility import Viewer, score_visible
 
 LN2 = math.log(2)
 COLUMNS = ["round_id", "round", "status", "resolve_time", "model_id", "metric", "day", "value"]
@@ -94,7 +94,7 @@ def latest_scores(
     frame = pd.DataFrame(session.execute(query).all(), columns=[*COLUMNS, "late"])
     if frame.empty:
         return frame
-    visible = frame["metric"].map(lambda metric: metric_visible(metric, viewer))
+    visible = frame["metric"].map(lambda metric: score_visible(metric, viewer))
     return frame[visible.astype(bool)].reset_index(drop=True)
 
 
@@ -366,7 +366,7 @@ def model_score_history(
             score.late,
         )
         for score, number in session.execute(query).all()
-        if metric_visible(score.metric, viewer)
+        if score_visible(score.metric, viewer)
     ]
     if not rows:
         return []

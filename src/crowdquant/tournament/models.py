@@ -17,6 +17,7 @@ from crowdquant.clock import Clock
 from crowdquant.db.models import Account, Model, Tournament
 from crowdquant.tournament.accounts import NAME_RULE, AccountError, normal_name
 from crowdquant.tournament.tournaments import get_tournament
+from crowdquant.tournament.visibility import Viewer, owns
 
 
 class InvalidModelName(AccountError):  # noqa: N818
@@ -102,7 +103,7 @@ def get_own_model(session: Session, account: Account, model_id: uuid.UUID | str)
     model = session.get(Model, key)
     if model is None:
         raise UnknownModel()
-    if model.account_id != account.id:
+    if not owns(Viewer.participant(account), model):
         raise NotYourModel()
     return model
 

@@ -66,10 +66,9 @@ from crowdquant.payouts import (
     rule_from_data,
     scale_to,
 )
-from crowdquant.tournament.rounds import close_round, resolve_round, start_scoring
 from crowdquant.tournament.rules import PlannedPayout, ruleset_of, ruleset_paying
 from crowdquant.tournament.scoring import days_recorded, scored_submissions
-from crowdquant.tournament.staking import freeze_stakes, release_due
+from crowdquant.tournament.staking import release_due
 
 Checkpoint = Callable[[str], None]
 """Called between the steps of a resolution with the step's name (tests inject crashes)."""
@@ -308,33 +307,6 @@ def _memo(reward: int, burn: int, returned: int) -> str:
     return "resolution: " + ", ".join(parts)
 
 
-# --- the lifecycle with money --------------------------------------------------------------------
-
-
-def round_transitions(
-    ledger: Ledger, clock: Clock
-) -> dict[RoundStatus, Callable[[Session, Round], bool]]:
-    """The round transitions that move stakes: close freezes them, resolve pays them."""
-
-    def close(session: Session, round_: Round) -> bool:
-        if not close_round(session, round_):
-            return False
-        freeze_stakes(session, ledger, clock, round_)
-        return True
-
-    def resolve(session: Session, round_: Round) -> bool:
-        if not resolve_round(session, round_):
-            return False
-        resolve_payouts(session, ledger, clock, round_)
-        return True
-
-    return {
-        RoundStatus.CLOSED: close,
-        RoundStatus.SCORING: start_scoring,
-        RoundStatus.RESOLVED: resolve,
-    }
-
-
 # --- reading -------------------------------------------------------------------------------------
 
 
@@ -410,6 +382,30 @@ def round_payouts(session: Session, round_: Round) -> list[RoundPayout]:
 def model_payouts(session: Session, model: Model) -> dict[uuid.UUID, RoundPayout]:
     """`model`'s payouts in its resolved rounds, by round id."""
     rows = session.scalars(select(RoundPayout).where(RoundPayout.model_id == model.id))
+    return {row.round_id: row for row in rows}
+
+
+def paid_rounds(
+    session: Session, model_ids: Iterable[uuid.UUID]
+) -> list[tuple[RoundPayout, Round]]:
+    """The models' payouts with their rounds, newest round first."""
+    rows = session.execute(
+        select(RoundPayout, Round)
+        .join(Round, Round.id == RoundPayout.round_id)
+        .where(RoundPayout.model_id.in_(list(model_ids)))
+        .order_by(Round.number.desc(), RoundPayout.model_id)
+    ).all()
+    return [(payout, round_) for payout, round_ in rows]
+
+
+def tournament_results(session: Session, number: int) -> dict[uuid.UUID, RoundResult]:
+    """The recorded results of tournament `number`'s rounds, by round id."""
+    rows = session.scalars(
+        select(RoundResult)
+        .join(Round, Round.id == RoundResult.round_id)
+        .join(Tournament, Tournament.id == Round.tournament_id)
+        .where(Tournament.number == number)
+    )
     return {row.round_id: row for row in rows}
 
 

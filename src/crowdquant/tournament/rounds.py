@@ -1,6 +1,4 @@
-"""A round's life: opened with a freshly keyed live era, then closed, scored and resolved.
-
-    open ──close_round──► closed ──start_scoring──► scoring ──resolve_round──► resolved
+"""Opening rounds with a freshly keyed live era, and reading them (`lifecycle` moves them on).
 
 Opening numbers rounds 1, 2, ... per tournament and publishes the live era first: the
 publisher writes the files (atomically), then the round row and its `DatasetFile` rows are
@@ -8,12 +6,6 @@ added. A publisher that fails leaves no file, and then no row is added either. I
 caller's transaction fails after publishing, the files stay without a row; they are
 harmless, since publishing is deterministic (same round, same era, same bytes) and the retry
 that opens the round rewrites them.
-
-Every transition is a compare-and-set on the expected status (`UPDATE ... WHERE status =
-expected`), so a retry, or two workers racing, apply it once: a call that finds the round
-already in the wanted status does nothing and returns False; a call that finds it anywhere
-else raises `RoundStateError`. Transitions check statuses only; when they are due is the
-scheduler's business (`status_due`).
 
 Functions work inside the caller's transaction: they flush, never commit.
 """
@@ -23,15 +15,15 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-from collections.abc import Callable, Collection
+import uuid
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol, cast
+from typing import Protocol
 
 import pandas as pd
-from sqlalchemy import CursorResult, select, update
-from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import select
+from sqlalchemy.orm import Session, contains_eager
 
 from crowdquant.clock import Clock
 from crowdquant.data.eras import era_label
@@ -381,72 +373,6 @@ def _record(session: Session, version: str, file: StoredRoundFile, now: datetime
     row.published_at = now
 
 
-# --- transitions -----------------------------------------------------------------------------
-
-
-def close_round(session: Session, round_: Round) -> bool:
-    """open → closed: no more submissions or stake changes. False if already closed."""
-    return _advance(session, round_, RoundStatus.OPEN, RoundStatus.CLOSED)
-
-
-def start_scoring(session: Session, round_: Round) -> bool:
-    """closed → scoring: daily scores may now be computed. False if already scoring."""
-    return _advance(session, round_, RoundStatus.CLOSED, RoundStatus.SCORING)
-
-
-def resolve_round(session: Session, round_: Round) -> bool:
-    """scoring → resolved: the final score stands. False if already resolved."""
-    return _advance(session, round_, RoundStatus.SCORING, RoundStatus.RESOLVED)
-
-
-TRANSITIONS: dict[RoundStatus, Callable[[Session, Round], bool]] = {
-    RoundStatus.CLOSED: close_round,
-    RoundStatus.SCORING: start_scoring,
-    RoundStatus.RESOLVED: resolve_round,
-}
-
-
-def status_due(round_: Round, now: datetime) -> RoundStatus | None:
-    """The status the clock moves `round_` to at `now`, if any: closed at close time, scoring
-    right after, resolved at resolve time."""
-    if round_.status is RoundStatus.OPEN and now >= round_.close_time:
-        return RoundStatus.CLOSED
-    if round_.status is RoundStatus.CLOSED:
-        return RoundStatus.SCORING
-    if (
-        round_.status is RoundStatus.SCORING
-        and round_.resolve_time is not None
-        and now >= round_.resolve_time
-    ):
-        return RoundStatus.RESOLVED
-    return None
-
-
-def _advance(session: Session, round_: Round, expected: RoundStatus, wanted: RoundStatus) -> bool:
-    result = cast(
-        CursorResult[Any],
-        session.execute(
-            update(Round)
-            .where(Round.id == round_.id, Round.status == expected)
-            .values(status=wanted)
-            .execution_options(synchronize_session=False)
-        ),
-    )
-    if result.rowcount == 1:
-        set_committed_value(round_, "status", wanted)
-        return True
-    current = session.scalar(select(Round.status).where(Round.id == round_.id))
-    if current is None:
-        raise RoundNotFound(f"round {round_.number} no longer exists")
-    set_committed_value(round_, "status", current)
-    if current is wanted:
-        return False
-    tournament = session.scalar(
-        select(Tournament.number).where(Tournament.id == round_.tournament_id)
-    )
-    raise RoundStateError(tournament or 0, round_.number, current, wanted)
-
-
 # --- reading ---------------------------------------------------------------------------------
 
 
@@ -467,6 +393,25 @@ def get_round(session: Session, tournament: Tournament, number: int) -> Round:
     if found is None:
         raise RoundNotFound(f"tournament {tournament.number} has no round {number}")
     return found
+
+
+def rounds_by_id(session: Session, round_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Round]:
+    """The rounds of `round_ids` (those that exist), by id."""
+    found = session.scalars(select(Round).where(Round.id.in_(list(round_ids))))
+    return {round_.id: round_ for round_ in found}
+
+
+def first_open_round(session: Session) -> Round | None:
+    """The newest open round of the lowest-numbered tournament that has one (its tournament
+    loaded with it)."""
+    return session.scalar(
+        select(Round)
+        .join(Round.tournament)
+        .options(contains_eager(Round.tournament))
+        .where(Round.status == RoundStatus.OPEN)
+        .order_by(Tournament.number, Round.number.desc())
+        .limit(1)
+    )
 
 
 def list_rounds(

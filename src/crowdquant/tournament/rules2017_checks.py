@@ -37,7 +37,7 @@ from crowdquant.scoring.rules2017 import (
 from crowdquant.scoring.validation import validate_2017_submission
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.rules2017_files import tournament_rows
-from crowdquant.tournament.visibility import Viewer, metric_visible
+from crowdquant.tournament.visibility import Viewer, score_visible
 
 CHECK_METRICS = (
     "validation_logloss",
@@ -144,6 +144,6 @@ def visible_checks(
         )
     )
     for row in rows:
-        if metric_visible(row.metric, viewer):
+        if score_visible(row.metric, viewer):
             found[row.submission_id][row.metric] = row.value
     return found

@@ -14,7 +14,7 @@ its next tick: overdue rounds are closed, scored and resolved, but rounds whose 
 window was missed are never opened after the fact (numbering stays sequential).
 
 Given a ledger, closing a round freezes its stakes and resolving it pays and burns them
-(`resolution.round_transitions`), in the transaction of the status change.
+(`lifecycle.RoundLifecycle`), in the transaction of the status change.
 
 Tournaments without a publisher are advanced but never get new rounds.
 
@@ -50,14 +50,8 @@ from crowdquant.ledger import Ledger
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.calendar import round_open_at, schedule_for
 from crowdquant.tournament.fund import update_fund
-from crowdquant.tournament.resolution import round_transitions
-from crowdquant.tournament.rounds import (
-    TRANSITIONS,
-    LivePublisher,
-    current_round,
-    open_round,
-    status_due,
-)
+from crowdquant.tournament.lifecycle import RoundLifecycle
+from crowdquant.tournament.rounds import LivePublisher, current_round, open_round
 from crowdquant.tournament.runtime import NO_RUNTIME, TournamentRuntime
 from crowdquant.tournament.scoring import TargetSource, days_recorded, score_round
 from crowdquant.tournament.uploads import sweep_abandoned_uploads
@@ -192,7 +186,7 @@ class Scheduler:
         if any(scored) and storage is None:
             raise ValueError("scoring rounds needs the storage their files are in")
         self.storage = storage
-        self.transitions = TRANSITIONS if ledger is None else round_transitions(ledger, clock)
+        self.lifecycle = RoundLifecycle(ledger, clock)
         self._swept_at: datetime | None = None
 
     def tick(self) -> list[Event | UploadsSwept]:
@@ -256,7 +250,11 @@ class Scheduler:
                     )
                     .order_by(Round.number)
                 )
-                due = [round_.id for round_ in unresolved if status_due(round_, now) is not None]
+                due = [
+                    round_.id
+                    for round_ in unresolved
+                    if self.lifecycle.due(round_, now) is not None
+                ]
         except Exception as exc:
             return [self._failed(number, now, "list its rounds", exc)]
         events: list[Event] = []
@@ -341,7 +339,7 @@ class Scheduler:
             try:
                 with transaction(self.sessions) as session:
                     round_ = session.get_one(Round, round_id)
-                    wanted = status_due(round_, now)
+                    wanted = self.lifecycle.due(round_, now)
                     if wanted is None:
                         return events
                     if wanted is RoundStatus.RESOLVED and not self._final_day_scored(
@@ -349,7 +347,7 @@ class Scheduler:
                     ):
                         return events
                     action = f"{_VERB[wanted]} round {round_.number}"
-                    if self.transitions[wanted](session, round_):
+                    if self.lifecycle.move_to(session, round_, wanted):
                         event = _EVENT_OF[wanted](tournament=number, at=now, round=round_.number)
                     else:  # another worker got there first: look again
                         continue

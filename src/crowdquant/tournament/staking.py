@@ -483,6 +483,32 @@ def stake_view(session: Session, ledger: Ledger, model: Model) -> StakeView:
     )
 
 
+def round_stakes(session: Session, model: Model) -> dict[uuid.UUID, int]:
+    """`model`'s stake at risk in each round it had one in, by round id."""
+    rows = session.execute(
+        select(RoundStake.round_id, RoundStake.at_risk).where(RoundStake.model_id == model.id)
+    ).all()
+    return {round_id: at_risk for round_id, at_risk in rows}
+
+
+def unresolved_stakes(
+    session: Session, model_ids: Iterable[uuid.UUID]
+) -> list[tuple[RoundStake, Round]]:
+    """The stakes the models have at risk in unresolved rounds, with their rounds, newest
+    round first."""
+    rows = session.execute(
+        select(RoundStake, Round)
+        .join(Round, Round.id == RoundStake.round_id)
+        .where(
+            RoundStake.model_id.in_(list(model_ids)),
+            RoundStake.at_risk > 0,
+            Round.status != RoundStatus.RESOLVED,
+        )
+        .order_by(Round.number.desc(), RoundStake.model_id)
+    ).all()
+    return [(stake_, round_) for stake_, round_ in rows]
+
+
 def stake_changes(session: Session, model: Model, limit: int = 100) -> list[StakeChange]:
     """`model`'s stake requests, newest first."""
     return list(

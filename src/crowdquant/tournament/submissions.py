@@ -59,11 +59,12 @@ from crowdquant.scoring.validation import (
 )
 from crowdquant.storage import ByteStream, FileStorage, TooLarge
 from crowdquant.tournament.errors import ServiceError
-from crowdquant.tournament.models import get_own_model
+from crowdquant.tournament.models import NotYourModel, get_own_model
 from crowdquant.tournament.rounds import current_round, is_open
 from crowdquant.tournament.rules2017_checks import check_rows, rules2017_upload_checks
 from crowdquant.tournament.rules2017_files import tournament_rows
 from crowdquant.tournament.tournaments import get_tournament
+from crowdquant.tournament.visibility import Viewer, submission_visible
 
 SUBMISSIONS_PREFIX = "submissions"
 MAX_FILENAME_LENGTH = 255
@@ -327,7 +328,8 @@ def get_own_submission(
     submission = session.get(Submission, key)
     if submission is None:
         raise UnknownSubmission()
-    get_own_model(session, account, submission.model_id)
+    if not submission_visible(Viewer.participant(account), submission):
+        raise NotYourModel()
     return submission
 
 

@@ -8,6 +8,10 @@
   holdout, e.g. the 2017 test-set logloss) is shown to the operator only.
 - Another participant's private data (submission files, diagnostics, keys, email, wallet)
   is shown to its owner only; public views of a model are its name, scores and rank.
+
+One function per kind of object: `servable_key` (a stored file), `dataset_file_visible`,
+`scores_visible` (a round's scores), `score_visible` (one metric's), `owns` (a model's private
+data), `submission_visible` and `diagnostics_visible`.
 """
 
 from __future__ import annotations
@@ -15,7 +19,15 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from crowdquant.db.models import Account, Model, Round, RoundStatus
+from crowdquant.db.models import (
+    Account,
+    DatasetFile,
+    Diagnostics,
+    Model,
+    Round,
+    RoundStatus,
+    Submission,
+)
 
 OPERATOR_PREFIX = "operator/"
 """Storage keys under this prefix are the operator's alone."""
@@ -54,15 +66,15 @@ class Viewer:
 
 
 def servable_key(key: str) -> bool:
-    """Whether a storage key may ever be served to a participant."""
+    """Whether a stored file (its storage key) may ever be served to a participant."""
     return not key.startswith(OPERATOR_PREFIX) and not any(
         key.endswith("/" + name) or key == name for name in UNPUBLISHED_FILES
     )
 
 
-def publishable_file(filename: str) -> bool:
-    """Whether a dataset file of this name may be listed for participants."""
-    return filename not in UNPUBLISHED_FILES
+def dataset_file_visible(file: DatasetFile) -> bool:
+    """Whether a published dataset file may be listed or signed for participants."""
+    return file.filename not in UNPUBLISHED_FILES and servable_key(file.storage_key)
 
 
 def scores_visible(round_: Round) -> bool:
@@ -70,12 +82,10 @@ def scores_visible(round_: Round) -> bool:
     return round_.status is not RoundStatus.OPEN
 
 
-def metric_visible(metric: str, viewer: Viewer) -> bool:
+def score_visible(metric: str, viewer: Viewer) -> bool:
+    """Whether `viewer` may see a score (or a check figure) of this metric: any but feedback
+    on a hidden holdout, which is the operator's."""
     return viewer.role is Role.OPERATOR or metric not in HIDDEN_METRICS
-
-
-def visible_metrics(metrics: frozenset[str] | set[str], viewer: Viewer) -> set[str]:
-    return {metric for metric in metrics if metric_visible(metric, viewer)}
 
 
 def owns(viewer: Viewer, model: Model) -> bool:
@@ -83,3 +93,13 @@ def owns(viewer: Viewer, model: Model) -> bool:
     if viewer.role is Role.OPERATOR:
         return True
     return viewer.account is not None and model.account_id == viewer.account.id
+
+
+def submission_visible(viewer: Viewer, submission: Submission) -> bool:
+    """Whether `viewer` may see a submission (its file, its status): its model's owner."""
+    return owns(viewer, submission.model)
+
+
+def diagnostics_visible(viewer: Viewer, diagnostics: Diagnostics) -> bool:
+    """Whether `viewer` may see a diagnostics report: its model's owner."""
+    return owns(viewer, diagnostics.model)

@@ -23,7 +23,6 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from crowdquant.api.wallet import wallet_balances
 from crowdquant.db.models import Account, DatasetFile, Model, Round, Submission, Tournament
 from crowdquant.http.links import Links
 from crowdquant.http.services import base_url
@@ -46,7 +45,8 @@ from crowdquant.tournament.submissions import (
 )
 from crowdquant.tournament.tournaments import list_tournaments
 from crowdquant.tournament.uploads import safe_name
-from crowdquant.tournament.visibility import Viewer, publishable_file, servable_key
+from crowdquant.tournament.visibility import Viewer, dataset_file_visible
+from crowdquant.tournament.wallet import wallet_balances
 from crowdquant.web.deps import PageSession, ServicesDep
 from crowdquant.web.forms import FormErrors, checked_form
 from crowdquant.web.guards import SignedIn
@@ -134,10 +134,6 @@ class TournamentFiles:
     live: Download | None
 
 
-def _visible(row: DatasetFile) -> bool:
-    return publishable_file(row.filename) and servable_key(row.storage_key)
-
-
 def _download(links: Links, row: DatasetFile) -> Download:
     link = links.download(row.storage_key)
     return Download(row, link.url, link.expires_at)
@@ -154,7 +150,7 @@ def datasets(
         files = [
             _download(links, found)
             for found in list_dataset_files(session, version)
-            if _visible(found) and not _ROUND_LIVE_FILE.fullmatch(found.filename)
+            if dataset_file_visible(found) and not _ROUND_LIVE_FILE.fullmatch(found.filename)
         ]
         live = None
         if row.round is not None and row.open:
@@ -164,7 +160,7 @@ def datasets(
                 )
             except UnknownDatasetFile:
                 found = None
-            if found is not None and _visible(found):
+            if found is not None and dataset_file_visible(found):
                 live = _download(links, found)
         shown.append(TournamentFiles(row.tournament, files, row.round if row.open else None, live))
     return render(request, "participant/datasets.html", {"tournaments": shown})

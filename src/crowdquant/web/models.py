@@ -22,7 +22,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from crowdquant.api.wallet import wallet_balances
 from crowdquant.db.models import Account, Model, PayoutMode, StakeChangeKind
 from crowdquant.money import AmountError, Currency, parse_nmr_or_zero
 from crowdquant.tournament.models import (
@@ -51,6 +50,7 @@ from crowdquant.tournament.staking import (
     stake_view,
 )
 from crowdquant.tournament.tournaments import TournamentNotFound, list_tournaments
+from crowdquant.tournament.wallet import wallet_balances
 from crowdquant.web.deps import PageSession, Services, ServicesDep
 from crowdquant.web.errors import PageError
 from crowdquant.web.forms import FormErrors, Text, checked_form

@@ -22,7 +22,7 @@ its meta model's performance. Every page and form is behind `OperatorAccount`.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -37,16 +37,16 @@ from crowdquant.db.models import (
     RoundStatus,
     Tournament,
 )
-from crowdquant.ledger import TREASURY
-from crowdquant.money import Currency
 from crowdquant.tournament.errors import ServiceError
+from crowdquant.tournament.funding import treasury_balance
+from crowdquant.tournament.lifecycle import RoundLifecycle
 from crowdquant.tournament.meta_model import (
     MetaModelPerformance,
     fund_equity,
     meta_model_performance,
     meta_model_rounds,
 )
-from crowdquant.tournament.resolution import round_transitions, rounds_money
+from crowdquant.tournament.resolution import rounds_money
 from crowdquant.tournament.rounds import RoundStateError, get_round, open_round_now
 from crowdquant.tournament.rules import ruleset_of
 from crowdquant.tournament.rules2017_record import holdout_record
@@ -88,10 +88,13 @@ class Action:
 
     slug: str
     wanted: RoundStatus
-    starts_from: RoundStatus
     button: str
     confirmation: str
     done: str
+
+    @property
+    def starts_from(self) -> RoundStatus | None:
+        return RoundLifecycle.previous_status(self.wanted)
 
 
 ACTIONS: dict[str, Action] = {
@@ -100,7 +103,6 @@ ACTIONS: dict[str, Action] = {
         Action(
             "close",
             RoundStatus.CLOSED,
-            RoundStatus.OPEN,
             "Close round {n}",
             "I confirm: close round {n} now. It takes no more submissions or stake changes,"
             " and its stakes are frozen at risk.",
@@ -109,7 +111,6 @@ ACTIONS: dict[str, Action] = {
         Action(
             "start-scoring",
             RoundStatus.SCORING,
-            RoundStatus.CLOSED,
             "Start scoring round {n}",
             "I confirm: start scoring round {n}. Its meta model is fixed at the first"
             " scoring pass; then it is scored each day as the market reveals its targets.",
@@ -118,7 +119,6 @@ ACTIONS: dict[str, Action] = {
         Action(
             "resolve",
             RoundStatus.RESOLVED,
-            RoundStatus.SCORING,
             "Resolve round {n}",
             "I confirm: resolve round {n} now, on the scores stored so far. Its payouts and"
             " burns are final.",
@@ -269,7 +269,7 @@ def overview(
     context = {
         "tournaments": [(found, settings_text(found.settings)) for found in tournaments],
         "report": report,
-        "treasury": services.ledger.balance(session, TREASURY, Currency.NMR),
+        "treasury": treasury_balance(session, services.ledger),
     }
     return render(request, "operator/overview.html", context)
 
@@ -441,11 +441,9 @@ def transition(
         shown = round_.status is wanted.starts_from  # the form with this checkbox is on the page
         key = _confirm_key(round_number, wanted.slug) if shown else "form"
         return _refused(request, session, services, number, key, CONFIRM_ERROR, 422)
-    apply: Callable[[Session, Round], bool] = round_transitions(services.ledger, services.clock)[
-        wanted.wanted
-    ]
+    lifecycle = RoundLifecycle(services.ledger, services.clock)
     try:
-        changed = apply(session, round_)
+        changed = lifecycle.move_to(session, round_, wanted.wanted)
     except RoundStateError as error:
         message = (
             f"Round {round_number} is {error.current}: it cannot become {error.wanted}."

@@ -19,11 +19,11 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crowdquant.db.models import Account, Round, RoundStatus, Tournament
+from crowdquant.db.models import Account
 from crowdquant.money import Currency, format_amount, usd_dollars
+from crowdquant.tournament.rounds import first_open_round
 from crowdquant.web.deps import page_session
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -70,16 +70,10 @@ class Banner:
 
 def banner(session: Session) -> Banner | None:
     """The newest open round of the lowest-numbered tournament that has one."""
-    found = session.execute(
-        select(Tournament.number, Round.number, Round.status, Round.close_time)
-        .join(Round, Round.tournament_id == Tournament.id)
-        .where(Round.status == RoundStatus.OPEN)
-        .order_by(Tournament.number, Round.number.desc())
-        .limit(1)
-    ).first()
+    found = first_open_round(session)
     if found is None:
         return None
-    return Banner(found[0], found[1], str(found[2]), found[3])
+    return Banner(found.tournament.number, found.number, str(found.status), found.close_time)
 
 
 def csrf_token(request: Request) -> str:

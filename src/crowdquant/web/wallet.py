@@ -1,6 +1,6 @@
 """A participant's wallet: balances (NMR and USD) and the ledger history, newest first.
 
-The statement comes from `api.wallet` (the same lines both APIs show): each line says in
+The statement comes from `tournament.wallet` (the same lines both APIs show): each line says in
 plain words where the amount came from and where it went, and the wallet's balance after.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from crowdquant.api.wallet import WALLET, wallet_balances, wallet_statement
 from crowdquant.money import Currency
+from crowdquant.tournament.wallet import WALLET, wallet_balances, wallet_statement
 from crowdquant.web.deps import PageSession, ServicesDep
 from crowdquant.web.errors import PageError
 from crowdquant.web.guards import SignedIn

@@ -16,7 +16,7 @@ from crowdquant.db.session import transaction
 from crowdquant.server.app import create_app
 from crowdquant.settings import Settings
 from crowdquant.tournament.accounts import create_api_key, get_account
-from crowdquant.tournament.rounds import resolve_round
+from crowdquant.tournament.lifecycle import RoundLifecycle
 from crowdquant.tournament.scoring import FeedTargets
 
 from ...tournament.scored_round import DAY, World, market_feed, score, scored_world, stored_scores
@@ -30,7 +30,7 @@ def scored(sessions: sessionmaker[Session], tmp_path: Path) -> Iterator[tuple[Wo
     world.clock.advance(40 * DAY)
     score(world, FeedTargets(market_feed()))
     with transaction(world.sessions) as session:
-        resolve_round(session, session.get_one(Round, world.round_id))
+        RoundLifecycle(None, world.clock).resolve(session, session.get_one(Round, world.round_id))
         bob = get_account(session, "bob")
         key = create_api_key(session, world.clock, bob, "k", [ApiScope.READ, ApiScope.UPLOAD])
         token = f"Token {key.public_id}${key.secret}"

@@ -35,15 +35,13 @@ from crowdquant.money import NMR_UNIT, Currency
 from crowdquant.server.app import create_app
 from crowdquant.settings import Settings
 from crowdquant.tournament.accounts import create_api_key, get_account
+from crowdquant.tournament.lifecycle import RoundLifecycle
 from crowdquant.tournament.models import create_model
 from crowdquant.tournament.resolution import resolve_payouts, round_result
 from crowdquant.tournament.rounds import (
     FeedPublisher,
-    close_round,
     get_round,
     open_round,
-    resolve_round,
-    start_scoring,
 )
 from crowdquant.tournament.scoring import FeedTargets
 from crowdquant.tournament.staking import change_stake, freeze_stakes, grant_nmr
@@ -241,9 +239,9 @@ def test_a_decrease_after_the_close_waits_for_the_round(staking: Staking) -> Non
     with transaction(world.sessions) as session:
         round_ = get_round(session, get_tournament(session, 8), 1)
         world.clock.set(round_.close_time)
-        close_round(session, round_)
+        RoundLifecycle(None, world.clock).close(session, round_)
         assert freeze_stakes(session, staking.ledger, world.clock, round_) == 1
-        start_scoring(session, round_)
+        RoundLifecycle(None, world.clock).start_scoring(session, round_)
         resolve_time = round_.resolve_time
     assert resolve_time is not None
     with world.client("staker") as api:
@@ -461,7 +459,7 @@ class Resolving:
     def resolve(self) -> None:
         with transaction(self.world.sessions) as session:
             round_ = session.get_one(Round, self.world.round_id)
-            resolve_round(session, round_)
+            RoundLifecycle(None, self.world.clock).resolve(session, round_)
             resolve_payouts(session, self.ledger, self.world.clock, round_)
 
     def stake(self, name: str) -> int:

@@ -11,7 +11,8 @@ import pandas as pd
 
 from crowdquant.db.models import Submission
 from crowdquant.db.session import transaction
-from crowdquant.tournament.rounds import close_round, current_round, resolve_round, start_scoring
+from crowdquant.tournament.lifecycle import RoundLifecycle
+from crowdquant.tournament.rounds import current_round
 from crowdquant.tournament.tournaments import get_tournament
 
 from .helpers import RestWorld, predictions_csv, refused
@@ -102,9 +103,9 @@ def test_closed_or_missing_rounds_are_409(world: RestWorld) -> None:
     with transaction(world.sessions) as session:
         round_ = current_round(session, get_tournament(session, 8))
         assert round_ is not None
-        close_round(session, round_)
-        start_scoring(session, round_)
-        resolve_round(session, round_)
+        RoundLifecycle(None, world.clock).close(session, round_)
+        RoundLifecycle(None, world.clock).start_scoring(session, round_)
+        RoundLifecycle(None, world.clock).resolve(session, round_)
     with world.client("alice") as api:
         detail = refused(
             _upload(api, world.alice_model, predictions_csv(world.live_ids)), 409, "round_not_open"

@@ -16,9 +16,14 @@ from graphql import GraphQLResolveInfo
 
 from crowdquant.api.graphql.context import ApiError, context_of, required
 from crowdquant.http.signing import DOWNLOAD_TTL
-from crowdquant.tournament.datasets import get_dataset_file, list_dataset_files
+from crowdquant.tournament.datasets import (
+    UnknownDatasetFile,
+    get_dataset_file,
+    list_dataset_files,
+)
 from crowdquant.tournament.rounds import own_filename
 from crowdquant.tournament.tournaments import get_tournament
+from crowdquant.tournament.visibility import dataset_file_visible
 
 query = QueryType()
 
@@ -26,7 +31,8 @@ query = QueryType()
 @query.field("listDatasets")
 def resolve_list_datasets(_obj: Any, info: GraphQLResolveInfo[Any], **_args: Any) -> list[str]:
     session = context_of(info).session
-    return [f"{row.version}/{row.filename}" for row in list_dataset_files(session)]
+    rows = list_dataset_files(session)
+    return [f"{row.version}/{row.filename}" for row in rows if dataset_file_visible(row)]
 
 
 @query.field("dataset")
@@ -49,4 +55,6 @@ def resolve_dataset(
     if round is not None:
         name = own_filename(round, name)
     row = get_dataset_file(context.session, version, name)
+    if not dataset_file_visible(row):
+        raise UnknownDatasetFile(version, name)
     return context.signed_url("GET", row.storage_key, DOWNLOAD_TTL)

@@ -17,11 +17,10 @@ from typing import Any
 
 from ariadne import QueryType
 from graphql import GraphQLResolveInfo
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crowdquant.api.graphql.context import RequestContext, context_of, iso, required
-from crowdquant.api.graphql.stakes import payouts_of, round_results, round_stakes_of
+from crowdquant.api.graphql.stakes import round_results
 from crowdquant.db.models import Model, Round, RoundStatus, Tournament
 from crowdquant.money import nmr_text
 from crowdquant.scoring import SCORING_VERSION
@@ -33,6 +32,9 @@ from crowdquant.tournament.leaderboard import (
     model_score_history,
 )
 from crowdquant.tournament.models import find_model
+from crowdquant.tournament.resolution import model_payouts
+from crowdquant.tournament.rounds import rounds_by_id
+from crowdquant.tournament.staking import round_stakes
 from crowdquant.tournament.tournaments import get_tournament, list_tournaments
 from crowdquant.tournament.visibility import Viewer
 
@@ -194,8 +196,7 @@ def _daily_performances(
 
 def _score_dates(session: Session, history: list[DailyScore]) -> dict[tuple[Any, int], str | None]:
     """The date a day's score refers to: the round's close plus that many days."""
-    round_ids = {score.round_id for score in history}
-    rounds = {r.id: r for r in session.scalars(select(Round).where(Round.id.in_(round_ids)))}
+    rounds = rounds_by_id(session, {score.round_id for score in history})
     return {
         (score.round_id, score.day): iso(
             rounds[score.round_id].close_time + timedelta(days=score.day)
@@ -224,8 +225,8 @@ class _RoundMoney:
 def _round_money(
     context: RequestContext, model: Model, rounds: dict[Any, Round]
 ) -> dict[Any, _RoundMoney]:
-    stakes = round_stakes_of(context, model)
-    payouts = payouts_of(context, model)
+    stakes = round_stakes(context.session, model)
+    payouts = model_payouts(context.session, model)
     results = round_results(context, model.tournament.number)
     money = {}
     for round_id in rounds:
@@ -242,12 +243,7 @@ def _round_money(
 def _legacy_round_performances(
     context: RequestContext, model: Model, history: list[DailyScore]
 ) -> list[dict[str, Any]]:
-    rounds = {
-        r.id: r
-        for r in context.session.scalars(
-            select(Round).where(Round.id.in_(_by_round(history).keys()))
-        )
-    }
+    rounds = rounds_by_id(context.session, _by_round(history))
     money = _round_money(context, model, rounds)
     out = []
     for round_id, scores in _by_round(history).items():
@@ -291,10 +287,7 @@ def resolve_round_performances(
     model = find_model(session, number, required(modelId, "modelId"))
     history = model_score_history(session, model, Viewer.public())
     dates = _score_dates(session, history)
-    rounds = {
-        r.id: r
-        for r in session.scalars(select(Round).where(Round.id.in_(_by_round(history).keys())))
-    }
+    rounds = rounds_by_id(session, _by_round(history))
     money = _round_money(context, model, rounds)
     out = []
     for round_id, scores in _by_round(history).items():
@@ -352,10 +345,7 @@ def resolve_submission_scores(
     if version is not None and version != SCORING_VERSION:
         return []
     history = model_score_history(session, model, Viewer.public(), metric=displayName)
-    rounds = {
-        r.id: r
-        for r in session.scalars(select(Round).where(Round.id.in_(_by_round(history).keys())))
-    }
+    rounds = rounds_by_id(session, _by_round(history))
     dates = _score_dates(session, history)
     scores = [
         s

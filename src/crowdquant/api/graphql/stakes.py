@@ -7,40 +7,38 @@
   rounds they have NMR at risk in (`pending`).
 - `Account.availableNmr` / `walletTxns` and `Round.payoutFactor` / `resolvedStaking` are
   resolved here, lazily, wherever an account or a round is rendered.
-- The helpers at the end give `scores.py` the stakes and payouts of its round
-  performances (its leaderboards get stakes and career payouts from `tournament.leaderboard`).
 
 Every amount is a decimal string of NMR (`nmr_text`), dates UTC strings (`iso`).
 """
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from ariadne import MutationType, ObjectType, QueryType
 from graphql import GraphQLResolveInfo
-from sqlalchemy import select
 
 from crowdquant.api.graphql.context import ApiError, RequestContext, context_of, iso, required
-from crowdquant.api.wallet import wallet_statement
 from crowdquant.db.models import (
     Account,
     ApiScope,
     Model,
     Round,
-    RoundPayout,
     RoundResult,
-    RoundStake,
-    RoundStatus,
     StakeChange,
     StakeChangeKind,
-    Tournament,
 )
-from crowdquant.ledger import wallet
 from crowdquant.money import Currency, nmr_text, usd_text
 from crowdquant.tournament.models import get_own_model, list_models
-from crowdquant.tournament.staking import change_stake, drain_stake, due_date, parse_nmr
+from crowdquant.tournament.resolution import paid_rounds, tournament_results
+from crowdquant.tournament.staking import (
+    change_stake,
+    drain_stake,
+    due_date,
+    parse_nmr,
+    unresolved_stakes,
+)
+from crowdquant.tournament.wallet import wallet_balance, wallet_statement
 
 query = QueryType()
 mutation = MutationType()
@@ -164,28 +162,15 @@ def resolve_pending_payouts(
     account = context.account(ApiScope.READ)
     session = context.session
     models = {model.id: model for model in list_models(session, account, tournament)}
-    paid = session.execute(
-        select(RoundPayout, Round)
-        .join(Round, Round.id == RoundPayout.round_id)
-        .where(RoundPayout.model_id.in_(list(models)))
-        .order_by(Round.number.desc(), RoundPayout.model_id)
-    ).all()
-    at_risk = session.execute(
-        select(RoundStake, Round)
-        .join(Round, Round.id == RoundStake.round_id)
-        .where(
-            RoundStake.model_id.in_(list(models)),
-            RoundStake.at_risk > 0,
-            Round.status != RoundStatus.RESOLVED,
-        )
-        .order_by(Round.number.desc(), RoundStake.model_id)
-    ).all()
     return {
         "actual": [
             _model_payout(round_, models[payout.model_id], payout.nmr, payout.usd)
-            for payout, round_ in paid
+            for payout, round_ in paid_rounds(session, models)
         ],
-        "pending": [_model_payout(round_, models[row.model_id], 0, 0) for row, round_ in at_risk],
+        "pending": [
+            _model_payout(round_, models[row.model_id], 0, 0)
+            for row, round_ in unresolved_stakes(session, models)
+        ],
     }
 
 
@@ -196,7 +181,7 @@ def resolve_pending_payouts(
 def resolve_available_nmr(_obj: Any, info: GraphQLResolveInfo[Any]) -> str:
     context = context_of(info)
     account = context.account(ApiScope.READ)
-    return nmr_text(context.ledger.balance(context.session, wallet(account.id), Currency.NMR))
+    return nmr_text(wallet_balance(context.session, context.ledger, account, Currency.NMR))
 
 
 @account_type.field("walletTxns")
@@ -228,13 +213,8 @@ def round_results(context: RequestContext, tournament: int) -> dict[str, RoundRe
     """The recorded results of `tournament`'s rounds by round id, loaded once a request."""
     key = ("round_results", tournament)
     if key not in context.memo:
-        rows = context.session.scalars(
-            select(RoundResult)
-            .join(Round, Round.id == RoundResult.round_id)
-            .join(Tournament, Tournament.id == Round.tournament_id)
-            .where(Tournament.number == tournament)
-        )
-        context.memo[key] = {str(row.round_id): row for row in rows}
+        results = tournament_results(context.session, tournament)
+        context.memo[key] = {str(round_id): row for round_id, row in results.items()}
     found: dict[str, RoundResult] = context.memo[key]
     return found
 
@@ -250,20 +230,3 @@ def resolve_round_payout_factor(obj: dict[str, Any], info: GraphQLResolveInfo[An
 def resolve_round_resolved_staking(obj: dict[str, Any], info: GraphQLResolveInfo[Any]) -> bool:
     """Whether the round's stakes have been paid and burned."""
     return obj["id"] in round_results(context_of(info), obj["tournament"])
-
-
-# --- for the public views (scores.py) ------------------------------------------------------------
-
-
-def round_stakes_of(context: RequestContext, model: Model) -> dict[uuid.UUID, int]:
-    """The model's stake at risk in each round it had one in, by round id."""
-    rows = context.session.execute(
-        select(RoundStake.round_id, RoundStake.at_risk).where(RoundStake.model_id == model.id)
-    ).all()
-    return {round_id: at_risk for round_id, at_risk in rows}
-
-
-def payouts_of(context: RequestContext, model: Model) -> dict[uuid.UUID, RoundPayout]:
-    """The model's resolved payouts, by round id."""
-    rows = context.session.scalars(select(RoundPayout).where(RoundPayout.model_id == model.id))
-    return {row.round_id: row for row in rows}

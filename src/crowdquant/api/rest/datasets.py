@@ -34,7 +34,7 @@ from crowdquant.tournament.datasets import (
 )
 from crowdquant.tournament.rounds import of_round, own_filename
 from crowdquant.tournament.tournaments import get_tournament
-from crowdquant.tournament.visibility import publishable_file, servable_key
+from crowdquant.tournament.visibility import dataset_file_visible
 
 router = APIRouter(tags=["datasets"], route_class=RestRoute)
 
@@ -54,17 +54,13 @@ def _of_round(round_: Round, filename: str) -> bool:
     return of_round(round_.number, filename)
 
 
-def _visible(row: DatasetFile) -> bool:
-    return publishable_file(row.filename) and servable_key(row.storage_key)
-
-
 def _listing(version: str, rows: list[DatasetFile]) -> DatasetVersionOut:
-    files = [DatasetFileOut.model_validate(row) for row in rows if _visible(row)]
+    files = [DatasetFileOut.model_validate(row) for row in rows if dataset_file_visible(row)]
     return DatasetVersionOut(version=version, files=files)
 
 
 def _download(links: LinksDep, row: DatasetFile) -> DatasetDownloadOut:
-    if not _visible(row):
+    if not dataset_file_visible(row):
         raise UnknownDatasetFile(row.version, row.filename)
     link = links.download(row.storage_key)
     return DatasetDownloadOut(

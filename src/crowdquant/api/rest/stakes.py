@@ -41,7 +41,6 @@ from crowdquant.api.rest.schemas.stakes import (
     WalletOut,
 )
 from crowdquant.api.rest.tournaments import find_round
-from crowdquant.api.wallet import wallet_balances, wallet_statement
 from crowdquant.db.models import RoundPayout
 from crowdquant.http.services import ServicesDep
 from crowdquant.money import Currency, amount_text, parse_nmr_or_zero
@@ -54,6 +53,7 @@ from crowdquant.tournament.staking import (
     stake_view,
 )
 from crowdquant.tournament.tournaments import get_tournament
+from crowdquant.tournament.wallet import wallet_balances, wallet_statement
 
 router = APIRouter(tags=["stakes"], route_class=RestRoute)
 

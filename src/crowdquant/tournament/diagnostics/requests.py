@@ -19,6 +19,7 @@ from crowdquant.tournament.errors import ServiceError
 from crowdquant.tournament.models import get_own_model
 from crowdquant.tournament.submissions import UploadTooLarge
 from crowdquant.tournament.uploads import NothingUploaded, new_upload_key, own_upload
+from crowdquant.tournament.visibility import Viewer, diagnostics_visible
 
 DIAGNOSTICS_PREFIX: Final = "diagnostics"
 VALIDATION_FILE: Final = "validation.parquet"
@@ -183,16 +184,18 @@ def get_diagnostics(
                 f"model {model.name!r} has no diagnostics yet: upload predictions on the "
                 "validation data first"
             )
-        return found
-    try:
-        key = (
-            diagnostics_id
-            if isinstance(diagnostics_id, uuid.UUID)
-            else uuid.UUID(str(diagnostics_id))
-        )
-    except ValueError:
-        raise UnknownDiagnostics() from None
-    found = session.scalar(query.where(Diagnostics.id == key))
-    if found is None:
+    else:
+        try:
+            key = (
+                diagnostics_id
+                if isinstance(diagnostics_id, uuid.UUID)
+                else uuid.UUID(str(diagnostics_id))
+            )
+        except ValueError:
+            raise UnknownDiagnostics() from None
+        found = session.scalar(query.where(Diagnostics.id == key))
+        if found is None:
+            raise UnknownDiagnostics()
+    if not diagnostics_visible(Viewer.participant(account), found):
         raise UnknownDiagnostics()
     return found

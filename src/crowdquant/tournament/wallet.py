@@ -1,11 +1,10 @@
-"""A participant's wallet as both APIs show it: balances, and a statement whose lines say in
-plain words where each amount came from and where it went.
+"""A participant's wallet: balances, and a statement whose lines say in plain words where
+each amount came from and where it went.
 
 The ledger's statement (`Ledger.history`) gives the wallet's side of each transaction; the
 other side comes from the transaction's postings, named for a person: "treasury", "stake of
 alice_model", "pending release of alice_model", "prize pool of tournament 8", "burned".
-Amounts stay integers of the currency's smallest unit here; `crowdquant.money.amount_text`
-writes them as decimal strings at the edge.
+Amounts stay integers of the currency's smallest unit.
 """
 
 from __future__ import annotations
@@ -65,10 +64,13 @@ class Statement:
     """The lines asked for, newest first."""
 
 
+def wallet_balance(session: Session, ledger: Ledger, account: Account, currency: Currency) -> int:
+    """What `account`'s wallet holds in `currency`, in its smallest unit."""
+    return ledger.balance(session, wallet(account.id), currency)
+
+
 def wallet_balances(session: Session, ledger: Ledger, account: Account) -> dict[Currency, int]:
-    return {
-        currency: ledger.balance(session, wallet(account.id), currency) for currency in Currency
-    }
+    return {currency: wallet_balance(session, ledger, account, currency) for currency in Currency}
 
 
 def wallet_statement(
