@@ -1,133 +1,120 @@
-"""The dependency rule of the design: imports point down the layers only."""
+"""The dependency rule of the design (docs/ARCHITECTURE.md): imports point down the layers
+only, and the modules' imports form no circle."""
 
 from __future__ import annotations
 
 import ast
+from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 import pytest
 
 PACKAGE = Path(__file__).parents[1] / "src" / "crowdquant"
-CORE = ("scoring", "data", "payouts")
-ABOVE_CORE = (
-    "server",
-    "cli",
-    "api",
-    "web",
-    "http",
-    "tournament",
-    "fund",
-    "simulate",
-    "db",
-    "storage",
-    "ledger",
-)
-BELOW_THE_ROOT = (
-    "api",
-    "web",
-    "http",
-    "tournament",
-    "fund",
-    "simulate",
-    "scoring",
-    "data",
-    "payouts",
-    "db",
-    "storage",
-    "ledger",
-)
-# Known leftovers, allowed for now: the wallet's reads and the NMR units of the REST schemas
-# are leaving `api/` (for `tournament/` and the money module); then this allowance goes.
-WEB_MAY_IMPORT_FROM_API = ("crowdquant.api.wallet", "crowdquant.api.rest.schemas")
+
+CORE = {"scoring", "data", "payouts", "money"}
+INFRASTRUCTURE = {"db", "storage", "ledger", "clock", "settings"}
+SERVICES = {"tournament", "fund", "simulate"}
+BELOW_SERVICES = CORE | INFRASTRUCTURE
+
+MAY_IMPORT: dict[str, set[str]] = {
+    # the composition root
+    "cli": {"server"} | SERVICES | BELOW_SERVICES,
+    "server": {"api", "web", "http"} | SERVICES | BELOW_SERVICES,
+    # the interfaces: siblings that never import each other, over what they share
+    "api": {"http"} | SERVICES | BELOW_SERVICES,
+    "web": {"http"} | SERVICES | BELOW_SERVICES,
+    "http": SERVICES | BELOW_SERVICES,
+    # the services, one way: the simulator drives the tournament, which drives the fund
+    "simulate": {"tournament", "fund"} | BELOW_SERVICES,
+    "tournament": {"fund"} | BELOW_SERVICES,
+    "fund": BELOW_SERVICES,
+    # the infrastructure: the ledger keeps its books in the database, never the reverse
+    "ledger": {"db", "money", "clock", "settings"},
+    "db": {"money"},
+    "storage": {"settings"},
+    "clock": set(),
+    "settings": set(),
+    # the core: pure functions
+    "data": {"scoring", "money"},
+    "payouts": {"money"},
+    "scoring": set(),
+    "money": set(),
+}
 
 
-def _crowdquant_imports(path: Path) -> set[str]:
+def _packages() -> set[str]:
+    return {path.stem for path in PACKAGE.iterdir() if path.suffix == ".py" or path.is_dir()} - {
+        "__init__",
+        "__pycache__",
+        "py",  # py.typed
+    }
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """The crowdquant modules (or names in them) `path` imports when it runs: imports under
+    ``if TYPE_CHECKING:`` are left out, ``from crowdquant import x`` counts as ``crowdquant.x``."""
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            found.add(node.module)
-        elif isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                continue
+            if isinstance(child, ast.ImportFrom) and child.module and child.level == 0:
+                found.update(f"{child.module}.{alias.name}" for alias in child.names)
+            elif isinstance(child, ast.Import):
+                found.update(alias.name for alias in child.names)
+            visit(child)
+
+    visit(ast.parse(path.read_text()))
     return {name for name in found if name.startswith("crowdquant.")}
 
 
-@pytest.mark.parametrize("layer", CORE)
-def test_core_imports_nothing_above_it(layer: str) -> None:
-    for path in (PACKAGE / layer).rglob("*.py"):
-        for name in _crowdquant_imports(path):
-            assert name.split(".")[1] not in ABOVE_CORE, f"{path.name} imports {name}"
+def _package_of(name: str) -> str:
+    return name.split(".")[1]
 
 
-def test_scoring_stands_alone() -> None:
-    for path in (PACKAGE / "scoring").rglob("*.py"):
-        for name in _crowdquant_imports(path):
-            assert name.startswith("crowdquant.scoring"), f"{path.name} imports {name}"
+def test_every_package_has_its_place_in_the_layers() -> None:
+    assert _packages() == set(MAY_IMPORT)
 
 
-def test_payouts_stands_alone_on_the_money_module() -> None:
-    for path in (PACKAGE / "payouts").rglob("*.py"):
-        for name in _crowdquant_imports(path):
-            assert name.startswith(("crowdquant.payouts", "crowdquant.money")), (
-                f"{path.name} imports {name}"
-            )
+def test_the_layers_have_no_circle() -> None:
+    try:
+        TopologicalSorter(MAY_IMPORT).prepare()
+    except CycleError as exc:
+        pytest.fail(f"the layers run in a circle: {exc.args[1]}")
 
 
-def test_money_imports_nothing_of_the_project() -> None:
-    assert _crowdquant_imports(PACKAGE / "money.py") == set()
+@pytest.mark.parametrize("package", sorted(MAY_IMPORT))
+def test_imports_point_down_the_layers(package: str) -> None:
+    allowed = MAY_IMPORT[package] | {package}
+    root = PACKAGE / package
+    paths = [root.with_suffix(".py")] if root.with_suffix(".py").exists() else root.rglob("*.py")
+    wrong = sorted(
+        f"{path.relative_to(PACKAGE)} imports {name}"
+        for path in paths
+        for name in _imports(path)
+        if _package_of(name) not in allowed
+    )
+    assert wrong == []
 
 
-@pytest.mark.parametrize("layer", ["tournament", "fund", "db", "storage", "ledger"])
-def test_services_and_infrastructure_never_import_the_interfaces(layer: str) -> None:
-    for path in (PACKAGE / layer).rglob("*.py"):
-        for name in _crowdquant_imports(path):
-            assert name.split(".")[1] not in ("api", "web", "http", "cli", "server"), (
-                f"{path.name} imports {name}"
-            )
-
-
-def test_db_never_imports_the_ledger() -> None:
-    for path in (PACKAGE / "db").rglob("*.py"):
-        for name in _crowdquant_imports(path):
-            assert name.split(".")[1] != "ledger", f"{path.name} imports {name}"
-
-
-@pytest.mark.parametrize("layer", ["db", "storage", "ledger"])
-def test_infrastructure_never_imports_the_services(layer: str) -> None:
-    for path in (PACKAGE / layer).rglob("*.py"):
-        for name in _crowdquant_imports(path):
-            assert name.split(".")[1] not in ("tournament", "fund", "simulate"), (
-                f"{path.name} imports {name}"
-            )
-
-
-def test_fund_never_imports_the_tournament() -> None:
-    for path in (PACKAGE / "fund").rglob("*.py"):
-        for name in _crowdquant_imports(path):
-            assert name.split(".")[1] != "tournament", f"{path.name} imports {name}"
-
-
-@pytest.mark.parametrize("layer", BELOW_THE_ROOT)
-def test_nothing_below_the_composition_root_imports_it_or_the_cli(layer: str) -> None:
-    for path in (PACKAGE / layer).rglob("*.py"):
-        for name in _crowdquant_imports(path):
-            assert name.split(".")[1] not in ("server", "cli"), f"{path.name} imports {name}"
-
-
-def test_the_shared_http_layer_imports_neither_interface() -> None:
-    for path in (PACKAGE / "http").rglob("*.py"):
-        for name in _crowdquant_imports(path):
-            assert name.split(".")[1] not in ("api", "web"), f"{path.name} imports {name}"
-
-
-def test_api_never_imports_web() -> None:
-    for path in (PACKAGE / "api").rglob("*.py"):
-        for name in _crowdquant_imports(path):
-            assert name.split(".")[1] != "web", f"{path.name} imports {name}"
-
-
-def test_web_never_imports_api() -> None:
-    for path in (PACKAGE / "web").rglob("*.py"):
-        for name in _crowdquant_imports(path):
-            if name in WEB_MAY_IMPORT_FROM_API:
-                continue
-            assert name.split(".")[1] != "api", f"{path.name} imports {name}"
+def test_modules_import_each_other_in_no_circle() -> None:
+    """Outside type-checking imports; a package's own submodules may import from it."""
+    paths = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for module, path in paths.items():
+        imported = {name if name in paths else name.rpartition(".")[0] for name in _imports(path)}
+        graph[module] = {
+            name
+            for name in imported
+            if name in paths and name != module and not module.startswith(f"{name}.")
+        }
+    try:
+        TopologicalSorter(graph).prepare()
+    except CycleError as exc:
+        pytest.fail(f"modules import each other in a circle: {' -> '.join(exc.args[1])}")

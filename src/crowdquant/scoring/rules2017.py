@@ -4,9 +4,9 @@ In that tournament the target was binary and a submission gave a probability for
 tournament row (validation, test and live). A submission was paid only if it was
 *consistent* (beat the ln 2 benchmark in enough validation eras), *original* (not a copy of
 someone else's submission) and *concordant* (its validation, test and live predictions look
-alike). The checks follow numerai/submission-criteria (2017–19) and numerox (2018); see
-``shared/reference/scoring-rules.md`` §5. Every check returns a frozen result that records
-the thresholds it used, so a verdict can be reproduced later.
+alike). The checks follow numerai/submission-criteria (2017–19) and numerox (2018). Every
+check returns a frozen result that records the thresholds it used, so a verdict can be
+reproduced later.
 
 Conventions (as elsewhere in ``crowdquant.scoring``): predictions are batch-first, an
 ``(N rows × K submissions)`` matrix, and rows are assumed already aligned by id (sorted by
