@@ -19,9 +19,6 @@ from sqlalchemy.orm import Session
 
 from crowdquant.cli.data import _fail, console
 from crowdquant.clock import Clock, SystemClock
-from crowdquant.data.feed import FeedError
-from crowdquant.data.keys import KeyfileError
-from crowdquant.data.panel import PanelError
 from crowdquant.data.release import DatasetVersion, ReleaseError
 from crowdquant.db import migrate
 from crowdquant.db.models import (
@@ -33,12 +30,10 @@ from crowdquant.db.models import (
     Tournament,
 )
 from crowdquant.db.session import transaction
-from crowdquant.ledger import LedgerError
 from crowdquant.money import Currency, format_amount
 from crowdquant.server.bootstrap import Infrastructure, MigrationError, bootstrap, printable_url
-from crowdquant.server.serve import build_server, url_line
+from crowdquant.server.serve import SERVICE_ERRORS, build_server, url_line
 from crowdquant.settings import Settings
-from crowdquant.storage import StorageError
 from crowdquant.tournament.accounts import (
     create_api_key,
     get_account,
@@ -46,7 +41,6 @@ from crowdquant.tournament.accounts import (
     sign_up,
 )
 from crowdquant.tournament.datasets import publish_dataset_version
-from crowdquant.tournament.errors import ServiceError
 from crowdquant.tournament.lifecycle import RoundLifecycle
 from crowdquant.tournament.resolution import (
     replay_payouts,
@@ -76,15 +70,6 @@ round_app = typer.Typer(
     no_args_is_help=True, help="Open, close, resolve and list rounds by hand; their results."
 )
 
-SERVICE_ERRORS: tuple[type[Exception], ...] = (
-    ServiceError,
-    LedgerError,
-    ReleaseError,
-    FeedError,
-    KeyfileError,
-    PanelError,
-    StorageError,
-)
 T = TypeVar("T")
 
 

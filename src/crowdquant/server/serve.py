@@ -36,7 +36,7 @@ from crowdquant.tournament.tournaments import list_tournaments
 MARKET_LAG = timedelta(days=7)
 """How far behind today a recorded market may end and still score rounds as it grows."""
 
-RUNTIME_ERRORS: tuple[type[Exception], ...] = (
+SERVICE_ERRORS: tuple[type[Exception], ...] = (
     ServiceError,
     LedgerError,
     ReleaseError,
@@ -44,8 +44,9 @@ RUNTIME_ERRORS: tuple[type[Exception], ...] = (
     KeyfileError,
     PanelError,
     StorageError,
-    OSError,
 )
+"""How the services, the ledger, a dataset, the market and storage refuse, with a message."""
+RUNTIME_ERRORS: tuple[type[Exception], ...] = (*SERVICE_ERRORS, OSError)
 """What keeps a tournament's market from loading: it is served without a runtime."""
 
 
