@@ -41,6 +41,17 @@ class Settings(BaseSettings):
     s3_prefix: str = ""
     """A folder inside the bucket to keep every key under (e.g. ``crowdquant``)."""
 
+    rate_limit_sign_in: str = "30/minute"
+    """Sign-in attempts per client address and per login (the `limits` notation)."""
+    rate_limit_sign_up: str = "10/hour"
+    rate_limit_api_key: str = "20/hour"
+    rate_limit_upload: str = "120/hour"
+    rate_limit_diagnostics: str = "30/hour"
+    sign_in_free_failures: int = 5
+    """Failed sign-ins per login and per address before each further one starts a wait."""
+    sign_in_first_delay_seconds: float = 2.0
+    sign_in_max_delay_seconds: float = 900.0
+
     ledger_backend: Literal["sql"] = "sql"
     """Where the books are kept (see crowdquant.ledger.backends): ``sql``, the database's."""
 

@@ -36,10 +36,14 @@ CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 @contextmanager
 def served_site(
-    sessions: sessionmaker[Session], tmp_path: Path, **app_options: Any
+    sessions: sessionmaker[Session],
+    tmp_path: Path,
+    settings: Settings | None = None,
+    **app_options: Any,
 ) -> Iterator[Site]:
     """Tournament 8 with round 1 open, the operator `olivia`, the books started; the app
-    built with `app_options` (e.g. `runtimes`) and served."""
+    built with `settings` (by default local ones in `tmp_path`) and `app_options` (e.g.
+    `runtimes`), and served."""
     clock = ManualClock(TUESDAY_NOON + timedelta(minutes=5))
     storage = local_storage(tmp_path / "files")
     ledger = SqlLedger(clock)
@@ -51,7 +55,7 @@ def served_site(
         publisher = FeedPublisher(market_feed(), storage)
         open_round(session, clock, get_tournament(session, 8), publisher)
     app = create_app(
-        Settings(home=tmp_path / "home"),
+        settings or Settings(home=tmp_path / "home"),
         clock=clock,
         sessions=sessions,
         storage=storage,

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crowdquant.clock import Clock
 from crowdquant.http.signing import UrlSigner
+from crowdquant.http.throttle import Throttle
 from crowdquant.ledger import Ledger
 from crowdquant.settings import Settings
 from crowdquant.storage import FileStorage
@@ -28,6 +29,7 @@ class Services:
     signer: UrlSigner
     max_upload_bytes: int
     ledger: Ledger
+    throttle: Throttle
     hasher: PasswordHasher | None = None
     """Password hashing for sign-up and sign-in (None: the accounts service's default)."""
     runtimes: Mapping[int, TournamentRuntime] = field(default_factory=dict)
@@ -46,6 +48,11 @@ def services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(services)]
+
+
+def client_address(request: Request) -> str | None:
+    """The address the request came from, as the socket saw it (None when unknown)."""
+    return request.client.host if request.client is not None else None
 
 
 def base_url(request: Request) -> str:

@@ -22,6 +22,7 @@ from crowdquant.api.graphql.endpoint import graphql_endpoint
 from crowdquant.clock import Clock
 from crowdquant.http.services import Services
 from crowdquant.http.signing import signer_from_settings
+from crowdquant.http.throttle import Throttle
 from crowdquant.ledger import Ledger, ledger_from_settings
 from crowdquant.scoring.validation import DEFAULT_MAX_BYTES
 from crowdquant.settings import Settings
@@ -49,6 +50,7 @@ def create_app(
         signer=signer_from_settings(settings, clock),
         max_upload_bytes=max_upload_bytes,
         ledger=ledger_from_settings(settings, clock) if ledger is None else ledger,
+        throttle=Throttle.from_settings(settings, clock),
         hasher=hasher,
         runtimes=dict(runtimes or {}),
     )

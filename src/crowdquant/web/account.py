@@ -7,6 +7,8 @@ from urllib.parse import urlparse
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
+from crowdquant.http.services import client_address
+from crowdquant.http.throttle import Action
 from crowdquant.tournament.accounts import (
     AccountError,
     EmailTaken,
@@ -67,13 +69,18 @@ def login(
     password: Text = "",
     next: Text = "",
 ) -> Response:
+    address = client_address(request)
+    services.throttle.hit(Action.SIGN_IN, address)
+    services.throttle.check_sign_in(address, username)
     try:
         account = authenticate(session, username, password, hasher=services.hasher)
     except AccountError as error:
         session.rollback()
+        services.throttle.sign_in_failed(address, username)
         errors: FormErrors = {"form": error.message}
         context = {"errors": errors, "username": username, "next": next}
         return render(request, "account/login.html", context, status=401)
+    services.throttle.sign_in_succeeded(username)
     token = start_web_session(session, services.clock, account, SESSION_TTL)
     response = RedirectResponse(safe_next(next), status_code=303)
     keep_signed_in(response, token, services.settings)
@@ -96,6 +103,7 @@ def signup(
     email: Text = "",
     password: Text = "",
 ) -> Response:
+    services.throttle.hit(Action.SIGN_UP, client_address(request))
     try:
         account = sign_up(
             session, services.clock, username, email, password, hasher=services.hasher

@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from starlette.exceptions import HTTPException
 
+from crowdquant.http.throttle import TooManyRequests
 from crowdquant.http.transaction_route import TransactionRoute
 from crowdquant.http.validation import describe_validation
 from crowdquant.ledger import LedgerError
@@ -33,6 +34,10 @@ def _error_page(request: Request, error: Exception) -> Response:
     if isinstance(error, SignInRequired):
         wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(wanted)}", status_code=303)
+    if isinstance(error, TooManyRequests):
+        response = render_error(request, 429, error.message)
+        response.headers["Retry-After"] = str(error.retry_after)
+        return response
     if isinstance(error, PageError):
         return render_error(request, error.status, error.message)
     if isinstance(error, RequestValidationError):

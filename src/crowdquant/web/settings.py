@@ -17,6 +17,8 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from crowdquant.db.models import Account
+from crowdquant.http.services import client_address
+from crowdquant.http.throttle import Action
 from crowdquant.tournament.accounts import (
     InvalidCredentials,
     InvalidKeyName,
@@ -88,6 +90,7 @@ def new_key(
     name: Text = "",
     scopes: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
+    services.throttle.hit(Action.API_KEY, client_address(request), account.id)
     chosen = scopes or []
     try:
         made = create_api_key(session, services.clock, account, name, chosen)
