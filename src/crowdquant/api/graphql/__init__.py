@@ -31,6 +31,7 @@ from crowdquant.api.graphql import (
 from crowdquant.api.graphql.context import ApiError, NotSupported, RequestContext
 from crowdquant.db.session import is_busy
 from crowdquant.http.signing import SignedUrlError
+from crowdquant.http.throttle import TooManyRequests
 from crowdquant.ledger import LedgerError
 from crowdquant.storage import StorageError
 from crowdquant.tournament.errors import ServiceError
@@ -39,7 +40,13 @@ SCHEMA_FILE = Path(__file__).with_name("schema.graphql")
 INTERNAL_ERROR = "internal error"
 
 # Errors whose message is written for the participant.
-READABLE_ERRORS: tuple[type[Exception], ...] = (ApiError, ServiceError, LedgerError, SignedUrlError)
+READABLE_ERRORS: tuple[type[Exception], ...] = (
+    ApiError,
+    ServiceError,
+    LedgerError,
+    SignedUrlError,
+    TooManyRequests,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from crowdquant.clock import Clock
 from crowdquant.db.models import Account, ApiScope
 from crowdquant.http.signing import FILES_PATH, UrlSigner
+from crowdquant.http.throttle import Throttle
 from crowdquant.ledger import Ledger
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.accounts import (
@@ -52,6 +53,9 @@ class RequestContext:
     authorization: str | None
     max_upload_bytes: int
     ledger: Ledger
+    throttle: Throttle
+    address: str | None
+    """The client's address, for the rate limits."""
     memo: dict[Any, Any] = field(default_factory=dict)
     """What one request's resolvers load once and share (e.g. a tournament's round results)."""
     _accounts: dict[ApiScope, Account] = field(default_factory=dict)

@@ -26,6 +26,7 @@ from graphql import GraphQLResolveInfo
 from crowdquant.api.graphql.context import context_of, iso, required
 from crowdquant.api.graphql.uploads import resolve_upload_auth, uploader
 from crowdquant.db.models import ApiScope, Diagnostics, DiagnosticsStatus
+from crowdquant.http.throttle import Action
 from crowdquant.tournament.diagnostics import (
     get_diagnostics,
     request_diagnostics,
@@ -78,6 +79,7 @@ def resolve_create_diagnostics(
     modelId: str | None = None,
 ) -> dict[str, str]:
     context, account, model = uploader(info, tournament, modelId)
+    context.throttle.hit(Action.DIAGNOSTICS, context.address, account.id)
     row = request_diagnostics(
         context.session,
         context.clock,

@@ -19,14 +19,14 @@ from starlette.concurrency import run_in_threadpool
 from crowdquant.api.graphql import execute
 from crowdquant.api.graphql.context import RequestContext
 from crowdquant.db.session import BUSY_RETRIES, is_busy
-from crowdquant.http.services import Services, ServicesDep, base_url
+from crowdquant.http.services import Services, ServicesDep, base_url, client_address
 
 
 def _errors(message: str) -> JSONResponse:
     return JSONResponse({"errors": [{"message": message}]})
 
 
-def _run(services: Services, data: Any, url: str, authorization: str | None) -> dict[str, Any]:
+def _run(services: Services, data: Any, request: Request) -> dict[str, Any]:
     """One GraphQL request in one transaction; run again in a new one, a few times, while
     SQLite reports the database busy (`db.session.is_busy`)."""
     for attempt in range(1, BUSY_RETRIES + 1):
@@ -37,10 +37,12 @@ def _run(services: Services, data: Any, url: str, authorization: str | None) -> 
                 clock=services.clock,
                 storage=services.storage,
                 signer=services.signer,
-                base_url=url,
-                authorization=authorization,
+                base_url=base_url(request),
+                authorization=request.headers.get("authorization"),
                 max_upload_bytes=services.max_upload_bytes,
                 ledger=services.ledger,
+                throttle=services.throttle,
+                address=client_address(request),
             )
             outcome = execute(data, context, last_try=last_try)
             if outcome.unexpected:
@@ -65,6 +67,5 @@ async def graphql_endpoint(request: Request, services: ServicesDep) -> JSONRespo
         return _errors("the request body is not JSON")
     if not isinstance(data, dict):
         return _errors('expected a JSON object {"query": ..., "variables": ...}')
-    authorization = request.headers.get("authorization")
-    body = await run_in_threadpool(_run, services, data, base_url(request), authorization)
+    body = await run_in_threadpool(_run, services, data, request)
     return JSONResponse(body)

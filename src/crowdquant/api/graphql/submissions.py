@@ -31,6 +31,7 @@ from crowdquant.api.graphql.context import (
 )
 from crowdquant.api.graphql.uploads import resolve_upload_auth, uploader
 from crowdquant.db.models import ApiScope, SubmissionStatus
+from crowdquant.http.throttle import Action
 from crowdquant.tournament.rounds import current_round
 from crowdquant.tournament.submissions import (
     RoundNotOpen,
@@ -62,6 +63,7 @@ def resolve_create_submission(
     **_ignored: Any,  # triggerId, source, dataDatestamp
 ) -> dict[str, Any]:
     context, account, model = uploader(info, tournament, modelId)
+    context.throttle.hit(Action.UPLOAD, context.address, account.id)
     session, storage, number = context.session, context.storage, model.tournament.number
     key = own_upload(model, str(required(filename, "filename")), "use submission_upload_auth")
     round_ = current_round(session, get_tournament(session, number))

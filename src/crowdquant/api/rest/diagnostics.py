@@ -12,12 +12,14 @@ from fastapi import APIRouter, Depends
 from crowdquant.api.rest.auth import ReadAccount, UploadAccount
 from crowdquant.api.rest.deps import SessionDep
 from crowdquant.api.rest.errors import responses
+from crowdquant.api.rest.limits import rate_limited
 from crowdquant.api.rest.routing import RestRoute
 from crowdquant.api.rest.schemas.diagnostics import DiagnosticsOut
 from crowdquant.api.rest.submissions import upload_model
 from crowdquant.api.rest.uploads import REQUEST_BODY, UploadDep
 from crowdquant.db.models import Model
 from crowdquant.http.services import ServicesDep
+from crowdquant.http.throttle import Action
 from crowdquant.tournament.diagnostics import get_diagnostics, list_diagnostics, request_diagnostics
 from crowdquant.tournament.uploads import new_upload_key
 
@@ -27,8 +29,9 @@ router = APIRouter(tags=["diagnostics"], route_class=RestRoute)
 @router.post(
     "/models/{model_id}/diagnostics",
     status_code=202,
-    responses=responses(401, 403, 404, 413, 415, 503),
+    responses=responses(401, 403, 404, 413, 415, 429, 503),
     openapi_extra={"requestBody": REQUEST_BODY},
+    dependencies=[Depends(rate_limited(Action.DIAGNOSTICS))],
 )
 def post_diagnostics(
     model: Annotated[Model, Depends(upload_model)],

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 
 from crowdquant.api.rest.errors import RestError, code_for_status, refusal, status_for
+from crowdquant.http.throttle import TooManyRequests
 from crowdquant.http.transaction_route import TransactionRoute
 from crowdquant.http.transaction_route import request_session as transaction_session
 from crowdquant.http.validation import describe_validation
@@ -29,6 +30,8 @@ logger = logging.getLogger(__name__)
 def to_refusal(error: Exception) -> Response:
     if isinstance(error, ServiceError | LedgerError):
         return refusal(status_for(error), error.code, error.message)
+    if isinstance(error, TooManyRequests):
+        return refusal(429, error.code, error.message, {"Retry-After": str(error.retry_after)})
     if isinstance(error, RestError):
         return refusal(error.status, error.code, error.message, error.headers)
     if isinstance(error, RequestValidationError):

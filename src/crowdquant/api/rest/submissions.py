@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from crowdquant.api.rest.auth import ReadAccount, UploadAccount
 from crowdquant.api.rest.deps import SessionDep
 from crowdquant.api.rest.errors import responses
+from crowdquant.api.rest.limits import rate_limited
 from crowdquant.api.rest.routing import RestRoute
 from crowdquant.api.rest.schemas.base import Overlay
 from crowdquant.api.rest.schemas.submissions import SubmissionDownloadOut, SubmissionOut
@@ -25,6 +26,7 @@ from crowdquant.api.rest.uploads import REQUEST_BODY, UploadDep
 from crowdquant.db.models import Model, Submission, SubmissionStatus
 from crowdquant.http.links import LinksDep
 from crowdquant.http.services import ServicesDep
+from crowdquant.http.throttle import Action
 from crowdquant.tournament.models import get_own_model
 from crowdquant.tournament.rounds import current_round
 from crowdquant.tournament.rules2017_checks import visible_checks
@@ -71,8 +73,9 @@ def upload_model(model_id: uuid.UUID, account: UploadAccount, session: SessionDe
 @router.post(
     "/models/{model_id}/submissions",
     status_code=201,
-    responses=responses(401, 403, 404, 409, 413, 415),
+    responses=responses(401, 403, 404, 409, 413, 415, 429),
     openapi_extra={"requestBody": REQUEST_BODY},
+    dependencies=[Depends(rate_limited(Action.UPLOAD))],
 )
 def post_submission(
     model: Annotated[Model, Depends(upload_model)],
