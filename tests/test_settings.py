@@ -1,9 +1,10 @@
+import stat
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from crowdquant.settings import Settings
+from crowdquant.settings import MIN_SECRET_LENGTH, Settings, secret_key_of
 
 
 def test_local_mode_has_working_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -36,3 +37,26 @@ def test_database_defaults_to_sqlite_in_home(
     assert Settings().database == f"sqlite:///{tmp_path / 'crowdquant.db'}"
     monkeypatch.setenv("CROWDQUANT_DATABASE_URL", "postgresql://db.example/cq")
     assert Settings().database == "postgresql://db.example/cq"
+
+
+def test_the_first_run_keeps_a_random_secret_key_in_the_home(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("CROWDQUANT_SECRET_KEY", raising=False)
+    settings = Settings(home=tmp_path / "home")
+    key = secret_key_of(settings)
+    kept = tmp_path / "home" / "secret_key"
+    assert kept.read_text().strip() == key and len(key) >= MIN_SECRET_LENGTH
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert secret_key_of(Settings(home=tmp_path / "home")) == key  # the same on every run
+    assert secret_key_of(Settings(home=tmp_path / "other")) != key
+    monkeypatch.setenv("CROWDQUANT_SECRET_KEY", "x" * 40)
+    assert secret_key_of(Settings(home=tmp_path / "home")) == "x" * 40
+
+
+def test_the_public_url_must_be_an_http_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CROWDQUANT_PUBLIC_URL", "crowd.example")
+    with pytest.raises(ValidationError, match="public_url"):
+        Settings()
+    monkeypatch.setenv("CROWDQUANT_PUBLIC_URL", "https://crowd.example/")
+    assert str(Settings().public_url) == "https://crowd.example/"

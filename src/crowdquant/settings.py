@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import HttpUrl, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRET = "change-me"
+"""A secret that older setups copied from examples: never accepted where it matters."""
+MIN_SECRET_LENGTH = 32
+"""Characters a secret key needs to serve beyond this machine."""
+SECRET_KEY_FILE = "secret_key"
 
 
 class Settings(BaseSettings):
@@ -22,7 +28,11 @@ class Settings(BaseSettings):
 
     mode: Literal["local", "production"] = "local"
     home: Path = Path(".crowdquant")
-    secret_key: str = PLACEHOLDER_SECRET
+    secret_key: str | None = None
+    """Keys the signed URLs; unset means the random one kept in `home` (see `secret_key_of`)."""
+    public_url: HttpUrl | None = None
+    """Where participants reach the server (e.g. ``https://crowd.example``): signed URLs are
+    built under it; unset means the address the server is bound to."""
 
     database_url: str | None = None
     """SQLAlchemy URL; unset means a SQLite file in `home` (PostgreSQL: postgresql://…)."""
@@ -86,7 +96,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:
-        if self.mode != "local" and self.secret_key == PLACEHOLDER_SECRET:
+        if self.mode != "local" and self.secret_key in (None, PLACEHOLDER_SECRET):
             raise ValueError("CROWDQUANT_SECRET_KEY must be set outside local mode")
         return self
 
@@ -99,3 +109,25 @@ class Settings(BaseSettings):
                 "set both CROWDQUANT_S3_ACCESS_KEY and CROWDQUANT_S3_SECRET_KEY, or neither"
             )
         return self
+
+
+def secret_key_of(settings: Settings) -> str:
+    """`settings.secret_key`, or the random key kept in ``home/secret_key`` (mode 0600),
+    made on first use."""
+    if settings.secret_key is not None:
+        return settings.secret_key
+    path = settings.home / SECRET_KEY_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="ascii").strip()
+    key = secrets.token_urlsafe(MIN_SECRET_LENGTH)
+    with os.fdopen(descriptor, "w", encoding="ascii") as file:
+        file.write(key + "\n")
+    return key
+
+
+def weak_secret(secret: str) -> bool:
+    """True for the placeholder or a secret shorter than `MIN_SECRET_LENGTH`."""
+    return secret == PLACEHOLDER_SECRET or len(secret) < MIN_SECRET_LENGTH

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
 import pytest
@@ -16,7 +17,7 @@ from crowdquant.http.signing import (
     derive_key,
     signer_from_settings,
 )
-from crowdquant.settings import Settings
+from crowdquant.settings import PLACEHOLDER_SECRET, Settings
 
 T0 = datetime(2026, 1, 3, 13, 0, tzinfo=UTC)
 SECRET = bytes(range(32))
@@ -192,3 +193,14 @@ def test_signer_from_settings_derives_a_purpose_key(clock: ManualClock) -> None:
     rotated = signer_from_settings(Settings(secret_key="another-operator-secret"), clock)
     with pytest.raises(UrlForged):
         rotated.verify_query("GET", PATH, query)
+
+
+def test_the_default_key_is_not_the_public_placeholder(
+    clock: ManualClock, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("CROWDQUANT_SECRET_KEY", raising=False)
+    forger = UrlSigner(derive_key(PLACEHOLDER_SECRET), clock)
+    forged = forger.sign("GET", PATH, HOUR)
+    server = signer_from_settings(Settings(home=tmp_path / "home"), clock)
+    with pytest.raises(UrlForged):
+        server.verify_query("GET", PATH, forged)

@@ -522,6 +522,7 @@ def serve(
     except Exception as exc:
         raise _fail(f"cannot start: {exc}") from exc
     console.print(f"serving {printable_url(settings.database)}; participants set:")
-    console.print(url_line(server.url), markup=False)
+    public = settings.public_url
+    console.print(url_line(server.url if public is None else str(public)), markup=False)
     server.run()
     console.print("stopped")

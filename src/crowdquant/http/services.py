@@ -56,5 +56,11 @@ def client_address(request: Request) -> str | None:
 
 
 def base_url(request: Request) -> str:
-    """The URL this request reached the app at, for absolute signed URLs (no trailing slash)."""
-    return str(request.base_url).rstrip("/")
+    """Where absolute signed URLs point (no trailing slash): the configured public URL, or
+    the address the server is bound to; never the request's Host header, which the caller
+    chooses."""
+    configured = services(request).settings.public_url
+    if configured is not None:
+        return str(configured).rstrip("/")
+    host, port = request.scope.get("server") or ("127.0.0.1", 80)
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

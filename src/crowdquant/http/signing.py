@@ -29,7 +29,7 @@ from typing import ClassVar
 from urllib.parse import parse_qsl, urlencode
 
 from crowdquant.clock import Clock
-from crowdquant.settings import Settings
+from crowdquant.settings import Settings, secret_key_of
 
 PURPOSE = "crowdquant/signed-urls/v1"
 """The purpose string the URL-signing key is derived with; change it to void every URL."""
@@ -178,5 +178,5 @@ class UrlSigner:
 
 
 def signer_from_settings(settings: Settings, clock: Clock) -> UrlSigner:
-    """The URL signer keyed with `settings.secret_key`, derived for this purpose only."""
-    return UrlSigner(derive_key(settings.secret_key), clock)
+    """The URL signer keyed with the settings' secret key, derived for this purpose only."""
+    return UrlSigner(derive_key(secret_key_of(settings)), clock)

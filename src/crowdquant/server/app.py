@@ -25,6 +25,7 @@ from crowdquant.http.signing import signer_from_settings
 from crowdquant.http.throttle import Throttle
 from crowdquant.ledger import Ledger, ledger_from_settings
 from crowdquant.scoring.validation import DEFAULT_MAX_BYTES
+from crowdquant.server.headers import SecurityHeaders
 from crowdquant.settings import Settings
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.runtime import TournamentRuntime
@@ -60,4 +61,5 @@ def create_app(
     app.include_router(rest.router, prefix=rest.PREFIX)
     app.add_api_route(rest.OPENAPI_PATH, rest.openapi_endpoint, include_in_schema=False)
     app.add_api_route("/", graphql_endpoint, methods=["POST"])
+    app.add_middleware(SecurityHeaders)
     return app

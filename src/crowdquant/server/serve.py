@@ -4,6 +4,7 @@ on one migrated database, uvicorn on a listening socket.
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import threading
 import time
@@ -23,9 +24,10 @@ from crowdquant.data.panel import PanelError
 from crowdquant.data.release import ReleaseError
 from crowdquant.db.session import transaction
 from crowdquant.ledger import LedgerError
+from crowdquant.server.access_log import log_config
 from crowdquant.server.app import create_app
 from crowdquant.server.bootstrap import Infrastructure, bootstrap
-from crowdquant.settings import Settings
+from crowdquant.settings import MIN_SECRET_LENGTH, Settings, secret_key_of, weak_secret
 from crowdquant.storage import StorageError
 from crowdquant.tournament.diagnostics import DiagnosticsWorker, StoredValidationLoader
 from crowdquant.tournament.errors import ServiceError
@@ -54,6 +56,25 @@ def listen(host: str, port: int) -> socket.socket:
     """A TCP socket listening on (host, port); port 0 lets the system pick a free one."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     return socket.create_server((host, port), family=family)
+
+
+def loopback(host: str) -> bool:
+    """True if only this machine can reach `host` (``localhost`` or a loopback address)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name, or the wildcard "": it may be reached from elsewhere
+
+
+def check_secret_for(host: str, settings: Settings) -> None:
+    """Refuse to serve beyond this machine with the placeholder or a short secret key."""
+    if not loopback(host) and weak_secret(secret_key_of(settings)):
+        raise ValueError(
+            f"serving on {host or 'every address'} needs CROWDQUANT_SECRET_KEY of at least"
+            f" {MIN_SECRET_LENGTH} random characters (or unset it to use the generated key)"
+        )
 
 
 def participant_url(host: str, port: int) -> str:
@@ -150,7 +171,9 @@ def build_server(
     """Everything `crowdquant serve` runs, on the migrated database and a listening socket;
     nothing started yet. `replay_weeks` maps a tournament to how many weeks behind the
     calendar its recorded market is replayed (see `tournament_runtime`); `warn` is told
-    which tournaments go without new rounds or scores, and why."""
+    which tournaments go without new rounds or scores, and why. A host beyond this machine
+    needs a strong secret key (`check_secret_for`)."""
+    check_secret_for(host, settings)
     infra = bootstrap(settings, clock or SystemClock(), genesis=True)
     runtimes = tournament_runtimes(infra, warn, replay_weeks or {})
     app = create_app(
@@ -161,7 +184,9 @@ def build_server(
         ledger=infra.ledger,
         runtimes=runtimes,
     )
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="off")
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level=log_level, log_config=log_config(), lifespan="off"
+    )
     stop = threading.Event()
     try:
         listener = listen(host, port)
