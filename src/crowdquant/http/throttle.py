@@ -87,9 +87,12 @@ class Throttle:
             sign_in_max_delay=timedelta(seconds=settings.sign_in_max_delay_seconds),
         )
 
-    def hit(self, action: Action, address: str | None, account: UUID | None = None) -> None:
-        """Count one `action` by `address` (and `account`); `TooManyRequests` past a limit."""
+    def hit(self, action: Action, address: str | None, account: UUID | str | None = None) -> None:
+        """Count one `action` by `address` and by `account` (an id, or the login a sign-in
+        names); `TooManyRequests` past a limit."""
         item = self.limits[action]
+        if isinstance(account, str):
+            account = account.strip().lower()
         for who in (f"address:{address}", f"account:{account}"):
             if who.endswith(":None"):
                 continue

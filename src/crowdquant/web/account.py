@@ -70,7 +70,7 @@ def login(
     next: Text = "",
 ) -> Response:
     address = client_address(request)
-    services.throttle.hit(Action.SIGN_IN, address)
+    services.throttle.hit(Action.SIGN_IN, address, username)
     services.throttle.check_sign_in(address, username)
     try:
         account = authenticate(session, username, password, hasher=services.hasher)
