@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ from crowdquant.tournament.staking import (
     InvalidStakeAmount,
     NoRoundToStake,
     NotEnoughNmr,
+    RoundClosing,
     StakeError,
     change_stake,
     freeze_stakes,
@@ -479,6 +480,30 @@ def test_the_close_freezes_only_stakes_with_a_valid_on_time_submission(book: Sta
     with transaction(book.sessions) as session:
         round_ = session.get_one(Round, round_id)
         assert freeze_stakes(session, book.ledger, book.clock, round_) == 1
+    assert book.at_risk(round_id) == {"steady": (nmr(60), None)}
+
+
+@pytest.mark.parametrize(("kind", "amount"), [(INCREASE, nmr(40)), (DECREASE, nmr(60))])
+def test_a_change_after_the_close_time_before_the_tick_does_not_count(
+    book: Stakes, kind: StakeChangeKind, amount: int
+) -> None:
+    """The stakes at risk are those at the round's close time: a change made after it, while
+    the scheduler's tick that closes the round has not run, is refused and changes nothing;
+    once the round is closed the change is taken, for the next rounds."""
+    book.grant("alice", nmr(100))
+    book.change("steady", INCREASE, nmr(60))
+    round_id = book.open(CLASSIC)
+    book.submit(round_id, "steady")
+    with transaction(book.sessions) as session:
+        book.clock.set(session.get_one(Round, round_id).close_time + timedelta(seconds=1))
+    before = book.written()
+    with pytest.raises(RoundClosing, match="stakes are being frozen"):
+        book.change("steady", kind, amount)
+    assert book.written() == before
+
+    assert book.close(round_id) == 1  # the tick
+    assert book.at_risk(round_id) == {"steady": (nmr(60), None)}
+    book.change("steady", kind, amount)
     assert book.at_risk(round_id) == {"steady": (nmr(60), None)}
 
 
