@@ -25,10 +25,10 @@ from crowdquant.money import (
     parse_nmr,
     parse_nmr_or_zero,
     parse_usd,
+    plain_digits,
     usd_dollars,
     usd_float,
     usd_text,
-    without_float_exponent,
 )
 
 
@@ -238,20 +238,28 @@ def test_huge_and_tiny_amounts_are_refused_by_name(digits: int, decimals: int) -
     [
         ("1e-05", "0.00001"),  # str(0.00001): how numerapi sends a small float
         ("1.5e-07", "0.00000015"),
+        ("1E-7", "0.0000001"),  # str(Decimal("0.0000001"))
+        ("1.5E-10", "0.00000000015"),
         ("1e+16", "10000000000000000"),
         ("1e-3", "1e-3"),  # not how Python writes 0.001: left for the parser to refuse
-        ("1e999999", "1e999999"),  # no float
+        ("1e999999", "1e999999"),  # no float, and too long to write out
+        ("1E+999999999", "1E+999999999"),
         ("1E-05", "1E-05"),
         ("1.5", "1.5"),
         ("abc", "abc"),
     ],
 )
-def test_without_float_exponent_reads_only_what_str_of_a_float_writes(sent: str, read: str) -> None:
-    assert without_float_exponent(sent) == read
+def test_plain_digits_reads_only_what_str_of_a_number_writes(sent: str, read: str) -> None:
+    assert plain_digits(sent) == read
 
 
 @given(st.floats(min_value=1e-18, max_value=11e6))
 def test_numerapi_float_amounts_read_as_their_decimal(amount: float) -> None:
-    written = without_float_exponent(str(amount))
+    written = plain_digits(str(amount))
     assert "e" not in written
     assert Decimal(written) == Decimal(repr(amount))
+
+
+@given(st.decimals(min_value=Decimal("1e-18"), max_value=11_000_000, places=18))
+def test_numerapi_decimal_amounts_read_as_their_units(amount: Decimal) -> None:
+    assert parse_nmr(plain_digits(str(amount))) == int(amount * NMR_UNIT)

@@ -1,7 +1,7 @@
 """Amounts of money: integers in a currency's smallest unit, 10^-18 NMR or US cents.
 
 Amounts are read from what people write (`parse_nmr`, `parse_nmr_or_zero`, `parse_usd`: plain
-decimals only, never an exponent; `without_float_exponent` for what numerapi sends) and
+decimals only, never an exponent; `plain_digits` for what numerapi sends) and
 written for them (`format_amount`, `usd_dollars`), for the APIs (`nmr_text`, `usd_text`) and
 for charts and scoring weights (`nmr_float`, `usd_float`) here only; everywhere else they
 stay integers.
@@ -10,9 +10,8 @@ stay integers.
 from __future__ import annotations
 
 import enum
-import math
 import re
-from decimal import Decimal, localcontext
+from decimal import Decimal, InvalidOperation, localcontext
 
 NMR_UNIT = 10**18
 """10^-18 NMR units in one NMR."""
@@ -98,17 +97,21 @@ def _scaled(value: Decimal, currency: Currency) -> Decimal:
         return value.scaleb(currency.decimals)
 
 
-def without_float_exponent(text: str) -> str:
-    """`text` in plain digits where it is exactly how Python writes a float with an exponent
-    ("1e-05" → "0.00001"): numerapi sends amounts as `str(float)`. Any other text, unchanged,
-    for the parsers to judge."""
+def plain_digits(text: str) -> str:
+    """`text` in plain digits where it is exactly how Python writes a float or a Decimal with
+    an exponent ("1e-05" → "0.00001", "1E-7" → "0.0000001"): numerapi sends amounts as
+    `str(nmr)`. Any other text unchanged, for the parsers to judge."""
+    if not EXPONENT.search(text):
+        return text
     try:
-        number = float(text)
-    except ValueError:
+        number = Decimal(text)
+    except InvalidOperation:
         return text
-    if not EXPONENT.search(text) or not math.isfinite(number) or repr(number) != text:
+    if not number.is_finite() or abs(number.adjusted()) > MAX_AMOUNT_TEXT:
         return text
-    return format(Decimal(text), "f")
+    if text not in (repr(float(number)), str(number)):
+        return text
+    return format(number, "f")
 
 
 def parse_nmr(text: str | int | float | Decimal) -> int:

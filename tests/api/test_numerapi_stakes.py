@@ -385,3 +385,17 @@ def test_numerapi_stake_amounts_are_refused_by_name(
     with pytest.raises(ValueError, match=problem):
         napi.raw_query(release_one, {"amount": written, "modelId": a}, authorization=True)
     assert (served.wallet("alice"), served.stake("alice_a")) == before
+
+
+def test_numerapi_small_decimal_amounts_arrive_with_an_exponent_and_are_read(
+    served: Served,
+) -> None:
+    """numerapi sends `str(nmr)`: Decimal("0.0000001") arrives as "1E-7", which is read as
+    the amount it writes (an exponent a person types is still refused)."""
+    napi = served.client()
+    a = served.model("alice_a")
+    done = napi.stake_increase(Decimal("0.0000001"), a)
+    assert done["requestedAmount"] == Decimal("0.0000001")
+    assert served.stake("alice_a") == Decimal("0.0000001")
+    with pytest.raises(ValueError, match="without an exponent"):
+        napi.stake_increase("1e-7", a)  # type: ignore[arg-type]
