@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from decimal import Decimal
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from crowdquant.money import (
     GENESIS_SUPPLY,
+    MAX_AMOUNT_TEXT,
+    MAX_USD,
     NMR_UNIT,
     USD_CENTS,
     AmountError,
@@ -17,6 +25,7 @@ from crowdquant.money import (
     parse_nmr,
     parse_nmr_or_zero,
     parse_usd,
+    plain_digits,
     usd_dollars,
     usd_float,
     usd_text,
@@ -131,7 +140,7 @@ def test_parse_nmr_or_zero_refuses_what_parse_nmr_refuses(written: str) -> None:
 
 @pytest.mark.parametrize(
     ("written", "cents"),
-    [("1000", 100_000), ("3603.05", 360_305), ("0.1", 10), ("1e2", 10_000), ("-2.50", -250)],
+    [("1000", 100_000), ("3603.05", 360_305), ("0.1", 10), ("1,000", 100_000), ("-2.50", -250)],
 )
 def test_parse_usd_reads_dollars_in_cents(written: str, cents: int) -> None:
     assert parse_usd(written) == cents
@@ -143,6 +152,8 @@ def test_parse_usd_reads_dollars_in_cents(written: str, cents: int) -> None:
         ("lots", "'lots' is not an amount of USD"),
         ("Infinity", "'Infinity' is not an amount of USD"),
         ("1.005", "'1.005': USD amounts have at most 2 decimals"),
+        ("1e2", "'1e2' is not an amount of USD: write amounts without an exponent"),
+        ("1" * 20, "is more USD than the books hold"),
     ],
 )
 def test_parse_usd_refuses_what_is_not_dollars_and_cents(written: str, message: str) -> None:
@@ -154,3 +165,101 @@ def test_floats_for_charts_and_weights() -> None:
     assert nmr_float(15 * 10**17) == 1.5
     assert nmr_float(-NMR_UNIT) == -1.0
     assert usd_float(1234) == 12.34
+
+
+PARSERS = [parse_nmr, parse_nmr_or_zero, parse_usd]
+
+
+@pytest.mark.parametrize("parse", PARSERS)
+@pytest.mark.parametrize(
+    ("written", "problem"),
+    [
+        ("1e999999", "without an exponent"),
+        ("1E-3", "without an exponent"),
+        ("2.5e2", "without an exponent"),
+        (".5e1", "without an exponent"),
+        ("1_000", "without underscores"),
+        ("1_0.5", "without underscores"),
+        ("\uff11\uff10", "with the digits 0-9"),  # full-width 10
+        ("\u0661\u0660", "with the digits 0-9"),  # Arabic-Indic 10
+        ("1\u0665", "with the digits 0-9"),
+        ("+1", "without a plus sign"),
+        ("1" * 65, f"over {MAX_AMOUNT_TEXT} characters"),
+    ],
+)
+def test_every_parser_names_what_is_wrong_with_an_amount(
+    parse: Callable[[str], int], written: str, problem: str
+) -> None:
+    with pytest.raises(AmountError, match=re.escape(problem)):
+        parse(written)
+
+
+@pytest.mark.parametrize("written", ["--1", "1-", "- 1", "1.2.3", "1,00", ",100", "0x10", "1 000"])
+@pytest.mark.parametrize("parse", PARSERS)
+def test_every_parser_refuses_what_is_not_written_as_a_decimal(
+    parse: Callable[[str], int], written: str
+) -> None:
+    with pytest.raises(AmountError, match="is not an amount of"):
+        parse(written)
+
+
+@given(st.text(max_size=80))
+def test_parsers_answer_any_text_with_an_amount_or_an_amount_error(written: str) -> None:
+    """Whatever is written, a parser answers an amount or says what is wrong: never another
+    error (no overflow), and it accepts only ASCII digits, commas, a point and a minus sign."""
+    for parse in PARSERS:
+        try:
+            parse(written)
+        except AmountError:
+            continue
+        assert re.fullmatch(r"-?[0-9,.]+", written.strip(), re.ASCII)
+
+
+@given(st.integers(min_value=1, max_value=GENESIS_SUPPLY))
+def test_parse_nmr_reads_back_every_amount_nmr_text_writes(units: int) -> None:
+    assert parse_nmr(nmr_text(units)) == parse_nmr_or_zero(nmr_text(units)) == units
+
+
+@given(st.integers(min_value=-MAX_USD, max_value=MAX_USD))
+def test_parse_usd_reads_back_every_amount_usd_text_writes(cents: int) -> None:
+    assert parse_usd(usd_text(cents)) == cents
+
+
+@given(st.integers(min_value=1, max_value=10**40), st.integers(min_value=0, max_value=40))
+def test_huge_and_tiny_amounts_are_refused_by_name(digits: int, decimals: int) -> None:
+    written = f"{digits}e{decimals}"
+    for parse in PARSERS:
+        with pytest.raises(AmountError, match="without an exponent"):
+            parse(written)
+
+
+@pytest.mark.parametrize(
+    ("sent", "read"),
+    [
+        ("1e-05", "0.00001"),  # str(0.00001): how numerapi sends a small float
+        ("1.5e-07", "0.00000015"),
+        ("1E-7", "0.0000001"),  # str(Decimal("0.0000001"))
+        ("1.5E-10", "0.00000000015"),
+        ("1e+16", "10000000000000000"),
+        ("1e-3", "1e-3"),  # not how Python writes 0.001: left for the parser to refuse
+        ("1e999999", "1e999999"),  # no float, and too long to write out
+        ("1E+999999999", "1E+999999999"),
+        ("1E-05", "1E-05"),
+        ("1.5", "1.5"),
+        ("abc", "abc"),
+    ],
+)
+def test_plain_digits_reads_only_what_str_of_a_number_writes(sent: str, read: str) -> None:
+    assert plain_digits(sent) == read
+
+
+@given(st.floats(min_value=1e-18, max_value=11e6))
+def test_numerapi_float_amounts_read_as_their_decimal(amount: float) -> None:
+    written = plain_digits(str(amount))
+    assert "e" not in written
+    assert Decimal(written) == Decimal(repr(amount))
+
+
+@given(st.decimals(min_value=Decimal("1e-18"), max_value=11_000_000, places=18))
+def test_numerapi_decimal_amounts_read_as_their_units(amount: Decimal) -> None:
+    assert parse_nmr(plain_digits(str(amount))) == int(amount * NMR_UNIT)

@@ -113,7 +113,7 @@ def test_numerapi_round_datasets_models_and_uploads(world: World, tmp_path: Path
     # download: bytes equal the stored file
     dest = tmp_path / "download" / "live.parquet"
     napi.download_dataset("v1/live.parquet", str(dest))
-    expected = stored_bytes(world.storage, "v1/live.parquet")
+    expected = stored_bytes(world.storage, "v1/live_1.parquet")  # the current round's file
     assert dest.read_bytes() == expected
 
     # resumed download: numerapi finds a partial .temp file and asks for the rest by Range
@@ -175,7 +175,7 @@ def _dataset_url(world: World) -> str:
 
 def test_ranges_head_and_signed_links(world: World) -> None:
     url = _dataset_url(world)
-    content = stored_bytes(world.storage, "v1/live.parquet")
+    content = stored_bytes(world.storage, "v1/live_1.parquet")  # live.parquet: round 1's
     size = len(content)
 
     head = httpx.head(url)

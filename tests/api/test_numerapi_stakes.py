@@ -355,3 +355,47 @@ def test_numerapi_stake_refusals_change_nothing(served: Served) -> None:
         before[1] - 2,
         before[2],
     )
+
+
+@pytest.mark.parametrize(
+    ("written", "problem"),
+    [
+        ("1e999999", "without an exponent"),
+        ("1_000", "without underscores"),
+        ("\uff11\uff10", "with the digits 0-9"),
+        ("+1", "without a plus sign"),
+        ("1" * 40, "more NMR than there is"),
+    ],
+)
+def test_numerapi_stake_amounts_are_refused_by_name(
+    served: Served, written: str, problem: str
+) -> None:
+    """Through numerapi and its GraphQL error shape: a stake amount with an exponent,
+    underscores, digits other than 0-9, a sign or more than the supply is refused, saying
+    why, and changes nothing."""
+    napi = served.client()
+    a = served.model("alice_a")
+    before = (served.wallet("alice"), served.stake("alice_a"))
+    with pytest.raises(ValueError, match=problem):
+        napi.stake_increase(written, a)  # type: ignore[arg-type]  # numerapi sends str(nmr)
+    release_one = """
+        mutation($amount: String, $modelId: String) {
+          releaseStake(drain: false, modelId: $modelId, amount: $amount) { id }
+        }"""
+    with pytest.raises(ValueError, match=problem):
+        napi.raw_query(release_one, {"amount": written, "modelId": a}, authorization=True)
+    assert (served.wallet("alice"), served.stake("alice_a")) == before
+
+
+def test_numerapi_small_decimal_amounts_arrive_with_an_exponent_and_are_read(
+    served: Served,
+) -> None:
+    """numerapi sends `str(nmr)`: Decimal("0.0000001") arrives as "1E-7", which is read as
+    the amount it writes (an exponent a person types is still refused)."""
+    napi = served.client()
+    a = served.model("alice_a")
+    done = napi.stake_increase(Decimal("0.0000001"), a)
+    assert done["requestedAmount"] == Decimal("0.0000001")
+    assert served.stake("alice_a") == Decimal("0.0000001")
+    with pytest.raises(ValueError, match="without an exponent"):
+        napi.stake_increase("1e-7", a)  # type: ignore[arg-type]

@@ -132,6 +132,8 @@ def test_grant_gives_nmr_from_the_treasury_once_per_reference(home: Path) -> Non
     assert code == 1 and "already recorded" in other
     code, bad = _run("grant", "alice", "0")
     assert code == 1 and "not a positive amount of NMR" in bad
+    code, huge = _run("grant", "alice", "1e999999")
+    assert code == 1 and "without an exponent" in huge
     code, nobody = _run("grant", "mallory", "1")
     assert code == 1 and "mallory" in nobody
     assert _balance(TREASURY, Currency.NMR) == 11_000_000 * NMR_UNIT - 25 * NMR_UNIT // 10
@@ -151,6 +153,9 @@ def test_fund_prizes_puts_usd_into_a_tournaments_prize_pool(home: Path) -> None:
     assert "prize pool holds 3,603.05 USD" in output
     code, bad = _run("fund-prizes", "--tournament", "1", "--usd", "1.001")
     assert code == 1 and "at most 2 decimals" in bad
+    for usd, problem in (("1e999999", "without an exponent"), ("1_000", "without underscores")):
+        code, bad = _run("fund-prizes", "--tournament", "1", "--usd", usd)
+        assert code == 1 and problem in bad
     code, missing = _run("fund-prizes", "--tournament", "2", "--usd", "10")
     assert code == 1 and "no tournament 2" in missing
     code, audit = _run("audit")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import date, timedelta
 from decimal import Decimal
@@ -174,13 +175,18 @@ def test_the_live_file_has_the_published_columns_and_fresh_ids(
     assert one.index.name == "id" and one.index.is_unique and len(one) > 20
     assert (one["era"] == first.live_era).all() and (one["data_type"] == "live").all()
     assert set(one.index).isdisjoint(two.index)  # every round keys its ids afresh
-    assert read_parquet(storage, "v1/live.parquet").equals(two)  # the current round's copy
     assert second.live_era == "0004"
 
     with transaction(sessions) as session:
         files = {f.filename: f for f in session.scalars(select(DatasetFile))}
     assert sorted(files) == ["live.parquet", "live_1.parquet", "live_2.parquet"]
-    for name, key in [("live_1.parquet", "v1/live_1.parquet"), ("live.parquet", "v1/live.parquet")]:
+    # the version's live.parquet is the current round's own file, never a copy overwritten
+    assert read_parquet(storage, files["live.parquet"].storage_key).equals(two)
+    assert not storage.exists("v1/live.parquet")
+    for name, key in [
+        ("live_1.parquet", "v1/live_1.parquet"),
+        ("live.parquet", "v1/live_2.parquet"),
+    ]:
         content = stored_bytes(storage, key)
         assert (files[name].version, files[name].storage_key) == ("v1", key)
         assert files[name].size == len(content)
@@ -192,6 +198,49 @@ def test_the_live_file_has_the_published_columns_and_fresh_ids(
     assert again.sha256 == files["live_1.parquet"].sha256
 
 
+class Crash(Exception):  # noqa: N818
+    """The process dying at this point."""
+
+
+def served_live_file(sessions: sessionmaker[Session], storage: LocalStorage) -> pd.DataFrame:
+    """The version's live.parquet as a download finds it: through its committed row, whose
+    checksum the stored bytes must match."""
+    with transaction(sessions) as session:
+        row = session.scalars(
+            select(DatasetFile).where(DatasetFile.filename == "live.parquet")
+        ).one()
+        key, sha256 = row.storage_key, row.sha256
+    assert hashlib.sha256(stored_bytes(storage, key)).hexdigest() == sha256
+    return read_parquet(storage, key)
+
+
+def test_a_crash_between_the_live_file_and_the_commit_leaves_the_current_round_served(
+    sessions: sessionmaker[Session],
+    clock: ManualClock,
+    publisher: FeedPublisher,
+    storage: LocalStorage,
+) -> None:
+    """Round 2's opening dies after its live file is written, before its rows commit: round 1
+    is still the current round and live.parquet still serves its ids, matching its row; the
+    next opening completes round 2."""
+    new_tournament(sessions, clock)
+    first = open_now(sessions, clock, publisher)
+    one = read_parquet(storage, "v1/live_1.parquet")
+    clock.advance(DAY)
+    with pytest.raises(Crash), transaction(sessions) as session:
+        open_round(session, clock, get_tournament(session, 8), publisher)
+        raise Crash  # after the file is written, before the commit
+    with transaction(sessions) as session:
+        latest = current_round(session, get_tournament(session, 8))
+        assert latest is not None and latest.number == first.number
+    assert served_live_file(sessions, storage).equals(one)
+
+    second = open_now(sessions, clock, publisher)  # the next tick
+    assert second.number == 2
+    assert served_live_file(sessions, storage).equals(read_parquet(storage, "v1/live_2.parquet"))
+    assert not served_live_file(sessions, storage).index.isin(one.index).any()
+
+
 def test_a_replayed_market_and_a_holiday(
     sessions: sessionmaker[Session], clock: ManualClock, storage: LocalStorage
 ) -> None:
@@ -200,7 +249,7 @@ def test_a_replayed_market_and_a_holiday(
     published = replay.publish(tournament, 5, date(2001, 1, 15))  # → Monday 8 January
     assert published.market_date == date(2001, 1, 8)
     assert published.storage_key == "data/v1/live_5.parquet"
-    assert published.current_key == "data/v1/live.parquet"
+    assert published.current_name == "live.parquet"
     sunday = replay.publish(tournament, 6, date(2001, 1, 21))  # → Sunday 14th: the Friday
     assert (sunday.market_date, sunday.live_era) == (date(2001, 1, 12), "0004")
     frame = read_parquet(storage, sunday.storage_key)
@@ -208,10 +257,10 @@ def test_a_replayed_market_and_a_holiday(
 
 
 class FailingStorage(LocalStorage):
-    """Fails when asked to replace the version's current live file."""
+    """Fails when asked to write a round's live file."""
 
     def write(self, key: str, content: Content, *, max_bytes: int | None = None) -> StoredFile:
-        if key.endswith("/live.parquet"):
+        if key.endswith("/live_1.parquet"):
             raise StorageError("the disk is full")
         return super().write(key, content, max_bytes=max_bytes)
 
@@ -236,7 +285,7 @@ def test_a_failing_publisher_leaves_no_round_and_no_file(
         assert session.scalars(select(DatasetFile)).all() == []
     healed = open_now(sessions, clock, FeedPublisher(market_feed(), local_storage(failing.root)))
     assert healed.number == 1
-    assert [f.key for f in failing.list()] == ["v1/live.parquet", "v1/live_1.parquet"]
+    assert [f.key for f in failing.list()] == ["v1/live_1.parquet"]
 
 
 def test_the_header_shows_the_open_round_of_the_lowest_numbered_tournament(

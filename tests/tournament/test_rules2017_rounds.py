@@ -195,7 +195,7 @@ class FailingStorage(LocalStorage):
         return super().write(key, content, max_bytes=max_bytes)
 
 
-@pytest.mark.parametrize("failing", ["numerai_tournament_data_1.csv", "live.parquet"])
+@pytest.mark.parametrize("failing", ["numerai_tournament_data_1.csv", "live_1.parquet"])
 def test_a_refused_publication_leaves_no_file(
     session: Session,
     clock: ManualClock,
@@ -230,7 +230,7 @@ def test_a_classic_tournament_publishes_no_2017_files(
     create_tournament(session, clock, 8, "classic", Rules.CLASSIC, Cadence.DAILY, "v1")
     open_round_now(session, clock, get_tournament(session, 8), publisher)
     session.commit()
-    assert sorted(f.key for f in storage.list()) == ["v1/live.parquet", "v1/live_1.parquet"]
+    assert sorted(f.key for f in storage.list()) == ["v1/live_1.parquet"]
 
 
 # --- uploads ---------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 
 import numpy as np
@@ -28,6 +29,7 @@ from crowdquant.tournament.lifecycle import RoundLifecycle
 from crowdquant.tournament.scoring import FeedTargets, days_recorded, replay_round, score_round
 from crowdquant.tournament.visibility import OPERATOR_PREFIX
 
+from .live_market import stored_bytes
 from .scored_round import DAY, World, market_feed, score, stored_scores
 
 TOL = 1e-9
@@ -143,6 +145,38 @@ def test_the_final_day_then_replay_reproduces_every_number(world: World) -> None
         round_ = session.get_one(Round, world.round_id)
         with pytest.raises(Exception, match="checksum"):
             replay_round(session, world.clock, world.storage, round_)
+
+
+class Crash(Exception):  # noqa: N818
+    """The process dying at this point."""
+
+
+def test_a_pass_that_dies_before_its_commit_is_completed_by_the_next(world: World) -> None:
+    """A scoring pass dies after writing the meta model and the days' targets, before its rows
+    commit: nothing is recorded, the files left behind name no row, and the next pass stores
+    every row with files matching their checksums, reproduced exactly by a replay."""
+    source = FeedTargets(market_feed())
+    world.clock.advance(5 * DAY)
+    with pytest.raises(Crash), transaction(world.sessions) as session:
+        round_ = session.get_one(Round, world.round_id)
+        assert score_round(session, world.clock, world.storage, round_, source) is not None
+        raise Crash  # after the files are written, before the commit
+    with transaction(world.sessions) as session:
+        for table in (MetaModel, RoundTargets, RoundScore):
+            assert session.scalars(select(table)).all() == []
+
+    assert score(world, source) is not None  # the next tick
+    with transaction(world.sessions) as session:
+        round_ = session.get_one(Round, world.round_id)
+        files = [*session.scalars(select(MetaModel)), *session.scalars(select(RoundTargets))]
+        assert len(files) == 1 + days_recorded(session, round_)
+        for row in files:
+            content = stored_bytes(world.storage, row.storage_key)
+            assert hashlib.sha256(content).hexdigest() == row.sha256
+        assert replay_round(session, world.clock, world.storage, round_) == []
+        days = days_recorded(session, round_)
+    assert days > 0
+    assert len(stored_scores(world)) == 5 * (days * 4 + 3)  # 4 metrics a day, 3 at day 0
 
 
 def test_only_scoring_rounds_are_scored(world: World) -> None:

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select, text
 
 from crowdquant.db.models import Cadence, Model, PayoutMode, RoundStake, Rules
@@ -207,6 +208,28 @@ def test_refused_stake_changes_show_the_error_next_to_the_amount_and_change_noth
         f"/models/{model}/round-stake", {"amount": "1", "confidence": "0.5"}, page=stake_page
     )
     assert classic.status_code == 409 and "stakes continuously" in classic.text
+    assert written(site) == before
+
+
+@pytest.mark.parametrize(
+    ("amount", "problem"),
+    [
+        ("1e999999", "write amounts without an exponent"),
+        ("1_000", "write amounts without underscores"),
+        ("\uff11\uff10", "write amounts with the digits 0-9"),
+        ("+1", "write amounts without a plus sign"),
+    ],
+)
+def test_the_stake_form_names_what_is_wrong_with_an_amount(
+    site: Site, amount: str, problem: str
+) -> None:
+    browser = site.signed_up("alice")
+    model = new_model(site, browser, "alice_model")
+    grant(site, "alice", 10)
+    before = written(site)
+    answer = browser.submit(f"/models/{model}/stake", {"change": "increase", "amount": amount})
+    assert answer.status_code == 422, answer.text
+    assert errors(answer) == [f"{amount!r} is not an amount of NMR: {problem}"]
     assert written(site) == before
 
 

@@ -120,17 +120,17 @@ class RoundNotFound(RoundError, LookupError):  # noqa: N818
 class PublishedLive:
     """What a publisher stored for one round.
 
-    `storage_key` holds the round's live file; `current_key`, when set, the same bytes as the
-    version's current `live.parquet`. `market_date` is operator-only: the trading day the
-    live era shows. `files`: the round's other published files (a 2017 round's CSV files),
-    each to record under its own name.
+    `storage_key` holds the round's live file; `current_name`, when set, the version's name
+    (`live.parquet`) whose row points at it once the round opens. `market_date` is
+    operator-only: the trading day the live era shows. `files`: the round's other published
+    files (a 2017 round's CSV files), each to record under its own name.
     """
 
     live_era: str
     storage_key: str
     size: int
     sha256: str
-    current_key: str | None = None
+    current_name: str | None = None
     market_date: date | None = None
     rows: int | None = None
     files: tuple[StoredRoundFile, ...] = ()
@@ -164,9 +164,12 @@ def shift_weeks(weeks: int) -> Callable[[date], date]:
 class FeedPublisher:
     """Publishes live eras from a `MarketFeed` into storage.
 
-    Files: ``<prefix><dataset_version>/live_<round>.parquet`` and, for the newest round, the
-    same bytes as ``<prefix><dataset_version>/live.parquet``; index ``id``, columns ``era``,
-    ``data_type`` and the version's published features, like the version's own live file.
+    Files: ``<prefix><dataset_version>/live_<round>.parquet``, under a key of its own that
+    only the round's committed rows point at (the version's ``live.parquet`` row among them,
+    once the round opens): nothing a committed row names is ever overwritten, so a crash
+    before the commit leaves at most a file the retried opening writes again. Index ``id``,
+    columns ``era``, ``data_type`` and the version's published features, like the version's
+    own live file.
 
     `market_date` maps a round's calendar era date to the market's (identity by default;
     `shift_weeks` replays a market from the past). The live era is the market's last trading
@@ -207,7 +210,7 @@ class FeedPublisher:
         live.frame.to_parquet(buffer, engine="pyarrow", compression="zstd", index=True)
         content = buffer.getvalue()
         folder = f"{self.prefix}{tournament.dataset_version}/"
-        key, current = f"{folder}live_{round_number}.parquet", f"{folder}{LIVE_FILENAME}"
+        key = f"{folder}{round_filename(LIVE_FILENAME, round_number)}"
         files: list[StoredRoundFile] = []
         written: list[str] = []
         if self.files_2017 is not None and ruleset_of(tournament).publishes_2017_files:
@@ -216,11 +219,6 @@ class FeedPublisher:
             )
         try:
             stored = self.storage.write(key, content)
-            try:
-                self.storage.write(current, content)
-            except BaseException:
-                self.storage.delete(key)
-                raise
         except BaseException:
             delete_all(self.storage, written)
             raise
@@ -229,7 +227,7 @@ class FeedPublisher:
             storage_key=key,
             size=stored.size,
             sha256=stored.sha256 or hashlib.sha256(content).hexdigest(),
-            current_key=current,
+            current_name=LIVE_FILENAME,
             market_date=trading_day.date(),
             rows=len(live.frame),
             files=tuple(files),
@@ -305,11 +303,11 @@ def open_round(
     )
     with session.begin_nested():
         session.add(round_)
-        keys = [published.storage_key]
-        if published.current_key is not None:
-            keys.append(published.current_key)
-        for key in keys:
-            _record_file(session, tournament.dataset_version, key, published, now)
+        names = [own_filename(number, LIVE_FILENAME)]
+        if published.current_name is not None:
+            names.append(published.current_name)
+        for name in names:
+            _record_file(session, tournament.dataset_version, name, published, now)
         for file in published.files:
             _record(session, tournament.dataset_version, file, now)
         session.flush()
@@ -354,10 +352,10 @@ def _refuse_shared_version(session: Session, tournament: Tournament) -> None:
 
 
 def _record_file(
-    session: Session, version: str, key: str, published: PublishedLive, now: datetime
+    session: Session, version: str, filename: str, published: PublishedLive, now: datetime
 ) -> None:
-    filename = key.rsplit("/", 1)[-1]
-    _record(session, version, StoredRoundFile(filename, key, published.size, published.sha256), now)
+    stored = StoredRoundFile(filename, published.storage_key, published.size, published.sha256)
+    _record(session, version, stored, now)
 
 
 def _record(session: Session, version: str, file: StoredRoundFile, now: datetime) -> None:

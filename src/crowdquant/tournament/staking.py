@@ -84,6 +84,10 @@ class NoRoundToStake(StakeError):  # noqa: N818
     code = "no_round_to_stake"
 
 
+class RoundClosing(StakeError):  # noqa: N818
+    code = "round_closing"
+
+
 # --- amounts at the edge -----------------------------------------------------------------------
 
 
@@ -152,6 +156,7 @@ def change_stake(
     if ruleset_of(model.tournament).round_stakes:
         return _change_round_stake(session, ledger, clock, model, kind, amount)
     now = clock.now()
+    _refuse_before_the_freeze(session, model.tournament, now)
     change = _new_change(model, kind, amount, now)
     if kind is StakeChangeKind.INCREASE:
         postings = transfer(wallet(model.account_id), stake(model.id), amount)
@@ -192,6 +197,27 @@ def drain_stake(session: Session, ledger: Ledger, clock: Clock, model: Model) ->
     if whole == 0:
         raise NotEnoughNmr(f"{model.name} has no stake to drain")
     return change_stake(session, ledger, clock, model, StakeChangeKind.DECREASE, whole)
+
+
+def _refuse_before_the_freeze(session: Session, tournament: Tournament, now: datetime) -> None:
+    """A round's stakes at risk are the stakes at its close time: between that time and the
+    close that freezes them (the scheduler's next tick), a change would count, so it is
+    refused."""
+    closing = session.scalar(
+        select(Round)
+        .where(
+            Round.tournament_id == tournament.id,
+            Round.status == RoundStatus.OPEN,
+            Round.close_time <= now,
+        )
+        .order_by(Round.number)
+        .limit(1)
+    )
+    if closing is not None:
+        raise RoundClosing(
+            f"round {closing.number} closed at {closing.close_time:%Y-%m-%d %H:%M} UTC and its"
+            " stakes are being frozen: change the stake again in a moment"
+        )
 
 
 def _new_change(model: Model, kind: StakeChangeKind, amount: int, now: datetime) -> StakeChange:

@@ -34,7 +34,8 @@ def test_listings(world: RestWorld) -> None:
         eight = api.get("/tournaments/8/datasets").json()
         assert eight == versions[0]
         entry = eight["files"][0]
-        assert entry["size"] == len(stored_bytes(world.storage, "v1/live.parquet"))
+        # live.parquet is the current round's own file
+        assert entry["size"] == len(stored_bytes(world.storage, "v1/live_1.parquet"))
         assert len(entry["sha256"]) == 64
         assert entry["published_at"].endswith("Z")
         assert api.get("/tournaments/11/datasets").json() == {"version": "v2", "files": []}
@@ -44,7 +45,7 @@ def test_listings(world: RestWorld) -> None:
 
 
 def test_signed_download_urls(world: RestWorld) -> None:
-    content = stored_bytes(world.storage, "v1/live.parquet")
+    content = stored_bytes(world.storage, "v1/live_1.parquet")
     with world.client(None) as api:
         answer = api.get("/tournaments/8/datasets/live.parquet").json()
         round_file = api.get("/tournaments/8/rounds/1/datasets/live.parquet").json()
@@ -52,7 +53,7 @@ def test_signed_download_urls(world: RestWorld) -> None:
     assert answer["filename"] == "live.parquet"
     assert answer["sha256"] == hashlib.sha256(content).hexdigest()
     assert answer["size"] == len(content)
-    assert answer["url"].startswith(f"{world.url}/files/v1/live.parquet?")
+    assert answer["url"].startswith(f"{world.url}/files/v1/live_1.parquet?")
     expires_at = answer["expires_at"]
     assert expires_at.endswith("Z")
     assert int(httpx.URL(answer["url"]).params["expires"]) == int(

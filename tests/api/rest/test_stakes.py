@@ -287,6 +287,39 @@ def test_a_bad_amount_is_refused_naming_the_field(staking: Staking) -> None:
     assert staking.written() == before
 
 
+NAMED_PROBLEMS = {
+    "1e999999": "without an exponent",
+    "1_000": "without underscores",
+    "\uff11\uff10": "with the digits 0-9",
+    "+1": "without a plus sign",
+    "9" * 60: "more NMR than there is",
+}
+
+
+def test_an_amount_is_refused_naming_its_problem(staking: Staking) -> None:
+    """Exponents, underscores, digits other than 0-9, a plus sign and overflow are refused
+    with a 422 that says which, on both endpoints that take an amount, changing nothing."""
+    before = staking.written()
+    with staking.world.client("staker") as api:
+        for amount, problem in NAMED_PROBLEMS.items():
+            answer = api.post(
+                f"/models/{staking.world.alice_model}/stake",
+                json={"change": "increase", "amount": amount},
+            )
+            assert problem in refused(answer, 422, "invalid_request")["message"], amount
+            answer = api.put(
+                f"/models/{staking.legacy_model}/round-stake",
+                json={"amount": amount, "confidence": "0.5"},
+            )
+            assert problem in refused(answer, 422, "invalid_request")["message"], amount
+        answer = api.put(
+            f"/models/{staking.legacy_model}/round-stake",
+            json={"amount": "1", "confidence": "1e999999"},
+        )
+        assert "body.confidence" in refused(answer, 422, "invalid_request")["message"]
+    assert staking.written() == before
+
+
 def test_stake_refusals_change_nothing(staking: Staking) -> None:
     world, model = staking.world, staking.world.alice_model
     path = f"/models/{model}/stake"

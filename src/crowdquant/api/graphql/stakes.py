@@ -28,7 +28,7 @@ from crowdquant.db.models import (
     StakeChange,
     StakeChangeKind,
 )
-from crowdquant.money import Currency, nmr_text, usd_text
+from crowdquant.money import Currency, nmr_text, plain_digits, usd_text
 from crowdquant.tournament.models import get_own_model, list_models
 from crowdquant.tournament.resolution import paid_rounds, tournament_results
 from crowdquant.tournament.staking import (
@@ -105,7 +105,7 @@ def resolve_change_stake(
     account = context.account(ApiScope.STAKE)
     model = staking_model(context, account, modelId, tournamentNumber)
     kind = change_kind(type)
-    amount = parse_nmr(required(value, "value"))
+    amount = parse_nmr(plain_digits(required(value, "value")))
     change = change_stake(context.session, context.ledger, context.clock, model, kind, amount)
     return render_stake_request(change)
 
@@ -126,7 +126,7 @@ def resolve_release_stake(
     if drain:
         change = drain_stake(context.session, context.ledger, context.clock, model)
     else:
-        units = parse_nmr(required(amount, "amount"))
+        units = parse_nmr(plain_digits(required(amount, "amount")))
         change = change_stake(
             context.session, context.ledger, context.clock, model, StakeChangeKind.DECREASE, units
         )

@@ -29,7 +29,10 @@ def _nmr_or_zero(text: str) -> str:
     return text
 
 
-NMR_AMOUNT = 'A decimal string of NMR with at most 18 decimals, e.g. `"1.5"`.'
+NMR_AMOUNT = (
+    "A plain decimal string of NMR: digits 0-9, at most 18 decimals, no exponent, underscore"
+    ' or plus sign, e.g. `"1.5"` or `"1,000"`.'
+)
 NmrAmount = Annotated[
     str,
     Field(min_length=1, max_length=64, description="A positive amount. " + NMR_AMOUNT),
