@@ -2,6 +2,9 @@
 API under ``/api/v1`` (its OpenAPI document at ``/api/openapi.json``, see `api/rest/`), and
 the web pages with their static files (`crowdquant.web`).
 
+Every request body is capped before it is read (`http.body_limit`: the request cap from
+the settings, the upload cap for uploads).
+
 ``create_app`` takes everything it needs (settings, clock, session factory, storage, ledger);
 nothing is global, so tests and the server build as many apps as they like. The ledger
 defaults to the backend the settings choose (`ledger_from_settings`).
@@ -20,6 +23,7 @@ from crowdquant import web
 from crowdquant.api import files, rest
 from crowdquant.api.graphql.endpoint import graphql_endpoint
 from crowdquant.clock import Clock
+from crowdquant.http.body_limit import BodyLimit
 from crowdquant.http.services import Services
 from crowdquant.http.signing import signer_from_settings
 from crowdquant.ledger import Ledger, ledger_from_settings
@@ -58,4 +62,9 @@ def create_app(
     app.include_router(rest.router, prefix=rest.PREFIX)
     app.add_api_route(rest.OPENAPI_PATH, rest.openapi_endpoint, include_in_schema=False)
     app.add_api_route("/", graphql_endpoint, methods=["POST"])
+    app.add_middleware(
+        BodyLimit,
+        max_body_bytes=settings.max_request_bytes,
+        max_upload_bytes=max_upload_bytes,
+    )
     return app
