@@ -2,8 +2,9 @@
 
 A body declared larger than its cap (``Content-Length``) is refused before a byte of it is
 read; a body sent without a length (chunked) is counted as it streams and refused as soon
-as it passes the cap. Either way the answer is 413 ``{"detail": <message>}`` naming the
-limit, whatever the route would have made of the cut-off body.
+as it passes the cap. Either way the answer is 413 naming the limit, in the shape of the
+interface the path belongs to (`Refuse`), whatever the route would have made of the
+cut-off body.
 
 Multipart forms (predictions and diagnostics uploads) and the signed upload PUTs under
 ``/files/`` take the upload cap (plus a little room for a form's other parts); every other
@@ -12,15 +13,24 @@ body (GraphQL, REST JSON, the pages' forms) takes the request cap.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 
 from starlette.datastructures import Headers
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 FILES_PATH = "/files/"
 MULTIPART = "multipart/form-data"
 FORM_OVERHEAD_BYTES = 64 * 1024
 """Room for a multipart form's boundaries, part headers and small fields."""
+
+Refuse = Callable[[str, bool, str], Response]
+"""The 413 answer to a request for (its path, whether the upload cap applied, the message)."""
+
+
+def refuse_as_json(_path: str, _upload: bool, message: str) -> Response:
+    """``{"detail": <message>}``, the file endpoints' shape."""
+    return JSONResponse({"detail": message}, status_code=413)
 
 
 class _BodyTooLargeError(Exception):
@@ -30,29 +40,44 @@ class _BodyTooLargeError(Exception):
 class BodyLimit:
     """Caps each request's body at `max_body_bytes`, uploads at `max_upload_bytes`."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_upload_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        max_upload_bytes: int,
+        refuse: Refuse = refuse_as_json,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_upload_bytes = max_upload_bytes
+        self.refuse = refuse
 
-    def limit_for(self, scope: Scope, headers: Headers) -> int:
-        """The cap on this request's body, in bytes."""
+    def limit_for(self, scope: Scope, headers: Headers) -> tuple[int, bool]:
+        """The cap on this request's body in bytes, and whether it is the upload cap."""
         content_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if content_type == MULTIPART:
-            return self.max_upload_bytes + FORM_OVERHEAD_BYTES
+            return self.max_upload_bytes + FORM_OVERHEAD_BYTES, True
         if scope["method"] == "PUT" and scope["path"].startswith(FILES_PATH):
-            return self.max_upload_bytes
-        return self.max_body_bytes
+            return self.max_upload_bytes, True
+        return self.max_body_bytes, False
+
+    def too_large(self, scope: Scope, limit: int, upload: bool) -> Response:
+        what = "upload" if upload else "request body"
+        message = f"the {what} is over the limit of {limit:,} bytes"
+        answer = self.refuse(scope["path"], upload, message)
+        answer.headers["connection"] = "close"
+        return answer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        limit = self.limit_for(scope, headers)
+        limit, upload = self.limit_for(scope, headers)
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
-            await _refuse(send, limit)
+            await self.too_large(scope, limit, upload)(scope, receive, send)
             return
         received = 0
         exceeded = started = False
@@ -72,7 +97,7 @@ class BodyLimit:
             if exceeded:  # whatever the app answers to a cut-off body, the answer is 413
                 if not started:
                     started = True
-                    await _refuse(send, limit)
+                    await self.too_large(scope, limit, upload)(scope, receive, send)
                 return
             started = started or message["type"] == "http.response.start"
             await send(message)
@@ -81,20 +106,4 @@ class BodyLimit:
             await self.app(scope, counted_receive, guarded_send)
         except _BodyTooLargeError:
             if not started:
-                await _refuse(send, limit)
-
-
-async def _refuse(send: Send, limit: int) -> None:
-    body = json.dumps({"detail": f"the request body is over the limit of {limit:,} bytes"})
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body.encode()})
+                await self.too_large(scope, limit, upload)(scope, receive, send)

@@ -15,15 +15,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from argon2 import PasswordHasher
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 
 from crowdquant import web
 from crowdquant.api import files, rest
 from crowdquant.api.graphql.endpoint import graphql_endpoint
+from crowdquant.api.rest.errors import refusal
 from crowdquant.clock import Clock
-from crowdquant.http.body_limit import BodyLimit
+from crowdquant.http.body_limit import BodyLimit, refuse_as_json
 from crowdquant.http.services import Services
 from crowdquant.http.signing import signer_from_settings
 from crowdquant.ledger import Ledger, ledger_from_settings
@@ -31,6 +32,13 @@ from crowdquant.scoring.validation import DEFAULT_MAX_BYTES
 from crowdquant.settings import Settings
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.runtime import TournamentRuntime
+
+
+def _body_too_large(path: str, upload: bool, message: str) -> Response:
+    """A body over its cap, refused in the shape of the interface its path belongs to."""
+    if path.startswith(f"{rest.PREFIX}/"):
+        return refusal(413, "upload_too_large" if upload else "request_too_large", message)
+    return refuse_as_json(path, upload, message)
 
 
 def create_app(
@@ -66,5 +74,6 @@ def create_app(
         BodyLimit,
         max_body_bytes=settings.max_request_bytes,
         max_upload_bytes=max_upload_bytes,
+        refuse=_body_too_large,
     )
     return app
