@@ -105,8 +105,8 @@ def test_a_streamed_body_is_refused_once_it_passes_the_cap(
 
 
 def test_a_streamed_multipart_upload_is_refused_past_the_upload_cap(url: str) -> None:
-    # The page's upload form is parsed before its sign-in check: the cap holds first.
-    head = _head("POST", "/submit", "multipart/form-data; boundary=b", "Transfer-Encoding: chunked")
+    # A multipart body takes the upload cap, wherever it is sent and whoever reads it.
+    head = _head("POST", "/", "multipart/form-data; boundary=b", "Transfer-Encoding: chunked")
     status, body = _exchange(url, head, _chunked(4 * MAX_UPLOAD_BYTES + 128 * 1024))
     assert status == 413
     assert f"over the limit of {MAX_UPLOAD_BYTES + FORM_OVERHEAD_BYTES:,} bytes" in body
