@@ -36,3 +36,13 @@ def test_database_defaults_to_sqlite_in_home(
     assert Settings().database == f"sqlite:///{tmp_path / 'crowdquant.db'}"
     monkeypatch.setenv("CROWDQUANT_DATABASE_URL", "postgresql://db.example/cq")
     assert Settings().database == "postgresql://db.example/cq"
+
+
+def test_input_limits_are_read_and_must_be_positive(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CROWDQUANT_MAX_REQUEST_BYTES", "4096")
+    monkeypatch.setenv("CROWDQUANT_GRAPHQL_MAX_DEPTH", "5")
+    settings = Settings()
+    assert (settings.max_request_bytes, settings.graphql_max_depth) == (4096, 5)
+    monkeypatch.setenv("CROWDQUANT_GRAPHQL_MAX_COST", "0")
+    with pytest.raises(ValidationError, match="graphql_max_cost"):
+        Settings()
