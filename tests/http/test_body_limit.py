@@ -92,6 +92,8 @@ def test_a_body_declared_too_large_is_refused_before_it_is_sent(
     assert f"the request body is over the limit of {MAX_REQUEST_BYTES:,} bytes" in body
     if path.startswith("/api/v1/"):  # REST's own shape of a refusal
         assert '"code":"request_too_large"' in body
+    if path == "/":  # GraphQL's
+        assert body.startswith('{"errors":[{"message":"the request body is over the limit')
 
 
 @pytest.mark.parametrize(("method", "path", "content_type"), BODIES)

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 
 from argon2 import PasswordHasher
 from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -33,11 +34,15 @@ from crowdquant.settings import Settings
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.runtime import TournamentRuntime
 
+GRAPHQL_PATH = "/"
+
 
 def _body_too_large(path: str, upload: bool, message: str) -> Response:
     """A body over its cap, refused in the shape of the interface its path belongs to."""
     if path.startswith(f"{rest.PREFIX}/"):
         return refusal(413, "upload_too_large" if upload else "request_too_large", message)
+    if path == GRAPHQL_PATH:
+        return JSONResponse({"errors": [{"message": message}]}, status_code=413)
     return refuse_as_json(path, upload, message)
 
 
@@ -69,7 +74,7 @@ def create_app(
     app.mount(web.STATIC_PATH, StaticFiles(directory=web.STATIC_DIR), name="static")
     app.include_router(rest.router, prefix=rest.PREFIX)
     app.add_api_route(rest.OPENAPI_PATH, rest.openapi_endpoint, include_in_schema=False)
-    app.add_api_route("/", graphql_endpoint, methods=["POST"])
+    app.add_api_route(GRAPHQL_PATH, graphql_endpoint, methods=["POST"])
     app.add_middleware(
         BodyLimit,
         max_body_bytes=settings.max_request_bytes,
