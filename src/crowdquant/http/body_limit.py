@@ -6,13 +6,15 @@ as it passes the cap. Either way the answer is 413 naming the limit, in the shap
 interface the path belongs to (`Refuse`), whatever the route would have made of the
 cut-off body.
 
-Multipart forms (predictions and diagnostics uploads) and the signed upload PUTs under
-``/files/`` take the upload cap (plus a little room for a form's other parts); every other
-body (GraphQL, REST JSON, the pages' forms) takes the request cap.
+Multipart forms sent to the paths that take uploads (`upload_paths`: predictions and
+diagnostics) and the signed upload PUTs under ``/files/`` take the upload cap (plus a
+little room for a form's other parts); every other body (GraphQL, REST JSON, the pages'
+forms, a multipart form sent anywhere else) takes the request cap.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from starlette.datastructures import Headers
@@ -38,7 +40,10 @@ class _BodyTooLargeError(Exception):
 
 
 class BodyLimit:
-    """Caps each request's body at `max_body_bytes`, uploads at `max_upload_bytes`."""
+    """Caps each request's body at `max_body_bytes`, uploads at `max_upload_bytes`.
+
+    `upload_paths` matches (whole) the paths that take multipart uploads.
+    """
 
     def __init__(
         self,
@@ -46,17 +51,19 @@ class BodyLimit:
         *,
         max_body_bytes: int,
         max_upload_bytes: int,
+        upload_paths: re.Pattern[str],
         refuse: Refuse = refuse_as_json,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_upload_bytes = max_upload_bytes
+        self.upload_paths = upload_paths
         self.refuse = refuse
 
     def limit_for(self, scope: Scope, headers: Headers) -> tuple[int, bool]:
         """The cap on this request's body in bytes, and whether it is the upload cap."""
         content_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        if content_type == MULTIPART:
+        if content_type == MULTIPART and self.upload_paths.fullmatch(scope["path"]):
             return self.max_upload_bytes + FORM_OVERHEAD_BYTES, True
         if scope["method"] == "PUT" and scope["path"].startswith(FILES_PATH):
             return self.max_upload_bytes, True

@@ -12,6 +12,7 @@ defaults to the backend the settings choose (`ledger_from_settings`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from argon2 import PasswordHasher
@@ -35,6 +36,8 @@ from crowdquant.storage import FileStorage
 from crowdquant.tournament.runtime import TournamentRuntime
 
 GRAPHQL_PATH = "/"
+UPLOAD_PATHS = re.compile(rf"{rest.PREFIX}/models/[^/]+/(submissions|diagnostics)|/submit")
+"""The paths that take multipart uploads: the REST API's and the upload page."""
 
 
 def _body_too_large(path: str, upload: bool, message: str) -> Response:
@@ -79,6 +82,7 @@ def create_app(
         BodyLimit,
         max_body_bytes=settings.max_request_bytes,
         max_upload_bytes=max_upload_bytes,
+        upload_paths=UPLOAD_PATHS,
         refuse=_body_too_large,
     )
     return app

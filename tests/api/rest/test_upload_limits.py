@@ -8,9 +8,12 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from crowdquant.db.models import Submission
+from crowdquant.http.body_limit import FORM_OVERHEAD_BYTES
 from crowdquant.scoring.validation import DEFAULT_MAX_ROWS, MAX_MESSAGE_CHARS
 
 from ...scoring.test_validation_limits import parquet_bomb
+from ..server import chunked, exchange, request_head
 from .helpers import RestWorld
 
 
@@ -51,3 +54,17 @@ def test_a_header_only_csv_is_listed_with_a_short_error(world: RestWorld) -> Non
     assert len(listed["error"]) <= MAX_MESSAGE_CHARS + 100
     assert listed["error"].startswith("invalid_submission_headers: columns must be exactly")
     assert "['column_0', 'column_1', 'column_2', 'column_3', 'column_4'] and" in listed["error"]
+
+
+def test_a_streamed_upload_is_refused_once_it_passes_the_upload_cap(world: RestWorld) -> None:
+    head = request_head(
+        "POST",
+        f"/api/v1/models/{world.alice_model}/submissions",
+        "multipart/form-data; boundary=b",
+        f"Authorization: Token {world.tokens['alice']}\r\nTransfer-Encoding: chunked",
+    )
+    status, body = exchange(world.url, head, chunked(4 * world.max_upload_bytes + 128 * 1024))
+    assert status == 413
+    limit = world.max_upload_bytes + FORM_OVERHEAD_BYTES
+    assert f'"code":"upload_too_large","message":"the upload is over the limit of {limit:,}' in body
+    assert world.count(Submission) == 0
