@@ -60,3 +60,13 @@ def test_the_public_url_must_be_an_http_url(monkeypatch: pytest.MonkeyPatch) -> 
         Settings()
     monkeypatch.setenv("CROWDQUANT_PUBLIC_URL", "https://crowd.example/")
     assert str(Settings().public_url) == "https://crowd.example/"
+
+
+def test_input_limits_are_read_and_must_be_positive(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CROWDQUANT_MAX_REQUEST_BYTES", "4096")
+    monkeypatch.setenv("CROWDQUANT_GRAPHQL_MAX_DEPTH", "5")
+    settings = Settings()
+    assert (settings.max_request_bytes, settings.graphql_max_depth) == (4096, 5)
+    monkeypatch.setenv("CROWDQUANT_GRAPHQL_MAX_COST", "0")
+    with pytest.raises(ValidationError, match="graphql_max_cost"):
+        Settings()

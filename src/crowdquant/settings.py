@@ -7,7 +7,7 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import HttpUrl, SecretStr, model_validator
+from pydantic import Field, HttpUrl, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRET = "change-me"
@@ -61,6 +61,15 @@ class Settings(BaseSettings):
     """Failed sign-ins per login and per address before each further one starts a wait."""
     sign_in_first_delay_seconds: float = 2.0
     sign_in_max_delay_seconds: float = 900.0
+
+    # Bounded input: every request body and GraphQL query has a ceiling (see http/body_limit.py
+    # and api/graphql/limits.py); uploads have their own cap.
+    max_request_bytes: int = Field(default=1024 * 1024, gt=0)
+    """The largest request body other than an upload (GraphQL, REST JSON, page forms)."""
+    graphql_max_tokens: int = Field(default=2000, gt=0)
+    graphql_max_depth: int = Field(default=8, gt=0)
+    graphql_max_cost: int = Field(default=500, gt=0)
+    """Fields one GraphQL operation may select, aliases included."""
 
     ledger_backend: Literal["sql"] = "sql"
     """Where the books are kept (see crowdquant.ledger.backends): ``sql``, the database's."""

@@ -11,11 +11,13 @@ import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import func, select
+from starlette.requests import Request
 
 from crowdquant.db.models import Model, Round, RoundStatus, Submission, SubmissionStatus
 from crowdquant.db.session import transaction
@@ -97,6 +99,28 @@ def test_a_visitor_is_sent_to_sign_in_from_every_participant_page(site: Site) ->
     token = browser.token("/login")
     posted = browser.client.post("/submit", data={"csrf": token, "model": "x"})
     assert posted.url.path == "/login"
+
+
+def test_a_visitors_upload_is_sent_to_sign_in_before_its_form_is_read(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read: list[str] = []
+    form = Request.form
+
+    def reading(request: Request, **limits: Any) -> Any:
+        read.append(request.url.path)
+        return form(request, **limits)
+
+    monkeypatch.setattr(Request, "form", reading)
+    browser = site.browser()
+    token = browser.token("/login")
+    posted = browser.client.post(
+        "/submit",
+        data={"csrf": token, "model": "x"},
+        files={"file": ("p.csv", b"id,prediction\n" * 50_000, "text/csv")},
+    )
+    assert posted.url.path == "/login"
+    assert read == []
 
 
 def test_a_fresh_participant_sees_the_open_round_and_an_empty_wallet(site: Site) -> None:

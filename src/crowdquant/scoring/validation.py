@@ -13,6 +13,13 @@ Rules (the reference's behaviour unless marked *departure*):
   file layer); otherwise the filename suffix must be `.csv`, `.parquet` or `.pq`, or absent
   (then the bytes are read as CSV). Empty bytes, bytes over `max_bytes`, compressed
   archives, binary or non-UTF-8 content and ragged CSV rows are refused.
+* Size, before decoding (*departure*): a Parquet file is judged by its footer first, and
+  refused with more than `max_rows` rows, `MAX_PARQUET_COLUMNS` columns or
+  `MAX_ROW_GROUPS` row groups; a CSV file is refused with more than `max_rows` lines
+  after its header or a header line longer than `MAX_HEADER_BYTES`. So a small file that
+  would decode to millions of rows is never decoded.
+* Messages (*departure*): at most `MAX_MESSAGE_CHARS` characters, naming the first few
+  columns and how many more, so a refusal is cheap to store and list.
 * Headers: exactly `id` then one of `prediction` / `probability`; no other column.
   *Departure*: a Parquet file (or DataFrame) whose only column is the prediction column
   and whose index is named `id` is accepted, the index being turned into the `id` column
@@ -54,11 +61,20 @@ from typing import ClassVar, Final, TypeGuard
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 ID_COLUMN: Final = "id"
 PREDICTION_COLUMNS: Final = ("prediction", "probability")
 DEFAULT_MAX_BYTES: Final = 100 * 1024 * 1024
 """Default upload limit: 100 MiB (a Classic live file is about 7 000 rows, well under 1 MiB)."""
+DEFAULT_MAX_ROWS: Final = 1_000_000
+"""Default row limit, checked before decoding (a Classic live file is about 7 000 rows)."""
+MAX_PARQUET_COLUMNS: Final = 8
+MAX_ROW_GROUPS: Final = 1_000
+MAX_HEADER_BYTES: Final = 1024
+MAX_MESSAGE_CHARS: Final = 300
+SHOWN_COLUMNS: Final = 5
 
 PARQUET_MAGIC: Final = b"PAR1"
 CSV_SUFFIXES: Final = frozenset({".csv"})
@@ -111,6 +127,9 @@ class SubmissionError(ValueError):
     code: ClassVar[str] = "invalid_submission"
 
     def __init__(self, message: str, **details: object) -> None:
+        if len(message) > MAX_MESSAGE_CHARS:
+            rest = len(message) - MAX_MESSAGE_CHARS
+            message = f"{message[:MAX_MESSAGE_CHARS]}... ({rest:,} more characters)"
         super().__init__(message)
         self.message = message
         self.details: dict[str, object] = details
@@ -131,6 +150,10 @@ class EmptyFileError(SubmissionFileError):
 
 class FileTooLargeError(SubmissionFileError):
     """The upload is larger than the size limit."""
+
+
+class TooManyRowsError(SubmissionFileError):
+    """The upload holds more rows than the row limit (known before decoding)."""
 
 
 class UnsupportedFormatError(SubmissionFileError):
@@ -232,14 +255,16 @@ def validate_submission(
     *,
     filename: str | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    max_rows: int = DEFAULT_MAX_ROWS,
 ) -> ValidatedSubmission:
     """Validate an uploaded predictions file (CSV or Parquet bytes, or a DataFrame).
 
     Raises a `SubmissionError` subclass naming the first problem found, checking in the
-    reference's order: file, headers, ids, values. `max_bytes` applies to bytes only.
+    reference's order: file, headers, ids, values. `max_bytes` and `max_rows` apply to
+    bytes only, and are checked before the bytes are decoded.
     """
     live = _live_index(live_ids)
-    frame, from_text = _read_frame(data, filename, max_bytes)
+    frame, from_text = _read_frame(data, filename, max_bytes, max_rows)
     pred_col = _check_headers(frame)
     ids = _check_ids(frame[ID_COLUMN], live, from_text)
     is_live = ids.isin(live).to_numpy()
@@ -274,7 +299,9 @@ def _live_index(live_ids: Iterable[str] | pd.Index) -> pd.Index:
     return live
 
 
-def _read_bytes(data: bytes, filename: str | None, max_bytes: int) -> tuple[pd.DataFrame, bool]:
+def _read_bytes(
+    data: bytes, filename: str | None, max_bytes: int, max_rows: int
+) -> tuple[pd.DataFrame, bool]:
     """The uploaded table, and whether it was read from text (CSV)."""
     name = repr(filename) if filename else "the upload"
     if len(data) > max_bytes:
@@ -298,15 +325,16 @@ def _read_bytes(data: bytes, filename: str | None, max_bytes: int) -> tuple[pd.D
             f"{name} has suffix {suffix!r}; upload a .csv or .parquet file", suffix=suffix
         )
     if is_parquet:
-        return _read_parquet(data, name), False
+        return _read_parquet(data, name, max_rows), False
     if suffix in PARQUET_SUFFIXES:
         raise UnreadableFileError(
             f"{name} is not a Parquet file (no PAR1 magic bytes)", format="parquet"
         )
-    return _read_csv(data, name), True
+    return _read_csv(data, name, max_rows), True
 
 
-def _read_parquet(data: bytes, name: str) -> pd.DataFrame:
+def _read_parquet(data: bytes, name: str, max_rows: int) -> pd.DataFrame:
+    _check_parquet_footer(data, name, max_rows)
     try:
         return pd.read_parquet(io.BytesIO(data))
     except Exception as error:  # pyarrow raises many kinds (ArrowInvalid, OSError, ...)
@@ -315,12 +343,58 @@ def _read_parquet(data: bytes, name: str) -> pd.DataFrame:
         ) from error
 
 
-def _read_csv(data: bytes, name: str) -> pd.DataFrame:
+def _check_parquet_footer(data: bytes, name: str, max_rows: int) -> None:
+    """Refuse a Parquet file too large to decode, from its footer alone."""
+    try:
+        footer = pq.ParquetFile(pa.BufferReader(data)).metadata
+    except Exception as error:  # pyarrow raises many kinds (ArrowInvalid, OSError, ...)
+        raise UnreadableFileError(
+            f"{name} cannot be read as Parquet: {error}", format="parquet"
+        ) from error
+    if footer.num_rows > max_rows:
+        raise TooManyRowsError(
+            f"{name} holds {footer.num_rows:,} rows, over the limit of {max_rows:,} rows",
+            rows=footer.num_rows,
+            max_rows=max_rows,
+        )
+    if footer.num_columns > MAX_PARQUET_COLUMNS:
+        names = [footer.schema.column(i).name for i in range(footer.num_columns)]
+        raise HeaderError(
+            f"columns must be exactly {_EXPECTED_COLUMNS}; found {_some(names)}", columns=names
+        )
+    if footer.num_row_groups > MAX_ROW_GROUPS:
+        raise UnreadableFileError(
+            f"{name} is split into {footer.num_row_groups:,} row groups, over the limit of "
+            f"{MAX_ROW_GROUPS:,}; write it with larger row groups",
+            format="parquet",
+        )
+
+
+def _check_csv_size(data: bytes, name: str, max_rows: int) -> None:
+    """Refuse a CSV file with too many lines or an overlong header, before parsing it."""
+    if len(data[: MAX_HEADER_BYTES + 1].splitlines()[0]) > MAX_HEADER_BYTES:
+        start = data[:MAX_HEADER_BYTES].decode("utf-8", errors="replace").split(",")
+        raise HeaderError(
+            f"columns must be exactly {_EXPECTED_COLUMNS}; the header line is over "
+            f"{MAX_HEADER_BYTES:,} bytes and starts {_some(start[:-1])}",
+            columns=start[:-1],
+        )
+    rows = max(data.count(b"\n"), data.count(b"\r")) - int(data.endswith((b"\n", b"\r")))
+    if rows > max_rows:
+        raise TooManyRowsError(
+            f"{name} holds {rows:,} rows, over the limit of {max_rows:,} rows",
+            rows=rows,
+            max_rows=max_rows,
+        )
+
+
+def _read_csv(data: bytes, name: str, max_rows: int) -> pd.DataFrame:
     head = data[:65536]
     if b"\x00" in head:
         raise UnsupportedFormatError(
             f"{name} holds binary content, not CSV text or Parquet", format="binary"
         )
+    _check_csv_size(data, name, max_rows)
     try:
         frame = pd.read_csv(
             io.BytesIO(data),
@@ -354,15 +428,20 @@ def _read_csv(data: bytes, name: str) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 # Headers
 
+_EXPECTED_COLUMNS: Final = " or ".join(f"[{ID_COLUMN!r}, {c!r}]" for c in PREDICTION_COLUMNS)
+
 
 def _read_frame(
-    data: bytes | bytearray | memoryview | pd.DataFrame, filename: str | None, max_bytes: int
+    data: bytes | bytearray | memoryview | pd.DataFrame,
+    filename: str | None,
+    max_bytes: int,
+    max_rows: int,
 ) -> tuple[pd.DataFrame, bool]:
     """The submission as a frame with an `id` column, and whether it was read from text."""
     if isinstance(data, pd.DataFrame):
         frame, from_text = data, False
     elif isinstance(data, bytes | bytearray | memoryview):
-        frame, from_text = _read_bytes(bytes(data), filename, max_bytes)
+        frame, from_text = _read_bytes(bytes(data), filename, max_bytes, max_rows)
     else:
         raise TypeError(f"data must be bytes or a DataFrame, not {type(data).__name__}")
     return _id_index_to_column(frame), from_text
@@ -384,10 +463,16 @@ def _check_headers(frame: pd.DataFrame) -> str:
     columns = list(frame.columns)
     if len(columns) == 2 and columns[0] == ID_COLUMN and columns[1] in PREDICTION_COLUMNS:
         return str(columns[1])
-    expected = " or ".join(f"[{ID_COLUMN!r}, {c!r}]" for c in PREDICTION_COLUMNS)
-    message = f"columns must be exactly {expected}, in that order; found {columns!r}"
+    message = f"columns must be exactly {_EXPECTED_COLUMNS}, in that order; found {_some(columns)}"
     hint = _header_hint(columns)
     raise HeaderError(f"{message}{hint}", columns=columns)
+
+
+def _some(columns: Sequence[object]) -> str:
+    """The first few column names, and how many more there are."""
+    shown = "[" + ", ".join(_show(c) for c in columns[:SHOWN_COLUMNS]) + "]"
+    more = len(columns) - SHOWN_COLUMNS
+    return f"{shown} and {more:,} more" if more > 0 else shown
 
 
 def _header_hint(columns: Sequence[object]) -> str:
@@ -549,6 +634,7 @@ def validate_2017_submission(
     *,
     filename: str | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    max_rows: int = DEFAULT_MAX_ROWS,
 ) -> ValidatedSubmission:
     """Validate a 2017 submission against its round's tournament rows.
 
@@ -560,7 +646,7 @@ def validate_2017_submission(
         raise ValueError("row_types must hold each tournament id once")
     expected = pd.Index(row_types.index.astype(str), name=ID_COLUMN)
     types = pd.Series(row_types.to_numpy(), index=expected)
-    frame, from_text = _read_frame(data, filename, max_bytes)
+    frame, from_text = _read_frame(data, filename, max_bytes, max_rows)
     column = _check_headers(frame)
     if column != COLUMN_2017:
         raise HeaderError(

@@ -2,6 +2,9 @@
 API under ``/api/v1`` (its OpenAPI document at ``/api/openapi.json``, see `api/rest/`), and
 the web pages with their static files (`crowdquant.web`).
 
+Every request body is capped before it is read (`http.body_limit`: the request cap from
+the settings, the upload cap for uploads).
+
 ``create_app`` takes everything it needs (settings, clock, session factory, storage, ledger);
 nothing is global, so tests and the server build as many apps as they like. The ledger
 defaults to the backend the settings choose (`ledger_from_settings`).
@@ -9,17 +12,21 @@ defaults to the backend the settings choose (`ledger_from_settings`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from argon2 import PasswordHasher
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 
 from crowdquant import web
 from crowdquant.api import files, rest
 from crowdquant.api.graphql.endpoint import graphql_endpoint
+from crowdquant.api.rest.errors import refusal
 from crowdquant.clock import Clock
+from crowdquant.http.body_limit import BodyLimit, refuse_as_json
 from crowdquant.http.services import Services
 from crowdquant.http.signing import signer_from_settings
 from crowdquant.http.throttle import Throttle
@@ -29,6 +36,19 @@ from crowdquant.server.headers import SecurityHeaders
 from crowdquant.settings import Settings
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.runtime import TournamentRuntime
+
+GRAPHQL_PATH = "/"
+UPLOAD_PATHS = re.compile(rf"{rest.PREFIX}/models/[^/]+/(submissions|diagnostics)|/submit")
+"""The paths that take multipart uploads: the REST API's and the upload page."""
+
+
+def _body_too_large(path: str, upload: bool, message: str) -> Response:
+    """A body over its cap, refused in the shape of the interface its path belongs to."""
+    if path.startswith(f"{rest.PREFIX}/"):
+        return refusal(413, "upload_too_large" if upload else "request_too_large", message)
+    if path == GRAPHQL_PATH:
+        return JSONResponse({"errors": [{"message": message}]}, status_code=413)
+    return refuse_as_json(path, upload, message)
 
 
 def create_app(
@@ -60,6 +80,13 @@ def create_app(
     app.mount(web.STATIC_PATH, StaticFiles(directory=web.STATIC_DIR), name="static")
     app.include_router(rest.router, prefix=rest.PREFIX)
     app.add_api_route(rest.OPENAPI_PATH, rest.openapi_endpoint, include_in_schema=False)
-    app.add_api_route("/", graphql_endpoint, methods=["POST"])
+    app.add_api_route(GRAPHQL_PATH, graphql_endpoint, methods=["POST"])
+    app.add_middleware(
+        BodyLimit,
+        max_body_bytes=settings.max_request_bytes,
+        max_upload_bytes=max_upload_bytes,
+        upload_paths=UPLOAD_PATHS,
+        refuse=_body_too_large,
+    )
     app.add_middleware(SecurityHeaders)
     return app

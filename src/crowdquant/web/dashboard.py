@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile
 
 from crowdquant.db.models import Account, DatasetFile, Model, Round, Submission, Tournament
 from crowdquant.http.links import Links
@@ -49,7 +50,7 @@ from crowdquant.tournament.visibility import Viewer, dataset_file_visible
 from crowdquant.tournament.wallet import wallet_balances
 from crowdquant.web.deps import PageSession, ServicesDep
 from crowdquant.web.forms import FormErrors, checked_form
-from crowdquant.web.guards import SignedIn
+from crowdquant.web.guards import SignedIn, signed_in
 from crowdquant.web.routing import PageRoute
 from crowdquant.web.templating import render
 
@@ -211,15 +212,32 @@ def _refusal(error: SubmissionRejected) -> tuple[str, int]:
     return "form", 422
 
 
-@router.post("/submit", dependencies=[Depends(checked_form)])
+@dataclass(frozen=True)
+class SubmitForm:
+    model: str
+    file: UploadFile | None
+
+
+async def submit_form(request: Request) -> SubmitForm:
+    """The upload form, read only once the sign-in and the form token are checked (a form
+    parameter would have it read before any check)."""
+    form = await request.form()
+    model, file = form.get("model"), form.get("file")
+    return SubmitForm(
+        model if isinstance(model, str) else "", file if isinstance(file, UploadFile) else None
+    )
+
+
+@router.post("/submit", dependencies=[Depends(signed_in), Depends(checked_form)])
 def submit(
     request: Request,
     account: SignedIn,
     session: PageSession,
     services: ServicesDep,
-    model: Annotated[str, Form()] = "",
-    file: Annotated[UploadFile | None, File()] = None,
+    form: Annotated[SubmitForm, Depends(submit_form)],
 ) -> Response:
+    model, file = form.model, form.file
+
     def refused(field: str, message: str, status: int) -> Response:
         session.rollback()
         errors: FormErrors = {field: message}

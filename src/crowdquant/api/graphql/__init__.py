@@ -29,6 +29,7 @@ from crowdquant.api.graphql import (
     submissions,
 )
 from crowdquant.api.graphql.context import ApiError, NotSupported, RequestContext
+from crowdquant.api.graphql.limits import GraphQLLimits
 from crowdquant.db.session import is_busy
 from crowdquant.http.signing import SignedUrlError
 from crowdquant.http.throttle import TooManyRequests
@@ -100,9 +101,11 @@ class Outcome:
     """True if every unexpected error was SQLite's busy database: worth running again."""
 
 
-def execute(data: Any, context: RequestContext, *, last_try: bool = True) -> Outcome:
-    """Run one GraphQL request. An unexpected error is logged, unless it is SQLite's busy
-    database on a try that is not the last (the caller runs the request again)."""
+def execute(
+    data: Any, context: RequestContext, limits: GraphQLLimits, *, last_try: bool = True
+) -> Outcome:
+    """Run one GraphQL request within `limits`. An unexpected error is logged, unless it is
+    SQLite's busy database on a try that is not the last (the caller runs the request again)."""
     unexpected: list[BaseException] = []
 
     def format_error(error: GraphQLError, debug: bool = False) -> dict[str, Any]:
@@ -121,6 +124,8 @@ def execute(data: Any, context: RequestContext, *, last_try: bool = True) -> Out
         build_schema(),
         data,
         context_value=context,
+        query_parser=limits.parse,
+        validation_rules=limits.rules,
         debug=False,
         error_formatter=format_error,
         logger=_AriadneSilenced(logger, {}),

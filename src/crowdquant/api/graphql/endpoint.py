@@ -18,12 +18,22 @@ from starlette.concurrency import run_in_threadpool
 
 from crowdquant.api.graphql import execute
 from crowdquant.api.graphql.context import RequestContext
+from crowdquant.api.graphql.limits import GraphQLLimits
 from crowdquant.db.session import BUSY_RETRIES, is_busy
 from crowdquant.http.services import Services, ServicesDep, base_url, client_address
 
 
 def _errors(message: str) -> JSONResponse:
     return JSONResponse({"errors": [{"message": message}]})
+
+
+def _limits(services: Services) -> GraphQLLimits:
+    settings = services.settings
+    return GraphQLLimits(
+        max_tokens=settings.graphql_max_tokens,
+        max_depth=settings.graphql_max_depth,
+        max_cost=settings.graphql_max_cost,
+    )
 
 
 def _run(services: Services, data: Any, request: Request) -> dict[str, Any]:
@@ -44,7 +54,7 @@ def _run(services: Services, data: Any, request: Request) -> dict[str, Any]:
                 throttle=services.throttle,
                 address=client_address(request),
             )
-            outcome = execute(data, context, last_try=last_try)
+            outcome = execute(data, context, _limits(services), last_try=last_try)
             if outcome.unexpected:
                 session.rollback()
                 if outcome.busy and not last_try:

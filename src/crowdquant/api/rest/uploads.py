@@ -18,13 +18,12 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 
 from crowdquant.api.rest.errors import RestError
+from crowdquant.http.body_limit import FORM_OVERHEAD_BYTES, MULTIPART
 from crowdquant.http.services import ServicesDep
 from crowdquant.tournament.submissions import UploadTooLarge
 from crowdquant.tournament.uploads import safe_name
 
 FILE_FIELD = "file"
-FORM_OVERHEAD_BYTES = 64 * 1024
-MULTIPART = "multipart/form-data"
 
 REQUEST_BODY: dict[str, Any] = {
     "required": True,

@@ -1,0 +1,70 @@
+"""GraphQL queries past the token, depth or cost limit are refused by name, over real HTTP,
+with numerapi's protocol: HTTP 200 and ``{"errors": [{"message": ...}]}``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from crowdquant.clock import ManualClock
+from crowdquant.server.app import create_app
+from crowdquant.settings import Settings
+
+from ..tournament.live_market import TUESDAY_NOON, local_storage
+from .server import serve
+
+SETTINGS = Settings(mode="local")
+
+
+@pytest.fixture
+def url(sessions: sessionmaker[Session], tmp_path: Path) -> Iterator[str]:
+    app = create_app(
+        Settings(home=tmp_path / "home"),
+        clock=ManualClock(TUESDAY_NOON),
+        sessions=sessions,
+        storage=local_storage(tmp_path / "files"),
+    )
+    with serve(app) as served:
+        yield served
+
+
+def _errors(url: str, query: str) -> list[str]:
+    answer = httpx.post(url, json={"query": query}, timeout=30)
+    assert answer.status_code == 200
+    body = answer.json()
+    assert "data" not in body or body["data"] is None
+    return [error["message"] for error in body["errors"]]
+
+
+def test_a_query_with_too_many_tokens_is_not_parsed(url: str) -> None:
+    aliases = " ".join(f"a{i}: rounds(tournament: 8) {{ number }}" for i in range(20_000))
+    assert _errors(url, f"{{ {aliases} }}") == [
+        f"Syntax Error: Document contains more than {SETTINGS.graphql_max_tokens} tokens."
+        " Parsing aborted."
+    ]
+
+
+def test_a_query_selecting_too_many_fields_is_refused(url: str) -> None:
+    # Under the token limit, over the cost limit: one field per alias.
+    count = SETTINGS.graphql_max_cost + 1
+    aliases = " ".join(f"a{i}: username" for i in range(count))
+    (message,) = _errors(url, f"{{ account {{ {aliases} }} }}")
+    assert message.startswith(f"The query exceeds the maximum cost of {SETTINGS.graphql_max_cost}.")
+
+
+def test_a_query_nested_too_deep_is_refused(url: str) -> None:
+    depth = SETTINGS.graphql_max_depth + 1
+    query = "{ " + "a { " * depth + "b" + " }" * depth + " }"
+    messages = _errors(url, query)
+    limit = f"the query is nested deeper than the limit of {SETTINGS.graphql_max_depth} levels"
+    assert limit in messages
+
+
+def test_a_deeply_nested_document_is_an_error_not_a_crash(url: str) -> None:
+    query = "{ " + "a { " * 600 + "b" + " }" * 600 + " }"
+    (message,) = _errors(url, query)
+    assert message.startswith("Syntax Error: Document is nested too deeply.")
