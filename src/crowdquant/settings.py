@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRET = "change-me"
@@ -26,6 +26,8 @@ class Settings(BaseSettings):
 
     database_url: str | None = None
     """SQLAlchemy URL; unset means a SQLite file in `home` (PostgreSQL: postgresql://…)."""
+    database_pool_size: int = Field(default=20, ge=1)
+    """Connections each process keeps open to the database (as many again may open at peaks)."""
 
     # Files (datasets served to participants, their uploads): see crowdquant.storage.
     storage_backend: Literal["local", "s3"] = "local"
