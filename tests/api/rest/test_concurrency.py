@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from decimal import Decimal
+from contextlib import contextmanager
+from datetime import timedelta
 
 import httpx
-from sqlalchemy import select
 
-from crowdquant.db.models import ApiScope, Model
+from crowdquant.clock import ManualClock
+from crowdquant.db.models import ApiScope
 from crowdquant.db.session import transaction
 from crowdquant.ledger import stake, wallet
 from crowdquant.ledger.sql import SqlLedger
@@ -25,23 +27,53 @@ from .helpers import RestWorld, predictions_csv
 CLIENTS = 24
 
 
-def _statuses(world: RestWorld, call: object, count: int) -> list[int]:
-    """`call(i)` from `count` threads at once; the status codes they got."""
+def _statuses(call: Callable[[], httpx.Response], count: int) -> list[int]:
+    """`call()` from `count` threads at once; the status codes they got."""
     start = threading.Barrier(count)
 
-    def one(i: int) -> int:
+    def one(_: int) -> int:
         start.wait()
-        answer: httpx.Response = call(i)  # type: ignore[operator]
-        return answer.status_code
+        return call().status_code
 
     with ThreadPoolExecutor(count) as pool:
         return list(pool.map(one, range(count)))
 
 
+@contextmanager
+def ticking(clock: ManualClock) -> Iterator[None]:
+    """The clock moves on by a microsecond every millisecond, as a real one would between
+    requests, for the block."""
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(0.001):
+            clock.advance(timedelta(microseconds=1))
+
+    ticker = threading.Thread(target=tick)
+    ticker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        ticker.join()
+
+
+def _graphql(world: RestWorld, token: str, query: str) -> httpx.Response:
+    """A GraphQL request, answered 500 here if the body reports any error."""
+    headers = {"Authorization": f"Token {token}"}
+    answer = httpx.post(world.url + "/", json={"query": query}, headers=headers, timeout=60)
+    if answer.status_code == 200 and "errors" in answer.json():
+        return httpx.Response(500, json=answer.json())
+    return answer
+
+
 def test_parallel_reads_all_answer(world: RestWorld) -> None:
-    with world.client("reader") as api:
-        statuses = _statuses(world, lambda _: api.get("/account"), CLIENTS)
-    assert statuses == [200] * CLIENTS
+    with world.client("reader") as api, ticking(world.clock):
+        statuses = _statuses(lambda: api.get("/account"), CLIENTS)
+        statuses += _statuses(
+            lambda: _graphql(world, world.tokens["reader"], "{ account { username } }"), CLIENTS
+        )
+    assert statuses == [200] * 2 * CLIENTS
 
 
 def test_parallel_stake_increases_are_all_applied(world: RestWorld) -> None:
@@ -52,18 +84,28 @@ def test_parallel_stake_increases_are_all_applied(world: RestWorld) -> None:
         grant_nmr(session, ledger, alice, 100 * NMR_UNIT, "welcome-alice")
         token = create_api_key(session, world.clock, alice, "staker", [ApiScope.STAKE]).token
         alice_id = alice.id
-    url = f"/models/{world.alice_model}/stake"
+    model_id = world.alice_model
+    mutation = (
+        f'mutation {{ v2ChangeStake(value: "1", type: "increase", modelId: "{model_id}",'
+        " tournamentNumber: 8) { id } }"
+    )
     headers = {"Authorization": f"Token {token}"}
-    with httpx.Client(base_url=world.url + "/api/v1", headers=headers, timeout=60) as api:
+    with (
+        httpx.Client(base_url=world.url + "/api/v1", headers=headers, timeout=60) as api,
+        ticking(world.clock),
+    ):
         statuses = _statuses(
-            world, lambda _: api.post(url, json={"change": "increase", "amount": "1"}), CLIENTS
+            lambda: api.post(
+                f"/models/{model_id}/stake", json={"change": "increase", "amount": "1"}
+            ),
+            CLIENTS,
         )
-    assert statuses == [201] * CLIENTS
+        statuses += _statuses(lambda: _graphql(world, token, mutation), CLIENTS)
+    assert statuses == [201] * CLIENTS + [200] * CLIENTS
     with transaction(world.sessions) as session:
-        model = session.scalars(select(Model).where(Model.name == "alice_model")).one()
-        staked = ledger.balance(session, stake(model.id), Currency.NMR)
+        staked = ledger.balance(session, stake(uuid.UUID(model_id)), Currency.NMR)
         left = ledger.balance(session, wallet(alice_id), Currency.NMR)
-    assert (Decimal(staked) / NMR_UNIT, Decimal(left) / NMR_UNIT) == (CLIENTS, 100 - CLIENTS)
+    assert (staked, left) == (2 * CLIENTS * NMR_UNIT, (100 - 2 * CLIENTS) * NMR_UNIT)
 
 
 def _trickle(
