@@ -22,6 +22,7 @@ import importlib.util
 import multiprocessing
 import socket
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -245,6 +246,7 @@ def postgres(url: str | None) -> Iterator[str]:
     spec = importlib.util.spec_from_file_location("fixtures", ROOT / "tests" / "conftest.py")
     assert spec is not None and spec.loader is not None
     fixtures = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = fixtures  # its dataclasses look their module up
     spec.loader.exec_module(fixtures)
     pg_bin = fixtures._pg_bin()
     if pg_bin is None:

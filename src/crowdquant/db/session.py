@@ -85,6 +85,12 @@ def take_write_lock(session: Session) -> None:
     session.connection(execution_options={_WRITES: True})
 
 
+def one_writer_at_a_time(sessions: sessionmaker[Session]) -> bool:
+    """Whether `sessions`' database takes one writer at a time (SQLite)."""
+    bind = sessions.kw.get("bind")
+    return isinstance(bind, Engine) and bind.dialect.name == "sqlite"
+
+
 BUSY_TIMEOUT_MS = 10_000
 """How long a SQLite connection waits for another's lock before reporting the database busy."""
 

@@ -8,7 +8,8 @@ transaction's lifetime rather than in app-wide handlers that run after dependenc
 
 The request's body is received in full before the transaction opens, so a slow client holds
 no lock. A request that may write (any method but GET and HEAD) takes the write lock up
-front (`db.session.take_write_lock`); reads stay deferred. When the database asks for the
+front (`db.session.take_write_lock`), after its turn among the process's writers on SQLite
+(`Services.write_turn`); reads stay deferred. When the database asks for the
 unit of work to run again (`db.session.is_busy`: SQLite busy, PostgreSQL serialization
 failure or deadlock), the request runs again in a new transaction after a jittered pause, a
 few times, before that failure is answered.
@@ -45,6 +46,10 @@ class TransactionRoute(APIRoute):
             writes = request.method not in READ_ONLY_METHODS
             if writes:
                 await request.body()  # kept by the request for the endpoint and every try
+            async with services(request).write_turn(writes):
+                return await attempts(request, writes)
+
+        async def attempts(request: Request, writes: bool) -> Response:
             for attempt in range(1, BUSY_RETRIES + 1):
                 session = services(request).sessions()
                 setattr(request.state, state, session)

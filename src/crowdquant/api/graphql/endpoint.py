@@ -45,11 +45,12 @@ def _mutates(data: dict[str, Any]) -> bool:
     )
 
 
-def _run(services: Services, data: Any, url: str, authorization: str | None) -> dict[str, Any]:
-    """One GraphQL request in one transaction, a writer from the start if it holds a
-    mutation; run again in a new one after a jittered pause, a few times, while the database
-    asks for it (`db.session.is_busy`)."""
-    writes = _mutates(data)
+def _run(
+    services: Services, data: Any, url: str, authorization: str | None, writes: bool
+) -> dict[str, Any]:
+    """One GraphQL request in one transaction, a writer from the start if it `writes`; run
+    again in a new one after a jittered pause, a few times, while the database asks for it
+    (`db.session.is_busy`)."""
     for attempt in range(1, BUSY_RETRIES + 1):
         last_try = attempt == BUSY_RETRIES
         if attempt > 1:
@@ -96,5 +97,9 @@ async def graphql_endpoint(request: Request, services: ServicesDep) -> JSONRespo
     if not isinstance(data, dict):
         return _errors('expected a JSON object {"query": ..., "variables": ...}')
     authorization = request.headers.get("authorization")
-    body = await run_in_threadpool(_run, services, data, base_url(request), authorization)
+    writes = _mutates(data)
+    async with services.write_turn(writes):
+        body = await run_in_threadpool(
+            _run, services, data, base_url(request), authorization, writes
+        )
     return JSONResponse(body)
