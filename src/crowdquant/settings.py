@@ -36,6 +36,8 @@ class Settings(BaseSettings):
 
     database_url: str | None = None
     """SQLAlchemy URL; unset means a SQLite file in `home` (PostgreSQL: postgresql://…)."""
+    database_pool_size: int = Field(default=20, ge=1)
+    """Connections each process keeps open to the database (as many again may open at peaks)."""
 
     # Files (datasets served to participants, their uploads): see crowdquant.storage.
     storage_backend: Literal["local", "s3"] = "local"

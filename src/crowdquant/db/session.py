@@ -6,13 +6,14 @@ the engine, and passes the factory to whatever needs a database.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -28,8 +29,10 @@ def make_engine(url: str | URL, *, foreign_keys: bool = True, **kwargs: Any) -> 
     """An engine for `url`, configured the same way for the application, tests and migrations.
 
     SQLite: foreign keys enforced (`foreign_keys=False` is for schema migrations only, whose
-    table rebuilds must not cascade), write-ahead logging for file databases, and SQLAlchemy
-    in charge of BEGIN so that transactions, savepoints and DDL behave as on PostgreSQL.
+    table rebuilds must not cascade), write-ahead logging for file databases, a busy timeout
+    (`BUSY_TIMEOUT_MS`), and SQLAlchemy in charge of BEGIN so that transactions, savepoints
+    and DDL behave as on PostgreSQL; a session marked by `take_write_lock` begins with
+    `BEGIN IMMEDIATE`.
     """
     parsed = normalise_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -47,6 +50,7 @@ def make_engine(url: str | URL, *, foreign_keys: bool = True, **kwargs: Any) -> 
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
+            cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             if not in_memory:
                 cursor.execute("PRAGMA journal_mode = WAL")
                 cursor.execute("PRAGMA synchronous = NORMAL")
@@ -55,7 +59,8 @@ def make_engine(url: str | URL, *, foreign_keys: bool = True, **kwargs: Any) -> 
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN")
+        writes = connection.get_execution_options().get(_WRITES, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
     return engine
 
@@ -72,12 +77,44 @@ def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
-BUSY_RETRIES = 3
-"""How many times a unit of work is tried when SQLite reports the database busy."""
+def take_write_lock(session: Session) -> None:
+    """Make `session`'s transaction a writer from its start: on SQLite it begins with
+    `BEGIN IMMEDIATE`, waiting its turn for the write lock (up to the busy timeout) instead
+    of reading a snapshot that a later write may find stale. Call it before the session's
+    first statement; PostgreSQL ignores it."""
+    session.connection(execution_options={_WRITES: True})
+
+
+def one_writer_at_a_time(sessions: sessionmaker[Session]) -> bool:
+    """Whether `sessions`' database takes one writer at a time (SQLite)."""
+    bind = sessions.kw.get("bind")
+    return isinstance(bind, Engine) and bind.dialect.name == "sqlite"
+
+
+BUSY_TIMEOUT_MS = 10_000
+"""How long a SQLite connection waits for another's lock before reporting the database busy."""
+
+BUSY_RETRIES = 6
+"""How many times a unit of work is tried while the database asks for it to run again."""
+
+_WRITES = "crowdquant_writes"
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
 
 
 def is_busy(error: BaseException) -> bool:
-    """Whether `error` is SQLite's "database is locked": another connection wrote since this
-    transaction's first read (or held the lock past the timeout). Running the whole unit of
-    work again, in a new transaction, is the cure; PostgreSQL never raises it."""
+    """Whether `error` asks for the whole unit of work to run again, in a new transaction:
+    SQLite's "database is locked" (another connection wrote since this transaction's first
+    read, or held the lock past the timeout), or PostgreSQL's serialization failure or
+    deadlock."""
+    if not isinstance(error, DBAPIError):
+        return False
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if sqlstate in _RETRYABLE_SQLSTATES:
+        return True
     return isinstance(error, OperationalError) and "database is locked" in str(error.orig)
+
+
+def retry_pause(attempt: int, *, base: float = 0.01, ceiling: float = 0.5) -> float:
+    """Seconds to wait before running a unit of work again after its `attempt`-th try:
+    exponential backoff with full jitter, so that the losers of a race do not meet again."""
+    return random.uniform(0, min(ceiling, base * 2**attempt))

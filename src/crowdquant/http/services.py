@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -12,6 +14,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from crowdquant.clock import Clock
+from crowdquant.db.session import one_writer_at_a_time
 from crowdquant.http.signing import UrlSigner
 from crowdquant.http.throttle import Throttle
 from crowdquant.ledger import Ledger
@@ -34,6 +37,16 @@ class Services:
     """Password hashing for sign-up and sign-in (None: the accounts service's default)."""
     runtimes: Mapping[int, TournamentRuntime] = field(default_factory=dict)
     """Per tournament number, what it runs on (for opening and scoring rounds by hand)."""
+    writers: asyncio.Lock = field(default_factory=asyncio.Lock, compare=False)
+    """Where this process's writing requests queue, in arrival order, on a database that
+    takes one writer at a time (SQLite's own busy wait favours newcomers)."""
+
+    def write_turn(self, writes: bool) -> AbstractAsyncContextManager[object]:
+        """Held around a request's transactions: its turn among this process's writers when
+        it `writes` to a one-writer database, else nothing to wait for."""
+        if writes and one_writer_at_a_time(self.sessions):
+            return self.writers
+        return nullcontext()
 
     def runtime(self, number: int) -> TournamentRuntime:
         """What tournament `number` runs on (nothing, for one without a runtime)."""

@@ -5,12 +5,19 @@ A `TransactionRoute` opens the request's session before the dependencies run (ke
 before the answer is sent, and rolls it back when anything fails; the failure is then
 answered by the subclass's `failure` (a JSON refusal, an error page), inside the
 transaction's lifetime rather than in app-wide handlers that run after dependency cleanup.
-When SQLite reports the database busy (`db.session.is_busy`), the request runs again in a
-new transaction, a few times, before that failure is answered.
+
+The request's body is received in full before the transaction opens, so a slow client holds
+no lock. A request that may write (any method but GET and HEAD) takes the write lock up
+front (`db.session.take_write_lock`), after its turn among the process's writers on SQLite
+(`Services.write_turn`); reads stay deferred. When the database asks for the
+unit of work to run again (`db.session.is_busy`: SQLite busy, PostgreSQL serialization
+failure or deadlock), the request runs again in a new transaction after a jittered pause, a
+few times, before that failure is answered.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any, ClassVar
 
@@ -19,8 +26,10 @@ from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from crowdquant.db.session import BUSY_RETRIES, is_busy
+from crowdquant.db.session import BUSY_RETRIES, is_busy, retry_pause, take_write_lock
 from crowdquant.http.services import services
+
+READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
 
 
 class TransactionRoute(APIRoute):
@@ -34,16 +43,26 @@ class TransactionRoute(APIRoute):
         state, failure = self.session_state, type(self).failure
 
         async def handle(request: Request) -> Response:
+            writes = request.method not in READ_ONLY_METHODS
+            if writes:
+                await request.body()  # kept by the request for the endpoint and every try
+            async with services(request).write_turn(writes):
+                return await attempts(request, writes)
+
+        async def attempts(request: Request, writes: bool) -> Response:
             for attempt in range(1, BUSY_RETRIES + 1):
                 session = services(request).sessions()
                 setattr(request.state, state, session)
                 try:
+                    if writes:
+                        await run_in_threadpool(take_write_lock, session)
                     response = await handler(request)
                     await run_in_threadpool(session.commit)
                 except Exception as error:
                     await run_in_threadpool(session.rollback)
                     if is_busy(error) and attempt < BUSY_RETRIES:
-                        continue  # SQLite: another writer came first; start afresh
+                        await asyncio.sleep(retry_pause(attempt))
+                        continue  # another writer came first; start afresh
                     return failure(request, error)
                 finally:
                     await run_in_threadpool(session.close)

@@ -53,7 +53,8 @@ def bootstrap(settings: Settings, clock: Clock, *, genesis: bool = False) -> Inf
         migrate.upgrade(settings.database)
     except Exception as exc:
         raise MigrationError(f"cannot migrate {printable_url(settings.database)}: {exc}") from exc
-    engine = make_engine(settings.database)
+    pool = settings.database_pool_size
+    engine = make_engine(settings.database, pool_size=pool, max_overflow=pool)
     sessions = session_factory(engine)
     ledger = ledger_from_settings(settings, clock)
     if genesis:

@@ -37,6 +37,8 @@ MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024  # argon2 hashes any length; this bounds the work one request costs
 MAX_KEY_NAME_LENGTH = 64
 SECRET_BYTES = 32
+KEY_USE_RESOLUTION = timedelta(minutes=1)
+"""A key's `last_used_at` is recorded at most this often: reads need not write."""
 
 _NAME = re.compile(r"[a-z0-9_]{3,32}")
 _EMAIL_LOCAL = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
@@ -388,7 +390,8 @@ def authenticate_api_key(
     """The key's account, if the secret is right, the key live and allowed `needs`.
 
     Revocation and scopes are told only to someone who knows the secret. Success records the
-    time in `last_used_at`.
+    time in `last_used_at` when the recorded one is `KEY_USE_RESOLUTION` old or more, so
+    that most reads write nothing.
     """
     key = session.scalar(select(ApiKey).where(ApiKey.public_id == public_id))
     if key is None or not hmac.compare_digest(key.secret_hash, _sha256(secret)):
@@ -397,8 +400,10 @@ def authenticate_api_key(
         raise KeyRevoked()
     if Scope(needs).value not in key.scopes:
         raise MissingScope(Scope(needs))
-    key.last_used_at = clock.now()
-    session.flush()
+    now = clock.now()
+    if key.last_used_at is None or now - key.last_used_at >= KEY_USE_RESOLUTION:
+        key.last_used_at = now
+        session.flush()
     return key.account
 
 

@@ -1,6 +1,7 @@
-"""SQLite's "database is locked" (another writer came first) makes a request run again in a
-new transaction, on the REST and the GraphQL paths alike; past the last try it is answered
-as an internal error, having changed nothing."""
+"""SQLite's "database is locked" (another writer came first) and PostgreSQL's serialization
+failures and deadlocks make a request run again in a new transaction, on the REST and the
+GraphQL paths alike; past the last try it is answered as an internal error, having changed
+nothing."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import psycopg.errors
 import pytest
 from sqlalchemy.exc import OperationalError
 
@@ -20,16 +22,22 @@ from crowdquant.db.session import BUSY_RETRIES, is_busy
 from .helpers import RestWorld
 
 LOCKED = OperationalError("UPDATE api_keys ...", {}, sqlite3.OperationalError("database is locked"))
+SERIALIZATION = OperationalError(
+    "UPDATE ledger_balances ...", {}, psycopg.errors.SerializationFailure("could not serialize")
+)
+DEADLOCK = OperationalError("UPDATE stake_changes ...", {}, psycopg.errors.DeadlockDetected("x"))
 
 
-def busy_first(times: int, real: Callable[..., Any]) -> tuple[Callable[..., Any], list[int]]:
-    """`real`, failing with SQLite's busy error on its first `times` calls."""
+def busy_first(
+    times: int, real: Callable[..., Any], error: Exception = LOCKED
+) -> tuple[Callable[..., Any], list[int]]:
+    """`real`, failing with `error` (SQLite's busy error) on its first `times` calls."""
     calls: list[int] = []
 
     def flaky(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
         if len(calls) <= times:
-            raise LOCKED
+            raise error
         return real(*args, **kwargs)
 
     return flaky, calls
@@ -39,6 +47,23 @@ def test_only_sqlites_busy_error_is_busy() -> None:
     assert is_busy(LOCKED)
     other = OperationalError("SELECT 1", {}, sqlite3.OperationalError("no such table: x"))
     assert not is_busy(other) and not is_busy(ValueError("database is locked"))
+
+
+def test_serialization_failures_and_deadlocks_are_busy() -> None:
+    assert is_busy(SERIALIZATION) and is_busy(DEADLOCK)
+    unique = OperationalError("INSERT ...", {}, psycopg.errors.UniqueViolation("taken"))
+    assert not is_busy(unique)
+
+
+@pytest.mark.parametrize("error", [SERIALIZATION, DEADLOCK], ids=["serialization", "deadlock"])
+def test_a_rest_request_that_lost_a_race_on_postgresql_runs_again(
+    world: RestWorld, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    flaky, calls = busy_first(BUSY_RETRIES - 1, rest_tournaments.list_tournaments, error)
+    monkeypatch.setattr(rest_tournaments, "list_tournaments", flaky)
+    answer = httpx.get(f"{world.url}/api/v1/tournaments")
+    assert answer.status_code == 200 and [t["number"] for t in answer.json()] == [8, 11]
+    assert len(calls) == BUSY_RETRIES
 
 
 def test_a_busy_rest_request_runs_again(world: RestWorld, monkeypatch: pytest.MonkeyPatch) -> None:

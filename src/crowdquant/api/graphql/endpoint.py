@@ -10,16 +10,18 @@ validation is recorded on purpose).
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from starlette.concurrency import run_in_threadpool
 
 from crowdquant.api.graphql import execute
 from crowdquant.api.graphql.context import RequestContext
 from crowdquant.api.graphql.limits import GraphQLLimits
-from crowdquant.db.session import BUSY_RETRIES, is_busy
+from crowdquant.db.session import BUSY_RETRIES, is_busy, retry_pause, take_write_lock
 from crowdquant.http.services import Services, ServicesDep, base_url, client_address
 
 
@@ -36,12 +38,39 @@ def _limits(services: Services) -> GraphQLLimits:
     )
 
 
-def _run(services: Services, data: Any, request: Request) -> dict[str, Any]:
-    """One GraphQL request in one transaction; run again in a new one, a few times, while
-    SQLite reports the database busy (`db.session.is_busy`)."""
+def _mutates(data: dict[str, Any], max_tokens: int) -> bool:
+    """Whether the request's document holds a mutation (an unreadable one, or one over the
+    token limit, is left to the executor to refuse, as a reader)."""
+    query = data.get("query")
+    if not isinstance(query, str):
+        return False
+    try:
+        document = parse(query, max_tokens=max_tokens)
+    except GraphQLError:
+        return False
+    return any(
+        isinstance(definition, OperationDefinitionNode)
+        and definition.operation is OperationType.MUTATION
+        for definition in document.definitions
+    )
+
+
+def _run(services: Services, data: Any, request: Request, writes: bool) -> dict[str, Any]:
+    """One GraphQL request in one transaction, a writer from the start if it `writes`; run
+    again in a new one after a jittered pause, a few times, while the database asks for it
+    (`db.session.is_busy`)."""
     for attempt in range(1, BUSY_RETRIES + 1):
         last_try = attempt == BUSY_RETRIES
+        if attempt > 1:
+            time.sleep(retry_pause(attempt - 1))
         with services.sessions() as session:
+            if writes:
+                try:
+                    take_write_lock(session)
+                except Exception as error:
+                    if not is_busy(error) or last_try:
+                        raise
+                    continue
             context = RequestContext(
                 session=session,
                 clock=services.clock,
@@ -77,5 +106,7 @@ async def graphql_endpoint(request: Request, services: ServicesDep) -> JSONRespo
         return _errors("the request body is not JSON")
     if not isinstance(data, dict):
         return _errors('expected a JSON object {"query": ..., "variables": ...}')
-    body = await run_in_threadpool(_run, services, data, request)
+    writes = _mutates(data, services.settings.graphql_max_tokens)
+    async with services.write_turn(writes):
+        body = await run_in_threadpool(_run, services, data, request, writes)
     return JSONResponse(body)
