@@ -42,6 +42,22 @@ def test_accounts_and_actions_are_counted_apart(clock: ManualClock) -> None:
         limited.hit(Action.UPLOAD, "192.0.2.3", alice)
 
 
+def test_a_window_moves_with_the_injected_clock(clock: ManualClock) -> None:
+    """An accelerated clock (the demo, the simulator) runs the limits as fast as the rounds."""
+    limited = throttle(clock, rate_limit_upload="2/hour")
+    account = uuid.uuid4()
+    limited.hit(Action.UPLOAD, "192.0.2.1", account)
+    clock.advance(timedelta(minutes=30))
+    limited.hit(Action.UPLOAD, "192.0.2.1", account)
+    with pytest.raises(TooManyRequests) as refused:
+        limited.hit(Action.UPLOAD, "192.0.2.1", account)
+    assert refused.value.retry_after == 30 * 60  # until the first hit leaves the window
+    clock.advance(timedelta(minutes=30))
+    limited.hit(Action.UPLOAD, "192.0.2.1", account)  # the first hit has left the window
+    with pytest.raises(TooManyRequests):
+        limited.hit(Action.UPLOAD, "192.0.2.1", account)
+
+
 def test_sign_in_waits_double_up_to_the_maximum_and_a_success_clears_the_login(
     clock: ManualClock,
 ) -> None:

@@ -1,8 +1,9 @@
 """Abuse limits: how often one client address or one account may do a costly or guessable
 thing, and growing waits after failed sign-ins.
 
-Rate limits are moving windows counted by the `limits` library in this process's memory,
-one limit per action (``Settings.rate_limit_*``, in its notation: ``"10/minute"``), kept
+Rate limits are moving windows counted in this process's memory on the injected clock (so
+an accelerated clock runs them as fast as it runs the rounds), one limit per action
+(``Settings.rate_limit_*``, in the `limits` library's notation: ``"10/minute"``), kept
 apart per client address and per account. Failed sign-ins are counted per address and per
 login: after `sign_in_free_failures` of them, every attempt (the right password included)
 is refused until a wait has passed that doubles with each further failure, up to
@@ -13,7 +14,7 @@ login's count. Several web processes each keep their own counts.
 from __future__ import annotations
 
 import math
-import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -21,14 +22,12 @@ from threading import Lock
 from uuid import UUID
 
 from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 
 from crowdquant.clock import Clock
 from crowdquant.settings import Settings
 
 MAX_TRACKED = 100_000
-"""How many addresses and logins the sign-in counts keep before forgetting settled ones."""
+"""How many addresses, accounts and logins the counts keep before forgetting settled ones."""
 
 
 class Action(StrEnum):
@@ -65,9 +64,8 @@ class Throttle:
     sign_in_free_failures: int
     sign_in_first_delay: timedelta
     sign_in_max_delay: timedelta
-    _limiter: MovingWindowRateLimiter = field(
-        default_factory=lambda: MovingWindowRateLimiter(MemoryStorage())
-    )
+    _hits: dict[str, deque[datetime]] = field(default_factory=dict)
+    """Per action and client, the times of its hits within the action's window, oldest first."""
     _failures: dict[str, _Failures] = field(default_factory=dict)
     _lock: Lock = field(default_factory=Lock)
 
@@ -91,15 +89,25 @@ class Throttle:
         """Count one `action` by `address` and by `account` (an id, or the login a sign-in
         names); `TooManyRequests` past a limit."""
         item = self.limits[action]
+        window = timedelta(seconds=item.get_expiry())
         if isinstance(account, str):
             account = account.strip().lower()
-        for who in (f"address:{address}", f"account:{account}"):
-            if who.endswith(":None"):
-                continue
-            if not self._limiter.hit(item, action.value, who):
-                reset = self._limiter.get_window_stats(item, action.value, who).reset_time
-                wait = math.ceil(reset - time.time())
-                raise TooManyRequests(wait, f"too many {action.value.replace('_', '-')} requests")
+        now = self.clock.now()
+        with self._lock:
+            if len(self._hits) >= MAX_TRACKED:
+                self._forget_quiet_clients(now)
+            for who in (f"address:{address}", f"account:{account}"):
+                if who.endswith(":None"):
+                    continue
+                hits = self._hits.setdefault(f"{action.value}:{who}", deque())
+                while hits and hits[0] <= now - window:
+                    hits.popleft()
+                if len(hits) >= item.amount:
+                    wait = math.ceil((hits[0] + window - now).total_seconds())
+                    raise TooManyRequests(
+                        wait, f"too many {action.value.replace('_', '-')} requests"
+                    )
+                hits.append(now)
 
     def check_sign_in(self, address: str | None, login: str) -> None:
         """Refuse a sign-in while its address or login waits after failures."""
@@ -146,3 +154,9 @@ class Throttle:
         ]
         for key in settled:
             del self._failures[key]
+
+    def _forget_quiet_clients(self, now: datetime) -> None:
+        longest = max(timedelta(seconds=item.get_expiry()) for item in self.limits.values())
+        quiet = [key for key, hits in self._hits.items() if not hits or hits[-1] <= now - longest]
+        for key in quiet:
+            del self._hits[key]
