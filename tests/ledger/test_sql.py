@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from crowdquant.db.session import transaction
+from crowdquant.db.session import is_busy, transaction
 from crowdquant.ledger import (
     BURNED,
     GENESIS,
@@ -36,7 +36,7 @@ from crowdquant.ledger import (
     wallet,
 )
 from crowdquant.ledger.chain import GENESIS_PREVIOUS_HASH
-from crowdquant.ledger.sql import SqlLedger, is_retryable, serialised
+from crowdquant.ledger.sql import SqlLedger, serialised
 from crowdquant.money import GENESIS_SUPPLY, NMR_UNIT, Currency
 
 from .conftest import snapshot, tamper
@@ -533,5 +533,5 @@ def test_serialised_gives_up_on_other_errors_and_after_its_attempts(
     with pytest.raises(OperationalError):
         serialised(sessions, fails_with("40P01"), attempts=4, pause=0)
     assert calls == ["42P01", *["40P01"] * 4]
-    assert is_retryable(OperationalError("x", {}, Exception("database is locked")))
-    assert not is_retryable(OperationalError("x", {}, Exception("no such table")))
+    assert is_busy(OperationalError("x", {}, Exception("database is locked")))
+    assert not is_busy(OperationalError("x", {}, Exception("no such table")))

@@ -21,19 +21,18 @@ from the journal (`rebuild_projection`).
 from __future__ import annotations
 
 import dataclasses
-import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from sqlalchemy import String, delete, func, select, text, type_coerce
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from crowdquant.clock import Clock
 from crowdquant.db.models.ledger import LedgerBalance, LedgerPosting, LedgerTransaction
-from crowdquant.db.session import transaction
+from crowdquant.db.session import is_busy, retry_pause, transaction
 from crowdquant.ledger.accounts import AccountId
 from crowdquant.ledger.audit import AuditReport, JournalRecord, Problem, audit
 from crowdquant.ledger.chain import GENESIS_PREVIOUS_HASH, transaction_hash
@@ -58,7 +57,6 @@ LOCK_KEY = 0x63714C6564676572  # "cqLedger": the PostgreSQL advisory lock of the
 JOURNAL_PROBLEMS = frozenset({"chain", "hash", "rule", "minting", "unbalanced", "negative"})
 """Problems in the journal itself; the rest ("projection", "conservation") are in the
 balances table and `rebuild_projection` repairs them."""
-RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
 T = TypeVar("T")
 
 
@@ -71,14 +69,6 @@ def lock_books(session: Session) -> None:
         # Any write takes SQLite's database write lock (waiting up to the busy timeout) and
         # starts the transaction on the newest snapshot; this one changes no row.
         session.execute(text("UPDATE ledger_balances SET balance = balance WHERE 0"))
-
-
-def is_retryable(exc: DBAPIError) -> bool:
-    """A serialization failure or deadlock (PostgreSQL), or a busy database (SQLite)."""
-    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    if sqlstate in RETRYABLE_SQLSTATES:
-        return True
-    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
 
 
 def serialised(
@@ -96,9 +86,9 @@ def serialised(
             with transaction(sessions) as session:
                 return work(session)
         except DBAPIError as exc:
-            if attempt == attempts or not is_retryable(exc):
+            if attempt == attempts or not is_busy(exc):
                 raise
-            time.sleep(pause * 2 ** (attempt - 1) * random.random())
+            time.sleep(retry_pause(attempt, base=pause))
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
