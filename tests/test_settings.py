@@ -70,3 +70,13 @@ def test_input_limits_are_read_and_must_be_positive(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("CROWDQUANT_GRAPHQL_MAX_COST", "0")
     with pytest.raises(ValidationError, match="graphql_max_cost"):
         Settings()
+
+
+def test_upload_retention_is_read_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert (Settings().keep_uploads_per_model, Settings().retention_files_per_sweep) == (5, 500)
+    monkeypatch.setenv("CROWDQUANT_KEEP_UPLOADS_PER_MODEL", "0")
+    monkeypatch.setenv("CROWDQUANT_RETENTION_FILES_PER_SWEEP", "20")
+    assert (Settings().keep_uploads_per_model, Settings().retention_files_per_sweep) == (0, 20)
+    monkeypatch.setenv("CROWDQUANT_RETENTION_FILES_PER_SWEEP", "0")
+    with pytest.raises(ValidationError, match="retention_files_per_sweep"):
+        Settings()

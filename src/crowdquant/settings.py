@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     graphql_max_cost: int = Field(default=500, gt=0)
     """Fields one GraphQL operation may select, aliases included."""
 
+    # Upload retention (tournament/retention.py): files a round needs stay, and these.
+    keep_uploads_per_model: int = Field(default=5, ge=0)
+    """Each model's newest uploads kept beside those a round is scored by."""
+    retention_files_per_sweep: int = Field(default=500, gt=0)
+    """The most submission files one hourly sweep deletes (purged and orphaned, each)."""
+
     ledger_backend: Literal["sql"] = "sql"
     """Where the books are kept (see crowdquant.ledger.backends): ``sql``, the database's."""
 

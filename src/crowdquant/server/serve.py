@@ -31,6 +31,7 @@ from crowdquant.settings import MIN_SECRET_LENGTH, Settings, secret_key_of, weak
 from crowdquant.storage import StorageError
 from crowdquant.tournament.diagnostics import DiagnosticsWorker, StoredValidationLoader
 from crowdquant.tournament.errors import ServiceError
+from crowdquant.tournament.retention import Retention
 from crowdquant.tournament.runtime import TournamentRuntime, tournament_runtime
 from crowdquant.tournament.scheduler import Scheduler
 from crowdquant.tournament.tournaments import list_tournaments
@@ -196,7 +197,15 @@ def build_server(
     return Server(
         app=app,
         scheduler=Scheduler(
-            infra.sessions, infra.clock, runtimes, storage=infra.storage, ledger=infra.ledger
+            infra.sessions,
+            infra.clock,
+            runtimes,
+            storage=infra.storage,
+            ledger=infra.ledger,
+            retention=Retention(
+                keep_newest=settings.keep_uploads_per_model,
+                per_tick=settings.retention_files_per_sweep,
+            ),
         ),
         diagnostics=DiagnosticsWorker(
             infra.sessions,

@@ -51,6 +51,7 @@ from crowdquant.storage import FileStorage
 from crowdquant.tournament.calendar import round_open_at, schedule_for
 from crowdquant.tournament.fund import update_fund
 from crowdquant.tournament.lifecycle import RoundLifecycle
+from crowdquant.tournament.retention import Retention, sweep_submission_files
 from crowdquant.tournament.rounds import LivePublisher, current_round, open_round
 from crowdquant.tournament.runtime import NO_RUNTIME, TournamentRuntime
 from crowdquant.tournament.scoring import TargetSource, days_recorded, score_round
@@ -134,13 +135,21 @@ class FundUpdated(Event):
 
 @dataclass(frozen=True)
 class UploadsSwept:
-    """Raw uploads never named in a submission or diagnostics request, deleted."""
+    """Raw uploads never named in a submission or diagnostics request, deleted; submission
+    files no longer kept, purged; files no row names, deleted (`retention`)."""
 
     at: datetime
     count: int
+    purged: int = 0
+    orphans: int = 0
 
     def __str__(self) -> str:
-        return f"deleted {self.count} abandoned upload(s)"
+        done = [f"deleted {self.count} abandoned upload(s)"] if self.count else []
+        if self.purged:
+            done.append(f"purged {self.purged} submission file(s)")
+        if self.orphans:
+            done.append(f"deleted {self.orphans} orphan submission file(s)")
+        return ", ".join(done) or "deleted nothing"
 
 
 @dataclass(frozen=True)
@@ -179,8 +188,10 @@ class Scheduler:
         *,
         storage: FileStorage | None = None,
         ledger: Ledger | None = None,
+        retention: Retention | None = None,
     ) -> None:
         self.sessions, self.clock = sessions, clock
+        self.retention = retention or Retention()
         self.runtimes = dict(runtimes)
         scored = (r.targets is not None or r.market is not None for r in self.runtimes.values())
         if any(scored) and storage is None:
@@ -212,7 +223,8 @@ class Scheduler:
         return self.runtimes.get(number, NO_RUNTIME)
 
     def _sweep_uploads(self, now: datetime) -> UploadsSwept | None:
-        """At most hourly: delete raw uploads abandoned for a day (`uploads.ABANDONED_AFTER`)."""
+        """At most hourly: delete raw uploads abandoned for a day (`uploads.ABANDONED_AFTER`),
+        then one bounded step of submission file retention (`retention`)."""
         if self.storage is None or (
             self._swept_at is not None and now - self._swept_at < SWEEP_EVERY
         ):
@@ -220,13 +232,15 @@ class Scheduler:
         self._swept_at = now
         try:
             count = sweep_abandoned_uploads(self.storage, now)
+            kept = sweep_submission_files(self.sessions, self.storage, now, self.retention)
         except Exception:
-            logger.exception("sweeping abandoned uploads failed")
+            logger.exception("sweeping uploads failed")
             return None
-        if not count:
+        swept = UploadsSwept(at=now, count=count, purged=kept.purged, orphans=kept.orphans)
+        if not (count or kept.purged or kept.orphans):
             return None
-        logger.info("deleted %d abandoned upload(s)", count)
-        return UploadsSwept(at=now, count=count)
+        logger.info("%s", swept)
+        return swept
 
     def run_forever(self, stop: threading.Event, interval: float = 60.0) -> None:
         """Tick every `interval` seconds until `stop` is set; a failing tick is logged."""

@@ -107,6 +107,13 @@ class UnknownSubmission(SubmissionRejected, LookupError):  # noqa: N818
     default_message = "no submission has that id"
 
 
+class SubmissionPurged(SubmissionRejected):
+    """The upload is still listed but its file was deleted by retention."""
+
+    code = "submission_purged"
+    default_message = "this upload's file was purged: only a model's newest uploads are kept"
+
+
 class NoLiveFile(SubmissionRejected, LookupError):  # noqa: N818
     """The round's live file was never recorded: an operator's problem, not the caller's."""
 
@@ -333,11 +340,25 @@ def get_own_submission(
     return submission
 
 
+def downloadable_submission(
+    session: Session, account: Account, submission_id: uuid.UUID | str
+) -> Submission:
+    """`get_own_submission`, refused with `SubmissionPurged` once its file is gone."""
+    submission = get_own_submission(session, account, submission_id)
+    if submission.purged_at is not None:
+        raise SubmissionPurged(
+            f"the file of submission {submission.id} ({submission.filename!r}) was purged"
+            f" on {submission.purged_at:%Y-%m-%d}: only the uploads a round is scored by and"
+            " a model's newest ones are kept"
+        )
+    return submission
+
+
 def submission_file(
     session: Session, storage: FileStorage, account: Account, submission_id: uuid.UUID | str
 ) -> tuple[str, ByteStream]:
     """The uploaded filename and a stream of the bytes of one of `account`'s submissions.
 
     Close the stream (or exhaust it, or use it in a ``with`` block)."""
-    submission = get_own_submission(session, account, submission_id)
+    submission = downloadable_submission(session, account, submission_id)
     return submission.filename, storage.read(submission.file_key)

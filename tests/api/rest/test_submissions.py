@@ -12,6 +12,7 @@ import pandas as pd
 from crowdquant.db.models import Submission
 from crowdquant.db.session import transaction
 from crowdquant.tournament.lifecycle import RoundLifecycle
+from crowdquant.tournament.retention import Retention, sweep_submission_files
 from crowdquant.tournament.rounds import current_round
 from crowdquant.tournament.tournaments import get_tournament
 
@@ -207,3 +208,20 @@ def test_hand_written_multipart_with_odd_filenames(world: RestWorld) -> None:
     assert answer.status_code == 201, answer.text
     assert answer.json()["status"] == "valid"
     assert answer.json()["filename"] == "pr_ds_.csv"
+
+
+def test_a_purged_upload_is_listed_and_its_download_answers_410(world: RestWorld) -> None:
+    with world.client("alice") as api:
+        first = _upload(api, world.alice_model, predictions_csv(world.live_ids)).json()
+        world.clock.advance(timedelta(minutes=1))
+        second = _upload(api, world.alice_model, predictions_csv(world.live_ids, seed=1)).json()
+        swept = sweep_submission_files(
+            world.sessions, world.storage, world.clock.now(), Retention(keep_newest=1)
+        )
+        assert swept.purged == 1
+        listed = api.get(f"/models/{world.alice_model}/submissions").json()
+        assert [entry["id"] for entry in listed] == [second["id"], first["id"]]
+        answer = api.get(f"/submissions/{first['id']}/download")
+        refused(answer, 410, "submission_purged")
+        assert "was purged" in answer.json()["detail"]["message"]
+        assert api.get(f"/submissions/{second['id']}/download").status_code == 200

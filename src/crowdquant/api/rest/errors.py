@@ -50,6 +50,7 @@ from crowdquant.tournament.staking import (
 from crowdquant.tournament.submissions import (
     NoLiveFile,
     RoundNotOpen,
+    SubmissionPurged,
     SubmissionRejected,
     UnknownSubmission,
     UploadTooLarge,
@@ -97,6 +98,7 @@ STATUS_BY_ERROR: dict[type[Refusal], int] = {
     InsufficientFunds: 409,
     IdempotencyConflict: 409,
     UploadTooLarge: 413,
+    SubmissionPurged: 410,  # listed, but its file is gone
     # the operator's problem, not the caller's
     NoLiveFile: 503,
     NoValidationData: 503,

@@ -33,6 +33,7 @@ from crowdquant.tournament.rules2017_checks import visible_checks
 from crowdquant.tournament.submissions import (
     RoundNotOpen,
     counting_submission,
+    downloadable_submission,
     get_own_submission,
     list_submissions,
     live_ids_of_round,
@@ -118,12 +119,13 @@ def get_submission(
     return _render(session, [get_own_submission(session, account, submission_id)])[0]
 
 
-@router.get("/submissions/{submission_id}/download", responses=responses(401, 403, 404))
+@router.get("/submissions/{submission_id}/download", responses=responses(401, 403, 404, 410))
 def get_submission_download(
     submission_id: uuid.UUID, account: ReadAccount, session: SessionDep, links: LinksDep
 ) -> SubmissionDownloadOut:
-    """A signed URL to download the file as it was uploaded (scope `read`)."""
-    submission = get_own_submission(session, account, submission_id)
+    """A signed URL to download the file as it was uploaded (scope `read`); 410 once
+    retention purged it."""
+    submission = downloadable_submission(session, account, submission_id)
     link = links.download(submission.file_key)
     return SubmissionDownloadOut(
         submission_id=submission.id,

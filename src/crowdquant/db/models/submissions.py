@@ -58,6 +58,8 @@ class Submission(HasId, Base):
     n_rows: Mapped[int | None]
     created_at: Mapped[datetime]
     validated_at: Mapped[datetime | None]
+    purged_at: Mapped[datetime | None]
+    """When retention deleted the file (`tournament/retention.py`); the row stays listed."""
 
     round: Mapped[Round] = relationship(back_populates="submissions")
     model: Mapped[Model] = relationship(back_populates="submissions")
