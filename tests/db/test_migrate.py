@@ -272,3 +272,18 @@ def test_results_scaled_before_0008_keep_what_they_were_scaled_to(database_url: 
     finally:
         engine.dispose()
     assert [restored[round_id] for round_id in round_ids] == SCALES
+
+
+def test_0009_adds_and_drops_when_a_submission_was_purged(database_url: str) -> None:
+    def columns() -> set[str]:
+        engine = make_engine(database_url)
+        try:
+            return {column["name"] for column in inspect(engine).get_columns("submissions")}
+        finally:
+            engine.dispose()
+
+    migrate.upgrade(database_url)
+    assert "purged_at" in columns()
+    migrate.downgrade(database_url, "0008")
+    assert "purged_at" not in columns()
+    assert {"file_key", "filename", "created_at"} <= columns()

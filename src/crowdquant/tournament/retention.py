@@ -5,7 +5,8 @@ uploads; every other file is deleted from storage and its `Submission` row marke
 `purged_at` (the row stays listed; its download is refused with `SubmissionPurged`).
 A round needs, per model, the upload it is scored by (`scoring.inputs.scored_submissions`:
 the newest valid on-time one, else the first valid late one), whatever the round's status:
-a resolved round's replay reads exactly those files again.
+a resolved round's replay reads exactly those files again. Any upload a stored score names
+stays too.
 
 Storage objects under the submissions folder that no row names (a crash between the file
 write and the row's commit leaves one) are deleted once older than a grace period.
@@ -25,7 +26,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from crowdquant.db.models import Submission, SubmissionStatus
+from crowdquant.db.models import RoundScore, Submission, SubmissionStatus
 from crowdquant.db.session import take_write_lock, transaction
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.submissions import SUBMISSIONS_PREFIX
@@ -66,8 +67,11 @@ def needed_submissions(session: Session, keep_newest: int) -> set[uuid.UUID]:
         by_model[model_id].append(sub_id)
         if status is SubmissionStatus.VALID and ((round_id, model_id) not in scored or not late):
             scored[round_id, model_id] = sub_id
-    newest = {sub_id for ids in by_model.values() for sub_id in ids[-keep_newest:]}
-    return newest | set(scored.values()) if keep_newest > 0 else set(scored.values())
+    named_by_scores = session.scalars(select(RoundScore.submission_id).distinct())
+    scored_ids = set(scored.values()) | set(named_by_scores)
+    if keep_newest == 0:
+        return scored_ids
+    return scored_ids | {sub_id for ids in by_model.values() for sub_id in ids[-keep_newest:]}
 
 
 def purge_uploads(
