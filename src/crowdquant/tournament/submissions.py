@@ -24,7 +24,7 @@ As elsewhere in `tournament/`, functions work in the caller's transaction: they 
 never commit. A refusal (wrong model, round not taking uploads, oversized file) stores no
 file and adds no row. If the row cannot be flushed the stored file is deleted again; if the
 caller's transaction fails later, the file stays without a row (harmless: nothing refers to
-it, and its key is never reused).
+it, its key is never reused, and the orphan sweep of `retention` deletes it a day later).
 """
 
 from __future__ import annotations
