@@ -12,7 +12,7 @@ import pytest
 PACKAGE = Path(__file__).parents[1] / "src" / "crowdquant"
 
 CORE = {"scoring", "data", "payouts", "money"}
-INFRASTRUCTURE = {"db", "storage", "ledger", "clock", "settings"}
+INFRASTRUCTURE = {"db", "storage", "ledger", "mail", "clock", "settings"}
 SERVICES = {"tournament", "fund", "simulate"}
 BELOW_SERVICES = CORE | INFRASTRUCTURE
 
@@ -32,6 +32,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "ledger": {"db", "money", "clock", "settings"},
     "db": {"money"},
     "storage": {"settings"},
+    "mail": {"settings"},
     "clock": set(),
     "settings": set(),
     # the core: pure functions

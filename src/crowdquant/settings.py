@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import secrets
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, HttpUrl, SecretStr, model_validator
+from pydantic import Field, HttpUrl, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRET = "change-me"
@@ -82,6 +83,20 @@ class Settings(BaseSettings):
     ledger_backend: Literal["sql"] = "sql"
     """Where the books are kept (see crowdquant.ledger.backends): ``sql``, the database's."""
 
+    # Outgoing mail (sign-up links): see crowdquant.mail.
+    mail_backend: Literal["console", "smtp"] | None = None
+    """``console`` logs each message; ``smtp`` sends it. Unset: console in local mode, smtp
+    in any other."""
+    mail_from: str | None = None
+    """The sender of every message, e.g. ``crowdquant <noreply@crowd.example>``."""
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_starttls: bool = True
+    """Upgrade the connection with STARTTLS before logging in or sending."""
+    smtp_user: str | None = None
+    """With ``smtp_password``; unset means the server takes mail without a login."""
+    smtp_password: SecretStr | None = None
+
     @property
     def database(self) -> str:
         """The database to use: `database_url`, or the embedded SQLite file."""
@@ -117,6 +132,17 @@ class Settings(BaseSettings):
             raise ValueError("CROWDQUANT_SECRET_KEY must be set outside local mode")
         return self
 
+    @field_validator("mail_from")
+    @classmethod
+    def _a_sender_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        _, address = parseaddr(value)
+        local, at, domain = address.partition("@")
+        if "\r" in value or "\n" in value or not (local and at and "." in domain):
+            raise ValueError("CROWDQUANT_MAIL_FROM is an address such as noreply@crowd.example")
+        return value
+
     @model_validator(mode="after")
     def _require_a_complete_s3_setup(self) -> Settings:
         if self.storage_backend == "s3" and not self.s3_bucket:
@@ -124,6 +150,14 @@ class Settings(BaseSettings):
         if (self.s3_access_key is None) != (self.s3_secret_key is None):
             raise ValueError(
                 "set both CROWDQUANT_S3_ACCESS_KEY and CROWDQUANT_S3_SECRET_KEY, or neither"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _require_a_complete_smtp_login(self) -> Settings:
+        if (self.smtp_user is None) != (self.smtp_password is None):
+            raise ValueError(
+                "set both CROWDQUANT_SMTP_USER and CROWDQUANT_SMTP_PASSWORD, or neither"
             )
         return self
 

@@ -11,10 +11,12 @@ import pytest
 from crowdquant.clock import ManualClock
 from crowdquant.http.signing import (
     SignedGrant,
+    SignedTokens,
     UrlExpired,
     UrlForged,
     UrlSigner,
     derive_key,
+    sign_up_tokens_from_settings,
     signer_from_settings,
 )
 from crowdquant.settings import PLACEHOLDER_SECRET, Settings
@@ -204,3 +206,35 @@ def test_the_default_key_is_not_the_public_placeholder(
     server = signer_from_settings(Settings(home=tmp_path / "home"), clock)
     with pytest.raises(UrlForged):
         server.verify_query("GET", PATH, forged)
+
+
+# --- signed tokens ---------------------------------------------------------------------------
+
+
+def test_a_signed_token_carries_its_fields_until_it_expires(clock: ManualClock) -> None:
+    tokens = SignedTokens(SECRET, clock)
+    fields = {"username": "bob", "note": "é ü $ . ="}
+    token = tokens.make(fields, HOUR)
+    assert tokens.read(token) == fields
+    clock.advance(HOUR - timedelta(seconds=1))
+    assert tokens.read(token) == fields
+    clock.advance(timedelta(seconds=1))
+    with pytest.raises(UrlExpired):
+        tokens.read(token)
+
+
+def test_a_changed_or_foreign_token_is_refused(clock: ManualClock, tmp_path: Path) -> None:
+    tokens = SignedTokens(SECRET, clock)
+    token = tokens.make({"username": "bob"}, HOUR)
+    body, signature = token.split(".")
+    changed_body = ("B" if body[0] != "B" else "C") + body[1:]
+    changed_mac = signature[:-1] + ("A" if signature[-1] != "A" else "B")
+    other_key = SignedTokens(bytes(range(1, 33)), clock).make({"username": "bob"}, HOUR)
+    for forged in (f"{changed_body}.{signature}", f"{body}.{changed_mac}", other_key,
+                   body, "", ".", f"{token}.", "é" * 50, "x" * 5000):  # fmt: skip
+        with pytest.raises(UrlForged):
+            tokens.read(forged)
+    settings = Settings(home=tmp_path, secret_key="k" * 40)
+    for_sign_up = sign_up_tokens_from_settings(settings, clock).make({"username": "bob"}, HOUR)
+    with pytest.raises(UrlForged):  # the URL signer's key is another purpose's
+        SignedTokens(derive_key("k" * 40), clock).read(for_sign_up)

@@ -28,12 +28,14 @@ from crowdquant.tournament.accounts import (
     InvalidEmail,
     InvalidKeyName,
     InvalidScopes,
+    InvalidSignUpLink,
     InvalidUsername,
     InvalidWebSession,
     KeyRevoked,
     MalformedToken,
     MissingScope,
     Scope,
+    SignUpClaim,
     UnknownAccount,
     UnknownApiKey,
     UsernameTaken,
@@ -45,14 +47,17 @@ from crowdquant.tournament.accounts import (
     change_password,
     create_api_key,
     end_web_session,
+    finish_sign_up,
     get_account,
     list_api_keys,
     normal_email,
     normal_name,
     parse_token_header,
     purge_expired_web_sessions,
+    request_sign_up,
     revoke_api_key,
     sign_up,
+    sign_up_mail,
     start_web_session,
 )
 
@@ -267,6 +272,69 @@ def test_a_duplicate_that_slips_past_the_check_is_caught_by_the_database(
     assert snapshot(session) == before  # the savepoint kept the outer transaction usable
     sign_up(session, clock, "bob", "bob@example.org", PASSWORD, hasher=CHEAP)
     session.commit()
+
+
+# --- signing up by email ----------------------------------------------------------------------
+
+
+def test_a_sign_up_request_writes_nothing_and_hides_a_taken_email_in_its_mail(
+    session: Session, clock: ManualClock, alice: Account
+) -> None:
+    session.commit()
+    before = snapshot(session)
+    free = request_sign_up(session, "Bob", "Bob@Example.org", PASSWORD, hasher=CHEAP)
+    taken = request_sign_up(session, "bob", "ALICE@example.org", PASSWORD, hasher=CHEAP)
+    assert snapshot(session) == before
+    assert (free.claim.username, free.claim.email) == ("bob", "bob@example.org")
+    assert CHEAP.verify(free.claim.password_hash, PASSWORD) and PASSWORD not in repr(free)
+    assert (free.email_taken, taken.email_taken) == (False, True)
+    assert "email_taken" not in repr(taken)
+
+    links = {
+        "finish_link": "https://crowd.example/f?t=1",
+        "sign_in_link": "https://crowd.example/login",
+    }
+    invitation, notice = sign_up_mail(free, **links), sign_up_mail(taken, **links)
+    assert (invitation.to, notice.to) == ("bob@example.org", "alice@example.org")
+    assert links["finish_link"] in invitation.body and links["sign_in_link"] not in invitation.body
+    assert links["sign_in_link"] in notice.body and links["finish_link"] not in notice.body
+
+    with pytest.raises(UsernameTaken):  # usernames are public: said at once
+        request_sign_up(session, "ALICE", "new@example.org", PASSWORD, hasher=CHEAP)
+    with pytest.raises(WeakPassword):
+        request_sign_up(session, "bob", "bob@example.org", "short", hasher=CHEAP)
+    assert snapshot(session) == before
+
+
+def test_finishing_a_sign_up_creates_the_claimed_account_once(
+    session: Session, clock: ManualClock, alice: Account
+) -> None:
+    claim = request_sign_up(session, "bob", "bob@example.org", PASSWORD, hasher=CHEAP).claim
+    assert SignUpClaim.from_fields(claim.fields()) == claim
+    bob = finish_sign_up(session, clock, claim)
+    assert authenticate(session, "bob", PASSWORD, hasher=CHEAP) is bob
+    session.commit()
+    before = snapshot(session)
+    with pytest.raises(EmailTaken):  # the same link again
+        finish_sign_up(session, clock, claim)
+    late = SignUpClaim("bob", "other@example.org", claim.password_hash)
+    with pytest.raises(UsernameTaken):
+        finish_sign_up(session, clock, late)
+    assert snapshot(session) == before
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"username": "Bob", "email": "bob@example.org", "password_hash": "$argon2id$x"},
+        {"username": "bob", "email": "Bob@example.org", "password_hash": "$argon2id$x"},
+        {"username": "bob", "email": "bob@example.org", "password_hash": "plain"},
+    ],
+)
+def test_a_claim_that_is_not_normal_is_refused(fields: dict[str, str]) -> None:
+    with pytest.raises(InvalidSignUpLink):
+        SignUpClaim.from_fields(fields)
 
 
 def test_a_wrong_password_reads_like_an_unknown_account(session: Session, alice: Account) -> None:

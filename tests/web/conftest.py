@@ -28,6 +28,7 @@ from crowdquant.tournament.rules2017_files import Rules2017Rounds, tournament_ro
 from crowdquant.tournament.tournaments import create_tournament, get_tournament
 
 from ..api.server import serve
+from ..mail.mailbox import Mailbox
 from ..tournament.live_market import KEYS, TUESDAY_NOON, local_storage, market_feed
 from .site import PASSWORD, Browser, Site
 
@@ -39,11 +40,16 @@ def served_site(
     sessions: sessionmaker[Session],
     tmp_path: Path,
     settings: Settings | None = None,
+    *,
+    mailbox: Mailbox | None = None,
     **app_options: Any,
 ) -> Iterator[Site]:
     """Tournament 8 with round 1 open, the operator `olivia`, the books started; the app
     built with `settings` (by default local ones in `tmp_path`) and `app_options` (e.g.
-    `runtimes`), and served."""
+    `runtimes`), and served. The app mails to `mailbox` (a new one by default) unless
+    `app_options` name its `mailer` (None: the one the settings choose)."""
+    mailbox = Mailbox() if mailbox is None else mailbox
+    app_options.setdefault("mailer", mailbox)
     clock = ManualClock(TUESDAY_NOON + timedelta(minutes=5))
     storage = local_storage(tmp_path / "files")
     ledger = SqlLedger(clock)
@@ -64,7 +70,7 @@ def served_site(
         **app_options,
     )
     with serve(app) as url:
-        found = Site(url, clock, storage, sessions, ledger)
+        found = Site(url, clock, storage, sessions, ledger, mailbox)
         try:
             yield found
         finally:

@@ -1,8 +1,10 @@
 """A web site over real HTTP for the page tests: tournament 8 with round 1 open, an operator,
-and browsers (httpx clients keeping cookies) that sign up, log in and post forms."""
+a mailbox, and browsers (httpx clients keeping cookies) that sign up (following the mailed
+link), log in and post forms."""
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +16,11 @@ from crowdquant.clock import ManualClock
 from crowdquant.ledger.sql import SqlLedger
 from crowdquant.storage import LocalStorage
 
+from ..mail.mailbox import Mailbox, links_in
+
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+TOKEN = re.compile(r'name="token" value="([^"]+)"')
+FINISH_PATH = "/signup/finish"
 FIELD_ERROR = re.compile(r'class="field-error"[^>]*>([^<]*)<')
 PASSWORD = "correct horse battery"
 
@@ -26,6 +32,8 @@ class Site:
     storage: LocalStorage
     sessions: sessionmaker[Session]
     ledger: SqlLedger
+    mailbox: Mailbox
+    """Where the site's mail arrives."""
     operator: str = "olivia"  # an operator account's username (password PASSWORD)
     browsers: list[httpx.Client] = field(default_factory=list)
 
@@ -35,13 +43,19 @@ class Site:
         return Browser(client)
 
     def signed_up(self, username: str) -> Browser:
-        """A browser of a new participant, signed in."""
+        """A browser of a new participant, signed in: the sign-up form, then the link that
+        the site mails."""
         browser = self.browser()
+        email = f"{username}@example.org"
         answer = browser.submit(
-            "/signup",
-            {"username": username, "email": f"{username}@example.org", "password": PASSWORD},
+            "/signup", {"username": username, "email": email, "password": PASSWORD}
         )
-        assert answer.status_code == 200 and answer.url.path == "/dashboard", answer.text
+        assert answer.status_code == 200 and "Check your inbox" in answer.text, answer.text
+        mail = self.mailbox.receive()
+        assert mail.to == email, mail
+        (link,) = links_in(mail)
+        finished = browser.finish_sign_up(link)
+        assert finished.status_code == 200 and finished.url.path == "/dashboard", finished.text
         return browser
 
     def logged_in(self, username: str) -> Browser:
@@ -77,6 +91,14 @@ class Browser:
         """Post a form as the page `page` (default: `path`) would, token included."""
         token = self.token(page or path)
         return self.client.post(path, data={**data, "csrf": token}, files=files)
+
+    def finish_sign_up(self, link: str) -> httpx.Response:
+        """Follow a sign-up mail's link and press its button."""
+        page = self.client.get(link)
+        assert page.status_code == 200, page.text
+        found = TOKEN.search(page.text)
+        assert found, "no sign-up token on the page"
+        return self.submit(FINISH_PATH, {"token": html.unescape(found[1])}, page=link)
 
 
 def field_errors(page: httpx.Response) -> list[str]:

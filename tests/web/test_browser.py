@@ -42,6 +42,7 @@ from crowdquant.tournament.tournaments import create_tournament, get_tournament
 
 from ..api.server import serve
 from ..conftest import PostgresServer
+from ..mail.mailbox import Mailbox, links_in
 from ..tournament.live_market import TUESDAY_NOON, local_storage
 from ..tournament.scored_round import market_feed
 from .conftest import CHEAP
@@ -80,6 +81,7 @@ class Stage:
     ledger: SqlLedger
     round_id: object
     targets: FeedTargets
+    mailbox: Mailbox
 
     def grant(self, username: str, nmr: int) -> None:
         with transaction(self.sessions) as session:  # type: ignore[arg-type]
@@ -122,6 +124,7 @@ def stage(postgres_server: PostgresServer, tmp_path: Path) -> Iterator[Stage]:
                     )  # fmt: skip
                 round_id = round_.id
             targets = FeedTargets(feed)
+            mailbox = Mailbox()
             app = create_app(
                 Settings(home=tmp_path / "home"),
                 clock=clock,
@@ -129,10 +132,11 @@ def stage(postgres_server: PostgresServer, tmp_path: Path) -> Iterator[Stage]:
                 storage=storage,
                 ledger=ledger,
                 hasher=CHEAP,
+                mailer=mailbox,
                 runtimes={8: TournamentRuntime(publisher, targets, targets)},
             )
             with serve(app) as served:
-                yield Stage(served, clock, sessions, ledger, round_id, targets)
+                yield Stage(served, clock, sessions, ledger, round_id, targets, mailbox)
         finally:
             engine.dispose()
 
@@ -179,12 +183,17 @@ def test_a_participants_week(chromium: Browser, stage: Stage, tmp_path: Path) ->
     page = chromium.new_page(viewport=DESKTOP, base_url=stage.url)  # type: ignore[arg-type]
     page.set_default_timeout(15_000)
 
-    # sign up
+    # sign up, then follow the mailed link
     page.goto("/signup")
     page.fill("input[name=username]", "alice")
     page.fill("input[name=email]", "alice@example.org")
     page.fill("input[name=password]", PASSWORD)
     page.click("button:has-text('Sign up')")
+    expect(page.locator("main")).to_contain_text("Check your inbox to finish signing up")
+    (link,) = links_in(stage.mailbox.receive())
+    page.goto(link)
+    expect(page.locator("main")).to_contain_text("Create the account alice?")
+    page.click("button:has-text('Create my account')")
     expect(page).to_have_url(f"{stage.url}/dashboard")
     expect(page.locator("header")).to_contain_text("TOURNAMENT 8")
     shot(page, "dashboard-new")

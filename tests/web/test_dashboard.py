@@ -240,9 +240,10 @@ def small_uploads(site: Site, tmp_path: Path) -> Iterator[Site]:
         ledger=site.ledger,
         hasher=CHEAP,
         max_upload_bytes=1024,
+        mailer=site.mailbox,
     )
     with serve(app) as url:
-        small = Site(url, site.clock, site.storage, site.sessions, site.ledger)
+        small = Site(url, site.clock, site.storage, site.sessions, site.ledger, site.mailbox)
         try:
             yield small
         finally:

@@ -15,9 +15,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crowdquant.clock import Clock
 from crowdquant.db.session import one_writer_at_a_time
-from crowdquant.http.signing import UrlSigner
+from crowdquant.http.signing import SignedTokens, UrlSigner
 from crowdquant.http.throttle import Throttle
 from crowdquant.ledger import Ledger
+from crowdquant.mail import Mailer
 from crowdquant.settings import Settings
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.runtime import NO_RUNTIME, TournamentRuntime
@@ -33,6 +34,9 @@ class Services:
     max_upload_bytes: int
     ledger: Ledger
     throttle: Throttle
+    mailer: Mailer
+    """Where sign-up links and notices are sent (`crowdquant.mail`)."""
+    sign_up_tokens: SignedTokens
     hasher: PasswordHasher | None = None
     """Password hashing for sign-up and sign-in (None: the accounts service's default)."""
     runtimes: Mapping[int, TournamentRuntime] = field(default_factory=dict)

@@ -180,3 +180,65 @@ class UrlSigner:
 def signer_from_settings(settings: Settings, clock: Clock) -> UrlSigner:
     """The URL signer keyed with the settings' secret key, derived for this purpose only."""
     return UrlSigner(derive_key(secret_key_of(settings)), clock)
+
+
+SIGN_UP_PURPOSE = "crowdquant/sign-up-links/v1"
+"""The purpose string the sign-up links' key is derived with; change it to void every link."""
+MAX_TOKEN_LENGTH = 4096
+_TOKEN = re.compile(r"([A-Za-z0-9_-]{1,4000})\.([A-Za-z0-9_-]{43})")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class SignedTokens:
+    """Signed, expiring sets of text fields that travel inside a link (a sign-up's).
+
+    A token is ``<fields>.<signature>``: the fields and the expiry as base64url JSON, then
+    HMAC-SHA256 over that text, compared in constant time. `read` raises `UrlForged` for a
+    token this signer did not make as presented, `UrlExpired` for one past its time.
+    The fields are signed, not encrypted: put nothing in them the link's reader may not see.
+    """
+
+    def __init__(self, secret: bytes, clock: Clock) -> None:
+        if len(secret) < MIN_SECRET_BYTES:
+            raise ValueError(f"a signing secret has at least {MIN_SECRET_BYTES} bytes")
+        self._secret = bytes(secret)
+        self.clock = clock
+
+    def __repr__(self) -> str:
+        return "SignedTokens(<secret>)"
+
+    def _mac(self, body: str) -> str:
+        return _b64(hmac.new(self._secret, body.encode("ascii"), hashlib.sha256).digest())
+
+    def make(self, fields: Mapping[str, str], expires_in: timedelta) -> str:
+        """A token carrying `fields` for `expires_in`."""
+        if expires_in <= timedelta(0):
+            raise ValueError("a signed token must expire in the future")
+        expires = int((self.clock.now() + expires_in).timestamp())
+        body = _b64(json.dumps({"fields": dict(fields), "expires": expires}).encode("utf-8"))
+        token = f"{body}.{self._mac(body)}"
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise ValueError(f"a signed token has at most {MAX_TOKEN_LENGTH} characters")
+        return token
+
+    def read(self, token: str) -> dict[str, str]:
+        """The fields `token` carries, if this signer made it and it has not expired."""
+        match = _TOKEN.fullmatch(token.strip()) if len(token) <= MAX_TOKEN_LENGTH else None
+        if match is None:
+            raise UrlForged()
+        body, given = match[1], match[2]
+        if not hmac.compare_digest(self._mac(body).encode("ascii"), given.encode("ascii")):
+            raise UrlForged()
+        content = json.loads(_unb64(body))  # signed by us: well-formed
+        expires_at = datetime.fromtimestamp(content["expires"], UTC)
+        if self.clock.now() >= expires_at:
+            raise UrlExpired(expires_at)
+        return {str(name): str(value) for name, value in content["fields"].items()}
+
+
+def sign_up_tokens_from_settings(settings: Settings, clock: Clock) -> SignedTokens:
+    """The signer of sign-up links, keyed with the settings' secret key for this purpose."""
+    return SignedTokens(derive_key(secret_key_of(settings), SIGN_UP_PURPOSE), clock)

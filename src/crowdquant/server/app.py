@@ -7,7 +7,8 @@ the settings, the upload cap for uploads).
 
 ``create_app`` takes everything it needs (settings, clock, session factory, storage, ledger);
 nothing is global, so tests and the server build as many apps as they like. The ledger
-defaults to the backend the settings choose (`ledger_from_settings`).
+and the mailer default to the backends the settings choose (`ledger_from_settings`,
+`mailer_from_settings`, which refuses incomplete mail settings before anything is served).
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from crowdquant.api.rest.errors import refusal
 from crowdquant.clock import Clock
 from crowdquant.http.body_limit import BodyLimit, refuse_as_json
 from crowdquant.http.services import Services
-from crowdquant.http.signing import signer_from_settings
+from crowdquant.http.signing import sign_up_tokens_from_settings, signer_from_settings
 from crowdquant.http.throttle import Throttle
 from crowdquant.ledger import Ledger, ledger_from_settings
+from crowdquant.mail import Mailer, mailer_from_settings
 from crowdquant.scoring.validation import DEFAULT_MAX_BYTES
 from crowdquant.server.headers import SecurityHeaders
 from crowdquant.settings import Settings
@@ -60,6 +62,7 @@ def create_app(
     max_upload_bytes: int = DEFAULT_MAX_BYTES,
     ledger: Ledger | None = None,
     hasher: PasswordHasher | None = None,
+    mailer: Mailer | None = None,
     runtimes: Mapping[int, TournamentRuntime] | None = None,
 ) -> FastAPI:
     app = FastAPI(title="crowdquant", docs_url=None, redoc_url=None, openapi_url=None)
@@ -72,6 +75,8 @@ def create_app(
         max_upload_bytes=max_upload_bytes,
         ledger=ledger_from_settings(settings, clock) if ledger is None else ledger,
         throttle=Throttle.from_settings(settings, clock),
+        mailer=mailer_from_settings(settings) if mailer is None else mailer,
+        sign_up_tokens=sign_up_tokens_from_settings(settings, clock),
         hasher=hasher,
         runtimes=dict(runtimes or {}),
     )

@@ -7,7 +7,8 @@ raises leaves the database as it found it (unique clashes are caught in a savepo
 Secrets are never stored. Passwords, which people choose and attackers can guess, are hashed
 with argon2id, a deliberately slow KDF. Web-session tokens and API-key secrets are 32 random
 bytes: nothing to guess, so their SHA-256 is stored and a slow KDF would only slow every
-request. API-key hashes are compared with `hmac.compare_digest`.
+request. API-key hashes are compared with `hmac.compare_digest`; a web session is found by
+its token's SHA-256, which a guesser cannot steer, so the lookup's timing tells nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -28,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from crowdquant.clock import Clock
 from crowdquant.db.models import Account, ApiKey, ApiScope, WebSession
+from crowdquant.mail import Message
 from crowdquant.tournament.errors import ServiceError
 
 Scope = ApiScope  # what an API key may do: read, upload, stake
@@ -194,28 +196,145 @@ def sign_up(
     *,
     hasher: PasswordHasher | None = None,
 ) -> Account:
-    """A new account; username and email are stored lower-case, the password argon2id-hashed."""
+    """A new account at once (the operator's way); username and email are stored lower-case,
+    the password argon2id-hashed. People sign themselves up with `request_sign_up`."""
+    name, address = _checked_form(username, email, password)
+    _check_free(session, name, address)
+    return _create_account(session, clock, name, address, _hasher(hasher).hash(password))
+
+
+def _checked_form(username: str, email: str, password: str) -> tuple[str, str]:
     name, address = normal_name(username), normal_email(email)
     if name is None:
         raise InvalidUsername()
     if address is None:
         raise InvalidEmail()
     _check_password(password)
-    _check_free(session, name, address)
+    return name, address
+
+
+def _create_account(
+    session: Session, clock: Clock, name: str, address: str, password_hash: str
+) -> Account:
     account = Account(
-        username=name,
-        email=address,
-        password_hash=_hasher(hasher).hash(password),
-        created_at=clock.now(),
+        username=name, email=address, password_hash=password_hash, created_at=clock.now()
     )
     try:
         with session.begin_nested():
             session.add(account)
             session.flush()
     except IntegrityError:
-        _check_free(session, name, address)  # someone signed up with it since the check above
+        _check_free(session, name, address)  # someone signed up with it since the check
         raise
     return account
+
+
+# --- signing up by email ---------------------------------------------------------------------
+#
+# A sign-up form never says whether its email has an account: the answer is always "check
+# your inbox". A free email is sent a link that carries the account to create (signed by
+# the caller, see `SignUpClaim`); a taken one is sent a notice pointing to the sign-in page.
+# The account exists only once the link is followed (`finish_sign_up`). Usernames are
+# public (profiles, leaderboards), so a taken one is said at once.
+
+SIGN_UP_LINK_TTL = timedelta(hours=24)
+SITE_NAME = "crowdquant"
+
+
+class InvalidSignUpLink(AccountError):  # noqa: N818
+    code = "invalid_sign_up_link"
+    default_message = "this sign-up link is not valid: sign up again"
+
+
+@dataclass(frozen=True)
+class SignUpClaim:
+    """The account a sign-up link creates once followed: what the link carries, signed."""
+
+    username: str
+    email: str
+    password_hash: str = field(repr=False)
+
+    def fields(self) -> dict[str, str]:
+        return {"username": self.username, "email": self.email, "password_hash": self.password_hash}
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, str]) -> SignUpClaim:
+        """The claim a verified link carries; InvalidSignUpLink if it is not one."""
+        username, email = fields.get("username", ""), fields.get("email", "")
+        password_hash = fields.get("password_hash", "")
+        if normal_name(username) != username or normal_email(email) != email:
+            raise InvalidSignUpLink()
+        if not password_hash.startswith("$argon2"):
+            raise InvalidSignUpLink()
+        return cls(username, email, password_hash)
+
+
+@dataclass(frozen=True)
+class SignUpRequest:
+    """A checked sign-up form: the claim to send, and whether its email has an account."""
+
+    claim: SignUpClaim
+    email_taken: bool = field(repr=False)
+
+
+def request_sign_up(
+    session: Session,
+    username: str,
+    email: str,
+    password: str,
+    *,
+    hasher: PasswordHasher | None = None,
+) -> SignUpRequest:
+    """Check a sign-up form and hash its password; nothing is written.
+
+    Raises for bad input and a taken username. A taken email is not an error: the request
+    says so only to `sign_up_mail`, and costs the same (the password is hashed either way).
+    """
+    name, address = _checked_form(username, email, password)
+    if session.scalar(select(Account.id).where(Account.username == name)) is not None:
+        raise UsernameTaken()
+    taken = session.scalar(select(Account.id).where(Account.email == address)) is not None
+    claim = SignUpClaim(name, address, _hasher(hasher).hash(password))
+    return SignUpRequest(claim, email_taken=taken)
+
+
+def sign_up_mail(request: SignUpRequest, *, finish_link: str, sign_in_link: str) -> Message:
+    """The mail a sign-up sends: the link to finish it, or, for an email that has an account,
+    a notice that someone tried, pointing to the sign-in page."""
+    to = request.claim.email
+    hours = int(SIGN_UP_LINK_TTL.total_seconds() // 3600)
+    if request.email_taken:
+        return Message(
+            to=to,
+            subject=f"Someone tried to sign up to {SITE_NAME} with your email",
+            body=(
+                f"Someone asked to sign up to {SITE_NAME} with this email address, which"
+                " already has an account. No new account was made.\n\n"
+                f"If it was you, log in instead:\n{sign_in_link}\n\n"
+                "If it was not you, ignore this mail: your account is unchanged.\n"
+            ),
+        )
+    return Message(
+        to=to,
+        subject=f"Finish signing up to {SITE_NAME}",
+        body=(
+            f"To finish signing up to {SITE_NAME} as {request.claim.username}, follow this"
+            f" link within {hours} hours:\n{finish_link}\n\n"
+            "If you did not ask for an account, ignore this mail: none is made.\n"
+        ),
+    )
+
+
+def finish_sign_up(session: Session, clock: Clock, claim: SignUpClaim) -> Account:
+    """Create the account a followed sign-up link claims.
+
+    EmailTaken if the email has an account (the link was followed before; told here, as
+    whoever follows the link reads that inbox); UsernameTaken if someone took the name since.
+    """
+    if session.scalar(select(Account.id).where(Account.email == claim.email)) is not None:
+        raise EmailTaken()
+    _check_free(session, claim.username, claim.email)
+    return _create_account(session, clock, claim.username, claim.email, claim.password_hash)
 
 
 class UnknownAccount(AccountError):  # noqa: N818

@@ -1,27 +1,43 @@
-"""Signing up, in and out."""
+"""Signing up, in and out.
+
+Signing up takes the email's inbox: the form answers "check your inbox" whatever the
+email, and the account is made when the mailed link is followed (`tournament.accounts`,
+`request_sign_up`). The link carries the account to create, signed and expiring
+(`Services.sign_up_tokens`); no row exists until then.
+"""
 
 from __future__ import annotations
 
-from urllib.parse import urlparse
+import logging
+from urllib.parse import urlencode, urlparse
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.background import BackgroundTask
 
-from crowdquant.http.services import client_address
+from crowdquant.http.services import base_url, client_address
+from crowdquant.http.signing import UrlExpired, UrlForged
 from crowdquant.http.throttle import Action
+from crowdquant.mail import Mailer, MailError, Message
 from crowdquant.tournament.accounts import (
+    SIGN_UP_LINK_TTL,
     AccountError,
     EmailTaken,
     InvalidEmail,
+    InvalidSignUpLink,
     InvalidUsername,
+    SignUpClaim,
     UsernameTaken,
     WeakPassword,
     authenticate,
     end_web_session,
-    sign_up,
+    finish_sign_up,
+    request_sign_up,
+    sign_up_mail,
     start_web_session,
 )
-from crowdquant.web.deps import PageSession, ServicesDep
+from crowdquant.web.deps import PageSession, Services, ServicesDep
+from crowdquant.web.errors import PageError
 from crowdquant.web.forms import FormErrors, Text, checked_form
 from crowdquant.web.guards import (
     SESSION_COOKIE,
@@ -34,11 +50,13 @@ from crowdquant.web.routing import PageRoute
 from crowdquant.web.templating import render
 
 router = APIRouter(route_class=PageRoute)
+logger = logging.getLogger(__name__)
+FINISH_PATH = "/signup/finish"
+"""Where a sign-up mail's link goes."""
 FIELD_OF = {
     InvalidUsername: "username",
     UsernameTaken: "username",
     InvalidEmail: "email",
-    EmailTaken: "email",
     WeakPassword: "password",
 }
 
@@ -103,16 +121,69 @@ def signup(
     email: Text = "",
     password: Text = "",
 ) -> Response:
-    services.throttle.hit(Action.SIGN_UP, client_address(request))
+    """Always the same answer once the form is valid, whether or not the email has an
+    account; the mail, sent after the answer, differs (see `request_sign_up`)."""
+    services.throttle.hit(Action.SIGN_UP, client_address(request), email)
     try:
-        account = sign_up(
-            session, services.clock, username, email, password, hasher=services.hasher
-        )
+        asked = request_sign_up(session, username, email, password, hasher=services.hasher)
     except AccountError as error:
         session.rollback()
         errors: FormErrors = {FIELD_OF.get(type(error), "form"): error.message}
         context = {"errors": errors, "username": username, "email": email}
         return render(request, "account/signup.html", context, status=422)
+    token = services.sign_up_tokens.make(asked.claim.fields(), SIGN_UP_LINK_TTL)
+    site = base_url(request)
+    mail = sign_up_mail(
+        asked,
+        finish_link=f"{site}{FINISH_PATH}?{urlencode({'token': token})}",
+        sign_in_link=f"{site}/login",
+    )
+    hours = int(SIGN_UP_LINK_TTL.total_seconds() // 3600)
+    response = render(request, "account/signup_sent.html", {"hours": hours})
+    response.background = BackgroundTask(_send_quietly, services.mailer, mail)
+    return response
+
+
+def _send_quietly(mailer: Mailer, mail: Message) -> None:
+    """Send after the answer: a slow mail server delays no one, and the answer's timing
+    cannot tell a taken email from a free one."""
+    try:
+        mailer.send(mail)
+    except MailError as error:
+        logger.error("a sign-up mail to %s was not sent: %s", mail.to, error)
+
+
+def _claim_of(services: Services, token: str) -> SignUpClaim:
+    try:
+        return SignUpClaim.from_fields(services.sign_up_tokens.read(token))
+    except UrlExpired:
+        raise PageError(400, "This sign-up link has expired: sign up again.") from None
+    except (UrlForged, InvalidSignUpLink):
+        raise PageError(400, "This sign-up link is not valid: sign up again.") from None
+
+
+@router.get(FINISH_PATH)
+def finish_signup_page(request: Request, services: ServicesDep, token: str = "") -> Response:
+    """What a sign-up mail links to: one button creates the account (a link alone does not,
+    so mail scanners that open links create nothing)."""
+    claim = _claim_of(services, token)
+    context = {"username": claim.username, "email": claim.email, "token": token}
+    return render(request, "account/signup_finish.html", context)
+
+
+@router.post(FINISH_PATH, dependencies=[Depends(checked_form)])
+def finish_signup(
+    request: Request, session: PageSession, services: ServicesDep, token: Text = ""
+) -> Response:
+    claim = _claim_of(services, token)
+    try:
+        account = finish_sign_up(session, services.clock, claim)
+    except UsernameTaken:
+        raise PageError(
+            409, "Someone took that username meanwhile: sign up again with another."
+        ) from None
+    except EmailTaken:
+        raise PageError(409, "This email address has an account already: log in.") from None
     token = start_web_session(session, services.clock, account, SESSION_TTL)
     response = RedirectResponse("/dashboard", status_code=303)
     keep_signed_in(response, token, services.settings)
