@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
@@ -238,3 +239,20 @@ def test_a_changed_or_foreign_token_is_refused(clock: ManualClock, tmp_path: Pat
     for_sign_up = sign_up_tokens_from_settings(settings, clock).make({"username": "bob"}, HOUR)
     with pytest.raises(UrlForged):  # the URL signer's key is another purpose's
         SignedTokens(derive_key("k" * 40), clock).read(for_sign_up)
+
+
+def test_signatures_are_compared_in_constant_time(
+    clock: ManualClock, signer: UrlSigner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compared: list[bytes] = []
+    original = hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        compared.append(b)
+        return original(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    signer.verify("GET", PATH, params(signer.sign("GET", PATH, HOUR)))
+    tokens = SignedTokens(SECRET, clock)
+    tokens.read(tokens.make({"username": "bob"}, HOUR))
+    assert len(compared) == 2

@@ -7,11 +7,15 @@ import logging
 import ssl
 import typing
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import trustme
 from pydantic import ValidationError
+from sqlalchemy.orm import sessionmaker
 
+from crowdquant.clock import ManualClock
 from crowdquant.mail import (
     BACKENDS,
     ConsoleMailer,
@@ -22,7 +26,9 @@ from crowdquant.mail import (
     mailer_from_settings,
 )
 from crowdquant.mail.smtp import SmtpMailer
+from crowdquant.server.app import create_app
 from crowdquant.settings import Settings
+from crowdquant.storage import LocalStorage
 
 from .mailbox import Login, Mailbox, free_port, smtp_server
 
@@ -46,6 +52,17 @@ def test_local_mode_logs_mail_and_other_modes_send_it() -> None:
         mode="production", secret_key=SECRET, smtp_host="mail.example", mail_from="n@x.example"
     )
     assert isinstance(mailer_from_settings(ready), SmtpMailer)
+
+
+def test_the_app_is_not_built_on_incomplete_mail_settings(tmp_path: Path) -> None:
+    production = Settings(mode="production", home=tmp_path, secret_key=SECRET)
+    with pytest.raises(MailSettingsError, match="CROWDQUANT_SMTP_HOST"):
+        create_app(
+            production,
+            clock=ManualClock(datetime(2026, 1, 3, tzinfo=UTC)),
+            sessions=sessionmaker(),
+            storage=LocalStorage(tmp_path / "files"),
+        )
 
 
 def test_half_done_mail_settings_are_refused() -> None:

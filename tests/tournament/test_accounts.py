@@ -7,6 +7,7 @@ Every refusal is checked to change nothing: `snapshot` reads every row of every 
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -433,6 +434,24 @@ def test_a_web_session_lasts_its_ttl_and_only_its_hash_is_stored(
     with pytest.raises(InvalidWebSession):
         account_for_web_session(session, clock, token)
     assert account_for_web_session(session, clock, live) is alice
+
+
+def test_api_key_secrets_are_compared_in_constant_time(
+    session: Session, clock: ManualClock, alice: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = create_api_key(session, clock, alice, "laptop", [Scope.READ])
+    compared: list[object] = []
+    original = hmac.compare_digest
+
+    def spy(a: str, b: str) -> bool:
+        compared.append(b)
+        return original(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    assert authenticate_api_key(session, clock, key.public_id, key.secret, Scope.READ) is alice
+    with pytest.raises(InvalidApiKey):
+        authenticate_api_key(session, clock, key.public_id, "0" * 64, Scope.READ)
+    assert len(compared) == 2
 
 
 def test_unknown_and_ended_web_sessions_are_refused(

@@ -265,6 +265,9 @@ def test_a_2017_rules_model_stakes_on_the_open_round_with_a_confidence(site: Sit
     bad = browser.submit(round_stake, {"amount": "5", "confidence": "2"}, page=stake_page)
     assert bad.status_code == 422
     assert errors(bad) == ["a confidence is a number in (0, 1] with at most 10 decimals"]
+    for odd in ("5e-1", "0.5_0", "\uff10.\uff15", "+0.5", "1e999999"):
+        refused = browser.submit(round_stake, {"amount": "5", "confidence": odd}, page=stake_page)
+        assert refused.status_code == 422 and "a confidence is a number" in errors(refused)[0]
     assert written(site) == before
 
     upload(browser, model, predictions_csv(live_ids(site, 12)))

@@ -14,6 +14,7 @@ Someone else's model (or no model) answers the 404 page. Every change goes throu
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from functools import partial
 from typing import Any
@@ -61,6 +62,8 @@ from crowdquant.web.templating import render
 router = APIRouter(route_class=PageRoute)
 RECENT_CHANGES = 20
 MAX_NUMBER_DIGITS = 9  # a tournament number the database can hold
+PLAIN_DECIMAL = re.compile(r"[0-9]{0,20}\.?[0-9]{1,20}")
+"""A number as a person writes it: ASCII digits, no sign, exponent or underscore."""
 NOTICES = {
     "created": "Your model is entered in the tournament.",
     "renamed": "The model was renamed.",
@@ -332,7 +335,10 @@ def round_stake(
     except AmountError as error:
         return refused("amount", str(error), 422)
     try:
-        level = check_confidence(Decimal(confidence.strip()))
+        written = confidence.strip()
+        if not PLAIN_DECIMAL.fullmatch(written):
+            raise InvalidOperation(written)  # Decimal() takes "5e-1", "0.5_0" and other digits
+        level = check_confidence(Decimal(written))
     except (InvalidOperation, InvalidStakeAmount):
         return refused(
             "confidence", "a confidence is a number in (0, 1] with at most 10 decimals", 422
