@@ -1,4 +1,5 @@
-"""Signed, expiring URLs that the app itself serves: dataset downloads and upload PUTs.
+"""Signed, expiring URLs that the app itself serves: dataset downloads and upload PUTs; and
+signed, expiring tokens that links carry (`SignedTokens`: a sign-up link's).
 
 numerapi uses the URLs the server hands out verbatim and sends no auth header on them
 (protocol §2.5), so each URL carries its own authorization in the query string::
@@ -182,6 +183,8 @@ def signer_from_settings(settings: Settings, clock: Clock) -> UrlSigner:
     return UrlSigner(derive_key(secret_key_of(settings)), clock)
 
 
+TOKEN = "token"
+"""The query parameter a link carries its signed token in (a sign-up link's)."""
 SIGN_UP_PURPOSE = "crowdquant/sign-up-links/v1"
 """The purpose string the sign-up links' key is derived with; change it to void every link."""
 MAX_TOKEN_LENGTH = 4096

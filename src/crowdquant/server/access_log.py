@@ -1,5 +1,6 @@
-"""uvicorn's access log with every URL signature hidden: the log shows each request's query
-string, and a signed URL's signature is its whole authorization."""
+"""uvicorn's access log with every URL signature and signed token hidden: the log shows each
+request's query string, and a signed URL's signature (or a sign-up link's token) is its
+whole authorization."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ from typing import Any
 
 from uvicorn.config import LOGGING_CONFIG
 
-from crowdquant.http.signing import SIGNATURE
+from crowdquant.http.signing import SIGNATURE, TOKEN
 
 HIDDEN = "[hidden]"
-_SIGNED = re.compile(rf"([?&]{SIGNATURE}=)[^&\s]*")
+_SIGNED = re.compile(rf"([?&](?:{SIGNATURE}|{TOKEN})=)[^&\s]*")
 
 
 def hide_signatures(text: str) -> str:
-    """`text` with the value of every ``signature=`` query parameter hidden."""
+    """`text` with the value of every ``signature=`` and ``token=`` query parameter hidden."""
     return _SIGNED.sub(rf"\g<1>{HIDDEN}", text)
 
 

@@ -16,7 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.background import BackgroundTask
 
 from crowdquant.http.services import base_url, client_address
-from crowdquant.http.signing import UrlExpired, UrlForged
+from crowdquant.http.signing import TOKEN, UrlExpired, UrlForged
 from crowdquant.http.throttle import Action
 from crowdquant.mail import Mailer, MailError, Message
 from crowdquant.tournament.accounts import (
@@ -135,7 +135,7 @@ def signup(
     site = base_url(request)
     mail = sign_up_mail(
         asked,
-        finish_link=f"{site}{FINISH_PATH}?{urlencode({'token': token})}",
+        finish_link=f"{site}{FINISH_PATH}?{urlencode({TOKEN: token})}",
         sign_in_link=f"{site}/login",
     )
     hours = int(SIGN_UP_LINK_TTL.total_seconds() // 3600)
