@@ -8,7 +8,7 @@ from __future__ import annotations
 import smtplib
 import ssl
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, make_msgid, parseaddr
 
 from crowdquant.mail.interface import MailError, Message
 
@@ -47,7 +47,7 @@ class SmtpMailer:
         mail["To"] = message.to
         mail["Subject"] = message.subject
         mail["Date"] = formatdate(localtime=False, usegmt=True)
-        mail["Message-ID"] = make_msgid(domain=self.sender.rpartition("@")[2] or None)
+        mail["Message-ID"] = make_msgid(domain=parseaddr(self.sender)[1].rpartition("@")[2] or None)
         mail.set_content(message.body)
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as server:
