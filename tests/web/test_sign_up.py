@@ -4,6 +4,8 @@ Mail goes through a real SMTP server (aiosmtpd) on loopback."""
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -16,11 +18,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crowdquant.db.models import Account
 from crowdquant.db.session import transaction
+from crowdquant.mail import MailError, Message
 from crowdquant.settings import Settings
 
 from ..mail.mailbox import Mailbox, links_in, smtp_server
 from .conftest import served_site
-from .site import FINISH_PATH, PASSWORD, Site, field_errors
+from .site import FINISH_PATH, PASSWORD, Browser, Site, field_errors
 
 
 @pytest.fixture
@@ -157,3 +160,56 @@ def test_a_form_token_in_any_characters_is_refused_not_failed(site: Site) -> Non
         "/signup", data={"csrf": "é", "username": "x", "email": "x@example.org", "password": "p"}
     )
     assert refused.status_code == 403 and "expired" in refused.text
+
+
+def _browser_from(site: Site, address: str) -> Browser:
+    """A browser whose requests come from `address` (any of 127.0.0.0/8 on loopback)."""
+    transport = httpx.HTTPTransport(local_address=address)
+    client = httpx.Client(base_url=site.url, timeout=30, follow_redirects=True, transport=transport)
+    site.browsers.append(client)
+    return Browser(client)
+
+
+def test_sign_ups_per_email_are_rate_limited_whatever_the_address(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    settings = Settings(home=tmp_path / "home", rate_limit_sign_up="2/hour")
+    with served_site(sessions, tmp_path, settings) as site:
+        form = {"username": "victim", "email": "victim@example.org", "password": PASSWORD}
+        for address in ("127.0.0.2", "127.0.0.3"):
+            assert _browser_from(site, address).submit("/signup", form).status_code == 200
+        refused = _browser_from(site, "127.0.0.4").submit("/signup", form)
+        assert refused.status_code == 429 and "too many sign-up requests" in refused.text
+        other = {**form, "email": "someone@example.org"}
+        assert _browser_from(site, "127.0.0.4").submit("/signup", other).status_code == 200
+        assert [site.mailbox.receive().to for _ in range(3)] == [
+            "victim@example.org",
+            "victim@example.org",
+            "someone@example.org",
+        ]
+
+
+class _Down:
+    """A mail server that cannot be reached; says when it was asked."""
+
+    def __init__(self) -> None:
+        self.asked = threading.Event()
+
+    def send(self, message: Message) -> None:
+        self.asked.set()
+        raise MailError("the mail server 127.0.0.1:25 refused: ConnectionRefusedError")
+
+
+def test_a_mail_server_that_is_down_changes_neither_the_answer_nor_the_accounts(
+    sessions: sessionmaker[Session], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    down = _Down()
+    with (
+        caplog.at_level(logging.ERROR, logger="crowdquant.web.account"),
+        served_site(sessions, tmp_path, mailer=down) as site,
+    ):
+        answer = sign_up_form(site, "gina", "gina@example.org")
+        assert answer.status_code == 200 and "Check your inbox" in answer.text
+        assert down.asked.wait(15)
+        assert accounts(site) == [("olivia", "olivia@example.org")]
+    assert "a sign-up mail to gina@example.org was not sent" in caplog.text
