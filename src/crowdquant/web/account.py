@@ -184,9 +184,9 @@ def finish_signup(
         ) from None
     except EmailTaken:
         raise PageError(409, "This email address has an account already: log in.") from None
-    token = start_web_session(session, services.clock, account, SESSION_TTL)
+    cookie = start_web_session(session, services.clock, account, SESSION_TTL)
     response = RedirectResponse("/dashboard", status_code=303)
-    keep_signed_in(response, token, services.settings)
+    keep_signed_in(response, cookie, services.settings)
     return response
 
 
