@@ -116,6 +116,22 @@ KILLS = {
     "postgresql": ("scoring:after-meta-model", "resolution:before-commit", "open:before-commit"),
 }
 """Where the real process is killed: a scoring pass, a resolution and a round's opening."""
+LEFT_UNNAMED = {
+    "scoring:after-targets": ["operator/rounds/{round}/targets_day_001.parquet"],
+    "scoring:after-meta-model": ["operator/rounds/{round}/meta_model.parquet"],
+    "resolution:before-commit": [],
+    "open:after-files": ["v1/live_2.parquet"],
+    "open:before-commit": ["v1/live_2.parquet"],
+}
+"""The files a kill leaves that no row names: written, their rows never committed."""
+LEFT_ROUNDS = {
+    "scoring:after-targets": [(1, RoundStatus.SCORING)],
+    "scoring:after-meta-model": [(1, RoundStatus.SCORING)],
+    "resolution:before-commit": [(1, RoundStatus.SCORING)],
+    "open:after-files": [(1, RoundStatus.RESOLVED)],
+    "open:before-commit": [(1, RoundStatus.RESOLVED)],
+}
+"""Round 1 (and no other) as each kill leaves it."""
 
 
 @dataclass(frozen=True)
@@ -406,6 +422,29 @@ class Canon:
                 found[self.uuid_text(key)] = hashlib.sha256(path.read_bytes()).hexdigest()
         return found
 
+    def unnamed_files(self) -> list[str]:
+        """Stored keys no row names, but two no row names by design: a round's prediction
+        cache (`scoring.inputs`) and the version's own live file, which round 1's replaced
+        in the version's file list when it opened."""
+        named = {
+            value
+            for rows in self.rows.values()
+            for row in rows
+            for value in row.values()
+            if isinstance(value, str)
+        }
+        return sorted(
+            key
+            for path in self.files_root.rglob("*")
+            if path.is_file()
+            and (key := path.relative_to(self.files_root).as_posix()) not in named
+            and not key.endswith("/predictions.parquet")
+            and key != "v1/live.parquet"
+        )
+
+    def round_statuses(self) -> list[tuple[int, RoundStatus]]:
+        return sorted((row["number"], row["status"]) for row in self.rows["rounds"])
+
 
 def differences(reference: dict[str, Any], other: dict[str, Any]) -> list[str]:
     found = []
@@ -518,6 +557,11 @@ def test_serve_killed_while_scoring_resolving_and_opening_ends_as_one_never_kill
     for step in KILLS[prepared.backend]:
         code, output = serve(run, start, crash_at=step)
         assert code == -signal.SIGKILL, f"{step}: exited {code} instead of being killed\n{output}"
+        left = Canon(run, prepared.kept_ids)
+        round_1 = next(row["id"].hex for row in left.rows["rounds"] if row["number"] == 1)
+        unnamed = [key.format(round=round_1) for key in LEFT_UNNAMED[step]]
+        assert left.unnamed_files() == unnamed  # the window was hit: files without rows
+        assert left.round_statuses() == LEFT_ROUNDS[step]
         start = last_tick(output)
     code, output = serve(run, start)
     assert code == 0, output
