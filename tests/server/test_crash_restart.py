@@ -158,8 +158,8 @@ class Prepared:
     backend: str
     original: Run
     server: PostgresServer | None
-    kept_ids: frozenset[str]
-    """Every id in the database as prepared: the same in every copy."""
+    kept_ids: frozenset[tuple[str, str]]
+    """Every (table, id) in the database as prepared: the same in every copy."""
     copies: list[str] = field(default_factory=list)
 
     def copy(self, home: Path, name: str) -> Run:
@@ -257,12 +257,12 @@ def prepare(home: Path, database: str | None) -> None:
         infra.close()
 
 
-def all_ids(database: str) -> frozenset[str]:
+def all_ids(database: str) -> frozenset[tuple[str, str]]:
     engine = make_engine(database)
     try:
         with engine.connect() as connection:
             return frozenset(
-                str(value)
+                (table.name, str(value))
                 for table in Base.metadata.sorted_tables
                 if "id" in table.c
                 for value in connection.scalars(select(table.c.id))
@@ -330,7 +330,7 @@ _UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f
 class Canon:
     """A run's rows and files with every generated id replaced by what it names."""
 
-    def __init__(self, run: Run, kept_ids: frozenset[str]) -> None:
+    def __init__(self, run: Run, kept_ids: frozenset[tuple[str, str]]) -> None:
         self.kept = kept_ids
         database = run.database or Settings(home=run.home).database
         engine = make_engine(database)
@@ -360,7 +360,7 @@ class Canon:
 
     def label(self, table: str, value: object) -> str:
         key = (table, str(value))
-        if str(value) in self.kept:
+        if key in self.kept:
             return str(value)
         if key not in self._labels:
             row = self.by_id.get(key)
@@ -373,8 +373,6 @@ class Canon:
     def uuid_text(self, text: str) -> str:
         def named(found: re.Match[str]) -> str:
             value = str(uuid.UUID(found.group(0)))
-            if value in self.kept:
-                return value
             table = self.uuid_table.get(value)
             return found.group(0) if table is None else self.label(table, value)
 
