@@ -12,7 +12,7 @@ import pytest
 PACKAGE = Path(__file__).parents[1] / "src" / "crowdquant"
 
 CORE = {"scoring", "data", "payouts", "money"}
-INFRASTRUCTURE = {"db", "storage", "ledger", "mail", "clock", "settings"}
+INFRASTRUCTURE = {"db", "storage", "ledger", "mail", "clock", "settings", "faults"}
 SERVICES = {"tournament", "fund", "simulate"}
 BELOW_SERVICES = CORE | INFRASTRUCTURE
 
@@ -34,6 +34,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "storage": {"settings"},
     "mail": {"settings"},
     "clock": set(),
+    "faults": set(),
     "settings": set(),
     # the core: pure functions
     "data": {"scoring", "money"},

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, TypeVar
 
 import typer
@@ -18,7 +18,7 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from crowdquant.cli.data import _fail, console
-from crowdquant.clock import Clock, SystemClock
+from crowdquant.clock import Clock, ManualClock, SystemClock
 from crowdquant.data.release import DatasetVersion, ReleaseError
 from crowdquant.db import migrate
 from crowdquant.db.models import (
@@ -33,6 +33,7 @@ from crowdquant.db.session import transaction
 from crowdquant.money import Currency, format_amount
 from crowdquant.server.bootstrap import Infrastructure, MigrationError, bootstrap, printable_url
 from crowdquant.server.serve import SERVICE_ERRORS, build_server, url_line
+from crowdquant.server.stepped import stepped_ticks, utc_time
 from crowdquant.settings import Settings
 from crowdquant.tournament.accounts import (
     create_api_key,
@@ -512,17 +513,57 @@ def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on (0: any free port)")] = 8000,
     tick_seconds: Annotated[float, typer.Option(help="seconds between scheduler ticks")] = 60.0,
+    clock_start: Annotated[
+        str | None,
+        typer.Option(help="run on a stepped clock from this UTC time (ISO 8601), for rehearsals"),
+    ] = None,
+    clock_step_hours: Annotated[
+        float, typer.Option(help="hours the stepped clock moves at each tick")
+    ] = 1.0,
+    clock_until: Annotated[
+        str | None, typer.Option(help="stop after the stepped clock's last tick at or before this")
+    ] = None,
 ) -> None:
     """Serve numerapi's API and run the round scheduler until Ctrl-C."""
+    stepped = _stepped_clock(clock_start, clock_step_hours, clock_until)
     settings = Settings()
     try:
         server = build_server(
-            settings, host=host, port=port, tick_seconds=tick_seconds, warn=console.print
+            settings,
+            host=host,
+            port=port,
+            tick_seconds=tick_seconds,
+            warn=console.print,
+            clock=None if stepped is None else stepped[0],
         )
     except Exception as exc:
         raise _fail(f"cannot start: {exc}") from exc
     console.print(f"serving {printable_url(settings.database)}; participants set:")
     public = settings.public_url
     console.print(url_line(server.url if public is None else str(public)), markup=False)
-    server.run()
+    if stepped is None:
+        server.run()
+    else:
+        clock, step, until = stepped
+        server.run(stepped_ticks(server, clock, step, until=until, say=console.print))
     console.print("stopped")
+
+
+def _stepped_clock(
+    start: str | None, step_hours: float, until: str | None
+) -> tuple[ManualClock, timedelta, datetime | None] | None:
+    """The stepped clock `serve` was asked for (None: the system's), its step and end."""
+    if start is None:
+        if until is not None:
+            raise _fail("--clock-until needs --clock-start")
+        return None
+    if not 0 < step_hours <= 24 * 366:
+        raise _fail(f"--clock-step-hours must be above 0 and at most a year, not {step_hours}")
+    try:
+        begins = utc_time(start)
+        ends = None if until is None else utc_time(until)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    if ends is not None and ends < begins:
+        raise _fail("--clock-until is before --clock-start")
+    return ManualClock(begins), timedelta(hours=step_hours), ends

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from crowdquant.clock import Clock
 from crowdquant.db.models import Round, Tournament
+from crowdquant.faults import crash_point
 from crowdquant.fund.rounds import RoundMarket, book_returns, build_round_book, tournament_books
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.scoring import stored_meta_model
@@ -40,4 +41,7 @@ def update_fund(
             continue
         build_round_book(session, clock, round_, meta, market, rules.limits)
         built += 1
-    return built, book_returns(session, clock, tournament, market, rules.costs)
+    days = book_returns(session, clock, tournament, market, rules.costs)
+    if built or days:
+        crash_point("fund:before-commit")
+    return built, days

@@ -22,6 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from crowdquant.clock import Clock
 from crowdquant.db.models import Round, RoundStatus, Tournament
+from crowdquant.faults import crash_point
 from crowdquant.ledger import Ledger
 from crowdquant.tournament.resolution import resolve_payouts
 from crowdquant.tournament.rounds import RoundNotFound, RoundStateError
@@ -74,6 +75,7 @@ class RoundLifecycle:
             return False
         if self.ledger is not None:
             freeze_stakes(session, self.ledger, self.clock, round_)
+        crash_point("close:before-commit")
         return True
 
     def start_scoring(self, session: Session, round_: Round) -> bool:
@@ -85,8 +87,10 @@ class RoundLifecycle:
         False if already resolved."""
         if not _advance(session, round_, RoundStatus.RESOLVED):
             return False
+        crash_point("resolution:after-status")
         if self.ledger is not None:
             resolve_payouts(session, self.ledger, self.clock, round_)
+        crash_point("resolution:before-commit")
         return True
 
     def move_to(self, session: Session, round_: Round, wanted: RoundStatus) -> bool:

@@ -30,6 +30,7 @@ from crowdquant.data.eras import era_label
 from crowdquant.data.feed import MarketFeed
 from crowdquant.data.pipeline import era_grid
 from crowdquant.db.models import DatasetFile, Round, RoundStatus, Tournament
+from crowdquant.faults import crash_point
 from crowdquant.payouts import PayoutRule, PayoutRuleError, rule_to_data, rule_with
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.calendar import (
@@ -287,6 +288,7 @@ def open_round(
             f"publishing round {number} of tournament {tournament.number} failed:"
             f" {type(exc).__name__}: {exc}"
         ) from exc
+    crash_point("open:after-files")
 
     round_ = Round(
         tournament_id=tournament.id,
@@ -311,6 +313,7 @@ def open_round(
         for file in published.files:
             _record(session, tournament.dataset_version, file, now)
         session.flush()
+    crash_point("open:before-commit")
     return round_
 
 

@@ -39,6 +39,7 @@ from crowdquant.db.models import (
     SubmissionCheck,
     SubmissionStatus,
 )
+from crowdquant.faults import crash_point
 from crowdquant.money import nmr_float
 from crowdquant.scoring.metamodel import (
     STAKE_WEIGHTS,
@@ -215,6 +216,7 @@ def _meta_model(
     key = f"{_folder(round_)}meta_model.parquet"
     content = _frame_bytes(pd.DataFrame({"meta_model": values}, index=ids))
     storage.write(key, content)
+    crash_point("scoring:after-meta-model")
     row = MetaModel(
         round_id=round_.id,
         weighting=weighting,
@@ -368,6 +370,7 @@ def store_targets(
     content = _frame_bytes(frame)
     key = f"{_folder(round_)}targets_day_{day:03d}.parquet"
     storage.write(key, content)
+    crash_point("scoring:after-targets")
     return RoundTargets(
         round_id=round_.id,
         day=day,

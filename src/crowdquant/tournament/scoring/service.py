@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from crowdquant.clock import Clock
 from crowdquant.db.models import MetaModel, Round, RoundScore, RoundStatus, RoundTargets
+from crowdquant.faults import crash_point
 from crowdquant.scoring import SCORING_VERSION
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.scoring.daily import DailyScorer, ScoreValue, similarity_scores
@@ -83,6 +84,7 @@ def score_round(
     new_rows += _score_rows(round_, clock.now(), added)
     session.add_all(new_rows)
     session.flush()
+    crash_point("scoring:before-commit")
     return ScoringUpdate(round_.number, sorted(d for d in missing if d > 0), len(wanted))
 
 
