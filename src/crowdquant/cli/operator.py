@@ -32,7 +32,14 @@ from crowdquant.db.models import (
 from crowdquant.db.session import transaction
 from crowdquant.money import Currency, format_amount
 from crowdquant.server.bootstrap import Infrastructure, MigrationError, bootstrap, printable_url
-from crowdquant.server.serve import SERVICE_ERRORS, build_server, url_line
+from crowdquant.server.serve import (
+    SERVICE_ERRORS,
+    Server,
+    Workers,
+    build_server,
+    prepare_workers,
+    url_line,
+)
 from crowdquant.settings import Settings
 from crowdquant.tournament.accounts import (
     create_api_key,
@@ -512,13 +519,29 @@ def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on (0: any free port)")] = 8000,
     tick_seconds: Annotated[float, typer.Option(help="seconds between scheduler ticks")] = 60.0,
+    workers: Annotated[
+        int, typer.Option(min=1, help="web worker processes on the one port (one ticks)")
+    ] = 1,
 ) -> None:
-    """Serve numerapi's API and run the round scheduler until Ctrl-C."""
+    """Serve numerapi's API and run the round scheduler until Ctrl-C.
+
+    Other `serve` processes (here or on other machines) may share the database: all answer
+    requests, one at a time runs the scheduler."""
     settings = Settings()
     try:
-        server = build_server(
-            settings, host=host, port=port, tick_seconds=tick_seconds, warn=console.print
-        )
+        if workers > 1:
+            server: Server | Workers = prepare_workers(
+                settings, count=workers, host=host, port=port, tick_seconds=tick_seconds
+            )
+        else:
+            server = build_server(
+                settings,
+                host=host,
+                port=port,
+                tick_seconds=tick_seconds,
+                warn=console.print,
+                shared=True,
+            )
     except Exception as exc:
         raise _fail(f"cannot start: {exc}") from exc
     console.print(f"serving {printable_url(settings.database)}; participants set:")

@@ -7,7 +7,8 @@ the settings, the upload cap for uploads).
 
 ``create_app`` takes everything it needs (settings, clock, session factory, storage, ledger);
 nothing is global, so tests and the server build as many apps as they like. The ledger
-defaults to the backend the settings choose (`ledger_from_settings`).
+defaults to the backend the settings choose (`ledger_from_settings`), the abuse limits to
+counts in this process's memory (`http.throttle`).
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ def create_app(
     ledger: Ledger | None = None,
     hasher: PasswordHasher | None = None,
     runtimes: Mapping[int, TournamentRuntime] | None = None,
+    throttle: Throttle | None = None,
 ) -> FastAPI:
     app = FastAPI(title="crowdquant", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.services = Services(
@@ -71,7 +73,7 @@ def create_app(
         signer=signer_from_settings(settings, clock),
         max_upload_bytes=max_upload_bytes,
         ledger=ledger_from_settings(settings, clock) if ledger is None else ledger,
-        throttle=Throttle.from_settings(settings, clock),
+        throttle=throttle or Throttle.from_settings(settings, clock),
         hasher=hasher,
         runtimes=dict(runtimes or {}),
     )
