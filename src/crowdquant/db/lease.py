@@ -68,6 +68,7 @@ class Lease:
     ttl: timedelta
     holder: str = field(default_factory=process_holder)
     now: Callable[[], datetime] = wall_time
+    _held: bool = field(default=False, init=False, repr=False)
 
     @property
     def renew_every(self) -> float:
@@ -98,7 +99,10 @@ class Lease:
                 held = taken.rowcount == 1
         except DBAPIError as exc:
             logger.warning("could not take the %s lease: %s", self.name, exc.orig)
-            return False
+            held = False
+        if held != self._held:
+            logger.info("%s the %s lease (%s)", "took" if held else "lost", self.name, self.holder)
+            self._held = held
         return held
 
     def release(self) -> None:
@@ -111,6 +115,7 @@ class Lease:
                     .where(LeaseRow.name == self.name, LeaseRow.holder == self.holder)
                     .values(holder=None, expires_at=self.now())
                 )
+            self._held = False
         except DBAPIError as exc:
             logger.warning("could not release the %s lease: %s", self.name, exc.orig)
 

@@ -35,6 +35,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from crowdquant.clock import Clock
 from crowdquant.db.models import RateLimitHits, SignInFailures
@@ -194,9 +195,12 @@ class SharedCounts:
             return MemoryCounts()
         path = Path(database)
         engine = make_engine(parsed.set(database=str(path.with_name(f"{path.stem}-limits.db"))))
-        metadata = RateLimitHits.metadata
-        tables = [metadata.tables[model.__tablename__] for model in (RateLimitHits, SignInFailures)]
-        metadata.create_all(engine, tables=tables)
+        with engine.begin() as connection:  # as other processes starting may do at once
+            for model in (RateLimitHits, SignInFailures):
+                table = RateLimitHits.metadata.tables[model.__tablename__]
+                connection.execute(CreateTable(table, if_not_exists=True))
+                for index in table.indexes:
+                    connection.execute(CreateIndex(index, if_not_exists=True))
         return cls(engine)
 
     def hit(self, key: str, now: datetime, window: timedelta, limit: int) -> datetime | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import multiprocessing
 import multiprocessing.connection
+import os
 import signal
 import socket
 import sys
@@ -102,6 +103,14 @@ def url_line(url: str) -> str:
     return f'numerapi.base_api.API_TOURNAMENT_URL = "{url}"'
 
 
+class Terminated(Exception):  # noqa: N818  (the signal's own name)
+    """SIGTERM: stop as for Ctrl-C."""
+
+
+def _terminated(_signal: int, _frame: FrameType | None) -> None:
+    raise Terminated
+
+
 @dataclass
 class Server:
     """The HTTP app, the scheduler and uvicorn on a listening socket, ready to run together."""
@@ -127,21 +136,25 @@ class Server:
         scheduler ticking every `tick_seconds`) and the diagnostics worker (which runs the
         heavy scoring off the web server's threads) beside it; then stop them.
 
-        `work` runs in a thread until the event it is given is set. Ctrl-C is a normal
-        stop: uvicorn shuts down gracefully, then raises the signal again for the caller,
-        and that KeyboardInterrupt ends here.
+        `work` runs in a thread until the event it is given is set. Ctrl-C and SIGTERM are
+        normal stops: uvicorn shuts down gracefully, then raises the signal again for the
+        caller, and that ends here (the scheduler's lease is given up on the way).
         """
         worker = threading.Thread(
             target=work or self._tick_forever, args=(self.stop,), name="crowdquant-worker"
         )
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _terminated) if main else None
         worker.start()
         self.diagnostics.start()
         try:
             self.server.run(sockets=[self.listener])
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Terminated):
             pass
         finally:
             self._stop(worker)
+            if main:
+                signal.signal(signal.SIGTERM, previous)
 
     @contextmanager
     def serving(self) -> Iterator[str]:
@@ -286,11 +299,12 @@ class Workers:
             stopping.set()
 
         previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-        spawn = multiprocessing.get_context("spawn")
+        # forked from this process, which has imported everything and holds no connection
+        context = multiprocessing.get_context("fork")
         started: dict[int, float] = {}
 
         def start(index: int) -> multiprocessing.process.BaseProcess:
-            process = spawn.Process(
+            process = context.Process(
                 target=_serve_worker,
                 args=(index, self.host, self.listener, self.tick_seconds, self.log_level),
                 name=f"crowdquant-worker-{index}",
@@ -357,9 +371,14 @@ def prepare_workers(
 def _serve_worker(
     index: int, host: str, listener: socket.socket, tick_seconds: float, log_level: str
 ) -> None:
-    """One worker process: a shared server on the inherited socket (the first one warns)."""
+    """One worker process: a shared server on the inherited socket (the first one warns).
+    It stops as `serve` does on SIGINT and SIGTERM, and when its parent has died."""
     from rich.console import Console
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    parent = os.getppid()
+    threading.Thread(target=_stop_when_orphaned, args=(parent,), daemon=True).start()
     console = Console(stderr=True)
     server = build_server(
         Settings(),
@@ -371,6 +390,13 @@ def _serve_worker(
         listener=listener,
     )
     server.run()
+
+
+def _stop_when_orphaned(parent: int) -> None:
+    """SIGTERM to this process once `parent` is gone (killed without stopping its workers)."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _ignore(_message: str) -> None:

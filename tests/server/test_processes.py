@@ -1,0 +1,211 @@
+"""Several real `crowdquant serve` processes on one database and one home: exactly one runs
+the scheduler at a time, another takes over within the lease's time when it is killed, and
+every process answers requests throughout. Two `serve` processes on PostgreSQL (as on two
+machines); `serve --workers 2` on a SQLite file (one machine)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from crowdquant.db import migrate
+from crowdquant.db.lease import holder_of
+from crowdquant.db.models import Cadence, Round, RoundStatus, Rules, Tournament
+from crowdquant.db.session import make_engine, session_factory, transaction
+from crowdquant.tournament.tournaments import create_tournament
+
+LEASE_SECONDS = 2.0
+CROWDQUANT = str(Path(sys.executable).with_name("crowdquant"))
+URL_LINE = re.compile(r'API_TOURNAMENT_URL = "(http://[^"]+)"')
+ROUNDS_QUERY = {"query": "{ rounds(tournament: 8) { number } }"}
+
+
+@dataclass
+class Serve:
+    """One `crowdquant serve` process: its URL once it has said it, its log on stderr."""
+
+    process: subprocess.Popen[str]
+    log: Path
+    urls: list[str] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def url(self) -> str:
+        wait_for(lambda: bool(self.urls) or self.process.poll() is not None, 60, "a URL")
+        assert self.urls, f"serve exited {self.process.returncode}: {self.log.read_text()}"
+        return self.urls[0]
+
+    def answers(self) -> bool:
+        response = httpx.post(self.url(), json=ROUNDS_QUERY, timeout=60)  # while it starts
+        return response.status_code == 200 and "errors" not in response.json()
+
+
+def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> float:
+    """Poll `condition` until it holds; how long that took. Fails after `seconds`."""
+    start = time.monotonic()
+    while not condition():
+        assert time.monotonic() - start < seconds, f"no {what} within {seconds} s"
+        time.sleep(0.05)
+    return time.monotonic() - start
+
+
+def _read_urls(stdout: IO[str], urls: list[str]) -> None:
+    for line in stdout:
+        if found := URL_LINE.search(line):
+            urls.append(found[1])
+
+
+@pytest.fixture
+def start_serve(tmp_path: Path, database_url: str) -> Iterator[Callable[..., Serve]]:
+    """Starts `crowdquant serve` processes on one home and `database_url`; kills what is left."""
+    env = {
+        **os.environ,
+        "CROWDQUANT_HOME": str(tmp_path / "home"),
+        "CROWDQUANT_DATABASE_URL": database_url,
+        "CROWDQUANT_SECRET_KEY": "k" * 40,
+        "CROWDQUANT_SCHEDULER_LEASE_SECONDS": str(LEASE_SECONDS),
+        "PYTHONUNBUFFERED": "1",
+        "COLUMNS": "200",
+    }
+    started: list[Serve] = []
+
+    def start(*options: str) -> Serve:
+        log = tmp_path / f"serve{len(started)}.log"
+        process = subprocess.Popen(
+            [CROWDQUANT, "serve", "--port", "0", "--tick-seconds", "0.2", *options],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=log.open("w"),
+            text=True,
+        )
+        serve = Serve(process, log)
+        assert process.stdout is not None
+        threading.Thread(target=_read_urls, args=(process.stdout, serve.urls), daemon=True).start()
+        started.append(serve)
+        return serve
+
+    try:
+        yield start
+    finally:
+        for serve in started:
+            if serve.process.poll() is None:
+                serve.process.kill()
+            serve.process.wait(timeout=30)
+
+
+@pytest.fixture
+def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
+    """The database migrated, with tournament 8 (it has no dataset: rounds, no new ones)."""
+    migrate.upgrade(database_url)
+    engine = make_engine(database_url)
+    sessions = session_factory(engine)
+    with transaction(sessions) as session:
+        create_tournament(session, _Wall(), 8, "classic", Rules.CLASSIC, Cadence.DAILY, "missing")
+    yield sessions
+    engine.dispose()
+
+
+class _Wall:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+def add_round(sessions: sessionmaker[Session], number: int, closes_in: float) -> None:
+    """An open round of tournament 8 that closes `closes_in` seconds from now."""
+    now = datetime.now(UTC)
+    closes = now + timedelta(seconds=closes_in)
+    with transaction(sessions) as session:
+        tournament = session.scalars(select(Tournament).where(Tournament.number == 8)).one()
+        session.add(
+            Round(
+                tournament_id=tournament.id,
+                number=number,
+                status=RoundStatus.OPEN,
+                open_time=now - timedelta(hours=1),
+                close_staking_time=closes,
+                close_time=closes,
+                resolve_time=None,
+                live_era="0001",
+                dataset_version="missing",
+            )
+        )
+
+
+def status_of(sessions: sessionmaker[Session], number: int) -> RoundStatus:
+    with transaction(sessions) as session:
+        return session.scalars(select(Round.status).where(Round.number == number)).one()
+
+
+def leader(sessions: sessionmaker[Session]) -> int | None:
+    """The process id of the lease's holder, if any."""
+    holder = holder_of(sessions, "scheduler")
+    return None if holder is None else int(holder.split(":")[1])
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_one_of_two_serve_processes_ticks_and_the_other_takes_over_when_it_dies(
+    sessions: sessionmaker[Session], start_serve: Callable[..., Serve]
+) -> None:
+    first, second = start_serve(), start_serve()
+    assert first.answers() and second.answers()
+    wait_for(lambda: leader(sessions) is not None, 30, "lease holder")
+    by_pid = {first.pid: first, second.pid: second}
+    holder = leader(sessions)
+    assert holder in by_pid
+    ticking, waiting = by_pid[holder], by_pid[next(pid for pid in by_pid if pid != holder)]
+
+    add_round(sessions, 1, closes_in=0.5)
+    wait_for(lambda: status_of(sessions, 1) is RoundStatus.SCORING, 15, "round 1 closed")
+    assert "round 1 of tournament 8 closed" in ticking.log.read_text()
+    assert "round 1 of tournament 8" not in waiting.log.read_text()
+    assert leader(sessions) == ticking.pid
+
+    add_round(sessions, 2, closes_in=1.0)
+    ticking.process.send_signal(signal.SIGKILL)  # mid-round: round 2 is open
+    assert status_of(sessions, 2) is RoundStatus.OPEN
+    ticking.process.wait(timeout=30)
+    assert waiting.answers()
+    took = wait_for(lambda: leader(sessions) == waiting.pid, 4 * LEASE_SECONDS, "takeover")
+    assert took <= LEASE_SECONDS * 4 / 3 + 1.0  # expiry, then the next look for the lease
+    wait_for(lambda: status_of(sessions, 2) is RoundStatus.SCORING, 15, "round 2 closed")
+    assert "round 2 of tournament 8 closed" in waiting.log.read_text()
+    assert waiting.answers()
+
+    waiting.process.send_signal(signal.SIGTERM)  # a clean stop gives the lease up
+    assert waiting.process.wait(timeout=30) == 0
+    assert holder_of(sessions, "scheduler") is None
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_serve_with_workers_ticks_in_one_of_them(
+    sessions: sessionmaker[Session], start_serve: Callable[..., Serve]
+) -> None:
+    parent = start_serve("--workers", "2")
+    for _ in range(4):  # connections are spread over the workers; every one answers
+        assert parent.answers()
+    wait_for(lambda: leader(sessions) is not None, 30, "lease holder")
+    assert leader(sessions) != parent.pid  # a worker holds it, not the supervising process
+    add_round(sessions, 1, closes_in=0.2)
+    wait_for(lambda: status_of(sessions, 1) is RoundStatus.SCORING, 15, "round 1 closed")
+    assert parent.log.read_text().count("round 1 of tournament 8 closed") == 1
+
+    parent.process.send_signal(signal.SIGTERM)
+    assert parent.process.wait(timeout=60) == 0
+    assert holder_of(sessions, "scheduler") is None
