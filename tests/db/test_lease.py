@@ -3,6 +3,9 @@ released on shutdown, and work under it fenced."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -115,3 +118,27 @@ def test_work_under_a_lost_lease_is_refused_and_rolled_back(
     with transaction(sessions) as session:
         assert session.scalars(select(Tournament.name)).one() == "classic"
     assert holder_of(sessions, "scheduler", clock.time) == "b"
+
+
+def test_a_holder_whose_process_ended_on_this_machine_is_taken_over_at_once(
+    sessions: sessionmaker[Session],
+) -> None:
+    """A `serve` killed and restarted ticks again at once; a holder on another machine, or
+    alive here, keeps its lease until it expires."""
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    here = socket.gethostname()[:80]
+    clock = WallClock()
+    assert lease(sessions, f"elsewhere.example:{ended.pid}:x", clock).acquire()
+    assert not lease(sessions, "restarted", clock).acquire()
+    clock.time += TTL
+
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert lease(sessions, f"{here}:{live.pid}:x", clock).acquire()
+        assert not lease(sessions, "restarted", clock).acquire()
+    finally:
+        live.kill()
+        live.wait()
+    assert lease(sessions, "restarted", clock).acquire()  # before its lease expired
+    assert holder_of(sessions, "scheduler", clock.time) == "restarted"

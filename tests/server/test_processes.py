@@ -1,7 +1,7 @@
 """Several real `crowdquant serve` processes on one database and one home: exactly one runs
 the scheduler at a time, another takes over within the lease's time when it is killed, and
-every process answers requests throughout. Two `serve` processes on PostgreSQL (as on two
-machines); `serve --workers 2` on a SQLite file (one machine)."""
+every process answers requests throughout, and one that stalls past its lease does not tick
+when it wakes. Two `serve` processes on PostgreSQL; `serve --workers 2` on a SQLite file."""
 
 from __future__ import annotations
 
@@ -160,7 +160,7 @@ def leader(sessions: sessionmaker[Session]) -> int | None:
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_one_of_two_serve_processes_ticks_and_the_other_takes_over_when_it_dies(
+def test_one_of_two_serve_processes_ticks_and_another_takes_over_when_it_stalls_or_dies(
     sessions: sessionmaker[Session], start_serve: Callable[..., Serve]
 ) -> None:
     first, second = start_serve(), start_serve()
@@ -175,18 +175,37 @@ def test_one_of_two_serve_processes_ticks_and_the_other_takes_over_when_it_dies(
     wait_for(lambda: status_of(sessions, 1) is RoundStatus.SCORING, 15, "round 1 closed")
     assert "round 1 of tournament 8 closed" in ticking.log.read_text()
     assert "round 1 of tournament 8" not in waiting.log.read_text()
-    assert leader(sessions) == ticking.pid
 
-    add_round(sessions, 2, closes_in=1.0)
-    ticking.process.send_signal(signal.SIGKILL)  # mid-round: round 2 is open
-    assert status_of(sessions, 2) is RoundStatus.OPEN
-    ticking.process.wait(timeout=30)
-    assert waiting.answers()
+    # the leader stalls (as in a long pause or a lost network): the other takes over once
+    # its lease has expired, and keeps the rounds going
+    ticking.process.send_signal(signal.SIGSTOP)
+    add_round(sessions, 2, closes_in=0.5)
     took = wait_for(lambda: leader(sessions) == waiting.pid, 4 * LEASE_SECONDS, "takeover")
     assert took <= LEASE_SECONDS * 4 / 3 + 1.0  # expiry, then the next look for the lease
     wait_for(lambda: status_of(sessions, 2) is RoundStatus.SCORING, 15, "round 2 closed")
     assert "round 2 of tournament 8 closed" in waiting.log.read_text()
     assert waiting.answers()
+
+    # the stalled one wakes up: it finds the lease lost and only answers requests
+    ticking.process.send_signal(signal.SIGCONT)
+    wait_for(lambda: "lost the scheduler lease" in ticking.log.read_text(), 15, "lease lost")
+    add_round(sessions, 3, closes_in=0.2)
+    wait_for(lambda: status_of(sessions, 3) is RoundStatus.SCORING, 15, "round 3 closed")
+    assert "round 3 of tournament 8 closed" in waiting.log.read_text()
+    assert "round 2 of tournament 8" not in ticking.log.read_text()
+    assert "round 3 of tournament 8" not in ticking.log.read_text()
+    assert ticking.answers()
+
+    # the new leader is killed mid-round: the first takes the lease back and closes it
+    ticking, waiting = waiting, ticking
+    add_round(sessions, 4, closes_in=1.0)
+    ticking.process.send_signal(signal.SIGKILL)
+    assert status_of(sessions, 4) is RoundStatus.OPEN
+    ticking.process.wait(timeout=30)
+    assert waiting.answers()
+    wait_for(lambda: leader(sessions) == waiting.pid, 4 * LEASE_SECONDS, "takeover")
+    wait_for(lambda: status_of(sessions, 4) is RoundStatus.SCORING, 15, "round 4 closed")
+    assert "round 4 of tournament 8 closed" in waiting.log.read_text()
 
     waiting.process.send_signal(signal.SIGTERM)  # a clean stop gives the lease up
     assert waiting.process.wait(timeout=30) == 0

@@ -5,7 +5,8 @@ both are one compare-and-set UPDATE on the lease's row (inserted free beforehand
 missing), so of several processes trying at once exactly one wins, on SQLite (one writer
 at a time) and on PostgreSQL (the row lock, the condition checked again after waiting).
 A holder that stops renewing (it died, or stalled) loses the lease when it expires, and
-the next taker gets it; a clean shutdown releases it at once.
+the next taker gets it; a clean shutdown releases it at once, and a holder on the same
+machine whose process has ended (killed, say, and restarted) is taken over at once.
 
 Lease time is wall time (`wall_time`), not the tournament's clock, which the demo
 accelerates: it measures whether a process is alive. Processes on several machines need
@@ -28,6 +29,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, event, select, update
@@ -55,8 +57,34 @@ def wall_time() -> datetime:
 
 
 def process_holder() -> str:
-    """A name for this process that no other process (here or on another machine) shares."""
-    return f"{socket.gethostname()[:80]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+    """A name for this process that no other process (here or on another machine) shares:
+    ``host:pid:random``."""
+    return f"{_host()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def dead_here(holder: str) -> bool:
+    """Whether `holder` names a process of this machine that has ended (a zombie included)."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != _host() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        state = Path(f"/proc/{pid_text}/stat").read_text().rpartition(")")[2].split()[0]
+    except FileNotFoundError:
+        return True
+    except OSError:  # no /proc here: ask the system
+        try:
+            os.kill(int(pid_text), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+    return state in ("Z", "X")
+
+
+def _host() -> str:
+    return socket.gethostname()[:80]
 
 
 @dataclass
@@ -86,14 +114,15 @@ class Lease:
                     connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'")
                 _insert_free(connection, self.name)
                 now = self.now()
+                free = LeaseRow.holder.is_(None) | (LeaseRow.expires_at <= now)
+                current = connection.scalar(
+                    select(LeaseRow.holder).where(LeaseRow.name == self.name)
+                )
+                if current is not None and dead_here(current):
+                    free = free | (LeaseRow.holder == current)  # its process is gone
                 taken = connection.execute(
                     update(LeaseRow)
-                    .where(
-                        LeaseRow.name == self.name,
-                        (LeaseRow.holder == self.holder)
-                        | LeaseRow.holder.is_(None)
-                        | (LeaseRow.expires_at <= now),
-                    )
+                    .where(LeaseRow.name == self.name, (LeaseRow.holder == self.holder) | free)
                     .values(holder=self.holder, expires_at=now + self.ttl)
                 )
                 held = taken.rowcount == 1
