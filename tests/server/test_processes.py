@@ -27,6 +27,7 @@ from crowdquant.db import migrate
 from crowdquant.db.lease import holder_of
 from crowdquant.db.models import Cadence, Round, RoundStatus, Rules, Tournament
 from crowdquant.db.session import make_engine, session_factory, transaction
+from crowdquant.server import serve
 from crowdquant.tournament.tournaments import create_tournament
 
 LEASE_SECONDS = 2.0
@@ -228,3 +229,16 @@ def test_serve_with_workers_ticks_in_one_of_them(
     parent.process.send_signal(signal.SIGTERM)
     assert parent.process.wait(timeout=60) == 0
     assert holder_of(sessions, "scheduler") is None
+
+
+def _exit_at_once(*_args: object) -> None:
+    raise SystemExit(3)
+
+
+def test_a_worker_that_fails_as_it_starts_stops_serve(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(serve, "_serve_worker", _exit_at_once)  # what the forked workers run
+    workers = serve.Workers(count=2, listener=serve.listen("127.0.0.1", 0), host="127.0.0.1",
+                            tick_seconds=60)  # fmt: skip
+    with pytest.raises(serve.WorkerFailed, match="exit code 3"):
+        workers.run()
+    assert workers.listener.fileno() == -1  # closed

@@ -35,6 +35,7 @@ from crowdquant.server.bootstrap import Infrastructure, MigrationError, bootstra
 from crowdquant.server.serve import (
     SERVICE_ERRORS,
     Server,
+    WorkerFailed,
     Workers,
     build_server,
     prepare_workers,
@@ -547,5 +548,8 @@ def serve(
     console.print(f"serving {printable_url(settings.database)}; participants set:")
     public = settings.public_url
     console.print(url_line(server.url if public is None else str(public)), markup=False)
-    server.run()
+    try:
+        server.run()
+    except WorkerFailed as exc:
+        raise _fail(str(exc)) from exc
     console.print("stopped")

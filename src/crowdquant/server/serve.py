@@ -275,6 +275,10 @@ FAILED_START_SECONDS = 5.0
 """A worker that exits sooner than this after starting is not started again."""
 
 
+class WorkerFailed(RuntimeError):  # noqa: N818  (as `serve` says it)
+    """A worker process ended as it started (its error is on standard error)."""
+
+
 @dataclass
 class Workers:
     """`count` worker processes, each a whole shared `Server` (see `build_server`), on one
@@ -292,7 +296,8 @@ class Workers:
         return participant_url(self.host, self.listener.getsockname()[1])
 
     def run(self) -> None:
-        """Run the workers until a signal or a worker that fails on start; then stop them."""
+        """Run the workers until a signal, then stop them; `WorkerFailed` (after stopping the
+        others) if one fails as it starts."""
         stopping = threading.Event()
 
         def stop(_signal: int, _frame: FrameType | None) -> None:
@@ -314,6 +319,7 @@ class Workers:
             return process
 
         processes = [start(index) for index in range(self.count)]
+        failed: str | None = None
         try:
             while not stopping.is_set():
                 multiprocessing.connection.wait([p.sentinel for p in processes], timeout=0.5)
@@ -321,7 +327,7 @@ class Workers:
                     if process.is_alive() or stopping.is_set():
                         continue
                     if time.monotonic() - started[index] < FAILED_START_SECONDS:
-                        print(f"worker {index} failed to start", file=sys.stderr)
+                        failed = f"worker {index} failed to start (exit code {process.exitcode})"
                         stopping.set()
                     else:
                         print(
@@ -343,6 +349,8 @@ class Workers:
             self.listener.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+        if failed is not None:
+            raise WorkerFailed(failed)
 
 
 def prepare_workers(
