@@ -29,11 +29,13 @@ from crowdquant.db.models import Cadence, Round, RoundStatus, Rules, Tournament
 from crowdquant.db.session import make_engine, session_factory, transaction
 from crowdquant.server import serve
 from crowdquant.tournament.tournaments import create_tournament
+from crowdquant.web.forms import CSRF_COOKIE
 
 LEASE_SECONDS = 2.0
 CROWDQUANT = str(Path(sys.executable).with_name("crowdquant"))
 URL_LINE = re.compile(r'API_TOURNAMENT_URL = "(http://[^"]+)"')
 ROUNDS_QUERY = {"query": "{ rounds(tournament: 8) { number } }"}
+SIGN_INS = 3
 
 
 @dataclass
@@ -52,6 +54,18 @@ class Serve:
         wait_for(lambda: bool(self.urls) or self.process.poll() is not None, 60, "a URL")
         assert self.urls, f"serve exited {self.process.returncode}: {self.log.read_text()}"
         return self.urls[0]
+
+    def said(self, text: str) -> bool:
+        """Whether its log has `text` (a tick logs its events once all its steps are done)."""
+        return text in self.log.read_text()
+
+    def sign_in(self) -> int:
+        """A wrong password's status: 401, or 429 past the sign-in limit."""
+        form = {"csrf": "token", "username": "nobody", "password": "wrong"}
+        response = httpx.post(
+            f"{self.url()}login", data=form, cookies={CSRF_COOKIE: "token"}, timeout=60
+        )
+        return response.status_code
 
     def answers(self) -> bool:
         response = httpx.post(self.url(), json=ROUNDS_QUERY, timeout=60)  # while it starts
@@ -82,6 +96,7 @@ def start_serve(tmp_path: Path, database_url: str) -> Iterator[Callable[..., Ser
         "CROWDQUANT_DATABASE_URL": database_url,
         "CROWDQUANT_SECRET_KEY": "k" * 40,
         "CROWDQUANT_SCHEDULER_LEASE_SECONDS": str(LEASE_SECONDS),
+        "CROWDQUANT_RATE_LIMIT_SIGN_IN": f"{SIGN_INS}/hour",
         "PYTHONUNBUFFERED": "1",
         "COLUMNS": "200",
     }
@@ -166,6 +181,9 @@ def test_one_of_two_serve_processes_ticks_and_another_takes_over_when_it_stalls_
 ) -> None:
     first, second = start_serve(), start_serve()
     assert first.answers() and second.answers()
+    # one client's sign-ins are counted once across the processes
+    assert [first.sign_in(), second.sign_in(), first.sign_in()] == [401] * SIGN_INS
+    assert [second.sign_in(), first.sign_in()] == [429, 429]
     wait_for(lambda: leader(sessions) is not None, 30, "lease holder")
     by_pid = {first.pid: first, second.pid: second}
     holder = leader(sessions)
@@ -174,7 +192,7 @@ def test_one_of_two_serve_processes_ticks_and_another_takes_over_when_it_stalls_
 
     add_round(sessions, 1, closes_in=0.5)
     wait_for(lambda: status_of(sessions, 1) is RoundStatus.SCORING, 15, "round 1 closed")
-    assert "round 1 of tournament 8 closed" in ticking.log.read_text()
+    wait_for(lambda: ticking.said("round 1 of tournament 8 closed"), 15, "its log")
     assert "round 1 of tournament 8" not in waiting.log.read_text()
 
     # the leader stalls (as in a long pause or a lost network): the other takes over once
@@ -184,15 +202,15 @@ def test_one_of_two_serve_processes_ticks_and_another_takes_over_when_it_stalls_
     took = wait_for(lambda: leader(sessions) == waiting.pid, 4 * LEASE_SECONDS, "takeover")
     assert took <= LEASE_SECONDS * 4 / 3 + 1.0  # expiry, then the next look for the lease
     wait_for(lambda: status_of(sessions, 2) is RoundStatus.SCORING, 15, "round 2 closed")
-    assert "round 2 of tournament 8 closed" in waiting.log.read_text()
+    wait_for(lambda: waiting.said("round 2 of tournament 8 closed"), 15, "its log")
     assert waiting.answers()
 
     # the stalled one wakes up: it finds the lease lost and only answers requests
     ticking.process.send_signal(signal.SIGCONT)
-    wait_for(lambda: "lost the scheduler lease" in ticking.log.read_text(), 15, "lease lost")
+    wait_for(lambda: ticking.said("lost the scheduler lease"), 15, "lease lost")
     add_round(sessions, 3, closes_in=0.2)
     wait_for(lambda: status_of(sessions, 3) is RoundStatus.SCORING, 15, "round 3 closed")
-    assert "round 3 of tournament 8 closed" in waiting.log.read_text()
+    wait_for(lambda: waiting.said("round 3 of tournament 8 closed"), 15, "its log")
     assert "round 2 of tournament 8" not in ticking.log.read_text()
     assert "round 3 of tournament 8" not in ticking.log.read_text()
     assert ticking.answers()
@@ -206,7 +224,7 @@ def test_one_of_two_serve_processes_ticks_and_another_takes_over_when_it_stalls_
     assert waiting.answers()
     wait_for(lambda: leader(sessions) == waiting.pid, 4 * LEASE_SECONDS, "takeover")
     wait_for(lambda: status_of(sessions, 4) is RoundStatus.SCORING, 15, "round 4 closed")
-    assert "round 4 of tournament 8 closed" in waiting.log.read_text()
+    wait_for(lambda: waiting.said("round 4 of tournament 8 closed"), 15, "its log")
 
     waiting.process.send_signal(signal.SIGTERM)  # a clean stop gives the lease up
     assert waiting.process.wait(timeout=30) == 0
@@ -220,10 +238,13 @@ def test_serve_with_workers_ticks_in_one_of_them(
     parent = start_serve("--workers", "2")
     for _ in range(4):  # connections are spread over the workers; every one answers
         assert parent.answers()
+    statuses = [parent.sign_in() for _ in range(SIGN_INS + 2)]
+    assert statuses == [401] * SIGN_INS + [429, 429]  # counted once across the workers
     wait_for(lambda: leader(sessions) is not None, 30, "lease holder")
     assert leader(sessions) != parent.pid  # a worker holds it, not the supervising process
     add_round(sessions, 1, closes_in=0.2)
     wait_for(lambda: status_of(sessions, 1) is RoundStatus.SCORING, 15, "round 1 closed")
+    wait_for(lambda: parent.said("round 1 of tournament 8 closed"), 15, "its log")
     assert parent.log.read_text().count("round 1 of tournament 8 closed") == 1
 
     parent.process.send_signal(signal.SIGTERM)
