@@ -27,6 +27,7 @@ from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
+from rich.console import Console
 from sqlalchemy import Engine
 
 from crowdquant.clock import Clock, SystemClock
@@ -381,8 +382,6 @@ def _serve_worker(
 ) -> None:
     """One worker process: a shared server on the inherited socket (the first one warns).
     It stops as `serve` does on SIGINT and SIGTERM, and when its parent has died."""
-    from rich.console import Console
-
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     parent = os.getppid()
