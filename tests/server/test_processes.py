@@ -21,11 +21,13 @@ from typing import IO
 import httpx
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from crowdquant.db import migrate
 from crowdquant.db.lease import holder_of
 from crowdquant.db.models import Cadence, Round, RoundStatus, Rules, Tournament
+from crowdquant.db.models import Lease as LeaseRow
 from crowdquant.db.session import make_engine, session_factory, transaction
 from crowdquant.server import serve
 from crowdquant.tournament.tournaments import create_tournament
@@ -169,6 +171,21 @@ def status_of(sessions: sessionmaker[Session], number: int) -> RoundStatus:
         return session.scalars(select(Round.status).where(Round.number == number)).one()
 
 
+def stall(serve: Serve, sessions: sessionmaker[Session]) -> None:
+    """Stop `serve` (SIGSTOP) between two of its transactions on the lease (one stopped
+    inside a step keeps the lease's row locked until it wakes)."""
+    for _ in range(50):
+        serve.process.send_signal(signal.SIGSTOP)
+        try:
+            with transaction(sessions) as session:
+                session.execute(select(LeaseRow.name).with_for_update(nowait=True)).all()
+            return
+        except OperationalError:  # stopped holding the row: let it finish, try again
+            serve.process.send_signal(signal.SIGCONT)
+            time.sleep(0.05)
+    raise AssertionError("the leader never stopped outside its transactions")
+
+
 def leader(sessions: sessionmaker[Session]) -> int | None:
     """The process id of the lease's holder, if any."""
     holder = holder_of(sessions, "scheduler")
@@ -197,7 +214,7 @@ def test_one_of_two_serve_processes_ticks_and_another_takes_over_when_it_stalls_
 
     # the leader stalls (as in a long pause or a lost network): the other takes over once
     # its lease has expired, and keeps the rounds going
-    ticking.process.send_signal(signal.SIGSTOP)
+    stall(ticking, sessions)
     add_round(sessions, 2, closes_in=0.5)
     took = wait_for(lambda: leader(sessions) == waiting.pid, 4 * LEASE_SECONDS, "takeover")
     assert took <= LEASE_SECONDS * 4 / 3 + 1.0  # expiry, then the next look for the lease

@@ -17,7 +17,8 @@ by the fenced factory first renews the lease in that same transaction, and fails
 `LeaseLost` if another process holds it. The renewal holds the lease's row (PostgreSQL)
 or the database's write lock (SQLite) until the transaction ends, so no other process can
 take the lease while a step runs, and a holder that stalled past its lease has its next
-step refused rather than running beside the new holder's.
+step refused rather than running beside the new holder's. (One that stalls inside a step
+keeps those locks: nobody takes over until it wakes or its connection is dropped.)
 """
 
 from __future__ import annotations
