@@ -165,15 +165,27 @@ def test_processes_sharing_a_database_share_the_limit(
 
 def test_shared_counts_prune_what_counts_nothing(clock: ManualClock, tmp_path: Path) -> None:
     counts = shared_counts(f"sqlite:///{tmp_path / 'limits.db'}")
-    limited = throttle(clock, counts, rate_limit_upload="2/hour")
-    for _ in range(3):
+    limited = throttle(clock, counts, rate_limit_upload="2/hour", rate_limit_sign_up="1/day")
+    for attempt in range(3):
         limited.hit(Action.UPLOAD, None, uuid.uuid4())
-        limited.sign_in_failed(None, f"login{_}")
-    clock.advance(max(PRUNE_EVERY, timedelta(days=1)) + timedelta(hours=1))
+        limited.sign_in_failed(None, f"login{attempt}")
+    limited.hit(Action.SIGN_UP, "192.0.2.9")
+
+    def rows() -> tuple[int | None, int | None]:
+        with transaction(counts.sessions) as session:
+            hits = session.scalar(select(func.count()).select_from(RateLimitHits))
+            failures = session.scalar(select(func.count()).select_from(SignInFailures))
+        return hits, failures
+
+    clock.advance(max(PRUNE_EVERY, timedelta(hours=2)))
     limited.hit(Action.UPLOAD, None, "still counted")
-    with transaction(counts.sessions) as session:
-        assert session.scalar(select(func.count()).select_from(RateLimitHits)) == 1
-        assert session.scalar(select(func.count()).select_from(SignInFailures)) == 0
+    assert rows() == (2, 3)  # the uploads' hour has passed; the sign-up's day has not
+    with pytest.raises(TooManyRequests):
+        limited.hit(Action.SIGN_UP, "192.0.2.9")
+
+    clock.advance(timedelta(days=1))
+    limited.hit(Action.UPLOAD, None, "still counted")
+    assert rows() == (1, 0)
     counts.engine.dispose()
 
 

@@ -178,7 +178,6 @@ class SharedCounts:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.sessions = session_factory(engine)
-        self._longest = timedelta(0)
         self._pruned_at: datetime | None = None
 
     @classmethod
@@ -204,15 +203,13 @@ class SharedCounts:
         return cls(engine)
 
     def hit(self, key: str, now: datetime, window: timedelta, limit: int) -> datetime | None:
-        self._longest = max(self._longest, window)
-
         def count(session: Session) -> datetime | None:
-            row = _locked(session, RateLimitHits, _digest(key), hits=[], last_hit=now)
+            row = _locked(session, RateLimitHits, _digest(key), hits=[], expires_at=now)
             hits = [at for at in map(datetime.fromisoformat, row.hits) if at > now - window]
             if len(hits) >= limit:
                 return hits[0]
             row.hits = [at.isoformat() for at in (*hits, now)]
-            row.last_hit = now
+            row.expires_at = now + window
             return None
 
         oldest = self._run(count)
@@ -252,9 +249,7 @@ class SharedCounts:
         self._pruned_at = now
 
         def prune(session: Session) -> None:
-            session.execute(
-                delete(RateLimitHits).where(RateLimitHits.last_hit <= now - self._longest)
-            )
+            session.execute(delete(RateLimitHits).where(RateLimitHits.expires_at <= now))
             session.execute(
                 delete(SignInFailures).where(
                     SignInFailures.failed_at <= now - FAILURES_KEPT,

@@ -1,8 +1,8 @@
 """Abuse limit counts shared by every web process (`http.throttle`).
 
 `key` is the SHA-256 of what is counted (an action and a client address, account or
-login), so neither addresses nor logins are stored. Rows whose last change is older than
-the longest window are pruned.
+login), so neither addresses nor logins are stored. Rows that no longer count anything
+are pruned.
 """
 
 from __future__ import annotations
@@ -18,13 +18,14 @@ KEY_LENGTH = 64
 
 
 class RateLimitHits(Base):
-    """The times (ISO 8601, oldest first) of one client's hits within an action's window."""
+    """The times (ISO 8601, oldest first) of one client's hits within an action's window;
+    `expires_at`: when the newest leaves the window."""
 
     __tablename__ = "rate_limit_hits"
 
     key: Mapped[str] = mapped_column(String(KEY_LENGTH), primary_key=True)
     hits: Mapped[list[str]]
-    last_hit: Mapped[datetime] = mapped_column(index=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class SignInFailures(Base):

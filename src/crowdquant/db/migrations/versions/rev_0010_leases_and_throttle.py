@@ -36,10 +36,10 @@ def upgrade() -> None:
         "rate_limit_hits",
         sa.Column("key", sa.String(length=64), nullable=False),
         sa.Column("hits", JSON, nullable=False),
-        sa.Column("last_hit", TIMESTAMP, nullable=False),
+        sa.Column("expires_at", TIMESTAMP, nullable=False),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_rate_limit_hits")),
     )
-    op.create_index(op.f("ix_rate_limit_hits_last_hit"), "rate_limit_hits", ["last_hit"])
+    op.create_index(op.f("ix_rate_limit_hits_expires_at"), "rate_limit_hits", ["expires_at"])
     op.create_table(
         "sign_in_failures",
         sa.Column("key", sa.String(length=64), nullable=False),
@@ -54,6 +54,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_sign_in_failures_failed_at"), table_name="sign_in_failures")
     op.drop_table("sign_in_failures")
-    op.drop_index(op.f("ix_rate_limit_hits_last_hit"), table_name="rate_limit_hits")
+    op.drop_index(op.f("ix_rate_limit_hits_expires_at"), table_name="rate_limit_hits")
     op.drop_table("rate_limit_hits")
     op.drop_table("leases")
