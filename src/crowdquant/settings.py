@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     s3_prefix: str = ""
     """A folder inside the bucket to keep every key under (e.g. ``crowdquant``)."""
 
+    scheduler_lease_seconds: float = Field(default=30.0, gt=0)
+    """How long the process running the scheduler holds it without renewing (wall time):
+    another `serve` process takes over this long after the holder dies."""
+
     rate_limit_sign_in: str = "30/minute"
     """Sign-in attempts per client address and per login (the `limits` notation)."""
     rate_limit_sign_up: str = "10/hour"

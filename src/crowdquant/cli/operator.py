@@ -32,7 +32,15 @@ from crowdquant.db.models import (
 from crowdquant.db.session import transaction
 from crowdquant.money import Currency, format_amount
 from crowdquant.server.bootstrap import Infrastructure, MigrationError, bootstrap, printable_url
-from crowdquant.server.serve import SERVICE_ERRORS, build_server, url_line
+from crowdquant.server.serve import (
+    SERVICE_ERRORS,
+    Server,
+    WorkerFailed,
+    Workers,
+    build_server,
+    prepare_workers,
+    url_line,
+)
 from crowdquant.server.stepped import stepped_ticks, utc_time
 from crowdquant.settings import Settings
 from crowdquant.tournament.accounts import (
@@ -513,6 +521,9 @@ def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on (0: any free port)")] = 8000,
     tick_seconds: Annotated[float, typer.Option(help="seconds between scheduler ticks")] = 60.0,
+    workers: Annotated[
+        int, typer.Option(min=1, help="web worker processes on the one port (one ticks)")
+    ] = 1,
     clock_start: Annotated[
         str | None,
         typer.Option(help="run on a stepped clock from this UTC time (ISO 8601), for rehearsals"),
@@ -524,28 +535,42 @@ def serve(
         str | None, typer.Option(help="stop after the stepped clock's last tick at or before this")
     ] = None,
 ) -> None:
-    """Serve numerapi's API and run the round scheduler until Ctrl-C."""
+    """Serve numerapi's API and run the round scheduler until Ctrl-C.
+
+    Other `serve` processes (here or on other machines) may share the database: all answer
+    requests, one at a time runs the scheduler."""
     stepped = _stepped_clock(clock_start, clock_step_hours, clock_until)
+    if stepped is not None and workers > 1:
+        raise _fail("a stepped clock runs in one process: leave out --workers")
     settings = Settings()
     try:
-        server = build_server(
-            settings,
-            host=host,
-            port=port,
-            tick_seconds=tick_seconds,
-            warn=console.print,
-            clock=None if stepped is None else stepped[0],
-        )
+        if workers > 1:
+            server: Server | Workers = prepare_workers(
+                settings, count=workers, host=host, port=port, tick_seconds=tick_seconds
+            )
+        else:
+            server = build_server(
+                settings,
+                host=host,
+                port=port,
+                tick_seconds=tick_seconds,
+                warn=console.print,
+                clock=None if stepped is None else stepped[0],
+                shared=True,
+            )
     except Exception as exc:
         raise _fail(f"cannot start: {exc}") from exc
     console.print(f"serving {printable_url(settings.database)}; participants set:")
     public = settings.public_url
     console.print(url_line(server.url if public is None else str(public)), markup=False)
-    if stepped is None:
-        server.run()
-    else:
-        clock, step, until = stepped
-        server.run(stepped_ticks(server, clock, step, until=until, say=console.print))
+    try:
+        if stepped is None or not isinstance(server, Server):
+            server.run()
+        else:
+            clock, step, until = stepped
+            server.run(stepped_ticks(server, clock, step, until=until, say=console.print))
+    except WorkerFailed as exc:
+        raise _fail(str(exc)) from exc
     console.print("stopped")
 
 

@@ -35,9 +35,21 @@ class HideSignatures(logging.Filter):
         return True
 
 
-def log_config() -> dict[str, Any]:
-    """uvicorn's own logging setup, its access logger filtered by `HideSignatures`."""
+def log_config(level: str = "info") -> dict[str, Any]:
+    """uvicorn's own logging setup, its access logger filtered by `HideSignatures`, and the
+    platform's own messages (``crowdquant.*``, from `level` up) on standard error."""
     config = copy.deepcopy(LOGGING_CONFIG)
     config.setdefault("filters", {})["hide_signatures"] = {"()": HideSignatures}
     config["loggers"]["uvicorn.access"]["filters"] = ["hide_signatures"]
+    # what the scheduler does (rounds opened, closed, resolved), marked with the process
+    config["formatters"]["crowdquant"] = {
+        "()": "uvicorn.logging.DefaultFormatter",
+        "fmt": "%(levelprefix)s [%(process)d] %(message)s",
+    }
+    config["handlers"]["crowdquant"] = {
+        "formatter": "crowdquant",
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["crowdquant"] = {"handlers": ["crowdquant"], "level": level.upper()}
     return config

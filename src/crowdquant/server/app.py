@@ -8,7 +8,8 @@ the settings, the upload cap for uploads).
 ``create_app`` takes everything it needs (settings, clock, session factory, storage, ledger);
 nothing is global, so tests and the server build as many apps as they like. The ledger
 and the mailer default to the backends the settings choose (`ledger_from_settings`,
-`mailer_from_settings`, which refuses incomplete mail settings before anything is served).
+`mailer_from_settings`, which refuses incomplete mail settings before anything is served),
+the abuse limits to counts in this process's memory (`http.throttle`).
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def create_app(
     hasher: PasswordHasher | None = None,
     mailer: Mailer | None = None,
     runtimes: Mapping[int, TournamentRuntime] | None = None,
+    throttle: Throttle | None = None,
 ) -> FastAPI:
     app = FastAPI(title="crowdquant", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.services = Services(
@@ -74,7 +76,7 @@ def create_app(
         signer=signer_from_settings(settings, clock),
         max_upload_bytes=max_upload_bytes,
         ledger=ledger_from_settings(settings, clock) if ledger is None else ledger,
-        throttle=Throttle.from_settings(settings, clock),
+        throttle=throttle or Throttle.from_settings(settings, clock),
         mailer=mailer_from_settings(settings) if mailer is None else mailer,
         sign_up_tokens=sign_up_tokens_from_settings(settings, clock),
         hasher=hasher,

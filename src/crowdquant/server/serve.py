@@ -1,20 +1,33 @@
 """`crowdquant serve`'s server: the HTTP app, the round scheduler and the diagnostics worker
 on one migrated database, uvicorn on a listening socket.
+
+Several processes may serve one database (`build_server(shared=True)`): `serve --workers N`
+on one machine (`Workers`: N processes, each a whole `Server`, on one listening socket), or
+`serve` on several machines behind a proxy. Each answers requests and runs diagnostics;
+only the holder of the "scheduler" lease (`db.lease`) ticks, and the abuse limits are
+counted in the database (`http.throttle.SharedCounts`), so that they hold across processes.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
+from rich.console import Console
 from sqlalchemy import Engine
 
 from crowdquant.clock import Clock, SystemClock
@@ -22,7 +35,9 @@ from crowdquant.data.feed import FeedError
 from crowdquant.data.keys import KeyfileError
 from crowdquant.data.panel import PanelError
 from crowdquant.data.release import ReleaseError
+from crowdquant.db.lease import Lease
 from crowdquant.db.session import transaction
+from crowdquant.http.throttle import SharedCounts, Throttle
 from crowdquant.ledger import LedgerError
 from crowdquant.server.access_log import log_config
 from crowdquant.server.app import create_app
@@ -89,6 +104,14 @@ def url_line(url: str) -> str:
     return f'numerapi.base_api.API_TOURNAMENT_URL = "{url}"'
 
 
+class Terminated(Exception):  # noqa: N818  (the signal's own name)
+    """SIGTERM: stop as for Ctrl-C."""
+
+
+def _terminated(_signal: int, _frame: FrameType | None) -> None:
+    raise Terminated
+
+
 @dataclass
 class Server:
     """The HTTP app, the scheduler and uvicorn on a listening socket, ready to run together."""
@@ -101,6 +124,8 @@ class Server:
     listener: socket.socket
     tick_seconds: float
     stop: threading.Event
+    lease: Lease | None = None
+    """Shared by several processes: the scheduler ticks only while this process holds it."""
 
     @property
     def url(self) -> str:
@@ -112,21 +137,25 @@ class Server:
         scheduler ticking every `tick_seconds`) and the diagnostics worker (which runs the
         heavy scoring off the web server's threads) beside it; then stop them.
 
-        `work` runs in a thread until the event it is given is set. Ctrl-C is a normal
-        stop: uvicorn shuts down gracefully, then raises the signal again for the caller,
-        and that KeyboardInterrupt ends here.
+        `work` runs in a thread until the event it is given is set. Ctrl-C and SIGTERM are
+        normal stops: uvicorn shuts down gracefully, then raises the signal again for the
+        caller, and that ends here (the scheduler's lease is given up on the way).
         """
         worker = threading.Thread(
             target=work or self._tick_forever, args=(self.stop,), name="crowdquant-worker"
         )
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _terminated) if main else None
         worker.start()
         self.diagnostics.start()
         try:
             self.server.run(sockets=[self.listener])
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Terminated):
             pass
         finally:
             self._stop(worker)
+            if main:
+                signal.signal(signal.SIGTERM, previous)
 
     @contextmanager
     def serving(self) -> Iterator[str]:
@@ -148,7 +177,7 @@ class Server:
             self._stop(web)
 
     def _tick_forever(self, stop: threading.Event) -> None:
-        self.scheduler.run_forever(stop, self.tick_seconds)
+        self.scheduler.run_forever(stop, self.tick_seconds, self.lease)
 
     def _stop(self, thread: threading.Thread) -> None:
         self.stop.set()
@@ -168,15 +197,27 @@ def build_server(
     clock: Clock | None = None,
     replay_weeks: Mapping[int, int] | None = None,
     log_level: str = "info",
+    shared: bool = False,
+    listener: socket.socket | None = None,
 ) -> Server:
-    """Everything `crowdquant serve` runs, on the migrated database and a listening socket;
-    nothing started yet. `replay_weeks` maps a tournament to how many weeks behind the
-    calendar its recorded market is replayed (see `tournament_runtime`); `warn` is told
-    which tournaments go without new rounds or scores, and why. A host beyond this machine
-    needs a strong secret key (`check_secret_for`)."""
+    """Everything `crowdquant serve` runs, on the migrated database and a listening socket
+    (`listener`, or a new one on `host` and `port`); nothing started yet. `replay_weeks`
+    maps a tournament to how many weeks behind the calendar its recorded market is replayed
+    (see `tournament_runtime`); `warn` is told which tournaments go without new rounds or
+    scores, and why. A host beyond this machine needs a strong secret key
+    (`check_secret_for`). `shared`: other processes may serve the same database, so the
+    scheduler runs under the lease and the abuse limits are counted in the database."""
     check_secret_for(host, settings)
     infra = bootstrap(settings, clock or SystemClock(), genesis=True)
     runtimes = tournament_runtimes(infra, warn, replay_weeks or {})
+    lease = None
+    throttle = None
+    if shared:
+        ttl = timedelta(seconds=settings.scheduler_lease_seconds)
+        lease = Lease(infra.sessions, "scheduler", ttl)
+        throttle = Throttle.from_settings(
+            settings, infra.clock, SharedCounts.for_database(settings.database)
+        )
     app = create_app(
         settings,
         clock=infra.clock,
@@ -184,20 +225,26 @@ def build_server(
         storage=infra.storage,
         ledger=infra.ledger,
         runtimes=runtimes,
+        throttle=throttle,
     )
     config = uvicorn.Config(
-        app, host=host, port=port, log_level=log_level, log_config=log_config(), lifespan="off"
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        log_config=log_config(log_level),
+        lifespan="off",
     )
     stop = threading.Event()
     try:
-        listener = listen(host, port)
+        listener = listener or listen(host, port)
     except OSError:
         infra.close()
         raise
     return Server(
         app=app,
         scheduler=Scheduler(
-            infra.sessions,
+            infra.sessions if lease is None else lease.fenced(infra.sessions),
             infra.clock,
             runtimes,
             storage=infra.storage,
@@ -219,7 +266,148 @@ def build_server(
         listener=listener,
         tick_seconds=tick_seconds,
         stop=stop,
+        lease=lease,
     )
+
+
+WORKER_STOP_SECONDS = 30.0
+"""How long a worker process has to finish its requests and stop before it is killed."""
+FAILED_START_SECONDS = 5.0
+"""A worker that exits sooner than this after starting is not started again."""
+
+
+class WorkerFailed(RuntimeError):  # noqa: N818  (as `serve` says it)
+    """A worker process ended as it started (its error is on standard error)."""
+
+
+@dataclass
+class Workers:
+    """`count` worker processes, each a whole shared `Server` (see `build_server`), on one
+    listening socket: the system hands each connection to one of them. A worker that stops
+    is started again; SIGINT or SIGTERM stops them all."""
+
+    count: int
+    listener: socket.socket
+    host: str
+    tick_seconds: float
+    log_level: str = "info"
+
+    @property
+    def url(self) -> str:
+        return participant_url(self.host, self.listener.getsockname()[1])
+
+    def run(self) -> None:
+        """Run the workers until a signal, then stop them; `WorkerFailed` (after stopping the
+        others) if one fails as it starts."""
+        stopping = threading.Event()
+
+        def stop(_signal: int, _frame: FrameType | None) -> None:
+            stopping.set()
+
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        # forked from this process, which has imported everything and holds no connection
+        context = multiprocessing.get_context("fork")
+        started: dict[int, float] = {}
+
+        def start(index: int) -> multiprocessing.process.BaseProcess:
+            process = context.Process(
+                target=_serve_worker,
+                args=(index, self.host, self.listener, self.tick_seconds, self.log_level),
+                name=f"crowdquant-worker-{index}",
+            )
+            process.start()
+            started[index] = time.monotonic()
+            return process
+
+        processes = [start(index) for index in range(self.count)]
+        failed: str | None = None
+        try:
+            while not stopping.is_set():
+                multiprocessing.connection.wait([p.sentinel for p in processes], timeout=0.5)
+                for index, process in enumerate(processes):
+                    if process.is_alive() or stopping.is_set():
+                        continue
+                    if time.monotonic() - started[index] < FAILED_START_SECONDS:
+                        failed = f"worker {index} failed to start (exit code {process.exitcode})"
+                        stopping.set()
+                    else:
+                        print(
+                            f"worker {index} stopped (exit code {process.exitcode}); starting"
+                            " another",
+                            file=sys.stderr,
+                        )
+                        processes[index] = start(index)
+        finally:
+            for process in processes:
+                if process.is_alive():
+                    process.terminate()  # SIGTERM: uvicorn finishes its requests first
+            deadline = time.monotonic() + WORKER_STOP_SECONDS
+            for process in processes:
+                process.join(max(0.0, deadline - time.monotonic()))
+                if process.is_alive():
+                    process.kill()
+                    process.join()
+            self.listener.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if failed is not None:
+            raise WorkerFailed(failed)
+
+
+def prepare_workers(
+    settings: Settings,
+    *,
+    count: int,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    tick_seconds: float = 60.0,
+    log_level: str = "info",
+) -> Workers:
+    """What `serve --workers N` runs: the secret key checked (and made, once), the database
+    migrated once, and the listening socket; the workers start in `Workers.run`."""
+    check_secret_for(host, settings)
+    secret_key_of(settings)  # the random key is made here, not raced for by the workers
+    bootstrap(settings, SystemClock(), genesis=True).close()
+    return Workers(
+        count=count,
+        listener=listen(host, port),
+        host=host,
+        tick_seconds=tick_seconds,
+        log_level=log_level,
+    )
+
+
+def _serve_worker(
+    index: int, host: str, listener: socket.socket, tick_seconds: float, log_level: str
+) -> None:
+    """One worker process: a shared server on the inherited socket (the first one warns).
+    It stops as `serve` does on SIGINT and SIGTERM, and when its parent has died."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    parent = os.getppid()
+    threading.Thread(target=_stop_when_orphaned, args=(parent,), daemon=True).start()
+    console = Console(stderr=True)
+    server = build_server(
+        Settings(),
+        warn=console.print if index == 0 else _ignore,
+        host=host,
+        tick_seconds=tick_seconds,
+        log_level=log_level,
+        shared=True,
+        listener=listener,
+    )
+    server.run()
+
+
+def _stop_when_orphaned(parent: int) -> None:
+    """SIGTERM to this process once `parent` is gone (killed without stopping its workers)."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _ignore(_message: str) -> None:
+    pass
 
 
 def tournament_runtimes(

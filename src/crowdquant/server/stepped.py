@@ -39,21 +39,31 @@ def stepped_ticks(
     until: datetime | None = None,
     say: Callable[[str], None],
 ) -> Callable[[threading.Event], None]:
-    """The work `Server.run` runs beside the web server: tick, step the clock, again."""
+    """The work `Server.run` runs beside the web server: tick, step the clock, again; with
+    the server's lease (shared database), only while holding it."""
     if step <= timedelta(0):
         raise ValueError(f"a clock step is positive, not {step}")
 
+    lease = server.lease
+
     def work(stop: threading.Event) -> None:
-        while not stop.is_set():
-            say(f"{TICK}{clock.now().isoformat()}")
-            try:
-                server.scheduler.tick()
-            except Exception:
-                logger.exception("a scheduler tick failed")
-            if until is not None and clock.now() + step > until:
-                server.server.should_exit = True
-                return
-            clock.advance(step)
-            stop.wait(server.tick_seconds)
+        try:
+            while not stop.is_set():
+                if lease is not None and not lease.acquire():
+                    stop.wait(lease.renew_every)  # another process runs the scheduler
+                    continue
+                say(f"{TICK}{clock.now().isoformat()}")
+                try:
+                    server.scheduler.tick()
+                except Exception:
+                    logger.exception("a scheduler tick failed")
+                if until is not None and clock.now() + step > until:
+                    server.server.should_exit = True
+                    return
+                clock.advance(step)
+                stop.wait(server.tick_seconds)
+        finally:
+            if lease is not None:
+                lease.release()
 
     return work

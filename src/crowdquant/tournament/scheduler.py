@@ -24,6 +24,10 @@ transaction.
 
 With storage, a tick also deletes raw uploads abandoned for a day (at most hourly).
 
+Several processes on one database each run a scheduler, but only the holder of the
+"scheduler" lease (`db.lease`) ticks, the hourly sweep included (`run_forever`); its
+transactions are fenced, so two ticks never run at once, even when a holder stalls.
+
 Tournaments given a target source are scored: every tick scores each scoring round for the
 days the market has revealed (`scoring.score_round`, its own transaction), and such a round
 resolves at its resolve time only once its final day is scored. Without a source, a round
@@ -34,6 +38,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,6 +48,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from crowdquant.clock import Clock
+from crowdquant.db.lease import Lease
 from crowdquant.db.models import Round, RoundStatus, Tournament
 from crowdquant.db.session import transaction
 from crowdquant.fund.rounds import RoundMarket
@@ -242,14 +248,40 @@ class Scheduler:
         logger.info("%s", swept)
         return swept
 
-    def run_forever(self, stop: threading.Event, interval: float = 60.0) -> None:
-        """Tick every `interval` seconds until `stop` is set; a failing tick is logged."""
-        while not stop.is_set():
-            try:
-                self.tick()
-            except Exception:
-                logger.exception("a scheduler tick failed; trying again in %s s", interval)
-            stop.wait(interval)
+    def run_forever(
+        self, stop: threading.Event, interval: float = 60.0, lease: Lease | None = None
+    ) -> None:
+        """Tick every `interval` seconds until `stop` is set; a failing tick is logged.
+
+        Given a `lease` (several processes on one database), tick only while holding it:
+        it is taken or renewed right before each tick and every `renew_every` seconds
+        between, and released at the end. The scheduler's sessions should be the lease's
+        `fenced` ones, so that a tick that outlives the lease stops at its next step.
+        """
+        wake = interval if lease is None else min(interval, lease.renew_every)
+        next_tick = time.monotonic()
+        try:
+            while not stop.is_set():
+                if self._holds(lease) and time.monotonic() >= next_tick:
+                    try:
+                        self.tick()
+                    except Exception:
+                        logger.exception("a scheduler tick failed; trying again in %s s", interval)
+                    next_tick = time.monotonic() + interval
+                stop.wait(max(0.0, min(wake, next_tick - time.monotonic())) or wake)
+        finally:
+            if lease is not None:
+                lease.release()
+
+    def _holds(self, lease: Lease | None) -> bool:
+        """Whether this process may tick: no lease to share, or it holds it (now renewed)."""
+        if lease is None:
+            return True
+        try:
+            return lease.acquire()
+        except Exception:
+            logger.exception("could not take the scheduler lease")
+            return False
 
     # -- steps, each in its own transaction -------------------------------------------------
 

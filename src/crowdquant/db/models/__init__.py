@@ -4,6 +4,7 @@ from crowdquant.db.models.accounts import Account, ApiKey, ApiScope, WebSession
 from crowdquant.db.models.datasets import DatasetFile
 from crowdquant.db.models.diagnostics import Diagnostics, DiagnosticsStatus
 from crowdquant.db.models.fund import FundBook, FundReturn
+from crowdquant.db.models.leases import Lease
 from crowdquant.db.models.ledger import LedgerBalance, LedgerPosting, LedgerTransaction
 from crowdquant.db.models.models import Model, PayoutMode
 from crowdquant.db.models.payouts import RoundPayout, RoundResult
@@ -15,6 +16,7 @@ from crowdquant.db.models.stakes import (
     StakeChangeStatus,
 )
 from crowdquant.db.models.submissions import Submission, SubmissionCheck, SubmissionStatus
+from crowdquant.db.models.throttle import RateLimitHits, SignInFailures
 from crowdquant.db.models.tournaments import Cadence, Round, RoundStatus, Rules, Tournament
 
 __all__ = [
@@ -27,12 +29,14 @@ __all__ = [
     "DiagnosticsStatus",
     "FundBook",
     "FundReturn",
+    "Lease",
     "LedgerBalance",
     "LedgerPosting",
     "LedgerTransaction",
     "MetaModel",
     "Model",
     "PayoutMode",
+    "RateLimitHits",
     "Round",
     "RoundPayout",
     "RoundResult",
@@ -41,6 +45,7 @@ __all__ = [
     "RoundStatus",
     "RoundTargets",
     "Rules",
+    "SignInFailures",
     "StakeChange",
     "StakeChangeKind",
     "StakeChangeStatus",
