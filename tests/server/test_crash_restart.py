@@ -327,6 +327,11 @@ def last_tick(output: str) -> datetime:
 _UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}")
 
 
+PROCESS_TABLES = frozenset({"leases", "rate_limit_hits", "sign_in_failures"})
+"""Which process holds the scheduler and the abuse limits' counts: the processes' own
+bookkeeping, not the tournament's state (the run never killed holds no lease)."""
+
+
 class Canon:
     """A run's rows and files with every generated id replaced by what it names."""
 
@@ -409,7 +414,9 @@ class Canon:
 
     def tables_rows(self) -> dict[str, list[str]]:
         return {
-            name: sorted(self.row(name, row) for row in rows) for name, rows in self.rows.items()
+            name: sorted(self.row(name, row) for row in rows)
+            for name, rows in self.rows.items()
+            if name not in PROCESS_TABLES
         }
 
     def files(self) -> dict[str, str]:

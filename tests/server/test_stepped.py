@@ -33,7 +33,7 @@ def test_each_tick_moves_the_clock_one_step_until_the_end() -> None:
     clock = ManualClock(START)
     ticks = Ticks(clock)
     server = SimpleNamespace(
-        scheduler=ticks, server=SimpleNamespace(should_exit=False), tick_seconds=0
+        scheduler=ticks, server=SimpleNamespace(should_exit=False), tick_seconds=0, lease=None
     )
     said: list[str] = []
     until = START + timedelta(hours=20)
@@ -51,7 +51,7 @@ def test_a_stop_ends_the_ticks() -> None:
     clock = ManualClock(START)
     ticks = Ticks(clock)
     stop = threading.Event()
-    server = SimpleNamespace(scheduler=ticks, server=SimpleNamespace(), tick_seconds=0)
+    server = SimpleNamespace(scheduler=ticks, server=SimpleNamespace(), tick_seconds=0, lease=None)
     work = stepped_ticks(cast(Server, server), clock, timedelta(hours=1), say=lambda _: stop.set())
     work(stop)
     assert ticks.at == [START]
