@@ -80,3 +80,12 @@ def test_an_argument_of_the_wrong_type_is_named_not_an_internal_error(url: str) 
         messages = _errors(url, query)
         assert "internal error" not in messages
         assert any(named in message for message in messages), messages
+
+
+def test_a_deeply_nested_json_body_is_an_error_not_a_crash(url: str) -> None:
+    for body in (b"[" * 100_000, b'{"query":' * 50_000):
+        answer = httpx.post(url, content=body, timeout=30)
+        assert answer.status_code == 200
+        assert answer.json() == {
+            "errors": [{"message": "the request body is JSON nested too deeply"}]
+        }
