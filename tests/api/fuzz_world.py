@@ -163,10 +163,16 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> DatasetVersion:
 
 @contextmanager
 def fuzz_world(
-    sessions: sessionmaker[Session], tmp_path: Path, built: DatasetVersion
+    sessions: sessionmaker[Session],
+    tmp_path: Path,
+    built: DatasetVersion,
+    *,
+    closing: bool = False,
 ) -> Iterator[FuzzWorld]:
     """The world served on a free port for the block, dataset version `built` published as
-    tournament 8's "v1" (diagnostics score on its validation eras)."""
+    tournament 8's "v1" (diagnostics score on its validation eras). `closing`: the clock
+    stands half an hour past round 1's close, before the scheduler has closed it (stake
+    changes are refused, uploads are late)."""
     clock = ManualClock(TUESDAY_NOON + timedelta(minutes=5))
     storage = local_storage(tmp_path / "files")
     ledger = SqlLedger(clock)
@@ -210,6 +216,8 @@ def fuzz_world(
                     ids[f"alice_{name}_upload"] = key
                 change_stake(session, ledger, clock, model, StakeChangeKind.INCREASE, 10 * NMR_UNIT)
         ids["round_id"] = str(round_.id)
+        if closing:
+            clock.set(round_.close_time + timedelta(minutes=30))
     settings = Settings(
         mode="local",
         home=tmp_path / "home",

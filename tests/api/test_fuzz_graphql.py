@@ -1,7 +1,8 @@
 """Queries and mutations generated from the GraphQL schema (schemathesis) against numerapi's
 endpoint, on both databases: with alice's key, bob's key and none; arguments generated or
 naming real things (models, submissions, rounds, amounts near the edge); documents that fit
-the schema and documents that do not.
+the schema and documents that do not. Then request bodies around numerapi's documents with
+variables, while round 1 is closing (past its close time, not yet closed by the scheduler).
 
 GraphQL answers 200 with ``errors`` for a refusal, so "no 5xx" here means: every answer is
 a 200 JSON object with ``data`` or ``errors``, no error is the ``internal error`` of an
@@ -227,7 +228,7 @@ def envelopes(world: FuzzWorld, caller: str | None) -> st.SearchStrategy[Any]:
 def test_generated_graphql_envelopes(
     sessions: sessionmaker[Session], tmp_path: Path, built: DatasetVersion
 ) -> None:
-    with fuzz_world(sessions, tmp_path, built) as world:
+    with fuzz_world(sessions, tmp_path, built, closing=True) as world:
         http = httpx.Client(base_url=world.url, timeout=30)
         unchanged = Unchanged.of(world)
 
