@@ -156,8 +156,9 @@ def predictions_csv(ids: pd.Index) -> bytes:
     return pd.DataFrame({"id": ids.astype(str), "prediction": values}).to_csv(index=False).encode()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def built(tmp_path_factory: pytest.TempPathFactory) -> DatasetVersion:
+    """The dataset version every fuzz world publishes, built once per test process."""
     return build_dataset_version(tmp_path_factory.mktemp("fuzz"))
 
 
