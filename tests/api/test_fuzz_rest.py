@@ -5,7 +5,8 @@ near the edge of what the services accept (amounts, names, predictions files).
 
 Every answer is no 5xx, conforms to the document (status, content type, headers, body),
 refuses data that breaks the document, and a refused request (4xx) changes nothing: no row,
-no ledger balance or posting, no stored file.
+no ledger balance or posting, no stored file. An operation that needs a key answers 2xx
+only to a valid one, and never to bob for alice's model or submission.
 """
 
 from __future__ import annotations
@@ -106,6 +107,12 @@ def cases_for(operation: APIOperation, world: FuzzWorld) -> st.SearchStrategy[An
 
 def fuzz(operation: APIOperation, world: FuzzWorld, unchanged: Unchanged) -> None:
     http = requests.Session()
+    secured = bool(operation.definition.raw.get("security"))
+
+    def names_alices(case: Any) -> bool:
+        """Whether the path names alice's model or submission."""
+        named = set((case.path_parameters or {}).values())
+        return bool(named & {world.ids["alice_model"], world.ids["alice_submission"]})
 
     @fuzz_settings(EXAMPLES_PER_OPERATION)
     @given(case=cases_for(operation, world), caller=st.sampled_from(CALLERS))
@@ -123,6 +130,9 @@ def fuzz(operation: APIOperation, world: FuzzWorld, unchanged: Unchanged) -> Non
         request = (
             f"{case.method} {case.formatted_path} ({response.status_code} {response.text[:300]})"
         )
+        if secured and 200 <= response.status_code < 300:
+            assert caller in ("alice", "bob"), f"{request} answered without a valid key"
+            assert caller == "alice" or not names_alices(case), f"{request} answered bob"
         unchanged.after(400 <= response.status_code < 500, request)
 
     exchange()
