@@ -119,11 +119,11 @@ class Unchanged:
         return cls(world, snapshot(world))
 
     def after(self, refused: bool, request: str) -> None:
-        now = snapshot(self.world)
-        if refused:
-            changes = now.changes_from(self.last)
-            assert not changes, f"{request} was refused but changed {changes}"
+        now, before = snapshot(self.world), self.last
         self.last = now
+        if refused:
+            changes = now.changes_from(before)
+            assert not changes, f"{request} was refused but changed {changes}"
 
 
 def snapshot(world: FuzzWorld) -> Snapshot:
