@@ -68,3 +68,24 @@ def test_a_deeply_nested_document_is_an_error_not_a_crash(url: str) -> None:
     query = "{ " + "a { " * 600 + "b" + " }" * 600 + " }"
     (message,) = _errors(url, query)
     assert message.startswith("Syntax Error: Document is nested too deeply.")
+
+
+def test_an_argument_of_the_wrong_type_is_named_not_an_internal_error(url: str) -> None:
+    for query, named in (
+        ("{ rounds(tournament: 0.5) { number } }", "'tournament'"),
+        ('{ listDatasets(round: "one") }', "'round'"),
+        ("{ model(modelId: 7) { id } }", "'modelId'"),
+        ("{ rounds(tournament: $missing) { number } }", "'$missing'"),
+    ):
+        messages = _errors(url, query)
+        assert "internal error" not in messages
+        assert any(named in message for message in messages), messages
+
+
+def test_a_deeply_nested_json_body_is_an_error_not_a_crash(url: str) -> None:
+    for body in (b"[" * 100_000, b'{"query":' * 50_000):
+        answer = httpx.post(url, content=body, timeout=30)
+        assert answer.status_code == 200
+        assert answer.json() == {
+            "errors": [{"message": "the request body is JSON nested too deeply"}]
+        }

@@ -40,3 +40,14 @@ def test_the_session_is_committed_before_the_answer(world: RestWorld) -> None:
         created = api.post("/models", json={"tournament": 11, "name": "committed"}).json()
     with world.sessions() as session:  # as soon as the answer is here, others see the model
         assert session.get(Model, uuid.UUID(created["id"])) is not None
+
+
+@pytest.mark.parametrize(
+    "body", [b"\xc3\x28", b'{"tournament": 8, "name": "caf\xe9"}', b"[" * 100_000]
+)
+def test_a_body_that_cannot_be_decoded_is_bad_input(world: RestWorld, body: bytes) -> None:
+    before = world.count(Model)
+    with world.client("alice") as api:
+        answer = api.post("/models", content=body, headers={"Content-Type": "application/json"})
+    assert "not UTF-8 JSON" in refused(answer, 422, "invalid_request")["message"]
+    assert world.count(Model) == before

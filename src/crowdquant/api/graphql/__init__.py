@@ -113,6 +113,8 @@ def execute(
         formatted: dict[str, Any] = error.formatted  # type: ignore[assignment]
         if original is None or isinstance(original, READABLE_ERRORS):
             return formatted
+        if isinstance(original, GraphQLError):
+            return formatted  # a validation rule's refusal (the cost rule's of a bad argument)
         if isinstance(original, StorageError) and isinstance(original, ValueError):
             return formatted  # an invalid key or range: the caller's mistake
         unexpected.append(original)

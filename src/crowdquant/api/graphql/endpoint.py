@@ -104,6 +104,8 @@ async def graphql_endpoint(request: Request, services: ServicesDep) -> JSONRespo
         data = json.loads(await request.body())
     except (ValueError, UnicodeDecodeError):
         return _errors("the request body is not JSON")
+    except RecursionError:
+        return _errors("the request body is JSON nested too deeply")
     if not isinstance(data, dict):
         return _errors('expected a JSON object {"query": ..., "variables": ...}')
     writes = _mutates(data, services.settings.graphql_max_tokens)

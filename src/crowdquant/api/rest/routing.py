@@ -36,6 +36,10 @@ def to_refusal(error: Exception) -> Response:
         return refusal(error.status, error.code, error.message, error.headers)
     if isinstance(error, RequestValidationError):
         return refusal(422, "invalid_request", describe_validation(error))
+    if isinstance(error, HTTPException) and error.status_code == 400:
+        # FastAPI's answer to a body it cannot decode at all: bad input as well
+        message = "body: the request body is not UTF-8 JSON, or is nested too deeply"
+        return refusal(422, "invalid_request", message)
     if isinstance(error, HTTPException):
         headers = dict(error.headers) if error.headers else None
         code = code_for_status(error.status_code)
