@@ -13,13 +13,18 @@ front (`db.session.take_write_lock`), after its turn among the process's writers
 unit of work to run again (`db.session.is_busy`: SQLite busy, PostgreSQL serialization
 failure or deadlock), the request runs again in a new transaction after a jittered pause, a
 few times, before that failure is answered.
+
+Uploads are the one exception to a single transaction: an endpoint marked
+`validates_first` starts as a reader, reads and validates its upload (the slow part) with
+no lock held, then calls `begin_writing`, which ends the reading transaction and starts the
+writing one that the route commits.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
@@ -30,6 +35,23 @@ from crowdquant.db.session import BUSY_RETRIES, is_busy, retry_pause, take_write
 from crowdquant.http.services import services
 
 READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
+_VALIDATES_FIRST = "_crowdquant_validates_first"
+
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+def validates_first(endpoint: Endpoint) -> Endpoint:
+    """Mark a writing endpoint that validates its upload before it writes: its request starts
+    as a reader, and the endpoint calls `begin_writing` once it is ready to write."""
+    setattr(endpoint, _VALIDATES_FIRST, True)
+    return endpoint
+
+
+def begin_writing(session: Session) -> None:
+    """End `session`'s reading transaction and begin a writing one, the write lock taken up
+    front (`db.session.take_write_lock`); what was read stays loaded."""
+    session.commit()
+    take_write_lock(session)
 
 
 class TransactionRoute(APIRoute):
@@ -41,11 +63,13 @@ class TransactionRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         state, failure = self.session_state, type(self).failure
+        reads_first = getattr(self.endpoint, _VALIDATES_FIRST, False)
 
         async def handle(request: Request) -> Response:
             writes = request.method not in READ_ONLY_METHODS
             if writes:
                 await request.body()  # kept by the request for the endpoint and every try
+            writes = writes and not reads_first
             async with services(request).write_turn(writes):
                 return await attempts(request, writes)
 

@@ -35,6 +35,7 @@ from crowdquant.tournament.retention import Retention
 from crowdquant.tournament.runtime import TournamentRuntime, tournament_runtime
 from crowdquant.tournament.scheduler import Scheduler
 from crowdquant.tournament.tournaments import list_tournaments
+from crowdquant.tournament.validator import Validator
 
 MARKET_LAG = timedelta(days=7)
 """How far behind today a recorded market may end and still score rounds as it grows."""
@@ -96,6 +97,7 @@ class Server:
     app: FastAPI
     scheduler: Scheduler
     diagnostics: DiagnosticsWorker
+    validator: Validator
     server: uvicorn.Server
     engine: Engine
     listener: socket.socket
@@ -154,6 +156,7 @@ class Server:
         self.stop.set()
         thread.join(timeout=30)
         self.diagnostics.join(timeout=30)
+        self.validator.close()
         self.engine.dispose()
         self.listener.close()
 
@@ -175,7 +178,7 @@ def build_server(
     which tournaments go without new rounds or scores, and why. A host beyond this machine
     needs a strong secret key (`check_secret_for`)."""
     check_secret_for(host, settings)
-    infra = bootstrap(settings, clock or SystemClock(), genesis=True)
+    infra = bootstrap(settings, clock or SystemClock(), genesis=True, validation_pool=True)
     runtimes = tournament_runtimes(infra, warn, replay_weeks or {})
     app = create_app(
         settings,
@@ -184,6 +187,7 @@ def build_server(
         storage=infra.storage,
         ledger=infra.ledger,
         runtimes=runtimes,
+        validator=infra.validator,
     )
     config = uvicorn.Config(
         app, host=host, port=port, log_level=log_level, log_config=log_config(), lifespan="off"
@@ -213,7 +217,9 @@ def build_server(
             infra.clock,
             StoredValidationLoader(infra.storage),
             stop=stop,
+            validator=infra.validator,
         ),
+        validator=infra.validator,
         server=uvicorn.Server(config),
         engine=infra.engine,
         listener=listener,

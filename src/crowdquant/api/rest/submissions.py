@@ -1,10 +1,12 @@
 """Uploading predictions to a model's current round, and reading one's submissions back.
 
-An upload goes through `submit_predictions`, the service behind GraphQL's
+An upload goes through `check_upload` and `record_upload`, the services behind GraphQL's
 `create_submission`, so the checks, the late marking, the size limit and the refusals are
-the same. A file that fails validation is not refused: it is recorded as an `invalid`
-submission (answered 201 with its `error`), as GraphQL records it, so the participant sees
-it in the list. Every 4xx answer leaves the database and storage as they were.
+the same. The file is validated in the server's validation pool before the request takes
+the write lock (`validates_first`), then recorded in the writing transaction. A file that
+fails validation is not refused: it is recorded as an `invalid` submission (answered 201
+with its `error`), as GraphQL records it, so the participant sees it in the list. Every
+4xx answer leaves the database and storage as they were.
 """
 
 from __future__ import annotations
@@ -27,17 +29,19 @@ from crowdquant.db.models import Model, Submission, SubmissionStatus
 from crowdquant.http.links import LinksDep
 from crowdquant.http.services import ServicesDep
 from crowdquant.http.throttle import Action
+from crowdquant.http.transaction_route import begin_writing, validates_first
 from crowdquant.tournament.models import get_own_model
 from crowdquant.tournament.rounds import current_round
 from crowdquant.tournament.rules2017_checks import visible_checks
 from crowdquant.tournament.submissions import (
     RoundNotOpen,
+    check_upload,
     counting_submission,
     downloadable_submission,
     get_own_submission,
     list_submissions,
-    live_ids_of_round,
-    submit_predictions,
+    record_upload,
+    round_live_ids,
 )
 from crowdquant.tournament.visibility import Role, Viewer
 
@@ -78,6 +82,7 @@ def upload_model(model_id: uuid.UUID, account: UploadAccount, session: SessionDe
     openapi_extra={"requestBody": REQUEST_BODY},
     dependencies=[Depends(rate_limited(Action.UPLOAD))],
 )
+@validates_first
 def post_submission(
     model: Annotated[Model, Depends(upload_model)],
     upload: UploadDep,
@@ -89,18 +94,22 @@ def post_submission(
     round_ = current_round(session, model.tournament)
     if round_ is None:
         raise RoundNotOpen(f"tournament {model.tournament.number} has no round yet")
-    submission = submit_predictions(
+    storage = services.storage
+    checked = check_upload(
         session,
         services.clock,
-        services.storage,
+        storage,
         account,
         model.id,
         round_,
         upload.filename,
         upload.content,
-        live_ids=live_ids_of_round(services.storage, round_),
+        live_ids=round_live_ids(storage, round_, services.live_ids),
+        validator=services.validator,
         max_bytes=services.max_upload_bytes,
     )
+    begin_writing(session)
+    submission = record_upload(session, services.clock, storage, account, checked)
     return _render(session, [submission])[0]
 
 
