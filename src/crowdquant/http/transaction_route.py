@@ -17,7 +17,7 @@ few times, before that failure is answered.
 Uploads are the one exception to a single transaction: an endpoint marked
 `validates_first` starts as a reader, reads and validates its upload (the slow part) with
 no lock held, then calls `begin_writing`, which ends the reading transaction and starts the
-writing one that the route commits.
+writing one that the route commits (after its turn among the process's writers on SQLite).
 """
 
 from __future__ import annotations
@@ -26,12 +26,19 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any, ClassVar, TypeVar
 
+import anyio.from_thread
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from crowdquant.db.session import BUSY_RETRIES, is_busy, retry_pause, take_write_lock
+from crowdquant.db.session import (
+    BUSY_RETRIES,
+    is_busy,
+    one_writer_at_a_time,
+    retry_pause,
+    take_write_lock,
+)
 from crowdquant.http.services import services
 
 READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
@@ -47,11 +54,51 @@ def validates_first(endpoint: Endpoint) -> Endpoint:
     return endpoint
 
 
+_TURN = "crowdquant_write_turn"
+_TURN_HELD = "crowdquant_write_turn_held"
+
+
+def offer_write_turn(session: Session, turn: asyncio.Lock | None) -> None:
+    """Let `begin_writing` on `session` wait for `turn` (`Services.writers` on a database
+    that takes one writer at a time) before it takes the write lock."""
+    if turn is not None:
+        session.info[_TURN] = turn
+
+
 def begin_writing(session: Session) -> None:
-    """End `session`'s reading transaction and begin a writing one, the write lock taken up
-    front (`db.session.take_write_lock`); what was read stays loaded."""
+    """End `session`'s reading transaction and begin a writing one: after the process's
+    turn among writers, if one was offered (`offer_write_turn`), the write lock taken up
+    front (`db.session.take_write_lock`); what was read stays loaded. Call it from the
+    request's worker thread; `give_back_write_turn` once the transaction has ended."""
     session.commit()
+    turn = session.info.get(_TURN)
+    if isinstance(turn, asyncio.Lock) and not session.info.get(_TURN_HELD):
+        session.info[_TURN_HELD] = anyio.from_thread.run(_wait_for, turn)
     take_write_lock(session)
+
+
+TURN_WAIT_SECONDS = 2.0
+"""How long an upload waits for its turn among writers before it goes on without (and
+waits for the write lock itself): the writer holding the turn may need a worker thread
+that waiting uploads hold."""
+
+
+async def _wait_for(turn: asyncio.Lock) -> bool:
+    with anyio.move_on_after(TURN_WAIT_SECONDS):
+        await turn.acquire()
+        return True
+    return False
+
+
+def give_back_write_turn(session: Session, *, from_thread: bool) -> None:
+    """Release the turn `begin_writing` waited for, if it did (`from_thread`: called from a
+    worker thread rather than the event loop)."""
+    turn = session.info.get(_TURN)
+    if isinstance(turn, asyncio.Lock) and session.info.pop(_TURN_HELD, False):
+        if from_thread:
+            anyio.from_thread.run_sync(turn.release)
+        else:
+            turn.release()
 
 
 class TransactionRoute(APIRoute):
@@ -74,9 +121,12 @@ class TransactionRoute(APIRoute):
                 return await attempts(request, writes)
 
         async def attempts(request: Request, writes: bool) -> Response:
+            found = services(request)
             for attempt in range(1, BUSY_RETRIES + 1):
-                session = services(request).sessions()
+                session = found.sessions()
                 setattr(request.state, state, session)
+                if reads_first and one_writer_at_a_time(found.sessions):
+                    offer_write_turn(session, found.writers)
                 try:
                     if writes:
                         await run_in_threadpool(take_write_lock, session)
@@ -89,6 +139,7 @@ class TransactionRoute(APIRoute):
                         continue  # another writer came first; start afresh
                     return failure(request, error)
                 finally:
+                    give_back_write_turn(session, from_thread=False)
                     await run_in_threadpool(session.close)
                 return response
             raise AssertionError("unreachable: the last attempt returns")

@@ -3,8 +3,9 @@ processes with their own limits.
 
 A predictions file is untrusted: a few kilobytes of Parquet may decode to gigabytes. The
 server therefore validates in a `ValidationPool`: worker processes (`pebble.ProcessPool`,
-started with ``spawn``, reused across uploads, the validation module loaded before the
-first one) that each run under an address-space limit (`resource.RLIMIT_AS`, the worker's
+forked from a ``forkserver`` that loaded this module once, so a worker that died is
+replaced at once; reused across uploads; the pool is ready when its workers are) that
+each run under an address-space limit (`resource.RLIMIT_AS`, the worker's
 size once loaded plus `memory_mb`), a CPU-time limit per file (`RLIMIT_CPU`) and a
 wall-clock timeout. A file that breaks a limit fails with a `ValidationLimitError`, a
 `SubmissionFileError` naming the limit, so it is recorded as an invalid upload like any
@@ -36,6 +37,8 @@ from crowdquant.scoring.validation import (
     validate_submission,
 )
 from crowdquant.settings import Settings
+
+_validation_module: Final = __name__
 
 
 class ValidationLimitError(SubmissionFileError):
@@ -107,15 +110,20 @@ class ValidationLimits:
 class ValidationPool:
     """Validates in worker processes under `limits`; `close` it when done."""
 
-    def __init__(self, limits: ValidationLimits, workers: int = 2) -> None:
+    def __init__(
+        self, limits: ValidationLimits, workers: int = 2, *, start_timeout: float = 120.0
+    ) -> None:
         self.limits = limits
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["__main__", _validation_module])
         self._pool = ProcessPool(
             max_workers=workers,
             initializer=_start_worker,
             initargs=(limits.memory_mb,),
-            context=multiprocessing.get_context("spawn"),
+            context=context,
         )
-        self._pool.schedule(_ready)  # starts the workers now, not at the first upload
+        # a first task starts the workers now, not at the first upload
+        self._pool.schedule(_ready).result(timeout=start_timeout)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ValidationPool:

@@ -68,6 +68,13 @@ class RequestContext:
     """What one request's resolvers load once and share (e.g. a tournament's round results)."""
     _accounts: dict[ApiScope, Account] = field(default_factory=dict)
 
+    def settle(self) -> None:
+        """Commit what a reading request recorded so far (a key's last use), so that the slow
+        part that follows (validating an upload) holds no lock; a writer keeps its one
+        transaction."""
+        if not self.writing:
+            self.session.commit()
+
     def begin_writing(self) -> None:
         """Make the rest of the request a writer (`http.transaction_route.begin_writing`),
         if it is not one yet: for mutations that validate their upload first."""

@@ -13,18 +13,28 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Final
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode, OperationType, parse
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from crowdquant.api.graphql import execute
 from crowdquant.api.graphql.context import RequestContext
 from crowdquant.api.graphql.limits import GraphQLLimits
-from crowdquant.db.session import BUSY_RETRIES, is_busy, retry_pause, take_write_lock
+from crowdquant.db.session import (
+    BUSY_RETRIES,
+    is_busy,
+    one_writer_at_a_time,
+    retry_pause,
+    take_write_lock,
+)
 from crowdquant.http.services import Services, ServicesDep, base_url, client_address
+from crowdquant.http.transaction_route import give_back_write_turn, offer_write_turn
 
 
 def _errors(message: str) -> JSONResponse:
@@ -75,7 +85,9 @@ def _run(services: Services, data: Any, request: Request, writes: bool) -> dict[
         last_try = attempt == BUSY_RETRIES
         if attempt > 1:
             time.sleep(retry_pause(attempt - 1))
-        with services.sessions() as session:
+        with services.sessions() as session, _turn_given_back(session):
+            if not writes and one_writer_at_a_time(services.sessions):
+                offer_write_turn(session, services.writers)
             if writes:
                 try:
                     take_write_lock(session)
@@ -112,6 +124,15 @@ def _run(services: Services, data: Any, request: Request, writes: bool) -> dict[
                 continue
             return outcome.body
     raise AssertionError("unreachable: the last attempt returns")
+
+
+@contextmanager
+def _turn_given_back(session: Session) -> Iterator[None]:
+    """Give back the writers' turn an upload took in `session` (`begin_writing`)."""
+    try:
+        yield
+    finally:
+        give_back_write_turn(session, from_thread=True)
 
 
 async def graphql_endpoint(request: Request, services: ServicesDep) -> JSONResponse:

@@ -73,6 +73,7 @@ def resolve_create_submission(
     if round_ is None:
         raise RoundNotOpen(f"tournament {number} has no round yet")
     data = read_upload(storage, key, "PUT the file to the URL of submission_upload_auth")
+    context.settle()
     checked = check_upload(
         session,
         context.clock,

@@ -95,6 +95,7 @@ def post_submission(
     if round_ is None:
         raise RoundNotOpen(f"tournament {model.tournament.number} has no round yet")
     storage = services.storage
+    session.commit()  # what authenticating recorded: validating below holds no lock
     checked = check_upload(
         session,
         services.clock,
