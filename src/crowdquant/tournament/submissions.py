@@ -179,17 +179,16 @@ class LiveIdsCache:
         self._lock = threading.Lock()
 
     def get(self, key: str, load: Callable[[], pd.Index]) -> LiveIds:
-        """The ids kept for `key`, or `load()`'s, indexed and kept."""
+        """The ids kept for `key`, or `load()`'s, indexed and kept (loaded once, however
+        many uploads ask at the same time)."""
         with self._lock:
             if key in self._found:
                 self._found.move_to_end(key)
                 return self._found[key]
-        found = LiveIds(load())
-        with self._lock:
-            self._found[key] = found
+            found = self._found[key] = LiveIds(load())
             while len(self._found) > self.rounds:
                 self._found.popitem(last=False)
-        return found
+            return found
 
 
 def round_live_ids(storage: FileStorage, round_: Round, cache: LiveIdsCache) -> LiveIds:
@@ -202,9 +201,19 @@ def round_live_ids(storage: FileStorage, round_: Round, cache: LiveIdsCache) -> 
 
 
 @dataclass(frozen=True)
+class UploadTarget:
+    """Where an upload goes, found and checked by `upload_target`: the caller's model and a
+    round that takes uploads now (with its 2017 tournament rows, if it has them)."""
+
+    model: Model
+    round_: Round
+    rows_2017: pd.DataFrame | None
+
+
+@dataclass(frozen=True)
 class CheckedUpload:
-    """An upload read, validated and stored by `check_upload`, before any writing
-    transaction; `record_upload` records it as a `Submission`."""
+    """An upload validated and stored by `check_upload`, before any writing transaction;
+    `record_upload` records it as a `Submission`."""
 
     submission_id: uuid.UUID
     model_id: uuid.UUID
@@ -217,13 +226,27 @@ class CheckedUpload:
     has_2017_files: bool
 
 
-def check_upload(
+def upload_target(
     session: Session,
     clock: Clock,
     storage: FileStorage,
     account: Account,
     model_id: uuid.UUID | str,
     round_: Round | int,
+) -> UploadTarget:
+    """The first step of an upload, which only reads: `account`'s model `model_id` and the
+    round it uploads to (`round_`, or a tournament number meaning its newest round), which
+    must take uploads now. Raises `UnknownModel` / `NotYourModel`, `TournamentNotFound`,
+    `WrongTournament` and `RoundNotOpen`."""
+    model = get_own_model(session, account, model_id)
+    round_ = _round_for(session, model, round_)
+    _check_window(round_, clock.now())
+    return UploadTarget(model, round_, tournament_rows(session, storage, round_))
+
+
+def check_upload(
+    storage: FileStorage,
+    target: UploadTarget,
     filename: str,
     data: bytes,
     *,
@@ -231,27 +254,20 @@ def check_upload(
     validator: Validator = IN_PROCESS,
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> CheckedUpload:
-    """The first step of an upload, which only reads the database: check the model and the
-    round's window, validate the bytes with `validator` (against `live_ids`, or a 2017
-    round's tournament rows) and store them under a fresh key of their own.
-
-    Run it outside any writing transaction (validation is the slow part of an upload), then
-    `record_upload` in one. Raises what `submit_predictions` raises, storing nothing.
-    """
-    model = get_own_model(session, account, model_id)
-    round_ = _round_for(session, model, round_)
-    _check_window(round_, clock.now())
+    """The second step, which needs no database: validate the bytes with `validator`
+    (against `live_ids`, or the round's 2017 tournament rows) and store them under a fresh
+    key of their own. Run it outside any transaction (validation is the slow part of an
+    upload), then `record_upload` in a writing one. Raises `UploadTooLarge` before
+    anything is stored."""
     if len(data) > max_bytes:
         raise UploadTooLarge(_too_large(filename, len(data), max_bytes))
-    rows_2017 = tournament_rows(session, storage, round_)
-
     name = _clean_filename(filename)
     status, n_rows, error = SubmissionStatus.VALID, None, None
     try:
         validated: ValidatedSubmission
-        if rows_2017 is not None:
+        if target.rows_2017 is not None:
             validated = validator.validate_2017(
-                data, rows_2017["data_type"], filename=name, max_bytes=max_bytes
+                data, target.rows_2017["data_type"], filename=name, max_bytes=max_bytes
             )
         else:
             live = live_ids if isinstance(live_ids, LiveIds) else LiveIds(live_ids)
@@ -262,6 +278,7 @@ def check_upload(
         n_rows = validated.n_rows
 
     submission_id = uuid.uuid4()
+    model, round_ = target.model, target.round_
     key = (
         f"{SUBMISSIONS_PREFIX}/{round_.id.hex}/{model.id.hex}/{submission_id.hex}"
         f".{_extension(name, data)}"
@@ -279,7 +296,7 @@ def check_upload(
         status=status,
         n_rows=n_rows,
         error=error,
-        has_2017_files=rows_2017 is not None,
+        has_2017_files=target.rows_2017 is not None,
     )
 
 
@@ -342,7 +359,7 @@ def submit_predictions(
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> Submission:
     """Record an upload of `account`'s model `model_id` to a round and store its bytes:
-    `check_upload` then `record_upload` in the caller's transaction.
+    `upload_target`, `check_upload` and `record_upload` in the caller's transaction.
 
     `round_` is a `Round`, or a tournament number meaning that tournament's newest round.
     `live_ids` are the round's live ids (`live_ids_of_round`); a round with 2017 files is
@@ -351,13 +368,10 @@ def submit_predictions(
     `UploadTooLarge`, each before anything is stored. Returns the flushed submission:
     `valid` or `invalid` (never `pending`), `late` if the round is past its window.
     """
+    target = upload_target(session, clock, storage, account, model_id, round_)
     upload = check_upload(
-        session,
-        clock,
         storage,
-        account,
-        model_id,
-        round_,
+        target,
         filename,
         data,
         live_ids=live_ids,

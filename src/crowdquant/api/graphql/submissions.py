@@ -4,11 +4,11 @@
    and answers it as `filename`, with a signed PUT URL for exactly that key (and the size
    limit) as `url`.
 2. The client PUTs the raw bytes; `api/files.py` streams them into storage at that key.
-3. `create_submission(filename: <that key>)` reads the upload back and hands the bytes to
+3. `create_submission(filename: <that key>)` reads the upload back, finds the model and
+   round (`upload_target`), ends its reading transaction and hands the bytes to
    `check_upload` (which validates them against the round's live ids in the server's
-   validation pool and stores them under ``submissions/``) while the request is still a
-   reader; then it begins writing, `record_upload` adds the row, and the raw upload is
-   deleted. An upload that fails
+   validation pool and stores them under ``submissions/``); then it begins writing,
+   `record_upload` adds the row, and the raw upload is deleted. An upload that fails
    validation is recorded as an invalid submission, as the service does, and the mutation
    answers a GraphQL error carrying the validator's message, so numerapi raises it.
 
@@ -41,6 +41,7 @@ from crowdquant.tournament.submissions import (
     list_submissions,
     record_upload,
     round_live_ids,
+    upload_target,
 )
 from crowdquant.tournament.tournaments import get_tournament
 from crowdquant.tournament.uploads import own_upload, read_upload
@@ -73,17 +74,15 @@ def resolve_create_submission(
     if round_ is None:
         raise RoundNotOpen(f"tournament {number} has no round yet")
     data = read_upload(storage, key, "PUT the file to the URL of submission_upload_auth")
+    target = upload_target(session, context.clock, storage, account, model.id, round_)
+    live_ids = round_live_ids(storage, round_, context.live_ids)
     context.settle()
     checked = check_upload(
-        session,
-        context.clock,
         storage,
-        account,
-        model.id,
-        round_,
+        target,
         PurePosixPath(key).name,
         data,
-        live_ids=round_live_ids(storage, round_, context.live_ids),
+        live_ids=live_ids,
         validator=context.validator,
         max_bytes=context.max_upload_bytes,
     )

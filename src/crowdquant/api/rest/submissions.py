@@ -1,6 +1,7 @@
 """Uploading predictions to a model's current round, and reading one's submissions back.
 
-An upload goes through `check_upload` and `record_upload`, the services behind GraphQL's
+An upload goes through `upload_target`, `check_upload` and `record_upload`, the services
+behind GraphQL's
 `create_submission`, so the checks, the late marking, the size limit and the refusals are
 the same. The file is validated in the server's validation pool before the request takes
 the write lock (`validates_first`), then recorded in the writing transaction. A file that
@@ -42,6 +43,7 @@ from crowdquant.tournament.submissions import (
     list_submissions,
     record_upload,
     round_live_ids,
+    upload_target,
 )
 from crowdquant.tournament.visibility import Role, Viewer
 
@@ -95,17 +97,15 @@ def post_submission(
     if round_ is None:
         raise RoundNotOpen(f"tournament {model.tournament.number} has no round yet")
     storage = services.storage
-    session.commit()  # what authenticating recorded: validating below holds no lock
+    target = upload_target(session, services.clock, storage, account, model.id, round_)
+    live_ids = round_live_ids(storage, round_, services.live_ids)
+    session.commit()  # the reads above end here: validating holds no lock, no connection
     checked = check_upload(
-        session,
-        services.clock,
         storage,
-        account,
-        model.id,
-        round_,
+        target,
         upload.filename,
         upload.content,
-        live_ids=round_live_ids(storage, round_, services.live_ids),
+        live_ids=live_ids,
         validator=services.validator,
         max_bytes=services.max_upload_bytes,
     )
