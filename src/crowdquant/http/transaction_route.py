@@ -17,7 +17,8 @@ few times, before that failure is answered.
 Uploads are the one exception to a single transaction: an endpoint marked
 `validates_first` starts as a reader, reads and validates its upload (the slow part) with
 no lock held, then calls `begin_writing`, which ends the reading transaction and starts the
-writing one that the route commits (after its turn among the process's writers on SQLite).
+writing one (a REST endpoint waits for its turn among the process's writers itself, on the
+event loop, and commits within it; GraphQL's uploads wait in `begin_writing`).
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from starlette.concurrency import run_in_threadpool
 from crowdquant.db.session import (
     BUSY_RETRIES,
     is_busy,
-    one_writer_at_a_time,
     retry_pause,
     take_write_lock,
 )
@@ -121,12 +121,9 @@ class TransactionRoute(APIRoute):
                 return await attempts(request, writes)
 
         async def attempts(request: Request, writes: bool) -> Response:
-            found = services(request)
             for attempt in range(1, BUSY_RETRIES + 1):
-                session = found.sessions()
+                session = services(request).sessions()
                 setattr(request.state, state, session)
-                if reads_first and one_writer_at_a_time(found.sessions):
-                    offer_write_turn(session, found.writers)
                 try:
                     if writes:
                         await run_in_threadpool(take_write_lock, session)
@@ -139,7 +136,6 @@ class TransactionRoute(APIRoute):
                         continue  # another writer came first; start afresh
                     return failure(request, error)
                 finally:
-                    give_back_write_turn(session, from_thread=False)
                     await run_in_threadpool(session.close)
                 return response
             raise AssertionError("unreachable: the last attempt returns")
