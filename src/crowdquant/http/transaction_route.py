@@ -33,12 +33,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from crowdquant.db.session import (
-    BUSY_RETRIES,
-    is_busy,
-    retry_pause,
-    take_write_lock,
-)
+from crowdquant.db.session import BUSY_RETRIES, is_busy, retry_pause, take_write_lock
 from crowdquant.http.services import services
 
 READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
@@ -90,15 +85,12 @@ async def _wait_for(turn: asyncio.Lock) -> bool:
     return False
 
 
-def give_back_write_turn(session: Session, *, from_thread: bool) -> None:
-    """Release the turn `begin_writing` waited for, if it did (`from_thread`: called from a
-    worker thread rather than the event loop)."""
+def give_back_write_turn(session: Session) -> None:
+    """Release the turn `begin_writing` waited for, if it did; from the request's worker
+    thread, once its transaction has ended."""
     turn = session.info.get(_TURN)
     if isinstance(turn, asyncio.Lock) and session.info.pop(_TURN_HELD, False):
-        if from_thread:
-            anyio.from_thread.run_sync(turn.release)
-        else:
-            turn.release()
+        anyio.from_thread.run_sync(turn.release)
 
 
 class TransactionRoute(APIRoute):

@@ -20,11 +20,21 @@ Inside the window, the newest valid on-time upload counts; a later invalid one d
 replace it. Uploads are ordered by `created_at`, the clock's time: two uploads of a model at
 the very same instant have no defined order.
 
+An upload runs in three steps, so that the slow part holds no lock: `upload_target` reads
+(the model, the round and its window), `check_upload` needs no database (it validates the
+bytes with a `Validator`, in the server the worker pool of `tournament.validator`, and
+stores them under a fresh key of their own), and `record_upload` runs in the writing
+transaction (the model and the round checked again, then the row). The interfaces end the
+reading transaction before `check_upload` and begin the writing one after it: uploads are
+the one exception to one transaction per request. `submit_predictions` runs the three in
+the caller's transaction (the CLI, the web form, tests).
+
 As elsewhere in `tournament/`, functions work in the caller's transaction: they flush,
 never commit. A refusal (wrong model, round not taking uploads, oversized file) stores no
-file and adds no row. If the row cannot be flushed the stored file is deleted again; if the
-caller's transaction fails later, the file stays without a row (harmless: nothing refers to
-it, its key is never reused, and the orphan sweep of `retention` deletes it a day later).
+file and adds no row; a refusal by `record_upload` deletes the file `check_upload` stored.
+If the row cannot be flushed the stored file is deleted again; if the caller's transaction
+fails later, the file stays without a row (harmless: nothing refers to it, its key is never
+reused, and the orphan sweep of `retention` deletes it a day later).
 """
 
 from __future__ import annotations

@@ -132,7 +132,7 @@ def _turn_given_back(session: Session) -> Iterator[None]:
     try:
         yield
     finally:
-        give_back_write_turn(session, from_thread=True)
+        give_back_write_turn(session)
 
 
 async def graphql_endpoint(request: Request, services: ServicesDep) -> JSONResponse:
