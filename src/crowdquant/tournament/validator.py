@@ -4,13 +4,13 @@ processes with their own limits.
 A predictions file is untrusted: a few kilobytes of Parquet may decode to gigabytes. The
 server therefore validates in a `ValidationPool`: worker processes (`pebble.ProcessPool`,
 forked from a ``forkserver`` that loaded this module once, so a worker that died is
-replaced at once; reused across uploads; the pool is ready when its workers are) that
-each run under an address-space limit (`resource.RLIMIT_AS`, the worker's
-size once loaded plus `memory_mb`), a CPU-time limit per file (`RLIMIT_CPU`) and a
-wall-clock timeout. A file that breaks a limit fails with a `ValidationLimitError`, a
-`SubmissionFileError` naming the limit, so it is recorded as an invalid upload like any
-other unreadable file; a worker killed on the way is replaced and the pool keeps serving.
-The server's own memory never holds more than the uploaded bytes.
+replaced at once; reused across uploads; the pool is ready when its workers are) that each
+run under an address-space limit (`resource.RLIMIT_AS`: the worker's size once loaded,
+plus `memory_mb`), a CPU-time limit per file (`RLIMIT_CPU`) and a wall-clock timeout. A
+file that breaks a limit fails with a `ValidationLimitError`, a `SubmissionFileError`
+naming the limit, so it is recorded as an invalid upload like any other unreadable file;
+a worker killed on the way is replaced and the pool keeps serving. The server's own
+memory never holds more than the uploaded bytes.
 
 `InProcessValidator` runs the same functions in the caller's process, for the CLI and the
 tests that need no isolation. Both take a round's `LiveIds`, indexed once per round.
@@ -24,7 +24,7 @@ import resource
 import signal
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import Any, ClassVar, Final, Protocol
+from typing import Any, Final, Protocol
 
 import pandas as pd
 from pebble import ProcessExpired, ProcessPool
@@ -38,13 +38,9 @@ from crowdquant.scoring.validation import (
 )
 from crowdquant.settings import Settings
 
-_validation_module: Final = __name__
-
 
 class ValidationLimitError(SubmissionFileError):
     """Reading the file broke the validation worker's memory or time limit."""
-
-    code: ClassVar[str] = "invalid_submission_file"
 
 
 class Validator(Protocol):
@@ -115,7 +111,7 @@ class ValidationPool:
     ) -> None:
         self.limits = limits
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["__main__", _validation_module])
+        context.set_forkserver_preload(["__main__", __name__])
         self._pool = ProcessPool(
             max_workers=workers,
             initializer=_start_worker,
