@@ -3,16 +3,16 @@
     uv run python benchmarks/round_window.py        # 32 participants, SQLite then PostgreSQL
     uv run python benchmarks/round_window.py --participants 64 --seconds 30 --backends sqlite
 
-The app (`create_app` on `bootstrap`'s database, storage and ledger, as `serve` builds them)
-runs in its own process under uvicorn; the participants are threads of this one. Each
-participant, as fast as it can and over and over: asks for the round's live file and
-downloads it, uploads a 6,000-row submission (validated against the live ids), reads its
-account and its model's stake. Printed per backend: validated uploads per second sustained,
-p50 and p99 latency per call, and the count of errors (any answer but 2xx, or no answer).
-The reference, measured in the same run by the same crowd against the same server, is the
-rate of a call that does nothing (a small static file): the ratio is uploads per second
-over reference calls per second. PostgreSQL is the tests' throwaway server (see
-`tests/conftest.py`), or `--postgres-url`.
+The app (`create_app` on `bootstrap`'s database, storage, ledger and validation pool, as
+`serve` builds them) runs in its own process under uvicorn; the participants are threads
+of this one. Each participant, as fast as it can and over and over: asks for the round's
+live file and downloads it, uploads a 6,000-row submission (validated against the live
+ids), reads its account and its model's stake. Printed per backend: validated uploads per
+second sustained, p50 and p99 latency per call, and the count of errors (any answer but
+2xx, or no answer). The reference, measured in the same run by the same crowd against the
+same server, is the rate of a call that does nothing (a small static file): the ratio is
+uploads per second over reference calls per second. PostgreSQL is the tests' throwaway
+server (see `tests/conftest.py`), or `--postgres-url`.
 """
 
 from __future__ import annotations
@@ -94,11 +94,19 @@ def prepare(settings: Settings, participants: int) -> tuple[list[tuple[str, str]
 def serve(settings: Settings, port: int) -> None:
     """The app on `port` until killed (the body of the server process)."""
     clock = ManualClock(NOW)
-    infra = bootstrap(settings, clock)
+    infra = bootstrap(settings, clock, validation_pool=True)
     app = create_app(
-        settings, clock=clock, sessions=infra.sessions, storage=infra.storage, ledger=infra.ledger
+        settings,
+        clock=clock,
+        sessions=infra.sessions,
+        storage=infra.storage,
+        ledger=infra.ledger,
+        validator=infra.validator,
     )
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    try:
+        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    finally:
+        infra.close()
 
 
 def free_port() -> int:
@@ -116,7 +124,7 @@ def served(settings: Settings) -> Iterator[str]:
     process.start()
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # the validation pool starts first
         while True:
             try:
                 if httpx.get(url + REFERENCE).is_success:

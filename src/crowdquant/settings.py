@@ -78,6 +78,16 @@ class Settings(BaseSettings):
     graphql_max_cost: int = Field(default=500, gt=0)
     """Fields one GraphQL operation may select, aliases included."""
 
+    # Validating uploads (tournament/validator.py): worker processes with their own limits.
+    validation_workers: int = Field(default=2, ge=1)
+    """Worker processes that decode and validate uploads and diagnostics files."""
+    validation_memory_mb: int = Field(default=1024, gt=0)
+    """Memory a worker may take to read one file, beyond its own."""
+    validation_cpu_seconds: int = Field(default=20, gt=0)
+    """CPU time a worker may spend on one file."""
+    validation_timeout_seconds: float = Field(default=30.0, gt=0)
+    """Wall-clock time a worker may spend on one file."""
+
     # Upload retention (tournament/retention.py): files a round needs stay, and these.
     keep_uploads_per_model: int = Field(default=5, ge=0)
     """Each model's newest uploads kept beside those a round is scored by."""

@@ -17,10 +17,13 @@ from crowdquant.scoring.validation import (
     MAX_MESSAGE_CHARS,
     MAX_PARQUET_COLUMNS,
     MAX_ROW_GROUPS,
+    ROW_MARGIN,
     HeaderError,
     SubmissionError,
     TooManyRowsError,
     UnreadableFileError,
+    row_limit,
+    validate_2017_submission,
     validate_submission,
 )
 
@@ -58,8 +61,26 @@ def test_a_parquet_file_of_60_million_rows_is_refused_from_its_footer(no_decodin
     with pytest.raises(TooManyRowsError) as refused:
         validate_submission(bomb, LIVE, filename="bomb.parquet")
     assert refused.value.message == (
-        f"'bomb.parquet' holds 60,000,000 rows, over the limit of {DEFAULT_MAX_ROWS:,} rows"
+        f"'bomb.parquet' holds 60,000,000 rows, over the limit of {row_limit(len(LIVE)):,} rows"
     )
+
+
+def test_the_row_limit_is_the_live_rows_and_a_margin(no_decoding: None) -> None:
+    live = [f"n{i:05d}" for i in range(20_000)]
+    assert row_limit(len(live)) == 22_000
+    assert row_limit(3) == 3 + ROW_MARGIN
+    assert row_limit(10**8) == DEFAULT_MAX_ROWS
+    with pytest.raises(TooManyRowsError, match="holds 22,001 rows, over the limit of 22,000"):
+        validate_submission(parquet_bomb(1, 22_001), live)
+    lines = "id,prediction\n" + "n00001,0.5\n" * (ROW_MARGIN + 4)
+    with pytest.raises(TooManyRowsError, match=f"over the limit of {ROW_MARGIN + 3:,} rows"):
+        validate_submission(lines.encode(), LIVE)
+
+
+def test_a_2017_upload_is_limited_by_the_tournament_rows(no_decoding: None) -> None:
+    types = pd.Series(["validation", "test", "live"], index=LIVE)
+    with pytest.raises(TooManyRowsError, match=f"over the limit of {ROW_MARGIN + 3:,} rows"):
+        validate_2017_submission(parquet_bomb(1, ROW_MARGIN + 4), types)
 
 
 def test_the_row_limit_is_the_callers(no_decoding: None) -> None:

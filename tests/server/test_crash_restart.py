@@ -487,6 +487,7 @@ def serve_in_process(run: Run, start: datetime) -> datetime | None:
     except Killed:
         return datetime.fromisoformat(ticks[-1].removeprefix(TICK))
     finally:
+        server.validator.close()
         server.engine.dispose()
         server.listener.close()
     return None

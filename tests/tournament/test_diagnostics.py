@@ -29,6 +29,7 @@ from crowdquant.data.release import DatasetVersion
 from crowdquant.db.models import Account, Cadence, Diagnostics, DiagnosticsStatus, Rules
 from crowdquant.db.session import transaction
 from crowdquant.scoring.diagnostics import ValidationEras
+from crowdquant.scoring.validation import row_limit
 from crowdquant.storage import LocalStorage
 from crowdquant.tournament.accounts import sign_up
 from crowdquant.tournament.datasets import publish_dataset_version
@@ -52,7 +53,9 @@ from crowdquant.tournament.submissions import UploadTooLarge
 from crowdquant.tournament.tournaments import create_tournament
 from crowdquant.tournament.uploads import NotAnUpload, NothingUploaded
 
+from ..scoring.test_validation_limits import parquet_bomb
 from .live_market import build_dataset_version, local_storage, stored_bytes
+from .validation_bombs import decompression_bomb, resident_mb, small_pool
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 FEATURE_SET = "medium"
@@ -311,6 +314,28 @@ def test_a_bad_file_fails_with_a_readable_error(world: World) -> None:
     assert f"of {len(frame)} live ids are missing" in first.error
     assert second.error is not None and second.error.startswith("invalid_submission_file: ")
     assert first.finished_at == world.clock.now()
+
+
+def test_a_file_of_more_rows_than_the_validation_ids_fails_before_decoding(world: World) -> None:
+    rows = queue(world, parquet_bomb(2))  # 2 M rows in a few KB
+    loader = world.loader()
+    row = run_next_diagnostics(world.sessions, world.storage, world.clock, loader)
+    assert row is not None and row.id == rows.id
+    assert row.status is DiagnosticsStatus.FAILED and row.error is not None
+    limit = row_limit(len(loader(row.dataset_version).ids))
+    assert row.error.endswith(f"holds 2,000,000 rows, over the limit of {limit:,} rows")
+
+
+def test_a_decompression_bomb_fails_its_diagnostics_in_the_pool(world: World) -> None:
+    bomb = queue(world, decompression_bomb())  # 1 GiB once decoded
+    before = resident_mb()
+    with small_pool() as pool:
+        row = run_next_diagnostics(world.sessions, world.storage, world.clock, world.loader(), pool)
+    assert row is not None and row.id == bomb.id
+    assert row.status is DiagnosticsStatus.FAILED and row.error is not None
+    assert row.error.startswith("invalid_submission_file: ")
+    assert row.error.endswith("needs more than 256 MB to read")
+    assert resident_mb() - before < 64  # the worker read it, not this process
 
 
 def expected_per_era(built: DatasetVersion, frame: pd.DataFrame) -> pd.DataFrame:

@@ -22,6 +22,8 @@ from crowdquant.mail import Mailer
 from crowdquant.settings import Settings
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.runtime import NO_RUNTIME, TournamentRuntime
+from crowdquant.tournament.submissions import LiveIdsCache
+from crowdquant.tournament.validator import IN_PROCESS, Validator
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,10 @@ class Services:
     """Password hashing for sign-up and sign-in (None: the accounts service's default)."""
     runtimes: Mapping[int, TournamentRuntime] = field(default_factory=dict)
     """Per tournament number, what it runs on (for opening and scoring rounds by hand)."""
+    validator: Validator = IN_PROCESS
+    """Where uploads are decoded and validated: the server's `ValidationPool`."""
+    live_ids: LiveIdsCache = field(default_factory=LiveIdsCache, compare=False)
+    """The indexed live ids of the rounds uploaded to lately."""
     writers: asyncio.Lock = field(default_factory=asyncio.Lock, compare=False)
     """Where this process's writing requests queue, in arrival order, on a database that
     takes one writer at a time (SQLite's own busy wait favours newcomers)."""

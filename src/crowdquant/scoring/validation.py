@@ -17,7 +17,9 @@ Rules (the reference's behaviour unless marked *departure*):
   refused with more than `max_rows` rows, `MAX_PARQUET_COLUMNS` columns or
   `MAX_ROW_GROUPS` row groups; a CSV file is refused with more than `max_rows` lines
   after its header or a header line longer than `MAX_HEADER_BYTES`. So a small file that
-  would decode to millions of rows is never decoded.
+  would decode to millions of rows is never decoded. `max_rows` defaults to the ids the
+  file is checked against plus a margin (`row_limit`): a round's live rows, or a 2017
+  round's tournament rows.
 * Messages (*departure*): at most `MAX_MESSAGE_CHARS` characters, naming the first few
   columns and how many more, so a refusal is cheap to store and list.
 * Headers: exactly `id` then one of `prediction` / `probability`; no other column.
@@ -69,7 +71,9 @@ PREDICTION_COLUMNS: Final = ("prediction", "probability")
 DEFAULT_MAX_BYTES: Final = 100 * 1024 * 1024
 """Default upload limit: 100 MiB (a Classic live file is about 7 000 rows, well under 1 MiB)."""
 DEFAULT_MAX_ROWS: Final = 1_000_000
-"""Default row limit, checked before decoding (a Classic live file is about 7 000 rows)."""
+"""The most rows any upload may hold, whatever the ids it is checked against."""
+ROW_MARGIN: Final = 1_000
+"""Rows an upload may hold beyond the expected ids (non-live ids are not an error)."""
 MAX_PARQUET_COLUMNS: Final = 8
 MAX_ROW_GROUPS: Final = 1_000
 MAX_HEADER_BYTES: Final = 1024
@@ -246,28 +250,60 @@ class ValidatedSubmission:
 
 
 # --------------------------------------------------------------------------------------------
+# Live ids
+
+
+def row_limit(expected_rows: int) -> int:
+    """The most rows an upload checked against `expected_rows` ids may hold, known before
+    decoding: those rows, a margin of `ROW_MARGIN` or a tenth more, never over
+    `DEFAULT_MAX_ROWS`."""
+    return min(DEFAULT_MAX_ROWS, expected_rows + max(ROW_MARGIN, expected_rows // 10))
+
+
+class LiveIds:
+    """A round's live ids as text, de-duplicated and indexed once: build it once per round
+    and reuse it for every upload (the lookups then cost a hash probe per row)."""
+
+    def __init__(self, ids: Iterable[str] | pd.Index) -> None:
+        self.index = _live_index(ids)
+        self.index.get_indexer(self.index[:1])  # builds the hash table now, not per upload
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def positions(self, ids: npt.NDArray[np.object_]) -> npt.NDArray[np.intp]:
+        """Each id's position among the live ids, -1 for an id that is not live."""
+        found: npt.NDArray[np.intp] = self.index.get_indexer(pd.Index(ids, copy=False))
+        return found
+
+    def __reduce__(self) -> tuple[type[LiveIds], tuple[pd.Index]]:
+        return LiveIds, (self.index,)
+
+
+# --------------------------------------------------------------------------------------------
 # Entry point
 
 
 def validate_submission(
     data: bytes | pd.DataFrame,
-    live_ids: Iterable[str] | pd.Index,
+    live_ids: Iterable[str] | pd.Index | LiveIds,
     *,
     filename: str | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
-    max_rows: int = DEFAULT_MAX_ROWS,
+    max_rows: int | None = None,
 ) -> ValidatedSubmission:
     """Validate an uploaded predictions file (CSV or Parquet bytes, or a DataFrame).
 
     Raises a `SubmissionError` subclass naming the first problem found, checking in the
-    reference's order: file, headers, ids, values. `max_bytes` and `max_rows` apply to
-    bytes only, and are checked before the bytes are decoded.
+    reference's order: file, headers, ids, values. `max_bytes` and `max_rows` (by default
+    `row_limit` of the live ids) apply to bytes only, and are checked before the bytes are
+    decoded.
     """
-    live = _live_index(live_ids)
-    frame, from_text = _read_frame(data, filename, max_bytes, max_rows)
+    live = live_ids if isinstance(live_ids, LiveIds) else LiveIds(live_ids)
+    limit = row_limit(len(live)) if max_rows is None else max_rows
+    frame, from_text = _read_frame(data, filename, max_bytes, limit)
     pred_col = _check_headers(frame)
-    ids = _check_ids(frame[ID_COLUMN], live, from_text)
-    is_live = ids.isin(live).to_numpy()
+    ids, is_live = _check_ids(frame[ID_COLUMN], live, from_text)
     values = _to_float(frame[pred_col], ids, from_text)
 
     live_values = pd.Series(
@@ -337,6 +373,8 @@ def _read_parquet(data: bytes, name: str, max_rows: int) -> pd.DataFrame:
     _check_parquet_footer(data, name, max_rows)
     try:
         return pd.read_parquet(io.BytesIO(data))
+    except MemoryError:
+        raise  # the reader's limit, not the file's fault alone: the caller names it
     except Exception as error:  # pyarrow raises many kinds (ArrowInvalid, OSError, ...)
         raise UnreadableFileError(
             f"{name} cannot be read as Parquet: {error}", format="parquet"
@@ -347,6 +385,8 @@ def _check_parquet_footer(data: bytes, name: str, max_rows: int) -> None:
     """Refuse a Parquet file too large to decode, from its footer alone."""
     try:
         footer = pq.ParquetFile(pa.BufferReader(data)).metadata
+    except MemoryError:
+        raise  # the reader's limit, not the file's fault alone: the caller names it
     except Exception as error:  # pyarrow raises many kinds (ArrowInvalid, OSError, ...)
         raise UnreadableFileError(
             f"{name} cannot be read as Parquet: {error}", format="parquet"
@@ -498,7 +538,10 @@ def _header_hint(columns: Sequence[object]) -> str:
 def _ids_as_text(raw: pd.Series, from_text: bool) -> pd.Series:
     """The ids as strings, after the missing-id (NaN or blank) check."""
     missing = raw.isna().to_numpy()
-    if from_text or raw.dtype == object or pd.api.types.is_string_dtype(raw.dtype):
+    if isinstance(raw.dtype, pd.StringDtype):
+        blank = raw.str.strip().eq("").fillna(False)
+        missing = missing | blank.to_numpy(dtype=bool)
+    elif from_text or raw.dtype == object or pd.api.types.is_string_dtype(raw.dtype):
         blank = raw.map(lambda cell: isinstance(cell, str) and not cell.strip())
         missing = missing | blank.to_numpy(dtype=bool)
     if missing.any():
@@ -511,12 +554,18 @@ def _ids_as_text(raw: pd.Series, from_text: bool) -> pd.Series:
     return raw.astype(str).reset_index(drop=True).rename(ID_COLUMN)
 
 
-def _check_ids(raw: pd.Series, live: pd.Index, from_text: bool) -> pd.Series:
-    """The ids as strings, after the NaN, duplicate and missing-id checks."""
+def _check_ids(
+    raw: pd.Series, live: LiveIds, from_text: bool
+) -> tuple[pd.Series, npt.NDArray[np.bool_]]:
+    """The ids as strings and which rows are live, after the NaN, duplicate and missing-id
+    checks (one hash probe per row; the messages' details are found only on failure)."""
     ids = _ids_as_text(raw, from_text)
-    live_rows = ids[ids.isin(live)]
-    repeated = live_rows[live_rows.duplicated()].unique()
-    if len(repeated):
+    positions = live.positions(ids.to_numpy(dtype=object))
+    is_live = positions >= 0
+    times_seen = np.bincount(positions[is_live], minlength=len(live))
+    if (times_seen > 1).any():
+        live_rows = ids[is_live]
+        repeated = live_rows[live_rows.duplicated()].unique()
         example = repeated[0]
         times = int((live_rows == example).sum())
         raise DuplicateIdsError(
@@ -525,17 +574,18 @@ def _check_ids(raw: pd.Series, live: pd.Index, from_text: bool) -> pd.Series:
             count=len(repeated),
             example=example,
         )
-    absent = live[~live.isin(live_rows)]
+    absent = live.index[times_seen == 0]
     if len(absent):
+        n_live = int(is_live.sum())
         raise MissingIdsError(
             f"{len(absent)} of {len(live)} live ids are missing, e.g. {_show(absent[0])}; "
-            f"the file has {len(live_rows)} live and {len(ids) - len(live_rows)} other rows "
+            f"the file has {n_live} live and {len(ids) - n_live} other rows "
             "(are you predicting on this round's live ids?)",
             count=len(absent),
             n_live=len(live),
             example=absent[0],
         )
-    return ids
+    return ids, is_live
 
 
 # --------------------------------------------------------------------------------------------
@@ -634,19 +684,21 @@ def validate_2017_submission(
     *,
     filename: str | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
-    max_rows: int = DEFAULT_MAX_ROWS,
+    max_rows: int | None = None,
 ) -> ValidatedSubmission:
     """Validate a 2017 submission against its round's tournament rows.
 
     `row_types` maps each tournament row's id to its data type (``validation``, ``test`` or
     ``live``), in the order the types are to be named in messages. Returns every row's
-    probability, sorted by id; raises a `SubmissionError` subclass otherwise.
+    probability, sorted by id; raises a `SubmissionError` subclass otherwise. `max_rows`
+    defaults to `row_limit` of the tournament rows.
     """
     if len(row_types) == 0 or row_types.index.has_duplicates:
         raise ValueError("row_types must hold each tournament id once")
     expected = pd.Index(row_types.index.astype(str), name=ID_COLUMN)
     types = pd.Series(row_types.to_numpy(), index=expected)
-    frame, from_text = _read_frame(data, filename, max_bytes, max_rows)
+    limit = row_limit(len(types)) if max_rows is None else max_rows
+    frame, from_text = _read_frame(data, filename, max_bytes, limit)
     column = _check_headers(frame)
     if column != COLUMN_2017:
         raise HeaderError(

@@ -5,11 +5,12 @@ the web pages with their static files (`crowdquant.web`).
 Every request body is capped before it is read (`http.body_limit`: the request cap from
 the settings, the upload cap for uploads).
 
-``create_app`` takes everything it needs (settings, clock, session factory, storage, ledger);
-nothing is global, so tests and the server build as many apps as they like. The ledger
-and the mailer default to the backends the settings choose (`ledger_from_settings`,
-`mailer_from_settings`, which refuses incomplete mail settings before anything is served),
-the abuse limits to counts in this process's memory (`http.throttle`).
+``create_app`` takes everything it needs (settings, clock, session factory, storage, ledger,
+the validator of uploads: the server passes its `ValidationPool`); nothing is global, so
+tests and the server build as many apps as they like. The ledger and the mailer default
+to the backends the settings choose (`ledger_from_settings`, `mailer_from_settings`,
+which refuses incomplete mail settings before anything is served), the abuse limits to
+counts in this process's memory (`http.throttle`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from crowdquant.server.headers import SecurityHeaders
 from crowdquant.settings import Settings
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.runtime import TournamentRuntime
+from crowdquant.tournament.validator import IN_PROCESS, Validator
 
 GRAPHQL_PATH = "/"
 UPLOAD_PATHS = re.compile(rf"{rest.PREFIX}/models/[^/]+/(submissions|diagnostics)|/submit")
@@ -66,6 +68,7 @@ def create_app(
     mailer: Mailer | None = None,
     runtimes: Mapping[int, TournamentRuntime] | None = None,
     throttle: Throttle | None = None,
+    validator: Validator = IN_PROCESS,
 ) -> FastAPI:
     app = FastAPI(title="crowdquant", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.services = Services(
@@ -81,6 +84,7 @@ def create_app(
         sign_up_tokens=sign_up_tokens_from_settings(settings, clock),
         hasher=hasher,
         runtimes=dict(runtimes or {}),
+        validator=validator,
     )
     app.include_router(files.router)
     app.include_router(web.router)

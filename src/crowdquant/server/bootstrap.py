@@ -2,7 +2,9 @@
 
 `bootstrap` creates the home directory, migrates the database to head, and opens the
 engine, the session factory, the storage and the ledger the settings choose; with
-`genesis`, it records the ledger's genesis (the fixed supply, once).
+`genesis`, it records the ledger's genesis (the fixed supply, once); with
+`validation_pool`, it starts the worker processes that validate uploads (the server's
+`ValidationPool`; the CLI validates in its own process).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from crowdquant.ledger import Ledger, ledger_from_settings
 from crowdquant.ledger.sql import serialised
 from crowdquant.settings import Settings
 from crowdquant.storage import FileStorage, storage_from_settings
+from crowdquant.tournament.validator import IN_PROCESS, ValidationPool, Validator
 
 
 class MigrationError(RuntimeError):
@@ -36,8 +39,11 @@ class Infrastructure:
     sessions: sessionmaker[Session]
     storage: FileStorage
     ledger: Ledger
+    validator: Validator = IN_PROCESS
+    """Where uploads are validated: a `ValidationPool` for the server."""
 
     def close(self) -> None:
+        self.validator.close()
         self.engine.dispose()
 
 
@@ -46,7 +52,9 @@ def printable_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def bootstrap(settings: Settings, clock: Clock, *, genesis: bool = False) -> Infrastructure:
+def bootstrap(
+    settings: Settings, clock: Clock, *, genesis: bool = False, validation_pool: bool = False
+) -> Infrastructure:
     """The infrastructure `settings` choose, on the database migrated to head; `close` it."""
     settings.home.mkdir(parents=True, exist_ok=True)
     try:
@@ -70,4 +78,5 @@ def bootstrap(settings: Settings, clock: Clock, *, genesis: bool = False) -> Inf
         sessions=sessions,
         storage=storage_from_settings(settings),
         ledger=ledger,
+        validator=ValidationPool.from_settings(settings) if validation_pool else IN_PROCESS,
     )

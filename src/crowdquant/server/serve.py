@@ -50,6 +50,7 @@ from crowdquant.tournament.retention import Retention
 from crowdquant.tournament.runtime import TournamentRuntime, tournament_runtime
 from crowdquant.tournament.scheduler import Scheduler
 from crowdquant.tournament.tournaments import list_tournaments
+from crowdquant.tournament.validator import Validator
 
 MARKET_LAG = timedelta(days=7)
 """How far behind today a recorded market may end and still score rounds as it grows."""
@@ -119,6 +120,7 @@ class Server:
     app: FastAPI
     scheduler: Scheduler
     diagnostics: DiagnosticsWorker
+    validator: Validator
     server: uvicorn.Server
     engine: Engine
     listener: socket.socket
@@ -183,6 +185,7 @@ class Server:
         self.stop.set()
         thread.join(timeout=30)
         self.diagnostics.join(timeout=30)
+        self.validator.close()
         self.engine.dispose()
         self.listener.close()
 
@@ -208,7 +211,7 @@ def build_server(
     (`check_secret_for`). `shared`: other processes may serve the same database, so the
     scheduler runs under the lease and the abuse limits are counted in the database."""
     check_secret_for(host, settings)
-    infra = bootstrap(settings, clock or SystemClock(), genesis=True)
+    infra = bootstrap(settings, clock or SystemClock(), genesis=True, validation_pool=True)
     runtimes = tournament_runtimes(infra, warn, replay_weeks or {})
     lease = None
     throttle = None
@@ -226,6 +229,7 @@ def build_server(
         ledger=infra.ledger,
         runtimes=runtimes,
         throttle=throttle,
+        validator=infra.validator,
     )
     config = uvicorn.Config(
         app,
@@ -260,7 +264,9 @@ def build_server(
             infra.clock,
             StoredValidationLoader(infra.storage),
             stop=stop,
+            validator=infra.validator,
         ),
+        validator=infra.validator,
         server=uvicorn.Server(config),
         engine=infra.engine,
         listener=listener,

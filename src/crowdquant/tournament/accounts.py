@@ -19,16 +19,17 @@ import re
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from crowdquant.clock import Clock
 from crowdquant.db.models import Account, ApiKey, ApiScope, WebSession
+from crowdquant.db.session import is_busy
 from crowdquant.mail import Message
 from crowdquant.tournament.errors import ServiceError
 
@@ -521,9 +522,20 @@ def authenticate_api_key(
         raise MissingScope(Scope(needs))
     now = clock.now()
     if key.last_used_at is None or now - key.last_used_at >= KEY_USE_RESOLUTION:
-        key.last_used_at = now
-        session.flush()
+        _record_use(session, key, now)
     return key.account
+
+
+def _record_use(session: Session, key: ApiKey, now: datetime) -> None:
+    """Set the key's `last_used_at`, unless the database is busy: in a reading request on
+    SQLite another writer may have come first, and a use left unrecorded is harmless (the
+    next one records it), where failing the request is not."""
+    try:
+        with session.begin_nested():
+            session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
+    except OperationalError as error:
+        if not is_busy(error):
+            raise
 
 
 def revoke_api_key(session: Session, clock: Clock, account: Account, public_id: str) -> ApiKey:

@@ -20,18 +20,32 @@ Inside the window, the newest valid on-time upload counts; a later invalid one d
 replace it. Uploads are ordered by `created_at`, the clock's time: two uploads of a model at
 the very same instant have no defined order.
 
+An upload runs in three steps, so that the slow part holds no lock: `upload_target` reads
+(the model, the round and its window), `check_upload` needs no database (it validates the
+bytes with a `Validator`, in the server the worker pool of `tournament.validator`, and
+stores them under a fresh key of their own), and `record_upload` runs in the writing
+transaction (the model and the round checked again, then the row). The interfaces end the
+reading transaction before `check_upload` and begin the writing one after it: uploads are
+the one exception to one transaction per request. `submit_predictions` runs the three in
+the caller's transaction (the CLI, the web form, tests).
+
 As elsewhere in `tournament/`, functions work in the caller's transaction: they flush,
 never commit. A refusal (wrong model, round not taking uploads, oversized file) stores no
-file and adds no row. If the row cannot be flushed the stored file is deleted again; if the
-caller's transaction fails later, the file stays without a row (harmless: nothing refers to
-it, its key is never reused, and the orphan sweep of `retention` deletes it a day later).
+file and adds no row; a refusal by `record_upload` deletes the file `check_upload` stored.
+If the row cannot be flushed the stored file is deleted again; if the caller's transaction
+fails later, the file stays without a row (harmless: nothing refers to it, its key is never
+reused, and the orphan sweep of `retention` deletes it a day later).
 """
 
 from __future__ import annotations
 
 import io
+import threading
 import uuid
-from collections.abc import Iterable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import PurePosixPath
 
 import pandas as pd
@@ -52,10 +66,9 @@ from crowdquant.scoring.validation import (
     DEFAULT_MAX_BYTES,
     PARQUET_MAGIC,
     PARQUET_SUFFIXES,
+    LiveIds,
     SubmissionError,
     ValidatedSubmission,
-    validate_2017_submission,
-    validate_submission,
 )
 from crowdquant.storage import ByteStream, FileStorage, TooLarge
 from crowdquant.tournament.errors import ServiceError
@@ -64,6 +77,7 @@ from crowdquant.tournament.rounds import current_round, is_open
 from crowdquant.tournament.rules2017_checks import check_rows, rules2017_upload_checks
 from crowdquant.tournament.rules2017_files import tournament_rows
 from crowdquant.tournament.tournaments import get_tournament
+from crowdquant.tournament.validator import IN_PROCESS, Validator
 from crowdquant.tournament.visibility import Viewer, submission_visible
 
 SUBMISSIONS_PREFIX = "submissions"
@@ -136,6 +150,10 @@ def live_ids_of_round(storage: FileStorage, round_: Round) -> pd.Index:
     round's dataset version), looked up in the session `round_` belongs to. Raises
     `NoLiveFile` if there is no such row.
     """
+    return _read_live_ids(storage, _live_file_key(round_))
+
+
+def _live_file_key(round_: Round) -> str:
     session = object_session(round_)
     if session is None:
         raise ValueError("the round must belong to a session to find its live file")
@@ -150,6 +168,10 @@ def live_ids_of_round(storage: FileStorage, round_: Round) -> pd.Index:
             f"round {round_.number} has no published {live_file_name(round_)}"
             f" in dataset version {round_.dataset_version!r}"
         )
+    return key
+
+
+def _read_live_ids(storage: FileStorage, key: str) -> pd.Index:
     with storage.read(key) as chunks:
         content = b"".join(chunks)
     frame = pd.read_parquet(io.BytesIO(content), columns=[])
@@ -157,7 +179,179 @@ def live_ids_of_round(storage: FileStorage, round_: Round) -> pd.Index:
     return ids
 
 
+class LiveIdsCache:
+    """The indexed live ids of the last few rounds uploaded to, by their live file's storage
+    key (a committed live file is never rewritten). Safe to share between threads."""
+
+    def __init__(self, rounds: int = 8) -> None:
+        self.rounds = rounds
+        self._found: OrderedDict[str, LiveIds] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str, load: Callable[[], pd.Index]) -> LiveIds:
+        """The ids kept for `key`, or `load()`'s, indexed and kept (loaded once, however
+        many uploads ask at the same time)."""
+        with self._lock:
+            if key in self._found:
+                self._found.move_to_end(key)
+                return self._found[key]
+            found = self._found[key] = LiveIds(load())
+            while len(self._found) > self.rounds:
+                self._found.popitem(last=False)
+            return found
+
+
+def round_live_ids(storage: FileStorage, round_: Round, cache: LiveIdsCache) -> LiveIds:
+    """`live_ids_of_round`, indexed for validation and kept in `cache`."""
+    key = _live_file_key(round_)
+    return cache.get(key, lambda: _read_live_ids(storage, key))
+
+
 # --- uploading -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UploadTarget:
+    """Where an upload goes, found and checked by `upload_target`: the caller's model and a
+    round that takes uploads now (with its 2017 tournament rows, if it has them)."""
+
+    model: Model
+    round_: Round
+    rows_2017: pd.DataFrame | None
+
+
+@dataclass(frozen=True)
+class CheckedUpload:
+    """An upload validated and stored by `check_upload`, before any writing transaction;
+    `record_upload` records it as a `Submission`."""
+
+    submission_id: uuid.UUID
+    model_id: uuid.UUID
+    round_id: uuid.UUID
+    filename: str
+    file_key: str
+    status: SubmissionStatus
+    n_rows: int | None
+    error: str | None
+    has_2017_files: bool
+
+
+def upload_target(
+    session: Session,
+    clock: Clock,
+    storage: FileStorage,
+    account: Account,
+    model_id: uuid.UUID | str,
+    round_: Round | int,
+) -> UploadTarget:
+    """The first step of an upload, which only reads: `account`'s model `model_id` and the
+    round it uploads to (`round_`, or a tournament number meaning its newest round), which
+    must take uploads now. Raises `UnknownModel` / `NotYourModel`, `TournamentNotFound`,
+    `WrongTournament` and `RoundNotOpen`."""
+    model = get_own_model(session, account, model_id)
+    round_ = _round_for(session, model, round_)
+    _check_window(round_, clock.now())
+    return UploadTarget(model, round_, tournament_rows(session, storage, round_))
+
+
+def check_upload(
+    storage: FileStorage,
+    target: UploadTarget,
+    filename: str,
+    data: bytes,
+    *,
+    live_ids: Iterable[str] | pd.Index | LiveIds,
+    validator: Validator = IN_PROCESS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> CheckedUpload:
+    """The second step, which needs no database: validate the bytes with `validator`
+    (against `live_ids`, or the round's 2017 tournament rows) and store them under a fresh
+    key of their own. Run it outside any transaction (validation is the slow part of an
+    upload), then `record_upload` in a writing one. Raises `UploadTooLarge` before
+    anything is stored."""
+    if len(data) > max_bytes:
+        raise UploadTooLarge(_too_large(filename, len(data), max_bytes))
+    name = _clean_filename(filename)
+    status, n_rows, error = SubmissionStatus.VALID, None, None
+    try:
+        validated: ValidatedSubmission
+        if target.rows_2017 is not None:
+            validated = validator.validate_2017(
+                data, target.rows_2017["data_type"], filename=name, max_bytes=max_bytes
+            )
+        else:
+            live = live_ids if isinstance(live_ids, LiveIds) else LiveIds(live_ids)
+            validated = validator.validate(data, live, filename=name, max_bytes=max_bytes)
+    except SubmissionError as refused:
+        status, error = SubmissionStatus.INVALID, str(refused)
+    else:
+        n_rows = validated.n_rows
+
+    submission_id = uuid.uuid4()
+    model, round_ = target.model, target.round_
+    key = (
+        f"{SUBMISSIONS_PREFIX}/{round_.id.hex}/{model.id.hex}/{submission_id.hex}"
+        f".{_extension(name, data)}"
+    )
+    try:
+        storage.write(key, data, max_bytes=max_bytes)
+    except TooLarge:
+        raise UploadTooLarge(_too_large(filename, len(data), max_bytes)) from None
+    return CheckedUpload(
+        submission_id=submission_id,
+        model_id=model.id,
+        round_id=round_.id,
+        filename=name,
+        file_key=key,
+        status=status,
+        n_rows=n_rows,
+        error=error,
+        has_2017_files=target.rows_2017 is not None,
+    )
+
+
+def record_upload(
+    session: Session, clock: Clock, storage: FileStorage, account: Account, upload: CheckedUpload
+) -> Submission:
+    """The second step of an upload, in the writing transaction: check again that the model
+    is `account`'s and that its round still takes uploads, then add the `Submission` row
+    (`late` if the round is past its window now) and a 2017 round's figures. A refusal or a
+    failed flush deletes the stored file."""
+    try:
+        model = get_own_model(session, account, upload.model_id)
+        round_ = session.get(Round, upload.round_id)
+        if round_ is None or round_.tournament_id != model.tournament_id:
+            raise RoundNotOpen()
+        now = clock.now()
+        _check_window(round_, now)
+        submission = Submission(
+            id=upload.submission_id,
+            round_id=round_.id,
+            model_id=model.id,
+            file_key=upload.file_key,
+            filename=upload.filename,
+            late=not is_open(round_, now),
+            created_at=now,
+            validated_at=now,
+            status=upload.status,
+            n_rows=upload.n_rows,
+            error=upload.error,
+        )
+        with session.begin_nested():
+            session.add(submission)
+            session.flush()
+            found = (
+                rules2017_upload_checks(session, storage, submission)
+                if upload.has_2017_files
+                else None
+            )
+            if found is not None:
+                session.add_all(check_rows(found, submission, now))
+                session.flush()
+    except BaseException:
+        storage.delete(upload.file_key)
+        raise
+    return submission
 
 
 def submit_predictions(
@@ -170,10 +364,12 @@ def submit_predictions(
     filename: str,
     data: bytes,
     *,
-    live_ids: Iterable[str] | pd.Index,
+    live_ids: Iterable[str] | pd.Index | LiveIds,
+    validator: Validator = IN_PROCESS,
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> Submission:
-    """Record an upload of `account`'s model `model_id` to a round and store its bytes.
+    """Record an upload of `account`'s model `model_id` to a round and store its bytes:
+    `upload_target`, `check_upload` and `record_upload` in the caller's transaction.
 
     `round_` is a `Round`, or a tournament number meaning that tournament's newest round.
     `live_ids` are the round's live ids (`live_ids_of_round`); a round with 2017 files is
@@ -182,66 +378,24 @@ def submit_predictions(
     `UploadTooLarge`, each before anything is stored. Returns the flushed submission:
     `valid` or `invalid` (never `pending`), `late` if the round is past its window.
     """
-    model = get_own_model(session, account, model_id)
-    round_ = _round_for(session, model, round_)
-    now = clock.now()
+    target = upload_target(session, clock, storage, account, model_id, round_)
+    upload = check_upload(
+        storage,
+        target,
+        filename,
+        data,
+        live_ids=live_ids,
+        validator=validator,
+        max_bytes=max_bytes,
+    )
+    return record_upload(session, clock, storage, account, upload)
+
+
+def _check_window(round_: Round, now: datetime) -> None:
     if now < round_.open_time:
         raise RoundNotOpen(f"round {round_.number} opens at {round_.open_time:%Y-%m-%d %H:%M} UTC")
     if round_.status is RoundStatus.RESOLVED:
         raise RoundNotOpen(f"round {round_.number} is resolved and takes no more submissions")
-    if len(data) > max_bytes:
-        raise UploadTooLarge(_too_large(filename, len(data), max_bytes))
-    rows_2017 = tournament_rows(session, storage, round_)
-
-    name = _clean_filename(filename)
-    submission_id = uuid.uuid4()
-    key = (
-        f"{SUBMISSIONS_PREFIX}/{round_.id.hex}/{model.id.hex}/{submission_id.hex}"
-        f".{_extension(name, data)}"
-    )
-    try:
-        storage.write(key, data, max_bytes=max_bytes)
-    except TooLarge:
-        raise UploadTooLarge(_too_large(filename, len(data), max_bytes)) from None
-
-    submission = Submission(
-        id=submission_id,
-        round_id=round_.id,
-        model_id=model.id,
-        file_key=key,
-        filename=name,
-        late=not is_open(round_, now),
-        created_at=now,
-        validated_at=now,
-    )
-    try:
-        validated: ValidatedSubmission
-        if rows_2017 is not None:
-            validated = validate_2017_submission(
-                data, rows_2017["data_type"], filename=name, max_bytes=max_bytes
-            )
-        else:
-            validated = validate_submission(data, live_ids, filename=name, max_bytes=max_bytes)
-    except SubmissionError as error:
-        submission.status, submission.error = SubmissionStatus.INVALID, str(error)
-    else:
-        submission.status, submission.n_rows = SubmissionStatus.VALID, validated.n_rows
-    try:
-        with session.begin_nested():
-            session.add(submission)
-            session.flush()
-            found = (
-                rules2017_upload_checks(session, storage, submission)
-                if rows_2017 is not None
-                else None
-            )
-            if found is not None:
-                session.add_all(check_rows(found, submission, now))
-                session.flush()
-    except BaseException:
-        storage.delete(key)
-        raise
-    return submission
 
 
 def _round_for(session: Session, model: Model, round_: Round | int) -> Round:

@@ -41,7 +41,7 @@ from crowdquant.tournament.submissions import (
     WrongTournament,
     list_submissions,
     live_file_name,
-    live_ids_of_round,
+    round_live_ids,
     submit_predictions,
 )
 from crowdquant.tournament.tournaments import list_tournaments
@@ -271,7 +271,8 @@ def submit(
             round_,
             safe_name(file.filename),
             content,
-            live_ids=live_ids_of_round(services.storage, round_),
+            live_ids=round_live_ids(services.storage, round_, services.live_ids),
+            validator=services.validator,
             max_bytes=limit,
         )
     except SubmissionRejected as error:

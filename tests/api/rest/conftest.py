@@ -20,6 +20,7 @@ from crowdquant.tournament.models import create_model
 from crowdquant.tournament.rounds import FeedPublisher, open_round
 from crowdquant.tournament.submissions import live_ids_of_round
 from crowdquant.tournament.tournaments import create_tournament, get_tournament
+from crowdquant.tournament.validator import IN_PROCESS, Validator
 
 from ...tournament.live_market import TUESDAY_NOON, local_storage, market_feed
 from ..server import serve
@@ -31,7 +32,15 @@ READ, UPLOAD = ApiScope.READ, ApiScope.UPLOAD
 
 
 @pytest.fixture
-def world(sessions: sessionmaker[Session], tmp_path: Path) -> Iterator[RestWorld]:
+def validator() -> Validator:
+    """Where the app validates uploads (a test module may serve a pool instead)."""
+    return IN_PROCESS
+
+
+@pytest.fixture
+def world(
+    sessions: sessionmaker[Session], tmp_path: Path, validator: Validator
+) -> Iterator[RestWorld]:
     clock = ManualClock(TUESDAY_NOON + timedelta(minutes=5))
     storage = local_storage(tmp_path / "files")
     tokens: dict[str, str] = {}
@@ -57,7 +66,12 @@ def world(sessions: sessionmaker[Session], tmp_path: Path) -> Iterator[RestWorld
         live_ids = live_ids_of_round(storage, round_)
     settings = Settings(mode="local", home=tmp_path / "home")
     app = create_app(
-        settings, clock=clock, sessions=sessions, storage=storage, max_upload_bytes=MAX_UPLOAD_BYTES
+        settings,
+        clock=clock,
+        sessions=sessions,
+        storage=storage,
+        max_upload_bytes=MAX_UPLOAD_BYTES,
+        validator=validator,
     )
     with serve(app) as url:
         yield RestWorld(

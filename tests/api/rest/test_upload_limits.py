@@ -10,7 +10,7 @@ import pytest
 
 from crowdquant.db.models import Submission
 from crowdquant.http.body_limit import FORM_OVERHEAD_BYTES
-from crowdquant.scoring.validation import DEFAULT_MAX_ROWS, MAX_MESSAGE_CHARS
+from crowdquant.scoring.validation import MAX_MESSAGE_CHARS, row_limit
 
 from ...scoring.test_validation_limits import parquet_bomb
 from ..server import chunked, exchange, request_head
@@ -38,7 +38,7 @@ def test_a_parquet_bomb_is_recorded_invalid_without_being_decoded(
     assert answer.json()["status"] == "invalid"
     assert answer.json()["error"] == (
         "invalid_submission_file: 'bomb.parquet' holds 2,000,000 rows,"
-        f" over the limit of {DEFAULT_MAX_ROWS:,} rows"
+        f" over the limit of {row_limit(len(world.live_ids)):,} rows"
     )
 
 

@@ -19,6 +19,7 @@ from crowdquant.clock import Clock
 from crowdquant.db.models import Account, ApiScope
 from crowdquant.http.signing import FILES_PATH, UrlSigner
 from crowdquant.http.throttle import Throttle
+from crowdquant.http.transaction_route import begin_writing
 from crowdquant.ledger import Ledger
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.accounts import (
@@ -26,6 +27,8 @@ from crowdquant.tournament.accounts import (
     authenticate_api_key,
     parse_token_header,
 )
+from crowdquant.tournament.submissions import LiveIdsCache
+from crowdquant.tournament.validator import IN_PROCESS, Validator
 
 
 class ApiError(ValueError):
@@ -56,9 +59,28 @@ class RequestContext:
     throttle: Throttle
     address: str | None
     """The client's address, for the rate limits."""
+    validator: Validator = IN_PROCESS
+    """Where uploads are validated (the server's validation pool)."""
+    live_ids: LiveIdsCache = field(default_factory=LiveIdsCache)
+    writing: bool = True
+    """Whether the request's transaction writes (holds the write lock); see `begin_writing`."""
     memo: dict[Any, Any] = field(default_factory=dict)
     """What one request's resolvers load once and share (e.g. a tournament's round results)."""
     _accounts: dict[ApiScope, Account] = field(default_factory=dict)
+
+    def settle(self) -> None:
+        """Commit what a reading request recorded so far (a key's last use), so that the slow
+        part that follows (validating an upload) holds no lock; a writer keeps its one
+        transaction."""
+        if not self.writing:
+            self.session.commit()
+
+    def begin_writing(self) -> None:
+        """Make the rest of the request a writer (`http.transaction_route.begin_writing`),
+        if it is not one yet: for mutations that validate their upload first."""
+        if not self.writing:
+            begin_writing(self.session)
+            self.writing = True
 
     def account(self, scope: ApiScope) -> Account:
         """The caller's account, if their API key has `scope`; raises an `AccountError`."""

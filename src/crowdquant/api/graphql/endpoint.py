@@ -4,25 +4,37 @@ GraphQL answers are always HTTP 200 (protocol §2.4): a malformed body, a refusa
 service or by the ledger, or an unexpected failure all come back as
 ``{"errors": [{"message": ...}]}``. Each request runs in one transaction, committed unless a
 resolver failed unexpectedly (a refusal changes nothing, and an upload that fails
-validation is recorded on purpose).
+validation is recorded on purpose). Uploads are the exception: a request made only of
+`VALIDATES_FIRST` mutations starts as a reader, and the resolver validates the upload
+before it begins the writing transaction (`RequestContext.begin_writing`).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Final
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
-from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
+from graphql import FieldNode, GraphQLError, OperationDefinitionNode, OperationType, parse
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from crowdquant.api.graphql import execute
 from crowdquant.api.graphql.context import RequestContext
 from crowdquant.api.graphql.limits import GraphQLLimits
-from crowdquant.db.session import BUSY_RETRIES, is_busy, retry_pause, take_write_lock
+from crowdquant.db.session import (
+    BUSY_RETRIES,
+    is_busy,
+    one_writer_at_a_time,
+    retry_pause,
+    take_write_lock,
+)
 from crowdquant.http.services import Services, ServicesDep, base_url, client_address
+from crowdquant.http.transaction_route import give_back_write_turn, offer_write_turn
 
 
 def _errors(message: str) -> JSONResponse:
@@ -38,8 +50,14 @@ def _limits(services: Services) -> GraphQLLimits:
     )
 
 
+VALIDATES_FIRST: Final = frozenset({"create_submission"})
+"""Mutations that validate an upload before they write: they begin writing themselves
+(`RequestContext.begin_writing`), so a request of these alone starts as a reader."""
+
+
 def _mutates(data: dict[str, Any], max_tokens: int) -> bool:
-    """Whether the request's document holds a mutation (an unreadable one, or one over the
+    """Whether the request's document holds a mutation that writes from its start, i.e.
+    one not made only of `VALIDATES_FIRST` fields (an unreadable document, or one over the
     token limit, is left to the executor to refuse, as a reader)."""
     query = data.get("query")
     if not isinstance(query, str):
@@ -51,6 +69,10 @@ def _mutates(data: dict[str, Any], max_tokens: int) -> bool:
     return any(
         isinstance(definition, OperationDefinitionNode)
         and definition.operation is OperationType.MUTATION
+        and not all(
+            isinstance(selection, FieldNode) and selection.name.value in VALIDATES_FIRST
+            for selection in definition.selection_set.selections
+        )
         for definition in document.definitions
     )
 
@@ -63,7 +85,9 @@ def _run(services: Services, data: Any, request: Request, writes: bool) -> dict[
         last_try = attempt == BUSY_RETRIES
         if attempt > 1:
             time.sleep(retry_pause(attempt - 1))
-        with services.sessions() as session:
+        with services.sessions() as session, _turn_given_back(session):
+            if not writes and one_writer_at_a_time(services.sessions):
+                offer_write_turn(session, services.writers)
             if writes:
                 try:
                     take_write_lock(session)
@@ -82,6 +106,9 @@ def _run(services: Services, data: Any, request: Request, writes: bool) -> dict[
                 ledger=services.ledger,
                 throttle=services.throttle,
                 address=client_address(request),
+                validator=services.validator,
+                live_ids=services.live_ids,
+                writing=writes,
             )
             outcome = execute(data, context, _limits(services), last_try=last_try)
             if outcome.unexpected:
@@ -97,6 +124,15 @@ def _run(services: Services, data: Any, request: Request, writes: bool) -> dict[
                 continue
             return outcome.body
     raise AssertionError("unreachable: the last attempt returns")
+
+
+@contextmanager
+def _turn_given_back(session: Session) -> Iterator[None]:
+    """Give back the writers' turn an upload took in `session` (`begin_writing`)."""
+    try:
+        yield
+    finally:
+        give_back_write_turn(session)
 
 
 async def graphql_endpoint(request: Request, services: ServicesDep) -> JSONResponse:

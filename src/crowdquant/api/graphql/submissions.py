@@ -4,9 +4,11 @@
    and answers it as `filename`, with a signed PUT URL for exactly that key (and the size
    limit) as `url`.
 2. The client PUTs the raw bytes; `api/files.py` streams them into storage at that key.
-3. `create_submission(filename: <that key>)` reads the upload back, hands the bytes to
-   `submit_predictions` (which validates them against the round's live ids and stores the
-   submission under ``submissions/``) and deletes the raw upload. An upload that fails
+3. `create_submission(filename: <that key>)` reads the upload back, finds the model and
+   round (`upload_target`), ends its reading transaction and hands the bytes to
+   `check_upload` (which validates them against the round's live ids in the server's
+   validation pool and stores them under ``submissions/``); then it begins writing,
+   `record_upload` adds the row, and the raw upload is deleted. An upload that fails
    validation is recorded as an invalid submission, as the service does, and the mutation
    answers a GraphQL error carrying the validator's message, so numerapi raises it.
 
@@ -35,9 +37,11 @@ from crowdquant.http.throttle import Action
 from crowdquant.tournament.rounds import current_round
 from crowdquant.tournament.submissions import (
     RoundNotOpen,
+    check_upload,
     list_submissions,
-    live_ids_of_round,
-    submit_predictions,
+    record_upload,
+    round_live_ids,
+    upload_target,
 )
 from crowdquant.tournament.tournaments import get_tournament
 from crowdquant.tournament.uploads import own_upload, read_upload
@@ -70,18 +74,20 @@ def resolve_create_submission(
     if round_ is None:
         raise RoundNotOpen(f"tournament {number} has no round yet")
     data = read_upload(storage, key, "PUT the file to the URL of submission_upload_auth")
-    submission = submit_predictions(
-        session,
-        context.clock,
+    target = upload_target(session, context.clock, storage, account, model.id, round_)
+    live_ids = round_live_ids(storage, round_, context.live_ids)
+    context.settle()
+    checked = check_upload(
         storage,
-        account,
-        model.id,
-        round_,
+        target,
         PurePosixPath(key).name,
         data,
-        live_ids=live_ids_of_round(storage, round_),
+        live_ids=live_ids,
+        validator=context.validator,
         max_bytes=context.max_upload_bytes,
     )
+    context.begin_writing()
+    submission = record_upload(session, context.clock, storage, account, checked)
     storage.delete(key)
     if submission.status is SubmissionStatus.INVALID:
         raise SubmissionInvalid(f"{submission.error} (recorded as submission {submission.id})")

@@ -1,10 +1,13 @@
 """Uploading predictions to a model's current round, and reading one's submissions back.
 
-An upload goes through `submit_predictions`, the service behind GraphQL's
-`create_submission`, so the checks, the late marking, the size limit and the refusals are
-the same. A file that fails validation is not refused: it is recorded as an `invalid`
-submission (answered 201 with its `error`), as GraphQL records it, so the participant sees
-it in the list. Every 4xx answer leaves the database and storage as they were.
+An upload goes through `upload_target`, `check_upload` and `record_upload`, the services
+behind GraphQL's `create_submission`, so the checks, the late marking, the size limit and
+the refusals are the same. The file is validated in the server's validation pool before
+the request takes the write lock (`validates_first`), then recorded and committed in its
+turn among writers. A file that fails validation is not refused: it is recorded as an
+`invalid` submission (answered 201 with its `error`), as GraphQL records it, so the
+participant sees it in the list. Every 4xx answer leaves the database and storage as they
+were.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from crowdquant.api.rest.auth import ReadAccount, UploadAccount
 from crowdquant.api.rest.deps import SessionDep
@@ -22,22 +26,26 @@ from crowdquant.api.rest.limits import rate_limited
 from crowdquant.api.rest.routing import RestRoute
 from crowdquant.api.rest.schemas.base import Overlay
 from crowdquant.api.rest.schemas.submissions import SubmissionDownloadOut, SubmissionOut
-from crowdquant.api.rest.uploads import REQUEST_BODY, UploadDep
-from crowdquant.db.models import Model, Submission, SubmissionStatus
+from crowdquant.api.rest.uploads import REQUEST_BODY, UploadDep, UploadedFile
+from crowdquant.db.models import Account, Model, Submission, SubmissionStatus
 from crowdquant.http.links import LinksDep
-from crowdquant.http.services import ServicesDep
+from crowdquant.http.services import Services, ServicesDep
 from crowdquant.http.throttle import Action
+from crowdquant.http.transaction_route import begin_writing, validates_first
 from crowdquant.tournament.models import get_own_model
 from crowdquant.tournament.rounds import current_round
 from crowdquant.tournament.rules2017_checks import visible_checks
 from crowdquant.tournament.submissions import (
+    CheckedUpload,
     RoundNotOpen,
+    check_upload,
     counting_submission,
     downloadable_submission,
     get_own_submission,
     list_submissions,
-    live_ids_of_round,
-    submit_predictions,
+    record_upload,
+    round_live_ids,
+    upload_target,
 )
 from crowdquant.tournament.visibility import Role, Viewer
 
@@ -78,30 +86,53 @@ def upload_model(model_id: uuid.UUID, account: UploadAccount, session: SessionDe
     openapi_extra={"requestBody": REQUEST_BODY},
     dependencies=[Depends(rate_limited(Action.UPLOAD))],
 )
-def post_submission(
+@validates_first
+async def post_submission(
     model: Annotated[Model, Depends(upload_model)],
     upload: UploadDep,
     account: UploadAccount,
     session: SessionDep,
     services: ServicesDep,
 ) -> SubmissionOut:
-    """Upload predictions to the current round of the model's tournament (scope `upload`)."""
+    """Upload predictions to the current round of the model's tournament (scope `upload`).
+
+    The file is validated as a reader, holding no lock and no connection; the row is
+    recorded and committed in its turn among the process's writers (waited for here, on the
+    event loop, so that waiting uploads hold no worker thread)."""
+    checked = await run_in_threadpool(_checked, model, upload, account, session, services)
+    async with services.write_turn(True):
+        submission = await run_in_threadpool(_recorded, checked, account, session, services)
+    return await run_in_threadpool(lambda: _render(session, [submission])[0])
+
+
+def _checked(
+    model: Model, upload: UploadedFile, account: Account, session: Session, services: Services
+) -> CheckedUpload:
     round_ = current_round(session, model.tournament)
     if round_ is None:
         raise RoundNotOpen(f"tournament {model.tournament.number} has no round yet")
-    submission = submit_predictions(
-        session,
-        services.clock,
-        services.storage,
-        account,
-        model.id,
-        round_,
+    storage = services.storage
+    target = upload_target(session, services.clock, storage, account, model.id, round_)
+    live_ids = round_live_ids(storage, round_, services.live_ids)
+    session.commit()  # the reads above end here: validating holds no lock, no connection
+    return check_upload(
+        storage,
+        target,
         upload.filename,
         upload.content,
-        live_ids=live_ids_of_round(services.storage, round_),
+        live_ids=live_ids,
+        validator=services.validator,
         max_bytes=services.max_upload_bytes,
     )
-    return _render(session, [submission])[0]
+
+
+def _recorded(
+    checked: CheckedUpload, account: Account, session: Session, services: Services
+) -> Submission:
+    begin_writing(session)
+    submission = record_upload(session, services.clock, services.storage, account, checked)
+    session.commit()
+    return submission
 
 
 @router.get("/models/{model_id}/submissions", responses=responses(401, 403, 404))

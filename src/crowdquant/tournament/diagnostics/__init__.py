@@ -12,7 +12,9 @@ dataset version and later reads back how they would have scored, era by era.
    heavy happens here: this runs in the web request.
 3. `run_next_diagnostics` (a worker, `DiagnosticsWorker`, calls it) claims the oldest
    pending row by compare-and-set (pending → running, so two workers never run the same
-   one), validates the file against the version's validation ids, scores it and stores
+   one), validates the file against the version's validation ids (in the server's
+   validation pool, `tournament.validator`: worker processes with memory and time limits,
+   so a file that decodes to gigabytes fails its row, not the server), scores it and stores
    `result` (`done`), or stores a readable `error` (`failed`). A job that crashes is failed
    with ``internal error``; one whose worker died is failed by `fail_stale_diagnostics`.
 

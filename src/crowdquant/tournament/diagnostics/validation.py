@@ -9,6 +9,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import IO, Any, Final, Protocol
 
 import numpy as np
@@ -21,7 +22,7 @@ from crowdquant.scoring.diagnostics import ValidationEras
 from crowdquant.scoring.eras import era_rows
 from crowdquant.scoring.neutralise import max_feature_exposure
 from crowdquant.scoring.summary import summary_stats
-from crowdquant.scoring.validation import validate_submission
+from crowdquant.scoring.validation import DEFAULT_MAX_BYTES, LiveIds
 from crowdquant.storage import FileStorage, NotFound
 from crowdquant.tournament.datasets import storage_key
 from crowdquant.tournament.diagnostics.report import (
@@ -30,6 +31,7 @@ from crowdquant.tournament.diagnostics.report import (
     EraDiagnostics,
 )
 from crowdquant.tournament.diagnostics.requests import VALIDATION_FILE, NoValidationData
+from crowdquant.tournament.validator import IN_PROCESS, Validator
 
 RULES: Final = "diagnostics-1"
 """Recorded in every result: the version of what is computed here."""
@@ -62,6 +64,11 @@ class ValidationSet:
     era_rows: list[tuple[object, npt.NDArray[np.intp]]]
     example_ranks: list[npt.NDArray[np.float64]]
     example_corr: npt.NDArray[np.float64]
+
+    @cached_property
+    def live_ids(self) -> LiveIds:
+        """`ids` indexed for validating uploads against them."""
+        return LiveIds(self.ids)
 
 
 def prepare_validation(
@@ -187,11 +194,19 @@ class StoredValidationLoader:
 
 
 def score_diagnostics(
-    validation: ValidationSet, data: bytes, filename: str, request_number: int
+    validation: ValidationSet,
+    data: bytes,
+    filename: str,
+    request_number: int,
+    validator: Validator = IN_PROCESS,
 ) -> DiagnosticsReport:
     """The report of one upload; raises `SubmissionError` for a file that does not cover the
-    validation ids (or is not a valid predictions file)."""
-    validated = validate_submission(data, validation.ids, filename=filename)
+    validation ids (or is not a valid predictions file). The file is decoded and validated
+    by `validator` (the server's validation pool, with its limits), and may hold no more
+    rows than the validation ids and a margin (`row_limit`)."""
+    validated = validator.validate(
+        data, validation.live_ids, filename=filename, max_bytes=DEFAULT_MAX_BYTES
+    )
     predictions = validated.predictions.reindex(validation.ids).to_numpy(np.float64)
     p = predictions[validation.scored]
     scores = validation.scorer.score(p)

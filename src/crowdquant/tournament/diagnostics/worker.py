@@ -20,6 +20,7 @@ from crowdquant.scoring.validation import SubmissionError
 from crowdquant.storage import FileStorage, NotFound
 from crowdquant.tournament.diagnostics.validation import ValidationLoader, score_diagnostics
 from crowdquant.tournament.errors import ServiceError
+from crowdquant.tournament.validator import IN_PROCESS, Validator
 
 INTERNAL_ERROR: Final = "internal error"
 STALE_ERROR: Final = "internal error: the diagnostics job stopped before finishing"
@@ -77,12 +78,15 @@ def run_next_diagnostics(
     storage: FileStorage,
     clock: Clock,
     validation_loader: ValidationLoader,
+    validator: Validator = IN_PROCESS,
 ) -> Diagnostics | None:
     """Claim and run the oldest pending diagnostics; None when there is none.
 
     The claim and the outcome are committed in two short transactions; reading the file and
-    scoring run between them, outside any. A file that fails validation, a version without
-    usable validation data or a vanished file fail the row with a readable `error`; any other
+    scoring run between them, outside any. The file is decoded and validated by `validator`
+    (the server's validation pool). A file that fails validation or breaks the pool's limits,
+    a version without usable validation data or a vanished file fail the row with a
+    readable `error`; any other
     exception fails it with ``internal error`` (logged) and is not raised. Returns the row as
     stored at the end (`done` or `failed`).
     """
@@ -96,7 +100,11 @@ def run_next_diagnostics(
         with storage.read(row.file_key) as chunks:
             data = b"".join(chunks)
         report = score_diagnostics(
-            validation_loader(row.dataset_version), data, row.filename, row.request_number
+            validation_loader(row.dataset_version),
+            data,
+            row.filename,
+            row.request_number,
+            validator,
         )
         result = report.model_dump(mode="json")
     except (SubmissionError, ServiceError) as refusal:
@@ -162,6 +170,7 @@ class DiagnosticsWorker(threading.Thread):
         stale_after: timedelta = timedelta(hours=2),
         stop: threading.Event | None = None,
         on_done: Callable[[Diagnostics], object] | None = None,
+        validator: Validator = IN_PROCESS,
     ) -> None:
         super().__init__(name="diagnostics-worker", daemon=True)
         self.sessions, self.storage, self.clock = sessions, storage, clock
@@ -169,6 +178,7 @@ class DiagnosticsWorker(threading.Thread):
         self.interval, self.stale_after = interval, stale_after
         self.stop_event = stop if stop is not None else threading.Event()
         self.on_done = on_done
+        self.validator = validator
 
     def poll(self) -> int:
         """One poll: fail stale jobs, then run pending ones until none is left (or `stop`);
@@ -180,7 +190,7 @@ class DiagnosticsWorker(threading.Thread):
         ran = 0
         while not self.stop_event.is_set():
             row = run_next_diagnostics(
-                self.sessions, self.storage, self.clock, self.validation_loader
+                self.sessions, self.storage, self.clock, self.validation_loader, self.validator
             )
             if row is None:
                 break
