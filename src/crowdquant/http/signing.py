@@ -105,8 +105,8 @@ def _check_path(path: str) -> str:
     return path
 
 
-class UrlSigner:
-    """Signs and verifies URL grants with one secret and one clock."""
+class _Keyed:
+    """One secret (never shown by `repr`) and one clock, for what signs and verifies."""
 
     def __init__(self, secret: bytes, clock: Clock) -> None:
         if len(secret) < MIN_SECRET_BYTES:
@@ -115,7 +115,11 @@ class UrlSigner:
         self.clock = clock
 
     def __repr__(self) -> str:
-        return "UrlSigner(<secret>)"
+        return f"{type(self).__name__}(<secret>)"
+
+
+class UrlSigner(_Keyed):
+    """Signs and verifies URL grants with one secret and one clock."""
 
     def _mac(self, method: str, path: str, expires: int, max_bytes: int | None) -> str:
         message = json.dumps(["crowdquant-url-v1", method, path, expires, max_bytes])
@@ -195,7 +199,7 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-class SignedTokens:
+class SignedTokens(_Keyed):
     """Signed, expiring sets of text fields that travel inside a link (a sign-up's).
 
     A token is ``<fields>.<signature>``: the fields and the expiry as base64url JSON, then
@@ -203,15 +207,6 @@ class SignedTokens:
     token this signer did not make as presented, `UrlExpired` for one past its time.
     The fields are signed, not encrypted: put nothing in them the link's reader may not see.
     """
-
-    def __init__(self, secret: bytes, clock: Clock) -> None:
-        if len(secret) < MIN_SECRET_BYTES:
-            raise ValueError(f"a signing secret has at least {MIN_SECRET_BYTES} bytes")
-        self._secret = bytes(secret)
-        self.clock = clock
-
-    def __repr__(self) -> str:
-        return "SignedTokens(<secret>)"
 
     def _mac(self, body: str) -> str:
         return _b64(hmac.new(self._secret, body.encode("ascii"), hashlib.sha256).digest())
