@@ -4,11 +4,11 @@
 
 Each command runs as a real subprocess, `--repeat` times, interleaved with the reference
 `python -c pass` so both see the same load; it prints the minimum and median wall time and
-the median's ratio to the reference's. Two conditions: "cached", as a user runs it
+the median's ratio to the reference's. Two conditions: "cached", as Python runs by default
 (bytecode written into an empty PYTHONPYCACHEPREFIX on a first, unmeasured run, read after),
-and "uncached", with PYTHONDONTWRITEBYTECODE=1 (a module without a `.pyc` beside its source
-is compiled at every start, as in an environment installed without `--compile-bytecode`).
-Not a test: figures vary by machine.
+and "as set", with this process's environment untouched (with PYTHONDONTWRITEBYTECODE=1 and
+an environment installed without `--compile-bytecode`, every library is compiled from source
+at every start). Not a test: figures vary by machine.
 """
 
 from __future__ import annotations
@@ -82,16 +82,20 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="runs of each command")
     args = parser.parse_args()
     commands = runs()
-    for condition in ("cached", "uncached"):
+    settings = {
+        name: os.environ.get(name, "unset")
+        for name in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
+    }
+    for condition in ("cached", "as set"):
         with tempfile.TemporaryDirectory(prefix="crowdquant-pycache-") as cache:
             env = {**os.environ, "COLUMNS": "100"}
             if condition == "cached":
                 env.pop("PYTHONDONTWRITEBYTECODE", None)
                 env["PYTHONPYCACHEPREFIX"] = cache
+                title = "bytecode cached"
             else:
-                env.pop("PYTHONPYCACHEPREFIX", None)
-                env["PYTHONDONTWRITEBYTECODE"] = "1"
-            print(f"\n== {condition} bytecode, {args.repeat} runs each")
+                title = ", ".join(f"{name}={value}" for name, value in settings.items())
+            print(f"\n== {condition} ({title}), {args.repeat} runs each")
             measure(commands, env, args.repeat)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -116,7 +117,7 @@ def test_the_installed_command_shows_the_same_help() -> None:
         capture_output=True,
         text=True,
         check=True,
-        env={"PATH": "", **ENV},
+        env={**os.environ, **ENV},
     ).stdout
     expected = CliRunner().invoke(app, ["round", "open", "--help"], env=ENV, prog_name="crowdquant")
     assert shown == expected.output
