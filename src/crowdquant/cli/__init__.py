@@ -1,5 +1,8 @@
 """The `crowdquant` command."""
 
+# The command modules declare options only with light imports; each command imports what it
+# runs when it runs, so `crowdquant … --help` starts fast (tests/cli/test_startup.py).
+
 from __future__ import annotations
 
 import typer

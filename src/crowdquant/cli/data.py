@@ -3,33 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from crowdquant.data.audit import DEFAULT_THRESHOLD as DEFAULT_MAX_REIDENTIFICATION
-from crowdquant.data.audit import AuditInput, run_audit
-from crowdquant.data.build import AnySource, build_version
-from crowdquant.data.config import DatasetConfig
-from crowdquant.data.keys import load_or_create_keys
-from crowdquant.data.release import DatasetVersion
-from crowdquant.data.sources import (
-    BundledSource,
-    FileSource,
-    SyntheticSource,
-    load_panel,
-    stored_source,
-)
-from crowdquant.data.sources.synthetic import SyntheticConfig
-from crowdquant.settings import Settings
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from crowdquant.data.build import AnySource
+    from crowdquant.data.config import DatasetConfig
+    from crowdquant.data.release import DatasetVersion
 
 data_app = typer.Typer(no_args_is_help=True, help=__doc__)
 console = Console()
 BUILD_STEPS = ("load", "targets", "features", "assemble", "example model", "write")
+# the audit gate's default (`crowdquant.data.audit.DEFAULT_THRESHOLD`), kept here so that the
+# command's help needs no import of the audit
+DEFAULT_MAX_REIDENTIFICATION = 0.05
 
 
 def _fail(message: str) -> typer.Exit:
@@ -38,6 +29,9 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _source(kind: str, path: Path | None, stocks: int, weeks: int, seed: int) -> AnySource:
+    from crowdquant.data.sources import BundledSource, FileSource, SyntheticSource
+    from crowdquant.data.sources.synthetic import SyntheticConfig
+
     if kind == "bundled":
         return BundledSource()
     if kind == "file":
@@ -50,6 +44,8 @@ def _source(kind: str, path: Path | None, stocks: int, weeks: int, seed: int) ->
 
 
 def _config(path: Path | None, mixing: bool | None) -> DatasetConfig:
+    from crowdquant.data.config import DatasetConfig
+
     config = (
         DatasetConfig() if path is None else DatasetConfig.model_validate_json(path.read_text())
     )
@@ -68,6 +64,14 @@ def run_build(
     max_reidentification: float | None = None,
     reuse: bool = False,
 ) -> DatasetVersion:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from crowdquant.data.build import build_version
+    from crowdquant.data.config import DatasetConfig
+    from crowdquant.data.keys import load_or_create_keys
+    from crowdquant.data.release import DatasetVersion
+    from crowdquant.settings import Settings
+
     settings = Settings()
     config = config or DatasetConfig()
     if reuse and version and (settings.datasets_dir / version).exists():
@@ -114,6 +118,8 @@ def run_build(
 
 
 def _print_summary(version: DatasetVersion, summary: dict[str, Any]) -> None:
+    from rich.table import Table
+
     table = Table(title=f"dataset version {version.version}")
     for column in ("split", "eras", "rows", "first era", "last era"):
         table.add_column(column, justify="right" if column != "split" else "left")
@@ -156,6 +162,8 @@ def build_command(
     ] = DEFAULT_MAX_REIDENTIFICATION,
 ) -> None:
     """Build an anonymised dataset version from a price panel."""
+    import pandas as pd
+
     try:
         dataset_config = _config(config, mixing)
         cutoff = None if until is None else pd.Timestamp(until)
@@ -183,6 +191,13 @@ def audit_command(
     ] = False,
 ) -> None:
     """Run the leakage attacks against a built version and write JSON, Markdown and a plot."""
+    import pandas as pd
+
+    from crowdquant.data.audit import AuditInput, run_audit
+    from crowdquant.data.release import DatasetVersion
+    from crowdquant.data.sources import load_panel, stored_source
+    from crowdquant.settings import Settings
+
     settings = Settings()
     try:
         found = DatasetVersion.open(version, settings.datasets_dir, settings.operator_dir)
@@ -209,7 +224,9 @@ def export_2017_command(
     out: Annotated[Path, typer.Option(help="CSV file to write")] = Path("numerai_dataset.csv"),
 ) -> None:
     """Write a version in the 2017 layout: one CSV with train/validation/test/live rows."""
+    from crowdquant.data.release import DatasetVersion
     from crowdquant.data.rules2017 import export_2017
+    from crowdquant.settings import Settings
 
     settings = Settings()
     try:

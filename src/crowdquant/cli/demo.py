@@ -30,45 +30,27 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy.orm import Session, sessionmaker
 
-from crowdquant.cli.data import _fail, console, run_build
-from crowdquant.cli.operator import (
-    _in_transaction,
-    create_published_tournament,
-    open_next_round,
-    operator,
-    round_line,
-)
-from crowdquant.cli.simulate import enrol_bots, key_works, write_private
-from crowdquant.clock import Clock, SystemClock
-from crowdquant.data.release import DatasetVersion, ReleaseError
-from crowdquant.data.sources import BundledSource
-from crowdquant.db.models import ApiScope, Cadence, Round, Rules, Tournament
-from crowdquant.db.session import transaction
-from crowdquant.money import NMR_UNIT, nmr_text
-from crowdquant.server.bootstrap import Infrastructure, printable_url
-from crowdquant.server.serve import Server, build_server, url_line
-from crowdquant.settings import Settings
-from crowdquant.simulate.bots import ARCHETYPES, Bot, Participant, population
-from crowdquant.simulate.clock import AcceleratedClock
-from crowdquant.simulate.driver import Driver, Step
-from crowdquant.tournament.accounts import (
-    UnknownAccount,
-    create_api_key,
-    get_account,
-    sign_up,
-)
-from crowdquant.tournament.calendar import schedule_for
-from crowdquant.tournament.models import create_model, list_models
-from crowdquant.tournament.resolution import round_result
-from crowdquant.tournament.rounds import current_round, get_round, is_open
-from crowdquant.tournament.scheduler import RoundClosed, RoundOpened, RoundResolved, TickFailed
-from crowdquant.tournament.staking import grant_nmr
-from crowdquant.tournament.tournaments import TournamentNotFound, get_tournament
+from crowdquant.cli.data import _fail, console
+from crowdquant.cli.operator import round_line
+from crowdquant.db.enums import ApiScope, Cadence, Rules
+from crowdquant.money import NMR_UNIT
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from crowdquant.clock import Clock
+    from crowdquant.data.release import DatasetVersion
+    from crowdquant.db.models import Round, Tournament
+    from crowdquant.server.bootstrap import Infrastructure
+    from crowdquant.server.serve import Server
+    from crowdquant.settings import Settings
+    from crowdquant.simulate.bots import Bot
+    from crowdquant.simulate.clock import AcceleratedClock
+    from crowdquant.simulate.driver import Step
 
 DATASET_VERSION = "bundled-demo"
 TOURNAMENT = 8
@@ -80,7 +62,6 @@ KEY_NAME = "demo"
 CREDENTIALS_FILE = "demo-participant.json"
 KEY_SCOPES = (ApiScope.READ, ApiScope.UPLOAD, ApiScope.STAKE)
 DEMO_GRANT = 1_000 * NMR_UNIT
-BOTS = {archetype: 1 for archetype in ARCHETYPES}
 BOT_STAKE = Decimal(50)
 BOTS_FILE = "demo-bots.json"
 CLOCK_FILE = "demo-clock.json"
@@ -116,6 +97,10 @@ class Demo:
 
 def ensure_dataset(settings: Settings) -> DatasetVersion:
     """Build the bundled dataset (printing its summary) the first time; later, one line."""
+    from crowdquant.cli.data import run_build
+    from crowdquant.data.release import DatasetVersion, ReleaseError
+    from crowdquant.data.sources import BundledSource
+
     if not (settings.datasets_dir / DATASET_VERSION).exists():
         return run_build(BundledSource(), version=DATASET_VERSION)
     try:
@@ -133,6 +118,9 @@ def ensure_dataset(settings: Settings) -> DatasetVersion:
 
 
 def ensure_tournament(ops: Infrastructure, session: Session, version: DatasetVersion) -> Tournament:
+    from crowdquant.cli.operator import create_published_tournament
+    from crowdquant.tournament.tournaments import TournamentNotFound, get_tournament
+
     try:
         tournament = get_tournament(session, TOURNAMENT)
     except TournamentNotFound:
@@ -148,6 +136,9 @@ def ensure_tournament(ops: Infrastructure, session: Session, version: DatasetVer
 def ensure_open_round(
     ops: Infrastructure, session: Session, tournament: Tournament, replay_weeks: int
 ) -> Round:
+    from crowdquant.cli.operator import open_next_round
+    from crowdquant.tournament.rounds import current_round, is_open
+
     latest = current_round(session, tournament)
     if latest is not None and is_open(latest, ops.clock.now()):
         _say(f"round {latest.number} is open")
@@ -160,6 +151,11 @@ def ensure_open_round(
 def ensure_participant(
     ops: Infrastructure, session: Session, tournament: Tournament
 ) -> DemoParticipant:
+    from crowdquant.cli.simulate import write_private
+    from crowdquant.tournament.accounts import UnknownAccount, create_api_key, get_account, sign_up
+    from crowdquant.tournament.models import create_model, list_models
+    from crowdquant.tournament.staking import grant_nmr
+
     try:
         account = get_account(session, USERNAME)
         _say(f"participant {USERNAME} exists")
@@ -187,6 +183,8 @@ def _stored_key(
     ops: Infrastructure, session: Session, path: Path, account_id: uuid.UUID
 ) -> tuple[str, str] | None:
     """The key kept by an earlier run, if it still works for the demo account."""
+    from crowdquant.cli.simulate import key_works
+
     try:
         stored = json.loads(path.read_text())
         key = str(stored["public_id"]), str(stored["secret"])
@@ -200,6 +198,11 @@ def _stored_key(
 
 def prepare(settings: Settings, clock: Clock) -> Demo:
     """Every step up to serving, each in its own transaction."""
+    from crowdquant.cli.operator import _in_transaction, operator
+    from crowdquant.cli.simulate import enrol_bots
+    from crowdquant.simulate.bots import ARCHETYPES, population
+    from crowdquant.tournament.tournaments import get_tournament
+
     version = ensure_dataset(settings)
     with operator(settings, clock) as ops:
         tournament = _in_transaction(ops, lambda session: ensure_tournament(ops, session, version))
@@ -213,7 +216,7 @@ def prepare(settings: Settings, clock: Clock) -> Demo:
         participant = _in_transaction(
             ops, lambda session: ensure_participant(ops, session, tournament)
         )
-        bots = population(BOTS, BOT_STAKE)
+        bots = population({archetype: 1 for archetype in ARCHETYPES}, BOT_STAKE)
         keys = _in_transaction(
             ops, lambda session: enrol_bots(ops, session, bots, settings.home / BOTS_FILE)
         )
@@ -232,6 +235,8 @@ def replay_weeks(version: DatasetVersion, tournament: Tournament) -> int:
 
 def start_time(settings: Settings) -> datetime:
     """Where the demo's clock starts: now, or later where an earlier run's clock stopped."""
+    from crowdquant.clock import SystemClock
+
     try:
         stored = datetime.fromisoformat(json.loads((settings.home / CLOCK_FILE).read_text()))
     except (OSError, ValueError, TypeError):
@@ -245,6 +250,8 @@ def keep_time(settings: Settings, clock: Clock) -> None:
 
 def snippet(url: str, tournament: Tournament, participant: DemoParticipant) -> list[str]:
     """Five lines of a numerapi script that takes part in the demo."""
+    from crowdquant.server.serve import url_line
+
     live = f"{tournament.dataset_version}/live.parquet"
     return [
         "import numerapi",
@@ -265,6 +272,8 @@ def _code(line: str) -> None:
 
 
 def print_instructions(url: str, demo: Demo, day_seconds: float) -> None:
+    from crowdquant.server.serve import url_line
+
     console.rule("crowdquant demo")
     _say(round_line(demo.tournament.number, demo.round))
     pace = "as fast as it can" if day_seconds <= 0 else f"a day every {day_seconds:g} s"
@@ -295,6 +304,8 @@ def print_instructions(url: str, demo: Demo, day_seconds: float) -> None:
 
 def narrate(step: Step, sessions: sessionmaker[Session]) -> None:
     """What just happened, one line each, stamped with the simulated time."""
+    from crowdquant.tournament.scheduler import RoundClosed, RoundOpened, RoundResolved, TickFailed
+
     when = f"[dim]{step.at:%a %d %b %Y %H:%M}[/]"
     for event in step.events:
         if isinstance(event, RoundOpened | RoundClosed):
@@ -310,6 +321,12 @@ def narrate(step: Step, sessions: sessionmaker[Session]) -> None:
 
 
 def _money(sessions: sessionmaker[Session], number: int) -> str:
+    from crowdquant.db.session import transaction
+    from crowdquant.money import nmr_text
+    from crowdquant.tournament.resolution import round_result
+    from crowdquant.tournament.rounds import get_round
+    from crowdquant.tournament.tournaments import get_tournament
+
     with transaction(sessions) as session:
         round_ = get_round(session, get_tournament(session, TOURNAMENT), number)
         result = round_result(session, round_)
@@ -323,6 +340,9 @@ def _money(sessions: sessionmaker[Session], number: int) -> str:
 
 def play(server: Server, clock: AcceleratedClock, demo: Demo, settings: Settings) -> None:
     """The demo's worker: drive the tournament until the server stops."""
+    from crowdquant.simulate.bots import Participant
+    from crowdquant.simulate.driver import Driver
+    from crowdquant.tournament.calendar import schedule_for
 
     def work(stop: threading.Event) -> None:
         clock.sleep = stop.wait  # Ctrl-C ends a wait for real time at once
@@ -355,6 +375,11 @@ def demo(
     """Run a living tournament here: the bundled dataset, tournament 8 on an accelerated
     clock, bots playing every round, a demo participant, and the server for numerapi scripts
     and the site, until Ctrl-C."""
+    from crowdquant.server.bootstrap import printable_url
+    from crowdquant.server.serve import build_server
+    from crowdquant.settings import Settings
+    from crowdquant.simulate.clock import AcceleratedClock
+
     settings = Settings()
     if settings.mode != "local":
         raise _fail("the demo prints a participant's secret key: it runs in local mode only")

@@ -14,24 +14,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
-from rich.markup import escape
-from sqlalchemy.orm import Session
 
 from crowdquant.cli.data import _fail, console
 from crowdquant.cli.operator import operator
-from crowdquant.ledger import GENESIS_EVENT_KEY, TREASURY, LedgerError, prize_pool, wallet
-from crowdquant.ledger.audit import describe
-from crowdquant.ledger.sql import serialised
 from crowdquant.money import AmountError, Currency, format_amount, parse_usd
-from crowdquant.server.bootstrap import Infrastructure
-from crowdquant.tournament.accounts import get_account
-from crowdquant.tournament.errors import ServiceError
-from crowdquant.tournament.funding import fund_prize_pool
-from crowdquant.tournament.staking import grant_nmr, parse_nmr
-from crowdquant.tournament.tournaments import get_tournament
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from crowdquant.server.bootstrap import Infrastructure
 
 ledger_app = typer.Typer(
     no_args_is_help=True,
@@ -43,6 +37,10 @@ T = TypeVar("T")
 def _on_the_books(ops: Infrastructure, call: Callable[[Session], T]) -> T:
     """`call` in one transaction (retried if the database says so); a refusal, by the ledger
     or by a service, exits 1."""
+    from crowdquant.ledger import LedgerError
+    from crowdquant.ledger.sql import serialised
+    from crowdquant.tournament.errors import ServiceError
+
     try:
         return serialised(ops.sessions, call)
     except (LedgerError, ServiceError) as exc:
@@ -52,6 +50,8 @@ def _on_the_books(ops: Infrastructure, call: Callable[[Session], T]) -> T:
 @ledger_app.command("genesis")
 def genesis() -> None:
     """Mint the fixed supply, 11,000,000 NMR, into the treasury (once; again does nothing)."""
+    from crowdquant.ledger import GENESIS_EVENT_KEY, TREASURY
+
     with operator() as ops:
         books = ops.ledger
 
@@ -79,6 +79,10 @@ def grant(
     ] = None,
 ) -> None:
     """Give a participant NMR from the treasury."""
+    from crowdquant.ledger import wallet
+    from crowdquant.tournament.accounts import get_account
+    from crowdquant.tournament.staking import grant_nmr, parse_nmr
+
     with operator() as ops:
         books = ops.ledger
 
@@ -101,6 +105,10 @@ def fund_prizes(
     ] = None,
 ) -> None:
     """Put USD into a tournament's prize pool (the 2017 rules' awards and prizes)."""
+    from crowdquant.ledger import prize_pool
+    from crowdquant.tournament.funding import fund_prize_pool
+    from crowdquant.tournament.tournaments import get_tournament
+
     try:
         cents = parse_usd(usd)
     except AmountError as exc:
@@ -122,6 +130,10 @@ def fund_prizes(
 @ledger_app.command("audit")
 def audit() -> None:
     """Verify the hash chain, rebuild every balance from the journal, check conservation."""
+    from rich.markup import escape
+
+    from crowdquant.ledger.audit import describe
+
     with operator() as ops:
         report = _on_the_books(ops, ops.ledger.verify)
     for line in describe(report):

@@ -11,65 +11,23 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
-from rich.table import Table
-from sqlalchemy.orm import Session
 
 from crowdquant.cli.data import _fail, console
-from crowdquant.clock import Clock, ManualClock, SystemClock
-from crowdquant.data.release import DatasetVersion, ReleaseError
-from crowdquant.db import migrate
-from crowdquant.db.models import (
-    Account,
-    Cadence,
-    Round,
-    RoundResult,
-    Rules,
-    Tournament,
-)
-from crowdquant.db.session import transaction
-from crowdquant.money import Currency, format_amount
-from crowdquant.server.bootstrap import Infrastructure, MigrationError, bootstrap, printable_url
-from crowdquant.server.serve import (
-    SERVICE_ERRORS,
-    Server,
-    WorkerFailed,
-    Workers,
-    build_server,
-    prepare_workers,
-    url_line,
-)
-from crowdquant.server.stepped import stepped_ticks, utc_time
-from crowdquant.settings import Settings
-from crowdquant.tournament.accounts import (
-    create_api_key,
-    get_account,
-    revoke_api_key,
-    sign_up,
-)
-from crowdquant.tournament.datasets import publish_dataset_version
-from crowdquant.tournament.lifecycle import RoundLifecycle
-from crowdquant.tournament.resolution import (
-    replay_payouts,
-    round_payouts,
-    round_result,
-)
-from crowdquant.tournament.rounds import (
-    current_round,
-    get_round,
-    list_rounds,
-    open_round,
-    open_round_now,
-)
-from crowdquant.tournament.runtime import tournament_runtime
-from crowdquant.tournament.scoring import replay_round, round_scores
-from crowdquant.tournament.tournaments import (
-    create_tournament,
-    get_tournament,
-    list_tournaments,
-)
+from crowdquant.db.enums import Cadence, Rules
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from crowdquant.clock import Clock, ManualClock
+    from crowdquant.data.release import DatasetVersion
+    from crowdquant.db.models import Account, Round, RoundResult, Tournament
+    from crowdquant.server.bootstrap import Infrastructure
+    from crowdquant.server.serve import Server, Workers
+    from crowdquant.settings import Settings
+    from crowdquant.tournament.lifecycle import RoundLifecycle
 
 db_app = typer.Typer(no_args_is_help=True, help="The database: migrations.")
 tournament_app = typer.Typer(no_args_is_help=True, help="Create and list tournaments.")
@@ -94,6 +52,10 @@ def operator(
     settings: Settings | None = None, clock: Clock | None = None
 ) -> Iterator[Infrastructure]:
     """The configured database, migrated to head, for the block; the engine closed after."""
+    from crowdquant.clock import SystemClock
+    from crowdquant.server.bootstrap import MigrationError, bootstrap
+    from crowdquant.settings import Settings
+
     try:
         infra = bootstrap(settings or Settings(), clock or SystemClock())
     except MigrationError as exc:
@@ -106,11 +68,16 @@ def operator(
 
 def _lifecycle(ops: Infrastructure) -> RoundLifecycle:
     """The round lifecycle that freezes stakes at close and pays them at resolution."""
+    from crowdquant.tournament.lifecycle import RoundLifecycle
+
     return RoundLifecycle(ops.ledger, ops.clock)
 
 
 def _in_transaction(ops: Infrastructure, call: Callable[[Session], T]) -> T:
     """`call` in one transaction; a service's refusal rolls it back and exits with code 1."""
+    from crowdquant.db.session import transaction
+    from crowdquant.server.serve import SERVICE_ERRORS
+
     try:
         with transaction(ops.sessions) as session:
             return call(session)
@@ -128,6 +95,10 @@ def _when(moment: datetime | None) -> str:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Migrate the database to the newest schema."""
+    from crowdquant.db import migrate
+    from crowdquant.server.bootstrap import printable_url
+    from crowdquant.settings import Settings
+
     settings = Settings()
     with operator(settings):
         revision = migrate.current(settings.database)
@@ -147,6 +118,9 @@ def create_published_tournament(
     version: DatasetVersion,
 ) -> tuple[Tournament, list[str]]:
     """Create a tournament on `version` and publish the version's files; their names."""
+    from crowdquant.tournament.datasets import publish_dataset_version
+    from crowdquant.tournament.tournaments import create_tournament
+
     tournament = create_tournament(session, ops.clock, number, name, rules, cadence, version)
     with console.status(f"publishing dataset version {version.version}"):
         files = publish_dataset_version(session, ops.clock, ops.storage, version)
@@ -162,6 +136,9 @@ def tournament_create(
     rules: Annotated[Rules, typer.Option(help="scoring and payout rules")] = Rules.CLASSIC,
 ) -> None:
     """Create a tournament and publish its dataset version's files for download."""
+    from crowdquant.data.release import DatasetVersion, ReleaseError
+    from crowdquant.settings import Settings
+
     settings = Settings()
     try:
         version = DatasetVersion.open(dataset, settings.datasets_dir, settings.operator_dir)
@@ -185,6 +162,11 @@ def tournament_create(
 @tournament_app.command("list")
 def tournament_list() -> None:
     """Every tournament with its newest round."""
+    from rich.table import Table
+
+    from crowdquant.tournament.rounds import current_round
+    from crowdquant.tournament.tournaments import list_tournaments
+
     with operator() as ops:
 
         def rows(session: Session) -> list[tuple[str, ...]]:
@@ -234,6 +216,8 @@ def account_create(
     ] = False,
 ) -> None:
     """Create a participant's account (or an operator's, with --operator)."""
+    from crowdquant.tournament.accounts import sign_up
+
     with operator() as ops:
 
         def create(session: Session) -> Account:
@@ -252,6 +236,8 @@ def account_operator(
     revoke: Annotated[bool, typer.Option("--revoke", help="take the role away")] = False,
 ) -> None:
     """Let an account use the operator's web pages (or no longer, with --revoke)."""
+    from crowdquant.tournament.accounts import get_account
+
     with operator() as ops:
 
         def mark(session: Session) -> None:
@@ -268,6 +254,8 @@ def key_create(
     scopes: Annotated[str, typer.Option(help="comma-separated: read, upload, stake")] = "read",
 ) -> None:
     """Create an API key; its secret is shown once, here, and never again."""
+    from crowdquant.tournament.accounts import create_api_key, get_account
+
     wanted = [scope.strip() for scope in scopes.split(",") if scope.strip()]
     with operator() as ops:
         key = _in_transaction(
@@ -292,6 +280,8 @@ def key_revoke(
     public_id: Annotated[str, typer.Argument(help="the key's public id")],
 ) -> None:
     """Revoke an API key for good."""
+    from crowdquant.tournament.accounts import get_account, revoke_api_key
+
     with operator() as ops:
         key = _in_transaction(
             ops,
@@ -323,6 +313,9 @@ def open_next_round(
 ) -> Round:
     """Open the tournament's next round: the calendar's window open now, or with `now` a
     window starting now (as long as today's calendar round), whatever the calendar says."""
+    from crowdquant.tournament.rounds import open_round, open_round_now
+    from crowdquant.tournament.runtime import tournament_runtime
+
     with console.status("loading the market"):
         runtime = tournament_runtime(
             ops.settings, tournament, ops.storage, replay_weeks=replay_weeks or 0
@@ -344,6 +337,8 @@ def round_open(
     ] = False,
 ) -> None:
     """Open the tournament's next round and publish its live era."""
+    from crowdquant.tournament.tournaments import get_tournament
+
     with operator() as ops:
         opened = _in_transaction(
             ops,
@@ -361,6 +356,9 @@ def round_close(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
 ) -> None:
     """Close a round now: no more submissions or stake changes."""
+    from crowdquant.tournament.rounds import get_round
+    from crowdquant.tournament.tournaments import get_tournament
+
     if not yes and not typer.confirm(
         f"close round {number} of tournament {tournament} now? It takes no more submissions"
     ):
@@ -385,6 +383,10 @@ def round_resolve(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
 ) -> None:
     """Resolve a scoring round now: pay and burn its stakes on the scores stored so far."""
+    from crowdquant.tournament.resolution import round_result
+    from crowdquant.tournament.rounds import get_round
+    from crowdquant.tournament.tournaments import get_tournament
+
     if not yes and not typer.confirm(
         f"resolve round {number} of tournament {tournament} now? Its payouts are final"
     ):
@@ -410,6 +412,10 @@ def round_results(
     number: Annotated[int, typer.Option("--round", help="the round's number")],
 ) -> None:
     """A resolved round's results: the summary and every payout."""
+    from crowdquant.tournament.resolution import round_result
+    from crowdquant.tournament.rounds import get_round
+    from crowdquant.tournament.tournaments import get_tournament
+
     with operator() as ops:
 
         def read(session: Session) -> list[str] | None:
@@ -426,6 +432,9 @@ def round_results(
 
 def results_lines(session: Session, round_: Round, result: RoundResult) -> list[str]:
     """The seeds' "Results" block, then one line per payout, best first."""
+    from crowdquant.money import Currency, format_amount
+    from crowdquant.tournament.resolution import round_payouts
+
     names = {model.id: model.name for model in round_.tournament.models}
     lines = [
         f"Tournament {round_.tournament.number}, round {round_.number} results:"
@@ -456,6 +465,11 @@ def round_list(
     tournament: Annotated[int, typer.Option(help="the tournament's number")],
 ) -> None:
     """The tournament's rounds, oldest first."""
+    from rich.table import Table
+
+    from crowdquant.tournament.rounds import list_rounds
+    from crowdquant.tournament.tournaments import get_tournament
+
     with operator() as ops:
         rounds = _in_transaction(
             ops, lambda session: list_rounds(session, get_tournament(session, tournament))
@@ -485,6 +499,11 @@ def round_replay(
 ) -> None:
     """Recompute a round's stored scores from its stored inputs, and a resolved round's
     payouts from its stored stakes and scores; list any difference."""
+    from crowdquant.tournament.resolution import replay_payouts, round_payouts, round_result
+    from crowdquant.tournament.rounds import get_round
+    from crowdquant.tournament.scoring import replay_round, round_scores
+    from crowdquant.tournament.tournaments import get_tournament
+
     with operator() as ops:
 
         def replay(session: Session) -> tuple[int, list[str], int | None, list[str]]:
@@ -539,6 +558,17 @@ def serve(
 
     Other `serve` processes (here or on other machines) may share the database: all answer
     requests, one at a time runs the scheduler."""
+    from crowdquant.server.bootstrap import printable_url
+    from crowdquant.server.serve import (
+        Server,
+        WorkerFailed,
+        build_server,
+        prepare_workers,
+        url_line,
+    )
+    from crowdquant.server.stepped import stepped_ticks
+    from crowdquant.settings import Settings
+
     stepped = _stepped_clock(clock_start, clock_step_hours, clock_until)
     if stepped is not None and workers > 1:
         raise _fail("a stepped clock runs in one process: leave out --workers")
@@ -578,6 +608,9 @@ def _stepped_clock(
     start: str | None, step_hours: float, until: str | None
 ) -> tuple[ManualClock, timedelta, datetime | None] | None:
     """The stepped clock `serve` was asked for (None: the system's), its step and end."""
+    from crowdquant.clock import ManualClock
+    from crowdquant.server.stepped import utc_time
+
     if start is None:
         if until is not None:
             raise _fail("--clock-until needs --clock-start")

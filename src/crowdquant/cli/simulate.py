@@ -23,57 +23,29 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from argon2 import PasswordHasher
-from sqlalchemy.orm import Session
 
 from crowdquant.cli.data import _fail, console
 from crowdquant.cli.operator import _in_transaction, operator
-from crowdquant.data.build import build_version
-from crowdquant.data.config import DatasetConfig
-from crowdquant.data.keys import load_or_create_keys
-from crowdquant.data.sources import SyntheticSource
-from crowdquant.data.sources.synthetic import SyntheticConfig
-from crowdquant.db.models import ApiScope, Cadence, Rules, Tournament
+from crowdquant.db.enums import ApiScope, Cadence, Rules
 from crowdquant.money import NMR_UNIT
-from crowdquant.payouts import PayoutRuleError, rule_with
-from crowdquant.server.bootstrap import Infrastructure
-from crowdquant.server.serve import build_server
-from crowdquant.settings import Settings
-from crowdquant.simulate.bots import ARCHETYPES, Bot, Participant, population
-from crowdquant.simulate.clock import AcceleratedClock
-from crowdquant.simulate.collect import (
-    fund_table,
-    holdings,
-    holdings_table,
-    models_table,
-    results_table,
-    rounds_table,
-)
-from crowdquant.simulate.driver import Driver, Step, failures
-from crowdquant.simulate.record import SimulationRecord
-from crowdquant.simulate.report import summary_lines, write_report
-from crowdquant.tournament.accounts import (
-    AccountError,
-    UnknownAccount,
-    authenticate_api_key,
-    create_api_key,
-    get_account,
-    sign_up,
-)
-from crowdquant.tournament.calendar import schedule_for
-from crowdquant.tournament.datasets import publish_dataset_version
-from crowdquant.tournament.rounds import tournament_payout_rule
-from crowdquant.tournament.scheduler import RoundOpened, RoundResolved
-from crowdquant.tournament.staking import grant_nmr
-from crowdquant.tournament.tournaments import create_tournament, get_tournament
+
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
+    from sqlalchemy.orm import Session
+
+    from crowdquant.db.models import Tournament
+    from crowdquant.server.bootstrap import Infrastructure
+    from crowdquant.simulate.bots import Bot
+    from crowdquant.simulate.record import SimulationRecord
 
 TOURNAMENT = 8
 BOT_SCOPES = (ApiScope.READ, ApiScope.UPLOAD, ApiScope.STAKE)
 BOT_GRANT = 1_000 * NMR_UNIT
-DEFAULT_POPULATION = ",".join(f"{name}=1" for name in ARCHETYPES)
+# one bot of each archetype in `crowdquant.simulate.bots.ARCHETYPES`
+DEFAULT_POPULATION = "example=1,linear=1,boosting=1,spammer=1,copier=1,sybil=1,latecomer=1"
 VERSION = "simulation"
 HISTORY_WEEKS = 160
 RESOLUTION_DAYS = 90
@@ -94,6 +66,14 @@ def enrol_bots(
 ) -> dict[str, tuple[str, str]]:
     """Each bot's account (signed up once), API key (kept in `keys_file`, readable by its
     owner only) and NMR (granted from the treasury once): username → (public id, secret)."""
+    from crowdquant.tournament.accounts import (
+        UnknownAccount,
+        create_api_key,
+        get_account,
+        sign_up,
+    )
+    from crowdquant.tournament.staking import grant_nmr
+
     try:
         kept: dict[str, list[str]] = json.loads(keys_file.read_text())
     except (OSError, ValueError):
@@ -126,6 +106,8 @@ def key_works(
     scopes: Sequence[ApiScope] = BOT_SCOPES,
 ) -> bool:
     """Whether a kept (public id, secret) still opens `account_id` with every scope."""
+    from crowdquant.tournament.accounts import AccountError, authenticate_api_key
+
     try:
         return all(
             authenticate_api_key(session, ops.clock, key[0], key[1], scope).id == account_id
@@ -146,6 +128,8 @@ def write_private(path: Path, content: Any) -> None:
 
 def parse_population(text: str) -> dict[str, int]:
     """ "spammer=2,linear=1" → {"spammer": 2, "linear": 1}."""
+    from crowdquant.simulate.bots import ARCHETYPES
+
     counts: dict[str, int] = {}
     for part in filter(None, (piece.strip() for piece in text.split(","))):
         name, sep, count = part.partition("=")
@@ -177,6 +161,24 @@ def run_simulation(
 ) -> tuple[SimulationRecord, Path]:
     """Run the simulation in `home` (its database: a SQLite file there unless
     `database_url`), write the report into `out`; the record and the report's path."""
+    from argon2 import PasswordHasher
+
+    from crowdquant.data.build import build_version
+    from crowdquant.data.config import DatasetConfig
+    from crowdquant.data.keys import load_or_create_keys
+    from crowdquant.data.sources import SyntheticSource
+    from crowdquant.data.sources.synthetic import SyntheticConfig
+    from crowdquant.server.serve import build_server
+    from crowdquant.settings import Settings
+    from crowdquant.simulate.bots import Participant, population
+    from crowdquant.simulate.clock import AcceleratedClock
+    from crowdquant.simulate.driver import Driver, Step, failures
+    from crowdquant.simulate.report import write_report
+    from crowdquant.tournament.calendar import schedule_for
+    from crowdquant.tournament.datasets import publish_dataset_version
+    from crowdquant.tournament.scheduler import RoundOpened, RoundResolved
+    from crowdquant.tournament.tournaments import create_tournament, get_tournament
+
     started = time.monotonic()
     settings = Settings(mode="local", home=home, database_url=database_url)
     settings.home.mkdir(parents=True, exist_ok=True)
@@ -270,6 +272,9 @@ def run_simulation(
 def _holdings(
     ops: Infrastructure, session: Session, archetypes: dict[str, str]
 ) -> list[tuple[str, str, float]]:
+    from crowdquant.simulate.collect import holdings
+    from crowdquant.tournament.tournaments import get_tournament
+
     return holdings(session, ops.ledger, get_tournament(session, TOURNAMENT), archetypes)
 
 
@@ -282,6 +287,17 @@ def _record(
     cadence: Cadence,
     seconds: float,
 ) -> SimulationRecord:
+    from crowdquant.simulate.collect import (
+        fund_table,
+        holdings_table,
+        models_table,
+        results_table,
+        rounds_table,
+    )
+    from crowdquant.simulate.record import SimulationRecord
+    from crowdquant.tournament.rounds import tournament_payout_rule
+    from crowdquant.tournament.tournaments import get_tournament
+
     tournament: Tournament = get_tournament(session, TOURNAMENT)
     models = models_table(session, tournament, archetypes)
     return SimulationRecord(
@@ -330,6 +346,9 @@ def simulate(
 ) -> None:
     """Run a tournament of bots headless for many rounds and write a report of what the rules
     did: each archetype's NMR, payouts and burns, the meta model, and the mechanism checks."""
+    from crowdquant.payouts import PayoutRuleError, rule_with
+    from crowdquant.simulate.report import summary_lines
+
     try:
         counts = parse_population(population_)
         rule = json.loads(payout_rule)

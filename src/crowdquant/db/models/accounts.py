@@ -9,7 +9,6 @@ Usernames and emails are unique as stored: the account service stores them norma
 
 from __future__ import annotations
 
-import enum
 import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -18,17 +17,10 @@ from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from crowdquant.db.base import Base, HasId
+from crowdquant.db.enums import ApiScope as ApiScope
 
 if TYPE_CHECKING:
     from crowdquant.db.models.models import Model
-
-
-class ApiScope(enum.StrEnum):
-    """What an API key may do."""
-
-    READ = "read"
-    UPLOAD = "upload"
-    STAKE = "stake"
 
 
 class Account(HasId, Base):

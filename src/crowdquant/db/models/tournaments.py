@@ -16,22 +16,12 @@ from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crowdquant.db.base import Base, HasId, enum_type
+from crowdquant.db.enums import Cadence as Cadence
+from crowdquant.db.enums import Rules as Rules
 
 if TYPE_CHECKING:
     from crowdquant.db.models.models import Model
     from crowdquant.db.models.submissions import Submission
-
-
-class Rules(enum.StrEnum):
-    """Which scoring and payout rules a tournament plays by."""
-
-    CLASSIC = "classic"
-    RULES2017 = "legacy2017"  # the stored value, as the database, CLI and API know it
-
-
-class Cadence(enum.StrEnum):
-    DAILY = "daily"
-    WEEKLY = "weekly"
 
 
 class RoundStatus(enum.StrEnum):
