@@ -49,7 +49,7 @@ from crowdquant.data.release import DatasetVersion, ReleaseError
 from crowdquant.data.sources import BundledSource
 from crowdquant.db.models import ApiScope, Cadence, Round, Rules, Tournament
 from crowdquant.db.session import transaction
-from crowdquant.money import NMR_UNIT, nmr_text
+from crowdquant.money import NMR_UNIT, Currency, console_amount
 from crowdquant.server.bootstrap import Infrastructure, printable_url
 from crowdquant.server.serve import Server, build_server, url_line
 from crowdquant.settings import Settings
@@ -316,8 +316,9 @@ def _money(sessions: sessionmaker[Session], number: int) -> str:
     if result is None:
         return "no result"
     return (
-        f"{result.participants} models, {nmr_text(result.nmr_paid)} NMR paid,"
-        f" {nmr_text(result.nmr_burned)} NMR burned"
+        f"{result.participants} models,"
+        f" {console_amount(result.nmr_paid, Currency.NMR)} paid,"
+        f" {console_amount(result.nmr_burned, Currency.NMR)} burned"
     )
 
 
