@@ -1,7 +1,8 @@
 """The README's main command as a newcomer meets it: `crowdquant demo` in a real process, its
 bots playing rounds on the accelerated clock (run here as fast as the work allows) until
 stakes are paid and burned, a person taking part with the real numerapi client against the
-URL it prints, Ctrl-C, the books audited, and a second run that reuses everything."""
+URL it prints, Ctrl-C, the books audited, a second run that reuses everything, and more runs
+after the operator closed a round by hand; none leaves anything in the temp directory."""
 
 from __future__ import annotations
 
@@ -54,10 +55,11 @@ def _wait_for(
     """The demo's output once `until(output)` holds."""
     deadline = time.monotonic() + timeout
     while True:
+        exited = process.poll() is not None  # before reading: its last words are read
         output = log.read_text(errors="replace")
         if until(output):
             return output
-        assert process.poll() is None, f"the demo exited with {process.returncode}:\n{output}"
+        assert not exited, f"the demo exited with {process.returncode}:\n{output}"
         assert time.monotonic() < deadline, f"the demo never got there:\n{output}"
         time.sleep(0.2)
 
@@ -75,18 +77,36 @@ def _paid_and_burned(output: str) -> tuple[float, float]:
     )
 
 
-@contextmanager
-def _demo(home: Path, log: Path, timeout: float) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """Run the demo until it serves; yield it and its output; Ctrl-C it and expect exit
-    code 0."""
+def _env(home: Path) -> dict[str, str]:
+    """The demo's environment: its home, and a temp directory of its own beside it."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("CROWDQUANT_")}
     env["CROWDQUANT_HOME"] = str(home)
+    env["TMPDIR"] = str(_temp(home))
+    return env
+
+
+def _temp(home: Path) -> Path:
+    temp = home.with_name("temp")
+    temp.mkdir(exist_ok=True)
+    return temp
+
+
+@contextmanager
+def _demo(
+    home: Path, log: Path, timeout: float, *options: str
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """Run the demo until it serves; yield it and its output; Ctrl-C it (unless it stopped by
+    itself) and expect exit code 0 and an empty temp directory."""
     with log.open("wb") as sink:
-        process = subprocess.Popen(COMMAND, stdout=sink, stderr=subprocess.STDOUT, env=env)
+        process = subprocess.Popen(
+            [*COMMAND, *options], stdout=sink, stderr=subprocess.STDOUT, env=_env(home)
+        )
     try:
         yield process, _wait_for(_printed_line(READY), process, log, timeout)
-        process.send_signal(signal.SIGINT)
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0, log.read_text()
+        assert list(_temp(home).iterdir()) == []  # nothing left behind
         assert log.read_text().rstrip().endswith("stopped")
         assert "Traceback" not in log.read_text()  # Ctrl-C is a normal stop
     finally:
@@ -147,14 +167,16 @@ def _payouts(home: Path) -> dict[str, int]:
     return {"paid": paid or 0, "burned": burned or 0}
 
 
-def _audit(home: Path) -> str:
-    env = {name: value for name, value in os.environ.items() if not name.startswith("CROWDQUANT_")}
-    env["CROWDQUANT_HOME"] = str(home)
+def _crowdquant(home: Path, *arguments: str) -> str:
     done = subprocess.run(
-        [EXECUTABLE, "ledger", "audit"], env=env, capture_output=True, text=True, timeout=120
+        [EXECUTABLE, *arguments], env=_env(home), capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
+
+
+def _audit(home: Path) -> str:
+    return _crowdquant(home, "ledger", "audit")
 
 
 def _counts(home: Path) -> dict[str, int]:
@@ -217,4 +239,21 @@ def test_demo_plays_rounds_with_bots_pays_and_burns_and_reuses_everything(
     assert {name: again[name] for name in ("Tournament", "Account", "ApiKey", "Model")} == {
         name: counts[name] for name in ("Tournament", "Account", "ApiKey", "Model")
     }
+    assert "the books are sound" in _audit(home)
+
+    # an operator closes the open round by hand; the next run opens the next one at once
+    with _demo(home, tmp_path / "third.log", 120, "--days", "0") as (process, output):
+        found = re.search(r"^(?:opened round|round) (\d+)(?: is open)?$", output, re.MULTILINE)
+        assert found, output
+        number = int(found[1])
+    closed = _crowdquant(home, "round", "close", "--tournament", "8", "--number", str(number), "-y")
+    assert f"closed round {number} of tournament 8" in closed
+    with _demo(home, tmp_path / "fourth.log", 120, "--days", "1") as (process, output):
+        assert f"opened round {number + 1}" in output
+        process.wait(timeout=240)  # a simulated day, then it stops by itself
+    told = (tmp_path / "fourth.log").read_text()
+    assert "cannot open" not in told and told.rstrip().endswith("stopped")
+    assert re.search(r"\d bot\(s\) uploaded predictions", told)
+    failures = [NARRATED.sub("", line) for line in told.splitlines() if "could not" in line]
+    assert len(failures) == len(set(failures))  # a failure is said once
     assert "the books are sound" in _audit(home)
