@@ -43,6 +43,7 @@ COMMAND = [EXECUTABLE, "demo", "--port", "0", "--day-seconds", "0"]
 READY = "until Ctrl-C"  # the last line before serving
 FIRST_START_SECONDS = 240  # builds the bundled dataset, on a machine busy with other tests
 RESOLVED_SECONDS = 420  # a round's month of simulated days, as fast as 2 busy cores go
+STOP_SECONDS = 240  # at Ctrl-C, or after a simulated day (the bots train first)
 RESOLVED = re.compile(r"resolved: \d+ models, ([\d.,]+) NMR paid, ([\d.,]+) NMR burned")
 NARRATED = re.compile(r"^(\w{3} \d\d \w{3} \d{4} \d\d:\d\d) ", re.MULTILINE)
 BOTS = 7
@@ -95,17 +96,18 @@ def _temp(home: Path) -> Path:
 def _demo(
     home: Path, log: Path, timeout: float, *options: str
 ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """Run the demo until it serves; yield it and its output; Ctrl-C it (unless it stopped by
-    itself) and expect exit code 0 and an empty temp directory."""
+    """Run the demo until it serves; yield it and its output; Ctrl-C it (unless told how many
+    days to run: then it stops by itself) and expect exit code 0 and an empty temp
+    directory."""
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [*COMMAND, *options], stdout=sink, stderr=subprocess.STDOUT, env=_env(home)
         )
     try:
         yield process, _wait_for(_printed_line(READY), process, log, timeout)
-        if process.poll() is None:
+        if "--days" not in options:  # otherwise it stops by itself
             process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=60) == 0, log.read_text()
+        assert process.wait(timeout=STOP_SECONDS) == 0, log.read_text()
         assert list(_temp(home).iterdir()) == []  # nothing left behind
         assert log.read_text().rstrip().endswith("stopped")
         assert "Traceback" not in log.read_text()  # Ctrl-C is a normal stop
@@ -250,7 +252,6 @@ def test_demo_plays_rounds_with_bots_pays_and_burns_and_reuses_everything(
     assert f"closed round {number} of tournament 8" in closed
     with _demo(home, tmp_path / "fourth.log", 120, "--days", "1") as (process, output):
         assert f"opened round {number + 1}" in output
-        process.wait(timeout=240)  # a simulated day, then it stops by itself
     told = (tmp_path / "fourth.log").read_text()
     assert "cannot open" not in told and told.rstrip().endswith("stopped")
     assert re.search(r"\d bot\(s\) uploaded predictions", told)

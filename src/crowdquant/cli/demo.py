@@ -355,11 +355,12 @@ def play(
     """The demo's worker: drive the tournament until the server stops, or, given `until`,
     until the clock reaches it, then stop the server."""
 
+    url = server.url  # read while the server's socket is open: Ctrl-C may come at once
+
     def work(stop: threading.Event) -> None:
         clock.sleep = stop.wait  # Ctrl-C ends a wait for real time at once
         players = [
-            (bot, Participant(server.url, *demo.keys[bot.username], TOURNAMENT))
-            for bot in demo.bots
+            (bot, Participant(url, *demo.keys[bot.username], TOURNAMENT)) for bot in demo.bots
         ]
         schedule = schedule_for(demo.tournament.cadence, demo.tournament.settings)
         driver = Driver(clock, server.scheduler, [schedule], players)
