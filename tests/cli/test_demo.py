@@ -228,32 +228,34 @@ def test_demo_plays_rounds_with_bots_pays_and_burns_and_reuses_everything(
     assert counts["ApiKey"] == 1 + BOTS and counts["Model"] == 1 + 18  # the bots run 18
     stopped_at = datetime.fromisoformat(json.loads((home / "demo-clock.json").read_text()))
 
-    with _demo(home, tmp_path / "second.log", 120) as (process, output):
+    # again, for no simulated time: it reuses everything and keeps the clock where it was
+    with _demo(home, tmp_path / "second.log", 120, "--days", "0") as (process, output):
         assert "bundled-demo is already built" in output
         assert "tournament 8 (classic) exists" in output
         assert "participant demo exists" in output
         assert _printed(output)[1:] == (public_id, secret, model_id)
-        narrated = _wait_for(NARRATED.search, process, tmp_path / "second.log", 60)
-        resumed_at = datetime.strptime(NARRATED.findall(narrated)[0], "%a %d %b %Y %H:%M")
-        assert resumed_at.replace(tzinfo=UTC) >= stopped_at.replace(second=0, microsecond=0)
+        open_round = re.search(r"^(?:opened round|round) (\d+)(?: is open)?$", output, re.M)
+        assert open_round, output
     assert manifest.stat().st_mtime_ns == built_at
     again = _counts(home)
     assert {name: again[name] for name in ("Tournament", "Account", "ApiKey", "Model")} == {
         name: counts[name] for name in ("Tournament", "Account", "ApiKey", "Model")
     }
     assert "the books are sound" in _audit(home)
+    kept_at = datetime.fromisoformat(json.loads((home / "demo-clock.json").read_text()))
+    assert kept_at >= stopped_at
 
-    # an operator closes the open round by hand; the next run opens the next one at once
-    with _demo(home, tmp_path / "third.log", 120, "--days", "0") as (process, output):
-        found = re.search(r"^(?:opened round|round) (\d+)(?: is open)?$", output, re.MULTILINE)
-        assert found, output
-        number = int(found[1])
+    # an operator closes the open round by hand; the next run opens the next one at once and
+    # goes on from where the last stopped
+    number = int(open_round[1])
     closed = _crowdquant(home, "round", "close", "--tournament", "8", "--number", str(number), "-y")
     assert f"closed round {number} of tournament 8" in closed
-    with _demo(home, tmp_path / "fourth.log", 120, "--days", "1") as (process, output):
+    with _demo(home, tmp_path / "third.log", 120, "--days", "1") as (process, output):
         assert f"opened round {number + 1}" in output
-    told = (tmp_path / "fourth.log").read_text()
+    told = (tmp_path / "third.log").read_text()
     assert "cannot open" not in told and told.rstrip().endswith("stopped")
+    resumed_at = datetime.strptime(NARRATED.findall(told)[0], "%a %d %b %Y %H:%M")
+    assert resumed_at.replace(tzinfo=UTC) >= kept_at.replace(second=0, microsecond=0)
     assert re.search(r"\d bot\(s\) uploaded predictions", told)
     failures = [NARRATED.sub("", line) for line in told.splitlines() if "could not" in line]
     assert len(failures) == len(set(failures))  # a failure is said once
