@@ -17,12 +17,14 @@ STAND_IN = '#!/bin/bash\necho "${0##*/} $*" >> "$CALLS"\n'
 
 
 def _check(
-    tmp_path: Path, *, user: int, sudo: bool = True, **env: str
+    tmp_path: Path, *, user: int, sudo: bool = True, apt: bool = True, **env: str
 ) -> tuple[subprocess.CompletedProcess[str], list[str]]:
     """Run the script with a PATH of stand-ins only; what it answered and what it ran."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    tools = {"apt-get": STAND_IN, "uv": STAND_IN, "id": f"#!/bin/bash\necho {user}\n"}
+    tools = {"uv": STAND_IN, "id": f"#!/bin/bash\necho {user}\n"}
+    if apt:
+        tools["apt-get"] = STAND_IN
     if sudo:  # runs what it is given, as a real sudo would once the password is right
         tools["sudo"] = STAND_IN + '"$@"\n'
     for name, text in tools.items():
@@ -71,6 +73,13 @@ def test_without_root_or_sudo_it_names_what_to_install_and_runs_nothing(tmp_path
     done, calls = _check(tmp_path, user=1000, sudo=False, **POSTGRES)
     assert done.returncode == 1
     assert "the tests need chromium: as root, apt-get install chromium" in done.stderr
+    assert calls == []
+
+
+def test_without_apt_it_names_the_packages_and_runs_nothing(tmp_path: Path) -> None:
+    done, calls = _check(tmp_path, user=0, apt=False, **POSTGRES)
+    assert done.returncode == 1
+    assert "the tests need chromium (Debian's packages): install them" in done.stderr
     assert calls == []
 
 
