@@ -19,6 +19,7 @@ from crowdquant.money import (
     AmountError,
     Currency,
     amount_text,
+    console_amount,
     format_amount,
     nmr_float,
     nmr_text,
@@ -263,3 +264,29 @@ def test_numerapi_float_amounts_read_as_their_decimal(amount: float) -> None:
 @given(st.decimals(min_value=Decimal("1e-18"), max_value=11_000_000, places=18))
 def test_numerapi_decimal_amounts_read_as_their_units(amount: Decimal) -> None:
     assert parse_nmr(plain_digits(str(amount))) == int(amount * NMR_UNIT)
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "shown"),
+    [
+        (15_639_893_379_281_908_600, Currency.NMR, "15.6399 NMR"),
+        (-15_639_893_379_281_908_600, Currency.NMR, "-15.6399 NMR"),
+        (1_234_500_050_000_000_000_000, Currency.NMR, "1,234.5 NMR"),  # 0.00005 rounds to even
+        (1_234_500_150_000_000_000_000, Currency.NMR, "1,234.5002 NMR"),
+        (99_999_960_000_000_000, Currency.NMR, "0.1 NMR"),
+        (-40_000_000_000_000, Currency.NMR, "0 NMR"),
+        (2 * NMR_UNIT, Currency.NMR, "2 NMR"),
+        (-1205, Currency.USD, "-12.05 USD"),
+    ],
+)
+def test_console_amounts_show_at_most_four_decimals(
+    amount: int, currency: Currency, shown: str
+) -> None:
+    assert console_amount(amount, currency) == shown
+
+
+@given(st.integers(min_value=-(10**30), max_value=10**30))
+def test_a_console_amount_is_within_half_a_ten_thousandth_of_the_exact_one(units: int) -> None:
+    shown = console_amount(units, Currency.NMR).removesuffix(" NMR").replace(",", "")
+    assert len(shown.partition(".")[2]) <= 4
+    assert abs(Decimal(shown) * NMR_UNIT - units) <= NMR_UNIT // 20_000

@@ -191,3 +191,19 @@ def nmr_float(units: int) -> float:
 def usd_float(cents: int) -> float:
     """US cents as a float of dollars, for charts (not exact)."""
     return cents / USD_CENTS
+
+
+CONSOLE_DECIMALS = 4
+
+
+def console_amount(amount: int, currency: Currency) -> str:
+    """`amount` smallest units for a console line, rounded half to even to at most four
+    decimals: `15.6399 NMR`, `-12.00 USD`. Rounded for reading only: the data and the APIs
+    keep the exact amount."""
+    places = min(CONSOLE_DECIMALS, currency.decimals)
+    step = 10 ** (currency.decimals - places)
+    quotient, remainder = divmod(abs(amount), step)
+    if 2 * remainder > step or (2 * remainder == step and quotient % 2 == 1):
+        quotient += 1
+    rounded = (quotient * step) * (-1 if amount < 0 else 1)
+    return format_amount(rounded, currency)

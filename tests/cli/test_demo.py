@@ -1,7 +1,8 @@
 """The README's main command as a newcomer meets it: `crowdquant demo` in a real process, its
 bots playing rounds on the accelerated clock (run here as fast as the work allows) until
 stakes are paid and burned, a person taking part with the real numerapi client against the
-URL it prints, Ctrl-C, the books audited, and a second run that reuses everything."""
+URL it prints, Ctrl-C, the books audited, a second run that reuses everything, and more runs
+after the operator closed a round by hand; none leaves anything in the temp directory."""
 
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ COMMAND = [EXECUTABLE, "demo", "--port", "0", "--day-seconds", "0"]
 READY = "until Ctrl-C"  # the last line before serving
 FIRST_START_SECONDS = 240  # builds the bundled dataset, on a machine busy with other tests
 RESOLVED_SECONDS = 420  # a round's month of simulated days, as fast as 2 busy cores go
+STOP_SECONDS = 240  # at Ctrl-C, or after a simulated day (the bots train first)
 RESOLVED = re.compile(r"resolved: \d+ models, ([\d.,]+) NMR paid, ([\d.,]+) NMR burned")
 NARRATED = re.compile(r"^(\w{3} \d\d \w{3} \d{4} \d\d:\d\d) ", re.MULTILINE)
 BOTS = 7
@@ -54,10 +56,11 @@ def _wait_for(
     """The demo's output once `until(output)` holds."""
     deadline = time.monotonic() + timeout
     while True:
+        exited = process.poll() is not None  # before reading: its last words are read
         output = log.read_text(errors="replace")
         if until(output):
             return output
-        assert process.poll() is None, f"the demo exited with {process.returncode}:\n{output}"
+        assert not exited, f"the demo exited with {process.returncode}:\n{output}"
         assert time.monotonic() < deadline, f"the demo never got there:\n{output}"
         time.sleep(0.2)
 
@@ -75,18 +78,37 @@ def _paid_and_burned(output: str) -> tuple[float, float]:
     )
 
 
-@contextmanager
-def _demo(home: Path, log: Path, timeout: float) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """Run the demo until it serves; yield it and its output; Ctrl-C it and expect exit
-    code 0."""
+def _env(home: Path) -> dict[str, str]:
+    """The demo's environment: its home, and a temp directory of its own beside it."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("CROWDQUANT_")}
     env["CROWDQUANT_HOME"] = str(home)
+    env["TMPDIR"] = str(_temp(home))
+    return env
+
+
+def _temp(home: Path) -> Path:
+    temp = home.with_name("temp")
+    temp.mkdir(exist_ok=True)
+    return temp
+
+
+@contextmanager
+def _demo(
+    home: Path, log: Path, timeout: float, *options: str
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """Run the demo until it serves; yield it and its output; Ctrl-C it (unless told how many
+    days to run: then it stops by itself) and expect exit code 0 and an empty temp
+    directory."""
     with log.open("wb") as sink:
-        process = subprocess.Popen(COMMAND, stdout=sink, stderr=subprocess.STDOUT, env=env)
+        process = subprocess.Popen(
+            [*COMMAND, *options], stdout=sink, stderr=subprocess.STDOUT, env=_env(home)
+        )
     try:
         yield process, _wait_for(_printed_line(READY), process, log, timeout)
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=60) == 0, log.read_text()
+        if "--days" not in options:  # otherwise it stops by itself
+            process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=STOP_SECONDS) == 0, log.read_text()
+        assert list(_temp(home).iterdir()) == []  # nothing left behind
         assert log.read_text().rstrip().endswith("stopped")
         assert "Traceback" not in log.read_text()  # Ctrl-C is a normal stop
     finally:
@@ -147,14 +169,16 @@ def _payouts(home: Path) -> dict[str, int]:
     return {"paid": paid or 0, "burned": burned or 0}
 
 
-def _audit(home: Path) -> str:
-    env = {name: value for name, value in os.environ.items() if not name.startswith("CROWDQUANT_")}
-    env["CROWDQUANT_HOME"] = str(home)
+def _crowdquant(home: Path, *arguments: str) -> str:
     done = subprocess.run(
-        [EXECUTABLE, "ledger", "audit"], env=env, capture_output=True, text=True, timeout=120
+        [EXECUTABLE, *arguments], env=_env(home), capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
+
+
+def _audit(home: Path) -> str:
+    return _crowdquant(home, "ledger", "audit")
 
 
 def _counts(home: Path) -> dict[str, int]:
@@ -204,17 +228,35 @@ def test_demo_plays_rounds_with_bots_pays_and_burns_and_reuses_everything(
     assert counts["ApiKey"] == 1 + BOTS and counts["Model"] == 1 + 18  # the bots run 18
     stopped_at = datetime.fromisoformat(json.loads((home / "demo-clock.json").read_text()))
 
-    with _demo(home, tmp_path / "second.log", 120) as (process, output):
+    # again, for no simulated time: it reuses everything and keeps the clock where it was
+    with _demo(home, tmp_path / "second.log", 120, "--days", "0") as (process, output):
         assert "bundled-demo is already built" in output
         assert "tournament 8 (classic) exists" in output
         assert "participant demo exists" in output
         assert _printed(output)[1:] == (public_id, secret, model_id)
-        narrated = _wait_for(NARRATED.search, process, tmp_path / "second.log", 60)
-        resumed_at = datetime.strptime(NARRATED.findall(narrated)[0], "%a %d %b %Y %H:%M")
-        assert resumed_at.replace(tzinfo=UTC) >= stopped_at.replace(second=0, microsecond=0)
+        open_round = re.search(r"^(?:opened round|round) (\d+)(?: is open)?$", output, re.M)
+        assert open_round, output
     assert manifest.stat().st_mtime_ns == built_at
     again = _counts(home)
     assert {name: again[name] for name in ("Tournament", "Account", "ApiKey", "Model")} == {
         name: counts[name] for name in ("Tournament", "Account", "ApiKey", "Model")
     }
+    assert "the books are sound" in _audit(home)
+    kept_at = datetime.fromisoformat(json.loads((home / "demo-clock.json").read_text()))
+    assert kept_at >= stopped_at
+
+    # an operator closes the open round by hand; the next run opens the next one at once and
+    # goes on from where the last stopped
+    number = int(open_round[1])
+    closed = _crowdquant(home, "round", "close", "--tournament", "8", "--number", str(number), "-y")
+    assert f"closed round {number} of tournament 8" in closed
+    with _demo(home, tmp_path / "third.log", 120, "--days", "1") as (process, output):
+        assert f"opened round {number + 1}" in output
+    told = (tmp_path / "third.log").read_text()
+    assert "cannot open" not in told and told.rstrip().endswith("stopped")
+    resumed_at = datetime.strptime(NARRATED.findall(told)[0], "%a %d %b %Y %H:%M")
+    assert resumed_at.replace(tzinfo=UTC) >= kept_at.replace(second=0, microsecond=0)
+    assert re.search(r"\d bot\(s\) uploaded predictions", told)
+    failures = [NARRATED.sub("", line) for line in told.splitlines() if "could not" in line]
+    assert len(failures) == len(set(failures))  # a failure is said once
     assert "the books are sound" in _audit(home)

@@ -7,6 +7,7 @@ stake, the supply conserved."""
 from __future__ import annotations
 
 import importlib
+import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack
 from decimal import Decimal
@@ -37,9 +38,14 @@ STAKE = Decimal(20)
 def simulated(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[SimulationRecord, Path, str]]:
-    """One simulation per backend, shared by the module's tests (each takes a minute)."""
+    """One simulation per backend, shared by the module's tests (each takes a minute), with
+    a temp directory of its own that it must leave as it found it."""
     folder = tmp_path_factory.mktemp(f"simulation-{request.param}")
+    temp = folder / "temp"
+    temp.mkdir()
     with ExitStack() as stack:
+        previous, tempfile.tempdir = tempfile.tempdir, str(temp)
+        stack.callback(setattr, tempfile, "tempdir", previous)
         if request.param == "sqlite":
             database_url = f"sqlite:///{folder / 'simulation.db'}"
         else:
@@ -57,6 +63,9 @@ def simulated(
             stake=STAKE,
             database_url=database_url,
         )
+        # the bots and the simulator leave nothing behind (multiprocessing's own folder goes
+        # when this process exits, as it does at the end of `crowdquant simulate`)
+        assert [path for path in temp.iterdir() if not path.name.startswith("pymp-")] == []
         yield record, report, database_url
 
 

@@ -23,6 +23,7 @@ from crowdquant.payouts import ClassicRule, rule_from_data, rule_to_data
 from crowdquant.storage import LocalStorage, StorageError
 from crowdquant.storage.interface import Content, StoredFile
 from crowdquant.tournament.calendar import RoundTimes, round_times, schedule_for
+from crowdquant.tournament.lifecycle import RoundLifecycle
 from crowdquant.tournament.rounds import (
     FeedPublisher,
     LivePublisher,
@@ -37,6 +38,7 @@ from crowdquant.tournament.rounds import (
     is_open,
     list_rounds,
     open_round,
+    open_round_now,
     rounds_by_id,
     shift_weeks,
 )
@@ -154,6 +156,34 @@ def test_explicit_times_must_contain_now_and_follow_the_last_round(
         )
         extra = open_round(session, clock, tournament, publisher, times=later)
         assert (extra.number, extra.close_time) == (2, later.close_time)
+
+
+def test_a_round_closed_by_hand_lets_the_next_open_at_once_and_the_calendar_resumes(
+    sessions: sessionmaker[Session], clock: ManualClock, publisher: FeedPublisher
+) -> None:
+    new_tournament(sessions, clock)
+    first = open_now(sessions, clock, publisher)  # Tuesday's calendar round, until 13:00
+    clock.advance(timedelta(minutes=10))
+    with transaction(sessions) as session:
+        tournament = get_tournament(session, 8)
+        with pytest.raises(RoundScheduleError, match="round 1 of tournament 8 is open until"):
+            open_round_now(session, clock, tournament, publisher)
+        assert RoundLifecycle(None, clock).close(session, get_round(session, tournament, 1))
+    with transaction(sessions) as session:
+        by_hand = open_round_now(session, clock, get_tournament(session, 8), publisher)
+    assert (by_hand.number, by_hand.open_time) == (2, clock.now())
+    assert by_hand.open_time < first.close_time
+    with transaction(sessions) as session:
+        tournament = get_tournament(session, 8)
+        # the calendar's window that opened before the round by hand stays shut
+        with pytest.raises(RoundScheduleError, match="round 2 of tournament 8 is open until"):
+            open_round(session, clock, tournament, publisher)
+        assert RoundLifecycle(None, clock).close(session, get_round(session, tournament, 2))
+        with pytest.raises(RoundScheduleError, match="round 2 of tournament 8 opened at"):
+            open_round(session, clock, tournament, publisher)
+    clock.advance(DAY)  # Wednesday 12:15: the calendar goes on
+    third = open_now(sessions, clock, publisher)
+    assert (third.number, third.open_time) == (3, first.open_time + DAY)
 
 
 def test_the_live_file_has_the_published_columns_and_fresh_ids(

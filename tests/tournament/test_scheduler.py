@@ -135,7 +135,11 @@ def test_two_weeks_of_daily_and_weekly_rounds(
 
 
 class Broken:
+    def __init__(self) -> None:
+        self.tries = 0
+
     def publish(self, tournament: Tournament, round_number: int, era_date: date) -> PublishedLive:
+        self.tries += 1
         raise FeedError("no prices today")
 
 
@@ -143,7 +147,8 @@ def test_a_failing_tournament_does_not_block_the_others(
     sessions: sessionmaker[Session], clock: ManualClock, scheduler: Scheduler, tmp_path: Path
 ) -> None:
     working = scheduler.runtimes[8]
-    scheduler.runtimes[8] = TournamentRuntime(Broken())
+    broken = Broken()
+    scheduler.runtimes[8] = TournamentRuntime(broken)
     clock.set(at(13, 18))  # the daily weekend round and the weekly round are both open
     first = scheduler.tick()
     assert [type(event) for event in first] == [TickFailed, RoundOpened]
@@ -152,12 +157,24 @@ def test_a_failing_tournament_does_not_block_the_others(
         " tournament 8 failed: FeedError: no prices today"
     )
     assert str(first[1]) == "round 1 of tournament 11 opened (live era 0004)"
-    assert [str(event) for event in scheduler.tick()] == [str(first[0])]  # tried again
+    for _ in range(3):  # tried again at every tick, and said once
+        clock.advance(HOUR)
+        assert scheduler.tick() == []
+    assert broken.tries == 4
+
+    clock.set(at(15, 14))  # Monday afternoon: no daily round is due, nothing fails
+    assert [str(event) for event in scheduler.tick()] == [
+        "round 1 of tournament 11 closed",
+        "round 1 of tournament 11 is scoring",
+    ]
+    clock.set(at(16, 12))  # Tuesday's round: the failure is back, and said again once
+    assert [str(event) for event in scheduler.tick()] == [str(first[0])]
+    assert scheduler.tick() == []
 
     scheduler.runtimes[8] = working
-    clock.advance(HOUR)
+    clock.advance(HOUR / 2)
     assert [str(event) for event in scheduler.tick()] == [
-        "round 1 of tournament 8 opened (live era 0004)"
+        "round 1 of tournament 8 opened (live era 0005)"
     ]
 
 

@@ -9,14 +9,15 @@ dataset, the tournament, the participants and the simulated time reached:
    recorded market (1990-2022) is replayed some years behind the calendar, so rounds are
    scored on real prices;
 4. start an accelerated clock where the last run stopped (or now), a day passing every
-   `--day-seconds`, and open a round at once unless one is open;
+   `--day-seconds`, and open a round at once unless one is open (a round closed by hand
+   makes way at once);
 5. record the ledger's genesis; create the participant `demo` with the model `demo_model`, a
    read+upload+stake API key, whose secret is kept in CROWDQUANT_HOME/demo-participant.json
    (a local demo only), and 1,000 NMR granted from the treasury once; and the bots of
    `crowdquant.simulate.bots`, one of each archetype, with 1,000 NMR each;
 6. print what a participant needs, then serve the API and the site while the driver moves
    the clock, ticks the scheduler and lets the bots play, telling what happens, until
-   Ctrl-C.
+   Ctrl-C (or `--days` simulated days).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import typer
 from crowdquant.cli.data import _fail, console
 from crowdquant.cli.operator import round_line
 from crowdquant.db.enums import ApiScope, Cadence, Rules
-from crowdquant.money import NMR_UNIT
+from crowdquant.money import NMR_UNIT, Currency, console_amount
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -66,6 +67,8 @@ BOT_STAKE = Decimal(50)
 BOTS_FILE = "demo-bots.json"
 CLOCK_FILE = "demo-clock.json"
 REPLAY_YEARS = 3
+AFTER_CLOSED_ROUND = timedelta(seconds=1)
+"""How long after a closed round's opening a run that finds it closed starts its clock."""
 
 
 @dataclass(frozen=True)
@@ -234,14 +237,39 @@ def replay_weeks(version: DatasetVersion, tournament: Tournament) -> int:
 
 
 def start_time(settings: Settings) -> datetime:
-    """Where the demo's clock starts: now, or later where an earlier run's clock stopped."""
+    """Where the demo's clock starts: now, or later where an earlier run stopped: the clock
+    it kept, or the newest round's opening if that is later (a run that was killed kept no
+    clock), just after it if the round is closed (by hand, maybe before its close time)."""
+    from crowdquant.cli.operator import _in_transaction, operator
     from crowdquant.clock import SystemClock
+    from crowdquant.db.models import RoundStatus
 
+    moments = [SystemClock().now()]
     try:
         stored = datetime.fromisoformat(json.loads((settings.home / CLOCK_FILE).read_text()))
+        moments.append(_utc(stored))
     except (OSError, ValueError, TypeError):
-        return SystemClock().now()
-    return max(SystemClock().now(), stored.astimezone(UTC))
+        pass
+    with operator(settings) as ops:
+        newest = _in_transaction(ops, _newest_round)
+    if newest is not None:
+        opened, status = _utc(newest.open_time), newest.status
+        moments.append(opened if status is RoundStatus.OPEN else opened + AFTER_CLOSED_ROUND)
+    return max(moments)
+
+
+def _newest_round(session: Session) -> Round | None:
+    from crowdquant.tournament.rounds import current_round
+    from crowdquant.tournament.tournaments import TournamentNotFound, get_tournament
+
+    try:
+        return current_round(session, get_tournament(session, TOURNAMENT))
+    except TournamentNotFound:
+        return None
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def keep_time(settings: Settings, clock: Clock) -> None:
@@ -322,7 +350,6 @@ def narrate(step: Step, sessions: sessionmaker[Session]) -> None:
 
 def _money(sessions: sessionmaker[Session], number: int) -> str:
     from crowdquant.db.session import transaction
-    from crowdquant.money import nmr_text
     from crowdquant.tournament.resolution import round_result
     from crowdquant.tournament.rounds import get_round
     from crowdquant.tournament.tournaments import get_tournament
@@ -333,30 +360,40 @@ def _money(sessions: sessionmaker[Session], number: int) -> str:
     if result is None:
         return "no result"
     return (
-        f"{result.participants} models, {nmr_text(result.nmr_paid)} NMR paid,"
-        f" {nmr_text(result.nmr_burned)} NMR burned"
+        f"{result.participants} models,"
+        f" {console_amount(result.nmr_paid, Currency.NMR)} paid,"
+        f" {console_amount(result.nmr_burned, Currency.NMR)} burned"
     )
 
 
-def play(server: Server, clock: AcceleratedClock, demo: Demo, settings: Settings) -> None:
-    """The demo's worker: drive the tournament until the server stops."""
+def play(
+    server: Server,
+    clock: AcceleratedClock,
+    demo: Demo,
+    settings: Settings,
+    until: datetime | None = None,
+) -> None:
+    """The demo's worker: drive the tournament until the server stops, or, given `until`,
+    until the clock reaches it, then stop the server."""
     from crowdquant.simulate.bots import Participant
     from crowdquant.simulate.driver import Driver
     from crowdquant.tournament.calendar import schedule_for
 
+    url = server.url  # read while the server's socket is open: Ctrl-C may come at once
+
     def work(stop: threading.Event) -> None:
         clock.sleep = stop.wait  # Ctrl-C ends a wait for real time at once
         players = [
-            (bot, Participant(server.url, *demo.keys[bot.username], TOURNAMENT))
-            for bot in demo.bots
+            (bot, Participant(url, *demo.keys[bot.username], TOURNAMENT)) for bot in demo.bots
         ]
         schedule = schedule_for(demo.tournament.cadence, demo.tournament.settings)
         driver = Driver(clock, server.scheduler, [schedule], players)
         try:
-            while not stop.is_set():
+            while not stop.is_set() and (until is None or clock.now() < until):
                 step = driver.step()
                 if not stop.is_set():
                     narrate(step, server.scheduler.sessions)
+            server.server.should_exit = True  # the time asked for is up
         finally:
             keep_time(settings, clock)
             for _, client in players:
@@ -371,6 +408,10 @@ def demo(
     day_seconds: Annotated[
         float, typer.Option(min=0, help="real seconds a simulated day lasts (0: no waiting)")
     ] = 6.0,
+    days: Annotated[
+        float | None,
+        typer.Option(min=0, help="stop after this many simulated days (default: at Ctrl-C)"),
+    ] = None,
 ) -> None:
     """Run a living tournament here: the bundled dataset, tournament 8 on an accelerated
     clock, bots playing every round, a demo participant, and the server for numerapi scripts
@@ -385,6 +426,7 @@ def demo(
         raise _fail("the demo prints a participant's secret key: it runs in local mode only")
     speed = None if day_seconds == 0 else 86_400 / day_seconds
     clock = AcceleratedClock(start_time(settings), speed)
+    until = None if days is None else clock.now() + timedelta(days=days)
     found = prepare(settings, clock)
     try:
         server = build_server(
@@ -399,9 +441,10 @@ def demo(
     except Exception as exc:
         raise _fail(f"cannot start: {exc}") from exc
     print_instructions(server.url, found, day_seconds)
-    _say(f"serving {printable_url(settings.database)} until Ctrl-C")
+    how_long = "until Ctrl-C" if days is None else f"for {days:g} simulated day(s) or until Ctrl-C"
+    _say(f"serving {printable_url(settings.database)} {how_long}")
     # the narration tells the story, failures included
     logging.getLogger("crowdquant").setLevel(logging.WARNING)
     logging.getLogger("crowdquant.tournament.scheduler").setLevel(logging.CRITICAL)
-    play(server, clock, found, settings)
+    play(server, clock, found, settings, until)
     _say("stopped")

@@ -20,7 +20,7 @@ import typer
 
 from crowdquant.cli.data import _fail, console
 from crowdquant.cli.operator import operator
-from crowdquant.money import AmountError, Currency, format_amount, parse_usd
+from crowdquant.money import AmountError, Currency, console_amount, parse_usd
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -62,7 +62,7 @@ def genesis() -> None:
             return new, recorded.amount(TREASURY), when, recorded.hash
 
         new, supply, when, digest = _on_the_books(ops, run)
-    amount = format_amount(supply, Currency.NMR)
+    amount = console_amount(supply, Currency.NMR)
     if new:
         console.print(f"genesis: minted [bold]{amount}[/] into the treasury; no more, ever")
     else:
@@ -93,7 +93,7 @@ def grant(
             return books.balance(session, wallet(account.id), Currency.NMR)
 
         balance = _on_the_books(ops, run)
-    console.print(f"{username}'s wallet holds {format_amount(balance, Currency.NMR)}")
+    console.print(f"{username}'s wallet holds {console_amount(balance, Currency.NMR)}")
 
 
 @ledger_app.command("fund-prizes")
@@ -123,7 +123,7 @@ def fund_prizes(
 
         balance = _on_the_books(ops, run)
     console.print(
-        f"tournament {tournament}'s prize pool holds {format_amount(balance, Currency.USD)}"
+        f"tournament {tournament}'s prize pool holds {console_amount(balance, Currency.USD)}"
     )
 
 

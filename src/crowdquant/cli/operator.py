@@ -432,7 +432,7 @@ def round_results(
 
 def results_lines(session: Session, round_: Round, result: RoundResult) -> list[str]:
     """The seeds' "Results" block, then one line per payout, best first."""
-    from crowdquant.money import Currency, format_amount
+    from crowdquant.money import Currency, console_amount
     from crowdquant.tournament.resolution import round_payouts
 
     names = {model.id: model.name for model in round_.tournament.models}
@@ -440,10 +440,10 @@ def results_lines(session: Session, round_: Round, result: RoundResult) -> list[
         f"Tournament {round_.tournament.number}, round {round_.number} results:"
         f" resolved {_when(result.resolved_at)}",
         f"participants {result.participants}, controlling capital {result.stakers}"
-        f" ({format_amount(result.at_risk, Currency.NMR)} at risk)",
-        f"USD paid out {format_amount(result.usd_paid, Currency.USD)},"
-        f" NMR paid out {format_amount(result.nmr_paid, Currency.NMR)},"
-        f" NMR burned {format_amount(result.nmr_burned, Currency.NMR)}",
+        f" ({console_amount(result.at_risk, Currency.NMR)} at risk)",
+        f"USD paid out {console_amount(result.usd_paid, Currency.USD)},"
+        f" NMR paid out {console_amount(result.nmr_paid, Currency.NMR)},"
+        f" NMR burned {console_amount(result.nmr_burned, Currency.NMR)}",
     ]
     if result.payout_factor is not None:
         lines.append(f"payout factor {result.payout_factor}")
@@ -453,9 +453,9 @@ def results_lines(session: Session, round_: Round, result: RoundResult) -> list[
     for row in payouts:
         lines.append(
             f"  {names.get(row.model_id, row.model_id)}:"
-            f" at risk {format_amount(row.at_risk, Currency.NMR)},"
-            f" NMR {format_amount(row.nmr, Currency.NMR)},"
-            f" USD {format_amount(row.usd, Currency.USD)}"
+            f" at risk {console_amount(row.at_risk, Currency.NMR)},"
+            f" NMR {console_amount(row.nmr, Currency.NMR)},"
+            f" USD {console_amount(row.usd, Currency.USD)}"
         )
     return lines
 

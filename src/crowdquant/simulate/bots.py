@@ -217,7 +217,6 @@ class Bot:
     played: set[int] = field(default_factory=set)
     _predict: Predict | None = None
     _model_ids: dict[str, str] = field(default_factory=dict)
-    _folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="crowdquant-bot-")))
 
     @property
     def model_names(self) -> tuple[str, ...]:
@@ -239,12 +238,14 @@ class Bot:
         number, is_open = client.round_now()
         if number is None or number in self.played or is_open == self.archetype.late:
             return None
-        if self._predict is None:
-            train = client.download("train.parquet", self._folder)
-            self._predict = self.archetype.strategy(train, self.model_names, self.seed)
+        # the files live only while they are read: nothing is left in the temp directory
+        with tempfile.TemporaryDirectory(prefix="crowdquant-bot-") as folder:
+            if self._predict is None:
+                train = client.download("train.parquet", Path(folder))
+                self._predict = self.archetype.strategy(train, self.model_names, self.seed)
+            live = client.download("live.parquet", Path(folder), round_number=number)
         if not self._model_ids:
             self._model_ids = client.models(self.model_names)
-        live = client.download("live.parquet", self._folder, round_number=number)
         for name, values in self._predict(live).items():
             client.upload(self._model_ids[name], live.index, values)
         if not self.played:  # stake once: payouts and burns then move the stakes

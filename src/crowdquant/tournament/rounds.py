@@ -251,7 +251,8 @@ def open_round(
     `times` defaults to the round of the tournament's calendar whose window contains now
     (`NoRoundDue` if none does); explicit times must also contain now. Idempotent per window:
     if the round opening at that time exists already, it is returned unchanged. Raises
-    `RoundScheduleError` if the window starts before the newest round closes, and
+    `RoundScheduleError` if the window starts before the newest round closes (or, once it is
+    closed, early by hand or not, before it opened), and
     `PublishFailed` (nothing stored, no row) if publishing fails.
     """
     now = clock.now()
@@ -273,10 +274,15 @@ def open_round(
     if latest is not None:
         if latest.open_time == times.open_time:
             return latest
-        if times.open_time < latest.close_time:
+        if times.open_time < _open_until(latest):
+            state = (
+                f"is open until {latest.close_time}"
+                if latest.status is RoundStatus.OPEN
+                else f"opened at {latest.open_time}"
+            )
             raise RoundScheduleError(
-                f"round {latest.number} of tournament {tournament.number} is open until"
-                f" {latest.close_time}; the next round cannot open at {times.open_time}"
+                f"round {latest.number} of tournament {tournament.number} {state};"
+                f" the next round cannot open at {times.open_time}"
             )
     _refuse_shared_version(session, tournament)
     number = 1 if latest is None else latest.number + 1
@@ -315,6 +321,12 @@ def open_round(
         session.flush()
     crash_point("open:before-commit")
     return round_
+
+
+def _open_until(round_: Round) -> datetime:
+    """Until when `round_` keeps the next round from opening: its close time while it is
+    open; once closed (by hand, maybe before that time), its open time."""
+    return round_.close_time if round_.status is RoundStatus.OPEN else round_.open_time
 
 
 def open_round_now(

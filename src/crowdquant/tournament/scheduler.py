@@ -5,7 +5,9 @@ come: it closes a round at its close time, moves it to scoring right after, reso
 its resolve time, and opens the tournament's next round when the calendar says a round is
 open for submissions and none exists for that window yet. Each transition runs in its own
 transaction, and a failure is caught, logged and reported as a `TickFailed` event, so one
-broken tournament (a failing publisher, a bad setting) never blocks another.
+broken tournament (a failing publisher, a bad setting) never blocks another. A failure is
+said once: while each tick fails the same way, the next ticks try again quietly, and it is
+said again only after a tick where it did not happen.
 
 Ticks are idempotent: everything is decided from the database and the clock, and every
 transition is a compare-and-set, so a tick that crashed half-way can simply run again, and
@@ -205,6 +207,7 @@ class Scheduler:
         self.storage = storage
         self.lifecycle = RoundLifecycle(ledger, clock)
         self._swept_at: datetime | None = None
+        self._standing: set[tuple[int, str, str]] = set()  # the last tick's failures
 
     def tick(self) -> list[Event | UploadsSwept]:
         """Apply every transition that is due now; return what happened, in order."""
@@ -221,8 +224,13 @@ class Scheduler:
         for event in events:
             if not isinstance(event, TickFailed):  # failures are logged where caught
                 logger.info("%s", event)
+        failed = {_failure(event) for event in events if isinstance(event, TickFailed)}
+        told = [
+            e for e in events if not isinstance(e, TickFailed) or _failure(e) not in self._standing
+        ]
+        self._standing = failed
         done: list[Event | UploadsSwept] = [] if swept is None else [swept]
-        return done + list(events)
+        return done + told
 
     def runtime(self, number: int) -> TournamentRuntime:
         """What tournament `number` runs on (nothing, for one without a runtime)."""
@@ -427,5 +435,13 @@ class Scheduler:
         failed = TickFailed(
             tournament=number, at=now, action=action, error=f"{type(exc).__name__}: {exc}"
         )
-        logger.error("%s", failed, exc_info=exc)
+        if _failure(failed) in self._standing:  # said at the last tick already
+            logger.debug("%s", failed)
+        else:
+            logger.error("%s", failed, exc_info=exc)
         return failed
+
+
+def _failure(event: TickFailed) -> tuple[int, str, str]:
+    """What makes two ticks' failures the same: the tournament, the action and the error."""
+    return event.tournament, event.action, event.error

@@ -1,0 +1,90 @@
+"""`scripts/check`, the README's test command: it installs the system packages the tests
+need and the machine lacks (with apt, as root or through sudo), then runs the whole check.
+Run here with stand-ins for `apt-get`, `sudo`, `id` and `uv` (and the real `env`) on a PATH
+that has no Chromium."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECK = ROOT / "scripts" / "check"
+STAND_IN = '#!/bin/bash\necho "${0##*/} $*" >> "$CALLS"\n'
+
+
+def _check(
+    tmp_path: Path, *, user: int, sudo: bool = True, apt: bool = True, **env: str
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """Run the script with a PATH of stand-ins only; what it answered and what it ran."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tools = {"uv": STAND_IN, "id": f"#!/bin/bash\necho {user}\n"}
+    if apt:
+        tools["apt-get"] = STAND_IN
+    if sudo:  # runs what it is given, as a real sudo would once the password is right
+        tools["sudo"] = STAND_IN + '"$@"\n'
+    for name, text in tools.items():
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    (bin_dir / "env").symlink_to("/usr/bin/env")
+    calls = tmp_path / "calls"
+    done = subprocess.run(
+        ["/bin/bash", str(CHECK), "-k", "demo"],
+        env={"PATH": str(bin_dir), "CALLS": str(calls), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return done, calls.read_text().splitlines() if calls.exists() else []
+
+
+POSTGRES = {"CROWDQUANT_TEST_POSTGRES_URL": "postgresql://tests@localhost/tests"}
+
+
+def test_as_root_it_installs_the_missing_chromium_then_runs_the_check(tmp_path: Path) -> None:
+    done, calls = _check(tmp_path, user=0, **POSTGRES)
+    assert done.returncode == 0, done.stderr
+    assert calls == [
+        "apt-get update",
+        "apt-get install -y chromium",
+        "uv run --locked scripts/test -k demo",
+    ]
+
+
+def test_as_a_user_it_installs_through_sudo(tmp_path: Path) -> None:
+    done, calls = _check(tmp_path, user=1000, **POSTGRES)
+    assert done.returncode == 0, done.stderr
+    assert calls[0] == "sudo apt-get update" and calls[-1] == "uv run --locked scripts/test -k demo"
+    assert "sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium" in calls
+
+
+@pytest.mark.parametrize("user", [0, 1000])
+def test_nothing_is_installed_when_nothing_is_missing(tmp_path: Path, user: int) -> None:
+    done, calls = _check(tmp_path, user=user, CROWDQUANT_TEST_CHROMIUM="/opt/chrome", **POSTGRES)
+    assert done.returncode == 0, done.stderr
+    assert calls == ["uv run --locked scripts/test -k demo"]
+
+
+def test_without_root_or_sudo_it_names_what_to_install_and_runs_nothing(tmp_path: Path) -> None:
+    done, calls = _check(tmp_path, user=1000, sudo=False, **POSTGRES)
+    assert done.returncode == 1
+    assert "the tests need chromium: as root, apt-get install chromium" in done.stderr
+    assert calls == []
+
+
+def test_without_apt_it_names_the_packages_and_runs_nothing(tmp_path: Path) -> None:
+    done, calls = _check(tmp_path, user=0, apt=False, **POSTGRES)
+    assert done.returncode == 1
+    assert "the tests need chromium (Debian's packages): install them" in done.stderr
+    assert calls == []
+
+
+def test_ci_runs_the_readme_command() -> None:
+    assert "exec scripts/check" in (ROOT / ".ci" / "run").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert "python3 -m pip install uv && scripts/check" in readme
+    assert os.access(CHECK, os.X_OK)
