@@ -439,7 +439,7 @@ def demo(
             warn=console.print,
         )
     except Exception as exc:
-        raise _fail(f"cannot start: {exc}") from exc
+        raise _fail(f"cannot start: {str(exc) or repr(exc)}") from exc
     print_instructions(server.url, found, day_seconds)
     how_long = "until Ctrl-C" if days is None else f"for {days:g} simulated day(s) or until Ctrl-C"
     _say(f"serving {printable_url(settings.database)} {how_long}")

@@ -589,7 +589,7 @@ def serve(
                 shared=True,
             )
     except Exception as exc:
-        raise _fail(f"cannot start: {exc}") from exc
+        raise _fail(f"cannot start: {str(exc) or repr(exc)}") from exc
     console.print(f"serving {printable_url(settings.database)}; participants set:")
     public = settings.public_url
     console.print(url_line(server.url if public is None else str(public)), markup=False)

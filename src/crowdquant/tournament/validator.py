@@ -119,7 +119,14 @@ class ValidationPool:
             context=context,
         )
         # a first task starts the workers now, not at the first upload
-        self._pool.schedule(_ready).result(timeout=start_timeout)
+        try:
+            self._pool.schedule(_ready).result(timeout=start_timeout)
+        except Exception as exc:
+            self.close()
+            raise RuntimeError(
+                f"the upload validation workers did not start within {start_timeout:g} s"
+                f" ({type(exc).__name__}: {exc})"
+            ) from exc
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ValidationPool:
