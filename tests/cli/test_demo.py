@@ -6,12 +6,15 @@ after the operator closed a round by hand; none leaves anything in the temp dire
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +26,7 @@ import numerapi
 import numerapi.base_api
 import numpy as np
 import pandas as pd
+import pytest
 from sqlalchemy import func, select
 
 from crowdquant.db.models import (
@@ -87,9 +91,20 @@ def _env(home: Path) -> dict[str, str]:
 
 
 def _temp(home: Path) -> Path:
-    temp = home.with_name("temp")
+    """The demo's own temp directory, kept short: the validation pool's forkserver puts a
+    socket in it, and a socket's path holds at most 107 bytes."""
+    digest = hashlib.sha256(str(home).encode()).hexdigest()[:12]
+    temp = Path(tempfile.gettempdir()) / f"cq-demo-{digest}"
     temp.mkdir(exist_ok=True)
     return temp
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Iterator[Path]:
+    """The demo's home; its temp directory is removed afterwards (empty, if all went well)."""
+    home = tmp_path / "home"
+    yield home
+    shutil.rmtree(_temp(home), ignore_errors=True)
 
 
 @contextmanager
@@ -202,9 +217,8 @@ def _counts(home: Path) -> dict[str, int]:
 
 
 def test_demo_plays_rounds_with_bots_pays_and_burns_and_reuses_everything(
-    tmp_path: Path,
+    tmp_path: Path, home: Path
 ) -> None:
-    home = tmp_path / "home"
     first = tmp_path / "first.log"
     with _demo(home, first, FIRST_START_SECONDS) as (process, output):
         assert "20 stocks" in output and "created tournament 8 (classic)" in output
