@@ -10,6 +10,7 @@ from rich.console import Console
 
 if TYPE_CHECKING:
     import pandas as pd
+    from rich.progress import Progress
 
     from crowdquant.data.build import AnySource
     from crowdquant.data.config import DatasetConfig
@@ -26,6 +27,20 @@ DEFAULT_MAX_REIDENTIFICATION = 0.05
 def _fail(message: str) -> typer.Exit:
     console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     return typer.Exit(code=1)
+
+
+def progress_bar(label_width: int) -> Progress:
+    """The console's progress bar for long work: what it does, a bar, steps done, time."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn(f"[bold]{{task.description:<{label_width}}}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
 
 
 def _source(kind: str, path: Path | None, stocks: int, weeks: int, seed: int) -> AnySource:
@@ -64,8 +79,6 @@ def run_build(
     max_reidentification: float | None = None,
     reuse: bool = False,
 ) -> DatasetVersion:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from crowdquant.data.build import build_version
     from crowdquant.data.config import DatasetConfig
     from crowdquant.data.keys import load_or_create_keys
@@ -85,14 +98,7 @@ def run_build(
         *(["audit gate"] if max_reidentification is not None else []),
         "write",
     ]
-    with Progress(
-        TextColumn("[bold]{task.description:<14}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
+    with progress_bar(14) as progress:
         task = progress.add_task("building", total=len(steps))
 
         def report(step: str) -> None:

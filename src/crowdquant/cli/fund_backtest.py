@@ -7,10 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from crowdquant.cli.data import _fail, console
+from crowdquant.cli.data import _fail, console, progress_bar
 from crowdquant.data.panel import PanelError
 from crowdquant.data.release import DatasetVersion, ReleaseError
 from crowdquant.data.splits import VALIDATION
@@ -125,14 +124,7 @@ def run_backtest(
         console.print("only the example model: the blends equal it (add --predictions files)")
 
     results: list[BacktestResult] = []
-    with Progress(
-        TextColumn("[bold]{task.description:<28}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
+    with progress_bar(28) as progress:
         task = progress.add_task("backtest", total=len(models) + len(BLEND_NAMES))
         for name, values in models.items():
             progress.update(task, description=name)
