@@ -3,6 +3,7 @@ numbers, and words instead of empty axes when there is nothing to draw."""
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -39,7 +40,7 @@ def test_a_bar_chart_draws_a_bar_per_point_and_signs_its_colours() -> None:
         signed_colors=True,
     )
     assert {"payouts", "NMR", "round"} <= set(texts(svg))
-    assert svg.count("fill: #167a3e") == 2 and svg.count("fill: #b3261e") == 1
+    assert svg.count('fill="#167a3e"') == 2 and svg.count('fill="#b3261e"') == 1
     grouped = bar_chart({"NMR": [(1, 1.0)], "USD": [(1, 3.0)]}, title="paid", y_label="amount")
     assert {"NMR", "USD"} <= set(texts(grouped))  # a legend names each series
 
@@ -73,3 +74,16 @@ def test_cumulative_sums_by_round_and_skips_missing_values() -> None:
         (4.0, -0.5),
     ]
     assert cumulative([]) == []
+
+
+def test_charts_carry_no_inline_style_the_pages_policy_would_block() -> None:
+    line = line_chart(SCORES, title="a", y_label="score")
+    bars = bar_chart({"NMR": [(1, 4.0)]}, title="b", y_label="NMR", signed_colors=True)
+    empty = line_chart({}, title="c", y_label="score")
+    for svg in (line, bars, empty):
+        assert not re.search(r"<style|\sstyle=", svg)
+        assert ET.fromstring(svg).get("stroke-linecap") == "butt"  # inherited by every element
+    drawn = [p for p in ET.fromstring(line).iter(f"{SVG}path") if p.get("stroke") == "#1f77b4"]
+    assert any(p.get("fill") == "none" for p in drawn)  # the line is a stroke, not a shape
+    words = ET.fromstring(line).iter(f"{SVG}text")
+    assert all(word.get("font-size") and word.get("font-family") for word in words)

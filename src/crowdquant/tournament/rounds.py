@@ -440,3 +440,11 @@ def list_rounds(
 def is_open(round_: Round, now: datetime) -> bool:
     """Whether `round_` takes submissions and stakes at `now`."""
     return round_.status is RoundStatus.OPEN and round_.open_time <= now < round_.close_time
+
+
+def time_left(round_: Round, now: datetime) -> timedelta:
+    """How long `round_` still takes submissions at `now` (the tournament's clock, which may
+    be a simulated one): zero once it is closed or past its close time."""
+    if not is_open(round_, now):
+        return timedelta(0)
+    return round_.close_time - now

@@ -10,8 +10,9 @@
   is shown to its owner only; public views of a model are its name, scores and rank.
 
 One function per kind of object: `servable_key` (a stored file), `dataset_file_visible`,
-`scores_visible` (a round's scores), `score_visible` (one metric's), `owns` (a model's private
-data), `submission_visible` and `diagnostics_visible`.
+`scores_visible` (a round's scores), `meta_model_score_visible` (its meta model's),
+`score_visible` (one metric's), `owns` (a model's private data), `submission_visible` and
+`diagnostics_visible`.
 """
 
 from __future__ import annotations
@@ -80,6 +81,12 @@ def dataset_file_visible(file: DatasetFile) -> bool:
 def scores_visible(round_: Round) -> bool:
     """A round shows scores once it is closed (an open round has none to show)."""
     return round_.status is not RoundStatus.OPEN
+
+
+def meta_model_score_visible(round_: Round) -> bool:
+    """A round's meta model's score is public once the round is resolved (its files stay
+    the operator's)."""
+    return round_.status is RoundStatus.RESOLVED
 
 
 def score_visible(metric: str, viewer: Viewer) -> bool:

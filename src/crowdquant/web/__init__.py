@@ -2,6 +2,8 @@
 
 One module per domain, each with its router and its templates folder:
 
+- `home`: the front page, a tournament at a glance (the open round and its countdown, the
+  last results, the leaderboard's top, the meta model's CORR by round);
 - `account`: sign up, log in, log out;
 - `dashboard`, `models`, `wallet`, `settings`: a participant's own pages (the round and its
   countdown, downloads, uploads; models and their stakes; balances and the ledger
@@ -22,12 +24,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import RedirectResponse
 
 from crowdquant.web import (
     account,
     dashboard,
     fund,
+    home,
     leaderboard,
     models,
     operator,
@@ -36,7 +38,7 @@ from crowdquant.web import (
     settings,
     wallet,
 )
-from crowdquant.web.guards import Visitor, visitor
+from crowdquant.web.guards import visitor
 from crowdquant.web.routing import PageRoute
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -45,13 +47,8 @@ STATIC_PATH = "/static"
 router = APIRouter(route_class=PageRoute, dependencies=[Depends(visitor)], include_in_schema=False)
 
 
-@router.get("/")
-def home(account: Visitor) -> RedirectResponse:
-    """Participants land on their dashboard, visitors on the leaderboard."""
-    return RedirectResponse("/dashboard" if account else "/leaderboard", status_code=303)
-
-
 for module in (
+    home,
     account,
     dashboard,
     models,

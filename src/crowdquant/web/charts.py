@@ -3,7 +3,9 @@
 Drawn with matplotlib's object API (`Figure`, never pyplot's global state) and its SVG
 backend, with text kept as text (`svg.fonttype` "none") and ids from a fixed salt
 (`svg.hashsalt`, per chart title, so two charts on one page never share an id): the same
-numbers always give the same bytes. With no data a chart says so in words instead of
+numbers always give the same bytes. Styles are written as SVG presentation attributes
+(`fill="..."`), never `style` attributes or a `<style>` element, which the site's content
+security policy blocks. With no data a chart says so in words instead of
 drawing empty axes. Templates include a chart with ``{{ chart | safe }}`` inside a
 ``div.chart``.
 """
@@ -31,6 +33,8 @@ POSITIVE, NEGATIVE = "#167a3e", "#b3261e"  # site.css --good and --bad
 _RENDERING = threading.Lock()  # matplotlib's settings are process-wide: one chart at a time
 _SVG_START = re.compile(r"<svg\b")
 _POSITION_ID = re.compile(r' id="[\w.]+_\d+"')  # figure_1, axes_1, text_3...: never referenced
+_STYLE_ATTRIBUTE = re.compile(r' style="([^"]*)"')
+_STYLE_ELEMENT = re.compile(r"\s*<style[^>]*>\s*\*\s*\{([^}]*)\}\s*</style>")
 
 
 def line_chart(
@@ -156,5 +160,15 @@ def _render(figure: Figure, title: str) -> str:
     if start is None:  # pragma: no cover - matplotlib always writes one
         raise ValueError("matplotlib wrote no <svg> element")
     svg = _POSITION_ID.sub("", text[start.start() :]).strip()
-    label = f'<svg role="img" aria-label="{escape(title, quote=True)}"'
+    everywhere = _STYLE_ELEMENT.search(svg)
+    inherited = _attributes(everywhere.group(1)) if everywhere else ""
+    svg = _STYLE_ELEMENT.sub("", svg)
+    svg = _STYLE_ATTRIBUTE.sub(lambda found: _attributes(found.group(1)), svg)
+    label = f'<svg role="img" aria-label="{escape(title, quote=True)}"{inherited}'
     return label + svg[len("<svg") :]
+
+
+def _attributes(declarations: str) -> str:
+    """CSS declarations ("fill: none; stroke: #000000") as SVG presentation attributes."""
+    pairs = (part.split(":", 1) for part in declarations.split(";") if ":" in part)
+    return "".join(f' {name.strip()}="{value.strip()}"' for name, value in pairs)

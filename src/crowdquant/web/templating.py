@@ -1,17 +1,19 @@
 """Rendering pages: the Jinja2 environment, its filters, and what every page gets.
 
 Every page is rendered by `render`, which adds the signed-in account (`viewer`, or None),
-the form token (`csrf`, see `forms`), and the header's round banner: the tournament's
-number, its open round and the close time that the page's script counts down to.
-Amounts stay integers until a filter writes them for a person: `nmr` (10^-18 units),
-`usd` (cents), `when` (UTC times), `score` and `percent`.
+the form token (`csrf`, see `forms`), the tournament's clock's time (`now`: the app's clock,
+which a demo may run faster than the wall), and the header's round banner: the tournament's
+number, its open round and the time it has left. Countdowns carry the seconds left by that
+clock (`seconds_left`), which the page's script counts down from. Amounts stay integers
+until a filter writes them for a person: `nmr` (10^-18 units), `usd` (cents), `when` (UTC
+times), `remaining` (a time left), `score` and `percent`.
 """
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,9 +23,10 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
-from crowdquant.db.models import Account
+from crowdquant.db.models import Account, Round
+from crowdquant.http.services import services
 from crowdquant.money import Currency, format_amount, usd_dollars
-from crowdquant.tournament.rounds import first_open_round
+from crowdquant.tournament.rounds import first_open_round, time_left
 from crowdquant.web.deps import page_session
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -55,7 +58,31 @@ def percent(value: float | Decimal | None) -> str:
     return "-" if value is None else f"{float(value):.2%}"
 
 
-templates.env.filters.update(nmr=nmr, usd=usd, when=when, score=score, percent=percent)
+def remaining(left: timedelta) -> str:
+    """A time left as the countdowns write it: "2D 9H 53M 17S REMAIN", or "CLOSED"."""
+    seconds = max(0, int(left.total_seconds()))
+    if seconds == 0:
+        return "CLOSED"
+    days, seconds = divmod(seconds, 86400)
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    return f"{days}D {hours}H {minutes}M {seconds}S REMAIN"
+
+
+def seconds_left(round_: Round, now: datetime) -> int:
+    """Whole seconds `round_` has left at `now`, for a countdown's `data-seconds-left`."""
+    return int(time_left(round_, now).total_seconds())
+
+
+templates.env.filters.update(
+    nmr=nmr,
+    usd=usd,
+    when=when,
+    score=score,
+    percent=percent,
+    remaining=remaining,
+    seconds_left=seconds_left,
+)
 
 
 @dataclass(frozen=True)
@@ -66,14 +93,22 @@ class Banner:
     round: int
     status: str
     closes: datetime
+    time_left: timedelta
+    """By the tournament's clock."""
 
 
-def banner(session: Session) -> Banner | None:
+def banner(session: Session, now: datetime) -> Banner | None:
     """The newest open round of the lowest-numbered tournament that has one."""
     found = first_open_round(session)
     if found is None:
         return None
-    return Banner(found.tournament.number, found.number, str(found.status), found.close_time)
+    return Banner(
+        found.tournament.number,
+        found.number,
+        str(found.status),
+        found.close_time,
+        time_left(found, now),
+    )
 
 
 def csrf_token(request: Request) -> str:
@@ -93,12 +128,15 @@ def viewer(request: Request) -> Account | None:
 def render(
     request: Request, name: str, context: dict[str, Any] | None = None, *, status: int = 200
 ) -> HTMLResponse:
-    """Page `name` with `context`, the viewer, the form token and the round banner."""
+    """Page `name` with `context`, the viewer, the form token, the clock's time and the round
+    banner."""
     session = page_session(request)
+    now = services(request).clock.now()
     values = {
         "viewer": viewer(request),
         "csrf": csrf_token(request),
-        "banner": banner(session),
+        "now": now,
+        "banner": banner(session, now),
         **(context or {}),
     }
     response = templates.TemplateResponse(request, name, values, status_code=status)

@@ -10,10 +10,20 @@ function remaining(until) {
   return `${days}D ${hours}H ${minutes}M ${seconds}S REMAIN`;
 }
 
+// The end of a countdown: the seconds left by the tournament's clock when the page was
+// drawn (a demo's clock may run ahead of this machine's), else the close time itself.
+function countdownEnd(el, loaded) {
+  const left = Number(el.dataset.secondsLeft);
+  if (el.dataset.secondsLeft !== undefined && Number.isFinite(left)) return loaded + left * 1000;
+  return Date.parse(el.dataset.countdown);
+}
+
 function startCountdowns() {
-  const clocks = document.querySelectorAll("[data-countdown]");
-  const tick = () => clocks.forEach((el) => {
-    el.textContent = remaining(Date.parse(el.dataset.countdown));
+  const loaded = Date.now();
+  const clocks = Array.from(document.querySelectorAll("[data-countdown]"))
+    .map((el) => [el, countdownEnd(el, loaded)]);
+  const tick = () => clocks.forEach(([el, until]) => {
+    el.textContent = remaining(until);
   });
   if (clocks.length) { tick(); setInterval(tick, 1000); }
 }
