@@ -3,13 +3,16 @@
 A participant's whole week (sign up → model → API key → download the live file → a bad
 upload, then a good one → stake → the operator closes and scores the round → the scores
 on the chart and the leaderboard → resolution pays into the wallet), and the operator's
-round controls. Screenshots of the main pages go to `artifacts/screenshots/` (the folder
-to collect as CI artefacts), at desktop and at phone width.
+round controls; the front page and a profile at desktop and phone width, and the front
+page's countdown by the tournament's clock. Screenshots of the main pages go to
+`artifacts/screenshots/` (the folder to collect as CI artefacts), at desktop and at phone
+width.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -288,6 +291,7 @@ def test_a_participants_week(chromium: Browser, stage: Stage, tmp_path: Path) ->
     page.goto("/rounds")
     expect(page.locator("body")).to_contain_text("Results")
     shot(page, "past-tournaments")
+    front_page_and_profile(page)
     operator.goto("/operator")
     expect(operator.locator("body")).to_contain_text("sound")
     shot(operator, "operator-overview")
@@ -319,6 +323,50 @@ def test_the_operators_round_controls_need_a_confirmation(chromium: Browser, sta
     shot(page, "operator-opened")
     page.goto("/operator/tournaments/8/meta-model")
     shot(page, "operator-meta-model")
+
+
+def front_page_and_profile(page: Page) -> None:
+    """The front page after round 1 resolved, and alice_model's profile, at desktop and phone
+    width: the meta model's CORR drawn in colour, and nothing wider than the screen (the
+    profile's wide table scrolls inside its box)."""
+    for width, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        page.set_viewport_size(viewport)  # type: ignore[arg-type]
+        page.goto("/")
+        expect(page.locator(".last-round")).to_contain_text("Round 1")
+        expect(page.locator(".results")).to_contain_text("NMR paid out")
+        expect(page.locator("table[aria-label^='Top of the leaderboard']")).to_contain_text(
+            "alice_model"
+        )
+        line = page.locator(".meta-model-corr svg path[stroke='#1f77b4'][fill='none']").first
+        expect(line).to_be_attached()  # the line (and its legend); the policy lets colours in
+        assert line.evaluate("path => getComputedStyle(path).stroke") == "rgb(31, 119, 180)"
+        assert fits_the_screen(page), width
+        shot(page, f"{width}-front-page")
+        page.goto("/profiles/alice_model")
+        expect(page.locator(".chart svg").first).to_be_visible()
+        assert fits_the_screen(page), width
+        if width == "phone":
+            box = page.locator(".table-wrap").last
+            assert box.evaluate("box => getComputedStyle(box).overflowX") == "auto"
+            assert box.evaluate("box => box.scrollWidth > box.clientWidth")  # scrolls inside
+        shot(page, f"{width}-profile")
+
+
+def test_the_front_page_counts_down_by_the_tournaments_clock(
+    chromium: Browser, stage: Stage
+) -> None:
+    page = chromium.new_page(viewport=PHONE, base_url=stage.url)  # type: ignore[arg-type]
+    with transaction(stage.sessions) as session:  # type: ignore[arg-type]
+        closes = session.get_one(Round, stage.round_id).close_time
+    left = int((closes - stage.clock.now()).total_seconds())  # the clock is in 2001
+    page.goto("/")
+    countdown = page.locator(".open-round .countdown")
+    expect(countdown).to_contain_text("REMAIN")
+    days, hours, minutes, seconds = map(int, re.findall(r"\d+", countdown.inner_text()))
+    shown = ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+    assert left - 60 <= shown <= left  # counted from the tournament's time, then the wall's
+    assert fits_the_screen(page)
+    shot(page, "phone-front-page-open-round")
 
 
 @pytest.mark.parametrize("path", ["/leaderboard", "/rounds", "/login"])

@@ -87,3 +87,11 @@ def test_charts_carry_no_inline_style_the_pages_policy_would_block() -> None:
     assert any(p.get("fill") == "none" for p in drawn)  # the line is a stroke, not a shape
     words = ET.fromstring(line).iter(f"{SVG}text")
     assert all(word.get("font-size") and word.get("font-family") for word in words)
+
+
+def test_a_single_round_is_labelled_with_whole_rounds() -> None:
+    line = line_chart({"CORR": [(3, 0.02)]}, title="one", y_label="score")
+    bars = bar_chart({"NMR": [(3, 1.0)]}, title="one bar", y_label="NMR")
+    for svg in (line, bars):
+        words = texts(svg)
+        assert words[: words.index("round")] == ["2", "3", "4"]  # not 2.95, 3.00, 3.05

@@ -57,6 +57,7 @@ def line_chart(
         axes.plot(xs, ys, marker="o", markersize=3.5, linewidth=1.4, label=_plain(name))
     if _spans_zero(drawn):
         axes.axhline(0.0, color="0.6", linewidth=0.8)
+    _around_one_x(axes, drawn)
     axes.legend(loc="best", fontsize="small", frameon=False)
     return _render(figure, title)
 
@@ -87,6 +88,7 @@ def bar_chart(
             colors = [POSITIVE if y >= 0 else NEGATIVE for y in ys]
         axes.bar(xs, ys, width=width, color=colors, label=_plain(name))
     axes.axhline(0.0, color="0.6", linewidth=0.8)
+    _around_one_x(axes, drawn)
     if len(drawn) > 1 or not signed_colors:
         axes.legend(loc="best", fontsize="small", frameon=False)
     return _render(figure, title)
@@ -115,6 +117,14 @@ def _present(points: Sequence[Point]) -> list[tuple[float, float]]:
 def _spans_zero(drawn: Mapping[str, list[tuple[float, float]]]) -> bool:
     values = [y for points in drawn.values() for _, y in points]
     return min(values) < 0 < max(values)
+
+
+def _around_one_x(axes: Axes, drawn: Mapping[str, list[tuple[float, float]]]) -> None:
+    """With a single round, one round either side (not fractions of a round around it)."""
+    xs = {x for points in drawn.values() for x, _ in points}
+    if len(xs) == 1:
+        (x,) = xs
+        axes.set_xlim(x - 1, x + 1)
 
 
 def _plain(text: str) -> str:
