@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import importlib
+import io
 import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from crowdquant.cli import app
 
 runner = CliRunner()
+cli_data = importlib.import_module("crowdquant.cli.data")
 SMALL = ["--source", "synthetic", "--stocks", "60", "--weeks", "110", "--seed", "2"]
 
 
@@ -77,3 +81,19 @@ def test_bad_options_are_named(home: Path, args: list[str], words: str) -> None:
     assert result.exit_code == 1
     assert words in result.output
     assert not (home / "datasets").exists()
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_the_progress_bar_shows_what_runs_on_a_terminal_only(
+    monkeypatch: pytest.MonkeyPatch, terminal: bool
+) -> None:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=terminal, width=100)
+    monkeypatch.setattr(cli_data, "console", console)
+    with cli_data.progress_reporter(16, "leakage audit") as report:
+        report("re-identification", 2, 6)
+    shown = out.getvalue()
+    if terminal:
+        assert "re-identification" in shown and "2/6" in shown
+    else:
+        assert shown == ""  # piped output and tests stay clean

@@ -32,6 +32,8 @@ simulate_cli = importlib.import_module("crowdquant.cli.simulate")
 
 ROUNDS = 3
 STAKE = Decimal(20)
+TOLD: dict[str, list[tuple[str, int, int]]] = {}
+"""Per database URL, what the simulation told its progress callback."""
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -51,6 +53,7 @@ def simulated(
         else:
             server: PostgresServer = request.getfixturevalue("postgres_server")
             database_url = stack.enter_context(server.database())
+        told: list[tuple[str, int, int]] = []
         record, report = simulate_cli.run_simulation(
             folder / "home",
             folder / "report",
@@ -62,7 +65,9 @@ def simulated(
             seed=3,
             stake=STAKE,
             database_url=database_url,
+            progress=lambda what, done, total: told.append((what, done, total)),
         )
+        TOLD[database_url] = told
         # the bots and the simulator leave nothing behind (multiprocessing's own folder goes
         # when this process exits, as it does at the end of `crowdquant simulate`)
         assert [path for path in temp.iterdir() if not path.name.startswith("pymp-")] == []
@@ -91,6 +96,17 @@ def test_every_round_resolves_and_pays_as_the_rule_says(
     )
     assert (report.parent / "report.md").exists() and report.name == "report.md"
     assert all((report.parent / plot).exists() for plot in PLOTS)
+
+
+def test_the_simulation_tells_its_progress_with_sensible_totals(
+    simulated: tuple[SimulationRecord, Path, str],
+) -> None:
+    told = TOLD[simulated[2]]
+    steps = simulate_cli.BUILD_STEPS
+    building = [(f"dataset: {step}", k, len(steps)) for k, step in enumerate(steps)]
+    assert told[: len(steps) + 1] == [*building, ("dataset built", len(steps), len(steps))]
+    rounds = told[len(steps) + 1 :]
+    assert rounds == [("rounds resolved", k, ROUNDS) for k in range(ROUNDS + 1)]
 
 
 def test_each_archetype_played_its_part(simulated: tuple[SimulationRecord, Path, str]) -> None:

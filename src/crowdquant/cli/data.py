@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -30,7 +32,8 @@ def _fail(message: str) -> typer.Exit:
 
 
 def progress_bar(label_width: int) -> Progress:
-    """The console's progress bar for long work: what it does, a bar, steps done, time."""
+    """The console's progress bar for long work: what it does, a bar, steps done, time.
+    Shown on a terminal only (rich's `TTY_COMPATIBLE=1` asks for it elsewhere)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(
@@ -40,7 +43,21 @@ def progress_bar(label_width: int) -> Progress:
         TimeElapsedColumn(),
         console=console,
         transient=True,
+        disable=not console.is_terminal,
     )
+
+
+@contextmanager
+def progress_reporter(label_width: int, first: str) -> Iterator[Callable[[str, int, int], None]]:
+    """A progress bar as the callback the services take: told (what runs now, steps done,
+    steps in all), it shows them."""
+    with progress_bar(label_width) as progress:
+        task = progress.add_task(first, total=None)
+
+        def report(what: str, done: int, total: int) -> None:
+            progress.update(task, description=what, completed=done, total=total)
+
+        yield report
 
 
 def _source(kind: str, path: Path | None, stocks: int, weeks: int, seed: int) -> AnySource:
@@ -214,8 +231,12 @@ def audit_command(
             panel = panel.until(pd.Timestamp(info["until"]))
     except (ValueError, RuntimeError) as exc:
         raise _fail(str(exc)) from exc
-    with console.status("running the leakage audit"):
-        report = run_audit(AuditInput.from_version(found, panel), threshold=max_reidentification)
+    with progress_reporter(18, "leakage audit") as progress:
+        report = run_audit(
+            AuditInput.from_version(found, panel),
+            threshold=max_reidentification,
+            progress=progress,
+        )
     directory = out or settings.home / "audits" / version
     for written in report.write(directory):
         console.print(f"wrote {written}")

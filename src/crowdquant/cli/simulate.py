@@ -18,7 +18,7 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from crowdquant.cli.data import _fail, console
+from crowdquant.cli.data import BUILD_STEPS, _fail, console, progress_reporter
 from crowdquant.cli.operator import _in_transaction, operator
 from crowdquant.db.enums import ApiScope, Cadence, Rules
 from crowdquant.money import NMR_UNIT
@@ -158,9 +158,12 @@ def run_simulation(
     seed: int,
     stake: Decimal,
     database_url: str | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> tuple[SimulationRecord, Path]:
     """Run the simulation in `home` (its database: a SQLite file there unless
-    `database_url`), write the report into `out`; the record and the report's path."""
+    `database_url`), write the report into `out`; the record and the report's path.
+    `progress` is told (what runs now, steps done, steps in all): the dataset's build steps
+    (`BUILD_STEPS`), then the rounds resolved out of `rounds`."""
     from argon2 import PasswordHasher
 
     from crowdquant.data.build import build_version
@@ -183,15 +186,21 @@ def run_simulation(
     settings = Settings(mode="local", home=home, database_url=database_url)
     settings.home.mkdir(parents=True, exist_ok=True)
     market = SyntheticConfig(n_stocks=stocks, n_weeks=HISTORY_WEEKS, seed=seed)
-    with console.status("building the synthetic market's dataset"):
-        version, _ = build_version(
-            SyntheticSource(market=market),
-            DatasetConfig(),
-            load_or_create_keys(settings.keyfile),
-            settings.datasets_dir,
-            settings.operator_dir,
-            version=VERSION,
-        )
+    tell = progress or (lambda what, done, total: None)
+
+    def building(step: str) -> None:
+        tell(f"dataset: {step}", BUILD_STEPS.index(step), len(BUILD_STEPS))
+
+    version, _ = build_version(
+        SyntheticSource(market=market),
+        DatasetConfig(),
+        load_or_create_keys(settings.keyfile),
+        settings.datasets_dir,
+        settings.operator_dir,
+        version=VERSION,
+        report=building,
+    )
+    tell("dataset built", len(BUILD_STEPS), len(BUILD_STEPS))
     start = datetime.combine(market.start, datetime.min.time(), UTC) + timedelta(
         weeks=HISTORY_WEEKS
     )
@@ -230,14 +239,15 @@ def run_simulation(
             driver = Driver(
                 clock, server.scheduler, [tournament_schedule], players, timedelta(days=1)
             )
-            progress = Progress(rounds)
+            resolved = Resolved(rounds)
+            tell("rounds resolved", 0, rounds)
             days_per_round = 7 if cadence is Cadence.WEEKLY else 2
             deadline = start + timedelta(days=rounds * days_per_round + RESOLUTION_DAYS)
 
             def done(step: Step) -> bool:
                 if step.at > deadline:
                     raise _fail(
-                        f"by {step.at:%Y-%m-%d} only {progress.count} of {rounds} rounds had"
+                        f"by {step.at:%Y-%m-%d} only {resolved.count} of {rounds} rounds had"
                         " resolved: see the failures above"
                     )
                 for event in step.events:
@@ -252,10 +262,11 @@ def run_simulation(
                                 ops, lambda s: _holdings(ops, s, archetypes)
                             )
                         )
-                        progress.resolved(event.round, step.at)
+                        resolved.add(event.round, step.at)
+                        tell("rounds resolved", resolved.count, rounds)
                 for line in failures(step):
                     console.print(f"[yellow]{line.splitlines()[0]}[/]", highlight=False)
-                return progress.count >= rounds
+                return resolved.count >= rounds
 
             driver.run(done)
             record = _in_transaction(
@@ -313,11 +324,13 @@ def _record(
     )
 
 
-class Progress:
+class Resolved:
+    """Rounds resolved so far: the first, every tenth and the last are said."""
+
     def __init__(self, total: int) -> None:
         self.total, self.count = total, 0
 
-    def resolved(self, number: int, at: datetime) -> None:
+    def add(self, number: int, at: datetime) -> None:
         self.count += 1
         if self.count == 1 or self.count % 10 == 0 or self.count == self.total:
             console.print(f"{at:%Y-%m-%d} round {number} resolved ({self.count}/{self.total})")
@@ -357,7 +370,10 @@ def simulate(
         rule_with(Rules.CLASSIC.value, rule)
     except (ValueError, PayoutRuleError) as exc:
         raise _fail(f"{exc}") from exc
-    with tempfile.TemporaryDirectory(prefix="crowdquant-simulation-") as scratch:
+    with (
+        tempfile.TemporaryDirectory(prefix="crowdquant-simulation-") as scratch,
+        progress_reporter(20, "simulation") as progress,
+    ):
         record, report = run_simulation(
             keep or Path(scratch),
             out,
@@ -368,6 +384,7 @@ def simulate(
             stocks=stocks,
             seed=seed,
             stake=Decimal(str(stake)),
+            progress=progress,
         )
     for line in summary_lines(record):
         console.print(line, markup=False, highlight=False, soft_wrap=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from crowdquant.data.audit import AuditInput, AuditReport, run_audit, single_era_reidentification
+from crowdquant.data.audit.runner import AUDIT_STEPS
 from crowdquant.data.build import build_version
 from crowdquant.data.panel import Panel
 from crowdquant.data.sources import SyntheticSource
@@ -147,8 +148,18 @@ def test_report_round_trips_to_json_and_writes_three_files(
 
 def test_max_rows_and_seed_shape_the_sample(plain: AuditInput) -> None:
     with one_thread():
-        small = run_audit(plain, eras=2, max_rows=40, frontier=False, seed=3)
+        told: list[tuple[str, int, int]] = []
+        small = run_audit(
+            plain,
+            eras=2,
+            max_rows=40,
+            frontier=False,
+            seed=3,
+            progress=lambda what, done, total: told.append((what, done, total)),
+        )
         again = run_audit(plain, eras=2, max_rows=40, frontier=False, seed=3)
+    steps = AUDIT_STEPS[:-1]  # no frontier
+    assert told == [*((step, k, len(steps)) for k, step in enumerate(steps)), ("done", 6, 6)]
     assert small == again.model_copy(update={"timings": small.timings})
     assert all(n <= 40 for n in small.meta.rows_per_era)
     assert all(e.candidates <= 40 for e in small.reidentification.estimated.eras)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -39,6 +39,18 @@ from crowdquant.data.audit.report import (
 from crowdquant.data.splits import LIVE
 
 DEFAULT_THRESHOLD = 0.05
+AUDIT_STEPS = (
+    "sampling eras",
+    "linkage",
+    "re-identification",
+    "semantics",
+    "dating",
+    "side channels",
+    "frontier",
+)
+"""What an audit does, in order (the frontier only when asked), for a progress callback."""
+Progress = Callable[[str, int, int], None]
+"""Told (what runs now, steps done, steps in all) before each step, and once when done."""
 SEMANTICS_GATE = 0.10  # suggested: at most 10 % of features recoverable at |ρ| > 0.9
 CORRESPONDENCE_ERAS = 64  # published eras / public dates pooled to match features
 
@@ -421,23 +433,47 @@ def run_audit(
     frontier: bool = True,
     seed: int = 0,
     threshold: float = DEFAULT_THRESHOLD,
+    progress: Progress | None = None,
 ) -> AuditReport:
-    """Run every attack on a few sampled eras of a dataset; see the package docstring."""
+    """Run every attack on a few sampled eras of a dataset; see the package docstring.
+    `progress` is told each step as it starts (`AUDIT_STEPS`) and the end."""
     with _single_threaded_blas():
-        return _run_audit(data, eras, max_rows, frontier, seed, threshold)
+        return _run_audit(data, eras, max_rows, frontier, seed, threshold, progress)
 
 
 def _run_audit(
-    data: AuditInput, eras: int, max_rows: int, frontier: bool, seed: int, threshold: float
+    data: AuditInput,
+    eras: int,
+    max_rows: int,
+    frontier: bool,
+    seed: int,
+    threshold: float,
+    progress: Progress | None,
 ) -> AuditReport:
     start = time.perf_counter()
+    steps = AUDIT_STEPS if frontier else AUDIT_STEPS[:-1]
+
+    def step(done: int) -> None:
+        if progress is not None:
+            progress(steps[done] if done < len(steps) else "done", done, len(steps))
+
+    step(0)
     audit = _Audit.start(data, eras, max_rows, seed)
+    step(1)
     link = _linkage(audit)
+    step(2)
     reid = _reidentification(audit)
+    step(3)
     sem = _semantics(audit)
+    step(4)
     dated = _dating(audit)
+    step(5)
     sides = _side_channels(audit)
-    points = _frontier(audit, seed) if frontier else None
+    points = None
+    if frontier:
+        step(6)
+        points = _frontier(audit, seed)
+    step(len(steps))
     gate_value = reid.estimated.top1
     audit.timings["total"] = time.perf_counter() - start
     corr = data.example_validation_corr
