@@ -7,13 +7,24 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from html import escape
+from pathlib import Path
 
+import httpx
+from sqlalchemy.orm import Session, sessionmaker
+
+from crowdquant.clock import ManualClock
 from crowdquant.db.models import Round
 from crowdquant.db.session import transaction
+from crowdquant.ledger.sql import SqlLedger
+from crowdquant.server.app import create_app
+from crowdquant.settings import Settings
 from crowdquant.web import STATIC_DIR
 from crowdquant.web.home import CORR_TITLE
 from crowdquant.web.templating import TEMPLATES, remaining
 
+from ..api.server import serve
+from ..mail.mailbox import Mailbox
+from ..tournament.live_market import TUESDAY_NOON, local_storage
 from .site import Site
 from .test_leaderboard import by_name, played, table
 from .test_rounds import results
@@ -74,3 +85,22 @@ def test_every_table_on_the_site_scrolls_inside_its_box() -> None:
     assert tables > 10
     css = (STATIC_DIR / "site.css").read_text()
     assert re.search(r"\.table-wrap\s*\{[^}]*overflow-x:\s*auto", css)
+
+
+def test_a_site_without_a_tournament_says_so(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    clock = ManualClock(TUESDAY_NOON)
+    app = create_app(
+        Settings(home=tmp_path / "home"),
+        clock=clock,
+        sessions=sessions,
+        storage=local_storage(tmp_path / "files"),
+        ledger=SqlLedger(clock),
+        mailer=Mailbox(),
+    )
+    with serve(app) as url:
+        page = httpx.get(f"{url}/")
+        missing = httpx.get(f"{url}/?tournament=8")
+    assert page.status_code == 200 and "There is no tournament yet." in page.text
+    assert missing.status_code == 404
