@@ -4,8 +4,12 @@ the contracts' unit tests; `tests/ledger/evm/test_anvil.py` drives a real node t
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -129,3 +133,61 @@ def chain(tester_chain: Chain) -> Iterator[Chain]:
     snapshot = tester.take_snapshot()
     yield tester_chain
     tester.revert_to_snapshot(snapshot)
+
+
+ROOT = Path(__file__).parents[3]
+
+
+def anvil_binary() -> str:
+    """The anvil that `scripts/check` installs, or the one `CROWDQUANT_TEST_ANVIL` names."""
+    binary = os.environ.get("CROWDQUANT_TEST_ANVIL") or str(
+        ROOT / ".evm-node" / "node_modules" / ".bin" / "anvil"
+    )
+    if not Path(binary).is_file():
+        pytest.fail(
+            f"no anvil at {binary} (scripts/check installs it; or set CROWDQUANT_TEST_ANVIL)"
+        )
+    return binary
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def anvil() -> Iterator[str]:
+    """A fresh anvil node on loopback; its JSON-RPC URL. Stopped by its process id."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [anvil_binary(), "--host", "127.0.0.1", "--port", str(port), "--silent"],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 5}))
+    deadline = time.monotonic() + 20
+    try:
+        while True:
+            try:
+                if w3.eth.chain_id:
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("anvil did not start")
+                time.sleep(0.05)  # polling for the node to listen
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def anvil_chain(anvil: str) -> Chain:
+    w3 = Web3(Web3.HTTPProvider(anvil, request_kwargs={"timeout": 30}))
+
+    def travel(timestamp: int) -> None:
+        w3.provider.make_request("evm_setNextBlockTimestamp", [timestamp])  # type: ignore[arg-type]
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+    return Chain(w3, travel)
