@@ -4,9 +4,6 @@ the contracts' unit tests; `tests/ledger/evm/test_anvil.py` drives a real node t
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +13,7 @@ import pytest
 from web3 import Web3
 
 from crowdquant.ledger.evm.deploy import Deployment, deploy_contracts
+from crowdquant.ledger.evm.local_node import local_node
 from crowdquant.payouts.merkle import ClaimTree, StakeClaim, claim_tree
 
 NMR = 10**18
@@ -150,36 +148,11 @@ def anvil_binary() -> str:
     return binary
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def anvil() -> Iterator[str]:
-    """A fresh anvil node on loopback; its JSON-RPC URL. Stopped by its process id."""
-    port = _free_port()
-    process = subprocess.Popen(
-        [anvil_binary(), "--host", "127.0.0.1", "--port", str(port), "--silent"],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 5}))
-    deadline = time.monotonic() + 20
-    try:
-        while True:
-            try:
-                if w3.eth.chain_id:
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("anvil did not start")
-                time.sleep(0.05)  # polling for the node to listen
+    """A fresh anvil node on loopback; its JSON-RPC URL."""
+    with local_node(anvil_binary()) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 @pytest.fixture(scope="module")
