@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crowdquant.clock import SystemClock
 from crowdquant.db.models import EvmTransaction
+from crowdquant.db.session import transaction
 from crowdquant.ledger.evm.errors import (
     BusinessKeyConflict,
     ChainCallRefused,
@@ -168,3 +169,33 @@ def test_a_reverted_transaction_keeps_its_key_spent(
         sender.send_call("grant:carol:11", too_much)
     assert _rows(sessions) == [("grant:carol:11", "reverted")]
     assert chain.balance(chain.carol) == before
+
+
+def test_a_queued_call_is_sent_only_if_its_transaction_commits(
+    anvil_chain: Chain, sessions: sessionmaker[Session], operator_key: Any
+) -> None:
+    chain, sender = anvil_chain, _sender(anvil_chain, sessions, operator_key)
+    before = chain.balance(chain.carol)
+    grant = _grant(chain, chain.carol, 4 * NMR)
+    data = grant._encode_transaction_data()
+    with pytest.raises(KilledError), transaction(sessions) as session:
+        sender.enqueue(session, "grant:carol:20", chain.token.address, data)
+        raise KilledError  # the business rows beside it roll back
+    assert _rows(sessions) == [] and sender.dispatch() == []
+
+    with transaction(sessions) as session:
+        sender.enqueue(session, "grant:carol:21", chain.token.address, data)
+        sender.enqueue(session, "grant:carol:21", chain.token.address, data)
+        refused = _grant(chain, chain.carol, 1_000 * NMR)._encode_transaction_data()
+        sender.enqueue(session, "grant:carol:22", chain.token.address, refused)
+    with pytest.raises(BusinessKeyConflict), transaction(sessions) as session:
+        sender.enqueue(session, "grant:carol:21", chain.token.address, refused)
+    assert chain.balance(chain.carol) == before  # nothing sent before the dispatch
+
+    [sent] = _sender(chain, sessions, operator_key).dispatch()  # e.g. after a restart
+    assert sent.business_key == "grant:carol:21"
+    assert sender.dispatch() == []
+    assert chain.balance(chain.carol) == before + 4 * NMR
+    assert sorted(_rows(sessions)) == [("grant:carol:21", "mined"), ("grant:carol:22", "refused")]
+    with pytest.raises(ChainCallRefused):
+        sender.send("grant:carol:22", chain.token.address, refused)

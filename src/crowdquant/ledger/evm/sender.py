@@ -6,9 +6,12 @@ confirmations and records the outcome. Sent again with the same key (a retry, or
 after a crash at any point), it never signs a second payment while the first may still be
 mined: it finds the receipt if the transaction was mined, broadcasts the same signed bytes
 (same nonce, same hash) if not, and signs anew, with a new nonce, only once another
-transaction has taken that nonce without this one being mined. `resume` settles every
-transaction left pending. One process sends for an operator key at a time (the scheduler's
-lease holder).
+transaction has taken that nonce without this one being mined.
+
+`enqueue(session, ...)` records the call in the caller's own transaction instead, beside the
+business rows that call for it, so the call exists exactly when they do; `dispatch` then
+signs, sends and settles every queued or pending transaction in order. One process sends
+for an operator key at a time (the scheduler's lease holder).
 """
 
 from __future__ import annotations
@@ -77,9 +80,7 @@ class TransactionSender:
         Raises `ChainCallRefused` (the node says it would revert; nothing recorded),
         `BusinessKeyConflict` (the key names another call) or `ChainTransactionReverted`.
         """
-        if not 0 < len(business_key) <= BUSINESS_KEY_LENGTH:
-            raise BusinessKeyConflict(f"a business key has 1 to {BUSINESS_KEY_LENGTH} characters")
-        receiver = self.w3.to_checksum_address(receiver)
+        receiver = self._checked(business_key, receiver)
         for older in self.pending():  # a crash's leftovers go first: their nonces come first
             if older != business_key:
                 self._settle_quietly(older)
@@ -88,60 +89,109 @@ class TransactionSender:
             if row is None:
                 nonce = self._next_nonce(session)
                 raw, tx_hash = self._sign(receiver, data, nonce)
-                now = self.clock.now()
-                session.add(
-                    EvmTransaction(
-                        business_key=business_key,
-                        chain_id=self.chain_id,
-                        sender=self.account.address,
-                        receiver=receiver,
-                        call_data=data,
-                        nonce=nonce,
-                        tx_hash=tx_hash,
-                        raw_transaction=raw,
-                        status="pending",
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-            elif (row.chain_id, row.sender, row.receiver, row.call_data) != (
-                self.chain_id,
-                self.account.address,
-                receiver,
-                data,
-            ):
-                raise BusinessKeyConflict(f"{business_key!r} was sent with another call")
+                row = self._row(business_key, receiver, data)
+                row.nonce, row.raw_transaction, row.tx_hash = nonce, raw, tx_hash
+                row.status = "pending"
+                session.add(row)
+            else:
+                self._same_call(row, receiver, data)
         return self._settle(business_key)
+
+    def enqueue(self, session: Session, business_key: str, receiver: str, data: str) -> None:
+        """Record, in the caller's transaction, that `business_key` calls `receiver` with
+        `data`: nothing is signed or sent until `dispatch`, and nothing at all if the
+        caller's transaction rolls back. Again with the same call, nothing changes."""
+        receiver = self._checked(business_key, receiver)
+        row = session.get(EvmTransaction, business_key)
+        if row is None:
+            session.add(self._row(business_key, receiver, data))
+        else:
+            self._same_call(row, receiver, data)
 
     def send_call(self, business_key: str, call: Any) -> SentTransaction:
         """`send` a web3 contract function call (``contract.functions.f(...)``)."""
         return self.send(business_key, call.address, call._encode_transaction_data())
 
     def pending(self) -> list[str]:
-        """The business keys whose transaction is not settled yet, oldest first."""
+        """The business keys whose transaction is not settled yet: those signed first (by
+        nonce), then those queued (oldest first)."""
         with self.sessions() as session:
             return list(
                 session.scalars(
                     select(EvmTransaction.business_key)
-                    .where(EvmTransaction.status == "pending")
+                    .where(EvmTransaction.status.in_(("queued", "pending")))
                     .where(EvmTransaction.sender == self.account.address)
-                    .order_by(EvmTransaction.nonce)
+                    .where(EvmTransaction.chain_id == self.chain_id)
+                    .order_by(
+                        EvmTransaction.nonce.is_(None),
+                        EvmTransaction.nonce,
+                        EvmTransaction.created_at,
+                        EvmTransaction.business_key,
+                    )
                 )
             )
 
-    def resume(self) -> list[SentTransaction]:
-        """Settle every pending transaction (after a restart); the mined ones."""
+    def dispatch(self) -> list[SentTransaction]:
+        """Send and settle every queued or pending transaction (after a commit, or a
+        restart); the mined ones. One the chain refuses or reverts stays recorded so."""
         settled = (self._settle_quietly(business_key) for business_key in self.pending())
         return [sent for sent in settled if sent is not None]
 
+    resume = dispatch
+
     # -- the steps --------------------------------------------------------------------------
 
+    def _checked(self, business_key: str, receiver: str) -> str:
+        if not 0 < len(business_key) <= BUSINESS_KEY_LENGTH:
+            raise BusinessKeyConflict(f"a business key has 1 to {BUSINESS_KEY_LENGTH} characters")
+        return str(self.w3.to_checksum_address(receiver))
+
+    def _row(self, business_key: str, receiver: str, data: str) -> EvmTransaction:
+        now = self.clock.now()
+        return EvmTransaction(
+            business_key=business_key,
+            chain_id=self.chain_id,
+            sender=self.account.address,
+            receiver=receiver,
+            call_data=data,
+            status="queued",
+            created_at=now,
+            updated_at=now,
+        )
+
+    def _same_call(self, row: EvmTransaction, receiver: str, data: str) -> None:
+        if (row.chain_id, row.sender, row.receiver, row.call_data) != (
+            self.chain_id,
+            self.account.address,
+            receiver,
+            data,
+        ):
+            raise BusinessKeyConflict(f"{row.business_key!r} was sent with another call")
+
     def _settle_quietly(self, business_key: str) -> SentTransaction | None:
-        """`_settle`, with a revert left recorded rather than raised."""
+        """`_settle`, with a refusal or a revert left recorded rather than raised."""
         try:
             return self._settle(business_key)
-        except ChainTransactionReverted:
+        except (ChainTransactionReverted, ChainCallRefused):
             return None
+
+    def _sign_queued(self, business_key: str) -> None:
+        """Give a queued transaction its nonce and signature; one the node refuses is
+        recorded as refused."""
+        refused: ChainCallRefused | None = None
+        with transaction(self.sessions) as session:
+            row = session.get_one(EvmTransaction, business_key)
+            if row.status != "queued":
+                return
+            try:
+                nonce = self._next_nonce(session)
+                row.raw_transaction, row.tx_hash = self._sign(row.receiver, row.call_data, nonce)
+                row.nonce, row.status = nonce, "pending"
+            except ChainCallRefused as exc:
+                row.status, refused = "refused", exc
+            row.updated_at = self.clock.now()
+        if refused is not None:
+            raise refused
 
     def _next_nonce(self, session: Session) -> int:
         on_chain = self.w3.eth.get_transaction_count(self.account.address, "pending")
@@ -194,9 +244,16 @@ class TransactionSender:
 
     def _settle(self, business_key: str) -> SentTransaction:
         with self.sessions() as session:
+            status = session.get_one(EvmTransaction, business_key).status
+        if status == "queued":
+            self._sign_queued(business_key)
+        with self.sessions() as session:
             row = session.get_one(EvmTransaction, business_key)
             status, tx_hash, raw, nonce = row.status, row.tx_hash, row.raw_transaction, row.nonce
             receiver, data, block_number = row.receiver, row.call_data, row.block_number
+        if status == "refused":
+            raise ChainCallRefused(f"the chain refused {business_key!r}")
+        assert tx_hash is not None and raw is not None and nonce is not None
         if status == "reverted":
             raise ChainTransactionReverted(f"{business_key!r} reverted in block {block_number}")
         if status == "mined" and block_number is not None:
