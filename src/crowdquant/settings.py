@@ -94,8 +94,9 @@ class Settings(BaseSettings):
     retention_files_per_sweep: int = Field(default=500, gt=0)
     """The most submission files one hourly sweep deletes (purged and orphaned, each)."""
 
-    ledger_backend: Literal["sql"] = "sql"
-    """Where the books are kept (see crowdquant.ledger.backends): ``sql``, the database's."""
+    ledger_backend: Literal["sql", "evm"] = "sql"
+    """Where the books are kept (see crowdquant.ledger.backends): ``sql``, the database's;
+    ``evm``, the database's with the token's supply on an EVM chain (the ``evm_*`` settings)."""
 
     # The token and the stakes on an EVM chain (crowdquant.ledger.evm): the node, the
     # contracts, and the operator's key (from a keystore file or this environment, never the

@@ -9,6 +9,8 @@ balance from the journal and compares it with the balances table, checks every r
 conservation (NMR outside genesis and the burn sink = genesis − burned), and says plainly
 whether the books are sound; if not it names every problem and exits with code 1.
 
+`dispatch` sends the chain calls that committed posts queued (the `evm` backend), each once.
+
 `compile-contracts` compiles the token and tournament contracts (Vyper) into their ABI and
 bytecode; with `--check` it only says whether the written ones match a fresh compile.
 """
@@ -173,3 +175,20 @@ def compile_contracts(
         return
     for path in write_artifacts(folder):
         console.print(f"wrote {path}")
+
+
+@ledger_app.command("dispatch")
+def dispatch() -> None:
+    """Send the chain calls queued by committed posts, each once (the `evm` backend)."""
+    from crowdquant.ledger.evm.backend import EvmLedger
+
+    with operator() as ops:
+        books = ops.ledger
+        if not isinstance(books, EvmLedger):
+            console.print("the books are kept in the database only: nothing to send")
+            return
+        with ops.sessions() as session:
+            sent = books.dispatch(session)
+    for done in sent:
+        console.print(f"{done.business_key}: {done.tx_hash} in block {done.block_number}")
+    console.print(f"{len(sent)} chain call{'s' if len(sent) != 1 else ''} sent")
