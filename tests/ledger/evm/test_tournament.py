@@ -57,8 +57,14 @@ def test_a_round_run_by_the_operator_pays_each_claim_once_across_a_crash(
     before = {staker: chain.balance(staker) for staker in stakers}
     for model, staker in zip(models, stakers, strict=True):
         chain.send(f.authorizeStake(round_id, model, os.urandom(32), 10 * NMR), staker)
-    operator.pull_stakes(round_id, models)
+    # dave authorises a stake without allowing the contract his tokens, and never stakes
+    dave, nobody = chain.w3.eth.accounts[5], model_key(uuid.uuid4())
+    chain.send(chain.token.functions.transfer(dave, 10 * NMR), chain.operator)
+    unfunded = model_key(uuid.uuid4())
+    chain.send(f.authorizeStake(round_id, unfunded, os.urandom(32), 10 * NMR), dave)
+    operator.pull_stakes(round_id, [*models, unfunded, nobody])
     assert operator.pull_stakes(round_id, models) == []  # all in escrow already
+    assert f.stakes(round_id, unfunded).call()[3] is False
     assert operator.round(round_id).total_staked == 30 * NMR
 
     chain.travel_to(close + 20 * 86_400)

@@ -250,7 +250,7 @@ class TransactionSender:
         with self.sessions() as session:
             row = session.get_one(EvmTransaction, business_key)
             status, tx_hash, raw, nonce = row.status, row.tx_hash, row.raw_transaction, row.nonce
-            receiver, data, block_number = row.receiver, row.call_data, row.block_number
+            block_number = row.block_number
         if status == "refused":
             raise ChainCallRefused(f"the chain refused {business_key!r}")
         assert tx_hash is not None and raw is not None and nonce is not None
@@ -260,13 +260,13 @@ class TransactionSender:
             return SentTransaction(business_key, tx_hash, block_number)
         receipt = self._receipt(tx_hash)
         if receipt is None and self._nonce_taken(nonce) and self._receipt(tx_hash) is None:
-            # another transaction took the nonce, so this one can never be mined: sign anew
+            # another transaction took the nonce, so this one can never be mined: it goes
+            # back to the queue and is signed anew
             with transaction(self.sessions) as session:
                 row = session.get_one(EvmTransaction, business_key)
-                row.nonce = self._next_nonce(session)
-                row.raw_transaction, row.tx_hash = self._sign(receiver, data, row.nonce)
-                row.updated_at = self.clock.now()
-                tx_hash, raw = row.tx_hash, row.raw_transaction
+                row.nonce = row.tx_hash = row.raw_transaction = None
+                row.status, row.updated_at = "queued", self.clock.now()
+            return self._settle(business_key)
         if receipt is None:
             self.broadcast(bytes.fromhex(raw.removeprefix("0x")))
             receipt = self._await_receipt(tx_hash)

@@ -66,10 +66,22 @@ class TournamentChain:
         return self.sender.send_call(f"round:{round_id}:create", call)
 
     def pull_stakes(self, round_id: int, models: Sequence[bytes]) -> list[SentTransaction]:
-        """Pull the authorised stakes of `models` not yet in escrow, in batches."""
+        """Pull, in batches, the authorised stakes of `models` not yet in escrow whose
+        stakers hold and allow enough (one that does not would fail its whole batch)."""
         self.sender.resume()
-        stakes = self.tournament.functions.stakes
-        left = [model for model in models if not stakes(round_id, model).call()[3]]
+        stakes, token = self.tournament.functions.stakes, self.token.functions
+        spendable: dict[str, int] = {}
+        left = []
+        for model in models:
+            staker, _, amount, locked, _ = stakes(round_id, model).call()
+            if locked or int(staker, 16) == 0:
+                continue
+            if staker not in spendable:
+                allowed = token.allowance(staker, self.tournament.address).call()
+                spendable[staker] = min(allowed, token.balanceOf(staker).call())
+            if amount <= spendable[staker]:
+                spendable[staker] -= amount
+                left.append(model)
         sent = []
         for start in range(0, len(left), MAX_BATCH):
             batch = left[start : start + MAX_BATCH]
