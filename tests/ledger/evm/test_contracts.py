@@ -8,6 +8,7 @@ import os
 import pytest
 
 from crowdquant.ledger.evm.artifacts import load_artifact
+from crowdquant.ledger.evm.authorization import StakeAuthorization
 from crowdquant.payouts.merkle import StakeClaim, claim_leaf, claim_tree
 from tests.ledger.evm.conftest import DAY, NMR, SUPPLY, Chain, model_key, reverts
 
@@ -298,7 +299,51 @@ def test_no_function_moves_escrow_or_upgrades(name: str) -> None:
             "stakes", "lastRoundId", "totalHeld", "transferOwnership", "acceptOwnership",
             "setOperator", "pause", "unpause", "recover", "createRound", "authorizeStake",
             "pullStake", "pullStakes", "resolveRound", "leafOf", "claim", "claimMany",
-            "rescueStake",
+            "rescueStake", "nonces", "DOMAIN_SEPARATOR", "authorizeStakeBySig",
         },
     }[name]  # fmt: skip
     assert functions == expected
+
+
+def test_a_signed_authorisation_stakes_for_its_signer_once(chain: Chain) -> None:
+    from eth_account import Account
+
+    f = chain.tournament.functions
+    close = chain.open_round(ROUND)
+    wallet = Account.create()  # a participant's wallet, with no gas of its own
+    chain.send(chain.token.functions.transfer(wallet.address, 10 * NMR), chain.operator)
+    chain_id, address = chain.w3.eth.chain_id, chain.tournament.address
+    model = model_key()
+    auth = StakeAuthorization(ROUND, model, os.urandom(32), 4 * NMR, wallet.address, 0, close)
+    signature = auth.sign(wallet, chain_id, address)
+
+    forged = StakeAuthorization(
+        ROUND, model, auth.submission_hash, 9 * NMR, wallet.address, 0, close
+    )
+    with reverts("invalid signature"):  # a larger amount than signed
+        chain.send(f.authorizeStakeBySig(*forged.arguments(signature)), chain.operator)
+    other = auth.sign(Account.create(), chain_id, address)
+    with reverts("invalid signature"):  # signed by another key
+        chain.send(f.authorizeStakeBySig(*auth.arguments(other)), chain.operator)
+
+    chain.send(f.authorizeStakeBySig(*auth.arguments(signature)), chain.operator)
+    staker, submission, amount, locked, _ = f.stakes(ROUND, model).call()
+    assert (staker, submission, amount, locked) == (
+        wallet.address,
+        auth.submission_hash,
+        4 * NMR,
+        False,
+    )
+    assert f.nonces(wallet.address).call() == 1
+    with reverts("invalid signature"):  # replayed: the nonce has moved on
+        chain.send(f.authorizeStakeBySig(*auth.arguments(signature)), chain.operator)
+
+    late = StakeAuthorization(
+        ROUND, model_key(), os.urandom(32), NMR, wallet.address, 1, close - 100
+    )
+    chain.travel_to(close - 50)  # the round is open, the authorisation's deadline has passed
+    with reverts("authorisation expired"):
+        chain.send(
+            f.authorizeStakeBySig(*late.arguments(late.sign(wallet, chain_id, address))),
+            chain.operator,
+        )

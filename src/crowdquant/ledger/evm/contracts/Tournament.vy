@@ -1,7 +1,8 @@
 # pragma version 0.4.3
 """
 @title Per-round stakes with Merkle claims
-@notice A participant authorises a stake for a round, tied to the hash of one submission;
+@notice A participant authorises a stake for a round, tied to the hash of one submission
+        (sending it, or signing it for anyone to send: EIP-712);
         the stake is pulled into escrow before the round closes and stays locked until the
         round resolves. At resolution the operator posts one Merkle root of the claims
         (model, stake returned, reward, burn), burns the round's burns and funds its
@@ -100,6 +101,14 @@ event OwnershipTransferred:
     previous: indexed(address)
     owner: indexed(address)
 
+DOMAIN_TYPEHASH: constant(bytes32) = keccak256(
+    "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+)
+AUTHORIZATION_TYPEHASH: constant(bytes32) = keccak256(
+    "StakeAuthorization(uint256 roundId,bytes32 model,bytes32 submissionHash,uint256 amount,address staker,uint256 nonce,uint256 deadline)"
+)
+NAME_HASH: constant(bytes32) = keccak256("crowdquant Tournament")
+VERSION_HASH: constant(bytes32) = keccak256("1")
 MAX_PROOF: constant(uint256) = 32
 MAX_BATCH: constant(uint256) = 256
 RESCUE_DELAY: public(constant(uint256)) = 180 * 86400
@@ -114,6 +123,7 @@ paused: public(bool)
 rounds: public(HashMap[uint256, Round])
 stakes: public(HashMap[uint256, HashMap[bytes32, Stake]])
 lastRoundId: public(uint256)
+nonces: public(HashMap[address, uint256])
 # tokens held for stakers: the stakes of unresolved rounds and the unclaimed payouts
 totalHeld: public(uint256)
 
@@ -228,24 +238,84 @@ def _before_close(roundId: uint256):
     assert block.timestamp < closeTime, "round is closed"
 
 
-@external
-def authorizeStake(roundId: uint256, model: bytes32, submissionHash: bytes32, amount: uint256):
-    """@notice Authorise a stake of `amount` on `model` for a round, tied to one submission's
-            hash; the tokens move when the stake is pulled (the caller approves this
-            contract for them)."""
+@internal
+def _authorize(
+    roundId: uint256, model: bytes32, submissionHash: bytes32, amount: uint256, staker: address
+):
     self._not_paused()
     self._before_close(roundId)
     assert amount > 0, "stake is zero"
     assert submissionHash != empty(bytes32), "no submission hash"
     current: Stake = self.stakes[roundId][model]
     assert not current.locked, "stake already locked"
-    assert current.staker == empty(address) or current.staker == msg.sender, "model staked by another"
+    assert current.staker == empty(address) or current.staker == staker, "model staked by another"
     self.stakes[roundId][model] = Stake(
-        staker=msg.sender, submissionHash=submissionHash, amount=amount, locked=False, claimed=False
+        staker=staker, submissionHash=submissionHash, amount=amount, locked=False, claimed=False
     )
     log StakeAuthorized(
-        roundId=roundId, model=model, staker=msg.sender, submissionHash=submissionHash, amount=amount
+        roundId=roundId, model=model, staker=staker, submissionHash=submissionHash, amount=amount
     )
+
+
+@external
+def authorizeStake(roundId: uint256, model: bytes32, submissionHash: bytes32, amount: uint256):
+    """@notice Authorise a stake of `amount` on `model` for a round, tied to one submission's
+            hash; the tokens move when the stake is pulled (the caller approves this
+            contract for them)."""
+    self._authorize(roundId, model, submissionHash, amount, msg.sender)
+
+
+@external
+@view
+def DOMAIN_SEPARATOR() -> bytes32:
+    """@notice The EIP-712 domain of stake authorisations signed for this contract."""
+    return self._domain_separator()
+
+
+@internal
+@view
+def _domain_separator() -> bytes32:
+    return keccak256(abi_encode(DOMAIN_TYPEHASH, NAME_HASH, VERSION_HASH, chain.id, self))
+
+
+@external
+def authorizeStakeBySig(
+    roundId: uint256,
+    model: bytes32,
+    submissionHash: bytes32,
+    amount: uint256,
+    staker: address,
+    deadline: uint256,
+    v: uint8,
+    r: bytes32,
+    s: bytes32,
+):
+    """@notice `authorizeStake` for `staker`, who signed it (EIP-712 `StakeAuthorization`
+            with their next nonce, valid until `deadline`); anyone may submit it, once."""
+    assert block.timestamp <= deadline, "authorisation expired"
+    nonce: uint256 = self.nonces[staker]
+    digest: bytes32 = keccak256(
+        concat(
+            b"\x19\x01",
+            self._domain_separator(),
+            keccak256(
+                abi_encode(
+                    AUTHORIZATION_TYPEHASH,
+                    roundId,
+                    model,
+                    submissionHash,
+                    amount,
+                    staker,
+                    nonce,
+                    deadline,
+                )
+            ),
+        )
+    )
+    signer: address = ecrecover(digest, v, r, s)
+    assert signer != empty(address) and signer == staker, "invalid signature"
+    self.nonces[staker] = nonce + 1
+    self._authorize(roundId, model, submissionHash, amount, staker)
 
 
 @internal
