@@ -50,6 +50,7 @@ class EvmLedger:
         self._books = SqlLedger(clock)
         self._w3: Web3 | None = None
         self._senders: dict[int, TransactionSender] = {}
+        self._token: Contract | None = None
 
     # -- the chain, connected when first needed ---------------------------------------------
 
@@ -61,7 +62,9 @@ class EvmLedger:
 
     @property
     def token(self) -> Contract:
-        return bind(self.w3, "Token", self.config.token_address)
+        if self._token is None:
+            self._token = bind(self.w3, "Token", self.config.token_address)
+        return self._token
 
     def sender(self, session: Session) -> TransactionSender:
         """The sender on the operator's key that records in `session`'s database."""
