@@ -1,7 +1,7 @@
 """`scripts/check`, the README's test command: it installs the system packages the tests
-need and the machine lacks (with apt, as root or through sudo), then runs the whole check.
-Run here with stand-ins for `apt-get`, `sudo`, `id` and `uv` (and the real `env`) on a PATH
-that has no Chromium."""
+need and the machine lacks (with apt, as root or through sudo; anvil with npm), then runs the
+whole check. Run here with stand-ins for `apt-get`, `sudo`, `id`, `uv` and `npm` (and the real
+`env`) on a PATH that has no Chromium; anvil is taken as installed unless a test says not."""
 
 from __future__ import annotations
 
@@ -17,12 +17,21 @@ STAND_IN = '#!/bin/bash\necho "${0##*/} $*" >> "$CALLS"\n'
 
 
 def _check(
-    tmp_path: Path, *, user: int, sudo: bool = True, apt: bool = True, **env: str
+    tmp_path: Path,
+    *,
+    user: int,
+    sudo: bool = True,
+    apt: bool = True,
+    npm: bool = False,
+    check: Path = CHECK,
+    **env: str,
 ) -> tuple[subprocess.CompletedProcess[str], list[str]]:
     """Run the script with a PATH of stand-ins only; what it answered and what it ran."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     tools = {"uv": STAND_IN, "id": f"#!/bin/bash\necho {user}\n"}
+    if npm:
+        tools["npm"] = STAND_IN
     if apt:
         tools["apt-get"] = STAND_IN
     if sudo:  # runs what it is given, as a real sudo would once the password is right
@@ -33,8 +42,13 @@ def _check(
     (bin_dir / "env").symlink_to("/usr/bin/env")
     calls = tmp_path / "calls"
     done = subprocess.run(
-        ["/bin/bash", str(CHECK), "-k", "demo"],
-        env={"PATH": str(bin_dir), "CALLS": str(calls), **env},
+        ["/bin/bash", str(check), "-k", "demo"],
+        env={
+            "PATH": str(bin_dir),
+            "CALLS": str(calls),
+            "CROWDQUANT_TEST_ANVIL": "/opt/anvil",
+            **env,
+        },
         capture_output=True,
         text=True,
         timeout=60,
@@ -81,6 +95,56 @@ def test_without_apt_it_names_the_packages_and_runs_nothing(tmp_path: Path) -> N
     assert done.returncode == 1
     assert "the tests need chromium (Debian's packages): install them" in done.stderr
     assert calls == []
+
+
+def _bare_checkout(tmp_path: Path, anvil: str | None) -> Path:
+    """A copy of the script in a checkout of its own, with anvil `anvil` installed there."""
+    checkout = tmp_path / "checkout"
+    (checkout / "scripts").mkdir(parents=True)
+    check = checkout / "scripts" / "check"
+    check.write_text(CHECK.read_text())
+    if anvil is not None:
+        package = checkout / ".evm-node" / "node_modules" / "@foundry-rs" / "anvil-linux-amd64"
+        package.mkdir(parents=True)
+        (package / "package.json").write_text(f'{{"name": "x", "version": "{anvil}"}}')
+    return check
+
+
+@pytest.mark.parametrize("installed", [None, "1.6.0"])
+def test_it_installs_the_pinned_anvil_with_npm_into_the_checkout(
+    tmp_path: Path, installed: str | None
+) -> None:
+    check = _bare_checkout(tmp_path, installed)
+    done, calls = _check(
+        tmp_path, user=0, npm=True, check=check, CROWDQUANT_TEST_ANVIL="",
+        CROWDQUANT_TEST_CHROMIUM="/opt/chrome", **POSTGRES,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert calls == [
+        "npm install --prefix .evm-node --no-audit --no-fund --no-save --loglevel=error "
+        "@foundry-rs/anvil-linux-amd64@1.7.1",
+        "uv run --locked scripts/test -k demo",
+    ]
+
+
+def test_the_pinned_anvil_already_there_is_kept(tmp_path: Path) -> None:
+    check = _bare_checkout(tmp_path, "1.7.1")
+    done, calls = _check(
+        tmp_path, user=0, npm=True, check=check, CROWDQUANT_TEST_ANVIL="",
+        CROWDQUANT_TEST_CHROMIUM="/opt/chrome", **POSTGRES,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert calls == ["uv run --locked scripts/test -k demo"]
+
+
+def test_without_npm_it_installs_npm_with_apt_first(tmp_path: Path) -> None:
+    check = _bare_checkout(tmp_path, None)
+    done, calls = _check(
+        tmp_path, user=0, check=check, CROWDQUANT_TEST_ANVIL="",
+        CROWDQUANT_TEST_CHROMIUM="/opt/chrome", **POSTGRES,
+    )  # fmt: skip
+    assert calls[:2] == ["apt-get update", "apt-get install -y npm"]
+    assert done.returncode != 0  # the stand-in apt-get installed no npm to run
 
 
 def test_ci_runs_the_readme_command() -> None:

@@ -94,8 +94,27 @@ class Settings(BaseSettings):
     retention_files_per_sweep: int = Field(default=500, gt=0)
     """The most submission files one hourly sweep deletes (purged and orphaned, each)."""
 
-    ledger_backend: Literal["sql"] = "sql"
-    """Where the books are kept (see crowdquant.ledger.backends): ``sql``, the database's."""
+    ledger_backend: Literal["sql", "evm"] = "sql"
+    """Where the books are kept (see crowdquant.ledger.backends): ``sql``, the database's;
+    ``evm``, the database's with the token's supply on an EVM chain (the ``evm_*`` settings)."""
+
+    # The token and the stakes on an EVM chain (crowdquant.ledger.evm): the node, the
+    # contracts, and the operator's key (from a keystore file or this environment, never the
+    # database).
+    evm_rpc_url: str | None = None
+    """The chain's JSON-RPC endpoint, e.g. ``http://127.0.0.1:8545``."""
+    evm_chain_id: int | None = Field(default=None, gt=0)
+    """The chain the node must be on (checked when connecting): refuses a wrong network."""
+    evm_token_address: str | None = None
+    evm_tournament_address: str | None = None
+    evm_operator_keystore: Path | None = None
+    """An encrypted JSON keystore holding the operator's key (with the password below)."""
+    evm_operator_keystore_password: SecretStr | None = None
+    evm_operator_key: SecretStr | None = None
+    """The operator's private key itself (hex), where no keystore file is used."""
+    evm_confirmations: int = Field(default=1, ge=1)
+    """Blocks that must include a transaction (itself counted) before it counts as done."""
+    evm_receipt_timeout_seconds: float = Field(default=120.0, gt=0)
 
     # Outgoing mail (sign-up links): see crowdquant.mail.
     mail_backend: Literal["console", "smtp"] | None = None

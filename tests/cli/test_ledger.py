@@ -1,4 +1,4 @@
-"""`crowdquant ledger genesis|grant|fund-prizes|audit`, as an operator types them."""
+"""`crowdquant ledger genesis|grant|fund-prizes|audit|dispatch`, as an operator types them."""
 
 from __future__ import annotations
 
@@ -160,3 +160,8 @@ def test_fund_prizes_puts_usd_into_a_tournaments_prize_pool(home: Path) -> None:
     assert code == 1 and "no tournament 2" in missing
     code, audit = _run("audit")
     assert code == 0 and "3,603.05 USD" in audit
+
+
+def test_dispatch_on_the_database_books_has_nothing_to_send(home: Path) -> None:
+    code, output = _run("dispatch")
+    assert (code, output) == (0, "the books are kept in the database only: nothing to send")

@@ -8,12 +8,18 @@ says so and mints nothing. `audit` verifies the hash chain over the journal, reb
 balance from the journal and compares it with the balances table, checks every rule and
 conservation (NMR outside genesis and the burn sink = genesis − burned), and says plainly
 whether the books are sound; if not it names every problem and exits with code 1.
+
+`dispatch` sends the chain calls that committed posts queued (the `evm` backend), each once.
+
+`compile-contracts` compiles the token and tournament contracts (Vyper) into their ABI and
+bytecode; with `--check` it only says whether the written ones match a fresh compile.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
@@ -145,3 +151,44 @@ def audit() -> None:
         console.print(f"[red]problem:[/] {escape(problem.message)}", soft_wrap=True)
     console.print(f"[bold red]{report.verdict}[/]")
     raise typer.Exit(1)
+
+
+@ledger_app.command("compile-contracts")
+def compile_contracts(
+    build: Annotated[
+        Path | None,
+        typer.Option(help="where the ABI and bytecode go (default: the package's build folder)"),
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="write nothing; exit 1 if the written ones are stale")
+    ] = False,
+) -> None:
+    """Compile the token and tournament contracts into their ABI and bytecode."""
+    from crowdquant.ledger.evm.artifacts import BUILD, stale_artifacts, write_artifacts
+
+    folder = build or BUILD
+    if check:
+        stale = stale_artifacts(folder)
+        if stale:
+            raise _fail(f"stale or missing in {folder}: {', '.join(stale)}; compile them again")
+        console.print(f"the contracts in {folder} match their sources")
+        return
+    for path in write_artifacts(folder):
+        console.print(f"wrote {path}")
+
+
+@ledger_app.command("dispatch")
+def dispatch() -> None:
+    """Send the chain calls queued by committed posts, each once (the `evm` backend)."""
+    from crowdquant.ledger.evm.backend import EvmLedger
+
+    with operator() as ops:
+        books = ops.ledger
+        if not isinstance(books, EvmLedger):
+            console.print("the books are kept in the database only: nothing to send")
+            return
+        with ops.sessions() as session:
+            sent = books.dispatch(session)
+    for done in sent:
+        console.print(f"{done.business_key}: {done.tx_hash} in block {done.block_number}")
+    console.print(f"{len(sent)} chain call{'s' if len(sent) != 1 else ''} sent")

@@ -22,7 +22,13 @@ def _sql(settings: Settings, clock: Clock) -> Ledger:
     return SqlLedger(clock)
 
 
-BACKENDS: Mapping[str, LedgerFactory] = {"sql": _sql}
+def _evm(settings: Settings, clock: Clock) -> Ledger:
+    from crowdquant.ledger.evm.backend import EvmLedger
+
+    return EvmLedger(settings, clock)
+
+
+BACKENDS: Mapping[str, LedgerFactory] = {"sql": _sql, "evm": _evm}
 
 
 def ledger_from_settings(settings: Settings, clock: Clock) -> Ledger:

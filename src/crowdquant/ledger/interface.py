@@ -1,7 +1,8 @@
 """What services need from the ledger, whatever keeps it: one small protocol.
 
 The default backend is `crowdquant.ledger.sql.SqlLedger` (double-entry tables in the
-application's database); an EVM backend can follow behind the same protocol.
+application's database); `crowdquant.ledger.evm.backend.EvmLedger` keeps the same books with
+the token's supply on an EVM chain.
 
 Contract of every backend:
 

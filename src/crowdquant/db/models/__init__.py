@@ -3,6 +3,7 @@
 from crowdquant.db.models.accounts import Account, ApiKey, ApiScope, WebSession
 from crowdquant.db.models.datasets import DatasetFile
 from crowdquant.db.models.diagnostics import Diagnostics, DiagnosticsStatus
+from crowdquant.db.models.evm import EvmTransaction
 from crowdquant.db.models.fund import FundBook, FundReturn
 from crowdquant.db.models.leases import Lease
 from crowdquant.db.models.ledger import LedgerBalance, LedgerPosting, LedgerTransaction
@@ -27,6 +28,7 @@ __all__ = [
     "DatasetFile",
     "Diagnostics",
     "DiagnosticsStatus",
+    "EvmTransaction",
     "FundBook",
     "FundReturn",
     "Lease",

@@ -1,0 +1,45 @@
+"""Transactions sent to an EVM chain, one row per business event (`crowdquant.ledger.evm`).
+
+A row is written, with the signed transaction, before the transaction is broadcast, and the
+key is unique: after a crash the same signed transaction (same nonce, same hash) is sent
+again, so a business event is paid on chain at most once. `status`: ``queued`` (recorded
+with the business rows that call for it, not signed yet: no nonce, hash or bytes),
+``pending`` (signed, maybe broadcast), then ``mined``, ``reverted``, or ``refused`` (the
+node said the call would revert when it was signed). A transaction whose nonce another took
+is signed again with a new nonce (``tx_hash``, ``raw_transaction`` replaced).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from crowdquant.db.base import Base
+
+BUSINESS_KEY_LENGTH = 200
+
+
+class EvmTransaction(Base):
+    __tablename__ = "evm_transactions"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('queued', 'pending', 'mined', 'reverted', 'refused')",
+            name="evm_transaction_status",
+        ),
+    )
+
+    business_key: Mapped[str] = mapped_column(String(BUSINESS_KEY_LENGTH), primary_key=True)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    sender: Mapped[str] = mapped_column(String(42), index=True)
+    receiver: Mapped[str] = mapped_column(String(42))
+    call_data: Mapped[str] = mapped_column(Text)
+    """The call, 0x-prefixed hex: a retry with other data under the same key is refused."""
+    nonce: Mapped[int | None] = mapped_column(BigInteger)
+    tx_hash: Mapped[str | None] = mapped_column(String(66), unique=True)
+    raw_transaction: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    block_number: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
