@@ -16,8 +16,11 @@ import httpx
 import numerapi
 import pytest
 
-from crowdquant.db.models import Model
+from crowdquant.db.models import DatasetFile, Model
+from crowdquant.db.session import transaction
+from crowdquant.tournament.datasets import set_dataset_alias
 
+from ..tournament.live_market import stored_bytes
 from .test_numerapi import World, _predictions, world
 
 __all__ = ["world"]
@@ -205,3 +208,48 @@ def test_what_a_crowdquant_server_refuses_is_named(world: World, tmp_path: Path)
 
     with pytest.raises(ValueError, match="does not call submission webhooks"):
         napi.set_submission_webhook(world.model_id, "https://example.org/hook")
+
+
+def _publish(world: World, filename: str, content: bytes) -> None:
+    stored = world.storage.write(f"v1/{filename}", content)
+    with transaction(world.sessions) as session:
+        session.add(
+            DatasetFile(
+                version="v1",
+                filename=filename,
+                size=stored.size,
+                sha256=stored.sha256,
+                storage_key=stored.key,
+                published_at=world.clock.now(),
+            )
+        )
+
+
+def test_aliases_and_round_copies(world: World, tmp_path: Path) -> None:
+    _publish(world, "meta_model.parquet", b"the newest meta model")
+    _publish(world, "meta_model_3.parquet", b"round 3's meta model")
+    with transaction(world.sessions) as session:
+        set_dataset_alias(session, world.clock, "v5.2", "v1")
+    napi = numerapi.NumerAPI()
+
+    listed = napi.list_datasets()
+    assert {"v1/live.parquet", "v5.2/live.parquet", "v5.2/meta_model_3.parquet"} <= set(listed)
+    assert len(listed) == 2 * len([name for name in listed if name.startswith("v1/")])
+
+    def download(name: str, round_num: int | None = None) -> bytes:
+        dest = tmp_path / uuid.uuid4().hex / "file"
+        return Path(napi.download_dataset(name, str(dest), round_num=round_num)).read_bytes()
+
+    live = stored_bytes(world.storage, "v1/live_1.parquet")
+    assert download("v5.2/live.parquet") == download("v1/live.parquet") == live
+    # round_num: the round's own copy, or the newest before it, or the plain file
+    assert download("v5.2/live.parquet", round_num=1) == live
+    assert download("v5.2/live.parquet", round_num=842) == live
+    assert download("v5.2/meta_model.parquet", round_num=2) == b"the newest meta model"
+    assert download("v5.2/meta_model.parquet", round_num=3) == b"round 3's meta model"
+    assert download("v1/meta_model.parquet", round_num=842) == b"round 3's meta model"
+    # a live file is never older than asked: before round 1 there is none
+    with pytest.raises(ValueError, match=r"no published dataset file v1/live_0\.parquet"):
+        download("v5.2/live.parquet", round_num=0)
+    with pytest.raises(ValueError, match=r"no published dataset file v5\.3/live\.parquet"):
+        download("v5.3/live.parquet")

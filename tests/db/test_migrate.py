@@ -52,6 +52,7 @@ TABLES = SERVER_TABLES | {
     "leases",
     "rate_limit_hits",
     "sign_in_failures",
+    "dataset_aliases",
 }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import typer
 
+import crowdquant.cli.aliases  # noqa: F401 (adds `data alias` to data_app)
 from crowdquant.cli.data import data_app
 from crowdquant.cli.demo import demo
 from crowdquant.cli.fund import fund_app
