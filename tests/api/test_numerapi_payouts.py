@@ -508,6 +508,8 @@ def test_classic_rounds_pay_and_burn_as_computed_from_the_stored_scores(
         happened = world.tick_at(resolved_one)
         assert "round 1 of tournament 8 resolved" in happened
         assert "round 2 of tournament 8 resolved" not in happened
+        status = napi["carol"].pipeline_status(resolved_one.date().isoformat())
+        assert status["resolvedAt"] == resolved_one
         payouts = {one: resolve_classic(world, books, round_one, {"bob"})}
         check_books(world, books, CLASSIC)
         assert books.release["bob"] == 5 * NMR and books.release["carol"] == 0

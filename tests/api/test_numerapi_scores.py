@@ -255,6 +255,21 @@ def test_two_rounds_scored_day_by_day_and_read_back_with_numerapi(
         s["value"] for s in performances[1]["submissionScores"] if s["displayName"] == "corr"
     ]
     assert final_corr == [pytest.approx(finals[1].loc["carol", "corr"])]
+    with pytest.warns(DeprecationWarning):  # the alias by name
+        assert napi.round_model_performances("carol_model") == performances
+    intra = napi.intra_round_scores(t.models["carol"])
+    assert [p["roundNumber"] for p in intra] == [2, 1]
+    daily_corr = {
+        s["day"]: s["value"]
+        for s in intra[1]["intraRoundSubmissionScores"]
+        if s["displayName"] == "corr"
+    }
+    assert set(daily_corr) >= {1, 20}
+    assert daily_corr[20] == pytest.approx(finals[1].loc["carol", "corr"])
+
+    today = napi.pipeline_status(t.clock.now().date().isoformat())
+    assert today["isScoringDay"] is True
+    assert today["startedAt"] is not None and today["scoredAt"] >= today["startedAt"]
 
     profile = napi.public_user_profile("alice_model")
     assert profile["username"] == "alice_model"

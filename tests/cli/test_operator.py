@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import numerapi
 import numerapi.base_api
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -109,6 +110,7 @@ def test_tournament_rounds_and_server(home: Path) -> None:
     output = _ok("tournament", "create", "--number", "8", "--name", "classic",
                  "--cadence", "daily", "--rules", "classic", "--dataset", "v1")  # fmt: skip
     assert "created tournament 8" in output and "live.parquet" in output
+    assert "meta_model.parquet" in output
     assert (home / "files" / "v1" / "train.parquet").is_file()
     output = _ok("tournament", "list")
     assert "classic" in output and "daily" in output and "v1" in output
@@ -163,6 +165,15 @@ def test_tournament_rounds_and_server(home: Path) -> None:
         napi = numerapi.NumerAPI(public_id[1], secret[1])
         assert napi.get_current_round() == 1
         assert napi.get_account()["username"] == "carol"
+        # the validation meta model, published with the tournament, for any round_num
+        path = napi.download_dataset(
+            "v1/meta_model.parquet", str(home / "mm" / "meta_model.parquet"), round_num=842
+        )
+        meta_model = pd.read_parquet(path)
+        validation = pd.read_parquet(home / "files" / "v1" / "validation.parquet")
+        assert list(meta_model.columns) == ["numerai_meta_model"]
+        assert meta_model.index.name == "id"
+        assert set(meta_model.index) == set(validation.index)
     finally:
         numerapi.base_api.API_TOURNAMENT_URL = previous
     assert server.diagnostics.is_alive()  # diagnostics run beside the web server

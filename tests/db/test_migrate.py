@@ -53,6 +53,7 @@ TABLES = SERVER_TABLES | {
     "leases",
     "rate_limit_hits",
     "sign_in_failures",
+    "dataset_aliases",
 }
 
 
@@ -171,7 +172,7 @@ def test_downgrade_to_base_drops_everything_and_upgrade_rebuilds(database_url: s
 def test_upgrade_is_idempotent(database_url: str) -> None:
     migrate.upgrade(database_url)
     migrate.upgrade(database_url)
-    assert migrate.current(database_url) == migrate.head() == "0014"
+    assert migrate.current(database_url) == migrate.head() == "0015"
 
 
 def test_downgrade_to_0001_keeps_the_server_schema(database_url: str) -> None:

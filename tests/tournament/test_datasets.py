@@ -26,9 +26,13 @@ from crowdquant.tournament.datasets import (
     StoredCopyMismatch,
     UnknownDatasetFile,
     get_dataset_file,
+    list_dataset_aliases,
     list_dataset_files,
     list_dataset_versions,
     publish_dataset_version,
+    remove_dataset_alias,
+    set_dataset_alias,
+    version_named,
 )
 
 T0 = datetime(2026, 1, 3, 13, 0, tzinfo=UTC)
@@ -265,3 +269,40 @@ def test_a_failed_copy_inside_a_longer_transaction_keeps_earlier_work(
     with sessions() as session:
         assert list_dataset_versions(session) == ["v0"]
     assert {s.key.split("/")[0] for s in working.list()} == {"v0"}
+
+
+def test_aliases_name_a_published_version_and_refuse_what_would_confuse(
+    sessions: sessionmaker[Session],
+    clock: ManualClock,
+    storage: LocalStorage,
+    version: DatasetVersion,
+) -> None:
+    with sessions.begin() as session:
+        publish_dataset_version(session, clock, storage, version)
+        set_dataset_alias(session, clock, "v5.2", "v1")
+        set_dataset_alias(session, clock, "v5.1", "v1")
+    refusals = (
+        ("v5.0", "v9", "there is no published dataset version 'v9'"),
+        ("v1", "v5.2", "'v1' is a published version: an alias names none of its own"),
+        ("v5.0", "v5.2", "'v5.2' is itself an alias (of 'v1'): name that version"),
+        ("v1", "v1", "'v1' cannot be an alias of itself"),
+        ("a/b", "v1", "an alias has 1 to 64 characters and no '/'"),
+        ("", "v1", "an alias has 1 to 64 characters and no '/'"),
+    )
+    for alias, target, message in refusals:
+        with sessions.begin() as session, pytest.raises(DatasetError) as refused:
+            set_dataset_alias(session, clock, alias, target)
+        assert str(refused.value) == message
+    # a version cannot be published under an alias's name
+    with sessions.begin() as session, pytest.raises(DatasetError, match="an alias of 'v1'"):
+        publish_dataset_version(session, clock, storage, renamed(version, "v5.2"))
+    with sessions.begin() as session:
+        assert remove_dataset_alias(session, "v5.1") == "v1"
+        with pytest.raises(DatasetError, match=r"there is no dataset alias 'v5\.1'"):
+            remove_dataset_alias(session, "v5.1")
+    with sessions() as session:
+        assert list_dataset_aliases(session) == {"v5.2": "v1"}
+        assert version_named(session, "v5.2") == "v1"
+        assert version_named(session, "v1") == "v1"
+        assert list_dataset_versions(session) == ["v1"]
+        assert {row.version for row in list_dataset_files(session)} == {"v1"}

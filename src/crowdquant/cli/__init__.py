@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import typer
 
+import crowdquant.cli.aliases  # noqa: F401 (adds `data alias` to data_app)
 from crowdquant.cli.data import data_app
 from crowdquant.cli.demo import demo
 from crowdquant.cli.fund import fund_app
 from crowdquant.cli.ledger import ledger_app
+from crowdquant.cli.models import model_app
 from crowdquant.cli.operator import (
     account_app,
     db_app,
@@ -27,6 +29,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(tournament_app, name="tournament")
 app.add_typer(account_app, name="account")
 app.add_typer(key_app, name="key")
+app.add_typer(model_app, name="model")
 app.add_typer(round_app, name="round")
 app.add_typer(fund_app, name="fund")
 app.add_typer(ledger_app, name="ledger")

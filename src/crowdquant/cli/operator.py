@@ -19,6 +19,7 @@ from crowdquant.cli.data import _fail, console
 from crowdquant.db.enums import Cadence, Rules
 
 if TYPE_CHECKING:
+    import pandas as pd
     from sqlalchemy.orm import Session
 
     from crowdquant.clock import Clock, ManualClock
@@ -117,14 +118,21 @@ def create_published_tournament(
     cadence: Cadence,
     version: DatasetVersion,
 ) -> tuple[Tournament, list[str]]:
-    """Create a tournament on `version` and publish the version's files; their names."""
+    """Create a tournament on `version` and publish the version's files, and its validation
+    meta model file (the blend until rounds resolve); their names."""
     from crowdquant.tournament.datasets import publish_dataset_version
+    from crowdquant.tournament.meta_model_file import META_MODEL_FILE, publish_meta_model
     from crowdquant.tournament.tournaments import create_tournament
 
     tournament = create_tournament(session, ops.clock, number, name, rules, cadence, version)
     with console.status(f"publishing dataset version {version.version}"):
         files = publish_dataset_version(session, ops.clock, ops.storage, version)
-    return tournament, [row.filename for row in files]
+        publish_meta_model(session, ops.clock, ops.storage, version, tournament, _no_rounds)
+    return tournament, [row.filename for row in files] + [META_MODEL_FILE]
+
+
+def _no_rounds(round_: Round) -> pd.Series:
+    raise AssertionError("a new tournament has no resolved round")
 
 
 @tournament_app.command("create")

@@ -12,12 +12,17 @@ the same folder the round publisher writes each round's live file into.
 - It is all-or-nothing: if a copy fails or does not match, the files this call wrote are
   deleted and no row is added.
 
+A version may also be served under other names, its aliases (`set_dataset_alias`:
+``v5.2`` for ``v5.3``, as participants' scripts ask for either), and a file asked for a
+round is that round's own copy or the newest before it (`round_file`).
+
 Functions work inside the caller's transaction: they flush, never commit.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable
 
 from sqlalchemy import func, select
@@ -25,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from crowdquant.clock import Clock
 from crowdquant.data.release import DatasetVersion, ReleaseError
-from crowdquant.db.models import DatasetFile
+from crowdquant.db.models import DatasetAlias, DatasetFile
 from crowdquant.storage import FileStorage, validate_key
 from crowdquant.tournament.errors import ServiceError
 
@@ -93,6 +98,11 @@ def publish_dataset_version(
             f"dataset version {version.version!r} fails its manifest: {exc}"
         ) from exc
     wanted = _manifest_files(version)
+    aliased = _alias_row(session, version.version)
+    if aliased is not None:
+        raise DatasetError(
+            f"{version.version!r} is an alias of {aliased.version!r}: remove the alias first"
+        )
     recorded = {
         row.filename: row
         for row in session.scalars(
@@ -167,14 +177,100 @@ def get_dataset_file(session: Session, version: str, filename: str) -> DatasetFi
     return row
 
 
+# --- aliases and rounds ------------------------------------------------------------------------
+
+
+def _alias_row(session: Session, alias: str) -> DatasetAlias | None:
+    return session.scalar(select(DatasetAlias).where(DatasetAlias.alias == alias))
+
+
+def _published(session: Session, version: str) -> bool:
+    found = select(DatasetFile.id).where(DatasetFile.version == version).limit(1)
+    return session.scalar(found) is not None
+
+
+def set_dataset_alias(session: Session, clock: Clock, alias: str, version: str) -> DatasetAlias:
+    """Serve the published `version` also as `alias` (repointing an alias that exists)."""
+    if not alias or len(alias) > MAX_VERSION_LENGTH or "/" in alias:
+        raise DatasetError(f"an alias has 1 to {MAX_VERSION_LENGTH} characters and no '/'")
+    storage_key(alias, "x")  # the same characters as a version's name
+    if alias == version:
+        raise DatasetError(f"{alias!r} cannot be an alias of itself")
+    if _published(session, alias):
+        raise DatasetError(f"{alias!r} is a published version: an alias names none of its own")
+    target = _alias_row(session, version)
+    if target is not None:
+        raise DatasetError(
+            f"{version!r} is itself an alias (of {target.version!r}): name that version"
+        )
+    if not _published(session, version):
+        raise DatasetError(f"there is no published dataset version {version!r}")
+    row = _alias_row(session, alias)
+    if row is None:
+        row = DatasetAlias(alias=alias, version=version, created_at=clock.now())
+        session.add(row)
+    row.version = version
+    session.flush()
+    return row
+
+
+def remove_dataset_alias(session: Session, alias: str) -> str:
+    """Stop serving `alias`; the version it named."""
+    row = _alias_row(session, alias)
+    if row is None:
+        raise DatasetError(f"there is no dataset alias {alias!r}")
+    session.delete(row)
+    session.flush()
+    return row.version
+
+
+def list_dataset_aliases(session: Session) -> dict[str, str]:
+    """alias → version, by alias."""
+    rows = session.scalars(select(DatasetAlias).order_by(DatasetAlias.alias))
+    return {row.alias: row.version for row in rows}
+
+
+def version_named(session: Session, name: str) -> str:
+    """The version `name` is: an alias's version, else `name` itself."""
+    row = _alias_row(session, name)
+    return name if row is None else row.version
+
+
+def round_file(
+    session: Session, version: str, filename: str, round_number: int, moving: bool
+) -> DatasetFile:
+    """`filename` as published for round `round_number`: the round's own copy
+    (``<stem>_<round>.<suffix>``), else the newest copy of an earlier round, else (for a
+    file that is not `moving`, one whose plain name always holds the newest round's data)
+    the plain file."""
+    stem, dot, suffix = filename.rpartition(".")
+    if dot:
+        copy = re.compile(re.escape(stem) + r"_(\d+)\." + re.escape(suffix))
+        copies = {
+            int(found.group(1)): row
+            for row in list_dataset_files(session, version)
+            if (found := copy.fullmatch(row.filename)) and int(found.group(1)) <= round_number
+        }
+        if copies:
+            return copies[max(copies)]
+        if moving:
+            raise UnknownDatasetFile(version, f"{stem}_{round_number}.{suffix}")
+    return get_dataset_file(session, version, filename)
+
+
 __all__ = [
     "DatasetError",
     "DatasetFileConflict",
     "StoredCopyMismatch",
     "UnknownDatasetFile",
     "get_dataset_file",
+    "list_dataset_aliases",
     "list_dataset_files",
     "list_dataset_versions",
     "publish_dataset_version",
+    "remove_dataset_alias",
+    "round_file",
+    "set_dataset_alias",
     "storage_key",
+    "version_named",
 ]

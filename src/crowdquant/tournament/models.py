@@ -40,6 +40,16 @@ class NotYourModel(AccountError):  # noqa: N818
     default_message = "that model belongs to another account"
 
 
+class InvalidProfile(AccountError):  # noqa: N818
+    code = "invalid_profile"
+    default_message = "a model's bio or link is not valid"
+
+
+BIO_MAX = 1000
+LINK_TEXT_MAX = 100
+LINK_URL_MAX = 500
+
+
 def create_model(
     session: Session, clock: Clock, account: Account, tournament_number: int, name: str
 ) -> Model:
@@ -94,6 +104,15 @@ def list_models(
     return list(session.scalars(query))
 
 
+def list_all_models(session: Session, tournament_number: int | None = None) -> list[Model]:
+    """Every model, in one tournament or all, by tournament number then name (the operator's
+    view)."""
+    query = select(Model).join(Model.tournament).order_by(Tournament.number, Model.name)
+    if tournament_number is not None:
+        query = query.where(Model.tournament_id == get_tournament(session, tournament_number).id)
+    return list(session.scalars(query))
+
+
 def get_own_model(session: Session, account: Account, model_id: uuid.UUID | str) -> Model:
     """The model `model_id` (a UUID or its text), if it is `account`'s."""
     try:
@@ -105,6 +124,46 @@ def get_own_model(session: Session, account: Account, model_id: uuid.UUID | str)
         raise UnknownModel()
     if not owns(Viewer.participant(account), model):
         raise NotYourModel()
+    return model
+
+
+def set_model_bio(
+    session: Session, account: Account, model_id: uuid.UUID | str, bio: str | None
+) -> Model:
+    """Set (or, with an empty or None `bio`, clear) the public bio of one of `account`'s models."""
+    model = get_own_model(session, account, model_id)
+    text = (bio or "").strip()
+    if len(text) > BIO_MAX:
+        raise InvalidProfile(f"a model's bio is at most {BIO_MAX} characters, not {len(text)}")
+    model.bio = text or None
+    session.flush()
+    return model
+
+
+def set_model_link(
+    session: Session,
+    account: Account,
+    model_id: uuid.UUID | str,
+    link_text: str | None,
+    link_url: str | None,
+) -> Model:
+    """Set (or, with an empty or None `link_url`, clear) the public link of one of
+    `account`'s models: an http(s) URL, shown as `link_text` (the URL itself if none)."""
+    model = get_own_model(session, account, model_id)
+    url = (link_url or "").strip()
+    text = (link_text or "").strip()
+    if not url:
+        model.link_text = model.link_url = None
+        session.flush()
+        return model
+    if not url.lower().startswith(("https://", "http://")) or any(c.isspace() for c in url):
+        raise InvalidProfile(f"a model's link is an http:// or https:// URL, not {url!r}")
+    if len(url) > LINK_URL_MAX:
+        raise InvalidProfile(f"a model's link is at most {LINK_URL_MAX} characters")
+    if len(text) > LINK_TEXT_MAX:
+        raise InvalidProfile(f"a link's text is at most {LINK_TEXT_MAX} characters")
+    model.link_text, model.link_url = text or url, url
+    session.flush()
     return model
 
 

@@ -17,10 +17,11 @@ from crowdquant.data.keys import OperatorKeys
 from crowdquant.data.release import DatasetVersion
 from crowdquant.data.sources import SyntheticSource, load_panel, stored_source
 from crowdquant.data.sources.synthetic import SyntheticMarket
-from crowdquant.db.models import Tournament
+from crowdquant.db.models import Round, Tournament
 from crowdquant.fund.rounds import RoundMarket
 from crowdquant.settings import Settings
 from crowdquant.storage import FileStorage
+from crowdquant.tournament.meta_model_file import RoundTickers, ValidationMetaModel
 from crowdquant.tournament.rounds import FeedPublisher, LivePublisher, shift_weeks
 from crowdquant.tournament.rules import ruleset_of
 from crowdquant.tournament.rules2017_files import Rules2017Rounds
@@ -39,6 +40,8 @@ class TournamentRuntime:
     """The market its fund trades: without one, it keeps no fund."""
     market_ends: date | None = None
     """The last day of a recorded market (None for one that generates its days)."""
+    meta_model: ValidationMetaModel | None = None
+    """Publishes `meta_model.parquet` for the validation eras as rounds resolve."""
 
 
 NO_RUNTIME = TournamentRuntime()
@@ -69,7 +72,8 @@ def tournament_runtime(
         feed = MarketFeed(market, keys, config, has_volume=True)
         publisher = FeedPublisher(feed, storage, files_2017=files_2017)
         targets = FeedTargets(feed)
-        return TournamentRuntime(publisher, targets, targets)
+        meta_model = ValidationMetaModel(version, _tickers_of(targets))
+        return TournamentRuntime(publisher, targets, targets, meta_model=meta_model)
     panel = load_panel(source, config.min_stocks_per_era)
     feed = MarketFeed(HistoricalMarket(panel), keys, config, has_volume=panel.volume is not None)
     last = pd.Timestamp(panel.dates[-1]).date()
@@ -80,4 +84,14 @@ def tournament_runtime(
 
     publisher = FeedPublisher(feed, storage, market_date=market_date, files_2017=files_2017)
     targets = FeedTargets(feed, market_date)
-    return TournamentRuntime(publisher, targets, targets, market_ends=last)
+    meta_model = ValidationMetaModel(version, _tickers_of(targets))
+    return TournamentRuntime(publisher, targets, targets, market_ends=last, meta_model=meta_model)
+
+
+def _tickers_of(targets: FeedTargets) -> RoundTickers:
+    """A round's live ids → tickers, from the feed that published it (operator only)."""
+
+    def tickers(round_: Round) -> pd.Series:
+        return targets.live_era(round_).tickers
+
+    return tickers

@@ -63,6 +63,7 @@ from crowdquant.tournament.retention import Retention, sweep_submission_files
 from crowdquant.tournament.rounds import LivePublisher, current_round, open_round
 from crowdquant.tournament.runtime import NO_RUNTIME, TournamentRuntime
 from crowdquant.tournament.scoring import TargetSource, days_recorded, score_round
+from crowdquant.tournament.tournaments import get_tournament
 from crowdquant.tournament.uploads import sweep_abandoned_uploads
 
 logger = logging.getLogger(__name__)
@@ -409,6 +410,21 @@ class Scheduler:
                 events.append(self._failed(number, now, action, exc))
                 return events
             events.append(event)
+            if isinstance(event, RoundResolved):
+                events.extend(self._publish_meta_model(number, now))
+
+    def _publish_meta_model(self, number: int, now: datetime) -> list[Event]:
+        """Publish the validation meta model file again, now with the resolved round."""
+        publisher = self.runtime(number).meta_model
+        if publisher is None or self.storage is None:
+            return []
+        try:
+            with transaction(self.sessions) as session:
+                tournament = get_tournament(session, number)
+                publisher.publish(session, self.clock, self.storage, tournament)
+        except Exception as exc:
+            return [self._failed(number, now, "publish the meta model file", exc)]
+        return []
 
     def _open_due_round(
         self, listed: Tournament, now: datetime, publisher: LivePublisher

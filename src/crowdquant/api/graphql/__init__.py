@@ -52,8 +52,38 @@ READABLE_ERRORS: tuple[type[Exception], ...] = (
 logger = logging.getLogger(__name__)
 
 
+_HOSTED_MODELS = (
+    "a crowdquant server does not run uploaded models (model_upload): run your model"
+    " yourself and send its predictions with upload_predictions"
+)
+_ON_CHAIN_STAKES = (
+    "a crowdquant server has no on-chain (v3) staking: stake with stake_increase,"
+    " stake_decrease and stake_drain"
+)
+_WEBHOOKS = (
+    "a crowdquant server does not call submission webhooks: schedule your own runs and"
+    " send predictions with upload_predictions"
+)
+REFUSALS: dict[str, str] = {
+    "computePickleUploadAuth": _HOSTED_MODELS,
+    "createComputePickleUpload": _HOSTED_MODELS,
+    "computePickleDataVersions": _HOSTED_MODELS,
+    "computePickleDockerImages": _HOSTED_MODELS,
+    "v3StakeAuth": _ON_CHAIN_STAKES,
+    "v3StakeConfig": _ON_CHAIN_STAKES,
+    "v3StakeRound": _ON_CHAIN_STAKES,
+    "v3StakeClaim": _ON_CHAIN_STAKES,
+    "setSubmissionWebhook": _WEBHOOKS,
+    "triggerModelWebhook": _WEBHOOKS,
+}
+"""Root fields a crowdquant server does not serve, with what it does instead."""
+
+
 def _not_supported(_obj: Any, info: GraphQLResolveInfo[Any], **_args: Any) -> Any:
     # Named `_obj`, not `source`: create_submission-like fields have a `source` argument.
+    refusal = REFUSALS.get(info.field_name)
+    if refusal is not None:
+        raise NotSupported(refusal)
     raise NotSupported(f"{info.field_name} is not available on this server yet")
 
 
@@ -65,6 +95,7 @@ def build_schema() -> GraphQLSchema:
         rounds.query,
         datasets.query,
         accounts.query,
+        accounts.mutation,
         submissions.query,
         submissions.mutation,
         diagnostics.query,

@@ -1,4 +1,6 @@
-"""`account` and `model`: the caller's own account, keys and models (API key scope `read`).
+"""`account` and `model`: the caller's own account, keys and models (API key scope `read`);
+`accountProfile`: anyone's models by username (public); `setUserBio` and `setUserLink`: a
+model's public bio and link (scope `upload`).
 
 The account's `availableNmr` and `walletTxns` come from the ledger (`stakes.py`); `v2Stake`
 (numerai's on-chain stake record) is null: stakes are changed with `v2ChangeStake`.
@@ -8,18 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from ariadne import QueryType
+from ariadne import MutationType, QueryType
 from graphql import GraphQLResolveInfo
 from sqlalchemy.orm import Session
 
 from crowdquant.api.graphql.context import context_of, iso, required
 from crowdquant.api.graphql.rounds import render_round
 from crowdquant.db.models import ApiScope, Model, Submission, SubmissionStatus
-from crowdquant.tournament.accounts import list_api_keys
-from crowdquant.tournament.models import get_own_model, list_models
+from crowdquant.tournament.accounts import get_account, list_api_keys
+from crowdquant.tournament.models import get_own_model, list_models, set_model_bio, set_model_link
 from crowdquant.tournament.submissions import counting_submission
 
 query = QueryType()
+mutation = MutationType()
 
 
 def render_submission(session: Session, submission: Submission) -> dict[str, Any]:
@@ -82,3 +85,45 @@ def resolve_model(
     account = context.account(ApiScope.READ)
     model = get_own_model(context.session, account, required(modelId, "modelId"))
     return render_model(context.session, model)
+
+
+@query.field("accountProfile")
+def resolve_account_profile(
+    _obj: Any,
+    info: GraphQLResolveInfo[Any],
+    username: str | None = None,
+    tournament: int | None = None,
+) -> dict[str, Any]:
+    """An account's models in `tournament` (every tournament without it): public, as on
+    the leaderboards."""
+    session = context_of(info).session
+    account = get_account(session, str(required(username, "username")))
+    models = list_models(session, account, tournament)
+    return {"models": [{"id": str(model.id), "displayName": model.name} for model in models]}
+
+
+@mutation.field("setUserBio")
+def resolve_set_bio(
+    _obj: Any,
+    info: GraphQLResolveInfo[Any],
+    value: str | None = None,
+    modelId: str | None = None,
+) -> bool:
+    context = context_of(info)
+    account = context.account(ApiScope.UPLOAD)
+    set_model_bio(context.session, account, required(modelId, "modelId"), value)
+    return True
+
+
+@mutation.field("setUserLink")
+def resolve_set_link(
+    _obj: Any,
+    info: GraphQLResolveInfo[Any],
+    linkText: str | None = None,
+    linkUrl: str | None = None,
+    modelId: str | None = None,
+) -> bool:
+    context = context_of(info)
+    account = context.account(ApiScope.UPLOAD)
+    set_model_link(context.session, account, required(modelId, "modelId"), linkText, linkUrl)
+    return True

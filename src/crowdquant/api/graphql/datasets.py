@@ -2,9 +2,11 @@
 
 Files are named ``<version>/<filename>`` as numerapi expects (``v1/live.parquet``); a bare
 filename (``numerai_tournament_data.csv``, as 2017 scripts ask) is a file of the version of
-the ``tournament`` numerapi sends. With ``round: N``, ``live.parquet`` means that round's
-own live file ``live_N.parquet``, and the 2017 files that round's own
-(``numerai_tournament_data_N.csv``).
+the ``tournament`` numerapi sends. With ``round: N``, any file means that round's own copy
+(``live.parquet`` → ``live_N.parquet``, ``numerai_tournament_data.csv`` →
+``numerai_tournament_data_N.csv``) or the newest copy before it, else the file itself (for
+a file that holds only the newest round's data, such as ``live.parquet``, that is an error).
+A version's aliases (`crowdquant data alias`) serve and list its files under their names.
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ from crowdquant.http.signing import DOWNLOAD_TTL
 from crowdquant.tournament.datasets import (
     UnknownDatasetFile,
     get_dataset_file,
+    list_dataset_aliases,
     list_dataset_files,
+    round_file,
+    version_named,
 )
-from crowdquant.tournament.rounds import own_filename
+from crowdquant.tournament.rounds import MOVING_FILENAMES
 from crowdquant.tournament.tournaments import get_tournament
 from crowdquant.tournament.visibility import dataset_file_visible
 
@@ -31,8 +36,11 @@ query = QueryType()
 @query.field("listDatasets")
 def resolve_list_datasets(_obj: Any, info: GraphQLResolveInfo[Any], **_args: Any) -> list[str]:
     session = context_of(info).session
-    rows = list_dataset_files(session)
-    return [f"{row.version}/{row.filename}" for row in rows if dataset_file_visible(row)]
+    rows = [row for row in list_dataset_files(session) if dataset_file_visible(row)]
+    names = [f"{row.version}/{row.filename}" for row in rows]
+    for alias, version in list_dataset_aliases(session).items():
+        names += [f"{alias}/{row.filename}" for row in rows if row.version == version]
+    return names
 
 
 @query.field("dataset")
@@ -52,9 +60,11 @@ def resolve_dataset(
         version, _, name = wanted.partition("/")
     if not version or not name:
         raise ApiError(f"a dataset file is named <version>/<file>, not {filename!r}")
-    if round is not None:
-        name = own_filename(round, name)
-    row = get_dataset_file(context.session, version, name)
+    served = version_named(context.session, version)
+    if round is None:
+        row = get_dataset_file(context.session, served, name)
+    else:
+        row = round_file(context.session, served, name, round, name in MOVING_FILENAMES)
     if not dataset_file_visible(row):
         raise UnknownDatasetFile(version, name)
     return context.signed_url("GET", row.storage_key, DOWNLOAD_TTL)

@@ -1,16 +1,19 @@
-"""`rounds`: the current round (``number: 0``), one round, or a tournament's rounds."""
+"""`rounds`: the current round (``number: 0``), one round, or a tournament's rounds;
+`pipelineStatus`: what a tournament's pipeline did on one day."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from ariadne import QueryType
 from graphql import GraphQLResolveInfo
 
-from crowdquant.api.graphql.context import context_of, iso, required
+from crowdquant.api.graphql.context import ApiError, context_of, iso, required
 from crowdquant.db.models import Round, RoundStatus
+from crowdquant.tournament.pipeline import pipeline_status, tournament_number_of
 from crowdquant.tournament.rounds import current_round, get_round, list_rounds
-from crowdquant.tournament.tournaments import get_tournament
+from crowdquant.tournament.tournaments import get_tournament, list_tournaments
 
 query = QueryType()
 
@@ -67,3 +70,35 @@ def resolve_rounds(
     if limit is not None:
         rounds = rounds[: max(limit, 0)]
     return [render_round(round_) for round_ in rounds]
+
+
+@query.field("pipelineStatus")
+def resolve_pipeline_status(
+    _obj: Any,
+    info: GraphQLResolveInfo[Any],
+    date: str | None = None,
+    tournament: str | None = None,
+) -> dict[str, Any]:
+    context = context_of(info)
+    session = context.session
+    name = str(required(tournament, "tournament"))
+    number = tournament_number_of(list_tournaments(session), name)
+    if number is None:
+        raise ApiError(f"there is no tournament named {name!r}")
+    day = context.clock.now().date() if date is None else _day(date)
+    status = pipeline_status(session, context.clock, get_tournament(session, number), day)
+    return {
+        "tournament": name,
+        "isScoringDay": status.is_scoring_day,
+        "dataReadyAt": iso(status.data_ready_at),
+        "startedAt": iso(status.started_at),
+        "scoredAt": iso(status.scored_at),
+        "resolvedAt": iso(status.resolved_at),
+    }
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ApiError(f"a date is YYYY-MM-DD, not {text!r}") from None

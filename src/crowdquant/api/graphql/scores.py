@@ -151,7 +151,7 @@ def resolve_profile(
         "id": str(model.id),
         "username": model.name,
         "startDate": iso(model.created_at),
-        "bio": None,
+        "bio": model.bio,
         "nmrStaked": nmr_text(mine.stake),
         "stakeValue": nmr_text(mine.stake),
         "dailyModelPerformances": _daily_performances(session, history, mine),

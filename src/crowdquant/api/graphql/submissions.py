@@ -12,6 +12,9 @@
    validation is recorded as an invalid submission, as the service does, and the mutation
    answers a GraphQL error carrying the validator's message, so numerapi raises it.
 
+`submissionDownloadAuth(id)` answers a signed GET URL for one of the caller's stored
+submissions, with its uploaded filename (numerapi's `download_submission`).
+
 Only the model's own key prefix is accepted in step 3, so one cannot submit another
 model's upload (`tournament/uploads.py`, shared with diagnostics). Raw uploads never
 followed by step 3 are swept by the scheduler a day later.
@@ -33,11 +36,13 @@ from crowdquant.api.graphql.context import (
 )
 from crowdquant.api.graphql.uploads import resolve_upload_auth, uploader
 from crowdquant.db.models import ApiScope, SubmissionStatus
+from crowdquant.http.signing import DOWNLOAD_TTL
 from crowdquant.http.throttle import Action
 from crowdquant.tournament.rounds import current_round
 from crowdquant.tournament.submissions import (
     RoundNotOpen,
     check_upload,
+    downloadable_submission,
     list_submissions,
     record_upload,
     round_live_ids,
@@ -104,3 +109,16 @@ def resolve_submissions(
     account = context.account(ApiScope.READ)
     found = list_submissions(context.session, account, modelId)
     return [render_submission(context.session, submission) for submission in found]
+
+
+@query.field("submissionDownloadAuth")
+def resolve_submission_download_auth(
+    _obj: Any,
+    info: GraphQLResolveInfo[Any],
+    id: str | None = None,
+) -> dict[str, str]:
+    context = context_of(info)
+    account = context.account(ApiScope.READ)
+    submission = downloadable_submission(context.session, account, str(required(id, "id")))
+    url = context.signed_url("GET", submission.file_key, DOWNLOAD_TTL)
+    return {"filename": submission.filename, "url": url}

@@ -1,7 +1,7 @@
 """Every table, one module per family; importing this package registers them all on `Base`."""
 
 from crowdquant.db.models.accounts import Account, ApiKey, ApiScope, WebSession
-from crowdquant.db.models.datasets import DatasetFile
+from crowdquant.db.models.datasets import DatasetAlias, DatasetFile
 from crowdquant.db.models.diagnostics import Diagnostics, DiagnosticsStatus
 from crowdquant.db.models.evm import EvmTransaction
 from crowdquant.db.models.fund import FundBook, FundReturn
@@ -25,6 +25,7 @@ __all__ = [
     "ApiKey",
     "ApiScope",
     "Cadence",
+    "DatasetAlias",
     "DatasetFile",
     "Diagnostics",
     "DiagnosticsStatus",

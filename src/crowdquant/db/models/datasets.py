@@ -28,3 +28,13 @@ class DatasetFile(HasId, Base):
     sha256: Mapped[str] = mapped_column(String(64))
     storage_key: Mapped[str] = mapped_column(String(512))
     published_at: Mapped[datetime]
+
+
+class DatasetAlias(HasId, Base):
+    """Another name under which a published version is served (``v5.2`` for ``v5.3``)."""
+
+    __tablename__ = "dataset_aliases"
+
+    alias: Mapped[str] = mapped_column(String(64), unique=True)
+    version: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]

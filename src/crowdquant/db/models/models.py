@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crowdquant.db.base import Base, HasId, enum_type
@@ -46,6 +46,11 @@ class Model(HasId, Base):
     payout_mode: Mapped[PayoutMode] = mapped_column(
         enum_type(PayoutMode, "payout_mode"), default=PayoutMode.COMPOUND
     )
+    bio: Mapped[str | None] = mapped_column(Text)
+    """The owner's public words about the model (numerapi's `set_bio`)."""
+    link_text: Mapped[str | None] = mapped_column(String(100))
+    link_url: Mapped[str | None] = mapped_column(String(500))
+    """A public link the owner chose (numerapi's `set_link`)."""
 
     account: Mapped[Account] = relationship(back_populates="models")
     tournament: Mapped[Tournament] = relationship(back_populates="models")

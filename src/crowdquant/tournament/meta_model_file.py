@@ -1,0 +1,191 @@
+"""Publishing `meta_model.parquet` for a dataset version's validation eras.
+
+Each publication is written under keys of its own, ``<version>/meta_model_<N>.parquet`` and
+``<version>/meta_model_manifest_<N>.json`` (N: the newest resolved round of the tournament,
+0 before any), and recorded as those files and as the plain ``meta_model.parquet`` and
+``meta_model_manifest.json``, which name the newest. numerapi's ``round_num`` answers a
+round's copy or the newest before it (`datasets.round_file`). The manifest says, era by era,
+whether the values are a round's real meta model or the blend of the version's published
+predictions (`data.meta_model`). Publishing the same inputs again changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crowdquant.clock import Clock
+from crowdquant.data.meta_model import prediction_blend, validation_meta_model
+from crowdquant.data.release import DatasetVersion
+from crowdquant.data.splits import VALIDATION
+from crowdquant.db.models import DatasetFile, Round, RoundStatus, Tournament
+from crowdquant.storage import FileStorage
+from crowdquant.tournament.rounds import list_rounds
+from crowdquant.tournament.scoring import stored_meta_model
+
+META_MODEL_FILE = "meta_model.parquet"
+MANIFEST_FILE = "meta_model_manifest.json"
+BENCHMARK_FILE = "validation_benchmark_models.parquet"
+EXAMPLE_FILE = "validation_example_preds.parquet"
+
+RoundTickers = Callable[[Round], pd.Series]
+"""A round's live ids → tickers (operator only: `FeedTargets.live_era(round_).tickers`)."""
+
+
+@dataclass(frozen=True)
+class PublishedMetaModel:
+    round_number: int
+    """The newest resolved round it includes (0: none)."""
+    sources: dict[str, str]
+    """Era → ``round <N>`` or ``blend``."""
+    blend_of: list[str]
+
+
+def _blend_inputs(version: DatasetVersion) -> dict[str, pd.Series]:
+    """The version's published validation predictions: example and benchmark models."""
+    inputs: dict[str, pd.Series] = {}
+    for name in (EXAMPLE_FILE, BENCHMARK_FILE):
+        path = version.published / name
+        if not path.is_file():
+            continue
+        frame = pd.read_parquet(path)
+        for column in frame.columns:
+            if column != "era" and pd.api.types.is_numeric_dtype(frame[column]):
+                label = "example" if name == EXAMPLE_FILE else str(column)
+                inputs[label] = frame[column].rename(index=str)
+    return inputs
+
+
+def publish_meta_model(
+    session: Session,
+    clock: Clock,
+    storage: FileStorage,
+    version: DatasetVersion,
+    tournament: Tournament,
+    round_tickers: RoundTickers,
+) -> PublishedMetaModel:
+    """Publish the version's validation meta model as of the tournament's resolved rounds."""
+    id_map = version.id_map()
+    validation = (
+        id_map[id_map["data_type"] == VALIDATION]
+        .assign(id=lambda frame: frame["id"].astype(str))
+        .set_index("id")[["era", "ticker"]]
+    )
+    inputs = _blend_inputs(version)
+    blend = prediction_blend(validation["era"], list(inputs.values()))
+    eras = set(validation["era"].astype(str))
+    resolved = [
+        round_
+        for round_ in list_rounds(session, tournament, [RoundStatus.RESOLVED])
+        if round_.dataset_version == version.version
+    ]
+    round_models: dict[str, tuple[int, pd.Series]] = {}
+    for round_ in resolved:  # by number: a later round of the same era wins
+        if round_.live_era not in eras:
+            continue
+        meta = stored_meta_model(session, storage, round_)
+        if meta is None:
+            continue
+        tickers = round_tickers(round_).rename(index=str)
+        by_ticker = pd.Series(meta.to_numpy(), index=tickers.reindex(meta.index).to_numpy())
+        by_ticker = by_ticker[by_ticker.index.notna()]
+        round_models[round_.live_era] = (round_.number, by_ticker.groupby(level=0).mean())
+    frame, sources = validation_meta_model(validation, blend, round_models)
+    number = max((round_.number for round_ in resolved), default=0)
+    manifest = {
+        "version": version.version,
+        "round": number,
+        "column": "numerai_meta_model",
+        "eras": sources,
+        "blend_of": sorted(inputs),
+        "about": (
+            "eras named 'round N' carry that resolved round's stake-weighted meta model onto"
+            " the validation ids; the others the mean per-era rank of the predictions in"
+            " blend_of"
+        ),
+    }
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, engine="pyarrow", compression="zstd", index=True)
+    manifest_bytes = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+    for plain, content in ((META_MODEL_FILE, buffer.getvalue()), (MANIFEST_FILE, manifest_bytes)):
+        stem, _, suffix = plain.rpartition(".")
+        _publish(
+            session, clock, storage, version.version, plain, f"{stem}_{number}.{suffix}", content
+        )
+    return PublishedMetaModel(number, sources, sorted(inputs))
+
+
+def _round_of(key: str | None) -> int:
+    found = None if key is None else re.search(r"_(\d+)\.\w+$", key)
+    return -1 if found is None else int(found.group(1))
+
+
+def _publish(
+    session: Session,
+    clock: Clock,
+    storage: FileStorage,
+    version: str,
+    plain: str,
+    own: str,
+    content: bytes,
+) -> None:
+    """Store `content` as the version's file `own` (once) and point `plain` at it."""
+    sha256 = hashlib.sha256(content).hexdigest()
+    key = f"{version}/{own}"
+    rows = {
+        row.filename: row
+        for row in session.scalars(
+            select(DatasetFile).where(
+                DatasetFile.version == version, DatasetFile.filename.in_([plain, own])
+            )
+        )
+    }
+    existing = rows.get(own)
+    if existing is None:
+        stored = storage.write(key, content)
+        existing = DatasetFile(
+            version=version,
+            filename=own,
+            size=stored.size,
+            sha256=sha256,
+            storage_key=key,
+            published_at=clock.now(),
+        )
+        session.add(existing)
+    pointer = rows.get(plain)
+    if pointer is None:
+        pointer = DatasetFile(version=version, filename=plain)
+        session.add(pointer)
+    if _round_of(pointer.storage_key) > _round_of(existing.storage_key):
+        pass  # it names a newer publication (another tournament's, on the same version)
+    elif pointer.storage_key != existing.storage_key:
+        pointer.size, pointer.sha256 = existing.size, existing.sha256
+        pointer.storage_key, pointer.published_at = existing.storage_key, clock.now()
+    session.flush()
+
+
+@dataclass(frozen=True)
+class ValidationMetaModel:
+    """What a tournament's runtime publishes the meta model file with, as rounds resolve."""
+
+    version: DatasetVersion
+    round_tickers: RoundTickers
+
+    def publish(
+        self, session: Session, clock: Clock, storage: FileStorage, tournament: Tournament
+    ) -> PublishedMetaModel | None:
+        """Publish it for the tournament's rounds; None when the tournament has moved on to
+        another dataset version."""
+        if tournament.dataset_version != self.version.version:
+            return None
+        return publish_meta_model(
+            session, clock, storage, self.version, tournament, self.round_tickers
+        )
