@@ -60,12 +60,8 @@ from crowdquant.ledger import (
     wallet,
 )
 from crowdquant.money import Currency, format_amount
-from crowdquant.payouts import (
-    PayoutRule,
-    default_rule,
-    rule_from_data,
-    scale_to,
-)
+from crowdquant.payouts import PayoutRule, scale_to
+from crowdquant.tournament.rounds import described_configs, round_payout_rule, round_score_configs
 from crowdquant.tournament.rules import PlannedPayout, ruleset_of, ruleset_paying
 from crowdquant.tournament.scoring import days_recorded, scored_submissions
 from crowdquant.tournament.staking import release_due
@@ -80,9 +76,7 @@ def _no_checkpoint(step: str) -> None:
 
 def round_rule(round_: Round) -> PayoutRule:
     """The rule `round_` resolves by (the default of its kind if none was recorded)."""
-    if round_.payout_rule:
-        return rule_from_data(round_.payout_rule)
-    return default_rule(round_.tournament.rules.value)
+    return round_payout_rule(round_)
 
 
 # --- the plan: pure figures from the stored stakes and scores ------------------------------------
@@ -461,4 +455,44 @@ def replay_payouts(session: Session, round_: Round) -> list[str]:
                 f" {plan.rule.version}"
             )
     differences += [f"model {model_id}: a payout no rule gives" for model_id in stored]
+    return differences
+
+
+PAYOUT_FIELDS = (
+    "is_payout",
+    "default_multiplier",
+    "min_multiplier",
+    "max_multiplier",
+    "clip_threshold",
+    "stake_threshold",
+    "payout_factor",
+)
+"""What a score config says about payouts (its window follows the calendar)."""
+
+
+def replay_score_configs(round_: Round) -> list[str]:
+    """Compare the score configs `round_` recorded at open with those its recorded payout
+    rule describes, and list every difference in what they pay (empty: they agree)."""
+    if round_.score_configs is None:
+        return []
+    recorded = {config.score_config_id: config for config in round_score_configs(round_)}
+    described = {
+        config.score_config_id: config
+        for config in described_configs(round_.tournament, round_, round_rule(round_))
+    }
+    differences = [
+        f"score config {key}: recorded, but the round's rule has no such score"
+        for key in sorted(set(recorded) - set(described))
+    ]
+    differences += [
+        f"score config {key}: the round's rule has it, but it was not recorded"
+        for key in sorted(set(described) - set(recorded))
+    ]
+    for key in sorted(set(recorded) & set(described)):
+        for name in PAYOUT_FIELDS:
+            was, wanted = getattr(recorded[key], name), getattr(described[key], name)
+            if was != wanted:
+                differences.append(
+                    f"score config {key}: {name} recorded {was}, the round's rule gives {wanted}"
+                )
     return differences

@@ -1,0 +1,126 @@
+"""Per-round stakes end to end, on both databases: numerapi participants stake on one round
+of a `round-stake` tournament (Numerai's 2026 rule), the round resolves, and each stake
+comes back less its burn, with round_stake × clip(5·CORR + 10·MMC, ±1) computed here from
+the stored scores. numerapi's `list_rounds` reads each round's score configs as recorded
+when it opened (a settings change applies from the next round), and
+`round_model_performances_v2` the multipliers it paid by; `crowdquant round replay` and
+`crowdquant ledger audit` pass on that history.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from crowdquant.db.models import Rules
+from crowdquant.db.session import transaction
+from crowdquant.tournament.tournaments import get_tournament, update_settings
+
+from .staked_world import NMR, START, TournamentSpec, staked_world
+from .test_numerapi_payouts import (
+    Books,
+    check_books,
+    classic_predictions,
+    download_live,
+    exact,
+    final_scores,
+    paid,
+    replay_and_audit,
+    round_id,
+    upload,
+)
+
+PLAYERS = ("alice", "bob", "carol")
+GRANT = 1_000 * NMR
+DAY = timedelta(days=1)
+ROUND_STAKE = 12
+STAKES = {"alice": 100 * NMR, "bob": 50 * NMR, "carol": 20 * NMR}
+
+
+def round_stake_payout(at_risk: int, corr: float, mmc: float, corr_multiplier: int) -> int:
+    """at_risk × clip(c·CORR + 10·MMC, ±1), truncated toward zero."""
+    score = corr_multiplier * exact(corr) + 10 * exact(mmc)
+    return int(at_risk * max(Fraction(-1), min(Fraction(1), score)))
+
+
+def test_round_stakes_pay_by_the_configs_each_round_recorded_and_numerapi_reads_them(
+    sessions: sessionmaker[Session], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = TournamentSpec(ROUND_STAKE, Rules.ROUND_STAKE, "v2")
+    with staked_world(sessions, tmp_path, [spec], PLAYERS, GRANT) as world:
+        books = Books(wallet=dict.fromkeys(PLAYERS, GRANT))
+        napi = {name: world.napi(name, ROUND_STAKE) for name in PLAYERS}
+        one = world.open_round(ROUND_STAKE, resolve_after=35 * DAY)
+        live = download_live(world, "alice", ROUND_STAKE, tmp_path)
+        for name in PLAYERS:
+            upload(world, name, ROUND_STAKE, classic_predictions(live, name))
+            napi[name].stake_increase(STAKES[name] // NMR, str(world.model(name, ROUND_STAKE)))
+            books.increase(name, STAKES[name])
+        check_books(world, books, ROUND_STAKE)
+
+        # the operator changes the rule while round 1 is open: round 2 takes it, 1 keeps its own
+        with transaction(world.sessions) as session:
+            found = get_tournament(session, ROUND_STAKE)
+            update_settings(session, found, {"payout_rule": {"corr_multiplier": "3"}})
+        assert f"round 1 of tournament {ROUND_STAKE} closed" in world.tick_at(
+            START + timedelta(hours=2)
+        )
+        world.clock.set(START + DAY)
+        two = world.open_round(ROUND_STAKE, resolve_after=35 * DAY)
+
+        rounds = {row["number"]: row for row in napi["bob"].list_rounds()}
+        assert set(rounds) == {one, two}
+        paying = {
+            number: {
+                config["name"]: (
+                    config["defaultMultiplier"],
+                    config["clipThreshold"],
+                    config["payoutFactor"],
+                    config["stakeThreshold"],
+                )
+                for config in row["roundScoreConfigs"]
+                if config["isPayout"]
+            }
+            for number, row in rounds.items()
+        }
+        assert paying[one] == {"corr": (5.0, 1.0, 1.0, None), "mmc": (10.0, 1.0, 1.0, None)}
+        assert paying[two] == {"corr": (3.0, 1.0, 1.0, None), "mmc": (10.0, 1.0, 1.0, None)}
+        first = rounds[one]["roundScoreConfigs"]
+        assert [c["name"] for c in first if c["isCanonScore"]] == ["corr"]
+        assert {c["name"] for c in first if not c["isPayout"]} == {"fnc", "bmc"}
+        assert {(c["totalScoreDays"], c["returnsLagDays"]) for c in first} == {(20, 2)}
+        assert {c["scoringEnd"] for c in first} == {START + 35 * DAY}
+        assert napi["bob"].list_rounds(number=one)[0]["roundScoreConfigs"] == first
+
+        resolved = START + 35 * DAY + timedelta(minutes=1)
+        assert f"round 1 of tournament {ROUND_STAKE} resolved" in world.tick_at(resolved)
+        played = round_id(world, ROUND_STAKE, one)
+        scores = final_scores(world, played)
+        stored = paid(world, played)
+        payouts = {}
+        for name in PLAYERS:
+            measured = scores[world.model(name, ROUND_STAKE)]
+            payouts[name] = round_stake_payout(
+                STAKES[name], measured["corr"], measured["mmc"], corr_multiplier=5
+            )
+            assert stored[world.model(name, ROUND_STAKE)].nmr == payouts[name], name
+            books.settle(name, STAKES[name], max(-payouts[name], 0), max(payouts[name], 0), 0)
+        assert min(payouts.values()) < 0 < max(payouts.values())
+        check_books(world, books, ROUND_STAKE)
+
+        performances = napi["carol"].round_model_performances_v2(
+            str(world.model("carol", ROUND_STAKE))
+        )
+        by_round = {row["roundNumber"]: row for row in performances}
+        multipliers = {
+            (row["name"], row["multiplier"]) for row in by_round[one]["payoutMultipliers"]
+        }
+        assert multipliers == {("corr", 5.0), ("mmc", 10.0)}
+        assert {row["scoreConfigId"] for row in by_round[one]["payoutMultipliers"]} == {
+            config["scoreConfigId"] for config in first if config["isPayout"]
+        }
+        replay_and_audit(world, monkeypatch, ROUND_STAKE)
