@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
 
-from crowdquant.db.models import Rules
+from crowdquant.cli import app as cli
+from crowdquant.db.models import Round, Rules
 from crowdquant.db.session import transaction
 from crowdquant.tournament.tournaments import get_tournament, update_settings
 
@@ -124,3 +126,23 @@ def test_round_stakes_pay_by_the_configs_each_round_recorded_and_numerapi_reads_
             config["scoreConfigId"] for config in first if config["isPayout"]
         }
         replay_and_audit(world, monkeypatch, ROUND_STAKE)
+        replay = ["round", "replay", "--tournament", str(ROUND_STAKE), "--round", str(one)]
+        agreed = CliRunner().invoke(cli, replay)
+        assert "score configs agree with the round's rule: corr 1.0 × 5, mmc 1.0 × 10" in (
+            agreed.output
+        )
+
+        # a recorded config that no longer says what the recorded rule pays is reported
+        with transaction(world.sessions) as session:
+            recorded = session.get(Round, played)
+            assert recorded is not None
+            configs = [dict(config) for config in recorded.score_configs or []]
+            configs[0]["default_multiplier"] = "6"
+            recorded.score_configs = configs
+        tampered = CliRunner().invoke(cli, replay)
+        assert tampered.exit_code == 1
+        assert (
+            "score config corr-1.0: default_multiplier recorded 6, the round's rule gives 5"
+            in tampered.output
+        )
+        assert "all 3 payouts reproduced exactly" in tampered.output

@@ -115,6 +115,20 @@ def test_a_resolved_round_shows_its_results_payouts_and_final_scores(site: Site)
     assert headers == ["#", "Model", "CORR", "MMC", "CORR percentile", "Late"]
     assert "Final scores (day 3)" in text and "Scored through day 3." in text
     assert '<li class="latest">day 3</li>' in text
+    headers, rows = table(text, "Score configs of round 1")
+    assert headers[:5] == ["Score", "Version", "Canon", "Pays", "Multiplier"]
+    configs = by_name(headers, rows, column=0)
+    assert list(configs) == ["CORR", "MMC", "BMC", "FNC"]
+    assert [configs[name]["Pays"].text for name in configs] == ["pays", "pays", "", ""]
+    assert configs["CORR"]["Canon"].text == "canon"
+    with transaction(site.sessions) as session:
+        round_ = session.get(Round, world.rounds[1])
+        assert round_ is not None
+        rule = round_.payout_rule
+    assert configs["CORR"]["Multiplier"].text == rule["corr_multiplier"]
+    assert configs["MMC"]["Multiplier"].text == rule["mmc_multiplier"]
+    assert configs["CORR"]["Clip"].text == rule["clip"]
+    assert configs["FNC"]["Multiplier"].text == "-"
     assert_nothing_hidden(text)
     operator = site.logged_in(site.operator).get("/rounds/8/1")  # public pages, even for her
     assert "Log out" in operator.text and "Payouts of round 1" in operator.text

@@ -20,6 +20,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from crowdquant.db.models import Round, RoundPayout, RoundResult, RoundStatus, Tournament
+from crowdquant.payouts import ScoreConfig
 from crowdquant.tournament.leaderboard import (
     RoundRow,
     Standing,
@@ -28,7 +29,7 @@ from crowdquant.tournament.leaderboard import (
     round_table,
 )
 from crowdquant.tournament.resolution import round_payouts, round_result
-from crowdquant.tournament.rounds import get_round, is_open, list_rounds
+from crowdquant.tournament.rounds import get_round, is_open, list_rounds, round_score_configs
 from crowdquant.tournament.rules import ruleset_of
 from crowdquant.tournament.rules2017_record import counting_checks
 from crowdquant.tournament.scoring import days_recorded
@@ -152,6 +153,9 @@ def round_page(
         "result": result,
     }
     context["columns"], context["rows"] = scores_table(shown, table)
+    context["config_columns"], context["config_rows"] = score_configs_table(
+        round_score_configs(round_)
+    )
     if result is not None:
         standings = model_leaderboard(session, shown, now, PUBLIC, ledger=services.ledger)
         payouts = round_payouts(session, round_)
@@ -164,6 +168,44 @@ def round_page(
             shown, table, payouts, standings, figures
         )
     return render(request, "public/round.html", context)
+
+
+def score_configs_table(configs: list[ScoreConfig]) -> tuple[list[Column], list[list[Cell]]]:
+    """The scores the round is measured by, as recorded when it opened, and what each pays."""
+    columns = [
+        Column("Score", numeric=False),
+        Column("Version", numeric=False),
+        Column("Canon", numeric=False),
+        Column("Pays", numeric=False),
+        Column("Multiplier"),
+        Column("Clip"),
+        Column("Stake threshold"),
+        Column("Payout factor"),
+        Column("Score days"),
+    ]
+
+    def decimal(value: object) -> Cell:
+        return Cell("-") if value is None else number_cell(f"{value}", float(str(value)))
+
+    rows = [
+        [
+            Cell(metric_label(config.name)),
+            Cell(config.version),
+            Cell("canon" if config.is_canon_score else ""),
+            Cell("pays" if config.is_payout else ""),
+            decimal(config.default_multiplier),
+            decimal(config.clip_threshold),
+            Cell("-") if config.stake_threshold is None else nmr_cell(config.stake_threshold),
+            Cell("by stake")
+            if config.is_payout
+            and config.payout_factor is None
+            and (config.stake_threshold is not None)
+            else decimal(config.payout_factor),
+            number_cell(str(config.total_score_days), config.total_score_days),
+        ]
+        for config in configs
+    ]
+    return columns, rows
 
 
 def scores_table(
