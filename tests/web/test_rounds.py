@@ -5,6 +5,7 @@ metric anywhere."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -13,12 +14,16 @@ from crowdquant.db.models import (
     Model,
     Round,
     RoundResult,
+    Rules,
     Submission,
     SubmissionCheck,
     SubmissionStatus,
+    Tournament,
 )
 from crowdquant.db.session import transaction
+from crowdquant.tournament.leaderboard import Duplicate, RoundRow
 from crowdquant.tournament.submissions import counting_submission
+from crowdquant.web.rounds import scores_table
 
 from .site import Site
 from .test_leaderboard import (
@@ -246,3 +251,32 @@ def test_unknown_rounds_are_404(site: Site) -> None:
         missing = site.browser().get(path)
         assert missing.status_code == 404, path
         assert "<h1>404</h1>" in missing.text
+
+
+def test_near_duplicates_are_flagged_in_the_round_table() -> None:
+    tournament = Tournament(number=8, rules=Rules.CLASSIC)
+    rows = [
+        RoundRow(1, uuid.uuid4(), "alice_a", {"corr": 0.02}, {"corr": 1.0}, 3, False),
+        RoundRow(
+            2,
+            uuid.uuid4(),
+            "bob",
+            {"corr": 0.01},
+            {"corr": 0.5},
+            3,
+            False,
+            Duplicate("carl", False),
+        ),
+        RoundRow(
+            None, uuid.uuid4(), "alice_b", {}, {}, 3, False, Duplicate("alice_a", same_account=True)
+        ),
+    ]
+    columns, cells = scores_table(tournament, rows)
+    assert columns[-1].label == "Duplicate"
+    assert [row[-1].text for row in cells] == [
+        "",
+        "like carl (another account)",
+        "copy of alice_a: counted once",
+    ]
+    plain = scores_table(tournament, rows[:1])[0]
+    assert "Duplicate" not in [column.label for column in plain]

@@ -22,6 +22,7 @@ from fastapi.responses import Response
 from crowdquant.db.models import Round, RoundPayout, RoundResult, RoundStatus, Tournament
 from crowdquant.payouts import ScoreConfig
 from crowdquant.tournament.leaderboard import (
+    Duplicate,
     RoundRow,
     Standing,
     model_leaderboard,
@@ -217,6 +218,9 @@ def scores_table(
     columns = [Column("#"), Column("Model", numeric=False)]
     columns += [Column(metric_label(m)) for m in metrics]
     columns += [Column(f"{metric_label(metric)} percentile"), Column("Late", numeric=False)]
+    flagged = any(row.duplicate is not None for row in table)
+    if flagged:
+        columns.append(Column("Duplicate", numeric=False))
     rows = []
     for row in table:
         cells = [
@@ -225,8 +229,18 @@ def scores_table(
         ]
         cells += [metric_cell(m, row.scores.get(m)) for m in metrics]
         cells += [percent_cell(row.percentiles.get(metric)), Cell("late" if row.late else "")]
+        if flagged:
+            cells.append(duplicate_cell(row.duplicate))
         rows.append(cells)
     return columns, rows
+
+
+def duplicate_cell(duplicate: Duplicate | None) -> Cell:
+    if duplicate is None:
+        return Cell("")
+    if duplicate.same_account:
+        return Cell(f"copy of {duplicate.of}: counted once")
+    return Cell(f"like {duplicate.of} (another account)")
 
 
 def payouts_table(

@@ -1,11 +1,13 @@
-"""Each round's score configs, and the per-round-stake rules.
+"""Each round's score configs, the per-round-stake rules, and the near-duplicate
+submissions recorded with each meta model.
 
 Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-05
 
 Types spelled out in plain SQLAlchemy, as in 0001. Rounds opened before this revision keep
-no score configs (None): they are read from the round's payout rule.
+no score configs (None): they are read from the round's payout rule; meta models fixed
+before it record no duplicates (None).
 """
 
 from __future__ import annotations
@@ -36,10 +38,14 @@ def _allow_rules(values: Sequence[str]) -> None:
 def upgrade() -> None:
     with op.batch_alter_table("rounds") as batch:
         batch.add_column(sa.Column("score_configs", JSON, nullable=True))
+    with op.batch_alter_table("meta_models") as batch:
+        batch.add_column(sa.Column("duplicates", JSON, nullable=True))
     _allow_rules(RULES_AFTER)
 
 
 def downgrade() -> None:
     _allow_rules(RULES_BEFORE)
+    with op.batch_alter_table("meta_models") as batch:
+        batch.drop_column("duplicates")
     with op.batch_alter_table("rounds") as batch:
         batch.drop_column("score_configs")
