@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
+import pytest
 import sqlalchemy
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -292,3 +293,39 @@ def test_0009_adds_and_drops_when_a_submission_was_purged(database_url: str) -> 
     migrate.downgrade(database_url, "0008")
     assert "purged_at" not in columns()
     assert {"file_key", "filename", "created_at"} <= columns()
+
+
+def test_0011_adds_score_configs_and_the_round_stake_rules(database_url: str) -> None:
+    def add_tournament(engine: Engine, number: int, rules: str) -> None:
+        with engine.begin() as connection:
+            connection.execute(
+                sqlalchemy.text(
+                    "INSERT INTO tournaments (id, number, name, rules, cadence,"
+                    " dataset_version, settings, created_at)"
+                    " VALUES (:id, :number, :name, :rules, 'daily', 'v1', '{}', :now)"
+                ),
+                {
+                    "id": uuid.uuid4().hex if engine.dialect.name == "sqlite" else uuid.uuid4(),
+                    "number": number,
+                    "name": f"t{number}",
+                    "rules": rules,
+                    "now": datetime(2026, 1, 1, tzinfo=UTC),
+                },
+            )
+
+    migrate.upgrade(database_url, "0010")
+    engine = make_engine(database_url)
+    try:
+        with pytest.raises(sqlalchemy.exc.IntegrityError):
+            add_tournament(engine, 1, "round-stake")
+        migrate.upgrade(database_url)
+        add_tournament(engine, 2, "round-stake")
+        rounds = {column["name"] for column in inspect(engine).get_columns("rounds")}
+        assert "score_configs" in rounds
+        with engine.begin() as connection:
+            connection.execute(sqlalchemy.text("DELETE FROM tournaments"))
+        migrate.downgrade(database_url, "0010")
+        rounds = {column["name"] for column in inspect(engine).get_columns("rounds")}
+        assert "score_configs" not in rounds and "payout_rule" in rounds
+    finally:
+        engine.dispose()

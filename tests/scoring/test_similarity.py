@@ -10,11 +10,14 @@ from scipy.stats import norm
 
 from crowdquant.scoring.align import AlignmentError
 from crowdquant.scoring.similarity import (
+    NearDuplicates,
     cwmm,
     cwmm_scores,
+    near_duplicates,
     originality,
     originality_against,
     originality_scores,
+    spearman_pairs,
 )
 
 
@@ -105,3 +108,38 @@ def test_originality_against_a_reference_set_ignores_the_other_columns() -> None
     # a column's figures do not depend on the columns outside the reference set
     alone = originality_against(matrix[:, [0, 1, 2, 5]], [0, 1, 2])
     assert alone.max_corr[3] == result.max_corr[5]
+
+
+def test_spearman_pairs_find_near_duplicates_by_rank_only() -> None:
+    rng = np.random.default_rng(3)
+    base = rng.random(500)
+    columns = {
+        "base": base,
+        "monotone": np.exp(5 * base),  # a different scale, the same ranks: Spearman 1
+        "nudged": base + rng.normal(0, 0.01, 500),
+        "other": rng.random(500),
+        "constant": np.full(500, 0.5),
+        "gappy": np.where(np.arange(500) < 5, np.nan, base),
+    }
+    matrix = np.column_stack(list(columns.values()))
+    pairs = spearman_pairs(matrix, 0.95, block_size=2)  # blocks that split the pairs
+    assert [(a, b) for a, b, _ in pairs] == [(0, 1), (0, 2), (0, 5), (1, 2), (1, 5), (2, 5)]
+    assert pairs[0][2] == pytest.approx(1.0)
+    assert all(0.95 < rho <= 1.0 for _, _, rho in pairs)
+    whole = spearman_pairs(matrix, 0.95)
+    assert [(a, b) for a, b, _ in whole] == [(a, b) for a, b, _ in pairs]
+    assert [rho for _, _, rho in whole] == pytest.approx([rho for _, _, rho in pairs])
+    assert spearman_pairs(matrix, 0.9999) == [(0, 1, pytest.approx(1.0))]
+    assert spearman_pairs(matrix, 1.0) == []  # a threshold of 1 finds none
+
+
+def test_near_duplicates_keep_the_preferred_of_each_owner_and_flag_the_others() -> None:
+    # 0 ~ 1 ~ 2 chain within owner "a"; 3 (owner "b") looks like 0; 4 alone
+    pairs = [(0, 1, 0.99), (0, 3, 0.97), (1, 2, 0.96)]
+    owners = ["a", "a", "a", "b", "a"]
+    found = near_duplicates(pairs, owners, preference=[1.0, 5.0, 2.0, 9.0, 0.0])
+    assert found.dropped == {0: 1, 2: 1}
+    assert found.flagged == [(0, 3, 0.97)]
+    tie = near_duplicates([(0, 1, 0.99)], ["a", "a"], preference=[1.0, 1.0])
+    assert tie.dropped == {1: 0}
+    assert near_duplicates([], ["a"], [0.0]) == NearDuplicates(dropped={}, flagged=[])

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import func, select
 
 from crowdquant.clock import SystemClock
-from crowdquant.db.models import Cadence, Submission
+from crowdquant.db.models import Cadence, Round, RoundPayout, Submission
 from crowdquant.db.session import make_engine, session_factory, transaction
 from crowdquant.ledger.sql import SqlLedger
 from crowdquant.simulate.bots import ARCHETYPES
@@ -74,6 +74,23 @@ def simulated(
         yield record, report, database_url
 
 
+def duplicate_copies(database_url: str) -> set[tuple[int, str]]:
+    """(round, model id) of each payout made on a near-duplicate that counted once."""
+    engine = make_engine(database_url)
+    try:
+        with transaction(session_factory(engine)) as session:
+            rows = session.execute(
+                select(Round.number, RoundPayout.model_id, RoundPayout.inputs).join(
+                    Round, Round.id == RoundPayout.round_id
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    return {
+        (number, str(model_id)) for number, model_id, inputs in rows if "duplicate_of" in inputs
+    }
+
+
 def by_archetype(record: SimulationRecord) -> pd.DataFrame:
     return record.results.merge(record.models, on="model_id")
 
@@ -81,13 +98,20 @@ def by_archetype(record: SimulationRecord) -> pd.DataFrame:
 def test_every_round_resolves_and_pays_as_the_rule_says(
     simulated: tuple[SimulationRecord, Path, str],
 ) -> None:
-    record, report, _ = simulated
+    record, report, database_url = simulated
     assert list(record.rounds["round"]) == list(range(1, ROUNDS + 1))
     assert sorted(record.models["archetype"].unique()) == sorted(ARCHETYPES)
     results = by_archetype(record)
     staked = results[results["at_risk"] > 0]
     # classic-v1 with a payout factor of 1 (far less than 72,000 NMR at risk)
     expected = staked["at_risk"] * np.clip(0.5 * staked["corr"] + 2 * staked["mmc"], -0.05, 0.05)
+    # an account's near-duplicates (the sybil's noisy copies) count once: the copies are
+    # neither paid nor burned
+    copies = duplicate_copies(database_url)
+    archetypes = dict(zip(record.models["model_id"], record.models["archetype"], strict=True))
+    assert {archetypes[model] for _, model in copies} == {"sybil"}
+    kept = [(n, m) not in copies for n, m in zip(staked["round"], staked["model_id"], strict=True)]
+    expected = expected.where(kept, 0.0)
     assert np.allclose(staked["payout"], expected, rtol=0, atol=1e-9)
     assert (staked["payout"] > 0).any() and (staked["payout"] < 0).any()
     paid = record.rounds.set_index("round")

@@ -30,6 +30,7 @@ def test_absent_and_null_keys_take_the_defaults() -> None:
         assert settings.meta_model.weights == "stake"
         assert settings.benchmark_models == ()
         assert settings.reputation_days == DEFAULT_REPUTATION_DAYS
+        assert settings.duplicate_threshold == 0.95
         assert settings.fund.limits == PortfolioLimits()
         assert settings.fund.costs == CostModel()
 
@@ -60,6 +61,8 @@ REFUSED: list[tuple[dict[str, Any], str]] = [
     ({"fund": {"limits": {"max_position": 0}}}, "fund.limits.max_position: .*greater than 0"),
     ({"fund": {"costs": {"spread_bps": 1}}}, "fund.costs.spread_bps: Extra inputs"),
     ({"reputation_days": 0}, "reputation_days: .*greater than or equal to 1"),
+    ({"duplicate_threshold": 1.5}, "duplicate_threshold: .*less than or equal to 1"),
+    ({"duplicate_threshold": 0}, "duplicate_threshold: .*greater than 0"),
     ({"benchmark_models": "bench"}, "benchmark_models: "),
     ({"calendar": "daily"}, "calendar: .*dictionary"),
     ({"meta_model": {"weights": "equal"}}, "meta_model: weights is one of 'stake'"),

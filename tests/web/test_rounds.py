@@ -5,6 +5,7 @@ metric anywhere."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -13,12 +14,16 @@ from crowdquant.db.models import (
     Model,
     Round,
     RoundResult,
+    Rules,
     Submission,
     SubmissionCheck,
     SubmissionStatus,
+    Tournament,
 )
 from crowdquant.db.session import transaction
+from crowdquant.tournament.leaderboard import Duplicate, RoundRow
 from crowdquant.tournament.submissions import counting_submission
+from crowdquant.web.rounds import scores_table
 
 from .site import Site
 from .test_leaderboard import (
@@ -115,6 +120,20 @@ def test_a_resolved_round_shows_its_results_payouts_and_final_scores(site: Site)
     assert headers == ["#", "Model", "CORR", "MMC", "CORR percentile", "Late"]
     assert "Final scores (day 3)" in text and "Scored through day 3." in text
     assert '<li class="latest">day 3</li>' in text
+    headers, rows = table(text, "Score configs of round 1")
+    assert headers[:5] == ["Score", "Version", "Canon", "Pays", "Multiplier"]
+    configs = by_name(headers, rows, column=0)
+    assert list(configs) == ["CORR", "MMC", "BMC", "FNC"]
+    assert [configs[name]["Pays"].text for name in configs] == ["pays", "pays", "", ""]
+    assert configs["CORR"]["Canon"].text == "canon"
+    with transaction(site.sessions) as session:
+        round_ = session.get(Round, world.rounds[1])
+        assert round_ is not None
+        rule = round_.payout_rule
+    assert configs["CORR"]["Multiplier"].text == rule["corr_multiplier"]
+    assert configs["MMC"]["Multiplier"].text == rule["mmc_multiplier"]
+    assert configs["CORR"]["Clip"].text == rule["clip"]
+    assert configs["FNC"]["Multiplier"].text == "-"
     assert_nothing_hidden(text)
     operator = site.logged_in(site.operator).get("/rounds/8/1")  # public pages, even for her
     assert "Log out" in operator.text and "Payouts of round 1" in operator.text
@@ -232,3 +251,32 @@ def test_unknown_rounds_are_404(site: Site) -> None:
         missing = site.browser().get(path)
         assert missing.status_code == 404, path
         assert "<h1>404</h1>" in missing.text
+
+
+def test_near_duplicates_are_flagged_in_the_round_table() -> None:
+    tournament = Tournament(number=8, rules=Rules.CLASSIC)
+    rows = [
+        RoundRow(1, uuid.uuid4(), "alice_a", {"corr": 0.02}, {"corr": 1.0}, 3, False),
+        RoundRow(
+            2,
+            uuid.uuid4(),
+            "bob",
+            {"corr": 0.01},
+            {"corr": 0.5},
+            3,
+            False,
+            Duplicate("carl", False),
+        ),
+        RoundRow(
+            None, uuid.uuid4(), "alice_b", {}, {}, 3, False, Duplicate("alice_a", same_account=True)
+        ),
+    ]
+    columns, cells = scores_table(tournament, rows)
+    assert columns[-1].label == "Duplicate"
+    assert [row[-1].text for row in cells] == [
+        "",
+        "like carl (another account)",
+        "copy of alice_a: counted once",
+    ]
+    plain = scores_table(tournament, rows[:1])[0]
+    assert "Duplicate" not in [column.label for column in plain]

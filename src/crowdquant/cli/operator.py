@@ -505,26 +505,42 @@ def round_replay(
     tournament: Annotated[int, typer.Option(help="the tournament's number")],
     number: Annotated[int, typer.Option("--round", help="the round's number")],
 ) -> None:
-    """Recompute a round's stored scores from its stored inputs, and a resolved round's
-    payouts from its stored stakes and scores; list any difference."""
-    from crowdquant.tournament.resolution import replay_payouts, round_payouts, round_result
-    from crowdquant.tournament.rounds import get_round
+    """Recompute a round's stored scores from its stored inputs, check its recorded score
+    configs against its recorded payout rule, and recompute a resolved round's payouts from
+    its stored stakes and scores; list any difference."""
+    from crowdquant.tournament.resolution import (
+        replay_payouts,
+        replay_score_configs,
+        round_payouts,
+        round_result,
+    )
+    from crowdquant.tournament.rounds import get_round, round_score_configs
     from crowdquant.tournament.scoring import replay_round, round_scores
     from crowdquant.tournament.tournaments import get_tournament
 
     with operator() as ops:
 
-        def replay(session: Session) -> tuple[int, list[str], int | None, list[str]]:
+        def replay(
+            session: Session,
+        ) -> tuple[int, list[str], list[str], list[str], int | None, list[str]]:
             round_ = get_round(session, get_tournament(session, tournament), number)
             stored = len(round_scores(session, round_))
             differences = [str(d) for d in replay_round(session, ops.clock, ops.storage, round_)]
+            paying = [
+                f"{config.name} {config.version} × {config.default_multiplier}"
+                for config in round_score_configs(round_)
+                if config.is_payout and config.default_multiplier is not None
+            ]
+            configs = replay_score_configs(round_)
             if round_result(session, round_) is None:
-                return stored, differences, None, []
+                return stored, differences, paying, configs, None, []
             paid = len(round_payouts(session, round_))
-            return stored, differences, paid, replay_payouts(session, round_)
+            return stored, differences, paying, configs, paid, replay_payouts(session, round_)
 
-        stored, differences, paid, payout_differences = _in_transaction(ops, replay)
-    for line in differences + payout_differences:
+        stored, differences, paying, configs, paid, payout_differences = _in_transaction(
+            ops, replay
+        )
+    for line in differences + configs + payout_differences:
         console.print(line, markup=False)
     if differences:
         console.print(f"[red]{len(differences)} of {stored} scores differ[/]")
@@ -533,11 +549,15 @@ def round_replay(
             f"round {number} of tournament {tournament}: all {stored} stored scores reproduced"
             " exactly"
         )
+    if configs:
+        console.print(f"[red]{len(configs)} score config differences[/]")
+    elif paying:
+        console.print(f"score configs agree with the round's rule: {', '.join(paying)}")
     if paid is not None and payout_differences:
         console.print(f"[red]{len(payout_differences)} of {paid} payouts differ[/]")
     elif paid is not None:
         console.print(f"all {paid} payouts reproduced exactly")
-    if differences or payout_differences:
+    if differences or configs or payout_differences:
         raise typer.Exit(1)
 
 

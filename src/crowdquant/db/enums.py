@@ -10,6 +10,7 @@ class Rules(enum.StrEnum):
 
     CLASSIC = "classic"
     RULES2017 = "legacy2017"  # the stored value, as the database, CLI and API know it
+    ROUND_STAKE = "round-stake"  # classic scores, a stake per round (Numerai's 2026 rule)
 
 
 class Cadence(enum.StrEnum):

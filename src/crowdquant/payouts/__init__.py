@@ -1,7 +1,10 @@
 """Tournament payouts as pure functions: rules in, integer amounts out.
 
-Two rule versions: `ClassicRule` (today's stake × clipped CORR/MMC payout) and
-`Rules2017Rule` (the seeds' logloss benchmark, confidence auction and rank prizes). A rule is
+Three rule versions: `ClassicRule` (stake × clipped CORR/MMC payout), `RoundStakeRule`
+(Numerai's 2026 rule: a stake per round, clip 1, payout factor 1, 5×CORR + 10×MMC) and
+`Rules2017Rule` (the seeds' logloss benchmark, confidence auction and rank prizes). Each
+round also records its rule as the versioned score configs numerapi reads
+(`score_configs`). A rule is
 data: each round records `rule_to_data(rule)` and is paid by `rule_from_data` of that record,
 so a rule can change without touching rounds already paid. Amounts are ints (NMR in 10⁻¹⁸
 units, USD in cents) computed exactly with Fraction and Decimal; nothing here does I/O, reads
@@ -14,6 +17,7 @@ from crowdquant.payouts.rules import (
     ClassicRule,
     PayoutRule,
     PayoutRuleError,
+    RoundStakeRule,
     Rules2017Rule,
     default_rule,
     rule_from_data,
@@ -28,6 +32,14 @@ from crowdquant.payouts.rules2017 import (
     rank_prizes,
     rules2017_payouts,
 )
+from crowdquant.payouts.score_configs import (
+    ScoreConfig,
+    ScoringWindow,
+    configs_from_data,
+    configs_to_data,
+    payout_multipliers,
+    score_configs,
+)
 
 __all__ = [
     "ClassicEntry",
@@ -35,18 +47,25 @@ __all__ = [
     "ClassicRule",
     "PayoutRule",
     "PayoutRuleError",
+    "RoundStakeRule",
     "Rules2017Entry",
     "Rules2017Outcome",
     "Rules2017Rule",
+    "ScoreConfig",
+    "ScoringWindow",
     "auction_awards",
     "classic_payouts",
+    "configs_from_data",
+    "configs_to_data",
     "default_rule",
     "passes_gates",
     "payout_factor",
+    "payout_multipliers",
     "rank_prizes",
     "rule_from_data",
     "rule_to_data",
     "rule_with",
     "rules2017_payouts",
     "scale_to",
+    "score_configs",
 ]

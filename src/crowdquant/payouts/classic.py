@@ -1,5 +1,8 @@
 """The classic rule: payout = at_risk × clip(payout_factor × (c·CORR + m·MMC), ±clip).
 
+The same arithmetic pays the per-round-stake rule (`RoundStakeRule`), whose payout factor is
+a fixed number rather than min(1, stake_threshold / total at risk).
+
 Everything is exact: multipliers are Decimals, scores are read at their float repr (0.02 is
 2/100), the arithmetic is in Fractions, and the payout is truncated toward zero so neither a
 reward nor a burn ever exceeds the exact amount.
@@ -13,7 +16,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from crowdquant.payouts.inputs import check_unique, float_decimal
-from crowdquant.payouts.rules import ClassicRule
+from crowdquant.payouts.rules import MultiplierRule
 
 
 @dataclass(frozen=True)
@@ -42,16 +45,15 @@ def exact_score(name: str, score: float) -> Fraction:
     return Fraction(float_decimal(score))
 
 
-def payout_factor(rule: ClassicRule, total_at_risk: int) -> Fraction:
-    """min(1, stake_threshold / total_at_risk); 1 when nothing is at risk."""
+def payout_factor(rule: MultiplierRule, total_at_risk: int) -> Fraction:
+    """min(1, stake_threshold / total_at_risk), 1 when nothing is at risk; a per-round-stake
+    rule's factor is its own."""
     if total_at_risk < 0:
         raise ValueError(f"total_at_risk must not be negative, got {total_at_risk}")
-    if total_at_risk == 0:
-        return Fraction(1)
-    return min(Fraction(1), Fraction(rule.stake_threshold, total_at_risk))
+    return rule.factor_for(total_at_risk)
 
 
-def classic_score(rule: ClassicRule, corr: float | None, mmc: float | None) -> Fraction | None:
+def classic_score(rule: MultiplierRule, corr: float | None, mmc: float | None) -> Fraction | None:
     """c·CORR + m·MMC, exactly; None without a CORR, and a missing MMC counts as 0."""
     if corr is None or math.isnan(corr):
         return None
@@ -66,7 +68,7 @@ def clipped(value: Fraction, clip: Fraction) -> Fraction:
     return max(-clip, min(clip, value))
 
 
-def entry_payout(rule: ClassicRule, factor: Fraction, entry: ClassicEntry) -> int:
+def entry_payout(rule: MultiplierRule, factor: Fraction, entry: ClassicEntry) -> int:
     """One entry's signed payout in NMR units, truncated toward zero."""
     if entry.at_risk <= 0:
         return 0
@@ -79,7 +81,7 @@ def entry_payout(rule: ClassicRule, factor: Fraction, entry: ClassicEntry) -> in
     return int(entry.at_risk * clipped(factor * score, Fraction(rule.clip)))
 
 
-def classic_payouts(rule: ClassicRule, entries: Sequence[ClassicEntry]) -> ClassicPayouts:
+def classic_payouts(rule: MultiplierRule, entries: Sequence[ClassicEntry]) -> ClassicPayouts:
     """Every entry's payout under `rule` (zeros included); duplicate keys are refused."""
     check_unique(entry.key for entry in entries)
     total = sum(entry.at_risk for entry in entries if entry.at_risk > 0)

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 from typing import Any, ClassVar
 
 from crowdquant.money import NMR_UNIT
@@ -30,6 +31,18 @@ def _check(ok: bool, name: str, why: str, value: object) -> None:
 
 def _finite(name: str, value: Decimal) -> None:
     _check(value.is_finite(), name, "must be a finite number", value)
+
+
+@dataclass(frozen=True)
+class PayoutTerms:
+    """What a rule pays on, as a round's score configs show it."""
+
+    multipliers: dict[str, Decimal | None]
+    """Each paying score and its multiplier (None: the rule does not multiply it)."""
+    clip: Decimal | None = None
+    stake_threshold: int | None = None
+    payout_factor: Decimal | None = None
+    """The fixed payout factor; None where it depends on the stakes at risk."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +74,19 @@ class ClassicRule:
         _check(0 < self.clip <= 1, "clip", "must be in (0, 1]", self.clip)
         _check(
             self.stake_threshold > 0, "stake_threshold", "must be positive", self.stake_threshold
+        )
+
+    def factor_for(self, total_at_risk: int) -> Fraction:
+        """min(1, stake_threshold / total_at_risk); 1 when nothing is at risk."""
+        if total_at_risk == 0:
+            return Fraction(1)
+        return min(Fraction(1), Fraction(self.stake_threshold, total_at_risk))
+
+    def terms(self) -> PayoutTerms:
+        return PayoutTerms(
+            {"corr": self.corr_multiplier, "mmc": self.mmc_multiplier},
+            clip=self.clip,
+            stake_threshold=self.stake_threshold,
         )
 
 
@@ -109,10 +135,53 @@ class Rules2017Rule:
             value = getattr(self, name)
             _check(value >= 0, name, "must not be negative", value)
 
+    def terms(self) -> PayoutTerms:
+        return PayoutTerms({"logloss": None})
 
-PayoutRule = ClassicRule | Rules2017Rule
-RULES: dict[str, type[PayoutRule]] = {rule.version: rule for rule in (ClassicRule, Rules2017Rule)}
-KINDS: dict[str, type[PayoutRule]] = {rule.kind: rule for rule in (ClassicRule, Rules2017Rule)}
+
+@dataclass(frozen=True)
+class RoundStakeRule:
+    """Numerai's 2026 rule: a stake per round, round_stake × clip(payout_factor × (c·CORR +
+    m·MMC), ±clip), with clip 1 and payout factor 1 (no stake threshold) by default."""
+
+    corr_multiplier: Decimal = Decimal("5")
+    mmc_multiplier: Decimal = Decimal("10")
+    clip: Decimal = Decimal("1")
+    payout_factor: Decimal = Decimal("1")
+    version: ClassVar[str] = "round-stake-v1"
+    kind: ClassVar[str] = "round-stake"
+
+    def __post_init__(self) -> None:
+        for name in ("corr_multiplier", "mmc_multiplier", "clip", "payout_factor"):
+            _finite(name, getattr(self, name))
+        for name in ("corr_multiplier", "mmc_multiplier"):
+            value = getattr(self, name)
+            _check(value >= 0, name, "must not be negative", value)
+        _check(0 < self.clip <= 1, "clip", "must be in (0, 1]", self.clip)
+        _check(
+            0 < self.payout_factor <= 1, "payout_factor", "must be in (0, 1]", self.payout_factor
+        )
+
+    def factor_for(self, total_at_risk: int) -> Fraction:
+        """The rule's own payout factor, whatever is at risk."""
+        del total_at_risk
+        return Fraction(self.payout_factor)
+
+    def terms(self) -> PayoutTerms:
+        return PayoutTerms(
+            {"corr": self.corr_multiplier, "mmc": self.mmc_multiplier},
+            clip=self.clip,
+            payout_factor=self.payout_factor,
+        )
+
+
+PayoutRule = ClassicRule | Rules2017Rule | RoundStakeRule
+"""A payout rule of any version."""
+MultiplierRule = ClassicRule | RoundStakeRule
+"""The rules that pay stake × clip(payout_factor × (c·CORR + m·MMC), ±clip)."""
+_ALL = (ClassicRule, Rules2017Rule, RoundStakeRule)
+RULES: dict[str, type[PayoutRule]] = {rule.version: rule for rule in _ALL}
+KINDS: dict[str, type[PayoutRule]] = {rule.kind: rule for rule in _ALL}
 
 
 def parse_decimal(name: str, value: object) -> Decimal:
@@ -177,7 +246,7 @@ def rule_from_data(data: Mapping[str, Any]) -> PayoutRule:
 
 
 def default_rule(kind: str) -> PayoutRule:
-    """The default rule of a kind: "classic" or "legacy2017"."""
+    """The default rule of a kind: "classic", "legacy2017" or "round-stake"."""
     if kind not in KINDS:
         raise PayoutRuleError(f"kind: unknown, got {kind!r} (known: {sorted(KINDS)})")
     return KINDS[kind]()

@@ -17,6 +17,7 @@ are NaN.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -185,3 +186,71 @@ def originality(predictions: pd.DataFrame, block_size: int = 1024) -> pd.DataFra
     return pd.DataFrame(
         {"max_corr": result.max_corr, "mean_corr": result.mean_corr}, index=predictions.columns
     )
+
+
+@dataclass(frozen=True)
+class NearDuplicates:
+    """A round's near-duplicate submissions, by column."""
+
+    dropped: dict[int, int]
+    """A column that counts for nothing → the column of the same owner kept in its place."""
+    flagged: list[tuple[int, int, float]]
+    """Pairs of columns of different owners above the threshold, with their Spearman."""
+
+
+def spearman_pairs(
+    predictions: npt.ArrayLike, threshold: float, *, block_size: int = 1024
+) -> list[tuple[int, int, float]]:
+    """Every pair of (N, K) columns (i < j) whose Spearman correlation is above
+    `threshold` (so a threshold of 1 finds none). A row a column lacks takes its mean rank;
+    a constant column pairs with nothing."""
+    matrix = np.asarray(predictions, dtype=np.float64)
+    if matrix.ndim != 2:
+        raise ValueError(f"predictions must be an (N, K) matrix, got shape {matrix.shape}")
+    ranks = pd.DataFrame(matrix).rank(method="average")
+    ranks = ranks.fillna(ranks.mean()).fillna(0.0)
+    unit, valid = unit_rows(ranks.to_numpy(np.float64).T.copy())
+    n_columns = unit.shape[0]
+    pairs = []
+    for i in range(0, n_columns, block_size):
+        rows = slice(i, min(i + block_size, n_columns))
+        for j in range(i, n_columns, block_size):
+            cols = slice(j, min(j + block_size, n_columns))
+            block = np.minimum(unit[rows] @ unit[cols].T, 1.0)  # no rounding past 1
+            for a, b in zip(*np.nonzero(block > threshold), strict=True):
+                left, right = i + int(a), j + int(b)
+                if left < right and valid[left] and valid[right]:
+                    pairs.append((left, right, float(block[a, b])))
+    return sorted(pairs)
+
+
+def near_duplicates(
+    pairs: Sequence[tuple[int, int, float]],
+    owners: Sequence[object],
+    preference: Sequence[float],
+) -> NearDuplicates:
+    """Group the columns linked by `pairs` within one owner (chains included); in each
+    group the column of highest `preference` (the first on a tie) is kept and the others
+    dropped. Pairs across owners are only flagged."""
+    parent = list(range(len(owners)))
+
+    def root(k: int) -> int:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    flagged = []
+    for left, right, rho in pairs:
+        if owners[left] == owners[right]:
+            parent[root(right)] = root(left)
+        else:
+            flagged.append((left, right, rho))
+    groups: dict[int, list[int]] = {}
+    for k in range(len(owners)):
+        groups.setdefault(root(k), []).append(k)
+    dropped = {}
+    for members in groups.values():
+        kept = min(members, key=lambda k: (-preference[k], k))
+        dropped.update({k: kept for k in members if k != kept})
+    return NearDuplicates(dropped=dropped, flagged=flagged)

@@ -145,6 +145,8 @@ class Schedule:
     score_delay: timedelta
     scoring_weekdays: frozenset[int]
     resolve_at: time
+    target_lag_days: int = 2
+    """Of `target_days`, those before the target's first return."""
 
 
 @dataclass(frozen=True)
@@ -219,6 +221,7 @@ def schedule_for(cadence: Cadence | str, settings: Mapping[str, Any] | None = No
         score_delay=timedelta(days=parsed.score_delay_days),
         scoring_weekdays=frozenset(_day_index(day) for day in parsed.scoring_days),
         resolve_at=parsed.resolve_at,
+        target_lag_days=parsed.target_lag_days,
     )
 
 

@@ -28,7 +28,16 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from crowdquant.db.models import Account, Model, Round, RoundScore, RoundStatus, Tournament
+from crowdquant.db.models import (
+    Account,
+    MetaModel,
+    Model,
+    Round,
+    RoundScore,
+    RoundStatus,
+    Submission,
+    Tournament,
+)
 from crowdquant.ledger import Ledger, stake
 from crowdquant.money import Currency
 from crowdquant.tournament.resolution import career_payouts
@@ -289,6 +298,45 @@ class RoundRow:
     percentiles: dict[str, float]
     day: int
     late: bool
+    duplicate: Duplicate | None = None
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """A model whose submission was a near-duplicate of another's in the round."""
+
+    of: str
+    """The other model's name."""
+    same_account: bool
+    """Of its own account's model: it counted once (no stake at risk, no meta-model
+    weight); else of another account's, flagged."""
+
+
+def round_duplicates(session: Session, round_: Round) -> dict[uuid.UUID, Duplicate]:
+    """The near-duplicates recorded when the round's meta model was fixed, by model."""
+    recorded = session.scalar(select(MetaModel.duplicates).where(MetaModel.round_id == round_.id))
+    if not recorded:
+        return {}
+    dropped = {uuid.UUID(a): uuid.UUID(b) for a, b in recorded.get("dropped", {}).items()}
+    flagged = [(uuid.UUID(a), uuid.UUID(b)) for a, b, _ in recorded.get("flagged", [])]
+    ids = set(dropped) | set(dropped.values()) | {k for pair in flagged for k in pair}
+    if not ids:
+        return {}
+    names = {
+        submission_id: (model_id, name)
+        for submission_id, model_id, name in session.execute(
+            select(Submission.id, Model.id, Model.name)
+            .join(Model, Model.id == Submission.model_id)
+            .where(Submission.id.in_(ids))
+        )
+    }
+    found: dict[uuid.UUID, Duplicate] = {}
+    for a, b in flagged:
+        found[names[a][0]] = Duplicate(names[b][1], same_account=False)
+        found[names[b][0]] = Duplicate(names[a][1], same_account=False)
+    for copy, kept in dropped.items():
+        found[names[copy][0]] = Duplicate(names[kept][1], same_account=True)
+    return found
 
 
 def round_table(session: Session, round_: Round, viewer: Viewer) -> list[RoundRow]:
@@ -307,6 +355,7 @@ def round_table(session: Session, round_: Round, viewer: Viewer) -> list[RoundRo
     names = dict(
         session.execute(select(Model.id, Model.name).where(Model.id.in_(wide.index))).all()
     )
+    duplicates = round_duplicates(session, round_)
     on_time = wide[~late.reindex(wide.index).to_numpy()]
     ranking = on_time[metric].rank(ascending=not higher, method="min") if metric in wide else None
     rows = [
@@ -320,6 +369,7 @@ def round_table(session: Session, round_: Round, viewer: Viewer) -> list[RoundRo
             percentiles=percentiles.loc[model].dropna().to_dict(),
             day=int(mine["day"].max()),
             late=bool(late[model]),
+            duplicate=duplicates.get(model),
         )
         for model in wide.index
     ]

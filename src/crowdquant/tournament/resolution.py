@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from crowdquant.clock import Clock
 from crowdquant.db.models import (
+    MetaModel,
     Model,
     Round,
     RoundPayout,
@@ -60,13 +61,9 @@ from crowdquant.ledger import (
     wallet,
 )
 from crowdquant.money import Currency, format_amount
-from crowdquant.payouts import (
-    PayoutRule,
-    default_rule,
-    rule_from_data,
-    scale_to,
-)
-from crowdquant.tournament.rules import PlannedPayout, ruleset_of, ruleset_paying
+from crowdquant.payouts import PayoutRule, scale_to
+from crowdquant.tournament.rounds import described_configs, round_payout_rule, round_score_configs
+from crowdquant.tournament.rules import PlannedPayout, Ruleset, ruleset_of, ruleset_paying
 from crowdquant.tournament.scoring import days_recorded, scored_submissions
 from crowdquant.tournament.staking import release_due
 
@@ -80,9 +77,7 @@ def _no_checkpoint(step: str) -> None:
 
 def round_rule(round_: Round) -> PayoutRule:
     """The rule `round_` resolves by (the default of its kind if none was recorded)."""
-    if round_.payout_rule:
-        return rule_from_data(round_.payout_rule)
-    return default_rule(round_.tournament.rules.value)
+    return round_payout_rule(round_)
 
 
 # --- the plan: pure figures from the stored stakes and scores ------------------------------------
@@ -112,14 +107,59 @@ def plan_payouts(session: Session, round_: Round) -> Plan:
         for model in session.scalars(select(Model).where(Model.id.in_(participants | set(stakes))))
     }
     scores = _final_scores(session, round_)
-    at_risk = sum(row.at_risk for row in stakes.values())
     ruleset = ruleset_paying(rule)
     if ruleset.upload_gates:
         gates = _upload_gates(session, round_, ruleset.upload_gates)
         for model_id, measured in gates.items():
             scores[model_id] = {**measured, **scores.get(model_id, {})}
-    planned, factor = ruleset.plan_payouts(rule, participants, stakes, scores, models)
-    return Plan(rule, planned, len(participants), len(stakes), at_risk, factor)
+    dropped = dropped_duplicates(session, round_)
+    counted = {model_id: row for model_id, row in stakes.items() if model_id not in dropped}
+    at_risk = sum(row.at_risk for row in counted.values())
+    planned, factor = ruleset.plan_payouts(
+        rule, participants - set(dropped), counted, scores, models
+    )
+    planned += [
+        _duplicate_returned(stakes[model_id], models[model_id], dropped[model_id], ruleset)
+        for model_id in sorted(set(stakes) & set(dropped), key=str)
+    ]
+    return Plan(rule, planned, len(participants), len(counted), at_risk, factor)
+
+
+def dropped_duplicates(session: Session, round_: Round) -> dict[uuid.UUID, uuid.UUID]:
+    """The models whose on-time submission was a near-duplicate of another of its account's
+    when the round's meta model was fixed, each with the model kept in its place."""
+    recorded = session.scalar(select(MetaModel.duplicates).where(MetaModel.round_id == round_.id))
+    if not recorded or not recorded.get("dropped"):
+        return {}
+    pairs = {uuid.UUID(dup): uuid.UUID(kept) for dup, kept in recorded["dropped"].items()}
+    owners = dict(
+        session.execute(
+            select(Submission.id, Submission.model_id).where(
+                Submission.id.in_(set(pairs) | set(pairs.values()))
+            )
+        ).all()
+    )
+    return {owners[dup]: owners[kept] for dup, kept in pairs.items()}
+
+
+def _duplicate_returned(
+    row: RoundStake, model: Model, kept: uuid.UUID, ruleset: Ruleset
+) -> PlannedPayout:
+    """A near-duplicate's stake is not at risk: nothing is paid or burned, and a stake placed
+    on the round goes back to the wallet whole."""
+    returned = row.at_risk if ruleset.round_stakes else 0
+    planned = PlannedPayout(
+        model_id=model.id,
+        owner_id=model.account_id,
+        at_risk=0,
+        reward=0,
+        burn=0,
+        usd=0,
+        returned=returned,
+        inputs={"duplicate_of": str(kept), "stake_returned": returned},
+    )
+    assert planned.reward == planned.burn == 0 and 0 <= planned.returned <= row.at_risk
+    return planned
 
 
 def _upload_gates(
@@ -277,6 +317,9 @@ def _post_nmr(
     burn = min(planned.burn, held + releasing)
     from_stake = min(burn, held)
     returned = min(planned.returned, held - from_stake)
+    # what leaves the model's accounts is what they hold, and nothing is created from them
+    assert reward >= 0 and 0 <= from_stake <= held and 0 <= burn - from_stake <= releasing
+    assert returned >= 0 and from_stake + returned <= held
     postings: list[Posting] = []
     if reward:
         postings += transfer(TREASURY, owner if planned.to_wallet else model_stake, reward)
@@ -461,4 +504,44 @@ def replay_payouts(session: Session, round_: Round) -> list[str]:
                 f" {plan.rule.version}"
             )
     differences += [f"model {model_id}: a payout no rule gives" for model_id in stored]
+    return differences
+
+
+PAYOUT_FIELDS = (
+    "is_payout",
+    "default_multiplier",
+    "min_multiplier",
+    "max_multiplier",
+    "clip_threshold",
+    "stake_threshold",
+    "payout_factor",
+)
+"""What a score config says about payouts (its window follows the calendar)."""
+
+
+def replay_score_configs(round_: Round) -> list[str]:
+    """Compare the score configs `round_` recorded at open with those its recorded payout
+    rule describes, and list every difference in what they pay (empty: they agree)."""
+    if round_.score_configs is None:
+        return []
+    recorded = {config.score_config_id: config for config in round_score_configs(round_)}
+    described = {
+        config.score_config_id: config
+        for config in described_configs(round_.tournament, round_, round_rule(round_))
+    }
+    differences = [
+        f"score config {key}: recorded, but the round's rule has no such score"
+        for key in sorted(set(recorded) - set(described))
+    ]
+    differences += [
+        f"score config {key}: the round's rule has it, but it was not recorded"
+        for key in sorted(set(described) - set(recorded))
+    ]
+    for key in sorted(set(recorded) & set(described)):
+        for name in PAYOUT_FIELDS:
+            was, wanted = getattr(recorded[key], name), getattr(described[key], name)
+            if was != wanted:
+                differences.append(
+                    f"score config {key}: {name} recorded {was}, the round's rule gives {wanted}"
+                )
     return differences

@@ -31,7 +31,20 @@ from crowdquant.data.feed import MarketFeed
 from crowdquant.data.pipeline import era_grid
 from crowdquant.db.models import DatasetFile, Round, RoundStatus, Tournament
 from crowdquant.faults import crash_point
-from crowdquant.payouts import PayoutRule, PayoutRuleError, rule_to_data, rule_with
+from crowdquant.payouts import (
+    PayoutRule,
+    PayoutRuleError,
+    ScoreConfig,
+    ScoringWindow,
+    configs_from_data,
+    configs_to_data,
+    default_rule,
+    rule_from_data,
+    rule_to_data,
+    rule_with,
+    score_configs,
+)
+from crowdquant.scoring import SCORING_VERSION
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.calendar import (
     RoundTimes,
@@ -307,8 +320,10 @@ def open_round(
         live_era=published.live_era,
         dataset_version=tournament.dataset_version,
         market_date=published.market_date,
-        payout_rule=rule_to_data(tournament_payout_rule(tournament)),
     )
+    rule = tournament_payout_rule(tournament)
+    round_.payout_rule = rule_to_data(rule)
+    round_.score_configs = configs_to_data(described_configs(tournament, round_, rule))
     with session.begin_nested():
         session.add(round_)
         names = [own_filename(number, LIVE_FILENAME)]
@@ -348,6 +363,38 @@ def tournament_payout_rule(tournament: Tournament) -> PayoutRule:
         raise RoundScheduleError(
             f"tournament {tournament.number}'s payout_rule setting: {exc}"
         ) from None
+
+
+def described_configs(tournament: Tournament, round_: Round, rule: PayoutRule) -> list[ScoreConfig]:
+    """`rule` as the score configs of `tournament`'s `round_`: the scores its ruleset takes,
+    over the window of the tournament's calendar."""
+    schedule = schedule_for(tournament.cadence, tournament.settings)
+    ruleset = ruleset_of(tournament)
+    window = ScoringWindow(
+        round_number=round_.number,
+        total_score_days=schedule.target_days - schedule.target_lag_days,
+        returns_lag_days=schedule.target_lag_days,
+        data_delay_days=schedule.score_delay.days,
+        scoring_start=round_.close_time,
+        scoring_end=round_.resolve_time,
+    )
+    metrics = ruleset.daily_metrics | ruleset.closing_metrics
+    return score_configs(rule, metrics, ruleset.rank_metric[0], window, SCORING_VERSION)
+
+
+def round_payout_rule(round_: Round) -> PayoutRule:
+    """The rule `round_` resolves by (the default of its kind if none was recorded)."""
+    if round_.payout_rule:
+        return rule_from_data(round_.payout_rule)
+    return default_rule(round_.tournament.rules.value)
+
+
+def round_score_configs(round_: Round) -> list[ScoreConfig]:
+    """The score configs `round_` recorded when it opened; for a round opened before they
+    were recorded, those its recorded payout rule describes."""
+    if round_.score_configs is not None:
+        return configs_from_data(round_.score_configs)
+    return described_configs(round_.tournament, round_, round_payout_rule(round_))
 
 
 def _refuse_shared_version(session: Session, tournament: Tournament) -> None:

@@ -69,6 +69,13 @@ class TournamentSettings(BaseModel):
     benchmark_models: tuple[str, ...] = Field(
         (), description="names of the models whose submissions are the round's benchmarks"
     )
+    duplicate_threshold: float = Field(
+        0.95,
+        gt=0,
+        le=1,
+        description="the Spearman correlation above which two submissions are near-duplicates"
+        " (1: none are)",
+    )
     reputation_days: int = Field(
         DEFAULT_REPUTATION_DAYS, ge=1, description="days of rounds a model's reputation spans"
     )

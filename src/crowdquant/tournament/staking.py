@@ -11,7 +11,8 @@ Under the classic rules a model has one running stake (ledger account `stake:<mo
   be burned until then. With no such round it goes straight back to the wallet.
 
 Under the 2017 rules a model stakes on one round with a confidence (`stake_on_round`)
-while the round is open; the stake is returned or burned when that round resolves.
+while the round is open; the stake is returned or burned when that round resolves. The
+per-round-stake rules (Numerai's 2026 ones) stake the same way, at confidence 1.
 
 Every movement is one ledger transaction, posted in the caller's database transaction
 beside the row that records it, so a request is applied exactly once or not at all.
@@ -147,8 +148,9 @@ def change_stake(
 ) -> StakeChange:
     """Increase or decrease `model`'s stake by `amount` (10^-18 NMR); the recorded request.
 
-    2017-rules tournaments stake per round: there an increase or decrease changes the
-    stake on the open round (`stake_on_round`), at its confidence (1 if none yet).
+    Tournaments that stake per round (2017 and per-round-stake rules): there an increase or
+    decrease changes the stake on the open round (`stake_on_round`), at its confidence (1 if
+    none yet).
     """
     if amount <= 0 or amount > MAX_STAKE:
         raise InvalidStakeAmount()
@@ -458,8 +460,8 @@ def _open_round(session: Session, clock: Clock, tournament: Tournament) -> Round
     round_ = current_round(session, tournament)
     if round_ is None or not is_open(round_, clock.now()):
         raise NoRoundToStake(
-            f"no round of tournament {tournament.number} is open: 2017-rules stakes are placed"
-            " on an open round"
+            f"no round of tournament {tournament.number} is open: its stakes are placed on an"
+            " open round"
         )
     return round_
 

@@ -20,7 +20,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from crowdquant.db.models import Round, RoundPayout, RoundResult, RoundStatus, Tournament
+from crowdquant.payouts import ScoreConfig
 from crowdquant.tournament.leaderboard import (
+    Duplicate,
     RoundRow,
     Standing,
     model_leaderboard,
@@ -28,7 +30,7 @@ from crowdquant.tournament.leaderboard import (
     round_table,
 )
 from crowdquant.tournament.resolution import round_payouts, round_result
-from crowdquant.tournament.rounds import get_round, is_open, list_rounds
+from crowdquant.tournament.rounds import get_round, is_open, list_rounds, round_score_configs
 from crowdquant.tournament.rules import ruleset_of
 from crowdquant.tournament.rules2017_record import counting_checks
 from crowdquant.tournament.scoring import days_recorded
@@ -152,6 +154,9 @@ def round_page(
         "result": result,
     }
     context["columns"], context["rows"] = scores_table(shown, table)
+    context["config_columns"], context["config_rows"] = score_configs_table(
+        round_score_configs(round_)
+    )
     if result is not None:
         standings = model_leaderboard(session, shown, now, PUBLIC, ledger=services.ledger)
         payouts = round_payouts(session, round_)
@@ -166,6 +171,44 @@ def round_page(
     return render(request, "public/round.html", context)
 
 
+def score_configs_table(configs: list[ScoreConfig]) -> tuple[list[Column], list[list[Cell]]]:
+    """The scores the round is measured by, as recorded when it opened, and what each pays."""
+    columns = [
+        Column("Score", numeric=False),
+        Column("Version", numeric=False),
+        Column("Canon", numeric=False),
+        Column("Pays", numeric=False),
+        Column("Multiplier"),
+        Column("Clip"),
+        Column("Stake threshold"),
+        Column("Payout factor"),
+        Column("Score days"),
+    ]
+
+    def decimal(value: object) -> Cell:
+        return Cell("-") if value is None else number_cell(f"{value}", float(str(value)))
+
+    rows = [
+        [
+            Cell(metric_label(config.name)),
+            Cell(config.version),
+            Cell("canon" if config.is_canon_score else ""),
+            Cell("pays" if config.is_payout else ""),
+            decimal(config.default_multiplier),
+            decimal(config.clip_threshold),
+            Cell("-") if config.stake_threshold is None else nmr_cell(config.stake_threshold),
+            Cell("by stake")
+            if config.is_payout
+            and config.payout_factor is None
+            and (config.stake_threshold is not None)
+            else decimal(config.payout_factor),
+            number_cell(str(config.total_score_days), config.total_score_days),
+        ]
+        for config in configs
+    ]
+    return columns, rows
+
+
 def scores_table(
     tournament: Tournament, table: list[RoundRow]
 ) -> tuple[list[Column], list[list[Cell]]]:
@@ -175,6 +218,9 @@ def scores_table(
     columns = [Column("#"), Column("Model", numeric=False)]
     columns += [Column(metric_label(m)) for m in metrics]
     columns += [Column(f"{metric_label(metric)} percentile"), Column("Late", numeric=False)]
+    flagged = any(row.duplicate is not None for row in table)
+    if flagged:
+        columns.append(Column("Duplicate", numeric=False))
     rows = []
     for row in table:
         cells = [
@@ -183,8 +229,18 @@ def scores_table(
         ]
         cells += [metric_cell(m, row.scores.get(m)) for m in metrics]
         cells += [percent_cell(row.percentiles.get(metric)), Cell("late" if row.late else "")]
+        if flagged:
+            cells.append(duplicate_cell(row.duplicate))
         rows.append(cells)
     return columns, rows
+
+
+def duplicate_cell(duplicate: Duplicate | None) -> Cell:
+    if duplicate is None:
+        return Cell("")
+    if duplicate.same_account:
+        return Cell(f"copy of {duplicate.of}: counted once")
+    return Cell(f"like {duplicate.of} (another account)")
 
 
 def payouts_table(

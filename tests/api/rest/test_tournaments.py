@@ -31,6 +31,21 @@ def test_rounds_current_and_by_number(world: RestWorld) -> None:
         assert first["dataset_version"] == "v1"
         assert first["open_time"] == "2001-01-09T12:00:00Z"
         assert first["close_time"] == "2001-01-09T13:00:00Z"
+        configs = {config["name"]: config for config in first["score_configs"]}
+        assert [config["name"] for config in first["score_configs"]] == [
+            "corr",
+            "mmc",
+            "bmc",
+            "fnc",
+        ]
+        corr = configs["corr"]
+        assert (corr["is_canon_score"], corr["is_payout"]) == (True, True)
+        assert (corr["default_multiplier"], configs["mmc"]["default_multiplier"]) == ("0.5", "2")
+        assert (corr["clip_threshold"], corr["payout_factor"]) == ("0.05", None)
+        assert corr["stake_threshold"] == "72000"
+        assert corr["scoring_start"] == first["close_time"]
+        assert configs["fnc"]["is_payout"] is False
+        assert configs["fnc"]["default_multiplier"] is None
         for ref in ("current", "0", "1"):
             assert api.get(f"/tournaments/8/rounds/{ref}").json() == first
         assert api.get("/tournaments/8/rounds", params={"status": "resolved"}).json() == []

@@ -10,18 +10,19 @@ from decimal import Decimal
 from pathlib import Path
 
 from crowdquant.db.models import Model, PayoutMode, RoundStake, Rules
-from crowdquant.payouts import ClassicRule, Rules2017Rule, default_rule
+from crowdquant.payouts import ClassicRule, RoundStakeRule, Rules2017Rule, default_rule
 from crowdquant.tournament.rules import (
     RULESETS,
     ruleset_for,
     ruleset_paying,
 )
 from crowdquant.tournament.rules.classic import Classic
+from crowdquant.tournament.rules.round_stake import RoundStakes
 from crowdquant.tournament.rules.rules2017 import Rules2017
 
 PACKAGE = Path(__file__).parents[3] / "src" / "crowdquant"
 RULES_PACKAGE = PACKAGE / "tournament" / "rules"
-RULE_CLASSES = {"ClassicRule", "Rules2017Rule"}
+RULE_CLASSES = {"ClassicRule", "Rules2017Rule", "RoundStakeRule"}
 
 
 def test_every_rule_family_has_its_ruleset() -> None:
@@ -155,3 +156,36 @@ def test_only_the_rules_package_tells_the_rule_families_apart() -> None:
 def test_no_page_compares_a_tournament_s_rules() -> None:
     for path in sorted((PACKAGE / "web" / "templates").rglob("*.html")):
         assert not re.search(r"\.rules\s*(==|!=|is)", path.read_text()), path.name
+
+
+def test_round_stake_rules() -> None:
+    round_stake = ruleset_for(Rules.ROUND_STAKE)
+    assert isinstance(round_stake, RoundStakes)
+    assert round_stake.daily_metrics == ruleset_for(Rules.CLASSIC).daily_metrics
+    assert round_stake.rank_metric == ("corr", True)
+    assert round_stake.payout_metrics == ("corr", "mmc")
+    assert round_stake.round_stakes
+    assert not round_stake.publishes_2017_files
+    assert isinstance(ruleset_paying(RoundStakeRule()), RoundStakes)
+
+
+def test_round_stakes_come_back_less_their_burn_and_rewards_go_to_the_wallet() -> None:
+    winner, loser, watcher = _model(PayoutMode.COMPOUND), _model(), _model()
+    stakes = {winner.id: _stake(winner, 10 * 10**18), loser.id: _stake(loser, 4 * 10**18)}
+    scores = {
+        winner.id: {"corr": 0.02, "mmc": 0.01},
+        loser.id: {"corr": -0.02, "mmc": -0.01},
+        watcher.id: {"corr": 0.05},
+    }
+    models = {model.id: model for model in (winner, loser, watcher)}
+    planned, factor = RoundStakes().plan_payouts(
+        RoundStakeRule(), {winner.id, loser.id, watcher.id}, stakes, scores, models
+    )
+    by_model = {p.model_id: p for p in planned}
+    assert set(by_model) == {winner.id, loser.id}
+    assert factor == "1"
+    assert (by_model[winner.id].reward, by_model[winner.id].burn) == (2 * 10**18, 0)
+    assert by_model[winner.id].returned == 10 * 10**18
+    assert by_model[winner.id].to_wallet  # a stake per round: nothing compounds into it
+    assert (by_model[loser.id].reward, by_model[loser.id].burn) == (0, 8 * 10**17)
+    assert by_model[loser.id].returned == 4 * 10**18 - 8 * 10**17

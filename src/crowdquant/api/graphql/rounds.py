@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from ariadne import QueryType
@@ -11,8 +12,15 @@ from graphql import GraphQLResolveInfo
 
 from crowdquant.api.graphql.context import ApiError, context_of, iso, required
 from crowdquant.db.models import Round, RoundStatus
+from crowdquant.money import NMR_UNIT
+from crowdquant.payouts import ScoreConfig
 from crowdquant.tournament.pipeline import pipeline_status, tournament_number_of
-from crowdquant.tournament.rounds import current_round, get_round, list_rounds
+from crowdquant.tournament.rounds import (
+    current_round,
+    get_round,
+    list_rounds,
+    round_score_configs,
+)
 from crowdquant.tournament.tournaments import get_tournament, list_tournaments
 
 query = QueryType()
@@ -26,10 +34,64 @@ STATUSES: dict[str, tuple[RoundStatus, ...]] = {
 }
 
 
+def _number(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _nmr(units: int | None) -> float | None:
+    return None if units is None else float(Decimal(units) / NMR_UNIT)
+
+
+def render_score_config(round_: Round, config: ScoreConfig) -> dict[str, Any]:
+    """One of a round's score configs as numerapi's `RoundScoreConfig`."""
+    return {
+        "id": f"{round_.id}:{config.score_config_id}",
+        "scoreConfigId": config.score_config_id,
+        "roundNumberStart": config.round_number_start,
+        "roundNumberEnd": config.round_number_end,
+        "name": config.name,
+        "version": config.version,
+        "displayName": config.display_name,
+        "totalScoreDays": config.total_score_days,
+        "returnsLagDays": config.returns_lag_days,
+        "dataDelayDays": config.data_delay_days,
+        "universe": config.universe,
+        "isCanonScore": config.is_canon_score,
+        "isPayout": config.is_payout,
+        "scoringStart": iso(config.scoring_start),
+        "scoringEnd": iso(config.scoring_end),
+        "minMultiplier": _number(config.min_multiplier),
+        "maxMultiplier": _number(config.max_multiplier),
+        "defaultMultiplier": _number(config.default_multiplier),
+        "clipThreshold": _number(config.clip_threshold),
+        "stakeThreshold": _nmr(config.stake_threshold),
+        "payoutFactor": _number(config.payout_factor),
+    }
+
+
+def render_payout_multipliers(round_: Round) -> list[dict[str, Any]]:
+    """The multipliers `round_` pays by, as numerapi's `PayoutMultiplier`s."""
+    return [
+        {
+            "id": f"{round_.id}:{config.score_config_id}",
+            "scoreConfigId": config.score_config_id,
+            "name": config.name,
+            "version": config.version,
+            "displayName": config.display_name,
+            "multiplier": _number(config.default_multiplier),
+        }
+        for config in round_score_configs(round_)
+        if config.is_payout
+    ]
+
+
 def render_round(round_: Round) -> dict[str, Any]:
-    """A round as numerapi reads it: times as UTC strings, no scoring configs yet
-    (`payoutFactor` and `resolvedStaking` come from its result, see `stakes.py`)."""
+    """A round as numerapi reads it: times as UTC strings, its score configs as recorded
+    when it opened (`payoutFactor` and `resolvedStaking` come from its result, see
+    `stakes.py`)."""
     resolved = round_.status is RoundStatus.RESOLVED
+    configs = round_score_configs(round_)
+    thresholds = {c.stake_threshold for c in configs if c.stake_threshold is not None}
     return {
         "id": str(round_.id),
         "tournament": round_.tournament.number,
@@ -41,9 +103,9 @@ def render_round(round_: Round) -> dict[str, Any]:
         "scoreTime": None,
         "resolveTime": iso(round_.resolve_time),
         "resolvedGeneral": resolved,
-        "stakeThreshold": None,
+        "stakeThreshold": _nmr(min(thresholds)) if thresholds else None,
         "dataDatestamp": None,
-        "roundScoreConfigs": [],
+        "roundScoreConfigs": [render_score_config(round_, config) for config in configs],
     }
 
 

@@ -20,6 +20,7 @@ from graphql import GraphQLResolveInfo
 from sqlalchemy.orm import Session
 
 from crowdquant.api.graphql.context import RequestContext, context_of, iso, required
+from crowdquant.api.graphql.rounds import render_payout_multipliers
 from crowdquant.api.graphql.stakes import round_results
 from crowdquant.db.models import Model, Round, RoundStatus, Tournament
 from crowdquant.money import nmr_text
@@ -274,6 +275,16 @@ def _legacy_round_performances(
     return sorted(out, key=lambda row: -int(row["roundNumber"]))
 
 
+def _legacy_multipliers(multipliers: list[dict[str, Any]]) -> dict[str, float | None]:
+    """numerapi ≤ 2.24's `corrMultiplier` / `mmcMultiplier` (no TC here)."""
+    by_name = {row["name"]: row["multiplier"] for row in multipliers}
+    return {
+        "corrMultiplier": by_name.get("corr"),
+        "mmcMultiplier": by_name.get("mmc"),
+        "tcMultiplier": None,
+    }
+
+
 @query.field("v2RoundModelPerformances")
 def resolve_round_performances(
     _obj: Any,
@@ -293,6 +304,7 @@ def resolve_round_performances(
     for round_id, scores in _by_round(history).items():
         round_ = rounds[round_id]
         last = max(score.day for score in scores)
+        multipliers = render_payout_multipliers(round_)
 
         def render(score: DailyScore, last: int = last, round_id: Any = round_id) -> dict[str, Any]:
             return {
@@ -308,10 +320,8 @@ def resolve_round_performances(
         out.append(
             {
                 "atRisk": money[round_id].at_risk,
-                "corrMultiplier": None,
-                "mmcMultiplier": None,
-                "tcMultiplier": None,
-                "payoutMultipliers": [],
+                **_legacy_multipliers(multipliers),
+                "payoutMultipliers": multipliers,
                 "roundPayoutFactor": money[round_id].payout_factor,
                 "roundNumber": round_.number,
                 "roundOpenTime": iso(round_.open_time),

@@ -28,6 +28,7 @@ from crowdquant.tournament.leaderboard import (
     round_table,
 )
 from crowdquant.tournament.models import find_model
+from crowdquant.tournament.rounds import round_score_configs
 from crowdquant.tournament.tournaments import get_tournament
 from crowdquant.tournament.visibility import Viewer
 
@@ -78,7 +79,8 @@ def get_round_scores(
     """The round's models ranked by their latest scores (final once resolved)."""
     found = find_round(session, get_tournament(session, number), round)
     return RoundScoresOut(
-        round=Overlay(found, is_open=False), models=round_table(session, found, Viewer.public())
+        round=Overlay(found, is_open=False, score_configs=round_score_configs(found)),
+        models=round_table(session, found, Viewer.public()),
     )
 
 

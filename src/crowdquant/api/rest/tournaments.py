@@ -3,6 +3,7 @@ newest round."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -21,6 +22,7 @@ from crowdquant.tournament.rounds import (
     get_round,
     is_open,
     list_rounds,
+    round_score_configs,
 )
 from crowdquant.tournament.tournaments import get_tournament, list_tournaments
 
@@ -61,10 +63,7 @@ def get_rounds(
     found = list_rounds(session, tournament, status)
     found.reverse()
     now = services.clock.now()
-    return [
-        RoundOut.model_validate(Overlay(round_, is_open=is_open(round_, now)))
-        for round_ in found[:limit]
-    ]
+    return [round_out(round_, now) for round_ in found[:limit]]
 
 
 @router.get("/tournaments/{number}/rounds/{round}", responses=responses(404))
@@ -72,4 +71,10 @@ def get_one_round(
     number: TournamentNumber, round: RoundRef, session: SessionDep, services: ServicesDep
 ) -> RoundOut:
     found = find_round(session, get_tournament(session, number), round)
-    return RoundOut.model_validate(Overlay(found, is_open=is_open(found, services.clock.now())))
+    return round_out(found, services.clock.now())
+
+
+def round_out(round_: Round, now: datetime) -> RoundOut:
+    return RoundOut.model_validate(
+        Overlay(round_, is_open=is_open(round_, now), score_configs=round_score_configs(round_))
+    )

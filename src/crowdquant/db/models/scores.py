@@ -55,6 +55,11 @@ class MetaModel(HasId, Base):
 
     `weights` maps each contributing submission id to its weight (equal weights until stakes
     exist); the blended predictions are stored under `storage_key` (operator only).
+    `duplicates` records the near-duplicate on-time submissions found when it was fixed
+    (`scoring.similarity.near_duplicates`): ``"dropped"`` maps a submission id to the one of
+    the same account kept in its place (it has no weight and no stake at risk), and
+    ``"flagged"`` lists pairs of different accounts as ``[id, id, spearman]``; None for
+    rounds fixed before they were recorded.
     """
 
     __tablename__ = "meta_models"
@@ -64,6 +69,7 @@ class MetaModel(HasId, Base):
     )
     weighting: Mapped[str] = mapped_column(String(32))
     weights: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    duplicates: Mapped[dict[str, Any] | None]
     storage_key: Mapped[str] = mapped_column(String(512))
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]

@@ -12,7 +12,8 @@ import uuid
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crowdquant.db.base import Base, HasId, enum_type
@@ -85,6 +86,11 @@ class Round(HasId, Base):
     payout_rule: Mapped[dict[str, Any]] = mapped_column(default=dict)
     """The payout rule this round resolves by, as versioned data (`payouts.rule_to_data`),
     fixed when it opens."""
+    score_configs: Mapped[list[dict[str, Any]] | None] = mapped_column(
+        JSON().with_variant(JSONB(), "postgresql")
+    )
+    """The rule as numerapi's score configs (`payouts.configs_to_data`), fixed when it opens;
+    None for rounds opened before they were recorded."""
 
     tournament: Mapped[Tournament] = relationship(back_populates="rounds")
     submissions: Mapped[list[Submission]] = relationship(

@@ -7,9 +7,12 @@ from crowdquant.db.models import Rules, Tournament
 from crowdquant.payouts import PayoutRule
 from crowdquant.tournament.rules.base import PlannedPayout, Ruleset
 from crowdquant.tournament.rules.classic import Classic
+from crowdquant.tournament.rules.round_stake import RoundStakes
 from crowdquant.tournament.rules.rules2017 import Rules2017
 
-RULESETS: dict[Rules, Ruleset] = {ruleset.rules: ruleset for ruleset in (Classic(), Rules2017())}
+RULESETS: dict[Rules, Ruleset] = {
+    ruleset.rules: ruleset for ruleset in (Classic(), Rules2017(), RoundStakes())
+}
 
 
 def ruleset_for(rules: Rules) -> Ruleset:

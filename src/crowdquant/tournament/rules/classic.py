@@ -44,7 +44,7 @@ class Classic(Ruleset):
             for model_id, row in sorted(stakes.items())
         ]
         result = classic_payouts(rule, entries)
-        factor = _decimal_text(result.payout_factor.numerator, result.payout_factor.denominator)
+        factor = decimal_text(result.payout_factor.numerator, result.payout_factor.denominator)
         planned = []
         for entry in entries:
             model_id = uuid.UUID(entry.key)
@@ -64,7 +64,7 @@ class Classic(Ruleset):
         return planned, factor
 
 
-def _decimal_text(numerator: int, denominator: int) -> str:
+def decimal_text(numerator: int, denominator: int) -> str:
     """An exact fraction as a decimal string (to 30 places if it does not terminate)."""
     value = Decimal(numerator) / Decimal(denominator)
     return f"{value.normalize():f}"

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -47,6 +48,7 @@ from crowdquant.scoring.metamodel import (
     stake_weighted_meta_model,
     stake_x_test_weights,
 )
+from crowdquant.scoring.similarity import NearDuplicates, near_duplicates, spearman_pairs
 from crowdquant.scoring.validation import validate_2017_submission, validate_submission
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.rules2017_files import tournament_rows
@@ -212,6 +214,14 @@ def _meta_model(
     if not on_time:
         return None, None
     weighting, weights = _meta_model_weights(session, round_, [submissions[k] for k in on_time])
+    duplicates = _near_duplicates(
+        round_, [submissions[k] for k in on_time], predictions[:, on_time], weights
+    )
+    for position in duplicates.dropped:
+        weights[position] = 0.0
+    if not weights.sum() > 0:  # only duplicates were staked: the kept ones blend equally
+        weighting = EQUAL_WEIGHTS
+        weights = np.array([0.0 if k in duplicates.dropped else 1.0 for k in range(len(on_time))])
     values = stake_weighted_meta_model(predictions[:, on_time], weights)
     key = f"{_folder(round_)}meta_model.parquet"
     content = _frame_bytes(pd.DataFrame({"meta_model": values}, index=ids))
@@ -224,11 +234,50 @@ def _meta_model(
             str(submissions[k].submission_id): float(weight)
             for k, weight in zip(on_time, weights, strict=True)
         },
+        duplicates=_duplicates_data([submissions[k] for k in on_time], duplicates),
         storage_key=key,
         sha256=hashlib.sha256(content).hexdigest(),
         created_at=clock.now(),
     )
     return values, row
+
+
+def _near_duplicates(
+    round_: Round,
+    on_time: Sequence[ScoredSubmission],
+    predictions: FloatArray,
+    weights: FloatArray,
+) -> NearDuplicates:
+    """The on-time submissions that are near-duplicates (Spearman above the tournament's
+    ``"duplicate_threshold"``): within one account, the one with the most weight (then the
+    earliest upload) is kept; across accounts, pairs are flagged."""
+    threshold = settings_of(round_.tournament).duplicate_threshold
+    order = sorted(
+        range(len(on_time)),
+        key=lambda k: (-weights[k], _uploaded(on_time[k]), on_time[k].model_id),
+    )
+    preference = [0.0] * len(on_time)
+    for place, k in enumerate(order):
+        preference[k] = -float(place)
+    return near_duplicates(
+        spearman_pairs(predictions, threshold),
+        [sub.owner for sub in on_time],
+        preference,
+    )
+
+
+def _uploaded(scored: ScoredSubmission) -> float:
+    return 0.0 if scored.created_at is None else scored.created_at.timestamp()
+
+
+def _duplicates_data(
+    on_time: Sequence[ScoredSubmission], duplicates: NearDuplicates
+) -> dict[str, Any]:
+    ids = [str(sub.submission_id) for sub in on_time]
+    return {
+        "dropped": {ids[k]: ids[kept] for k, kept in sorted(duplicates.dropped.items())},
+        "flagged": [[ids[a], ids[b], rho] for a, b, rho in duplicates.flagged],
+    }
 
 
 def _meta_model_weights(

@@ -25,6 +25,14 @@ class StandingOut(Output):
     career_usd: UsdText = Field(description="USD paid over its resolved rounds.")
 
 
+class DuplicateOut(Output):
+    of: str = Field(description="The model whose submission it nearly duplicates.")
+    same_account: bool = Field(
+        description="Of its own account's model: it counts once (no stake at risk, no"
+        " meta-model weight); else of another account's, flagged."
+    )
+
+
 class RoundRowOut(Output):
     rank: int | None
     model: str
@@ -32,6 +40,9 @@ class RoundRowOut(Output):
     day: int
     scores: dict[str, float]
     percentiles: dict[str, float]
+    duplicate: DuplicateOut | None = Field(
+        description="Set when its submission was a near-duplicate of another in the round."
+    )
 
 
 class RoundScoresOut(Output):

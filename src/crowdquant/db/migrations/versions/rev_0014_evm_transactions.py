@@ -1,7 +1,7 @@
 """Transactions sent to an EVM chain, one per business event (`evm_transactions`).
 
 Revision ID: 0014
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-05
 
 Types spelled out in plain SQLAlchemy, as in 0001.
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0014"
-down_revision: str | Sequence[str] | None = "0010"
+down_revision: str | Sequence[str] | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
