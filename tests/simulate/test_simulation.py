@@ -23,6 +23,7 @@ from crowdquant.db.models import Cadence, Submission
 from crowdquant.db.session import make_engine, session_factory, transaction
 from crowdquant.ledger.sql import SqlLedger
 from crowdquant.simulate.bots import ARCHETYPES
+from crowdquant.simulate.populations import POPULATIONS
 from crowdquant.simulate.record import SimulationRecord
 from crowdquant.simulate.report import PLOTS
 
@@ -32,6 +33,29 @@ simulate_cli = importlib.import_module("crowdquant.cli.simulate")
 
 ROUNDS = 3
 STAKE = Decimal(20)
+
+
+def simulate(
+    folder: Path, database_url: str, seed: int, over_http: bool = False
+) -> tuple[SimulationRecord, Path]:
+    """A short run of every archetype in `folder`, its report in `folder`/report."""
+    return simulate_cli.run_simulation(  # type: ignore[no-any-return]
+        folder / "home",
+        folder / "report",
+        rounds=ROUNDS,
+        population=POPULATIONS["one-each"],
+        cadence=Cadence.DAILY,
+        payout_rule={},
+        stocks=40,
+        seed=seed,
+        stake=STAKE,
+        database_url=database_url,
+        over_http=over_http,
+    )
+
+
+def report_files(report: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(report.parent.iterdir())}
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -51,18 +75,7 @@ def simulated(
         else:
             server: PostgresServer = request.getfixturevalue("postgres_server")
             database_url = stack.enter_context(server.database())
-        record, report = simulate_cli.run_simulation(
-            folder / "home",
-            folder / "report",
-            rounds=ROUNDS,
-            counts={name: 1 for name in ARCHETYPES},
-            cadence=Cadence.DAILY,
-            payout_rule={},
-            stocks=40,
-            seed=3,
-            stake=STAKE,
-            database_url=database_url,
-        )
+        record, report = simulate(folder, database_url, seed=3)
         # the bots and the simulator leave nothing behind (multiprocessing's own folder goes
         # when this process exits, as it does at the end of `crowdquant simulate`)
         assert [path for path in temp.iterdir() if not path.name.startswith("pymp-")] == []
@@ -128,3 +141,27 @@ def test_the_books_agree_with_the_record(simulated: tuple[SimulationRecord, Path
     assert report.sound, report.problems
     assert report.burned / 10**18 == pytest.approx(record.rounds["burned"].sum())
     assert uploads == len(record.models) * ROUNDS
+
+
+def test_one_seed_gives_the_same_report_over_http_and_another_seed_another(
+    simulated: tuple[SimulationRecord, Path, str],
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+) -> None:
+    """The run again with the same seed, the bots now served over HTTP (with the validation
+    pool), writes the same report, plots and figures; another seed writes another."""
+    record, report, database_url = simulated
+    runs = {}
+    for seed, over_http in ((3, True), (4, False)):
+        with ExitStack() as stack:
+            if database_url.startswith("sqlite"):
+                url = f"sqlite:///{tmp_path / f'seed-{seed}.db'}"
+            else:
+                server: PostgresServer = request.getfixturevalue("postgres_server")
+                url = stack.enter_context(server.database())
+            runs[seed] = simulate(tmp_path / f"seed-{seed}", url, seed, over_http)
+    again, again_report = runs[3]
+    assert report_files(again_report) == report_files(report)
+    figures = [column for column in record.results.columns if column != "model_id"]
+    pd.testing.assert_frame_equal(again.results[figures], record.results[figures])
+    assert report_files(runs[4][1])["report.md"] != report_files(report)["report.md"]

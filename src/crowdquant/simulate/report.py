@@ -102,12 +102,18 @@ def payout_ratios(record: SimulationRecord) -> pd.Series:
     return (staked["payout"] / staked["at_risk"]).rename("return")
 
 
+def rounds_per_second(record: SimulationRecord) -> float:
+    """Rounds run per second of the run's wall-clock time (the market's build included)."""
+    return record.rounds_run / record.seconds if record.seconds > 0 else float("inf")
+
+
 def summary_lines(record: SimulationRecord, checks: Sequence[Check] | None = None) -> list[str]:
     """The run in one line, the NMR paid and burned, and each check's verdict and figures."""
     checks = run_checks(record) if checks is None else checks
     lines = [
         f"{record.rule}, {record.cadence}: {len(record.rounds)} of {record.rounds_run} rounds "
-        f"resolved, {len(record.models)} models, {record.seconds:.1f} s",
+        f"resolved, {len(record.models)} models, {record.seconds:.1f} s "
+        f"({rounds_per_second(record):.3g} rounds/s)",
         f"NMR paid {_nmr(record.rounds['paid'].sum())}, "
         f"burned {_nmr(record.rounds['burned'].sum())}",
     ]
@@ -148,7 +154,6 @@ def markdown(record: SimulationRecord, checks: Sequence[Check]) -> str:
         f"- Cadence: {record.cadence}",
         f"- Rounds: {record.rounds_run} run, {len(record.rounds)} resolved",
         f"- Models: {len(record.models)} ({per_kind or 'none'})",
-        f"- Wall-clock: {record.seconds:.1f} s",
         "",
         *_money(record),
         *_payouts(record),
