@@ -399,34 +399,86 @@ def simulate(
         Path | None,
         typer.Option(help="keep the simulated tournament's home here (default: discard)"),
     ] = None,
+    compare: Annotated[
+        bool,
+        typer.Option(
+            "--compare",
+            help="run once per RULE_FILES (each a payout_rule setting, JSON) with the same seed"
+            " and write their reports side by side",
+        ),
+    ] = False,
+    rule_files: Annotated[
+        list[Path] | None, typer.Argument(help="with --compare: the rule settings, JSON files")
+    ] = None,
 ) -> None:
     """Run a tournament of bots headless for many rounds and write a report of what the rules
     did: each archetype's NMR, payouts and burns, the meta model, and the mechanism checks."""
-    from crowdquant.payouts import PayoutRuleError, rule_with
     from crowdquant.simulate.populations import parse_population
-    from crowdquant.simulate.report import summary_lines
+    from crowdquant.simulate.report import summary_lines, write_comparison
 
     try:
         cohorts = parse_population(population_)
-        rule = json.loads(payout_rule)
-        if not isinstance(rule, dict):
-            raise ValueError('--payout-rule is a JSON object, e.g. \'{"clip": "0.1"}\'')
-        rule_with(Rules.CLASSIC.value, rule)
-    except (ValueError, PayoutRuleError) as exc:
+        if compare or rule_files:
+            settings = _rule_files(rule_files or [], compare, payout_rule)
+        else:
+            settings = {"": _payout_rule(json.loads(payout_rule), "--payout-rule")}
+    except ValueError as exc:
         raise _fail(f"{exc}") from exc
+    runs = []
     with tempfile.TemporaryDirectory(prefix="crowdquant-simulation-") as scratch:
-        record, report = run_simulation(
-            keep or Path(scratch),
-            out,
-            rounds=rounds,
-            population=cohorts,
-            cadence=cadence,
-            payout_rule=rule,
-            stocks=stocks,
-            seed=seed,
-            stake=Decimal(str(stake)),
-            over_http=over_http,
-        )
-    for line in summary_lines(record):
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
-    console.print(f"report: {report}")
+        for name, rule in settings.items():
+            record, report = run_simulation(
+                (keep or Path(scratch)) / name,
+                out / name,
+                rounds=rounds,
+                population=cohorts,
+                cadence=cadence,
+                payout_rule=rule,
+                stocks=stocks,
+                seed=seed,
+                stake=Decimal(str(stake)),
+                over_http=over_http,
+            )
+            runs.append((name, record))
+            for line in summary_lines(record):
+                console.print(line, markup=False, highlight=False, soft_wrap=True)
+            console.print(f"report: {report}")
+    if compare:
+        console.print(f"side by side: {write_comparison(runs, out)}")
+
+
+def _payout_rule(rule: object, where: str) -> dict[str, Any]:
+    """`rule` if it is a payout_rule setting the classic rules accept."""
+    from crowdquant.payouts import PayoutRuleError, rule_with
+
+    if not isinstance(rule, dict):
+        raise ValueError(f'{where} is a JSON object, e.g. \'{{"clip": "0.1"}}\'')
+    try:
+        rule_with(Rules.CLASSIC.value, rule)
+    except PayoutRuleError as exc:
+        raise ValueError(f"{where}: {exc}") from exc
+    return rule
+
+
+def _rule_files(files: Sequence[Path], compare: bool, payout_rule: str) -> dict[str, Any]:
+    """The rule settings to compare, by their file's name (without .json)."""
+    if not compare:
+        raise ValueError("rule files are compared: write --compare A.json B.json")
+    if payout_rule != "{}":
+        raise ValueError("--compare takes the rule settings from its files, not --payout-rule")
+    if len(files) < 2:
+        raise ValueError("--compare needs at least two rule files")
+    settings: dict[str, Any] = {}
+    for path in files:
+        if path.stem in settings:
+            raise ValueError(f"two rule files are named {path.stem}")
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise ValueError(f"{path}: {exc.strerror or exc}") from exc
+        try:
+            rule = json.loads(text)
+        except ValueError as exc:
+            raise ValueError(f"{path}: not JSON: {exc}") from exc
+        settings[path.stem] = _payout_rule(rule, str(path))
+    return settings

@@ -341,6 +341,52 @@ def _figures(check: Check) -> str:
     )
 
 
+# --- side by side ----------------------------------------------------------------------------
+
+
+COMPARISON = "compare.md"
+
+
+def comparison_markdown(runs: Sequence[tuple[str, SimulationRecord]]) -> str:
+    """One table: a column per rule setting (named), a row per figure and mechanism check."""
+    checks = [run_checks(record) for _, record in runs]
+    rows: list[tuple[str, list[str]]] = [
+        ("payout rule", [record.rule for _, record in runs]),
+        ("rounds resolved", [str(len(record.rounds)) for _, record in runs]),
+        ("NMR paid", [_nmr(record.rounds["paid"].sum()) for _, record in runs]),
+        ("NMR burned", [_nmr(record.rounds["burned"].sum()) for _, record in runs]),
+        ("mean meta model CORR", [_num(record.rounds["meta_corr"].mean()) for _, record in runs]),
+    ]
+    for k, check in enumerate(checks[0] if checks else []):
+        rows.append((check.name, [_verdict_cell(found[k]) for found in checks]))
+    header = "| figure | " + " | ".join(f"[{name}]({name}/{REPORT})" for name, _ in runs) + " |"
+    lines = [
+        "# Simulation: rule settings side by side",
+        "",
+        "The same seed, population and rounds under each setting; each column links its own "
+        "report (tables and plots).",
+        "",
+        header,
+        "|---|" + "---|" * len(runs),
+        *(f"| {name} | " + " | ".join(cells) + " |" for name, cells in rows),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _verdict_cell(check: Check) -> str:
+    if not check.decided:
+        return check.verdict
+    return f"{check.verdict}: {_num(check.estimate)} {_interval(check)}"
+
+
+def write_comparison(runs: Sequence[tuple[str, SimulationRecord]], out: Path) -> Path:
+    """Write `out/compare.md` beside the runs' own reports; return its path."""
+    path = Path(out) / COMPARISON
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(comparison_markdown(runs), encoding="utf-8")
+    return path
+
+
 # --- plots ---------------------------------------------------------------------------------------
 
 
