@@ -2,6 +2,7 @@
 (the default) against the same run over HTTP on a loopback port (`--over-http`).
 
     uv run python benchmarks/simulate_rounds.py [--rounds 20] [--stocks 100] [--repeat 1]
+        [--population realistic]
 
 Both modes run the same seed, population and rounds, one after the other, `--repeat` times
 each, interleaved so both see the same load; each run's wall time includes building the
@@ -26,13 +27,15 @@ from crowdquant.simulate.populations import DEFAULT_POPULATION, POPULATIONS
 simulate_cli = importlib.import_module("crowdquant.cli.simulate")
 
 
-def run(rounds: int, stocks: int, over_http: bool, folder: Path) -> tuple[float, str]:
+def run(
+    rounds: int, stocks: int, population: str, over_http: bool, folder: Path
+) -> tuple[float, str]:
     """One run's rounds/s and its report's text."""
     record, report = simulate_cli.run_simulation(
         folder / "home",
         folder / "report",
         rounds=rounds,
-        population=POPULATIONS[DEFAULT_POPULATION],
+        population=POPULATIONS[population],
         cadence=Cadence.DAILY,
         payout_rule={},
         stocks=stocks,
@@ -48,6 +51,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--stocks", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--population", choices=list(POPULATIONS), default=DEFAULT_POPULATION)
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     speeds: dict[str, list[float]] = {"in process": [], "over HTTP": []}
@@ -55,12 +59,13 @@ def main() -> None:
     for attempt in range(args.repeat):
         for mode, over_http in (("in process", False), ("over HTTP", True)):
             with tempfile.TemporaryDirectory(prefix="cq-bench-") as folder:
-                speed, text = run(args.rounds, args.stocks, over_http, Path(folder))
+                home = Path(folder)
+                speed, text = run(args.rounds, args.stocks, args.population, over_http, home)
             speeds[mode].append(speed)
             reports.add(text)
             print(f"run {attempt + 1}, {mode}: {speed:.3f} rounds/s", flush=True)
     in_process, over_http = (statistics.median(speeds[mode]) for mode in speeds)
-    print(f"{args.rounds} rounds of the default population, {args.stocks} stocks")
+    print(f"{args.rounds} rounds of the {args.population} population, {args.stocks} stocks")
     print(f"in process: {in_process:.3f} rounds/s (median)")
     print(f"over HTTP:  {over_http:.3f} rounds/s (median)")
     print(f"ratio in process / over HTTP: {in_process / over_http:.2f}×")

@@ -1,21 +1,21 @@
 """Talking to the app in this process: its real routes through httpx's ASGI transport, no
 sockets.
 
-`AppTransport` runs the ASGI app on an event loop of its own (a thread, as a server would)
-and hands it each request of a synchronous httpx client. numerapi speaks `requests`, so
+`AppTransport` hands each request of a synchronous httpx client to the ASGI app, on an event
+loop of its own. numerapi speaks `requests`, so
 `requests_through` gives numerapi, for a block, a `requests` whose calls to the app's URL
 go through the same transport (any other URL goes out as before).
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
 
-import anyio.from_thread
 import httpx
 import numerapi.base_api
 import numerapi.utils
@@ -29,18 +29,19 @@ APP_URL = "http://crowdquant.simulation"
 
 
 class AppTransport(httpx.BaseTransport):
-    """A synchronous httpx transport answering from an ASGI app run on its own event loop."""
+    """A synchronous httpx transport answering from an ASGI app, run on an event loop of its
+    own in the calling thread for each request (its blocking work goes to the loop's worker
+    threads, as under a server)."""
 
     def __init__(self, app: Any) -> None:
-        self._stack = ExitStack()
-        self._portal = self._stack.enter_context(anyio.from_thread.start_blocking_portal())
+        self._loop = asyncio.new_event_loop()
         # an app's failure answers 500, as a server would
         self._asgi = httpx.ASGITransport(app, raise_app_exceptions=False)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         body = request.read()
-        status, headers, content = self._portal.call(
-            self._send, request.method, str(request.url), request.headers.multi_items(), body
+        status, headers, content = self._loop.run_until_complete(
+            self._send(request.method, str(request.url), request.headers.multi_items(), body)
         )
         return httpx.Response(status, headers=headers, content=content, request=request)
 
@@ -53,7 +54,10 @@ class AppTransport(httpx.BaseTransport):
         return response.status_code, response.headers.multi_items(), content
 
     def close(self) -> None:
-        self._stack.close()
+        """Close the loop (once: every client sharing the transport closes it)."""
+        if not self._loop.is_closed():
+            self._loop.run_until_complete(self._loop.shutdown_default_executor())
+            self._loop.close()
 
 
 class RequestsAdapter(requests.adapters.BaseAdapter):
