@@ -22,7 +22,7 @@ from crowdquant.clock import SystemClock
 from crowdquant.db.models import Cadence, Submission
 from crowdquant.db.session import make_engine, session_factory, transaction
 from crowdquant.ledger.sql import SqlLedger
-from crowdquant.simulate.bots import ARCHETYPES
+from crowdquant.simulate.bots import ARCHETYPES, population
 from crowdquant.simulate.populations import POPULATIONS
 from crowdquant.simulate.record import SimulationRecord
 from crowdquant.simulate.report import PLOTS
@@ -143,25 +143,33 @@ def test_the_books_agree_with_the_record(simulated: tuple[SimulationRecord, Path
     assert uploads == len(record.models) * ROUNDS
 
 
-def test_one_seed_gives_the_same_report_over_http_and_another_seed_another(
+def test_one_seed_gives_the_same_report_in_process_and_over_http(
     simulated: tuple[SimulationRecord, Path, str],
     request: pytest.FixtureRequest,
     tmp_path: Path,
 ) -> None:
     """The run again with the same seed, the bots now served over HTTP (with the validation
-    pool), writes the same report, plots and figures; another seed writes another."""
+    pool), writes the same report and plots, and the same figures."""
     record, report, database_url = simulated
-    runs = {}
-    for seed, over_http in ((3, True), (4, False)):
-        with ExitStack() as stack:
-            if database_url.startswith("sqlite"):
-                url = f"sqlite:///{tmp_path / f'seed-{seed}.db'}"
-            else:
-                server: PostgresServer = request.getfixturevalue("postgres_server")
-                url = stack.enter_context(server.database())
-            runs[seed] = simulate(tmp_path / f"seed-{seed}", url, seed, over_http)
-    again, again_report = runs[3]
+    with ExitStack() as stack:
+        if database_url.startswith("sqlite"):
+            url = f"sqlite:///{tmp_path / 'again.db'}"
+        else:
+            server: PostgresServer = request.getfixturevalue("postgres_server")
+            url = stack.enter_context(server.database())
+        again, again_report = simulate(tmp_path / "again", url, seed=3, over_http=True)
     assert report_files(again_report) == report_files(report)
     figures = [column for column in record.results.columns if column != "model_id"]
     pd.testing.assert_frame_equal(again.results[figures], record.results[figures])
-    assert report_files(runs[4][1])["report.md"] != report_files(report)["report.md"]
+
+
+def test_the_seed_draws_the_operator_keys_and_a_home_keeps_its_seed(tmp_path: Path) -> None:
+    """The keys that obfuscate the market and re-key every round come from the seed (so do
+    the market and each bot's draws): one seed, one set of keys; another seed, others."""
+    keys = {seed: simulate_cli.seeded_keys(tmp_path / f"{seed}.json", seed) for seed in (3, 4)}
+    assert simulate_cli.seeded_keys(tmp_path / "again.json", 3) == keys[3] != keys[4]
+    assert simulate_cli.seeded_keys(tmp_path / "3.json", 3) == keys[3]  # a kept home, reused
+    with pytest.raises(ValueError, match="simulated with another seed"):
+        simulate_cli.seeded_keys(tmp_path / "3.json", 4)
+    seeds = [[bot.seed for bot in population(POPULATIONS["one-each"], STAKE, s)] for s in (3, 4)]
+    assert len({*seeds[0], *seeds[1]}) == 2 * len(seeds[0])
