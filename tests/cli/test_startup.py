@@ -129,7 +129,7 @@ def test_defaults_kept_in_the_cli_match_their_sources() -> None:
     from crowdquant.cli.data import DEFAULT_MAX_REIDENTIFICATION
     from crowdquant.cli.simulate import DEFAULT_POPULATION
     from crowdquant.data.audit import DEFAULT_THRESHOLD
-    from crowdquant.simulate.bots import ARCHETYPES
+    from crowdquant.simulate import populations
 
     assert DEFAULT_MAX_REIDENTIFICATION == DEFAULT_THRESHOLD
-    assert ",".join(f"{name}=1" for name in ARCHETYPES) == DEFAULT_POPULATION
+    assert populations.DEFAULT_POPULATION == DEFAULT_POPULATION

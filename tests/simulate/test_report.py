@@ -67,7 +67,9 @@ def test_the_report_holds_each_checks_figures(record: SimulationRecord, written:
 def test_summary_lines(record: SimulationRecord) -> None:
     checks = run_checks(record)
     lines = summary_lines(record, checks)
-    assert lines[0] == "classic-v1, daily: 60 of 65 rounds resolved, 13 models, 12.5 s"
+    assert lines[0] == (
+        "classic-v1, daily: 60 of 65 rounds resolved, 13 models, 12.5 s (5.2 rounds/s)"
+    )
     assert lines[1].startswith("NMR paid ")
     by_name = {line.split(":")[0]: line for line in lines[2:]}
     spam = by_name["spammers_lose"]

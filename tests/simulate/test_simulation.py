@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from decimal import Decimal
 from pathlib import Path
@@ -22,7 +22,8 @@ from crowdquant.clock import SystemClock
 from crowdquant.db.models import Cadence, Round, RoundPayout, Submission
 from crowdquant.db.session import make_engine, session_factory, transaction
 from crowdquant.ledger.sql import SqlLedger
-from crowdquant.simulate.bots import ARCHETYPES
+from crowdquant.simulate.bots import ARCHETYPES, population
+from crowdquant.simulate.populations import POPULATIONS
 from crowdquant.simulate.record import SimulationRecord
 from crowdquant.simulate.report import PLOTS
 
@@ -34,6 +35,34 @@ ROUNDS = 3
 STAKE = Decimal(20)
 TOLD: dict[str, list[tuple[str, int, int]]] = {}
 """Per database URL, what the simulation told its progress callback."""
+
+
+def simulate(
+    folder: Path,
+    database_url: str,
+    seed: int,
+    over_http: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[SimulationRecord, Path]:
+    """A short run of every archetype in `folder`, its report in `folder`/report."""
+    return simulate_cli.run_simulation(  # type: ignore[no-any-return]
+        folder / "home",
+        folder / "report",
+        rounds=ROUNDS,
+        population=POPULATIONS["one-each"],
+        cadence=Cadence.DAILY,
+        payout_rule={},
+        stocks=40,
+        seed=seed,
+        stake=STAKE,
+        database_url=database_url,
+        over_http=over_http,
+        progress=progress,
+    )
+
+
+def report_files(report: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(report.parent.iterdir())}
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -54,17 +83,10 @@ def simulated(
             server: PostgresServer = request.getfixturevalue("postgres_server")
             database_url = stack.enter_context(server.database())
         told: list[tuple[str, int, int]] = []
-        record, report = simulate_cli.run_simulation(
-            folder / "home",
-            folder / "report",
-            rounds=ROUNDS,
-            counts={name: 1 for name in ARCHETYPES},
-            cadence=Cadence.DAILY,
-            payout_rule={},
-            stocks=40,
+        record, report = simulate(
+            folder,
+            database_url,
             seed=3,
-            stake=STAKE,
-            database_url=database_url,
             progress=lambda what, done, total: told.append((what, done, total)),
         )
         TOLD[database_url] = told
@@ -168,3 +190,35 @@ def test_the_books_agree_with_the_record(simulated: tuple[SimulationRecord, Path
     assert report.sound, report.problems
     assert report.burned / 10**18 == pytest.approx(record.rounds["burned"].sum())
     assert uploads == len(record.models) * ROUNDS
+
+
+def test_one_seed_gives_the_same_report_in_process_and_over_http(
+    simulated: tuple[SimulationRecord, Path, str],
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+) -> None:
+    """The run again with the same seed, the bots now served over HTTP (with the validation
+    pool), writes the same report and plots, and the same figures."""
+    record, report, database_url = simulated
+    with ExitStack() as stack:
+        if database_url.startswith("sqlite"):
+            url = f"sqlite:///{tmp_path / 'again.db'}"
+        else:
+            server: PostgresServer = request.getfixturevalue("postgres_server")
+            url = stack.enter_context(server.database())
+        again, again_report = simulate(tmp_path / "again", url, seed=3, over_http=True)
+    assert report_files(again_report) == report_files(report)
+    figures = [column for column in record.results.columns if column != "model_id"]
+    pd.testing.assert_frame_equal(again.results[figures], record.results[figures])
+
+
+def test_the_seed_draws_the_operator_keys_and_a_home_keeps_its_seed(tmp_path: Path) -> None:
+    """The keys that obfuscate the market and re-key every round come from the seed (so do
+    the market and each bot's draws): one seed, one set of keys; another seed, others."""
+    keys = {seed: simulate_cli.seeded_keys(tmp_path / f"{seed}.json", seed) for seed in (3, 4)}
+    assert simulate_cli.seeded_keys(tmp_path / "again.json", 3) == keys[3] != keys[4]
+    assert simulate_cli.seeded_keys(tmp_path / "3.json", 3) == keys[3]  # a kept home, reused
+    with pytest.raises(ValueError, match="simulated with another seed"):
+        simulate_cli.seeded_keys(tmp_path / "3.json", 4)
+    seeds = [[bot.seed for bot in population(POPULATIONS["one-each"], STAKE, s)] for s in (3, 4)]
+    assert len({*seeds[0], *seeds[1]}) == 2 * len(seeds[0])

@@ -219,7 +219,8 @@ def prepare(settings: Settings, clock: Clock) -> Demo:
         participant = _in_transaction(
             ops, lambda session: ensure_participant(ops, session, tournament)
         )
-        bots = population({archetype: 1 for archetype in ARCHETYPES}, BOT_STAKE)
+        # one bot of each mechanism's archetype (analysts only fill the simulator's crowds)
+        bots = population({name: 1 for name in ARCHETYPES if name != "analyst"}, BOT_STAKE)
         keys = _in_transaction(
             ops, lambda session: enrol_bots(ops, session, bots, settings.home / BOTS_FILE)
         )

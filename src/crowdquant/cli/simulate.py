@@ -12,13 +12,15 @@ has opened, no more open; when they have all resolved, the books are read into a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -33,19 +35,21 @@ from crowdquant.db.enums import ApiScope, Cadence, Rules
 from crowdquant.money import NMR_UNIT
 
 if TYPE_CHECKING:
+    import httpx
     from argon2 import PasswordHasher
     from sqlalchemy.orm import Session
 
+    from crowdquant.data.keys import OperatorKeys
     from crowdquant.db.models import Tournament
     from crowdquant.server.bootstrap import Infrastructure
-    from crowdquant.simulate.bots import Bot
+    from crowdquant.server.serve import Server
+    from crowdquant.simulate.bots import Bot, Cohort
     from crowdquant.simulate.record import SimulationRecord
 
 TOURNAMENT = 8
 BOT_SCOPES = (ApiScope.READ, ApiScope.UPLOAD, ApiScope.STAKE)
 BOT_GRANT = 1_000 * NMR_UNIT
-# one bot of each archetype in `crowdquant.simulate.bots.ARCHETYPES`
-DEFAULT_POPULATION = "example=1,linear=1,boosting=1,spammer=1,copier=1,sybil=1,latecomer=1"
+DEFAULT_POPULATION = "realistic"  # `crowdquant.simulate.populations.DEFAULT_POPULATION`
 VERSION = "simulation"
 HISTORY_WEEKS = 160
 RESOLUTION_DAYS = 90
@@ -126,21 +130,19 @@ def write_private(path: Path, content: Any) -> None:
     os.replace(temporary, path)
 
 
-def parse_population(text: str) -> dict[str, int]:
-    """ "spammer=2,linear=1" → {"spammer": 2, "linear": 1}."""
-    from crowdquant.simulate.bots import ARCHETYPES
+def seeded_keys(keyfile: Path, seed: int) -> OperatorKeys:
+    """The operator's keys of a simulation, drawn from its seed (so the obfuscation and every
+    round's ids repeat with it), kept in `keyfile`; a home kept from a run with another
+    seed is refused."""
+    from crowdquant.data.keys import KEY_BYTES, OperatorKeys
 
-    counts: dict[str, int] = {}
-    for part in filter(None, (piece.strip() for piece in text.split(","))):
-        name, sep, count = part.partition("=")
-        if name not in ARCHETYPES:
-            raise ValueError(f"unknown archetype {name!r}; known: {', '.join(ARCHETYPES)}")
-        if not sep or not count.isdigit():
-            raise ValueError(f"{part!r}: write archetype=count, e.g. {name}=1")
-        counts[name] = int(count)
-    if not any(counts.values()):
-        raise ValueError("the population has no bot")
-    return counts
+    digest = hashlib.shake_256(f"crowdquant simulation seed {seed}".encode()).digest(KEY_BYTES)
+    keys = OperatorKeys(digest)
+    if not keyfile.exists():
+        keys.save(keyfile)
+    elif OperatorKeys.load(keyfile) != keys:
+        raise ValueError(f"{keyfile.parent} was simulated with another seed")
+    return keys
 
 
 # --- the simulation ----------------------------------------------------------------------------
@@ -151,41 +153,56 @@ def run_simulation(
     out: Path,
     *,
     rounds: int,
-    counts: dict[str, int],
+    population: Sequence[Cohort],
     cadence: Cadence,
     payout_rule: dict[str, Any],
     stocks: int,
     seed: int,
     stake: Decimal,
     database_url: str | None = None,
+    over_http: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> tuple[SimulationRecord, Path]:
     """Run the simulation in `home` (its database: a SQLite file there unless
-    `database_url`), write the report into `out`; the record and the report's path.
-    `progress` is told (what runs now, steps done, steps in all): the dataset's build steps
-    (`BUILD_STEPS`), then the rounds resolved out of `rounds`."""
+    `database_url`), write the report into `out`; the record and the report's path. The bots
+    reach the app in this process (its routes, through httpx's ASGI transport), or, with
+    `over_http`, served on a loopback port. `progress` is told (what runs now, steps done,
+    steps in all): the dataset's build steps (`BUILD_STEPS`), then the rounds resolved out of
+    `rounds`."""
     from argon2 import PasswordHasher
 
     from crowdquant.data.build import build_version
     from crowdquant.data.config import DatasetConfig
-    from crowdquant.data.keys import load_or_create_keys
     from crowdquant.data.sources import SyntheticSource
     from crowdquant.data.sources.synthetic import SyntheticConfig
     from crowdquant.server.serve import build_server
     from crowdquant.settings import Settings
-    from crowdquant.simulate.bots import Participant, population
+    from crowdquant.simulate.bots import Participant
+    from crowdquant.simulate.bots import population as bots_of
     from crowdquant.simulate.clock import AcceleratedClock
     from crowdquant.simulate.driver import Driver, Step, failures
     from crowdquant.simulate.report import write_report
     from crowdquant.tournament.calendar import schedule_for
     from crowdquant.tournament.datasets import publish_dataset_version
     from crowdquant.tournament.scheduler import RoundOpened, RoundResolved
+    from crowdquant.tournament.scoring import InputsCache
     from crowdquant.tournament.tournaments import create_tournament, get_tournament
 
     started = time.monotonic()
-    settings = Settings(mode="local", home=home, database_url=database_url)
+    from crowdquant.simulate.in_process import APP_URL
+
+    settings = Settings(
+        mode="local",
+        home=home,
+        database_url=database_url,
+        public_url=None if over_http else APP_URL,  # where the app's signed URLs point
+    )
     settings.home.mkdir(parents=True, exist_ok=True)
     market = SyntheticConfig(n_stocks=stocks, n_weeks=HISTORY_WEEKS, seed=seed)
+    try:
+        operator_keys = seeded_keys(settings.keyfile, seed)
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
     tell = progress or (lambda what, done, total: None)
 
     def building(step: str) -> None:
@@ -194,7 +211,7 @@ def run_simulation(
     version, _ = build_version(
         SyntheticSource(market=market),
         DatasetConfig(),
-        load_or_create_keys(settings.keyfile),
+        operator_keys,
         settings.datasets_dir,
         settings.operator_dir,
         version=VERSION,
@@ -205,7 +222,7 @@ def run_simulation(
         weeks=HISTORY_WEEKS
     )
     clock = AcceleratedClock(start)
-    bots = population(counts, stake, seed)
+    bots = bots_of(population, stake, seed)
     cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)  # throwaway accounts
     with operator(settings, clock) as ops:
 
@@ -227,11 +244,21 @@ def run_simulation(
     # the report tells the story; the scheduler's failures are printed as they come
     logging.getLogger("crowdquant").setLevel(logging.WARNING)
     logging.getLogger("crowdquant.tournament.scheduler").setLevel(logging.CRITICAL)
-    server = build_server(settings, port=0, clock=clock, warn=console.print, log_level="warning")
+    server = build_server(
+        settings,
+        port=0,
+        clock=clock,
+        warn=console.print,
+        log_level="warning",
+        validation_pool=over_http,  # in process, the bots' uploads are read where they arrive
+    )
+    server.scheduler.inputs_cache = InputsCache()  # a small market: each round's inputs kept
     archetypes = {bot.username: bot.archetype.name for bot in bots}
     snapshots: list[tuple[int, str, str, float]] = []
-    with server.serving() as url:
-        players = [(bot, Participant(url, *keys[bot.username], TOURNAMENT)) for bot in bots]
+    with _reach(server, over_http) as (url, transport):
+        players = [
+            (bot, Participant(url, *keys[bot.username], TOURNAMENT, transport)) for bot in bots
+        ]
         with operator(settings, clock) as ops:
             tournament_schedule = _in_transaction(
                 ops, lambda s: schedule_for(cadence, get_tournament(s, TOURNAMENT).settings)
@@ -278,6 +305,25 @@ def run_simulation(
         for _, client in players:
             client.close()
     return record, write_report(record, out)
+
+
+@contextmanager
+def _reach(server: Server, over_http: bool) -> Iterator[tuple[str, httpx.BaseTransport | None]]:
+    """Where the bots reach the app for the block: its URL, and the transport to it (None:
+    over the network, served on a loopback port)."""
+    from crowdquant.simulate.in_process import APP_URL, AppTransport, requests_through
+
+    if over_http:
+        with server.serving() as url:
+            yield url, None
+        return
+    with server.in_process() as app:
+        transport = AppTransport(app)
+        try:
+            with requests_through(transport):
+                yield APP_URL, transport
+        finally:
+            transport.close()
 
 
 def _holdings(
@@ -339,7 +385,11 @@ class Resolved:
 def simulate(
     rounds: Annotated[int, typer.Option(min=1, help="rounds to open and resolve")] = 200,
     population_: Annotated[
-        str, typer.Option("--population", help="bots per archetype: name=count,...")
+        str,
+        typer.Option(
+            "--population",
+            help="realistic, spam, sybils, copier, one-each; or bots per archetype: name=count,...",
+        ),
     ] = DEFAULT_POPULATION,
     payout_rule: Annotated[
         str,
@@ -352,40 +402,98 @@ def simulate(
     seed: Annotated[int, typer.Option(min=0, help="the market's and the bots' seed")] = 1,
     stake: Annotated[float, typer.Option(min=0.01, help="NMR each bot stakes per model")] = 100.0,
     out: Annotated[Path, typer.Option(help="where the report is written")] = Path("simulation"),
+    over_http: Annotated[
+        bool,
+        typer.Option(
+            "--over-http", help="serve the app on a loopback port (default: reach it in process)"
+        ),
+    ] = False,
     keep: Annotated[
         Path | None,
         typer.Option(help="keep the simulated tournament's home here (default: discard)"),
     ] = None,
+    compare: Annotated[
+        bool,
+        typer.Option(
+            "--compare",
+            help="run once per RULE_FILES (each a payout_rule setting, JSON) with the same seed"
+            " and write their reports side by side",
+        ),
+    ] = False,
+    rule_files: Annotated[
+        list[Path] | None, typer.Argument(help="with --compare: the rule settings, JSON files")
+    ] = None,
 ) -> None:
     """Run a tournament of bots headless for many rounds and write a report of what the rules
     did: each archetype's NMR, payouts and burns, the meta model, and the mechanism checks."""
-    from crowdquant.payouts import PayoutRuleError, rule_with
-    from crowdquant.simulate.report import summary_lines
+    from crowdquant.simulate.populations import parse_population
+    from crowdquant.simulate.report import summary_lines, write_comparison
 
     try:
-        counts = parse_population(population_)
-        rule = json.loads(payout_rule)
-        if not isinstance(rule, dict):
-            raise ValueError('--payout-rule is a JSON object, e.g. \'{"clip": "0.1"}\'')
-        rule_with(Rules.CLASSIC.value, rule)
-    except (ValueError, PayoutRuleError) as exc:
+        cohorts = parse_population(population_)
+        if compare or rule_files:
+            settings = _rule_files(rule_files or [], compare, payout_rule)
+        else:
+            settings = {"": _payout_rule(json.loads(payout_rule), "--payout-rule")}
+    except ValueError as exc:
         raise _fail(f"{exc}") from exc
-    with (
-        tempfile.TemporaryDirectory(prefix="crowdquant-simulation-") as scratch,
-        progress_reporter(20, "simulation") as progress,
-    ):
-        record, report = run_simulation(
-            keep or Path(scratch),
-            out,
-            rounds=rounds,
-            counts=counts,
-            cadence=cadence,
-            payout_rule=rule,
-            stocks=stocks,
-            seed=seed,
-            stake=Decimal(str(stake)),
-            progress=progress,
-        )
-    for line in summary_lines(record):
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
-    console.print(f"report: {report}")
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="crowdquant-simulation-") as scratch:
+        for name, rule in settings.items():
+            with progress_reporter(20, f"simulation {name}".strip()) as progress:
+                record, report = run_simulation(
+                    (keep or Path(scratch)) / name,
+                    out / name,
+                    rounds=rounds,
+                    population=cohorts,
+                    cadence=cadence,
+                    payout_rule=rule,
+                    stocks=stocks,
+                    seed=seed,
+                    stake=Decimal(str(stake)),
+                    over_http=over_http,
+                    progress=progress,
+                )
+            runs.append((name, record))
+            for line in summary_lines(record):
+                console.print(line, markup=False, highlight=False, soft_wrap=True)
+            console.print(f"report: {report}")
+    if compare:
+        console.print(f"side by side: {write_comparison(runs, out)}")
+
+
+def _payout_rule(rule: object, where: str) -> dict[str, Any]:
+    """`rule` if it is a payout_rule setting the classic rules accept."""
+    from crowdquant.payouts import PayoutRuleError, rule_with
+
+    if not isinstance(rule, dict):
+        raise ValueError(f'{where} is a JSON object, e.g. \'{{"clip": "0.1"}}\'')
+    try:
+        rule_with(Rules.CLASSIC.value, rule)
+    except PayoutRuleError as exc:
+        raise ValueError(f"{where}: {exc}") from exc
+    return rule
+
+
+def _rule_files(files: Sequence[Path], compare: bool, payout_rule: str) -> dict[str, Any]:
+    """The rule settings to compare, by their file's name (without .json)."""
+    if not compare:
+        raise ValueError("rule files are compared: write --compare A.json B.json")
+    if payout_rule != "{}":
+        raise ValueError("--compare takes the rule settings from its files, not --payout-rule")
+    if len(files) < 2:
+        raise ValueError("--compare needs at least two rule files")
+    settings: dict[str, Any] = {}
+    for path in files:
+        if path.stem in settings:
+            raise ValueError(f"two rule files are named {path.stem}")
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise ValueError(f"{path}: {exc.strerror or exc}") from exc
+        try:
+            rule = json.loads(text)
+        except ValueError as exc:
+            raise ValueError(f"{path}: not JSON: {exc}") from exc
+        settings[path.stem] = _payout_rule(rule, str(path))
+    return settings

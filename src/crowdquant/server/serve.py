@@ -178,12 +178,23 @@ class Server:
             self.server.should_exit = True
             self._stop(web)
 
+    @contextmanager
+    def in_process(self) -> Iterator[FastAPI]:
+        """The app with the diagnostics worker beside it for the block, on no socket: the
+        caller reaches it in this process and drives the scheduler."""
+        self.diagnostics.start()
+        try:
+            yield self.app
+        finally:
+            self._stop(None)
+
     def _tick_forever(self, stop: threading.Event) -> None:
         self.scheduler.run_forever(stop, self.tick_seconds, self.lease)
 
-    def _stop(self, thread: threading.Thread) -> None:
+    def _stop(self, thread: threading.Thread | None) -> None:
         self.stop.set()
-        thread.join(timeout=30)
+        if thread is not None:
+            thread.join(timeout=30)
         self.diagnostics.join(timeout=30)
         self.validator.close()
         self.engine.dispose()
@@ -202,6 +213,7 @@ def build_server(
     log_level: str = "info",
     shared: bool = False,
     listener: socket.socket | None = None,
+    validation_pool: bool = True,
 ) -> Server:
     """Everything `crowdquant serve` runs, on the migrated database and a listening socket
     (`listener`, or a new one on `host` and `port`); nothing started yet. `replay_weeks`
@@ -209,9 +221,12 @@ def build_server(
     (see `tournament_runtime`); `warn` is told which tournaments go without new rounds or
     scores, and why. A host beyond this machine needs a strong secret key
     (`check_secret_for`). `shared`: other processes may serve the same database, so the
-    scheduler runs under the lease and the abuse limits are counted in the database."""
+    scheduler runs under the lease and the abuse limits are counted in the database.
+    Without `validation_pool`, uploads are validated in this process (`IN_PROCESS`)."""
     check_secret_for(host, settings)
-    infra = bootstrap(settings, clock or SystemClock(), genesis=True, validation_pool=True)
+    infra = bootstrap(
+        settings, clock or SystemClock(), genesis=True, validation_pool=validation_pool
+    )
     runtimes = tournament_runtimes(infra, warn, replay_weeks or {})
     lease = None
     throttle = None

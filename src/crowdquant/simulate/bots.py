@@ -16,7 +16,11 @@ Archetypes (`ARCHETYPES`):
   bot's, row for row;
 - sybil: the linear recipe behind k models, each with a little noise added, one stake split
   equally between them (the linear bot, staking the whole on one model, is the control);
-- latecomer: stakes, but uploads each round only once it has closed.
+- latecomer: stakes, but uploads each round only once it has closed;
+- analyst: a ridge regression on a share of the features with some noise, both drawn from
+  its seed: bots of varied skill.
+
+Populations of them are in `crowdquant.simulate.populations`.
 """
 
 from __future__ import annotations
@@ -44,7 +48,16 @@ TARGET = "target"
 class Participant:
     """One participant's view of a tournament server, through its public API only."""
 
-    def __init__(self, url: str, public_id: str, secret: str, tournament: int) -> None:
+    def __init__(
+        self,
+        url: str,
+        public_id: str,
+        secret: str,
+        tournament: int,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        """`transport`: how the REST client reaches `url` (by default over the network; numerapi
+        follows `simulate.in_process.requests_through` in process)."""
         numerapi.base_api.API_TOURNAMENT_URL = url.rstrip("/")  # numerapi's one setting
         self.napi = numerapi.NumerAPI(  # type: ignore[no-untyped-call]
             public_id, secret, verbosity="warning", show_progress_bars=False
@@ -55,6 +68,7 @@ class Participant:
             base_url=f"{url.rstrip('/')}/api/v1",
             headers={"Authorization": f"Token {public_id}${secret}"},
             timeout=120,
+            transport=transport,
         )
 
     def models(self, names: Sequence[str]) -> dict[str, str]:
@@ -160,6 +174,26 @@ def random_predictions(train: pd.DataFrame, names: tuple[str, ...], seed: int) -
     return lambda live: {name: rng.uniform(size=len(live)) for name in names}
 
 
+def analyst_model(train: pd.DataFrame, names: tuple[str, ...], seed: int) -> Predict:
+    """A ridge regression on a seeded share (20-90 %) of the features, its ranks blurred by
+    seeded noise (sd 0-0.3): each seed a different skill."""
+    from sklearn.linear_model import Ridge
+
+    rng = np.random.default_rng(seed)
+    features = feature_names(train)
+    share, noise = rng.uniform(0.2, 0.9), rng.uniform(0.0, 0.3)
+    subset = sorted(rng.choice(features, max(1, round(len(features) * share)), replace=False))
+    model = Ridge(alpha=len(train) / 10).fit(
+        train[subset].to_numpy(np.float64), train[TARGET].to_numpy(np.float64)
+    )
+
+    def predict(live: pd.DataFrame) -> FloatArray:
+        base = ranked(model.predict(live[subset].to_numpy(np.float64)))
+        return ranked(base + rng.normal(0, noise, len(base)))
+
+    return _each(names, predict)
+
+
 SYBIL_NOISE = 0.01
 """The noise a sybil adds to each copy of its ranks, in the (0, 1) range's units."""
 
@@ -196,6 +230,7 @@ ARCHETYPES = {
         Archetype("copier", example_model, 1),
         Archetype("sybil", noisy_copies, 5, split_stake=True),
         Archetype("latecomer", linear_model, 1, late=True),
+        Archetype("analyst", analyst_model, 1),
     )
 }
 
@@ -257,13 +292,44 @@ class Bot:
         return f"{self.username} ({self.archetype.name}) uploaded {models} {when}, round {number}"
 
 
-def population(counts: dict[str, int], stake: Decimal, seed: int = 0) -> list[Bot]:
-    """`counts[archetype]` bots of each archetype, named `<archetype>_<i>`; every bot stakes
-    `stake` NMR per model (a sybil: in all)."""
+@dataclass(frozen=True)
+class Cohort:
+    """`count` bots of one archetype, each staking `stake_share` × the population's stake."""
+
+    archetype: Archetype
+    count: int
+    stake_share: Decimal = Decimal(1)
+
+
+def population(
+    counts: dict[str, int] | Sequence[Cohort], stake: Decimal, seed: int = 0
+) -> list[Bot]:
+    """The bots of each cohort (or `counts[archetype]` bots of each archetype), named
+    `<archetype>_<i>`; a bot stakes `stake` × its cohort's share, per model (a sybil: in
+    all). Each bot's seed is drawn from `seed` and its place in the population."""
+    cohorts = (
+        [Cohort(_archetype(name), count) for name, count in counts.items()]
+        if isinstance(counts, dict)
+        else counts
+    )
     bots: list[Bot] = []
-    for name, count in counts.items():
-        if name not in ARCHETYPES:
-            raise ValueError(f"unknown archetype {name!r}; known: {', '.join(ARCHETYPES)}")
-        for i in range(1, count + 1):
-            bots.append(Bot(f"{name}_{i}", ARCHETYPES[name], stake, seed=seed * 1000 + len(bots)))
+    numbered: dict[str, int] = {}
+    for cohort in cohorts:
+        name = cohort.archetype.name
+        for _ in range(cohort.count):
+            numbered[name] = numbered.get(name, 0) + 1
+            bots.append(
+                Bot(
+                    f"{name}_{numbered[name]}",
+                    cohort.archetype,
+                    stake * cohort.stake_share,
+                    seed=seed * 1000 + len(bots),
+                )
+            )
     return bots
+
+
+def _archetype(name: str) -> Archetype:
+    if name not in ARCHETYPES:
+        raise ValueError(f"unknown archetype {name!r}; known: {', '.join(ARCHETYPES)}")
+    return ARCHETYPES[name]

@@ -102,12 +102,18 @@ def payout_ratios(record: SimulationRecord) -> pd.Series:
     return (staked["payout"] / staked["at_risk"]).rename("return")
 
 
+def rounds_per_second(record: SimulationRecord) -> float:
+    """Rounds run per second of the run's wall-clock time (the market's build included)."""
+    return record.rounds_run / record.seconds if record.seconds > 0 else float("inf")
+
+
 def summary_lines(record: SimulationRecord, checks: Sequence[Check] | None = None) -> list[str]:
     """The run in one line, the NMR paid and burned, and each check's verdict and figures."""
     checks = run_checks(record) if checks is None else checks
     lines = [
         f"{record.rule}, {record.cadence}: {len(record.rounds)} of {record.rounds_run} rounds "
-        f"resolved, {len(record.models)} models, {record.seconds:.1f} s",
+        f"resolved, {len(record.models)} models, {record.seconds:.1f} s "
+        f"({rounds_per_second(record):.3g} rounds/s)",
         f"NMR paid {_nmr(record.rounds['paid'].sum())}, "
         f"burned {_nmr(record.rounds['burned'].sum())}",
     ]
@@ -148,7 +154,6 @@ def markdown(record: SimulationRecord, checks: Sequence[Check]) -> str:
         f"- Cadence: {record.cadence}",
         f"- Rounds: {record.rounds_run} run, {len(record.rounds)} resolved",
         f"- Models: {len(record.models)} ({per_kind or 'none'})",
-        f"- Wall-clock: {record.seconds:.1f} s",
         "",
         *_money(record),
         *_payouts(record),
@@ -334,6 +339,52 @@ def _figures(check: Check) -> str:
         f"{check.statistic}: {_num(check.estimate)} {_interval(check)}, "
         f"{check.n} {check.unit} — {check.verdict}" + (f" ({check.detail})" if check.detail else "")
     )
+
+
+# --- side by side ----------------------------------------------------------------------------
+
+
+COMPARISON = "compare.md"
+
+
+def comparison_markdown(runs: Sequence[tuple[str, SimulationRecord]]) -> str:
+    """One table: a column per rule setting (named), a row per figure and mechanism check."""
+    checks = [run_checks(record) for _, record in runs]
+    rows: list[tuple[str, list[str]]] = [
+        ("payout rule", [record.rule for _, record in runs]),
+        ("rounds resolved", [str(len(record.rounds)) for _, record in runs]),
+        ("NMR paid", [_nmr(record.rounds["paid"].sum()) for _, record in runs]),
+        ("NMR burned", [_nmr(record.rounds["burned"].sum()) for _, record in runs]),
+        ("mean meta model CORR", [_num(record.rounds["meta_corr"].mean()) for _, record in runs]),
+    ]
+    for k, check in enumerate(checks[0] if checks else []):
+        rows.append((check.name, [_verdict_cell(found[k]) for found in checks]))
+    header = "| figure | " + " | ".join(f"[{name}]({name}/{REPORT})" for name, _ in runs) + " |"
+    lines = [
+        "# Simulation: rule settings side by side",
+        "",
+        "The same seed, population and rounds under each setting; each column links its own "
+        "report (tables and plots).",
+        "",
+        header,
+        "|---|" + "---|" * len(runs),
+        *(f"| {name} | " + " | ".join(cells) + " |" for name, cells in rows),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _verdict_cell(check: Check) -> str:
+    if not check.decided:
+        return check.verdict
+    return f"{check.verdict}: {_num(check.estimate)} {_interval(check)}"
+
+
+def write_comparison(runs: Sequence[tuple[str, SimulationRecord]], out: Path) -> Path:
+    """Write `out/compare.md` beside the runs' own reports; return its path."""
+    path = Path(out) / COMPARISON
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(comparison_markdown(runs), encoding="utf-8")
+    return path
 
 
 # --- plots ---------------------------------------------------------------------------------------

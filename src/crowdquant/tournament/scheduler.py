@@ -62,7 +62,12 @@ from crowdquant.tournament.lifecycle import RoundLifecycle
 from crowdquant.tournament.retention import Retention, sweep_submission_files
 from crowdquant.tournament.rounds import LivePublisher, current_round, open_round
 from crowdquant.tournament.runtime import NO_RUNTIME, TournamentRuntime
-from crowdquant.tournament.scoring import TargetSource, days_recorded, score_round
+from crowdquant.tournament.scoring import (
+    InputsCache,
+    TargetSource,
+    days_recorded,
+    score_round,
+)
 from crowdquant.tournament.tournaments import get_tournament
 from crowdquant.tournament.uploads import sweep_abandoned_uploads
 
@@ -198,8 +203,10 @@ class Scheduler:
         storage: FileStorage | None = None,
         ledger: Ledger | None = None,
         retention: Retention | None = None,
+        inputs_cache: InputsCache | None = None,
     ) -> None:
         self.sessions, self.clock = sessions, clock
+        self.inputs_cache = inputs_cache  # scoring rounds' inputs kept between passes
         self.retention = retention or Retention()
         self.runtimes = dict(runtimes)
         scored = (r.targets is not None or r.market is not None for r in self.runtimes.values())
@@ -365,7 +372,9 @@ class Scheduler:
                 with transaction(self.sessions) as session:
                     round_ = session.get_one(Round, round_id)
                     action = f"score round {round_.number}"
-                    update = score_round(session, self.clock, self.storage, round_, source)
+                    update = score_round(
+                        session, self.clock, self.storage, round_, source, self.inputs_cache
+                    )
                 if update is not None:
                     events.append(
                         RoundScored(

@@ -33,6 +33,7 @@ the caller's transaction: they flush, never commit.
 
 from crowdquant.tournament.scoring.daily import DailyScorer, ScoreValue, similarity_scores
 from crowdquant.tournament.scoring.inputs import (
+    InputsCache,
     RoundInputs,
     ScoredSubmission,
     days_recorded,
@@ -54,6 +55,7 @@ __all__ = [
     "DailyScorer",
     "Difference",
     "FeedTargets",
+    "InputsCache",
     "RoundInputs",
     "ScoreValue",
     "ScoredSubmission",

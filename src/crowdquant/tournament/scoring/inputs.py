@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -367,6 +368,40 @@ def _cached_prediction_matrix(
     return np.ascontiguousarray(cached[wanted].to_numpy(np.float64))
 
 
+class InputsCache:
+    """Scoring rounds' inputs kept in memory between passes, for a process that scores many
+    rounds of a small market (the simulator); at most `rounds` rounds, the least recently
+    scored forgotten first.
+
+    An entry serves a pass only while the round's scored submissions and benchmark columns
+    are those it was read with: a round's live file, its submissions' files and its fixed
+    meta model never change once stored. Inputs that fixed the meta model are not kept (their
+    row may yet roll back); the next pass reads them from storage.
+    """
+
+    def __init__(self, rounds: int = 64) -> None:
+        self.rounds = rounds
+        self._entries: OrderedDict[uuid.UUID, tuple[tuple[object, ...], RoundInputs]] = (
+            OrderedDict()
+        )
+
+    def get(self, round_id: uuid.UUID, key: tuple[object, ...]) -> RoundInputs | None:
+        entry = self._entries.get(round_id)
+        if entry is None or entry[0] != key:
+            return None
+        self._entries.move_to_end(round_id)
+        return entry[1]
+
+    def put(self, round_id: uuid.UUID, key: tuple[object, ...], inputs: RoundInputs) -> None:
+        self._entries[round_id] = (key, inputs)
+        self._entries.move_to_end(round_id)
+        while len(self._entries) > self.rounds:
+            self._entries.popitem(last=False)
+
+    def forget(self, round_id: uuid.UUID) -> None:
+        self._entries.pop(round_id, None)
+
+
 def round_inputs(
     session: Session,
     clock: Clock,
@@ -374,21 +409,28 @@ def round_inputs(
     round_: Round,
     *,
     from_files: bool = False,
+    cache: InputsCache | None = None,
 ) -> RoundInputs:
     """Read (and, the first time, fix and store) everything the round is scored from.
 
-    `from_files` reads every submission file again instead of the round's cached matrix."""
+    `from_files` reads every submission file again instead of the round's cached matrix;
+    `cache` keeps the inputs in memory for the round's next pass."""
+    submissions = scored_submissions(session, round_)
+    benchmark_columns = _benchmark_columns(session, round_, submissions)
+    key = (*(sub.submission_id for sub in submissions), "benchmark", *benchmark_columns)
+    if cache is not None and not from_files:
+        kept = cache.get(round_.id, key)
+        if kept is not None:
+            return kept
     live = _live_frame(session, storage, round_)
     ids = pd.Index(live.index, name="id")
     feature_columns = [c for c in live.columns if c not in ("era", "data_type")]
-    submissions = scored_submissions(session, round_)
     rows_2017 = tournament_rows(session, storage, round_)
     if from_files:
         predictions = _prediction_matrix(storage, ids, submissions, rows_2017)
     else:
         predictions = _cached_prediction_matrix(storage, round_, ids, submissions, rows_2017)
     meta, fixed = _meta_model(session, clock, storage, round_, ids, submissions, predictions)
-    benchmark_columns = _benchmark_columns(session, round_, submissions)
     benchmark = (
         stake_weighted_meta_model(
             predictions[:, benchmark_columns], np.ones(len(benchmark_columns))
@@ -396,7 +438,7 @@ def round_inputs(
         if benchmark_columns
         else None
     )
-    return RoundInputs(
+    inputs = RoundInputs(
         rules=round_.tournament.rules,
         ids=ids,
         features=live[feature_columns].to_numpy(np.float64),
@@ -406,6 +448,9 @@ def round_inputs(
         benchmark=benchmark,
         new_meta_model=fixed,
     )
+    if cache is not None and fixed is None and not from_files:
+        cache.put(round_.id, key, inputs)
+    return inputs
 
 
 def store_targets(

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from crowdquant.clock import Clock
@@ -17,6 +17,7 @@ from crowdquant.scoring import SCORING_VERSION
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.scoring.daily import DailyScorer, ScoreValue, similarity_scores
 from crowdquant.tournament.scoring.inputs import (
+    InputsCache,
     RoundInputs,
     ScoredSubmission,
     round_inputs,
@@ -41,7 +42,12 @@ class ScoringUpdate:
 
 
 def score_round(
-    session: Session, clock: Clock, storage: FileStorage, round_: Round, source: TargetSource
+    session: Session,
+    clock: Clock,
+    storage: FileStorage,
+    round_: Round,
+    source: TargetSource,
+    cache: InputsCache | None = None,
 ) -> ScoringUpdate | None:
     """Store every score of `round_` the market has revealed and that is not stored yet.
 
@@ -49,6 +55,7 @@ def score_round(
     submissions together, as `replay_round` does, and adds the rows missing: the new days,
     and every day so far for a late submission that arrived since. Returns what was added,
     or None if nothing was due (decided from the database, without reading any file).
+    `cache` keeps the round's inputs in memory from one pass to the next.
 
     Every row is added at the end, after the computing: on SQLite the database's write lock
     is taken only then, so the web app's writes never wait for a round's scoring.
@@ -64,8 +71,8 @@ def score_round(
     new_days = [day for day in range(1, known + 1) if day not in recorded]
     if not missing and not new_days:
         return None
-    inputs = round_inputs(session, clock, storage, round_)
-    new_rows: list[MetaModel | RoundTargets | RoundScore] = []
+    inputs = round_inputs(session, clock, storage, round_, cache=cache)
+    new_rows: list[MetaModel | RoundTargets] = []
     if inputs.new_meta_model is not None:
         new_rows.append(inputs.new_meta_model)
     values: list[ScoreValue] = similarity_scores(inputs) if 0 in missing else []
@@ -81,9 +88,10 @@ def score_round(
         values += scorer.scores(day, targets)
     wanted = {(sub.submission_id, day) for day, subs in missing.items() for sub in subs}
     added = [v for v in values if (v.submission.submission_id, v.day) in wanted]
-    new_rows += _score_rows(round_, clock.now(), added)
     session.add_all(new_rows)
     session.flush()
+    if added:  # one batched insert: a pass adds K × metrics rows per day
+        session.execute(insert(RoundScore), _score_rows(round_, clock.now(), added))
     crash_point("scoring:before-commit")
     return ScoringUpdate(round_.number, sorted(d for d in missing if d > 0), len(wanted))
 
@@ -121,19 +129,21 @@ def _missing_scores(
     return {day: subs for day, subs in missing.items() if subs}
 
 
-def _score_rows(round_: Round, now: datetime, values: Iterable[ScoreValue]) -> list[RoundScore]:
+def _score_rows(
+    round_: Round, now: datetime, values: Iterable[ScoreValue]
+) -> list[dict[str, object]]:
     return [
-        RoundScore(
-            round_id=round_.id,
-            model_id=value.submission.model_id,
-            submission_id=value.submission.submission_id,
-            metric=value.metric,
-            day=value.day,
-            value=value.value,
-            late=value.submission.late,
-            scoring_version=SCORING_VERSION,
-            computed_at=now,
-        )
+        {
+            "round_id": round_.id,
+            "model_id": value.submission.model_id,
+            "submission_id": value.submission.submission_id,
+            "metric": value.metric,
+            "day": value.day,
+            "value": value.value,
+            "late": value.submission.late,
+            "scoring_version": SCORING_VERSION,
+            "computed_at": now,
+        }
         for value in values
     ]
 
