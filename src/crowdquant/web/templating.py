@@ -1,8 +1,10 @@
 """Rendering pages: the Jinja2 environment, its filters, and what every page gets.
 
 Every page is rendered by `render`, which adds the signed-in account (`viewer`, or None),
-the form token (`csrf`, see `forms`), and the header's round banner: the tournament's
-number, its open round and the close time that the page's script counts down to.
+the form token (`csrf`, see `forms`), the header's round banner: the tournament's number,
+its open round and the close time that the page's script counts down to, and the
+tournament's clock (`clock`: its time and rate, which the countdowns follow: a simulated
+clock's, not the browser's).
 Amounts stay integers until a filter writes them for a person: `nmr` (10^-18 units),
 `usd` (cents), `when` (UTC times), `score` and `percent`.
 """
@@ -21,7 +23,9 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
+from crowdquant.clock import rate_of
 from crowdquant.db.models import Account
+from crowdquant.http.services import services
 from crowdquant.money import Currency, format_amount, usd_dollars
 from crowdquant.tournament.rounds import first_open_round
 from crowdquant.web.deps import page_session
@@ -76,6 +80,20 @@ def banner(session: Session) -> Banner | None:
     return Banner(found.tournament.number, found.number, str(found.status), found.close_time)
 
 
+@dataclass(frozen=True)
+class PageClock:
+    """The tournament's time when the page was made, and how many of its seconds pass per
+    real second (None: unknown), for the page's countdowns."""
+
+    now: datetime
+    rate: float | None
+
+
+def page_clock(request: Request) -> PageClock:
+    clock = services(request).clock
+    return PageClock(clock.now(), rate_of(clock))
+
+
 def csrf_token(request: Request) -> str:
     """The browser's form token (double-submit: a cookie, echoed by every form)."""
     token = request.cookies.get(CSRF_COOKIE) or getattr(request.state, "new_csrf", None)
@@ -99,6 +117,7 @@ def render(
         "viewer": viewer(request),
         "csrf": csrf_token(request),
         "banner": banner(session),
+        "clock": page_clock(request),
         **(context or {}),
     }
     response = templates.TemplateResponse(request, name, values, status_code=status)

@@ -1,8 +1,19 @@
 // crowdquant: just enough script for the pages: live countdowns and sortable tables.
 "use strict";
 
+// The tournament's clock, which may be simulated: its time when the page was made and how
+// many of its seconds pass per real second (the body's data-now and data-rate).
+const loadedAt = Date.now();
+
+function tournamentNow() {
+  const page = document.body.dataset;
+  const then = page.now ? Date.parse(page.now) : loadedAt;
+  const rate = page.rate !== undefined ? Number(page.rate) : 1;
+  return then + (Date.now() - loadedAt) * rate;
+}
+
 function remaining(until) {
-  let seconds = Math.max(0, Math.floor((until - Date.now()) / 1000));
+  let seconds = Math.max(0, Math.floor((until - tournamentNow()) / 1000));
   if (seconds === 0) return "CLOSED";
   const days = Math.floor(seconds / 86400); seconds -= days * 86400;
   const hours = Math.floor(seconds / 3600); seconds -= hours * 3600;
