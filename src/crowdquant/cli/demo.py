@@ -623,6 +623,8 @@ def play(
         watcher = Watcher(sessions, frozenset(demo.keys), clock.now())
         first = True
         try:
+            if windows.length:  # a round open at the start gets its window at once
+                windows.follow(clock, driver, open_round_now(sessions, clock))
             while not stop.is_set() and (until is None or clock.now() < until):
                 step = driver.step()
                 if stop.is_set():
