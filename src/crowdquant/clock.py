@@ -13,13 +13,24 @@ class Clock(Protocol):
         ...
 
 
+def rate_of(clock: Clock) -> float | None:
+    """Simulated seconds a clock moves per real second: 1 for the system clock, 0 for a
+    manual one, an accelerated clock's speed; None when it follows no steady rate."""
+    rate = getattr(clock, "rate", None)
+    return float(rate) if isinstance(rate, int | float) else None
+
+
 class SystemClock:
+    rate = 1.0
+
     def now(self) -> datetime:
         return datetime.now(UTC)
 
 
 class ManualClock:
     """A clock that moves only when told to."""
+
+    rate = 0.0
 
     def __init__(self, start: datetime) -> None:
         if start.tzinfo is None:

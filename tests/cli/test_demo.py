@@ -1,8 +1,10 @@
-"""The README's main command as a newcomer meets it: `crowdquant demo` in a real process, its
-bots playing rounds on the accelerated clock (run here as fast as the work allows) until
-stakes are paid and burned, a person taking part with the real numerapi client against the
-URL it prints, Ctrl-C, the books audited, a second run that reuses everything, and more runs
-after the operator closed a round by hand; none leaves anything in the temp directory."""
+"""The README's main command as a newcomer meets it: `crowdquant demo` in a real process on
+its default market (the synthetic one), its bots playing rounds on the accelerated clock (run
+here as fast as the work allows) until stakes are paid and burned, a person taking part with
+the real numerapi client against the URL it prints, Ctrl-C, the books audited, a second run
+that reuses everything, and one more after the operator closed a round by hand, where a
+person signed up here uploads and stakes in the window the demo announces, on time; none
+leaves anything in the temp directory or prints a line of its story twice."""
 
 from __future__ import annotations
 
@@ -36,22 +38,31 @@ from crowdquant.db.models import (
     Model,
     Round,
     RoundPayout,
+    RoundStake,
     Submission,
     Tournament,
 )
 from crowdquant.db.session import make_engine
+from crowdquant.money import NMR_UNIT
 from crowdquant.settings import Settings
+from crowdquant.simulate.bots import Participant
 
 EXECUTABLE = str(Path(sys.executable).with_name("crowdquant"))
 COMMAND = [EXECUTABLE, "demo", "--port", "0", "--day-seconds", "0"]
+STOCKS = 400  # the synthetic market's shape, with fewer stocks: quicker to build and score
 READY = "until Ctrl-C"  # the last line before serving
-FIRST_START_SECONDS = 240  # builds the bundled dataset, on a machine busy with other tests
+FIRST_START_SECONDS = 240  # builds the synthetic dataset, on a machine busy with other tests
 RESOLVED_SECONDS = 420  # a round's month of simulated days, as fast as 2 busy cores go
 STOP_SECONDS = 240  # at Ctrl-C, or after a simulated day (the bots train first)
 RESOLVED = re.compile(r"resolved: \d+ models, ([\d.,]+) NMR paid, ([\d.,]+) NMR burned")
 NARRATED = re.compile(r"^(\w{3} \d\d \w{3} \d{4} \d\d:\d\d) ", re.MULTILINE)
 BOTS = 7
 URL = re.compile(r'^numerapi\.base_api\.API_TOURNAMENT_URL = "(http://127\.0\.0\.1:(\d+)/)"$')
+VERSION = "synthetic-demo"
+CORR = re.compile(r"example model validation CORR\s+([+-]\d\.\d{4})")
+WINDOW = re.compile(r"window open: round (\d+) .* (http://127\.0\.0\.1:\d+/)$", re.MULTILINE)
+WINDOW_SECONDS = 60  # the person signed up before; this is to download, upload and stake
+PERSON = "pat"
 
 
 def _wait_for(
@@ -152,11 +163,11 @@ def _take_part(url: str, public_id: str, secret: str, model_id: str, folder: Pat
     try:
         napi = numerapi.NumerAPI(public_id, secret)
         assert napi.get_current_round() >= 1
-        assert "bundled-demo/live.parquet" in napi.list_datasets()
+        assert f"{VERSION}/live.parquet" in napi.list_datasets()
         assert napi.get_models() == {"demo_model": model_id}
 
         live = folder / "live.parquet"
-        napi.download_dataset("bundled-demo/live.parquet", str(live))
+        napi.download_dataset(f"{VERSION}/live.parquet", str(live))
         ids = pd.read_parquet(live).index
         predictions = folder / "predictions.csv"
         values = np.random.default_rng(0).uniform(0.05, 0.95, len(ids))
@@ -170,6 +181,69 @@ def _take_part(url: str, public_id: str, secret: str, model_id: str, folder: Pat
         return submission_id
     finally:
         numerapi.base_api.API_TOURNAMENT_URL = previous
+
+
+def _sign_up(home: Path) -> tuple[str, str]:
+    """A person joins beside the bots: an account, 100 NMR and a read+upload+stake key."""
+    _crowdquant(
+        home, "account", "create", PERSON, "--email", "pat@example.org", "--password", "x" * 12
+    )
+    _crowdquant(home, "ledger", "grant", PERSON, "100")
+    made = _crowdquant(home, "key", "create", PERSON, "--scopes", "read,upload,stake")
+    public_id = re.search(r"^public id:\s+([0-9A-F]{32})$", made, re.MULTILINE)
+    secret = re.search(r"^secret key:\s+([0-9A-F]{64})$", made, re.MULTILINE)
+    assert public_id and secret, made
+    return public_id[1], secret[1]
+
+
+def _join(url: str, key: tuple[str, str], folder: Path) -> None:
+    """The person makes a model through the REST API, uploads predictions for the open
+    round and stakes 10 NMR on it with numerapi."""
+    previous = numerapi.base_api.API_TOURNAMENT_URL
+    person = Participant(url, *key, 8)
+    try:
+        model_id = person.models([f"{PERSON}_model"])[f"{PERSON}_model"]
+        live = folder / "person-live.parquet"
+        person.napi.download_dataset(f"{VERSION}/live.parquet", str(live))
+        ids = pd.read_parquet(live).index
+        values = np.random.default_rng(1).uniform(0.05, 0.95, len(ids))
+        person.upload(model_id, ids, values)
+        person.napi.stake_increase(10, model_id=model_id)
+    finally:
+        person.close()
+        numerapi.base_api.API_TOURNAMENT_URL = previous
+
+
+def _persons_round(home: Path, number: int) -> tuple[list[bool], int | None]:
+    """The person's submissions to round `number` (late or not) and its stake at risk there."""
+    engine = make_engine(Settings(home=home).database)
+    try:
+        with engine.connect() as connection:
+            model = (
+                select(Model.id)
+                .join(Account, Account.id == Model.account_id)
+                .where(Account.username == PERSON)
+                .scalar_subquery()
+            )
+            round_id = select(Round.id).where(Round.number == number).scalar_subquery()
+            late = connection.scalars(
+                select(Submission.late).where(
+                    Submission.model_id == model, Submission.round_id == round_id
+                )
+            ).all()
+            at_risk = connection.scalar(
+                select(RoundStake.at_risk).where(
+                    RoundStake.model_id == model, RoundStake.round_id == round_id
+                )
+            )
+    finally:
+        engine.dispose()
+    return list(late), at_risk
+
+
+def _story(output: str) -> list[str]:
+    """What the demo told once serving: the lines after its instructions."""
+    return output.split(READY, 1)[1].splitlines()[1:]
 
 
 def _payouts(home: Path) -> dict[str, int]:
@@ -220,8 +294,12 @@ def test_demo_plays_rounds_with_bots_pays_and_burns_and_reuses_everything(
     tmp_path: Path, home: Path
 ) -> None:
     first = tmp_path / "first.log"
-    with _demo(home, first, FIRST_START_SECONDS) as (process, output):
-        assert "20 stocks" in output and "created tournament 8 (classic)" in output
+    options = ("--window", "0", "--stocks", str(STOCKS))
+    with _demo(home, first, FIRST_START_SECONDS, *options) as (process, output):
+        assert "market: the synthetic market" in output and "(the default" in output
+        corr = CORR.search(output)
+        assert corr and float(corr[1]) > 0.01, output  # the example model earns
+        assert f"{STOCKS} stocks" in output and "created tournament 8 (classic)" in output
         assert "opened round 1" in output and "created participant demo" in output
         assert f"{BOTS} bots play beside you" in output and "The clock runs fast" in output
         url, public_id, secret, model_id = _printed(output)
@@ -232,10 +310,13 @@ def test_demo_plays_rounds_with_bots_pays_and_burns_and_reuses_everything(
         )
         assert re.search(r"round \d+ of tournament 8 opened", output)
         assert re.search(r"\d bot\(s\) uploaded predictions", output)
+        assert "window open" not in output  # --window 0
+    story = _story(first.read_text())
+    assert len(story) == len(set(story)), "a line of the story is told twice"
     assert "the books are sound" in _audit(home)
     payouts = _payouts(home)
     assert payouts["paid"] > 0 and payouts["burned"] > 0
-    manifest = home / "datasets" / "bundled-demo" / "manifest.json"
+    manifest = home / "datasets" / VERSION / "manifest.json"
     built_at = manifest.stat().st_mtime_ns
     counts = _counts(home)
     assert counts["Tournament"] == 1 and counts["Account"] == 1 + BOTS
@@ -244,7 +325,7 @@ def test_demo_plays_rounds_with_bots_pays_and_burns_and_reuses_everything(
 
     # again, for no simulated time: it reuses everything and keeps the clock where it was
     with _demo(home, tmp_path / "second.log", 120, "--days", "0") as (process, output):
-        assert "bundled-demo is already built" in output
+        assert f"{VERSION} is already built" in output
         assert "tournament 8 (classic) exists" in output
         assert "participant demo exists" in output
         assert _printed(output)[1:] == (public_id, secret, model_id)
@@ -259,18 +340,37 @@ def test_demo_plays_rounds_with_bots_pays_and_burns_and_reuses_everything(
     kept_at = datetime.fromisoformat(json.loads((home / "demo-clock.json").read_text()))
     assert kept_at >= stopped_at
 
-    # an operator closes the open round by hand; the next run opens the next one at once and
-    # goes on from where the last stopped
+    # an operator closes the open round by hand and a person signs up; the next run opens
+    # the next round at once, goes on from where the last stopped, and keeps real time for a
+    # window in which the person uploads and stakes, on time
     number = int(open_round[1])
     closed = _crowdquant(home, "round", "close", "--tournament", "8", "--number", str(number), "-y")
     assert f"closed round {number} of tournament 8" in closed
-    with _demo(home, tmp_path / "third.log", 120, "--days", "1") as (process, output):
+    key = _sign_up(home)
+    third = tmp_path / "third.log"
+    with _demo(home, third, 120, "--window", f"{WINDOW_SECONDS}s") as (process, output):
         assert f"opened round {number + 1}" in output
-    told = (tmp_path / "third.log").read_text()
+        assert "keeps real time for 1 minute while the first round is open" in output
+        window = WINDOW.search(_wait_for(WINDOW.search, process, third, RESOLVED_SECONDS))
+        assert window and int(window[1]) == number + 1 and window[2] == _printed(output)[0]
+        _join(window[2], key, tmp_path)
+        told = _wait_for(
+            _printed_line(f"{PERSON}/{PERSON}_model has 10 NMR at risk in round {number + 1}"),
+            process,
+            third,
+            STOP_SECONDS,
+        )
+    uploaded = told.index(f"{PERSON}/{PERSON}_model uploaded predictions to round {number + 1}")
+    assert told.index("window open") < uploaded < told.index("window closed")
+    assert "(on time, valid)" in told[uploaded:].splitlines()[0]
+    assert _persons_round(home, number + 1) == ([False], 10 * NMR_UNIT)
+    told = third.read_text()
     assert "cannot open" not in told and told.rstrip().endswith("stopped")
     resumed_at = datetime.strptime(NARRATED.findall(told)[0], "%a %d %b %Y %H:%M")
     assert resumed_at.replace(tzinfo=UTC) >= kept_at.replace(second=0, microsecond=0)
     assert re.search(r"\d bot\(s\) uploaded predictions", told)
+    story = _story(told)
+    assert len(story) == len(set(story)), "a line of the story is told twice"
     failures = [NARRATED.sub("", line) for line in told.splitlines() if "could not" in line]
     assert len(failures) == len(set(failures))  # a failure is said once
     assert "the books are sound" in _audit(home)

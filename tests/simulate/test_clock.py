@@ -61,3 +61,20 @@ def test_it_never_goes_back_and_refuses_naive_or_stopped_time() -> None:
         AcceleratedClock(datetime(2026, 1, 6))
     with pytest.raises(ValueError, match="positive"):
         AcceleratedClock(T0, speed=0)
+
+
+def test_a_new_pace_keeps_real_time_from_the_present_moment_on() -> None:
+    real = FakeTime()
+    clock = AcceleratedClock(T0, real=real.real, sleep=real.sleep)  # as fast as the work
+    clock.advance_to(T0 + timedelta(days=3))
+    real.now += 100.0  # real time passed while it ran fast: nothing to catch up on
+    clock.pace(1.0)
+    assert clock.rate == 1.0
+    clock.advance_to(T0 + timedelta(days=3, seconds=5))
+    assert real.slept == [pytest.approx(5.0)]  # a real second per second
+    clock.pace(None)
+    assert clock.rate is None
+    clock.advance_to(T0 + timedelta(days=9))
+    assert real.slept == [pytest.approx(5.0)]
+    with pytest.raises(ValueError, match="positive"):
+        clock.pace(-1.0)

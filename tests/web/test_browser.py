@@ -199,6 +199,8 @@ def test_a_participants_week(chromium: Browser, stage: Stage, tmp_path: Path) ->
     page.click("button:has-text('Create my account')")
     expect(page).to_have_url(f"{stage.url}/dashboard")
     expect(page.locator("header")).to_contain_text("TOURNAMENT 8")
+    # the countdown follows the tournament's clock (stopped here), not the browser's
+    expect(page.locator("header")).to_contain_text("0D 0H 55M 0S REMAIN")
     shot(page, "dashboard-new")
 
     # a model

@@ -133,6 +133,8 @@ def test_a_fresh_participant_sees_the_open_round_and_an_empty_wallet(site: Site)
         closes = round_.close_time.isoformat()
     assert "Tournament 8" in page.text and "Round 1" in page.text
     assert f'data-countdown="{closes}"' in page.text
+    # the countdowns follow the tournament's clock: its time and rate (stopped, here)
+    assert f'<body data-now="{site.clock.now().isoformat()}" data-rate="0.0">' in page.text
     assert "state-open" in page.text and "0 NMR" in page.text and "$0.00" in page.text
     assert "You have no model yet" in page.text
     for link in ("/datasets", "/submit", "/models", "/wallet"):

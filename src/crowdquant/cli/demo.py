@@ -3,11 +3,14 @@
 Each step first looks for what an earlier run made, so running the demo again reuses the
 dataset, the tournament, the participants and the simulated time reached:
 
-1. build the bundled real-market dataset once (version `bundled-demo`);
+1. build the market's dataset once: by default a synthetic market of 1,000 stocks with a
+   planted signal (version `synthetic-demo`), ending the week before the demo's clock starts
+   so its rounds carry on from it; with `--market bundled`, the bundled real panel of 20
+   stocks (version `bundled-demo`). A home whose tournament exists keeps its market;
 2. migrate the database (a SQLite file and local files in CROWDQUANT_HOME by default);
-3. create tournament 8 (numerapi's default) with daily rounds and the classic rules; its
-   recorded market (1990-2022) is replayed some years behind the calendar, so rounds are
-   scored on real prices;
+3. create tournament 8 (numerapi's default) with daily rounds and the classic rules; the
+   synthetic market goes on generating the calendar's days, the recorded one (1990-2022) is
+   replayed some years behind the calendar, so rounds are scored on its real prices;
 4. start an accelerated clock where the last run stopped (or now), a day passing every
    `--day-seconds`, and open a round at once unless one is open (a round closed by hand
    makes way at once);
@@ -17,17 +20,22 @@ dataset, the tournament, the participants and the simulated time reached:
    `crowdquant.simulate.bots`, one of each archetype, with 1,000 NMR each;
 6. print what a participant needs, then serve the API and the site while the driver moves
    the clock, ticks the scheduler and lets the bots play, telling what happens, until
-   Ctrl-C (or `--days` simulated days).
+   Ctrl-C (or `--days` simulated days). On the first open round of the run, and the first
+   of each later week, the clock keeps real time for `--window` (or until the round
+   closes), so a person can take part on time; the console says when the window opens
+   and closes, and tells the uploads, stakes at risk, scores and payouts of every account
+   but the bots as they happen.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -45,15 +53,24 @@ if TYPE_CHECKING:
 
     from crowdquant.clock import Clock
     from crowdquant.data.release import DatasetVersion
+    from crowdquant.data.sources import SyntheticSource
     from crowdquant.db.models import Round, Tournament
     from crowdquant.server.bootstrap import Infrastructure
     from crowdquant.server.serve import Server
     from crowdquant.settings import Settings
     from crowdquant.simulate.bots import Bot
     from crowdquant.simulate.clock import AcceleratedClock
-    from crowdquant.simulate.driver import Step
+    from crowdquant.simulate.driver import Driver, Step
+    from crowdquant.tournament.activity import Activity
 
-DATASET_VERSION = "bundled-demo"
+SYNTHETIC = "synthetic"
+BUNDLED = "bundled"
+DATASET_VERSIONS = {SYNTHETIC: "synthetic-demo", BUNDLED: "bundled-demo"}
+SYNTHETIC_STOCKS = 1_000
+SYNTHETIC_WEEKS = 220
+"""Weeks of synthetic history in the dataset (warm-up included): some four years."""
+SYNTHETIC_ALPHA = 8e-4
+"""The synthetic market's planted signal: strong enough for the example model to earn."""
 TOURNAMENT = 8
 TOURNAMENT_NAME = "classic"
 USERNAME = "demo"
@@ -67,6 +84,10 @@ BOT_STAKE = Decimal(50)
 BOTS_FILE = "demo-bots.json"
 CLOCK_FILE = "demo-clock.json"
 REPLAY_YEARS = 3
+WINDOW = "3m"
+"""How long the clock keeps real time while a round is open, by default."""
+POLL = timedelta(seconds=5)
+"""In a window, how often the clock stops to tick the scheduler and tell what happened."""
 AFTER_CLOSED_ROUND = timedelta(seconds=1)
 """How long after a closed round's opening a run that finds it closed starts its clock."""
 
@@ -98,24 +119,75 @@ class Demo:
 # --- the steps, each reusing what an earlier run made ----------------------------------------
 
 
-def ensure_dataset(settings: Settings) -> DatasetVersion:
-    """Build the bundled dataset (printing its summary) the first time; later, one line."""
+def market_of(version: str) -> str:
+    """The demo's market a dataset version was built for (`synthetic` unless bundled)."""
+    return BUNDLED if version == DATASET_VERSIONS[BUNDLED] else SYNTHETIC
+
+
+def synthetic_source(starts: datetime, stocks: int = SYNTHETIC_STOCKS) -> SyntheticSource:
+    """The demo's synthetic market of `stocks` stocks, its history ending a week or so
+    before `starts`, so the rounds of a clock starting then carry on from the dataset's last
+    era."""
+    from crowdquant.data.sources import SyntheticSource
+    from crowdquant.data.sources.synthetic import SyntheticConfig
+
+    monday = starts.date() - timedelta(days=starts.weekday())
+    first = monday - timedelta(weeks=SYNTHETIC_WEEKS + 1)
+    market = SyntheticConfig(
+        n_stocks=stocks,
+        n_weeks=SYNTHETIC_WEEKS,
+        start=first,
+        alpha_strength=SYNTHETIC_ALPHA,
+    )
+    return SyntheticSource(market=market)
+
+
+def say_market(market: str, asked: str) -> None:
+    """Which market the demo runs on, and why."""
+    if market == SYNTHETIC:
+        what = (
+            "the synthetic market: stocks whose returns carry a planted signal, enough rows a"
+            " round for scores and payouts to mean something"
+        )
+    else:
+        what = (
+            "the bundled market: 20 real S&P 500 stocks (1990-2022), replayed"
+            f" {REPLAY_YEARS} years behind the calendar; too few stocks for scores to mean"
+            " much, but real prices"
+        )
+    if market != asked:
+        why = f"tournament {TOURNAMENT} was made on it by an earlier run in this home"
+    elif market == SYNTHETIC:
+        why = "the default; --market bundled runs on real prices"
+    else:
+        why = "asked for with --market bundled"
+    _say(f"market: {what} ({why})")
+
+
+def ensure_dataset(
+    settings: Settings, market: str, starts: datetime, stocks: int = SYNTHETIC_STOCKS
+) -> DatasetVersion:
+    """Build the market's dataset (printing its summary) the first time; later, one line."""
     from crowdquant.cli.data import run_build
     from crowdquant.data.release import DatasetVersion, ReleaseError
     from crowdquant.data.sources import BundledSource
 
-    if not (settings.datasets_dir / DATASET_VERSION).exists():
-        return run_build(BundledSource(), version=DATASET_VERSION)
+    name = DATASET_VERSIONS[market]
+    if not (settings.datasets_dir / name).exists():
+        source = BundledSource() if market == BUNDLED else synthetic_source(starts, stocks)
+        return run_build(source, version=name)
     try:
-        version = DatasetVersion.open(DATASET_VERSION, settings.datasets_dir, settings.operator_dir)
+        version = DatasetVersion.open(name, settings.datasets_dir, settings.operator_dir)
         summary = version.build_info()["summary"]
-    except (ReleaseError, OSError, KeyError, ValueError) as exc:
-        raise _fail(f"dataset version {DATASET_VERSION} is unreadable: {exc}") from exc
+        corr = float(summary["example_validation_corr"]["mean"])
+    except (ReleaseError, OSError, KeyError, TypeError, ValueError) as exc:
+        raise _fail(f"dataset version {name} is unreadable: {exc}") from exc
     splits = summary["splits"]
     _say(
-        f"dataset version {DATASET_VERSION} is already built: {summary['tickers']} stocks,"
+        f"dataset version {name} is already built: {summary['tickers']} stocks,"
         f" {summary['features']} features, {splits['train']['eras']} train and"
-        f" {splits['validation']['eras']} validation eras"
+        f" {splits['validation']['eras']} validation eras, example model validation CORR"
+        f" {corr:+.4f}"
     )
     return version
 
@@ -199,17 +271,24 @@ def _stored_key(
 # --- the command -------------------------------------------------------------------------------
 
 
-def prepare(settings: Settings, clock: Clock) -> Demo:
-    """Every step up to serving, each in its own transaction."""
+def prepare(
+    settings: Settings, clock: Clock, asked: str = SYNTHETIC, stocks: int = SYNTHETIC_STOCKS
+) -> Demo:
+    """Every step up to serving, each in its own transaction, on the `asked` market unless
+    the home's tournament runs on the other."""
     from crowdquant.cli.operator import _in_transaction, operator
     from crowdquant.cli.simulate import enrol_bots
     from crowdquant.simulate.bots import ARCHETYPES, population
     from crowdquant.tournament.tournaments import get_tournament
 
-    version = ensure_dataset(settings)
+    with operator(settings, clock) as ops:
+        made = _in_transaction(ops, _tournament_of)
+    market = asked if made is None else market_of(made.dataset_version)
+    say_market(market, asked)
+    version = ensure_dataset(settings, market, clock.now(), stocks)
     with operator(settings, clock) as ops:
         tournament = _in_transaction(ops, lambda session: ensure_tournament(ops, session, version))
-        weeks = replay_weeks(version, tournament)
+        weeks = replay_weeks(version, tournament) if market == BUNDLED else 0
         round_ = _in_transaction(
             ops,
             lambda session: ensure_open_round(
@@ -259,14 +338,20 @@ def start_time(settings: Settings) -> datetime:
     return max(moments)
 
 
-def _newest_round(session: Session) -> Round | None:
-    from crowdquant.tournament.rounds import current_round
+def _tournament_of(session: Session) -> Tournament | None:
     from crowdquant.tournament.tournaments import TournamentNotFound, get_tournament
 
     try:
-        return current_round(session, get_tournament(session, TOURNAMENT))
+        return get_tournament(session, TOURNAMENT)
     except TournamentNotFound:
         return None
+
+
+def _newest_round(session: Session) -> Round | None:
+    from crowdquant.tournament.rounds import current_round
+
+    tournament = _tournament_of(session)
+    return None if tournament is None else current_round(session, tournament)
 
 
 def _utc(moment: datetime) -> datetime:
@@ -300,7 +385,7 @@ def _code(line: str) -> None:
     console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
-def print_instructions(url: str, demo: Demo, day_seconds: float) -> None:
+def print_instructions(url: str, demo: Demo, day_seconds: float, window: timedelta) -> None:
     from crowdquant.server.serve import url_line
 
     console.rule("crowdquant demo")
@@ -310,6 +395,12 @@ def print_instructions(url: str, demo: Demo, day_seconds: float) -> None:
         f"The clock runs fast ({pace}): rounds open Tuesday to Saturday and resolve about a"
         " month later, paying or burning stakes; the bots play every round."
     )
+    if window:
+        _say(
+            f"To give you time, the clock keeps real time for {_duration(window)} while the"
+            " first round is open, and again on the first round of each week: the console"
+            " says when such a window opens and closes; upload and stake in it."
+        )
     participant = demo.participant
     _say(
         f"\nDemo participant [bold]{participant.username}[/], model {participant.model_name}"
@@ -331,11 +422,149 @@ def print_instructions(url: str, demo: Demo, day_seconds: float) -> None:
     console.rule()
 
 
+def _stamp(moment: datetime) -> str:
+    return f"[dim]{moment:%a %d %b %Y %H:%M}[/]"
+
+
+def parse_window(text: str) -> timedelta:
+    """A window's length: seconds, or a number with s, m or h ("90s", "3m"); 0 for none."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text)
+    if found is None:
+        raise _fail(f"--window {text!r} is not a duration: write e.g. 90s, 3m or 0")
+    unit = {"": 1, "s": 1, "m": 60, "h": 3600}[found[2]]
+    return timedelta(seconds=float(found[1]) * unit)
+
+
+def _duration(length: timedelta) -> str:
+    seconds = length.total_seconds()
+    if seconds % 60:
+        return f"{seconds:g} seconds"
+    return "1 minute" if seconds == 60 else f"{seconds / 60:g} minutes"
+
+
+@dataclass
+class Windows:
+    """When the clock keeps real time: for `length` from the first open round the run sees,
+    and from the first round of each later week, or until that round closes; outside them
+    it runs at `speed`."""
+
+    length: timedelta
+    speed: float | None
+    url: str
+    closes: datetime | None = None
+    """The open window's end (None: no window open)."""
+    round: int | None = None
+    """The round of the newest window."""
+    week: tuple[int, int] | None = None
+    """The ISO year and week of the newest window's round."""
+    step_size: timedelta = timedelta(hours=1)
+    """The driver's step outside windows."""
+
+    def follow(
+        self, clock: AcceleratedClock, driver: Driver, open_round: tuple[int, datetime] | None
+    ) -> None:
+        """Open or close a window for the round open now (its number and close time)."""
+        now = clock.now()
+        if self.closes is not None:
+            if now < self.closes and open_round is not None and open_round[0] == self.round:
+                driver.step_size = min(POLL, self.closes - now)
+                return
+            clock.pace(self.speed)
+            driver.step_size = self.step_size
+            self.closes = None
+            _say(
+                f"{_stamp(now)} [bold]window closed[/]: round {self.round}"
+                f" {'is closed' if open_round is None else 'stays open'}; the clock runs"
+                " fast again"
+            )
+        if open_round is None or not self.length or open_round[0] == self.round:
+            return
+        number, close_time = open_round
+        week = now.isocalendar()[:2]
+        if week == self.week:
+            return
+        self.round, self.week = number, (week[0], week[1])
+        self.closes = min(now + self.length, close_time)
+        self.step_size = driver.step_size
+        clock.pace(1.0)
+        driver.step_size = min(POLL, self.closes - now)
+        _say(
+            f"{_stamp(now)} [bold]window open[/]: round {number} takes uploads and stakes, and"
+            f" the clock keeps real time for {_duration(self.closes - now)}, until"
+            f" {self.closes:%H:%M:%S} UTC: {self.url}"
+        )
+
+
+def open_round_now(
+    sessions: sessionmaker[Session], clock: AcceleratedClock
+) -> tuple[int, datetime] | None:
+    """The demo tournament's open round, its number and close time (None: none is open)."""
+    from crowdquant.db.session import transaction
+    from crowdquant.tournament.rounds import current_round, is_open
+    from crowdquant.tournament.tournaments import get_tournament
+
+    with transaction(sessions) as session:
+        latest = current_round(session, get_tournament(session, TOURNAMENT))
+        if latest is None or not is_open(latest, clock.now()):
+            return None
+        return latest.number, _utc(latest.close_time)
+
+
+@dataclass
+class Watcher:
+    """Tells what people (every account but the bots) do and get, as it happens: their
+    uploads, stakes at risk, scores and payouts since `since`, each once."""
+
+    sessions: sessionmaker[Session]
+    bots: frozenset[str]
+    since: datetime
+    seen: set[object] = field(default_factory=set)
+
+    def tell(self) -> None:
+        from crowdquant.db.session import transaction
+        from crowdquant.tournament.activity import activity_since
+        from crowdquant.tournament.tournaments import get_tournament
+
+        with transaction(self.sessions) as session:
+            records = activity_since(
+                session, get_tournament(session, TOURNAMENT), self.since, self.bots
+            )
+        for record in records:
+            if record.id not in self.seen:
+                self.seen.add(record.id)
+                _say(f"{_stamp(record.at)} {describe(record)}")
+
+
+def describe(record: Activity) -> str:
+    """One line of a person's activity."""
+    from crowdquant.tournament.activity import AtRisk, Scored, Uploaded
+
+    who = f"[bold]{record.username}[/]/{record.model}"
+    if isinstance(record, Uploaded):
+        timing = "late: scored, never staked" if record.late else "on time"
+        return f"{who} uploaded predictions to round {record.round} ({timing}, {record.status})"
+    if isinstance(record, AtRisk):
+        nmr = console_amount(record.nmr, Currency.NMR)
+        return f"{who} has {nmr} at risk in round {record.round}"
+    if isinstance(record, Scored):
+        values = " · ".join(
+            f"{metric.upper()} {'-' if value is None else f'{value:+.4f}'}"
+            for metric, value in sorted(record.values.items())
+        )
+        return f"{who} round {record.round}, scoring day {record.day}: {values}"
+    at_risk = console_amount(record.at_risk, Currency.NMR)
+    if record.nmr == 0:
+        return f"{who} round {record.round} resolved: nothing paid or burned ({at_risk} at risk)"
+    verb = "paid" if record.nmr > 0 else "burned"
+    amount = console_amount(abs(record.nmr), Currency.NMR)
+    return f"{who} round {record.round} resolved: {amount} {verb} ({at_risk} at risk)"
+
+
 def narrate(step: Step, sessions: sessionmaker[Session]) -> None:
     """What just happened, one line each, stamped with the simulated time."""
     from crowdquant.tournament.scheduler import RoundClosed, RoundOpened, RoundResolved, TickFailed
 
-    when = f"[dim]{step.at:%a %d %b %Y %H:%M}[/]"
+    when = _stamp(step.at)
     for event in step.events:
         if isinstance(event, RoundOpened | RoundClosed):
             _say(f"{when} {event}")
@@ -373,9 +602,10 @@ def play(
     demo: Demo,
     settings: Settings,
     until: datetime | None = None,
+    window: timedelta = timedelta(0),
 ) -> None:
     """The demo's worker: drive the tournament until the server stops, or, given `until`,
-    until the clock reaches it, then stop the server."""
+    until the clock reaches it, then stop the server; keep real time in each `window`."""
     from crowdquant.simulate.bots import Participant
     from crowdquant.simulate.driver import Driver
     from crowdquant.tournament.calendar import schedule_for
@@ -389,13 +619,28 @@ def play(
         ]
         schedule = schedule_for(demo.tournament.cadence, demo.tournament.settings)
         driver = Driver(clock, server.scheduler, [schedule], players)
+        sessions = server.scheduler.sessions
+        windows = Windows(window, clock.speed, url)
+        watcher = Watcher(sessions, frozenset(demo.keys), clock.now())
+        first = True
         try:
+            if windows.length:  # a round open at the start gets its window at once
+                windows.follow(clock, driver, open_round_now(sessions, clock))
             while not stop.is_set() and (until is None or clock.now() < until):
                 step = driver.step()
-                if not stop.is_set():
-                    narrate(step, server.scheduler.sessions)
+                if stop.is_set():
+                    break
+                narrate(step, sessions)
+                # people act through the server at any time: told at the next event, or at
+                # once in a window
+                if first or step.events or windows.closes is not None:
+                    watcher.tell()
+                    if windows.length:
+                        windows.follow(clock, driver, open_round_now(sessions, clock))
+                first = False
             server.server.should_exit = True  # the time asked for is up
         finally:
+            clock.pace(windows.speed)
             keep_time(settings, clock)
             for _, client in players:
                 client.close()
@@ -413,8 +658,25 @@ def demo(
         float | None,
         typer.Option(min=0, help="stop after this many simulated days (default: at Ctrl-C)"),
     ] = None,
+    market: Annotated[
+        str,
+        typer.Option(
+            help="synthetic (1,000 stocks with a planted signal) or bundled (20 real stocks)"
+        ),
+    ] = SYNTHETIC,
+    stocks: Annotated[
+        int,
+        typer.Option(min=100, help="stocks of the synthetic market (when its dataset is built)"),
+    ] = SYNTHETIC_STOCKS,
+    window: Annotated[
+        str,
+        typer.Option(
+            help="how long the clock keeps real time while a round is open, once a week"
+            " (90s, 3m; 0: never)"
+        ),
+    ] = WINDOW,
 ) -> None:
-    """Run a living tournament here: the bundled dataset, tournament 8 on an accelerated
+    """Run a living tournament here: a market's dataset, tournament 8 on an accelerated
     clock, bots playing every round, a demo participant, and the server for numerapi scripts
     and the site, until Ctrl-C."""
     from crowdquant.server.bootstrap import printable_url
@@ -422,13 +684,16 @@ def demo(
     from crowdquant.settings import Settings
     from crowdquant.simulate.clock import AcceleratedClock
 
+    if market not in DATASET_VERSIONS:
+        raise _fail(f"unknown market {market!r}: use {SYNTHETIC} or {BUNDLED}")
+    window_length = parse_window(window)
     settings = Settings()
     if settings.mode != "local":
         raise _fail("the demo prints a participant's secret key: it runs in local mode only")
     speed = None if day_seconds == 0 else 86_400 / day_seconds
     clock = AcceleratedClock(start_time(settings), speed)
     until = None if days is None else clock.now() + timedelta(days=days)
-    found = prepare(settings, clock)
+    found = prepare(settings, clock, market, stocks)
     try:
         server = build_server(
             settings,
@@ -441,11 +706,11 @@ def demo(
         )
     except Exception as exc:
         raise _fail(f"cannot start: {str(exc) or repr(exc)}") from exc
-    print_instructions(server.url, found, day_seconds)
+    print_instructions(server.url, found, day_seconds, window_length)
     how_long = "until Ctrl-C" if days is None else f"for {days:g} simulated day(s) or until Ctrl-C"
     _say(f"serving {printable_url(settings.database)} {how_long}")
     # the narration tells the story, failures included
     logging.getLogger("crowdquant").setLevel(logging.WARNING)
     logging.getLogger("crowdquant.tournament.scheduler").setLevel(logging.CRITICAL)
-    play(server, clock, found, settings, until)
+    play(server, clock, found, settings, until, window_length)
     _say("stopped")

@@ -6,7 +6,9 @@ which a demo may run faster than the wall), and the header's round banner: the t
 number, its open round and the time it has left. Countdowns carry the seconds left by that
 clock (`seconds_left`), which the page's script counts down from. Amounts stay integers
 until a filter writes them for a person: `nmr` (10^-18 units), `usd` (cents), `when` (UTC
-times), `remaining` (a time left), `score` and `percent`.
+times), `remaining` (a time left), `score` and `percent`. The page's body carries the
+clock's time and rate (`clock`), so the countdowns follow a simulated clock, not the
+browser's.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
+from crowdquant.clock import rate_of
 from crowdquant.db.models import Account, Round
 from crowdquant.http.services import services
 from crowdquant.money import Currency, format_amount, usd_dollars
@@ -111,6 +114,15 @@ def banner(session: Session, now: datetime) -> Banner | None:
     )
 
 
+@dataclass(frozen=True)
+class PageClock:
+    """The tournament's time when the page was made, and how many of its seconds pass per
+    real second (None: unknown), for the page's countdowns."""
+
+    now: datetime
+    rate: float | None
+
+
 def csrf_token(request: Request) -> str:
     """The browser's form token (double-submit: a cookie, echoed by every form)."""
     token = request.cookies.get(CSRF_COOKIE) or getattr(request.state, "new_csrf", None)
@@ -131,12 +143,14 @@ def render(
     """Page `name` with `context`, the viewer, the form token, the clock's time and the round
     banner."""
     session = page_session(request)
-    now = services(request).clock.now()
+    clock = services(request).clock
+    now = clock.now()
     values = {
         "viewer": viewer(request),
         "csrf": csrf_token(request),
         "now": now,
         "banner": banner(session, now),
+        "clock": PageClock(now, rate_of(clock)),
         **(context or {}),
     }
     response = templates.TemplateResponse(request, name, values, status_code=status)

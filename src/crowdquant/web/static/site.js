@@ -1,8 +1,22 @@
 // crowdquant: just enough script for the pages: live countdowns and sortable tables.
 "use strict";
 
+// The tournament's clock, which may be simulated: its time when the page was made (the
+// body's data-now) and how many of its seconds pass per real second (data-rate).
+const loadedAt = Date.now();
+
+function pageNow() {
+  const now = document.body.dataset.now;
+  return now ? Date.parse(now) : loadedAt;
+}
+
+function tournamentNow() {
+  const rate = document.body.dataset.rate;
+  return pageNow() + (Date.now() - loadedAt) * (rate !== undefined ? Number(rate) : 1);
+}
+
 function remaining(until) {
-  let seconds = Math.max(0, Math.floor((until - Date.now()) / 1000));
+  let seconds = Math.max(0, Math.floor((until - tournamentNow()) / 1000));
   if (seconds === 0) return "CLOSED";
   const days = Math.floor(seconds / 86400); seconds -= days * 86400;
   const hours = Math.floor(seconds / 3600); seconds -= hours * 3600;
@@ -10,18 +24,17 @@ function remaining(until) {
   return `${days}D ${hours}H ${minutes}M ${seconds}S REMAIN`;
 }
 
-// The end of a countdown: the seconds left by the tournament's clock when the page was
-// drawn (a demo's clock may run ahead of this machine's), else the close time itself.
-function countdownEnd(el, loaded) {
+// The end of a countdown by the tournament's clock: the page's time plus the seconds left
+// when the page was drawn, else the close time itself.
+function countdownEnd(el) {
   const left = Number(el.dataset.secondsLeft);
-  if (el.dataset.secondsLeft !== undefined && Number.isFinite(left)) return loaded + left * 1000;
+  if (el.dataset.secondsLeft !== undefined && Number.isFinite(left)) return pageNow() + left * 1000;
   return Date.parse(el.dataset.countdown);
 }
 
 function startCountdowns() {
-  const loaded = Date.now();
   const clocks = Array.from(document.querySelectorAll("[data-countdown]"))
-    .map((el) => [el, countdownEnd(el, loaded)]);
+    .map((el) => [el, countdownEnd(el)]);
   const tick = () => clocks.forEach(([el, until]) => {
     el.textContent = remaining(until);
   });
