@@ -17,12 +17,20 @@ STAND_IN = '#!/bin/bash\necho "${0##*/} $*" >> "$CALLS"\n'
 
 
 def _check(
-    tmp_path: Path, *, user: int, sudo: bool = True, apt: bool = True, **env: str
+    tmp_path: Path,
+    *,
+    user: int,
+    sudo: bool = True,
+    apt: bool = True,
+    bwrap: bool = True,
+    **env: str,
 ) -> tuple[subprocess.CompletedProcess[str], list[str]]:
     """Run the script with a PATH of stand-ins only; what it answered and what it ran."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     tools = {"uv": STAND_IN, "id": f"#!/bin/bash\necho {user}\n"}
+    if bwrap:
+        tools["bwrap"] = STAND_IN
     if apt:
         tools["apt-get"] = STAND_IN
     if sudo:  # runs what it is given, as a real sudo would once the password is right
@@ -51,6 +59,16 @@ def test_as_root_it_installs_the_missing_chromium_then_runs_the_check(tmp_path: 
     assert calls == [
         "apt-get update",
         "apt-get install -y chromium",
+        "uv run --locked scripts/test -k demo",
+    ]
+
+
+def test_it_installs_bubblewrap_for_the_model_sandbox_when_missing(tmp_path: Path) -> None:
+    done, calls = _check(tmp_path, user=0, bwrap=False, CROWDQUANT_TEST_CHROMIUM="/c", **POSTGRES)
+    assert done.returncode == 0, done.stderr
+    assert calls == [
+        "apt-get update",
+        "apt-get install -y bubblewrap",
         "uv run --locked scripts/test -k demo",
     ]
 
