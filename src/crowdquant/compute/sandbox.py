@@ -136,21 +136,22 @@ class SandboxResult:
         return f"{FAILURE_TEXT[self.failure]}: {self.message}"
 
 
-def scan_pickle(model: Path, max_bytes: int = 64 << 20) -> str:
+def scan_pickle(model: Path | bytes, max_bytes: int = 64 << 20) -> str:
     """fickling's verdict on the pickle's opcodes (advice only; nothing is executed)."""
-    if model.stat().st_size > max_bytes:
+    data = model.read_bytes() if isinstance(model, Path) else model
+    if len(data) > max_bytes:
         return "not scanned: the pickle is too large to scan"
     try:
         from fickling.analysis import check_safety
         from fickling.fickle import Pickled
 
-        with model.open("rb") as file:
-            pickled = Pickled.load(file, fail_on_decode_error=False)
+        pickled = Pickled.load(data, fail_on_decode_error=False)
         if pickled.has_invalid_opcode:
             return "INVALID: the pickle holds invalid opcodes"
         results = check_safety(pickled)
-        return f"{results.severity.name}: {results.to_string().strip() or 'nothing found'}"[:4000]
-    except Exception as exc:
+        verdict = results.to_string().strip() or "nothing found"
+        return f"{results.severity.name}: {verdict}"[:4000]
+    except Exception as exc:  # advice only: a scanner failure is reported, not raised
         return f"not scanned: {type(exc).__name__}: {exc}"[:4000]
 
 

@@ -1,6 +1,7 @@
 """Every table, one module per family; importing this package registers them all on `Base`."""
 
 from crowdquant.db.models.accounts import Account, ApiKey, ApiScope, WebSession
+from crowdquant.db.models.compute import ComputeJob, ComputeJobStatus, ModelUpload
 from crowdquant.db.models.datasets import DatasetFile
 from crowdquant.db.models.diagnostics import Diagnostics, DiagnosticsStatus
 from crowdquant.db.models.fund import FundBook, FundReturn
@@ -24,6 +25,8 @@ __all__ = [
     "ApiKey",
     "ApiScope",
     "Cadence",
+    "ComputeJob",
+    "ComputeJobStatus",
     "DatasetFile",
     "Diagnostics",
     "DiagnosticsStatus",
@@ -35,6 +38,7 @@ __all__ = [
     "LedgerTransaction",
     "MetaModel",
     "Model",
+    "ModelUpload",
     "PayoutMode",
     "RateLimitHits",
     "Round",
