@@ -88,7 +88,11 @@ class Settings(BaseSettings):
     validation_timeout_seconds: float = Field(default=30.0, gt=0)
     """Wall-clock time a worker may spend on one file."""
 
-    # Uploaded models (compute/sandbox.py): each run's limits inside its sandbox.
+    # Uploaded models (compute/sandbox.py, tournament/compute_jobs.py): who runs them, and
+    # each run's limits inside its sandbox.
+    compute_local_worker: bool = True
+    """`serve` runs uploaded models' jobs itself; off when `crowdquant compute worker`
+    processes elsewhere run them."""
     compute_cpus: int = Field(default=1, ge=1)
     """Threads the numeric libraries of a model may start."""
     compute_memory_mb: int = Field(default=4096, gt=0)
