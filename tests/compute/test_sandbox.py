@@ -4,6 +4,7 @@ every hostile one ends failed with the reason it deserves, leaving the host unto
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import socket
 import sys
@@ -74,10 +75,11 @@ def test_a_trained_model_predicts_and_its_output_validates_as_a_submission(
     from sklearn.linear_model import Ridge
 
     features = pd.read_parquet(live)
-    model = Ridge().fit(features.to_numpy(), np.arange(len(features), dtype=float))
+    fitted = Ridge().fit(features.to_numpy(), np.arange(len(features), dtype=float))
+    weights, intercept = fitted.coef_, fitted.intercept_  # no scikit-learn import to run it
 
     def predict(live_features: pd.DataFrame, benchmarks: pd.DataFrame) -> pd.DataFrame:
-        values = model.predict(live_features.to_numpy())
+        values = live_features.to_numpy() @ weights + intercept
         return pd.DataFrame({"prediction": values}, index=live_features.index).rank(pct=True)
 
     live_ids = features.index.astype(str)
@@ -90,10 +92,10 @@ def test_a_trained_model_predicts_and_its_output_validates_as_a_submission(
 
     assert result.ok, result.describe() + result.log
     assert result.predictions is not None
-    written = pd.read_parquet(__import__("io").BytesIO(result.predictions))
+    written = pd.read_parquet(io.BytesIO(result.predictions))
     assert list(written.columns) == ["id", "prediction"]
     assert written["id"].tolist() == live_ids.tolist()
-    expected = pd.Series(model.predict(features.to_numpy())).rank(pct=True)
+    expected = pd.Series(fitted.predict(features.to_numpy())).rank(pct=True)
     np.testing.assert_allclose(written["prediction"], expected)
 
 
@@ -180,6 +182,7 @@ HOSTILE = [
     (_fork_bomb, QUICK, Failure.too_many_processes, "process limit"),
     (_memory_bomb, SandboxLimits(memory_bytes=3 << 29), Failure.out_of_memory, "memory"),
     (_endless_loop, SandboxLimits(wall_seconds=4), Failure.timeout, "longer than 4 s"),
+    (_endless_loop, SandboxLimits(cpu_seconds=3), Failure.timeout, "more than 3 s of CPU"),
     (_writes_output_then_exits_early, QUICK, Failure.exited_early, "before predict returned"),
     (_exits_without_output, QUICK, Failure.exited_early, "before predict returned"),
     (_returns_nonsense, QUICK, Failure.invalid_output, "returned a list"),
@@ -187,7 +190,9 @@ HOSTILE = [
 
 
 @pytest.mark.parametrize(
-    ("make", "limits", "failure", "said"), HOSTILE, ids=[case[0].__name__ for case in HOSTILE]
+    ("make", "limits", "failure", "said"),
+    HOSTILE,
+    ids=[f"{make.__name__.strip('_')}-{said}" for make, _, _, said in HOSTILE],
 )
 def test_a_hostile_model_fails_with_its_reason_and_leaves_the_host_alone(
     tmp_path: Path,
@@ -259,3 +264,17 @@ def test_the_static_scan_is_advice_and_never_runs_the_pickle(tmp_path: Path) -> 
     assert verdict.startswith(("LIKELY_", "OVERTLY_", "POSSIBLY_", "SUSPICIOUS"))
     assert "LIKELY_SAFE" not in verdict
     assert not marker.exists()
+
+
+def test_the_host_reads_no_link_or_pipe_a_model_leaves_in_its_output(
+    tmp_path: Path, operator_secret: Path
+) -> None:
+    from crowdquant.compute.sandbox import _read_own_file
+
+    (tmp_path / "predictions.parquet").symlink_to(operator_secret)
+    os.mkfifo(tmp_path / "result.json")
+    (tmp_path / "own.parquet").write_bytes(b"PAR1")
+
+    assert _read_own_file(tmp_path / "predictions.parquet", 1000) is None
+    assert _read_own_file(tmp_path / "result.json", 1000) is None
+    assert _read_own_file(tmp_path / "own.parquet", 1000) == b"PAR1"

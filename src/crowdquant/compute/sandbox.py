@@ -32,6 +32,7 @@ import os
 import secrets
 import shutil
 import signal
+import stat
 import subprocess
 import tempfile
 import time
@@ -50,6 +51,8 @@ FIRST_UID = 200_000
 """Sandboxes started as root run as a uid drawn from FIRST_UID upwards, one per run."""
 UID_RANGE = 50_000
 INSIDE_UID = 65534
+CPU_SIGNALS = (signal.SIGXCPU, signal.SIGKILL)
+"""How the kernel ends a process past its CPU-time limit (soft, then hard)."""
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -333,7 +336,7 @@ def _outcome(
         return failed(Failure.timeout, f"the run took longer than {limits.wall_seconds:g} s")
     result = _read_result(out / "result.json", token)
     if result is None:
-        if returncode in (-signal.SIGXCPU, -signal.SIGKILL, 128 + signal.SIGKILL):
+        if returncode in {code for s in CPU_SIGNALS for code in (-s, 128 + s)}:
             return failed(Failure.timeout, f"the run used more than {limits.cpu_seconds} s of CPU")
         if "bwrap:" in log and returncode == 1:
             return failed(Failure.error, f"the sandbox did not start: {log.strip()[-500:]}")
@@ -349,10 +352,9 @@ def _outcome(
             return failed(Failure(reason), message)
         except ValueError:
             return failed(Failure.error, f"the runner reported {reason!r}: {message}")
-    predictions = out / "predictions.parquet"
-    if not predictions.is_file():
+    data = _read_own_file(out / "predictions.parquet", limits.file_bytes)
+    if data is None:
         return failed(Failure.invalid_output, "no predictions were written")
-    data = predictions.read_bytes()
     if validate_output is not None:
         try:
             validate_output(data)
@@ -361,11 +363,25 @@ def _outcome(
     return SandboxResult(None, message, log, seconds, predictions=data)
 
 
+def _read_own_file(path: Path, max_bytes: int) -> bytes | None:
+    """At most `max_bytes` of the regular file the run wrote at `path`, or None: never
+    following a link the model left there (to a file of the host's) nor waiting on a pipe."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(descriptor, "rb") as file:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return None
+        return file.read(max_bytes)
+
+
 def _read_result(path: Path, token: str) -> tuple[str, str, str] | None:
     """The runner's (status, reason, message), if it wrote them with this run's token."""
+    text = _read_own_file(path, 100_000)
     try:
-        found = json.loads(path.read_text()[:100_000])
-    except (OSError, ValueError):
+        found = json.loads(b"" if text is None else text)
+    except ValueError:
         return None
     if not isinstance(found, dict) or not secrets.compare_digest(
         str(found.get("token", "")), token
