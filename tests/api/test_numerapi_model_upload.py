@@ -1,6 +1,6 @@
 """Model uploads through the real numerapi 3.1.1 client: `model_upload` of a cloudpickled
 LightGBM `predict`, then a round opening, gives a valid submission with no participant
-action; its runs show in the model's `computePickleUpload`."""
+action, scored when the round resolves; its runs show in the model's `computePickleUpload`."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ from crowdquant.db.models import (
     ApiScope,
     Cadence,
     ModelUpload,
+    Round,
+    RoundScore,
     Rules,
     Submission,
     SubmissionStatus,
@@ -38,6 +40,7 @@ from crowdquant.tournament.compute_jobs import ComputeWorker
 from crowdquant.tournament.models import create_model
 from crowdquant.tournament.runtime import TournamentRuntime
 from crowdquant.tournament.scheduler import RoundOpened, Scheduler
+from crowdquant.tournament.scoring import FeedTargets
 from crowdquant.tournament.tournaments import create_tournament
 
 from ..tournament.live_market import MONDAY, feed_publisher, local_storage
@@ -101,10 +104,13 @@ def lightgbm_predict(tmp_path: Path) -> Path:
     return path
 
 
-def open_round(world: World) -> None:
-    scheduler = Scheduler(
-        world.sessions, world.clock, {8: TournamentRuntime(feed_publisher(world.files))}
-    )
+def scheduler_of(world: World) -> Scheduler:
+    publisher = feed_publisher(world.files)
+    runtime = TournamentRuntime(publisher, FeedTargets(publisher.feed))
+    return Scheduler(world.sessions, world.clock, {8: runtime}, storage=world.storage)
+
+
+def open_round(world: World, scheduler: Scheduler) -> None:
     for _ in range(48):
         if any(isinstance(event, RoundOpened) for event in scheduler.tick()):
             return
@@ -118,7 +124,7 @@ def test_a_model_uploaded_with_numerapi_submits_when_a_round_opens(
     napi = numerapi.NumerAPI(*world.keys)
     runtimes = napi.model_upload_docker_images()
     assert list(runtimes) == ["default"]
-    assert napi.model_upload_data_versions() == {"v1": napi.model_upload_data_versions()["v1"]}
+    assert list(napi.model_upload_data_versions()) == ["v1"]
 
     upload_id = napi.model_upload(
         str(lightgbm_predict(tmp_path)),
@@ -131,7 +137,8 @@ def test_a_model_uploaded_with_numerapi_submits_when_a_round_opens(
         assert (upload.runtime, upload.data_version, upload.enabled) == ("default", "v1", True)
     assert world.storage.list("uploads") == []  # the PUT's file became the upload
 
-    open_round(world)
+    scheduler = scheduler_of(world)
+    open_round(world, scheduler)
     ComputeWorker(
         world.sessions, world.clock, world.storage, limits=QUICK, work_dir=tmp_path
     ).run_until_idle()
@@ -151,6 +158,23 @@ def test_a_model_uploaded_with_numerapi_submits_when_a_round_opens(
         "validating",
         "success",
     ]
+    with world.sessions() as session:  # scored at the round's resolve time like any other
+        round_ = session.scalars(select(Round).where(Round.number == 1)).one()
+        world.clock.set(round_.close_time)
+        scheduler.tick()
+        assert round_.resolve_time is not None
+        world.clock.set(round_.resolve_time)
+        scheduler.tick()
+    with world.sessions() as session:
+        scores = session.scalars(
+            select(RoundScore).where(RoundScore.submission_id == submission.id)
+        ).all()
+        assert {score.metric for score in scores} >= {"corr"}
+        assert any(score.value is not None for score in scores)
+    # the rounds opened since queue the model's next runs, with no participant action
+    [model] = napi.raw_query(STATUS, authorization=True)["data"]["account"]["models"]
+    later = model["computePickleUpload"]["triggers"]
+    assert len(later) > 1 and later[0]["status"] == "pending"
 
 
 def test_an_unknown_runtime_is_refused_by_name(world: World, tmp_path: Path) -> None:
