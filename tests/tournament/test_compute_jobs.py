@@ -188,3 +188,46 @@ def test_a_new_upload_replaces_the_models_last_and_an_empty_one_is_refused(
         owner = session.get_one(Model, model.id).account
         with pytest.raises(ModelUploadRejected, match="empty"):
             upload_model(session, clock, storage, owner, model.id, "m.pkl", b"")
+
+
+@pytest.mark.usefixtures("tournament")
+def test_a_job_is_claimed_once_and_a_job_whose_workers_keep_dying_is_an_error(
+    sessions: sessionmaker[Session], clock: ManualClock, storage: LocalStorage, tmp_path: Path
+) -> None:
+    model = _model(sessions, clock, "dave")
+    _upload(sessions, clock, storage, model, _pickled(ranks_features))
+    _open_round(sessions, clock, storage, tmp_path)
+    lease = timedelta(minutes=5)
+
+    [job] = _jobs(sessions)
+    assert claim_job(sessions, "first", clock.now(), lease) == job.id
+    assert claim_job(sessions, "second", clock.now(), lease) is None  # still held
+    for worker in ("second", "third"):
+        clock.advance(lease + timedelta(seconds=1))
+        assert claim_job(sessions, worker, clock.now(), lease) == job.id
+    clock.advance(lease + timedelta(seconds=1))
+    assert claim_job(sessions, "fourth", clock.now(), lease) is None
+
+    [job] = _jobs(sessions)
+    assert job.status is ComputeJobStatus.ERROR
+    assert job.failure == "error" and "stopped 3 times" in (job.message or "")
+
+
+@pytest.mark.usefixtures("tournament")
+def test_without_bubblewrap_a_job_is_the_platforms_error(
+    sessions: sessionmaker[Session],
+    clock: ManualClock,
+    storage: LocalStorage,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    model = _model(sessions, clock, "erin")
+    _upload(sessions, clock, storage, model, _pickled(ranks_features))
+    _open_round(sessions, clock, storage, tmp_path)
+    monkeypatch.setattr("crowdquant.compute.sandbox.shutil.which", lambda tool: None)
+
+    ComputeWorker(sessions, clock, storage, limits=QUICK, work_dir=tmp_path).run_until_idle()
+
+    [job] = _jobs(sessions)
+    assert job.status is ComputeJobStatus.ERROR
+    assert "is not installed" in (job.message or "")
