@@ -263,7 +263,9 @@ def test_the_static_scan_is_advice_and_never_runs_the_pickle(tmp_path: Path) -> 
 
     assert verdict.startswith(("LIKELY_", "OVERTLY_", "POSSIBLY_", "SUSPICIOUS"))
     assert "LIKELY_SAFE" not in verdict
+    assert "imports that reach the system: os.system" in verdict
     assert not marker.exists()
+    assert scan_pickle(b"not a pickle").startswith("INVALID")
 
 
 def test_the_host_reads_no_link_or_pipe_a_model_leaves_in_its_output(

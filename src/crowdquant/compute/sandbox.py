@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickletools
 import secrets
 import shutil
 import signal
@@ -139,23 +140,57 @@ class SandboxResult:
         return f"{FAILURE_TEXT[self.failure]}: {self.message}"
 
 
+SUSPICIOUS_MODULES = frozenset(
+    {"os", "posix", "subprocess", "socket", "shutil", "sys", "ctypes", "importlib", "pty"}
+)
+SUSPICIOUS_NAMES = frozenset({"eval", "exec", "compile", "open", "__import__", "getattr"})
+
+
+def pickle_imports(data: bytes) -> list[str]:
+    """The ``module.name`` globals the pickle imports when loaded, read from its opcodes
+    (nothing is executed)."""
+    found: list[str] = []
+    strings: list[str] = []
+    for opcode, arg, _ in pickletools.genops(data):
+        if opcode.name == "GLOBAL" and isinstance(arg, str):
+            found.append(arg.replace(" ", ".", 1))
+        elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+            found.append(f"{strings[-2]}.{strings[-1]}")
+        elif isinstance(arg, str):
+            strings.append(arg)
+    return list(dict.fromkeys(found))
+
+
 def scan_pickle(model: Path | bytes, max_bytes: int = 64 << 20) -> str:
-    """fickling's verdict on the pickle's opcodes (advice only; nothing is executed)."""
+    """Advice on the pickle, from its opcodes alone (nothing is executed): the globals it
+    imports that can reach the system, then fickling's verdict."""
     data = model.read_bytes() if isinstance(model, Path) else model
     if len(data) > max_bytes:
         return "not scanned: the pickle is too large to scan"
     try:
+        imports = pickle_imports(data)
+    except Exception as exc:  # advice only: an unreadable pickle is reported, not raised
+        return f"INVALID: not a readable pickle ({type(exc).__name__}: {exc})"[:4000]
+    risky = [
+        name
+        for name in imports
+        if name.split(".")[0] in SUSPICIOUS_MODULES or name.rsplit(".", 1)[-1] in SUSPICIOUS_NAMES
+    ]
+    lines = [f"imports that reach the system: {', '.join(risky)}" if risky else ""]
+    try:
         from fickling.analysis import check_safety
         from fickling.fickle import Pickled
 
-        pickled = Pickled.load(data, fail_on_decode_error=False)
-        if pickled.has_invalid_opcode:
-            return "INVALID: the pickle holds invalid opcodes"
-        results = check_safety(pickled)
+        results = check_safety(Pickled.load(data, fail_on_decode_error=False))
         verdict = results.to_string().strip() or "nothing found"
-        return f"{results.severity.name}: {verdict}"[:4000]
-    except Exception as exc:  # advice only: a scanner failure is reported, not raised
-        return f"not scanned: {type(exc).__name__}: {exc}"[:4000]
+        lines.insert(0, f"{results.severity.name}: {verdict}")
+    except Exception as exc:  # fickling cannot read every opcode (e.g. protocol 5's)
+        lines.insert(
+            0,
+            f"{'SUSPICIOUS' if risky else 'UNKNOWN'}: fickling could not scan it"
+            f" ({type(exc).__name__}: {exc})",
+        )
+    return "\n".join(line for line in lines if line)[:4000]
 
 
 def _require(tool: str) -> str:
