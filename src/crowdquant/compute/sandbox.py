@@ -12,7 +12,8 @@
 - an unprivileged uid: started as root, bwrap keeps the host's user namespace and the
   runner drops to a uid of its own for this run (``setpriv``), so the process limit counts
   this run's processes only; started as another user, bwrap maps uid 65534 inside onto that
-  user;
+  user, whose other processes then count towards the process limit too (run the worker as
+  root, or allow for them);
 - limits on address space, CPU time, processes and file size (``prlimit``), and the wall
   clock;
 - a random exit token handed to the runner on standard input: a run counts only if the

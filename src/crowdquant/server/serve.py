@@ -300,6 +300,7 @@ def _compute_worker(settings: Settings, infra: Infrastructure) -> ComputeWorker:
         infra.clock,
         infra.storage,
         limits=SandboxLimits.from_settings(settings),
+        validator=infra.validator,
     )
 
 

@@ -7,7 +7,9 @@ lease (`claim_job`: a compare-and-set on the job's status and lease, so two work
 run one job; a job whose worker died is claimed again once its lease has run out, up to
 `MAX_ATTEMPTS` claims), runs it in the sandbox (`compute.sandbox.run_model`) under the
 server's own runtime, then, in validating, records the predictions as the model's
-submission to the round, validated as any upload (`submissions.submit_predictions`).
+submission to the round, validated as any upload (`submissions.submit_predictions`, with
+the worker's `Validator`: in `serve`, the validation pool, so that the server never decodes
+a model's output itself).
 
 A job ends success (with its submission), failed (the model's fault: the sandbox's typed
 failure, or predictions the submission rules refuse) or error (the platform's: no sandbox,
@@ -51,13 +53,14 @@ from crowdquant.db.models import (
     SubmissionStatus,
 )
 from crowdquant.db.session import transaction
-from crowdquant.scoring.validation import validate_submission
+from crowdquant.scoring.validation import DEFAULT_MAX_BYTES, LiveIds
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.submissions import (
     SubmissionRejected,
     live_file_key,
     submit_predictions,
 )
+from crowdquant.tournament.validator import IN_PROCESS, Validator
 
 logger = logging.getLogger(__name__)
 
@@ -203,8 +206,11 @@ class ComputeWorker:
         runtime: Runtime | None = None,
         name: str | None = None,
         work_dir: Path | None = None,
+        validator: Validator = IN_PROCESS,
     ) -> None:
         self.sessions, self.clock, self.storage = sessions, clock, storage
+        self.validator = validator
+        """Where predictions are decoded and validated (the server's validation pool)."""
         self.limits = limits or SandboxLimits()
         self.runtime = runtime or default_runtime()
         self.name = name or f"worker-{uuid.uuid4().hex[:12]}"
@@ -283,13 +289,15 @@ class ComputeWorker:
                 with self.storage.read(key) as chunks, path.open("wb") as file:
                     for chunk in chunks:
                         file.write(chunk)
-            live_ids = pd.read_parquet(live, columns=[]).index.astype(str)
+            live_ids = LiveIds(pd.read_parquet(live, columns=[]).index.astype(str))
             return run_model(
                 model,
                 live,
                 limits=self.limits,
                 runtime=self.runtime,
-                validate_output=lambda data: validate_submission(data, live_ids),
+                validate_output=lambda data: self.validator.validate(
+                    data, live_ids, filename="predictions.parquet", max_bytes=DEFAULT_MAX_BYTES
+                ),
                 work_dir=self.work_dir,
             )
 
@@ -315,6 +323,8 @@ class ComputeWorker:
                     "predictions.parquet",
                     result.predictions,
                     live_ids=pd.Index(live_ids.astype(str)),
+                    validator=self.validator,
+                    max_bytes=DEFAULT_MAX_BYTES,
                 )
                 now = self.clock.now()
                 self._record_run(job, result)
