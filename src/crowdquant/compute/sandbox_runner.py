@@ -6,7 +6,9 @@ any further network call (an audit hook, which also records the attempt), unpick
 model, call ``predict(live_features[, live_benchmark_models])``, write its predictions to
 ``OUT/predictions.parquet`` (columns ``id``, ``prediction``), and last write
 ``OUT/result.json`` holding the token. The host believes only a result carrying the token,
-so user code that exits early cannot pass for a finished run.
+so user code that exits early cannot pass for a finished run. (The token is in this
+process's memory, so code that searches it could finish its own run; what it writes is
+still validated as any submission.)
 
 It imports only the standard library and the runtime's own packages (pandas, pyarrow).
 """
