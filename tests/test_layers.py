@@ -12,7 +12,7 @@ import pytest
 PACKAGE = Path(__file__).parents[1] / "src" / "crowdquant"
 
 CORE = {"scoring", "data", "payouts", "money"}
-INFRASTRUCTURE = {"db", "storage", "ledger", "mail", "clock", "settings", "faults"}
+INFRASTRUCTURE = {"db", "storage", "ledger", "mail", "compute", "clock", "settings", "faults"}
 SERVICES = {"tournament", "fund", "simulate"}
 BELOW_SERVICES = CORE | INFRASTRUCTURE
 
@@ -33,6 +33,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "db": {"money"},
     "storage": {"settings"},
     "mail": {"settings"},
+    "compute": {"settings"},
     "clock": set(),
     "faults": set(),
     "settings": set(),

@@ -24,6 +24,7 @@ def _check(
     apt: bool = True,
     npm: bool = False,
     check: Path = CHECK,
+    bwrap: bool = True,
     **env: str,
 ) -> tuple[subprocess.CompletedProcess[str], list[str]]:
     """Run the script with a PATH of stand-ins only; what it answered and what it ran."""
@@ -32,6 +33,8 @@ def _check(
     tools = {"uv": STAND_IN, "id": f"#!/bin/bash\necho {user}\n"}
     if npm:
         tools["npm"] = STAND_IN
+    if bwrap:
+        tools["bwrap"] = STAND_IN
     if apt:
         tools["apt-get"] = STAND_IN
     if sudo:  # runs what it is given, as a real sudo would once the password is right
@@ -65,6 +68,16 @@ def test_as_root_it_installs_the_missing_chromium_then_runs_the_check(tmp_path: 
     assert calls == [
         "apt-get update",
         "apt-get install -y chromium",
+        "uv run --locked scripts/test -k demo",
+    ]
+
+
+def test_it_installs_bubblewrap_for_the_model_sandbox_when_missing(tmp_path: Path) -> None:
+    done, calls = _check(tmp_path, user=0, bwrap=False, CROWDQUANT_TEST_CHROMIUM="/c", **POSTGRES)
+    assert done.returncode == 0, done.stderr
+    assert calls == [
+        "apt-get update",
+        "apt-get install -y bubblewrap",
         "uv run --locked scripts/test -k demo",
     ]
 

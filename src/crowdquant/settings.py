@@ -88,6 +88,24 @@ class Settings(BaseSettings):
     validation_timeout_seconds: float = Field(default=30.0, gt=0)
     """Wall-clock time a worker may spend on one file."""
 
+    # Uploaded models (compute/sandbox.py, tournament/compute_jobs.py): who runs them, and
+    # each run's limits inside its sandbox.
+    compute_local_worker: bool = True
+    """`serve` runs uploaded models' jobs itself; off when `crowdquant compute worker`
+    processes elsewhere run them."""
+    compute_cpus: int = Field(default=1, ge=1)
+    """Threads the numeric libraries of a model may start."""
+    compute_memory_mb: int = Field(default=4096, gt=0)
+    """Address space a model's run may take."""
+    compute_cpu_seconds: int = Field(default=600, gt=0)
+    compute_timeout_seconds: float = Field(default=600.0, gt=0)
+    """Wall-clock time a model's run may take."""
+    compute_max_processes: int = Field(default=64, ge=1)
+    compute_max_file_mb: int = Field(default=256, gt=0)
+    """The largest file a model's run may write."""
+    compute_scratch_mb: int = Field(default=512, gt=0)
+    """The size of a run's private scratch directory."""
+
     # Upload retention (tournament/retention.py): files a round needs stay, and these.
     keep_uploads_per_model: int = Field(default=5, ge=0)
     """Each model's newest uploads kept beside those a round is scored by."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 import httpx
@@ -63,6 +64,15 @@ def test_the_access_log_never_shows_a_signature(
     assert any("/files/datasets/v1/live.parquet" in line for line in lines), lines
     assert all("SeCrEtSiGnAtUrE" not in line for line in lines)
     assert any(f"signature={HIDDEN}" in line for line in lines)
+
+
+@pytest.mark.usefixtures("home")
+def test_serve_runs_uploaded_models_itself_by_default() -> None:
+    server = build_server(Settings(), host="127.0.0.1", port=0, warn=print)
+    with server.serving():
+        running = {thread.name for thread in threading.enumerate()}
+    assert "crowdquant-compute" in running
+    assert server.compute is not None and server.compute.limits.wall_seconds == 600
 
 
 def test_the_filter_hides_every_signature_and_nothing_else() -> None:

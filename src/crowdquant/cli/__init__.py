@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 import crowdquant.cli.aliases  # noqa: F401 (adds `data alias` to data_app)
+from crowdquant.cli.compute import compute_app
 from crowdquant.cli.data import data_app
 from crowdquant.cli.demo import demo
 from crowdquant.cli.fund import fund_app
@@ -33,6 +34,7 @@ app.add_typer(model_app, name="model")
 app.add_typer(round_app, name="round")
 app.add_typer(fund_app, name="fund")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(compute_app, name="compute")
 app.command()(serve)
 app.command()(demo)
 app.command()(simulate)

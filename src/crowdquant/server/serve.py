@@ -31,6 +31,7 @@ from rich.console import Console
 from sqlalchemy import Engine
 
 from crowdquant.clock import Clock, SystemClock
+from crowdquant.compute.sandbox import SandboxLimits
 from crowdquant.data.feed import FeedError
 from crowdquant.data.keys import KeyfileError
 from crowdquant.data.panel import PanelError
@@ -44,6 +45,7 @@ from crowdquant.server.app import create_app
 from crowdquant.server.bootstrap import Infrastructure, bootstrap
 from crowdquant.settings import MIN_SECRET_LENGTH, Settings, secret_key_of, weak_secret
 from crowdquant.storage import StorageError
+from crowdquant.tournament.compute_jobs import ComputeWorker
 from crowdquant.tournament.diagnostics import DiagnosticsWorker, StoredValidationLoader
 from crowdquant.tournament.errors import ServiceError
 from crowdquant.tournament.retention import Retention
@@ -128,6 +130,8 @@ class Server:
     stop: threading.Event
     lease: Lease | None = None
     """Shared by several processes: the scheduler ticks only while this process holds it."""
+    compute: ComputeWorker | None = None
+    """Runs uploaded models' jobs in a thread beside the scheduler (`compute_jobs`)."""
 
     @property
     def url(self) -> str:
@@ -150,6 +154,7 @@ class Server:
         previous = signal.signal(signal.SIGTERM, _terminated) if main else None
         worker.start()
         self.diagnostics.start()
+        self._start_compute()
         try:
             self.server.run(sockets=[self.listener])
         except (KeyboardInterrupt, Terminated):
@@ -168,6 +173,7 @@ class Server:
         )
         web.start()
         self.diagnostics.start()
+        self._start_compute()
         try:
             while not self.server.started:
                 if not web.is_alive():
@@ -187,6 +193,17 @@ class Server:
             yield self.app
         finally:
             self._stop(None)
+
+    def _start_compute(self) -> None:
+        """The compute worker's thread: a daemon, as a job may run for minutes (its sandbox
+        dies with this process)."""
+        if self.compute is not None:
+            threading.Thread(
+                target=self.compute.run_forever,
+                args=(self.stop,),
+                name="crowdquant-compute",
+                daemon=True,
+            ).start()
 
     def _tick_forever(self, stop: threading.Event) -> None:
         self.scheduler.run_forever(stop, self.tick_seconds, self.lease)
@@ -288,6 +305,17 @@ def build_server(
         tick_seconds=tick_seconds,
         stop=stop,
         lease=lease,
+        compute=_compute_worker(settings, infra) if settings.compute_local_worker else None,
+    )
+
+
+def _compute_worker(settings: Settings, infra: Infrastructure) -> ComputeWorker:
+    return ComputeWorker(
+        infra.sessions,
+        infra.clock,
+        infra.storage,
+        limits=SandboxLimits.from_settings(settings),
+        validator=infra.validator,
     )
 
 

@@ -57,6 +57,7 @@ from crowdquant.fund.rounds import RoundMarket
 from crowdquant.ledger import Ledger
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.calendar import round_open_at, schedule_for
+from crowdquant.tournament.compute_jobs import queue_jobs
 from crowdquant.tournament.fund import update_fund
 from crowdquant.tournament.lifecycle import RoundLifecycle
 from crowdquant.tournament.retention import Retention, sweep_submission_files
@@ -449,6 +450,7 @@ class Scheduler:
                 if latest is not None and latest.open_time >= times.open_time:
                     return []
                 opened = open_round(session, self.clock, tournament, publisher, times=times)
+                queue_jobs(session, opened, now)  # the uploaded models' runs
                 event = RoundOpened(
                     tournament=number, at=now, round=opened.number, live_era=opened.live_era
                 )

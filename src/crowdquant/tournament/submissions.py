@@ -153,6 +153,11 @@ def live_ids_of_round(storage: FileStorage, round_: Round) -> pd.Index:
     return _read_live_ids(storage, _live_file_key(round_))
 
 
+def live_file_key(round_: Round) -> str:
+    """The storage key of `round_`'s published live file (see `live_ids_of_round`)."""
+    return _live_file_key(round_)
+
+
 def _live_file_key(round_: Round) -> str:
     session = object_session(round_)
     if session is None:

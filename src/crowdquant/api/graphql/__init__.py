@@ -21,6 +21,7 @@ from graphql import GraphQLError, GraphQLObjectType, GraphQLResolveInfo, GraphQL
 
 from crowdquant.api.graphql import (
     accounts,
+    compute,
     datasets,
     diagnostics,
     rounds,
@@ -105,6 +106,9 @@ def build_schema() -> GraphQLSchema:
         stakes.mutation,
         stakes.account_type,
         stakes.round_type,
+        compute.query,
+        compute.mutation,
+        compute.model_type,
     )
     for name in ("Query", "Mutation"):
         root = schema.type_map[name]

@@ -1,6 +1,7 @@
 """Every table, one module per family; importing this package registers them all on `Base`."""
 
 from crowdquant.db.models.accounts import Account, ApiKey, ApiScope, WebSession
+from crowdquant.db.models.compute import ComputeJob, ComputeJobStatus, ModelUpload
 from crowdquant.db.models.datasets import DatasetAlias, DatasetFile
 from crowdquant.db.models.diagnostics import Diagnostics, DiagnosticsStatus
 from crowdquant.db.models.evm import EvmTransaction
@@ -25,6 +26,8 @@ __all__ = [
     "ApiKey",
     "ApiScope",
     "Cadence",
+    "ComputeJob",
+    "ComputeJobStatus",
     "DatasetAlias",
     "DatasetFile",
     "Diagnostics",
@@ -38,6 +41,7 @@ __all__ = [
     "LedgerTransaction",
     "MetaModel",
     "Model",
+    "ModelUpload",
     "PayoutMode",
     "RateLimitHits",
     "Round",

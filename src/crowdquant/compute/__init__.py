@@ -1,0 +1,1 @@
+"""Running participants' uploaded models: the runtimes they run in and the sandbox."""

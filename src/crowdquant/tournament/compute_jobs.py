@@ -1,0 +1,369 @@
+"""Jobs that run uploaded models on a round's live features, in the sandbox.
+
+When a round opens, `queue_jobs` adds a pending job for each model of its tournament that
+has an upload (the scheduler does it in the transaction that opens the round; a worker also
+catches up on open rounds without them). A `ComputeWorker` claims one job at a time with a
+lease (`claim_job`: a compare-and-set on the job's status and lease, so two workers never
+run one job; a job whose worker died is claimed again once its lease has run out, up to
+`MAX_ATTEMPTS` claims), runs it in the sandbox (`compute.sandbox.run_model`) under the
+server's own runtime, then, in validating, records the predictions as the model's
+submission to the round, validated as any upload (`submissions.submit_predictions`, with
+the worker's `Validator`: in `serve`, the validation pool, so that the server never decodes
+a model's output itself).
+
+A job ends success (with its submission), failed (the model's fault: the sandbox's typed
+failure, or predictions the submission rules refuse) or error (the platform's: no sandbox,
+an unreadable live file, a worker that died too often). Every status is kept in the job's
+`history`; the end of the run's output is its `log`.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import tempfile
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from crowdquant.clock import Clock
+from crowdquant.compute.runtime import Runtime, default_runtime
+from crowdquant.compute.sandbox import (
+    Failure,
+    SandboxLimits,
+    SandboxResult,
+    SandboxUnavailable,
+    run_model,
+)
+from crowdquant.db.models import (
+    Account,
+    ComputeJob,
+    ComputeJobStatus,
+    Model,
+    ModelUpload,
+    Round,
+    RoundStatus,
+    SubmissionStatus,
+)
+from crowdquant.db.session import transaction
+from crowdquant.scoring.validation import DEFAULT_MAX_BYTES, LiveIds
+from crowdquant.storage import FileStorage
+from crowdquant.tournament.submissions import (
+    SubmissionRejected,
+    live_file_key,
+    submit_predictions,
+)
+from crowdquant.tournament.validator import IN_PROCESS, Validator
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+"""Claims of one job before a worker that keeps dying is the platform's error."""
+LEASE_MARGIN = timedelta(minutes=2)
+"""A claim lasts the run's wall-clock limit and this."""
+FINISHED = (ComputeJobStatus.SUCCESS, ComputeJobStatus.FAILED, ComputeJobStatus.ERROR)
+
+
+def _status(job: ComputeJob, status: ComputeJobStatus, description: str, at: datetime) -> None:
+    job.status = status
+    job.history = [
+        *job.history,
+        {"status": status.value, "description": description, "at": at.isoformat()},
+    ]
+
+
+def queue_jobs(session: Session, round_: Round, now: datetime) -> list[ComputeJob]:
+    """A pending job for each model of `round_`'s tournament with an enabled upload and no
+    job for the round yet; returns those added."""
+    uploads = session.scalars(
+        select(ModelUpload)
+        .join(Model, Model.id == ModelUpload.model_id)
+        .where(Model.tournament_id == round_.tournament_id, ModelUpload.enabled.is_(True))
+        .order_by(ModelUpload.model_id, ModelUpload.created_at.desc())
+    ).all()
+    newest: dict[uuid.UUID, ModelUpload] = {}
+    for upload in uploads:
+        newest.setdefault(upload.model_id, upload)
+    queued = set(
+        session.scalars(
+            select(ComputeJob.upload_id).where(
+                ComputeJob.round_id == round_.id,
+                ComputeJob.upload_id.in_([u.id for u in newest.values()]),
+            )
+        )
+    )
+    added = []
+    for upload in newest.values():
+        if upload.id in queued:
+            continue
+        job = ComputeJob(
+            upload_id=upload.id, round_id=round_.id, history=[], attempts=0, created_at=now
+        )
+        _status(job, ComputeJobStatus.PENDING, f"round {round_.number} opened", now)
+        session.add(job)
+        added.append(job)
+    session.flush()
+    return added
+
+
+def queue_open_rounds(session: Session, now: datetime) -> list[ComputeJob]:
+    """`queue_jobs` for every open round."""
+    rounds = session.scalars(select(Round).where(Round.status == RoundStatus.OPEN)).all()
+    return [job for round_ in rounds for job in queue_jobs(session, round_, now)]
+
+
+def claim_job(
+    sessions: sessionmaker[Session], worker: str, now: datetime, lease: timedelta
+) -> uuid.UUID | None:
+    """Claim the oldest job waiting to run, or running under a lease that ran out, for
+    `worker` until `now + lease`; None if there is none."""
+    with transaction(sessions) as session:
+        waiting = session.execute(
+            select(ComputeJob.id, ComputeJob.status, ComputeJob.lease_expires_at)
+            .where(
+                or_(
+                    ComputeJob.status == ComputeJobStatus.PENDING,
+                    and_(
+                        ComputeJob.status.in_(
+                            [ComputeJobStatus.RUNNING, ComputeJobStatus.VALIDATING]
+                        ),
+                        ComputeJob.lease_expires_at < now,
+                    ),
+                )
+            )
+            .order_by(ComputeJob.created_at, ComputeJob.id)
+            .limit(10)
+        ).all()
+    for job_id, status, expires in waiting:
+        with transaction(sessions) as session:
+            held = (
+                ComputeJob.lease_expires_at.is_(None)
+                if expires is None
+                else ComputeJob.lease_expires_at == expires
+            )
+            claimed = session.execute(
+                update(ComputeJob)
+                .where(ComputeJob.id == job_id, ComputeJob.status == status, held)
+                .values(
+                    lease_holder=worker,
+                    lease_expires_at=now + lease,
+                    attempts=ComputeJob.attempts + 1,
+                )
+            )
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                continue  # another worker got there first
+            job = session.get_one(ComputeJob, job_id)
+            session.refresh(job)
+            if job.attempts > MAX_ATTEMPTS:
+                _finish(
+                    job,
+                    ComputeJobStatus.ERROR,
+                    now,
+                    Failure.error.value,
+                    f"the job's worker stopped {MAX_ATTEMPTS} times before finishing it",
+                )
+                continue
+            again = "" if status is ComputeJobStatus.PENDING else " again (its worker stopped)"
+            _status(job, ComputeJobStatus.RUNNING, f"claimed{again} by {worker}", now)
+            return job_id
+    return None
+
+
+def _finish(
+    job: ComputeJob, status: ComputeJobStatus, now: datetime, failure: str | None, message: str
+) -> None:
+    job.failure, job.message, job.finished_at = failure, message, now
+    job.lease_holder, job.lease_expires_at = None, None
+    _status(job, status, message, now)
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    account_id: uuid.UUID
+    model_id: uuid.UUID
+    round_id: uuid.UUID
+    model_key: str
+    live_key: str
+
+
+class ComputeWorker:
+    """Runs compute jobs, one at a time, in the sandbox."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        clock: Clock,
+        storage: FileStorage,
+        *,
+        limits: SandboxLimits | None = None,
+        runtime: Runtime | None = None,
+        name: str | None = None,
+        work_dir: Path | None = None,
+        validator: Validator = IN_PROCESS,
+    ) -> None:
+        self.sessions, self.clock, self.storage = sessions, clock, storage
+        self.validator = validator
+        """Where predictions are decoded and validated (the server's validation pool)."""
+        self.limits = limits or SandboxLimits()
+        self.runtime = runtime or default_runtime()
+        self.name = name or f"worker-{uuid.uuid4().hex[:12]}"
+        self.work_dir = work_dir
+        self.lease = timedelta(seconds=self.limits.wall_seconds) + LEASE_MARGIN
+
+    def run_once(self) -> uuid.UUID | None:
+        """Queue the open rounds' missing jobs, then claim and run one; its id, or None."""
+        with transaction(self.sessions) as session:
+            queue_open_rounds(session, self.clock.now())
+        job_id = claim_job(self.sessions, self.name, self.clock.now(), self.lease)
+        if job_id is not None:
+            self.run(job_id)
+        return job_id
+
+    def run_until_idle(self) -> list[uuid.UUID]:
+        """`run_once` until no job is waiting; the jobs run."""
+        done = []
+        while (job_id := self.run_once()) is not None:
+            done.append(job_id)
+        return done
+
+    def run_forever(self, stop: threading.Event, poll_seconds: float = 5.0) -> None:
+        """Run jobs until `stop` is set, looking for new ones every `poll_seconds`."""
+        while not stop.is_set():
+            try:
+                ran = self.run_once()
+            except Exception:
+                logger.exception("a compute job could not be run; trying again")
+                ran = None
+            if ran is None:
+                stop.wait(poll_seconds)
+
+    def run(self, job_id: uuid.UUID) -> ComputeJobStatus:
+        """Run the claimed job `job_id` to its end; its final status."""
+        try:
+            inputs = self._inputs(job_id)
+            result = self._sandbox(inputs)
+        except SandboxUnavailable as exc:
+            return self._end(job_id, ComputeJobStatus.ERROR, Failure.error.value, str(exc))
+        except Exception as exc:
+            logger.exception("compute job %s", job_id)
+            message = f"the platform could not run the job: {type(exc).__name__}: {exc}"
+            return self._end(job_id, ComputeJobStatus.ERROR, Failure.error.value, message)
+        if not result.ok:
+            status = (
+                ComputeJobStatus.ERROR
+                if result.failure is Failure.error
+                else ComputeJobStatus.FAILED
+            )
+            failure = result.failure.value if result.failure else None
+            return self._end(job_id, status, failure, result.describe(), result)
+        if not self._update(
+            job_id, lambda job, now: _status(job, ComputeJobStatus.VALIDATING, result.message, now)
+        ):
+            return ComputeJobStatus.ERROR
+        return self._submit(job_id, inputs, result)
+
+    def _inputs(self, job_id: uuid.UUID) -> _Inputs:
+        with transaction(self.sessions) as session:
+            job = session.get_one(ComputeJob, job_id)
+            model = session.get_one(Model, job.upload.model_id)
+            return _Inputs(
+                account_id=model.account_id,
+                model_id=model.id,
+                round_id=job.round_id,
+                model_key=job.upload.file_key,
+                live_key=live_file_key(job.round_),
+            )
+
+    def _sandbox(self, inputs: _Inputs) -> SandboxResult:
+        with tempfile.TemporaryDirectory(prefix="cq-job-", dir=self.work_dir) as tmp:
+            model = Path(tmp) / "model.pkl"
+            live = Path(tmp) / "live.parquet"
+            for key, path in ((inputs.model_key, model), (inputs.live_key, live)):
+                with self.storage.read(key) as chunks, path.open("wb") as file:
+                    for chunk in chunks:
+                        file.write(chunk)
+            live_ids = LiveIds(pd.read_parquet(live, columns=[]).index.astype(str))
+            return run_model(
+                model,
+                live,
+                limits=self.limits,
+                runtime=self.runtime,
+                validate_output=lambda data: self.validator.validate(
+                    data, live_ids, filename="predictions.parquet", max_bytes=DEFAULT_MAX_BYTES
+                ),
+                work_dir=self.work_dir,
+            )
+
+    def _submit(
+        self, job_id: uuid.UUID, inputs: _Inputs, result: SandboxResult
+    ) -> ComputeJobStatus:
+        assert result.predictions is not None
+        try:
+            with transaction(self.sessions) as session:
+                job = session.get_one(ComputeJob, job_id)
+                if job.lease_holder != self.name:
+                    return job.status
+                account = session.get_one(Account, inputs.account_id)
+                round_ = session.get_one(Round, inputs.round_id)
+                live_ids = pd.read_parquet(io.BytesIO(result.predictions))["id"]
+                submission = submit_predictions(
+                    session,
+                    self.clock,
+                    self.storage,
+                    account,
+                    inputs.model_id,
+                    round_,
+                    "predictions.parquet",
+                    result.predictions,
+                    live_ids=pd.Index(live_ids.astype(str)),
+                    validator=self.validator,
+                    max_bytes=DEFAULT_MAX_BYTES,
+                )
+                now = self.clock.now()
+                self._record_run(job, result)
+                if submission.status is SubmissionStatus.VALID:
+                    job.submission_id = submission.id
+                    _finish(job, ComputeJobStatus.SUCCESS, now, None, result.message)
+                else:
+                    message = f"invalid output: {submission.error}"
+                    _finish(
+                        job, ComputeJobStatus.FAILED, now, Failure.invalid_output.value, message
+                    )
+                return job.status
+        except SubmissionRejected as exc:
+            return self._end(job_id, ComputeJobStatus.FAILED, "round_closed", exc.message, result)
+
+    def _record_run(self, job: ComputeJob, result: SandboxResult) -> None:
+        job.log, job.seconds = result.log, result.seconds
+        job.runtime, job.runtime_lock_hash = self.runtime.name, self.runtime.lock_hash
+
+    def _end(
+        self,
+        job_id: uuid.UUID,
+        status: ComputeJobStatus,
+        failure: str | None,
+        message: str,
+        result: SandboxResult | None = None,
+    ) -> ComputeJobStatus:
+        def end(job: ComputeJob, now: datetime) -> None:
+            if result is not None:
+                self._record_run(job, result)
+            _finish(job, status, now, failure, message)
+
+        return status if self._update(job_id, end) else ComputeJobStatus.ERROR
+
+    def _update(self, job_id: uuid.UUID, change: Any) -> bool:
+        """Apply `change(job, now)` if this worker still holds the job's lease."""
+        with transaction(self.sessions) as session:
+            job = session.get_one(ComputeJob, job_id)
+            if job.lease_holder != self.name or job.status in FINISHED:
+                return False
+            change(job, self.clock.now())
+            return True

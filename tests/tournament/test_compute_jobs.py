@@ -1,0 +1,233 @@
+"""Uploaded models run when a round opens: a job per upload, claimed with a lease, run in
+the sandbox, its predictions the model's submission; on both backends."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import cloudpickle
+import pandas as pd
+import pytest
+from argon2 import PasswordHasher
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from crowdquant.clock import ManualClock
+from crowdquant.compute.runtime import default_runtime
+from crowdquant.compute.sandbox import SandboxLimits
+from crowdquant.db.models import (
+    Cadence,
+    ComputeJob,
+    ComputeJobStatus,
+    Model,
+    Rules,
+    Submission,
+    SubmissionStatus,
+)
+from crowdquant.db.session import transaction
+from crowdquant.storage import LocalStorage
+from crowdquant.tournament.accounts import sign_up
+from crowdquant.tournament.compute_jobs import ComputeWorker, claim_job
+from crowdquant.tournament.model_uploads import (
+    ModelUploadRejected,
+    model_upload_of,
+    upload_model,
+)
+from crowdquant.tournament.models import create_model
+from crowdquant.tournament.runtime import TournamentRuntime
+from crowdquant.tournament.scheduler import RoundOpened, Scheduler
+from crowdquant.tournament.tournaments import create_tournament
+
+from .live_market import MONDAY, feed_publisher, local_storage
+
+CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+QUICK = SandboxLimits(memory_bytes=2 << 30, cpu_seconds=60, wall_seconds=60, processes=32)
+HOUR = timedelta(hours=1)
+
+
+def ranks_features(live: pd.DataFrame) -> pd.DataFrame:
+    features = live[[c for c in live.columns if str(c).startswith("feature")]]
+    return pd.DataFrame({"prediction": features.sum(axis=1).rank(pct=True)}, index=live.index)
+
+
+def exits_early(live: pd.DataFrame) -> pd.DataFrame:
+    os._exit(0)
+
+
+def _pickled(predict: object) -> bytes:
+    cloudpickle.register_pickle_by_value(__import__(__name__, fromlist=["_"]))
+    try:
+        return cloudpickle.dumps(predict)
+    finally:
+        cloudpickle.unregister_pickle_by_value(__import__(__name__, fromlist=["_"]))
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(MONDAY)
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> LocalStorage:
+    return local_storage(tmp_path / "files")
+
+
+def _model(sessions: sessionmaker[Session], clock: ManualClock, name: str) -> Model:
+    with transaction(sessions) as session:
+        account = sign_up(session, clock, name, f"{name}@example.org", "x" * 10, hasher=CHEAP)
+        return create_model(session, clock, account, 8, f"{name}_model")
+
+
+def _upload(
+    sessions: sessionmaker[Session],
+    clock: ManualClock,
+    storage: LocalStorage,
+    model: Model,
+    data: bytes,
+) -> None:
+    with transaction(sessions) as session:
+        owner = session.get_one(Model, model.id).account
+        upload_model(session, clock, storage, owner, model.id, "model.pkl", data)
+
+
+def _open_round(
+    sessions: sessionmaker[Session], clock: ManualClock, storage: LocalStorage, tmp_path: Path
+) -> None:
+    scheduler = Scheduler(
+        sessions, clock, {8: TournamentRuntime(feed_publisher(tmp_path / "files"))}
+    )
+    for _ in range(48):
+        if any(isinstance(event, RoundOpened) for event in scheduler.tick()):
+            return
+        clock.advance(HOUR)
+    raise AssertionError("no round opened")
+
+
+@pytest.fixture
+def tournament(sessions: sessionmaker[Session], clock: ManualClock) -> None:
+    with transaction(sessions) as session:
+        create_tournament(session, clock, 8, "classic", Rules.CLASSIC, Cadence.DAILY, "v1")
+
+
+def _jobs(sessions: sessionmaker[Session]) -> list[ComputeJob]:
+    with sessions() as session:
+        return list(session.scalars(select(ComputeJob).order_by(ComputeJob.created_at)))
+
+
+@pytest.mark.usefixtures("tournament")
+def test_an_uploaded_model_submits_when_a_round_opens_even_after_its_worker_died(
+    sessions: sessionmaker[Session], clock: ManualClock, storage: LocalStorage, tmp_path: Path
+) -> None:
+    model = _model(sessions, clock, "alice")
+    _upload(sessions, clock, storage, model, _pickled(ranks_features))
+
+    _open_round(sessions, clock, storage, tmp_path)
+    [queued] = _jobs(sessions)
+    assert queued.status is ComputeJobStatus.PENDING
+    # a worker claims it and dies; once its lease has run out another runs it
+    assert claim_job(sessions, "gone", clock.now(), timedelta(minutes=5)) == queued.id
+    worker = ComputeWorker(sessions, clock, storage, limits=QUICK, work_dir=tmp_path)
+    assert worker.run_once() is None
+    clock.advance(timedelta(minutes=6))
+    assert worker.run_until_idle() == [queued.id]
+
+    [job] = _jobs(sessions)
+    assert job.status is ComputeJobStatus.SUCCESS, (job.message, job.log)
+    assert [entry["status"] for entry in job.history] == [
+        "pending",
+        "running",
+        "running",
+        "validating",
+        "success",
+    ]
+    assert "again" in job.history[2]["description"]
+    assert job.attempts == 2 and job.lease_holder is None
+    assert job.runtime == "default" and job.runtime_lock_hash == default_runtime().lock_hash
+    with sessions() as session:
+        [submission] = session.scalars(select(Submission)).all()
+        assert submission.id == job.submission_id
+        assert submission.model_id == model.id
+        assert submission.status is SubmissionStatus.VALID
+        assert submission.n_rows is not None and submission.n_rows > 0
+    assert worker.run_until_idle() == []  # one job per upload and round
+
+
+@pytest.mark.usefixtures("tournament")
+def test_a_model_that_exits_early_fails_and_keeps_its_history(
+    sessions: sessionmaker[Session], clock: ManualClock, storage: LocalStorage, tmp_path: Path
+) -> None:
+    model = _model(sessions, clock, "bob")
+    _upload(sessions, clock, storage, model, _pickled(exits_early))
+    _open_round(sessions, clock, storage, tmp_path)
+
+    ComputeWorker(sessions, clock, storage, limits=QUICK, work_dir=tmp_path).run_until_idle()
+
+    [job] = _jobs(sessions)
+    assert job.status is ComputeJobStatus.FAILED
+    assert job.failure == "exited_early"
+    assert "exited before finishing" in (job.message or "")
+    assert [entry["status"] for entry in job.history] == ["pending", "running", "failed"]
+    assert job.submission_id is None
+    with sessions() as session:
+        assert session.scalars(select(Submission)).all() == []
+
+
+@pytest.mark.usefixtures("tournament")
+def test_a_new_upload_replaces_the_models_last_and_an_empty_one_is_refused(
+    sessions: sessionmaker[Session], clock: ManualClock, storage: LocalStorage
+) -> None:
+    model = _model(sessions, clock, "carol")
+    _upload(sessions, clock, storage, model, b"first")
+    _upload(sessions, clock, storage, model, b"second")
+
+    with transaction(sessions) as session:
+        found = model_upload_of(session, session.get_one(Model, model.id))
+        assert found is not None and found.size == len(b"second")
+        owner = session.get_one(Model, model.id).account
+        with pytest.raises(ModelUploadRejected, match="empty"):
+            upload_model(session, clock, storage, owner, model.id, "m.pkl", b"")
+
+
+@pytest.mark.usefixtures("tournament")
+def test_a_job_is_claimed_once_and_a_job_whose_workers_keep_dying_is_an_error(
+    sessions: sessionmaker[Session], clock: ManualClock, storage: LocalStorage, tmp_path: Path
+) -> None:
+    model = _model(sessions, clock, "dave")
+    _upload(sessions, clock, storage, model, _pickled(ranks_features))
+    _open_round(sessions, clock, storage, tmp_path)
+    lease = timedelta(minutes=5)
+
+    [job] = _jobs(sessions)
+    assert claim_job(sessions, "first", clock.now(), lease) == job.id
+    assert claim_job(sessions, "second", clock.now(), lease) is None  # still held
+    for worker in ("second", "third"):
+        clock.advance(lease + timedelta(seconds=1))
+        assert claim_job(sessions, worker, clock.now(), lease) == job.id
+    clock.advance(lease + timedelta(seconds=1))
+    assert claim_job(sessions, "fourth", clock.now(), lease) is None
+
+    [job] = _jobs(sessions)
+    assert job.status is ComputeJobStatus.ERROR
+    assert job.failure == "error" and "stopped 3 times" in (job.message or "")
+
+
+@pytest.mark.usefixtures("tournament")
+def test_without_bubblewrap_a_job_is_the_platforms_error(
+    sessions: sessionmaker[Session],
+    clock: ManualClock,
+    storage: LocalStorage,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    model = _model(sessions, clock, "erin")
+    _upload(sessions, clock, storage, model, _pickled(ranks_features))
+    _open_round(sessions, clock, storage, tmp_path)
+    monkeypatch.setattr("crowdquant.compute.sandbox.shutil.which", lambda tool: None)
+
+    ComputeWorker(sessions, clock, storage, limits=QUICK, work_dir=tmp_path).run_until_idle()
+
+    [job] = _jobs(sessions)
+    assert job.status is ComputeJobStatus.ERROR
+    assert "is not installed" in (job.message or "")
