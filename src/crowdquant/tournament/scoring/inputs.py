@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crowdquant.clock import Clock
+from crowdquant.data.pipeline import FNC_FEATURE_SET
 from crowdquant.db.models import (
     DatasetFile,
     MetaModel,
@@ -56,6 +58,7 @@ from crowdquant.tournament.submissions import NoLiveFile, live_file_name
 from crowdquant.tournament.visibility import OPERATOR_PREFIX
 
 EQUAL_WEIGHTS = "equal"
+FEATURES_JSON = "features.json"
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -129,6 +132,29 @@ def _live_frame(session: Session, storage: FileStorage, round_: Round) -> pd.Dat
     frame = pd.read_parquet(io.BytesIO(_read(storage, key)))
     frame.index = frame.index.astype(str)
     return frame.sort_index()
+
+
+def _fnc_features(
+    session: Session, storage: FileStorage, round_: Round, live: pd.DataFrame
+) -> list[str]:
+    """The features FNC neutralises against: the version's `fncv3_features` set (sized to
+    its universe), or every live feature for a version without one."""
+    every = [c for c in live.columns if c not in ("era", "data_type")]
+    key = session.scalar(
+        select(DatasetFile.storage_key).where(
+            DatasetFile.version == round_.dataset_version,
+            DatasetFile.filename == FEATURES_JSON,
+        )
+    )
+    if key is None:
+        return every
+    try:
+        chosen = json.loads(_read(storage, key))["feature_sets"][FNC_FEATURE_SET]
+    except (ValueError, KeyError, TypeError):
+        return every
+    if not isinstance(chosen, list) or not chosen or not set(chosen) <= set(every):
+        return every
+    return [str(c) for c in chosen]
 
 
 def live_predictions(
@@ -331,7 +357,7 @@ def round_inputs(
     `from_files` reads every submission file again instead of the round's cached matrix."""
     live = _live_frame(session, storage, round_)
     ids = pd.Index(live.index, name="id")
-    feature_columns = [c for c in live.columns if c not in ("era", "data_type")]
+    feature_columns = _fnc_features(session, storage, round_, live)
     submissions = scored_submissions(session, round_)
     rows_2017 = tournament_rows(session, storage, round_)
     if from_files:
