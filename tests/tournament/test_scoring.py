@@ -307,3 +307,33 @@ def test_fnc_neutralises_against_the_versions_fnc_feature_set(world: World) -> N
     live = world.live.set_axis(world.live.index.astype(str)).sort_index()
     assert every.shape[1] == len(features)  # without the set: every live feature
     np.testing.assert_array_equal(inputs.features, live[chosen].to_numpy(np.float64))
+
+
+def test_bmc_falls_back_to_the_benchmark_models_the_round_published(world: World) -> None:
+    with transaction(world.sessions) as session:
+        round_ = session.get_one(Round, world.round_id)
+        from_submission = round_inputs(session, world.clock, world.storage, round_).benchmark
+        round_.tournament.settings = {}  # no benchmark models named: none submitted
+        session.flush()
+        assert round_inputs(session, world.clock, world.storage, round_).benchmark is None
+        published = world.predictions["bench"].rename("v1_lgbm_ender20").to_frame()
+        published.insert(0, "era", round_.live_era)
+        buffer = io.BytesIO()
+        published.to_parquet(buffer)
+        content = buffer.getvalue()
+        name = f"live_benchmark_models_{round_.number}.parquet"
+        world.storage.write(f"v1/{name}", content)
+        session.add(
+            DatasetFile(
+                version="v1",
+                filename=name,
+                size=len(content),
+                sha256=hashlib.sha256(content).hexdigest(),
+                storage_key=f"v1/{name}",
+                published_at=world.clock.now(),
+            )
+        )
+        session.flush()
+        from_file = round_inputs(session, world.clock, world.storage, round_).benchmark
+    assert from_submission is not None and from_file is not None
+    np.testing.assert_allclose(from_file, from_submission)

@@ -14,20 +14,20 @@ import numpy as np
 
 from crowdquant.data.keys import OperatorKeys
 
-# What each construction is neutral to, in the order the design matrix stacks them.
-CONSTRUCTIONS: dict[str, tuple[str, ...]] = {
-    "raw": (),
-    "market_neutral": ("intercept", "beta"),
-    "sector_neutral": ("sectors",),
-    "beta_sector_residual": ("sectors", "beta"),
-    "factor_neutral": ("sectors", "beta", "momentum", "volatility"),
-    "volatility_scaled": ("sectors", "beta"),  # then divided by the stock's volatility
+# What each construction is neutral to: the groups it is demeaned within (every stock one
+# group: the market; or its sector), then the exposures it is regressed on.
+CONSTRUCTIONS: dict[str, tuple[str | None, tuple[str, ...]]] = {
+    "raw": (None, ()),
+    "market_neutral": ("market", ("beta",)),
+    "sector_neutral": ("sectors", ()),
+    "beta_sector_residual": ("sectors", ("beta",)),
+    "factor_neutral": ("sectors", ("beta", "momentum", "volatility")),
+    "volatility_scaled": ("sectors", ("beta",)),  # then divided by the stock's volatility
 }
 DEFAULT_MAIN_CONSTRUCTION = "beta_sector_residual"
 # Published names, Numerai style: one per construction, meaningless to outsiders.
 TARGET_NAMES = ("ender", "victor", "xerxes", "teager2b", "cyrusd", "ralph")
 MOMENTUM_WINDOW, MOMENTUM_SKIP, VOLATILITY_WINDOW = 252, 21, 63
-CHUNK_ERAS = 256  # eras whose design matrices are held in memory at once
 
 
 def target_column(name: str, horizon: int) -> str:
@@ -99,23 +99,43 @@ def forward_returns(close: np.ndarray, days: np.ndarray, lag: int, horizon: int)
     return out
 
 
-def neutralise(returns: np.ndarray, design: np.ndarray, include: np.ndarray) -> np.ndarray:
-    """Per era, the residual of a least-squares fit of `returns` (eras, tickers) on
-    `design` (eras, tickers, k), over the included cells where everything is finite.
+def neutralise(
+    returns: np.ndarray,
+    design: np.ndarray,
+    include: np.ndarray,
+    groups: np.ndarray | None = None,
+) -> np.ndarray:
+    """Per era, the residual of a least-squares fit of `returns` (eras, tickers) on group
+    dummies (`groups`: an integer code per ticker, or None) and `design` (eras, tickers, k),
+    over the included cells where everything is finite; other cells stay NaN.
 
-    All eras are solved at once through their normal equations (a pseudo-inverse, so a
-    column with no rows in an era does no harm); cells left out stay NaN.
+    The dummies are removed by demeaning within each (era, group) (Frisch–Waugh), the
+    remaining k columns through each era's normal equations (a pseudo-inverse, so a column
+    with no spread in an era does no harm), all eras at once.
     """
     rows = include & np.isfinite(returns) & np.isfinite(design).all(axis=-1)
-    if design.shape[-1] == 0:
-        return np.where(rows, returns, np.nan)
-    x = np.where(rows[..., None], design, 0.0)
     y = np.where(rows, returns, 0.0)
-    gram = np.einsum("etk,etl->ekl", x, x)
-    moments = np.einsum("etk,et->ek", x, y)
-    coef = np.einsum("ekl,el->ek", np.linalg.pinv(gram, hermitian=True), moments)
-    fitted = np.einsum("etk,ek->et", x, coef)
-    return np.where(rows, returns - fitted, np.nan)
+    x = np.where(rows[..., None], design, 0.0)
+    if groups is not None:
+        y, x = _group_demeaned(y, rows, groups), _group_demeaned(x, rows, groups)
+    if design.shape[-1]:
+        xt = np.swapaxes(x, 1, 2)
+        coef = np.linalg.pinv(xt @ x, hermitian=True) @ (xt @ y[..., None])
+        y = y - (x @ coef)[..., 0]
+    return np.where(rows, y, np.nan)
+
+
+def _group_demeaned(values: np.ndarray, rows: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """`values` (eras, tickers[, k]) less their mean over the rows of each (era, group)."""
+    n_groups = int(groups.max()) + 1 if groups.size else 1
+    cell = (np.arange(rows.shape[0])[:, None] * n_groups + groups[None, :]).ravel()
+    counts = np.bincount(cell, weights=rows.ravel(), minlength=rows.shape[0] * n_groups)
+    flat = values.reshape(cell.size, -1)
+    out = np.empty_like(flat)
+    for j in range(flat.shape[1]):
+        sums = np.bincount(cell, weights=flat[:, j], minlength=counts.size)
+        out[:, j] = flat[:, j] - (sums / np.maximum(counts, 1))[cell]
+    return np.where(rows.reshape(-1, 1), out, 0.0).reshape(values.shape)
 
 
 def _standardised(values: np.ndarray, include: np.ndarray) -> np.ndarray:
@@ -129,21 +149,25 @@ def _standardised(values: np.ndarray, include: np.ndarray) -> np.ndarray:
 
 
 def _design(kind: str, exposures: Exposures, include: np.ndarray) -> np.ndarray:
-    columns: list[np.ndarray] = []
-    shape = exposures.beta.shape
-    for part in CONSTRUCTIONS[kind]:
-        if part == "intercept":
-            columns.append(np.ones(shape)[..., None])
-        elif part == "sectors":
-            dummies = exposures.sectors[:, None] == np.unique(exposures.sectors)[None, :]
-            columns.append(np.broadcast_to(dummies.astype(np.float64), (*shape, dummies.shape[1])))
-        elif part == "beta":
-            columns.append(exposures.beta[..., None])
-        else:
-            columns.append(_standardised(getattr(exposures, part), include)[..., None])
+    """The exposures a construction regresses on, (eras, tickers, k): beta as it is, the
+    others standardised per era (a missing value at the mean)."""
+    columns = [
+        exposures.beta if name == "beta" else _standardised(getattr(exposures, name), include)
+        for name in CONSTRUCTIONS[kind][1]
+    ]
     if not columns:
-        return np.empty((*shape, 0))
-    return np.concatenate(columns, axis=-1)
+        return np.empty((*exposures.beta.shape, 0))
+    return np.stack(columns, axis=-1)
+
+
+def _groups(kind: str, exposures: Exposures) -> np.ndarray | None:
+    grouping = CONSTRUCTIONS[kind][0]
+    if grouping is None:
+        return None
+    if grouping == "market":
+        return np.zeros(len(exposures.sectors), dtype=np.int64)
+    codes: np.ndarray = np.unique(exposures.sectors, return_inverse=True)[1]
+    return codes
 
 
 def construct(
@@ -152,17 +176,7 @@ def construct(
     """One construction's unbinned target values (eras, tickers); NaN outside `include`."""
     if kind not in CONSTRUCTIONS:
         raise ValueError(f"unknown target construction {kind!r}; known: {sorted(CONSTRUCTIONS)}")
-    out = np.full(returns.shape, np.nan)
-    for start in range(0, returns.shape[0], CHUNK_ERAS):
-        part = slice(start, start + CHUNK_ERAS)
-        chunk = Exposures(
-            exposures.beta[part],
-            exposures.sectors,
-            exposures.momentum[part],
-            exposures.volatility[part],
-        )
-        design = _design(kind, chunk, include[part])
-        out[part] = neutralise(returns[part], design, include[part])
+    out = neutralise(returns, _design(kind, exposures, include), include, _groups(kind, exposures))
     if kind == "volatility_scaled":
         volatility = exposures.volatility
         typical = np.nanmedian(np.where(include & (volatility > 0), volatility, np.nan), axis=1)
