@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from crowdquant.data.benchmark import benchmark_column, train_benchmark_models
 from crowdquant.data.config import BenchmarkConfig
@@ -55,3 +56,11 @@ def test_train_predictions_come_from_models_that_never_saw_those_eras() -> None:
     assert not np.allclose(out_of_fold["target_a"], in_sample["target_a"])
     again = train_benchmark_models(train, features, ["target_a"], CHEAP)[1]
     pd.testing.assert_frame_equal(again, out_of_fold)  # deterministic
+
+
+def test_a_target_without_train_rows_is_named() -> None:
+    train = _frame()
+    train["target_c"] = np.nan
+    features = [c for c in train.columns if c.startswith("feature_")]
+    with pytest.raises(ValueError, match="target_c"):
+        train_benchmark_models(train, features, ["target_c"], CHEAP)

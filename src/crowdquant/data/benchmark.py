@@ -91,6 +91,8 @@ class _Fitter:
         for target in targets:
             labels = self.rows[target].to_numpy(np.float32)
             used = np.flatnonzero(in_eras & np.isfinite(labels))
+            if len(used) == 0:
+                raise ValueError(f"no train rows have {target} to fit a benchmark model on")
             data = self.binned.subset(used.tolist()).construct()
             data.set_label(labels[used])
             booster = lightgbm.train(self.params, data, num_boost_round=self.rounds)

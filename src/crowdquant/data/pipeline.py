@@ -1,6 +1,7 @@
 """The dataset pipeline: a private price panel in, an anonymised dataset version out.
 
 panel ─► eras, splits ─► targets, universe ─► features, keyed encoding ─► frames
+      ─► example model, benchmark models
 """
 
 from __future__ import annotations
@@ -58,8 +59,8 @@ class BuiltDataset:
     features_json: dict[str, Any]
     example_predictions: dict[str, pd.DataFrame]  # validation, live
     benchmark_models: BenchmarkModels  # operator only: the fitted benchmark models
-    benchmark_predictions: dict[str, pd.DataFrame]  # train, validation, live: era + a column
-    # per benchmark target, named by the version when written
+    benchmark_predictions: dict[str, pd.DataFrame]  # train, validation, live: era, one column
+    # per benchmark target (`release` names them after the version)
     id_map: pd.DataFrame  # operator only: id → ticker, date, raw residual returns
     feature_map: list[dict[str, str]]  # operator only: published name → real source
     target_map: dict[str, Any]  # operator only: published target → construction, horizon
