@@ -97,3 +97,18 @@ def test_the_progress_bar_shows_what_runs_on_a_terminal_only(
         assert "re-identification" in shown and "2/6" in shown
     else:
         assert shown == ""  # piped output and tests stay clean
+
+
+def test_the_operator_chooses_the_main_target(home: Path) -> None:
+    options = ["data", "build", *SMALL, "--version", "v5.3", "--main-target"]
+    result = runner.invoke(app, [*options, "target_victor_20"])
+    assert result.exit_code == 0, result.output
+    assert "benchmark model on target_victor_20" in result.output
+    train = pd.read_parquet(home / "datasets" / "v5.3" / "train.parquet")
+    assert train["target"].equals(train["target_victor_20"])
+    assert not train["target"].equals(train["target_ender_20"])
+    benchmarks = pd.read_parquet(home / "datasets" / "v5.3" / "validation_benchmark_models.parquet")
+    assert "v53_lgbm_victor20" in benchmarks.columns
+
+    result = runner.invoke(app, [*options, "target_nobody_20"])
+    assert result.exit_code == 1 and "target_nobody_20" in result.output

@@ -14,8 +14,9 @@ import pytest
 from crowdquant.data.build import build_version
 from crowdquant.data.features import compute_features, feature_specs
 from crowdquant.data.panel import PanelError
-from crowdquant.data.release import ReleaseError
+from crowdquant.data.release import ReleaseError, published_benchmarks
 from crowdquant.data.sources import FileSource
+from crowdquant.data.targets import CONSTRUCTIONS
 
 from .conftest import FAST, KEYS, SMALL_MARKET, Built, build, published_frames
 
@@ -30,6 +31,8 @@ def test_published_directory_holds_exactly_the_release_files(any_build: Built) -
         [
             "features.json", "live.parquet", "live_example_preds.parquet", "manifest.json",
             "train.parquet", "validation.parquet", "validation_example_preds.parquet",
+            "train_benchmark_models.parquet", "validation_benchmark_models.parquet",
+            "live_benchmark_models.parquet",
         ]
     )  # fmt: skip
 
@@ -188,7 +191,36 @@ def test_features_json_lists_sets_and_targets(any_build: Built) -> None:
     sets = payload["feature_sets"]
     assert len(sets["small"]) < len(sets["medium"]) < len(sets["all"])
     assert set(sets["small"]) <= set(sets["medium"]) <= set(sets["all"])
-    assert payload["targets"] == ["target", "target_60"]
+    targets = payload["targets"]
+    assert targets[0] == "target" and targets[1:] == sorted(targets[1:])
+    for name in ("ender", "victor", "xerxes", "teager2b"):
+        assert {f"target_{name}_20", f"target_{name}_60"} <= set(targets)
+    for split in ("train", "validation"):
+        frame = any_build.version.frame(split)
+        assert set(targets) <= set(frame.columns)
+        assert frame["target"].equals(frame["target_ender_20"])
+
+
+def test_target_family_members_differ_and_longer_targets_respect_the_splits(
+    any_build: Built,
+) -> None:
+    frame = any_build.version.frame("train")
+    targets = any_build.version.features_json()["targets"][1:]
+    described = any_build.version.target_map()
+    assert described["main"] == "target_ender_20"
+    assert described["targets"]["target_ender_20"]["construction"] == "beta_sector_residual"
+    assert {d["construction"] for d in described["targets"].values()} == set(CONSTRUCTIONS)
+    short = [t for t in targets if t.endswith("_20")]
+    for column in short:
+        assert frame[column].notna().all(), column
+    corr = frame[short].corr().to_numpy()
+    assert (corr[~np.eye(len(short), dtype=bool)] < 0.999).all()  # each its own construction
+    # a 60-day target never reaches the validation split: the train eras just before it are
+    # blank, so the last train era with one lies its reach before validation
+    reach = described["targets"]["target_ender_60"]["reach_eras"]
+    has_long = frame.loc[frame["target_ender_60"].notna(), "era"].astype(int)
+    validation_first = int(any_build.version.frame("validation")["era"].min())
+    assert has_long.max() <= validation_first - reach
 
 
 def test_example_predictions_cover_validation_and_live(any_build: Built) -> None:
@@ -251,3 +283,56 @@ def test_a_failed_write_leaves_no_half_version(
 
 def test_summary_is_json_serialisable(any_build: Built) -> None:
     json.dumps(any_build.built.summary)
+
+
+NUMERAI_GROUPS = (
+    "intelligence", "wisdom", "charisma", "dexterity",
+    "strength", "constitution", "agility", "serenity",
+)  # fmt: skip
+
+
+def test_feature_sets_are_named_and_sized_as_numerais(any_build: Built) -> None:
+    sets = any_build.version.features_json()["feature_sets"]
+    every = sets["all"]
+    assert len(sets["small"]) == 42
+    assert set(sets["small"]) <= set(sets["medium"]) <= set(every)
+    for name in ("quantum", "sunshine", "rain", "midnight", "v2_equivalent_features"):
+        assert sets[name] and set(sets[name]) <= set(every), name
+    assert set(sets["v2_equivalent_features"]) < set(sets["v3_equivalent_features"])
+    groups = [sets[name] for name in NUMERAI_GROUPS]
+    assert sorted(f for group in groups for f in group) == sorted(every)  # a partition
+    # the FNC set leaves the smallest era several rows per feature
+    smallest = min(
+        any_build.version.frame(s)["era"].value_counts().min()
+        for s in ("train", "validation", "live")
+    )
+    assert 1 <= len(sets["fncv3_features"]) <= max(1, smallest // 4)
+    assert set(sets["fncv3_features"]) <= set(sets["medium"])
+    real = {m["name"]: m["group"] for m in any_build.version.feature_map()}
+    for name in NUMERAI_GROUPS:  # a name stands for whole real groups, never part of one
+        hidden = {real[f] for f in sets[name]}
+        assert all({f for f in every if real[f] == g} <= set(sets[name]) for g in hidden)
+
+
+def test_benchmark_models_cover_every_split_named_after_the_version(any_build: Built) -> None:
+    version = any_build.version
+    columns = ["era", "v1_lgbm_ender20", "v1_lgbm_teager2b20"]
+    for split in ("train", "validation", "live"):
+        frame = version.frame(split)
+        published = pd.read_parquet(version.published / f"{split}_benchmark_models.parquet")
+        assert list(published.columns) == columns
+        assert published.index.equals(frame.index) and published["era"].equals(frame["era"])
+        assert published[columns[1:]].notna().all().all()
+        assert published[columns[1:]].gt(0).all().all() and published[columns[1:]].le(1).all().all()
+    models = version.benchmark_models()
+    assert models is not None and list(models.models) == ["target_ender_20", "target_teager2b_20"]
+    live = version.frame("live")
+    again = published_benchmarks(models.predict(live), "v1")
+    pd.testing.assert_frame_equal(
+        again, pd.read_parquet(version.published / "live_benchmark_models.parquet")
+    )
+
+
+def test_the_benchmark_model_learns_the_planted_alpha(synthetic_build: Built) -> None:
+    corr = synthetic_build.built.summary["benchmark_validation_corr"]
+    assert corr["target_ender_20"] > 0.01

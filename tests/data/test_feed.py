@@ -8,7 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crowdquant.data.config import AnonymisationConfig, DatasetConfig, ExampleModelConfig
+from crowdquant.data.config import (
+    AnonymisationConfig,
+    DatasetConfig,
+    ExampleModelConfig,
+    TargetConfig,
+)
 from crowdquant.data.feed import FeedError, HistoricalMarket, MarketFeed, SyntheticMovingMarket
 from crowdquant.data.sources import BundledSource, SyntheticSource
 from crowdquant.data.sources.synthetic import SyntheticMarket
@@ -110,3 +115,23 @@ def test_a_recorded_panel_replays_as_if_live(tmp_path: Path) -> None:
     )
     with pytest.raises(FeedError, match="ends before"):
         feed.targets(late, 20)
+
+
+def test_live_targets_follow_the_operators_main_target(tmp_path: Path) -> None:
+    """With another main target, the feed scores rounds on that target's construction: for
+    an era of the history, the same values as the build's."""
+    targets = TargetConfig(main="target_victor_20", main_construction="factor_neutral")
+    config = NO_SUBSAMPLE.model_copy(update={"targets": targets})
+    built = build(tmp_path, SyntheticSource(market=SMALL_MARKET), config=config)
+    eras = built.version.eras()
+    era = eras[eras["data_type"] == "validation"].iloc[-1]
+    feed = MarketFeed(SyntheticMovingMarket(SyntheticMarket(SMALL_MARKET)), KEYS, config, True)
+    live = feed.live_era(3, str(era["era"]), pd.Timestamp(era["date"]))
+    scored = feed.targets(live, 20).set_index(live.tickers.reindex(live.frame.index).to_numpy())
+    id_map = built.version.id_map()
+    history = id_map[id_map["era"] == era["era"]].set_index("ticker")
+    np.testing.assert_allclose(
+        scored["residual_return"].loc[history.index], history["residual_return"], atol=1e-12
+    )
+    validation = built.version.frame("validation")
+    assert validation["target"].equals(validation["target_victor_20"])

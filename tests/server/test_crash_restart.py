@@ -120,8 +120,8 @@ LEFT_UNNAMED = {
     "scoring:after-targets": ["operator/rounds/{round}/targets_day_001.parquet"],
     "scoring:after-meta-model": ["operator/rounds/{round}/meta_model.parquet"],
     "resolution:before-commit": [],
-    "open:after-files": ["v1/live_2.parquet"],
-    "open:before-commit": ["v1/live_2.parquet"],
+    "open:after-files": ["v1/live_2.parquet", "v1/live_benchmark_models_2.parquet"],
+    "open:before-commit": ["v1/live_2.parquet", "v1/live_benchmark_models_2.parquet"],
 }
 """The files a kill leaves that no row names: written, their rows never committed."""
 LEFT_ROUNDS = {
@@ -428,9 +428,10 @@ class Canon:
         return found
 
     def unnamed_files(self) -> list[str]:
-        """Stored keys no row names, but two no row names by design: a round's prediction
-        cache (`scoring.inputs`) and the version's own live file, which round 1's replaced
-        in the version's file list when it opened."""
+        """Stored keys no row names, but those no row names by design: a round's prediction
+        cache (`scoring.inputs`) and the version's own live files (features, benchmark
+        models' predictions), which round 1's replaced in the version's file list when it
+        opened."""
         named = {
             value
             for rows in self.rows.values()
@@ -444,7 +445,7 @@ class Canon:
             if path.is_file()
             and (key := path.relative_to(self.files_root).as_posix()) not in named
             and not key.endswith("/predictions.parquet")
-            and key != "v1/live.parquet"
+            and key not in ("v1/live.parquet", "v1/live_benchmark_models.parquet")
         )
 
     def round_statuses(self) -> list[tuple[int, RoundStatus]]:

@@ -503,3 +503,16 @@ def test_the_worker_thread_runs_pending_diagnostics_and_stops(world: World) -> N
     assert not worker.is_alive()
     with world.sessions() as session:
         assert session.scalar(select(func.max(Diagnostics.request_number))) == 2
+
+
+def test_fnc_uses_the_versions_fnc_set_and_medium_where_it_has_none() -> None:
+    from crowdquant.tournament.diagnostics.validation import (
+        DEFAULT_FEATURE_SET,
+        available_feature_set,
+    )
+
+    assert DEFAULT_FEATURE_SET == "fncv3_features"
+    both = {"medium": ["a", "b"], "fncv3_features": ["a"]}
+    assert available_feature_set(both, DEFAULT_FEATURE_SET) == "fncv3_features"
+    assert available_feature_set({"medium": ["a"]}, DEFAULT_FEATURE_SET) == "medium"
+    assert available_feature_set({"medium": ["a"]}, "small") == "small"  # asked for: no swap

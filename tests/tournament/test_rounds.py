@@ -8,13 +8,15 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from crowdquant.clock import ManualClock
-from crowdquant.data.config import DatasetConfig, ExampleModelConfig
+from crowdquant.data.benchmark import BenchmarkModels, train_benchmark_models
+from crowdquant.data.config import BenchmarkConfig, DatasetConfig, ExampleModelConfig
 from crowdquant.data.feed import FeedError
 from crowdquant.data.pipeline import build_dataset
 from crowdquant.db.models import Cadence, DatasetFile, Round, RoundStatus, Rules, Tournament
@@ -412,3 +414,36 @@ def test_a_bad_payout_rule_setting_refuses_the_opening_and_records_nothing(
         open_now(sessions, clock, publisher)
     with transaction(sessions) as session:
         assert session.scalar(select(Round.id)) is None
+
+
+def _benchmark_models() -> BenchmarkModels:
+    names = market_feed().encoder.names
+    rng = np.random.default_rng(0)
+    train = pd.DataFrame(rng.integers(0, 5, (400, len(names))).astype(np.int8), columns=names)
+    train.insert(0, "era", np.repeat(["0001", "0002", "0003", "0004"], 100))
+    train["target_ender_20"] = train[names[0]] + rng.normal(0, 1, 400)
+    config = BenchmarkConfig(n_estimators=5)
+    return train_benchmark_models(train, names, ["target_ender_20"], config)[0]
+
+
+def test_each_round_publishes_its_benchmark_models_predictions(
+    sessions: sessionmaker[Session], clock: ManualClock, storage: LocalStorage
+) -> None:
+    models = _benchmark_models()
+    publisher = FeedPublisher(market_feed(), storage, benchmarks=models)
+    new_tournament(sessions, clock)
+    open_now(sessions, clock, publisher)
+    clock.advance(DAY)
+    open_now(sessions, clock, publisher)
+    with transaction(sessions) as session:
+        files = {f.filename: f for f in session.scalars(select(DatasetFile))}
+    assert "live_benchmark_models_1.parquet" in files
+    current = files["live_benchmark_models.parquet"]
+    assert current.storage_key == "v1/live_benchmark_models_2.parquet"
+    assert current.sha256 == files["live_benchmark_models_2.parquet"].sha256
+    live = read_parquet(storage, "v1/live_2.parquet")
+    published = read_parquet(storage, current.storage_key)
+    assert list(published.columns) == ["era", "v1_lgbm_ender20"]
+    assert published.index.equals(live.index)
+    expected = models.predict(live)["target_ender_20"]
+    np.testing.assert_allclose(published["v1_lgbm_ender20"], expected)

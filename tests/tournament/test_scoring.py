@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ from sklearn.metrics import log_loss
 from sqlalchemy import select
 
 from crowdquant.db.models import (
+    DatasetFile,
     MetaModel,
     Model,
     Round,
@@ -26,7 +28,13 @@ from crowdquant.db.session import transaction
 from crowdquant.scoring import SCORING_VERSION
 from crowdquant.storage import NotFound
 from crowdquant.tournament.lifecycle import RoundLifecycle
-from crowdquant.tournament.scoring import FeedTargets, days_recorded, replay_round, score_round
+from crowdquant.tournament.scoring import (
+    FeedTargets,
+    days_recorded,
+    replay_round,
+    round_inputs,
+    score_round,
+)
 from crowdquant.tournament.visibility import OPERATOR_PREFIX
 
 from .live_market import stored_bytes
@@ -273,3 +281,59 @@ def test_the_2017_originality_gate_fails_a_copy_from_another_account(world: Worl
     # whichever of the pair came second fails; everyone else is original
     assert sorted(gate[["alice_a", "alice_b"]]) == [0.0, 1.0]
     assert (gate.drop(["alice_a", "alice_b"]) == 1.0).all()
+
+
+def test_fnc_neutralises_against_the_versions_fnc_feature_set(world: World) -> None:
+    features = [c for c in world.live.columns if c.startswith("feature_")]
+    chosen = features[3:23]
+    content = json.dumps({"feature_sets": {"fncv3_features": chosen, "all": features}}).encode()
+    with transaction(world.sessions) as session:
+        round_ = session.get_one(Round, world.round_id)
+        every = round_inputs(session, world.clock, world.storage, round_).features
+        key = f"{round_.dataset_version}/features.json"
+        world.storage.write(key, content)
+        session.add(
+            DatasetFile(
+                version=round_.dataset_version,
+                filename="features.json",
+                size=len(content),
+                sha256=hashlib.sha256(content).hexdigest(),
+                storage_key=key,
+                published_at=world.clock.now(),
+            )
+        )
+        session.flush()
+        inputs = round_inputs(session, world.clock, world.storage, round_)
+    live = world.live.set_axis(world.live.index.astype(str)).sort_index()
+    assert every.shape[1] == len(features)  # without the set: every live feature
+    np.testing.assert_array_equal(inputs.features, live[chosen].to_numpy(np.float64))
+
+
+def test_bmc_falls_back_to_the_benchmark_models_the_round_published(world: World) -> None:
+    with transaction(world.sessions) as session:
+        round_ = session.get_one(Round, world.round_id)
+        from_submission = round_inputs(session, world.clock, world.storage, round_).benchmark
+        round_.tournament.settings = {}  # no benchmark models named: none submitted
+        session.flush()
+        assert round_inputs(session, world.clock, world.storage, round_).benchmark is None
+        published = world.predictions["bench"].rename("v1_lgbm_ender20").to_frame()
+        published.insert(0, "era", round_.live_era)
+        buffer = io.BytesIO()
+        published.to_parquet(buffer)
+        content = buffer.getvalue()
+        name = f"live_benchmark_models_{round_.number}.parquet"
+        world.storage.write(f"v1/{name}", content)
+        session.add(
+            DatasetFile(
+                version="v1",
+                filename=name,
+                size=len(content),
+                sha256=hashlib.sha256(content).hexdigest(),
+                storage_key=f"v1/{name}",
+                published_at=world.clock.now(),
+            )
+        )
+        session.flush()
+        from_file = round_inputs(session, world.clock, world.storage, round_).benchmark
+    assert from_submission is not None and from_file is not None
+    np.testing.assert_allclose(from_file, from_submission)

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 
 data_app = typer.Typer(no_args_is_help=True, help=__doc__)
 console = Console()
-BUILD_STEPS = ("load", "targets", "features", "assemble", "example model", "write")
+BUILD_STEPS = (
+    "load", "targets", "features", "assemble", "example model", "benchmark models", "write",
+)  # fmt: skip
 # the audit gate's default (`crowdquant.data.audit.DEFAULT_THRESHOLD`), kept here so that the
 # command's help needs no import of the audit
 DEFAULT_MAX_REIDENTIFICATION = 0.05
@@ -75,7 +77,9 @@ def _source(kind: str, path: Path | None, stocks: int, weeks: int, seed: int) ->
     raise _fail(f"unknown source {kind!r}: use bundled, file or synthetic")
 
 
-def _config(path: Path | None, mixing: bool | None) -> DatasetConfig:
+def _config(
+    path: Path | None, mixing: bool | None, main_target: str | None = None
+) -> DatasetConfig:
     from crowdquant.data.config import DatasetConfig
 
     config = (
@@ -84,6 +88,10 @@ def _config(path: Path | None, mixing: bool | None) -> DatasetConfig:
     if mixing is not None:
         anonymisation = config.anonymisation.model_copy(update={"mixing": mixing})
         config = config.model_copy(update={"anonymisation": anonymisation})
+    if main_target is not None:
+        config = config.model_copy(
+            update={"targets": config.targets.model_copy(update={"main": main_target})}
+        )
     return DatasetConfig.model_validate(config.model_dump())
 
 
@@ -155,6 +163,8 @@ def _print_summary(version: DatasetVersion, summary: dict[str, Any]) -> None:
         f"{summary['features']} features · example model validation CORR "
         f"{corr['mean']:+.4f} (Sharpe {corr['sharpe']:.2f})"
     )
+    for target, value in summary.get("benchmark_validation_corr", {}).items():
+        console.print(f"benchmark model on {target}: validation CORR {value:+.4f}")
     if "single_era_reidentification" in summary:
         console.print(f"single-era re-identification: {summary['single_era_reidentification']:.1%}")
     console.print(f"published: {version.published}\noperator only: {version.private}")
@@ -177,6 +187,10 @@ def build_command(
     mixing: Annotated[
         bool | None, typer.Option("--mixing/--no-mixing", help="secret mixing")
     ] = None,
+    main_target: Annotated[
+        str | None,
+        typer.Option(help="the target `target` copies and rounds score (default target_ender_20)"),
+    ] = None,
     gate: Annotated[
         bool, typer.Option("--gate/--no-gate", help="refuse a build the audit re-identifies")
     ] = False,
@@ -188,7 +202,7 @@ def build_command(
     import pandas as pd
 
     try:
-        dataset_config = _config(config, mixing)
+        dataset_config = _config(config, mixing, main_target)
         cutoff = None if until is None else pd.Timestamp(until)
         chosen = _source(source, path, stocks, weeks, seed)
     except (OSError, ValueError) as exc:

@@ -22,9 +22,9 @@ from crowdquant.data.features import FeatureSpec
 from crowdquant.data.keys import OperatorKeys
 
 GROUP_LABELS = (
-    "agility", "charisma", "constitution", "dexterity", "intelligence",
-    "serenity", "strength", "wisdom", "sunshine", "rain", "thunder", "frost",
-)  # fmt: skip
+    "intelligence", "wisdom", "charisma", "dexterity",
+    "strength", "constitution", "agility", "serenity",
+)  # fmt: skip  # Numerai's group set names
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,12 @@ class FeatureEncoder:
     def __init__(self, keys: OperatorKeys, specs: list[FeatureSpec], config: AnonymisationConfig):
         self.keys, self.specs, self.config = keys, specs, config
         groups = sorted({s.group for s in specs})
-        if len(groups) > len(GROUP_LABELS):
-            raise ValueError(f"more feature groups ({len(groups)}) than published labels")
-        labels = keys.rng("group-labels").permutation(len(GROUP_LABELS))
-        self.group_label = {g: GROUP_LABELS[labels[i]] for i, g in enumerate(groups)}
+        # keyed: which real group hides behind which name (with more groups than names,
+        # some names hold two)
+        rng = keys.rng("group-labels")
+        names = [GROUP_LABELS[i] for i in rng.permutation(len(GROUP_LABELS))]
+        order = rng.permutation(len(groups))
+        self.group_label = {g: names[int(order[i]) % len(names)] for i, g in enumerate(groups)}
         sources = [self._source_name(i) for i in range(len(specs))]
         names = published_feature_names(keys, sources)
         self.order = keys.rng("feature-order").permutation(len(specs))

@@ -26,7 +26,7 @@ from crowdquant.data.panel import Panel
 from crowdquant.data.pipeline import MAIN_TARGET, eligible_universe
 from crowdquant.data.sources.synthetic import DAYS_PER_WEEK, SyntheticMarket
 from crowdquant.data.splits import LIVE
-from crowdquant.data.targets import forward_returns, residualise
+from crowdquant.data.targets import Exposures, construct, forward_returns, trailing_exposures
 
 
 class FeedError(RuntimeError):
@@ -85,6 +85,7 @@ class LiveEra:
     frame: pd.DataFrame  # published: index id; era, data_type, features
     tickers: pd.Series  # operator only: id → ticker
     beta: pd.Series  # operator only: id → market beta at the era's close, for residualising
+    exposures: pd.DataFrame  # operator only: id → beta, momentum, volatility at the close
 
 
 class MarketFeed:
@@ -125,7 +126,12 @@ class MarketFeed:
         frame.insert(0, "era", era)
         order = np.argsort(ids.to_numpy())
         tickers = np.array(panel.tickers, dtype=object)[cells[1]]
-        beta = market_beta(panel, day)[cells]
+        close = panel.close.to_numpy(np.float64)
+        found = trailing_exposures(close, day, market_beta(panel, day), panel.sector_codes())
+        beta = found.beta[cells]
+        exposures = pd.DataFrame(
+            {"beta": beta, "momentum": found.momentum[cells]}, index=ids
+        ).assign(volatility=found.volatility[cells])
         return LiveEra(
             round_number=round_number,
             era=era,
@@ -133,12 +139,13 @@ class MarketFeed:
             frame=frame.iloc[order],
             tickers=pd.Series(tickers, index=ids).iloc[order],
             beta=pd.Series(beta, index=ids).iloc[order],
+            exposures=exposures.iloc[order],
         )
 
     def days_known(self, live: LiveEra, as_of: pd.Timestamp) -> int:
         """How many days of the live era's horizon have closed by `as_of` (0..horizon)."""
         cfg = self.config.targets
-        for days in range(cfg.horizon, 0, -1):
+        for days in range(cfg.main_horizon, 0, -1):
             try:
                 if self.market.trading_day_after(live.date, cfg.lag + days) <= as_of:
                     return days
@@ -149,12 +156,12 @@ class MarketFeed:
     def targets(self, live: LiveEra, days: int) -> pd.DataFrame:
         """The live era's targets over the first `days` trading days of the horizon.
 
-        days = config.targets.horizon gives the final target. Raises FeedError until the
-        market has traded that far.
+        The main target's construction; days = its horizon gives the final target. Raises
+        FeedError until the market has traded that far.
         """
         cfg = self.config.targets
-        if not 1 <= days <= cfg.horizon:
-            raise ValueError(f"days must be within 1..{cfg.horizon}, got {days}")
+        if not 1 <= days <= cfg.main_horizon:
+            raise ValueError(f"days must be within 1..{cfg.main_horizon}, got {days}")
         end = self.market.trading_day_after(live.date, cfg.lag + days)
         panel = self.market.panel_through(end)
         close = panel.close.reindex(columns=live.tickers.to_numpy()).to_numpy(np.float64)
@@ -162,7 +169,9 @@ class MarketFeed:
         fwd = forward_returns(close, position, cfg.lag, days)
         sectors = panel.sector_codes()[panel.close.columns.get_indexer(pd.Index(live.tickers))]
         include = np.isfinite(fwd)
-        resid = residualise(fwd, live.beta.to_numpy()[None, :], sectors, include)
+        per_era = {str(c): live.exposures[c].to_numpy(np.float64)[None, :] for c in live.exposures}
+        exposures = Exposures(sectors=sectors, **per_era)
+        resid = construct(cfg.main_construction, fwd, exposures, include)
         key = int.from_bytes(
             self.keys.derive(f"target-tiebreak:round:{live.round_number}")[:8], "little"
         )

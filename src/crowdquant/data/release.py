@@ -2,9 +2,12 @@
 
 Published (what participants download):   <datasets>/<version>/
     train.parquet  validation.parquet  live.parquet  features.json
-    validation_example_preds.parquet  live_example_preds.parquet  manifest.json
+    validation_example_preds.parquet  live_example_preds.parquet
+    {train,validation,live}_benchmark_models.parquet (columns such as v53_lgbm_ender20)
+    manifest.json
 Operator only (never served):             <operator>/datasets/<version>/
-    holdout.parquet  id_map.parquet  eras.parquet  feature_map.json  build.json  manifest.json
+    holdout.parquet  id_map.parquet  eras.parquet  feature_map.json  target_map.json
+    benchmark_models.json  build.json  manifest.json
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ from typing import Any
 
 import pandas as pd
 
+from crowdquant.data.benchmark import BenchmarkModels, benchmark_column
 from crowdquant.data.config import PIPELINE_VERSION, DatasetConfig
 from crowdquant.data.pipeline import BuiltDataset
 from crowdquant.data.splits import HOLDOUT, LIVE, TRAIN, VALIDATION
 
 MANIFEST = "manifest.json"
+BENCHMARK_MODELS = "benchmark_models.json"
 
 
 class ReleaseError(RuntimeError):
@@ -56,11 +61,24 @@ def _write_manifest(directory: Path, extra: dict[str, Any]) -> None:
     _write_json({**extra, "files": files}, directory / MANIFEST)
 
 
-def _published(built: BuiltDataset, out: Path) -> None:
+def benchmark_file(split: str) -> str:
+    return f"{split}_benchmark_models.parquet"
+
+
+def published_benchmarks(predictions: pd.DataFrame, version: str) -> pd.DataFrame:
+    """Benchmark predictions with their columns named after the version, as published."""
+    return predictions.rename(
+        columns={t: benchmark_column(version, t) for t in predictions.columns if t != "era"}
+    )
+
+
+def _published(built: BuiltDataset, version: str, out: Path) -> None:
     for split in (TRAIN, VALIDATION, LIVE):
         _write_parquet(built.frames[split], out / f"{split}.parquet")
     for split, predictions in built.example_predictions.items():
         _write_parquet(predictions, out / f"{split}_example_preds.parquet")
+    for split, predictions in built.benchmark_predictions.items():
+        _write_parquet(published_benchmarks(predictions, version), out / benchmark_file(split))
     _write_json(built.features_json, out / "features.json")
 
 
@@ -71,6 +89,9 @@ def _operator(
     _write_parquet(built.id_map.set_index("id"), out / "id_map.parquet")
     _write_parquet(built.eras.set_index("era"), out / "eras.parquet")
     _write_json(built.feature_map, out / "feature_map.json")
+    _write_json(built.target_map, out / "target_map.json")
+    models = built.benchmark_models
+    _write_json({"features": models.features, "models": models.models}, out / BENCHMARK_MODELS)
     build = {"config": config.model_dump(mode="json"), "summary": built.summary, **provenance}
     _write_json(build, out / "build.json")
 
@@ -100,7 +121,7 @@ def write_version(
     try:
         writers: list[tuple[Path, Callable[[Path], None]]] = [
             (private, lambda d: _operator(built, config, provenance, d)),
-            (published, lambda d: _published(built, d)),
+            (published, lambda d: _published(built, version, d)),
         ]
         for target, fill in writers:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -162,6 +183,11 @@ class DatasetVersion:
     def feature_map(self) -> list[dict[str, str]]:
         return list(json.loads((self.private / "feature_map.json").read_text()))
 
+    def target_map(self) -> dict[str, Any]:
+        """The main target's name, and what each published target is (construction,
+        horizon, reach in eras)."""
+        return dict(json.loads((self.private / "target_map.json").read_text()))
+
     def id_map(self) -> pd.DataFrame:
         """id → ticker, date and residual returns, one row per published or hidden row."""
         return pd.read_parquet(self.private / "id_map.parquet").reset_index()
@@ -174,6 +200,14 @@ class DatasetVersion:
 
     def config(self) -> DatasetConfig:
         return DatasetConfig.model_validate(self.build_info()["config"])
+
+    def benchmark_models(self) -> BenchmarkModels | None:
+        """The fitted benchmark models; None for a version built without them."""
+        path = self.private / BENCHMARK_MODELS
+        if not path.is_file():
+            return None
+        stored = json.loads(path.read_text())
+        return BenchmarkModels(dict(stored["models"]), list(stored["features"]))
 
     def example_predictions(self, split: str) -> pd.DataFrame:
         return pd.read_parquet(self.published / f"{split}_example_preds.parquet")

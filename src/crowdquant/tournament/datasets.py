@@ -1,14 +1,16 @@
 """Publishing a dataset version: its files into storage, one `DatasetFile` row per file.
 
 `publish_dataset_version` serves what a built version's manifest lists (train, validation,
-live, features.json, example predictions) under the storage keys ``<version>/<filename>``,
-the same folder the round publisher writes each round's live file into.
+live, features.json, example predictions, benchmark models' predictions) under the storage
+keys ``<version>/<filename>``, the same folder the round publisher writes each round's live
+files into.
 
 - It checks the version against its manifest first, and every stored copy's sha256 after.
 - It is idempotent: a file already recorded with the manifest's checksum is left as it is,
   so publishing a version twice changes nothing. A file recorded with other content raises
   `DatasetFileConflict` before anything is written (once rounds have opened, `live.parquet`
-  holds the newest round's live era, so a version is published before its first round).
+  and `live_benchmark_models.parquet` hold the newest round's, so a version is published
+  before its first round).
 - It is all-or-nothing: if a copy fails or does not match, the files this call wrote are
   deleted and no row is added.
 

@@ -26,9 +26,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, contains_eager
 
 from crowdquant.clock import Clock
+from crowdquant.data.benchmark import BenchmarkModels
 from crowdquant.data.eras import era_label
 from crowdquant.data.feed import MarketFeed
 from crowdquant.data.pipeline import era_grid
+from crowdquant.data.release import benchmark_file, published_benchmarks
+from crowdquant.data.splits import LIVE
 from crowdquant.db.models import DatasetFile, Round, RoundStatus, Tournament
 from crowdquant.faults import crash_point
 from crowdquant.payouts import (
@@ -65,9 +68,12 @@ from crowdquant.tournament.rules2017_files import (
 from crowdquant.tournament.settings_model import settings_of
 
 LIVE_FILENAME = "live.parquet"
-MOVING_FILENAMES = (LIVE_FILENAME, *FILENAMES_2017)
+LIVE_BENCHMARK_FILENAME = benchmark_file(LIVE)
+MOVING_FILENAMES = (LIVE_FILENAME, LIVE_BENCHMARK_FILENAME, *FILENAMES_2017)
 """A version's files that hold the newest round's data; each round has its own copy."""
-_ROUND_FILE = re.compile(r"(?:live|numerai_training_data|numerai_tournament_data)_(\d+)\.\w+")
+_ROUND_FILE = re.compile(
+    r"(?:live|live_benchmark_models|numerai_training_data|numerai_tournament_data)_(\d+)\.\w+"
+)
 
 
 def own_filename(round_number: int, filename: str) -> str:
@@ -194,7 +200,10 @@ class FeedPublisher:
 
     With `files_2017` (a `Rules2017Rounds` over the tournament's dataset version), the rounds of a
     tournament whose ruleset says so (`publishes_2017_files`) also publish their 2017 CSV
-    files (`rules2017_files`); all of a round's files are stored, or none.
+    files (`rules2017_files`); with `benchmarks` (the version's benchmark models), each round
+    also publishes their predictions of its live era (``live_benchmark_models_<round>.parquet``,
+    and ``live_benchmark_models.parquet`` once it opens). All of a round's files are stored,
+    or none.
     """
 
     def __init__(
@@ -205,12 +214,13 @@ class FeedPublisher:
         market_date: Callable[[date], date] = same_day,
         prefix: str = "",
         files_2017: Rules2017Rounds | None = None,
+        benchmarks: BenchmarkModels | None = None,
     ) -> None:
         if prefix and not prefix.endswith("/"):
             raise ValueError("a storage prefix ends with '/'")
         self.feed, self.storage = feed, storage
         self.market_date, self.prefix = market_date, prefix
-        self.files_2017 = files_2017
+        self.files_2017, self.benchmarks = files_2017, benchmarks
 
     def publish(self, tournament: Tournament, round_number: int, era_date: date) -> PublishedLive:
         wanted = pd.Timestamp(self.market_date(era_date))
@@ -232,6 +242,9 @@ class FeedPublisher:
                 self.storage, folder, tournament.dataset_version, round_number, live.frame
             )
         try:
+            if self.benchmarks is not None:
+                files.extend(self._store_benchmarks(tournament, folder, round_number, live.frame))
+                written.append(files[-1].storage_key)
             stored = self.storage.write(key, content)
         except BaseException:
             delete_all(self.storage, written)
@@ -246,6 +259,23 @@ class FeedPublisher:
             rows=len(live.frame),
             files=tuple(files),
         )
+
+    def _store_benchmarks(
+        self, tournament: Tournament, folder: str, round_number: int, frame: pd.DataFrame
+    ) -> list[StoredRoundFile]:
+        assert self.benchmarks is not None
+        predictions = published_benchmarks(
+            self.benchmarks.predict(frame), tournament.dataset_version
+        )
+        buffer = io.BytesIO()
+        predictions.to_parquet(buffer, engine="pyarrow", compression="zstd", index=True)
+        own = round_filename(LIVE_BENCHMARK_FILENAME, round_number)
+        stored = self.storage.write(f"{folder}{own}", buffer.getvalue())
+        sha256 = stored.sha256 or hashlib.sha256(buffer.getvalue()).hexdigest()
+        return [
+            StoredRoundFile(name, f"{folder}{own}", stored.size, sha256)
+            for name in (own, LIVE_BENCHMARK_FILENAME)
+        ]
 
 
 # --- opening ---------------------------------------------------------------------------------

@@ -53,7 +53,8 @@ def tournament_runtime(
 ) -> TournamentRuntime:
     """The runtime over the market the tournament's dataset was built from.
 
-    A 2017-rules tournament's rounds also publish their 2017 CSV files. A synthetic market
+    A 2017-rules tournament's rounds also publish their 2017 CSV files; each round publishes
+    the version's benchmark models' predictions of its live era. A synthetic market
     goes on generating weeks as the calendar asks. A recorded panel is replayed as of the
     calendar's era date, or `replay_weeks` weeks before it (keeping weekdays); a date past
     its end shows the panel's last trading day (with fresh ids each round).
@@ -67,10 +68,11 @@ def tournament_runtime(
     files_2017 = (
         Rules2017Rounds(version, keys) if ruleset_of(tournament).publishes_2017_files else None
     )
+    benchmarks = version.benchmark_models()
     if isinstance(source, SyntheticSource):
         market = SyntheticMovingMarket(SyntheticMarket(source.market))
         feed = MarketFeed(market, keys, config, has_volume=True)
-        publisher = FeedPublisher(feed, storage, files_2017=files_2017)
+        publisher = FeedPublisher(feed, storage, files_2017=files_2017, benchmarks=benchmarks)
         targets = FeedTargets(feed)
         meta_model = ValidationMetaModel(version, _tickers_of(targets))
         return TournamentRuntime(publisher, targets, targets, meta_model=meta_model)
@@ -82,7 +84,9 @@ def tournament_runtime(
     def market_date(day: date) -> date:
         return min(replayed(day), last)
 
-    publisher = FeedPublisher(feed, storage, market_date=market_date, files_2017=files_2017)
+    publisher = FeedPublisher(
+        feed, storage, market_date=market_date, files_2017=files_2017, benchmarks=benchmarks
+    )
     targets = FeedTargets(feed, market_date)
     meta_model = ValidationMetaModel(version, _tickers_of(targets))
     return TournamentRuntime(publisher, targets, targets, market_ends=last, meta_model=meta_model)

@@ -84,21 +84,31 @@ def dating_distances(
 def matched_groups(
     released_labels: list[str], library_groups: list[str], corr: Correspondence
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Pair each published group label with the real group most of its features were
-    matched to (by the estimated correspondence); returns matched index arrays."""
+    """Pair each published group label with the real group (or, where a label holds
+    several, the real groups) most of its features were matched to, by the estimated
+    correspondence; a label whose votes add up to no group of its size is left out.
+    Returns matched index arrays."""
     released_out: list[np.ndarray] = []
     library_out: list[np.ndarray] = []
     taken: set[str] = set()
+    names = np.array(library_groups)
     for label in sorted(set(released_labels)):
         members = np.flatnonzero(np.array(released_labels) == label)
         votes = [library_groups[int(corr.columns[i])] for i in members]
-        ranked = sorted(set(votes), key=lambda g: (-votes.count(g), g))
-        group = next((g for g in ranked if g not in taken), None)
-        if group is None:
+        ranked = [
+            g for g in sorted(set(votes), key=lambda g: (-votes.count(g), g)) if g not in taken
+        ]
+        chosen: list[str] = []
+        for group in ranked:
+            chosen.append(group)
+            if np.isin(names, chosen).sum() >= len(members):
+                break
+        matched = np.flatnonzero(np.isin(names, chosen))
+        if not chosen or len(matched) != len(members):
             continue
-        taken.add(group)
+        taken.update(chosen)
         released_out.append(members)
-        library_out.append(np.flatnonzero(np.array(library_groups) == group))
+        library_out.append(matched)
     return released_out, library_out
 
 

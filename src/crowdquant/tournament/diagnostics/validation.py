@@ -17,7 +17,7 @@ import numpy.typing as npt
 import pandas as pd
 from scipy.stats import rankdata
 
-from crowdquant.data.pipeline import MAIN_TARGET
+from crowdquant.data.pipeline import FNC_FEATURE_SET, MAIN_TARGET
 from crowdquant.scoring.diagnostics import ValidationEras
 from crowdquant.scoring.eras import era_rows
 from crowdquant.scoring.neutralise import max_feature_exposure
@@ -35,13 +35,22 @@ from crowdquant.tournament.validator import IN_PROCESS, Validator
 
 RULES: Final = "diagnostics-1"
 """Recorded in every result: the version of what is computed here."""
-DEFAULT_FEATURE_SET: Final = "medium"
+DEFAULT_FEATURE_SET: Final = FNC_FEATURE_SET
+"""FNC's features, as Numerai's FNCv3; a version built without that set uses `medium`."""
+FALLBACK_FEATURE_SET: Final = "medium"
 META_MODEL: Final = "example_predictions"
 EXAMPLE_FILE: Final = "validation_example_preds.parquet"
 FEATURES_FILE: Final = "features.json"
 
 
 # --- the validation set of a dataset version ---------------------------------------------------
+
+
+def available_feature_set(sets: dict[str, Any], wanted: str) -> str:
+    """`wanted`, or `medium` where the default FNC set is asked of a version without it."""
+    if wanted not in sets and wanted == DEFAULT_FEATURE_SET and FALLBACK_FEATURE_SET in sets:
+        return FALLBACK_FEATURE_SET
+    return wanted
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,6 +93,7 @@ def prepare_validation(
     predictions (index id) and features.json. Raises `NoValidationData` when they do not fit
     together."""
     sets = features_json.get("feature_sets", {})
+    feature_set = available_feature_set(sets, feature_set)
     if feature_set not in sets:
         raise NoValidationData(f"features.json of {version!r} has no feature set {feature_set!r}")
     features = list(sets[feature_set])
@@ -156,7 +166,7 @@ class StoredValidationLoader:
     def _load(self, version: str) -> ValidationSet:
         features_json = json.loads(self._bytes(version, FEATURES_FILE))
         sets = features_json.get("feature_sets", {})
-        columns = ["era", MAIN_TARGET, *sets.get(self.feature_set, [])]
+        columns = ["era", MAIN_TARGET, *sets.get(available_feature_set(sets, self.feature_set), [])]
         with self._spooled(version, VALIDATION_FILE) as handle:
             try:
                 validation = pd.read_parquet(handle, columns=columns)

@@ -14,7 +14,9 @@ originality), so a late arrival changes no stored figure. The meta model blends 
 counting submissions weighted by their models' stakes at risk (frozen at close), or with
 equal weights when nobody staked. BMC is
 measured against the blend of the tournament's benchmark models (the `benchmark_models`
-setting: model names), when they submitted.
+setting: model names), when they submitted, or else against the blend of the dataset
+version's benchmark models' predictions the round published with its live era. FNC
+neutralises against the version's `fncv3_features`.
 
 Metrics, by the tournament's ruleset (`crowdquant.tournament.rules`: its `daily_metrics` and
 `closing_metrics`):

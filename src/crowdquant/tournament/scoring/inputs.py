@@ -6,7 +6,10 @@ ids, and its live rows are read out of it through the operator's id map); the
 prediction matrix (cached per round as one Parquet file); the meta model, fixed at the first
 pass and stored with its checksum and the weights it was blended by (the tournament's
 ``"meta_model": {"weights": ...}`` setting: stake at risk, or for 2017 tournaments stake
-× max(0, ln 2 − test-set log-loss), `scoring.metamodel`); the benchmark blend; and each
+× max(0, ln 2 − test-set log-loss), `scoring.metamodel`); the benchmark blend (of the
+submissions of the tournament's `benchmark_models`, or else of the benchmark models'
+predictions the round published with its live era); the FNC features (the version's
+`fncv3_features`, or every feature); and each
 day's targets, recorded when first used. Everything the operator keeps lives under the
 storage prefix `visibility.OPERATOR_PREFIX`.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -29,6 +33,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crowdquant.clock import Clock
+from crowdquant.data.pipeline import FNC_FEATURE_SET
 from crowdquant.db.models import (
     DatasetFile,
     MetaModel,
@@ -59,6 +64,7 @@ from crowdquant.tournament.submissions import NoLiveFile, live_file_name
 from crowdquant.tournament.visibility import OPERATOR_PREFIX
 
 EQUAL_WEIGHTS = "equal"
+FEATURES_JSON = "features.json"
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -84,7 +90,7 @@ class RoundInputs:
     submissions: Sequence[ScoredSubmission]
     predictions: FloatArray  # (N, K), column k for submissions[k]
     meta_model: FloatArray | None  # (N,); None when no submission was on time
-    benchmark: FloatArray | None  # (N,); None without benchmark submissions
+    benchmark: FloatArray | None  # (N,); None without benchmark submissions or models
     new_meta_model: MetaModel | None = None  # the row to add when this read fixed it
 
 
@@ -132,6 +138,51 @@ def _live_frame(session: Session, storage: FileStorage, round_: Round) -> pd.Dat
     frame = pd.read_parquet(io.BytesIO(_read(storage, key)))
     frame.index = frame.index.astype(str)
     return frame.sort_index()
+
+
+def _published_benchmark(
+    session: Session, storage: FileStorage, round_: Round, ids: pd.Index
+) -> FloatArray | None:
+    """The equal blend of the benchmark models' predictions the round published with its
+    live era (`live_benchmark_models_<round>.parquet`), or None without that file."""
+    stored = session.scalar(
+        select(DatasetFile).where(
+            DatasetFile.version == round_.dataset_version,
+            DatasetFile.filename == f"live_benchmark_models_{round_.number}.parquet",
+        )
+    )
+    if stored is None:
+        return None
+    frame = pd.read_parquet(io.BytesIO(_checked(storage, stored.storage_key, stored.sha256)))
+    frame.index = frame.index.astype(str)
+    columns = frame.drop(columns=["era"], errors="ignore").reindex(ids)
+    if columns.shape[1] == 0:
+        return None
+    matrix = columns.to_numpy(np.float64)
+    return stake_weighted_meta_model(matrix, np.ones(matrix.shape[1]))
+
+
+def _fnc_features(
+    session: Session, storage: FileStorage, round_: Round, live: pd.DataFrame
+) -> list[str]:
+    """The features FNC neutralises against: the version's `fncv3_features` set (sized to
+    its universe), or every live feature for a version without one."""
+    every = [c for c in live.columns if c not in ("era", "data_type")]
+    key = session.scalar(
+        select(DatasetFile.storage_key).where(
+            DatasetFile.version == round_.dataset_version,
+            DatasetFile.filename == FEATURES_JSON,
+        )
+    )
+    if key is None:
+        return every
+    try:
+        chosen = json.loads(_read(storage, key))["feature_sets"][FNC_FEATURE_SET]
+    except (ValueError, KeyError, TypeError):
+        return every
+    if not isinstance(chosen, list) or not chosen or not set(chosen) <= set(every):
+        return every
+    return [str(c) for c in chosen]
 
 
 def live_predictions(
@@ -424,20 +475,19 @@ def round_inputs(
             return kept
     live = _live_frame(session, storage, round_)
     ids = pd.Index(live.index, name="id")
-    feature_columns = [c for c in live.columns if c not in ("era", "data_type")]
+    feature_columns = _fnc_features(session, storage, round_, live)
     rows_2017 = tournament_rows(session, storage, round_)
     if from_files:
         predictions = _prediction_matrix(storage, ids, submissions, rows_2017)
     else:
         predictions = _cached_prediction_matrix(storage, round_, ids, submissions, rows_2017)
     meta, fixed = _meta_model(session, clock, storage, round_, ids, submissions, predictions)
-    benchmark = (
-        stake_weighted_meta_model(
+    if benchmark_columns:
+        benchmark: FloatArray | None = stake_weighted_meta_model(
             predictions[:, benchmark_columns], np.ones(len(benchmark_columns))
         )
-        if benchmark_columns
-        else None
-    )
+    else:
+        benchmark = _published_benchmark(session, storage, round_, ids)
     inputs = RoundInputs(
         rules=round_.tournament.rules,
         ids=ids,

@@ -62,7 +62,7 @@ class FeedTargets:
 
     @property
     def horizon(self) -> int:
-        return self.feed.config.targets.horizon
+        return self.feed.config.targets.main_horizon
 
     @property
     def lag(self) -> int:
