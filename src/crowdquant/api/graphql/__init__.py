@@ -53,10 +53,6 @@ READABLE_ERRORS: tuple[type[Exception], ...] = (
 logger = logging.getLogger(__name__)
 
 
-_HOSTED_MODELS = (
-    "a crowdquant server does not run uploaded models (model_upload): run your model"
-    " yourself and send its predictions with upload_predictions"
-)
 _ON_CHAIN_STAKES = (
     "a crowdquant server has no on-chain (v3) staking: stake with stake_increase,"
     " stake_decrease and stake_drain"
@@ -66,10 +62,6 @@ _WEBHOOKS = (
     " send predictions with upload_predictions"
 )
 REFUSALS: dict[str, str] = {
-    "computePickleUploadAuth": _HOSTED_MODELS,
-    "createComputePickleUpload": _HOSTED_MODELS,
-    "computePickleDataVersions": _HOSTED_MODELS,
-    "computePickleDockerImages": _HOSTED_MODELS,
     "v3StakeAuth": _ON_CHAIN_STAKES,
     "v3StakeConfig": _ON_CHAIN_STAKES,
     "v3StakeRound": _ON_CHAIN_STAKES,
