@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numerapi
 import numerapi.base_api
@@ -32,7 +33,7 @@ from crowdquant.server.app import create_app
 from crowdquant.settings import Settings
 from crowdquant.tournament.accounts import create_api_key, sign_up
 from crowdquant.tournament.calendar import RoundTimes
-from crowdquant.tournament.datasets import publish_dataset_version
+from crowdquant.tournament.datasets import publish_dataset_version, set_dataset_alias
 from crowdquant.tournament.meta_model_file import publish_meta_model
 from crowdquant.tournament.models import create_model
 from crowdquant.tournament.rounds import open_round
@@ -44,7 +45,9 @@ from ..tournament.live_market import KEYS, local_storage
 from .server import serve
 from .test_numerapi import CHEAP
 
-SCRIPT = Path(__file__).parents[2] / "examples" / "numerai_participant.py"
+ROOT = Path(__file__).parents[2]
+SCRIPT = ROOT / "examples" / "numerai_participant.py"
+README = ROOT / "README.md"
 URL_LINE = 'numerapi.base_api.API_TOURNAMENT_URL = "https://crowdquant.example.org/graphql"'
 MARKET = SyntheticConfig(n_stocks=100, n_weeks=110, seed=7, alpha_strength=2e-3)  # learnable
 CONFIG = DatasetConfig(
@@ -70,6 +73,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @dataclass
 class World:
+    clock: ManualClock
     sessions: sessionmaker[Session]
     public_id: str
     secret: str
@@ -114,7 +118,7 @@ def world(sessions: sessionmaker[Session], home: Settings, tmp_path: Path) -> It
     with serve(app) as url:
         numerapi.base_api.API_TOURNAMENT_URL = url
         try:
-            yield World(sessions, key.public_id, key.secret, model_id, live_ids)
+            yield World(clock, sessions, key.public_id, key.secret, model_id, live_ids)
         finally:
             numerapi.base_api.API_TOURNAMENT_URL = previous
 
@@ -123,22 +127,42 @@ def _no_rounds(round_: object) -> pd.Series:
     raise AssertionError("a new tournament has no resolved round")
 
 
-def test_the_participant_script_runs_unchanged_but_for_its_url(
-    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    source = SCRIPT.read_text()
+def _run_served(
+    source: str, world: World, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
+    """Run a participant's script in `folder` with its URL line pointed at the served app
+    (nothing else changed) and alice's key and model in its environment; its globals."""
     assert source.count(URL_LINE) == 1
-    served = source.replace(
-        URL_LINE, f"numerapi.base_api.API_TOURNAMENT_URL = {numerapi.base_api.API_TOURNAMENT_URL!r}"
+    served_url = numerapi.base_api.API_TOURNAMENT_URL
+    script = folder / "script.py"
+    script.write_text(
+        source.replace(URL_LINE, f"numerapi.base_api.API_TOURNAMENT_URL = {served_url!r}")
     )
-    script = tmp_path / "numerai_participant.py"
-    script.write_text(served)
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(folder)
     monkeypatch.setenv("NUMERAI_PUBLIC_ID", world.public_id)
     monkeypatch.setenv("NUMERAI_SECRET_KEY", world.secret)
     monkeypatch.setenv("NUMERAI_MODEL_ID", world.model_id)
+    return runpy.run_path(str(script), run_name="__main__")
 
-    ran = runpy.run_path(str(script), run_name="__main__")
+
+def _accepted(world: World, submission_id: str, filename: str) -> None:
+    """The upload is the round's valid submission, as numerapi and the database say."""
+    napi = numerapi.NumerAPI(world.public_id, world.secret)
+    assert napi.get_submission_filenames(model_id=world.model_id) == [
+        {"round_num": 1, "tournament": 8, "filename": filename}
+    ]
+    assert submission_id in {entry["id"] for entry in napi.submission_ids(world.model_id)}
+    with world.sessions() as session:
+        stored = session.get(Submission, uuid.UUID(submission_id))
+        assert stored is not None
+        assert stored.status is SubmissionStatus.VALID
+        assert stored.n_rows == len(world.live_ids)
+
+
+def test_the_notebooks_path_runs_unchanged_but_for_its_url(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran = _run_served(SCRIPT.read_text(), world, tmp_path, monkeypatch)
 
     # what the notebooks downloaded, as they name it
     assert "v5.3" in ran["dataset_versions"]
@@ -161,13 +185,20 @@ def test_the_participant_script_runs_unchanged_but_for_its_url(
     submission = ran["submission"]
     assert set(submission.index) == set(world.live_ids)
     assert submission["prediction"].between(0, 1).all()
-    napi = numerapi.NumerAPI(world.public_id, world.secret)
-    assert napi.get_submission_filenames(model_id=world.model_id) == [
-        {"round_num": 1, "tournament": 8, "filename": "predictions.csv"}
-    ]
-    assert ran["submission_id"] in {entry["id"] for entry in napi.submission_ids(world.model_id)}
-    with world.sessions() as session:
-        stored = session.get(Submission, uuid.UUID(ran["submission_id"]))
-        assert stored is not None
-        assert stored.status is SubmissionStatus.VALID
-        assert stored.n_rows == len(world.live_ids)
+    _accepted(world, ran["submission_id"], "predictions.csv")
+
+
+def test_the_readme_script_runs_unchanged_but_for_its_url(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readme = README.read_text()
+    block = readme.split("<!-- participant-script -->\n```python\n", 1)[1].split("```", 1)[0]
+    with transaction(world.sessions) as session:
+        set_dataset_alias(session, world.clock, "v5.2", "v5.3")  # as the README says
+
+    ran = _run_served(block, world, tmp_path, monkeypatch)
+
+    assert ran["current_round"] == 1
+    assert set(ran["submission"].index) == set(world.live_ids)
+    submission_id = ran["napi"].submission_ids(world.model_id)[0]["id"]
+    _accepted(world, submission_id, "prediction_1.csv")
