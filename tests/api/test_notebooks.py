@@ -1,7 +1,8 @@
 """Numerai's example notebooks, end to end against the served app: the participant's script
 in `examples/numerai_participant.py` (hello_numerai, target_ensemble and
 feature_neutralization's calls, files, columns and assertions, with LightGBM) runs with only
-its URL line changed, on a small synthetic version named `v5.3`, and its upload is accepted.
+its URL line changed, on a small synthetic version named `v5.3`, and its upload is accepted;
+so does the README's submission script, which names the version `v5.2` (an alias of `v5.3`).
 """
 
 from __future__ import annotations
