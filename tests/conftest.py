@@ -18,6 +18,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -170,3 +171,15 @@ def engine(database_url: str) -> Iterator[Engine]:
 def sessions(engine: Engine) -> sessionmaker[Session]:
     """The session factory the application would build on `engine`."""
     return session_factory(engine)
+
+
+@pytest.fixture
+def raised_recursion_limit() -> Iterator[None]:
+    """Python's recursion limit as web3's import leaves it (py_ecc raises it to 100,000), so a
+    parser's recursion would overflow the C stack before any RecursionError."""
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(100_000)
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(before)

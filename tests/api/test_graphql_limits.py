@@ -82,7 +82,9 @@ def test_an_argument_of_the_wrong_type_is_named_not_an_internal_error(url: str) 
         assert any(named in message for message in messages), messages
 
 
-def test_a_deeply_nested_json_body_is_an_error_not_a_crash(url: str) -> None:
+def test_a_deeply_nested_json_body_is_an_error_not_a_crash(
+    url: str, raised_recursion_limit: None
+) -> None:
     for body in (b"[" * 100_000, b'{"query":' * 50_000):
         answer = httpx.post(url, content=body, timeout=30)
         assert answer.status_code == 200

@@ -28,12 +28,13 @@ from collections.abc import Callable, Coroutine
 from typing import Any, ClassVar, TypeVar
 
 import anyio.from_thread
-from fastapi import Request, Response
+from fastapi import HTTPException, Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from crowdquant.db.session import BUSY_RETRIES, is_busy, retry_pause, take_write_lock
+from crowdquant.http.json_depth import nested_deeper_than
 from crowdquant.http.services import services
 
 READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
@@ -93,6 +94,10 @@ def give_back_write_turn(session: Session) -> None:
         anyio.from_thread.run_sync(turn.release)
 
 
+def _is_json(request: Request) -> bool:
+    return request.headers.get("content-type", "").split(";")[0].strip().endswith("json")
+
+
 class TransactionRoute(APIRoute):
     """Subclasses name the state their session is kept under and how a failure is answered."""
 
@@ -107,7 +112,9 @@ class TransactionRoute(APIRoute):
         async def handle(request: Request) -> Response:
             writes = request.method not in READ_ONLY_METHODS
             if writes:
-                await request.body()  # kept by the request for the endpoint and every try
+                body = await request.body()  # kept by the request for the endpoint and every try
+                if _is_json(request) and nested_deeper_than(body):
+                    return failure(request, HTTPException(400, "nested too deeply"))
             writes = writes and not reads_first
             async with services(request).write_turn(writes):
                 return await attempts(request, writes)

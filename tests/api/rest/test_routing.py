@@ -45,7 +45,9 @@ def test_the_session_is_committed_before_the_answer(world: RestWorld) -> None:
 @pytest.mark.parametrize(
     "body", [b"\xc3\x28", b'{"tournament": 8, "name": "caf\xe9"}', b"[" * 100_000]
 )
-def test_a_body_that_cannot_be_decoded_is_bad_input(world: RestWorld, body: bytes) -> None:
+def test_a_body_that_cannot_be_decoded_is_bad_input(
+    world: RestWorld, body: bytes, raised_recursion_limit: None
+) -> None:
     before = world.count(Model)
     with world.client("alice") as api:
         answer = api.post("/models", content=body, headers={"Content-Type": "application/json"})

@@ -33,6 +33,7 @@ from crowdquant.db.session import (
     retry_pause,
     take_write_lock,
 )
+from crowdquant.http.json_depth import nested_deeper_than
 from crowdquant.http.services import Services, ServicesDep, base_url, client_address
 from crowdquant.http.transaction_route import give_back_write_turn, offer_write_turn
 
@@ -136,8 +137,11 @@ def _turn_given_back(session: Session) -> Iterator[None]:
 
 
 async def graphql_endpoint(request: Request, services: ServicesDep) -> JSONResponse:
+    raw = await request.body()
+    if nested_deeper_than(raw):
+        return _errors("the request body is JSON nested too deeply")
     try:
-        data = json.loads(await request.body())
+        data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         return _errors("the request body is not JSON")
     except RecursionError:
