@@ -78,6 +78,7 @@ class ScoredSubmission:
     filename: str
     owner: uuid.UUID | None = None  # the model's account
     created_at: datetime | None = None
+    model_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -98,15 +99,15 @@ def scored_submissions(session: Session, round_: Round) -> list[ScoredSubmission
     """Per model, the submission it is scored by, by model id: its newest valid on-time one,
     else its first valid late one (later late uploads would change scores already stored)."""
     valid = session.execute(
-        select(Submission, Model.account_id)
+        select(Submission, Model.account_id, Model.name)
         .join(Model, Model.id == Submission.model_id)
         .where(Submission.round_id == round_.id, Submission.status == SubmissionStatus.VALID)
         .order_by(Submission.created_at)
     )
-    chosen: dict[uuid.UUID, tuple[Submission, uuid.UUID]] = {}
-    for submission, owner in valid:  # oldest first
+    chosen: dict[uuid.UUID, tuple[Submission, uuid.UUID, str]] = {}
+    for submission, owner, name in valid:  # oldest first
         if submission.model_id not in chosen or not submission.late:
-            chosen[submission.model_id] = (submission, owner)
+            chosen[submission.model_id] = (submission, owner, name)
     return [
         ScoredSubmission(
             sub.model_id,
@@ -116,8 +117,9 @@ def scored_submissions(session: Session, round_: Round) -> list[ScoredSubmission
             sub.filename,
             owner=owner,
             created_at=sub.created_at,
+            model_name=name,
         )
-        for _, (sub, owner) in sorted(chosen.items())
+        for _, (sub, owner, name) in sorted(chosen.items())
     ]
 
 
@@ -302,11 +304,12 @@ def _near_duplicates(
 ) -> NearDuplicates:
     """The on-time submissions that are near-duplicates (Spearman above the tournament's
     ``"duplicate_threshold"``): within one account, the one with the most weight (then the
-    earliest upload) is kept; across accounts, pairs are flagged."""
+    model's name, first in order: a choice that does not depend on who uploaded first in a
+    busy minute) is kept; across accounts, pairs are flagged."""
     threshold = settings_of(round_.tournament).duplicate_threshold
     order = sorted(
         range(len(on_time)),
-        key=lambda k: (-weights[k], _uploaded(on_time[k]), on_time[k].model_id),
+        key=lambda k: (-weights[k], on_time[k].model_name, on_time[k].model_id),
     )
     preference = [0.0] * len(on_time)
     for place, k in enumerate(order):
@@ -316,10 +319,6 @@ def _near_duplicates(
         [sub.owner for sub in on_time],
         preference,
     )
-
-
-def _uploaded(scored: ScoredSubmission) -> float:
-    return 0.0 if scored.created_at is None else scored.created_at.timestamp()
 
 
 def _duplicates_data(
