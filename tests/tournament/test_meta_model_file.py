@@ -102,12 +102,19 @@ def test_meta_model_grows_as_rounds_resolve(
         )
         first = publish_meta_model(session, clock, storage, version, tournament, tickers)
     assert first.round_number == 0 and set(first.sources.values()) == {"blend"}
-    assert first.blend_of == ["example"]
+    benchmarks = pd.read_parquet(version.published / "validation_benchmark_models.parquet")
+    benchmark_columns = sorted(c for c in benchmarks.columns if c != "era")
+    assert benchmark_columns == ["v1_lgbm_ender20", "v1_lgbm_teager2b20"]
+    assert first.blend_of == ["example", *benchmark_columns]
     blend = read_parquet(storage, "v1/meta_model_0.parquet")
     assert list(blend.columns) == ["numerai_meta_model"] and blend.index.name == "id"
     assert set(blend.index) == set(validation.index)
     example = version.example_predictions("validation")["prediction"].rename(index=str)
-    ranked = example.groupby(validation["era"].reindex(example.index)).rank(pct=True)
+    inputs = [example, *(benchmarks[c].rename(index=str) for c in benchmark_columns)]
+    eras_of = validation["era"].rename(index=str)
+    ranked = pd.concat(
+        [p.reindex(eras_of.index).groupby(eras_of).rank(pct=True) for p in inputs], axis=1
+    ).mean(axis=1)
     pd.testing.assert_series_equal(
         blend["numerai_meta_model"].sort_index(), ranked.sort_index(), check_names=False
     )
@@ -144,7 +151,10 @@ def test_meta_model_grows_as_rounds_resolve(
             "v1/meta_model_0.parquet"
         )
         manifest = json.loads(b"".join(storage.read("v1/meta_model_manifest_4.json")).decode())
-        assert manifest["eras"][eras[1]] == "round 3" and manifest["blend_of"] == ["example"]
+        assert manifest["eras"][eras[1]] == "round 3" and manifest["blend_of"] == [
+            "example",
+            *benchmark_columns,
+        ]
         # publishing again changes nothing
         again = publish_meta_model(session, clock, storage, version, tournament, tickers)
         assert again == grown
