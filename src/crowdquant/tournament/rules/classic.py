@@ -10,6 +10,7 @@ from typing import ClassVar
 
 from crowdquant.db.models import PayoutMode, Rules
 from crowdquant.payouts import ClassicEntry, ClassicRule, PayoutRule, classic_payouts
+from crowdquant.payouts.rules import MultiplierRule
 from crowdquant.tournament.rules.base import Models, PlannedPayout, Ruleset, Scores, Stakes
 
 
@@ -34,34 +35,40 @@ class Classic(Ruleset):
     ) -> tuple[list[PlannedPayout], str]:
         """Each stake at risk earns or loses its share (only stakers are paid)."""
         assert isinstance(rule, ClassicRule)
-        entries = [
-            ClassicEntry(
-                str(model_id),
-                row.at_risk,
-                scores.get(model_id, {}).get("corr"),
-                scores.get(model_id, {}).get("mmc"),
+        paid, factor = staked_payouts(rule, stakes, scores)
+        planned = [
+            PlannedPayout(
+                model_id=uuid.UUID(entry.key),
+                owner_id=models[uuid.UUID(entry.key)].account_id,
+                at_risk=entry.at_risk,
+                reward=max(amount, 0),
+                burn=max(-amount, 0),
+                usd=0,
+                to_wallet=models[uuid.UUID(entry.key)].payout_mode is PayoutMode.WALLET,
+                inputs={"corr": entry.corr, "mmc": entry.mmc, "payout_factor": factor},
             )
-            for model_id, row in sorted(stakes.items())
+            for entry, amount in paid
         ]
-        result = classic_payouts(rule, entries)
-        factor = decimal_text(result.payout_factor.numerator, result.payout_factor.denominator)
-        planned = []
-        for entry in entries:
-            model_id = uuid.UUID(entry.key)
-            amount = result.payouts[entry.key]
-            planned.append(
-                PlannedPayout(
-                    model_id=model_id,
-                    owner_id=models[model_id].account_id,
-                    at_risk=entry.at_risk,
-                    reward=max(amount, 0),
-                    burn=max(-amount, 0),
-                    usd=0,
-                    to_wallet=models[model_id].payout_mode is PayoutMode.WALLET,
-                    inputs={"corr": entry.corr, "mmc": entry.mmc, "payout_factor": factor},
-                )
-            )
         return planned, factor
+
+
+def staked_payouts(
+    rule: MultiplierRule, stakes: Stakes, scores: Scores
+) -> tuple[list[tuple[ClassicEntry, int]], str]:
+    """Each stake's entry (CORR and MMC) with what it earns under `rule` (negative: the burn),
+    and the round's payout factor as exact decimal text."""
+    entries = [
+        ClassicEntry(
+            str(model_id),
+            row.at_risk,
+            scores.get(model_id, {}).get("corr"),
+            scores.get(model_id, {}).get("mmc"),
+        )
+        for model_id, row in sorted(stakes.items())
+    ]
+    result = classic_payouts(rule, entries)
+    factor = decimal_text(result.payout_factor.numerator, result.payout_factor.denominator)
+    return [(entry, result.payouts[entry.key]) for entry in entries], factor
 
 
 def decimal_text(numerator: int, denominator: int) -> str:

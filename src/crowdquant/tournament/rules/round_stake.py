@@ -9,9 +9,9 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from crowdquant.db.models import Rules
-from crowdquant.payouts import ClassicEntry, PayoutRule, RoundStakeRule, classic_payouts
+from crowdquant.payouts import PayoutRule, RoundStakeRule
 from crowdquant.tournament.rules.base import Models, PlannedPayout, Ruleset, Scores, Stakes
-from crowdquant.tournament.rules.classic import Classic, decimal_text
+from crowdquant.tournament.rules.classic import Classic, staked_payouts
 
 
 class RoundStakes(Ruleset):
@@ -35,21 +35,10 @@ class RoundStakes(Ruleset):
     ) -> tuple[list[PlannedPayout], str]:
         """Each round's stake earns or loses its share and is returned, less the burn."""
         assert isinstance(rule, RoundStakeRule)
-        entries = [
-            ClassicEntry(
-                str(model_id),
-                row.at_risk,
-                scores.get(model_id, {}).get("corr"),
-                scores.get(model_id, {}).get("mmc"),
-            )
-            for model_id, row in sorted(stakes.items())
-        ]
-        result = classic_payouts(rule, entries)
-        factor = decimal_text(result.payout_factor.numerator, result.payout_factor.denominator)
+        paid, factor = staked_payouts(rule, stakes, scores)
         planned = []
-        for entry in entries:
+        for entry, amount in paid:
             model_id = uuid.UUID(entry.key)
-            amount = result.payouts[entry.key]
             burn = max(-amount, 0)
             planned.append(
                 PlannedPayout(
