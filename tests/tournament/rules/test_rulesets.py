@@ -6,7 +6,7 @@ import ast
 import re
 import uuid
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 from pathlib import Path
 
 from crowdquant.db.models import Model, PayoutMode, RoundStake, Rules
@@ -16,7 +16,7 @@ from crowdquant.tournament.rules import (
     ruleset_for,
     ruleset_paying,
 )
-from crowdquant.tournament.rules.classic import Classic
+from crowdquant.tournament.rules.classic import Classic, decimal_text
 from crowdquant.tournament.rules.round_stake import RoundStakes
 from crowdquant.tournament.rules.rules2017 import Rules2017
 
@@ -189,3 +189,11 @@ def test_round_stakes_come_back_less_their_burn_and_rewards_go_to_the_wallet() -
     assert by_model[winner.id].to_wallet  # a stake per round: nothing compounds into it
     assert (by_model[loser.id].reward, by_model[loser.id].burn) == (0, 8 * 10**17)
     assert by_model[loser.id].returned == 4 * 10**18 - 8 * 10**17
+
+
+def test_the_payout_factor_text_does_not_follow_the_threads_decimal_context() -> None:
+    usual = decimal_text(300, 301)
+    assert usual == "0.996677740863787375415282392"
+    with localcontext(Context(prec=78)):  # as vyper's import leaves it
+        assert decimal_text(300, 301) == usual
+    assert decimal_text(3, 4) == "0.75"

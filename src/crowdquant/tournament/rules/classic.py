@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 from typing import ClassVar
 
 from crowdquant.db.models import PayoutMode, Rules
@@ -72,6 +72,8 @@ def staked_payouts(
 
 
 def decimal_text(numerator: int, denominator: int) -> str:
-    """An exact fraction as a decimal string (to 30 places if it does not terminate)."""
-    value = Decimal(numerator) / Decimal(denominator)
+    """An exact fraction as a decimal string (to 28 significant digits if it does not
+    terminate), whatever the thread's decimal context (vyper's import widens it to 78)."""
+    with localcontext(Context(prec=28)):
+        value = Decimal(numerator) / Decimal(denominator)
     return f"{value.normalize():f}"
