@@ -164,9 +164,10 @@ def _publish(
     if pointer is None:
         pointer = DatasetFile(version=version, filename=plain)
         session.add(pointer)
-    if _round_of(pointer.storage_key) > _round_of(existing.storage_key):
-        pass  # it names a newer publication (another tournament's, on the same version)
-    elif pointer.storage_key != existing.storage_key:
+    # the plain name moves to this copy unless it names a newer one (another tournament's,
+    # on the same version)
+    newer = _round_of(pointer.storage_key) > _round_of(existing.storage_key)
+    if not newer and pointer.storage_key != existing.storage_key:
         pointer.size, pointer.sha256 = existing.size, existing.sha256
         pointer.storage_key, pointer.published_at = existing.storage_key, clock.now()
     session.flush()
