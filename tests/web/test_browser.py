@@ -14,11 +14,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import cloudpickle
 import numpy as np
 import pandas as pd
 import pytest
@@ -26,6 +28,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sqlalchemy import select
 
 from crowdquant.clock import ManualClock
+from crowdquant.compute.sandbox import SandboxLimits
 from crowdquant.data.pipeline import MAIN_TARGET
 from crowdquant.db import migrate
 from crowdquant.db.models import Account, Cadence, Model, Round, Rules
@@ -34,7 +37,9 @@ from crowdquant.ledger.sql import SqlLedger
 from crowdquant.money import NMR_UNIT
 from crowdquant.server.app import create_app
 from crowdquant.settings import Settings
+from crowdquant.storage import LocalStorage
 from crowdquant.tournament.accounts import sign_up
+from crowdquant.tournament.compute_jobs import ComputeWorker
 from crowdquant.tournament.models import create_model
 from crowdquant.tournament.rounds import FeedPublisher, open_round
 from crowdquant.tournament.runtime import TournamentRuntime
@@ -54,6 +59,7 @@ from .site import PASSWORD
 SCREENSHOTS = Path(__file__).parents[2] / "artifacts" / "screenshots"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
+QUICK = SandboxLimits(memory_bytes=2 << 30, cpu_seconds=60, wall_seconds=60, processes=32)
 
 
 def chromium_path() -> str:
@@ -85,6 +91,7 @@ class Stage:
     round_id: object
     targets: FeedTargets
     mailbox: Mailbox
+    storage: LocalStorage
 
     def grant(self, username: str, nmr: int) -> None:
         with transaction(self.sessions) as session:  # type: ignore[arg-type]
@@ -139,7 +146,7 @@ def stage(postgres_server: PostgresServer, tmp_path: Path) -> Iterator[Stage]:
                 runtimes={8: TournamentRuntime(publisher, targets, targets)},
             )
             with serve(app) as served:
-                yield Stage(served, clock, sessions, ledger, round_id, targets, mailbox)
+                yield Stage(served, clock, sessions, ledger, round_id, targets, mailbox, storage)
         finally:
             engine.dispose()
 
@@ -325,6 +332,49 @@ def test_the_operators_round_controls_need_a_confirmation(chromium: Browser, sta
     shot(page, "operator-opened")
     page.goto("/operator/tournaments/8/meta-model")
     shot(page, "operator-meta-model")
+
+
+def ranks_features(live: pd.DataFrame) -> pd.DataFrame:
+    features = live[[c for c in live.columns if str(c).startswith("feature")]]
+    return pd.DataFrame({"prediction": features.sum(axis=1).rank(pct=True)}, index=live.index)
+
+
+def test_a_participant_runs_an_uploaded_model_from_the_site(
+    chromium: Browser, stage: Stage, tmp_path: Path
+) -> None:
+    page = log_in(chromium, stage.url, "bob")
+    page.goto("/models")
+    page.click("table.models a:has-text('Model upload')")
+    expect(page.locator("h1")).to_contain_text("Model upload of bob_model")
+
+    pickle = tmp_path / "predict.pkl"
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        pickle.write_bytes(cloudpickle.dumps(ranks_features))
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    page.set_input_files("#upload-pickle input[name=file]", str(pickle))
+    page.click("#upload-pickle button")
+    expect(page.locator(".notice")).to_contain_text("runs on every round")
+    with page.expect_download() as download:
+        page.locator("a:has-text('Download the pickle')").click()
+    assert Path(download.value.path()).read_bytes() == pickle.read_bytes()
+
+    page.click("#run-now button")
+    expect(page.locator("details.job")).to_contain_text("pending")
+    worker = ComputeWorker(stage.sessions, stage.clock, stage.storage, limits=QUICK)  # type: ignore[arg-type]
+    assert worker.run_until_idle()
+    page.reload()
+    job = page.locator("details.job")
+    expect(job).to_contain_text("success")
+    expect(job).to_contain_text("validating")
+    expect(job).to_contain_text("Ran under default (sha256:")
+    shot(page, "model-upload")
+
+    page.click("button:has-text('Disable')")
+    expect(page.locator(".notice")).to_contain_text("no longer runs")
+    page.click("#run-now button")
+    expect(page.locator("#run-now .error")).to_contain_text("no enabled upload")
 
 
 def front_page_and_profile(page: Page) -> None:

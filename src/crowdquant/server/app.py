@@ -43,8 +43,10 @@ from crowdquant.tournament.runtime import TournamentRuntime
 from crowdquant.tournament.validator import IN_PROCESS, Validator
 
 GRAPHQL_PATH = "/"
-UPLOAD_PATHS = re.compile(rf"{rest.PREFIX}/models/[^/]+/(submissions|diagnostics)|/submit")
-"""The paths that take multipart uploads: the REST API's and the upload page."""
+UPLOAD_PATHS = re.compile(
+    rf"{rest.PREFIX}/models/[^/]+/(submissions|diagnostics)|/submit|/models/[^/]+/compute/upload"
+)
+"""The paths that take multipart uploads: the REST API's and the upload pages."""
 
 
 def _body_too_large(path: str, upload: bool, message: str) -> Response:

@@ -3,7 +3,8 @@ run on every round's live features (`compute_jobs`).
 
 An upload is stored under a key of its own and scanned (fickling, advice only: every pickle
 is run as hostile code, in the sandbox); it becomes the model's upload at once, and the
-model's earlier uploads are disabled.
+model's earlier uploads are disabled. Its owner may disable it, make an earlier one the
+model's again, read its pickle back and queue a run on the open round by hand.
 """
 
 from __future__ import annotations
@@ -18,12 +19,21 @@ from sqlalchemy.orm import Session
 from crowdquant.clock import Clock
 from crowdquant.compute.runtime import DEFAULT_RUNTIME
 from crowdquant.compute.sandbox import scan_pickle
-from crowdquant.db.models import Account, Model, ModelUpload
+from crowdquant.db.models import (
+    Account,
+    ComputeJob,
+    ComputeJobStatus,
+    Model,
+    ModelUpload,
+    Round,
+)
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.errors import ServiceError
 from crowdquant.tournament.models import get_own_model
+from crowdquant.tournament.rounds import current_round, is_open
 
 MODEL_UPLOADS_PREFIX = "model-uploads"
+FINISHED = (ComputeJobStatus.SUCCESS, ComputeJobStatus.FAILED, ComputeJobStatus.ERROR)
 MAX_MODEL_BYTES = 512 << 20
 """The largest pickle taken."""
 RUNTIMES = (DEFAULT_RUNTIME,)
@@ -33,6 +43,16 @@ RUNTIMES = (DEFAULT_RUNTIME,)
 class ModelUploadRejected(ServiceError):  # noqa: N818
     code = "model_upload_rejected"
     default_message = "the model upload was refused"
+
+
+class UnknownModelUpload(ServiceError, LookupError):  # noqa: N818
+    code = "unknown_model_upload"
+    default_message = "the model has no upload with that id"
+
+
+class RunRefused(ServiceError):  # noqa: N818
+    code = "run_refused"
+    default_message = "the model's upload cannot be run now"
 
 
 def upload_model(
@@ -94,3 +114,99 @@ def model_upload_of(session: Session, model: Model) -> ModelUpload | None:
         .order_by(ModelUpload.created_at.desc())
         .limit(1)
     ).first()
+
+
+def model_uploads(session: Session, model: Model) -> list[ModelUpload]:
+    """`model`'s uploads, newest first."""
+    return list(
+        session.scalars(
+            select(ModelUpload)
+            .where(ModelUpload.model_id == model.id)
+            .order_by(ModelUpload.created_at.desc(), ModelUpload.id)
+        )
+    )
+
+
+def upload_jobs(session: Session, uploads: list[ModelUpload]) -> dict[uuid.UUID, list[ComputeJob]]:
+    """Each upload's jobs, newest first."""
+    jobs: dict[uuid.UUID, list[ComputeJob]] = {upload.id: [] for upload in uploads}
+    for job in session.scalars(
+        select(ComputeJob)
+        .where(ComputeJob.upload_id.in_(list(jobs)))
+        .order_by(ComputeJob.created_at.desc(), ComputeJob.id)
+    ):
+        jobs[job.upload_id].append(job)
+    return jobs
+
+
+def own_model_upload(
+    session: Session, account: Account, model_id: uuid.UUID | str, upload_id: uuid.UUID | str
+) -> ModelUpload:
+    """`account`'s model `model_id`'s upload `upload_id`; raises `UnknownModel` /
+    `NotYourModel` / `UnknownModelUpload`."""
+    model = get_own_model(session, account, model_id)
+    try:
+        wanted = upload_id if isinstance(upload_id, uuid.UUID) else uuid.UUID(upload_id)
+    except ValueError:
+        raise UnknownModelUpload() from None
+    upload = session.get(ModelUpload, wanted)
+    if upload is None or upload.model_id != model.id:
+        raise UnknownModelUpload()
+    return upload
+
+
+def set_upload_enabled(session: Session, upload: ModelUpload, enabled: bool) -> None:
+    """Disable `upload`, or make it its model's upload again (its others disabled)."""
+    if enabled:
+        session.execute(
+            update(ModelUpload)
+            .where(ModelUpload.model_id == upload.model_id, ModelUpload.id != upload.id)
+            .values(enabled=False)
+        )
+    upload.enabled = enabled
+    session.flush()
+
+
+def run_by_hand(session: Session, clock: Clock, account: Account, model: Model) -> ComputeJob:
+    """Queue a run of `model`'s upload on its tournament's open round, as a round opening
+    does; a finished run on that round is queued again. Raises `RunRefused` without an
+    upload, an open round, or with a run still waiting or running."""
+    upload = model_upload_of(session, model)
+    if upload is None:
+        raise RunRefused("the model has no enabled upload to run")
+    round_ = current_round(session, model.tournament)
+    if round_ is None or not is_open(round_, clock.now()):
+        raise RunRefused(f"tournament {model.tournament.number} has no open round")
+    return _queue_by_hand(session, clock, account, upload, round_)
+
+
+def _queue_by_hand(
+    session: Session, clock: Clock, account: Account, upload: ModelUpload, round_: Round
+) -> ComputeJob:
+    now = clock.now()
+    description = f"run by hand by {account.username} on round {round_.number}"
+    job = session.scalars(
+        select(ComputeJob).where(
+            ComputeJob.upload_id == upload.id, ComputeJob.round_id == round_.id
+        )
+    ).first()
+    if job is None:
+        job = ComputeJob(
+            upload_id=upload.id, round_id=round_.id, history=[], attempts=0, created_at=now
+        )
+        session.add(job)
+    elif job.status not in FINISHED:
+        raise RunRefused(f"the run on round {round_.number} is {job.status.value} already")
+    job.status, job.attempts = ComputeJobStatus.PENDING, 0
+    job.failure = job.message = None
+    job.finished_at = job.lease_holder = job.lease_expires_at = None
+    job.history = [
+        *(job.history or []),
+        {
+            "status": ComputeJobStatus.PENDING.value,
+            "description": description,
+            "at": now.isoformat(),
+        },
+    ]
+    session.flush()
+    return job
