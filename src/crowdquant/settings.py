@@ -105,6 +105,8 @@ class Settings(BaseSettings):
     """The largest file a model's run may write."""
     compute_scratch_mb: int = Field(default=512, gt=0)
     """The size of a run's private scratch directory."""
+    compute_runtimes_root: Path | None = None
+    """Where named runtimes are built (compute/runtime.py); ``home / "runtimes"`` when unset."""
 
     # Upload retention (tournament/retention.py): files a round needs stay, and these.
     keep_uploads_per_model: int = Field(default=5, ge=0)
@@ -157,6 +159,13 @@ class Settings(BaseSettings):
     def storage_dir(self) -> Path:
         """Where the local storage backend keeps files."""
         return self.storage_root if self.storage_root is not None else self.home / "files"
+
+    @property
+    def compute_runtimes_dir(self) -> Path:
+        """Where `crowdquant compute runtime build` puts named runtimes' environments."""
+        if self.compute_runtimes_root is not None:
+            return self.compute_runtimes_root
+        return self.home / "runtimes"
 
     @property
     def datasets_dir(self) -> Path:

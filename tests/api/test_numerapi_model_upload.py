@@ -123,7 +123,7 @@ def test_a_model_uploaded_with_numerapi_submits_when_a_round_opens(
 ) -> None:
     napi = numerapi.NumerAPI(*world.keys)
     runtimes = napi.model_upload_docker_images()
-    assert list(runtimes) == ["default"]
+    assert list(runtimes) == ["default", "py311"]
     assert list(napi.model_upload_data_versions()) == ["v1"]
 
     upload_id = napi.model_upload(

@@ -1,4 +1,5 @@
-"""The default runtime is the server's own environment, named by its lock file's hash."""
+"""The default runtime is the server's own environment, named by its lock file's hash; named
+runtimes are shipped lock files, refused until built from them."""
 
 from __future__ import annotations
 
@@ -6,7 +7,20 @@ import hashlib
 import sys
 from pathlib import Path
 
-from crowdquant.compute.runtime import DEFAULT_RUNTIME, LOCK_FILE, default_runtime, lock_hash
+import pytest
+
+from crowdquant.compute.runtime import (
+    BUILT_HASH,
+    DEFAULT_RUNTIME,
+    LOCK_FILE,
+    SHIPPED,
+    RuntimeNotBuilt,
+    Runtimes,
+    UnknownRuntime,
+    default_runtime,
+    lock_hash,
+    runtime_names,
+)
 
 
 def test_the_default_runtime_is_this_environment_recorded_by_its_lock_hash() -> None:
@@ -27,3 +41,23 @@ def test_a_changed_lock_file_is_another_runtime(tmp_path: Path) -> None:
 
     assert lock_hash(lock) != before
     assert lock_hash(tmp_path / "missing.lock").startswith("sha256:")
+
+
+def test_named_runtimes_are_shipped_locks_and_refused_until_built(tmp_path: Path) -> None:
+    assert runtime_names() == [DEFAULT_RUNTIME, "py311"]
+    lock = (SHIPPED / "py311" / "uv.lock").read_text()
+    for package in ("numpy", "pandas", "scikit-learn", "lightgbm", "cloudpickle", "pyarrow"):
+        assert f'name = "{package}"' in lock
+    runtimes = Runtimes(tmp_path)
+
+    assert runtimes.get(DEFAULT_RUNTIME) == default_runtime()
+    with pytest.raises(UnknownRuntime, match="choose one of"):
+        runtimes.get("py27")
+    with pytest.raises(RuntimeNotBuilt, match="run `crowdquant compute runtime build py311`"):
+        runtimes.get("py311")
+    (tmp_path / "py311").mkdir()
+    (tmp_path / "py311" / BUILT_HASH).write_text("sha256:older\n")
+    with pytest.raises(RuntimeNotBuilt, match="built from another lock"):
+        runtimes.get("py311")
+    with pytest.raises(RuntimeNotBuilt, match="not built"):
+        Runtimes(None).get("py311")

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from crowdquant.clock import ManualClock
-from crowdquant.compute.runtime import default_runtime
+from crowdquant.compute.runtime import Runtimes, default_runtime, lock_hash
 from crowdquant.compute.sandbox import SandboxLimits
 from crowdquant.db.models import (
     Cadence,
@@ -33,6 +33,7 @@ from crowdquant.tournament.compute_jobs import ComputeWorker, claim_job
 from crowdquant.tournament.model_uploads import (
     ModelUploadRejected,
     model_upload_of,
+    run_by_hand,
     upload_model,
 )
 from crowdquant.tournament.models import create_model
@@ -45,6 +46,8 @@ from .live_market import MONDAY, feed_publisher, local_storage
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 QUICK = SandboxLimits(memory_bytes=2 << 30, cpu_seconds=60, wall_seconds=60, processes=32)
 HOUR = timedelta(hours=1)
+TEST_RUNTIMES = Path(__file__).parents[1] / "compute" / "runtimes"
+"""A small named runtime, `tiny`, to build in the tests."""
 
 
 def ranks_features(live: pd.DataFrame) -> pd.DataFrame:
@@ -231,3 +234,45 @@ def test_without_bubblewrap_a_job_is_the_platforms_error(
     [job] = _jobs(sessions)
     assert job.status is ComputeJobStatus.ERROR
     assert "is not installed" in (job.message or "")
+
+
+@pytest.mark.usefixtures("tournament")
+def test_a_job_runs_under_the_named_runtime_its_upload_asks_for_once_it_is_built(
+    sessions: sessionmaker[Session], clock: ManualClock, storage: LocalStorage, tmp_path: Path
+) -> None:
+    model = _model(sessions, clock, "frank")
+    _upload(sessions, clock, storage, model, _pickled(ranks_features))
+    with transaction(sessions) as session:
+        upload = model_upload_of(session, session.get_one(Model, model.id))
+        assert upload is not None
+        upload.runtime = "tiny"
+    _open_round(sessions, clock, storage, tmp_path)
+    runtimes = Runtimes(tmp_path / "runtimes", shipped=TEST_RUNTIMES)
+    worker = ComputeWorker(
+        sessions, clock, storage, limits=QUICK, runtimes=runtimes, work_dir=tmp_path
+    )
+
+    worker.run_until_idle()
+    [job] = _jobs(sessions)
+    assert job.status is ComputeJobStatus.ERROR and job.failure == "error"
+    assert "run `crowdquant compute runtime build tiny`" in (job.message or "")
+
+    built = runtimes.build("tiny")
+    with transaction(sessions) as session:
+        owned = session.get_one(Model, model.id)
+        run_by_hand(session, clock, owned.account, owned)
+    worker.run_until_idle()
+
+    [job] = _jobs(sessions)
+    assert job.status is ComputeJobStatus.SUCCESS, (job.message, job.log)
+    assert job.runtime == "tiny" and job.runtime_lock_hash == built.lock_hash
+    assert built.lock_hash == lock_hash(TEST_RUNTIMES / "tiny" / "uv.lock")
+    assert [entry["status"] for entry in job.history] == [
+        "pending",
+        "running",
+        "error",
+        "pending",
+        "running",
+        "validating",
+        "success",
+    ]

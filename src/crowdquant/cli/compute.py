@@ -9,7 +9,13 @@ import typer
 from crowdquant.cli.data import console
 from crowdquant.cli.operator import operator
 
-compute_app = typer.Typer(no_args_is_help=True, help="Uploaded models: the workers that run them.")
+compute_app = typer.Typer(
+    no_args_is_help=True, help="Uploaded models: the workers that run them, their runtimes."
+)
+runtime_app = typer.Typer(
+    no_args_is_help=True, help="The Python environments uploaded models run in."
+)
+compute_app.add_typer(runtime_app, name="runtime")
 
 
 @compute_app.command("worker")
@@ -23,6 +29,7 @@ def worker(
     `serve` runs: CROWDQUANT_COMPUTE_LOCAL_WORKER=false)."""
     import threading
 
+    from crowdquant.compute.runtime import runtimes_from_settings
     from crowdquant.compute.sandbox import SandboxLimits
     from crowdquant.settings import Settings
     from crowdquant.tournament.compute_jobs import ComputeWorker
@@ -30,7 +37,11 @@ def worker(
     settings = Settings()
     with operator(settings) as ops:
         runner = ComputeWorker(
-            ops.sessions, ops.clock, ops.storage, limits=SandboxLimits.from_settings(settings)
+            ops.sessions,
+            ops.clock,
+            ops.storage,
+            limits=SandboxLimits.from_settings(settings),
+            runtimes=runtimes_from_settings(settings),
         )
         if once:
             done = runner.run_until_idle()
@@ -43,3 +54,49 @@ def worker(
         except KeyboardInterrupt:
             stop.set()
     console.print("stopped")
+
+
+@runtime_app.command("list")
+def list_runtimes() -> None:
+    """The runtimes a model may ask for, and whether each is built."""
+    from crowdquant.compute.runtime import RuntimeProblem, runtimes_from_settings
+    from crowdquant.settings import Settings
+
+    runtimes = runtimes_from_settings(Settings())
+    for name in runtimes.names():
+        try:
+            found = runtimes.get(name)
+            state = f"Python {found.python_version}, {found.lock_hash}"
+        except RuntimeProblem as problem:
+            state = str(problem)
+        console.print(f"{name}: {state}", markup=False, highlight=False, soft_wrap=True)
+
+
+@runtime_app.command("build")
+def build_runtime(
+    name: Annotated[
+        str | None, typer.Argument(help="the runtime to build (default: every named one)")
+    ] = None,
+) -> None:
+    """Install a named runtime from its lock file (uv sync --locked) into the runtimes folder
+    (CROWDQUANT_COMPUTE_RUNTIMES_ROOT, by default $CROWDQUANT_HOME/runtimes)."""
+    from crowdquant.compute.runtime import DEFAULT_RUNTIME, RuntimeProblem, runtimes_from_settings
+    from crowdquant.settings import Settings
+
+    runtimes = runtimes_from_settings(Settings())
+    if name == DEFAULT_RUNTIME:
+        console.print("the default runtime is the server's own environment: nothing to build")
+        return
+    for each in [name] if name else runtimes.names()[1:]:
+        console.print(f"building {each} …", markup=False)
+        try:
+            built = runtimes.build(each)
+        except RuntimeProblem as problem:
+            console.print(f"error: {problem}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        console.print(
+            f"built {each}: Python {built.python_version}, {built.lock_hash}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )

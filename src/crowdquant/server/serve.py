@@ -31,6 +31,7 @@ from rich.console import Console
 from sqlalchemy import Engine
 
 from crowdquant.clock import Clock, SystemClock
+from crowdquant.compute.runtime import runtimes_from_settings
 from crowdquant.compute.sandbox import SandboxLimits
 from crowdquant.data.feed import FeedError
 from crowdquant.data.keys import KeyfileError
@@ -315,6 +316,7 @@ def _compute_worker(settings: Settings, infra: Infrastructure) -> ComputeWorker:
         infra.clock,
         infra.storage,
         limits=SandboxLimits.from_settings(settings),
+        runtimes=runtimes_from_settings(settings),
         validator=infra.validator,
     )
 

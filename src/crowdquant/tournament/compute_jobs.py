@@ -6,14 +6,17 @@ catches up on open rounds without them). A `ComputeWorker` claims one job at a t
 lease (`claim_job`: a compare-and-set on the job's status and lease, so two workers never
 run one job; a job whose worker died is claimed again once its lease has run out, up to
 `MAX_ATTEMPTS` claims), runs it in the sandbox (`compute.sandbox.run_model`) under the
-server's own runtime, then, in validating, records the predictions as the model's
+runtime its upload asks for (`compute.runtime.Runtimes`: the server's own, or a named one
+built from its lock; one not built is the platform's error, naming the command that
+builds it), then, in validating, records the predictions as the model's
 submission to the round, validated as any upload (`submissions.submit_predictions`, with
 the worker's `Validator`: in `serve`, the validation pool, so that the server never decodes
 a model's output itself).
 
 A job ends success (with its submission), failed (the model's fault: the sandbox's typed
 failure, or predictions the submission rules refuse) or error (the platform's: no sandbox,
-an unreadable live file, a worker that died too often). Every status is kept in the job's
+a runtime not built, an unreadable live file, a worker that died too often). The runtime
+that ran it (its name and lock hash) is kept with the job. Every status is kept in the job's
 `history`; the end of the run's output is its `log`.
 """
 
@@ -34,7 +37,13 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from crowdquant.clock import Clock
-from crowdquant.compute.runtime import Runtime, default_runtime
+from crowdquant.compute.runtime import (
+    DEFAULT_RUNTIME,
+    Runtime,
+    RuntimeProblem,
+    Runtimes,
+    default_runtime,
+)
 from crowdquant.compute.sandbox import (
     Failure,
     SandboxLimits,
@@ -191,6 +200,7 @@ class _Inputs:
     round_id: uuid.UUID
     model_key: str
     live_key: str
+    runtime: str
 
 
 class ComputeWorker:
@@ -204,6 +214,7 @@ class ComputeWorker:
         *,
         limits: SandboxLimits | None = None,
         runtime: Runtime | None = None,
+        runtimes: Runtimes | None = None,
         name: str | None = None,
         work_dir: Path | None = None,
         validator: Validator = IN_PROCESS,
@@ -213,6 +224,9 @@ class ComputeWorker:
         """Where predictions are decoded and validated (the server's validation pool)."""
         self.limits = limits or SandboxLimits()
         self.runtime = runtime or default_runtime()
+        """The default runtime."""
+        self.runtimes = runtimes or Runtimes(None, default=self.runtime)
+        """The named runtimes (by default none is built)."""
         self.name = name or f"worker-{uuid.uuid4().hex[:12]}"
         self.work_dir = work_dir
         self.lease = timedelta(seconds=self.limits.wall_seconds) + LEASE_MARGIN
@@ -248,8 +262,9 @@ class ComputeWorker:
         """Run the claimed job `job_id` to its end; its final status."""
         try:
             inputs = self._inputs(job_id)
-            result = self._sandbox(inputs)
-        except SandboxUnavailable as exc:
+            runtime = self._runtime(inputs.runtime)
+            result = self._sandbox(inputs, runtime)
+        except (SandboxUnavailable, RuntimeProblem) as exc:
             return self._end(job_id, ComputeJobStatus.ERROR, Failure.error.value, str(exc))
         except Exception as exc:
             logger.exception("compute job %s", job_id)
@@ -262,12 +277,15 @@ class ComputeWorker:
                 else ComputeJobStatus.FAILED
             )
             failure = result.failure.value if result.failure else None
-            return self._end(job_id, status, failure, result.describe(), result)
+            return self._end(job_id, status, failure, result.describe(), result, runtime)
         if not self._update(
             job_id, lambda job, now: _status(job, ComputeJobStatus.VALIDATING, result.message, now)
         ):
             return ComputeJobStatus.ERROR
-        return self._submit(job_id, inputs, result)
+        return self._submit(job_id, inputs, result, runtime)
+
+    def _runtime(self, name: str) -> Runtime:
+        return self.runtime if name == DEFAULT_RUNTIME else self.runtimes.get(name)
 
     def _inputs(self, job_id: uuid.UUID) -> _Inputs:
         with transaction(self.sessions) as session:
@@ -279,9 +297,10 @@ class ComputeWorker:
                 round_id=job.round_id,
                 model_key=job.upload.file_key,
                 live_key=live_file_key(job.round_),
+                runtime=job.upload.runtime,
             )
 
-    def _sandbox(self, inputs: _Inputs) -> SandboxResult:
+    def _sandbox(self, inputs: _Inputs, runtime: Runtime) -> SandboxResult:
         with tempfile.TemporaryDirectory(prefix="cq-job-", dir=self.work_dir) as tmp:
             model = Path(tmp) / "model.pkl"
             live = Path(tmp) / "live.parquet"
@@ -294,7 +313,7 @@ class ComputeWorker:
                 model,
                 live,
                 limits=self.limits,
-                runtime=self.runtime,
+                runtime=runtime,
                 validate_output=lambda data: self.validator.validate(
                     data, live_ids, filename="predictions.parquet", max_bytes=DEFAULT_MAX_BYTES
                 ),
@@ -302,7 +321,7 @@ class ComputeWorker:
             )
 
     def _submit(
-        self, job_id: uuid.UUID, inputs: _Inputs, result: SandboxResult
+        self, job_id: uuid.UUID, inputs: _Inputs, result: SandboxResult, runtime: Runtime
     ) -> ComputeJobStatus:
         assert result.predictions is not None
         try:
@@ -327,7 +346,7 @@ class ComputeWorker:
                     max_bytes=DEFAULT_MAX_BYTES,
                 )
                 now = self.clock.now()
-                self._record_run(job, result)
+                self._record_run(job, result, runtime)
                 if submission.status is SubmissionStatus.VALID:
                     job.submission_id = submission.id
                     _finish(job, ComputeJobStatus.SUCCESS, now, None, result.message)
@@ -338,11 +357,14 @@ class ComputeWorker:
                     )
                 return job.status
         except SubmissionRejected as exc:
-            return self._end(job_id, ComputeJobStatus.FAILED, "round_closed", exc.message, result)
+            return self._end(
+                job_id, ComputeJobStatus.FAILED, "round_closed", exc.message, result, runtime
+            )
 
-    def _record_run(self, job: ComputeJob, result: SandboxResult) -> None:
+    @staticmethod
+    def _record_run(job: ComputeJob, result: SandboxResult, runtime: Runtime) -> None:
         job.log, job.seconds = result.log, result.seconds
-        job.runtime, job.runtime_lock_hash = self.runtime.name, self.runtime.lock_hash
+        job.runtime, job.runtime_lock_hash = runtime.name, runtime.lock_hash
 
     def _end(
         self,
@@ -351,10 +373,11 @@ class ComputeWorker:
         failure: str | None,
         message: str,
         result: SandboxResult | None = None,
+        runtime: Runtime | None = None,
     ) -> ComputeJobStatus:
         def end(job: ComputeJob, now: datetime) -> None:
-            if result is not None:
-                self._record_run(job, result)
+            if result is not None and runtime is not None:
+                self._record_run(job, result, runtime)
             _finish(job, status, now, failure, message)
 
         return status if self._update(job_id, end) else ComputeJobStatus.ERROR

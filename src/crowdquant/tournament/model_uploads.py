@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from crowdquant.clock import Clock
-from crowdquant.compute.runtime import DEFAULT_RUNTIME
+from crowdquant.compute.runtime import DEFAULT_RUNTIME, runtime_names
 from crowdquant.compute.sandbox import scan_pickle
 from crowdquant.db.models import (
     Account,
@@ -36,8 +36,6 @@ MODEL_UPLOADS_PREFIX = "model-uploads"
 FINISHED = (ComputeJobStatus.SUCCESS, ComputeJobStatus.FAILED, ComputeJobStatus.ERROR)
 MAX_MODEL_BYTES = 512 << 20
 """The largest pickle taken."""
-RUNTIMES = (DEFAULT_RUNTIME,)
-"""The runtimes an upload may ask for (named runtimes come later)."""
 
 
 class ModelUploadRejected(ServiceError):  # noqa: N818
@@ -72,8 +70,8 @@ def upload_model(
     an unknown runtime) before anything is stored."""
     model = get_own_model(session, account, model_id)
     runtime = runtime or DEFAULT_RUNTIME
-    if runtime not in RUNTIMES:
-        raise ModelUploadRejected(f"unknown runtime {runtime!r}: choose one of {list(RUNTIMES)}")
+    if runtime not in (names := runtime_names()):
+        raise ModelUploadRejected(f"unknown runtime {runtime!r}: choose one of {names}")
     if not data:
         raise ModelUploadRejected("the uploaded model is empty")
     if len(data) > MAX_MODEL_BYTES:

@@ -24,10 +24,10 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
+from crowdquant.compute.runtime import runtime_names
 from crowdquant.db.models import Account, Model, ModelUpload
 from crowdquant.tournament.model_uploads import (
     MAX_MODEL_BYTES,
-    RUNTIMES,
     ModelUploadRejected,
     RunRefused,
     UnknownModelUpload,
@@ -80,7 +80,7 @@ def _page(
         "model": model,
         "uploads": uploads,
         "jobs": upload_jobs(session, uploads),
-        "runtimes": RUNTIMES,
+        "runtimes": runtime_names(),
         "open_round": round_ if round_ and is_open(round_, services.clock.now()) else None,
         "max_bytes": _limit(services),
         "log_shown": LOG_SHOWN,

@@ -8,7 +8,8 @@
    dockerImageId)` makes it the model's upload (`tournament.model_uploads`) and answers its id.
 
 `computePickleDataVersions` lists the dataset versions and `computePickleDockerImages` the
-runtimes, each as ``{name, id}`` with an id derived from the name. A model's
+runtimes (`compute.runtime.runtime_names`: `default` and the named ones shipped), each as
+``{name, id}`` with an id derived from the name. A model's
 `computePickleUpload` shows its upload and the jobs that ran it (`triggers`, newest first,
 each with its status history).
 """
@@ -25,9 +26,9 @@ from sqlalchemy import select
 
 from crowdquant.api.graphql.context import ApiError, context_of, iso, required
 from crowdquant.api.graphql.uploads import model_for, upload_auth, uploader
-from crowdquant.compute.runtime import DEFAULT_RUNTIME
+from crowdquant.compute.runtime import DEFAULT_RUNTIME, runtime_names
 from crowdquant.db.models import ApiScope, ComputeJob, Model, Tournament
-from crowdquant.tournament.model_uploads import RUNTIMES, model_upload_of, upload_model
+from crowdquant.tournament.model_uploads import model_upload_of, upload_model
 from crowdquant.tournament.models import get_own_model
 from crowdquant.tournament.uploads import own_upload, read_upload
 
@@ -52,7 +53,7 @@ def _data_versions(info: GraphQLResolveInfo[Any]) -> list[dict[str, str]]:
 
 
 def _runtimes() -> list[dict[str, str]]:
-    return [name_id("runtime", name) for name in RUNTIMES]
+    return [name_id("runtime", name) for name in runtime_names()]
 
 
 @query.field("computePickleDataVersions")
