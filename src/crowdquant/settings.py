@@ -105,6 +105,8 @@ class Settings(BaseSettings):
     """The largest file a model's run may write."""
     compute_scratch_mb: int = Field(default=512, gt=0)
     """The size of a run's private scratch directory."""
+    compute_dask_scheduler: str | None = None
+    """A Dask scheduler's address (``tcp://host:8786``): workers run jobs on its cluster."""
     compute_runtimes_root: Path | None = None
     """Where named runtimes are built (compute/runtime.py); ``home / "runtimes"`` when unset."""
 

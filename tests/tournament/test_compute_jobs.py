@@ -11,6 +11,7 @@ import cloudpickle
 import pandas as pd
 import pytest
 from argon2 import PasswordHasher
+from distributed import Client, LocalCluster
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -276,3 +277,47 @@ def test_a_job_runs_under_the_named_runtime_its_upload_asks_for_once_it_is_built
         "validating",
         "success",
     ]
+
+
+@pytest.mark.usefixtures("tournament")
+def test_a_dask_cluster_runs_a_rounds_jobs_at_once_under_the_workers_leases(
+    sessions: sessionmaker[Session], clock: ManualClock, storage: LocalStorage, tmp_path: Path
+) -> None:
+    for name in ("gina", "hugo", "ivan", "jack"):
+        model = _model(sessions, clock, name)
+        _upload(sessions, clock, storage, model, _pickled(ranks_features))
+    _open_round(sessions, clock, storage, tmp_path)
+    held = claim_job(sessions, "elsewhere", clock.now(), timedelta(hours=1))
+    with transaction(sessions) as session:
+        free = session.scalars(select(ComputeJob).where(ComputeJob.id != held)).first()
+        assert free is not None
+        free.upload.runtime = "py311"  # shipped, not built on the cluster
+        unbuilt = free.id
+
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=3, processes=False) as cluster,
+        Client(cluster) as client,
+    ):
+        worker = ComputeWorker(
+            sessions,
+            clock,
+            storage,
+            limits=QUICK,
+            runtimes=Runtimes(tmp_path / "runtimes"),
+            cluster=client,
+        )
+        assert len(worker.run_batch()) == 3  # one per thread, the held job left alone
+        assert worker.run_until_idle() == []
+
+    jobs = {job.id: job for job in _jobs(sessions)}
+    error = jobs.pop(unbuilt)
+    assert error.status is ComputeJobStatus.ERROR
+    assert "run `crowdquant compute runtime build py311`" in (error.message or "")
+    other = jobs.pop(held)  # type: ignore[arg-type]
+    assert other.status is ComputeJobStatus.RUNNING and other.lease_holder == "elsewhere"
+    assert len(jobs) == 2
+    for job in jobs.values():
+        assert job.status is ComputeJobStatus.SUCCESS, (job.message, job.log)
+        assert job.attempts == 1 and job.lease_holder is None and job.submission_id
+        assert f"claimed by {worker.name}" in job.history[1]["description"]
+        assert job.runtime == "default" and job.runtime_lock_hash == default_runtime().lock_hash

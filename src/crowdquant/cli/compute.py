@@ -26,33 +26,47 @@ def worker(
     ] = 5.0,
 ) -> None:
     """Run uploaded models' jobs in the sandbox until Ctrl-C (beside or instead of the one
-    `serve` runs: CROWDQUANT_COMPUTE_LOCAL_WORKER=false)."""
+    `serve` runs: CROWDQUANT_COMPUTE_LOCAL_WORKER=false); on a Dask cluster's workers when
+    CROWDQUANT_COMPUTE_DASK_SCHEDULER names its scheduler."""
     import threading
 
+    from crowdquant.compute.cluster import ClusterUnavailable, connect
     from crowdquant.compute.runtime import runtimes_from_settings
     from crowdquant.compute.sandbox import SandboxLimits
     from crowdquant.settings import Settings
     from crowdquant.tournament.compute_jobs import ComputeWorker
 
     settings = Settings()
-    with operator(settings) as ops:
-        runner = ComputeWorker(
-            ops.sessions,
-            ops.clock,
-            ops.storage,
-            limits=SandboxLimits.from_settings(settings),
-            runtimes=runtimes_from_settings(settings),
-        )
-        if once:
-            done = runner.run_until_idle()
-            console.print(f"ran {len(done)} job{'s' if len(done) != 1 else ''}")
-            return
-        console.print(f"{runner.name} running jobs (Ctrl-C stops)")
-        stop = threading.Event()
+    cluster = None
+    if settings.compute_dask_scheduler:
         try:
-            runner.run_forever(stop, poll_seconds)
-        except KeyboardInterrupt:
-            stop.set()
+            cluster = connect(settings.compute_dask_scheduler)
+        except ClusterUnavailable as problem:
+            console.print(f"error: {problem}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+    try:
+        with operator(settings) as ops:
+            runner = ComputeWorker(
+                ops.sessions,
+                ops.clock,
+                ops.storage,
+                limits=SandboxLimits.from_settings(settings),
+                runtimes=runtimes_from_settings(settings),
+                cluster=cluster,
+            )
+            if once:
+                done = runner.run_until_idle()
+                console.print(f"ran {len(done)} job{'s' if len(done) != 1 else ''}")
+                return
+            console.print(f"{runner.name} running jobs (Ctrl-C stops)")
+            stop = threading.Event()
+            try:
+                runner.run_forever(stop, poll_seconds)
+            except KeyboardInterrupt:
+                stop.set()
+    finally:
+        if cluster is not None:
+            cluster.close()  # type: ignore[no-untyped-call]
     console.print("stopped")
 
 

@@ -31,6 +31,7 @@ from rich.console import Console
 from sqlalchemy import Engine
 
 from crowdquant.clock import Clock, SystemClock
+from crowdquant.compute.cluster import ClusterUnavailable, connect
 from crowdquant.compute.runtime import runtimes_from_settings
 from crowdquant.compute.sandbox import SandboxLimits
 from crowdquant.data.feed import FeedError
@@ -66,8 +67,10 @@ SERVICE_ERRORS: tuple[type[Exception], ...] = (
     KeyfileError,
     PanelError,
     StorageError,
+    ClusterUnavailable,
 )
-"""How the services, the ledger, a dataset, the market and storage refuse, with a message."""
+"""How the services, the ledger, a dataset, the market, storage and a Dask cluster refuse,
+with a message."""
 RUNTIME_ERRORS: tuple[type[Exception], ...] = (*SERVICE_ERRORS, OSError)
 """What keeps a tournament's market from loading: it is served without a runtime."""
 
@@ -318,6 +321,7 @@ def _compute_worker(settings: Settings, infra: Infrastructure) -> ComputeWorker:
         limits=SandboxLimits.from_settings(settings),
         runtimes=runtimes_from_settings(settings),
         validator=infra.validator,
+        cluster=connect(address) if (address := settings.compute_dask_scheduler) else None,
     )
 
 

@@ -2,16 +2,19 @@
 
 When a round opens, `queue_jobs` adds a pending job for each model of its tournament that
 has an upload (the scheduler does it in the transaction that opens the round; a worker also
-catches up on open rounds without them). A `ComputeWorker` claims one job at a time with a
-lease (`claim_job`: a compare-and-set on the job's status and lease, so two workers never
-run one job; a job whose worker died is claimed again once its lease has run out, up to
-`MAX_ATTEMPTS` claims), runs it in the sandbox (`compute.sandbox.run_model`) under the
+catches up on open rounds without them). A `ComputeWorker` claims jobs with a lease
+(`claim_job`: a compare-and-set on the job's status and lease, so two workers never run one
+job; a job whose worker died is claimed again once its lease has run out, up to
+`MAX_ATTEMPTS` claims) and runs each in the sandbox (`compute.sandbox.run_model`) under the
 runtime its upload asks for (`compute.runtime.Runtimes`: the server's own, or a named one
-built from its lock; one not built is the platform's error, naming the command that
-builds it), then, in validating, records the predictions as the model's
-submission to the round, validated as any upload (`submissions.submit_predictions`, with
-the worker's `Validator`: in `serve`, the validation pool, so that the server never decodes
-a model's output itself).
+built from its lock; one not built is the platform's error, naming the command that builds
+it): one at a time on this machine or, given a Dask cluster
+(`Settings.compute_dask_scheduler`), as many at a time as the cluster has threads, each on
+one of its workers (`compute.cluster.run_on_worker`; the claims, leases and statuses stay
+with the worker that submitted them). Then, in validating, it records the predictions as
+the model's submission to the round, validated as any upload
+(`submissions.submit_predictions`, with the worker's `Validator`: in `serve`, the
+validation pool, so that the server never decodes a model's output itself).
 
 A job ends success (with its submission), failed (the model's fault: the sandbox's typed
 failure, or predictions the submission rules refuse) or error (the platform's: no sandbox,
@@ -27,16 +30,17 @@ import logging
 import tempfile
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from crowdquant.clock import Clock
+from crowdquant.compute.cluster import run_on_worker
 from crowdquant.compute.runtime import (
     DEFAULT_RUNTIME,
     Runtime,
@@ -70,6 +74,9 @@ from crowdquant.tournament.submissions import (
     submit_predictions,
 )
 from crowdquant.tournament.validator import IN_PROCESS, Validator
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 logger = logging.getLogger(__name__)
 
@@ -218,6 +225,7 @@ class ComputeWorker:
         name: str | None = None,
         work_dir: Path | None = None,
         validator: Validator = IN_PROCESS,
+        cluster: Client | None = None,
     ) -> None:
         self.sessions, self.clock, self.storage = sessions, clock, storage
         self.validator = validator
@@ -230,21 +238,38 @@ class ComputeWorker:
         self.name = name or f"worker-{uuid.uuid4().hex[:12]}"
         self.work_dir = work_dir
         self.lease = timedelta(seconds=self.limits.wall_seconds) + LEASE_MARGIN
+        self.cluster = cluster
+        """A Dask cluster's client: jobs run on its workers (None: here, one at a time)."""
 
     def run_once(self) -> uuid.UUID | None:
-        """Queue the open rounds' missing jobs, then claim and run one; its id, or None."""
+        """`run_batch`; the first job run, or None."""
+        done = self.run_batch()
+        return done[0] if done else None
+
+    def run_batch(self) -> list[uuid.UUID]:
+        """Queue the open rounds' missing jobs, then claim and run as many as run at once
+        (one here; on a cluster, one per thread of its workers); the jobs run."""
         with transaction(self.sessions) as session:
             queue_open_rounds(session, self.clock.now())
-        job_id = claim_job(self.sessions, self.name, self.clock.now(), self.lease)
-        if job_id is not None:
-            self.run(job_id)
-        return job_id
+        slots = 1 if self.cluster is None else self._cluster_threads(self.cluster)
+        claimed: list[uuid.UUID] = []
+        while len(claimed) < slots:
+            job_id = claim_job(self.sessions, self.name, self.clock.now(), self.lease)
+            if job_id is None:
+                break
+            claimed.append(job_id)
+        if self.cluster is None:
+            for job_id in claimed:
+                self.run(job_id)
+        else:
+            self._run_on_cluster(self.cluster, claimed)
+        return claimed
 
     def run_until_idle(self) -> list[uuid.UUID]:
-        """`run_once` until no job is waiting; the jobs run."""
+        """`run_batch` until no job is waiting; the jobs run."""
         done = []
-        while (job_id := self.run_once()) is not None:
-            done.append(job_id)
+        while batch := self.run_batch():
+            done.extend(batch)
         return done
 
     def run_forever(self, stop: threading.Event, poll_seconds: float = 5.0) -> None:
@@ -267,9 +292,80 @@ class ComputeWorker:
         except (SandboxUnavailable, RuntimeProblem) as exc:
             return self._end(job_id, ComputeJobStatus.ERROR, Failure.error.value, str(exc))
         except Exception as exc:
-            logger.exception("compute job %s", job_id)
-            message = f"the platform could not run the job: {type(exc).__name__}: {exc}"
-            return self._end(job_id, ComputeJobStatus.ERROR, Failure.error.value, message)
+            return self._platform_error(job_id, exc)
+        return self._record(job_id, inputs, runtime, result)
+
+    def _platform_error(self, job_id: uuid.UUID, exc: Exception) -> ComputeJobStatus:
+        logger.exception("compute job %s", job_id, exc_info=exc)
+        message = f"the platform could not run the job: {type(exc).__name__}: {exc}"
+        return self._end(job_id, ComputeJobStatus.ERROR, Failure.error.value, message)
+
+    def _run_on_cluster(self, cluster: Client, job_ids: list[uuid.UUID]) -> None:
+        """Run the claimed jobs on the cluster's workers at once; record each as it ends."""
+        from distributed import as_completed
+
+        running = {}
+        for job_id in job_ids:
+            try:
+                inputs = self._inputs(job_id)
+                model, live = self._read(inputs.model_key), self._read(inputs.live_key)
+                future = cluster.submit(
+                    run_on_worker,
+                    model,
+                    live,
+                    inputs.runtime,
+                    self.limits,
+                    None if self.runtimes.built_dir is None else str(self.runtimes.built_dir),
+                    key=f"compute-job-{job_id}-{uuid.uuid4().hex[:8]}",
+                    pure=False,
+                )
+            except Exception as exc:
+                self._platform_error(job_id, exc)
+                continue
+            running[future] = (job_id, inputs, live)
+        for future in as_completed(list(running)):  # type: ignore[no-untyped-call]
+            job_id, inputs, live = running[future]
+            try:
+                result, runtime = future.result()
+                result = self._validated(result, live)
+            except (SandboxUnavailable, RuntimeProblem) as exc:
+                self._end(job_id, ComputeJobStatus.ERROR, Failure.error.value, str(exc))
+            except Exception as exc:
+                self._platform_error(job_id, exc)
+            else:
+                self._record(job_id, inputs, runtime, result)
+
+    @staticmethod
+    def _cluster_threads(cluster: Client) -> int:
+        threads: dict[str, int] = cluster.nthreads()  # type: ignore[no-untyped-call]
+        return max(1, sum(threads.values()))
+
+    def _read(self, key: str) -> bytes:
+        with self.storage.read(key) as chunks:
+            return b"".join(chunks)
+
+    def _validated(self, result: SandboxResult, live: bytes) -> SandboxResult:
+        """`result` once its predictions pass as a submission, else an invalid output."""
+        if result.predictions is None:
+            return result
+        live_ids = LiveIds(pd.read_parquet(io.BytesIO(live), columns=[]).index.astype(str))
+        try:
+            self.validator.validate(
+                result.predictions,
+                live_ids,
+                filename="predictions.parquet",
+                max_bytes=DEFAULT_MAX_BYTES,
+            )
+        except ValueError as exc:
+            return replace(
+                result, failure=Failure.invalid_output, message=str(exc), predictions=None
+            )
+        return result
+
+    def _record(
+        self, job_id: uuid.UUID, inputs: _Inputs, runtime: Runtime, result: SandboxResult
+    ) -> ComputeJobStatus:
+        """The run's end kept: a failure, or its predictions submitted."""
         if not result.ok:
             status = (
                 ComputeJobStatus.ERROR
