@@ -25,6 +25,7 @@ from crowdquant.web import (
     dashboard,
     fund,
     leaderboard,
+    model_uploads,
     models,
     operator,
     profiles,
@@ -42,6 +43,7 @@ PAGES = (
     account,
     dashboard,
     models,
+    model_uploads,
     wallet,
     settings,
     leaderboard,
@@ -81,6 +83,7 @@ def path_values(world: FuzzWorld) -> dict[str, st.SearchStrategy[Any]]:
         "tournament": st.sampled_from(["8", "11", "x"]),
         "round_number": st.sampled_from(["1", "2", "-1"]),
         "action": st.sampled_from(["close", "resolve", "score", "x"]),
+        "upload_id": st.sampled_from([str(uuid.uuid4()), "x"]),
     }
 
 
