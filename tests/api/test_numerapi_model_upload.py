@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from crowdquant.clock import ManualClock
+from crowdquant.compute.runtime import default_runtime
 from crowdquant.compute.sandbox import SandboxLimits
 from crowdquant.db.models import (
     ApiScope,
@@ -49,7 +50,8 @@ from .test_numerapi import CHEAP
 
 QUICK = SandboxLimits(memory_bytes=2 << 30, cpu_seconds=120, wall_seconds=120, processes=32)
 STATUS = """query { account { models { id computePickleUpload { filename validationStatus
-  triggerStatus triggers { id status statuses { status description insertedAt } } } } } }"""
+  triggerStatus triggers { id status runtime runtimeLockHash
+  statuses { status description insertedAt } } } } } }"""
 
 
 @dataclass
@@ -152,6 +154,8 @@ def test_a_model_uploaded_with_numerapi_submits_when_a_round_opens(
     assert shown["filename"] == "model.pkl"
     assert shown["validationStatus"] == shown["triggerStatus"] == "success"
     [trigger] = shown["triggers"]
+    assert trigger["runtime"] == "default"
+    assert trigger["runtimeLockHash"] == default_runtime().lock_hash
     assert [s["status"] for s in trigger["statuses"]] == [
         "pending",
         "running",

@@ -156,6 +156,8 @@ def resolve_model_upload(obj: dict[str, Any], info: GraphQLResolveInfo[Any]) -> 
                 "failure": job.failure,
                 "message": job.message,
                 "log": job.log,
+                "runtime": job.runtime,
+                "runtimeLockHash": job.runtime_lock_hash,
                 "statuses": [
                     {
                         "status": entry["status"],
