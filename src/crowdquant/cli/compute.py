@@ -92,8 +92,10 @@ def build_runtime(
         str | None, typer.Argument(help="the runtime to build (default: every named one)")
     ] = None,
 ) -> None:
-    """Install a named runtime from its lock file (uv sync --locked) into the runtimes folder
-    (CROWDQUANT_COMPUTE_RUNTIMES_ROOT, by default $CROWDQUANT_HOME/runtimes)."""
+    """Install a named runtime from its lock file (uv sync --locked, with this machine's
+    Python and a package index) into the runtimes folder (CROWDQUANT_COMPUTE_RUNTIMES_ROOT,
+    by default $CROWDQUANT_HOME/runtimes), replacing an earlier build: run it while no
+    worker runs jobs."""
     from crowdquant.compute.runtime import DEFAULT_RUNTIME, RuntimeProblem, runtimes_from_settings
     from crowdquant.settings import Settings
 

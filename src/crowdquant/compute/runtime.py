@@ -191,6 +191,7 @@ class Runtimes:
         for variable in ("VIRTUAL_ENV", "UV_PYTHON"):
             environment.pop(variable, None)
         command = [uv, "sync", "--locked", "--no-install-project", "--no-dev"]
+        command += ["--no-python-downloads"]  # an interpreter of this machine's: no downloads
         command += ["--project", str(folder / "project")]
         done = subprocess.run(
             command,
