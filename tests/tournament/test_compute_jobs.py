@@ -283,7 +283,7 @@ def test_a_job_runs_under_the_named_runtime_its_upload_asks_for_once_it_is_built
 def test_a_dask_cluster_runs_a_rounds_jobs_at_once_under_the_workers_leases(
     sessions: sessionmaker[Session], clock: ManualClock, storage: LocalStorage, tmp_path: Path
 ) -> None:
-    for name in ("gina", "hugo", "ivan", "jack"):
+    for name in ("gina", "hugo", "ivan"):
         model = _model(sessions, clock, name)
         _upload(sessions, clock, storage, model, _pickled(ranks_features))
     _open_round(sessions, clock, storage, tmp_path)
@@ -295,7 +295,7 @@ def test_a_dask_cluster_runs_a_rounds_jobs_at_once_under_the_workers_leases(
         unbuilt = free.id
 
     with (
-        LocalCluster(n_workers=1, threads_per_worker=3, processes=False) as cluster,
+        LocalCluster(n_workers=1, threads_per_worker=2, processes=False) as cluster,
         Client(cluster) as client,
     ):
         worker = ComputeWorker(
@@ -306,7 +306,7 @@ def test_a_dask_cluster_runs_a_rounds_jobs_at_once_under_the_workers_leases(
             runtimes=Runtimes(tmp_path / "runtimes"),
             cluster=client,
         )
-        assert len(worker.run_batch()) == 3  # one per thread, the held job left alone
+        assert len(worker.run_batch()) == 2  # one per thread, the held job left alone
         assert worker.run_until_idle() == []
 
     jobs = {job.id: job for job in _jobs(sessions)}
@@ -315,7 +315,7 @@ def test_a_dask_cluster_runs_a_rounds_jobs_at_once_under_the_workers_leases(
     assert "run `crowdquant compute runtime build py311`" in (error.message or "")
     other = jobs.pop(held)  # type: ignore[arg-type]
     assert other.status is ComputeJobStatus.RUNNING and other.lease_holder == "elsewhere"
-    assert len(jobs) == 2
+    assert len(jobs) == 1
     for job in jobs.values():
         assert job.status is ComputeJobStatus.SUCCESS, (job.message, job.log)
         assert job.attempts == 1 and job.lease_holder is None and job.submission_id
