@@ -20,6 +20,7 @@ from crowdquant.db.models import ApiScope, Model, Submission, SubmissionStatus
 from crowdquant.tournament.accounts import get_account, list_api_keys
 from crowdquant.tournament.models import get_own_model, list_models, set_model_bio, set_model_link
 from crowdquant.tournament.submissions import counting_submission
+from crowdquant.tournament.webhooks import trigger_ids
 
 query = QueryType()
 mutation = MutationType()
@@ -37,7 +38,7 @@ def render_submission(session: Session, submission: Submission) -> dict[str, Any
         "insertedAt": iso(submission.created_at),
         "selected": counting,
         "round": render_round(submission.round),
-        "triggerId": None,
+        "triggerId": trigger_ids(session, [submission]).get(submission.id),
         "firstEffectiveDate": None,
     }
 

@@ -109,6 +109,7 @@ def _run(services: Services, data: Any, request: Request, writes: bool) -> dict[
                 address=client_address(request),
                 validator=services.validator,
                 live_ids=services.live_ids,
+                webhook_targets=services.webhook_targets,
                 writing=writes,
             )
             outcome = execute(data, context, _limits(services), last_try=last_try)
