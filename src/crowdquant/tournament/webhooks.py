@@ -18,11 +18,13 @@ from __future__ import annotations
 import ipaddress
 import secrets
 import socket
+import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -62,10 +64,30 @@ class UnknownTrigger(ServiceError):  # noqa: N818
     code = "unknown_trigger"
 
 
+RESOLVE_SECONDS = 3.0
+"""How long a host name may take to resolve (a request waits for it)."""
+
+
 def resolve_host(host: str, port: int) -> list[str]:
-    """The addresses `host` resolves to (an address resolves to itself)."""
-    found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(str(entry[4][0]) for entry in found))
+    """The addresses `host` resolves to (an address resolves to itself), within
+    `RESOLVE_SECONDS`; `OSError` if it does not."""
+    answer: list[Any] = []
+
+    def lookup() -> None:
+        try:
+            answer.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except (OSError, UnicodeError) as exc:
+            answer.append(exc)
+
+    # a daemon thread: a lookup that hangs is left behind, not waited for
+    thread = threading.Thread(target=lookup, name="crowdquant-resolve", daemon=True)
+    thread.start()
+    thread.join(RESOLVE_SECONDS)
+    if not answer:
+        raise OSError(f"{host} took over {RESOLVE_SECONDS} s to resolve")
+    if isinstance(answer[0], Exception):
+        raise answer[0]
+    return list(dict.fromkeys(str(entry[4][0]) for entry in answer[0]))
 
 
 @cache
