@@ -75,6 +75,16 @@ def test_serve_runs_uploaded_models_itself_by_default() -> None:
     assert server.compute is not None and server.compute.limits.wall_seconds == 600
 
 
+@pytest.mark.usefixtures("home")
+def test_serve_sends_webhooks_itself_by_default() -> None:
+    settings = Settings(webhook_max_attempts=7)
+    server = build_server(settings, host="127.0.0.1", port=0, warn=print)
+    with server.serving():
+        running = {thread.name for thread in threading.enumerate()}
+    assert "crowdquant-webhooks" in running
+    assert server.webhooks is not None and server.webhooks.policy.max_attempts == 7
+
+
 def test_the_filter_hides_every_signature_and_nothing_else() -> None:
     record = logging.LogRecord(
         "uvicorn.access",
