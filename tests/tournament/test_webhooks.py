@@ -21,6 +21,8 @@ from crowdquant.db.models import (
     Cadence,
     Model,
     ModelWebhook,
+    Round,
+    RoundStatus,
     Rules,
     WebhookDelivery,
     WebhookDeliveryStatus,
@@ -37,8 +39,10 @@ from crowdquant.tournament.webhook_worker import (
     signature_matches,
 )
 from crowdquant.tournament.webhooks import (
+    ROUND_OPENED,
     WebhookRefused,
     WebhookTargets,
+    queue_deliveries,
     set_webhook,
     trigger_by_hand,
 )
@@ -288,3 +292,36 @@ def test_a_webhook_is_set_changed_and_removed_by_its_owner_only(
         assert session.scalars(select(ModelWebhook)).all() == []
     with transaction(sessions) as session, pytest.raises(WebhookRefused, match="no webhook"):
         trigger_by_hand(session, clock, session.get_one(Model, model_id).account, model_id)
+
+
+def test_a_round_opening_queues_one_delivery_per_webhook_sent_only_while_it_is_open(
+    sessions: sessionmaker[Session],
+) -> None:
+    clock = ManualClock(START)
+    model_id = _model(sessions, clock)
+    _model(sessions, clock, "bob")  # no webhook: no delivery
+    _register(sessions, clock, model_id, "http://127.0.0.1:9/hook")
+    with transaction(sessions) as session:
+        model = session.get_one(Model, model_id)
+        round_ = Round(
+            tournament_id=model.tournament_id,
+            number=1,
+            status=RoundStatus.OPEN,
+            open_time=START,
+            close_staking_time=START + timedelta(days=1),
+            close_time=START + timedelta(days=2),
+            live_era="0001",
+            dataset_version="v1",
+        )
+        session.add(round_)
+        session.flush()
+        [queued] = queue_deliveries(session, round_, START)
+        assert (queued.model_id, queued.reason) == (model_id, ROUND_OPENED)
+        assert queue_deliveries(session, round_, START) == []  # once per round
+        round_.status = RoundStatus.CLOSED  # closed before any worker came by
+    WebhookWorker(sessions, clock, LOOPBACK, policy=QUICK).run_until_idle()
+    late = _delivery(sessions, queued.trigger_id)
+    assert (late.status, late.error) == (
+        WebhookDeliveryStatus.FAILED,
+        "round 1 closed before it was delivered",
+    )

@@ -12,7 +12,8 @@ signed in the ``X-Crowdquant-Signature`` header as ``t=<unix time>,v1=<hex HMAC-
 before each attempt, and the request goes to the checked address (with the URL's host in
 the ``Host`` header and, for https, in TLS), so a host that resolves elsewhere by then is not
 called. Redirects are not followed. A 2xx answer delivers it; anything else is retried after
-`backoff`, doubled each time, until `max_attempts`, then it failed.
+`backoff`, doubled each time, until `max_attempts`, then it failed (as it does once its round
+has closed, or its webhook was removed).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from crowdquant.clock import Clock
-from crowdquant.db.models import WebhookDelivery, WebhookDeliveryStatus
+from crowdquant.db.models import RoundStatus, WebhookDelivery, WebhookDeliveryStatus
 from crowdquant.db.session import transaction
 from crowdquant.settings import Settings
 from crowdquant.tournament.webhooks import Target, WebhookRefused, WebhookTargets, webhook_of
@@ -196,15 +197,17 @@ class WebhookWorker:
         with transaction(self.sessions) as session:
             delivery = session.get_one(WebhookDelivery, delivery_id)
             webhook = webhook_of(session, delivery.model)
-            if number > self.policy.max_attempts or webhook is None:
-                why = (
-                    "the webhook was removed"
-                    if webhook is None
-                    else f"its worker stopped {self.policy.max_attempts} times while sending it"
-                )
+            round_ = delivery.round_
+            why = None
+            if webhook is None:
+                why = "the webhook was removed"
+            elif number > self.policy.max_attempts:
+                why = f"its worker stopped {self.policy.max_attempts} times while sending it"
+            elif round_ is not None and round_.status is not RoundStatus.OPEN:
+                why = f"round {round_.number} closed before it was delivered"
+            if why is not None or webhook is None:
                 _end(delivery, WebhookDeliveryStatus.FAILED, self.clock.now(), None, why)
                 return None
-            round_ = delivery.round_
             payload: dict[str, Any] = {
                 "triggerId": delivery.trigger_id,
                 "tournament": delivery.model.tournament.number,

@@ -76,8 +76,8 @@ def resolve_host(host: str, port: int) -> list[str]:
     def lookup() -> None:
         try:
             answer.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
-        except (OSError, UnicodeError) as exc:
-            answer.append(exc)
+        except Exception as exc:  # a name getaddrinfo refuses (too long, a NUL): unresolvable
+            answer.append(OSError(str(exc)))
 
     # a daemon thread: a lookup that hangs is left behind, not waited for
     thread = threading.Thread(target=lookup, name="crowdquant-resolve", daemon=True)
