@@ -31,6 +31,7 @@ from crowdquant.web import (
     rounds,
     settings,
     wallet,
+    webhooks,
 )
 from crowdquant.web.templating import CSRF_COOKIE
 
@@ -49,6 +50,7 @@ PAGES = (
     rounds,
     operator,
     fund,
+    webhooks,
 )
 EXAMPLES_PER_ROUTE = 10
 SKIPPED = {"/logout"}
