@@ -325,3 +325,30 @@ def test_a_round_opening_queues_one_delivery_per_webhook_sent_only_while_it_is_o
         WebhookDeliveryStatus.FAILED,
         "round 1 closed before it was delivered",
     )
+
+
+def test_a_host_looked_up_first_is_checked_later_with_no_second_lookup() -> None:
+    asked: list[str] = []
+
+    def resolve(host: str, port: int) -> list[str]:
+        asked.append(host)
+        if host == "gone.example":
+            raise OSError("no such host")
+        return {"hooks.example": ["93.184.216.34"], "inside.example": ["10.0.0.3"]}[host]
+
+    targets = replace(DEFAULT, resolve=resolve)
+    for url, outcome in [
+        ("https://hooks.example/x", None),
+        ("https://inside.example/x", r"10\.0\.0\.3 is in the denied network"),
+        ("https://gone.example/x", "'gone.example' could not be resolved"),
+        ("ftp://hooks.example/x", "must start with http"),
+    ]:
+        first = targets.resolved_first(url)
+        looked_up = len(asked)
+        if outcome is None:
+            assert first.check(url).addresses == (ipaddress.ip_address("93.184.216.34"),)
+        else:
+            with pytest.raises(WebhookRefused, match=outcome):
+                first.check(url)
+        assert len(asked) == looked_up  # nothing looked up again
+    assert asked == ["hooks.example", "inside.example", "gone.example"]

@@ -21,7 +21,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -160,22 +160,7 @@ class WebhookTargets:
     def check(self, url: str) -> Target:
         """`url` parsed, its host resolved and every address checked; `WebhookRefused` naming
         what is wrong otherwise."""
-        if len(url) > MAX_URL_LENGTH:
-            raise WebhookRefused(f"the webhook URL is longer than {MAX_URL_LENGTH} characters")
-        try:
-            parts = urlsplit(url)
-            port = parts.port
-        except ValueError as exc:
-            raise WebhookRefused(f"the webhook URL is not a valid URL: {exc}") from None
-        scheme = parts.scheme.lower()
-        if scheme not in ("http", "https"):
-            raise WebhookRefused("the webhook URL must start with http:// or https://")
-        if parts.username is not None or parts.password is not None:
-            raise WebhookRefused("the webhook URL may not carry a user name or password")
-        host = parts.hostname
-        if not host:
-            raise WebhookRefused("the webhook URL has no host")
-        port = port or (443 if scheme == "https" else 80)
+        scheme, host, port = _parse(url)
         try:
             addresses = tuple(dict.fromkeys(_address(text) for text in self.resolve(host, port)))
         except (OSError, UnicodeError, ValueError):
@@ -187,6 +172,47 @@ class WebhookTargets:
             if why is not None:
                 raise WebhookRefused(f"the webhook's host {host!r} may not be called: {why}")
         return Target(url=url, scheme=scheme, host=host, port=port, addresses=addresses)
+
+    def resolved_first(self, url: str | None) -> WebhookTargets:
+        """These targets with `url`'s host looked up now, so that checking `url` with them
+        (`set_webhook`) looks nothing up: a request resolves the host before it takes the
+        database's write lock. The check's answer is the same either way."""
+        try:
+            _, host, port = _parse((url or "").strip())
+            found: list[str] | OSError = self.resolve(host, port)
+        except WebhookRefused:
+            return self  # refused before any lookup
+        except (OSError, UnicodeError, ValueError) as exc:
+            found = OSError(str(exc))
+
+        def resolve(asked: str, asked_port: int) -> list[str]:
+            if (asked, asked_port) != (host, port):
+                raise OSError(f"{asked} was not looked up first")
+            if isinstance(found, OSError):
+                raise found
+            return found
+
+        return replace(self, resolve=resolve)
+
+
+def _parse(url: str) -> tuple[str, str, int]:
+    """The scheme, host and port of a webhook URL; `WebhookRefused` naming what is wrong."""
+    if len(url) > MAX_URL_LENGTH:
+        raise WebhookRefused(f"the webhook URL is longer than {MAX_URL_LENGTH} characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise WebhookRefused(f"the webhook URL is not a valid URL: {exc}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise WebhookRefused("the webhook URL must start with http:// or https://")
+    if parts.username is not None or parts.password is not None:
+        raise WebhookRefused("the webhook URL may not carry a user name or password")
+    host = parts.hostname
+    if not host:
+        raise WebhookRefused("the webhook URL has no host")
+    return scheme, host, port or (443 if scheme == "https" else 80)
 
 
 def check_webhook_allowed(session: Session, model: Model) -> None:

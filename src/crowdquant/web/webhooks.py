@@ -2,7 +2,8 @@
 
 `GET /models/{id}/webhook` shows the URL, the secret its deliveries are signed with and the
 last deliveries; `POST /models/{id}/webhook` sets the URL (checked as
-`tournament.webhooks` says: a refused one changes nothing and shows why next to the field),
+`tournament.webhooks` says, its host looked up before the request begins writing: a refused
+one changes nothing and shows why next to the field),
 `POST /models/{id}/webhook/clear` removes it, `POST /models/{id}/webhook/secret` makes a new
 secret and `POST /models/{id}/webhook/trigger` sends a delivery now. Someone else's model is
 the 404 page.
@@ -17,6 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from crowdquant.db.models import Account, Model
+from crowdquant.http.transaction_route import begin_writing, validates_first
 from crowdquant.tournament.webhooks import (
     MAX_URL_LENGTH,
     WebhookRefused,
@@ -85,6 +87,7 @@ def _refused(
 
 
 @router.post("/models/{model_id}/webhook", dependencies=[Depends(checked_form)])
+@validates_first
 def set_url(
     request: Request,
     model_id: str,
@@ -96,8 +99,10 @@ def set_url(
     model = own_model(session, account, model_id)
     if not url.strip():
         return _refused(request, session, account, model_id, url, "enter the webhook's URL")
+    targets = services.webhook_targets.resolved_first(url)  # no lock held while it looks up
+    begin_writing(session)
     try:
-        set_webhook(session, services.clock, services.webhook_targets, account, model.id, url)
+        set_webhook(session, services.clock, targets, account, model.id, url)
     except WebhookRefused as error:
         return _refused(request, session, account, model_id, url, error.message)
     return _done(model, "set")

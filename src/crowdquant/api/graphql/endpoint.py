@@ -51,9 +51,10 @@ def _limits(services: Services) -> GraphQLLimits:
     )
 
 
-VALIDATES_FIRST: Final = frozenset({"create_submission"})
-"""Mutations that validate an upload before they write: they begin writing themselves
-(`RequestContext.begin_writing`), so a request of these alone starts as a reader."""
+VALIDATES_FIRST: Final = frozenset({"create_submission", "setSubmissionWebhook"})
+"""Mutations that validate an upload (or look a webhook's host up) before they write: they
+begin writing themselves (`RequestContext.begin_writing`), so a request of these alone
+starts as a reader."""
 
 
 def _mutates(data: dict[str, Any], max_tokens: int) -> bool:

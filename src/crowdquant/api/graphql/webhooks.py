@@ -2,8 +2,9 @@
 
 `setSubmissionWebhook(modelId, newSubmissionWebhook)` registers the URL (null or empty
 removes it) and answers the string ``"true"``, which numerapi compares with; the URL is
-checked as `tournament.webhooks` says. `triggerModelWebhook(modelId)` queues a delivery at
-once and answers its trigger id; the webhook worker sends it.
+checked as `tournament.webhooks` says, its host looked up before the request begins writing
+(it is one of the endpoint's `VALIDATES_FIRST` mutations). `triggerModelWebhook(modelId)`
+queues a delivery at once and answers its trigger id; the webhook worker sends it.
 """
 
 from __future__ import annotations
@@ -29,10 +30,12 @@ def resolve_set_webhook(
 ) -> str:
     context = context_of(info)
     account = context.account(ApiScope.UPLOAD)
+    targets = context.webhook_targets.resolved_first(newSubmissionWebhook)
+    context.begin_writing()
     set_webhook(
         context.session,
         context.clock,
-        context.webhook_targets,
+        targets,
         account,
         str(required(modelId, "modelId")),
         newSubmissionWebhook,
