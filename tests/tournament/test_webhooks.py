@@ -20,6 +20,7 @@ from crowdquant.clock import ManualClock
 from crowdquant.db.models import (
     Cadence,
     Model,
+    ModelUpload,
     ModelWebhook,
     Round,
     RoundStatus,
@@ -352,3 +353,26 @@ def test_a_host_looked_up_first_is_checked_later_with_no_second_lookup() -> None
                 first.check(url)
         assert len(asked) == looked_up  # nothing looked up again
     assert asked == ["hooks.example", "inside.example", "gone.example"]
+
+
+def test_a_model_that_runs_an_upload_takes_no_webhook(sessions: sessionmaker[Session]) -> None:
+    clock = ManualClock(START)
+    model_id = _model(sessions, clock)
+    _register(sessions, clock, model_id, "http://127.0.0.1:9/hook")
+    with transaction(sessions) as session:
+        session.add(
+            ModelUpload(
+                model_id=model_id,
+                filename="model.pkl",
+                file_key="compute/model.pkl",
+                size=1,
+                sha256="0" * 64,
+                runtime="default",
+                enabled=True,
+                created_at=START,
+            )
+        )
+    with pytest.raises(WebhookRefused, match="runs an uploaded model: disable its upload"):
+        _register(sessions, clock, model_id, "http://127.0.0.1:9/other")
+    with pytest.raises(WebhookRefused, match="runs an uploaded model"):
+        _trigger(sessions, clock, model_id)
