@@ -50,7 +50,7 @@ from crowdquant.tournament.submissions import (
 )
 from crowdquant.tournament.tournaments import get_tournament
 from crowdquant.tournament.uploads import own_upload, read_upload
-from crowdquant.tournament.webhooks import delivery_for_trigger, link_trigger
+from crowdquant.tournament.webhooks import delivery_for_trigger, link_trigger, trigger_ids
 
 query = QueryType()
 mutation = MutationType()
@@ -113,7 +113,8 @@ def resolve_submissions(
     context = context_of(info)
     account = context.account(ApiScope.READ)
     found = list_submissions(context.session, account, modelId)
-    return [render_submission(context.session, submission) for submission in found]
+    triggers = trigger_ids(context.session, found)
+    return [render_submission(context.session, submission, triggers) for submission in found]
 
 
 @query.field("submissionDownloadAuth")
