@@ -9,14 +9,7 @@ from ipaddress import ip_network
 from pathlib import Path
 from typing import Literal
 
-from pydantic import (
-    Field,
-    HttpUrl,
-    IPvAnyNetwork,
-    SecretStr,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, HttpUrl, IPvAnyNetwork, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRET = "change-me"
