@@ -376,3 +376,24 @@ def test_a_model_that_runs_an_upload_takes_no_webhook(sessions: sessionmaker[Ses
         _register(sessions, clock, model_id, "http://127.0.0.1:9/other")
     with pytest.raises(WebhookRefused, match="runs an uploaded model"):
         _trigger(sessions, clock, model_id)
+
+
+def test_a_receiver_that_does_not_answer_in_time_is_tried_again(
+    sessions: sessionmaker[Session],
+) -> None:
+    clock = ManualClock(START)
+    model_id = _model(sessions, clock)
+    with webhook_receiver() as receiver:
+        _register(sessions, clock, model_id, receiver.url)
+        trigger_id = _trigger(sessions, clock, model_id)
+        receiver.answering.clear()
+        impatient = replace(QUICK, timeout_seconds=0.2)
+        WebhookWorker(sessions, clock, LOOPBACK, policy=impatient).run_until_idle()
+        receiver.answering.set()
+    waited = _delivery(sessions, trigger_id)
+    assert (waited.status, waited.attempts, waited.response_code) == (
+        WebhookDeliveryStatus.PENDING,
+        1,
+        None,
+    )
+    assert waited.error is not None and waited.error.startswith("ReadTimeout")

@@ -22,12 +22,15 @@ class Receiver:
     url: str
     answers: list[int] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
+    answering: threading.Event = field(default_factory=threading.Event)
+    """Cleared: requests wait for it before they are answered."""
 
 
 @contextmanager
 def webhook_receiver(answers: list[int] | None = None) -> Iterator[Receiver]:
     """A receiver on 127.0.0.1 answering `answers` in turn, then 200; yields it."""
     receiver = Receiver(url="", answers=list(answers or []))
+    receiver.answering.set()
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -35,6 +38,7 @@ def webhook_receiver(answers: list[int] | None = None) -> Iterator[Receiver]:
             receiver.received.append(
                 Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
             )
+            receiver.answering.wait(timeout=30)
             code = receiver.answers.pop(0) if receiver.answers else 200
             self.send_response(code)
             self.send_header("Content-Length", "0")
@@ -50,6 +54,7 @@ def webhook_receiver(answers: list[int] | None = None) -> Iterator[Receiver]:
     try:
         yield receiver
     finally:
+        receiver.answering.set()
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
