@@ -80,3 +80,15 @@ def test_upload_retention_is_read_and_bounded(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("CROWDQUANT_RETENTION_FILES_PER_SWEEP", "0")
     with pytest.raises(ValidationError, match="retention_files_per_sweep"):
         Settings()
+
+
+def test_webhook_networks_are_read_as_networks(monkeypatch: pytest.MonkeyPatch) -> None:
+    denied = {str(network) for network in Settings().webhook_denied_networks}
+    assert {"127.0.0.0/8", "10.0.0.0/8", "169.254.0.0/16", "::1/128", "fe80::/10"} <= denied
+    assert Settings().webhook_allowed_networks == []
+    monkeypatch.setenv("CROWDQUANT_WEBHOOK_ALLOWED_NETWORKS", '["127.0.0.1/32", "fd00::/8"]')
+    allowed = [str(network) for network in Settings().webhook_allowed_networks]
+    assert allowed == ["127.0.0.1/32", "fd00::/8"]
+    monkeypatch.setenv("CROWDQUANT_WEBHOOK_ALLOWED_NETWORKS", '["intranet"]')
+    with pytest.raises(ValidationError, match="webhook_allowed_networks"):
+        Settings()

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import secrets
 from email.utils import parseaddr
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, HttpUrl, SecretStr, field_validator, model_validator
+from pydantic import Field, HttpUrl, IPvAnyNetwork, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRET = "change-me"
@@ -16,6 +17,26 @@ PLACEHOLDER_SECRET = "change-me"
 MIN_SECRET_LENGTH = 32
 """Characters a secret key needs to serve beyond this machine."""
 SECRET_KEY_FILE = "secret_key"
+DENIED_WEBHOOK_NETWORKS = (
+    "0.0.0.0/8",
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.0.0.0/24",
+    "192.168.0.0/16",
+    "198.18.0.0/15",
+    "224.0.0.0/4",
+    "240.0.0.0/4",
+    "::/128",
+    "::1/128",
+    "fc00::/7",
+    "fe80::/10",
+    "ff00::/8",
+)
+"""Networks webhooks may not reach by default: this host, private and shared networks,
+link-local, multicast and reserved addresses."""
 
 
 class Settings(BaseSettings):
@@ -109,6 +130,24 @@ class Settings(BaseSettings):
     """A Dask scheduler's address (``tcp://host:8786``): workers run jobs on its cluster."""
     compute_runtimes_root: Path | None = None
     """Where named runtimes are built (compute/runtime.py); ``home / "runtimes"`` when unset."""
+
+    # Submission webhooks (tournament/webhooks.py): where the server may POST, and how hard
+    # it tries.
+    webhook_denied_networks: list[IPvAnyNetwork] = Field(
+        default_factory=lambda: [ip_network(net) for net in DENIED_WEBHOOK_NETWORKS]
+    )
+    """Addresses a webhook may not reach (besides the server's own): by default loopback,
+    private, shared, link-local, multicast and reserved networks."""
+    webhook_allowed_networks: list[IPvAnyNetwork] = Field(default_factory=list)
+    """Addresses a webhook may reach even inside a denied network (or the server's own)."""
+    webhook_local_worker: bool = True
+    """`serve` sends webhook deliveries itself; off when `crowdquant webhooks worker`
+    processes elsewhere send them."""
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    """How long one delivery attempt may take (connecting, sending and the answer)."""
+    webhook_max_attempts: int = Field(default=5, ge=1)
+    webhook_backoff_seconds: float = Field(default=30.0, gt=0)
+    """The wait after a failed first attempt, doubled after each next one."""
 
     # Upload retention (tournament/retention.py): files a round needs stay, and these.
     keep_uploads_per_model: int = Field(default=5, ge=0)

@@ -57,7 +57,7 @@ COVERAGE = {
     "set_bio": HERE,
     "set_global_data_dir": HERE,
     "set_link": HERE,
-    "set_submission_webhook": HERE,
+    "set_submission_webhook": "test_numerapi_webhooks",
     "stake_change": "test_numerapi_stakes",
     "stake_decrease": "test_numerapi_stakes",
     "stake_drain": "test_numerapi_stakes",
@@ -195,9 +195,6 @@ def test_what_a_crowdquant_server_refuses_is_named(world: World) -> None:
         napi.v3_stake_round(1)
     with pytest.raises(ValueError, match=on_chain):
         napi.v3_stake_claim(1, world.model_id, "0x" + "1" * 40)
-
-    with pytest.raises(ValueError, match="does not call submission webhooks"):
-        napi.set_submission_webhook(world.model_id, "https://example.org/hook")
 
 
 def _publish(world: World, filename: str, content: bytes) -> None:

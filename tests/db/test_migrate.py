@@ -42,6 +42,8 @@ TABLES = SERVER_TABLES | {
     "diagnostics",
     "model_uploads",
     "compute_jobs",
+    "model_webhooks",
+    "webhook_deliveries",
     "fund_books",
     "fund_returns",
     "ledger_transactions",
@@ -175,7 +177,7 @@ def test_downgrade_to_base_drops_everything_and_upgrade_rebuilds(database_url: s
 def test_upgrade_is_idempotent(database_url: str) -> None:
     migrate.upgrade(database_url)
     migrate.upgrade(database_url)
-    assert migrate.current(database_url) == migrate.head() == "0014"
+    assert migrate.current(database_url) == migrate.head() == "0015"
 
 
 def test_downgrade_to_0001_keeps_the_server_schema(database_url: str) -> None:

@@ -67,12 +67,13 @@ def test_the_access_log_never_shows_a_signature(
 
 
 @pytest.mark.usefixtures("home")
-def test_serve_runs_uploaded_models_itself_by_default() -> None:
-    server = build_server(Settings(), host="127.0.0.1", port=0, warn=print)
+def test_serve_runs_uploaded_models_and_sends_webhooks_itself_by_default() -> None:
+    server = build_server(Settings(webhook_max_attempts=7), host="127.0.0.1", port=0, warn=print)
     with server.serving():
         running = {thread.name for thread in threading.enumerate()}
-    assert "crowdquant-compute" in running
+    assert {"crowdquant-compute", "crowdquant-webhooks"} <= running
     assert server.compute is not None and server.compute.limits.wall_seconds == 600
+    assert server.webhooks is not None and server.webhooks.policy.max_attempts == 7
 
 
 def test_the_filter_hides_every_signature_and_nothing_else() -> None:

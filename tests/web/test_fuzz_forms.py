@@ -32,6 +32,7 @@ from crowdquant.web import (
     rounds,
     settings,
     wallet,
+    webhooks,
 )
 from crowdquant.web.templating import CSRF_COOKIE
 
@@ -51,6 +52,7 @@ PAGES = (
     rounds,
     operator,
     fund,
+    webhooks,
 )
 EXAMPLES_PER_ROUTE = 10
 SKIPPED = {"/logout"}

@@ -23,6 +23,7 @@ from crowdquant.cli.operator import (
     tournament_app,
 )
 from crowdquant.cli.simulate import simulate
+from crowdquant.cli.webhooks import webhooks_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.add_typer(data_app, name="data")
@@ -35,6 +36,7 @@ app.add_typer(round_app, name="round")
 app.add_typer(fund_app, name="fund")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(compute_app, name="compute")
+app.add_typer(webhooks_app, name="webhooks")
 app.command()(serve)
 app.command()(demo)
 app.command()(simulate)

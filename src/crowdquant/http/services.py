@@ -24,6 +24,7 @@ from crowdquant.storage import FileStorage
 from crowdquant.tournament.runtime import NO_RUNTIME, TournamentRuntime
 from crowdquant.tournament.submissions import LiveIdsCache
 from crowdquant.tournament.validator import IN_PROCESS, Validator
+from crowdquant.tournament.webhooks import WebhookTargets
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class Services:
     """Per tournament number, what it runs on (for opening and scoring rounds by hand)."""
     validator: Validator = IN_PROCESS
     """Where uploads are decoded and validated: the server's `ValidationPool`."""
+    webhook_targets: WebhookTargets = field(default_factory=WebhookTargets.default)
+    """Where webhooks may be sent (`Settings.webhook_*_networks`)."""
     live_ids: LiveIdsCache = field(default_factory=LiveIdsCache, compare=False)
     """The indexed live ids of the rounds uploaded to lately."""
     writers: asyncio.Lock = field(default_factory=asyncio.Lock, compare=False)

@@ -41,6 +41,7 @@ from crowdquant.settings import Settings
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.runtime import TournamentRuntime
 from crowdquant.tournament.validator import IN_PROCESS, Validator
+from crowdquant.tournament.webhooks import WebhookTargets
 
 GRAPHQL_PATH = "/"
 UPLOAD_PATHS = re.compile(
@@ -87,6 +88,7 @@ def create_app(
         hasher=hasher,
         runtimes=dict(runtimes or {}),
         validator=validator,
+        webhook_targets=WebhookTargets.from_settings(settings),
     )
     app.include_router(files.router)
     app.include_router(web.router)

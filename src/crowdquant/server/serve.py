@@ -55,6 +55,8 @@ from crowdquant.tournament.runtime import TournamentRuntime, tournament_runtime
 from crowdquant.tournament.scheduler import Scheduler
 from crowdquant.tournament.tournaments import list_tournaments
 from crowdquant.tournament.validator import Validator
+from crowdquant.tournament.webhook_worker import WebhookPolicy, WebhookWorker
+from crowdquant.tournament.webhooks import WebhookTargets
 
 MARKET_LAG = timedelta(days=7)
 """How far behind today a recorded market may end and still score rounds as it grows."""
@@ -136,6 +138,8 @@ class Server:
     """Shared by several processes: the scheduler ticks only while this process holds it."""
     compute: ComputeWorker | None = None
     """Runs uploaded models' jobs in a thread beside the scheduler (`compute_jobs`)."""
+    webhooks: WebhookWorker | None = None
+    """Sends webhook deliveries in a thread beside the scheduler (`webhook_worker`)."""
 
     @property
     def url(self) -> str:
@@ -199,13 +203,21 @@ class Server:
             self._stop(None)
 
     def _start_compute(self) -> None:
-        """The compute worker's thread: a daemon, as a job may run for minutes (its sandbox
-        dies with this process)."""
+        """The compute worker's and the webhook worker's threads: daemons, as a job may run
+        for minutes (its sandbox dies with this process) and a delivery waits on the network
+        (a claimed attempt is sent again once its lease runs out)."""
         if self.compute is not None:
             threading.Thread(
                 target=self.compute.run_forever,
                 args=(self.stop,),
                 name="crowdquant-compute",
+                daemon=True,
+            ).start()
+        if self.webhooks is not None:
+            threading.Thread(
+                target=self.webhooks.run_forever,
+                args=(self.stop,),
+                name="crowdquant-webhooks",
                 daemon=True,
             ).start()
 
@@ -310,6 +322,7 @@ def build_server(
         stop=stop,
         lease=lease,
         compute=_compute_worker(settings, infra) if settings.compute_local_worker else None,
+        webhooks=webhook_worker(settings, infra) if settings.webhook_local_worker else None,
     )
 
 
@@ -322,6 +335,16 @@ def _compute_worker(settings: Settings, infra: Infrastructure) -> ComputeWorker:
         runtimes=runtimes_from_settings(settings),
         validator=infra.validator,
         cluster=connect(address) if (address := settings.compute_dask_scheduler) else None,
+    )
+
+
+def webhook_worker(settings: Settings, infra: Infrastructure) -> WebhookWorker:
+    """The webhook worker of `settings`, on `infra`'s database and clock."""
+    return WebhookWorker(
+        infra.sessions,
+        infra.clock,
+        WebhookTargets.from_settings(settings),
+        policy=WebhookPolicy.from_settings(settings),
     )
 
 

@@ -71,6 +71,7 @@ from crowdquant.tournament.scoring import (
 )
 from crowdquant.tournament.tournaments import get_tournament
 from crowdquant.tournament.uploads import sweep_abandoned_uploads
+from crowdquant.tournament.webhooks import queue_deliveries
 
 logger = logging.getLogger(__name__)
 SWEEP_EVERY = timedelta(hours=1)
@@ -451,6 +452,7 @@ class Scheduler:
                     return []
                 opened = open_round(session, self.clock, tournament, publisher, times=times)
                 queue_jobs(session, opened, now)  # the uploaded models' runs
+                queue_deliveries(session, opened, now)  # the webhooks' triggers
                 event = RoundOpened(
                     tournament=number, at=now, round=opened.number, live_era=opened.live_era
                 )

@@ -5,9 +5,10 @@ One module per domain, each with its router and its templates folder:
 - `home`: the front page, a tournament at a glance (the open round and its countdown, the
   last results, the leaderboard's top, the meta model's CORR by round);
 - `account`: sign up, log in, log out;
-- `dashboard`, `models`, `model_uploads`, `wallet`, `settings`: a participant's own pages
-  (the round and its countdown, downloads, uploads; models and their stakes; a model's
-  uploaded ``predict`` and its runs; balances and the ledger history; API keys and password);
+- `dashboard`, `models`, `model_uploads`, `webhooks`, `wallet`, `settings`: a participant's
+  own pages (the round and its countdown, downloads, uploads; models and their stakes; a
+  model's uploaded ``predict`` and its runs; a model's webhook and its deliveries; balances
+  and the ledger history; API keys and password);
 - `leaderboard`, `profiles`, `rounds`: public pages (leaderboards, a model's profile with
   its charts, rounds and past tournaments with their results);
 - `operator`, `fund`: the operator's pages (tournaments, rounds, the meta model, the books;
@@ -38,6 +39,7 @@ from crowdquant.web import (
     rounds,
     settings,
     wallet,
+    webhooks,
 )
 from crowdquant.web.guards import visitor
 from crowdquant.web.routing import PageRoute
@@ -61,5 +63,6 @@ for module in (
     rounds,
     operator,
     fund,
+    webhooks,
 ):
     router.include_router(module.router)

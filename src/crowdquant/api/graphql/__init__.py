@@ -28,6 +28,7 @@ from crowdquant.api.graphql import (
     scores,
     stakes,
     submissions,
+    webhooks,
 )
 from crowdquant.api.graphql.context import ApiError, NotSupported, RequestContext
 from crowdquant.api.graphql.limits import GraphQLLimits
@@ -57,17 +58,11 @@ _ON_CHAIN_STAKES = (
     "a crowdquant server has no on-chain (v3) staking: stake with stake_increase,"
     " stake_decrease and stake_drain"
 )
-_WEBHOOKS = (
-    "a crowdquant server does not call submission webhooks: schedule your own runs and"
-    " send predictions with upload_predictions"
-)
 REFUSALS: dict[str, str] = {
     "v3StakeAuth": _ON_CHAIN_STAKES,
     "v3StakeConfig": _ON_CHAIN_STAKES,
     "v3StakeRound": _ON_CHAIN_STAKES,
     "v3StakeClaim": _ON_CHAIN_STAKES,
-    "setSubmissionWebhook": _WEBHOOKS,
-    "triggerModelWebhook": _WEBHOOKS,
 }
 """Root fields a crowdquant server does not serve, with what it does instead."""
 
@@ -101,6 +96,7 @@ def build_schema() -> GraphQLSchema:
         compute.query,
         compute.mutation,
         compute.model_type,
+        webhooks.mutation,
     )
     for name in ("Query", "Mutation"):
         root = schema.type_map[name]

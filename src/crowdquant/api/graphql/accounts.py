@@ -8,6 +8,7 @@ The account's `availableNmr` and `walletTxns` come from the ledger (`stakes.py`)
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from ariadne import MutationType, QueryType
@@ -20,12 +21,19 @@ from crowdquant.db.models import ApiScope, Model, Submission, SubmissionStatus
 from crowdquant.tournament.accounts import get_account, list_api_keys
 from crowdquant.tournament.models import get_own_model, list_models, set_model_bio, set_model_link
 from crowdquant.tournament.submissions import counting_submission
+from crowdquant.tournament.webhooks import trigger_ids
 
 query = QueryType()
 mutation = MutationType()
 
 
-def render_submission(session: Session, submission: Submission) -> dict[str, Any]:
+def render_submission(
+    session: Session, submission: Submission, triggers: dict[uuid.UUID, str] | None = None
+) -> dict[str, Any]:
+    """numerapi's `Submission`; `triggers`: the trigger ids of the submissions being listed
+    (`trigger_ids`), else looked up for this one."""
+    if triggers is None:
+        triggers = trigger_ids(session, [submission])
     counting = (
         submission.status is SubmissionStatus.VALID
         and not submission.late
@@ -37,18 +45,19 @@ def render_submission(session: Session, submission: Submission) -> dict[str, Any
         "insertedAt": iso(submission.created_at),
         "selected": counting,
         "round": render_round(submission.round),
-        "triggerId": None,
+        "triggerId": triggers.get(submission.id),
         "firstEffectiveDate": None,
     }
 
 
 def render_model(session: Session, model: Model) -> dict[str, Any]:
     newest_first = sorted(model.submissions, key=lambda sub: sub.created_at, reverse=True)
+    triggers = trigger_ids(session, newest_first)
     return {
         "id": str(model.id),
         "name": model.name,
         "tournament": model.tournament.number,
-        "submissions": [render_submission(session, sub) for sub in newest_first],
+        "submissions": [render_submission(session, sub, triggers) for sub in newest_first],
         "v2Stake": None,
     }
 

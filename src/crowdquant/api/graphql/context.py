@@ -29,6 +29,7 @@ from crowdquant.tournament.accounts import (
 )
 from crowdquant.tournament.submissions import LiveIdsCache
 from crowdquant.tournament.validator import IN_PROCESS, Validator
+from crowdquant.tournament.webhooks import WebhookTargets
 
 
 class ApiError(ValueError):
@@ -62,6 +63,8 @@ class RequestContext:
     validator: Validator = IN_PROCESS
     """Where uploads are validated (the server's validation pool)."""
     live_ids: LiveIdsCache = field(default_factory=LiveIdsCache)
+    webhook_targets: WebhookTargets = field(default_factory=WebhookTargets.default)
+    """Where webhooks may be sent."""
     writing: bool = True
     """Whether the request's transaction writes (holds the write lock); see `begin_writing`."""
     memo: dict[Any, Any] = field(default_factory=dict)

@@ -51,9 +51,10 @@ def _limits(services: Services) -> GraphQLLimits:
     )
 
 
-VALIDATES_FIRST: Final = frozenset({"create_submission"})
-"""Mutations that validate an upload before they write: they begin writing themselves
-(`RequestContext.begin_writing`), so a request of these alone starts as a reader."""
+VALIDATES_FIRST: Final = frozenset({"create_submission", "setSubmissionWebhook"})
+"""Mutations that validate an upload (or look a webhook's host up) before they write: they
+begin writing themselves (`RequestContext.begin_writing`), so a request of these alone
+starts as a reader."""
 
 
 def _mutates(data: dict[str, Any], max_tokens: int) -> bool:
@@ -109,6 +110,7 @@ def _run(services: Services, data: Any, request: Request, writes: bool) -> dict[
                 address=client_address(request),
                 validator=services.validator,
                 live_ids=services.live_ids,
+                webhook_targets=services.webhook_targets,
                 writing=writes,
             )
             outcome = execute(data, context, _limits(services), last_try=last_try)

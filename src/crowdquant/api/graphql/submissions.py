@@ -50,6 +50,7 @@ from crowdquant.tournament.submissions import (
 )
 from crowdquant.tournament.tournaments import get_tournament
 from crowdquant.tournament.uploads import own_upload, read_upload
+from crowdquant.tournament.webhooks import delivery_for_trigger, link_trigger, trigger_ids
 
 query = QueryType()
 mutation = MutationType()
@@ -69,7 +70,8 @@ def resolve_create_submission(
     filename: str | None = None,
     tournament: int | None = None,
     modelId: str | None = None,
-    **_ignored: Any,  # triggerId, source, dataDatestamp
+    triggerId: str | None = None,
+    **_ignored: Any,  # source, dataDatestamp
 ) -> dict[str, Any]:
     context, account, model = uploader(info, tournament, modelId)
     context.throttle.hit(Action.UPLOAD, context.address, account.id)
@@ -78,6 +80,7 @@ def resolve_create_submission(
     round_ = current_round(session, get_tournament(session, number))
     if round_ is None:
         raise RoundNotOpen(f"tournament {number} has no round yet")
+    trigger = delivery_for_trigger(session, model, round_, triggerId)
     data = read_upload(storage, key, "PUT the file to the URL of submission_upload_auth")
     target = upload_target(session, context.clock, storage, account, model.id, round_)
     live_ids = round_live_ids(storage, round_, context.live_ids)
@@ -93,6 +96,8 @@ def resolve_create_submission(
     )
     context.begin_writing()
     submission = record_upload(session, context.clock, storage, account, checked)
+    if trigger is not None:
+        link_trigger(session, trigger, submission)
     storage.delete(key)
     if submission.status is SubmissionStatus.INVALID:
         raise SubmissionInvalid(f"{submission.error} (recorded as submission {submission.id})")
@@ -108,7 +113,8 @@ def resolve_submissions(
     context = context_of(info)
     account = context.account(ApiScope.READ)
     found = list_submissions(context.session, account, modelId)
-    return [render_submission(context.session, submission) for submission in found]
+    triggers = trigger_ids(context.session, found)
+    return [render_submission(context.session, submission, triggers) for submission in found]
 
 
 @query.field("submissionDownloadAuth")

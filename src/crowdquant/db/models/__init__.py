@@ -20,6 +20,7 @@ from crowdquant.db.models.stakes import (
 from crowdquant.db.models.submissions import Submission, SubmissionCheck, SubmissionStatus
 from crowdquant.db.models.throttle import RateLimitHits, SignInFailures
 from crowdquant.db.models.tournaments import Cadence, Round, RoundStatus, Rules, Tournament
+from crowdquant.db.models.webhooks import ModelWebhook, WebhookDelivery, WebhookDeliveryStatus
 
 __all__ = [
     "Account",
@@ -42,6 +43,7 @@ __all__ = [
     "MetaModel",
     "Model",
     "ModelUpload",
+    "ModelWebhook",
     "PayoutMode",
     "RateLimitHits",
     "Round",
@@ -61,4 +63,6 @@ __all__ = [
     "SubmissionStatus",
     "Tournament",
     "WebSession",
+    "WebhookDelivery",
+    "WebhookDeliveryStatus",
 ]
