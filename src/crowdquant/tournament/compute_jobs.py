@@ -15,10 +15,16 @@ A job ends success (with its submission), failed (the model's fault: the sandbox
 failure, or predictions the submission rules refuse) or error (the platform's: no sandbox,
 an unreadable live file, a worker that died too often). Every status is kept in the job's
 `history`; the end of the run's output is its `log`.
+
+In a closed-live tournament (`live_mode`) nothing the model could write leaves the sandbox
+but its validated predictions: the job keeps no log, and its messages are the kind of
+failure only (`sealed`). The predictions are bounded as any upload's: at most the
+sandbox's file size limit read back, one row per live id, validated before they count.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import tempfile
@@ -55,6 +61,7 @@ from crowdquant.db.models import (
 from crowdquant.db.session import transaction
 from crowdquant.scoring.validation import DEFAULT_MAX_BYTES, LiveIds
 from crowdquant.storage import FileStorage
+from crowdquant.tournament.live_mode import is_closed_live
 from crowdquant.tournament.submissions import (
     SubmissionRejected,
     live_file_key,
@@ -69,6 +76,18 @@ MAX_ATTEMPTS = 3
 LEASE_MARGIN = timedelta(minutes=2)
 """A claim lasts the run's wall-clock limit and this."""
 FINISHED = (ComputeJobStatus.SUCCESS, ComputeJobStatus.FAILED, ComputeJobStatus.ERROR)
+SEALED_LOG = "a closed-live tournament keeps no log of its runs: it could carry live features"
+
+
+def sealed(result: SandboxResult) -> SandboxResult:
+    """What of a run in a closed-live tournament may leave the sandbox: its predictions and
+    the kind of its failure, never its log or a message the model could have written."""
+    message = (
+        "the predictions were written"
+        if result.failure is None
+        else "the details stay in the sandbox in a closed-live tournament"
+    )
+    return dataclasses.replace(result, log=SEALED_LOG, message=message)
 
 
 def _status(job: ComputeJob, status: ComputeJobStatus, description: str, at: datetime) -> None:
@@ -191,6 +210,7 @@ class _Inputs:
     round_id: uuid.UUID
     model_key: str
     live_key: str
+    closed_live: bool
 
 
 class ComputeWorker:
@@ -249,6 +269,8 @@ class ComputeWorker:
         try:
             inputs = self._inputs(job_id)
             result = self._sandbox(inputs)
+            if inputs.closed_live:
+                result = sealed(result)
         except SandboxUnavailable as exc:
             return self._end(job_id, ComputeJobStatus.ERROR, Failure.error.value, str(exc))
         except Exception as exc:
@@ -279,6 +301,7 @@ class ComputeWorker:
                 round_id=job.round_id,
                 model_key=job.upload.file_key,
                 live_key=live_file_key(job.round_),
+                closed_live=is_closed_live(model.tournament),
             )
 
     def _sandbox(self, inputs: _Inputs) -> SandboxResult:
@@ -325,6 +348,7 @@ class ComputeWorker:
                     live_ids=pd.Index(live_ids.astype(str)),
                     validator=self.validator,
                     max_bytes=DEFAULT_MAX_BYTES,
+                    by_participant=False,
                 )
                 now = self.clock.now()
                 self._record_run(job, result)
