@@ -325,7 +325,10 @@ def test_no_route_file_url_or_listing_serves_a_closed_tournaments_live_features(
     with httpx.Client(base_url=world.url) as client:
         old_link = client.get(links["url"])  # signed while the tournament was open
         page = client.get("/rounds/8/1")
+        rest = client.get("/api/v1/tournaments/8/rounds/1/datasets/live.parquet")
     assert old_link.status_code == 403 and "closed-live" in old_link.text
+    assert rest.status_code == 403 and rest.json()["detail"]["code"] == "live_closed"
+    assert REFUSAL in rest.json()["detail"]["message"]
     assert "closed live" in page.text.lower()
 
 

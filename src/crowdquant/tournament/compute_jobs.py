@@ -17,9 +17,12 @@ an unreadable live file, a worker that died too often). Every status is kept in 
 `history`; the end of the run's output is its `log`.
 
 In a closed-live tournament (`live_mode`) nothing the model could write leaves the sandbox
-but its validated predictions: the job keeps no log, and its messages are the kind of
-failure only (`sealed`). The predictions are bounded as any upload's: at most the
-sandbox's file size limit read back, one row per live id, validated before they count.
+but its validated predictions: the job keeps no log, its messages are the kind of failure
+only (`sealed`), and the file recorded as its submission (which its owner may download) is
+written afresh from the validated predictions: one row per live id, columns ``id`` and the
+prediction column, none of the model's metadata or extra rows (`canonical_predictions`).
+The output read back is bounded as any upload's: at most the sandbox's file size limit,
+at most the round's live rows and a margin.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ from crowdquant.db.models import (
     SubmissionStatus,
 )
 from crowdquant.db.session import transaction
-from crowdquant.scoring.validation import DEFAULT_MAX_BYTES, LiveIds
+from crowdquant.scoring.validation import DEFAULT_MAX_BYTES, LiveIds, ValidatedSubmission
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.live_mode import is_closed_live
 from crowdquant.tournament.submissions import (
@@ -77,6 +80,15 @@ LEASE_MARGIN = timedelta(minutes=2)
 """A claim lasts the run's wall-clock limit and this."""
 FINISHED = (ComputeJobStatus.SUCCESS, ComputeJobStatus.FAILED, ComputeJobStatus.ERROR)
 SEALED_LOG = "a closed-live tournament keeps no log of its runs: it could carry live features"
+
+
+def canonical_predictions(validated: ValidatedSubmission) -> bytes:
+    """The validated predictions written afresh: columns ``id`` and the prediction column,
+    the live ids only, no metadata of the model's own."""
+    frame = validated.predictions.rename(validated.prediction_column).reset_index()
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, engine="pyarrow", index=False)
+    return buffer.getvalue()
 
 
 def sealed(result: SandboxResult) -> SandboxResult:
@@ -269,8 +281,6 @@ class ComputeWorker:
         try:
             inputs = self._inputs(job_id)
             result = self._sandbox(inputs)
-            if inputs.closed_live:
-                result = sealed(result)
         except SandboxUnavailable as exc:
             return self._end(job_id, ComputeJobStatus.ERROR, Failure.error.value, str(exc))
         except Exception as exc:
@@ -313,16 +323,28 @@ class ComputeWorker:
                     for chunk in chunks:
                         file.write(chunk)
             live_ids = LiveIds(pd.read_parquet(live, columns=[]).index.astype(str))
-            return run_model(
+            validated: list[ValidatedSubmission] = []
+
+            def validate(data: bytes) -> None:
+                validated.append(
+                    self.validator.validate(
+                        data, live_ids, filename="predictions.parquet", max_bytes=DEFAULT_MAX_BYTES
+                    )
+                )
+
+            result = run_model(
                 model,
                 live,
                 limits=self.limits,
                 runtime=self.runtime,
-                validate_output=lambda data: self.validator.validate(
-                    data, live_ids, filename="predictions.parquet", max_bytes=DEFAULT_MAX_BYTES
-                ),
+                validate_output=validate,
                 work_dir=self.work_dir,
             )
+        if not inputs.closed_live:
+            return result
+        if result.ok:
+            result = dataclasses.replace(result, predictions=canonical_predictions(validated[-1]))
+        return sealed(result)
 
     def _submit(
         self, job_id: uuid.UUID, inputs: _Inputs, result: SandboxResult
