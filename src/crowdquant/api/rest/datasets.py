@@ -118,7 +118,7 @@ def get_tournament_datasets(
     return _listing(session, services.storage, version, list_dataset_files(session, version))
 
 
-@router.get("/tournaments/{number}/datasets/{filename}", responses=responses(404))
+@router.get("/tournaments/{number}/datasets/{filename}", responses=responses(403, 404))
 def get_tournament_dataset_file(
     number: TournamentNumber,
     filename: Filename,
@@ -144,7 +144,9 @@ def get_round_datasets(
     return _listing(session, services.storage, found.dataset_version, rows)
 
 
-@router.get("/tournaments/{number}/rounds/{round}/datasets/{filename}", responses=responses(404))
+@router.get(
+    "/tournaments/{number}/rounds/{round}/datasets/{filename}", responses=responses(403, 404)
+)
 def get_round_dataset_file(
     number: TournamentNumber,
     round: RoundRef,
