@@ -113,7 +113,7 @@ def test_tournament_rounds_and_server(home: Path) -> None:
     assert "meta_model.parquet" in output
     assert (home / "files" / "v1" / "train.parquet").is_file()
     output = _ok("tournament", "list")
-    assert "classic" in output and "daily" in output and "v1" in output
+    assert "classic" in output and "daily" in output and "v1" in output and "open" in output
 
     result = runner.invoke(app, ["tournament", "create", "--number", "8", "--name", "other",
                                  "--dataset", "v1"])  # fmt: skip

@@ -182,6 +182,7 @@ def tournament_list() -> None:
     """Every tournament with its newest round."""
     from rich.table import Table
 
+    from crowdquant.tournament.live_mode import live_mode
     from crowdquant.tournament.rounds import current_round
     from crowdquant.tournament.tournaments import list_tournaments
 
@@ -199,6 +200,7 @@ def tournament_list() -> None:
                         str(tournament.cadence),
                         str(tournament.rules),
                         tournament.dataset_version,
+                        live_mode(tournament),
                         newest,
                     )
                 )
@@ -209,7 +211,7 @@ def tournament_list() -> None:
         console.print("no tournaments yet: create one with `crowdquant tournament create`")
         return
     table = Table(title="tournaments")
-    for column in ("number", "name", "cadence", "rules", "dataset", "newest round"):
+    for column in ("number", "name", "cadence", "rules", "dataset", "live", "newest round"):
         table.add_column(column)
     for row in listed:
         table.add_row(*row)

@@ -32,9 +32,7 @@ from crowdquant.tournament.errors import ServiceError
 from crowdquant.tournament.settings_model import settings_of
 from crowdquant.tournament.visibility import is_live_file
 
-LIVE_OPEN = "open"
 LIVE_CLOSED = "closed"
-LIVE_MODES = (LIVE_OPEN, LIVE_CLOSED)
 FEATURES_FILE = "features.json"
 
 

@@ -35,7 +35,7 @@ from crowdquant.api.graphql.context import (
     context_of,
     required,
 )
-from crowdquant.api.graphql.uploads import resolve_upload_auth, uploader
+from crowdquant.api.graphql.uploads import upload_auth, uploader
 from crowdquant.db.models import ApiScope, SubmissionStatus
 from crowdquant.http.signing import DOWNLOAD_TTL
 from crowdquant.http.throttle import Action
@@ -72,7 +72,7 @@ def resolve_submission_upload_auth(
     """Step 1, refused at once for a model whose predictions only its runs send."""
     context, _, model = uploader(info, tournament, modelId)
     check_own_submission(context.session, model)
-    return resolve_upload_auth(_obj, info, filename, tournament, modelId)
+    return upload_auth(context, model, filename)
 
 
 @mutation.field("create_submission")
