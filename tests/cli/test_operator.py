@@ -113,11 +113,14 @@ def test_tournament_rounds_and_server(home: Path) -> None:
     assert "meta_model.parquet" in output
     assert (home / "files" / "v1" / "train.parquet").is_file()
     output = _ok("tournament", "list")
-    assert "classic" in output and "daily" in output and "v1" in output
+    assert "classic" in output and "daily" in output and "v1" in output and "open" in output
 
     result = runner.invoke(app, ["tournament", "create", "--number", "8", "--name", "other",
                                  "--dataset", "v1"])  # fmt: skip
     assert result.exit_code == 1 and "number 8 is taken" in result.output
+    result = runner.invoke(app, ["tournament", "create", "--number", "9", "--name", "other",
+                                 "--dataset", "v1", "--live", "shut"])  # fmt: skip
+    assert result.exit_code == 1 and "live" in result.output and "'closed'" in result.output
 
     output = _ok("round", "open", "--tournament", "8", "--now")
     assert "round 1 of tournament 8 is open" in output

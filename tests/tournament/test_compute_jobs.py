@@ -3,6 +3,7 @@ the sandbox, its predictions the model's submission; on both backends."""
 
 from __future__ import annotations
 
+import io
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -30,7 +31,7 @@ from crowdquant.db.models import (
 from crowdquant.db.session import transaction
 from crowdquant.storage import LocalStorage
 from crowdquant.tournament.accounts import sign_up
-from crowdquant.tournament.compute_jobs import ComputeWorker, claim_job
+from crowdquant.tournament.compute_jobs import SEALED_LOG, ComputeWorker, claim_job
 from crowdquant.tournament.model_uploads import (
     ModelUploadRejected,
     model_upload_of,
@@ -40,6 +41,7 @@ from crowdquant.tournament.model_uploads import (
 from crowdquant.tournament.models import create_model
 from crowdquant.tournament.runtime import TournamentRuntime
 from crowdquant.tournament.scheduler import RoundOpened, Scheduler
+from crowdquant.tournament.submissions import live_ids_of_round
 from crowdquant.tournament.tournaments import create_tournament
 
 from .live_market import MONDAY, feed_publisher, local_storage
@@ -321,3 +323,46 @@ def test_a_dask_cluster_runs_a_rounds_jobs_at_once_under_the_workers_leases(
         assert job.attempts == 1 and job.lease_holder is None and job.submission_id
         assert f"claimed by {worker.name}" in job.history[1]["description"]
         assert job.runtime == "default" and job.runtime_lock_hash == default_runtime().lock_hash
+def leaks_through_its_output(live: pd.DataFrame) -> pd.DataFrame:
+    """Prints the live features and adds rows whose ids carry them."""
+    print(live.to_csv())
+    ranked = ranks_features(live)
+    extra = pd.DataFrame(
+        {"prediction": 0.5}, index=[f"leak-{value}" for value in live.iloc[0, :5].tolist()]
+    )
+    return pd.concat([ranked, extra])
+
+
+def raises_with_the_features(live: pd.DataFrame) -> pd.DataFrame:
+    raise ValueError(f"LEAK {live.iloc[0].tolist()}")
+
+
+def test_a_closed_live_run_lets_out_only_its_validated_predictions(
+    sessions: sessionmaker[Session], clock: ManualClock, storage: LocalStorage, tmp_path: Path
+) -> None:
+    with transaction(sessions) as session:
+        create_tournament(
+            session, clock, 8, "classic", Rules.CLASSIC, Cadence.DAILY, "v1", {"live": "closed"}
+        )
+    leaky, failing = _model(sessions, clock, "alice"), _model(sessions, clock, "bob")
+    _upload(sessions, clock, storage, leaky, _pickled(leaks_through_its_output))
+    _upload(sessions, clock, storage, failing, _pickled(raises_with_the_features))
+    _open_round(sessions, clock, storage, tmp_path)
+    worker = ComputeWorker(sessions, clock, storage, limits=QUICK, work_dir=tmp_path)
+    assert len(worker.run_until_idle()) == 2
+
+    with sessions() as session:
+        jobs = {job.upload.model_id: job for job in session.scalars(select(ComputeJob))}
+        done, failed = jobs[leaky.id], jobs[failing.id]
+        assert done.status is ComputeJobStatus.SUCCESS, done.message
+        assert failed.status is ComputeJobStatus.FAILED
+        for job in (done, failed):
+            assert job.log == SEALED_LOG
+            assert "LEAK" not in (job.message or "") and "feature" not in (job.message or "")
+            assert all("LEAK" not in entry["description"] for entry in job.history)
+        submission = session.get_one(Submission, done.submission_id)
+        with storage.read(submission.file_key) as chunks:
+            stored = pd.read_parquet(io.BytesIO(b"".join(chunks)))
+        live = live_ids_of_round(storage, submission.round)
+    assert list(stored.columns) == ["id", "prediction"]
+    assert sorted(stored["id"]) == sorted(live.astype(str))  # no extra rows

@@ -33,6 +33,7 @@ def test_absent_and_null_keys_take_the_defaults() -> None:
         assert settings.duplicate_threshold == 0.95
         assert settings.fund.limits == PortfolioLimits()
         assert settings.fund.costs == CostModel()
+        assert settings.live == "open"
 
 
 def test_every_key_is_read_typed() -> None:
@@ -44,8 +45,10 @@ def test_every_key_is_read_typed() -> None:
             "benchmark_models": ["bench"],
             "reputation_days": 30,
             "fund": {"limits": {"max_position": 0.05}, "costs": {"half_spread_bps": 2}},
+            "live": "closed",
         }
     )
+    assert settings.live == "closed"
     assert settings.calendar == {"window_minutes": 90}
     assert settings.payout_rule == {"clip": "0.1"}
     assert settings.meta_model.weights == "stake_x_test"
@@ -66,6 +69,7 @@ REFUSED: list[tuple[dict[str, Any], str]] = [
     ({"benchmark_models": "bench"}, "benchmark_models: "),
     ({"calendar": "daily"}, "calendar: .*dictionary"),
     ({"meta_model": {"weights": "equal"}}, "meta_model: weights is one of 'stake'"),
+    ({"live": "sealed"}, "live: Input should be 'open' or 'closed'"),
 ]
 
 

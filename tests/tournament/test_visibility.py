@@ -19,6 +19,7 @@ from crowdquant.tournament.visibility import (
     Viewer,
     dataset_file_visible,
     diagnostics_visible,
+    live_key_closed,
     owns,
     score_visible,
     scores_visible,
@@ -72,7 +73,36 @@ def test_hidden_dataset_files_are_never_listed_or_signed(
     filename: str, key: str, visible: bool
 ) -> None:
     row = DatasetFile(version="v1", filename=filename, storage_key=key, size=1, sha256="0" * 64)
-    assert dataset_file_visible(row) is visible
+    assert dataset_file_visible(row, frozenset()) is visible
+    assert dataset_file_visible(row, frozenset({"v2"})) is visible  # another version closed
+
+
+@pytest.mark.parametrize(
+    ("filename", "visible"),
+    [
+        ("train.parquet", True),
+        ("validation.parquet", True),
+        ("features.json", True),
+        ("validation_example_preds.parquet", True),
+        ("live.parquet", False),
+        ("live_3.parquet", False),
+        ("live_example_preds.parquet", False),
+        ("live_benchmark_models.parquet", False),
+        ("live_benchmark_models_3.parquet", False),
+        ("numerai_tournament_data.csv", False),  # 2017: its live rows among the others
+        ("numerai_tournament_data_3.csv", False),
+    ],
+)
+def test_a_closed_live_versions_live_files_are_never_listed_or_signed(
+    filename: str, visible: bool
+) -> None:
+    row = DatasetFile(
+        version="v1", filename=filename, storage_key=f"v1/{filename}", size=1, sha256="0" * 64
+    )
+    assert dataset_file_visible(row, frozenset({"v1"})) is visible
+    assert live_key_closed(f"v1/{filename}", frozenset({"v1"})) is not visible
+    assert live_key_closed(f"prefix/v1/{filename}", frozenset({"v1"})) is not visible
+    assert not live_key_closed(f"v2/{filename}", frozenset({"v1"}))
 
 
 def test_an_operator_key_is_never_served() -> None:

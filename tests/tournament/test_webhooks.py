@@ -372,10 +372,24 @@ def test_a_model_that_runs_an_upload_takes_no_webhook(sessions: sessionmaker[Ses
                 created_at=START,
             )
         )
-    with pytest.raises(WebhookRefused, match="runs an uploaded model: disable its upload"):
+    with pytest.raises(WebhookRefused, match="runs its uploaded model 'model.pkl'"):
         _register(sessions, clock, model_id, "http://127.0.0.1:9/other")
-    with pytest.raises(WebhookRefused, match="runs an uploaded model"):
+    with pytest.raises(WebhookRefused, match="disable that upload"):
         _trigger(sessions, clock, model_id)
+
+
+def test_a_closed_live_tournament_takes_no_webhook(sessions: sessionmaker[Session]) -> None:
+    clock = ManualClock(START)
+    model_id = _model(sessions, clock)
+    _register(sessions, clock, model_id, "http://127.0.0.1:9/hook")
+    with transaction(sessions) as session:
+        session.get_one(Model, model_id).tournament.settings = {"live": "closed"}
+    with pytest.raises(WebhookRefused, match="closed-live"):
+        _register(sessions, clock, model_id, "http://127.0.0.1:9/other")
+    with pytest.raises(WebhookRefused, match="closed-live"):
+        _trigger(sessions, clock, model_id)
+    with sessions() as session:
+        assert session.scalars(select(WebhookDelivery)).all() == []
 
 
 def test_a_receiver_that_does_not_answer_in_time_is_tried_again(

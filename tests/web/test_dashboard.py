@@ -25,7 +25,7 @@ from crowdquant.server.app import create_app
 from crowdquant.settings import Settings
 from crowdquant.tournament.rounds import current_round
 from crowdquant.tournament.submissions import live_ids_of_round
-from crowdquant.tournament.tournaments import get_tournament
+from crowdquant.tournament.tournaments import get_tournament, update_settings
 
 from ..api.server import serve
 from ..tournament.live_market import stored_bytes
@@ -227,6 +227,27 @@ def test_refused_uploads_show_the_error_next_to_the_field_and_store_nothing(
     )
     assert resolved.status_code == 409
     assert field_errors(resolved) == ["round 1 is resolved and takes no more submissions"]
+    assert submissions(site) == []
+    assert not any(site.storage.root.joinpath("submissions").rglob("*.*"))
+
+
+def test_the_site_takes_no_uploads_for_a_closed_live_tournament_and_shows_no_live_file(
+    site: Site,
+) -> None:
+    alice = site.signed_up("alice")
+    model = new_model(site, alice, "alice_model")
+    content = predictions_csv(live_ids(site))
+    with transaction(site.sessions) as session:
+        update_settings(session, get_tournament(session, 8), {"live": "closed"})
+
+    page = alice.get("/datasets").text
+    assert "Closed live" in page and "live_1.parquet" not in page and "live.parquet" not in page
+    refused = alice.submit(
+        "/submit", {"model": model}, files={"file": ("p.csv", content, "text/csv")}
+    )
+    assert refused.status_code == 403
+    [error] = field_errors(refused)
+    assert "tournament 8 runs closed-live" in html.unescape(error)
     assert submissions(site) == []
     assert not any(site.storage.root.joinpath("submissions").rglob("*.*"))
 

@@ -8,12 +8,15 @@ whole authorization; numerapi sends no header on it (protocol §2.5).
   resumes downloads this way; fsspec reads Parquet blocks); a range that is malformed, asks
   for several parts, or starts past the end answers 416. HEAD answers GET's headers and is
   authorized by the GET signature.
+* A closed-live version's ``features.json`` is served with ``"live": "closed"`` added
+  (`tournament.live_mode`); every other file as stored.
 * PUT streams the body into a spooled temporary file, refusing it (413) past the signed
   ``max_bytes``, then stores the raw bytes at the signed key. Only keys under ``uploads/``
   take PUTs; `create_submission` later reads them (see `api/graphql/submissions.py`).
 
 Refusals answer JSON ``{"detail": <message>}``: 403 for a forged or expired link or a key
-the visibility policy never serves (the operator's files), 404 for a missing file.
+the visibility policy never serves (the operator's files, the live files of a closed-live
+tournament, even under a link signed before it closed), 404 for a missing file.
 """
 
 from __future__ import annotations
@@ -29,7 +32,12 @@ from starlette.concurrency import run_in_threadpool
 from crowdquant.http.services import ServicesDep
 from crowdquant.http.signing import SignedGrant, SignedUrlError
 from crowdquant.storage import FileStorage, NotFound, StorageError, TooLarge
-from crowdquant.tournament.visibility import servable_key
+from crowdquant.tournament.live_mode import (
+    closed_live_versions,
+    features_key_closed,
+    served_features_json,
+)
+from crowdquant.tournament.visibility import live_key_closed, servable_key
 
 UPLOADS_PREFIX = "uploads/"
 SPOOL_BYTES = 8 * 1024 * 1024
@@ -73,9 +81,20 @@ def download(key: str, request: Request, services: ServicesDep) -> Response:
         return grant
     if not servable_key(key):  # even a valid signature never opens the operator's files
         return _refusal(403, "this file is not served")
+    with services.sessions() as session:
+        closed = closed_live_versions(session)
+    if live_key_closed(key, closed):
+        return _refusal(
+            403, "this live file is not served: its tournament runs closed-live (no download)"
+        )
     storage = services.storage
+    served: bytes | None = None  # a closed-live version's features.json, as served
     try:
-        size = storage.stat(key).size
+        if features_key_closed(key, closed):
+            served = served_features_json(storage, key)
+            size = len(served)
+        else:
+            size = storage.stat(key).size
     except NotFound:
         return _refusal(404, "the file is gone")
     except StorageError as error:
@@ -100,6 +119,8 @@ def download(key: str, request: Request, services: ServicesDep) -> Response:
     headers["Content-Length"] = str(end - start + 1)
     if request.method == "HEAD" or end < start:
         return Response(status_code=status, headers=headers)
+    if served is not None:
+        return Response(served[start : end + 1], status_code=status, headers=headers)
     return StreamingResponse(storage.read(key, start, end + 1), status_code=status, headers=headers)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -117,14 +117,17 @@ def create_published_tournament(
     rules: Rules,
     cadence: Cadence,
     version: DatasetVersion,
+    settings: dict[str, Any] | None = None,
 ) -> tuple[Tournament, list[str]]:
-    """Create a tournament on `version` and publish the version's files, and its validation
-    meta model file (the blend until rounds resolve); their names."""
+    """Create a tournament on `version` (with `settings`) and publish the version's files, and
+    its validation meta model file (the blend until rounds resolve); their names."""
     from crowdquant.tournament.datasets import publish_dataset_version
     from crowdquant.tournament.meta_model_file import META_MODEL_FILE, publish_meta_model
     from crowdquant.tournament.tournaments import create_tournament
 
-    tournament = create_tournament(session, ops.clock, number, name, rules, cadence, version)
+    tournament = create_tournament(
+        session, ops.clock, number, name, rules, cadence, version, settings
+    )
     with console.status(f"publishing dataset version {version.version}"):
         files = publish_dataset_version(session, ops.clock, ops.storage, version)
         publish_meta_model(session, ops.clock, ops.storage, version, tournament, _no_rounds)
@@ -142,6 +145,13 @@ def tournament_create(
     dataset: Annotated[str, typer.Option(help="a built dataset version (crowdquant data build)")],
     cadence: Annotated[Cadence, typer.Option(help="how often rounds open")] = Cadence.WEEKLY,
     rules: Annotated[Rules, typer.Option(help="scoring and payout rules")] = Rules.CLASSIC,
+    live: Annotated[
+        str,
+        typer.Option(
+            help="open: publish each round's live features; closed: never publish them,"
+            " only uploaded models see them, in the sandbox"
+        ),
+    ] = "open",
 ) -> None:
     """Create a tournament and publish its dataset version's files for download."""
     from crowdquant.data.release import DatasetVersion, ReleaseError
@@ -156,13 +166,13 @@ def tournament_create(
         tournament, files = _in_transaction(
             ops,
             lambda session: create_published_tournament(
-                ops, session, number, name, rules, cadence, version
+                ops, session, number, name, rules, cadence, version, {"live": live}
             ),
         )
     console.print(
         f"created tournament [bold]{tournament.number}[/] ({tournament.name}): "
         f"{tournament.cadence} rounds, {tournament.rules} rules,"
-        f" dataset {tournament.dataset_version}"
+        f" dataset {tournament.dataset_version}, {live} live"
     )
     console.print(f"published {len(files)} files: {', '.join(files)}")
 
@@ -172,6 +182,7 @@ def tournament_list() -> None:
     """Every tournament with its newest round."""
     from rich.table import Table
 
+    from crowdquant.tournament.live_mode import live_mode
     from crowdquant.tournament.rounds import current_round
     from crowdquant.tournament.tournaments import list_tournaments
 
@@ -189,6 +200,7 @@ def tournament_list() -> None:
                         str(tournament.cadence),
                         str(tournament.rules),
                         tournament.dataset_version,
+                        live_mode(tournament),
                         newest,
                     )
                 )
@@ -199,7 +211,7 @@ def tournament_list() -> None:
         console.print("no tournaments yet: create one with `crowdquant tournament create`")
         return
     table = Table(title="tournaments")
-    for column in ("number", "name", "cadence", "rules", "dataset", "newest round"):
+    for column in ("number", "name", "cadence", "rules", "dataset", "live", "newest round"):
         table.add_column(column)
     for row in listed:
         table.add_row(*row)

@@ -21,10 +21,19 @@ failure, or predictions the submission rules refuse) or error (the platform's: n
 a runtime not built, an unreadable live file, a worker that died too often). The runtime
 that ran it (its name and lock hash) is kept with the job. Every status is kept in the job's
 `history`; the end of the run's output is its `log`.
+
+In a closed-live tournament (`live_mode`) nothing the model could write leaves the sandbox
+but its validated predictions: the job keeps no log, its messages are the kind of failure
+only (`sealed`), and the file recorded as its submission (which its owner may download) is
+written afresh from the validated predictions: one row per live id, columns ``id`` and the
+prediction column, none of the model's metadata or extra rows (`canonical_predictions`).
+The output read back is bounded as any upload's: at most the sandbox's file size limit,
+at most the round's live rows and a margin.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import tempfile
@@ -66,8 +75,9 @@ from crowdquant.db.models import (
     SubmissionStatus,
 )
 from crowdquant.db.session import transaction
-from crowdquant.scoring.validation import DEFAULT_MAX_BYTES, LiveIds
+from crowdquant.scoring.validation import DEFAULT_MAX_BYTES, LiveIds, ValidatedSubmission
 from crowdquant.storage import FileStorage
+from crowdquant.tournament.live_mode import is_closed_live
 from crowdquant.tournament.submissions import (
     SubmissionRejected,
     live_file_key,
@@ -85,6 +95,27 @@ MAX_ATTEMPTS = 3
 LEASE_MARGIN = timedelta(minutes=2)
 """A claim lasts the run's wall-clock limit and this."""
 FINISHED = (ComputeJobStatus.SUCCESS, ComputeJobStatus.FAILED, ComputeJobStatus.ERROR)
+SEALED_LOG = "a closed-live tournament keeps no log of its runs: it could carry live features"
+
+
+def canonical_predictions(validated: ValidatedSubmission) -> bytes:
+    """The validated predictions written afresh: columns ``id`` and the prediction column,
+    the live ids only, no metadata of the model's own."""
+    frame = validated.predictions.rename(validated.prediction_column).reset_index()
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, engine="pyarrow", index=False)
+    return buffer.getvalue()
+
+
+def sealed(result: SandboxResult) -> SandboxResult:
+    """What of a run in a closed-live tournament may leave the sandbox: its predictions and
+    the kind of its failure, never its log or a message the model could have written."""
+    message = (
+        "the predictions were written"
+        if result.failure is None
+        else "the details stay in the sandbox in a closed-live tournament"
+    )
+    return dataclasses.replace(result, log=SEALED_LOG, message=message)
 
 
 def _status(job: ComputeJob, status: ComputeJobStatus, description: str, at: datetime) -> None:
@@ -208,6 +239,7 @@ class _Inputs:
     model_key: str
     live_key: str
     runtime: str
+    closed_live: bool
 
 
 class ComputeWorker:
@@ -327,7 +359,7 @@ class ComputeWorker:
             job_id, inputs, live = running[future]
             try:
                 result, runtime = future.result()
-                result = self._validated(result, live)
+                result = self._validated(result, live, closed_live=inputs.closed_live)
             except (SandboxUnavailable, RuntimeProblem) as exc:
                 self._end(job_id, ComputeJobStatus.ERROR, Failure.error.value, str(exc))
             except Exception as exc:
@@ -344,23 +376,29 @@ class ComputeWorker:
         with self.storage.read(key) as chunks:
             return b"".join(chunks)
 
-    def _validated(self, result: SandboxResult, live: bytes) -> SandboxResult:
-        """`result` once its predictions pass as a submission, else an invalid output."""
+    def _validated(
+        self, result: SandboxResult, live: bytes, *, closed_live: bool
+    ) -> SandboxResult:
+        """`result` once its predictions pass as a submission, else an invalid output;
+        sealed in a closed-live tournament, as a run here is."""
         if result.predictions is None:
-            return result
+            return sealed(result) if closed_live else result
         live_ids = LiveIds(pd.read_parquet(io.BytesIO(live), columns=[]).index.astype(str))
         try:
-            self.validator.validate(
+            validated = self.validator.validate(
                 result.predictions,
                 live_ids,
                 filename="predictions.parquet",
                 max_bytes=DEFAULT_MAX_BYTES,
             )
         except ValueError as exc:
-            return replace(
+            result = replace(
                 result, failure=Failure.invalid_output, message=str(exc), predictions=None
             )
-        return result
+            return sealed(result) if closed_live else result
+        if not closed_live:
+            return result
+        return sealed(replace(result, predictions=canonical_predictions(validated)))
 
     def _record(
         self, job_id: uuid.UUID, inputs: _Inputs, runtime: Runtime, result: SandboxResult
@@ -394,6 +432,7 @@ class ComputeWorker:
                 model_key=job.upload.file_key,
                 live_key=live_file_key(job.round_),
                 runtime=job.upload.runtime,
+                closed_live=is_closed_live(model.tournament),
             )
 
     def _sandbox(self, inputs: _Inputs, runtime: Runtime) -> SandboxResult:
@@ -405,16 +444,28 @@ class ComputeWorker:
                     for chunk in chunks:
                         file.write(chunk)
             live_ids = LiveIds(pd.read_parquet(live, columns=[]).index.astype(str))
-            return run_model(
+            validated: list[ValidatedSubmission] = []
+
+            def validate(data: bytes) -> None:
+                validated.append(
+                    self.validator.validate(
+                        data, live_ids, filename="predictions.parquet", max_bytes=DEFAULT_MAX_BYTES
+                    )
+                )
+
+            result = run_model(
                 model,
                 live,
                 limits=self.limits,
                 runtime=runtime,
-                validate_output=lambda data: self.validator.validate(
-                    data, live_ids, filename="predictions.parquet", max_bytes=DEFAULT_MAX_BYTES
-                ),
+                validate_output=validate,
                 work_dir=self.work_dir,
             )
+        if not inputs.closed_live:
+            return result
+        if result.ok:
+            result = dataclasses.replace(result, predictions=canonical_predictions(validated[-1]))
+        return sealed(result)
 
     def _submit(
         self, job_id: uuid.UUID, inputs: _Inputs, result: SandboxResult, runtime: Runtime
@@ -440,6 +491,7 @@ class ComputeWorker:
                     live_ids=pd.Index(live_ids.astype(str)),
                     validator=self.validator,
                     max_bytes=DEFAULT_MAX_BYTES,
+                    by_participant=False,
                 )
                 now = self.clock.now()
                 self._record_run(job, result, runtime)

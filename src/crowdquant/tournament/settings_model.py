@@ -9,7 +9,7 @@ the defaults below, and a ``null`` value counts as absent.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
@@ -80,6 +80,11 @@ class TournamentSettings(BaseModel):
         DEFAULT_REPUTATION_DAYS, ge=1, description="days of rounds a model's reputation spans"
     )
     fund: FundRules = FundRules()
+    live: Literal["open", "closed"] = Field(
+        "open",
+        description='"closed": live features are never published; only uploaded models see'
+        " them, in the sandbox (`tournament.live_mode`)",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -29,6 +29,11 @@ reading transaction before `check_upload` and begin the writing one after it: up
 the one exception to one transaction per request. `submit_predictions` runs the three in
 the caller's transaction (the CLI, the web form, tests).
 
+Predictions sent by a participant (the APIs, the site; `by_participant`, the default) are
+refused for a model whose predictions only its runs may send (`own_submission_refusal`:
+a model with an enabled upload, or any model of a closed-live tournament); a compute job's
+run submits with `by_participant=False`.
+
 As elsewhere in `tournament/`, functions work in the caller's transaction: they flush,
 never commit. A refusal (wrong model, round not taking uploads, oversized file) stores no
 file and adds no row; a refusal by `record_upload` deletes the file `check_upload` stored.
@@ -72,6 +77,8 @@ from crowdquant.scoring.validation import (
 )
 from crowdquant.storage import ByteStream, FileStorage, TooLarge
 from crowdquant.tournament.errors import ServiceError
+from crowdquant.tournament.live_mode import closed_live_reason, is_closed_live
+from crowdquant.tournament.model_uploads import model_upload_of
 from crowdquant.tournament.models import NotYourModel, get_own_model
 from crowdquant.tournament.rounds import current_round, is_open
 from crowdquant.tournament.rules2017_checks import check_rows, rules2017_upload_checks
@@ -133,6 +140,36 @@ class NoLiveFile(SubmissionRejected, LookupError):  # noqa: N818
 
     code = "no_live_file"
     default_message = "the round's live file is not published"
+
+
+class SubmittedByRunsOnly(SubmissionRejected):
+    """The model's predictions come from its uploaded model's runs only."""
+
+    code = "submitted_by_runs_only"
+    default_message = "this model's predictions come from its uploaded model's runs only"
+
+
+def own_submission_refusal(session: Session, model: Model) -> str | None:
+    """Why `model`'s owner may not send its live predictions themselves (through the APIs,
+    the site or a webhook), or None if they may: its tournament runs closed-live, or it has
+    an enabled upload, whose runs submit for it."""
+    if is_closed_live(model.tournament):
+        return closed_live_reason(model.tournament)
+    upload = model_upload_of(session, model)
+    if upload is not None:
+        return (
+            f"model {model.name!r} runs its uploaded model {upload.filename!r} (upload"
+            f" {upload.id}) on every round and takes no other submissions: disable that"
+            " upload to submit predictions yourself"
+        )
+    return None
+
+
+def check_own_submission(session: Session, model: Model) -> None:
+    """Raise `SubmittedByRunsOnly` with `own_submission_refusal`'s reason, if there is one."""
+    reason = own_submission_refusal(session, model)
+    if reason is not None:
+        raise SubmittedByRunsOnly(reason)
 
 
 # --- the round's live ids --------------------------------------------------------------------
@@ -223,6 +260,7 @@ class UploadTarget:
     model: Model
     round_: Round
     rows_2017: pd.DataFrame | None
+    by_participant: bool = True
 
 
 @dataclass(frozen=True)
@@ -239,6 +277,7 @@ class CheckedUpload:
     n_rows: int | None
     error: str | None
     has_2017_files: bool
+    by_participant: bool = True
 
 
 def upload_target(
@@ -248,15 +287,21 @@ def upload_target(
     account: Account,
     model_id: uuid.UUID | str,
     round_: Round | int,
+    *,
+    by_participant: bool = True,
 ) -> UploadTarget:
     """The first step of an upload, which only reads: `account`'s model `model_id` and the
     round it uploads to (`round_`, or a tournament number meaning its newest round), which
     must take uploads now. Raises `UnknownModel` / `NotYourModel`, `TournamentNotFound`,
-    `WrongTournament` and `RoundNotOpen`."""
+    `WrongTournament`, `SubmittedByRunsOnly` (predictions `by_participant` for a model
+    whose runs alone submit) and `RoundNotOpen`."""
     model = get_own_model(session, account, model_id)
+    if by_participant:
+        check_own_submission(session, model)
     round_ = _round_for(session, model, round_)
     _check_window(round_, clock.now())
-    return UploadTarget(model, round_, tournament_rows(session, storage, round_))
+    rows_2017 = tournament_rows(session, storage, round_)
+    return UploadTarget(model, round_, rows_2017, by_participant)
 
 
 def check_upload(
@@ -312,6 +357,7 @@ def check_upload(
         n_rows=n_rows,
         error=error,
         has_2017_files=target.rows_2017 is not None,
+        by_participant=target.by_participant,
     )
 
 
@@ -324,6 +370,8 @@ def record_upload(
     failed flush deletes the stored file."""
     try:
         model = get_own_model(session, account, upload.model_id)
+        if upload.by_participant:
+            check_own_submission(session, model)
         round_ = session.get(Round, upload.round_id)
         if round_ is None or round_.tournament_id != model.tournament_id:
             raise RoundNotOpen()
@@ -372,6 +420,7 @@ def submit_predictions(
     live_ids: Iterable[str] | pd.Index | LiveIds,
     validator: Validator = IN_PROCESS,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    by_participant: bool = True,
 ) -> Submission:
     """Record an upload of `account`'s model `model_id` to a round and store its bytes:
     `upload_target`, `check_upload` and `record_upload` in the caller's transaction.
@@ -379,11 +428,14 @@ def submit_predictions(
     `round_` is a `Round`, or a tournament number meaning that tournament's newest round.
     `live_ids` are the round's live ids (`live_ids_of_round`); a round with 2017 files is
     checked against its tournament rows instead. Raises `UnknownModel` /
-    `NotYourModel`, `TournamentNotFound`, `WrongTournament`, `RoundNotOpen` and
-    `UploadTooLarge`, each before anything is stored. Returns the flushed submission:
+    `NotYourModel`, `TournamentNotFound`, `WrongTournament`, `SubmittedByRunsOnly` (unless
+    sent by a model's run: `by_participant=False`), `RoundNotOpen` and `UploadTooLarge`, each
+    before anything is stored. Returns the flushed submission:
     `valid` or `invalid` (never `pending`), `late` if the round is past its window.
     """
-    target = upload_target(session, clock, storage, account, model_id, round_)
+    target = upload_target(
+        session, clock, storage, account, model_id, round_, by_participant=by_participant
+    )
     upload = check_upload(
         storage,
         target,

@@ -4,12 +4,15 @@
   `OPERATOR_PREFIX` (recorded round targets, meta models) or in the operator's own folder
   (holdout, id map), never in a published dataset. No path serves an operator key, even
   with a valid signature.
+- Live features of a closed-live tournament (`tournament.live_mode`) are never served: no
+  listing names its versions' live files (`LIVE_FILE_PREFIXES`) and no link opens them.
 - Scores exist only after a round closes; a metric in `HIDDEN_METRICS` (feedback on a hidden
   holdout, e.g. the 2017 test-set logloss) is shown to the operator only.
 - Another participant's private data (submission files, diagnostics, keys, email, wallet)
   is shown to its owner only; public views of a model are its name, scores and rank.
 
-One function per kind of object: `servable_key` (a stored file), `dataset_file_visible`,
+One function per kind of object: `servable_key` (a stored file), `live_key_closed` (a stored
+live file of a closed-live version), `dataset_file_visible`,
 `scores_visible` (a round's scores), `meta_model_score_visible` (its meta model's),
 `score_visible` (one metric's), `owns` (a model's private data), `submission_visible` and
 `diagnostics_visible`.
@@ -18,7 +21,9 @@ One function per kind of object: `servable_key` (a stored file), `dataset_file_v
 from __future__ import annotations
 
 import enum
+from collections.abc import Collection
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 from crowdquant.db.models import (
     Account,
@@ -38,6 +43,10 @@ HIDDEN_METRICS = frozenset({"test_logloss"})
 
 UNPUBLISHED_FILES = frozenset({"holdout.parquet", "id_map.parquet", "targets.parquet"})
 """Names a published dataset never carries (the operator's half of a build)."""
+
+LIVE_FILE_PREFIXES = ("live", "numerai_tournament_data")
+"""Published files holding live rows: ``live.parquet``, ``live_<round>.parquet``, the live
+example and benchmark predictions, and the 2017 tournament file (validation, test and live)."""
 
 
 class Role(enum.StrEnum):
@@ -73,9 +82,27 @@ def servable_key(key: str) -> bool:
     )
 
 
-def dataset_file_visible(file: DatasetFile) -> bool:
-    """Whether a published dataset file may be listed or signed for participants."""
-    return file.filename not in UNPUBLISHED_FILES and servable_key(file.storage_key)
+def is_live_file(filename: str) -> bool:
+    """Whether a published file's name says it holds live rows."""
+    return filename.startswith(LIVE_FILE_PREFIXES)
+
+
+def live_key_closed(key: str, closed_live: Collection[str]) -> bool:
+    """Whether a stored file (its key, ``[prefix]<version>/<file>``) is a live file of one of
+    the `closed_live` versions (`live_mode.closed_live_versions`)."""
+    path = PurePosixPath(key)
+    return path.parent.name in closed_live and is_live_file(path.name)
+
+
+def dataset_file_visible(file: DatasetFile, closed_live: Collection[str]) -> bool:
+    """Whether a published dataset file may be listed or signed for participants: not the
+    operator's, and not a live file of a closed-live version (`closed_live`)."""
+    return (
+        file.filename not in UNPUBLISHED_FILES
+        and servable_key(file.storage_key)
+        and not (file.version in closed_live and is_live_file(file.filename))
+        and not live_key_closed(file.storage_key, closed_live)
+    )
 
 
 def scores_visible(round_: Round) -> bool:

@@ -42,9 +42,9 @@ from crowdquant.db.models import (
 )
 from crowdquant.settings import DENIED_WEBHOOK_NETWORKS, Settings
 from crowdquant.tournament.errors import ServiceError
-from crowdquant.tournament.model_uploads import model_upload_of
 from crowdquant.tournament.models import get_own_model
 from crowdquant.tournament.rounds import current_round
+from crowdquant.tournament.submissions import own_submission_refusal
 
 MAX_URL_LENGTH = 2048
 ROUND_OPENED = "round opened"
@@ -216,11 +216,11 @@ def _parse(url: str) -> tuple[str, str, int]:
 
 
 def check_webhook_allowed(session: Session, model: Model) -> None:
-    """Whether `model` may use a webhook at all: `WebhookRefused` saying why not."""
-    if model_upload_of(session, model) is not None:
-        raise WebhookRefused(
-            f"model {model.name!r} runs an uploaded model: disable its upload to use a webhook"
-        )
+    """Whether `model` may use a webhook at all: `WebhookRefused` saying why not (the reason
+    its owner may not send predictions: a closed-live tournament, or an uploaded model)."""
+    reason = own_submission_refusal(session, model)
+    if reason is not None:
+        raise WebhookRefused(f"no webhook: {reason}")
 
 
 def webhook_of(session: Session, model: Model) -> ModelWebhook | None:

@@ -28,7 +28,13 @@ from crowdquant.db.models import Account, DatasetFile, Model, Round, Submission,
 from crowdquant.http.links import Links
 from crowdquant.http.services import base_url
 from crowdquant.money import Currency
+from crowdquant.storage import FileStorage
 from crowdquant.tournament.datasets import UnknownDatasetFile, get_dataset_file, list_dataset_files
+from crowdquant.tournament.live_mode import (
+    closed_live_versions,
+    is_closed_live,
+    served_file_facts,
+)
 from crowdquant.tournament.models import NotYourModel, UnknownModel, get_own_model, list_models
 from crowdquant.tournament.rounds import current_round, is_open
 from crowdquant.tournament.rules2017_checks import visible_checks
@@ -37,6 +43,7 @@ from crowdquant.tournament.submissions import (
     NoLiveFile,
     RoundNotOpen,
     SubmissionRejected,
+    SubmittedByRunsOnly,
     UploadTooLarge,
     WrongTournament,
     list_submissions,
@@ -125,6 +132,9 @@ class Download:
     file: DatasetFile
     url: str
     expires_at: datetime
+    size: int
+    sha256: str
+    """The size and sha256 of the file as served (`live_mode.served_file_facts`)."""
 
 
 @dataclass(frozen=True)
@@ -133,11 +143,15 @@ class TournamentFiles:
     files: list[Download]
     round: Round | None
     live: Download | None
+    closed_live: bool = False
 
 
-def _download(links: Links, row: DatasetFile) -> Download:
+def _download(
+    links: Links, storage: FileStorage, row: DatasetFile, closed: frozenset[str]
+) -> Download:
     link = links.download(row.storage_key)
-    return Download(row, link.url, link.expires_at)
+    size, sha256 = served_file_facts(storage, row, closed)
+    return Download(row, link.url, link.expires_at, size, sha256)
 
 
 @router.get("/datasets")
@@ -146,12 +160,14 @@ def datasets(
 ) -> Response:
     links = Links(services.signer, base_url(request))
     shown = []
+    closed = closed_live_versions(session)
     for row in tournament_rounds(session, services.clock.now()):
         version = row.tournament.dataset_version
         files = [
-            _download(links, found)
+            _download(links, services.storage, found, closed)
             for found in list_dataset_files(session, version)
-            if dataset_file_visible(found) and not _ROUND_LIVE_FILE.fullmatch(found.filename)
+            if dataset_file_visible(found, closed)
+            and not _ROUND_LIVE_FILE.fullmatch(found.filename)
         ]
         live = None
         if row.round is not None and row.open:
@@ -161,9 +177,17 @@ def datasets(
                 )
             except UnknownDatasetFile:
                 found = None
-            if found is not None and dataset_file_visible(found):
-                live = _download(links, found)
-        shown.append(TournamentFiles(row.tournament, files, row.round if row.open else None, live))
+            if found is not None and dataset_file_visible(found, closed):
+                live = _download(links, services.storage, found, closed)
+        shown.append(
+            TournamentFiles(
+                row.tournament,
+                files,
+                row.round if row.open else None,
+                live,
+                is_closed_live(row.tournament),
+            )
+        )
     return render(request, "participant/datasets.html", {"tournaments": shown})
 
 
@@ -207,6 +231,8 @@ def _refusal(error: SubmissionRejected) -> tuple[str, int]:
         return "file", 413
     if isinstance(error, RoundNotOpen | WrongTournament):
         return "model", 409
+    if isinstance(error, SubmittedByRunsOnly):
+        return "model", 403
     if isinstance(error, NoLiveFile):
         return "form", 409
     return "form", 422

@@ -29,6 +29,7 @@ from crowdquant.tournament.leaderboard import (
     rank_metric,
     round_table,
 )
+from crowdquant.tournament.live_mode import is_closed_live
 from crowdquant.tournament.resolution import round_payouts, round_result
 from crowdquant.tournament.rounds import get_round, is_open, list_rounds, round_score_configs
 from crowdquant.tournament.rules import ruleset_of
@@ -84,6 +85,7 @@ def rounds_page(
     now = services.clock.now()
     context = {
         "tournament": shown,
+        "closed_live": is_closed_live(shown),
         "tournaments": tournament_choices(session, shown, "/rounds"),
         "columns": RESULT_COLUMNS,
         "rows": [results_row(shown, entry) for entry in resolved],
@@ -146,6 +148,7 @@ def round_page(
     result = round_result(session, round_)
     context = {
         "tournament": shown,
+        "closed_live": is_closed_live(shown),
         "round": round_,
         "open": is_open(round_, now),
         "scores_visible": scores_visible(round_),

@@ -7,6 +7,8 @@ the ``tournament`` numerapi sends. With ``round: N``, any file means that round'
 ``numerai_tournament_data_N.csv``) or the newest copy before it, else the file itself (for
 a file that holds only the newest round's data, such as ``live.parquet``, that is an error).
 A version's aliases (`crowdquant data alias`) serve and list its files under their names.
+The live files of a closed-live tournament are never listed, and asking for one is refused
+with the reason (`tournament.live_mode`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from crowdquant.tournament.datasets import (
     round_file,
     version_named,
 )
+from crowdquant.tournament.live_mode import closed_live_versions, refuse_closed_live_file
 from crowdquant.tournament.rounds import MOVING_FILENAMES
 from crowdquant.tournament.tournaments import get_tournament
 from crowdquant.tournament.visibility import dataset_file_visible
@@ -36,7 +39,8 @@ query = QueryType()
 @query.field("listDatasets")
 def resolve_list_datasets(_obj: Any, info: GraphQLResolveInfo[Any], **_args: Any) -> list[str]:
     session = context_of(info).session
-    rows = [row for row in list_dataset_files(session) if dataset_file_visible(row)]
+    closed = closed_live_versions(session)
+    rows = [row for row in list_dataset_files(session) if dataset_file_visible(row, closed)]
     names = [f"{row.version}/{row.filename}" for row in rows]
     for alias, version in list_dataset_aliases(session).items():
         names += [f"{alias}/{row.filename}" for row in rows if row.version == version]
@@ -61,10 +65,12 @@ def resolve_dataset(
     if not version or not name:
         raise ApiError(f"a dataset file is named <version>/<file>, not {filename!r}")
     served = version_named(context.session, version)
+    refuse_closed_live_file(context.session, served, name)
     if round is None:
         row = get_dataset_file(context.session, served, name)
     else:
         row = round_file(context.session, served, name, round, name in MOVING_FILENAMES)
-    if not dataset_file_visible(row):
+    refuse_closed_live_file(context.session, row.version, row.filename)
+    if not dataset_file_visible(row, closed_live_versions(context.session)):
         raise UnknownDatasetFile(version, name)
     return context.signed_url("GET", row.storage_key, DOWNLOAD_TTL)

@@ -17,7 +17,8 @@ submissions, with its uploaded filename (numerapi's `download_submission`).
 
 Only the model's own key prefix is accepted in step 3, so one cannot submit another
 model's upload (`tournament/uploads.py`, shared with diagnostics). Raw uploads never
-followed by step 3 are swept by the scheduler a day later.
+followed by step 3 are swept by the scheduler a day later. Steps 1 and 3 refuse a model
+whose predictions only its uploaded model's runs send (`submissions.own_submission_refusal`).
 """
 
 from __future__ import annotations
@@ -34,13 +35,14 @@ from crowdquant.api.graphql.context import (
     context_of,
     required,
 )
-from crowdquant.api.graphql.uploads import resolve_upload_auth, uploader
+from crowdquant.api.graphql.uploads import upload_auth, uploader
 from crowdquant.db.models import ApiScope, SubmissionStatus
 from crowdquant.http.signing import DOWNLOAD_TTL
 from crowdquant.http.throttle import Action
 from crowdquant.tournament.rounds import current_round
 from crowdquant.tournament.submissions import (
     RoundNotOpen,
+    check_own_submission,
     check_upload,
     downloadable_submission,
     list_submissions,
@@ -60,7 +62,18 @@ class SubmissionInvalid(ApiError):  # noqa: N818
     code = "invalid_submission"
 
 
-query.set_field("submission_upload_auth", resolve_upload_auth)
+@query.field("submission_upload_auth")
+def resolve_submission_upload_auth(
+    _obj: Any,
+    info: GraphQLResolveInfo[Any],
+    filename: str | None = None,
+    tournament: int | None = None,
+    modelId: str | None = None,
+) -> dict[str, str]:
+    """Step 1, refused at once for a model whose predictions only its runs send."""
+    context, _, model = uploader(info, tournament, modelId)
+    check_own_submission(context.session, model)
+    return upload_auth(context, model, filename)
 
 
 @mutation.field("create_submission")
@@ -77,6 +90,7 @@ def resolve_create_submission(
     context.throttle.hit(Action.UPLOAD, context.address, account.id)
     session, storage, number = context.session, context.storage, model.tournament.number
     key = own_upload(model, str(required(filename, "filename")), "use submission_upload_auth")
+    check_own_submission(session, model)
     round_ = current_round(session, get_tournament(session, number))
     if round_ is None:
         raise RoundNotOpen(f"tournament {number} has no round yet")

@@ -39,6 +39,7 @@ from crowdquant.tournament.accounts import (
 from crowdquant.tournament.datasets import DatasetError, DatasetFileConflict, UnknownDatasetFile
 from crowdquant.tournament.diagnostics import NoValidationData, UnknownDiagnostics
 from crowdquant.tournament.errors import ServiceError
+from crowdquant.tournament.live_mode import LiveClosed
 from crowdquant.tournament.models import ModelNameTaken, NotYourModel, UnknownModel
 from crowdquant.tournament.rounds import RoundError, RoundNotFound
 from crowdquant.tournament.staking import (
@@ -52,6 +53,7 @@ from crowdquant.tournament.submissions import (
     RoundNotOpen,
     SubmissionPurged,
     SubmissionRejected,
+    SubmittedByRunsOnly,
     UnknownSubmission,
     UploadTooLarge,
 )
@@ -74,6 +76,8 @@ STATUS_BY_ERROR: dict[type[Refusal], int] = {
     # you may not: the key lacks the scope, the thing is someone else's
     MissingScope: 403,
     NotYourModel: 403,
+    LiveClosed: 403,  # a closed-live tournament's live files
+    SubmittedByRunsOnly: 403,  # a model whose uploaded model's runs alone submit
     # no such thing
     UnknownModel: 404,
     UnknownSubmission: 404,
