@@ -323,6 +323,8 @@ def test_a_dask_cluster_runs_a_rounds_jobs_at_once_under_the_workers_leases(
         assert job.attempts == 1 and job.lease_holder is None and job.submission_id
         assert f"claimed by {worker.name}" in job.history[1]["description"]
         assert job.runtime == "default" and job.runtime_lock_hash == default_runtime().lock_hash
+
+
 def leaks_through_its_output(live: pd.DataFrame) -> pd.DataFrame:
     """Prints the live features and adds rows whose ids carry them."""
     print(live.to_csv())

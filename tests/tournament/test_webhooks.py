@@ -372,7 +372,7 @@ def test_a_model_that_runs_an_upload_takes_no_webhook(sessions: sessionmaker[Ses
                 created_at=START,
             )
         )
-    with pytest.raises(WebhookRefused, match="runs its uploaded model 'model.pkl'"):
+    with pytest.raises(WebhookRefused, match=r"runs its uploaded model 'model\.pkl'"):
         _register(sessions, clock, model_id, "http://127.0.0.1:9/other")
     with pytest.raises(WebhookRefused, match="disable that upload"):
         _trigger(sessions, clock, model_id)

@@ -376,9 +376,7 @@ class ComputeWorker:
         with self.storage.read(key) as chunks:
             return b"".join(chunks)
 
-    def _validated(
-        self, result: SandboxResult, live: bytes, *, closed_live: bool
-    ) -> SandboxResult:
+    def _validated(self, result: SandboxResult, live: bytes, *, closed_live: bool) -> SandboxResult:
         """`result` once its predictions pass as a submission, else an invalid output;
         sealed in a closed-live tournament, as a run here is."""
         if result.predictions is None:
