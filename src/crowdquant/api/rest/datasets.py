@@ -7,6 +7,10 @@ in a 2017 tournament, ``numerai_training_data.csv`` and ``numerai_tournament_dat
 its own live file is ``live_<round>.parquet``, and asking a round for ``live.parquet`` gives
 that file, as GraphQL's ``dataset(round: N)`` does (likewise the 2017 files,
 ``numerai_tournament_data_<round>.csv``).
+
+A version's aliases (`crowdquant data alias`) are listed as GraphQL's ``listDatasets`` lists
+them: each as a version of its own with the files of the version it serves (`alias_of`), and
+each version names its `aliases`.
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ from crowdquant.db.models import DatasetFile, Round
 from crowdquant.http.links import LinksDep
 from crowdquant.tournament.datasets import (
     UnknownDatasetFile,
+    aliases_by_version,
     get_dataset_file,
+    list_dataset_aliases,
     list_dataset_files,
 )
 from crowdquant.tournament.rounds import of_round, own_filename
@@ -54,9 +60,11 @@ def _of_round(round_: Round, filename: str) -> bool:
     return of_round(round_.number, filename)
 
 
-def _listing(version: str, rows: list[DatasetFile]) -> DatasetVersionOut:
+def _listing(
+    version: str, rows: list[DatasetFile], aliases: list[str] | None = None
+) -> DatasetVersionOut:
     files = [DatasetFileOut.model_validate(row) for row in rows if dataset_file_visible(row)]
-    return DatasetVersionOut(version=version, files=files)
+    return DatasetVersionOut(version=version, files=files, aliases=aliases or [])
 
 
 def _download(links: LinksDep, row: DatasetFile) -> DatasetDownloadOut:
@@ -75,16 +83,26 @@ def _download(links: LinksDep, row: DatasetFile) -> DatasetDownloadOut:
 
 @router.get("/datasets")
 def get_datasets(session: SessionDep) -> list[DatasetVersionOut]:
-    """Every published version and its files."""
-    rows = list_dataset_files(session)
-    return [_listing(version, list(group)) for version, group in groupby(rows, lambda r: r.version)]
+    """Every published version and its files, and each alias with the files it serves."""
+    aliases = aliases_by_version(session)
+    listed = [
+        _listing(version, list(group), aliases.get(version))
+        for version, group in groupby(list_dataset_files(session), lambda r: r.version)
+    ]
+    by_version = {found.version: found for found in listed}
+    for alias, version in list_dataset_aliases(session).items():
+        if version in by_version:
+            served = by_version[version]
+            listed.append(DatasetVersionOut(version=alias, files=served.files, alias_of=version))
+    return listed
 
 
 @router.get("/tournaments/{number}/datasets", responses=responses(404))
 def get_tournament_datasets(number: TournamentNumber, session: SessionDep) -> DatasetVersionOut:
-    """The files of the tournament's current dataset version."""
+    """The files of the tournament's current dataset version, and the aliases serving it."""
     version = get_tournament(session, number).dataset_version
-    return _listing(version, list_dataset_files(session, version))
+    aliases = aliases_by_version(session).get(version)
+    return _listing(version, list_dataset_files(session, version), aliases)
 
 
 @router.get("/tournaments/{number}/datasets/{filename}", responses=responses(404))
