@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -9,10 +10,12 @@ import pytest
 from typer.testing import CliRunner
 
 from crowdquant.cli import app
-from crowdquant.db.models import DatasetFile
+from crowdquant.clock import ManualClock
+from crowdquant.db.models import Cadence, DatasetFile, Rules
 from crowdquant.db.session import make_engine, session_factory, transaction
 from crowdquant.settings import Settings
 from crowdquant.tournament.datasets import list_dataset_aliases
+from crowdquant.tournament.tournaments import create_tournament
 
 runner = CliRunner()
 
@@ -64,3 +67,17 @@ def test_alias_added_listed_and_removed(home: Path) -> None:
     assert "v5.2 no longer serves v5.3" in _run("data", "alias", "v5.2", "--remove")
     assert "no dataset alias 'v5.2'" in _run("data", "alias", "v5.2", "--remove", code=1)
     assert _aliases() == {}
+
+
+def test_the_tournament_listing_names_each_datasets_aliases(home: Path) -> None:
+    engine = make_engine(Settings().database)
+    try:
+        with transaction(session_factory(engine)) as session:
+            clock = ManualClock(datetime(2026, 1, 6, tzinfo=UTC))
+            create_tournament(session, clock, 8, "main", Rules.CLASSIC, Cadence.DAILY, "v5.3")
+    finally:
+        engine.dispose()
+    assert re.search(r"│ v5\.3\s+│ -\s+│", _run("tournament", "list"))
+    _run("data", "alias", "v5.2", "v5.3")
+    _run("data", "alias", "v5.1", "v5.3")
+    assert re.search(r"│ v5\.3\s+│ v5\.1, v5\.2\s+│", _run("tournament", "list"))

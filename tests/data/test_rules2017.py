@@ -1,9 +1,13 @@
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pytest
 
 from crowdquant.data.rules2017 import (
+    BenchmarkCalibration,
     Rules2017RoundFiles,
+    benchmark_blend,
     binary_targets,
     export_2017,
     frame_2017,
@@ -97,3 +101,38 @@ def test_each_round_key_gives_other_ids_and_the_same_key_the_same(synthetic_buil
     )
     by_original = second.id_map.reset_index().set_index("original_id")["id"]
     assert not (first.id_map["original_id"].to_numpy() == by_original.index.to_numpy()).all()
+
+
+def test_the_benchmark_blend_becomes_a_probability_fitted_on_train() -> None:
+    rng = np.random.default_rng(0)
+    ranks = pd.DataFrame({"era": "0001", "a": rng.random(20_000), "b": rng.random(20_000)})
+    blend = benchmark_blend(ranks)
+    assert blend.equals((ranks["a"] + ranks["b"]) / 2)
+    chance = 1 / (1 + np.exp(-(0.1 + 2.0 * (blend - 0.5))))
+    targets = pd.Series((rng.random(len(blend)) < chance).astype(float), index=blend.index)
+    fitted = BenchmarkCalibration.fit(blend, targets.where(blend.index % 10 > 0))  # some NaN
+    assert fitted.slope == pytest.approx(2.0, abs=0.25)
+    assert fitted.intercept == pytest.approx(0.1, abs=0.05)
+    probabilities = fitted.probabilities(pd.Series([0.0, 0.5, 1.0], index=["x", "y", "z"]))
+    assert list(probabilities.index) == ["x", "y", "z"]
+    assert probabilities.is_monotonic_increasing and probabilities.between(0, 1).all()
+
+
+def test_a_rounds_id_map_keeps_the_benchmark_probability_of_each_row(
+    synthetic_build: Built,
+) -> None:
+    without = round_of(synthetic_build, b"k" * 32)
+    assert without.id_map["benchmark"].isna().all()
+    version = synthetic_build.version
+    features = version.features_json()["feature_sets"]["all"]
+    live = version.frame("live")
+    originals = pd.Index(
+        [str(i) for split in ("validation", "holdout") for i in version.frame(split).index]
+        + [str(i) for i in live.index]
+    )
+    benchmark = pd.Series(np.linspace(0.4, 0.6, len(originals)), index=originals)
+    made = round_files(version_rows(version), features, live, b"k" * 32, benchmark)
+    assert made.id_map.index.equals(without.id_map.index)
+    expected = benchmark.reindex(made.id_map["original_id"]).to_numpy()
+    assert (made.id_map["benchmark"].to_numpy() == expected).all()
+    assert "benchmark" not in made.tournament.columns  # the operator's, never published

@@ -166,6 +166,26 @@ def test_stakes_burn_only_when_worse_than_the_benchmark() -> None:
     assert [key for key, o in outcomes.items() if o.won] == ["better"]
 
 
+def test_an_entry_with_its_rounds_benchmark_is_judged_against_it() -> None:
+    def entry(key: str, logloss: float, benchmark: float | None) -> Rules2017Entry:
+        return Rules2017Entry(
+            key, logloss, True, nmr("5"), Decimal("0.5"), benchmark_logloss=benchmark
+        )
+
+    entries = [
+        entry("behind_models", 0.690, 0.685),  # better than ln 2, worse than the models
+        entry("ahead_of_models", 0.700, 0.705),  # worse than ln 2, better than the models
+        entry("no_models", 0.690, None),  # the rule's ln 2
+        entry("nan_models", 0.690, math.nan),  # not measured: the rule's ln 2
+    ]
+    outcomes = by_key(rules2017_payouts(RULE, entries))
+    assert outcomes["behind_models"].burn == nmr("5") and not outcomes["behind_models"].won
+    assert outcomes["behind_models"].rank is None
+    for key in ("ahead_of_models", "no_models", "nan_models"):
+        assert outcomes[key].won and outcomes[key].burn == 0, key
+    assert outcomes["ahead_of_models"].rank == 3  # ranked by logloss among the winners
+
+
 def test_no_award_without_winning() -> None:
     entries = [
         Rules2017Entry("loser", 0.70, eligible=True, stake=nmr("10"), confidence=Decimal("0.9")),

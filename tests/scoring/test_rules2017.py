@@ -35,6 +35,7 @@ from crowdquant.scoring.rules2017 import (
     originality,
     originality_round,
     per_era_logloss,
+    upload_checks,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -438,3 +439,34 @@ def test_a_small_live_era_is_judged_against_what_chance_gives() -> None:
     assert not fixed.concordant and fixed.score == judged.score
     shifted = np.clip(alike["live"] + 0.4, 0, 1)
     assert not concordance(clusters, alike["validation"], alike["test"], shifted).concordant
+
+
+def test_consistency_against_a_benchmark_per_era() -> None:
+    losses = np.array([0.68, 0.69, 0.70, 0.66])
+    per_era = np.array([0.67, 0.70, 0.71, 0.66])  # beaten in eras 2 and 3; era 4 is a tie
+    result = check_consistency(losses, threshold=0.5, benchmark=per_era)
+    assert (result.eras_below_benchmark, result.consistency, result.consistent) == (2, 0.5, True)
+    assert result.benchmark == (0.67, 0.70, 0.71, 0.66)
+    assert check_consistency(losses).benchmark == math.log(2)
+    with pytest.raises(ValueError, match="one log-loss per era"):
+        check_consistency(losses, benchmark=per_era[:3])
+
+
+def test_upload_checks_compare_each_era_with_the_benchmark_models() -> None:
+    rng = np.random.default_rng(3)
+    eras = np.repeat(["era1", "era2", "era3", "era4"], 200)
+    target = rng.integers(0, 2, len(eras))
+    rows = pd.DataFrame(
+        {"data_type": "validation", "era": eras, "target": target},
+        index=pd.Index([f"n{i}" for i in range(len(eras))], name="id"),
+    )
+    # a slightly skilled submission: better than ln 2 in every era
+    own = pd.Series(np.where(target == 1, 0.55, 0.45), index=rows.index)
+    assert upload_checks(own, rows).consistency.consistency == 1.0
+    # benchmark models that know more beat it in every era, unless their column is incomplete
+    rows["benchmark"] = np.where(target == 1, 0.6, 0.4)
+    against_models = upload_checks(own, rows).consistency
+    assert against_models.consistency == 0.0
+    assert isinstance(against_models.benchmark, tuple) and len(against_models.benchmark) == 4
+    rows.loc["n0", "benchmark"] = np.nan
+    assert upload_checks(own, rows).consistency.benchmark == math.log(2)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from crowdquant.db.models import Model, Round
 from crowdquant.db.session import transaction
 from crowdquant.tournament.leaderboard import (
+    _did_well,
     account_leaderboard,
     model_leaderboard,
     model_score_history,
@@ -116,3 +117,20 @@ def test_hidden_metrics_are_shown_to_the_operator_only(resolved: World) -> None:
         assert all(
             "test_logloss" not in r.scores for r in round_table(session, round_, Viewer.public())
         )
+
+
+def test_a_2017_round_went_well_below_its_benchmark_models_else_below_ln_2() -> None:
+    finals = pd.DataFrame(
+        [
+            ("r1", "a", "logloss", 0.690),  # below ln 2, above the models: not well
+            ("r1", "a", "benchmark_logloss", 0.685),
+            ("r1", "b", "logloss", 0.680),  # below the models
+            ("r1", "b", "benchmark_logloss", 0.685),
+            ("r2", "a", "logloss", 0.690),  # no models' figure that round: below ln 2
+            ("r2", "b", "logloss", 0.700),
+        ],
+        columns=["round_id", "model_id", "metric", "value"],
+    )
+    well = _did_well(finals, "logloss", higher_is_better=False)
+    assert well.tolist() == [False, True, True, False]
+    assert _did_well(finals, "benchmark_logloss", higher_is_better=True).all()

@@ -371,6 +371,19 @@ def test_an_accepted_full_upload_is_scored_on_its_live_rows(
         by_live_id = pd.Series(values.to_numpy(), index=live["original_id"].to_numpy())
         expected = log_loss(binary, by_live_id.reindex(binary.index))
         assert row.value == pytest.approx(expected, abs=1e-9)
+    # the benchmark models' log-loss on the same day, kept beside each submission's
+    models = pd.Series(live["benchmark"].to_numpy(), index=live["original_id"].to_numpy())
+    benchmark = session.scalars(
+        select(RoundScore).where(
+            RoundScore.round_id == round_.id,
+            RoundScore.metric == "benchmark_logloss",
+            RoundScore.day == day,
+        )
+    ).all()
+    assert {row.model_id for row in benchmark} == set(uploaded)
+    for row in benchmark:
+        assert row.value == pytest.approx(log_loss(binary, models.reindex(binary.index)))
+    assert all(0.0 < value < 1.0 for value in models)
 
 
 # --- the figures of an upload ------------------------------------------------------------------
@@ -406,7 +419,15 @@ def test_an_uploads_figures_are_computed_from_the_operators_targets(
         }
     )
     assert found.checks.consistency.n_eras == len(by_era)
-    assert found.checks.consistency.consistency == pytest.approx((by_era < np.log(2)).mean())
+    # each era is compared with the benchmark models' log-loss in that era
+    benchmark = pd.Series(
+        {
+            era: log_loss(group["target"].astype(int), group["benchmark"], labels=[0, 1])
+            for era, group in validation.groupby("era")
+        }
+    )
+    assert found.checks.consistency.benchmark == pytest.approx(tuple(benchmark))
+    assert found.checks.consistency.consistency == pytest.approx((by_era < benchmark).mean())
     test = rows[rows["data_type"] == "test"]
     assert found.checks.test_logloss == pytest.approx(
         log_loss(test["target"].astype(int), values[test.index]), abs=1e-9

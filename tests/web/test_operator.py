@@ -38,6 +38,7 @@ from crowdquant.fund.rounds import equity_curve
 from crowdquant.ledger import wallet
 from crowdquant.money import GENESIS_SUPPLY, NMR_UNIT, Currency, format_amount
 from crowdquant.tournament.accounts import sign_up
+from crowdquant.tournament.datasets import set_dataset_alias
 from crowdquant.tournament.fund import update_fund
 from crowdquant.tournament.models import create_model
 from crowdquant.tournament.runtime import TournamentRuntime
@@ -154,6 +155,13 @@ def test_the_overview_lists_tournaments_and_says_whether_the_books_are_sound(sit
     assert "Journal: 2 transactions" in page.text
     assert f'href="{TOURNAMENT}"' in page.text and f'href="{TOURNAMENT}/meta-model"' in page.text
     assert "classic" in page.text and "daily" in page.text and "v1" in page.text
+    assert "also served as" not in page.text
+    with transaction(site.sessions) as session:
+        set_dataset_alias(session, site.clock, "v5.2", "v1")
+        set_dataset_alias(session, site.clock, "v5.1", "v1")
+    assert '<td>v1<br><span class="muted aliases">also served as v5.1, v5.2</span></td>' in (
+        operator.get("/operator").text
+    )
 
     # someone edits a balance behind the ledger's back
     with transaction(site.sessions) as session:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from crowdquant.db.models import Account, Model
 from crowdquant.db.session import transaction
 from crowdquant.tournament.accounts import sign_up
-from crowdquant.tournament.models import create_model
+from crowdquant.tournament.models import create_model, set_model_bio, set_model_link
 
 from .conftest import CHEAP
 from .site import PASSWORD, Site
@@ -90,6 +91,34 @@ def test_a_new_model_has_charts_that_say_so_and_unknown_models_are_404(site: Sit
         missing = site.browser().get(path)
         assert missing.status_code == 404, path
         assert "no model" in missing.text or "no tournament" in missing.text
+
+
+def test_a_profile_shows_the_owners_bio_and_link_escaped(site: Site) -> None:
+    with transaction(site.sessions) as session:
+        account = sign_up(session, site.clock, "erin", "erin@example.org", PASSWORD, hasher=CHEAP)
+        model = create_model(session, site.clock, account, 8, "fresh")
+    plain = site.browser().get("/profiles/fresh")
+    assert plain.status_code == 200 and 'class="card about"' not in plain.text
+    with transaction(site.sessions) as session:
+        account = session.get_one(Account, account.id)
+        set_model_bio(session, account, model.id, "<script>alert(1)</script>\nTrees & ranks")
+        set_model_link(session, account, model.id, "<b>my</b> site", 'https://example.org/?a="x"')
+        model_id = model.id
+    text = site.browser().get("/profiles/fresh").text
+    assert '<p class="bio">&lt;script&gt;alert(1)&lt;/script&gt;\nTrees &amp; ranks</p>' in text
+    assert "<script>alert(1)" not in text
+    assert (
+        '<a href="https://example.org/?a=&#34;x&#34;" rel="nofollow noopener">'
+        "&lt;b&gt;my&lt;/b&gt; site</a>"
+    ) in text
+    # a stored link that is not http(s) (written behind the service's back) is text only
+    for url in ("javascript:alert(1)", "data:text/html,hi", "https:///nohost", "ftp://x.org/"):
+        with transaction(site.sessions) as session:
+            stored = session.get_one(Model, model_id)
+            stored.link_text, stored.link_url = None, url
+        text = site.browser().get("/profiles/fresh").text
+        assert '<p class="link">' in text and "<a href=" + '"' + url not in text, url
+        assert 'rel="nofollow noopener"' not in text, url
 
 
 def test_a_2017_profile_charts_logloss_and_usd(site: Site) -> None:

@@ -179,9 +179,10 @@ def tournament_create(
 
 @tournament_app.command("list")
 def tournament_list() -> None:
-    """Every tournament with its newest round."""
+    """Every tournament with its newest round and the other names its dataset is served as."""
     from rich.table import Table
 
+    from crowdquant.tournament.datasets import aliases_by_version
     from crowdquant.tournament.live_mode import live_mode
     from crowdquant.tournament.rounds import current_round
     from crowdquant.tournament.tournaments import list_tournaments
@@ -190,6 +191,7 @@ def tournament_list() -> None:
 
         def rows(session: Session) -> list[tuple[str, ...]]:
             found: list[tuple[str, ...]] = []
+            aliases = aliases_by_version(session)
             for tournament in list_tournaments(session):
                 latest = current_round(session, tournament)
                 newest = "-" if latest is None else f"{latest.number} ({latest.status})"
@@ -200,6 +202,7 @@ def tournament_list() -> None:
                         str(tournament.cadence),
                         str(tournament.rules),
                         tournament.dataset_version,
+                        ", ".join(aliases.get(tournament.dataset_version, [])) or "-",
                         live_mode(tournament),
                         newest,
                     )
@@ -211,7 +214,16 @@ def tournament_list() -> None:
         console.print("no tournaments yet: create one with `crowdquant tournament create`")
         return
     table = Table(title="tournaments")
-    for column in ("number", "name", "cadence", "rules", "dataset", "live", "newest round"):
+    for column in (
+        "number",
+        "name",
+        "cadence",
+        "rules",
+        "dataset",
+        "aliases",
+        "live",
+        "newest round",
+    ):
         table.add_column(column)
     for row in listed:
         table.add_row(*row)

@@ -10,6 +10,13 @@ id re-keyed for the round by a keyed hash of its original id, so ids of two roun
 linked without the operator's key. Rows are ordered by their new id within each data type
 and era, so a row's place in the file does not link it across rounds either. The operator
 keeps `Rules2017RoundFiles.id_map` (new id → data type, era, original id) to score the round.
+
+The benchmark a 2017 model has to beat is the version's benchmark models, as probabilities:
+the equal blend of their per-era ranks (`benchmark_blend`) mapped through a logistic curve
+fitted on the train rows' out-of-fold blend and binary target (`BenchmarkCalibration`). The
+id map keeps that probability for every tournament row (`benchmark`); a version built
+without benchmark models leaves it empty, and its rounds compare with ln 2, the log-loss of
+always answering 0.5.
 """
 
 from __future__ import annotations
@@ -40,6 +47,45 @@ def binary_targets(id_map: pd.DataFrame) -> pd.Series:
     median = id_map.groupby("era")["residual_return"].transform("median")
     above = (id_map["residual_return"] > median).astype("Int8")
     return above.where(id_map["residual_return"].notna()).set_axis(id_map["id"])
+
+
+def benchmark_blend(ranks: pd.DataFrame) -> pd.Series:
+    """The equal blend of the benchmark models' per-era ranks (every column but `era`)."""
+    return ranks.drop(columns="era", errors="ignore").mean(axis=1)
+
+
+@dataclass(frozen=True)
+class BenchmarkCalibration:
+    """P(target = 1) = σ(intercept + slope · (blend − 0.5)): the benchmark blend as a
+    probability, so its log-loss compares with a 2017 submission's."""
+
+    intercept: float
+    slope: float
+
+    @classmethod
+    def fit(cls, blend: pd.Series, targets: pd.Series) -> BenchmarkCalibration:
+        """The logistic fit (Newton's method, lightly ridged) of binary `targets` on `blend`,
+        over the ids both have."""
+        both = pd.concat([blend.rename("blend"), targets.rename("target")], axis=1).dropna()
+        if both.empty:
+            raise Rules2017FilesError("no train row has both a benchmark blend and a target")
+        x = np.column_stack([np.ones(len(both)), both["blend"].to_numpy(np.float64) - 0.5])
+        y = both["target"].to_numpy(np.float64)
+        weights = np.zeros(2)
+        ridge = 1e-6 * len(both) * np.eye(2)
+        for _ in range(50):
+            p = 1.0 / (1.0 + np.exp(-(x @ weights)))
+            step = np.linalg.solve(
+                (x.T * (p * (1 - p))) @ x + ridge, x.T @ (y - p) - ridge @ weights
+            )
+            weights = weights + step
+            if np.abs(step).max() < 1e-10:
+                break
+        return cls(intercept=float(weights[0]), slope=float(weights[1]))
+
+    def probabilities(self, blend: pd.Series) -> pd.Series:
+        z = self.intercept + self.slope * (blend.to_numpy(np.float64) - 0.5)
+        return pd.Series(1.0 / (1.0 + np.exp(-z)), index=blend.index)
 
 
 def _part_2017(
@@ -99,9 +145,10 @@ class Rules2017RoundFiles:
     """One 2017 round's files (index `id`, the round's ids) and the operator's id map.
 
     id_map: index `id` (the round's id of every tournament row), columns `data_type`, `era`,
-    `original_id` (the version's id, or for live rows the id of the round's live file) and
+    `original_id` (the version's id, or for live rows the id of the round's live file),
     `target` (the binary target of validation and test rows, to score them; empty on live
-    rows). The published tournament file shows the target of validation rows only.
+    rows) and `benchmark` (the benchmark models' probability of the row; empty without
+    them). The published tournament file shows the target of validation rows only.
     """
 
     training: pd.DataFrame
@@ -117,11 +164,16 @@ def round_ids(key: bytes, original_ids: pd.Index) -> pd.Index:
 
 
 def round_files(
-    base: pd.DataFrame, features: list[str], live: pd.DataFrame, key: bytes
+    base: pd.DataFrame,
+    features: list[str],
+    live: pd.DataFrame,
+    key: bytes,
+    benchmark: pd.Series | None = None,
 ) -> Rules2017RoundFiles:
     """A round's 2017 files from the version's rows (`version_rows`) and the round's live
     rows (index id; columns era and the version's published `features`, bins 0–4), every id
-    re-keyed with `key` (the round's own key: derive one per round)."""
+    re-keyed with `key` (the round's own key: derive one per round). `benchmark`: by
+    original id, the benchmark models' probability of each tournament row."""
     rows = pd.concat([base, _part_2017(live, features, "live", None)])
     if rows.index.has_duplicates:
         raise Rules2017FilesError("a live id is also an id of the version's rows")
@@ -145,11 +197,13 @@ def round_files(
     tournament_rows = rows[rows["data_type"] != "train"]
     published = tournament_rows.drop(columns="original_id")
     published["target"] = published["target"].where(published["data_type"] == "validation")
-    return Rules2017RoundFiles(
-        training=training,
-        tournament=published,
-        id_map=tournament_rows[["data_type", "era", "original_id", "target"]].copy(),
+    id_map = tournament_rows[["data_type", "era", "original_id", "target"]].copy()
+    id_map["benchmark"] = (
+        np.nan
+        if benchmark is None
+        else benchmark.astype("float64").reindex(id_map["original_id"]).to_numpy()
     )
+    return Rules2017RoundFiles(training=training, tournament=published, id_map=id_map)
 
 
 def export_2017(version: DatasetVersion, out: Path) -> Path:

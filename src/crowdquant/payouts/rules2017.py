@@ -6,6 +6,10 @@ r^−decay). Stakes bid in a confidence auction for a weekly USD pool: by confid
 first, each is awarded s/c USD until the pool is spent, paid only if it wins. A stake is
 burned whole when its live logloss is worse than the benchmark, returned otherwise (also when
 unscored). Losses are read at their float repr, and the benchmark is a Decimal.
+
+The benchmark is the round's benchmark models' live logloss where the round has one (each
+entry's `benchmark_logloss`), else the rule's `benchmark_logloss` (ln 2: a tournament whose
+dataset has no benchmark models).
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ NMR_CENT = NMR_UNIT // 100
 class Rules2017Entry:
     """One submission: its live logloss (None: unscored), gates passed, and its stake if any.
 
-    `order` breaks ties: lower staked earlier.
+    `order` breaks ties: lower staked earlier. `benchmark_logloss`: the benchmark models'
+    live logloss on the round (None: the rule's fixed benchmark).
     """
 
     key: str
@@ -37,6 +42,7 @@ class Rules2017Entry:
     stake: int = 0
     confidence: Decimal | None = None
     order: int = 0
+    benchmark_logloss: float | None = None
 
 
 @dataclass(frozen=True)
@@ -122,21 +128,29 @@ def rank_prizes(rule: Rules2017Rule, count: int) -> list[tuple[int, int]]:
     return prizes
 
 
-def beats(rule: Rules2017Rule, logloss: float | None) -> bool:
+def benchmark_of(rule: Rules2017Rule, measured: float | None) -> Decimal:
+    """The benchmark an entry is judged by: the measured one (at its float repr), else the
+    rule's."""
+    if measured is None or not math.isfinite(measured):
+        return rule.benchmark_logloss
+    return float_decimal(measured)
+
+
+def beats(rule: Rules2017Rule, logloss: float | None, benchmark: float | None = None) -> bool:
     """Whether a live logloss is strictly better (lower) than the benchmark."""
     return (
         logloss is not None
         and not math.isnan(logloss)
-        and float_decimal(logloss) < rule.benchmark_logloss
+        and float_decimal(logloss) < benchmark_of(rule, benchmark)
     )
 
 
-def burns(rule: Rules2017Rule, logloss: float | None) -> bool:
+def burns(rule: Rules2017Rule, logloss: float | None, benchmark: float | None = None) -> bool:
     """Whether a live logloss is strictly worse (higher) than the benchmark."""
     return (
         logloss is not None
         and not math.isnan(logloss)
-        and float_decimal(logloss) > rule.benchmark_logloss
+        and float_decimal(logloss) > benchmark_of(rule, benchmark)
     )
 
 
@@ -145,7 +159,9 @@ def ranks(rule: Rules2017Rule, entries: Sequence[Rules2017Entry]) -> dict[str, i
     winners = sorted(
         (float_decimal(entry.live_logloss), entry.order, entry.key)
         for entry in entries
-        if entry.eligible and entry.live_logloss is not None and beats(rule, entry.live_logloss)
+        if entry.eligible
+        and entry.live_logloss is not None
+        and beats(rule, entry.live_logloss, entry.benchmark_logloss)
     )
     return {key: rank for rank, (_, _, key) in enumerate(winners, start=1)}
 
@@ -176,9 +192,9 @@ def rules2017_payouts(
         prize_usd, prize_nmr = (
             prizes[rank - 1] if rank is not None and rank <= len(prizes) else (0, 0)
         )
-        won = beats(rule, entry.live_logloss)
+        won = beats(rule, entry.live_logloss, entry.benchmark_logloss)
         auction = awards.get(entry.key, 0)
-        burned = entry.stake if burns(rule, entry.live_logloss) else 0
+        burned = entry.stake if burns(rule, entry.live_logloss, entry.benchmark_logloss) else 0
         outcomes.append(
             Rules2017Outcome(
                 key=entry.key,

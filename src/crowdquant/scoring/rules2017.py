@@ -19,7 +19,9 @@ Deliberate choices, documented where they apply:
   uses the float64 machine epsilon, which can be passed as ``eps`` to match it exactly on
   predictions of exactly 0 or 1);
 * consistency uses ``ln 2`` as benchmark by default; the 2019 submission-criteria code used
-  the rounded ``0.693`` (:data:`BENCHMARK_LOGLOSS_2019`), which can be passed instead;
+  the rounded ``0.693`` (:data:`BENCHMARK_LOGLOSS_2019`), which can be passed instead, and
+  a round whose id map has the benchmark models' probabilities passes their log-loss in
+  each era (`upload_checks`);
 * originality's verdict does not depend on the order the others are visited in (the
   reference stopped at the first hit); its ``reason`` takes the first applicable of
   correlated → duplicate → similar;
@@ -188,16 +190,31 @@ def _era_losses(per_era_logloss: npt.ArrayLike) -> FloatArray:
     return values
 
 
+Benchmark = float | npt.ArrayLike
+"""One log-loss for every era, or one per era (the benchmark models' in that era)."""
+
+
+def _era_benchmarks(benchmark: Benchmark, n_eras: int) -> FloatArray:
+    values = np.asarray(benchmark, dtype=np.float64)
+    if values.ndim == 0:
+        return np.full((n_eras, 1), float(values))
+    if values.shape != (n_eras,):
+        raise ValueError(f"the benchmark needs one log-loss per era ({n_eras}), got {values.shape}")
+    if np.isnan(values).any():
+        raise ValueError("the benchmark's per-era log-loss contains NaN")
+    return values[:, None]
+
+
 def consistency_batch(
-    per_era_logloss: pd.DataFrame | npt.ArrayLike, benchmark: float = BENCHMARK_LOGLOSS
+    per_era_logloss: pd.DataFrame | npt.ArrayLike, benchmark: Benchmark = BENCHMARK_LOGLOSS
 ) -> FloatArray:
     """Per column of an (eras × K) table: the share of eras with log-loss < benchmark."""
     values = _era_losses(per_era_logloss)
-    return np.asarray((values < benchmark).mean(axis=0))
+    return np.asarray((values < _era_benchmarks(benchmark, values.shape[0])).mean(axis=0))
 
 
 def consistency(
-    per_era_logloss: pd.Series | npt.ArrayLike, benchmark: float = BENCHMARK_LOGLOSS
+    per_era_logloss: pd.Series | npt.ArrayLike, benchmark: Benchmark = BENCHMARK_LOGLOSS
 ) -> float:
     """Share (0–1) of eras whose log-loss is strictly below the benchmark.
 
@@ -217,20 +234,21 @@ def is_consistent(value: float, threshold: float = CONSISTENCY_2018) -> bool:
 
 @dataclass(frozen=True)
 class ConsistencyResult:
-    """A consistency verdict with the benchmark and threshold it was judged against."""
+    """A consistency verdict with the benchmark (one log-loss, or one per era) and threshold
+    it was judged against."""
 
     consistency: float
     eras_below_benchmark: int
     n_eras: int
     consistent: bool
     threshold: float
-    benchmark: float
+    benchmark: float | tuple[float, ...]
 
 
 def check_consistency(
     per_era_logloss: pd.Series | npt.ArrayLike,
     threshold: float = CONSISTENCY_2018,
-    benchmark: float = BENCHMARK_LOGLOSS,
+    benchmark: Benchmark = BENCHMARK_LOGLOSS,
     expected_eras: int | None = None,
 ) -> ConsistencyResult:
     """Consistency of one submission and whether it passes ``threshold``.
@@ -244,7 +262,8 @@ def check_consistency(
     n_eras = values.shape[0]
     if expected_eras is not None and n_eras != expected_eras:
         raise ValueError(f"expected {expected_eras} eras, got {n_eras}")
-    below = int((values[:, 0] < benchmark).sum())
+    per_era = _era_benchmarks(benchmark, n_eras)[:, 0]
+    below = int((values[:, 0] < per_era).sum())
     share = below / n_eras
     return ConsistencyResult(
         consistency=share,
@@ -252,7 +271,7 @@ def check_consistency(
         n_eras=n_eras,
         consistent=is_consistent(share, threshold),
         threshold=threshold,
-        benchmark=benchmark,
+        benchmark=float(per_era[0]) if np.ndim(benchmark) == 0 else tuple(map(float, per_era)),
     )
 
 
@@ -813,6 +832,11 @@ def upload_checks(
     ``probabilities``: by id, every tournament row. ``rows``: by id, the round's tournament
     rows with ``data_type``, ``era`` and the binary ``target`` of validation and test rows
     (the operator's id map). ``test_logloss`` is None when no test row has a target.
+
+    Where ``rows`` has a ``benchmark`` column (the benchmark models' probabilities) filled on
+    every validation row, consistency counts the eras in which the submission's log-loss is
+    below the benchmark models' in that era; otherwise every era is compared with
+    ``benchmark`` (ln 2).
     """
     validation = rows[rows["data_type"] == "validation"]
     if validation.empty or validation["target"].isna().any():
@@ -821,17 +845,19 @@ def upload_checks(
     if p.isna().any():
         raise ValueError("the probabilities miss validation rows")
     targets = validation["target"].to_numpy(np.int64)
-    by_era = per_era_logloss(p.to_numpy(np.float64), targets, validation["era"].to_numpy())
+    eras = validation["era"].to_numpy()
+    by_era = per_era_logloss(p.to_numpy(np.float64), targets, eras)
     test = rows[(rows["data_type"] == "test") & rows["target"].notna()]
     test_p = probabilities.reindex(test.index)
     if test_p.isna().any():
         raise ValueError("the probabilities miss test rows")
+    test_targets = test["target"].to_numpy(np.int64)
+    against: Benchmark = benchmark
+    if "benchmark" in rows and validation["benchmark"].notna().all():
+        models = validation["benchmark"].to_numpy(np.float64)
+        against = per_era_logloss(models, targets, eras).iloc[:, 0].to_numpy()
     return UploadChecks(
         validation_logloss=logloss(p.to_numpy(np.float64), targets),
-        consistency=check_consistency(by_era.iloc[:, 0], threshold, benchmark),
-        test_logloss=(
-            logloss(test_p.to_numpy(np.float64), test["target"].to_numpy(np.int64))
-            if len(test)
-            else None
-        ),
+        consistency=check_consistency(by_era.iloc[:, 0], threshold, against),
+        test_logloss=(logloss(test_p.to_numpy(np.float64), test_targets) if len(test) else None),
     )

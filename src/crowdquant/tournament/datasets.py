@@ -232,6 +232,14 @@ def list_dataset_aliases(session: Session) -> dict[str, str]:
     return {row.alias: row.version for row in rows}
 
 
+def aliases_by_version(session: Session) -> dict[str, list[str]]:
+    """version → the aliases serving it, each list sorted; versions without one left out."""
+    found: dict[str, list[str]] = {}
+    for alias, version in list_dataset_aliases(session).items():
+        found.setdefault(version, []).append(alias)
+    return found
+
+
 def version_named(session: Session, name: str) -> str:
     """The version `name` is: an alias's version, else `name` itself."""
     row = _alias_row(session, name)

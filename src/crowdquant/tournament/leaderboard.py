@@ -5,10 +5,11 @@ figures that need no target); once it resolves they are its *final* scores. A mo
 reputation in a metric is the mean of its final scores over the rounds resolved within the
 window (default one year; a tournament may set `reputation_days`), so under the 2017 rules
 the reputation in `originality_2017` is the share of rounds it passed the gate in;
-consistency is the share of those rounds it did well in (CORR above 0, or logloss below
-ln 2 under the 2017 rules). Late submissions are shown in their
-round but never count towards reputation. Models rank by reputation in the tournament's
-rank metric (CORR; logloss, lowest first, under the 2017 rules), then by name.
+consistency is the share of those rounds it did well in (CORR above 0, or under the 2017
+rules logloss below the round's benchmark models', `benchmark_logloss`, else below ln 2).
+Late submissions are shown in their round but never count towards reputation. Models rank
+by reputation in the tournament's rank metric (CORR; logloss, lowest first, under the 2017
+rules), then by name.
 
 Each row also carries the model's (or account's) career NMR (paid minus burned) and career
 USD over its resolved rounds, and, when the caller passes the ledger, its stake now.
@@ -46,6 +47,7 @@ from crowdquant.tournament.settings_model import settings_of
 from crowdquant.tournament.visibility import Viewer, score_visible
 
 LN2 = math.log(2)
+BENCHMARK_LOGLOSS = "benchmark_logloss"
 COLUMNS = ["round_id", "round", "status", "resolve_time", "model_id", "metric", "day", "value"]
 
 
@@ -141,8 +143,12 @@ def _finals(scores: pd.DataFrame, now: datetime, window: timedelta) -> pd.DataFr
 
 
 def _did_well(finals: pd.DataFrame, metric: str, higher_is_better: bool) -> pd.Series:
-    values = finals.loc[finals["metric"] == metric, "value"].dropna()
-    return values > 0 if higher_is_better else values < LN2
+    rows = finals[(finals["metric"] == metric) & finals["value"].notna()]
+    if higher_is_better:
+        return rows["value"] > 0
+    benchmark = finals[finals["metric"] == BENCHMARK_LOGLOSS].set_index(["round_id", "model_id"])
+    bar = benchmark["value"].reindex(pd.MultiIndex.from_frame(rows[["round_id", "model_id"]]))
+    return rows["value"] < bar.fillna(LN2).to_numpy()
 
 
 def _means(scores: pd.DataFrame) -> dict[str, float]:

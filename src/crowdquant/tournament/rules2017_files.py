@@ -12,7 +12,8 @@ frames: `data.rules2017.round_files`):
 - ``operator/legacy/<version>/round_<round>_ids.parquet``: the operator's id map of the
   round's tournament rows (new id → data type, era, original id; the live rows' original
   ids are those of the round's ``live_<round>.parquet``; the validation and test rows'
-  binary target; each row's concordance cluster), from which uploads are checked
+  binary target; the benchmark models' probability, `data.rules2017.BenchmarkCalibration`;
+  each row's concordance cluster), from which uploads are checked
   (`tournament_rows`, `rules2017_checks`) and the live rows of a submission are scored.
 
 A round published without a source (a publisher given no dataset version) has only its
@@ -32,16 +33,20 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crowdquant.data.benchmark import BenchmarkModels
 from crowdquant.data.keys import OperatorKeys
-from crowdquant.data.release import DatasetVersion
+from crowdquant.data.release import DatasetVersion, benchmark_file
 from crowdquant.data.rules2017 import (
     TOURNAMENT_FILENAME,
     TRAINING_FILENAME,
+    BenchmarkCalibration,
     Rules2017FilesError,
     Rules2017RoundFiles,
+    benchmark_blend,
     round_files,
     version_rows,
 )
+from crowdquant.data.splits import HOLDOUT, TRAIN, VALIDATION
 from crowdquant.db.models import DatasetFile, Round
 from crowdquant.scoring.rules2017 import SPLITS, ConcordanceClusters
 from crowdquant.storage import FileStorage
@@ -100,8 +105,46 @@ class Rules2017Rounds:
         """The version's train, validation and test rows: the same in every round."""
         return version_rows(self.version)
 
+    @cached_property
+    def models(self) -> BenchmarkModels | None:
+        return self.version.benchmark_models()
+
+    @cached_property
+    def calibration(self) -> BenchmarkCalibration | None:
+        """The benchmark blend as a probability, fitted on the train rows' out-of-fold
+        predictions; None for a version built without benchmark models."""
+        path = self.version.published / benchmark_file(TRAIN)
+        if self.models is None or not path.is_file():
+            return None
+        blend = benchmark_blend(pd.read_parquet(path))
+        train = self.base[self.base["data_type"] == "train"]
+        return BenchmarkCalibration.fit(
+            blend.set_axis(blend.index.astype(str)),
+            train["target"].astype("float64").set_axis(train.index.astype(str)),
+        )
+
+    def benchmark(self, frame: pd.DataFrame) -> pd.Series | None:
+        """The benchmark models' probability of each row of `frame` (index id; era and the
+        features), or None without benchmark models."""
+        if self.models is None or self.calibration is None:
+            return None
+        found = self.calibration.probabilities(benchmark_blend(self.models.predict(frame)))
+        return found.set_axis(frame.index.astype(str))
+
+    @cached_property
+    def base_benchmark(self) -> pd.Series | None:
+        """The benchmark probability of the version's validation and test rows."""
+        parts = [self.benchmark(self.version.frame(split)) for split in (VALIDATION, HOLDOUT)]
+        return None if parts[0] is None or parts[1] is None else pd.concat(parts)
+
     def files(self, round_number: int, live: pd.DataFrame) -> Rules2017RoundFiles:
-        return round_files(self.base, self.features, live, round_key(self.keys, round_number))
+        benchmark = None
+        live_benchmark = self.benchmark(live)
+        if self.base_benchmark is not None and live_benchmark is not None:
+            benchmark = pd.concat([self.base_benchmark, live_benchmark])
+        return round_files(
+            self.base, self.features, live, round_key(self.keys, round_number), benchmark
+        )
 
     def store(
         self, storage: FileStorage, folder: str, version: str, round_number: int, live: pd.DataFrame

@@ -44,6 +44,7 @@ METRIC_LABELS = {
     "bmc": "BMC",
     "cwmm": "CWMM",
     "logloss": "Logloss",
+    "benchmark_logloss": "Benchmark logloss",
     "originality_2017": "Originality",
     "concordance": "Concordance",
     "consistency": "Consistency",
@@ -51,7 +52,7 @@ METRIC_LABELS = {
     "mean_corr_others": "Mean CORR with others",
 }
 METRIC_ORDER = list(METRIC_LABELS)
-DIGITS = {"logloss": 6}
+DIGITS = {"logloss": 6, "benchmark_logloss": 6}
 GATES = frozenset(gate for ruleset in RULESETS.values() for gate in ruleset.gates)
 ORIGINAL = 0.5
 """A 2017 gate's reputation (the share of rounds passed) at or above which it shows ✓."""

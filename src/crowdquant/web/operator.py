@@ -37,6 +37,7 @@ from crowdquant.db.models import (
     RoundStatus,
     Tournament,
 )
+from crowdquant.tournament.datasets import aliases_by_version
 from crowdquant.tournament.errors import ServiceError
 from crowdquant.tournament.funding import treasury_balance
 from crowdquant.tournament.lifecycle import RoundLifecycle
@@ -266,8 +267,12 @@ def overview(
 ) -> Response:
     tournaments = list_tournaments(session)
     report = services.ledger.verify(session)
+    aliases = aliases_by_version(session)
     context = {
-        "tournaments": [(found, settings_text(found.settings)) for found in tournaments],
+        "tournaments": [
+            (found, settings_text(found.settings), aliases.get(found.dataset_version, []))
+            for found in tournaments
+        ],
         "report": report,
         "treasury": treasury_balance(session, services.ledger),
     }

@@ -1,4 +1,9 @@
-"""A model's public profile: its standing, charts of its scores and payouts, its rounds.
+"""A model's public profile: its owner's words and link, its standing, charts of its scores
+and payouts, its rounds.
+
+The bio and link (numerapi's `set_bio`, `set_link`) are the owner's text: escaped like every
+value on the pages, and the link is a link only when it is an http(s) URL with a host
+(`link_href`), marked ``rel="nofollow noopener"``.
 
 Scores come from `tournament.leaderboard.model_score_history` as the public sees them (a
 hidden metric never appears); the standing (rank, reputation, stake, career totals) from
@@ -10,6 +15,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -85,6 +91,21 @@ def by_round(history: list[DailyScore], rounds: dict[uuid.UUID, Round]) -> list[
     return sorted(out, key=lambda scores: -scores.round.number)
 
 
+def link_href(url: str | None) -> str | None:
+    """`url` where the page may link to it (an http or https URL with a host), else None."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        return None
+    return url
+
+
 @router.get("/profiles/{model_name}")
 def profile_page(
     request: Request,
@@ -105,6 +126,7 @@ def profile_page(
     context = {
         "tournament": shown,
         "model": model,
+        "link_href": link_href(model.link_url),
         "standing": standing,
         "entries": len(board),
         "reputation": [

@@ -11,7 +11,7 @@ import pytest
 from crowdquant.data.release import DatasetVersion
 from crowdquant.db.models import DatasetFile, Rules
 from crowdquant.db.session import transaction
-from crowdquant.tournament.datasets import UnknownDatasetFile
+from crowdquant.tournament.datasets import UnknownDatasetFile, set_dataset_alias
 from crowdquant.tournament.rounds import FeedPublisher, open_round, open_round_now
 from crowdquant.tournament.rules2017_files import Rules2017Rounds
 from crowdquant.tournament.tournaments import get_tournament
@@ -38,10 +38,34 @@ def test_listings(world: RestWorld) -> None:
         assert entry["size"] == len(stored_bytes(world.storage, "v1/live_1.parquet"))
         assert len(entry["sha256"]) == 64
         assert entry["published_at"].endswith("Z")
-        assert api.get("/tournaments/11/datasets").json() == {"version": "v2", "files": []}
+        assert api.get("/tournaments/11/datasets").json() == {
+            "version": "v2",
+            "files": [],
+            "alias_of": None,
+            "aliases": [],
+        }
         assert _names(api.get("/tournaments/8/rounds/current/datasets").json()) == [
             "live_1.parquet"
         ]
+
+
+def test_aliases_are_listed_as_graphql_lists_them(world: RestWorld) -> None:
+    with transaction(world.sessions) as session:
+        set_dataset_alias(session, world.clock, "v5.2", "v1")
+        set_dataset_alias(session, world.clock, "v5.1", "v1")
+    with world.client(None) as api:
+        versions = api.get("/datasets").json()
+        assert [(v["version"], v["alias_of"], v["aliases"]) for v in versions] == [
+            ("v1", None, ["v5.1", "v5.2"]),
+            ("v5.1", "v1", []),
+            ("v5.2", "v1", []),
+        ]
+        assert versions[1]["files"] == versions[2]["files"] == versions[0]["files"]
+        assert api.get("/tournaments/8/datasets").json()["aliases"] == ["v5.1", "v5.2"]
+    listed = httpx.post(world.url + "/", json={"query": "{ listDatasets }"}).json()
+    assert sorted(listed["data"]["listDatasets"]) == sorted(
+        f"{v['version']}/{f['filename']}" for v in versions for f in v["files"]
+    )
 
 
 def test_signed_download_urls(world: RestWorld) -> None:

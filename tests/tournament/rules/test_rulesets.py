@@ -16,6 +16,7 @@ from crowdquant.tournament.rules import (
     ruleset_for,
     ruleset_paying,
 )
+from crowdquant.tournament.rules.base import PlannedPayout
 from crowdquant.tournament.rules.classic import Classic, decimal_text
 from crowdquant.tournament.rules.round_stake import RoundStakes
 from crowdquant.tournament.rules.rules2017 import Rules2017
@@ -112,6 +113,28 @@ def test_2017_plans_every_participant_and_no_factor() -> None:
     assert by_model[staker.id].at_risk == 10**18
     assert by_model[watcher.id].at_risk == 0
     assert by_model[staker.id].inputs["confidence"] == "0.5"
+
+
+def test_2017_judges_by_the_rounds_benchmark_models_and_else_by_ln_2() -> None:
+    model = _model()
+    stakes = {model.id: _stake(model, 10**18, Decimal("0.5"))}
+    gates = {"consistency": 1.0, "originality_2017": 1.0, "concordance": 1.0}
+    models = {model.id: model}
+
+    def planned(scores: dict[str, float]) -> PlannedPayout:
+        found, _ = Rules2017().plan_payouts(
+            Rules2017Rule(), {model.id}, stakes, {model.id: {**gates, **scores}}, models
+        )
+        return found[0]
+
+    # better than ln 2, worse than the benchmark models that round: burned, no prize
+    judged = planned({"logloss": 0.690, "benchmark_logloss": 0.685})
+    assert (judged.burn, judged.reward) == (10**18, 0)
+    assert judged.inputs["benchmark_logloss"] == "0.685"
+    # no benchmark models' figure: judged against ln 2, and wins
+    fallback = planned({"logloss": 0.690})
+    assert fallback.burn == 0 and fallback.reward > 0
+    assert fallback.inputs["benchmark_logloss"] == "0.69314718"
 
 
 def _sources() -> list[Path]:

@@ -10,6 +10,10 @@ that file, as GraphQL's ``dataset(round: N)`` does (likewise the 2017 files,
 never listed, and asking for one answers 403 saying why; its ``features.json`` is listed
 with the size and sha256 of the file served, which says ``"live": "closed"``
 (`tournament.live_mode`).
+
+A version's aliases (`crowdquant data alias`) are listed as GraphQL's ``listDatasets`` lists
+them: each as a version of its own with the files of the version it serves (`alias_of`), and
+each version names its `aliases`.
 """
 
 from __future__ import annotations
@@ -35,7 +39,9 @@ from crowdquant.http.services import ServicesDep
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.datasets import (
     UnknownDatasetFile,
+    aliases_by_version,
     get_dataset_file,
+    list_dataset_aliases,
     list_dataset_files,
 )
 from crowdquant.tournament.live_mode import (
@@ -73,11 +79,15 @@ def _file_out(storage: FileStorage, row: DatasetFile, closed: frozenset[str]) ->
 
 
 def _listing(
-    session: Session, storage: FileStorage, version: str, rows: list[DatasetFile]
+    session: Session,
+    storage: FileStorage,
+    version: str,
+    rows: list[DatasetFile],
+    aliases: list[str] | None = None,
 ) -> DatasetVersionOut:
     closed = closed_live_versions(session)
     files = [_file_out(storage, row, closed) for row in rows if dataset_file_visible(row, closed)]
-    return DatasetVersionOut(version=version, files=files)
+    return DatasetVersionOut(version=version, files=files, aliases=aliases or [])
 
 
 def _download(
@@ -101,21 +111,30 @@ def _download(
 
 @router.get("/datasets")
 def get_datasets(session: SessionDep, services: ServicesDep) -> list[DatasetVersionOut]:
-    """Every published version and its files."""
-    rows = list_dataset_files(session)
-    return [
-        _listing(session, services.storage, version, list(group))
-        for version, group in groupby(rows, lambda r: r.version)
+    """Every published version and its files, and each alias with the files it serves."""
+    aliases = aliases_by_version(session)
+    listed = [
+        _listing(session, services.storage, version, list(group), aliases.get(version))
+        for version, group in groupby(list_dataset_files(session), lambda r: r.version)
     ]
+    by_version = {found.version: found for found in listed}
+    for alias, version in list_dataset_aliases(session).items():
+        if version in by_version:
+            served = by_version[version]
+            listed.append(DatasetVersionOut(version=alias, files=served.files, alias_of=version))
+    return listed
 
 
 @router.get("/tournaments/{number}/datasets", responses=responses(404))
 def get_tournament_datasets(
     number: TournamentNumber, session: SessionDep, services: ServicesDep
 ) -> DatasetVersionOut:
-    """The files of the tournament's current dataset version."""
+    """The files of the tournament's current dataset version, and the aliases serving it."""
     version = get_tournament(session, number).dataset_version
-    return _listing(session, services.storage, version, list_dataset_files(session, version))
+    aliases = aliases_by_version(session).get(version)
+    return _listing(
+        session, services.storage, version, list_dataset_files(session, version), aliases
+    )
 
 
 @router.get("/tournaments/{number}/datasets/{filename}", responses=responses(403, 404))

@@ -1,6 +1,10 @@
 """The seeds' 2017 rules: daily CORR and logloss, the day-0 `originality_2017`; a stake per
 round with a confidence; the logloss benchmark, auction and rank prizes
-(`payouts.rules2017_payouts`); rounds with the 2017 CSV files."""
+(`payouts.rules2017_payouts`); rounds with the 2017 CSV files.
+
+The benchmark is the round's benchmark models: their live logloss, scored each day beside
+the submissions' (`benchmark_logloss`). A round without it (a dataset built without
+benchmark models) is judged against the rule's fixed ln 2."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from crowdquant.payouts import (
     PayoutRule,
     Rules2017Entry,
     Rules2017Rule,
+    benchmark_of,
     passes_gates,
     rules2017_payouts,
 )
@@ -68,6 +73,7 @@ class Rules2017(Ruleset):
                     stake=0 if row is None else row.at_risk,
                     confidence=None if row is None else row.confidence,
                     order=order.get(model_id, len(order)),
+                    benchmark_logloss=measured.get("benchmark_logloss"),
                 )
             )
         planned = []
@@ -84,6 +90,7 @@ class Rules2017(Ruleset):
                     returned=outcome.returned,
                     inputs={
                         "live_logloss": entry.live_logloss,
+                        "benchmark_logloss": str(benchmark_of(rule, entry.benchmark_logloss)),
                         "eligible": entry.eligible,
                         "confidence": None if entry.confidence is None else str(entry.confidence),
                         "rank": outcome.rank,

@@ -21,6 +21,10 @@ from crowdquant.tournament.rules import ruleset_for
 from crowdquant.tournament.scoring.inputs import FloatArray, RoundInputs, ScoredSubmission
 from crowdquant.tournament.scoring.targets import RESIDUAL
 
+BENCHMARK_LOGLOSS = "benchmark_logloss"
+"""The benchmark models' log-loss on a 2017 round's live rows that day, kept beside each
+submission's `logloss`: what the 2017 payout rule compares it with."""
+
 
 @dataclass(frozen=True)
 class ScoreValue:
@@ -108,7 +112,10 @@ class DailyScorer:
         metrics = ruleset_for(inputs.rules).daily_metrics
         out = _values(inputs, "corr", day, scored.corr)
         if "logloss" in metrics:
-            out += _values(inputs, "logloss", day, self._logloss(targets))
+            losses, benchmark = self._logloss(targets)
+            out += _values(inputs, "logloss", day, losses)
+            if benchmark is not None:
+                out += _values(inputs, BENCHMARK_LOGLOSS, day, [benchmark] * len(losses))
         if "mmc" in metrics and inputs.meta_model is not None:
             out += _values(inputs, "mmc", day, scored.mmc)
         if "fnc" in metrics and scored.fnc is not None:
@@ -117,8 +124,14 @@ class DailyScorer:
             out += _values(inputs, "bmc", day, self._bmc(target))
         return out
 
-    def _logloss(self, targets: pd.DataFrame) -> FloatArray:
+    def _logloss(self, targets: pd.DataFrame) -> tuple[FloatArray, float | None]:
+        """Each submission's log-loss on the binary target, and the benchmark models' (None
+        without their probabilities)."""
         residual = targets[RESIDUAL].reindex(self.inputs.ids)
         known = residual.notna().to_numpy()
         binary = (residual[known] > residual[known].median()).to_numpy(np.float64)
-        return logloss_batch(self.inputs.predictions[known], binary)
+        losses = logloss_batch(self.inputs.predictions[known], binary)
+        models = self.inputs.benchmark_probability
+        if models is None or not known.any():
+            return losses, None
+        return losses, float(logloss_batch(models[known], binary)[0])

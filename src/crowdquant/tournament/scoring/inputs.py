@@ -93,6 +93,7 @@ class RoundInputs:
     meta_model: FloatArray | None  # (N,); None when no submission was on time
     benchmark: FloatArray | None  # (N,); None without benchmark submissions or models
     new_meta_model: MetaModel | None = None  # the row to add when this read fixed it
+    benchmark_probability: FloatArray | None = None  # (N,); 2017 rounds' benchmark models
 
 
 def scored_submissions(session: Session, round_: Round) -> list[ScoredSubmission]:
@@ -162,6 +163,16 @@ def _published_benchmark(
         return None
     matrix = columns.to_numpy(np.float64)
     return stake_weighted_meta_model(matrix, np.ones(matrix.shape[1]))
+
+
+def _benchmark_probability(rows_2017: pd.DataFrame | None, ids: pd.Index) -> FloatArray | None:
+    """The benchmark models' probability of each live row of a round with 2017 files, from
+    its id map; None where the id map has none (a version without benchmark models)."""
+    if rows_2017 is None or "benchmark" not in rows_2017:
+        return None
+    live = rows_2017[rows_2017["data_type"] == "live"]
+    found = live["benchmark"].set_axis(live["original_id"].astype(str)).reindex(ids)
+    return None if found.isna().any() else found.to_numpy(np.float64)
 
 
 def _fnc_features(
@@ -496,6 +507,7 @@ def round_inputs(
         meta_model=meta,
         benchmark=benchmark,
         new_meta_model=fixed,
+        benchmark_probability=_benchmark_probability(rows_2017, ids),
     )
     if cache is not None and fixed is None and not from_files:
         cache.put(round_.id, key, inputs)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from crowdquant.api.rest.schemas.base import DownloadOut, Output, UtcDatetime
 
 
@@ -15,6 +17,12 @@ class DatasetFileOut(Output):
 class DatasetVersionOut(Output):
     version: str
     files: list[DatasetFileOut]
+    alias_of: str | None = Field(
+        None, description="The published version this name serves (None: a version itself)."
+    )
+    aliases: list[str] = Field(
+        default_factory=list, description="Other names this version's files are served under."
+    )
 
 
 class DatasetDownloadOut(DownloadOut):
