@@ -1,6 +1,7 @@
-"""Stakes and payouts on chain, on the site: each one's transaction hash (on the round and
-wallet pages) and the round's Merkle root, linked to the block explorer the operator names
-(`explorer_tx_url`, which must hold `{hash}`), and shown without links when none is named."""
+"""Stakes and payouts on chain, on the site: each one's transaction hash (on the round,
+wallet and model stake pages) and the round's Merkle root, linked to the block explorer the
+operator names (`explorer_tx_url`, which must hold `{hash}`), or shown without links when
+none is named."""
 
 from __future__ import annotations
 
@@ -20,12 +21,13 @@ from crowdquant.tournament.wallet import wallet_statement
 
 from .conftest import served_site
 from .site import Site
-from .test_leaderboard import by_name, played, table
+from .test_leaderboard import Played, by_name, played, table
 
 EXPLORER = "https://explorer.example/tx/{hash}"
 ROOT = "ab" * 32
 STAKE_TX, PAYOUT_TX, ROOT_TX = "0x" + "1" * 64, "0x" + "2" * 64, "0x" + "3" * 64
 SENT = datetime(2026, 3, 1, tzinfo=UTC)
+MODELS = ("alice_a", "alice_b")
 
 
 def _mined(session: Session, business_key: str, tx_hash: str, call_data: str = "0x") -> None:
@@ -47,7 +49,7 @@ def _mined(session: Session, business_key: str, tx_hash: str, call_data: str = "
     )
 
 
-def _on_chain(site: Site) -> None:
+def _on_chain(site: Site) -> Played:
     """Round 1 resolved on chain (its root), alice's stake pulled, alice_b's loss burned."""
     world = played(site)
     with transaction(site.sessions) as session:
@@ -59,6 +61,7 @@ def _on_chain(site: Site) -> None:
         _mined(session, f"burn:payout:{round_.id}:{world.models['alice_b']}", PAYOUT_TX)
         resolve = "0x12345678" + f"{1:064x}" + ROOT + f"{0:064x}" * 2
         _mined(session, "round:1:resolve", ROOT_TX, resolve)
+    return world
 
 
 def _explorer(tx_hash: str) -> str:
@@ -70,7 +73,7 @@ def test_the_round_and_wallet_pages_link_each_transaction_to_the_explorer(
 ) -> None:
     settings = Settings(home=tmp_path / "home", explorer_tx_url=EXPLORER)
     with served_site(sessions, tmp_path, settings) as site:
-        _on_chain(site)
+        world = _on_chain(site)
         page = site.browser().get("/rounds/8/1").text
         assert f"Merkle root of its claims: <code>0x{ROOT}</code>" in page
         assert f'href="{_explorer(ROOT_TX)}"' in page
@@ -86,6 +89,10 @@ def test_the_round_and_wallet_pages_link_each_transaction_to_the_explorer(
         assert "<th>On chain</th>" in wallet
         assert f'href="{_explorer(STAKE_TX)}" title="{STAKE_TX}"' in wallet
         assert "On chain" not in site.logged_in("bob").get("/wallet").text  # nothing of his
+        alice = site.logged_in("alice")
+        stake_pages = [alice.get(f"/models/{world.models[name]}/stake").text for name in MODELS]
+        linked = [page for page in stake_pages if f'href="{_explorer(STAKE_TX)}"' in page]
+        assert len(linked) == 1 and "<th>On chain</th>" in linked[0]
 
 
 def test_without_an_explorer_the_hashes_show_unlinked(site: Site) -> None:
