@@ -64,6 +64,10 @@ def test_without_anvil_the_demo_says_which_binary_is_missing_and_how_to_install_
     assert code == 1
     assert f"there is none at {missing}" in output and INSTALL_ANVIL in output
     assert not (tmp_path / "home").exists()  # nothing made
+    unknown = runner.invoke(
+        app, ["demo", "--ledger", "chain"], env={"CROWDQUANT_HOME": str(tmp_path)}
+    )
+    assert unknown.exit_code == 1 and "unknown ledger 'chain': use sql or evm" in unknown.output
 
 
 def test_a_home_whose_books_are_the_databases_is_refused(tmp_path: Path) -> None:
