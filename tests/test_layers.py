@@ -29,7 +29,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "tournament": {"fund"} | BELOW_SERVICES,
     "fund": BELOW_SERVICES,
     # the infrastructure: the ledger keeps its books in the database, never the reverse
-    "ledger": {"db", "money", "clock", "settings"},
+    "ledger": {"db", "money", "clock", "settings", "faults"},
     "db": {"money"},
     "storage": {"settings"},
     "mail": {"settings"},

@@ -3,7 +3,8 @@
 Setting ``CROWDQUANT_CRASH_AT`` to one of `CRASH_STEPS` makes the process that reaches that
 step kill itself with SIGKILL, as a power cut would: no rollback, no cleanup, no buffers
 flushed. Each step sits in a window between a storage write and the commit of the row that
-names it, or between the ledger's postings and the round's status change. Unset (the
+names it, or between the ledger's postings and the round's status change; or, for the
+chain (`CHAIN_CRASH_STEPS`), between sending a transaction and recording what came of it. Unset (the
 default), `crash_point` does nothing.
 """
 
@@ -29,10 +30,17 @@ CRASH_STEPS = frozenset(
 )
 """The steps a process can be told to crash at, each named where it happens."""
 
+CHAIN_CRASH_STEPS = frozenset(
+    {
+        "chain:after-broadcast",  # a transaction is sent to the node, its outcome not recorded
+    }
+)
+"""The steps on the way to the chain a process can be told to crash at."""
+
 
 def crash_point(step: str) -> None:
     """Kill this process with SIGKILL if ``CROWDQUANT_CRASH_AT`` names `step`."""
-    if step not in CRASH_STEPS:
+    if step not in CRASH_STEPS | CHAIN_CRASH_STEPS:
         raise ValueError(f"{step!r} is not one of the crash steps")
     if os.environ.get(CRASH_AT) == step:
         die()

@@ -176,6 +176,10 @@ class Settings(BaseSettings):
     evm_confirmations: int = Field(default=1, ge=1)
     """Blocks that must include a transaction (itself counted) before it counts as done."""
     evm_receipt_timeout_seconds: float = Field(default=120.0, gt=0)
+    explorer_tx_url: str | None = None
+    """A block explorer's page of a transaction, ``{hash}`` standing for its hash (e.g.
+    ``https://etherscan.io/tx/{hash}``): the site links each stake's and payout's
+    transaction there. Unset: hashes are shown without links."""
 
     # Outgoing mail (sign-up links): see crowdquant.mail.
     mail_backend: Literal["console", "smtp"] | None = None
@@ -232,6 +236,19 @@ class Settings(BaseSettings):
         if self.mode != "local" and self.secret_key in (None, PLACEHOLDER_SECRET):
             raise ValueError("CROWDQUANT_SECRET_KEY must be set outside local mode")
         return self
+
+    @field_validator("explorer_tx_url")
+    @classmethod
+    def _an_explorer_pattern(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme, _, rest = value.replace("{hash}", "", 1).partition("://")
+        if "{hash}" not in value or scheme not in ("http", "https") or set("{}") & set(rest):
+            raise ValueError(
+                "CROWDQUANT_EXPLORER_TX_URL is an http(s) URL with {hash} once in it, such as "
+                "https://etherscan.io/tx/{hash}"
+            )
+        return value
 
     @field_validator("mail_from")
     @classmethod

@@ -25,6 +25,11 @@ dataset, the tournament, the participants and the simulated time reached:
    closes), so a person can take part on time; the console says when the window opens
    and closes, and tells the uploads, stakes at risk, scores and payouts of every account
    but the bots as they happen.
+
+With `--ledger evm`, the token's supply and every burn are on a local EVM chain: the demo
+starts Foundry's anvil on loopback (its state kept in CROWDQUANT_HOME, so a later run
+carries on the same chain), deploys the contracts once and keeps the books with the `evm`
+ledger backend, sending each burn to the chain as rounds resolve.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ import re
 import secrets
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -49,7 +56,10 @@ from crowdquant.db.enums import ApiScope, Cadence, Rules
 from crowdquant.money import NMR_UNIT, Currency, console_amount
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sqlalchemy.orm import Session, sessionmaker
+    from web3 import Web3
 
     from crowdquant.clock import Clock
     from crowdquant.data.release import DatasetVersion
@@ -266,6 +276,118 @@ def _stored_key(
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return key if key_works(ops, session, account_id, key, KEY_SCOPES) else None
+
+
+# --- the chain (--ledger evm) ------------------------------------------------------------------
+
+LEDGERS = ("sql", "evm")
+CHAIN_FILE = "demo-chain.json"
+"""The contracts the demo deployed, in CROWDQUANT_HOME."""
+CHAIN_STATE = "demo-chain-state.json"
+"""anvil's state, kept in CROWDQUANT_HOME between runs."""
+
+
+@contextmanager
+def demo_chain(settings: Settings, binary: Path) -> Iterator[Settings]:
+    """anvil (`binary`) on loopback while the block runs, its state kept in the home; the
+    contracts deployed once (the operator's key holding the supply as the treasury); the
+    settings of the `evm` ledger on them."""
+    from eth_account import Account
+    from pydantic import SecretStr
+    from web3 import Web3
+
+    from crowdquant.ledger.evm.deploy import deploy_contracts
+    from crowdquant.ledger.evm.local_node import (
+        ANVIL_CHAIN_ID,
+        ANVIL_DEV_KEY,
+        local_node,
+    )
+
+    require_anvil(binary)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    record = settings.home / CHAIN_FILE
+    with local_node(binary, arguments=["--state", str(settings.home / CHAIN_STATE)]) as url:
+        w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 30}))
+        contracts = _deployed(record, w3)
+        if contracts is None:
+            operator = Account.from_key(ANVIL_DEV_KEY).address
+            made = deploy_contracts(w3, deployer=operator, treasury=operator, operator=operator)
+            contracts = {"token": made.token.address, "tournament": made.tournament.address}
+            record.write_text(json.dumps(contracts))
+            _say(f"deployed the token at {contracts['token']} on anvil ({url})")
+        else:
+            _say(f"the token is at {contracts['token']} on anvil ({url})")
+        yield settings.model_copy(
+            update={
+                "ledger_backend": "evm",
+                "evm_rpc_url": url,
+                "evm_chain_id": ANVIL_CHAIN_ID,
+                "evm_token_address": contracts["token"],
+                "evm_tournament_address": contracts["tournament"],
+                "evm_operator_key": SecretStr(ANVIL_DEV_KEY),
+                "evm_operator_keystore": None,
+            }
+        )
+
+
+def require_anvil(binary: Path) -> Path:
+    """`binary`, if it is there; else the error naming it and how to install anvil."""
+    from crowdquant.ledger.evm.local_node import INSTALL_ANVIL
+
+    if not binary.is_file():
+        raise _fail(
+            f"--ledger evm runs Foundry's anvil, and there is none at {binary}: install it with"
+            f" `{INSTALL_ANVIL}` in the project's folder (or name one with CROWDQUANT_ANVIL)"
+        )
+    return binary
+
+
+def _deployed(record: Path, w3: Web3) -> dict[str, str] | None:
+    """The contracts an earlier run deployed, if the chain still holds them."""
+    try:
+        contracts = json.loads(record.read_text())
+        addresses = {name: str(contracts[name]) for name in ("token", "tournament")}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not all(w3.is_address(a) and w3.eth.get_code(a) for a in addresses.values()):  # type: ignore[arg-type]
+        return None
+    return addresses
+
+
+def refuse_database_books(settings: Settings) -> None:
+    """A home whose tournament kept its books in the database stays so: its books hold
+    burns that no chain has seen."""
+    from crowdquant.cli.operator import _in_transaction, operator
+
+    if (settings.home / CHAIN_FILE).exists():
+        return
+    with operator(settings) as ops:
+        made = _in_transaction(ops, _tournament_of)
+    if made is not None:
+        raise _fail(
+            f"the tournament in {settings.home} keeps its books in the database:"
+            " run --ledger evm with another CROWDQUANT_HOME"
+        )
+
+
+def chain_dispatcher(settings: Settings, sessions: sessionmaker[Session]) -> Callable[[], None]:
+    """What sends the burns the books queued (the `evm` ledger); nothing on the `sql` one.
+    A node gone (Ctrl-C reaches anvil too) leaves them queued for the next run."""
+    from crowdquant.clock import SystemClock
+    from crowdquant.ledger.evm.backend import EvmLedger
+
+    if settings.ledger_backend != "evm":
+        return lambda: None
+    books = EvmLedger(settings, SystemClock())
+
+    def dispatch() -> None:
+        try:
+            with sessions() as session:
+                books.dispatch(session)
+        except OSError:
+            return
+
+    return dispatch
 
 
 # --- the command -------------------------------------------------------------------------------
@@ -622,6 +744,7 @@ def play(
         sessions = server.scheduler.sessions
         windows = Windows(window, clock.speed, url)
         watcher = Watcher(sessions, frozenset(demo.keys), clock.now())
+        send_to_chain = chain_dispatcher(settings, sessions)
         first = True
         try:
             if windows.length:  # a round open at the start gets its window at once
@@ -631,6 +754,8 @@ def play(
                 if stop.is_set():
                     break
                 narrate(step, sessions)
+                if step.events:
+                    send_to_chain()
                 # people act through the server at any time: told at the next event, or at
                 # once in a window
                 if first or step.events or windows.closes is not None:
@@ -675,21 +800,52 @@ def demo(
             " (90s, 3m; 0: never)"
         ),
     ] = WINDOW,
+    ledger: Annotated[
+        str,
+        typer.Option(
+            help="where the token is kept: sql (the database's books) or evm (its supply and"
+            " burns on a local anvil node, with the contracts deployed on it)"
+        ),
+    ] = "sql",
 ) -> None:
     """Run a living tournament here: a market's dataset, tournament 8 on an accelerated
     clock, bots playing every round, a demo participant, and the server for numerapi scripts
     and the site, until Ctrl-C."""
-    from crowdquant.server.bootstrap import printable_url
-    from crowdquant.server.serve import build_server
     from crowdquant.settings import Settings
-    from crowdquant.simulate.clock import AcceleratedClock
 
     if market not in DATASET_VERSIONS:
         raise _fail(f"unknown market {market!r}: use {SYNTHETIC} or {BUNDLED}")
+    if ledger not in LEDGERS:
+        raise _fail(f"unknown ledger {ledger!r}: use {' or '.join(LEDGERS)}")
     window_length = parse_window(window)
     settings = Settings()
     if settings.mode != "local":
         raise _fail("the demo prints a participant's secret key: it runs in local mode only")
+    with ExitStack() as chain:
+        if ledger == "evm":
+            from crowdquant.ledger.evm.local_node import anvil_binary
+
+            binary = require_anvil(anvil_binary())
+            refuse_database_books(settings)
+            settings = chain.enter_context(demo_chain(settings, binary))
+        run_demo(settings, host, port, day_seconds, days, market, stocks, window_length)
+
+
+def run_demo(
+    settings: Settings,
+    host: str,
+    port: int,
+    day_seconds: float,
+    days: float | None,
+    market: str,
+    stocks: int,
+    window_length: timedelta,
+) -> None:
+    """The demo on `settings`, from preparing it to stopping."""
+    from crowdquant.server.bootstrap import printable_url
+    from crowdquant.server.serve import build_server
+    from crowdquant.simulate.clock import AcceleratedClock
+
     speed = None if day_seconds == 0 else 86_400 / day_seconds
     clock = AcceleratedClock(start_time(settings), speed)
     until = None if days is None else clock.now() + timedelta(days=days)

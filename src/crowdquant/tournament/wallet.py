@@ -37,6 +37,8 @@ class StatementLine:
     sequence: int
     """The ledger transaction's place in the journal (its id for the participant)."""
     kind: str
+    event_key: str
+    """The ledger event's key (its transaction's on chain, where it has one)."""
     currency: Currency
     amount: int
     """What it added to the wallet (negative: what it took), in the smallest unit."""
@@ -93,6 +95,7 @@ def wallet_statement(
         StatementLine(
             sequence=entry.sequence,
             kind=event_kind(entry.event_key),
+            event_key=entry.event_key,
             currency=entry.currency,
             amount=entry.amount,
             balance=entry.balance,

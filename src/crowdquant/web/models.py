@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from crowdquant.db.models import Account, Model, PayoutMode, StakeChangeKind
 from crowdquant.money import AmountError, Currency, parse_nmr_or_zero
+from crowdquant.tournament.chain_records import transaction_hashes
 from crowdquant.tournament.models import (
     InvalidModelName,
     ModelNameTaken,
@@ -204,6 +205,7 @@ def _stake_page(
     status: int = 200,
 ) -> Response:
     view = stake_view(session, services.ledger, model)
+    changes = stake_changes(session, model, RECENT_CHANGES)
     round_stakes = ruleset_of(model.tournament).round_stakes
     round_ = current_round(session, model.tournament)
     open_round = round_ if round_ is not None and is_open(round_, services.clock.now()) else None
@@ -211,9 +213,8 @@ def _stake_page(
         "model": model,
         "view": view,
         "releases": [(change, due_date(change)) for change in view.releases],
-        "changes": [
-            (change, due_date(change)) for change in stake_changes(session, model, RECENT_CHANGES)
-        ],
+        "changes": [(change, due_date(change)) for change in changes],
+        "transactions": transaction_hashes(session, (change.event_key for change in changes)),
         "wallet_nmr": wallet_balances(session, services.ledger, account)[Currency.NMR],
         "round_stakes": round_stakes,
         "open_round": open_round,

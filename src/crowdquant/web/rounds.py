@@ -21,6 +21,7 @@ from fastapi.responses import Response
 
 from crowdquant.db.models import Round, RoundPayout, RoundResult, RoundStatus, Tournament
 from crowdquant.payouts import ScoreConfig
+from crowdquant.tournament.chain_records import payout_hashes, round_root
 from crowdquant.tournament.leaderboard import (
     Duplicate,
     RoundRow,
@@ -56,7 +57,7 @@ from crowdquant.web.leaderboard import (
     usd_cell,
 )
 from crowdquant.web.routing import PageRoute
-from crowdquant.web.templating import render, when
+from crowdquant.web.templating import explorer_url, render, short_hash, when
 
 router = APIRouter(route_class=PageRoute)
 
@@ -169,8 +170,15 @@ def round_page(
             else None
         )
         context["payout_columns"], context["payout_rows"] = payouts_table(
-            shown, table, payouts, standings, figures
+            shown,
+            table,
+            payouts,
+            standings,
+            figures,
+            transactions=payout_hashes(session, payouts),
+            explorer=services.settings.explorer_tx_url,
         )
+        context["root"] = round_root(session, round_.number)
     return render(request, "public/round.html", context)
 
 
@@ -246,17 +254,29 @@ def duplicate_cell(duplicate: Duplicate | None) -> Cell:
     return Cell(f"like {duplicate.of} (another account)")
 
 
+def transaction_cell(tx_hash: str | None, explorer: str | None) -> Cell:
+    """A transaction's hash, linked to its page on the block explorer where one is set."""
+    if tx_hash is None:
+        return Cell("")
+    return Cell(short_hash(tx_hash), tx_hash, explorer_url(explorer, tx_hash))
+
+
 def payouts_table(
     tournament: Tournament,
     table: list[RoundRow],
     payouts: list[RoundPayout],
     standings: list[Standing],
     figures: dict[uuid.UUID, dict[str, float | None]] | None = None,
+    *,
+    transactions: dict[uuid.UUID, str] | None = None,
+    explorer: str | None = None,
 ) -> tuple[list[Column], list[list[Cell]]]:
     """The seeds' ranked table: #, model, live score, round USD, round NMR, consistency.
 
     With `figures` (a 2017 round: each model's counting upload's figures), a validation
-    logloss column follows the live one, and the consistency is the upload's."""
+    logloss column follows the live one, and the consistency is the upload's. With
+    `transactions` (each payout's transaction hash on chain), a last column shows them,
+    linked to the `explorer` pattern's page where one is set."""
     metric = rank_metric(tournament)[0]
     paid = {row.model_id: row for row in payouts}
     names = {row.model_id: row.name for row in standings}
@@ -275,6 +295,7 @@ def payouts_table(
         Column("Round USD"),
         Column("Round NMR"),
         Column("Consistency"),
+        *([Column("On chain", numeric=False)] if transactions else []),
     ]
     ranked: list[tuple[int | None, uuid.UUID, str, float | None]] = [
         (row.rank, row.model_id, row.model, row.scores.get(metric)) for row in table if not row.late
@@ -297,6 +318,7 @@ def payouts_table(
                 usd_cell(None if payout is None else payout.usd),
                 nmr_cell(None if payout is None else payout.nmr, signed=True),
                 percent_cell(consistency.get(model_id)),
+                *([transaction_cell(transactions.get(model_id), explorer)] if transactions else []),
             ]
         )
     return columns, rows

@@ -77,7 +77,19 @@ def seconds_left(round_: Round, now: datetime) -> int:
     return int(time_left(round_, now).total_seconds())
 
 
+def explorer_url(pattern: str | None, tx_hash: str) -> str | None:
+    """A transaction's page on the operator's block explorer (None when none is set)."""
+    return None if pattern is None else pattern.replace("{hash}", tx_hash)
+
+
+def short_hash(tx_hash: str) -> str:
+    """A hash as a page shows it: its start and its end."""
+    return f"{tx_hash[:10]}…{tx_hash[-4:]}" if len(tx_hash) > 16 else tx_hash
+
+
+templates.env.globals.update(explorer_url=explorer_url)
 templates.env.filters.update(
+    short_hash=short_hash,
     nmr=nmr,
     usd=usd,
     when=when,
@@ -151,6 +163,7 @@ def render(
         "now": now,
         "banner": banner(session, now),
         "clock": PageClock(now, rate_of(clock)),
+        "explorer_tx_url": services(request).settings.explorer_tx_url,
         **(context or {}),
     }
     response = templates.TemplateResponse(request, name, values, status_code=status)

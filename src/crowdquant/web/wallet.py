@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from crowdquant.money import Currency
+from crowdquant.tournament.chain_records import transaction_hashes
 from crowdquant.tournament.wallet import WALLET, wallet_balances, wallet_statement
 from crowdquant.web.deps import PageSession, ServicesDep
 from crowdquant.web.errors import PageError
@@ -52,5 +53,6 @@ def wallet_page(
         "page": number,
         "pages": pages,
         "wallet": WALLET,
+        "transactions": transaction_hashes(session, (line.event_key for line in statement.lines)),
     }
     return render(request, "participant/wallet.html", context)

@@ -2,14 +2,39 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 ANVIL_CHAIN_ID = 31337
+ANVIL_ENV = "CROWDQUANT_ANVIL"
+INSTALLED_ANVIL = Path(".evm-node") / "node_modules" / ".bin" / "anvil"
+"""Where `scripts/check` installs anvil, under the project's root."""
+INSTALL_ANVIL = "npm install --prefix .evm-node @foundry-rs/anvil-linux-amd64@1.7.1"
+"""The command that installs it there (npm's package of Foundry's prebuilt binary)."""
+ANVIL_DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+"""anvil's first development account's well-known key (funded and unlocked on every anvil;
+for a local node only)."""
+
+
+def anvil_binary() -> Path:
+    """The anvil to run: `CROWDQUANT_ANVIL`, else the one installed under the working
+    directory or the project's root, else one on the PATH; where none is, the path looked
+    at first (check it with `is_file`)."""
+    named = os.environ.get(ANVIL_ENV)
+    if named:
+        return Path(named)
+    project = Path(__file__).resolve().parents[4]
+    for candidate in (Path.cwd() / INSTALLED_ANVIL, project / INSTALLED_ANVIL):
+        if candidate.is_file():
+            return candidate
+    on_path = shutil.which("anvil")
+    return Path(on_path) if on_path else Path.cwd() / INSTALLED_ANVIL
 
 
 def _free_port() -> int:
@@ -19,14 +44,16 @@ def _free_port() -> int:
 
 
 @contextmanager
-def local_node(binary: str | Path, *, start_timeout: float = 20.0) -> Iterator[str]:
-    """Start `binary` (anvil) on a free loopback port; its JSON-RPC URL while the block
-    runs. The node is stopped by its process id afterwards."""
+def local_node(
+    binary: str | Path, *, start_timeout: float = 20.0, arguments: Sequence[str] = ()
+) -> Iterator[str]:
+    """Start `binary` (anvil) on a free loopback port, with `arguments` too; its JSON-RPC
+    URL while the block runs. The node is stopped by its process id afterwards."""
     from web3 import Web3
 
     port = _free_port()
     process = subprocess.Popen(
-        [str(binary), "--host", "127.0.0.1", "--port", str(port), "--silent"],
+        [str(binary), "--host", "127.0.0.1", "--port", str(port), "--silent", *arguments],
         stdout=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from crowdquant.clock import Clock
 from crowdquant.db.models.evm import BUSINESS_KEY_LENGTH, EvmTransaction
 from crowdquant.db.session import transaction
+from crowdquant.faults import crash_point
 from crowdquant.ledger.evm.errors import (
     BusinessKeyConflict,
     ChainCallRefused,
@@ -269,6 +270,7 @@ class TransactionSender:
             return self._settle(business_key)
         if receipt is None:
             self.broadcast(bytes.fromhex(raw.removeprefix("0x")))
+            crash_point("chain:after-broadcast")
             receipt = self._await_receipt(tx_hash)
         mined_in = int(receipt["blockNumber"])
         self._await_confirmations(mined_in)
