@@ -11,9 +11,10 @@ is signed again with a new nonce (``tx_hash``, ``raw_transaction`` replaced).
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crowdquant.db.base import Base
@@ -43,3 +44,16 @@ class EvmTransaction(Base):
     block_number: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class ChainRound(Base):
+    """A round's id on the tournament contract: ids there increase across every tournament
+    sharing the contract, so each round opened on chain takes the next one."""
+
+    __tablename__ = "chain_rounds"
+
+    round_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("rounds.id", ondelete="RESTRICT"), primary_key=True
+    )
+    chain_round_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    created_at: Mapped[datetime]
