@@ -21,6 +21,7 @@ from graphql import GraphQLError, GraphQLObjectType, GraphQLResolveInfo, GraphQL
 
 from crowdquant.api.graphql import (
     accounts,
+    chain_stakes,
     compute,
     datasets,
     diagnostics,
@@ -53,19 +54,11 @@ READABLE_ERRORS: tuple[type[Exception], ...] = (
 logger = logging.getLogger(__name__)
 
 
-_ON_CHAIN_STAKES = (
-    "a crowdquant server has no on-chain (v3) staking: stake with stake_increase,"
-    " stake_decrease and stake_drain"
-)
 _WEBHOOKS = (
     "a crowdquant server does not call submission webhooks: schedule your own runs and"
     " send predictions with upload_predictions"
 )
 REFUSALS: dict[str, str] = {
-    "v3StakeAuth": _ON_CHAIN_STAKES,
-    "v3StakeConfig": _ON_CHAIN_STAKES,
-    "v3StakeRound": _ON_CHAIN_STAKES,
-    "v3StakeClaim": _ON_CHAIN_STAKES,
     "setSubmissionWebhook": _WEBHOOKS,
     "triggerModelWebhook": _WEBHOOKS,
 }
@@ -101,6 +94,7 @@ def build_schema() -> GraphQLSchema:
         compute.query,
         compute.mutation,
         compute.model_type,
+        chain_stakes.query,
     )
     for name in ("Query", "Mutation"):
         root = schema.type_map[name]

@@ -13,6 +13,7 @@ supply less the books' burns.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -21,14 +22,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crowdquant.clock import Clock
-from crowdquant.db.models.evm import EvmTransaction
+from crowdquant.db.models.evm import ChainRound, EvmTransaction
 from crowdquant.db.session import session_factory
 from crowdquant.ledger.accounts import BURNED, AccountId
 from crowdquant.ledger.audit import AuditReport, Problem
-from crowdquant.ledger.evm.deploy import bind
+from crowdquant.ledger.evm.deploy import Deployment, bind
 from crowdquant.ledger.evm.errors import ChainConfigError
 from crowdquant.ledger.evm.node import ChainConfig, chain_config, connect, operator_account
 from crowdquant.ledger.evm.sender import SentTransaction, TransactionSender
+from crowdquant.ledger.evm.tournament import TournamentChain
 from crowdquant.ledger.interface import Entry, Posting, Transaction
 from crowdquant.ledger.sql import SqlLedger
 from crowdquant.money import GENESIS_SUPPLY, Currency
@@ -51,6 +53,7 @@ class EvmLedger:
         self._w3: Web3 | None = None
         self._senders: dict[int, TransactionSender] = {}
         self._token: Contract | None = None
+        self._tournament: Contract | None = None
 
     # -- the chain, connected when first needed ---------------------------------------------
 
@@ -65,6 +68,18 @@ class EvmLedger:
         if self._token is None:
             self._token = bind(self.w3, "Token", self.config.token_address)
         return self._token
+
+    @property
+    def tournament(self) -> Contract:
+        if self._tournament is None:
+            self._tournament = bind(self.w3, "Tournament", self.config.tournament_address)
+        return self._tournament
+
+    def chain(self, session: Session) -> TournamentChain:
+        """The operator's moves on the tournament contract, recorded in `session`'s database."""
+        return TournamentChain(
+            self.sender(session), Deployment(token=self.token, tournament=self.tournament)
+        )
 
     def sender(self, session: Session) -> TransactionSender:
         """The sender on the operator's key that records in `session`'s database."""
@@ -109,7 +124,7 @@ class EvmLedger:
     ) -> Transaction:
         recorded = self._books.post(session, event_key, currency, postings, memo=memo)
         burned = recorded.amount(BURNED)
-        if currency is Currency.NMR and burned > 0:
+        if currency is Currency.NMR and burned > 0 and not _burned_by_root(session, event_key):
             burn = self.token.functions.burn(burned)
             self.sender(session).enqueue(
                 session, f"burn:{event_key}", self.token.address, burn._encode_transaction_data()
@@ -157,3 +172,16 @@ class EvmLedger:
                 )
             )
         return replace(report, problems=tuple(problems))
+
+
+def _burned_by_root(session: Session, event_key: str) -> bool:
+    """Whether `event_key` is a payout of a round on chain, whose burns the round's
+    `resolveRound` burns there (a payout's key: ``payout:<round id>:<model id>``)."""
+    kind, _, rest = event_key.partition(":")
+    if kind != "payout":
+        return False
+    try:
+        round_id = uuid.UUID(rest.partition(":")[0])
+    except ValueError:
+        return False
+    return session.get(ChainRound, round_id) is not None

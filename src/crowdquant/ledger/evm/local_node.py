@@ -19,14 +19,18 @@ def _free_port() -> int:
 
 
 @contextmanager
-def local_node(binary: str | Path, *, start_timeout: float = 20.0) -> Iterator[str]:
-    """Start `binary` (anvil) on a free loopback port; its JSON-RPC URL while the block
-    runs. The node is stopped by its process id afterwards."""
+def local_node(
+    binary: str | Path, *, start_timeout: float = 20.0, timestamp: int | None = None
+) -> Iterator[str]:
+    """Start `binary` (anvil) on a free loopback port, its genesis block at `timestamp` (Unix
+    seconds; default now); its JSON-RPC URL while the block runs. The node is stopped by
+    its process id afterwards."""
     from web3 import Web3
 
     port = _free_port()
+    genesis = [] if timestamp is None else ["--timestamp", str(timestamp)]
     process = subprocess.Popen(
-        [str(binary), "--host", "127.0.0.1", "--port", str(port), "--silent"],
+        [str(binary), "--host", "127.0.0.1", "--port", str(port), "--silent", *genesis],
         stdout=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
