@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from eth_hash.auto import keccak
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from crowdquant.clock import Clock
 from crowdquant.db.models import (
@@ -37,6 +37,7 @@ from crowdquant.db.models import (
     Submission,
     SubmissionStatus,
 )
+from crowdquant.db.session import transaction
 from crowdquant.ledger import Ledger, stake, transfer, wallet
 from crowdquant.ledger.evm.authorization import StakeAuthorization
 from crowdquant.ledger.evm.tournament import model_key
@@ -305,16 +306,26 @@ def stake_claim(
 # --- the round's stakes through the contract ----------------------------------------------------
 
 
-def pull_chain_stakes(session: Session, ledger: Ledger, clock: Clock, round_: Round) -> int:
-    """Before `round_` closes: pull every authorised stake of its staked models into escrow
-    on chain (sent at once, each batch once), then mirror each stake locked on chain into
-    the books (`mirror_chain_stakes`). How many stakes were mirrored."""
+def pull_chain_stakes(
+    sessions: sessionmaker[Session], ledger: Ledger, clock: Clock, round_id: uuid.UUID
+) -> int:
+    """Before the round closes: pull every authorised stake of its models into escrow on
+    chain (each batch sent once), then mirror each stake locked on chain into the books
+    (`mirror_chain_stakes`), each step in a transaction of its own (the chain's calls are
+    recorded by the sender's). How many stakes were mirrored."""
     chain = evm_ledger(ledger)
-    found = chain_round_of(session, round_)
-    if found is None:
-        return 0
-    chain.chain(session).pull_stakes(found.chain_round_id, _round_model_keys(session, round_))
-    return mirror_chain_stakes(session, ledger, clock, round_)
+    with transaction(sessions) as session:
+        round_ = session.get(Round, round_id)
+        found = None if round_ is None else chain_round_of(session, round_)
+        if round_ is None or found is None:
+            return 0
+        chain_round_id, models = found.chain_round_id, _round_model_keys(session, round_)
+    with sessions() as session:
+        chain.chain(session).pull_stakes(chain_round_id, models)
+    with transaction(sessions) as session:
+        round_ = session.get(Round, round_id)
+        assert round_ is not None
+        return mirror_chain_stakes(session, ledger, clock, round_)
 
 
 def _round_model_keys(session: Session, round_: Round) -> list[bytes]:
@@ -414,12 +425,17 @@ def queue_chain_resolution(session: Session, ledger: Ledger, round_: Round) -> C
     return tree
 
 
-def pay_chain_claims(session: Session, ledger: Ledger, round_: Round) -> int:
+def pay_chain_claims(sessions: sessionmaker[Session], ledger: Ledger, round_id: uuid.UUID) -> int:
     """After the root is posted: pay, in batches by the operator, every claim of the round
     still unpaid on chain. How many batches were sent."""
     chain = evm_ledger(ledger)
-    found = chain_round_of(session, round_)
-    tree = None if found is None else round_claim_tree(session, round_, found.chain_round_id)
+    with transaction(sessions) as session:
+        round_ = session.get(Round, round_id)
+        found = None if round_ is None else chain_round_of(session, round_)
+        if round_ is None or found is None:
+            return 0
+        tree = round_claim_tree(session, round_, found.chain_round_id)
     if tree is None:
         return 0
-    return len(chain.chain(session).pay_claims(tree))
+    with sessions() as session:
+        return len(chain.chain(session).pay_claims(tree))
