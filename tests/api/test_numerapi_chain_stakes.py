@@ -209,6 +209,11 @@ def test_a_round_staked_on_chain_pays_what_the_database_ledger_pays(
         for name in PLAYERS:
             assert world.balance(stake(world.model(name, ROUND_STAKE))) == STAKES[name]
 
+        carol_model = str(world.model("carol", ROUND_STAKE))
+        with pytest.raises(ValueError, match="has not resolved"):
+            napi["carol"].v3_stake_claim(chain_round, carol_model, wallets["carol"].address)
+        with pytest.raises(ValueError, match="whole number"):
+            napi["carol"].v3_stake_round("one")
         assert f"round 1 of tournament {ROUND_STAKE} closed" in world.tick_at(CLOSED)
         _travel(w3, int(RESOLVED.timestamp()))
         assert f"round 1 of tournament {ROUND_STAKE} resolved" in world.tick_at(RESOLVED)
@@ -217,9 +222,9 @@ def test_a_round_staked_on_chain_pays_what_the_database_ledger_pays(
         resolved = napi["carol"].v3_stake_round(chain_round)
         assert resolved["resolved"] is True and resolved["state"] == "resolved"
 
-        proof = napi["carol"].v3_stake_claim(
-            chain_round, str(world.model("carol", ROUND_STAKE)), wallets["carol"].address
-        )
+        with pytest.raises(ValueError, match="staked nothing"):
+            napi["carol"].v3_stake_claim(chain_round, carol_model, wallets["bob"].address)
+        proof = napi["carol"].v3_stake_claim(chain_round, carol_model, wallets["carol"].address)
         assert proof["merkleRoot"] == resolved["merkleRoot"]
         assert proof["submissionId"] == _submission(world, "carol")
         burn, paid = int(proof["burnAmountWei"]), int(proof["payoutAmountWei"])
