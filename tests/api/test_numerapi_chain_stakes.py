@@ -11,6 +11,7 @@ model blends its submissions in the order of their random ids). The books are so
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -21,11 +22,13 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
 from web3 import Web3
 
+from crowdquant.cli import app as cli
 from crowdquant.clock import ManualClock
 from crowdquant.db import migrate
-from crowdquant.db.models import Round, Rules, Submission
+from crowdquant.db.models import ChainCursor, ChainEvent, Round, Rules, Submission
 from crowdquant.db.session import make_engine, session_factory, transaction
 from crowdquant.ledger import BURNED, stake, wallet
 from crowdquant.ledger.evm.authorization import StakeAuthorization
@@ -114,7 +117,7 @@ def _database_replay(tmp_path: Path) -> dict[str, int]:
 
 
 def test_a_round_staked_on_chain_pays_what_the_database_ledger_pays(
-    sessions: sessionmaker[Session], tmp_path: Path, node: Web3
+    sessions: sessionmaker[Session], tmp_path: Path, node: Web3, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     expected = _database_replay(tmp_path / "db")
 
@@ -245,6 +248,18 @@ def test_a_round_staked_on_chain_pays_what_the_database_ledger_pays(
         assert pay_chain_claims(world.sessions, books, played) == 0  # every claim paid
 
         with transaction(world.sessions) as session:
+            indexed = books.index(session)
+            assert indexed.from_block == 0 and indexed.recorded > 0
+        with transaction(world.sessions) as session:
+            assert books.index(session).recorded == 0  # nothing new
+            cursor = session.scalars(select(ChainCursor)).one()
+            cursor.block_number = 0  # replayed from the start: nothing twice
+        with transaction(world.sessions) as session:
+            assert books.index(session).recorded == 0
+            events = Counter(session.scalars(select(ChainEvent.event)))
+        assert events["Staked"] == 3
+        assert events["RoundResolved"] == events["RoundCreated"] == 1
+        with transaction(world.sessions) as session:
             burned = books.balance(session, BURNED, Currency.NMR)
             assert books.verify(session).problems == ()
         chain_balances = {
@@ -255,9 +270,37 @@ def test_a_round_staked_on_chain_pays_what_the_database_ledger_pays(
             name: world.balance(wallet(world.players[name].account_id)) for name in PLAYERS
         }
         assert chain_balances == books_balances
+        paying = [name for name in PLAYERS if chain_balances[name] > GRANT - STAKES[name]]
+        assert events["Claimed"] == len(paying) > 0  # a claim paying nothing is not sent
         for name in PLAYERS:  # the two runs' scores agree to float rounding, not the wei
             assert abs(chain_balances[name] - expected[name]) <= STAKES[name] // 10**12, name
         assert chain_balances != dict.fromkeys(PLAYERS, GRANT)  # the round moved money
         assert int(token.functions.totalSupply().call()) == SUPPLY - burned
         assert int(contract.functions.totalHeld().call()) == 0
         assert int(token.functions.balanceOf(contract.address).call()) == 0
+
+        # a transfer not mirrored yet is found by the audit, until `ledger index` reads it
+        _send(w3, wallets["bob"], token.functions.transfer(wallets["alice"].address, 1))
+        monkeypatch.setenv("CROWDQUANT_HOME", str(world.home))
+        engine = world.sessions.kw["bind"]
+        url = engine.url.render_as_string(hide_password=False)
+        for name, value in {
+            "CROWDQUANT_DATABASE_URL": url,
+            "CROWDQUANT_LEDGER_BACKEND": "evm",
+            "CROWDQUANT_EVM_RPC_URL": w3.provider.endpoint_uri,  # type: ignore[attr-defined]
+            "CROWDQUANT_EVM_CHAIN_ID": "31337",
+            "CROWDQUANT_EVM_TOKEN_ADDRESS": token.address,
+            "CROWDQUANT_EVM_TOURNAMENT_ADDRESS": contract.address,
+            "CROWDQUANT_EVM_OPERATOR_KEY": operator.key.hex(),
+        }.items():
+            monkeypatch.setenv(name, value)
+        runner = CliRunner()
+        unsound = runner.invoke(cli, ["ledger", "audit"])
+        assert unsound.exit_code == 1, unsound.output
+        assert f"{wallets['bob'].address} holds {chain_balances['bob'] - 1} on chain" in (
+            unsound.output.replace("\n", "")
+        )
+        indexed_now = runner.invoke(cli, ["ledger", "index"])
+        assert "1 event recorded" in indexed_now.output, indexed_now.output
+        sound = runner.invoke(cli, ["ledger", "audit"])
+        assert sound.exit_code == 0 and "sound" in sound.output, sound.output

@@ -53,6 +53,8 @@ TABLES = SERVER_TABLES | {
     "round_results",
     "evm_transactions",
     "chain_rounds",
+    "chain_events",
+    "chain_cursors",
     "submission_checks",
     "leases",
     "rate_limit_hits",

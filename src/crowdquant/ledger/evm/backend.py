@@ -22,12 +22,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crowdquant.clock import Clock
-from crowdquant.db.models.evm import ChainRound, EvmTransaction
+from crowdquant.db.models.evm import ChainEvent, ChainRound, EvmTransaction
 from crowdquant.db.session import session_factory
 from crowdquant.ledger.accounts import BURNED, AccountId
 from crowdquant.ledger.audit import AuditReport, Problem
 from crowdquant.ledger.evm.deploy import Deployment, bind
 from crowdquant.ledger.evm.errors import ChainConfigError
+from crowdquant.ledger.evm.indexer import Indexed, index_events, mirror_audit
 from crowdquant.ledger.evm.node import ChainConfig, chain_config, connect, operator_account
 from crowdquant.ledger.evm.sender import SentTransaction, TransactionSender
 from crowdquant.ledger.evm.tournament import TournamentChain
@@ -77,9 +78,7 @@ class EvmLedger:
 
     def chain(self, session: Session) -> TournamentChain:
         """The operator's moves on the tournament contract, recorded in `session`'s database."""
-        return TournamentChain(
-            self.sender(session), Deployment(token=self.token, tournament=self.tournament)
-        )
+        return TournamentChain(self.sender(session), self.deployment)
 
     def sender(self, session: Session) -> TransactionSender:
         """The sender on the operator's key that records in `session`'s database."""
@@ -94,6 +93,20 @@ class EvmLedger:
                 receipt_timeout_seconds=self.config.receipt_timeout_seconds,
             )
         return self._senders[id(engine)]
+
+    @property
+    def deployment(self) -> Deployment:
+        return Deployment(token=self.token, tournament=self.tournament)
+
+    def index(self, session: Session) -> Indexed:
+        """Mirror the contracts' new events into the database (the caller commits)."""
+        return index_events(
+            session,
+            self.w3,
+            self.deployment,
+            self._clock,
+            confirmations=self.config.confirmations,
+        )
 
     def dispatch(self, session: Session) -> list[SentTransaction]:
         """Send every queued chain call (run after the posts that queued them commit)."""
@@ -171,6 +184,13 @@ class EvmLedger:
                     f"({GENESIS_SUPPLY} less {report.burned} burned)",
                 )
             )
+        indexed = session.scalar(
+            select(ChainEvent.id).where(ChainEvent.contract == self.token.address).limit(1)
+        )
+        if indexed is not None:  # the chain against its mirror, once indexed
+            problems += [
+                Problem("chain", message) for message in mirror_audit(session, self.deployment)
+            ]
         return replace(report, problems=tuple(problems))
 
 
