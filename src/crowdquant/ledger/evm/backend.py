@@ -8,7 +8,11 @@ operator's key, in the caller's transaction and under the business key ``burn:<e
 key>`` (so a retried post queues nothing more); `dispatch` sends the queued calls once
 the transaction has committed. The audit adds the chain to the books' own checks: the
 token's fixed supply, every chain call settled, and the supply on chain equal to the fixed
-supply less the books' burns.
+supply less the books' burns; once the contracts' events are mirrored (`index`), also
+every balance, the escrow and the supply against the mirror.
+
+A payout of a round staked on chain (one with a `ChainRound`) queues no burn: the round's
+`resolveRound` burns its stakes' burns there.
 """
 
 from __future__ import annotations
