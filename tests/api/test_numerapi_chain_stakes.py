@@ -198,6 +198,8 @@ def test_a_round_staked_on_chain_pays_what_the_database_ledger_pays(
             digest = bytes.fromhex(auth["authorizationDigest"][2:])
             assert Account._recover_hash(digest, vrs=signature) == key.address
             _send(w3, key, contract.functions.authorizeStakeBySig(*message.arguments(signature)))
+        with pytest.raises(ValueError, match="takes its stakes on chain"):
+            napi["bob"].stake_increase(1, str(world.model("bob", ROUND_STAKE)))
         with pytest.raises(ValueError, match="not your registered wallet"):
             napi["bob"].v3_stake_auth(
                 _submission(world, "bob"), wallets["alice"].address, max_amount="1"
