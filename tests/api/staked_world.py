@@ -28,7 +28,7 @@ from crowdquant.clock import ManualClock
 from crowdquant.data.release import DatasetVersion
 from crowdquant.db.models import ApiScope, Cadence, Rules
 from crowdquant.db.session import transaction
-from crowdquant.ledger import AccountId
+from crowdquant.ledger import AccountId, Ledger
 from crowdquant.ledger.sql import SqlLedger
 from crowdquant.money import NMR_UNIT, Currency
 from crowdquant.server.app import create_app
@@ -89,7 +89,7 @@ class StakedWorld:
     clock: ManualClock
     sessions: sessionmaker[Session]
     storage: LocalStorage
-    ledger: SqlLedger
+    ledger: Ledger
     publisher: FeedPublisher
     scheduler: Scheduler
     players: dict[str, Player]
@@ -150,6 +150,7 @@ def staked_world(
     *,
     clock: ManualClock | None = None,
     scheduler_ledger: SqlLedger | None = None,
+    ledger: Ledger | None = None,
     scored: bool = True,
     legacy_version: DatasetVersion | None = None,
 ) -> Iterator[StakedWorld]:
@@ -158,11 +159,12 @@ def staked_world(
     CLI looks with ``CROWDQUANT_HOME=<tmp_path>/home``. The clock starts at `START` unless
     given; `scheduler_ledger` is the books the scheduler posts through (default: the
     world's); without `scored`, rounds resolve unscored at their resolve time. With
-    `legacy_version`, the 2017 tournaments' rounds publish their CSV files from it."""
+    `legacy_version`, the 2017 tournaments' rounds publish their CSV files from it; `ledger`
+    replaces the database's books (an `evm` one)."""
     clock = clock or ManualClock(START)
     home = tmp_path / "home"
     storage = local_storage(home / "files")
-    ledger = SqlLedger(clock)
+    ledger = ledger or SqlLedger(clock)
     feed = market_feed()
     legacy = None if legacy_version is None else Rules2017Rounds(legacy_version, KEYS)
     publisher = FeedPublisher(feed, storage, files_2017=legacy)

@@ -1,4 +1,4 @@
-"""`crowdquant ledger genesis|grant|fund-prizes|audit|dispatch`, as an operator types them."""
+"""`crowdquant ledger genesis|grant|fund-prizes|audit|dispatch|index`, as an operator types them."""
 
 from __future__ import annotations
 
@@ -165,3 +165,8 @@ def test_fund_prizes_puts_usd_into_a_tournaments_prize_pool(home: Path) -> None:
 def test_dispatch_on_the_database_books_has_nothing_to_send(home: Path) -> None:
     code, output = _run("dispatch")
     assert (code, output) == (0, "the books are kept in the database only: nothing to send")
+
+
+def test_index_on_the_database_books_has_nothing_to_read(home: Path) -> None:
+    code, output = _run("index")
+    assert (code, output) == (0, "the books are kept in the database only: nothing to index")

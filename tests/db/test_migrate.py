@@ -54,6 +54,9 @@ TABLES = SERVER_TABLES | {
     "round_payouts",
     "round_results",
     "evm_transactions",
+    "chain_rounds",
+    "chain_events",
+    "chain_cursors",
     "submission_checks",
     "leases",
     "rate_limit_hits",
@@ -177,7 +180,7 @@ def test_downgrade_to_base_drops_everything_and_upgrade_rebuilds(database_url: s
 def test_upgrade_is_idempotent(database_url: str) -> None:
     migrate.upgrade(database_url)
     migrate.upgrade(database_url)
-    assert migrate.current(database_url) == migrate.head() == "0015"
+    assert migrate.current(database_url) == migrate.head() == "0018"
 
 
 def test_downgrade_to_0001_keeps_the_server_schema(database_url: str) -> None:

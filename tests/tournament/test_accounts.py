@@ -31,6 +31,7 @@ from crowdquant.tournament.accounts import (
     InvalidScopes,
     InvalidSignUpLink,
     InvalidUsername,
+    InvalidWalletAddress,
     InvalidWebSession,
     KeyRevoked,
     MalformedToken,
@@ -40,12 +41,15 @@ from crowdquant.tournament.accounts import (
     UnknownAccount,
     UnknownApiKey,
     UsernameTaken,
+    WalletAddressTaken,
     WeakPassword,
     WebSessionExpired,
     account_for_web_session,
+    account_of_wallet,
     authenticate,
     authenticate_api_key,
     change_password,
+    checksum_address,
     create_api_key,
     end_web_session,
     finish_sign_up,
@@ -57,6 +61,7 @@ from crowdquant.tournament.accounts import (
     purge_expired_web_sessions,
     request_sign_up,
     revoke_api_key,
+    set_wallet_address,
     sign_up,
     sign_up_mail,
     start_web_session,
@@ -612,3 +617,43 @@ def test_get_account_finds_any_case_and_names_the_missing(
         assert get_account(session, "ALICE_1").username == "alice_1"
         with pytest.raises(UnknownAccount, match="'bob'"):
             get_account(session, "bob")
+
+
+# --- wallet addresses ------------------------------------------------------------------------
+
+WALLET = "0x52908400098527886E0F7030069857D2E4169EE7"  # EIP-55's own example
+
+
+def test_a_wallet_address_belongs_to_one_account(
+    session: Session, clock: ManualClock, alice: Account
+) -> None:
+    bob = sign_up(session, clock, "bob", "bob@example.org", PASSWORD, hasher=CHEAP)
+    assert set_wallet_address(session, alice, WALLET.upper().replace("0X", "0x")) is alice
+    assert alice.wallet_address == WALLET
+    before = snapshot(session)
+    with pytest.raises(WalletAddressTaken):
+        set_wallet_address(session, bob, WALLET.lower())
+    assert snapshot(session) == before and bob.wallet_address is None
+    assert account_of_wallet(session, WALLET.lower()) is alice
+    assert account_of_wallet(session, "not an address") is None
+    set_wallet_address(session, alice, WALLET)  # the same address again: no change
+    set_wallet_address(session, alice, None)
+    set_wallet_address(session, bob, WALLET)
+    assert (alice.wallet_address, bob.wallet_address) == (None, WALLET)
+    assert account_of_wallet(session, WALLET) is bob
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "0x52908400098527886e0F7030069857D2E4169EE7",  # one letter's case off
+        "0x" + "0" * 40,
+        "0x" + "g" * 40,
+        "0x" + "a" * 39,
+        "52908400098527886E0F7030069857D2E4169EE7",
+        "",
+    ],
+)
+def test_malformed_wallet_addresses_are_refused(bad: str) -> None:
+    with pytest.raises(InvalidWalletAddress):
+        checksum_address(bad)

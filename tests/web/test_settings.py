@@ -1,5 +1,6 @@
 """Settings through the pages: API keys (the secret shown once), revoking them, and changing
-the password (which signs every other browser out and keeps this one signed in)."""
+the password (which signs every other browser out and keeps this one signed in), and the
+wallet address one stakes from."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import timedelta
 import httpx
 from sqlalchemy import func, select
 
-from crowdquant.db.models import ApiKey
+from crowdquant.db.models import Account, ApiKey
 from crowdquant.db.session import transaction
 
 from .site import PASSWORD, Site, field_errors
@@ -124,3 +125,25 @@ def test_changing_the_password_signs_other_browsers_out_but_not_this_one(site: S
     with transaction(site.sessions) as session:
         assert session.scalar(select(func.count()).select_from(ApiKey)) == 0
     assert html.unescape(changed.text).count("Log out") == 1
+
+
+WALLET = "0x52908400098527886E0F7030069857D2E4169EE7"  # EIP-55's own example
+
+
+def test_a_wallet_address_is_saved_checksummed_and_a_bad_one_is_named(site: Site) -> None:
+    site.signed_up("alice")
+    browser = site.logged_in("alice")
+    bad = browser.submit("/settings/wallet-address", {"address": "0x1234"}, page="/settings")
+    assert bad.status_code == 422 and "40 hex digits" in field_errors(bad)[0]
+    assert 'value="0x1234"' in bad.text  # what was typed comes back
+    saved = browser.submit(
+        "/settings/wallet-address", {"address": WALLET.lower()}, page="/settings"
+    )
+    assert saved.url.path == "/settings" and "Your wallet address was saved" in saved.text
+    assert f'value="{WALLET}"' in saved.text
+    with transaction(site.sessions) as session:
+        assert session.scalar(select(Account.wallet_address).filter_by(username="alice")) == WALLET
+    cleared = browser.submit("/settings/wallet-address", {"address": ""}, page="/settings")
+    assert cleared.url.path == "/settings"
+    with transaction(site.sessions) as session:
+        assert session.scalar(select(Account.wallet_address).filter_by(username="alice")) is None

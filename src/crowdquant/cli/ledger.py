@@ -177,6 +177,25 @@ def compile_contracts(
         console.print(f"wrote {path}")
 
 
+@ledger_app.command("index")
+def index() -> None:
+    """Mirror the contracts' new events into the database, once each (the `evm` backend)."""
+    from crowdquant.db.session import transaction
+    from crowdquant.ledger.evm.backend import EvmLedger
+
+    with operator() as ops:
+        books = ops.ledger
+        if not isinstance(books, EvmLedger):
+            console.print("the books are kept in the database only: nothing to index")
+            return
+        with transaction(ops.sessions) as session:
+            indexed = books.index(session)
+    console.print(
+        f"blocks {indexed.from_block} to {indexed.to_block}:"
+        f" {indexed.recorded} event{'s' if indexed.recorded != 1 else ''} recorded"
+    )
+
+
 @ledger_app.command("dispatch")
 def dispatch() -> None:
     """Send the chain calls queued by committed posts, each once (the `evm` backend)."""

@@ -141,6 +141,19 @@ class UnknownApiKey(AccountError):  # noqa: N818
     default_message = "you have no API key with that public id"
 
 
+class InvalidWalletAddress(AccountError):  # noqa: N818
+    code = "invalid_wallet_address"
+    default_message = (
+        "a wallet address is 0x and 40 hex digits (in one case, or checksummed by EIP-55),"
+        " not the zero address"
+    )
+
+
+class WalletAddressTaken(AccountError):  # noqa: N818
+    code = "wallet_address_taken"
+    default_message = "another account has registered that wallet address"
+
+
 # --- rules -----------------------------------------------------------------------------------
 
 
@@ -559,3 +572,45 @@ def list_api_keys(session: Session, account: Account) -> list[ApiKey]:
         .order_by(ApiKey.created_at, ApiKey.public_id)
     )
     return list(session.scalars(query))
+
+
+# --- wallet addresses ------------------------------------------------------------------------
+
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+_ZERO_ADDRESS = "0x" + "0" * 40
+
+
+def checksum_address(value: str) -> str:
+    """`value` as an EIP-55 checksummed address; `InvalidWalletAddress` for anything else: a
+    malformed address, a mixed-case one whose checksum is wrong, the zero address."""
+    from eth_utils.address import is_checksum_address, to_checksum_address
+
+    text = value.strip() if isinstance(value, str) else ""
+    if not _ADDRESS.fullmatch(text) or text.lower() == _ZERO_ADDRESS:
+        raise InvalidWalletAddress()
+    digits = text[2:]
+    if digits != digits.lower() and digits != digits.upper() and not is_checksum_address(text):
+        raise InvalidWalletAddress(f"{text} is mixed-case but its EIP-55 checksum is wrong")
+    return str(to_checksum_address(text))
+
+
+def set_wallet_address(session: Session, account: Account, address: str | None) -> Account:
+    """Register the EVM address `account` stakes from (None: forget it); one account per
+    address."""
+    wanted = None if address is None else checksum_address(address)
+    if wanted is not None:
+        holder = session.scalar(select(Account.id).where(Account.wallet_address == wanted))
+        if holder is not None and holder != account.id:
+            raise WalletAddressTaken()
+    account.wallet_address = wanted
+    session.flush()
+    return account
+
+
+def account_of_wallet(session: Session, address: str) -> Account | None:
+    """The account that registered `address` (any case), if any."""
+    try:
+        wanted = checksum_address(address)
+    except InvalidWalletAddress:
+        return None
+    return session.scalar(select(Account).where(Account.wallet_address == wanted))

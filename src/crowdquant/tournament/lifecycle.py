@@ -24,6 +24,7 @@ from crowdquant.clock import Clock
 from crowdquant.db.models import Round, RoundStatus, Tournament
 from crowdquant.faults import crash_point
 from crowdquant.ledger import Ledger
+from crowdquant.tournament.chain_stakes import queue_chain_resolution
 from crowdquant.tournament.resolution import resolve_payouts
 from crowdquant.tournament.rounds import RoundNotFound, RoundStateError
 from crowdquant.tournament.staking import freeze_stakes
@@ -90,6 +91,7 @@ class RoundLifecycle:
         crash_point("resolution:after-status")
         if self.ledger is not None:
             resolve_payouts(session, self.ledger, self.clock, round_)
+            queue_chain_resolution(session, self.ledger, round_)
         crash_point("resolution:before-commit")
         return True
 

@@ -34,6 +34,7 @@ from crowdquant import money
 from crowdquant.clock import Clock
 from crowdquant.db.models import (
     Account,
+    ChainRound,
     Model,
     PayoutMode,
     Round,
@@ -384,6 +385,11 @@ def _set_round_stake(
 ) -> tuple[RoundStake, StakeChange | None]:
     """The open round's stake set to `amount` (`confidence` None keeps the one set, or 1)."""
     round_ = _open_round(session, clock, model.tournament)
+    if session.get(ChainRound, round_.id) is not None:
+        raise StakeError(
+            f"round {round_.number} takes its stakes on chain: authorise one from your wallet"
+            " (v3_stake_auth)"
+        )
     _check_submitted(session, round_, model)
     row = session.scalar(
         select(RoundStake).where(RoundStake.round_id == round_.id, RoundStake.model_id == model.id)

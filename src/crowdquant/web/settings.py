@@ -6,6 +6,8 @@
 - `POST /settings/keys/{public_id}/revoke`: revoke one of one's keys for good.
 - `POST /settings/password`: change the password; this ends every web session of the
   account (`change_password`), so this browser is signed in again with a new session.
+- `POST /settings/wallet-address`: register the EVM address the account stakes from
+  (checksummed), or forget it with an empty one.
 """
 
 from __future__ import annotations
@@ -23,14 +25,17 @@ from crowdquant.tournament.accounts import (
     InvalidCredentials,
     InvalidKeyName,
     InvalidScopes,
+    InvalidWalletAddress,
     NewApiKey,
     Scope,
     UnknownApiKey,
+    WalletAddressTaken,
     WeakPassword,
     change_password,
     create_api_key,
     list_api_keys,
     revoke_api_key,
+    set_wallet_address,
     start_web_session,
 )
 from crowdquant.web.deps import PageSession, ServicesDep
@@ -44,6 +49,7 @@ router = APIRouter(route_class=PageRoute)
 NOTICES = {
     "revoked": "The key was revoked: it no longer works.",
     "password": "Your password was changed; every other browser was signed out.",
+    "wallet": "Your wallet address was saved.",
 }
 
 
@@ -67,6 +73,7 @@ def _settings_page(
         "typed": typed or {},
         "new_key": new_key,
         "notice": NOTICES.get(done),
+        "wallet_address": account.wallet_address,
     }
     response = render(request, "participant/settings.html", context, status=status)
     if new_key is not None:
@@ -136,3 +143,19 @@ def password_change(
     response = RedirectResponse("/settings?done=password", status_code=303)
     keep_signed_in(response, token, services.settings)
     return response
+
+
+@router.post("/settings/wallet-address", dependencies=[Depends(checked_form)])
+def wallet_address_change(
+    request: Request, account: SignedIn, session: PageSession, address: Text = ""
+) -> Response:
+    try:
+        set_wallet_address(session, account, address.strip() or None)
+    except (InvalidWalletAddress, WalletAddressTaken) as error:
+        session.rollback()
+        errors: FormErrors = {"address": error.message}
+        typed = {"address": address}
+        return _settings_page(
+            request, session, account, form="wallet", errors=errors, typed=typed, status=422
+        )
+    return RedirectResponse("/settings?done=wallet", status_code=303)

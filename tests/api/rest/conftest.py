@@ -28,7 +28,7 @@ from .helpers import RestWorld
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 MAX_UPLOAD_BYTES = 16 * 1024
-READ, UPLOAD = ApiScope.READ, ApiScope.UPLOAD
+READ, UPLOAD, STAKE = ApiScope.READ, ApiScope.UPLOAD, ApiScope.STAKE
 
 
 @pytest.fixture
@@ -57,6 +57,7 @@ def world(
             ("uploader", alice, [UPLOAD]),
             ("revoked", alice, [READ, UPLOAD]),
             ("bob", bob, [READ, UPLOAD]),
+            ("bob_staker", bob, [STAKE]),
         ):
             tokens[name] = create_api_key(session, clock, account, name, scopes).token
         revoke_api_key(session, clock, alice, tokens["revoked"].split("$")[0])

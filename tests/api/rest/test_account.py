@@ -10,10 +10,39 @@ from .helpers import API, RestWorld, refused
 def test_account(world: RestWorld) -> None:
     with world.client("alice") as api:
         account = api.get("/account").json()
-    assert set(account) == {"id", "username", "email", "created_at"}
+    assert set(account) == {"id", "username", "email", "created_at", "wallet_address"}
+    assert account["wallet_address"] is None
     assert account["username"] == "alice"
     assert account["email"] == "alice@example.org"
     assert account["created_at"].endswith("Z")
+
+
+WALLET = "0x52908400098527886E0F7030069857D2E4169EE7"  # EIP-55's own example
+
+
+def test_a_wallet_address_is_registered_checksummed(world: RestWorld) -> None:
+    with world.client("bob_staker") as api:
+        answer = api.put("/account/wallet-address", json={"address": WALLET.lower()})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["wallet_address"] == WALLET
+        for bad, needle in (
+            ("0x52908400098527886e0F7030069857D2E4169EE7", "checksum"),
+            ("0x" + "0" * 40, "zero address"),
+            ("0x1234", "40 hex digits"),
+            ("52908400098527886E0F7030069857D2E4169EE7", "40 hex digits"),
+        ):
+            detail = refused(
+                api.put("/account/wallet-address", json={"address": bad}),
+                422,
+                "invalid_wallet_address",
+            )
+            assert needle in detail["message"]
+    with world.client("bob") as api:  # read and upload: no stake scope
+        refused(api.put("/account/wallet-address", json={"address": None}), 403, "missing_scope")
+        assert api.get("/account").json()["wallet_address"] == WALLET
+    with world.client("bob_staker") as api:
+        answer = api.put("/account/wallet-address", json={"address": None})
+        assert answer.json()["wallet_address"] is None
 
 
 def test_api_keys_without_secrets(world: RestWorld) -> None:

@@ -31,7 +31,7 @@ def test_the_document_lists_every_route(world: RestWorld) -> None:
         (path, method) for path, operations in document["paths"].items() for method in operations
     }
     assert listed == expected
-    assert len(expected) == 31  # 18 server routes, 4 of scores, 3 of diagnostics, 6 of stakes
+    assert len(expected) == 32  # 19 server routes, 4 of scores, 3 of diagnostics, 6 of stakes
     assert all(path.startswith(PREFIX + "/") for path, _ in listed)  # no GraphQL, no /files
 
     operations = [op for ops in document["paths"].values() for op in ops.values()]

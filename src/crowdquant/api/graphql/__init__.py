@@ -21,6 +21,7 @@ from graphql import GraphQLError, GraphQLObjectType, GraphQLResolveInfo, GraphQL
 
 from crowdquant.api.graphql import (
     accounts,
+    chain_stakes,
     compute,
     datasets,
     diagnostics,
@@ -54,16 +55,7 @@ READABLE_ERRORS: tuple[type[Exception], ...] = (
 logger = logging.getLogger(__name__)
 
 
-_ON_CHAIN_STAKES = (
-    "a crowdquant server has no on-chain (v3) staking: stake with stake_increase,"
-    " stake_decrease and stake_drain"
-)
-REFUSALS: dict[str, str] = {
-    "v3StakeAuth": _ON_CHAIN_STAKES,
-    "v3StakeConfig": _ON_CHAIN_STAKES,
-    "v3StakeRound": _ON_CHAIN_STAKES,
-    "v3StakeClaim": _ON_CHAIN_STAKES,
-}
+REFUSALS: dict[str, str] = {}
 """Root fields a crowdquant server does not serve, with what it does instead."""
 
 
@@ -97,6 +89,7 @@ def build_schema() -> GraphQLSchema:
         compute.mutation,
         compute.model_type,
         webhooks.mutation,
+        chain_stakes.query,
     )
     for name in ("Query", "Mutation"):
         root = schema.type_map[name]

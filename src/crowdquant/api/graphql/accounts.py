@@ -71,7 +71,7 @@ def resolve_account(_obj: Any, info: GraphQLResolveInfo[Any]) -> dict[str, Any]:
         "id": str(account.id),
         "username": account.username,
         "email": account.email,
-        "walletAddress": None,
+        "walletAddress": account.wallet_address,
         "mfaEnabled": False,
         "status": "VERIFIED",
         "insertedAt": iso(account.created_at),

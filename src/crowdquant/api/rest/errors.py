@@ -35,6 +35,7 @@ from crowdquant.tournament.accounts import (
     UnknownAccount,
     UnknownApiKey,
     UsernameTaken,
+    WalletAddressTaken,
 )
 from crowdquant.tournament.datasets import DatasetError, DatasetFileConflict, UnknownDatasetFile
 from crowdquant.tournament.diagnostics import NoValidationData, UnknownDiagnostics
@@ -92,6 +93,7 @@ STATUS_BY_ERROR: dict[type[Refusal], int] = {
     RoundError: 409,  # RoundStateError, NoRoundDue, RoundScheduleError
     ModelNameTaken: 409,
     UsernameTaken: 409,
+    WalletAddressTaken: 409,
     EmailTaken: 409,
     TournamentNumberTaken: 409,
     TournamentNameTaken: 409,

@@ -4,7 +4,7 @@ from crowdquant.db.models.accounts import Account, ApiKey, ApiScope, WebSession
 from crowdquant.db.models.compute import ComputeJob, ComputeJobStatus, ModelUpload
 from crowdquant.db.models.datasets import DatasetAlias, DatasetFile
 from crowdquant.db.models.diagnostics import Diagnostics, DiagnosticsStatus
-from crowdquant.db.models.evm import EvmTransaction
+from crowdquant.db.models.evm import ChainCursor, ChainEvent, ChainRound, EvmTransaction
 from crowdquant.db.models.fund import FundBook, FundReturn
 from crowdquant.db.models.leases import Lease
 from crowdquant.db.models.ledger import LedgerBalance, LedgerPosting, LedgerTransaction
@@ -27,6 +27,9 @@ __all__ = [
     "ApiKey",
     "ApiScope",
     "Cadence",
+    "ChainCursor",
+    "ChainEvent",
+    "ChainRound",
     "ComputeJob",
     "ComputeJobStatus",
     "DatasetAlias",

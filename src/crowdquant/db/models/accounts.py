@@ -32,6 +32,8 @@ class Account(HasId, Base):
     created_at: Mapped[datetime]
     is_operator: Mapped[bool] = mapped_column(default=False)
     """May use the operator's pages (set with `crowdquant account create --operator`)."""
+    wallet_address: Mapped[str | None] = mapped_column(String(42), unique=True)
+    """The EVM address the account stakes from on a chain-backed tournament (checksummed)."""
 
     api_keys: Mapped[list[ApiKey]] = relationship(
         back_populates="account", cascade="all, delete-orphan", passive_deletes=True

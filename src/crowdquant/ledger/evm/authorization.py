@@ -63,6 +63,14 @@ class StakeAuthorization:
             },
         }
 
+    def digest(self, chain_id: int, tournament: str) -> bytes:
+        """The 32-byte EIP-712 hash the wallet signs (and the contract recovers from)."""
+        from eth_account.messages import encode_typed_data
+        from eth_hash.auto import keccak
+
+        signable = encode_typed_data(full_message=self.typed_data(chain_id, tournament))
+        return bytes(keccak(b"\x19" + signable.version + signable.header + signable.body))
+
     def sign(
         self, account: LocalAccount, chain_id: int, tournament: str
     ) -> tuple[int, bytes, bytes]:

@@ -8,11 +8,16 @@ operator's key, in the caller's transaction and under the business key ``burn:<e
 key>`` (so a retried post queues nothing more); `dispatch` sends the queued calls once
 the transaction has committed. The audit adds the chain to the books' own checks: the
 token's fixed supply, every chain call settled, and the supply on chain equal to the fixed
-supply less the books' burns.
+supply less the books' burns; once the contracts' events are mirrored (`index`), also
+every balance, the escrow and the supply against the mirror.
+
+A payout of a round staked on chain (one with a `ChainRound`) queues no burn: the round's
+`resolveRound` burns its stakes' burns there.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -21,14 +26,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crowdquant.clock import Clock
-from crowdquant.db.models.evm import EvmTransaction
+from crowdquant.db.models.evm import ChainEvent, ChainRound, EvmTransaction
 from crowdquant.db.session import session_factory
 from crowdquant.ledger.accounts import BURNED, AccountId
 from crowdquant.ledger.audit import AuditReport, Problem
-from crowdquant.ledger.evm.deploy import bind
+from crowdquant.ledger.evm.deploy import Deployment, bind
 from crowdquant.ledger.evm.errors import ChainConfigError
+from crowdquant.ledger.evm.indexer import Indexed, index_events, mirror_audit
 from crowdquant.ledger.evm.node import ChainConfig, chain_config, connect, operator_account
 from crowdquant.ledger.evm.sender import SentTransaction, TransactionSender
+from crowdquant.ledger.evm.tournament import TournamentChain
 from crowdquant.ledger.interface import Entry, Posting, Transaction
 from crowdquant.ledger.sql import SqlLedger
 from crowdquant.money import GENESIS_SUPPLY, Currency
@@ -51,6 +58,7 @@ class EvmLedger:
         self._w3: Web3 | None = None
         self._senders: dict[int, TransactionSender] = {}
         self._token: Contract | None = None
+        self._tournament: Contract | None = None
 
     # -- the chain, connected when first needed ---------------------------------------------
 
@@ -66,6 +74,16 @@ class EvmLedger:
             self._token = bind(self.w3, "Token", self.config.token_address)
         return self._token
 
+    @property
+    def tournament(self) -> Contract:
+        if self._tournament is None:
+            self._tournament = bind(self.w3, "Tournament", self.config.tournament_address)
+        return self._tournament
+
+    def chain(self, session: Session) -> TournamentChain:
+        """The operator's moves on the tournament contract, recorded in `session`'s database."""
+        return TournamentChain(self.sender(session), self.deployment)
+
     def sender(self, session: Session) -> TransactionSender:
         """The sender on the operator's key that records in `session`'s database."""
         engine = session.get_bind().engine
@@ -79,6 +97,20 @@ class EvmLedger:
                 receipt_timeout_seconds=self.config.receipt_timeout_seconds,
             )
         return self._senders[id(engine)]
+
+    @property
+    def deployment(self) -> Deployment:
+        return Deployment(token=self.token, tournament=self.tournament)
+
+    def index(self, session: Session) -> Indexed:
+        """Mirror the contracts' new events into the database (the caller commits)."""
+        return index_events(
+            session,
+            self.w3,
+            self.deployment,
+            self._clock,
+            confirmations=self.config.confirmations,
+        )
 
     def dispatch(self, session: Session) -> list[SentTransaction]:
         """Send every queued chain call (run after the posts that queued them commit)."""
@@ -109,7 +141,7 @@ class EvmLedger:
     ) -> Transaction:
         recorded = self._books.post(session, event_key, currency, postings, memo=memo)
         burned = recorded.amount(BURNED)
-        if currency is Currency.NMR and burned > 0:
+        if currency is Currency.NMR and burned > 0 and not _burned_by_root(session, event_key):
             burn = self.token.functions.burn(burned)
             self.sender(session).enqueue(
                 session, f"burn:{event_key}", self.token.address, burn._encode_transaction_data()
@@ -156,4 +188,24 @@ class EvmLedger:
                     f"({GENESIS_SUPPLY} less {report.burned} burned)",
                 )
             )
+        indexed = session.scalar(
+            select(ChainEvent.id).where(ChainEvent.contract == self.token.address).limit(1)
+        )
+        if indexed is not None:  # the chain against its mirror, once indexed
+            problems += [
+                Problem("chain", message) for message in mirror_audit(session, self.deployment)
+            ]
         return replace(report, problems=tuple(problems))
+
+
+def _burned_by_root(session: Session, event_key: str) -> bool:
+    """Whether `event_key` is a payout of a round on chain, whose burns the round's
+    `resolveRound` burns there (a payout's key: ``payout:<round id>:<model id>``)."""
+    kind, _, rest = event_key.partition(":")
+    if kind != "payout":
+        return False
+    try:
+        round_id = uuid.UUID(rest.partition(":")[0])
+    except ValueError:
+        return False
+    return session.get(ChainRound, round_id) is not None

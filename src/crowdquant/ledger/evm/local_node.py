@@ -45,15 +45,26 @@ def _free_port() -> int:
 
 @contextmanager
 def local_node(
-    binary: str | Path, *, start_timeout: float = 20.0, arguments: Sequence[str] = ()
+    binary: str | Path,
+    *,
+    start_timeout: float = 20.0,
+    arguments: Sequence[str] = (),
+    timestamp: int | None = None,
 ) -> Iterator[str]:
-    """Start `binary` (anvil) on a free loopback port, with `arguments` too; its JSON-RPC
-    URL while the block runs. The node is stopped by its process id afterwards."""
+    """Start `binary` (anvil) on a free loopback port, with `arguments` too, its genesis block
+    at `timestamp` (Unix seconds; default now); its JSON-RPC URL while the block runs. The
+    node is stopped by its process id afterwards."""
     from web3 import Web3
 
     port = _free_port()
+    genesis = [] if timestamp is None else ["--timestamp", str(timestamp)]
     process = subprocess.Popen(
-        [str(binary), "--host", "127.0.0.1", "--port", str(port), "--silent", *arguments],
+        [
+            str(binary),
+            *("--host", "127.0.0.1", "--port", str(port), "--silent"),
+            *genesis,
+            *arguments,
+        ],
         stdout=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"

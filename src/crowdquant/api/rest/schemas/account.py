@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from pydantic import field_validator
 
-from crowdquant.api.rest.schemas.base import Output, UtcDatetime
+from crowdquant.api.rest.schemas.base import Input, Output, UtcDatetime
 from crowdquant.db.models import ApiScope
 
 
@@ -32,3 +32,10 @@ class AccountOut(Output):
     username: str
     email: str
     created_at: UtcDatetime
+    wallet_address: str | None
+    """The EVM address the account stakes from on a chain-backed tournament."""
+
+
+class WalletAddressIn(Input):
+    address: str | None
+    """An EVM address (0x and 40 hex digits; checksummed if mixed-case); null forgets it."""
