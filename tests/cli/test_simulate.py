@@ -24,6 +24,10 @@ runner = CliRunner()
         (["--payout-rule", "[1, 2]"], "--payout-rule is a JSON object"),
         (["--payout-rule", "{mmc: 3}"], "Expecting property name"),
         (["--payout-rule", '{"clip": "-1"}'], "clip: must be in (0, 1]"),
+        (
+            ["--meta-model-weights", "stake_x_test"],
+            "--meta-model-weights is one of stake, stake_x_reputation, not 'stake_x_test'",
+        ),
     ],
 )
 def test_bad_options_are_refused_with_the_reason_and_nothing_is_written(
