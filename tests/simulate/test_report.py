@@ -62,6 +62,11 @@ def test_the_report_holds_each_checks_figures(record: SimulationRecord, written:
     assert "| copier_mmc_near_zero |" in text and "not run: no copier in the population" in text
     assert "moving-block bootstrap, blocks of 20 consecutive rounds" in text
     assert "Clopper–Pearson" in text
+    # 5 spammers of 10 NMR beside 400 NMR of others (no copier): never down to a tenth
+    assert (
+        "Burn-down: spam stake 11% of the stake at risk in the first round, never down to 10%"
+        " (lowest 11.1%, round 1): the meta model is not judged." in text
+    )
 
 
 def test_summary_lines(record: SimulationRecord) -> None:
@@ -71,7 +76,10 @@ def test_summary_lines(record: SimulationRecord) -> None:
         "classic-v1, daily: 60 of 65 rounds resolved, 13 models, 12.5 s (5.2 rounds/s)"
     )
     assert lines[1].startswith("NMR paid ")
-    by_name = {line.split(":")[0]: line for line in lines[2:]}
+    assert lines[2].endswith(
+        "never down to 10% (lowest 11.1%, round 1): the meta model is not judged"
+    )
+    by_name = {line.split(":")[0]: line for line in lines[3:]}
     spam = by_name["spammers_lose"]
     assert spam.startswith("spammers_lose: spammers' payout per NMR at risk per round: -0.0")
     assert spam.endswith(", 60 rounds — holds")

@@ -31,12 +31,14 @@ from crowdquant.simulate.checks import (
     MIN_ROUNDS,
     RESAMPLES,
     SEED,
+    SPAM_BURNED_SHARE,
     TARGET_HORIZON_DAYS,
     Check,
     best_single_model,
     block_length,
     model_label,
     run_checks,
+    spam_burned_down,
 )
 from crowdquant.simulate.record import SimulationRecord
 
@@ -117,7 +119,18 @@ def summary_lines(record: SimulationRecord, checks: Sequence[Check] | None = Non
         f"NMR paid {_nmr(record.rounds['paid'].sum())}, "
         f"burned {_nmr(record.rounds['burned'].sum())}",
     ]
-    return lines + [f"{check.name}: {_figures(check)}" for check in checks]
+    return lines + _burn_down(record) + [f"{check.name}: {_figures(check)}" for check in checks]
+
+
+def _burn_down(record: SimulationRecord) -> list[str]:
+    """When the spammers' stake was burned down, in one line (none without spammers)."""
+    if not (record.models["archetype"] == "spammer").any():
+        return []
+    burned = spam_burned_down(record)
+    then = (
+        "the meta model is judged from then on" if burned.round else "the meta model is not judged"
+    )
+    return [f"{burned.describe()}: {then}"]
 
 
 def write_report(record: SimulationRecord, out: Path) -> Path:
@@ -281,6 +294,8 @@ def _checks(record: SimulationRecord, checks: Sequence[Check]) -> list[str]:
         "",
         *notes,
         *([""] if notes else []),
+        *(f"Burn-down: {line}." for line in _burn_down(record)),
+        *([""] if _burn_down(record) else []),
         "Definitions:",
         "",
         *definitions,
@@ -290,7 +305,8 @@ def _checks(record: SimulationRecord, checks: Sequence[Check]) -> list[str]:
         "overlapping targets correlate nearby rounds; at most half the rounds a check has), "
         f"{RESAMPLES:,} resamples (seed {SEED}), {LEVEL:.0%} percentile interval. The late-row "
         f"share's interval is the exact Clopper–Pearson one. Fewer than {MIN_ROUNDS} usable "
-        "rounds: too few rounds to decide.",
+        "rounds: too few rounds to decide. The spammers' stake counts as burned down from the "
+        f"first round where they held at most {SPAM_BURNED_SHARE:.0%} of the stake at risk.",
         "",
     ]
 
