@@ -101,3 +101,5 @@ def test_compare_runs_each_rule_with_the_same_seed_and_writes_them_side_by_side(
     assert "| figure | [classic](classic/report.md) | [mmc3](mmc3/report.md) |" in text
     spam = next(line for line in text.splitlines() if line.startswith("| spammers_lose |"))
     assert spam.count("holds: -0.0") == 2
+    for plot in ("compare_nmr_by_archetype.svg", "compare_meta_corr.svg"):
+        assert f"]({plot})" in text and ">classic<" in (out / plot).read_text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,10 +13,12 @@ from crowdquant.simulate import report
 from crowdquant.simulate.checks import run_checks
 from crowdquant.simulate.record import SimulationRecord
 from crowdquant.simulate.report import (
+    COMPARISON_PLOTS,
     PLOTS,
     archetype_table,
     fund_stats,
     summary_lines,
+    write_comparison,
     write_report,
 )
 from tests.simulate.test_checks import synthetic_record
@@ -160,3 +163,27 @@ def test_a_failed_run_leaves_no_half_report(
     with pytest.raises(RuntimeError, match="boom"):
         write_report(synthetic_record(4), tmp_path / "fresh")
     assert [p.name for p in tmp_path.iterdir()] == ["report"]
+
+
+def test_the_comparison_plots_each_archetypes_nmr_and_the_meta_corr_per_rule(
+    tmp_path: Path,
+) -> None:
+    runs = [
+        ("classic", synthetic_record(30)),
+        ("mmc3", replace(synthetic_record(30, seed=1), weighting="stake_x_reputation")),
+    ]
+    path = write_comparison(runs, tmp_path)
+    text = path.read_text()
+    for name in COMPARISON_PLOTS:
+        assert f"]({name})" in text
+        svg = (tmp_path / name).read_text()
+        assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+        assert ">classic<" in svg and ">mmc3<" in svg  # the legend names each rule
+    nmr = (tmp_path / COMPARISON_PLOTS[0]).read_text()
+    kinds = ("boosting", "copier", "example", "latecomer", "linear", "spammer", "sybil")
+    assert all(f">{kind}<" in nmr for kind in kinds)  # a panel per archetype
+    assert "| meta model weighting | stake | stake_x_reputation |" in text
+    assert "| spam stake burned down | round 1 | round 1 |" in text
+    before = {name: (tmp_path / name).read_bytes() for name in COMPARISON_PLOTS}
+    write_comparison(runs, tmp_path)
+    assert before == {name: (tmp_path / name).read_bytes() for name in COMPARISON_PLOTS}
