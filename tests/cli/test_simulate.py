@@ -24,6 +24,10 @@ runner = CliRunner()
         (["--payout-rule", "[1, 2]"], "--payout-rule is a JSON object"),
         (["--payout-rule", "{mmc: 3}"], "Expecting property name"),
         (["--payout-rule", '{"clip": "-1"}'], "clip: must be in (0, 1]"),
+        (
+            ["--meta-model-weights", "stake_x_test"],
+            "--meta-model-weights is one of stake, stake_x_reputation, not 'stake_x_test'",
+        ),
     ],
 )
 def test_bad_options_are_refused_with_the_reason_and_nothing_is_written(
@@ -97,3 +101,5 @@ def test_compare_runs_each_rule_with_the_same_seed_and_writes_them_side_by_side(
     assert "| figure | [classic](classic/report.md) | [mmc3](mmc3/report.md) |" in text
     spam = next(line for line in text.splitlines() if line.startswith("| spammers_lose |"))
     assert spam.count("holds: -0.0") == 2
+    for plot in ("compare_nmr_by_archetype.svg", "compare_meta_corr.svg"):
+        assert f"]({plot})" in text and ">classic<" in (out / plot).read_text()

@@ -8,7 +8,13 @@ import pytest
 from numerai_tools import scoring as nt
 
 from crowdquant.scoring.align import AlignmentError
-from crowdquant.scoring.metamodel import benchmark_blend, meta_model, stake_weighted_meta_model
+from crowdquant.scoring.metamodel import (
+    benchmark_blend,
+    meta_model,
+    reputation_trust,
+    stake_weighted_meta_model,
+    stake_x_reputation_weights,
+)
 
 
 def make_predictions(seed: int, n: int = 200, k: int = 6) -> pd.DataFrame:
@@ -82,3 +88,33 @@ def test_benchmark_blend_is_the_same_function_and_chunking_is_stable() -> None:
     np.testing.assert_array_equal(benchmark_blend(values, weights), whole)
     chunked = stake_weighted_meta_model(values, weights, chunk_size=3, workers=3)
     np.testing.assert_allclose(chunked, whole, atol=1e-15)
+
+
+def test_reputation_trust_is_bounded_and_grows_with_the_reputation() -> None:
+    reputation = [np.nan, -0.05, 0.0, 0.001, 0.002, 0.01, 0.02, 0.5]
+    assert reputation_trust(reputation) == pytest.approx([0.1, 0.1, 0.1, 0.1, 0.1, 0.5, 1, 1])
+    grid = np.linspace(-0.1, 0.1, 201)
+    trust = reputation_trust(grid)
+    assert (np.diff(trust) >= 0).all() and trust.min() == 0.1 and trust.max() == 1.0
+    assert reputation_trust([0.01], full=0.04, floor=0.5) == pytest.approx([0.5])
+    for bad in ({"full": 0.0}, {"floor": 0.0}, {"floor": 1.5}):
+        with pytest.raises(ValueError, match="full-trust CORR"):
+            reputation_trust([0.01], **bad)
+    with pytest.raises(ValueError, match="finite"):
+        reputation_trust([np.inf])
+
+
+def test_stake_x_reputation_weights() -> None:
+    weights = stake_x_reputation_weights([100.0, 300.0, 200.0, 0.0], [0.03, 0.01, np.nan, 0.05])
+    assert weights == pytest.approx([100.0, 150.0, 20.0, 0.0])
+    # a record never gives more weight than the stake, nor less than a tenth of it
+    stakes = np.array([5.0, 7.0, 11.0])
+    weights = stake_x_reputation_weights(stakes, [-1.0, 0.0, 1.0])
+    assert (weights <= stakes).all() and (weights >= 0.1 * stakes).all()
+    for stakes, reputation, message in (
+        ([-1.0], [0.01], "not negative"),
+        ([np.nan], [0.01], "finite"),
+        ([1.0, 2.0], [0.01], "alike"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            stake_x_reputation_weights(stakes, reputation)

@@ -18,6 +18,8 @@ from crowdquant.simulate.checks import (
     late_never_staked,
     meta_beats_best_single,
     run_checks,
+    spam_burned_down,
+    spam_stake_share,
     spammers_lose,
     sybil_no_gain,
 )
@@ -56,13 +58,18 @@ def synthetic_record(
     sybil_extra: float = 0.0,
     late_payout: float = 0.0,
     meta_edge: float = 0.005,
+    spam_stake: float = 10.0,
+    spam_decay: float = 0.0,
+    meta_spam_penalty: float = 0.0,
     omit: tuple[str, ...] = (),
     fund: bool = True,
 ) -> SimulationRecord:
     """A population whose per-round figures are drawn around known means: spammers earn
     `spammer_return` per NMR, copiers `copier_mmc` MMC, the sybil the linear bot's return
     plus `sybil_extra`, the meta model the linear bot's CORR plus `meta_edge`; the first
-    late row is paid `late_payout`."""
+    late row is paid `late_payout`. Each spammer stakes `spam_stake` in the first round, a
+    share `spam_decay` less each round after; the meta model loses `meta_spam_penalty` in the
+    rounds where they hold more than a tenth of the stake at risk."""
     rng = np.random.default_rng(seed)
     population = [p for p in POPULATION if p[2] not in omit]
     models = pd.DataFrame(
@@ -81,6 +88,7 @@ def synthetic_record(
         for name, account, kind, stake in population:
             late = kind == "latecomer"
             if kind == "spammer":
+                stake = spam_stake * (1 - spam_decay) ** (r - 1)
                 c, m, ret = rng.normal(0, 0.02), rng.normal(0, 0.01), spam_shock
             elif kind == "sybil":
                 c, m = corr["linear"] + rng.normal(0, 1e-4), mmc["linear"]
@@ -96,7 +104,9 @@ def synthetic_record(
         results += rows
         paid = sum(row[5] for row in rows if row[5] > 0)
         burned = -sum(row[5] for row in rows if row[5] < 0)
-        meta = corr["linear"] + meta_edge + rng.normal(0, 0.005)
+        spam_share = sum(row[4] for row in rows if "spam" in row[1]) / sum(row[4] for row in rows)
+        penalty = meta_spam_penalty if spam_share > 0.1 else 0.0
+        meta = corr["linear"] + meta_edge - penalty + rng.normal(0, 0.005)
         round_rows.append(
             (r, pd.Timestamp("2024-01-01") + pd.Timedelta(days=r), meta, paid, burned)
         )
@@ -171,6 +181,46 @@ def test_meta_model_beats_the_best_single_out_of_sample() -> None:
     assert good.detail.startswith("picked ") and "on rounds 1–60" in good.detail
     bad = meta_beats_best_single(synthetic_record(meta_edge=-0.02))
     assert not bad.holds and bad.high < 0
+
+
+def test_the_spam_stake_burns_down_in_the_first_round_at_a_tenth_of_the_stake() -> None:
+    # 5 spammers of 100 NMR, 5% less each round, beside 450 NMR of others: their share is
+    # 500q / (500q + 450) with q = 0.95^(r − 1), at most a tenth once q ≤ 0.1, from round 46
+    record = synthetic_record(80, spam_stake=100.0, spam_decay=0.05)
+    shares = spam_stake_share(record)
+    assert shares.loc[1] == pytest.approx(500 / 950)
+    assert shares.loc[45] > 0.1 >= shares.loc[46]
+    burned = spam_burned_down(record)
+    assert (burned.round, burned.lowest_round) == (46, 80)
+    assert burned.describe() == (
+        "spam stake 53% of the stake at risk in the first round, at most 10% from round 46"
+    )
+    assert spam_burned_down(synthetic_record(10)).round == 1  # 50 of 500 NMR: a tenth
+    never = spam_burned_down(synthetic_record(10, spam_stake=100.0))
+    assert never.round is None
+    assert never.describe().endswith("never down to 10% (lowest 52.6%, round 1)")
+    nobody = spam_burned_down(synthetic_record(10, omit=("spammer",)))
+    assert (nobody.round, nobody.start) == (1, 0.0)
+
+
+def test_the_meta_model_is_judged_once_the_spam_stake_is_burned_down() -> None:
+    # spam drags the meta model down while it holds over a tenth of the stake (up to round
+    # 153: 0.985^152 > 0.1 ≥ 0.985^153): judged on every round, the meta model loses to the
+    # best single model; from the burn-down on, it beats it
+    record = synthetic_record(
+        200, spam_stake=100.0, spam_decay=0.015, meta_spam_penalty=0.1, meta_edge=0.005
+    )
+    after = meta_beats_best_single(record)
+    assert after.holds and after.n == 47 - 47 // 2
+    assert after.detail.endswith("at most 10% from round 154")
+    assert "on rounds 154–176" in after.detail
+    throughout = meta_beats_best_single(record, spam_share=1.0)
+    assert not throughout.holds and throughout.n == 100 and throughout.high < 0
+    never = meta_beats_best_single(synthetic_record(60, spam_stake=100.0))
+    assert not never.decided and not never.holds
+    assert never.verdict.startswith("not reached: spam stake 53% of the stake at risk")
+    without = meta_beats_best_single(synthetic_record(60, omit=("spammer",)))
+    assert without.holds and without.n == 30 and "spam stake" not in without.detail
 
 
 @pytest.mark.parametrize(

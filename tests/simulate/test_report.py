@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,10 +13,12 @@ from crowdquant.simulate import report
 from crowdquant.simulate.checks import run_checks
 from crowdquant.simulate.record import SimulationRecord
 from crowdquant.simulate.report import (
+    COMPARISON_PLOTS,
     PLOTS,
     archetype_table,
     fund_stats,
     summary_lines,
+    write_comparison,
     write_report,
 )
 from tests.simulate.test_checks import synthetic_record
@@ -62,6 +65,11 @@ def test_the_report_holds_each_checks_figures(record: SimulationRecord, written:
     assert "| copier_mmc_near_zero |" in text and "not run: no copier in the population" in text
     assert "moving-block bootstrap, blocks of 20 consecutive rounds" in text
     assert "Clopper–Pearson" in text
+    # 5 spammers of 10 NMR beside 400 NMR of others (no copier): never down to a tenth
+    assert (
+        "Burn-down: spam stake 11% of the stake at risk in the first round, never down to 10%"
+        " (lowest 11.1%, round 1): the meta model is not judged." in text
+    )
 
 
 def test_summary_lines(record: SimulationRecord) -> None:
@@ -71,7 +79,10 @@ def test_summary_lines(record: SimulationRecord) -> None:
         "classic-v1, daily: 60 of 65 rounds resolved, 13 models, 12.5 s (5.2 rounds/s)"
     )
     assert lines[1].startswith("NMR paid ")
-    by_name = {line.split(":")[0]: line for line in lines[2:]}
+    assert lines[2].endswith(
+        "never down to 10% (lowest 11.1%, round 1): the meta model is not judged"
+    )
+    by_name = {line.split(":")[0]: line for line in lines[3:]}
     spam = by_name["spammers_lose"]
     assert spam.startswith("spammers_lose: spammers' payout per NMR at risk per round: -0.0")
     assert spam.endswith(", 60 rounds — holds")
@@ -152,3 +163,27 @@ def test_a_failed_run_leaves_no_half_report(
     with pytest.raises(RuntimeError, match="boom"):
         write_report(synthetic_record(4), tmp_path / "fresh")
     assert [p.name for p in tmp_path.iterdir()] == ["report"]
+
+
+def test_the_comparison_plots_each_archetypes_nmr_and_the_meta_corr_per_rule(
+    tmp_path: Path,
+) -> None:
+    runs = [
+        ("classic", synthetic_record(30)),
+        ("mmc3", replace(synthetic_record(30, seed=1), weighting="stake_x_reputation")),
+    ]
+    path = write_comparison(runs, tmp_path)
+    text = path.read_text()
+    for name in COMPARISON_PLOTS:
+        assert f"]({name})" in text
+        svg = (tmp_path / name).read_text()
+        assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+        assert ">classic<" in svg and ">mmc3<" in svg  # the legend names each rule
+    nmr = (tmp_path / COMPARISON_PLOTS[0]).read_text()
+    kinds = ("boosting", "copier", "example", "latecomer", "linear", "spammer", "sybil")
+    assert all(f">{kind}<" in nmr for kind in kinds)  # a panel per archetype
+    assert "| meta model weighting | stake | stake_x_reputation |" in text
+    assert "| spam stake burned down | round 1 | round 1 |" in text
+    before = {name: (tmp_path / name).read_bytes() for name in COMPARISON_PLOTS}
+    write_comparison(runs, tmp_path)
+    assert before == {name: (tmp_path / name).read_bytes() for name in COMPARISON_PLOTS}

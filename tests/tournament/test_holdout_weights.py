@@ -100,7 +100,7 @@ def test_the_weighting_setting_is_validated(session: Session, clock: ManualClock
     assert settings_of(legacy).meta_model.weights == "stake"
     refused = {
         "a test set (2017 rules)": (classic, STAKE_X_TEST),
-        "weights is one of 'stake', 'stake_x_test', not 'equal'": (
+        "weights is one of 'stake', 'stake_x_reputation', 'stake_x_test', not 'equal'": (
             legacy,
             {"meta_model": {"weights": "equal"}},
         ),

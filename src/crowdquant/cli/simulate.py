@@ -162,13 +162,15 @@ def run_simulation(
     database_url: str | None = None,
     over_http: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
+    meta_model_weights: str | None = None,
 ) -> tuple[SimulationRecord, Path]:
     """Run the simulation in `home` (its database: a SQLite file there unless
     `database_url`), write the report into `out`; the record and the report's path. The bots
     reach the app in this process (its routes, through httpx's ASGI transport), or, with
     `over_http`, served on a loopback port. `progress` is told (what runs now, steps done,
     steps in all): the dataset's build steps (`BUILD_STEPS`), then the rounds resolved out of
-    `rounds`."""
+    `rounds`. `meta_model_weights` sets the tournament's meta-model weighting (default: the
+    tournaments' default)."""
     from argon2 import PasswordHasher
 
     from crowdquant.data.build import build_version
@@ -235,7 +237,15 @@ def run_simulation(
                 Rules.CLASSIC,
                 cadence,
                 version,
-                {"payout_rule": payout_rule} if payout_rule else None,
+                {
+                    **({"payout_rule": payout_rule} if payout_rule else {}),
+                    **(
+                        {"meta_model": {"weights": meta_model_weights}}
+                        if meta_model_weights
+                        else {}
+                    ),
+                }
+                or None,
             )
             publish_dataset_version(session, clock, ops.storage, version)
             return enrol_bots(ops, session, bots, home / "bots.json", hasher=cheap)
@@ -353,6 +363,7 @@ def _record(
     )
     from crowdquant.simulate.record import SimulationRecord
     from crowdquant.tournament.rounds import tournament_payout_rule
+    from crowdquant.tournament.settings_model import settings_of
     from crowdquant.tournament.tournaments import get_tournament
 
     tournament: Tournament = get_tournament(session, TOURNAMENT)
@@ -367,6 +378,7 @@ def _record(
         holdings=holdings_table(snapshots),
         fund=fund_table(session, tournament),
         seconds=seconds,
+        weighting=settings_of(tournament).meta_model.weights,
     )
 
 
@@ -408,6 +420,13 @@ def simulate(
             "--over-http", help="serve the app on a loopback port (default: reach it in process)"
         ),
     ] = False,
+    meta_model_weights: Annotated[
+        str | None,
+        typer.Option(
+            help="the meta model's weighting: stake, stake_x_reputation (default: the"
+            " tournaments' default)"
+        ),
+    ] = None,
     keep: Annotated[
         Path | None,
         typer.Option(help="keep the simulated tournament's home here (default: discard)"),
@@ -431,6 +450,7 @@ def simulate(
 
     try:
         cohorts = parse_population(population_)
+        _meta_model_weights(meta_model_weights)
         if compare or rule_files:
             settings = _rule_files(rule_files or [], compare, payout_rule)
         else:
@@ -453,6 +473,7 @@ def simulate(
                     stake=Decimal(str(stake)),
                     over_http=over_http,
                     progress=progress,
+                    meta_model_weights=meta_model_weights,
                 )
             runs.append((name, record))
             for line in summary_lines(record):
@@ -497,3 +518,12 @@ def _rule_files(files: Sequence[Path], compare: bool, payout_rule: str) -> dict[
             raise ValueError(f"{path}: not JSON: {exc}") from exc
         settings[path.stem] = _payout_rule(rule, str(path))
     return settings
+
+
+def _meta_model_weights(weights: str | None) -> None:
+    """Refuse a weighting the tournaments' settings do not know, naming the known ones."""
+    from crowdquant.scoring.metamodel import META_MODEL_WEIGHTS, STAKE_X_TEST_WEIGHTS
+
+    known = [name for name in META_MODEL_WEIGHTS if name != STAKE_X_TEST_WEIGHTS]
+    if weights is not None and weights not in known:
+        raise ValueError(f"--meta-model-weights is one of {', '.join(known)}, not {weights!r}")

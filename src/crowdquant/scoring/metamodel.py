@@ -14,6 +14,12 @@ stake raises ValueError.
 The weights a tournament blends by (its settings' ``"meta_model": {"weights": ...}``):
 
 - ``"stake"`` (the default): each submission's stake at risk in the round;
+- ``"stake_x_reputation"``: stake at risk × the model's trust, `stake_x_reputation_weights`:
+  trust = min(1, max(0.1, reputation ÷ 0.02)), where the reputation is the model's mean final
+  CORR over the rounds resolved within the tournament's `reputation_days` before the round
+  closed; a model without such a round has the floor, 0.1. So a model whose CORR averages
+  0.02 or more counts with its whole stake, one at or below a tenth of that (a random one,
+  a new one) with a tenth of it, and no record ever gives more weight than the stake;
 - ``"stake_x_test"`` (2017 tournaments): stake at risk × max(0, ln 2 − the submission's
   test-set log-loss), `stake_x_test_weights`: the operator's hidden-holdout record decides
   how much of each stake the blend trusts, a model no better than a coin on the test set
@@ -121,9 +127,46 @@ def meta_model(predictions: pd.DataFrame, stakes: pd.Series) -> pd.Series:
 
 
 STAKE_WEIGHTS = "stake"
+STAKE_X_REPUTATION_WEIGHTS = "stake_x_reputation"
 STAKE_X_TEST_WEIGHTS = "stake_x_test"
-META_MODEL_WEIGHTS = (STAKE_WEIGHTS, STAKE_X_TEST_WEIGHTS)
+META_MODEL_WEIGHTS = (STAKE_WEIGHTS, STAKE_X_REPUTATION_WEIGHTS, STAKE_X_TEST_WEIGHTS)
 """The weightings a tournament's settings may choose for its meta model."""
+DEFAULT_META_MODEL_WEIGHTS = STAKE_WEIGHTS
+"""The weighting of a tournament whose settings choose none."""
+
+FULL_TRUST_CORR = 0.02
+"""The CORR reputation at and above which a model's whole stake counts."""
+TRUST_FLOOR = 0.1
+"""The share of its stake that counts for a model with no (or a poor) record."""
+
+
+def reputation_trust(
+    reputation: npt.ArrayLike, *, full: float = FULL_TRUST_CORR, floor: float = TRUST_FLOOR
+) -> FloatArray:
+    """Per model: min(1, max(floor, reputation ÷ full)); a missing (NaN) reputation gives
+    the floor. Bounded in [floor, 1] and non-decreasing in the reputation."""
+    if not (full > 0 and 0 < floor <= 1):
+        raise ValueError("the full-trust CORR must be positive and the floor in (0, 1]")
+    values = np.asarray(reputation, dtype=np.float64)
+    if np.isinf(values).any():
+        raise ValueError("reputations must be finite numbers (or NaN: no record)")
+    trust = np.clip(np.nan_to_num(values / full, nan=floor), floor, 1.0)
+    return np.asarray(trust, dtype=np.float64)
+
+
+def stake_x_reputation_weights(stakes: npt.ArrayLike, reputation: npt.ArrayLike) -> FloatArray:
+    """Per submission: stake × `reputation_trust` of its model's CORR reputation (NaN: no
+    record). Stakes must be finite and non-negative; the total is positive whenever the
+    stakes' is."""
+    weights = np.asarray(stakes, dtype=np.float64)
+    reputations = np.asarray(reputation, dtype=np.float64)
+    if weights.ndim != 1 or reputations.shape != weights.shape:
+        raise ValueError(
+            f"stakes and reputations must be (K,) alike, got {weights.shape}, {reputations.shape}"
+        )
+    if not np.isfinite(weights).all() or (weights < 0).any():
+        raise ValueError("stakes must be finite and not negative")
+    return np.asarray(weights * reputation_trust(reputations), dtype=np.float64)
 
 
 def stake_x_test_weights(stakes: npt.ArrayLike, test_logloss: npt.ArrayLike) -> FloatArray:

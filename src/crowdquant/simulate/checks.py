@@ -8,7 +8,9 @@ estimates its mean with a 95% confidence interval, and states whether the claim 
 3. `sybil_no_gain`: one stake split across near-identical models earns no more per NMR.
 4. `late_never_staked`: late submissions never carry stake nor move NMR.
 5. `meta_beats_best_single`: the meta model's out-of-sample CORR is at least the best
-   single model's (picked in sample).
+   single model's (picked in sample), judged once the spammers' stake has been burned down:
+   from the first round where they held at most `SPAM_BURNED_SHARE` of the stake at risk
+   (`spam_burned_down`; from the first round when the population has no spammer).
 
 Rounds overlap in time (each round's target spans 20 trading days, so a daily round shares
 its target window with the next 19), so per-round figures are autocorrelated and an i.i.d.
@@ -40,6 +42,10 @@ ROUND_SPACING_DAYS = {"daily": 1, "weekly": 5}  # trading days between consecuti
 COPIER_MMC_TOLERANCE = 0.005
 """|mean MMC| a copier may show and still count as ≈ 0: a quarter of a typical round's
 ±0.02 MMC, and a payout of at most 2 × 0.005 = 1% of stake under classic-v1."""
+
+SPAM_BURNED_SHARE = 0.1
+"""The spammers' share of the stake at risk at or below which their stake counts as burned
+down: a tenth, against half at the start of the spam population (about 4 % in the realistic one)."""
 
 TOO_FEW = "too few rounds"
 
@@ -160,6 +166,53 @@ def sybil_excess(record: SimulationRecord) -> pd.Series:
     sybil = _return_per_nmr(_rows(record, "sybil"))
     linear = _return_per_nmr(_rows(record, "linear"))
     return (sybil - linear).dropna().rename("excess")
+
+
+def spam_stake_share(record: SimulationRecord) -> pd.Series:
+    """Per round with stake at risk: the spammers' Σ at_risk ÷ everyone's Σ at_risk."""
+    rows = record.results
+    spam = rows["model_id"].map(record.archetype_of()).eq("spammer")
+    total = rows.groupby("round")["at_risk"].sum().sort_index()
+    theirs = rows[spam].groupby("round")["at_risk"].sum().reindex(total.index, fill_value=0.0)
+    staked = total > 0
+    return (theirs[staked] / total[staked]).astype(float).rename("spam_share")
+
+
+@dataclass(frozen=True)
+class BurnDown:
+    """When the spammers' stake fell to `share` of the stake at risk or less: `round`, the
+    first round it did (None: never), `start`, their share in the first round with stake, and the
+    `lowest` share seen, in round `lowest_round` (NaN and None without stake)."""
+
+    share: float
+    round: int | None
+    start: float
+    lowest: float
+    lowest_round: int | None
+
+    def describe(self) -> str:
+        """E.g. "spam stake 50% of the stake at risk in the first round, at most 10% from
+        round 84"."""
+        if self.lowest_round is None:
+            return "no stake at risk"
+        start = f"spam stake {self.start:.0%} of the stake at risk in the first round"
+        if self.round is None:
+            return (
+                f"{start}, never down to {self.share:.0%} "
+                f"(lowest {self.lowest:.1%}, round {self.lowest_round})"
+            )
+        return f"{start}, at most {self.share:.0%} from round {self.round}"
+
+
+def spam_burned_down(record: SimulationRecord, share: float = SPAM_BURNED_SHARE) -> BurnDown:
+    """The first round where the spammers held at most `share` of the stake at risk."""
+    shares = spam_stake_share(record)
+    if shares.empty:
+        return BurnDown(share, None, math.nan, math.nan, None)
+    below = shares[shares <= share]
+    first = int(below.index[0]) if len(below) else None
+    lowest = int(shares.index[int(np.argmin(shares.to_numpy()))])
+    return BurnDown(share, first, float(shares.iloc[0]), float(shares.min()), lowest)
 
 
 def best_single_model(
@@ -303,16 +356,31 @@ def late_never_staked(record: SimulationRecord) -> Check:
     return Check(name, claim, statistic, bad / n, low, high, n, bad == 0, detail, "late rows")
 
 
-def meta_beats_best_single(record: SimulationRecord, *, block: int | None = None) -> Check:
-    """The meta model's out-of-sample CORR is at least the best single model's: the rounds
-    with a meta CORR are split in two halves in order; the single model with the best mean
-    CORR on the first half (among models scored in at least half of its rounds) is picked
-    in sample; on the second half, per round, meta CORR − that model's CORR; holds when the
-    interval's upper bound is ≥ 0 (the meta model is not significantly worse)."""
+def meta_beats_best_single(
+    record: SimulationRecord,
+    *,
+    block: int | None = None,
+    spam_share: float = SPAM_BURNED_SHARE,
+) -> Check:
+    """The meta model's out-of-sample CORR is at least the best single model's, once the
+    spammers' stake is burned down: the rounds with a meta CORR from the first round where
+    the spammers held at most `spam_share` (a tenth) of the stake at risk (all of them
+    without spammers; not reached: undecided) are split in two halves in order; the single
+    model with the best mean CORR on the first half (among models scored in at least half of
+    its rounds) is picked in sample; on the second half, per round, meta CORR − that model's
+    CORR; holds when the interval's upper bound is ≥ 0 (the meta model is not significantly
+    worse)."""
     name = "meta_beats_best_single"
     claim = "the meta model's out-of-sample CORR is at least the best single model's"
     statistic = "meta CORR − in-sample best model's CORR per out-of-sample round"
     rounds = record.rounds.dropna(subset=["meta_corr"]).sort_values("round")
+    window = ""
+    if _has(record, "spammer"):
+        burned = spam_burned_down(record, spam_share)
+        if burned.round is None:
+            return _undecided(name, claim, statistic, f"not reached: {burned.describe()}")
+        rounds = rounds[rounds["round"] >= burned.round]
+        window = f"; {burned.describe()}"
     half = len(rounds) // 2
     first, second = rounds.iloc[:half], rounds.iloc[half:]
     if half < MIN_ROUNDS:
@@ -324,7 +392,7 @@ def meta_beats_best_single(record: SimulationRecord, *, block: int | None = None
     model_id, in_sample = best
     detail = (
         f"picked {model_label(record, model_id)}: mean CORR {in_sample:.4f} "
-        f"on rounds {first['round'].iloc[0]}–{first['round'].iloc[-1]}"
+        f"on rounds {first['round'].iloc[0]}–{first['round'].iloc[-1]}{window}"
     )
     theirs = record.results[record.results["model_id"] == model_id].set_index("round")["corr"]
     meta = second.set_index("round")["meta_corr"]

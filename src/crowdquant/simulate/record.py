@@ -54,6 +54,7 @@ class SimulationRecord:
     holdings: pd.DataFrame
     fund: pd.DataFrame
     seconds: float  # wall-clock time of the run
+    weighting: str = "stake"  # the meta model's weighting (tournament setting meta_model.weights)
 
     def archetype_of(self) -> dict[str, str]:
         """model_id → archetype."""

@@ -11,6 +11,7 @@ same files.
 from __future__ import annotations
 
 import inspect
+import io
 import math
 import os
 import shutil
@@ -19,6 +20,7 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
@@ -31,12 +33,14 @@ from crowdquant.simulate.checks import (
     MIN_ROUNDS,
     RESAMPLES,
     SEED,
+    SPAM_BURNED_SHARE,
     TARGET_HORIZON_DAYS,
     Check,
     best_single_model,
     block_length,
     model_label,
     run_checks,
+    spam_burned_down,
 )
 from crowdquant.simulate.record import SimulationRecord
 
@@ -117,7 +121,18 @@ def summary_lines(record: SimulationRecord, checks: Sequence[Check] | None = Non
         f"NMR paid {_nmr(record.rounds['paid'].sum())}, "
         f"burned {_nmr(record.rounds['burned'].sum())}",
     ]
-    return lines + [f"{check.name}: {_figures(check)}" for check in checks]
+    return lines + _burn_down(record) + [f"{check.name}: {_figures(check)}" for check in checks]
+
+
+def _burn_down(record: SimulationRecord) -> list[str]:
+    """When the spammers' stake was burned down, in one line (none without spammers)."""
+    if not (record.models["archetype"] == "spammer").any():
+        return []
+    burned = spam_burned_down(record)
+    then = (
+        "the meta model is judged from then on" if burned.round else "the meta model is not judged"
+    )
+    return [f"{burned.describe()}: {then}"]
 
 
 def write_report(record: SimulationRecord, out: Path) -> Path:
@@ -281,6 +296,8 @@ def _checks(record: SimulationRecord, checks: Sequence[Check]) -> list[str]:
         "",
         *notes,
         *([""] if notes else []),
+        *(f"Burn-down: {line}." for line in _burn_down(record)),
+        *([""] if _burn_down(record) else []),
         "Definitions:",
         "",
         *definitions,
@@ -290,7 +307,8 @@ def _checks(record: SimulationRecord, checks: Sequence[Check]) -> list[str]:
         "overlapping targets correlate nearby rounds; at most half the rounds a check has), "
         f"{RESAMPLES:,} resamples (seed {SEED}), {LEVEL:.0%} percentile interval. The late-row "
         f"share's interval is the exact Clopper–Pearson one. Fewer than {MIN_ROUNDS} usable "
-        "rounds: too few rounds to decide.",
+        "rounds: too few rounds to decide. The spammers' stake counts as burned down from the "
+        f"first round where they held at most {SPAM_BURNED_SHARE:.0%} of the stake at risk.",
         "",
     ]
 
@@ -345,6 +363,7 @@ def _figures(check: Check) -> str:
 
 
 COMPARISON = "compare.md"
+COMPARISON_PLOTS = ("compare_nmr_by_archetype.svg", "compare_meta_corr.svg")
 
 
 def comparison_markdown(runs: Sequence[tuple[str, SimulationRecord]]) -> str:
@@ -352,11 +371,14 @@ def comparison_markdown(runs: Sequence[tuple[str, SimulationRecord]]) -> str:
     checks = [run_checks(record) for _, record in runs]
     rows: list[tuple[str, list[str]]] = [
         ("payout rule", [record.rule for _, record in runs]),
+        ("meta model weighting", [record.weighting for _, record in runs]),
         ("rounds resolved", [str(len(record.rounds)) for _, record in runs]),
         ("NMR paid", [_nmr(record.rounds["paid"].sum()) for _, record in runs]),
         ("NMR burned", [_nmr(record.rounds["burned"].sum()) for _, record in runs]),
         ("mean meta model CORR", [_num(record.rounds["meta_corr"].mean()) for _, record in runs]),
     ]
+    if any((record.models["archetype"] == "spammer").any() for _, record in runs):
+        rows.append(("spam stake burned down", [_burned_cell(record) for _, record in runs]))
     for k, check in enumerate(checks[0] if checks else []):
         rows.append((check.name, [_verdict_cell(found[k]) for found in checks]))
     header = "| figure | " + " | ".join(f"[{name}]({name}/{REPORT})" for name, _ in runs) + " |"
@@ -369,8 +391,18 @@ def comparison_markdown(runs: Sequence[tuple[str, SimulationRecord]]) -> str:
         header,
         "|---|" + "---|" * len(runs),
         *(f"| {name} | " + " | ".join(cells) + " |" for name, cells in rows),
+        "",
+        "![Mean NMR held per account of each archetype, a line per setting]"
+        f"({COMPARISON_PLOTS[0]})",
+        "",
+        f"![The meta model's cumulative CORR, a line per setting]({COMPARISON_PLOTS[1]})",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _burned_cell(record: SimulationRecord) -> str:
+    burned = spam_burned_down(record)
+    return "never" if burned.round is None else f"round {burned.round}"
 
 
 def _verdict_cell(check: Check) -> str:
@@ -380,11 +412,78 @@ def _verdict_cell(check: Check) -> str:
 
 
 def write_comparison(runs: Sequence[tuple[str, SimulationRecord]], out: Path) -> Path:
-    """Write `out/compare.md` beside the runs' own reports; return its path."""
+    """Write `out/compare.md` and its SVG plots (`COMPARISON_PLOTS`) beside the runs' own
+    reports; return its path."""
     path = Path(out) / COMPARISON
     path.parent.mkdir(parents=True, exist_ok=True)
+    figures = (_compare_nmr_plot(runs), _compare_meta_plot(runs))
+    for name, figure in zip(COMPARISON_PLOTS, figures, strict=True):
+        (path.parent / name).write_text(_svg(figure, name), encoding="utf-8")
     path.write_text(comparison_markdown(runs), encoding="utf-8")
     return path
+
+
+def _svg(figure: Figure, salt: str) -> str:
+    """The figure as SVG, its text kept as text and its ids from a fixed salt: the same
+    figure always gives the same bytes."""
+    FigureCanvasAgg(figure)
+    buffer = io.StringIO()
+    with matplotlib.rc_context({"svg.hashsalt": f"crowdquant:{salt}", "svg.fonttype": "none"}):
+        figure.savefig(
+            buffer,
+            format="svg",
+            metadata={"Date": None, "Creator": None, "Format": None, "Type": None},
+        )
+    return buffer.getvalue()
+
+
+def _compare_nmr_plot(runs: Sequence[tuple[str, SimulationRecord]]) -> Figure:
+    """A panel per archetype: its mean NMR held per account over the rounds, a line per
+    setting (named)."""
+    title = "Mean NMR held per account, by archetype and setting"
+    held = {
+        name: record.holdings.groupby(["round", "archetype"])["nmr"].mean().unstack()
+        for name, record in runs
+        if not record.holdings.empty
+    }
+    kinds = sorted({str(kind) for frame in held.values() for kind in frame.columns})
+    if not kinds:
+        return _empty(title, "no holdings recorded")
+    columns = min(3, len(kinds))
+    rows = math.ceil(len(kinds) / columns)
+    figure = Figure(figsize=(SIZE[0], 2.2 * rows + 0.8), dpi=100, layout="constrained")
+    figure.suptitle(title, fontsize="medium")
+    grid = np.atleast_1d(figure.subplots(rows, columns, squeeze=False)).ravel()
+    for axes, kind in zip(grid, kinds, strict=False):
+        axes.set_title(kind, fontsize="small")
+        axes.grid(alpha=0.3)
+        axes.tick_params(labelsize="x-small")
+        for name, frame in held.items():
+            if kind in frame.columns:
+                axes.plot(frame.index, frame[kind], linewidth=1.2, label=name)
+    for axes in grid[len(kinds) :]:
+        axes.set_visible(False)
+    handles, labels = grid[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", ncols=len(labels), frameon=False)
+    return figure
+
+
+def _compare_meta_plot(runs: Sequence[tuple[str, SimulationRecord]]) -> Figure:
+    """The meta model's cumulative CORR over the rounds, a line per setting (named)."""
+    title = "The meta model's cumulative CORR, by setting"
+    metas = {
+        name: record.rounds.dropna(subset=["meta_corr"]).set_index("round")["meta_corr"]
+        for name, record in runs
+    }
+    metas = {name: meta.sort_index() for name, meta in metas.items() if not meta.empty}
+    if not metas:
+        return _empty(title, "no meta model scores")
+    figure, axes = _axes(title, "round", "cumulative CORR")
+    for name, meta in metas.items():
+        axes.plot(meta.index, meta.cumsum(), linewidth=1.4, label=name)
+    axes.axhline(0.0, color="0.6", linewidth=0.8)
+    axes.legend(loc="best", fontsize="small", frameon=False)
+    return figure
 
 
 # --- plots ---------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from pydantic_core import PydanticCustomError
 
 from crowdquant.db.models import Tournament
 from crowdquant.fund.rounds import FundRules
-from crowdquant.scoring.metamodel import META_MODEL_WEIGHTS
+from crowdquant.scoring.metamodel import DEFAULT_META_MODEL_WEIGHTS, META_MODEL_WEIGHTS
 from crowdquant.tournament.errors import ServiceError
 
 DEFAULT_REPUTATION_DAYS = 365
@@ -30,18 +30,19 @@ class SettingsError(ServiceError):
 
 class MetaModelSettings(BaseModel):
     """``"meta_model"``: how the round's meta model weighs the on-time submissions
-    (``"stake"``, or ``"stake_x_test"`` for 2017 tournaments, see `scoring.metamodel`)."""
+    (``"stake"``, ``"stake_x_reputation"``, or ``"stake_x_test"`` for 2017 tournaments, see
+    `scoring.metamodel`)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    weights: str = META_MODEL_WEIGHTS[0]
+    weights: str = DEFAULT_META_MODEL_WEIGHTS
 
     @model_validator(mode="before")
     @classmethod
     def _known_weighting(cls, data: Any) -> Any:
         if not isinstance(data, dict) or set(data) - {"weights"}:
             raise PydanticCustomError("meta_model", 'an object with one key, "weights"')
-        weights = data.get("weights", META_MODEL_WEIGHTS[0])
+        weights = data.get("weights", DEFAULT_META_MODEL_WEIGHTS)
         if weights not in META_MODEL_WEIGHTS:
             raise PydanticCustomError(
                 "meta_model",

@@ -23,7 +23,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -39,7 +39,9 @@ from crowdquant.db.models import (
     MetaModel,
     Model,
     Round,
+    RoundScore,
     RoundStake,
+    RoundStatus,
     RoundTargets,
     Rules,
     Submission,
@@ -50,8 +52,10 @@ from crowdquant.faults import crash_point
 from crowdquant.money import nmr_float
 from crowdquant.scoring.metamodel import (
     STAKE_WEIGHTS,
+    STAKE_X_REPUTATION_WEIGHTS,
     STAKE_X_TEST_WEIGHTS,
     stake_weighted_meta_model,
+    stake_x_reputation_weights,
     stake_x_test_weights,
 )
 from crowdquant.scoring.similarity import NearDuplicates, near_duplicates, spearman_pairs
@@ -348,20 +352,68 @@ def _meta_model_weights(
     """Each on-time submission's weight: its model's stake at risk in the round (NMR), or
     equal weights when nobody staked. Under the tournament's ``"stake_x_test"`` weighting,
     the stake times max(0, ln 2 − the submission's stored test-set log-loss) (none stored:
-    0); when that leaves no weight at all, the stakes (or equal weights) blend instead."""
+    0); when that leaves no weight at all, the stakes (or equal weights) blend instead. Under
+    ``"stake_x_reputation"``, the stake times the trust its model's CORR reputation at the
+    round's close earns (`_corr_reputations`, `scoring.metamodel.reputation_trust`)."""
     at_risk = dict(
         session.execute(
             select(RoundStake.model_id, RoundStake.at_risk).where(RoundStake.round_id == round_.id)
         ).all()
     )
     stakes = np.array([nmr_float(at_risk.get(sub.model_id, 0)) for sub in on_time])
-    if settings_of(round_.tournament).meta_model.weights == STAKE_X_TEST_WEIGHTS:
+    weighting = settings_of(round_.tournament).meta_model.weights
+    if weighting == STAKE_X_TEST_WEIGHTS:
         weights = stake_x_test_weights(stakes, _test_loglosses(session, on_time))
         if weights.sum() > 0:
             return STAKE_X_TEST_WEIGHTS, weights
+    if weighting == STAKE_X_REPUTATION_WEIGHTS and stakes.sum() > 0:
+        reputations = _corr_reputations(session, round_, on_time)
+        return STAKE_X_REPUTATION_WEIGHTS, stake_x_reputation_weights(stakes, reputations)
     if stakes.sum() > 0:
         return STAKE_WEIGHTS, stakes
     return EQUAL_WEIGHTS, np.ones(len(on_time))
+
+
+def _corr_reputations(
+    session: Session, round_: Round, on_time: Sequence[ScoredSubmission]
+) -> FloatArray:
+    """Each submission's model's CORR reputation when the round closed: the mean final CORR
+    of its on-time submissions over the tournament's rounds resolved (due to resolve) within
+    `reputation_days` before the close; NaN where it has none. Read from the stored scores,
+    so the same books give the same weights."""
+    close = round_.close_time
+    since = close - timedelta(days=settings_of(round_.tournament).reputation_days)
+    last_day = (
+        select(RoundScore.round_id, func.max(RoundScore.day).label("day"))
+        .join(Round, Round.id == RoundScore.round_id)
+        .where(
+            Round.tournament_id == round_.tournament_id,
+            Round.status == RoundStatus.RESOLVED,
+            Round.resolve_time <= close,
+            Round.resolve_time > since,
+            RoundScore.metric == "corr",
+        )
+        .group_by(RoundScore.round_id)
+        .subquery()
+    )
+    found: dict[uuid.UUID, float | None] = dict(
+        session.execute(
+            select(RoundScore.model_id, func.avg(RoundScore.value))
+            .join(
+                last_day,
+                (last_day.c.round_id == RoundScore.round_id) & (last_day.c.day == RoundScore.day),
+            )
+            .where(
+                RoundScore.metric == "corr",
+                RoundScore.late.is_(False),
+                RoundScore.value.is_not(None),
+                RoundScore.model_id.in_({sub.model_id for sub in on_time}),
+            )
+            .group_by(RoundScore.model_id)
+        ).all()
+    )
+    values = [found.get(sub.model_id) for sub in on_time]
+    return np.array([np.nan if value is None else value for value in values], dtype=np.float64)
 
 
 def _test_loglosses(session: Session, on_time: Sequence[ScoredSubmission]) -> FloatArray:
