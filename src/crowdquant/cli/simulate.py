@@ -196,6 +196,7 @@ def run_simulation(
         home=home,
         database_url=database_url,
         public_url=None if over_http else APP_URL,  # where the app's signed URLs point
+        storage_fsync=False,  # a simulated home: nothing to lose in a power cut
     )
     settings.home.mkdir(parents=True, exist_ok=True)
     market = SyntheticConfig(n_stocks=stocks, n_weeks=HISTORY_WEEKS, seed=seed)
