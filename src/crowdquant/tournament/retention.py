@@ -42,6 +42,8 @@ class Retention:
     """The most files one sweep deletes (purged uploads and orphans each)."""
     orphan_grace: timedelta = timedelta(days=1)
     """How old a file no row names must be before it is deleted."""
+    sweep_every: timedelta = timedelta(hours=1)
+    """How often the scheduler sweeps, by its clock."""
 
 
 @dataclass(frozen=True)
