@@ -3,6 +3,7 @@ work on worker threads kept from one request to the next."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 import httpx
@@ -13,10 +14,13 @@ from crowdquant.simulate.in_process import APP_URL, AppTransport
 
 def test_requests_are_answered_by_the_app_on_kept_worker_threads() -> None:
     app = FastAPI()
+    numbers, seen = itertools.count(1), threading.local()  # a number for each thread
 
     @app.get("/thread")
     def thread() -> dict[str, int]:  # a sync route: run on a worker thread
-        return {"id": threading.get_ident()}
+        if not hasattr(seen, "number"):
+            seen.number = next(numbers)
+        return {"id": seen.number}
 
     transport = AppTransport(app)
     try:
@@ -28,6 +32,6 @@ def test_requests_are_answered_by_the_app_on_kept_worker_threads() -> None:
     assert [answer.status_code for answer in answers] == [200, 200, 200]
     workers = {answer.json()["id"] for answer in answers}
     assert len(workers) == 1  # one worker thread served them all, not one started for each
-    assert threading.get_ident() not in workers
+    assert not hasattr(seen, "number")  # not this thread
     assert missing.status_code == 404
     transport.close()  # closing again does nothing
