@@ -1,22 +1,28 @@
 """`crowdquant simulate`'s speed: rounds per second with the bots reaching the app in process
-(the default) against the same run over HTTP on a loopback port (`--over-http`).
+(the default) against the same run over HTTP on a loopback port (`--over-http`), or, with
+`--against`, against another crowdquant's source (an older commit's, say).
 
     uv run python benchmarks/simulate_rounds.py [--rounds 20] [--stocks 100] [--repeat 1]
-        [--population realistic]
+        [--population realistic] [--against DIR]
 
-Both modes run the same seed, population and rounds, one after the other, `--repeat` times
+Both sides run the same seed, population and rounds, one after the other, `--repeat` times
 each, interleaved so both see the same load; each run's wall time includes building the
-synthetic market. Prints each run's rounds/s, the medians and their ratio (in process ÷
-over HTTP), and checks that both modes wrote the same report. Not a test: figures vary by
-machine.
+synthetic market. Prints each run's rounds/s, the medians and their ratio, and checks that
+both sides wrote the same report. `--against DIR` runs each side in a process of its own,
+in process, with `DIR/src` (e.g. `git archive main src | tar -x -C DIR`) or this tree's
+`src` first on the path. Not a test: figures vary by machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import logging
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 from decimal import Decimal
 from pathlib import Path
@@ -46,14 +52,67 @@ def run(
     return record.rounds_run / record.seconds, Path(report).read_text()
 
 
+SOURCE = Path(__file__).resolve().parents[1] / "src"
+ONE_RUN = """
+import json, logging, sys, tempfile
+from pathlib import Path
+logging.disable(logging.WARNING)
+sys.path.insert(0, sys.argv[1])
+sys.path.insert(0, sys.argv[2])
+from simulate_rounds import run
+with tempfile.TemporaryDirectory(prefix="cq-bench-") as folder:
+    speed, text = run(int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], False, Path(folder))
+print("\\n" + json.dumps({"speed": speed, "report": text}))
+"""
+
+
+def run_elsewhere(source: Path, rounds: int, stocks: int, population: str) -> tuple[float, str]:
+    """One in-process run with `source` (a crowdquant `src` folder) first on the path, in a
+    process of its own; its rounds/s and its report's text."""
+    here = str(Path(__file__).resolve().parent)
+    environment = {**os.environ, "PYTHONPATH": str(source)}
+    done = subprocess.run(
+        [sys.executable, "-c", ONE_RUN, here, str(source), str(rounds), str(stocks), population],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    return float(answer["speed"]), str(answer["report"])
+
+
+def against(args: argparse.Namespace) -> None:
+    """This tree's rounds/s against the tree at `args.against`, in process."""
+    sides = {"this tree": SOURCE, "reference": Path(args.against).resolve() / "src"}
+    speeds: dict[str, list[float]] = {side: [] for side in sides}
+    reports: set[str] = set()
+    for attempt in range(args.repeat):
+        for side, source in sides.items():
+            speed, text = run_elsewhere(source, args.rounds, args.stocks, args.population)
+            speeds[side].append(speed)
+            reports.add(text)
+            print(f"run {attempt + 1}, {side}: {speed:.3f} rounds/s", flush=True)
+    mine, reference = (statistics.median(speeds[side]) for side in sides)
+    print(f"{args.rounds} rounds of the {args.population} population, {args.stocks} stocks")
+    print(f"this tree: {mine:.3f} rounds/s (median)")
+    print(f"reference ({args.against}): {reference:.3f} rounds/s (median)")
+    print(f"ratio this tree / reference: {mine / reference:.2f}×")
+    print("same report on both sides:", "yes" if len(reports) == 1 else "no")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--stocks", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--population", choices=list(POPULATIONS), default=DEFAULT_POPULATION)
+    parser.add_argument("--against", help="another crowdquant's tree (its src/) to compare with")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
+    if args.against:
+        against(args)
+        return
     speeds: dict[str, list[float]] = {"in process": [], "over HTTP": []}
     reports: set[str] = set()
     for attempt in range(args.repeat):

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     # Files (datasets served to participants, their uploads): see crowdquant.storage.
     storage_backend: Literal["local", "s3"] = "local"
     storage_root: Path | None = None
+    # Whether the local backend flushes each file to disk before it names it: off only for
+    # a throwaway home (the simulator's), where a power cut loses nothing worth keeping.
+    storage_fsync: bool = True
     """Root folder of the local backend; ``home / "files"`` when unset."""
     s3_endpoint_url: str | None = None
     """None means AWS itself; set it for MinIO, Ceph, etc. (e.g. ``http://minio:9000``)."""

@@ -91,3 +91,32 @@ def test_a_deeply_nested_json_body_is_an_error_not_a_crash(
         assert answer.json() == {
             "errors": [{"message": "the request body is JSON nested too deeply"}]
         }
+
+
+def test_a_kept_document_is_still_checked_by_the_rules_that_read_the_request() -> None:
+    from graphql import ASTValidationRule, FieldNode, GraphQLError, specified_rules
+
+    from crowdquant.api.graphql import build_schema
+    from crowdquant.api.graphql.limits import GraphQLLimits
+
+    class RefusesRounds(ASTValidationRule):
+        def enter_field(self, node: FieldNode, *_args: object) -> None:
+            if node.name.value == "rounds":
+                self.report_error(GraphQLError("no rounds today", node))
+
+    limits = GraphQLLimits(max_tokens=2000, max_depth=8, max_cost=100)
+    schema = build_schema()
+    query = "{ rounds(tournament: 8) { number } }"
+    fixed = (*specified_rules, limits.depth_rule)
+    for _ in range(2):  # checked in full, then known to pass the fixed rules
+        assert limits.validate(schema, limits.parse(None, {"query": query}), fixed) == []
+        errors = limits.validate(
+            schema, limits.parse(None, {"query": query}), (*fixed, RefusesRounds)
+        )
+        assert [error.message for error in errors] == ["no rounds today"]
+    deep = "{ " + "a { " * 9 + "b" + " }" * 9 + " }"
+    for _ in range(2):  # a refused document is refused every time
+        errors = limits.validate(schema, limits.parse(None, {"query": deep}), fixed)
+        assert "the query is nested deeper than the limit of 8 levels" in [
+            error.message for error in errors
+        ]

@@ -27,6 +27,13 @@ def test_local_is_the_default_under_home(monkeypatch: pytest.MonkeyPatch, tmp_pa
     storage = storage_from_settings(Settings())
     assert isinstance(storage, LocalStorage)
     assert storage.root == tmp_path / "files"
+    assert storage.fsync  # each file flushed to disk before it is named
+
+
+def test_a_throwaway_home_may_skip_flushing_files_to_disk(tmp_path: Path) -> None:
+    storage = storage_from_settings(Settings(home=tmp_path, storage_fsync=False))
+    assert isinstance(storage, LocalStorage)
+    assert not storage.fsync
 
 
 def test_the_local_root_can_be_set(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from crowdquant.clock import ManualClock
-from crowdquant.db.models import Account, Cadence, Model, Round, Rules, Submission
+from crowdquant.db.models import Account, Cadence, Model, Round, RoundScore, Rules, Submission
 from crowdquant.db.session import transaction
 from crowdquant.storage import LocalStorage
 from crowdquant.tournament.accounts import sign_up
@@ -138,6 +138,26 @@ def test_the_uploads_rounds_need_and_the_newest_stay_and_the_rest_are_purged(
         bob_newest: True,
     }
     assert market.sweep(keep_one) == Swept(purged=0, orphans=0)  # idempotent
+
+
+def test_an_upload_a_stored_score_names_stays(market: Market) -> None:
+    named, other, newest = (market.upload("alice") for _ in range(3))
+    with transaction(market.sessions) as session:
+        alice_model = session.scalars(select(Model).where(Model.name == "alice_model")).one()
+        session.add(  # a score stored while `named` was the one the round was scored by
+            RoundScore(
+                round_id=market.round_id,
+                model_id=alice_model.id,
+                submission_id=named,
+                metric="corr",
+                day=1,
+                value=0.1,
+                scoring_version="test",
+                computed_at=market.clock.now(),
+            )
+        )
+    assert market.sweep(Retention(keep_newest=0)) == Swept(purged=1, orphans=0)
+    assert market.kept() == {named: True, other: False, newest: True}
 
 
 def test_a_purged_upload_is_listed_and_its_download_refused(market: Market) -> None:

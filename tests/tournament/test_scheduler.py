@@ -15,6 +15,7 @@ from crowdquant.clock import ManualClock
 from crowdquant.data.feed import FeedError
 from crowdquant.db.models import Cadence, Round, RoundStatus, Rules, Tournament
 from crowdquant.db.session import transaction
+from crowdquant.tournament.retention import Retention
 from crowdquant.tournament.rounds import PublishedLive
 from crowdquant.tournament.runtime import TournamentRuntime
 from crowdquant.tournament.scheduler import (
@@ -308,3 +309,25 @@ def test_ticks_sweep_abandoned_uploads_at_most_hourly(
     clock.advance(timedelta(hours=1))
     assert [str(event) for event in scheduler.tick()] == ["deleted 1 abandoned upload(s)"]
     assert not storage.exists("uploads/ab/gh/old.csv")
+
+
+def test_ticks_sweep_as_often_as_the_retention_says(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    clock = ManualClock(datetime.now(UTC))
+    storage = local_storage(tmp_path / "files")
+    weekly = Retention(sweep_every=timedelta(weeks=1))
+    scheduler = Scheduler(sessions, clock, {}, storage=storage, retention=weekly)
+
+    def abandoned(key: str) -> None:
+        storage.write(key, b"x")
+        then = (datetime.now(UTC) - timedelta(days=2)).timestamp()
+        os.utime(storage.root.joinpath(*key.split("/")), (then, then))
+
+    abandoned("uploads/ab/cd/old.csv")
+    assert [str(event) for event in scheduler.tick()] == ["deleted 1 abandoned upload(s)"]
+    abandoned("uploads/ab/ef/old.csv")
+    clock.advance(timedelta(days=6))
+    assert scheduler.tick() == []  # the last sweep was under a week ago
+    clock.advance(timedelta(days=1))
+    assert [str(event) for event in scheduler.tick()] == ["deleted 1 abandoned upload(s)"]

@@ -53,6 +53,8 @@ DEFAULT_POPULATION = "realistic"  # `crowdquant.simulate.populations.DEFAULT_POP
 VERSION = "simulation"
 HISTORY_WEEKS = 160
 RESOLUTION_DAYS = 90
+SWEEP_EVERY = timedelta(weeks=1)
+"""How often the simulated scheduler sweeps upload files (a server: hourly)."""
 """Simulated days after the last round opens by which every round must have resolved."""
 """Weeks of synthetic market in the dataset the bots train on (warm-up included)."""
 
@@ -198,6 +200,7 @@ def run_simulation(
         home=home,
         database_url=database_url,
         public_url=None if over_http else APP_URL,  # where the app's signed URLs point
+        storage_fsync=False,  # a simulated home: nothing to lose in a power cut
     )
     settings.home.mkdir(parents=True, exist_ok=True)
     market = SyntheticConfig(n_stocks=stocks, n_weeks=HISTORY_WEEKS, seed=seed)
@@ -263,6 +266,8 @@ def run_simulation(
         validation_pool=over_http,  # in process, the bots' uploads are read where they arrive
     )
     server.scheduler.inputs_cache = InputsCache()  # a small market: each round's inputs kept
+    # files are thrown away with the home: their weekly sweep keeps the disk in bounds
+    server.scheduler.retention = replace(server.scheduler.retention, sweep_every=SWEEP_EVERY)
     archetypes = {bot.username: bot.archetype.name for bot in bots}
     snapshots: list[tuple[int, str, str, float]] = []
     with _reach(server, over_http) as (url, transport):

@@ -2,7 +2,7 @@
 sockets.
 
 `AppTransport` hands each request of a synchronous httpx client to the ASGI app, on an event
-loop of its own. numerapi speaks `requests`, so
+loop of its own (in a thread of its own). numerapi speaks `requests`, so
 `requests_through` gives numerapi, for a block, a `requests` whose calls to the app's URL
 go through the same transport (any other URL goes out as before).
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from types import SimpleNamespace
@@ -30,19 +31,38 @@ APP_URL = "http://crowdquant.simulation"
 
 class AppTransport(httpx.BaseTransport):
     """A synchronous httpx transport answering from an ASGI app, run on an event loop of its
-    own in the calling thread for each request (its blocking work goes to the loop's worker
-    threads, as under a server)."""
+    own in a thread of its own; the calling thread waits for each answer. The loop runs one
+    task from start to close, so the app's blocking work goes to worker threads kept from one
+    request to the next (as under a server), rather than threads started for each."""
 
     def __init__(self, app: Any) -> None:
         self._loop = asyncio.new_event_loop()
         # an app's failure answers 500, as a server would
         self._asgi = httpx.ASGITransport(app, raise_app_exceptions=False)
+        self._stopping = asyncio.Event()
+        started = threading.Event()
+        self._thread = threading.Thread(
+            target=self._loop.run_until_complete,
+            args=(self._serve(started),),
+            name="crowdquant-app-transport",
+            daemon=True,
+        )
+        self._thread.start()
+        started.wait()
+
+    async def _serve(self, started: threading.Event) -> None:
+        """The loop's lasting task: the root the app's worker threads belong to."""
+        started.set()
+        await self._stopping.wait()
+        await self._loop.shutdown_default_executor()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         body = request.read()
-        status, headers, content = self._loop.run_until_complete(
-            self._send(request.method, str(request.url), request.headers.multi_items(), body)
+        answer = asyncio.run_coroutine_threadsafe(
+            self._send(request.method, str(request.url), request.headers.multi_items(), body),
+            self._loop,
         )
+        status, headers, content = answer.result()
         return httpx.Response(status, headers=headers, content=content, request=request)
 
     async def _send(
@@ -54,10 +74,12 @@ class AppTransport(httpx.BaseTransport):
         return response.status_code, response.headers.multi_items(), content
 
     def close(self) -> None:
-        """Close the loop (once: every client sharing the transport closes it)."""
-        if not self._loop.is_closed():
-            self._loop.run_until_complete(self._loop.shutdown_default_executor())
-            self._loop.close()
+        """Stop the loop and its threads (once: every client sharing the transport closes it)."""
+        if self._loop.is_closed():
+            return
+        self._loop.call_soon_threadsafe(self._stopping.set)
+        self._thread.join()
+        self._loop.close()
 
 
 class RequestsAdapter(requests.adapters.BaseAdapter):

@@ -55,4 +55,4 @@ def storage_from_settings(settings: Settings) -> FileStorage:
             secret_key=None if secret is None else secret.get_secret_value(),
         )
         return S3Storage(client, settings.s3_bucket, prefix=settings.s3_prefix)
-    return LocalStorage(settings.storage_dir)
+    return LocalStorage(settings.storage_dir, fsync=settings.storage_fsync)

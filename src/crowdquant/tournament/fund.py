@@ -10,9 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crowdquant.clock import Clock
-from crowdquant.db.models import Round, Tournament
+from crowdquant.db.models import FundBook, MetaModel, Round, Tournament
 from crowdquant.faults import crash_point
-from crowdquant.fund.rounds import RoundMarket, book_returns, build_round_book, tournament_books
+from crowdquant.fund.rounds import RoundMarket, book_returns, build_round_book
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.scoring import stored_meta_model
 from crowdquant.tournament.settings_model import settings_of
@@ -28,14 +28,17 @@ def update_fund(
     """Build the books of rounds whose meta model is fixed, then book returns; the
     numbers of (books, days) added."""
     rules = settings_of(tournament).fund
-    have = {book.round_id for book in tournament_books(session, tournament)}
-    rounds = session.scalars(
-        select(Round).where(Round.tournament_id == tournament.id).order_by(Round.number)
-    )
+    rounds = session.scalars(  # only rounds with a fixed meta model and no book yet
+        select(Round)
+        .where(
+            Round.tournament_id == tournament.id,
+            Round.id.in_(select(MetaModel.round_id)),
+            Round.id.not_in(select(FundBook.round_id)),
+        )
+        .order_by(Round.number)
+    ).all()
     built = 0
     for round_ in rounds:
-        if round_.id in have:
-            continue
         meta = stored_meta_model(session, storage, round_)
         if meta is None:
             continue

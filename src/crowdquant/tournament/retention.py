@@ -42,6 +42,8 @@ class Retention:
     """The most files one sweep deletes (purged uploads and orphans each)."""
     orphan_grace: timedelta = timedelta(days=1)
     """How old a file no row names must be before it is deleted."""
+    sweep_every: timedelta = timedelta(hours=1)
+    """How often the scheduler sweeps, by its clock."""
 
 
 @dataclass(frozen=True)
@@ -67,11 +69,30 @@ def needed_submissions(session: Session, keep_newest: int) -> set[uuid.UUID]:
         by_model[model_id].append(sub_id)
         if status is SubmissionStatus.VALID and ((round_id, model_id) not in scored or not late):
             scored[round_id, model_id] = sub_id
-    named_by_scores = session.scalars(select(RoundScore.submission_id).distinct())
-    scored_ids = set(scored.values()) | set(named_by_scores)
-    if keep_newest == 0:
-        return scored_ids
-    return scored_ids | {sub_id for ids in by_model.values() for sub_id in ids[-keep_newest:]}
+    needed = set(scored.values())
+    if keep_newest:
+        needed |= {sub_id for ids in by_model.values() for sub_id in ids[-keep_newest:]}
+    others = [(sub_id, round_id) for sub_id, round_id, *_ in rows if sub_id not in needed]
+    return needed | _named_by_scores(session, others)
+
+
+def _named_by_scores(
+    session: Session, submissions: list[tuple[uuid.UUID, uuid.UUID]]
+) -> set[uuid.UUID]:
+    """Which of `submissions` (id, round) a stored score names, read round by round (the
+    scores' index leads with the round): only the rounds of these submissions are read."""
+    wanted = {sub_id for sub_id, _ in submissions}
+    rounds = sorted({round_id for _, round_id in submissions})
+    named: set[uuid.UUID] = set()
+    for start in range(0, len(rounds), 500):
+        named.update(
+            session.scalars(
+                select(RoundScore.submission_id)
+                .where(RoundScore.round_id.in_(rounds[start : start + 500]))
+                .distinct()
+            )
+        )
+    return named & wanted
 
 
 def purge_uploads(

@@ -24,7 +24,8 @@ Tournaments given a fund market get a book for each round whose meta model is fi
 their P&L booked as the market closes days (`fund.rounds`), each tick in its own
 transaction.
 
-With storage, a tick also deletes raw uploads abandoned for a day (at most hourly).
+With storage, a tick also deletes raw uploads abandoned for a day (at most hourly, or every
+`Retention.sweep_every`).
 
 Several processes on one database each run a scheduler, but only the holder of the
 "scheduler" lease (`db.lease`) ticks, the hourly sweep included (`run_forever`); its
@@ -44,7 +45,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -74,7 +75,6 @@ from crowdquant.tournament.uploads import sweep_abandoned_uploads
 from crowdquant.tournament.webhooks import queue_deliveries
 
 logger = logging.getLogger(__name__)
-SWEEP_EVERY = timedelta(hours=1)
 
 
 # --- events ----------------------------------------------------------------------------------
@@ -247,10 +247,11 @@ class Scheduler:
         return self.runtimes.get(number, NO_RUNTIME)
 
     def _sweep_uploads(self, now: datetime) -> UploadsSwept | None:
-        """At most hourly: delete raw uploads abandoned for a day (`uploads.ABANDONED_AFTER`),
-        then one bounded step of submission file retention (`retention`)."""
+        """At most every `retention.sweep_every` (an hour): delete raw uploads abandoned for a
+        day (`uploads.ABANDONED_AFTER`), then one bounded step of submission file retention
+        (`retention`)."""
         if self.storage is None or (
-            self._swept_at is not None and now - self._swept_at < SWEEP_EVERY
+            self._swept_at is not None and now - self._swept_at < self.retention.sweep_every
         ):
             return None
         self._swept_at = now
@@ -377,6 +378,7 @@ class Scheduler:
                     update = score_round(
                         session, self.clock, self.storage, round_, source, self.inputs_cache
                     )
+                    due = self.lifecycle.due(round_, now) is not None
                 if update is not None:
                     events.append(
                         RoundScored(
@@ -390,7 +392,8 @@ class Scheduler:
             except Exception as exc:
                 events.append(self._failed(number, now, action, exc))
                 continue
-            events.extend(self._advance_round(round_id, number, now))
+            if due:  # otherwise, no transaction to find nothing to do
+                events.extend(self._advance_round(round_id, number, now))
         return events
 
     def _final_day_scored(self, session: Session, round_: Round) -> bool:

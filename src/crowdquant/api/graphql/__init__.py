@@ -143,6 +143,7 @@ def execute(
         data,
         context_value=context,
         query_parser=limits.parse,
+        query_validator=limits.validate,
         validation_rules=limits.rules,
         debug=False,
         error_formatter=format_error,

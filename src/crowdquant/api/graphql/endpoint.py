@@ -19,13 +19,13 @@ from typing import Any, Final
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
-from graphql import FieldNode, GraphQLError, OperationDefinitionNode, OperationType, parse
+from graphql import FieldNode, GraphQLError, OperationDefinitionNode, OperationType
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from crowdquant.api.graphql import execute
 from crowdquant.api.graphql.context import RequestContext
-from crowdquant.api.graphql.limits import GraphQLLimits
+from crowdquant.api.graphql.limits import GraphQLLimits, parsed
 from crowdquant.db.session import (
     BUSY_RETRIES,
     is_busy,
@@ -65,7 +65,7 @@ def _mutates(data: dict[str, Any], max_tokens: int) -> bool:
     if not isinstance(query, str):
         return False
     try:
-        document = parse(query, max_tokens=max_tokens)
+        document = parsed(query, max_tokens)
     except GraphQLError:
         return False
     return any(

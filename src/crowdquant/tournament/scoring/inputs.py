@@ -104,28 +104,34 @@ def scored_submissions(session: Session, round_: Round) -> list[ScoredSubmission
     """Per model, the submission it is scored by, by model id: its newest valid on-time one,
     else its first valid late one (later late uploads would change scores already stored)."""
     valid = session.execute(
-        select(Submission, Model.account_id, Model.name)
+        select(
+            Submission.model_id,
+            Submission.id,
+            Submission.late,
+            Submission.file_key,
+            Submission.filename,
+            Model.account_id,
+            Submission.created_at,
+            Model.name,
+        )
         .join(Model, Model.id == Submission.model_id)
         .where(Submission.round_id == round_.id, Submission.status == SubmissionStatus.VALID)
         .order_by(Submission.created_at)
     )
-    chosen: dict[uuid.UUID, tuple[Submission, uuid.UUID, str]] = {}
-    for submission, owner, name in valid:  # oldest first
-        if submission.model_id not in chosen or not submission.late:
-            chosen[submission.model_id] = (submission, owner, name)
-    return [
-        ScoredSubmission(
-            sub.model_id,
-            sub.id,
-            sub.late,
-            sub.file_key,
-            sub.filename,
-            owner=owner,
-            created_at=sub.created_at,
-            model_name=name,
-        )
-        for _, (sub, owner, name) in sorted(chosen.items())
-    ]
+    chosen: dict[uuid.UUID, ScoredSubmission] = {}
+    for model_id, sub_id, late, file_key, filename, owner, created_at, name in valid:
+        if model_id not in chosen or not late:  # oldest first
+            chosen[model_id] = ScoredSubmission(
+                model_id,
+                sub_id,
+                late,
+                file_key,
+                filename,
+                owner=owner,
+                created_at=created_at,
+                model_name=name,
+            )
+    return [scored for _, scored in sorted(chosen.items())]
 
 
 def _read(storage: FileStorage, key: str) -> bytes:
@@ -523,12 +529,15 @@ def round_inputs(
     *,
     from_files: bool = False,
     cache: InputsCache | None = None,
+    submissions: list[ScoredSubmission] | None = None,
 ) -> RoundInputs:
     """Read (and, the first time, fix and store) everything the round is scored from.
 
     `from_files` reads every submission file again instead of the round's cached matrix;
-    `cache` keeps the inputs in memory for the round's next pass."""
-    submissions = scored_submissions(session, round_)
+    `cache` keeps the inputs in memory for the round's next pass; `submissions`: the
+    round's `scored_submissions`, when the caller has just read them."""
+    if submissions is None:
+        submissions = scored_submissions(session, round_)
     benchmark_columns = _benchmark_columns(session, round_, submissions)
     key = (*(sub.submission_id for sub in submissions), "benchmark", *benchmark_columns)
     if cache is not None and not from_files:

@@ -71,7 +71,7 @@ def score_round(
     new_days = [day for day in range(1, known + 1) if day not in recorded]
     if not missing and not new_days:
         return None
-    inputs = round_inputs(session, clock, storage, round_, cache=cache)
+    inputs = round_inputs(session, clock, storage, round_, cache=cache, submissions=submissions)
     new_rows: list[MetaModel | RoundTargets] = []
     if inputs.new_meta_model is not None:
         new_rows.append(inputs.new_meta_model)
