@@ -12,6 +12,7 @@ import pytest
 from crowdquant.simulate.checks import (
     COPIER_MMC_TOLERANCE,
     Check,
+    best_single_model,
     block_bootstrap_ci,
     block_length,
     copier_mmc_near_zero,
@@ -309,3 +310,17 @@ def test_block_bootstrap_is_seeded_and_needs_three_values() -> None:
 def test_block_length_spans_one_target_window() -> None:
     assert block_length("daily") == 20
     assert block_length("weekly") == 4
+
+
+def test_models_with_the_same_mean_corr_are_told_apart_by_name_not_id() -> None:
+    results = pd.DataFrame(
+        {
+            "model_id": ["id-b", "id-a", "id-c"] * 2,
+            "round": [1, 1, 1, 2, 2, 2],
+            "corr": [0.02, 0.02, 0.01, 0.04, 0.04, 0.03],
+        }
+    )
+    names = {"id-a": "zeta", "id-b": "alpha", "id-c": "beta"}
+    assert best_single_model(results, [1, 2], names) == ("id-b", pytest.approx(0.03))
+    renamed = {"id-a": "alpha", "id-b": "zeta", "id-c": "beta"}
+    assert best_single_model(results, [1, 2], renamed) == ("id-a", pytest.approx(0.03))

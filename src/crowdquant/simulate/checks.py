@@ -23,7 +23,7 @@ missing from the population is "not run". The data decide: nothing here is tuned
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -216,18 +216,26 @@ def spam_burned_down(record: SimulationRecord, share: float = SPAM_BURNED_SHARE)
 
 
 def best_single_model(
-    results: pd.DataFrame, rounds: npt.ArrayLike
+    results: pd.DataFrame, rounds: npt.ArrayLike, names: Mapping[Hashable, str]
 ) -> tuple[Hashable, float] | None:
     """The model_id with the highest mean CORR over `rounds`, and that mean, among models
-    scored in at least half of them (so one lucky round cannot win); None when none is."""
+    scored in at least half of them (so one lucky round cannot win); None when none is.
+    Models with the same mean (the same predictions) are told apart by their `names`, so the
+    choice does not depend on the random ids a run draws."""
     chosen = pd.Index(np.asarray(rounds))
     scored = results[results["round"].isin(chosen)].dropna(subset=["corr"])
     stats = scored.groupby("model_id")["corr"].agg(["mean", "count"])
     stats = stats[stats["count"] >= max(1, len(chosen) / 2)]
     if stats.empty:
         return None
-    means = stats["mean"]
-    return means.idxmax(), float(means.max())
+    means: dict[Hashable, float] = stats["mean"].astype(float).to_dict()
+    best = min(means, key=lambda model: (-means[model], names[model]))
+    return best, means[best]
+
+
+def model_names(record: SimulationRecord) -> dict[Hashable, str]:
+    """Each model_id's name."""
+    return dict(zip(record.models["model_id"], record.models["model"], strict=True))
 
 
 def model_label(record: SimulationRecord, model_id: Hashable) -> str:
@@ -386,7 +394,7 @@ def meta_beats_best_single(
     if half < MIN_ROUNDS:
         why = f"{TOO_FEW} ({len(rounds)} with a meta CORR, needs {2 * MIN_ROUNDS})"
         return _undecided(name, claim, statistic, why, len(second))
-    best = best_single_model(record.results, first["round"])
+    best = best_single_model(record.results, first["round"], model_names(record))
     if best is None:
         return _undecided(name, claim, statistic, "not run: no single model scored in sample")
     model_id, in_sample = best

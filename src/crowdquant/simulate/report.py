@@ -39,6 +39,7 @@ from crowdquant.simulate.checks import (
     best_single_model,
     block_length,
     model_label,
+    model_names,
     run_checks,
     spam_burned_down,
 )
@@ -314,7 +315,7 @@ def _checks(record: SimulationRecord, checks: Sequence[Check]) -> list[str]:
 
 
 def _best_in_hindsight(record: SimulationRecord) -> tuple[Hashable, float] | None:
-    return best_single_model(record.results, record.rounds["round"])
+    return best_single_model(record.results, record.rounds["round"], model_names(record))
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
