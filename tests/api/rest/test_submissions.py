@@ -269,6 +269,8 @@ def test_an_upload_names_the_trigger_its_webhook_received_and_a_foreign_one_is_r
         for trigger in ("trg_bob", "trg_made_up"):
             detail = refused(upload(trigger), 422, "unknown_trigger")
             assert f"trigger id {trigger!r} was not sent to model" in detail["message"]
+        for malformed in ("trg\x00", "t" * 65):
+            assert "trigger_id" in refused(upload(malformed), 422, "invalid_request")["message"]
         _assert_nothing_recorded(world)
         assert _linked(world, "trg_bob") is None
         answer = upload("trg_alice")

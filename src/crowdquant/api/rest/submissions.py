@@ -97,7 +97,11 @@ async def post_submission(
     services: ServicesDep,
     trigger_id: Annotated[
         str | None,
-        Query(description="the trigger id the model's webhook received, if it made this upload"),
+        Query(
+            description="the trigger id the model's webhook received, if it made this upload",
+            max_length=64,
+            pattern=r"^[^\x00-\x1f\x7f]+$",
+        ),
     ] = None,
 ) -> SubmissionOut:
     """Upload predictions to the current round of the model's tournament (scope `upload`).
