@@ -17,7 +17,12 @@ from crowdquant.data.release import DatasetVersion
 from crowdquant.db.models import Cadence, DatasetFile, Rules, Tournament
 from crowdquant.db.session import transaction
 from crowdquant.payouts import rule_from_data
-from crowdquant.tournament.datasets import list_dataset_aliases, set_dataset_alias
+from crowdquant.tournament.datasets import (
+    DatasetError,
+    list_dataset_aliases,
+    remove_dataset_alias,
+    set_dataset_alias,
+)
 from crowdquant.tournament.rounds import (
     FeedPublisher,
     get_round,
@@ -289,6 +294,14 @@ def test_the_settings_aliases_are_served_and_a_bad_one_changes_nothing(
                 dataset_version="v2",
                 settings={"aliases": ["v5.4", "v5.1"]},
             )
+        assert list_dataset_aliases(session) == kept
+    listed = "'v5.1' is listed in tournament 8's settings (\"aliases\"): change it there"
+    with transaction(sessions) as session:  # nor are the listed ones moved or dropped by hand
+        with pytest.raises(DatasetError, match=re.escape(listed)):
+            set_dataset_alias(session, clock, "v5.1", "v2")
+        with pytest.raises(DatasetError, match=re.escape(listed)):
+            remove_dataset_alias(session, "v5.1")
+        set_dataset_alias(session, clock, "v5.1", "v1")  # as it is: nothing to refuse
         assert list_dataset_aliases(session) == kept
     with transaction(sessions) as session:
         tournament = get_tournament(session, 8)

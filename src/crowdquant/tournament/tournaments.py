@@ -127,7 +127,7 @@ def create_tournament(
         with session.begin_nested():
             session.add(tournament)
             session.flush()
-            _write_aliases(session, clock, version, (), aliases)
+            _write_aliases(session, clock, tournament, (), aliases)
     except IntegrityError:  # created concurrently since the check above
         _refuse_taken(session, number, name)
         raise
@@ -159,7 +159,11 @@ def update_settings(
     _check_aliases(session, version, aliases, owner_id=tournament.id)
     with session.begin_nested():
         _write_aliases(
-            session, clock or SystemClock(), version, _listed_aliases(tournament.settings), aliases
+            session,
+            clock or SystemClock(),
+            tournament,
+            _listed_aliases(tournament.settings),
+            aliases,
         )
         tournament.settings = checked
         session.flush()
@@ -281,20 +285,21 @@ def _check_aliases(
 def _write_aliases(
     session: Session,
     clock: Clock,
-    version: str,
+    tournament: Tournament,
     before: tuple[str, ...],
     after: tuple[str, ...],
 ) -> None:
-    """Serve `version` under the aliases of `after`, no longer under those only in `before`
-    (`_check_aliases` passed `after`)."""
+    """Serve the tournament's version under the aliases of `after`, no longer under those only
+    in `before` (`_check_aliases` passed `after`)."""
     existing = list_dataset_aliases(session)
+    version, number = tournament.dataset_version, tournament.number
     try:
         for alias in sorted(set(before) - set(after)):
             if existing.get(alias) == version:
-                remove_dataset_alias(session, alias)
+                remove_dataset_alias(session, alias, for_tournament=number)
         for alias in after:
             if alias not in existing:
-                set_dataset_alias(session, clock, alias, version)
+                set_dataset_alias(session, clock, alias, version, for_tournament=number)
     except DatasetError as exc:
         raise InvalidTournament(f"aliases: {exc}") from None
 
