@@ -16,15 +16,18 @@ import numerapi.base_api
 import numpy as np
 import pandas as pd
 import pytest
+from graphql import build_schema
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from crowdquant.api.graphql import SCHEMA_FILE
 from crowdquant.clock import ManualClock
 from crowdquant.compute.runtime import default_runtime
 from crowdquant.compute.sandbox import SandboxLimits
 from crowdquant.db.models import (
     ApiScope,
     Cadence,
+    ComputeJob,
     ModelUpload,
     Round,
     RoundScore,
@@ -38,6 +41,7 @@ from crowdquant.settings import Settings
 from crowdquant.storage import LocalStorage
 from crowdquant.tournament.accounts import create_api_key, sign_up
 from crowdquant.tournament.compute_jobs import ComputeWorker
+from crowdquant.tournament.model_uploads import LOG_SHOWN
 from crowdquant.tournament.models import create_model
 from crowdquant.tournament.runtime import TournamentRuntime
 from crowdquant.tournament.scheduler import RoundOpened, Scheduler
@@ -50,7 +54,7 @@ from .test_numerapi import CHEAP
 
 QUICK = SandboxLimits(memory_bytes=2 << 30, cpu_seconds=120, wall_seconds=120, processes=32)
 STATUS = """query { account { models { id computePickleUpload { filename validationStatus
-  triggerStatus triggers { id status runtime runtimeLockHash
+  triggerStatus triggers { id status runtime runtimeLockHash log
   statuses { status description insertedAt } } } } } }"""
 
 
@@ -155,6 +159,10 @@ def test_a_model_uploaded_with_numerapi_submits_when_a_round_opens(
     assert shown["validationStatus"] == shown["triggerStatus"] == "success"
     [trigger] = shown["triggers"]
     assert trigger["runtime"] == "default"
+    with transaction(world.sessions) as session:  # a long log: its end is shown
+        session.scalars(select(ComputeJob)).one().log = "a" + "b" * LOG_SHOWN
+    [model] = napi.raw_query(STATUS, authorization=True)["data"]["account"]["models"]
+    assert model["computePickleUpload"]["triggers"][0]["log"] == "b" * LOG_SHOWN
     assert trigger["runtimeLockHash"] == default_runtime().lock_hash
     assert [s["status"] for s in trigger["statuses"]] == [
         "pending",
@@ -189,3 +197,9 @@ def test_an_unknown_runtime_is_refused_by_name(world: World, tmp_path: Path) -> 
         )
     with world.sessions() as session:
         assert session.scalars(select(ModelUpload)).all() == []
+
+
+def test_the_schema_says_how_much_of_a_log_is_shown() -> None:
+    schema = build_schema(SCHEMA_FILE.read_text())
+    field = schema.get_type("ComputePickleTrigger").fields["log"]  # type: ignore[union-attr]
+    assert f"last {LOG_SHOWN} characters" in (field.description or "")

@@ -15,6 +15,7 @@ from crowdquant.compute.runtime import (
     LOCK_FILE,
     SHIPPED,
     RuntimeNotBuilt,
+    RuntimeProblem,
     Runtimes,
     UnknownRuntime,
     default_runtime,
@@ -61,3 +62,46 @@ def test_named_runtimes_are_shipped_locks_and_refused_until_built(tmp_path: Path
         runtimes.get("py311")
     with pytest.raises(RuntimeNotBuilt, match="not built"):
         Runtimes(None).get("py311")
+
+
+FAKE_UV = """#!/bin/sh
+# uv sync, as far as a runtime's build needs it; notes whether the current build answered meanwhile
+if [ -f "$RUNTIMES/py311/lock-hash" ]; then echo current >> "$RUNTIMES/seen"; fi
+mkdir -p "$UV_PROJECT_ENVIRONMENT/bin"
+printf 'home = /usr/bin\\nversion_info = 3.11.9\\n' > "$UV_PROJECT_ENVIRONMENT/pyvenv.cfg"
+exit "${FAIL:-0}"
+"""
+
+
+def test_a_build_is_swapped_in_whole_and_the_current_one_serves_until_then(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built_dir = tmp_path / "runtimes"
+    uv = tmp_path / "uv"
+    uv.write_text(FAKE_UV)
+    uv.chmod(0o755)
+    monkeypatch.setenv("RUNTIMES", str(built_dir))
+    (built_dir / "py311" / "venv").mkdir(parents=True)  # a build from before the swaps
+    (built_dir / "py311" / "venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (built_dir / "py311" / BUILT_HASH).write_text(Runtimes(built_dir).lock_hash("py311") + "\n")
+    runtimes = Runtimes(built_dir)
+    runtimes.get("py311")
+
+    def builds() -> list[Path]:
+        return sorted((built_dir / "builds").iterdir())
+
+    first = runtimes.build("py311", uv=str(uv))
+    assert runtimes.get("py311") == first
+    [moved] = [path for path in builds() if path != first.python.parents[1].parent]
+    assert (moved / "venv" / "pyvenv.cfg").exists()  # kept for the jobs that still run on it
+    second = runtimes.build("py311", uv=str(uv))
+    assert runtimes.get("py311") == second != first
+    assert (built_dir / "seen").read_text() == "current\ncurrent\n"
+    both = sorted(runtime.python.parents[1].parent for runtime in (first, second))
+    assert builds() == both  # the one from before the swaps, two builds old, is removed
+
+    monkeypatch.setenv("FAIL", "1")
+    with pytest.raises(RuntimeProblem, match="could not build the runtime 'py311'"):
+        runtimes.build("py311", uv=str(uv))
+    assert runtimes.get("py311") == second
+    assert builds() == both

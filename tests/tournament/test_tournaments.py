@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -13,9 +14,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crowdquant.clock import ManualClock
 from crowdquant.data.release import DatasetVersion
-from crowdquant.db.models import Cadence, Rules, Tournament
+from crowdquant.db.models import Cadence, DatasetFile, Rules, Tournament
 from crowdquant.db.session import transaction
 from crowdquant.payouts import rule_from_data
+from crowdquant.tournament.datasets import (
+    DatasetError,
+    list_dataset_aliases,
+    remove_dataset_alias,
+    set_dataset_alias,
+)
 from crowdquant.tournament.rounds import (
     FeedPublisher,
     get_round,
@@ -220,3 +227,87 @@ def test_invalid_settings_are_refused_as_at_creation_and_nothing_changes(
             with pytest.raises(InvalidTournament, match=message):  # the same rule at creation
                 classic(session, clock, number=9, name="other", settings=settings)
             assert [found.number for found in list_tournaments(session)] == [8]
+
+
+def published(session: Session, clock: ManualClock, *versions: str) -> None:
+    """Record one file of each version as published (all the aliases look at)."""
+    for version in versions:
+        session.add(
+            DatasetFile(
+                version=version,
+                filename="features.json",
+                size=2,
+                sha256="0" * 64,
+                storage_key=f"{version}/features.json",
+                published_at=clock.now(),
+            )
+        )
+    session.flush()
+
+
+def test_the_settings_aliases_are_served_and_a_bad_one_changes_nothing(
+    sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    with transaction(sessions) as session:
+        published(session, clock, "v1", "v2")
+        classic(session, clock, settings={"aliases": ["v0.9"]})
+        classic(session, clock, number=9, name="other", dataset_version="v2")
+        classic(session, clock, number=10, name="unpublished", dataset_version="v3")
+        set_dataset_alias(session, clock, "v5.1", "v1")  # an alias made by hand is adopted
+        set_dataset_alias(session, clock, "old", "v2")
+        update_settings(session, get_tournament(session, 8), {"aliases": ["v5.2", "v5.1"]})
+        assert list_dataset_aliases(session) == {"old": "v2", "v5.1": "v1", "v5.2": "v1"}
+    kept = {"old": "v2", "v5.1": "v1", "v5.2": "v1"}
+    refusals = (
+        (8, ["v5.3", "v2"], "aliases: 'v2' is a dataset version's own name, not free for an alias"),
+        (8, ["v3"], "aliases: 'v3' is a dataset version's own name"),
+        (9, ["v5.2"], "aliases: 'v5.2' is an alias of tournament 8"),
+        (8, ["old"], "aliases: 'old' is already an alias of 'v2'"),
+        (8, ["v5.3", "v5.3"], "aliases: 'v5.3' is listed twice"),
+        (8, ["a/b"], "aliases: 'a/b' is not a dataset version name"),
+        (10, ["v3.1"], "aliases: the dataset version 'v3' is not published yet"),
+        (8, "v5.3", "aliases: Input should be a valid"),
+    )
+    for number, aliases, message in refusals:
+        with transaction(sessions) as session:
+            tournament = get_tournament(session, number)
+            before = dict(tournament.settings)
+            with pytest.raises(InvalidTournament, match=re.escape(message)):
+                update_settings(session, tournament, {"aliases": aliases})
+            assert tournament.settings == before
+        with transaction(sessions) as session:
+            assert list_dataset_aliases(session) == kept, aliases
+    with transaction(sessions) as session:  # the settings' other rules refuse the aliases too
+        with pytest.raises(InvalidTournament, match="payout_rule"):
+            update_settings(
+                session,
+                get_tournament(session, 8),
+                {"aliases": ["v5.4"], "payout_rule": {"clip": "-1"}},
+            )
+        assert list_dataset_aliases(session) == kept
+        with pytest.raises(InvalidTournament, match=r"'v5\.1' is an alias of tournament 8"):
+            classic(
+                session,
+                clock,
+                number=11,
+                name="late",
+                dataset_version="v2",
+                settings={"aliases": ["v5.4", "v5.1"]},
+            )
+        assert list_dataset_aliases(session) == kept
+    listed = "'v5.1' is listed in tournament 8's settings (\"aliases\"): change it there"
+    with transaction(sessions) as session:  # nor are the listed ones moved or dropped by hand
+        with pytest.raises(DatasetError, match=re.escape(listed)):
+            set_dataset_alias(session, clock, "v5.1", "v2")
+        with pytest.raises(DatasetError, match=re.escape(listed)):
+            remove_dataset_alias(session, "v5.1")
+        set_dataset_alias(session, clock, "v5.1", "v1")  # as it is: nothing to refuse
+        assert list_dataset_aliases(session) == kept
+    with transaction(sessions) as session:
+        tournament = get_tournament(session, 8)
+        update_settings(session, tournament, {"aliases": ["v5.1", "v5.3"]}, clock=clock)
+        assert tournament.settings == {"aliases": ["v5.1", "v5.3"]}
+        assert list_dataset_aliases(session) == {"old": "v2", "v5.1": "v1", "v5.3": "v1"}
+        update_settings(session, get_tournament(session, 9), {"aliases": ["v5.2"]})
+        update_settings(session, tournament, {})
+        assert list_dataset_aliases(session) == {"old": "v2", "v5.2": "v2"}

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crowdquant.db.models import (
     Account,
+    DatasetFile,
     FundBook,
     LedgerBalance,
     MetaModel,
@@ -38,7 +39,7 @@ from crowdquant.fund.rounds import equity_curve
 from crowdquant.ledger import wallet
 from crowdquant.money import GENESIS_SUPPLY, NMR_UNIT, Currency, format_amount
 from crowdquant.tournament.accounts import sign_up
-from crowdquant.tournament.datasets import set_dataset_alias
+from crowdquant.tournament.datasets import list_dataset_aliases, set_dataset_alias
 from crowdquant.tournament.fund import update_fund
 from crowdquant.tournament.models import create_model
 from crowdquant.tournament.runtime import TournamentRuntime
@@ -214,6 +215,34 @@ def test_settings_are_edited_as_json_and_refused_next_to_the_textarea(site: Site
         assert typed_back[1].replace("&#34;", '"').replace("&#39;", "'") == typed
         assert settings_of(site) == wanted, typed
     assert before != wanted
+
+
+def test_the_settings_aliases_are_served_and_a_taken_one_is_refused(site: Site) -> None:
+    operator = log_in(site, "olivia")
+    with transaction(site.sessions) as session:
+        for version in ("v1", "v2"):
+            session.add(
+                DatasetFile(
+                    version=version,
+                    filename="features.json",
+                    size=2,
+                    sha256="0" * 64,
+                    storage_key=f"{version}/features.json",
+                    published_at=site.clock.now(),
+                )
+            )
+        set_dataset_alias(session, site.clock, "old", "v2")
+    saved = post(operator, f"{TOURNAMENT}/settings", {"settings": '{"aliases": ["v5.2"]}'})
+    assert saved.status_code == 200 and "The settings are saved" in saved.text
+    with transaction(site.sessions) as session:
+        assert list_dataset_aliases(session) == {"old": "v2", "v5.2": "v1"}
+    typed = '{"aliases": ["v5.3", "old"]}'
+    refused = post(operator, f"{TOURNAMENT}/settings", {"settings": typed})
+    assert refused.status_code == 422
+    assert field_errors(refused) == ["aliases: &#39;old&#39; is already an alias of &#39;v2&#39;"]
+    assert settings_of(site) == {"aliases": ["v5.2"]}
+    with transaction(site.sessions) as session:
+        assert list_dataset_aliases(session) == {"old": "v2", "v5.2": "v1"}
 
 
 # --- rounds -------------------------------------------------------------------------------------

@@ -10,12 +10,17 @@ from it. `Runtimes.build` installs one from its lock exactly (``uv sync --locked
 the runtimes folder (`Settings.compute_runtimes_dir`) and records the lock's hash last;
 `Runtimes.get` answers a built runtime, or raises `RuntimeNotBuilt` (never built, a build
 that did not finish, or built from another lock) saying which command builds it.
+
+Each build goes into a fresh folder under ``builds/``; ``<name>`` is a link to the current
+one, swapped in by one rename once the build is complete. Jobs starting during a build use
+the previous build, which is kept (for the jobs still running on it) until the next swap.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -34,6 +39,8 @@ PROJECT_FILES = ("pyproject.toml", "uv.lock")
 BUILT_HASH = "lock-hash"
 """Written last into a built runtime's folder: the hash of the lock it was built from."""
 BUILD_SECONDS = 1800
+BUILDS = "builds"
+"""The folder under the runtimes folder holding each build; ``<name>`` links to the current."""
 
 
 class RuntimeProblem(Exception):  # noqa: N818
@@ -160,7 +167,7 @@ class Runtimes:
         build = f"run `crowdquant compute runtime build {name}`"
         if self.built_dir is None:
             raise RuntimeNotBuilt(f"the runtime {name!r} is not built: {build}")
-        folder = self.built_dir / name
+        folder = (self.built_dir / name).resolve()  # one build, even if swapped meanwhile
         try:
             built = (folder / BUILT_HASH).read_text().strip()
         except OSError:
@@ -172,19 +179,26 @@ class Runtimes:
         return _venv_runtime(name, folder / "venv", built)
 
     def build(self, name: str, *, uv: str | None = None) -> Runtime:
-        """Install named runtime `name` from its lock file, exactly; record its lock hash
-        once done. Raises `UnknownRuntime`, or `RuntimeProblem` when uv is missing or fails
-        (its output in the message)."""
+        """Install named runtime `name` from its lock file, exactly, into a fresh folder; record
+        its lock hash once done and swap it in. Raises `UnknownRuntime`, or `RuntimeProblem`
+        when uv is missing or fails (its output in the message; the current build stays)."""
         project = self._project(name)
         if self.built_dir is None:
             raise RuntimeProblem("no folder to build runtimes in")
         uv = uv or shutil.which("uv")
         if uv is None:
             raise RuntimeProblem("building a runtime needs uv (https://docs.astral.sh/uv/)")
-        folder = self.built_dir / name
-        if folder.exists():
-            shutil.rmtree(folder)
+        folder = self.built_dir / BUILDS / f"{name}-{secrets.token_hex(6)}"
         (folder / "project").mkdir(parents=True)
+        try:
+            runtime = self._install(name, project, folder, uv)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        self._swap_in(name, folder)
+        return runtime
+
+    def _install(self, name: str, project: Path, folder: Path, uv: str) -> Runtime:
         for file in PROJECT_FILES:
             shutil.copyfile(project / file, folder / "project" / file)
         environment = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(folder / "venv")}
@@ -206,6 +220,26 @@ class Runtimes:
         hash_ = self.lock_hash(name)
         (folder / BUILT_HASH).write_text(hash_ + "\n")
         return _venv_runtime(name, folder / "venv", hash_)
+
+    def _swap_in(self, name: str, folder: Path) -> None:
+        """Point ``<name>`` at the build `folder` with one rename; remove the builds of `name`
+        older than the one it replaces."""
+        assert self.built_dir is not None
+        current = self.built_dir / name
+        replaced = current.resolve() if current.is_symlink() else None
+        if current.is_dir() and not current.is_symlink():  # a build from before the links
+            moved = folder.with_name(f"{name}-{secrets.token_hex(6)}")
+            current.rename(moved)
+            replaced = moved.resolve()
+        link = folder.with_name(f".{folder.name}.link")
+        link.symlink_to(Path(BUILDS) / folder.name)  # relative to the runtimes folder
+        os.replace(link, current)
+        for old in folder.parent.iterdir():
+            if old.name.rpartition("-")[0] == name and old.resolve() not in (
+                folder.resolve(),
+                replaced,
+            ):
+                shutil.rmtree(old, ignore_errors=True)
 
 
 def runtimes_from_settings(settings: Settings) -> Runtimes:

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from crowdquant.clock import Clock
 from crowdquant.data.release import DatasetVersion, ReleaseError
-from crowdquant.db.models import DatasetAlias, DatasetFile
+from crowdquant.db.models import DatasetAlias, DatasetFile, Tournament
 from crowdquant.storage import FileStorage, validate_key
 from crowdquant.tournament.errors import ServiceError
 
@@ -191,8 +191,33 @@ def _published(session: Session, version: str) -> bool:
     return session.scalar(found) is not None
 
 
-def set_dataset_alias(session: Session, clock: Clock, alias: str, version: str) -> DatasetAlias:
-    """Serve the published `version` also as `alias` (repointing an alias that exists)."""
+def alias_listed_by(session: Session, alias: str) -> int | None:
+    """The number of the tournament whose settings list `alias` (``"aliases"``), if one does."""
+    for number, settings in session.execute(select(Tournament.number, Tournament.settings)):
+        listed = settings.get("aliases") if isinstance(settings, dict) else None
+        if isinstance(listed, list) and alias in listed:
+            return int(number)
+    return None
+
+
+def _refuse_listed(session: Session, alias: str, for_tournament: int | None) -> None:
+    owner = alias_listed_by(session, alias)
+    if owner is not None and owner != for_tournament:
+        raise DatasetError(
+            f'{alias!r} is listed in tournament {owner}\'s settings ("aliases"): change it there'
+        )
+
+
+def set_dataset_alias(
+    session: Session,
+    clock: Clock,
+    alias: str,
+    version: str,
+    *,
+    for_tournament: int | None = None,
+) -> DatasetAlias:
+    """Serve the published `version` also as `alias` (repointing an alias that exists, unless
+    a tournament other than `for_tournament` lists it in its settings)."""
     if not alias or len(alias) > MAX_VERSION_LENGTH or "/" in alias:
         raise DatasetError(f"an alias has 1 to {MAX_VERSION_LENGTH} characters and no '/'")
     storage_key(alias, "x")  # the same characters as a version's name
@@ -208,6 +233,8 @@ def set_dataset_alias(session: Session, clock: Clock, alias: str, version: str) 
     if not _published(session, version):
         raise DatasetError(f"there is no published dataset version {version!r}")
     row = _alias_row(session, alias)
+    if row is not None and row.version != version:
+        _refuse_listed(session, alias, for_tournament)
     if row is None:
         row = DatasetAlias(alias=alias, version=version, created_at=clock.now())
         session.add(row)
@@ -216,11 +243,13 @@ def set_dataset_alias(session: Session, clock: Clock, alias: str, version: str) 
     return row
 
 
-def remove_dataset_alias(session: Session, alias: str) -> str:
-    """Stop serving `alias`; the version it named."""
+def remove_dataset_alias(session: Session, alias: str, *, for_tournament: int | None = None) -> str:
+    """Stop serving `alias` (unless a tournament other than `for_tournament` lists it in its
+    settings); the version it named."""
     row = _alias_row(session, alias)
     if row is None:
         raise DatasetError(f"there is no dataset alias {alias!r}")
+    _refuse_listed(session, alias, for_tournament)
     session.delete(row)
     session.flush()
     return row.version

@@ -36,6 +36,14 @@ MODEL_UPLOADS_PREFIX = "model-uploads"
 FINISHED = (ComputeJobStatus.SUCCESS, ComputeJobStatus.FAILED, ComputeJobStatus.ERROR)
 MAX_MODEL_BYTES = 512 << 20
 """The largest pickle taken."""
+LOG_SHOWN = 16 * 1024
+"""The end of a run's log shown to its owner (the site's page, GraphQL's trigger `log`), in
+characters."""
+
+
+def log_end(log: str | None) -> str | None:
+    """The last `LOG_SHOWN` characters of a run's log."""
+    return None if log is None else log[-LOG_SHOWN:]
 
 
 class ModelUploadRejected(ServiceError):  # noqa: N818

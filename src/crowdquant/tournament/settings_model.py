@@ -81,6 +81,11 @@ class TournamentSettings(BaseModel):
         DEFAULT_REPUTATION_DAYS, ge=1, description="days of rounds a model's reputation spans"
     )
     fund: FundRules = FundRules()
+    aliases: tuple[str, ...] = Field(
+        (),
+        description="other names the tournament's dataset version is served under"
+        " (`tournament.tournaments` applies them as `tournament.datasets` aliases)",
+    )
     live: Literal["open", "closed"] = Field(
         "open",
         description='"closed": live features are never published; only uploaded models see'

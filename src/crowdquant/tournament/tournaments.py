@@ -6,7 +6,9 @@ calendar among them, see `tournament.calendar`, the payout rule's overrides, and
 model's weighting ``"meta_model": {"weights": "stake"}`` (the default) or, for 2017
 tournaments, ``"stake_x_test"``: stake at risk × max(0, ln 2 − test-set log-loss), see
 `scoring.metamodel`) is validated once, in one place,
-both when the tournament is created and when `update_settings` replaces it. Functions work
+both when the tournament is created and when `update_settings` replaces it. Its
+``"aliases"`` list names its published dataset version under other names: writing the
+settings adds and removes those `tournament.datasets` aliases with them. Functions work
 inside the caller's transaction: they flush, never commit, and a call that raises leaves
 the database as it found it.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -22,12 +25,19 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from crowdquant.clock import Clock
+from crowdquant.clock import Clock, SystemClock
 from crowdquant.data.release import DatasetVersion
 from crowdquant.db.models import Cadence, Rules, Tournament
 from crowdquant.payouts import PayoutRuleError, rule_with
 from crowdquant.scoring.metamodel import STAKE_X_TEST_WEIGHTS
 from crowdquant.tournament.calendar import CalendarError, schedule_for
+from crowdquant.tournament.datasets import (
+    DatasetError,
+    list_dataset_aliases,
+    list_dataset_versions,
+    remove_dataset_alias,
+    set_dataset_alias,
+)
 from crowdquant.tournament.errors import ServiceError
 from crowdquant.tournament.rules import ruleset_for
 from crowdquant.tournament.settings_model import SettingsError, parsed_settings
@@ -100,8 +110,10 @@ def create_tournament(
         raise InvalidTournament(str(exc)) from None
     version = _version_name(dataset_version, known_versions)
     checked = _checked_settings(rules, cadence, settings)
+    aliases = parsed_settings(checked).aliases
 
     _refuse_taken(session, number, name)
+    _check_aliases(session, version, aliases, owner_id=None)
     tournament = Tournament(
         number=number,
         name=name,
@@ -115,6 +127,7 @@ def create_tournament(
         with session.begin_nested():
             session.add(tournament)
             session.flush()
+            _write_aliases(session, clock, tournament, (), aliases)
     except IntegrityError:  # created concurrently since the check above
         _refuse_taken(session, number, name)
         raise
@@ -122,7 +135,11 @@ def create_tournament(
 
 
 def update_settings(
-    session: Session, tournament: Tournament, settings: Mapping[str, Any]
+    session: Session,
+    tournament: Tournament,
+    settings: Mapping[str, Any],
+    *,
+    clock: Clock | None = None,
 ) -> Tournament:
     """Replace the tournament's settings JSON and flush; returns the tournament.
 
@@ -131,9 +148,25 @@ def update_settings(
     ``"payout_rule"`` validly overrides its rules' default); otherwise InvalidTournament is
     raised and nothing changes. Rounds already open keep the payout rule recorded when they
     opened (`Round.payout_rule`): the new one applies from the next round.
+
+    Its ``"aliases"`` must be free names for the tournament's published version (no version's
+    name, no alias of another version or listed by another tournament): aliases added to the
+    list are served from now on (stamped by `clock`), those dropped from it no longer.
     """
-    tournament.settings = _checked_settings(tournament.rules, tournament.cadence, settings)
-    session.flush()
+    checked = _checked_settings(tournament.rules, tournament.cadence, settings)
+    aliases = parsed_settings(checked).aliases
+    version = tournament.dataset_version
+    _check_aliases(session, version, aliases, owner_id=tournament.id)
+    with session.begin_nested():
+        _write_aliases(
+            session,
+            clock or SystemClock(),
+            tournament,
+            _listed_aliases(tournament.settings),
+            aliases,
+        )
+        tournament.settings = checked
+        session.flush()
     return tournament
 
 
@@ -192,6 +225,83 @@ def _checked_settings(
             f"meta_model: {STAKE_X_TEST_WEIGHTS!r} weights need a test set (2017 rules)"
         )
     return checked
+
+
+def _listed_aliases(settings: Any) -> tuple[str, ...]:
+    """The ``"aliases"`` of stored settings JSON; none where it holds no list of names."""
+    listed = settings.get("aliases") if isinstance(settings, Mapping) else None
+    if not isinstance(listed, list):
+        return ()
+    return tuple(alias for alias in listed if isinstance(alias, str))
+
+
+def _check_aliases(
+    session: Session, version: str, aliases: tuple[str, ...], owner_id: uuid.UUID | None
+) -> None:
+    """Raise InvalidTournament naming the first of `aliases` that cannot name `version` for
+    the tournament `owner_id` (None: one not yet created)."""
+    if not aliases:
+        return
+    seen: set[str] = set()
+    for alias in aliases:
+        if alias in seen:
+            raise InvalidTournament(f"aliases: {alias!r} is listed twice")
+        seen.add(alias)
+    published = set(list_dataset_versions(session))
+    if version not in published:
+        raise InvalidTournament(
+            f"aliases: the dataset version {version!r} is not published yet, so it has no aliases"
+        )
+    versions = published | set(session.scalars(select(Tournament.dataset_version)))
+    existing = list_dataset_aliases(session)
+    others = select(Tournament)
+    if owner_id is not None:
+        others = others.where(Tournament.id != owner_id)
+    listed_by = {
+        alias: other.number
+        for other in session.scalars(others)
+        for alias in _listed_aliases(other.settings)
+    }
+    for alias in aliases:
+        if not _VERSION.fullmatch(alias):
+            raise InvalidTournament(
+                f"aliases: {alias!r} is not a dataset version name (1 to 64 characters"
+                " A-Z, a-z, 0-9, '.', '_' or '-', starting with a letter or digit)"
+            )
+        if alias in versions:
+            raise InvalidTournament(
+                f"aliases: {alias!r} is a dataset version's own name, not free for an alias"
+            )
+        if alias in listed_by:
+            raise InvalidTournament(
+                f"aliases: {alias!r} is an alias of tournament {listed_by[alias]}"
+            )
+        if existing.get(alias, version) != version:
+            raise InvalidTournament(
+                f"aliases: {alias!r} is already an alias of {existing[alias]!r}"
+            )
+
+
+def _write_aliases(
+    session: Session,
+    clock: Clock,
+    tournament: Tournament,
+    before: tuple[str, ...],
+    after: tuple[str, ...],
+) -> None:
+    """Serve the tournament's version under the aliases of `after`, no longer under those only
+    in `before` (`_check_aliases` passed `after`)."""
+    existing = list_dataset_aliases(session)
+    version, number = tournament.dataset_version, tournament.number
+    try:
+        for alias in sorted(set(before) - set(after)):
+            if existing.get(alias) == version:
+                remove_dataset_alias(session, alias, for_tournament=number)
+        for alias in after:
+            if alias not in existing:
+                set_dataset_alias(session, clock, alias, version, for_tournament=number)
+    except DatasetError as exc:
+        raise InvalidTournament(f"aliases: {exc}") from None
 
 
 def _json_object(settings: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from starlette.datastructures import UploadFile
 from crowdquant.compute.runtime import runtime_names
 from crowdquant.db.models import Account, Model, ModelUpload
 from crowdquant.tournament.model_uploads import (
+    LOG_SHOWN,
     MAX_MODEL_BYTES,
     ModelUploadRejected,
     RunRefused,
@@ -49,8 +50,6 @@ from crowdquant.web.routing import PageRoute
 from crowdquant.web.templating import render
 
 router = APIRouter(route_class=PageRoute)
-LOG_SHOWN = 16 * 1024
-"""The end of a run's log shown on the page, in characters."""
 NOTICES = {
     "uploaded": "The pickle is the model's upload: it runs on every round from now on.",
     "disabled": "The upload is disabled: it no longer runs.",

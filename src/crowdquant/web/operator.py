@@ -312,7 +312,7 @@ def edit_settings(
 ) -> Response:
     tournament = _tournament(session, number)
     try:
-        update_settings(session, tournament, parsed_settings(settings))
+        update_settings(session, tournament, parsed_settings(settings), clock=services.clock)
     except (SettingsTextError, InvalidTournament) as error:
         session.rollback()
         return tournament_page(

@@ -8,8 +8,9 @@ from datetime import timedelta
 
 import httpx
 import pandas as pd
+from sqlalchemy import select
 
-from crowdquant.db.models import Submission
+from crowdquant.db.models import Submission, WebhookDelivery
 from crowdquant.db.session import transaction
 from crowdquant.tournament.lifecycle import RoundLifecycle
 from crowdquant.tournament.retention import Retention, sweep_submission_files
@@ -225,3 +226,53 @@ def test_a_purged_upload_is_listed_and_its_download_answers_410(world: RestWorld
         refused(answer, 410, "submission_purged")
         assert "was purged" in answer.json()["detail"]["message"]
         assert api.get(f"/submissions/{second['id']}/download").status_code == 200
+
+
+def _delivery(world: RestWorld, model: str, trigger_id: str, round_number: int | None) -> None:
+    """A webhook call to `model` that sent `trigger_id` (for round 1 of tournament 8, or none)."""
+    with transaction(world.sessions) as session:
+        round_ = current_round(session, get_tournament(session, 8))
+        assert round_ is not None and round_.number == 1
+        session.add(
+            WebhookDelivery(
+                trigger_id=trigger_id,
+                model_id=uuid.UUID(model),
+                round_id=round_.id if round_number == 1 else None,
+                reason="by_hand",
+                url="https://example.org/hook",
+                next_attempt_at=world.clock.now(),
+                created_at=world.clock.now(),
+            )
+        )
+
+
+def _linked(world: RestWorld, trigger_id: str) -> uuid.UUID | None:
+    with world.sessions() as session:
+        return session.scalars(
+            select(WebhookDelivery.submission_id).where(WebhookDelivery.trigger_id == trigger_id)
+        ).one()
+
+
+def test_an_upload_names_the_trigger_its_webhook_received_and_a_foreign_one_is_refused(
+    world: RestWorld,
+) -> None:
+    _delivery(world, world.alice_model, "trg_alice", 1)
+    _delivery(world, world.bob_model, "trg_bob", None)
+    content = predictions_csv(world.live_ids)
+    with world.client("alice") as api:
+
+        def upload(trigger: str) -> httpx.Response:
+            files = {"file": ("p.csv", content)}
+            url = f"/models/{world.alice_model}/submissions"
+            return api.post(url, params={"trigger_id": trigger}, files=files)
+
+        for trigger in ("trg_bob", "trg_made_up"):
+            detail = refused(upload(trigger), 422, "unknown_trigger")
+            assert f"trigger id {trigger!r} was not sent to model" in detail["message"]
+        for malformed in ("trg\x00", "t" * 65):
+            assert "trigger_id" in refused(upload(malformed), 422, "invalid_request")["message"]
+        _assert_nothing_recorded(world)
+        assert _linked(world, "trg_bob") is None
+        answer = upload("trg_alice")
+        assert answer.status_code == 201, answer.text
+    assert _linked(world, "trg_alice") == uuid.UUID(answer.json()["id"])

@@ -11,7 +11,8 @@
 runtimes (`compute.runtime.runtime_names`: `default` and the named ones shipped), each as
 ``{name, id}`` with an id derived from the name. A model's
 `computePickleUpload` shows its upload and the jobs that ran it (`triggers`, newest first,
-each with its status history).
+each with its status history and the last `LOG_SHOWN` characters of its log, as the site
+shows).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from crowdquant.api.graphql.context import ApiError, context_of, iso, required
 from crowdquant.api.graphql.uploads import model_for, upload_auth, uploader
 from crowdquant.compute.runtime import DEFAULT_RUNTIME, runtime_names
 from crowdquant.db.models import ApiScope, ComputeJob, Model, Tournament
-from crowdquant.tournament.model_uploads import model_upload_of, upload_model
+from crowdquant.tournament.model_uploads import log_end, model_upload_of, upload_model
 from crowdquant.tournament.models import get_own_model
 from crowdquant.tournament.uploads import own_upload, read_upload
 
@@ -155,7 +156,7 @@ def resolve_model_upload(obj: dict[str, Any], info: GraphQLResolveInfo[Any]) -> 
                 "round": job.round_.number,
                 "failure": job.failure,
                 "message": job.message,
-                "log": job.log,
+                "log": log_end(job.log),
                 "runtime": job.runtime,
                 "runtimeLockHash": job.runtime_lock_hash,
                 "statuses": [

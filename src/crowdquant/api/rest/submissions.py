@@ -7,7 +7,8 @@ the request takes the write lock (`validates_first`), then recorded and committe
 turn among writers. A file that fails validation is not refused: it is recorded as an
 `invalid` submission (answered 201 with its `error`), as GraphQL records it, so the
 participant sees it in the list. Every 4xx answer leaves the database and storage as they
-were.
+were. An upload made from a webhook's call names its `trigger_id`, as GraphQL's does: it is
+linked to that delivery, and one the model was not sent (or sent for another round) is refused.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -48,6 +49,7 @@ from crowdquant.tournament.submissions import (
     upload_target,
 )
 from crowdquant.tournament.visibility import Role, Viewer
+from crowdquant.tournament.webhooks import delivery_for_trigger, link_trigger
 
 router = APIRouter(tags=["submissions"], route_class=RestRoute)
 
@@ -93,29 +95,48 @@ async def post_submission(
     account: UploadAccount,
     session: SessionDep,
     services: ServicesDep,
+    trigger_id: Annotated[
+        str | None,
+        Query(
+            description="the trigger id the model's webhook received, if it made this upload",
+            max_length=64,
+            pattern=r"^[^\x00-\x1f\x7f]+$",
+        ),
+    ] = None,
 ) -> SubmissionOut:
     """Upload predictions to the current round of the model's tournament (scope `upload`).
 
     The file is validated as a reader, holding no lock and no connection; the row is
     recorded and committed in its turn among the process's writers (waited for here, on the
     event loop, so that waiting uploads hold no worker thread)."""
-    checked = await run_in_threadpool(_checked, model, upload, account, session, services)
+    checked, trigger = await run_in_threadpool(
+        _checked, model, upload, account, session, services, trigger_id
+    )
     async with services.write_turn(True):
-        submission = await run_in_threadpool(_recorded, checked, account, session, services)
+        submission = await run_in_threadpool(
+            _recorded, checked, trigger, account, session, services
+        )
     return await run_in_threadpool(lambda: _render(session, [submission])[0])
 
 
 def _checked(
-    model: Model, upload: UploadedFile, account: Account, session: Session, services: Services
-) -> CheckedUpload:
+    model: Model,
+    upload: UploadedFile,
+    account: Account,
+    session: Session,
+    services: Services,
+    trigger_id: str | None,
+) -> tuple[CheckedUpload, uuid.UUID | None]:
+    """The file checked, and the webhook delivery `trigger_id` names (None: none)."""
     round_ = current_round(session, model.tournament)
     if round_ is None:
         raise RoundNotOpen(f"tournament {model.tournament.number} has no round yet")
+    trigger = delivery_for_trigger(session, model, round_, trigger_id)
     storage = services.storage
     target = upload_target(session, services.clock, storage, account, model.id, round_)
     live_ids = round_live_ids(storage, round_, services.live_ids)
     session.commit()  # the reads above end here: validating holds no lock, no connection
-    return check_upload(
+    checked = check_upload(
         storage,
         target,
         upload.filename,
@@ -124,13 +145,20 @@ def _checked(
         validator=services.validator,
         max_bytes=services.max_upload_bytes,
     )
+    return checked, trigger
 
 
 def _recorded(
-    checked: CheckedUpload, account: Account, session: Session, services: Services
+    checked: CheckedUpload,
+    trigger: uuid.UUID | None,
+    account: Account,
+    session: Session,
+    services: Services,
 ) -> Submission:
     begin_writing(session)
     submission = record_upload(session, services.clock, services.storage, account, checked)
+    if trigger is not None:
+        link_trigger(session, trigger, submission)
     session.commit()
     return submission
 
