@@ -1,9 +1,10 @@
 """A whole round of per-round stakes on anvil, on both databases: participants register
 their wallets, ask numerapi's `v3_stake_auth` for the authorisation their wallet signs and
-send it to the contract; the operator pulls the stakes into escrow before the close (they
-are mirrored into the books), the round closes and is scored for 20 days, its resolution
-posts the claims' root and burns on chain, one participant claims with the proof from
-`v3_stake_claim` and the operator pays the others in a batch. Every wallet then holds on
+send it to the contract. Only the scheduler's ticks drive the chain: they open the round on
+the contract, pull the stakes into escrow right before the close (mirrored into the books),
+close the round and score it for 20 days, and at its resolution post the claims' root and
+burns on chain and pay the claims in a batch; `v3_stake_claim`'s proof checks against the
+root. Every wallet then holds on
 chain exactly what the books say, and what the database ledger's replay of the same round
 (the same predictions and stakes, staked with `stake_increase` on the database's books)
 pays it: to the wei but for the float rounding of two independent scorings (the meta
@@ -28,7 +29,7 @@ from web3 import Web3
 from crowdquant.cli import app as cli
 from crowdquant.clock import ManualClock
 from crowdquant.db import migrate
-from crowdquant.db.models import ChainCursor, ChainEvent, Round, Rules, Submission
+from crowdquant.db.models import ChainCursor, ChainEvent, ChainRound, Round, Rules, Submission
 from crowdquant.db.session import make_engine, session_factory, transaction
 from crowdquant.ledger import BURNED, stake, wallet
 from crowdquant.ledger.evm.authorization import StakeAuthorization
@@ -36,12 +37,8 @@ from crowdquant.ledger.evm.backend import EvmLedger
 from crowdquant.ledger.evm.deploy import Deployment, deploy_contracts
 from crowdquant.ledger.evm.local_node import local_node
 from crowdquant.money import Currency
+from crowdquant.payouts.merkle import StakeClaim, verify_claim
 from crowdquant.settings import Settings
-from crowdquant.tournament.chain_stakes import (
-    open_chain_round,
-    pay_chain_claims,
-    pull_chain_stakes,
-)
 
 from ..ledger.evm.conftest import SUPPLY, anvil_binary
 from .staked_world import NMR, START, StakedWorld, TournamentSpec, staked_world
@@ -159,10 +156,14 @@ def test_a_round_staked_on_chain_pays_what_the_database_ledger_pays(
             _send(w3, key, token.functions.approve(contract.address, 2**256 - 1))
 
         number = world.open_round(ROUND_STAKE, resolve_after=35 * DAY)
+        ticked = world.tick_at(START)  # the scheduler opens it on chain
+        assert f"round 1 of tournament {ROUND_STAKE} opened on chain (round 1 of the contract)" in (
+            ticked
+        )
+        assert world.tick_at(START) == []  # once
         with transaction(world.sessions) as session:
-            chain_round = open_chain_round(session, books, clock, _round(world, session, number))
-        with world.sessions() as session:
-            books.dispatch(session)
+            chain_round = session.get_one(ChainRound, round_id(world, ROUND_STAKE, number))
+            chain_round_id = chain_round.chain_round_id
         napi = {name: world.napi(name, ROUND_STAKE) for name in PLAYERS}
         config = napi["bob"].v3_stake_config()
         assert config["address"] == contract.address
@@ -178,7 +179,7 @@ def test_a_round_staked_on_chain_pays_what_the_database_ledger_pays(
             auth = napi[name].v3_stake_auth(
                 submission, key.address, max_amount=str(STAKES[name] // NMR)
             )
-            assert (auth["roundId"], auth["chainId"]) == (str(chain_round), "31337")
+            assert (auth["roundId"], auth["chainId"]) == (str(chain_round_id), "31337")
             assert (auth["stakingAddress"], auth["nmrAddress"]) == (
                 contract.address,
                 token.address,
@@ -205,49 +206,46 @@ def test_a_round_staked_on_chain_pays_what_the_database_ledger_pays(
                 _submission(world, "bob"), wallets["alice"].address, max_amount="1"
             )
 
-        played = round_id(world, ROUND_STAKE, number)
-        assert pull_chain_stakes(world.sessions, books, clock, played) == 3
-        assert pull_chain_stakes(world.sessions, books, clock, played) == 0  # nothing more
-        staked = napi["carol"].v3_stake_round(chain_round)
+        staked = napi["carol"].v3_stake_round(chain_round_id)
+        assert staked["totalStaked"] == "0"  # authorised, not pulled yet
+        closing = world.tick_at(CLOSED)  # the stakes pulled and mirrored, then the close
+        assert closing[:2] == [
+            f"round 1 of tournament {ROUND_STAKE}: 3 stake(s) locked on chain",
+            f"round 1 of tournament {ROUND_STAKE} closed",
+        ]
+        staked = napi["carol"].v3_stake_round(chain_round_id)
         assert staked["totalStaked"] == str(sum(STAKES.values()))
-        assert (staked["resolved"], staked["state"]) == (False, "open")
+        assert staked["resolved"] is False
         for name in PLAYERS:
             assert world.balance(stake(world.model(name, ROUND_STAKE))) == STAKES[name]
 
         carol_model = str(world.model("carol", ROUND_STAKE))
         with pytest.raises(ValueError, match="has not resolved"):
-            napi["carol"].v3_stake_claim(chain_round, carol_model, wallets["carol"].address)
+            napi["carol"].v3_stake_claim(chain_round_id, carol_model, wallets["carol"].address)
         with pytest.raises(ValueError, match="whole number"):
             napi["carol"].v3_stake_round("one")
-        assert f"round 1 of tournament {ROUND_STAKE} closed" in world.tick_at(CLOSED)
         _travel(w3, int(RESOLVED.timestamp()))
-        assert f"round 1 of tournament {ROUND_STAKE} resolved" in world.tick_at(RESOLVED)
-        with world.sessions() as session:
-            books.dispatch(session)  # the rewards' allowance and the root with its burns
-        resolved = napi["carol"].v3_stake_round(chain_round)
+        resolving = world.tick_at(RESOLVED)  # the root with its burns sent, the claims paid
+        resolved_at = resolving.index(f"round 1 of tournament {ROUND_STAKE} resolved")
+        assert resolving[resolved_at + 1] == (
+            f"round 1 of tournament {ROUND_STAKE}: claims paid on chain (1 batch(es))"
+        )
+        resolved = napi["carol"].v3_stake_round(chain_round_id)
         assert resolved["resolved"] is True and resolved["state"] == "resolved"
+        assert not [event for event in world.tick_at(RESOLVED + DAY) if "chain" in event]
 
         with pytest.raises(ValueError, match="staked nothing"):
-            napi["carol"].v3_stake_claim(chain_round, carol_model, wallets["bob"].address)
-        proof = napi["carol"].v3_stake_claim(chain_round, carol_model, wallets["carol"].address)
+            napi["carol"].v3_stake_claim(chain_round_id, carol_model, wallets["bob"].address)
+        proof = napi["carol"].v3_stake_claim(chain_round_id, carol_model, wallets["carol"].address)
         assert proof["merkleRoot"] == resolved["merkleRoot"]
         assert proof["submissionId"] == _submission(world, "carol")
         burn, paid = int(proof["burnAmountWei"]), int(proof["payoutAmountWei"])
         returned = STAKES["carol"] - burn
-        _send(
-            w3,
-            wallets["carol"],
-            contract.functions.claim(
-                chain_round,
-                bytes.fromhex(proof["modelId"][2:]),
-                returned,
-                paid - returned,
-                burn,
-                [bytes.fromhex(sibling[2:]) for sibling in proof["proof"]],
-            ),
-        )
-        assert pay_chain_claims(world.sessions, books, played) == 1
-        assert pay_chain_claims(world.sessions, books, played) == 0  # every claim paid
+        carol_key = bytes.fromhex(proof["modelId"][2:])
+        carol_claim = StakeClaim(chain_round_id, carol_key, returned, paid - returned, burn)
+        siblings = [bytes.fromhex(sibling[2:]) for sibling in proof["proof"]]
+        assert verify_claim(carol_claim, siblings, bytes.fromhex(proof["merkleRoot"][2:]))
+        assert contract.functions.stakes(chain_round_id, carol_key).call()[4] is (paid > 0)
 
         with transaction(world.sessions) as session:
             indexed = books.index(session)
