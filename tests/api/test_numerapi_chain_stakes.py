@@ -7,8 +7,8 @@ burns on chain and pay the claims in a batch; `v3_stake_claim`'s proof checks ag
 root. Every wallet then holds on
 chain exactly what the books say, and what the database ledger's replay of the same round
 (the same predictions and stakes, staked with `stake_increase` on the database's books)
-pays it: to the wei but for the float rounding of two independent scorings (the meta
-model blends its submissions in the order of their random ids). The books are sound."""
+pays it, to the wei (the meta model blends its submissions in the order of their models'
+names, so two databases' scorings agree to the last bit). The books are sound."""
 
 from __future__ import annotations
 
@@ -272,8 +272,7 @@ def test_a_round_staked_on_chain_pays_what_the_database_ledger_pays(
         assert chain_balances == books_balances
         paying = [name for name in PLAYERS if chain_balances[name] > GRANT - STAKES[name]]
         assert events["Claimed"] == len(paying) > 0  # a claim paying nothing is not sent
-        for name in PLAYERS:  # the two runs' scores agree to float rounding, not the wei
-            assert abs(chain_balances[name] - expected[name]) <= STAKES[name] // 10**12, name
+        assert chain_balances == expected  # to the wei
         assert chain_balances != dict.fromkeys(PLAYERS, GRANT)  # the round moved money
         assert int(token.functions.totalSupply().call()) == SUPPLY - burned
         assert int(contract.functions.totalHeld().call()) == 0

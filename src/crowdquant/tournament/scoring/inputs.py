@@ -97,8 +97,10 @@ class RoundInputs:
 
 
 def scored_submissions(session: Session, round_: Round) -> list[ScoredSubmission]:
-    """Per model, the submission it is scored by, by model id: its newest valid on-time one,
-    else its first valid late one (later late uploads would change scores already stored)."""
+    """Per model, the submission it is scored by: its newest valid on-time one, else its
+    first valid late one (later late uploads would change scores already stored). In the
+    order of the models' names, then ids: the meta model blends them in this order, so the
+    same submissions blend to the same floats in any database."""
     valid = session.execute(
         select(Submission, Model.account_id, Model.name)
         .join(Model, Model.id == Submission.model_id)
@@ -120,7 +122,7 @@ def scored_submissions(session: Session, round_: Round) -> list[ScoredSubmission
             created_at=sub.created_at,
             model_name=name,
         )
-        for _, (sub, owner, name) in sorted(chosen.items())
+        for sub, owner, name in sorted(chosen.values(), key=lambda c: (c[2], c[0].model_id))
     ]
 
 
