@@ -1,10 +1,10 @@
 """A whole round of per-round stakes on anvil, on both databases: participants register
 their wallets, ask numerapi's `v3_stake_auth` for the authorisation their wallet signs and
 send it to the contract. Only the scheduler's ticks drive the chain: they open the round on
-the contract, pull the stakes into escrow right before the close (mirrored into the books),
-close the round and score it for 20 days, and at its resolution post the claims' root and
-burns on chain and pay the claims in a batch; `v3_stake_claim`'s proof checks against the
-root. Every wallet then holds on
+the contract, pull the stakes into escrow right before the close and at it (mirrored into
+the books; a round whose stakes fail to lock stays open), close the round and score it for
+20 days, and at its resolution post the claims' root and burns on chain and pay the claims
+in a batch; `v3_stake_claim`'s proof checks against the root. Every wallet then holds on
 chain exactly what the books say, and what the database ledger's replay of the same round
 (the same predictions and stakes, staked with `stake_increase` on the database's books)
 pays it, to the wei (the meta model blends its submissions in the order of their models'
@@ -49,7 +49,7 @@ PLAYERS = ("alice", "bob", "carol")
 GRANT = 100 * NMR
 STAKES = {"alice": 10 * NMR, "bob": 5 * NMR, "carol": 2 * NMR}
 DAY = timedelta(days=1)
-CLOSED = START + timedelta(hours=2)
+CLOSED = START + timedelta(hours=2)  # after the close, an hour after the start
 RESOLVED = START + 35 * DAY + timedelta(minutes=1)
 SPEC = TournamentSpec(ROUND_STAKE, Rules.ROUND_STAKE, "v2")
 
@@ -69,6 +69,10 @@ def _send(w3: Web3, account: LocalAccount, call: Any) -> None:
     )
     sent = w3.eth.send_raw_transaction(account.sign_transaction(built).raw_transaction)
     assert w3.eth.wait_for_transaction_receipt(sent)["status"] == 1
+
+
+def _node_gone(*args: object) -> int:
+    raise ConnectionError("the node is gone")
 
 
 def _travel(w3: Web3, moment: int) -> None:
@@ -199,6 +203,10 @@ def test_a_round_staked_on_chain_pays_what_the_database_ledger_pays(
             digest = bytes.fromhex(auth["authorizationDigest"][2:])
             assert Account._recover_hash(digest, vrs=signature) == key.address
             _send(w3, key, contract.functions.authorizeStakeBySig(*message.arguments(signature)))
+            if name == "bob":  # the ticks just before the close pull what is authorised
+                assert world.tick_at(START + timedelta(minutes=55)) == [
+                    f"round 1 of tournament {ROUND_STAKE}: 2 stake(s) locked on chain"
+                ]
         with pytest.raises(ValueError, match="takes its stakes on chain"):
             napi["bob"].stake_increase(1, str(world.model("bob", ROUND_STAKE)))
         with pytest.raises(ValueError, match="not your registered wallet"):
@@ -207,10 +215,16 @@ def test_a_round_staked_on_chain_pays_what_the_database_ledger_pays(
             )
 
         staked = napi["carol"].v3_stake_round(chain_round_id)
-        assert staked["totalStaked"] == "0"  # authorised, not pulled yet
-        closing = world.tick_at(CLOSED)  # the stakes pulled and mirrored, then the close
+        assert staked["totalStaked"] == str(STAKES["alice"] + STAKES["bob"])  # not carol's yet
+        with monkeypatch.context() as patched:  # a round whose stakes fail stays open
+            patched.setattr("crowdquant.tournament.scheduler.pull_chain_stakes", _node_gone)
+            assert world.tick_at(CLOSED) == [
+                f"tournament {ROUND_STAKE}: could not lock round 1's stakes:"
+                " ConnectionError: the node is gone"
+            ]
+        closing = world.tick_at(CLOSED)  # carol's stake pulled and mirrored, then the close
         assert closing[:2] == [
-            f"round 1 of tournament {ROUND_STAKE}: 3 stake(s) locked on chain",
+            f"round 1 of tournament {ROUND_STAKE}: 1 stake(s) locked on chain",
             f"round 1 of tournament {ROUND_STAKE} closed",
         ]
         staked = napi["carol"].v3_stake_round(chain_round_id)

@@ -21,8 +21,9 @@ Given a ledger, closing a round freezes its stakes and resolving it pays and bur
 On the `evm` ledger, a tournament staking per round has its rounds on chain too
 (`chain_stakes`): each tick opens its new rounds on the tournament contract, pulls the
 stakes authorised for a round into escrow and mirrors them into the books right before the
-round closes (a round whose stakes cannot be mirrored stays open until they can), and pays
-a round's claims in batches once its resolution is sent. Every step that may queue chain
+round closes (in the ticks of the last `PULL_AHEAD` and at the close, as the chain takes
+no stake after it; a round whose stakes cannot be mirrored stays open until they can), and
+pays a round's claims in batches once its resolution is sent. Every step that may queue chain
 calls is followed by sending them (`EvmLedger.dispatch`). On the `sql` ledger none of this
 runs.
 
@@ -90,6 +91,8 @@ from crowdquant.tournament.webhooks import queue_deliveries
 
 logger = logging.getLogger(__name__)
 SWEEP_EVERY = timedelta(hours=1)
+PULL_AHEAD = timedelta(minutes=10)
+"""On chain, the ticks this long before a round's close pull its stakes (and at the close)."""
 
 
 # --- events ----------------------------------------------------------------------------------
@@ -368,14 +371,24 @@ class Scheduler:
                     )
                     .order_by(Round.number)
                 )
+                rounds = list(unresolved)
                 due = [
                     (round_.id, round_.number, wanted)
-                    for round_ in unresolved
+                    for round_ in rounds
                     if (wanted := self.lifecycle.due(round_, now)) is not None
+                ]
+                closing_soon = [
+                    (round_.id, round_.number)
+                    for round_ in rounds
+                    if round_.status is RoundStatus.OPEN
+                    and round_.close_time - PULL_AHEAD <= now < round_.close_time
                 ]
         except Exception as exc:
             return [self._failed(number, now, "list its rounds", exc)]
         events: list[Event] = []
+        if self.chain is not None:  # the chain takes no stake at or after the close
+            for round_id, round_number in closing_soon:
+                events.extend(self._pull_chain_stakes(round_id, number, round_number, now))
         for round_id, round_number, wanted in due:
             if wanted is RoundStatus.CLOSED and self.chain is not None:
                 locked = self._pull_chain_stakes(round_id, number, round_number, now)
