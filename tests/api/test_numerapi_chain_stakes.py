@@ -1,13 +1,14 @@
 """A whole round of per-round stakes on anvil, on both databases: participants register
 their wallets, ask numerapi's `v3_stake_auth` for the authorisation their wallet signs and
-send it to the contract; the operator pulls the stakes into escrow before the close (they
-are mirrored into the books), the round closes and is scored for 20 days, its resolution
-posts the claims' root and burns on chain, one participant claims with the proof from
-`v3_stake_claim` and the operator pays the others in a batch. Every wallet then holds on
+send it to the contract. Only the scheduler's ticks drive the chain: they open the round on
+the contract, pull the stakes into escrow right before the close and at it (mirrored into
+the books; a round whose stakes fail to lock stays open), close the round and score it for
+20 days, and at its resolution post the claims' root and burns on chain and pay the claims
+in a batch; `v3_stake_claim`'s proof checks against the root. Every wallet then holds on
 chain exactly what the books say, and what the database ledger's replay of the same round
 (the same predictions and stakes, staked with `stake_increase` on the database's books)
-pays it: to the wei but for the float rounding of two independent scorings (the meta
-model blends its submissions in the order of their random ids). The books are sound."""
+pays it, to the wei (the meta model blends its submissions in the order of their models'
+names, so two databases' scorings agree to the last bit). The books are sound."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from web3 import Web3
 from crowdquant.cli import app as cli
 from crowdquant.clock import ManualClock
 from crowdquant.db import migrate
-from crowdquant.db.models import ChainCursor, ChainEvent, Round, Rules, Submission
+from crowdquant.db.models import ChainCursor, ChainEvent, ChainRound, Round, Rules, Submission
 from crowdquant.db.session import make_engine, session_factory, transaction
 from crowdquant.ledger import BURNED, stake, wallet
 from crowdquant.ledger.evm.authorization import StakeAuthorization
@@ -36,12 +37,8 @@ from crowdquant.ledger.evm.backend import EvmLedger
 from crowdquant.ledger.evm.deploy import Deployment, deploy_contracts
 from crowdquant.ledger.evm.local_node import local_node
 from crowdquant.money import Currency
+from crowdquant.payouts.merkle import StakeClaim, verify_claim
 from crowdquant.settings import Settings
-from crowdquant.tournament.chain_stakes import (
-    open_chain_round,
-    pay_chain_claims,
-    pull_chain_stakes,
-)
 
 from ..ledger.evm.conftest import SUPPLY, anvil_binary
 from .staked_world import NMR, START, StakedWorld, TournamentSpec, staked_world
@@ -52,7 +49,7 @@ PLAYERS = ("alice", "bob", "carol")
 GRANT = 100 * NMR
 STAKES = {"alice": 10 * NMR, "bob": 5 * NMR, "carol": 2 * NMR}
 DAY = timedelta(days=1)
-CLOSED = START + timedelta(hours=2)
+CLOSED = START + timedelta(hours=2)  # after the close, an hour after the start
 RESOLVED = START + 35 * DAY + timedelta(minutes=1)
 SPEC = TournamentSpec(ROUND_STAKE, Rules.ROUND_STAKE, "v2")
 
@@ -72,6 +69,10 @@ def _send(w3: Web3, account: LocalAccount, call: Any) -> None:
     )
     sent = w3.eth.send_raw_transaction(account.sign_transaction(built).raw_transaction)
     assert w3.eth.wait_for_transaction_receipt(sent)["status"] == 1
+
+
+def _node_gone(*args: object) -> int:
+    raise ConnectionError("the node is gone")
 
 
 def _travel(w3: Web3, moment: int) -> None:
@@ -159,10 +160,14 @@ def test_a_round_staked_on_chain_pays_what_the_database_ledger_pays(
             _send(w3, key, token.functions.approve(contract.address, 2**256 - 1))
 
         number = world.open_round(ROUND_STAKE, resolve_after=35 * DAY)
+        ticked = world.tick_at(START)  # the scheduler opens it on chain
+        assert f"round 1 of tournament {ROUND_STAKE} opened on chain (round 1 of the contract)" in (
+            ticked
+        )
+        assert world.tick_at(START) == []  # once
         with transaction(world.sessions) as session:
-            chain_round = open_chain_round(session, books, clock, _round(world, session, number))
-        with world.sessions() as session:
-            books.dispatch(session)
+            chain_round = session.get_one(ChainRound, round_id(world, ROUND_STAKE, number))
+            chain_round_id = chain_round.chain_round_id
         napi = {name: world.napi(name, ROUND_STAKE) for name in PLAYERS}
         config = napi["bob"].v3_stake_config()
         assert config["address"] == contract.address
@@ -178,7 +183,7 @@ def test_a_round_staked_on_chain_pays_what_the_database_ledger_pays(
             auth = napi[name].v3_stake_auth(
                 submission, key.address, max_amount=str(STAKES[name] // NMR)
             )
-            assert (auth["roundId"], auth["chainId"]) == (str(chain_round), "31337")
+            assert (auth["roundId"], auth["chainId"]) == (str(chain_round_id), "31337")
             assert (auth["stakingAddress"], auth["nmrAddress"]) == (
                 contract.address,
                 token.address,
@@ -198,6 +203,10 @@ def test_a_round_staked_on_chain_pays_what_the_database_ledger_pays(
             digest = bytes.fromhex(auth["authorizationDigest"][2:])
             assert Account._recover_hash(digest, vrs=signature) == key.address
             _send(w3, key, contract.functions.authorizeStakeBySig(*message.arguments(signature)))
+            if name == "bob":  # the ticks just before the close pull what is authorised
+                assert world.tick_at(START + timedelta(minutes=55)) == [
+                    f"round 1 of tournament {ROUND_STAKE}: 2 stake(s) locked on chain"
+                ]
         with pytest.raises(ValueError, match="takes its stakes on chain"):
             napi["bob"].stake_increase(1, str(world.model("bob", ROUND_STAKE)))
         with pytest.raises(ValueError, match="not your registered wallet"):
@@ -205,49 +214,52 @@ def test_a_round_staked_on_chain_pays_what_the_database_ledger_pays(
                 _submission(world, "bob"), wallets["alice"].address, max_amount="1"
             )
 
-        played = round_id(world, ROUND_STAKE, number)
-        assert pull_chain_stakes(world.sessions, books, clock, played) == 3
-        assert pull_chain_stakes(world.sessions, books, clock, played) == 0  # nothing more
-        staked = napi["carol"].v3_stake_round(chain_round)
+        staked = napi["carol"].v3_stake_round(chain_round_id)
+        assert staked["totalStaked"] == str(STAKES["alice"] + STAKES["bob"])  # not carol's yet
+        with monkeypatch.context() as patched:  # a round whose stakes fail stays open
+            patched.setattr("crowdquant.tournament.scheduler.pull_chain_stakes", _node_gone)
+            assert world.tick_at(CLOSED) == [
+                f"tournament {ROUND_STAKE}: could not lock round 1's stakes:"
+                " ConnectionError: the node is gone"
+            ]
+        closing = world.tick_at(CLOSED)  # carol's stake pulled and mirrored, then the close
+        assert closing[:2] == [
+            f"round 1 of tournament {ROUND_STAKE}: 1 stake(s) locked on chain",
+            f"round 1 of tournament {ROUND_STAKE} closed",
+        ]
+        staked = napi["carol"].v3_stake_round(chain_round_id)
         assert staked["totalStaked"] == str(sum(STAKES.values()))
-        assert (staked["resolved"], staked["state"]) == (False, "open")
+        assert staked["resolved"] is False
         for name in PLAYERS:
             assert world.balance(stake(world.model(name, ROUND_STAKE))) == STAKES[name]
 
         carol_model = str(world.model("carol", ROUND_STAKE))
         with pytest.raises(ValueError, match="has not resolved"):
-            napi["carol"].v3_stake_claim(chain_round, carol_model, wallets["carol"].address)
+            napi["carol"].v3_stake_claim(chain_round_id, carol_model, wallets["carol"].address)
         with pytest.raises(ValueError, match="whole number"):
             napi["carol"].v3_stake_round("one")
-        assert f"round 1 of tournament {ROUND_STAKE} closed" in world.tick_at(CLOSED)
         _travel(w3, int(RESOLVED.timestamp()))
-        assert f"round 1 of tournament {ROUND_STAKE} resolved" in world.tick_at(RESOLVED)
-        with world.sessions() as session:
-            books.dispatch(session)  # the rewards' allowance and the root with its burns
-        resolved = napi["carol"].v3_stake_round(chain_round)
+        resolving = world.tick_at(RESOLVED)  # the root with its burns sent, the claims paid
+        resolved_at = resolving.index(f"round 1 of tournament {ROUND_STAKE} resolved")
+        assert resolving[resolved_at + 1] == (
+            f"round 1 of tournament {ROUND_STAKE}: claims paid on chain (1 batch(es))"
+        )
+        resolved = napi["carol"].v3_stake_round(chain_round_id)
         assert resolved["resolved"] is True and resolved["state"] == "resolved"
+        assert not [event for event in world.tick_at(RESOLVED + DAY) if "chain" in event]
 
         with pytest.raises(ValueError, match="staked nothing"):
-            napi["carol"].v3_stake_claim(chain_round, carol_model, wallets["bob"].address)
-        proof = napi["carol"].v3_stake_claim(chain_round, carol_model, wallets["carol"].address)
+            napi["carol"].v3_stake_claim(chain_round_id, carol_model, wallets["bob"].address)
+        proof = napi["carol"].v3_stake_claim(chain_round_id, carol_model, wallets["carol"].address)
         assert proof["merkleRoot"] == resolved["merkleRoot"]
         assert proof["submissionId"] == _submission(world, "carol")
         burn, paid = int(proof["burnAmountWei"]), int(proof["payoutAmountWei"])
         returned = STAKES["carol"] - burn
-        _send(
-            w3,
-            wallets["carol"],
-            contract.functions.claim(
-                chain_round,
-                bytes.fromhex(proof["modelId"][2:]),
-                returned,
-                paid - returned,
-                burn,
-                [bytes.fromhex(sibling[2:]) for sibling in proof["proof"]],
-            ),
-        )
-        assert pay_chain_claims(world.sessions, books, played) == 1
-        assert pay_chain_claims(world.sessions, books, played) == 0  # every claim paid
+        carol_key = bytes.fromhex(proof["modelId"][2:])
+        carol_claim = StakeClaim(chain_round_id, carol_key, returned, paid - returned, burn)
+        siblings = [bytes.fromhex(sibling[2:]) for sibling in proof["proof"]]
+        assert verify_claim(carol_claim, siblings, bytes.fromhex(proof["merkleRoot"][2:]))
+        assert contract.functions.stakes(chain_round_id, carol_key).call()[4] is (paid > 0)
 
         with transaction(world.sessions) as session:
             indexed = books.index(session)
@@ -274,8 +286,7 @@ def test_a_round_staked_on_chain_pays_what_the_database_ledger_pays(
         assert chain_balances == books_balances
         paying = [name for name in PLAYERS if chain_balances[name] > GRANT - STAKES[name]]
         assert events["Claimed"] == len(paying) > 0  # a claim paying nothing is not sent
-        for name in PLAYERS:  # the two runs' scores agree to float rounding, not the wei
-            assert abs(chain_balances[name] - expected[name]) <= STAKES[name] // 10**12, name
+        assert chain_balances == expected  # to the wei
         assert chain_balances != dict.fromkeys(PLAYERS, GRANT)  # the round moved money
         assert int(token.functions.totalSupply().call()) == SUPPLY - burned
         assert int(contract.functions.totalHeld().call()) == 0

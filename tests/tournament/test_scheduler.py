@@ -8,13 +8,14 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from crowdquant.clock import ManualClock
 from crowdquant.data.feed import FeedError
 from crowdquant.db.models import Cadence, Round, RoundStatus, Rules, Tournament
 from crowdquant.db.session import transaction
+from crowdquant.ledger.sql import SqlLedger
 from crowdquant.tournament.retention import Retention
 from crowdquant.tournament.rounds import PublishedLive
 from crowdquant.tournament.runtime import TournamentRuntime
@@ -331,3 +332,41 @@ def test_ticks_sweep_as_often_as_the_retention_says(
     assert scheduler.tick() == []  # the last sweep was under a week ago
     clock.advance(timedelta(days=1))
     assert [str(event) for event in scheduler.tick()] == ["deleted 1 abandoned upload(s)"]
+
+
+def test_on_the_database_ledger_no_step_touches_the_chain(
+    sessions: sessionmaker[Session],
+    clock: ManualClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with transaction(sessions) as session:
+        create_tournament(session, clock, 13, "per-round", Rules.ROUND_STAKE, Cadence.DAILY, "v1")
+    publisher = feed_publisher(tmp_path / "files")
+    scheduler = Scheduler(
+        sessions, clock, {13: TournamentRuntime(publisher)}, ledger=SqlLedger(clock)
+    )
+    assert scheduler.chain is None
+
+    def on_chain(*args: object) -> None:
+        raise AssertionError("a chain step ran")
+
+    for step in ("open_chain_round", "pull_chain_stakes", "pay_chain_claims"):
+        monkeypatch.setattr(f"crowdquant.tournament.scheduler.{step}", on_chain)
+    statements: list[str] = []
+    engine = sessions.kw["bind"]
+    listen = event.listens_for(engine, "before_cursor_execute")
+    listen(lambda conn, cursor, statement, *rest: statements.append(statement))
+
+    happened = [text for _, text in run_until(scheduler, clock, at(8, 14))]
+    assert happened == [
+        "round 1 of tournament 13 opened (live era 0003)",
+        "round 1 of tournament 13 closed",
+        "round 1 of tournament 13 is scoring",
+    ]
+    with transaction(sessions) as session:
+        resolve_time = session.scalars(select(Round.resolve_time)).one()
+    assert resolve_time is not None
+    clock.set(resolve_time)
+    assert "round 1 of tournament 13 resolved" in [str(e) for e in scheduler.tick()]
+    assert statements and not [s for s in statements if "chain_" in s or "evm_" in s]

@@ -56,8 +56,6 @@ from crowdquant.db.enums import ApiScope, Cadence, Rules
 from crowdquant.money import NMR_UNIT, Currency, console_amount
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from sqlalchemy.orm import Session, sessionmaker
     from web3 import Web3
 
@@ -370,26 +368,6 @@ def refuse_database_books(settings: Settings) -> None:
         )
 
 
-def chain_dispatcher(settings: Settings, sessions: sessionmaker[Session]) -> Callable[[], None]:
-    """What sends the burns the books queued (the `evm` ledger); nothing on the `sql` one.
-    A node gone (Ctrl-C reaches anvil too) leaves them queued for the next run."""
-    from crowdquant.clock import SystemClock
-    from crowdquant.ledger.evm.backend import EvmLedger
-
-    if settings.ledger_backend != "evm":
-        return lambda: None
-    books = EvmLedger(settings, SystemClock())
-
-    def dispatch() -> None:
-        try:
-            with sessions() as session:
-                books.dispatch(session)
-        except OSError:
-            return
-
-    return dispatch
-
-
 # --- the command -------------------------------------------------------------------------------
 
 
@@ -684,11 +662,21 @@ def describe(record: Activity) -> str:
 
 def narrate(step: Step, sessions: sessionmaker[Session]) -> None:
     """What just happened, one line each, stamped with the simulated time."""
-    from crowdquant.tournament.scheduler import RoundClosed, RoundOpened, RoundResolved, TickFailed
+    from crowdquant.tournament.scheduler import (
+        ClaimsPaid,
+        RoundClosed,
+        RoundOpened,
+        RoundOpenedOnChain,
+        RoundResolved,
+        StakesLocked,
+        TickFailed,
+    )
 
     when = _stamp(step.at)
     for event in step.events:
-        if isinstance(event, RoundOpened | RoundClosed):
+        if isinstance(
+            event, RoundOpened | RoundClosed | RoundOpenedOnChain | StakesLocked | ClaimsPaid
+        ):
             _say(f"{when} {event}")
         elif isinstance(event, RoundResolved):
             _say(f"{when} {event}: {_money(sessions, event.round)}")
@@ -744,7 +732,6 @@ def play(
         sessions = server.scheduler.sessions
         windows = Windows(window, clock.speed, url)
         watcher = Watcher(sessions, frozenset(demo.keys), clock.now())
-        send_to_chain = chain_dispatcher(settings, sessions)
         first = True
         try:
             if windows.length:  # a round open at the start gets its window at once
@@ -754,8 +741,6 @@ def play(
                 if stop.is_set():
                     break
                 narrate(step, sessions)
-                if step.events:
-                    send_to_chain()
                 # people act through the server at any time: told at the next event, or at
                 # once in a window
                 if first or step.events or windows.closes is not None:

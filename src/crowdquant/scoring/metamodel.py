@@ -11,6 +11,10 @@ submission pulls its missing rows towards the middle in proportion to its stake.
 Stakes must be finite and non-negative; zero-stake submissions are skipped; a zero total
 stake raises ValueError.
 
+The columns are summed in the order given, and float sums depend on their order: a round's
+submissions come in their models' names' order (`tournament.scoring.scored_submissions`),
+so the same round blends to the same floats in any database.
+
 The weights a tournament blends by (its settings' ``"meta_model": {"weights": ...}``):
 
 - ``"stake"`` (the default): each submission's stake at risk in the round;

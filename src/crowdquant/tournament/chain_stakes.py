@@ -36,6 +36,7 @@ from crowdquant.db.models import (
     RoundStatus,
     Submission,
     SubmissionStatus,
+    Tournament,
 )
 from crowdquant.db.session import transaction
 from crowdquant.ledger import Ledger, stake, transfer, wallet
@@ -89,6 +90,13 @@ def evm_ledger(ledger: Ledger) -> EvmLedger:
     return ledger
 
 
+def on_chain(ledger: Ledger | None) -> EvmLedger | None:
+    """`ledger` if it keeps its stakes on chain (the `evm` backend); None otherwise."""
+    from crowdquant.ledger.evm.backend import EvmLedger
+
+    return ledger if isinstance(ledger, EvmLedger) else None
+
+
 def submission_hash(submission: Submission) -> bytes:
     """The 32 bytes tying a stake on chain to `submission`."""
     return bytes(keccak(submission.id.bytes))
@@ -135,6 +143,27 @@ def open_chain_round(session: Session, ledger: Ledger, clock: Clock, round_: Rou
     )
     session.flush()
     return chain_round_id
+
+
+def rounds_to_open_on_chain(
+    session: Session, tournament: Tournament, now: datetime
+) -> list[uuid.UUID]:
+    """The open rounds of `tournament` (one staking per round) not yet on chain, oldest
+    first (none for another tournament)."""
+    if not ruleset_of(tournament).round_stakes:
+        return []
+    return list(
+        session.scalars(
+            select(Round.id)
+            .where(
+                Round.tournament_id == tournament.id,
+                Round.status == RoundStatus.OPEN,
+                Round.close_time > now,
+                Round.id.not_in(select(ChainRound.round_id)),
+            )
+            .order_by(Round.number)
+        )
+    )
 
 
 def round_on_chain(session: Session, chain_round_id: str | int) -> tuple[ChainRound, Round]:
@@ -310,7 +339,8 @@ def pull_chain_stakes(
     sessions: sessionmaker[Session], ledger: Ledger, clock: Clock, round_id: uuid.UUID
 ) -> int:
     """Before the round closes: pull every authorised stake of its models into escrow on
-    chain (each batch sent once), then mirror each stake locked on chain into the books
+    chain (each batch sent once; none once the chain's time has passed the close, when it
+    refuses them), then mirror each stake locked on chain into the books
     (`mirror_chain_stakes`), each step in a transaction of its own (the chain's calls are
     recorded by the sender's). How many stakes were mirrored."""
     chain = evm_ledger(ledger)
@@ -320,8 +350,10 @@ def pull_chain_stakes(
         if round_ is None or found is None:
             return 0
         chain_round_id, models = found.chain_round_id, _round_model_keys(session, round_)
-    with sessions() as session:
-        chain.chain(session).pull_stakes(chain_round_id, models)
+        close = _seconds(round_.close_time)
+    if int(chain.w3.eth.get_block("latest")["timestamp"]) < close:
+        with sessions() as session:
+            chain.chain(session).pull_stakes(chain_round_id, models)
     with transaction(sessions) as session:
         round_ = session.get(Round, round_id)
         assert round_ is not None

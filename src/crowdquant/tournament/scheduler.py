@@ -18,6 +18,15 @@ window was missed are never opened after the fact (numbering stays sequential).
 Given a ledger, closing a round freezes its stakes and resolving it pays and burns them
 (`lifecycle.RoundLifecycle`), in the transaction of the status change.
 
+On the `evm` ledger, a tournament staking per round has its rounds on chain too
+(`chain_stakes`): each tick opens its new rounds on the tournament contract, pulls the
+stakes authorised for a round into escrow and mirrors them into the books right before the
+round closes (in the ticks of the last `PULL_AHEAD` and at the close, as the chain takes
+no stake after it; a round whose stakes cannot be mirrored stays open until they can), and
+pays a round's claims in batches once its resolution is sent. Every step that may queue chain
+calls is followed by sending them (`EvmLedger.dispatch`). On the `sql` ledger none of this
+runs.
+
 Tournaments without a publisher are advanced but never get new rounds.
 
 Tournaments given a fund market get a book for each round whose meta model is fixed, and
@@ -45,7 +54,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -58,6 +67,13 @@ from crowdquant.fund.rounds import RoundMarket
 from crowdquant.ledger import Ledger
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.calendar import round_open_at, schedule_for
+from crowdquant.tournament.chain_stakes import (
+    on_chain,
+    open_chain_round,
+    pay_chain_claims,
+    pull_chain_stakes,
+    rounds_to_open_on_chain,
+)
 from crowdquant.tournament.compute_jobs import queue_jobs
 from crowdquant.tournament.fund import update_fund
 from crowdquant.tournament.lifecycle import RoundLifecycle
@@ -75,6 +91,8 @@ from crowdquant.tournament.uploads import sweep_abandoned_uploads
 from crowdquant.tournament.webhooks import queue_deliveries
 
 logger = logging.getLogger(__name__)
+PULL_AHEAD = timedelta(minutes=10)
+"""On chain, the ticks this long before a round's close pull its stakes (and at the close)."""
 
 
 # --- events ----------------------------------------------------------------------------------
@@ -121,6 +139,42 @@ class RoundResolved(Event):
 
     def __str__(self) -> str:
         return f"round {self.round} of tournament {self.tournament} resolved"
+
+
+@dataclass(frozen=True)
+class RoundOpenedOnChain(Event):
+    round: int
+    chain_round: int
+
+    def __str__(self) -> str:
+        return (
+            f"round {self.round} of tournament {self.tournament} opened on chain"
+            f" (round {self.chain_round} of the contract)"
+        )
+
+
+@dataclass(frozen=True)
+class StakesLocked(Event):
+    round: int
+    stakes: int
+
+    def __str__(self) -> str:
+        return (
+            f"round {self.round} of tournament {self.tournament}: {self.stakes} stake(s)"
+            " locked on chain"
+        )
+
+
+@dataclass(frozen=True)
+class ClaimsPaid(Event):
+    round: int
+    batches: int
+
+    def __str__(self) -> str:
+        return (
+            f"round {self.round} of tournament {self.tournament}: claims paid on chain"
+            f" ({self.batches} batch(es))"
+        )
 
 
 @dataclass(frozen=True)
@@ -216,6 +270,7 @@ class Scheduler:
             raise ValueError("scoring rounds needs the storage their files are in")
         self.storage = storage
         self.lifecycle = RoundLifecycle(ledger, clock)
+        self.chain = on_chain(ledger)  # None: the stakes stay in the database's books
         self._swept_at: datetime | None = None
         self._standing: set[tuple[int, str, str]] = set()  # the last tick's failures
 
@@ -231,6 +286,8 @@ class Scheduler:
             publisher = self.runtime(tournament.number).publisher
             if publisher is not None:
                 events.extend(self._open_due_round(tournament, now, publisher))
+            if self.chain is not None:
+                events.extend(self._open_chain_rounds(tournament.id, tournament.number, now))
         for event in events:
             if not isinstance(event, TickFailed):  # failures are logged where caught
                 logger.info("%s", event)
@@ -315,15 +372,30 @@ class Scheduler:
                     )
                     .order_by(Round.number)
                 )
+                rounds = list(unresolved)
                 due = [
-                    round_.id
-                    for round_ in unresolved
-                    if self.lifecycle.due(round_, now) is not None
+                    (round_.id, round_.number, wanted)
+                    for round_ in rounds
+                    if (wanted := self.lifecycle.due(round_, now)) is not None
+                ]
+                closing_soon = [
+                    (round_.id, round_.number)
+                    for round_ in rounds
+                    if round_.status is RoundStatus.OPEN
+                    and round_.close_time - PULL_AHEAD <= now < round_.close_time
                 ]
         except Exception as exc:
             return [self._failed(number, now, "list its rounds", exc)]
         events: list[Event] = []
-        for round_id in due:
+        if self.chain is not None:  # the chain takes no stake at or after the close
+            for round_id, round_number in closing_soon:
+                events.extend(self._pull_chain_stakes(round_id, number, round_number, now))
+        for round_id, round_number, wanted in due:
+            if wanted is RoundStatus.CLOSED and self.chain is not None:
+                locked = self._pull_chain_stakes(round_id, number, round_number, now)
+                events.extend(locked)
+                if any(isinstance(event, TickFailed) for event in locked):
+                    continue  # closed once its stakes are in the books
             events.extend(self._advance_round(round_id, number, now))
         runtime = self.runtime(number)
         source = runtime.targets
@@ -424,6 +496,11 @@ class Scheduler:
                 events.append(self._failed(number, now, action, exc))
                 return events
             events.append(event)
+            if self.chain is not None:
+                unsent = self._dispatch(number, now)
+                events.extend(unsent)
+                if isinstance(event, RoundResolved) and not unsent:
+                    events.extend(self._pay_chain_claims(round_id, number, event.round, now))
             if isinstance(event, RoundResolved):
                 events.extend(self._publish_meta_model(number, now))
 
@@ -462,6 +539,73 @@ class Scheduler:
         except Exception as exc:
             return [self._failed(number, now, "open a round", exc)]
         return [event]
+
+    # -- stakes on chain (the `evm` ledger) ----------------------------------------------------
+
+    def _dispatch(self, number: int, now: datetime) -> list[Event]:
+        """Send the chain calls the last step queued; a failure (none: all sent)."""
+        assert self.chain is not None
+        try:
+            with self.sessions() as session:
+                self.chain.dispatch(session)
+        except Exception as exc:
+            return [self._failed(number, now, "send its queued chain calls", exc)]
+        return []
+
+    def _open_chain_rounds(
+        self, tournament_id: uuid.UUID, number: int, now: datetime
+    ) -> list[Event]:
+        """Open on the tournament contract each open round not there yet, then send it."""
+        assert self.chain is not None
+        try:
+            with transaction(self.sessions) as session:
+                tournament = session.get_one(Tournament, tournament_id)
+                waiting = rounds_to_open_on_chain(session, tournament, now)
+        except Exception as exc:
+            return [self._failed(number, now, "list its rounds to open on chain", exc)]
+        events: list[Event] = []
+        for round_id in waiting:
+            action = "open a round on chain"
+            try:
+                with transaction(self.sessions) as session:
+                    round_ = session.get_one(Round, round_id)
+                    action = f"open round {round_.number} on chain"
+                    chain_round = open_chain_round(session, self.chain, self.clock, round_)
+                    event = RoundOpenedOnChain(
+                        tournament=number, at=now, round=round_.number, chain_round=chain_round
+                    )
+            except Exception as exc:
+                events.append(self._failed(number, now, action, exc))
+                continue
+            events.append(event)
+            events.extend(self._dispatch(number, now))
+        return events
+
+    def _pull_chain_stakes(
+        self, round_id: uuid.UUID, number: int, round_number: int, now: datetime
+    ) -> list[Event]:
+        """Before `round_id` closes: its authorised stakes into escrow and into the books."""
+        assert self.chain is not None
+        try:
+            locked = pull_chain_stakes(self.sessions, self.chain, self.clock, round_id)
+        except Exception as exc:
+            return [self._failed(number, now, f"lock round {round_number}'s stakes", exc)]
+        if not locked:
+            return []
+        return [StakesLocked(tournament=number, at=now, round=round_number, stakes=locked)]
+
+    def _pay_chain_claims(
+        self, round_id: uuid.UUID, number: int, round_number: int, now: datetime
+    ) -> list[Event]:
+        """After `round_id`'s resolution is sent: pay its unpaid claims in batches."""
+        assert self.chain is not None
+        try:
+            batches = pay_chain_claims(self.sessions, self.chain, round_id)
+        except Exception as exc:
+            return [self._failed(number, now, f"pay round {round_number}'s claims", exc)]
+        if not batches:
+            return []
+        return [ClaimsPaid(tournament=number, at=now, round=round_number, batches=batches)]
 
     def _failed(self, number: int, now: datetime, action: str, exc: Exception) -> TickFailed:
         failed = TickFailed(

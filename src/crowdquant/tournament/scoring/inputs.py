@@ -101,8 +101,10 @@ class RoundInputs:
 
 
 def scored_submissions(session: Session, round_: Round) -> list[ScoredSubmission]:
-    """Per model, the submission it is scored by, by model id: its newest valid on-time one,
-    else its first valid late one (later late uploads would change scores already stored)."""
+    """Per model, the submission it is scored by: its newest valid on-time one, else its
+    first valid late one (later late uploads would change scores already stored). In the
+    order of the models' names, then ids: the meta model blends them in this order, so the
+    same submissions blend to the same floats in any database."""
     valid = session.execute(
         select(
             Submission.model_id,
@@ -131,7 +133,7 @@ def scored_submissions(session: Session, round_: Round) -> list[ScoredSubmission
                 created_at=created_at,
                 model_name=name,
             )
-    return [scored for _, scored in sorted(chosen.items())]
+    return sorted(chosen.values(), key=lambda scored: (scored.model_name, scored.model_id))
 
 
 def _read(storage: FileStorage, key: str) -> bytes:
