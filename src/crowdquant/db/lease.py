@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, event, select, update
+from sqlalchemy import ColumnElement, Connection, event, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -180,6 +180,27 @@ def holder_of(
     if row is None or row.holder is None or row.expires_at <= now:
         return None
     return row.holder
+
+
+def take_row_lease(
+    session: Session,
+    table: type[Any],
+    row_id: uuid.UUID,
+    expires: datetime | None,
+    *conditions: ColumnElement[bool],
+    **values: Any,
+) -> bool:
+    """Lease one row of a work queue (a `table` with ``id`` and ``lease_expires_at``) by a
+    compare-and-set: the row is updated with `values` only if its lease still ends at
+    `expires` (as read when it was chosen) and `conditions` hold; whether it was. Of several
+    workers taking the same row at once, exactly one wins."""
+    held = (
+        table.lease_expires_at.is_(None) if expires is None else table.lease_expires_at == expires
+    )
+    taken = session.execute(
+        update(table).where(table.id == row_id, held, *conditions).values(**values)
+    )
+    return bool(taken.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def _insert_free(connection: Connection, name: str) -> None:

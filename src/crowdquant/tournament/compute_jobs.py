@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from crowdquant.clock import Clock
@@ -64,6 +64,7 @@ from crowdquant.compute.sandbox import (
     SandboxUnavailable,
     run_model,
 )
+from crowdquant.db.lease import take_row_lease
 from crowdquant.db.models import (
     Account,
     ComputeJob,
@@ -190,21 +191,16 @@ def claim_job(
         ).all()
     for job_id, status, expires in waiting:
         with transaction(sessions) as session:
-            held = (
-                ComputeJob.lease_expires_at.is_(None)
-                if expires is None
-                else ComputeJob.lease_expires_at == expires
-            )
-            claimed = session.execute(
-                update(ComputeJob)
-                .where(ComputeJob.id == job_id, ComputeJob.status == status, held)
-                .values(
-                    lease_holder=worker,
-                    lease_expires_at=now + lease,
-                    attempts=ComputeJob.attempts + 1,
-                )
-            )
-            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            if not take_row_lease(
+                session,
+                ComputeJob,
+                job_id,
+                expires,
+                ComputeJob.status == status,
+                lease_holder=worker,
+                lease_expires_at=now + lease,
+                attempts=ComputeJob.attempts + 1,
+            ):
                 continue  # another worker got there first
             job = session.get_one(ComputeJob, job_id)
             session.refresh(job)

@@ -30,10 +30,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from crowdquant.clock import Clock
+from crowdquant.db.lease import take_row_lease
 from crowdquant.db.models import RoundStatus, WebhookDelivery, WebhookDeliveryStatus
 from crowdquant.db.session import transaction
 from crowdquant.settings import Settings
@@ -107,24 +108,17 @@ def claim_delivery(
         ).all()
     for delivery_id, attempts, expires in due:
         with transaction(sessions) as session:
-            held = (
-                WebhookDelivery.lease_expires_at.is_(None)
-                if expires is None
-                else WebhookDelivery.lease_expires_at == expires
-            )
-            claimed = session.execute(
-                update(WebhookDelivery)
-                .where(
-                    and_(
-                        WebhookDelivery.id == delivery_id,
-                        WebhookDelivery.status == WebhookDeliveryStatus.PENDING,
-                        WebhookDelivery.attempts == attempts,
-                        held,
-                    )
-                )
-                .values(lease_holder=worker, lease_expires_at=now + lease, attempts=attempts + 1)
-            )
-            if claimed.rowcount == 1:  # type: ignore[attr-defined]
+            if take_row_lease(
+                session,
+                WebhookDelivery,
+                delivery_id,
+                expires,
+                WebhookDelivery.status == WebhookDeliveryStatus.PENDING,
+                WebhookDelivery.attempts == attempts,
+                lease_holder=worker,
+                lease_expires_at=now + lease,
+                attempts=attempts + 1,
+            ):
                 return delivery_id, attempts + 1
     return None
 
