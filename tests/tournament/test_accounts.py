@@ -657,3 +657,24 @@ def test_a_wallet_address_belongs_to_one_account(
 def test_malformed_wallet_addresses_are_refused(bad: str) -> None:
     with pytest.raises(InvalidWalletAddress):
         checksum_address(bad)
+
+
+def test_a_wallet_address_registered_since_the_check_is_refused_by_name(
+    session: Session, clock: ManualClock, alice: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bob = sign_up(session, clock, "bob", "bob@example.org", PASSWORD, hasher=CHEAP)
+    set_wallet_address(session, alice, WALLET)
+    looked_up = session.scalar
+    calls = []
+
+    def first_check_misses(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return None if len(calls) == 1 else looked_up(*args, **kwargs)  # alice's, not yet seen
+
+    monkeypatch.setattr(session, "scalar", first_check_misses)
+    with pytest.raises(WalletAddressTaken):
+        set_wallet_address(session, bob, WALLET)
+    monkeypatch.undo()
+    assert len(calls) == 2  # the unique constraint refused it, and the check ran again
+    session.refresh(bob)
+    assert (alice.wallet_address, bob.wallet_address) == (WALLET, None)

@@ -598,12 +598,21 @@ def set_wallet_address(session: Session, account: Account, address: str | None) 
     """Register the EVM address `account` stakes from (None: forget it); one account per
     address."""
     wanted = None if address is None else checksum_address(address)
-    if wanted is not None:
+
+    def check_free() -> None:
         holder = session.scalar(select(Account.id).where(Account.wallet_address == wanted))
         if holder is not None and holder != account.id:
             raise WalletAddressTaken()
-    account.wallet_address = wanted
-    session.flush()
+
+    if wanted is not None:
+        check_free()
+    try:
+        with session.begin_nested():
+            account.wallet_address = wanted
+            session.flush()
+    except IntegrityError:  # registered concurrently since the check above
+        check_free()
+        raise
     return account
 
 
