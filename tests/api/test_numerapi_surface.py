@@ -160,12 +160,14 @@ def test_rounds_pipeline_and_data_dir(world: World, tmp_path: Path) -> None:
     assert napi.check_new_round(hours=2) is True  # opened an hour ago
     assert napi.check_new_round(hours=0) is False
 
-    today = napi.pipeline_status(now.date().isoformat())
-    assert today["tournament"] == "classic"
-    assert today["dataReadyAt"] == now - timedelta(hours=1)
-    assert (today["startedAt"], today["scoredAt"], today["resolvedAt"]) == (None, None, None)
-    assert today["isScoringDay"] is False  # nothing scored, no round waits to be scored
-    week_ago = napi.pipeline_status((now - timedelta(days=7)).date().isoformat())
+    opened = now - timedelta(hours=1)  # its date is not today's just after midnight
+    opening_day = napi.pipeline_status(opened.date().isoformat())
+    assert opening_day["tournament"] == "classic"
+    assert opening_day["dataReadyAt"] == opened
+    steps = ("startedAt", "scoredAt", "resolvedAt")
+    assert [opening_day[step] for step in steps] == [None, None, None]
+    assert opening_day["isScoringDay"] is False  # nothing scored, no round waits to be scored
+    week_ago = napi.pipeline_status((opened - timedelta(days=7)).date().isoformat())
     assert week_ago["dataReadyAt"] is None
     for day, tournament, refusal in (
         ("05/12/2026", "classic", "a date is YYYY-MM-DD, not '05/12/2026'"),
