@@ -41,9 +41,16 @@ Several processes on one database each run a scheduler, but only the holder of t
 transactions are fenced, so two ticks never run at once, even when a holder stalls.
 
 Tournaments given a target source are scored: every tick scores each scoring round for the
-days the market has revealed (`scoring.score_round`, its own transaction), and such a round
-resolves at its resolve time only once its final day is scored. Without a source, a round
-resolves at its resolve time unscored.
+days the market has revealed, and such a round resolves at its resolve time only once its
+final day is scored. Without a source, a round resolves at its resolve time unscored. One
+query counts what each scoring round's scores rest on (`scoring.scoring_rounds`); a round
+whose counts are those its last pass left (`scoring.ScoringMemory`, in memory) and whose
+market revealed no new day is passed over, and one that only got new days scores them
+without searching its stored scores for gaps. Each other round's pass is computed in a
+transaction that writes nothing (`scoring.compute_round`: its files are stored then), and
+all their rows are written in one transaction (`scoring.write_scores`), or, if that fails,
+each round's in its own. A pass that dies before its rows commit is done again whole by the
+next tick.
 """
 
 from __future__ import annotations
@@ -81,10 +88,16 @@ from crowdquant.tournament.retention import Retention, sweep_submission_files
 from crowdquant.tournament.rounds import LivePublisher, current_round, open_round
 from crowdquant.tournament.runtime import NO_RUNTIME, TournamentRuntime
 from crowdquant.tournament.scoring import (
+    Complete,
     InputsCache,
+    ScoringMemory,
+    ScoringPass,
+    ScoringProgress,
     TargetSource,
+    compute_round,
     days_recorded,
-    score_round,
+    scoring_rounds,
+    write_scores,
 )
 from crowdquant.tournament.tournaments import get_tournament
 from crowdquant.tournament.uploads import sweep_abandoned_uploads
@@ -263,6 +276,7 @@ class Scheduler:
     ) -> None:
         self.sessions, self.clock = sessions, clock
         self.inputs_cache = inputs_cache  # scoring rounds' inputs kept between passes
+        self.scoring_memory = ScoringMemory()  # what each round's last pass left
         self.retention = retention or Retention()
         self.runtimes = dict(runtimes)
         scored = (r.targets is not None or r.market is not None for r in self.runtimes.values())
@@ -424,49 +438,120 @@ class Scheduler:
     def _score_rounds(
         self, tournament_id: uuid.UUID, number: int, now: datetime, source: TargetSource
     ) -> list[Event]:
-        """Score each scoring round for the days revealed, then resolve it if it is due."""
+        """Score each scoring round for the days revealed, then resolve those due.
+
+        One query counts what every scoring round's scoring rests on (`scoring_rounds`); a
+        round whose counts are those its last pass left and whose market revealed no new day
+        is passed over without a transaction of its own. The others are computed each in a
+        transaction that only reads, and their rows are written together in one transaction
+        at the end (`_write_scores`), before any round resolves."""
         assert self.storage is not None
         try:
             with transaction(self.sessions) as session:
-                scoring = list(
-                    session.scalars(
-                        select(Round.id)
-                        .where(
-                            Round.tournament_id == tournament_id,
-                            Round.status == RoundStatus.SCORING,
-                        )
-                        .order_by(Round.number)
-                    )
-                )
+                scoring = scoring_rounds(session, tournament_id)
         except Exception as exc:
             return [self._failed(number, now, "list its scoring rounds", exc)]
         events: list[Event] = []
-        for round_id in scoring:
-            action = "score a round"
+        computed: list[tuple[ScoringPass, ScoringProgress]] = []
+        due: list[uuid.UUID] = []
+        for listed, progress in scoring:
+            complete = self.scoring_memory.complete(listed.id, progress)
             try:
-                with transaction(self.sessions) as session:
-                    round_ = session.get_one(Round, round_id)
-                    action = f"score round {round_.number}"
-                    update = score_round(
-                        session, self.clock, self.storage, round_, source, self.inputs_cache
-                    )
-                    due = self.lifecycle.due(round_, now) is not None
-                if update is not None:
-                    events.append(
-                        RoundScored(
-                            tournament=number,
-                            at=now,
-                            round=update.round,
-                            days=tuple(update.days),
-                            scores=update.scores,
-                        )
-                    )
+                if complete is not None and not self._new_days(listed, source, complete):
+                    scoring_pass = None
+                else:
+                    scoring_pass = self._compute_round(listed.id, source, progress, complete)
             except Exception as exc:
-                events.append(self._failed(number, now, action, exc))
+                self.scoring_memory.forget(listed.id)
+                events.append(self._failed(number, now, f"score round {listed.number}", exc))
                 continue
-            if due:  # otherwise, no transaction to find nothing to do
+            if scoring_pass is not None:
+                computed.append((scoring_pass, progress))
+            if self.lifecycle.due(listed, now) is not None:
+                due.append(listed.id)
+        scored, failed = self._write_scores(number, now, computed)
+        events.extend(scored)
+        for round_id in due:  # otherwise, no transaction to find nothing to do
+            if round_id not in failed:
                 events.extend(self._advance_round(round_id, number, now))
         return events
+
+    def _new_days(self, round_: Round, source: TargetSource, complete: Complete) -> bool:
+        """Whether the market has revealed days of `round_` after those complete."""
+        return source.days_known(round_, self.clock.now()) > complete.day
+
+    def _compute_round(
+        self,
+        round_id: uuid.UUID,
+        source: TargetSource,
+        progress: ScoringProgress,
+        complete: Complete | None,
+    ) -> ScoringPass | None:
+        """One round's pass computed in a transaction that writes nothing; a round with
+        nothing to add is remembered as complete at once."""
+        assert self.storage is not None
+        with transaction(self.sessions) as session:
+            round_ = session.get_one(Round, round_id)
+            known = source.days_known(round_, self.clock.now())  # at most what the pass sees
+            scoring_pass = compute_round(
+                session, self.clock, self.storage, round_, source, self.inputs_cache, complete
+            )
+        if scoring_pass is None:
+            day = known if complete is None else complete.day
+            self._remember(round_id, Complete(progress, day))
+        return scoring_pass
+
+    def _write_scores(
+        self, number: int, now: datetime, computed: list[tuple[ScoringPass, ScoringProgress]]
+    ) -> tuple[list[Event], set[uuid.UUID]]:
+        """Write every computed pass in one transaction; if that fails, each in its own, so
+        that one round's failure is its own. What was scored, and the rounds that failed."""
+        if not computed:
+            return [], set()
+        try:
+            with transaction(self.sessions) as session:
+                write_scores(session, [scoring_pass for scoring_pass, _ in computed])
+            written = computed
+        except Exception:
+            logger.debug("writing the scores together failed: each round on its own")
+            written = []
+        events: list[Event] = []
+        failed: set[uuid.UUID] = set()
+        for scoring_pass, progress in computed:
+            round_id, update = scoring_pass.round_id, scoring_pass.update
+            if not written:
+                try:
+                    with transaction(self.sessions) as session:
+                        write_scores(session, [scoring_pass])
+                except Exception as exc:
+                    self.scoring_memory.forget(round_id)
+                    failed.add(round_id)
+                    events.append(self._failed(number, now, f"score round {update.round}", exc))
+                    continue
+            left = ScoringProgress(
+                progress.submissions,
+                progress.scores + update.rows,
+                progress.target_days + update.target_days,
+            )
+            self._remember(round_id, Complete(left, update.known))
+            events.append(
+                RoundScored(
+                    tournament=number,
+                    at=now,
+                    round=update.round,
+                    days=tuple(update.days),
+                    scores=update.scores,
+                )
+            )
+        return events, failed
+
+    def _remember(self, round_id: uuid.UUID, complete: Complete) -> None:
+        """Remember what a committed pass left, while its targets are recorded for days
+        1…`day` and no more (otherwise the next pass looks again in full)."""
+        if complete.progress.target_days == complete.day:
+            self.scoring_memory.remember(round_id, complete)
+        else:
+            self.scoring_memory.forget(round_id)
 
     def _final_day_scored(self, session: Session, round_: Round) -> bool:
         source = self.runtime(round_.tournament.number).targets

@@ -29,8 +29,9 @@ Metrics, by the tournament's ruleset (`crowdquant.tournament.rules`: its `daily_
   era's median) and `corr`.
 
 Modules: `targets` (where targets come from), `inputs` (what is kept and read), `daily`
-(the batch computation), `service` (`score_round`, `replay_round`). Functions work inside
-the caller's transaction: they flush, never commit.
+(the batch computation), `service` (`score_round`, `replay_round`), `progress` (what each
+scoring round's stored scores rest on, counted in one query, and what the last pass left).
+Functions work inside the caller's transaction: they flush, never commit.
 """
 
 from crowdquant.tournament.scoring.daily import DailyScorer, ScoreValue, similarity_scores
@@ -44,16 +45,26 @@ from crowdquant.tournament.scoring.inputs import (
     stored_meta_model,
     stored_targets,
 )
+from crowdquant.tournament.scoring.progress import (
+    Complete,
+    ScoringMemory,
+    ScoringProgress,
+    scoring_rounds,
+)
 from crowdquant.tournament.scoring.service import (
     Difference,
+    ScoringPass,
     ScoringUpdate,
+    compute_round,
     replay_round,
     round_scores,
     score_round,
+    write_scores,
 )
 from crowdquant.tournament.scoring.targets import FeedTargets, ScoringError, TargetSource
 
 __all__ = [
+    "Complete",
     "DailyScorer",
     "Difference",
     "FeedTargets",
@@ -62,15 +73,21 @@ __all__ = [
     "ScoreValue",
     "ScoredSubmission",
     "ScoringError",
+    "ScoringMemory",
+    "ScoringPass",
+    "ScoringProgress",
     "ScoringUpdate",
     "TargetSource",
+    "compute_round",
     "days_recorded",
     "replay_round",
     "round_inputs",
     "round_scores",
     "score_round",
     "scored_submissions",
+    "scoring_rounds",
     "similarity_scores",
     "stored_meta_model",
     "stored_targets",
+    "write_scores",
 ]

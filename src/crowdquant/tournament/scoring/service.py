@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -25,6 +25,7 @@ from crowdquant.tournament.scoring.inputs import (
     store_targets,
     stored_targets,
 )
+from crowdquant.tournament.scoring.progress import Complete
 from crowdquant.tournament.scoring.targets import TargetSource
 
 
@@ -35,10 +36,28 @@ class ScoringUpdate:
     """The days (1…) that got new rows."""
     scores: int
     """(submission, day) pairs added, day 0 included."""
+    rows: int = 0
+    """Score rows added (a pair holds one per metric)."""
+    target_days: int = 0
+    """Days of targets recorded."""
+    known: int = 0
+    """The days the market had revealed: the round's scores are now complete through it."""
 
     def __str__(self) -> str:
         days = ", ".join(map(str, self.days)) or "0"
         return f"round {self.round}: {self.scores} new daily scores (days {days})"
+
+
+@dataclass(frozen=True)
+class ScoringPass:
+    """A round's pass, computed and not written yet: its files are stored, its rows not."""
+
+    round_id: uuid.UUID
+    rows: list[MetaModel | RoundTargets]
+    """The meta model fixed by this pass, if it was, and each day's targets recorded."""
+    scores: list[dict[str, object]]
+    """The score rows to insert."""
+    update: ScoringUpdate
 
 
 def score_round(
@@ -48,6 +67,7 @@ def score_round(
     round_: Round,
     source: TargetSource,
     cache: InputsCache | None = None,
+    complete: Complete | None = None,
 ) -> ScoringUpdate | None:
     """Store every score of `round_` the market has revealed and that is not stored yet.
 
@@ -55,24 +75,53 @@ def score_round(
     submissions together, as `replay_round` does, and adds the rows missing: the new days,
     and every day so far for a late submission that arrived since. Returns what was added,
     or None if nothing was due (decided from the database, without reading any file).
-    `cache` keeps the round's inputs in memory from one pass to the next.
+    `cache` keeps the round's inputs in memory from one pass to the next. `complete`: what
+    the round's last pass left, when its counts show nothing changed since
+    (`progress.ScoringMemory`); then only the days after it are scored, without searching
+    the stored scores for gaps.
 
     Every row is added at the end, after the computing: on SQLite the database's write lock
     is taken only then, so the web app's writes never wait for a round's scoring.
     """
+    scoring = compute_round(session, clock, storage, round_, source, cache, complete)
+    if scoring is None:
+        return None
+    write_scores(session, [scoring])
+    return scoring.update
+
+
+def compute_round(
+    session: Session,
+    clock: Clock,
+    storage: FileStorage,
+    round_: Round,
+    source: TargetSource,
+    cache: InputsCache | None = None,
+    complete: Complete | None = None,
+) -> ScoringPass | None:
+    """`score_round`'s pass up to its writes: the files stored, the rows to add returned
+    (for `write_scores`, in this transaction or a later one); None if nothing was due."""
     if round_.status is not RoundStatus.SCORING:
         return None
     submissions = scored_submissions(session, round_)
     known = source.days_known(round_, clock.now())
-    missing = _missing_scores(session, round_, submissions, known)
-    recorded = set(
-        session.scalars(select(RoundTargets.day).where(RoundTargets.round_id == round_.id))
-    )
+    if complete is not None:
+        if known <= complete.day:
+            return None
+        later = range(complete.day + 1, known + 1)
+        missing = {day: list(submissions) for day in later if submissions}
+        recorded = set(range(1, complete.day + 1))
+    else:
+        missing = _missing_scores(session, round_, submissions, known)
+        recorded = set(
+            session.scalars(select(RoundTargets.day).where(RoundTargets.round_id == round_.id))
+        )
     new_days = [day for day in range(1, known + 1) if day not in recorded]
     if not missing and not new_days:
         return None
     inputs = round_inputs(session, clock, storage, round_, cache=cache, submissions=submissions)
     new_rows: list[MetaModel | RoundTargets] = []
+    target_days = 0
     if inputs.new_meta_model is not None:
         new_rows.append(inputs.new_meta_model)
     values: list[ScoreValue] = similarity_scores(inputs) if 0 in missing else []
@@ -85,15 +134,29 @@ def score_round(
         else:
             targets = source.targets(round_, day)
             new_rows.append(store_targets(clock, storage, round_, day, targets))
+            target_days += 1
         values += scorer.scores(day, targets)
     wanted = {(sub.submission_id, day) for day, subs in missing.items() for sub in subs}
     added = [v for v in values if (v.submission.submission_id, v.day) in wanted]
-    session.add_all(new_rows)
+    update = ScoringUpdate(
+        round_.number,
+        sorted(d for d in missing if d > 0),
+        len(wanted),
+        rows=len(added),
+        target_days=target_days,
+        known=known,
+    )
+    return ScoringPass(round_.id, new_rows, _score_rows(round_, clock.now(), added), update)
+
+
+def write_scores(session: Session, passes: Sequence[ScoringPass]) -> None:
+    """Add the rows of computed passes (`compute_round`): one insert for all their scores."""
+    session.add_all([row for scoring in passes for row in scoring.rows])
     session.flush()
-    if added:  # one batched insert: a pass adds K × metrics rows per day
-        session.execute(insert(RoundScore), _score_rows(round_, clock.now(), added))
+    scores = [row for scoring in passes for row in scoring.scores]
+    if scores:  # one batched insert: a pass adds K × metrics rows per day
+        session.execute(insert(RoundScore), scores)
     crash_point("scoring:before-commit")
-    return ScoringUpdate(round_.number, sorted(d for d in missing if d > 0), len(wanted))
 
 
 def _missing_scores(
