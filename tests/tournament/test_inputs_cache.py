@@ -1,10 +1,13 @@
 """The scoring inputs kept in memory between passes: served only for the same submissions,
-the least recently scored round forgotten first."""
+the least recently scored round forgotten first, within a bound in rounds and in bytes."""
 
 from __future__ import annotations
 
 import uuid
+from types import SimpleNamespace
 from typing import cast
+
+import numpy as np
 
 from crowdquant.tournament.scoring import InputsCache, RoundInputs
 
@@ -32,3 +35,33 @@ def test_the_least_recently_scored_round_is_forgotten_first() -> None:
     assert cache.get(rounds[0], ()) == "0"  # scored again: now the most recent
     cache.put(rounds[2], (), inputs("2"))
     assert [cache.get(r, ()) for r in rounds] == ["0", None, "2"]
+
+
+def sized(label: str, values: int) -> RoundInputs:
+    """Inputs whose arrays hold `values` floats (8 bytes each)."""
+    return cast(
+        RoundInputs,
+        SimpleNamespace(
+            label=label,
+            predictions=np.zeros(values),
+            features=np.zeros(0),
+            meta_model=None,
+            benchmark=None,
+        ),
+    )
+
+
+def test_a_bound_in_bytes_forgets_the_least_recent_and_keeps_no_oversized_round() -> None:
+    cache = InputsCache(rounds=10, max_bytes=8 * 100)
+    rounds = [uuid.uuid4() for _ in range(4)]
+    cache.put(rounds[0], (), sized("0", 40))
+    cache.put(rounds[1], (), sized("1", 40))
+    assert cache.get(rounds[0], ()) is not None  # scored again: now the most recent
+    cache.put(rounds[2], (), sized("2", 40))  # 120 floats: the least recent goes
+    assert [cache.get(r, ()) is not None for r in rounds[:3]] == [True, False, True]
+    cache.put(rounds[3], (), sized("3", 101))  # alone over the bound: not kept
+    assert cache.get(rounds[3], ()) is None
+    assert [cache.get(r, ()) is not None for r in rounds[:3]] == [True, False, True]
+    cache.put(rounds[0], (), sized("0", 10))  # read again, smaller: its old size is gone
+    cache.put(rounds[1], (), sized("1", 50))
+    assert all(cache.get(r, ()) is not None for r in rounds[:3])

@@ -106,6 +106,11 @@ from crowdquant.tournament.webhooks import queue_deliveries
 logger = logging.getLogger(__name__)
 PULL_AHEAD = timedelta(minutes=10)
 """On chain, the ticks this long before a round's close pull its stakes (and at the close)."""
+SCORING_ROUNDS_KEPT = 32
+"""By default, the scoring rounds whose inputs the scheduler keeps in memory between passes."""
+INPUTS_BYTES_KEPT = 256 * 2**20
+"""By default, the most bytes of kept inputs (a round of 6,000 rows and 5,000 submissions
+holds about 240 MB; a larger one is read again each pass)."""
 
 
 # --- events ----------------------------------------------------------------------------------
@@ -261,6 +266,8 @@ class Scheduler:
     `runtimes` maps a tournament number to what it runs on (`runtime.TournamentRuntime`):
     the publisher of its live eras, the source of their targets and the market its fund
     trades (both need `storage`); `ledger` moves the stakes as rounds close and resolve.
+    `inputs_cache` keeps scoring rounds' inputs between passes (by default at most
+    `SCORING_ROUNDS_KEPT` rounds and `INPUTS_BYTES_KEPT` bytes).
     """
 
     def __init__(
@@ -275,6 +282,8 @@ class Scheduler:
         inputs_cache: InputsCache | None = None,
     ) -> None:
         self.sessions, self.clock = sessions, clock
+        if inputs_cache is None:  # a few dozen rounds' inputs, within a bound in bytes
+            inputs_cache = InputsCache(SCORING_ROUNDS_KEPT, INPUTS_BYTES_KEPT)
         self.inputs_cache = inputs_cache  # scoring rounds' inputs kept between passes
         self.scoring_memory = ScoringMemory()  # what each round's last pass left
         self.retention = retention or Retention()

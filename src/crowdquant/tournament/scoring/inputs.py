@@ -490,9 +490,9 @@ def _cached_prediction_matrix(
 
 
 class InputsCache:
-    """Scoring rounds' inputs kept in memory between passes, for a process that scores many
-    rounds of a small market (the simulator); at most `rounds` rounds, the least recently
-    scored forgotten first.
+    """Scoring rounds' inputs kept in memory between passes: at most `rounds` rounds and,
+    given `max_bytes`, at most that many bytes of their arrays, the least recently scored
+    forgotten first (inputs larger than `max_bytes` alone are not kept).
 
     An entry serves a pass only while the round's scored submissions and benchmark columns
     are those it was read with: a round's live file, its submissions' files and its fixed
@@ -500,11 +500,12 @@ class InputsCache:
     row may yet roll back); the next pass reads them from storage.
     """
 
-    def __init__(self, rounds: int = 64) -> None:
-        self.rounds = rounds
+    def __init__(self, rounds: int = 64, max_bytes: int | None = None) -> None:
+        self.rounds, self.max_bytes = rounds, max_bytes
         self._entries: OrderedDict[uuid.UUID, tuple[tuple[object, ...], RoundInputs]] = (
             OrderedDict()
         )
+        self._bytes: dict[uuid.UUID, int] = {}
 
     def get(self, round_id: uuid.UUID, key: tuple[object, ...]) -> RoundInputs | None:
         entry = self._entries.get(round_id)
@@ -514,13 +515,25 @@ class InputsCache:
         return entry[1]
 
     def put(self, round_id: uuid.UUID, key: tuple[object, ...], inputs: RoundInputs) -> None:
-        self._entries[round_id] = (key, inputs)
-        self._entries.move_to_end(round_id)
-        while len(self._entries) > self.rounds:
-            self._entries.popitem(last=False)
+        self.forget(round_id)
+        size = 0 if self.max_bytes is None else _size(inputs)
+        if self.max_bytes is not None and size > self.max_bytes:
+            return
+        self._entries[round_id], self._bytes[round_id] = (key, inputs), size
+        while len(self._entries) > self.rounds or (
+            self.max_bytes is not None and sum(self._bytes.values()) > self.max_bytes
+        ):
+            self.forget(next(iter(self._entries)))
 
     def forget(self, round_id: uuid.UUID) -> None:
         self._entries.pop(round_id, None)
+        self._bytes.pop(round_id, None)
+
+
+def _size(inputs: RoundInputs) -> int:
+    """The bytes of an entry's arrays (the rest is small beside them)."""
+    arrays = (inputs.predictions, inputs.features, inputs.meta_model, inputs.benchmark)
+    return sum(array.nbytes for array in arrays if isinstance(array, np.ndarray))
 
 
 def round_inputs(
