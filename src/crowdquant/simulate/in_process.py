@@ -29,8 +29,6 @@ APP_URL = "http://crowdquant.simulation"
 """The base URL the bots reach the app in this process by (never resolved)."""
 
 
-Exchange = tuple[str, str, list[tuple[str, str]], bytes]
-"""A request handed to the app: method, URL, headers, body."""
 Answer = tuple[int, list[tuple[str, str]], bytes]
 """The app's answer: status, headers, body."""
 
@@ -46,7 +44,9 @@ class AppTransport(httpx.BaseTransport):
         self._loop = asyncio.new_event_loop()
         # an app's failure answers 500, as a server would
         self._asgi = httpx.ASGITransport(app, raise_app_exceptions=False)
-        self._inbox: asyncio.Queue[tuple[Exchange, asyncio.Future[Answer]] | None] = asyncio.Queue()
+        self._inbox: asyncio.Queue[tuple[httpx.Request, asyncio.Future[Answer]] | None] = (
+            asyncio.Queue()
+        )
         self._turn = threading.Lock()
         self._serving = self._loop.create_task(self._serve())
 
@@ -54,27 +54,24 @@ class AppTransport(httpx.BaseTransport):
         """The loop's lasting task, the root the app's worker threads belong to: it answers
         each request itself, in turn, until told to stop."""
         while (item := await self._inbox.get()) is not None:
-            exchange, reply = item
+            request, reply = item
             try:
-                reply.set_result(await self._send(*exchange))
+                reply.set_result(await self._send(request))
             except Exception as error:  # the caller's to raise (the app's own answer 500)
                 reply.set_exception(error)
         await self._loop.shutdown_default_executor()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        exchange = (request.method, str(request.url), request.headers.multi_items(), request.read())
+        request.read()  # the body at once: the app reads it as a stream of one piece
         with self._turn:
             if self._loop.is_closed():
                 raise RuntimeError("the app's transport is closed")
             reply: asyncio.Future[Answer] = self._loop.create_future()
-            self._inbox.put_nowait((exchange, reply))
+            self._inbox.put_nowait((request, reply))
             status, headers, content = self._loop.run_until_complete(reply)
         return httpx.Response(status, headers=headers, content=content, request=request)
 
-    async def _send(
-        self, method: str, url: str, headers: list[tuple[str, str]], body: bytes
-    ) -> Answer:
-        request = httpx.Request(method, url, headers=headers, content=body)
+    async def _send(self, request: httpx.Request) -> Answer:
         response = await self._asgi.handle_async_request(request)
         content = await response.aread()
         return response.status_code, response.headers.multi_items(), content
