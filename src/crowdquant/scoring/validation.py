@@ -493,7 +493,11 @@ def _read_plain_csv(data: bytes) -> pd.DataFrame | None:
         return None
     columns = zip(*rows, strict=True)
     return pd.DataFrame(
-        {name: list(column) for name, column in zip(header, columns, strict=True)}, dtype=str
+        {
+            name: np.array(column, dtype=object)
+            for name, column in zip(header, columns, strict=True)
+        },
+        dtype=str,
     )
 
 
