@@ -634,7 +634,9 @@ def _to_float(column: pd.Series, ids: pd.Series, from_text: bool) -> npt.NDArray
     if from_text:
         text = column.astype(str).str.strip()
         values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
-        bad = np.isnan(values) & ~text.isin(_CSV_NA_TOKENS).to_numpy()
+        bad = np.isnan(values)  # then only the cells that are no NA marker
+        if bad.any():
+            bad &= ~text.isin(_CSV_NA_TOKENS).to_numpy()
     elif pd.api.types.is_bool_dtype(dtype):
         values = np.full(len(column), np.nan)
         bad = ~column.isna().to_numpy()
