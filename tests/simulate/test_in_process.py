@@ -7,6 +7,7 @@ import itertools
 import threading
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from crowdquant.simulate.in_process import APP_URL, AppTransport
@@ -35,3 +36,48 @@ def test_requests_are_answered_by_the_app_on_kept_worker_threads() -> None:
     assert not hasattr(seen, "number")  # not this thread
     assert missing.status_code == 404
     transport.close()  # closing again does nothing
+
+
+def test_a_failing_route_answers_500_and_the_next_request_is_served() -> None:
+    app = FastAPI()
+
+    @app.get("/fail")
+    def fail() -> None:
+        raise RuntimeError("the route broke")
+
+    @app.get("/fine")
+    async def fine() -> dict[str, str]:
+        return {"answer": "fine"}
+
+    transport = AppTransport(app)
+    try:
+        with httpx.Client(transport=transport, base_url=APP_URL) as client:
+            failed = client.get("/fail")
+            after = client.get("/fine")
+    finally:
+        transport.close()
+    assert failed.status_code == 500
+    assert after.status_code == 200 and after.json() == {"answer": "fine"}
+
+
+def test_requests_from_another_thread_are_answered_and_a_closed_transport_refuses() -> None:
+    app = FastAPI()
+
+    @app.post("/echo")
+    async def echo(body: dict[str, int]) -> dict[str, int]:
+        return {"twice": body["n"] * 2}
+
+    transport = AppTransport(app)
+    client = httpx.Client(transport=transport, base_url=APP_URL)
+    answers: list[int] = []
+    caller = threading.Thread(
+        target=lambda: answers.append(client.post("/echo", json={"n": 4}).json()["twice"])
+    )
+    caller.start()
+    caller.join()
+    answers.append(client.post("/echo", json={"n": 5}).json()["twice"])
+    transport.close()
+    assert answers == [8, 10]
+    with pytest.raises(RuntimeError, match="closed"):
+        client.get("/echo")
+    client.close()

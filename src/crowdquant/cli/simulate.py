@@ -181,7 +181,7 @@ def run_simulation(
     from crowdquant.data.sources.synthetic import SyntheticConfig
     from crowdquant.server.serve import build_server
     from crowdquant.settings import Settings
-    from crowdquant.simulate.bots import Participant
+    from crowdquant.simulate.bots import ParsedFiles, Participant
     from crowdquant.simulate.bots import population as bots_of
     from crowdquant.simulate.clock import AcceleratedClock
     from crowdquant.simulate.driver import Driver, Step, failures
@@ -270,9 +270,11 @@ def run_simulation(
     server.scheduler.retention = replace(server.scheduler.retention, sweep_every=SWEEP_EVERY)
     archetypes = {bot.username: bot.archetype.name for bot in bots}
     snapshots: list[tuple[int, str, str, float]] = []
+    parsed = ParsedFiles()  # every bot downloads the round's file; it is decoded once
     with _reach(server, over_http) as (url, transport):
         players = [
-            (bot, Participant(url, *keys[bot.username], TOURNAMENT, transport)) for bot in bots
+            (bot, Participant(url, *keys[bot.username], TOURNAMENT, transport, parsed))
+            for bot in bots
         ]
         with operator(settings, clock) as ops:
             tournament_schedule = _in_transaction(

@@ -25,7 +25,10 @@ Populations of them are in `crowdquant.simulate.populations`.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import tempfile
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -45,6 +48,34 @@ FloatArray = npt.NDArray[np.float64]
 TARGET = "target"
 
 
+class ParsedFiles:
+    """Parquet files parsed once for the bots of one run: a file is known by its bytes
+    (their SHA-256), so a bot that downloaded the very bytes another bot parsed gets a copy of
+    that frame; different bytes (another round's file, a changed one) are parsed afresh. Each
+    bot still downloads its own file; only the decoding is shared. Keeps the `size` files
+    used last."""
+
+    def __init__(self, size: int = 4) -> None:
+        self.size = size
+        self._frames: OrderedDict[bytes, pd.DataFrame] = OrderedDict()
+
+    def read(self, path: Path) -> pd.DataFrame:
+        data = path.read_bytes()
+        key = hashlib.sha256(data).digest()
+        frame = self._frames.get(key)
+        if frame is None:
+            frame = pd.read_parquet(io.BytesIO(data))
+            self._frames[key] = frame
+            while len(self._frames) > self.size:
+                self._frames.popitem(last=False)
+        else:
+            self._frames.move_to_end(key)
+        return frame.copy()
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+
 class Participant:
     """One participant's view of a tournament server, through its public API only."""
 
@@ -55,15 +86,18 @@ class Participant:
         secret: str,
         tournament: int,
         transport: httpx.BaseTransport | None = None,
+        parsed: ParsedFiles | None = None,
     ) -> None:
         """`transport`: how the REST client reaches `url` (by default over the network; numerapi
-        follows `simulate.in_process.requests_through` in process)."""
+        follows `simulate.in_process.requests_through` in process). `parsed`: the downloaded
+        files' frames shared with the other bots of a run (by default each file parsed here)."""
         numerapi.base_api.API_TOURNAMENT_URL = url.rstrip("/")  # numerapi's one setting
         self.napi = numerapi.NumerAPI(  # type: ignore[no-untyped-call]
             public_id, secret, verbosity="warning", show_progress_bars=False
         )
         self.napi.tournament_id = tournament
         self.tournament = tournament
+        self.parsed = parsed
         self.rest = httpx.Client(
             base_url=f"{url.rstrip('/')}/api/v1",
             headers={"Authorization": f"Token {public_id}${secret}"},
@@ -99,7 +133,7 @@ class Participant:
         path = folder / (filename if round_number is None else f"{round_number}_{filename}")
         self.napi.download_dataset(filename, str(path), round_num=round_number)
         try:
-            return pd.read_parquet(path)
+            return pd.read_parquet(path) if self.parsed is None else self.parsed.read(path)
         finally:
             path.unlink()  # read once: a long demo keeps no pile of files
 

@@ -2,7 +2,7 @@
 sockets.
 
 `AppTransport` hands each request of a synchronous httpx client to the ASGI app, on an event
-loop of its own (in a thread of its own). numerapi speaks `requests`, so
+loop of its own that the caller runs while it waits. numerapi speaks `requests`, so
 `requests_through` gives numerapi, for a block, a `requests` whose calls to the app's URL
 go through the same transport (any other URL goes out as before).
 """
@@ -29,57 +29,62 @@ APP_URL = "http://crowdquant.simulation"
 """The base URL the bots reach the app in this process by (never resolved)."""
 
 
+Answer = tuple[int, list[tuple[str, str]], bytes]
+"""The app's answer: status, headers, body."""
+
+
 class AppTransport(httpx.BaseTransport):
-    """A synchronous httpx transport answering from an ASGI app, run on an event loop of its
-    own in a thread of its own; the calling thread waits for each answer. The loop runs one
-    task from start to close, so the app's blocking work goes to worker threads kept from one
-    request to the next (as under a server), rather than threads started for each."""
+    """A synchronous httpx transport answering from an ASGI app, on an event loop of its own
+    that the calling thread runs while it waits for each answer: no thread of its own to wake
+    and hear back from. One lasting task answers every request, so the app's blocking work
+    goes to worker threads kept from one request to the next (as under a server), rather
+    than threads started for each. One request at a time, from whichever thread."""
 
     def __init__(self, app: Any) -> None:
         self._loop = asyncio.new_event_loop()
         # an app's failure answers 500, as a server would
         self._asgi = httpx.ASGITransport(app, raise_app_exceptions=False)
-        self._stopping = asyncio.Event()
-        started = threading.Event()
-        self._thread = threading.Thread(
-            target=self._loop.run_until_complete,
-            args=(self._serve(started),),
-            name="crowdquant-app-transport",
-            daemon=True,
+        self._inbox: asyncio.Queue[tuple[httpx.Request, asyncio.Future[Answer]] | None] = (
+            asyncio.Queue()
         )
-        self._thread.start()
-        started.wait()
+        self._turn = threading.Lock()
+        self._serving = self._loop.create_task(self._serve())
 
-    async def _serve(self, started: threading.Event) -> None:
-        """The loop's lasting task: the root the app's worker threads belong to."""
-        started.set()
-        await self._stopping.wait()
+    async def _serve(self) -> None:
+        """The loop's lasting task, the root the app's worker threads belong to: it answers
+        each request itself, in turn, until told to stop."""
+        while (item := await self._inbox.get()) is not None:
+            request, reply = item
+            try:
+                reply.set_result(await self._send(request))
+            except Exception as error:  # the caller's to raise (the app's own answer 500)
+                reply.set_exception(error)
         await self._loop.shutdown_default_executor()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        body = request.read()
-        answer = asyncio.run_coroutine_threadsafe(
-            self._send(request.method, str(request.url), request.headers.multi_items(), body),
-            self._loop,
-        )
-        status, headers, content = answer.result()
+        request.read()  # the body at once: the app reads it as a stream of one piece
+        with self._turn:
+            if self._loop.is_closed():
+                raise RuntimeError("the app's transport is closed")
+            reply: asyncio.Future[Answer] = self._loop.create_future()
+            self._inbox.put_nowait((request, reply))
+            status, headers, content = self._loop.run_until_complete(reply)
         return httpx.Response(status, headers=headers, content=content, request=request)
 
-    async def _send(
-        self, method: str, url: str, headers: list[tuple[str, str]], body: bytes
-    ) -> tuple[int, list[tuple[str, str]], bytes]:
-        request = httpx.Request(method, url, headers=headers, content=body)
+    async def _send(self, request: httpx.Request) -> Answer:
         response = await self._asgi.handle_async_request(request)
         content = await response.aread()
         return response.status_code, response.headers.multi_items(), content
 
     def close(self) -> None:
-        """Stop the loop and its threads (once: every client sharing the transport closes it)."""
-        if self._loop.is_closed():
-            return
-        self._loop.call_soon_threadsafe(self._stopping.set)
-        self._thread.join()
-        self._loop.close()
+        """Stop the loop and the app's worker threads (once: every client sharing the
+        transport closes it)."""
+        with self._turn:
+            if self._loop.is_closed():
+                return
+            self._inbox.put_nowait(None)
+            self._loop.run_until_complete(self._serving)
+            self._loop.close()
 
 
 class RequestsAdapter(requests.adapters.BaseAdapter):

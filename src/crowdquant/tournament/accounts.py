@@ -25,7 +25,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from crowdquant.clock import Clock
 from crowdquant.db.models import Account, ApiKey, ApiScope, WebSession
@@ -526,7 +526,9 @@ def authenticate_api_key(
     time in `last_used_at` when the recorded one is `KEY_USE_RESOLUTION` old or more, so
     that most reads write nothing.
     """
-    key = session.scalar(select(ApiKey).where(ApiKey.public_id == public_id))
+    key = session.scalar(  # the account with it: every caller goes on to use it
+        select(ApiKey).options(joinedload(ApiKey.account)).where(ApiKey.public_id == public_id)
+    )
     if key is None or not hmac.compare_digest(key.secret_hash, _sha256(secret)):
         raise InvalidApiKey()
     if key.revoked_at is not None:

@@ -289,14 +289,16 @@ def upload_target(
     round_: Round | int,
     *,
     by_participant: bool = True,
+    own_submission_checked: bool = False,
 ) -> UploadTarget:
     """The first step of an upload, which only reads: `account`'s model `model_id` and the
     round it uploads to (`round_`, or a tournament number meaning its newest round), which
     must take uploads now. Raises `UnknownModel` / `NotYourModel`, `TournamentNotFound`,
     `WrongTournament`, `SubmittedByRunsOnly` (predictions `by_participant` for a model
-    whose runs alone submit) and `RoundNotOpen`."""
+    whose runs alone submit; not checked again when the caller did `check_own_submission`
+    in this transaction: `own_submission_checked`) and `RoundNotOpen`."""
     model = get_own_model(session, account, model_id)
-    if by_participant:
+    if by_participant and not own_submission_checked:
         check_own_submission(session, model)
     round_ = _round_for(session, model, round_)
     _check_window(round_, clock.now())

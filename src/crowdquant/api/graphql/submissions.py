@@ -96,7 +96,9 @@ def resolve_create_submission(
         raise RoundNotOpen(f"tournament {number} has no round yet")
     trigger = delivery_for_trigger(session, model, round_, triggerId)
     data = read_upload(storage, key, "PUT the file to the URL of submission_upload_auth")
-    target = upload_target(session, context.clock, storage, account, model.id, round_)
+    target = upload_target(
+        session, context.clock, storage, account, model.id, round_, own_submission_checked=True
+    )
     live_ids = round_live_ids(storage, round_, context.live_ids)
     context.settle()
     checked = check_upload(

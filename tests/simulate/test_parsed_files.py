@@ -1,0 +1,43 @@
+"""The parsed files the bots of one run share: a file is known by its bytes only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from crowdquant.simulate.bots import ParsedFiles
+
+
+def write(path: Path, values: list[float]) -> Path:
+    pd.DataFrame({"feature_a": values}, index=pd.Index(["x", "y"], name="id")).to_parquet(path)
+    return path
+
+
+def test_one_rounds_file_is_never_served_for_another(tmp_path: Path) -> None:
+    parsed = ParsedFiles()
+    first = write(tmp_path / "1_live.parquet", [0.25, 0.5])
+    second = write(tmp_path / "2_live.parquet", [0.75, 1.0])
+    assert parsed.read(first)["feature_a"].tolist() == [0.25, 0.5]
+    assert parsed.read(second)["feature_a"].tolist() == [0.75, 1.0]
+    # the same name holding new bytes is read afresh
+    write(first, [0.0, 0.125])
+    assert parsed.read(first)["feature_a"].tolist() == [0.0, 0.125]
+
+
+def test_each_reader_gets_its_own_copy_equal_to_reading_the_file(tmp_path: Path) -> None:
+    parsed = ParsedFiles()
+    path = write(tmp_path / "live.parquet", [0.25, 0.5])
+    one = parsed.read(path)
+    one.loc["x", "feature_a"] = 9.0  # a bot changing its frame changes no other bot's
+    another = parsed.read(tmp_path / "live.parquet")
+    pd.testing.assert_frame_equal(another, pd.read_parquet(path))
+
+
+def test_only_the_files_used_last_are_kept(tmp_path: Path) -> None:
+    parsed = ParsedFiles(size=2)
+    paths = [write(tmp_path / f"{n}.parquet", [n, n + 0.5]) for n in range(3)]
+    frames = [parsed.read(path) for path in paths]
+    assert len(parsed) == 2
+    assert [frame["feature_a"].iloc[0] for frame in frames] == [0, 1, 2]
+    assert parsed.read(paths[0])["feature_a"].tolist() == [0, 0.5]  # read again, still right
