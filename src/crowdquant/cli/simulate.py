@@ -421,7 +421,8 @@ def simulate(
     payout_rule: Annotated[
         str,
         typer.Option(
-            help="the tournament's payout_rule setting, JSON, e.g. '{\"mmc_multiplier\": 3}'"
+            help="the tournament's payout_rule setting, JSON, e.g. '{\"mmc_multiplier\": 3}';"
+            ' with "version": "round-stake-v1" stakes are placed per round'
         ),
     ] = "{}",
     cadence: Annotated[Cadence, typer.Option(help="how often rounds open")] = Cadence.DAILY,
