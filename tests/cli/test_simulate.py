@@ -25,6 +25,14 @@ runner = CliRunner()
         (["--payout-rule", "{mmc: 3}"], "Expecting property name"),
         (["--payout-rule", '{"clip": "-1"}'], "clip: must be in (0, 1]"),
         (
+            ["--payout-rule", '{"version": "legacy2017-v1"}'],
+            "version: the bots play classic-v1 and round-stake-v1, not 'legacy2017-v1'",
+        ),
+        (
+            ["--payout-rule", '{"version": "round-stake-v1", "stake_threshold": 5}'],
+            "stake_threshold: unknown field for round-stake-v1",
+        ),
+        (
             ["--meta-model-weights", "stake_x_test"],
             "--meta-model-weights is one of stake, stake_x_reputation, not 'stake_x_test'",
         ),
@@ -87,19 +95,22 @@ def test_compare_runs_each_rule_with_the_same_seed_and_writes_them_side_by_side(
     monkeypatch.setattr(simulate_cli, "run_simulation", run_simulation)
     (tmp_path / "classic.json").write_text("{}")
     (tmp_path / "mmc3.json").write_text('{"mmc_multiplier": 3}')
+    (tmp_path / "rounds.json").write_text('{"version": "round-stake-v1"}')
     out = tmp_path / "report"
     result = runner.invoke(
         app,
         ["simulate", "--seed", "7", "--out", str(out), "--compare"]
-        + [str(tmp_path / name) for name in ("classic.json", "mmc3.json")],
+        + [str(tmp_path / name) for name in ("classic.json", "mmc3.json", "rounds.json")],
     )
     assert result.exit_code == 0, result.output
-    assert [run["payout_rule"] for run in runs] == [{}, {"mmc_multiplier": 3}]
+    rules = [{}, {"mmc_multiplier": 3}, {"version": "round-stake-v1"}]
+    assert [run["payout_rule"] for run in runs] == rules
     assert {run["seed"] for run in runs} == {7} and runs[0]["population"] == runs[1]["population"]
-    assert [run["out"] for run in runs] == [out / "classic", out / "mmc3"]
+    assert [run["out"] for run in runs] == [out / "classic", out / "mmc3", out / "rounds"]
     text = (out / "compare.md").read_text()
-    assert "| figure | [classic](classic/report.md) | [mmc3](mmc3/report.md) |" in text
+    header = "| figure | [classic](classic/report.md) | [mmc3](mmc3/report.md) |"
+    assert f"{header} [rounds](rounds/report.md) |" in text
     spam = next(line for line in text.splitlines() if line.startswith("| spammers_lose |"))
-    assert spam.count("holds: -0.0") == 2
+    assert spam.count("holds: -0.0") == 3
     for plot in ("compare_nmr_by_archetype.svg", "compare_meta_corr.svg"):
         assert f"]({plot})" in text and ">classic<" in (out / plot).read_text()

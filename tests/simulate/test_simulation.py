@@ -10,7 +10,8 @@ import importlib
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from decimal import Decimal
+from datetime import UTC, datetime
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +23,11 @@ from crowdquant.clock import SystemClock
 from crowdquant.db.models import Cadence, Round, RoundPayout, Submission
 from crowdquant.db.session import make_engine, session_factory, transaction
 from crowdquant.ledger.sql import SqlLedger
-from crowdquant.simulate.bots import ARCHETYPES, population
+from crowdquant.simulate.bots import ARCHETYPES, Cohort, population
 from crowdquant.simulate.populations import POPULATIONS
 from crowdquant.simulate.record import SimulationRecord
 from crowdquant.simulate.report import PLOTS
+from crowdquant.tournament.calendar import schedule_for
 
 from ..conftest import BACKENDS, PostgresServer
 
@@ -222,3 +224,59 @@ def test_the_seed_draws_the_operator_keys_and_a_home_keeps_its_seed(tmp_path: Pa
         simulate_cli.seeded_keys(tmp_path / "3.json", 4)
     seeds = [[bot.seed for bot in population(POPULATIONS["one-each"], STAKE, s)] for s in (3, 4)]
     assert len({*seeds[0], *seeds[1]}) == 2 * len(seeds[0])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_under_round_stakes_the_bots_stake_each_round_and_are_paid_by_its_rule(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """A payout_rule naming round-stake-v1 runs a tournament that stakes per round: each
+    on-time bot stakes on every round its stake value ÷ the rounds at risk at once (23 for
+    daily rounds), spread over its models; the latecomer, with nothing on time to stake on,
+    never stakes; each stake comes back as round_stake × clip(5·CORR + 10·MMC, ±1)."""
+    cohorts = [Cohort(ARCHETYPES[name], 1) for name in ("linear", "spammer", "latecomer")]
+    with ExitStack() as stack:
+        if backend == "sqlite":
+            database_url = f"sqlite:///{tmp_path / 'rounds.db'}"
+        else:
+            server: PostgresServer = request.getfixturevalue("postgres_server")
+            database_url = stack.enter_context(server.database())
+        record, _ = simulate_cli.run_simulation(
+            tmp_path / "home",
+            tmp_path / "report",
+            rounds=ROUNDS,
+            population=cohorts,
+            cadence=Cadence.DAILY,
+            payout_rule={"version": "round-stake-v1"},
+            stocks=40,
+            seed=3,
+            stake=STAKE,
+            database_url=database_url,
+        )
+        engine = make_engine(database_url)
+        try:
+            with transaction(session_factory(engine)) as session:
+                books = SqlLedger(SystemClock()).verify(session)
+        finally:
+            engine.dispose()
+    assert record.rule == "round-stake-v1" and books.sound, books.problems
+    results = by_archetype(record)
+    assert list(record.rounds["round"]) == list(range(1, ROUNDS + 1))
+    # no round resolved before the third was staked: every stake is the stake at the start
+    each = (STAKE / 23).quantize(Decimal("0.000001"), rounding=ROUND_DOWN)
+    on_time = results[results["archetype"] != "latecomer"]
+    assert len(on_time) == 9 * ROUNDS and np.allclose(on_time["at_risk"], float(each))
+    late = results[results["archetype"] == "latecomer"]
+    assert (late["at_risk"] == 0).all() and (late["payout"] == 0).all()
+    expected = on_time["at_risk"] * np.clip(5 * on_time["corr"] + 10 * on_time["mmc"], -1, 1)
+    assert np.allclose(on_time["payout"], expected, rtol=0, atol=1e-6)
+    assert (on_time["payout"] != 0).any()
+
+
+@pytest.mark.parametrize(("cadence", "rounds"), [(Cadence.DAILY, 23), (Cadence.WEEKLY, 5)])
+def test_rounds_at_risk_counts_the_rounds_a_stake_overlaps(cadence: Cadence, rounds: int) -> None:
+    """Rounds resolve 31 days after they open: 23 daily rounds (Tuesday to Saturday) open in
+    that time, counting the first, and 5 weekly ones (Saturdays)."""
+    schedule = schedule_for(cadence, {})
+    start = datetime(2003, 1, 1, tzinfo=UTC)
+    assert simulate_cli.rounds_at_risk(schedule, start) == rounds

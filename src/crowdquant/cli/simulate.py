@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from crowdquant.server.serve import Server
     from crowdquant.simulate.bots import Bot, Cohort
     from crowdquant.simulate.record import SimulationRecord
+    from crowdquant.tournament.calendar import Schedule
 
 TOURNAMENT = 8
 BOT_SCOPES = (ApiScope.READ, ApiScope.UPLOAD, ApiScope.STAKE)
@@ -52,11 +53,13 @@ BOT_GRANT = 1_000 * NMR_UNIT
 DEFAULT_POPULATION = "realistic"  # `crowdquant.simulate.populations.DEFAULT_POPULATION`
 VERSION = "simulation"
 HISTORY_WEEKS = 160
+"""Weeks of synthetic market in the dataset the bots train on (warm-up included)."""
 RESOLUTION_DAYS = 90
+"""Simulated days after the last round opens by which every round must have resolved."""
 SWEEP_EVERY = timedelta(weeks=1)
 """How often the simulated scheduler sweeps upload files (a server: hourly)."""
-"""Simulated days after the last round opens by which every round must have resolved."""
-"""Weeks of synthetic market in the dataset the bots train on (warm-up included)."""
+SIMULATED_RULES = {"classic-v1": Rules.CLASSIC, "round-stake-v1": Rules.ROUND_STAKE}
+"""The rule versions the bots play, by the `version` a rule setting may name."""
 
 
 # --- bots' accounts, shared with the demo ------------------------------------------------------
@@ -181,7 +184,7 @@ def run_simulation(
     from crowdquant.data.sources.synthetic import SyntheticConfig
     from crowdquant.server.serve import build_server
     from crowdquant.settings import Settings
-    from crowdquant.simulate.bots import ParsedFiles, Participant
+    from crowdquant.simulate.bots import ParsedFiles, Participant, RoundStaking
     from crowdquant.simulate.bots import population as bots_of
     from crowdquant.simulate.clock import AcceleratedClock
     from crowdquant.simulate.driver import Driver, Step, failures
@@ -227,7 +230,14 @@ def run_simulation(
         weeks=HISTORY_WEEKS
     )
     clock = AcceleratedClock(start)
-    bots = bots_of(population, stake, seed)
+    rules = rules_of(payout_rule)
+    grant = Decimal(BOT_GRANT) / NMR_UNIT
+    round_staking = (
+        RoundStaking(rounds_at_risk(schedule_for(cadence, {}), start), grant)
+        if rules is Rules.ROUND_STAKE
+        else None
+    )
+    bots = bots_of(population, stake, seed, round_staking)
     cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)  # throwaway accounts
     with operator(settings, clock) as ops:
 
@@ -237,7 +247,7 @@ def run_simulation(
                 clock,
                 TOURNAMENT,
                 VERSION,
-                Rules.CLASSIC,
+                rules,
                 cadence,
                 version,
                 {
@@ -413,7 +423,8 @@ def simulate(
     payout_rule: Annotated[
         str,
         typer.Option(
-            help="the tournament's payout_rule setting, JSON, e.g. '{\"mmc_multiplier\": 3}'"
+            help="the tournament's payout_rule setting, JSON, e.g. '{\"mmc_multiplier\": 3}';"
+            ' with "version": "round-stake-v1" stakes are placed per round'
         ),
     ] = "{}",
     cadence: Annotated[Cadence, typer.Option(help="how often rounds open")] = Cadence.DAILY,
@@ -490,15 +501,39 @@ def simulate(
         console.print(f"side by side: {write_comparison(runs, out)}")
 
 
+def rules_of(payout_rule: dict[str, Any]) -> Rules:
+    """The rules a simulated tournament plays by: those of the rule version its payout_rule
+    setting names (classic-v1 if none)."""
+    version = payout_rule.get("version", "classic-v1")
+    if version not in SIMULATED_RULES:
+        raise ValueError(f"version: the bots play {' and '.join(SIMULATED_RULES)}, not {version!r}")
+    return SIMULATED_RULES[version]
+
+
+def rounds_at_risk(schedule: Schedule, start: datetime) -> int:
+    """How many rounds of `schedule` are open or unresolved at once: those that open between
+    the first round after `start` opening and resolving."""
+    from crowdquant.tournament.calendar import next_round
+
+    first = next_round(schedule, start)
+    count, moment = 1, first.open_time
+    while (following := next_round(schedule, moment + timedelta(seconds=1))).open_time < (
+        first.resolve_time
+    ):
+        count, moment = count + 1, following.open_time
+    return count
+
+
 def _payout_rule(rule: object, where: str) -> dict[str, Any]:
-    """`rule` if it is a payout_rule setting the classic rules accept."""
+    """`rule` if it is a payout_rule setting of a rule version the bots play (`version`,
+    classic-v1 if none, and the fields it overrides)."""
     from crowdquant.payouts import PayoutRuleError, rule_with
 
     if not isinstance(rule, dict):
         raise ValueError(f'{where} is a JSON object, e.g. \'{{"clip": "0.1"}}\'')
     try:
-        rule_with(Rules.CLASSIC.value, rule)
-    except PayoutRuleError as exc:
+        rule_with(rules_of(rule).value, rule)
+    except (PayoutRuleError, ValueError) as exc:
         raise ValueError(f"{where}: {exc}") from exc
     return rule
 

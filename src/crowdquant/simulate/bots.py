@@ -20,6 +20,10 @@ Archetypes (`ARCHETYPES`):
 - analyst: a ridge regression on a share of the features with some noise, both drawn from
   its seed: bots of varied skill.
 
+Under classic rules a bot stakes once and its stake then grows and shrinks with payouts and
+burns. Where stakes are placed per round (`RoundStaking`), it stakes on every round it plays,
+so that its stake compounds the same way.
+
 Populations of them are in `crowdquant.simulate.populations`.
 """
 
@@ -31,7 +35,7 @@ import tempfile
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 
 import httpx
@@ -140,6 +144,21 @@ class Participant:
     def upload(self, model_id: str, ids: pd.Index, values: FloatArray) -> None:
         frame = pd.DataFrame({"id": ids.astype(str), "prediction": values})
         self.napi.upload_predictions("predictions.csv", model_id=model_id, df=frame)
+
+    def wealth(self, model_ids: Sequence[str]) -> tuple[Decimal, Decimal]:
+        """The NMR in the wallet, and the NMR staked by `model_ids` (locked until their rounds
+        resolve)."""
+        available = Decimal(self.napi.get_account()["availableNmr"])
+        staked = Decimal(0)
+        for model_id in model_ids:
+            answer = self.rest.get(f"/models/{model_id}/stake")
+            answer.raise_for_status()
+            staked += Decimal(answer.json()["staked"])
+        return available, staked
+
+    def stake_on_round(self, model_id: str, amount: Decimal) -> None:
+        """Stake `amount` NMR more on the open round (a tournament that stakes per round)."""
+        self.napi.stake_increase(str(amount), model_id)
 
     def stake_to(self, model_name: str, model_id: str, amount: Decimal) -> None:
         """Raise the model's stake to `amount` NMR (never lowers it)."""
@@ -269,6 +288,18 @@ ARCHETYPES = {
 }
 
 
+@dataclass(frozen=True)
+class RoundStaking:
+    """How bots stake in a tournament that stakes per round. A classic stake is at risk in
+    every round open at once and grows or shrinks with each payout; here a bot's stake value
+    is its stake at the start plus its net payouts so far (its wealth less its grant), and
+    each round it plays, each model stakes that value ÷ its models ÷ `rounds_at_risk` (the
+    rounds a stake stays locked at once), as far as the wallet allows."""
+
+    rounds_at_risk: int
+    grant: Decimal  # NMR each bot was granted: its wealth at the start
+
+
 @dataclass
 class Bot:
     """A participant playing each round once, through `Participant` only.
@@ -283,6 +314,7 @@ class Bot:
     archetype: Archetype
     stake: Decimal  # NMR: each model's, or the whole bot's when the archetype splits it
     seed: int = 0
+    round_staking: RoundStaking | None = None  # None: one stake, placed once (classic)
     played: set[int] = field(default_factory=set)
     _predict: Predict | None = None
     _model_ids: dict[str, str] = field(default_factory=dict)
@@ -317,13 +349,27 @@ class Bot:
             self._model_ids = client.models(self.model_names)
         for name, values in self._predict(live).items():
             client.upload(self._model_ids[name], live.index, values)
-        if not self.played:  # stake once: payouts and burns then move the stakes
+        if self.round_staking is not None:
+            if not self.archetype.late:  # a late upload leaves nothing to stake on
+                self._stake_on_round(client, self.round_staking)
+        elif not self.played:  # stake once: payouts and burns then move the stakes
             for name in self.model_names:
                 client.stake_to(name, self._model_ids[name], self.stake_per_model)
         self.played.add(number)
         count, when = len(self.model_names), "late" if self.archetype.late else "on time"
         models = "a model" if count == 1 else f"{count} models"
         return f"{self.username} ({self.archetype.name}) uploaded {models} {when}, round {number}"
+
+    def _stake_on_round(self, client: Participant, staking: RoundStaking) -> None:
+        ids = [self._model_ids[name] for name in self.model_names]
+        available, staked = client.wealth(ids)
+        start = self.stake_per_model * len(ids)
+        value = start + available + staked - staking.grant
+        each = min(value / staking.rounds_at_risk, available) / len(ids)
+        each = each.quantize(Decimal("0.000001"), rounding=ROUND_DOWN)
+        if each > 0:
+            for model_id in ids:
+                client.stake_on_round(model_id, each)
 
 
 @dataclass(frozen=True)
@@ -336,11 +382,15 @@ class Cohort:
 
 
 def population(
-    counts: dict[str, int] | Sequence[Cohort], stake: Decimal, seed: int = 0
+    counts: dict[str, int] | Sequence[Cohort],
+    stake: Decimal,
+    seed: int = 0,
+    round_staking: RoundStaking | None = None,
 ) -> list[Bot]:
     """The bots of each cohort (or `counts[archetype]` bots of each archetype), named
     `<archetype>_<i>`; a bot stakes `stake` × its cohort's share, per model (a sybil: in
-    all). Each bot's seed is drawn from `seed` and its place in the population."""
+    all), once or per round (`round_staking`). Each bot's seed is drawn from `seed` and its
+    place in the population."""
     cohorts = (
         [Cohort(_archetype(name), count) for name, count in counts.items()]
         if isinstance(counts, dict)
@@ -358,6 +408,7 @@ def population(
                     cohort.archetype,
                     stake * cohort.stake_share,
                     seed=seed * 1000 + len(bots),
+                    round_staking=round_staking,
                 )
             )
     return bots
