@@ -191,6 +191,7 @@ def run_simulation(
     from crowdquant.simulate.report import write_report
     from crowdquant.tournament.calendar import schedule_for
     from crowdquant.tournament.datasets import publish_dataset_version
+    from crowdquant.tournament.rules import ruleset_for
     from crowdquant.tournament.scheduler import RoundOpened, RoundResolved
     from crowdquant.tournament.scoring import InputsCache
     from crowdquant.tournament.tournaments import create_tournament, get_tournament
@@ -234,7 +235,7 @@ def run_simulation(
     grant = Decimal(BOT_GRANT) / NMR_UNIT
     round_staking = (
         RoundStaking(rounds_at_risk(schedule_for(cadence, {}), start), grant)
-        if rules is Rules.ROUND_STAKE
+        if ruleset_for(rules).round_stakes
         else None
     )
     bots = bots_of(population, stake, seed, round_staking)
