@@ -14,7 +14,15 @@ from crowdquant.data.config import (
     ExampleModelConfig,
     TargetConfig,
 )
-from crowdquant.data.feed import FeedError, HistoricalMarket, MarketFeed, SyntheticMovingMarket
+from crowdquant.data.feed import (
+    FeedError,
+    HistoricalMarket,
+    KeptPanels,
+    MarketFeed,
+    MovingMarket,
+    SyntheticMovingMarket,
+)
+from crowdquant.data.panel import Panel
 from crowdquant.data.sources import BundledSource, SyntheticSource
 from crowdquant.data.sources.synthetic import SyntheticMarket
 
@@ -135,3 +143,81 @@ def test_live_targets_follow_the_operators_main_target(tmp_path: Path) -> None:
     )
     validation = built.version.frame("validation")
     assert validation["target"].equals(validation["target_victor_20"])
+
+
+class CountingMarket:
+    """A market that counts the panels it is asked for."""
+
+    def __init__(self, market: MovingMarket) -> None:
+        self.market, self.asked = market, 0
+
+    def panel_through(self, date: pd.Timestamp) -> Panel:
+        self.asked += 1
+        return self.market.panel_through(date)
+
+    def trading_day_after(self, date: pd.Timestamp, offset: int) -> pd.Timestamp:
+        return self.market.trading_day_after(date, offset)
+
+
+def _same_panel(one: Panel, other: Panel) -> bool:
+    return one.close.equals(other.close) and one.market.equals(other.market)
+
+
+@pytest.fixture(scope="module")
+def synthetic_market() -> SyntheticMovingMarket:
+    return SyntheticMovingMarket(SyntheticMarket(SMALL_MARKET))
+
+
+def test_kept_panels_answer_each_date_as_the_market_does(
+    synthetic_market: SyntheticMovingMarket,
+) -> None:
+    market = CountingMarket(synthetic_market)
+    kept = KeptPanels(market, panels=2)
+    monday, tuesday, wednesday = pd.bdate_range("2015-03-02", periods=3)
+    first = kept.panel_through(monday)
+    assert kept.panel_through(monday) is first and market.asked == 1
+    later = kept.panel_through(tuesday)  # new market data: a new day, never the kept panel
+    assert later.dates[-1] == tuesday and len(later.dates) == len(first.dates) + 1
+    assert kept.panel_through(wednesday).dates[-1] == wednesday and market.asked == 3
+    assert len(kept) == 2  # Monday's went first
+    assert _same_panel(kept.panel_through(monday), synthetic_market.panel_through(monday))
+    assert market.asked == 4
+    for day in (monday, tuesday, wednesday):
+        assert _same_panel(kept.panel_through(day), synthetic_market.panel_through(day))
+
+
+def test_kept_panels_stay_within_their_bytes_and_never_keep_a_refusal() -> None:
+    panel = SyntheticMarket(SMALL_MARKET).panel(10)
+    market = CountingMarket(HistoricalMarket(panel))
+    probe = KeptPanels(market, panels=10)
+    one = probe.panel_through(panel.dates[-1])
+    kept = KeptPanels(market, panels=10, nbytes=probe.kept_bytes + 1)
+    kept.panel_through(panel.dates[-2])
+    kept.panel_through(panel.dates[-1])  # both fit the panel count, not the bytes
+    assert len(kept) == 1 and kept.kept_bytes <= kept.nbytes
+    assert _same_panel(kept.panel_through(panel.dates[-1]), one)
+    asked = market.asked
+    for _ in range(2):
+        with pytest.raises(FeedError, match="ends on"):
+            kept.panel_through(panel.dates[-1] + pd.Timedelta(days=3))
+    assert market.asked == asked + 2
+    too_small = KeptPanels(market, panels=10, nbytes=100)
+    too_small.panel_through(panel.dates[-1])
+    assert len(too_small) == 0
+
+
+def test_kept_panels_give_the_same_live_eras_and_targets(
+    synthetic_build: Built, synthetic_market: SyntheticMovingMarket
+) -> None:
+    """Day by day, as the scheduler asks, a feed keeping panels answers as one keeping none."""
+    config = synthetic_build.version.config()
+    keeping = MarketFeed(synthetic_market, KEYS, config, has_volume=True)
+    fresh = MarketFeed(synthetic_market, KEYS, config, has_volume=True, panels_kept=0)
+    start = _last_era_date(synthetic_build) + pd.Timedelta(days=7)
+    lives = [(keeping.live_era(n, "0999", start), fresh.live_era(n, "0999", start)) for n in (1, 2)]
+    for one, other in lives:
+        pd.testing.assert_frame_equal(one.frame, other.frame)
+    for days in range(1, 6):
+        for one, other in lives:
+            pd.testing.assert_frame_equal(keeping.targets(one, days), fresh.targets(other, days))
+    assert len(fresh.panels) == 0 and 0 < len(keeping.panels) <= 4

@@ -5,11 +5,15 @@ version's keyed encoding (names, column order, bins), so live rows look exactly 
 rows participants trained on, and keys every round's ids afresh.
 
 Two markets move: a historical panel replayed era by era as if it were live, and the
-synthetic market, which generates new weeks as they are needed.
+synthetic market, which generates new weeks as they are needed. Both answer the same for a
+date each time they are asked, so the feed keeps the panels of the last few dates asked:
+one day's rounds, their targets and the fund all ask for the same few dates.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -35,7 +39,8 @@ class FeedError(RuntimeError):
 
 class MovingMarket(Protocol):
     def panel_through(self, date: pd.Timestamp) -> Panel:
-        """Everything known at the close of `date`; raises FeedError past the market's end."""
+        """Everything known at the close of `date`, the same each time it is asked; raises
+        FeedError past the market's end."""
         ...
 
     def trading_day_after(self, date: pd.Timestamp, offset: int) -> pd.Timestamp:
@@ -88,16 +93,76 @@ class LiveEra:
     exposures: pd.DataFrame  # operator only: id → beta, momentum, volatility at the close
 
 
+PANELS_KEPT = 4  # today's close, a live era's date, an era day being opened, and one spare
+PANEL_BYTES_KEPT = 256 * 2**20
+
+
+class KeptPanels:
+    """The market's panels of the last few dates asked, within a bound in panels and bytes.
+
+    A panel is kept under the exact date it was asked for and shared by every caller that
+    asks for that date again: callers only read it. What the market refuses is not kept."""
+
+    def __init__(
+        self, market: MovingMarket, panels: int = PANELS_KEPT, nbytes: int = PANEL_BYTES_KEPT
+    ) -> None:
+        self.market, self.panels, self.nbytes = market, panels, nbytes
+        self._kept: OrderedDict[pd.Timestamp, tuple[Panel, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def panel_through(self, date: pd.Timestamp) -> Panel:
+        key = pd.Timestamp(date)
+        with self._lock:
+            found = self._kept.get(key)
+            if found is not None:
+                self._kept.move_to_end(key)
+                return found[0]
+        panel = self.market.panel_through(key)
+        size = _panel_bytes(panel)
+        with self._lock:
+            if size <= self.nbytes and self.panels > 0:
+                self._kept[key] = (panel, size)
+                self._kept.move_to_end(key)
+                while len(self._kept) > self.panels or self.kept_bytes > self.nbytes:
+                    self._kept.popitem(last=False)
+        return panel
+
+    @property
+    def kept_bytes(self) -> int:
+        return sum(size for _, size in self._kept.values())
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+
+def _panel_bytes(panel: Panel) -> int:
+    frames = [panel.close] + ([] if panel.volume is None else [panel.volume])
+    in_frames = sum(int(frame.memory_usage(index=True).sum()) for frame in frames)
+    return in_frames + int(panel.market.memory_usage(index=True))
+
+
 class MarketFeed:
     def __init__(
-        self, market: MovingMarket, keys: OperatorKeys, config: DatasetConfig, has_volume: bool
+        self,
+        market: MovingMarket,
+        keys: OperatorKeys,
+        config: DatasetConfig,
+        has_volume: bool,
+        *,
+        panels_kept: int = PANELS_KEPT,
     ):
         self.market, self.keys, self.config = market, keys, config
         self.encoder = FeatureEncoder(keys, feature_specs(has_volume), config.anonymisation)
+        self.panels = KeptPanels(market, panels_kept)
+
+    def panel_through(self, date: pd.Timestamp) -> Panel:
+        """The market's panel through `date` (operator only), kept for the next asks: read
+        it, never change it."""
+        return self.panels.panel_through(date)
 
     def next_era_date(self, after: pd.Timestamp, known_through: pd.Timestamp) -> pd.Timestamp:
         """The first era day after `after`, once the market has closed it by `known_through`."""
-        panel = self.market.panel_through(known_through)
+        panel = self.panel_through(known_through)
         days = panel.dates[era_day_positions(panel.dates)]
         later = days[days > after]
         if len(later) == 0:
@@ -106,7 +171,7 @@ class MarketFeed:
 
     def live_era(self, round_number: int, era: str, date: pd.Timestamp) -> LiveEra:
         """The era closing on `date` as round `round_number`'s live rows, with fresh ids."""
-        panel = self.market.panel_through(date)
+        panel = self.panel_through(date)
         if panel.dates[-1] != date or date.day_of_week > 4:
             raise FeedError(f"{date.date()} is not a trading day of the market")
         panel = panel.tail(MIN_HISTORY + 5)  # all a live era's features need
@@ -163,7 +228,7 @@ class MarketFeed:
         if not 1 <= days <= cfg.main_horizon:
             raise ValueError(f"days must be within 1..{cfg.main_horizon}, got {days}")
         end = self.market.trading_day_after(live.date, cfg.lag + days)
-        panel = self.market.panel_through(end)
+        panel = self.panel_through(end)
         close = panel.close.reindex(columns=live.tickers.to_numpy()).to_numpy(np.float64)
         position = np.array([_position(panel.dates, live.date)])
         fwd = forward_returns(close, position, cfg.lag, days)

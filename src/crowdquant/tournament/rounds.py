@@ -224,7 +224,7 @@ class FeedPublisher:
 
     def publish(self, tournament: Tournament, round_number: int, era_date: date) -> PublishedLive:
         wanted = pd.Timestamp(self.market_date(era_date))
-        panel = self.feed.market.panel_through(wanted)
+        panel = self.feed.panel_through(wanted)
         trading_day = pd.Timestamp(panel.dates[-1])
         era_days = pd.DatetimeIndex(era_grid(panel).dates)
         label = era_label(int((era_days < trading_day).sum()) + 1)

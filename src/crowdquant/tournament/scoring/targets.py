@@ -85,7 +85,7 @@ class FeedTargets:
 
     def panel_known(self, now: datetime) -> Panel:
         """The market as known at `now` (operator only: real tickers and prices)."""
-        return self.feed.market.panel_through(self.as_of(now))
+        return self.feed.panel_through(self.as_of(now))
 
     def trading_day_after(self, day: date, offset: int) -> date:
         return self.feed.market.trading_day_after(pd.Timestamp(day), offset).date()
