@@ -221,3 +221,46 @@ def test_kept_panels_give_the_same_live_eras_and_targets(
         for one, other in lives:
             pd.testing.assert_frame_equal(keeping.targets(one, days), fresh.targets(other, days))
     assert len(fresh.panels) == 0 and 0 < len(keeping.panels) <= 4
+
+
+def test_a_feed_keeps_its_last_live_eras_and_makes_again_those_it_let_go(
+    synthetic_build: Built, synthetic_market: SyntheticMovingMarket
+) -> None:
+    config = synthetic_build.version.config()
+    feed = MarketFeed(synthetic_market, KEYS, config, has_volume=True, live_eras_kept=2)
+    date = _last_era_date(synthetic_build) + pd.Timedelta(days=7)
+    first = feed.live_era(1, "0999", date)
+    assert feed.live_era(1, "0999", date) is first
+    assert feed.live_era(1, "1000", date).frame["era"].eq("1000").all()  # another era's label
+    feed.live_era(2, "0999", date)
+    assert feed.live_eras_held == 2
+    again = feed.live_era(1, "0999", date)  # let go, then made again: the same rows
+    assert again is not first
+    pd.testing.assert_frame_equal(again.frame, first.frame)
+    pd.testing.assert_frame_equal(again.exposures, first.exposures)
+
+
+def _days_known_one_by_one(feed: MarketFeed, date: pd.Timestamp, as_of: pd.Timestamp) -> int:
+    cfg = feed.config.targets
+    for days in range(cfg.main_horizon, 0, -1):
+        try:
+            if feed.market.trading_day_after(date, cfg.lag + days) <= as_of:
+                return days
+        except FeedError:
+            continue
+    return 0
+
+
+def test_days_known_counts_every_closed_day_up_to_the_markets_end() -> None:
+    panel = SyntheticMarket(SMALL_MARKET).panel(10)
+    feed = MarketFeed(HistoricalMarket(panel), KEYS, NO_SUBSAMPLE, has_volume=True)
+    horizon = feed.config.targets.main_horizon
+    for era_day in (panel.dates[-30], panel.dates[-12], panel.dates[-2]):
+        live = feed.live_era(1, "0001", era_day)
+        seen = []
+        for as_of in pd.date_range(era_day, periods=40):
+            known = feed.days_known(live, as_of)
+            assert known == _days_known_one_by_one(feed, era_day, as_of)
+            seen.append(known)
+        assert seen == sorted(seen) and 0 <= seen[-1] <= horizon
+    assert seen[-1] == 0  # two days before the end: not even the lag has passed

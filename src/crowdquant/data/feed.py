@@ -95,6 +95,7 @@ class LiveEra:
 
 PANELS_KEPT = 4  # today's close, a live era's date, an era day being opened, and one spare
 PANEL_BYTES_KEPT = 256 * 2**20
+LIVE_ERAS_KEPT = 64  # more than the rounds scoring at once: a daily round scores for a month
 
 
 class KeptPanels:
@@ -150,10 +151,14 @@ class MarketFeed:
         has_volume: bool,
         *,
         panels_kept: int = PANELS_KEPT,
+        live_eras_kept: int = LIVE_ERAS_KEPT,
     ):
         self.market, self.keys, self.config = market, keys, config
         self.encoder = FeatureEncoder(keys, feature_specs(has_volume), config.anonymisation)
         self.panels = KeptPanels(market, panels_kept)
+        self.live_eras_kept = live_eras_kept
+        self._live: OrderedDict[tuple[int, str, pd.Timestamp], LiveEra] = OrderedDict()
+        self._live_lock = threading.Lock()
 
     def panel_through(self, date: pd.Timestamp) -> Panel:
         """The market's panel through `date` (operator only), kept for the next asks: read
@@ -170,7 +175,30 @@ class MarketFeed:
         return pd.Timestamp(later[0])
 
     def live_era(self, round_number: int, era: str, date: pd.Timestamp) -> LiveEra:
-        """The era closing on `date` as round `round_number`'s live rows, with fresh ids."""
+        """The era closing on `date` as round `round_number`'s live rows, with fresh ids.
+
+        The last `live_eras_kept` asked are kept, so that the rounds scoring reuse the eras
+        published when they opened: read them, never change them."""
+        key = (round_number, era, pd.Timestamp(date))
+        with self._live_lock:
+            found = self._live.get(key)
+            if found is not None:
+                self._live.move_to_end(key)
+                return found
+        live = self._make_live_era(*key)
+        with self._live_lock:
+            if self.live_eras_kept > 0:
+                self._live[key] = live
+                self._live.move_to_end(key)
+                while len(self._live) > self.live_eras_kept:
+                    self._live.popitem(last=False)
+        return live
+
+    @property
+    def live_eras_held(self) -> int:
+        return len(self._live)
+
+    def _make_live_era(self, round_number: int, era: str, date: pd.Timestamp) -> LiveEra:
         panel = self.panel_through(date)
         if panel.dates[-1] != date or date.day_of_week > 4:
             raise FeedError(f"{date.date()} is not a trading day of the market")
@@ -210,13 +238,20 @@ class MarketFeed:
     def days_known(self, live: LiveEra, as_of: pd.Timestamp) -> int:
         """How many days of the live era's horizon have closed by `as_of` (0..horizon)."""
         cfg = self.config.targets
-        for days in range(cfg.main_horizon, 0, -1):
-            try:
-                if self.market.trading_day_after(live.date, cfg.lag + days) <= as_of:
-                    return days
-            except FeedError:
-                continue
-        return 0
+        known, unknown = 0, cfg.main_horizon + 1  # closed by then: every day up to `known`
+        while unknown - known > 1:  # later days close later, and run past the market first
+            days = (known + unknown) // 2
+            if self._closed_by(live.date, cfg.lag + days, as_of):
+                known = days
+            else:
+                unknown = days
+        return known
+
+    def _closed_by(self, date: pd.Timestamp, offset: int, as_of: pd.Timestamp) -> bool:
+        try:
+            return self.market.trading_day_after(date, offset) <= as_of
+        except FeedError:
+            return False
 
     def targets(self, live: LiveEra, days: int) -> pd.DataFrame:
         """The live era's targets over the first `days` trading days of the horizon.

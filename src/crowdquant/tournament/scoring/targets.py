@@ -2,13 +2,12 @@
 
 A `TargetSource` says how far a round's horizon has run and gives its targets after any
 number of days; `FeedTargets` answers from the `MarketFeed` that published the round,
-regenerating the live era (with its operator-only tickers and betas) from the round's
-recorded market date.
+asking the feed for the live era (with its operator-only tickers and betas) by the round's
+recorded market date: the feed keeps the eras it published, and makes again any it let go.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Protocol
@@ -58,7 +57,6 @@ class FeedTargets:
 
     def __init__(self, feed: MarketFeed, market_date: Callable[[date], date] = same_day) -> None:
         self.feed, self.market_date = feed, market_date
-        self._live: dict[uuid.UUID, LiveEra] = {}
 
     @property
     def horizon(self) -> int:
@@ -73,11 +71,7 @@ class FeedTargets:
         """The round's live era as published, with its operator-only tickers and betas."""
         if round_.market_date is None:
             raise ScoringError(f"round {round_.number} does not record its market date")
-        if round_.id not in self._live:
-            self._live[round_.id] = self.feed.live_era(
-                round_.number, round_.live_era, pd.Timestamp(round_.market_date)
-            )
-        return self._live[round_.id]
+        return self.feed.live_era(round_.number, round_.live_era, pd.Timestamp(round_.market_date))
 
     def as_of(self, now: datetime) -> pd.Timestamp:
         """The last market day whose close is known at `now` (the day before, mapped)."""
