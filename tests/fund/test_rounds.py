@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from crowdquant.db.models import FundBook, FundReturn, Round
@@ -16,11 +17,15 @@ from crowdquant.fund.costs import CostModel
 from crowdquant.fund.portfolio import PortfolioLimits
 from crowdquant.fund.rounds import equity_curve
 from crowdquant.tournament.fund import update_fund
+from crowdquant.tournament.rounds import FeedPublisher, open_round
 from crowdquant.tournament.runtime import TournamentRuntime
 from crowdquant.tournament.scheduler import Scheduler
 from crowdquant.tournament.scoring import FeedTargets, stored_meta_model
 
 from ..tournament.scored_round import DAY, World, market_feed, score, scored_world
+
+COSTS = CostModel()
+HOUR = timedelta(hours=1)
 
 
 @pytest.fixture
@@ -91,6 +96,52 @@ def test_returns_are_booked_day_by_day_with_the_trading_cost_first(world: World)
     assert all(later.cost == 0.0 for later in returns[1:])
     expected = np.cumprod([1.0 + r.net_return for r in returns])
     np.testing.assert_allclose(curve.to_numpy(), expected)
+
+
+def test_a_later_book_trades_from_the_book_before_it_which_stops_there(world: World) -> None:
+    _update(world)
+    world.clock.advance(8 * DAY)
+    _update(world)
+    world.clock.advance(23 * HOUR)  # into the next round's window
+    with transaction(world.sessions) as session:
+        first = session.scalars(select(FundBook)).one()
+        first_booked = session.scalar(select(func.max(FundReturn.date)))
+        tournament = session.get_one(Round, world.round_id).tournament
+        later = open_round(
+            session, world.clock, tournament, FeedPublisher(market_feed(), world.storage)
+        )
+        trade = (pd.Timestamp(first_booked) + pd.offsets.BDay(1)).date()
+        opposite = {ticker: -weight for ticker, weight in first.weights.items()}
+        session.add(
+            FundBook(
+                round_id=later.id,
+                rule=first.rule,
+                status=first.status,
+                market_date=trade,
+                trade_date=trade,
+                weights=opposite,
+                gross=first.gross,
+                net=-first.net,
+                turnover=2 * first.gross,
+                notes=None,
+                created_at=world.clock.now(),
+            )
+        )
+        first_id = first.id
+        gross = sum(abs(weight) for weight in first.weights.values())
+    world.clock.advance(5 * DAY)
+    books, days = _update(world)
+    assert books == 0 and days >= 2
+    assert _update(world) == (0, 0)
+    with transaction(world.sessions) as session:
+        returns = list(session.scalars(select(FundReturn).order_by(FundReturn.date)))
+    of_first = [r for r in returns if r.book_id == first_id]
+    of_later = [r for r in returns if r.book_id != first_id]
+    assert max(r.date for r in of_first) == trade  # held until the later book trades
+    assert min(r.date for r in of_later) > trade
+    # traded from the book before (not from cash): twice its gross, once
+    assert of_later[0].cost == pytest.approx(2 * gross * COSTS.bps_per_trade / 1e4)
+    assert all(r.cost == 0.0 for r in of_later[1:])
 
 
 def test_the_scheduler_runs_the_fund_beside_scoring(world: World) -> None:

@@ -17,6 +17,7 @@ never commit.
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 from typing import Any, Protocol
 
@@ -62,16 +63,31 @@ class FundRules(BaseModel):
     costs: CostModel = CostModel()
 
 
-def tournament_books(session: Session, tournament: Tournament) -> list[FundBook]:
-    """The tournament's books in trading order."""
-    return list(
-        session.scalars(
-            select(FundBook)
-            .join(Round, Round.id == FundBook.round_id)
-            .where(Round.tournament_id == tournament.id)
-            .order_by(FundBook.trade_date, Round.number)
-        )
+def _book_days(
+    session: Session, tournament: Tournament
+) -> list[tuple[uuid.UUID, date, date | None]]:
+    """Each of the tournament's books in trading order: its id, its trade day and the last
+    day booked (None before the first)."""
+    rows = session.execute(
+        select(FundBook.id, FundBook.trade_date, func.max(FundReturn.date))
+        .join(Round, Round.id == FundBook.round_id)
+        .outerjoin(FundReturn, FundReturn.book_id == FundBook.id)
+        .where(Round.tournament_id == tournament.id)
+        .group_by(FundBook.id, FundBook.trade_date, Round.number)
+        .order_by(FundBook.trade_date, Round.number)
     )
+    return [(book_id, trade_date, booked) for book_id, trade_date, booked in rows]
+
+
+def last_book(session: Session, tournament: Tournament) -> FundBook | None:
+    """The tournament's last book in trading order, if any."""
+    return session.scalars(
+        select(FundBook)
+        .join(Round, Round.id == FundBook.round_id)
+        .where(Round.tournament_id == tournament.id)
+        .order_by(FundBook.trade_date.desc(), Round.number.desc())
+        .limit(1)
+    ).first()
 
 
 def _series(weights: dict[str, Any]) -> pd.Series:
@@ -96,8 +112,8 @@ def build_round_book(
     betas = pd.Series(live.beta.to_numpy(np.float64), index=tickers.to_numpy())
     panel = market.panel_known(clock.now())
     sectors = panel.sector.reindex(panel.close.columns).astype(str)
-    books = tournament_books(session, round_.tournament)
-    previous = _series(books[-1].weights) if books else None
+    before = last_book(session, round_.tournament)
+    previous = None if before is None else _series(before.weights)
     portfolio = build_portfolio(signal.dropna(), betas, sectors, previous, limits)
     universe = portfolio.weights.index
     problems = check_constraints(portfolio, betas.reindex(universe), sectors.reindex(universe))
@@ -127,30 +143,31 @@ def book_returns(
 ) -> int:
     """Book every held market day closed by now and not booked yet; how many were added.
 
-    Only books with days left to book are walked (from their trade day, as they drift), so
-    a tick that finds nothing new costs two queries and the known panel's last date."""
-    books = tournament_books(session, tournament)
-    if not books:
+    Only books with days left to book are loaded and walked (from their trade day, as they
+    drift), with the books before them, so a tick that finds nothing new costs one query of
+    the books' days and the known panel's last date."""
+    days = _book_days(session, tournament)
+    if not days:
         return 0
     panel = market.panel_known(clock.now())
     last_day = pd.Timestamp(panel.dates[-1]).date()
-    last_booked = {
-        book_id: day
-        for book_id, day in session.execute(
-            select(FundReturn.book_id, func.max(FundReturn.date))
-            .where(FundReturn.book_id.in_([book.id for book in books]))
-            .group_by(FundReturn.book_id)
-        )
+    last_booked = {book_id: booked for book_id, _, booked in days if booked is not None}
+    open_books = [
+        (position, end)
+        for position, (_, trade_date, booked) in enumerate(days)
+        for end in [days[position + 1][1] if position + 1 < len(days) else last_day]
+        if trade_date < min(end, last_day) and (booked is None or booked < min(end, last_day))
+    ]
+    if not open_books:
+        return 0
+    wanted = {days[p][0] for position, _ in open_books for p in (position - 1, position) if p >= 0}
+    loaded = {
+        book.id: book for book in session.scalars(select(FundBook).where(FundBook.id.in_(wanted)))
     }
     windows = [
-        (book, books[position - 1] if position else None, end)
-        for position, book in enumerate(books)
-        for end in [books[position + 1].trade_date if position + 1 < len(books) else last_day]
-        if book.trade_date < min(end, last_day)
-        and (book.id not in last_booked or last_booked[book.id] < min(end, last_day))
+        (loaded[days[position][0]], loaded[days[position - 1][0]] if position else None, end)
+        for position, end in open_books
     ]
-    if not windows:
-        return 0
     prices = Market(panel)
     added = 0
     for book, before, end in windows:
