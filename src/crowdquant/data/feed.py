@@ -109,6 +109,7 @@ class KeptPanels:
     ) -> None:
         self.market, self.panels, self.nbytes = market, panels, nbytes
         self._kept: OrderedDict[pd.Timestamp, tuple[Panel, int]] = OrderedDict()
+        self.kept_bytes = 0
         self._lock = threading.Lock()
 
     def panel_through(self, date: pd.Timestamp) -> Panel:
@@ -121,16 +122,12 @@ class KeptPanels:
         panel = self.market.panel_through(key)
         size = _panel_bytes(panel)
         with self._lock:
-            if size <= self.nbytes and self.panels > 0:
+            if size <= self.nbytes and self.panels > 0 and key not in self._kept:
                 self._kept[key] = (panel, size)
-                self._kept.move_to_end(key)
+                self.kept_bytes += size
                 while len(self._kept) > self.panels or self.kept_bytes > self.nbytes:
-                    self._kept.popitem(last=False)
+                    self.kept_bytes -= self._kept.popitem(last=False)[1][1]
         return panel
-
-    @property
-    def kept_bytes(self) -> int:
-        return sum(size for _, size in self._kept.values())
 
     def __len__(self) -> int:
         return len(self._kept)
