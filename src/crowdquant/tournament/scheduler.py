@@ -520,15 +520,15 @@ class Scheduler:
         try:
             with transaction(self.sessions) as session:
                 write_scores(session, [scoring_pass for scoring_pass, _ in computed])
-            written = computed
+            together = True
         except Exception:
             logger.debug("writing the scores together failed: each round on its own")
-            written = []
+            together = False
         events: list[Event] = []
         failed: set[uuid.UUID] = set()
         for scoring_pass, progress in computed:
             round_id, update = scoring_pass.round_id, scoring_pass.update
-            if not written:
+            if not together:
                 try:
                     with transaction(self.sessions) as session:
                         write_scores(session, [scoring_pass])
