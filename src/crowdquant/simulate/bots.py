@@ -80,6 +80,15 @@ class ParsedFiles:
         return len(self._frames)
 
 
+@dataclass(frozen=True)
+class Wealth:
+    """A bot's NMR as its API shows it (`Participant.wealth`)."""
+
+    available: Decimal  # in the wallet
+    staked: Decimal  # staked by its models, locked until their rounds resolve
+    on_round: frozenset[str]  # its models already staking on the round asked about
+
+
 class Participant:
     """One participant's view of a tournament server, through its public API only."""
 
@@ -145,16 +154,19 @@ class Participant:
         frame = pd.DataFrame({"id": ids.astype(str), "prediction": values})
         self.napi.upload_predictions("predictions.csv", model_id=model_id, df=frame)
 
-    def wealth(self, model_ids: Sequence[str]) -> tuple[Decimal, Decimal]:
-        """The NMR in the wallet, and the NMR staked by `model_ids` (locked until their rounds
-        resolve)."""
+    def wealth(self, model_ids: Sequence[str], round_number: int) -> Wealth:
+        """The NMR in the wallet, the NMR staked by `model_ids` (locked until their rounds
+        resolve), and which of them already stake on round `round_number`."""
         available = Decimal(self.napi.get_account()["availableNmr"])
-        staked = Decimal(0)
+        staked, on_round = Decimal(0), set()
         for model_id in model_ids:
             answer = self.rest.get(f"/models/{model_id}/stake")
             answer.raise_for_status()
-            staked += Decimal(answer.json()["staked"])
-        return available, staked
+            stake = answer.json()
+            staked += Decimal(stake["staked"])
+            if any(row["round"] == round_number for row in stake["at_risk"]):
+                on_round.add(model_id)
+        return Wealth(available, staked, frozenset(on_round))
 
     def stake_on_round(self, model_id: str, amount: Decimal) -> None:
         """Stake `amount` NMR more on the open round (a tournament that stakes per round)."""
@@ -351,7 +363,7 @@ class Bot:
             client.upload(self._model_ids[name], live.index, values)
         if self.round_staking is not None:
             if not self.archetype.late:  # a late upload leaves nothing to stake on
-                self._stake_on_round(client, self.round_staking)
+                self._stake_on_round(client, self.round_staking, number)
         elif not self.played:  # stake once: payouts and burns then move the stakes
             for name in self.model_names:
                 client.stake_to(name, self._model_ids[name], self.stake_per_model)
@@ -360,16 +372,19 @@ class Bot:
         models = "a model" if count == 1 else f"{count} models"
         return f"{self.username} ({self.archetype.name}) uploaded {models} {when}, round {number}"
 
-    def _stake_on_round(self, client: Participant, staking: RoundStaking) -> None:
+    def _stake_on_round(self, client: Participant, staking: RoundStaking, number: int) -> None:
+        """Stake each model on round `number`; a model staking there already (a retry after
+        a failure part way) is left as it is."""
         ids = [self._model_ids[name] for name in self.model_names]
-        available, staked = client.wealth(ids)
+        wealth = client.wealth(ids, number)
         start = self.stake_per_model * len(ids)
-        value = start + available + staked - staking.grant
-        each = min(value / staking.rounds_at_risk, available) / len(ids)
+        value = start + wealth.available + wealth.staked - staking.grant
+        each = min(value / staking.rounds_at_risk, wealth.available) / len(ids)
         each = each.quantize(Decimal("0.000001"), rounding=ROUND_DOWN)
         if each > 0:
             for model_id in ids:
-                client.stake_on_round(model_id, each)
+                if model_id not in wealth.on_round:
+                    client.stake_on_round(model_id, each)
 
 
 @dataclass(frozen=True)
