@@ -298,6 +298,17 @@ def test_block_bootstrap_covers_an_ar1_mean_where_iid_does_not() -> None:
     assert np.mean(widths[20]) > 2 * np.mean(widths[1])
 
 
+def test_block_bootstrap_centres_on_the_mean_when_the_ends_differ() -> None:
+    """Rounds whose first and last target windows differ from the middle ones (a regime at
+    the start and the end): every value counts alike, so the interval straddles the mean."""
+    rng = np.random.default_rng(3)
+    ends, middle = np.full(20, -1.0), np.full(160, 0.25)
+    x = np.concatenate([ends, middle, ends]) + rng.normal(0, 0.05, 200)
+    low, high = block_bootstrap_ci(x)
+    assert low < x.mean() < high
+    assert abs((low + high) / 2 - x.mean()) < (high - low) / 10
+
+
 def test_block_bootstrap_is_seeded_and_needs_three_values() -> None:
     x = np.random.default_rng(1).normal(size=50)
     assert block_bootstrap_ci(x) == block_bootstrap_ci(x)

@@ -63,7 +63,7 @@ def test_the_report_holds_each_checks_figures(record: SimulationRecord, written:
             assert f"{check.estimate:.4g}" in row
             assert f"[{check.low:.4g}, {check.high:.4g}]" in row
     assert "| copier_mmc_near_zero |" in text and "not run: no copier in the population" in text
-    assert "moving-block bootstrap, blocks of 20 consecutive rounds" in text
+    assert "circular block bootstrap, blocks of 20 consecutive rounds" in text
     assert "Clopper–Pearson" in text
     # 5 spammers of 10 NMR beside 400 NMR of others (no copier): never down to a tenth
     assert (

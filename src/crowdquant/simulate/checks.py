@@ -14,7 +14,7 @@ estimates its mean with a 95% confidence interval, and states whether the claim 
 
 Rounds overlap in time (each round's target spans 20 trading days, so a daily round shares
 its target window with the next 19), so per-round figures are autocorrelated and an i.i.d.
-interval would be too narrow: the interval of a mean is a moving-block bootstrap
+interval would be too narrow: the interval of a mean is a circular block bootstrap
 (`block_bootstrap_ci`) whose blocks span one target window (`block_length`). A check with
 fewer than `MIN_ROUNDS` usable rounds is undecided ("too few rounds"); a check whose bots are
 missing from the population is "not run". The data decide: nothing here is tuned to pass.
@@ -99,14 +99,17 @@ def block_bootstrap_ci(
     resamples: int = RESAMPLES,
     seed: int = SEED,
 ) -> tuple[float, float]:
-    """Percentile interval of the mean by the moving-block bootstrap.
+    """Percentile interval of the mean by the circular block bootstrap (Politis & Romano).
 
     Each resample joins ceil(n / L) blocks of L consecutive values, their starts drawn
-    uniformly from the n − L + 1 possible ones, cut to n values; the interval is the
-    (1 ± level)/2 quantiles of the resamples' means. L = `block` capped at n // 2 (so at
-    least two blocks are drawn; L = 1 is the i.i.d. bootstrap). Non-finite values are
-    dropped first; with fewer than `MIN_ROUNDS` left the bounds are NaN. Seeded: the same
-    values always give the same interval.
+    uniformly from all n positions and wrapping past the end to the start, cut to n values;
+    the interval is the (1 ± level)/2 quantiles of the resamples' means. Wrapping gives every
+    value the same chance to be drawn, so the resamples centre on the mean itself; blocks that
+    may only start where they fit (the moving-block bootstrap) draw the first and last L − 1
+    values less often and shift the interval towards the middle rounds. L = `block` capped at
+    n // 2 (so at least two blocks are drawn; L = 1 is the i.i.d. bootstrap). Non-finite
+    values are dropped first; with fewer than `MIN_ROUNDS` left the bounds are NaN. Seeded:
+    the same values always give the same interval.
     """
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
@@ -116,8 +119,8 @@ def block_bootstrap_ci(
     length = max(1, min(block, n // 2))
     count = math.ceil(n / length)
     rng = np.random.default_rng(seed)
-    starts = rng.integers(0, n - length + 1, size=(resamples, count))
-    index = (starts[:, :, None] + np.arange(length)).reshape(resamples, -1)[:, :n]
+    starts = rng.integers(0, n, size=(resamples, count))
+    index = ((starts[:, :, None] + np.arange(length)) % n).reshape(resamples, -1)[:, :n]
     means = x[index].mean(axis=1)
     tail = (1 - level) / 2
     low, high = np.quantile(means, [tail, 1 - tail])

@@ -303,7 +303,7 @@ def _checks(record: SimulationRecord, checks: Sequence[Check]) -> list[str]:
         "",
         *definitions,
         "",
-        f"Intervals of a mean: moving-block bootstrap, blocks of {block} consecutive rounds "
+        f"Intervals of a mean: circular block bootstrap, blocks of {block} consecutive rounds "
         f"(one {TARGET_HORIZON_DAYS}-day target window at the {record.cadence} cadence, as "
         "overlapping targets correlate nearby rounds; at most half the rounds a check has), "
         f"{RESAMPLES:,} resamples (seed {SEED}), {LEVEL:.0%} percentile interval. The late-row "
