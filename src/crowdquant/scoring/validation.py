@@ -301,6 +301,10 @@ def validate_submission(
     """
     live = live_ids if isinstance(live_ids, LiveIds) else LiveIds(live_ids)
     limit = row_limit(len(live)) if max_rows is None else max_rows
+    if isinstance(data, bytes):
+        accepted = _accept_plain_csv(data, live, filename, max_bytes, limit)
+        if accepted is not None:
+            return accepted
     frame, from_text = _read_frame(data, filename, max_bytes, limit)
     pred_col = _check_headers(frame)
     ids, is_live = _check_ids(frame[ID_COLUMN], live, from_text)
@@ -473,6 +477,22 @@ def _read_plain_csv(data: bytes) -> pd.DataFrame | None:
     is plain: UTF-8 (a BOM dropped), ``\n`` line ends, no quote, carriage return or NUL, a
     header of two or more distinct named columns, at least one row, every row as wide as the
     header and none blank. None for anything else, which pandas reads (and refuses)."""
+    split = _split_plain_csv(data)
+    if split is None:
+        return None
+    header, columns, _ = split
+    return pd.DataFrame(
+        {
+            name: np.array(column, dtype=object)
+            for name, column in zip(header, columns, strict=True)
+        },
+        dtype=str,
+    )
+
+
+def _split_plain_csv(data: bytes) -> tuple[list[str], list[tuple[str, ...]], bool] | None:
+    """`_read_plain_csv`'s header and columns as text, and whether the text is all ASCII;
+    None where that reads nothing."""
     if b'"' in data or b"\r" in data or b"\x00" in data:
         return None
     try:
@@ -491,13 +511,73 @@ def _read_plain_csv(data: bytes) -> pd.DataFrame | None:
     rows = [line.split(",") for line in lines[1:]]
     if any(len(row) != width for row in rows):
         return None
-    columns = zip(*rows, strict=True)
-    return pd.DataFrame(
-        {
-            name: np.array(column, dtype=object)
-            for name, column in zip(header, columns, strict=True)
-        },
-        dtype=str,
+    return header, list(zip(*rows, strict=True)), text.isascii()
+
+
+_ASCII_BLANK: Final = frozenset(" \t\n\v\f\r\x1c\x1d\x1e\x1f")
+"""What `str.strip` removes from ASCII text (pandas' `str.strip` removes no more)."""
+_PLAIN_MIN_STD: Final = 1e-6
+"""Live predictions spread less than this are left to the general checks (`ConstantError`)."""
+
+
+def _accept_plain_csv(
+    data: bytes, live: LiveIds, filename: str | None, max_bytes: int, max_rows: int
+) -> ValidatedSubmission | None:
+    """`validate_submission`'s result for the common upload, found without a DataFrame: an
+    ASCII CSV file read by `_split_plain_csv`, with the expected header, ids without blanks,
+    each live id once and every one present, and every prediction a number without spaces,
+    the live ones in range and spread out. None for anything else (the general path then
+    decides, and names what is wrong), so only what the general path accepts is accepted
+    here, with the same result."""
+    suffix = PurePath(filename).suffix.lower() if filename else ""
+    if (
+        len(data) > max_bytes
+        or suffix not in ("", ".csv")
+        or data.startswith(PARQUET_MAGIC)
+        or data.startswith(tuple(_COMPRESSED_MAGIC))
+        or len(data[: MAX_HEADER_BYTES + 1].split(b"\n", 1)[0]) > MAX_HEADER_BYTES
+        or data.count(b"\n") - int(data.endswith(b"\n")) > max_rows
+    ):
+        return None
+    split = _split_plain_csv(data)
+    if split is None or not split[2]:
+        return None
+    header, columns, _ = split
+    if len(header) != 2 or header[0] != ID_COLUMN or header[1] not in PREDICTION_COLUMNS:
+        return None
+    id_cells, value_cells = columns
+    if any(not cell.strip() for cell in id_cells):
+        return None
+    if any(cell[:1] in _ASCII_BLANK or cell[-1:] in _ASCII_BLANK for cell in value_cells):
+        return None
+    ids = np.array(id_cells, dtype=object)
+    positions = live.positions(ids)
+    is_live = positions >= 0
+    if (np.bincount(positions[is_live], minlength=len(live)) != 1).any():
+        return None
+    numbers = pd.to_numeric(np.array(value_cells, dtype=object), errors="coerce")
+    if numbers.dtype.kind not in "if":
+        return None
+    values = np.asarray(numbers, dtype=np.float64)
+    live_values = values[is_live]
+    if np.isnan(values).any() or len(live_values) < 2:
+        return None
+    low, high = float(live_values.min()), float(live_values.max())
+    in_range = (low >= 0 or bool(np.isclose(low, 0))) and (high <= 1 or bool(np.isclose(high, 1)))
+    if not in_range or not float(np.std(live_values, ddof=1)) > _PLAIN_MIN_STD:
+        return None
+    live_ids = ids[is_live]
+    order = np.argsort(live_ids, kind="stable")
+    predictions = pd.Series(
+        live_values[order],
+        index=pd.Index(live_ids[order], dtype="str", name=ID_COLUMN),
+        name=header[1],
+    )
+    return ValidatedSubmission(
+        predictions=predictions,
+        prediction_column=header[1],
+        extra_ids=sorted(set(ids[~is_live].tolist())),
+        n_rows=len(ids),
     )
 
 
