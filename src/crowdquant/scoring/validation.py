@@ -43,6 +43,10 @@ Rules (the reference's behaviour unless marked *departure*):
   live id twice and then refuses every submission). An empty or NaN-holding live id list is
   the caller's error and raises a plain `ValueError`, not a `SubmissionError`.
 
+The common upload, plain ASCII CSV text that passes every rule, is accepted without
+building a DataFrame (`_accept_plain_csv`); whatever it is not sure of goes through the
+general checks, which alone refuse, so both give the same result and the same messages.
+
 A 2017 round (`validate_2017_submission`) takes ``id, probability`` covering every row of
 its ``numerai_tournament_data.csv`` (validation, test and live), each id once and no other
 id, every probability a number strictly inside (0, 1) (log-loss is infinite at 0 and 1).
