@@ -6,6 +6,7 @@ import io
 import re
 from unittest.mock import patch
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -141,6 +142,8 @@ def test_a_numerapi_upload_is_accepted_without_a_frame() -> None:
     assert accepted == validated_the_general_way(data)
     assert list(accepted.predictions.index) == ["n1", "n2", "n3", "n4"]
     assert accepted.extra_ids == ["x"] and accepted.n_rows == 6
+    some = ["n2", "x", "n1", "N1", ""]
+    assert list(LIVE_IDS.text_positions(some)) == list(LIVE_IDS.positions(np.array(some)))
     for refused, message in (
         (b"id,prediction\nn1,0.25\nn2,0.5\nn3,0.5\n", "1 of 4 live ids are missing"),
         (b"id,prediction\nn1,0.2\nn1,0.3\nn2,0.5\nn3,0.5\nn4,0.1\n", "appear more than once"),

@@ -61,6 +61,7 @@ import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cached_property
 from pathlib import PurePath
 from typing import ClassVar, Final, TypeGuard
 
@@ -279,6 +280,16 @@ class LiveIds:
         """Each id's position among the live ids, -1 for an id that is not live."""
         found: npt.NDArray[np.intp] = self.index.get_indexer(pd.Index(ids, copy=False))
         return found
+
+    @cached_property
+    def _position_by_id(self) -> dict[str, int]:
+        return {live_id: position for position, live_id in enumerate(self.index.tolist())}
+
+    def text_positions(self, ids: Sequence[str]) -> npt.NDArray[np.intp]:
+        """`positions` of ids that are all text, looked up one by one (cheaper for a few
+        hundred ids than building a pandas index of them)."""
+        lookup = self._position_by_id
+        return np.fromiter((lookup.get(found, -1) for found in ids), np.intp, len(ids))
 
     def __reduce__(self) -> tuple[type[LiveIds], tuple[pd.Index]]:
         return LiveIds, (self.index,)
@@ -555,7 +566,7 @@ def _accept_plain_csv(
     if any(cell[:1] in _ASCII_BLANK or cell[-1:] in _ASCII_BLANK for cell in value_cells):
         return None
     ids = np.array(id_cells, dtype=object)
-    positions = live.positions(ids)
+    positions = live.text_positions(id_cells)
     is_live = positions >= 0
     if (np.bincount(positions[is_live], minlength=len(live)) != 1).any():
         return None

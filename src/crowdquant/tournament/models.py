@@ -113,6 +113,9 @@ def list_all_models(session: Session, tournament_number: int | None = None) -> l
     return list(session.scalars(query))
 
 
+_WITH_TOURNAMENT = (joinedload(Model.tournament),)
+
+
 def get_own_model(session: Session, account: Account, model_id: uuid.UUID | str) -> Model:
     """The model `model_id` (a UUID or its text), if it is `account`'s, loaded with its
     tournament."""
@@ -120,7 +123,7 @@ def get_own_model(session: Session, account: Account, model_id: uuid.UUID | str)
         key = model_id if isinstance(model_id, uuid.UUID) else uuid.UUID(model_id)
     except ValueError:
         raise UnknownModel() from None
-    model = session.get(Model, key, options=[joinedload(Model.tournament)])
+    model = session.get(Model, key, options=_WITH_TOURNAMENT)
     if model is None:
         raise UnknownModel()
     if not owns(Viewer.participant(account), model):
