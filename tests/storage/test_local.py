@@ -58,6 +58,24 @@ def test_delete_prunes_empty_folders_but_not_the_root(tmp_path: Path) -> None:
     assert list(root.iterdir()) == []
 
 
+def test_delete_keeps_the_folders_up_to_keep_depth(tmp_path: Path) -> None:
+    root = tmp_path / "files"
+    storage = LocalStorage(root, keep_depth=2)
+    storage.write("uploads/m1/n1/a.csv", b"a")
+    storage.write("top.csv", b"t")
+    storage.delete("uploads/m1/n1/a.csv")
+    storage.delete("top.csv")
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) == [
+        "uploads",
+        "uploads/m1",
+    ]
+    assert storage.list() == []
+    storage.write("uploads/m1/n2/b.csv", b"b")
+    assert [found.key for found in storage.list("uploads/")] == ["uploads/m1/n2/b.csv"]
+    with pytest.raises(ValueError, match="keep_depth"):
+        LocalStorage(root, keep_depth=-1)
+
+
 def test_a_key_cannot_also_be_a_folder(tmp_path: Path) -> None:
     storage = LocalStorage(tmp_path)
     storage.write("a/b", b"file")

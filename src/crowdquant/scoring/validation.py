@@ -43,6 +43,10 @@ Rules (the reference's behaviour unless marked *departure*):
   live id twice and then refuses every submission). An empty or NaN-holding live id list is
   the caller's error and raises a plain `ValueError`, not a `SubmissionError`.
 
+The common upload, plain ASCII CSV text that passes every rule, is accepted without
+building a DataFrame (`_accept_plain_csv`); whatever it is not sure of goes through the
+general checks, which alone refuse, so both give the same result and the same messages.
+
 A 2017 round (`validate_2017_submission`) takes ``id, probability`` covering every row of
 its ``numerai_tournament_data.csv`` (validation, test and live), each id once and no other
 id, every probability a number strictly inside (0, 1) (log-loss is infinite at 0 and 1).
@@ -57,6 +61,7 @@ import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cached_property
 from pathlib import PurePath
 from typing import ClassVar, Final, TypeGuard
 
@@ -276,6 +281,16 @@ class LiveIds:
         found: npt.NDArray[np.intp] = self.index.get_indexer(pd.Index(ids, copy=False))
         return found
 
+    @cached_property
+    def _position_by_id(self) -> dict[str, int]:
+        return {live_id: position for position, live_id in enumerate(self.index.tolist())}
+
+    def text_positions(self, ids: Sequence[str]) -> npt.NDArray[np.intp]:
+        """`positions` of ids that are all text, looked up one by one (cheaper for a few
+        hundred ids than building a pandas index of them)."""
+        lookup = self._position_by_id
+        return np.fromiter((lookup.get(found, -1) for found in ids), np.intp, len(ids))
+
     def __reduce__(self) -> tuple[type[LiveIds], tuple[pd.Index]]:
         return LiveIds, (self.index,)
 
@@ -301,6 +316,10 @@ def validate_submission(
     """
     live = live_ids if isinstance(live_ids, LiveIds) else LiveIds(live_ids)
     limit = row_limit(len(live)) if max_rows is None else max_rows
+    if isinstance(data, bytes):
+        accepted = _accept_plain_csv(data, live, filename, max_bytes, limit)
+        if accepted is not None:
+            return accepted
     frame, from_text = _read_frame(data, filename, max_bytes, limit)
     pred_col = _check_headers(frame)
     ids, is_live = _check_ids(frame[ID_COLUMN], live, from_text)
@@ -473,6 +492,22 @@ def _read_plain_csv(data: bytes) -> pd.DataFrame | None:
     is plain: UTF-8 (a BOM dropped), ``\n`` line ends, no quote, carriage return or NUL, a
     header of two or more distinct named columns, at least one row, every row as wide as the
     header and none blank. None for anything else, which pandas reads (and refuses)."""
+    split = _split_plain_csv(data)
+    if split is None:
+        return None
+    header, columns, _ = split
+    return pd.DataFrame(
+        {
+            name: np.array(column, dtype=object)
+            for name, column in zip(header, columns, strict=True)
+        },
+        dtype=str,
+    )
+
+
+def _split_plain_csv(data: bytes) -> tuple[list[str], list[tuple[str, ...]], bool] | None:
+    """`_read_plain_csv`'s header and columns as text, and whether the text is all ASCII;
+    None where that reads nothing."""
     if b'"' in data or b"\r" in data or b"\x00" in data:
         return None
     try:
@@ -491,13 +526,73 @@ def _read_plain_csv(data: bytes) -> pd.DataFrame | None:
     rows = [line.split(",") for line in lines[1:]]
     if any(len(row) != width for row in rows):
         return None
-    columns = zip(*rows, strict=True)
-    return pd.DataFrame(
-        {
-            name: np.array(column, dtype=object)
-            for name, column in zip(header, columns, strict=True)
-        },
-        dtype=str,
+    return header, list(zip(*rows, strict=True)), text.isascii()
+
+
+_ASCII_BLANK: Final = frozenset(" \t\n\v\f\r\x1c\x1d\x1e\x1f")
+"""What `str.strip` removes from ASCII text (pandas' `str.strip` removes no more)."""
+_PLAIN_MIN_STD: Final = 1e-6
+"""Live predictions spread less than this are left to the general checks (`ConstantError`)."""
+
+
+def _accept_plain_csv(
+    data: bytes, live: LiveIds, filename: str | None, max_bytes: int, max_rows: int
+) -> ValidatedSubmission | None:
+    """`validate_submission`'s result for the common upload, found without a DataFrame: an
+    ASCII CSV file read by `_split_plain_csv`, with the expected header, ids without blanks,
+    each live id once and every one present, and every prediction a number without spaces,
+    the live ones in range and spread out. None for anything else (the general path then
+    decides, and names what is wrong), so only what the general path accepts is accepted
+    here, with the same result."""
+    suffix = PurePath(filename).suffix.lower() if filename else ""
+    if (
+        len(data) > max_bytes
+        or suffix not in ("", ".csv")
+        or data.startswith(PARQUET_MAGIC)
+        or data.startswith(tuple(_COMPRESSED_MAGIC))
+        or len(data[: MAX_HEADER_BYTES + 1].split(b"\n", 1)[0]) > MAX_HEADER_BYTES
+        or data.count(b"\n") - int(data.endswith(b"\n")) > max_rows
+    ):
+        return None
+    split = _split_plain_csv(data)
+    if split is None or not split[2]:
+        return None
+    header, columns, _ = split
+    if len(header) != 2 or header[0] != ID_COLUMN or header[1] not in PREDICTION_COLUMNS:
+        return None
+    id_cells, value_cells = columns
+    if any(not cell.strip() for cell in id_cells):
+        return None
+    if any(cell[:1] in _ASCII_BLANK or cell[-1:] in _ASCII_BLANK for cell in value_cells):
+        return None
+    ids = np.array(id_cells, dtype=object)
+    positions = live.text_positions(id_cells)
+    is_live = positions >= 0
+    if (np.bincount(positions[is_live], minlength=len(live)) != 1).any():
+        return None
+    numbers = pd.to_numeric(np.array(value_cells, dtype=object), errors="coerce")
+    if numbers.dtype.kind not in "if":
+        return None
+    values = np.asarray(numbers, dtype=np.float64)
+    live_values = values[is_live]
+    if np.isnan(values).any() or len(live_values) < 2:
+        return None
+    low, high = float(live_values.min()), float(live_values.max())
+    in_range = (low >= 0 or bool(np.isclose(low, 0))) and (high <= 1 or bool(np.isclose(high, 1)))
+    if not in_range or not float(np.std(live_values, ddof=1)) > _PLAIN_MIN_STD:
+        return None
+    live_ids = ids[is_live]
+    order = np.argsort(live_ids, kind="stable")
+    predictions = pd.Series(
+        live_values[order],
+        index=pd.Index(live_ids[order], dtype="str", name=ID_COLUMN),
+        name=header[1],
+    )
+    return ValidatedSubmission(
+        predictions=predictions,
+        prediction_column=header[1],
+        extra_ids=sorted(set(ids[~is_live].tolist())),
+        n_rows=len(ids),
     )
 
 

@@ -39,6 +39,10 @@ __all__ = [
     "validate_key",
 ]
 
+KEPT_DEPTH = 2
+"""Folders the local backend keeps once emptied: the top two levels, reused by every upload
+(``uploads/<model>/``, ``submissions/<round>/``)."""
+
 
 def storage_from_settings(settings: Settings) -> FileStorage:
     """The storage backend ``settings`` chooses; creates nothing until the first write."""
@@ -55,4 +59,4 @@ def storage_from_settings(settings: Settings) -> FileStorage:
             secret_key=None if secret is None else secret.get_secret_value(),
         )
         return S3Storage(client, settings.s3_bucket, prefix=settings.s3_prefix)
-    return LocalStorage(settings.storage_dir, fsync=settings.storage_fsync)
+    return LocalStorage(settings.storage_dir, fsync=settings.storage_fsync, keep_depth=KEPT_DEPTH)

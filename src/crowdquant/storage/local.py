@@ -4,6 +4,11 @@ A write goes to a temporary file in the key's own directory and is moved into pl
 ``os.replace``, so readers see the old file or the new one, never a part, and a failed
 write leaves nothing. Temporary files are named ``.crowdquant-tmp-*`` (a reserved name no
 key can take) and never listed.
+
+A delete removes the folders it leaves empty, except those at most `keep_depth` levels
+below the root: the app keeps ``uploads/<model>/`` and ``submissions/<round>/`` (depth 2)
+for the next upload, as making and removing a folder costs more than the file write itself.
+Empty folders are never listed, so what is kept is invisible through the interface.
 """
 
 from __future__ import annotations
@@ -39,12 +44,17 @@ TEMP_PREFIX = RESERVED_PREFIX + "tmp-"
 class LocalStorage:
     """A ``FileStorage`` rooted at a directory, created on first write."""
 
-    def __init__(self, root: Path, *, chunk_size: int = CHUNK_SIZE, fsync: bool = True) -> None:
+    def __init__(
+        self, root: Path, *, chunk_size: int = CHUNK_SIZE, fsync: bool = True, keep_depth: int = 0
+    ) -> None:
         if chunk_size <= 0:
             raise ValueError("chunk_size must be positive")
+        if keep_depth < 0:
+            raise ValueError("keep_depth must not be negative")
         self.root = Path(root)
         self.chunk_size = chunk_size
         self.fsync = fsync
+        self.keep_depth = keep_depth
 
     def __repr__(self) -> str:
         return f"LocalStorage({str(self.root)!r})"
@@ -173,13 +183,14 @@ class LocalStorage:
             path.unlink(missing_ok=True)
         except OSError as exc:
             raise StorageError(f"cannot delete {key!r}: {exc}") from exc
-        self._prune(path.parent)
+        self._prune(path.parent, key.count("/"))
 
-    def _prune(self, folder: Path) -> None:
-        """Remove folders left empty by a delete, up to (not including) the root."""
-        while folder != self.root and folder.is_relative_to(self.root):
+    def _prune(self, folder: Path, depth: int) -> None:
+        """Remove folders left empty by a delete, from `folder` (`depth` levels below the
+        root) up to the deepest one kept (`keep_depth`; the root always)."""
+        while depth > self.keep_depth:
             try:
                 folder.rmdir()
             except OSError:
                 return  # not empty (or already gone): stop
-            folder = folder.parent
+            folder, depth = folder.parent, depth - 1

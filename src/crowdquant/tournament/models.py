@@ -11,7 +11,7 @@ import uuid
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from crowdquant.clock import Clock
 from crowdquant.db.models import Account, Model, Tournament
@@ -113,13 +113,17 @@ def list_all_models(session: Session, tournament_number: int | None = None) -> l
     return list(session.scalars(query))
 
 
+_WITH_TOURNAMENT = (joinedload(Model.tournament),)
+
+
 def get_own_model(session: Session, account: Account, model_id: uuid.UUID | str) -> Model:
-    """The model `model_id` (a UUID or its text), if it is `account`'s."""
+    """The model `model_id` (a UUID or its text), if it is `account`'s, loaded with its
+    tournament."""
     try:
         key = model_id if isinstance(model_id, uuid.UUID) else uuid.UUID(model_id)
     except ValueError:
         raise UnknownModel() from None
-    model = session.get(Model, key)
+    model = session.get(Model, key, options=_WITH_TOURNAMENT)
     if model is None:
         raise UnknownModel()
     if not owns(Viewer.participant(account), model):

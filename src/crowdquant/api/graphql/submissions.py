@@ -50,7 +50,6 @@ from crowdquant.tournament.submissions import (
     round_live_ids,
     upload_target,
 )
-from crowdquant.tournament.tournaments import get_tournament
 from crowdquant.tournament.uploads import own_upload, read_upload
 from crowdquant.tournament.webhooks import delivery_for_trigger, link_trigger, trigger_ids
 
@@ -91,7 +90,7 @@ def resolve_create_submission(
     session, storage, number = context.session, context.storage, model.tournament.number
     key = own_upload(model, str(required(filename, "filename")), "use submission_upload_auth")
     check_own_submission(session, model)
-    round_ = current_round(session, get_tournament(session, number))
+    round_ = current_round(session, model.tournament)
     if round_ is None:
         raise RoundNotOpen(f"tournament {number} has no round yet")
     trigger = delivery_for_trigger(session, model, round_, triggerId)
@@ -117,7 +116,7 @@ def resolve_create_submission(
     storage.delete(key)
     if submission.status is SubmissionStatus.INVALID:
         raise SubmissionInvalid(f"{submission.error} (recorded as submission {submission.id})")
-    return render_submission(session, submission)
+    return render_submission(session, submission, {} if trigger is None else None)
 
 
 @query.field("submissions")
