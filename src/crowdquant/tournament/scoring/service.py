@@ -129,7 +129,7 @@ def compute_round(
     if inputs.new_meta_model is not None:
         new_rows.append(inputs.new_meta_model)
     values: list[ScoreValue] = similarity_scores(inputs) if 0 in missing else []
-    scorer = DailyScorer(inputs)
+    scorer = DailyScorer(inputs, cache, round_.id)
     for day in range(1, known + 1):
         if day in recorded:
             if day not in missing:
