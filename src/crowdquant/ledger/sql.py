@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import TypeVar, cast
 
-from sqlalchemy import String, delete, func, select, text, type_coerce
+from sqlalchemy import String, Table, delete, func, insert, select, text, type_coerce
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -58,6 +59,9 @@ JOURNAL_PROBLEMS = frozenset({"chain", "hash", "rule", "minting", "unbalanced", 
 """Problems in the journal itself; the rest ("projection", "conservation") are in the
 balances table and `rebuild_projection` repairs them."""
 T = TypeVar("T")
+
+_TRANSACTIONS = cast(Table, LedgerTransaction.__table__)
+_POSTINGS = cast(Table, LedgerPosting.__table__)
 
 
 def lock_books(session: Session) -> None:
@@ -213,22 +217,28 @@ class SqlLedger:
             created_at=created_at,
             postings=[(str(p.account), p.amount) for p in postings],
         )
-        row = LedgerTransaction(
-            sequence=sequence,
-            event_key=event_key,
-            currency=currency,
-            memo=memo,
-            created_at=created_at,
-            previous_hash=previous_hash,
-            hash=digest,
+        transaction_id = uuid.uuid4()
+        # two Core inserts: the journal row, then its postings (no ORM unit of work)
+        session.execute(
+            insert(_TRANSACTIONS),
+            {
+                "id": transaction_id,
+                "sequence": sequence,
+                "event_key": event_key,
+                "currency": currency,
+                "memo": memo,
+                "created_at": created_at,
+                "previous_hash": previous_hash,
+                "hash": digest,
+            },
         )
-        session.add(row)
-        session.flush()
-        session.add_all(
-            LedgerPosting(transaction_id=row.id, account=str(p.account), amount=p.amount)
-            for p in postings
+        session.execute(
+            insert(_POSTINGS),
+            [
+                {"transaction_id": transaction_id, "account": str(p.account), "amount": p.amount}
+                for p in postings
+            ],
         )
-        session.flush()
         self._write_balances(session, currency, rows, updated, sequence)
         return Transaction(
             sequence=sequence,
