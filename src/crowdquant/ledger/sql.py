@@ -96,6 +96,11 @@ def serialised(
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
+def _batches(names: list[str], size: int = 500) -> Iterable[list[str]]:
+    """`names` in slices small enough for one query's parameters."""
+    return (names[start : start + size] for start in range(0, len(names), size))
+
+
 def _account(text: str) -> AccountId:
     try:
         return AccountId.parse(text)
@@ -293,6 +298,24 @@ class SqlLedger:
             )
         ).scalar_one_or_none()
         return 0 if found is None else found
+
+    def balances_of(
+        self, session: Session, accounts: Iterable[AccountId], currency: Currency
+    ) -> dict[AccountId, int]:
+        currency = Currency(currency)
+        by_name = {str(account): account for account in accounts}
+        for account in by_name.values():
+            if not account.holds(currency):
+                raise InvalidPosting(f"{account} cannot hold {currency}")
+        found = dict.fromkeys(by_name.values(), 0)
+        for names in _batches(sorted(by_name)):
+            rows = session.execute(
+                select(LedgerBalance.account, LedgerBalance.balance).where(
+                    LedgerBalance.account.in_(names), LedgerBalance.currency == currency
+                )
+            )
+            found |= {by_name[name]: balance for name, balance in rows}
+        return found
 
     def balances(self, session: Session, currency: Currency) -> dict[AccountId, int]:
         rows = session.execute(
