@@ -127,7 +127,8 @@ class DailyScorer:
 
     def _kept(self, name: str, prepare: Callable[[], PreparedRound], copies: int) -> PreparedRound:
         """The preparation kept beside the inputs, else `prepare()`, kept there when it fits
-        (about `copies` times the prediction matrix's bytes)."""
+        (counted as `copies` times the prediction matrix's bytes; the few sub-rounds it
+        keeps for targets missing some ids come on top)."""
         if self.cache is None or self.round_id is None:
             return prepare()
         found = self.cache.derived(self.round_id, self.inputs, name)
