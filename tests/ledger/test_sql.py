@@ -312,6 +312,20 @@ def test_balance_of_an_account_that_cannot_hold_the_currency_is_refused(
         started.balance(session, stake(MODEL), Currency.USD)
 
 
+def test_balances_of_several_accounts_read_at_once_match_each_balance(
+    sessions: sessionmaker[Session], started: SqlLedger
+) -> None:
+    _books(sessions, started)
+    accounts = [wallet(ALICE), stake(MODEL), release(MODEL), stake(BOB), BURNED]
+    with transaction(sessions) as session:
+        found = started.balances_of(session, accounts, Currency.NMR)
+        assert found == {a: started.balance(session, a, Currency.NMR) for a in accounts}
+        assert found[stake(MODEL)] == 48 * NMR and found[stake(BOB)] == 0
+        assert started.balances_of(session, [], Currency.NMR) == {}
+    with pytest.raises(InvalidPosting, match="cannot hold USD"), transaction(sessions) as session:
+        started.balances_of(session, [wallet(ALICE), stake(MODEL)], Currency.USD)
+
+
 # --- tampering -----------------------------------------------------------------------------------
 
 

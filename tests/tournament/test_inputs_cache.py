@@ -65,3 +65,34 @@ def test_a_bound_in_bytes_forgets_the_least_recent_and_keeps_no_oversized_round(
     cache.put(rounds[0], (), sized("0", 10))  # read again, smaller: its old size is gone
     cache.put(rounds[1], (), sized("1", 50))
     assert all(cache.get(r, ()) is not None for r in rounds[:3])
+
+
+def test_derived_work_is_kept_only_beside_the_inputs_it_came_from() -> None:
+    cache, round_id = InputsCache(), uuid.uuid4()
+    kept = inputs("a")
+    cache.keep_derived(round_id, kept, "main", "prepared", 0)  # nothing kept yet: not kept
+    assert cache.derived(round_id, kept, "main") is None
+    cache.put(round_id, (), kept)
+    cache.keep_derived(round_id, kept, "main", "prepared", 0)
+    assert cache.derived(round_id, kept, "main") == "prepared"
+    assert cache.derived(round_id, kept, "benchmark") is None
+    other = cast(RoundInputs, SimpleNamespace())  # read again, e.g. a pass that fixed them
+    assert cache.derived(round_id, other, "main") is None
+    cache.put(round_id, (uuid.uuid4(),), other)  # a late upload: the old work goes
+    assert cache.derived(round_id, other, "main") is None
+    cache.forget(round_id)
+    assert cache.derived(round_id, kept, "main") is None
+
+
+def test_derived_work_counts_within_the_bound_in_bytes() -> None:
+    cache = InputsCache(rounds=10, max_bytes=8 * 100)
+    rounds = [uuid.uuid4() for _ in range(2)]
+    first, second = sized("0", 30), sized("1", 30)
+    cache.put(rounds[0], (), first)
+    cache.put(rounds[1], (), second)
+    cache.keep_derived(rounds[1], second, "main", "big", 8 * 71)  # 101 floats alone: not kept
+    assert cache.derived(rounds[1], second, "main") is None
+    cache.keep_derived(rounds[1], second, "main", "prepared", 8 * 50)  # 110: the oldest goes
+    assert cache.derived(rounds[1], second, "main") == "prepared"
+    assert cache.get(rounds[0], ()) is None
+    assert cache.get(rounds[1], ()) is second

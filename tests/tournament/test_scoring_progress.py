@@ -4,12 +4,15 @@ at one whose stored scores, submissions or revealed days changed since."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pandas as pd
+import pytest
 from sqlalchemy import delete, event, select
 
 from crowdquant.db.models import Model, Round, RoundScore
 from crowdquant.db.session import transaction
+from crowdquant.scoring.round import PreparedRound
 from crowdquant.tournament.models import create_model
 from crowdquant.tournament.runtime import TournamentRuntime
 from crowdquant.tournament.scheduler import RoundScored, Scheduler, TickFailed
@@ -18,6 +21,7 @@ from crowdquant.tournament.scoring import (
     InputsCache,
     ScoringProgress,
     compute_round,
+    daily,
     replay_round,
     scoring_rounds,
 )
@@ -82,6 +86,32 @@ def test_a_round_passed_over_is_complete_and_new_days_are_scored(world: World) -
     assert later.days == tuple(range(days + 1, known + 1))
     assert later.scores == 5 * (known - days)
     assert fully_checked(world)
+    with transaction(world.sessions) as session:
+        round_ = session.get_one(Round, world.round_id)
+        assert replay_round(session, world.clock, world.storage, round_) == []
+
+
+def test_later_passes_score_with_the_preparation_kept_beside_the_inputs(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prepared: list[PreparedRound] = []
+
+    class Counted(PreparedRound):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            prepared.append(self)
+
+    monkeypatch.setattr(daily, "PreparedRound", Counted)
+    scheduler = scheduler_of(world)
+    world.clock.advance(5 * DAY)
+    scored(scheduler)  # fixes the meta model: these inputs are not kept
+    world.clock.advance(3 * DAY)
+    scored(scheduler)  # read again, kept, and prepared beside them
+    built = len(prepared)
+    assert built > 0
+    world.clock.advance(3 * DAY)
+    [again] = scored(scheduler)
+    assert again.scores > 0 and len(prepared) == built  # scored with the kept preparation
     with transaction(world.sessions) as session:
         round_ = session.get_one(Round, world.round_id)
         assert replay_round(session, world.clock, world.storage, round_) == []

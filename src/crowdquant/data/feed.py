@@ -156,6 +156,7 @@ class MarketFeed:
         self.live_eras_kept = live_eras_kept
         self._live: OrderedDict[tuple[int, str, pd.Timestamp], LiveEra] = OrderedDict()
         self._live_lock = threading.Lock()
+        self._sectors: tuple[Panel, np.ndarray] | None = None  # the last panel's sector codes
 
     def panel_through(self, date: pd.Timestamp) -> Panel:
         """The market's panel through `date` (operator only), kept for the next asks: read
@@ -264,7 +265,7 @@ class MarketFeed:
         close = panel.close.reindex(columns=live.tickers.to_numpy()).to_numpy(np.float64)
         position = np.array([_position(panel.dates, live.date)])
         fwd = forward_returns(close, position, cfg.lag, days)
-        sectors = panel.sector_codes()[panel.close.columns.get_indexer(pd.Index(live.tickers))]
+        sectors = self._sector_codes(panel)[panel.close.columns.get_indexer(pd.Index(live.tickers))]
         include = np.isfinite(fwd)
         per_era = {str(c): live.exposures[c].to_numpy(np.float64)[None, :] for c in live.exposures}
         exposures = Exposures(sectors=sectors, **per_era)
@@ -277,6 +278,16 @@ class MarketFeed:
         return pd.DataFrame(
             {MAIN_TARGET: binned[0], "residual_return": resid[0]}, index=live.frame.index
         )
+
+    def _sector_codes(self, panel: Panel) -> np.ndarray:
+        """`panel.sector_codes()`, worked out once for the panel the rounds scoring together
+        share (panels are never changed)."""
+        kept = self._sectors
+        if kept is not None and kept[0] is panel:
+            return kept[1]
+        codes = panel.sector_codes()
+        self._sectors = (panel, codes)
+        return codes
 
 
 def _position(dates: pd.DatetimeIndex, date: pd.Timestamp) -> int:

@@ -127,6 +127,12 @@ class Ledger(Protocol):
         """Every account that ever held `currency`, with its balance (zeros included)."""
         ...
 
+    def balances_of(
+        self, session: Session, accounts: Iterable[AccountId], currency: Currency
+    ) -> dict[AccountId, int]:
+        """Each of `accounts`' balance in `currency`, read at once (as `balance` reads one)."""
+        ...
+
     def history(
         self, session: Session, account: AccountId, currency: Currency | None = None
     ) -> list[Entry]:

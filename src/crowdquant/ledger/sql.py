@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import TypeVar, cast
 
-from sqlalchemy import String, delete, func, select, text, type_coerce
+from sqlalchemy import String, Table, delete, func, insert, select, text, type_coerce
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -59,6 +60,9 @@ JOURNAL_PROBLEMS = frozenset({"chain", "hash", "rule", "minting", "unbalanced", 
 balances table and `rebuild_projection` repairs them."""
 T = TypeVar("T")
 
+_TRANSACTIONS = cast(Table, LedgerTransaction.__table__)
+_POSTINGS = cast(Table, LedgerPosting.__table__)
+
 
 def lock_books(session: Session) -> None:
     """Take the ledger's write lock in `session`'s transaction (held until it ends)."""
@@ -90,6 +94,11 @@ def serialised(
                 raise
             time.sleep(retry_pause(attempt, base=pause))
     raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _batches(names: list[str], size: int = 500) -> Iterable[list[str]]:
+    """`names` in slices small enough for one query's parameters."""
+    return (names[start : start + size] for start in range(0, len(names), size))
 
 
 def _account(text: str) -> AccountId:
@@ -213,22 +222,28 @@ class SqlLedger:
             created_at=created_at,
             postings=[(str(p.account), p.amount) for p in postings],
         )
-        row = LedgerTransaction(
-            sequence=sequence,
-            event_key=event_key,
-            currency=currency,
-            memo=memo,
-            created_at=created_at,
-            previous_hash=previous_hash,
-            hash=digest,
+        transaction_id = uuid.uuid4()
+        # two Core inserts: the journal row, then its postings (no ORM unit of work)
+        session.execute(
+            insert(_TRANSACTIONS),
+            {
+                "id": transaction_id,
+                "sequence": sequence,
+                "event_key": event_key,
+                "currency": currency,
+                "memo": memo,
+                "created_at": created_at,
+                "previous_hash": previous_hash,
+                "hash": digest,
+            },
         )
-        session.add(row)
-        session.flush()
-        session.add_all(
-            LedgerPosting(transaction_id=row.id, account=str(p.account), amount=p.amount)
-            for p in postings
+        session.execute(
+            insert(_POSTINGS),
+            [
+                {"transaction_id": transaction_id, "account": str(p.account), "amount": p.amount}
+                for p in postings
+            ],
         )
-        session.flush()
         self._write_balances(session, currency, rows, updated, sequence)
         return Transaction(
             sequence=sequence,
@@ -283,6 +298,24 @@ class SqlLedger:
             )
         ).scalar_one_or_none()
         return 0 if found is None else found
+
+    def balances_of(
+        self, session: Session, accounts: Iterable[AccountId], currency: Currency
+    ) -> dict[AccountId, int]:
+        currency = Currency(currency)
+        by_name = {str(account): account for account in accounts}
+        for account in by_name.values():
+            if not account.holds(currency):
+                raise InvalidPosting(f"{account} cannot hold {currency}")
+        found = dict.fromkeys(by_name.values(), 0)
+        for names in _batches(sorted(by_name)):
+            rows = session.execute(
+                select(LedgerBalance.account, LedgerBalance.balance).where(
+                    LedgerBalance.account.in_(names), LedgerBalance.currency == currency
+                )
+            )
+            found |= {by_name[name]: balance for name, balance in rows}
+        return found
 
     def balances(self, session: Session, currency: Currency) -> dict[AccountId, int]:
         rows = session.execute(

@@ -239,11 +239,17 @@ def resolve_payouts(
     pool_balance = ledger.balance(session, pool, Currency.USD)
     awards, usd_scaled_to = _scaled(pool_balance, {p.model_id: p.usd for p in plan.payouts})
     now = clock.now()
+    # each model's stake and release, read at once: a model's postings move no other's
+    held = ledger.balances_of(
+        session,
+        [a for p in plan.payouts for a in (stake(p.model_id), release(p.model_id))],
+        Currency.NMR,
+    )
     paid = burned = usd_paid = 0
     for planned in plan.payouts:
         reward, usd = rewards[planned.model_id], awards[planned.model_id]
         key = f"payout:{round_.id}:{planned.model_id}"
-        burn = _post_nmr(session, ledger, key, planned, reward)
+        burn = _post_nmr(session, ledger, key, planned, reward, held)
         inputs = planned.inputs if burn == planned.burn else {**planned.inputs, "burn_cap": burn}
         if usd:
             ledger.post(
@@ -307,13 +313,13 @@ def _post_nmr(
     key: str,
     planned: PlannedPayout,
     reward: int,
+    balances: Mapping[AccountId, int],
 ) -> int:
     """Post the model's NMR movements of the round as one transaction; the amount burned
-    (capped at what the stake and pending release hold)."""
+    (capped at what the stake and pending release hold, as read in `balances`)."""
     model_stake, model_release = stake(planned.model_id), release(planned.model_id)
     owner = wallet(planned.owner_id)
-    held = ledger.balance(session, model_stake, Currency.NMR)
-    releasing = ledger.balance(session, model_release, Currency.NMR)
+    held, releasing = balances[model_stake], balances[model_release]
     burn = min(planned.burn, held + releasing)
     from_stake = min(burn, held)
     returned = min(planned.returned, held - from_stake)

@@ -157,6 +157,11 @@ class EvmLedger:
     def balances(self, session: Session, currency: Currency) -> dict[AccountId, int]:
         return self._books.balances(session, currency)
 
+    def balances_of(
+        self, session: Session, accounts: Iterable[AccountId], currency: Currency
+    ) -> dict[AccountId, int]:
+        return self._books.balances_of(session, accounts, currency)
+
     def history(
         self, session: Session, account: AccountId, currency: Currency | None = None
     ) -> list[Entry]:

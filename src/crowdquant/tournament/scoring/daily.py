@@ -7,7 +7,8 @@ once (`scoring.round.PreparedRound`) and scores any day's targets with it.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +19,12 @@ from crowdquant.scoring.round import PreparedRound
 from crowdquant.scoring.rules2017 import logloss_batch, originality_round
 from crowdquant.scoring.similarity import cwmm_scores, originality_against
 from crowdquant.tournament.rules import ruleset_for
-from crowdquant.tournament.scoring.inputs import FloatArray, RoundInputs, ScoredSubmission
+from crowdquant.tournament.scoring.inputs import (
+    FloatArray,
+    InputsCache,
+    RoundInputs,
+    ScoredSubmission,
+)
 from crowdquant.tournament.scoring.targets import RESIDUAL
 
 BENCHMARK_LOGLOSS = "benchmark_logloss"
@@ -76,10 +82,19 @@ def _originality_2017(inputs: RoundInputs) -> FloatArray:
 
 
 class DailyScorer:
-    """Scores a round's inputs against any day's targets; the costly preparation runs once."""
+    """Scores a round's inputs against any day's targets; the costly preparation runs once.
 
-    def __init__(self, inputs: RoundInputs) -> None:
-        self.inputs = inputs
+    Given the `cache` that keeps the inputs of round `round_id`, the preparation is kept
+    beside them, so the round's next passes score with it too (a prepared round is never
+    changed by scoring: the same inputs and targets give the same floats)."""
+
+    def __init__(
+        self,
+        inputs: RoundInputs,
+        cache: InputsCache | None = None,
+        round_id: uuid.UUID | None = None,
+    ) -> None:
+        self.inputs, self.cache, self.round_id = inputs, cache, round_id
         self._main: PreparedRound | None = None
         self._benchmark: PreparedRound | None = None
 
@@ -90,18 +105,39 @@ class DailyScorer:
             meta = inputs.meta_model
             if meta is None:
                 meta = np.arange(len(inputs.ids), dtype=np.float64)
-            self._main = PreparedRound(
-                inputs.predictions, inputs.ids, meta, features=inputs.features
+            self._main = self._kept(
+                "main",
+                lambda: PreparedRound(
+                    inputs.predictions, inputs.ids, meta, features=inputs.features
+                ),
+                copies=3,  # the CORR, MMC and FNC rows
             )
         return self._main
 
     def _bmc(self, targets: pd.Series) -> FloatArray:
-        assert self.inputs.benchmark is not None
+        benchmark = self.inputs.benchmark
+        assert benchmark is not None
         if self._benchmark is None:
-            self._benchmark = PreparedRound(
-                self.inputs.predictions, self.inputs.ids, self.inputs.benchmark
+            self._benchmark = self._kept(
+                "benchmark",
+                lambda: PreparedRound(self.inputs.predictions, self.inputs.ids, benchmark),
+                copies=2,  # the CORR and MMC rows
             )
         return self._benchmark.score(targets).mmc
+
+    def _kept(self, name: str, prepare: Callable[[], PreparedRound], copies: int) -> PreparedRound:
+        """The preparation kept beside the inputs, else `prepare()`, kept there when it fits
+        (counted as `copies` times the prediction matrix's bytes; the few sub-rounds it
+        keeps for targets missing some ids come on top)."""
+        if self.cache is None or self.round_id is None:
+            return prepare()
+        found = self.cache.derived(self.round_id, self.inputs, name)
+        if isinstance(found, PreparedRound):
+            return found
+        prepared = prepare()
+        size = copies * self.inputs.predictions.nbytes
+        self.cache.keep_derived(self.round_id, self.inputs, name, prepared, size)
+        return prepared
 
     def scores(self, day: int, targets: pd.DataFrame) -> list[ScoreValue]:
         inputs = self.inputs

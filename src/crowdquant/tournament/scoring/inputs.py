@@ -497,7 +497,9 @@ class InputsCache:
     An entry serves a pass only while the round's scored submissions and benchmark columns
     are those it was read with: a round's live file, its submissions' files and its fixed
     meta model never change once stored. Inputs that fixed the meta model are not kept (their
-    row may yet roll back); the next pass reads them from storage.
+    row may yet roll back); the next pass reads them from storage. Work derived from kept
+    inputs (a scorer's preparation) may be kept beside them, within the same bounds
+    (`keep_derived`).
     """
 
     def __init__(self, rounds: int = 64, max_bytes: int | None = None) -> None:
@@ -506,6 +508,7 @@ class InputsCache:
             OrderedDict()
         )
         self._bytes: dict[uuid.UUID, int] = {}
+        self._derived: dict[uuid.UUID, dict[str, object]] = {}
 
     def get(self, round_id: uuid.UUID, key: tuple[object, ...]) -> RoundInputs | None:
         entry = self._entries.get(round_id)
@@ -520,14 +523,44 @@ class InputsCache:
         if self.max_bytes is not None and size > self.max_bytes:
             return
         self._entries[round_id], self._bytes[round_id] = (key, inputs), size
-        while len(self._entries) > self.rounds or (
-            self.max_bytes is not None and sum(self._bytes.values()) > self.max_bytes
-        ):
-            self.forget(next(iter(self._entries)))
+        self._within_bounds()
+
+    def derived(self, round_id: uuid.UUID, inputs: RoundInputs, name: str) -> object | None:
+        """What `keep_derived` kept under `name` beside these very `inputs`, or None."""
+        if not self._holds(round_id, inputs):
+            return None
+        return self._derived.get(round_id, {}).get(name)
+
+    def keep_derived(
+        self, round_id: uuid.UUID, inputs: RoundInputs, name: str, value: object, size: int
+    ) -> None:
+        """Keep `value`, worked out from the kept `inputs` of `round_id` and holding about
+        `size` bytes, for as long as they are kept; not kept where the inputs are not (or
+        no longer) those kept, nor where the entry would alone exceed the bound in bytes."""
+        if not self._holds(round_id, inputs):
+            return
+        if self.max_bytes is not None:
+            if self._bytes[round_id] + size > self.max_bytes:
+                return
+            self._bytes[round_id] += size
+        self._derived.setdefault(round_id, {})[name] = value
+        self._within_bounds()
 
     def forget(self, round_id: uuid.UUID) -> None:
         self._entries.pop(round_id, None)
         self._bytes.pop(round_id, None)
+        self._derived.pop(round_id, None)
+
+    def _holds(self, round_id: uuid.UUID, inputs: RoundInputs) -> bool:
+        entry = self._entries.get(round_id)
+        return entry is not None and entry[1] is inputs
+
+    def _within_bounds(self) -> None:
+        """Forget the least recently scored rounds until within the bounds."""
+        while len(self._entries) > self.rounds or (
+            self.max_bytes is not None and sum(self._bytes.values()) > self.max_bytes
+        ):
+            self.forget(next(iter(self._entries)))
 
 
 def _size(inputs: RoundInputs) -> int:

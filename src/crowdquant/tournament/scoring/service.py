@@ -6,8 +6,9 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from crowdquant.clock import Clock
@@ -27,6 +28,9 @@ from crowdquant.tournament.scoring.inputs import (
 )
 from crowdquant.tournament.scoring.progress import Complete
 from crowdquant.tournament.scoring.targets import TargetSource
+
+SCORES = cast(Table, RoundScore.__table__)
+"""The score rows' table, inserted into without the ORM's per-row work."""
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,7 @@ def compute_round(
     if inputs.new_meta_model is not None:
         new_rows.append(inputs.new_meta_model)
     values: list[ScoreValue] = similarity_scores(inputs) if 0 in missing else []
-    scorer = DailyScorer(inputs)
+    scorer = DailyScorer(inputs, cache, round_.id)
     for day in range(1, known + 1):
         if day in recorded:
             if day not in missing:
@@ -154,8 +158,8 @@ def write_scores(session: Session, passes: Sequence[ScoringPass]) -> None:
     session.add_all([row for scoring in passes for row in scoring.rows])
     session.flush()
     scores = [row for scoring in passes for row in scoring.scores]
-    if scores:  # one batched insert: a pass adds K × metrics rows per day
-        session.execute(insert(RoundScore), scores)
+    if scores:  # one Core executemany (no ORM bookkeeping): K × metrics rows per day
+        session.execute(insert(SCORES), scores)
     crash_point("scoring:before-commit")
 
 
