@@ -127,19 +127,31 @@ class TransactionRoute(APIRoute):
                     if writes:
                         await run_in_threadpool(take_write_lock, session)
                     response = await handler(request)
-                    await run_in_threadpool(session.commit)
+                    await run_in_threadpool(_commit_and_close, session)
                 except Exception as error:
-                    await run_in_threadpool(session.rollback)
+                    await run_in_threadpool(_roll_back_and_close, session)
                     if is_busy(error) and attempt < BUSY_RETRIES:
                         await asyncio.sleep(retry_pause(attempt))
                         continue  # another writer came first; start afresh
                     return failure(request, error)
-                finally:
-                    await run_in_threadpool(session.close)
                 return response
             raise AssertionError("unreachable: the last attempt returns")
 
         return handle
+
+
+def _commit_and_close(session: Session) -> None:
+    """Commit and close in one call: one trip to a worker thread, not two. A failing
+    commit leaves the session to `_roll_back_and_close`."""
+    session.commit()
+    session.close()
+
+
+def _roll_back_and_close(session: Session) -> None:
+    try:
+        session.rollback()
+    finally:
+        session.close()
 
 
 def request_session(request: Request, state: str) -> Session:
