@@ -129,11 +129,14 @@ class TransactionRoute(APIRoute):
                     response = await handler(request)
                     await run_in_threadpool(_commit_and_close, session)
                 except Exception as error:
-                    await run_in_threadpool(_roll_back_and_close, session)
-                    if is_busy(error) and attempt < BUSY_RETRIES:
-                        await asyncio.sleep(retry_pause(attempt))
-                        continue  # another writer came first; start afresh
-                    return failure(request, error)
+                    await run_in_threadpool(session.rollback)
+                    try:
+                        if is_busy(error) and attempt < BUSY_RETRIES:
+                            await asyncio.sleep(retry_pause(attempt))
+                            continue  # another writer came first; start afresh
+                        return failure(request, error)  # which may read what was loaded
+                    finally:
+                        await run_in_threadpool(session.close)
                 return response
             raise AssertionError("unreachable: the last attempt returns")
 
@@ -142,16 +145,9 @@ class TransactionRoute(APIRoute):
 
 def _commit_and_close(session: Session) -> None:
     """Commit and close in one call: one trip to a worker thread, not two. A failing
-    commit leaves the session to `_roll_back_and_close`."""
+    commit leaves the session to be rolled back, then closed once the failure is answered."""
     session.commit()
     session.close()
-
-
-def _roll_back_and_close(session: Session) -> None:
-    try:
-        session.rollback()
-    finally:
-        session.close()
 
 
 def request_session(request: Request, state: str) -> Session:
