@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from crowdquant.simulate.bots import ParsedFiles
+from crowdquant.simulate.bots import ExampleFits, ParsedFiles
 
 
 def write(path: Path, values: list[float]) -> Path:
@@ -41,3 +42,37 @@ def test_only_the_files_used_last_are_kept(tmp_path: Path) -> None:
     assert len(parsed) == 2
     assert [frame["feature_a"].iloc[0] for frame in frames] == [0, 1, 2]
     assert parsed.read(paths[0])["feature_a"].tolist() == [0, 0.5]  # read again, still right
+
+
+def training_file(path: Path, seed: int) -> Path:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "era": np.repeat(["0001", "0002"], 60),
+            "feature_a": rng.uniform(size=120),
+            "feature_b": rng.uniform(size=120),
+            "target": rng.uniform(size=120),
+        },
+        index=pd.Index([f"id{n}" for n in range(120)], name="id"),
+    )
+    frame.to_parquet(path)
+    return path
+
+
+def test_bots_fitting_the_example_recipe_on_the_same_bytes_share_one_fit(
+    tmp_path: Path,
+) -> None:
+    parsed, fits = ParsedFiles(), ExampleFits()
+    train = training_file(tmp_path / "train.parquet", seed=1)
+    features = ["feature_a", "feature_b"]
+    first = fits.fitted(parsed.read(train), features)
+    assert fits.fitted(parsed.read(train), features) is first  # another bot, the same bytes
+    # the shared fit is the one a bot would make on its own
+    own = fits.fitted(pd.read_parquet(train), features)  # no digest: fitted afresh
+    assert own is not first
+    live = parsed.read(train)[features].to_numpy(np.float32)
+    np.testing.assert_array_equal(own.predict(live), first.predict(live))
+    # other bytes, or other features, are fitted afresh
+    other = training_file(tmp_path / "other.parquet", seed=2)
+    assert fits.fitted(parsed.read(other), features) is not first
+    assert fits.fitted(parsed.read(train), ["feature_a"]) is not first

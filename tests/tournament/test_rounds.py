@@ -39,6 +39,7 @@ from crowdquant.tournament.rounds import (
     get_round,
     is_open,
     list_rounds,
+    newest_rounds,
     open_round,
     open_round_now,
     rounds_by_id,
@@ -112,6 +113,11 @@ def test_rounds_are_numbered_per_tournament_and_follow_the_calendar(
     with transaction(sessions) as session:
         tournament = get_tournament(session, 8)
         assert [r.number for r in list_rounds(session, tournament)] == [1, 2, 3]
+        assert [r.number for r in newest_rounds(session, tournament)] == [3, 2, 1]
+        assert [r.number for r in newest_rounds(session, tournament, limit=2)] == [3, 2]
+        opened = [RoundStatus.OPEN]
+        assert [r.number for r in newest_rounds(session, tournament, opened, 1)] == [3]
+        assert newest_rounds(session, tournament, [RoundStatus.RESOLVED], 2) == []
         latest = current_round(session, tournament)
         assert latest is not None and latest.number == 3
         assert get_round(session, tournament, 2).id == second.id

@@ -73,7 +73,13 @@ def services(request: Request) -> Services:
     return found
 
 
-ServicesDep = Annotated[Services, Depends(services)]
+async def app_services(request: Request) -> Services:
+    """`services` as a dependency: async, so that it runs on the event loop rather than
+    taking a worker thread (FastAPI runs a plain function's dependency in one)."""
+    return services(request)
+
+
+ServicesDep = Annotated[Services, Depends(app_services)]
 
 
 def client_address(request: Request) -> str | None:

@@ -127,19 +127,27 @@ class TransactionRoute(APIRoute):
                     if writes:
                         await run_in_threadpool(take_write_lock, session)
                     response = await handler(request)
-                    await run_in_threadpool(session.commit)
+                    await run_in_threadpool(_commit_and_close, session)
                 except Exception as error:
                     await run_in_threadpool(session.rollback)
-                    if is_busy(error) and attempt < BUSY_RETRIES:
-                        await asyncio.sleep(retry_pause(attempt))
-                        continue  # another writer came first; start afresh
-                    return failure(request, error)
-                finally:
-                    await run_in_threadpool(session.close)
+                    try:
+                        if is_busy(error) and attempt < BUSY_RETRIES:
+                            await asyncio.sleep(retry_pause(attempt))
+                            continue  # another writer came first; start afresh
+                        return failure(request, error)  # which may read what was loaded
+                    finally:
+                        await run_in_threadpool(session.close)
                 return response
             raise AssertionError("unreachable: the last attempt returns")
 
         return handle
+
+
+def _commit_and_close(session: Session) -> None:
+    """Commit and close in one call: one trip to a worker thread, not two. A failing
+    commit leaves the session to be rolled back, then closed once the failure is answered."""
+    session.commit()
+    session.close()
 
 
 def request_session(request: Request, state: str) -> Session:

@@ -90,10 +90,13 @@ def create_app(
         validator=validator,
         webhook_targets=WebhookTargets.from_settings(settings),
     )
+    # the REST API first: its paths (all under its prefix) are matched without trying every
+    # page's route first; no page or file path is under that prefix, so the order changes
+    # no answer
+    app.include_router(rest.router, prefix=rest.PREFIX)
     app.include_router(files.router)
     app.include_router(web.router)
     app.mount(web.STATIC_PATH, StaticFiles(directory=web.STATIC_DIR), name="static")
-    app.include_router(rest.router, prefix=rest.PREFIX)
     app.add_api_route(rest.OPENAPI_PATH, rest.openapi_endpoint, include_in_schema=False)
     app.add_api_route(GRAPHQL_PATH, graphql_endpoint, methods=["POST"])
     app.add_middleware(

@@ -37,6 +37,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import numerapi
@@ -48,8 +49,16 @@ import pandas as pd
 from crowdquant.data.config import ExampleModelConfig
 from crowdquant.data.example_model import train_example_model
 
+if TYPE_CHECKING:
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
 FloatArray = npt.NDArray[np.float64]
 TARGET = "target"
+
+
+DIGEST = "crowdquant_sha256"
+"""Where a frame `ParsedFiles` read keeps the SHA-256 of the file's bytes (`DataFrame.attrs`,
+carried by copies)."""
 
 
 class ParsedFiles:
@@ -57,7 +66,7 @@ class ParsedFiles:
     (their SHA-256), so a bot that downloaded the very bytes another bot parsed gets a copy of
     that frame; different bytes (another round's file, a changed one) are parsed afresh. Each
     bot still downloads its own file; only the decoding is shared. Keeps the `size` files
-    used last."""
+    used last. Each frame carries its file's digest (`DIGEST`)."""
 
     def __init__(self, size: int = 4) -> None:
         self.size = size
@@ -69,6 +78,7 @@ class ParsedFiles:
         frame = self._frames.get(key)
         if frame is None:
             frame = pd.read_parquet(io.BytesIO(data))
+            frame.attrs[DIGEST] = key
             self._frames[key] = frame
             while len(self._frames) > self.size:
                 self._frames.popitem(last=False)
@@ -203,9 +213,38 @@ def _each(names: tuple[str, ...], predict: Callable[[pd.DataFrame], FloatArray])
     return lambda live: {name: predict(live) for name in names}
 
 
+class ExampleFits:
+    """The example recipe fitted on a training file, shared by the bots that fit it on the
+    very same bytes (known by the frame's `DIGEST`): the fit is deterministic (a fixed
+    random state), so each such bot would fit the same model. A frame without a digest is
+    fitted afresh. Keeps the `size` fits made last."""
+
+    def __init__(self, size: int = 2) -> None:
+        self.size = size
+        self._fits: OrderedDict[bytes, HistGradientBoostingRegressor] = OrderedDict()
+
+    def fitted(self, train: pd.DataFrame, features: list[str]) -> HistGradientBoostingRegressor:
+        digest = train.attrs.get(DIGEST)
+        if not isinstance(digest, bytes):
+            return train_example_model(train, features, ExampleModelConfig())
+        key = hashlib.sha256(digest + "\0".join(features).encode()).digest()
+        model = self._fits.get(key)
+        if model is None:
+            model = train_example_model(train, features, ExampleModelConfig())
+            self._fits[key] = model
+            while len(self._fits) > self.size:
+                self._fits.popitem(last=False)
+        else:
+            self._fits.move_to_end(key)
+        return model
+
+
+EXAMPLE_FITS = ExampleFits()
+
+
 def example_model(train: pd.DataFrame, names: tuple[str, ...], seed: int) -> Predict:
     features = feature_names(train)
-    model = train_example_model(train, features, ExampleModelConfig())
+    model = EXAMPLE_FITS.fitted(train, features)
     return _each(names, lambda live: ranked(model.predict(live[features].to_numpy(np.float32))))
 
 

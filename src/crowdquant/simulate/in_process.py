@@ -130,13 +130,24 @@ class RequestsAdapter(requests.adapters.BaseAdapter):
 @contextmanager
 def requests_through(transport: httpx.BaseTransport) -> Iterator[None]:
     """For the block, numerapi's requests to `APP_URL` go through `transport`."""
-    session = requests.Session()
+    session = requests.Session()  # the app's requests: they never leave the process, so
+    session.trust_env = False  # no proxy or netrc settings to look up for each
     client = httpx.Client(transport=transport, timeout=None)
     session.mount(APP_URL, RequestsAdapter(client))
+    outside = requests.Session()  # any other URL, as requests sends it
+
+    def to(method: str) -> Any:
+        def send(url: str, *args: Any, **kwargs: Any) -> requests.Response:
+            chosen = session if str(url).startswith(APP_URL) else outside
+            response: requests.Response = getattr(chosen, method)(url, *args, **kwargs)
+            return response
+
+        return send
+
     shim = SimpleNamespace(
-        get=session.get,
-        post=session.post,
-        put=session.put,
+        get=to("get"),
+        post=to("post"),
+        put=to("put"),
         exceptions=requests.exceptions,
     )
     modules = (numerapi.utils, numerapi.base_api)
@@ -149,4 +160,5 @@ def requests_through(transport: httpx.BaseTransport) -> Iterator[None]:
         for module, original in zip(modules, previous, strict=True):
             setattr(module, "requests", original)  # noqa: B010
         session.close()
+        outside.close()
         client.close()

@@ -514,6 +514,22 @@ def list_rounds(
     return list(session.scalars(query))
 
 
+def newest_rounds(
+    session: Session,
+    tournament: Tournament,
+    statuses: Collection[RoundStatus] | None = None,
+    limit: int | None = None,
+) -> list[Round]:
+    """The tournament's rounds, newest first: at most `limit` of them (all when None),
+    optionally only those in `statuses`."""
+    query = select(Round).where(Round.tournament_id == tournament.id).order_by(Round.number.desc())
+    if statuses is not None:
+        query = query.where(Round.status.in_(list(statuses)))
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.scalars(query))
+
+
 def is_open(round_: Round, now: datetime) -> bool:
     """Whether `round_` takes submissions and stakes at `now`."""
     return round_.status is RoundStatus.OPEN and round_.open_time <= now < round_.close_time

@@ -65,12 +65,15 @@ def resolve_dataset(
     if not version or not name:
         raise ApiError(f"a dataset file is named <version>/<file>, not {filename!r}")
     served = version_named(context.session, version)
-    refuse_closed_live_file(context.session, served, name)
+    closed = closed_live_versions(context.session)  # looked up once; refusals say why
+    if served in closed:
+        refuse_closed_live_file(context.session, served, name)
     if round is None:
         row = get_dataset_file(context.session, served, name)
     else:
         row = round_file(context.session, served, name, round, name in MOVING_FILENAMES)
-    refuse_closed_live_file(context.session, row.version, row.filename)
-    if not dataset_file_visible(row, closed_live_versions(context.session)):
+    if row.version in closed:
+        refuse_closed_live_file(context.session, row.version, row.filename)
+    if not dataset_file_visible(row, closed):
         raise UnknownDatasetFile(version, name)
     return context.signed_url("GET", row.storage_key, DOWNLOAD_TTL)

@@ -58,5 +58,6 @@ class RestRoute(TransactionRoute):
     failure = _refused
 
 
-def request_session(request: Request) -> Session:
+async def request_session(request: Request) -> Session:
+    """The request's session (async: handed out on the event loop, no worker thread)."""
     return transaction_session(request, SESSION_STATE)

@@ -21,7 +21,7 @@ from crowdquant.tournament.rounds import (
     current_round,
     get_round,
     is_open,
-    list_rounds,
+    newest_rounds,
     round_score_configs,
 )
 from crowdquant.tournament.tournaments import get_tournament, list_tournaments
@@ -60,10 +60,8 @@ def get_rounds(
 ) -> list[RoundOut]:
     """The tournament's rounds, newest first."""
     tournament = get_tournament(session, number)
-    found = list_rounds(session, tournament, status)
-    found.reverse()
     now = services.clock.now()
-    return [round_out(round_, now) for round_ in found[:limit]]
+    return [round_out(round_, now) for round_ in newest_rounds(session, tournament, status, limit)]
 
 
 @router.get("/tournaments/{number}/rounds/{round}", responses=responses(404))
