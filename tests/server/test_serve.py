@@ -90,3 +90,15 @@ def test_the_filter_hides_every_signature_and_nothing_else() -> None:
     assert record.getMessage() == (
         f'127.0.0.1:5 - "GET /f?signature={HIDDEN}&x=1&signature={HIDDEN} HTTP/1.1" 200'
     )
+
+
+@pytest.mark.usefixtures("home")
+def test_a_caller_that_polls_diagnostics_itself_gets_no_diagnostics_thread() -> None:
+    """The simulator polls the diagnostics worker at moments of its simulated clock: no
+    thread polls on real time beside it; a server left to itself runs the thread."""
+    for background in (False, True):
+        server = build_server(Settings(), host="127.0.0.1", port=0, warn=print)
+        with server.in_process(diagnostics_thread=background):
+            assert server.diagnostics.is_alive() is background
+            assert server.diagnostics.poll() == 0  # nothing pending
+        assert not server.diagnostics.is_alive()

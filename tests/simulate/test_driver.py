@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
+from crowdquant.simulate.bots import ARCHETYPES, Bot
 from crowdquant.simulate.clock import AcceleratedClock
 from crowdquant.simulate.driver import Driver, failures
 from crowdquant.tournament.calendar import schedule_for
@@ -33,8 +35,14 @@ class FakeScheduler:
 
 
 class FakeBot:
-    def __init__(self, username: str, fails: bool = False) -> None:
+    """Counts its looks; when it looks is the real bots' rule (a latecomer's or not)."""
+
+    def __init__(self, username: str, fails: bool = False, late: bool = False) -> None:
         self.username, self.fails, self.looked = username, fails, 0
+        self.rule = Bot(username, ARCHETYPES["latecomer" if late else "linear"], Decimal(1))
+
+    def looks_after(self, events: list[object]) -> bool:
+        return self.rule.looks_after(events)
 
     def act(self, client: object) -> str | None:
         self.looked += 1
@@ -87,6 +95,22 @@ def test_bots_play_on_the_first_step_and_after_rounds_open_or_close_only() -> No
     assert step.played == ["linear_1 uploaded"] and bot.looked == 2
 
 
+def test_then_a_latecomer_looks_after_closes_and_the_others_after_openings() -> None:
+    on_time, late = FakeBot("linear_1"), FakeBot("latecomer_1", late=True)
+    running = driver(on_time, late, step=timedelta(hours=1))
+    running.step()
+    assert (on_time.looked, late.looked) == (1, 1)  # the first step: everyone
+    openings = closes = 0
+    for _ in range(80):  # three days: Tuesday's and Wednesday's rounds
+        step = running.step()
+        opened = any(isinstance(event, RoundOpened) for event in step.events)
+        closed = any(isinstance(event, RoundClosed) for event in step.events)
+        openings, closes = openings + opened, closes + closed
+        assert step.played == ["linear_1 uploaded"] * opened + ["latecomer_1 uploaded"] * closed
+    assert (openings, closes) == (2, 2)
+    assert (on_time.looked, late.looked) == (1 + openings, 1 + closes)
+
+
 def test_a_failing_bot_is_reported_and_the_others_still_play() -> None:
     broken, fine = FakeBot("boosting_1", fails=True), FakeBot("linear_1")
     step = driver(broken, fine).step()
@@ -107,3 +131,19 @@ def test_a_bot_that_failed_tries_again_a_minute_later() -> None:
     assert again.at == first.at + timedelta(minutes=1)
     assert again.played == ["linear_1 uploaded"] and flaky.looked == 2
     assert running.step().at > again.at + timedelta(minutes=1)  # back to the calendar's pace
+
+
+def test_the_polls_run_once_at_the_end_of_every_step_and_a_failure_stops_nothing() -> None:
+    polled: list[int] = []
+    running = driver(FakeBot("linear_1"))
+
+    def poll() -> None:
+        polled.append(len(polled))
+        if len(polled) == 2:
+            raise RuntimeError("the database was busy")
+
+    running.polls = [poll]
+    first, second, third = (running.step() for _ in range(3))
+    assert polled == [0, 1, 2]
+    assert first.failed == [] and third.failed == []
+    assert second.failed == [f"{poll.__qualname__}: RuntimeError: the database was busy"]

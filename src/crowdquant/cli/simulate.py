@@ -292,7 +292,12 @@ def run_simulation(
                 ops, lambda s: schedule_for(cadence, get_tournament(s, TOURNAMENT).settings)
             )
             driver = Driver(
-                clock, server.scheduler, [tournament_schedule], players, timedelta(days=1)
+                clock,
+                server.scheduler,
+                [tournament_schedule],
+                players,
+                timedelta(days=1),
+                polls=[server.diagnostics.poll],
             )
             resolved = Resolved(rounds)
             tell("rounds resolved", 0, rounds)
@@ -342,10 +347,10 @@ def _reach(server: Server, over_http: bool) -> Iterator[tuple[str, httpx.BaseTra
     from crowdquant.simulate.in_process import APP_URL, AppTransport, requests_through
 
     if over_http:
-        with server.serving() as url:
+        with server.serving(diagnostics_thread=False) as url:
             yield url, None
         return
-    with server.in_process() as app:
+    with server.in_process(diagnostics_thread=False) as app:
         transport = AppTransport(app)
         try:
             with requests_through(transport):
@@ -429,7 +434,12 @@ def simulate(
         ),
     ] = "{}",
     cadence: Annotated[Cadence, typer.Option(help="how often rounds open")] = Cadence.DAILY,
-    stocks: Annotated[int, typer.Option(min=10, help="stocks in the synthetic market")] = 100,
+    stocks: Annotated[
+        int,
+        typer.Option(
+            min=10, help="stocks in the synthetic market; with far fewer the models find no skill"
+        ),
+    ] = 1000,
     seed: Annotated[int, typer.Option(min=0, help="the market's and the bots' seed")] = 1,
     stake: Annotated[float, typer.Option(min=0.01, help="NMR each bot stakes per model")] = 100.0,
     out: Annotated[Path, typer.Option(help="where the report is written")] = Path("simulation"),

@@ -173,14 +173,16 @@ class Server:
                 signal.signal(signal.SIGTERM, previous)
 
     @contextmanager
-    def serving(self) -> Iterator[str]:
+    def serving(self, *, diagnostics_thread: bool = True) -> Iterator[str]:
         """Serve in a background thread for the block (the caller drives the scheduler);
-        yields the URL."""
+        yields the URL. Without `diagnostics_thread` the caller also runs the diagnostics
+        worker's polls (`diagnostics.poll`), at moments of its choosing."""
         web = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.listener]}, name="crowdquant-web"
         )
         web.start()
-        self.diagnostics.start()
+        if diagnostics_thread:
+            self.diagnostics.start()
         self._start_compute()
         try:
             while not self.server.started:
@@ -193,10 +195,12 @@ class Server:
             self._stop(web)
 
     @contextmanager
-    def in_process(self) -> Iterator[FastAPI]:
+    def in_process(self, *, diagnostics_thread: bool = True) -> Iterator[FastAPI]:
         """The app with the diagnostics worker beside it for the block, on no socket: the
-        caller reaches it in this process and drives the scheduler."""
-        self.diagnostics.start()
+        caller reaches it in this process and drives the scheduler (and, without
+        `diagnostics_thread`, the diagnostics worker's polls)."""
+        if diagnostics_thread:
+            self.diagnostics.start()
         try:
             yield self.app
         finally:
@@ -228,7 +232,8 @@ class Server:
         self.stop.set()
         if thread is not None:
             thread.join(timeout=30)
-        self.diagnostics.join(timeout=30)
+        if self.diagnostics.is_alive():
+            self.diagnostics.join(timeout=30)
         self.validator.close()
         self.engine.dispose()
         self.listener.close()

@@ -48,6 +48,7 @@ import pandas as pd
 
 from crowdquant.data.config import ExampleModelConfig
 from crowdquant.data.example_model import train_example_model
+from crowdquant.tournament.scheduler import RoundClosed, RoundOpened
 
 if TYPE_CHECKING:
     from sklearn.ensemble import HistGradientBoostingRegressor
@@ -384,6 +385,12 @@ class Bot:
         if not self.archetype.split_stake:
             return self.stake
         return (self.stake / self.archetype.models).quantize(Decimal("0.000001"))
+
+    def looks_after(self, events: Sequence[object]) -> bool:
+        """Whether `events` (the scheduler's) may have given this bot a round to play: a
+        latecomer plays rounds that closed, every other bot rounds that opened."""
+        due = RoundClosed if self.archetype.late else RoundOpened
+        return any(isinstance(event, due) for event in events)
 
     def act(self, client: Participant) -> str | None:
         """Play the newest round if it is due; what was done, in words, or None."""

@@ -3,10 +3,13 @@ bots play.
 
 Each step moves the accelerated clock to the next moment worth stopping at (a round opening
 or closing, the daily scoring hour, or at most `step` on), applies what is due with one
-scheduler tick, then, when a round opened or closed (and on the first step), lets every bot
-look at the tournament through the API and play. A bot that failed (the server was busy, say)
-gets another chance a simulated minute later. Bots only ever talk to the served API; the
-driver only tells them when to look.
+scheduler tick, then, when a round opened or closed, lets the bots it concerns (a latecomer
+plays closed rounds, the others open ones; on the first step, every bot) look at the
+tournament through the API and play. A bot that failed (the server was busy, say) gets
+another chance a simulated minute later, with every other bot. Bots only ever talk to the
+served API; the driver only tells them when to look. Work a server runs beside the
+scheduler on real time (the diagnostics worker's polls) runs at the end of each step instead,
+so that nothing moves with the real clock and the same seed gives the same run.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ class Step:
     at: datetime
     events: list[Event] = field(default_factory=list)
     played: list[str] = field(default_factory=list)  # what the bots did, in words
-    failed: list[str] = field(default_factory=list)  # bots that failed, and why
+    failed: list[str] = field(default_factory=list)  # bots (and polls) that failed, and why
 
 
 @dataclass
@@ -51,6 +54,9 @@ class Driver:
     schedules: Sequence[Schedule]  # of the tournaments the bots play
     players: Sequence[tuple[Bot, Participant]]
     step_size: timedelta = timedelta(hours=1)
+    polls: Sequence[Callable[[], object]] = ()
+    """Background work run once at the end of every step, in this thread (a server runs it
+    on a thread of its own, on real time): the diagnostics worker's poll."""
     _woken: bool = False
     _retry: bool = False  # a bot failed: wake the bots again soon
 
@@ -69,18 +75,24 @@ class Driver:
     def step(self) -> Step:
         step = Step(self.clock.advance_to(self.next_moment()))
         step.events = [e for e in self.scheduler.tick() if not isinstance(e, UploadsSwept)]
-        if (
-            not self._woken
-            or self._retry
-            or any(isinstance(e, RoundOpened | RoundClosed) for e in step.events)
-        ):
+        everyone = not self._woken or self._retry
+        if everyone or any(isinstance(e, RoundOpened | RoundClosed) for e in step.events):
             self._woken = True
-            self.let_bots_play(step)
+            self.let_bots_play(step, everyone)
             self._retry = bool(step.failed)
+        for poll in self.polls:
+            try:
+                poll()
+            except Exception as exc:  # as on a server's thread: told, and tried again next step
+                logger.debug("poll %r failed", poll, exc_info=exc)
+                step.failed.append(f"{_name(poll)}: {type(exc).__name__}: {exc}")
         return step
 
-    def let_bots_play(self, step: Step) -> None:
+    def let_bots_play(self, step: Step, everyone: bool = True) -> None:
+        """Let each bot play: `everyone`, or only the bots the step's events concern."""
         for bot, client in self.players:
+            if not everyone and not bot.looks_after(step.events):
+                continue
             try:
                 done = bot.act(client)
             except Exception as exc:  # a bot's failure is its own; the tournament goes on
@@ -94,6 +106,11 @@ class Driver:
         """Step until `until(step)` says so."""
         while not until(self.step()):
             pass
+
+
+def _name(poll: Callable[[], object]) -> str:
+    owner = getattr(poll, "__self__", None)
+    return str(getattr(owner, "name", None) or getattr(poll, "__qualname__", repr(poll)))
 
 
 def failures(step: Step) -> list[str]:
