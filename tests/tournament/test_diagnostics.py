@@ -21,7 +21,7 @@ from numerai_tools.scoring import (
     max_feature_correlation,
     numerai_corr,
 )
-from sqlalchemy import func, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from crowdquant.clock import ManualClock
@@ -503,6 +503,32 @@ def test_the_worker_thread_runs_pending_diagnostics_and_stops(world: World) -> N
     assert not worker.is_alive()
     with world.sessions() as session:
         assert session.scalar(select(func.max(Diagnostics.request_number))) == 2
+
+
+def test_an_idle_poll_only_reads(sessions: sessionmaker[Session], tmp_path: Path) -> None:
+    """With no diagnostics pending or running, a poll writes nothing: on SQLite it never
+    holds the write lock that would make another transaction's first write fail at once (a
+    scheduler step, say, whose round would then open a day late in a simulation)."""
+    worker = DiagnosticsWorker(
+        sessions,
+        local_storage(tmp_path / "files"),
+        ManualClock(T0),
+        StoredValidationLoader(local_storage(tmp_path / "files")),
+    )
+    engine = sessions.kw["bind"]
+    assert isinstance(engine, Engine)
+    statements: list[str] = []
+
+    def heard(_c: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement.split(None, 1)[0].upper())
+
+    event.listen(engine, "before_cursor_execute", heard)
+    try:
+        assert worker.poll() == 0
+    finally:
+        event.remove(engine, "before_cursor_execute", heard)
+    assert "SELECT" in statements
+    assert not {"UPDATE", "INSERT", "DELETE"} & set(statements)
 
 
 def test_fnc_uses_the_versions_fnc_set_and_medium_where_it_has_none() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 from datetime import timedelta
 
 import pandas as pd
@@ -12,6 +14,7 @@ from crowdquant.db.models import Model, Round
 from crowdquant.db.session import transaction
 from crowdquant.tournament.leaderboard import (
     _did_well,
+    _means,
     account_leaderboard,
     model_leaderboard,
     model_score_history,
@@ -134,3 +137,14 @@ def test_a_2017_round_went_well_below_its_benchmark_models_else_below_ln_2() -> 
     well = _did_well(finals, "logloss", higher_is_better=False)
     assert well.tolist() == [False, True, True, False]
     assert _did_well(finals, "benchmark_logloss", higher_is_better=True).all()
+
+
+def test_a_mean_score_does_not_depend_on_the_order_the_rows_are_read_in() -> None:
+    """The database hands the scores back in the order of their random ids: every order of
+    the same values gives the same reputation, to the last bit (their exact mean)."""
+    values = [1.257302210933933e-15, -0.00013210486329130188, 6.40422650443282e-07, 0.01049001171]
+    means = {
+        _means(pd.DataFrame({"metric": "corr", "value": [*order, float("nan")]}))["corr"]
+        for order in itertools.permutations(values)
+    }
+    assert means == {math.fsum(values) / len(values)}

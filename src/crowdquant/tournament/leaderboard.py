@@ -152,11 +152,16 @@ def _did_well(finals: pd.DataFrame, metric: str, higher_is_better: bool) -> pd.S
 
 
 def _means(scores: pd.DataFrame) -> dict[str, float]:
-    """Per metric, the mean of the values (NaN left out)."""
+    """Per metric, the mean of the values (NaN left out), summed exactly (`math.fsum`): the
+    same figure whatever order the rows were read in (the database's, that of random ids)."""
     if scores.empty:
         return {}
-    means = scores.groupby("metric")["value"].mean().dropna()
-    return {str(metric): float(value) for metric, value in means.items()}
+    means = {}
+    for metric, values in scores.groupby("metric")["value"]:
+        known = values.dropna().astype(float)
+        if len(known):
+            means[str(metric)] = math.fsum(known) / len(known)
+    return means
 
 
 def _standings(

@@ -57,6 +57,13 @@ def claim_next_diagnostics(session: Session, clock: Clock) -> Diagnostics | None
     return session.get(Diagnostics, claimed, populate_existing=True)
 
 
+def diagnostics_waiting(session: Session) -> bool:
+    """Whether any diagnostics is pending or running (what a worker's poll looks at)."""
+    waiting = (DiagnosticsStatus.PENDING, DiagnosticsStatus.RUNNING)
+    found = session.scalar(select(Diagnostics.id).where(Diagnostics.status.in_(waiting)).limit(1))
+    return found is not None
+
+
 def fail_stale_diagnostics(session: Session, clock: Clock, older_than: timedelta) -> int:
     """Fail every diagnostics `running` since before `older_than` ago (its worker died);
     returns how many. A slow job that finishes later finds its row failed and keeps it so."""
@@ -182,7 +189,13 @@ class DiagnosticsWorker(threading.Thread):
 
     def poll(self) -> int:
         """One poll: fail stale jobs, then run pending ones until none is left (or `stop`);
-        returns how many ran. Raises what the database raises."""
+        returns how many ran. Raises what the database raises. With no job pending or
+        running it only reads: on SQLite an idle poll that wrote would hold the write lock
+        for a moment, and a transaction of the app or the scheduler that read before
+        writing would fail then, at once ("database is locked"), whatever the busy timeout."""
+        with transaction(self.sessions) as session:
+            if not diagnostics_waiting(session):
+                return 0
         with transaction(self.sessions) as session:
             stale = fail_stale_diagnostics(session, self.clock, self.stale_after)
         if stale:

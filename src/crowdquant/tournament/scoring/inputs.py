@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -387,8 +388,9 @@ def _corr_reputations(
 ) -> FloatArray:
     """Each submission's model's CORR reputation when the round closed: the mean final CORR
     of its on-time submissions over the tournament's rounds resolved (due to resolve) within
-    `reputation_days` before the close; NaN where it has none. Read from the stored scores,
-    so the same books give the same weights."""
+    `reputation_days` before the close; NaN where it has none. Read from the stored scores
+    and summed exactly (`math.fsum`), not in the order the database reads the rows (that of
+    their random ids), so the same books give the same weights to the last bit."""
     close = round_.close_time
     since = close - timedelta(days=settings_of(round_.tournament).reputation_days)
     last_day = (
@@ -404,24 +406,24 @@ def _corr_reputations(
         .group_by(RoundScore.round_id)
         .subquery()
     )
-    found: dict[uuid.UUID, float | None] = dict(
-        session.execute(
-            select(RoundScore.model_id, func.avg(RoundScore.value))
-            .join(
-                last_day,
-                (last_day.c.round_id == RoundScore.round_id) & (last_day.c.day == RoundScore.day),
-            )
-            .where(
-                RoundScore.metric == "corr",
-                RoundScore.late.is_(False),
-                RoundScore.value.is_not(None),
-                RoundScore.model_id.in_({sub.model_id for sub in on_time}),
-            )
-            .group_by(RoundScore.model_id)
-        ).all()
-    )
-    values = [found.get(sub.model_id) for sub in on_time]
-    return np.array([np.nan if value is None else value for value in values], dtype=np.float64)
+    finals: dict[uuid.UUID, list[float]] = {}
+    for model_id, value in session.execute(
+        select(RoundScore.model_id, RoundScore.value)
+        .join(
+            last_day,
+            (last_day.c.round_id == RoundScore.round_id) & (last_day.c.day == RoundScore.day),
+        )
+        .where(
+            RoundScore.metric == "corr",
+            RoundScore.late.is_(False),
+            RoundScore.value.is_not(None),
+            RoundScore.model_id.in_({sub.model_id for sub in on_time}),
+        )
+    ):
+        if value is not None:
+            finals.setdefault(model_id, []).append(value)
+    means = {model_id: math.fsum(values) / len(values) for model_id, values in finals.items()}
+    return np.array([means.get(sub.model_id, np.nan) for sub in on_time], dtype=np.float64)
 
 
 def _test_loglosses(session: Session, on_time: Sequence[ScoredSubmission]) -> FloatArray:
