@@ -59,7 +59,11 @@ from crowdquant.scoring.metamodel import (
     stake_x_test_weights,
 )
 from crowdquant.scoring.similarity import NearDuplicates, near_duplicates, spearman_pairs
-from crowdquant.scoring.validation import validate_2017_submission, validate_submission
+from crowdquant.scoring.validation import (
+    LiveIds,
+    validate_2017_submission,
+    validate_submission,
+)
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.rules2017_files import tournament_rows
 from crowdquant.tournament.scoring.targets import ScoringError
@@ -211,9 +215,10 @@ def _fnc_features(
 
 
 def live_predictions(
-    content: bytes, filename: str, ids: pd.Index, rows_2017: pd.DataFrame | None
+    content: bytes, filename: str, ids: pd.Index | LiveIds, rows_2017: pd.DataFrame | None
 ) -> pd.Series:
-    """A stored submission's predictions of the live rows, by live id.
+    """A stored submission's predictions of the live rows, by live id (`ids`: the round's,
+    or them indexed once for all its files).
 
     `rows_2017`: the round's 2017 id map (`rules2017_files.tournament_rows`), or None; with it the
     file covers every tournament row and its live rows are renamed to the live file's ids."""
@@ -238,9 +243,10 @@ def _prediction_matrix(
     rows_2017: pd.DataFrame | None = None,
 ) -> FloatArray:
     matrix = np.empty((len(ids), len(submissions)), dtype=np.float64)
+    live = LiveIds(ids) if submissions and rows_2017 is None else ids  # indexed once
     for k, scored in enumerate(submissions):
         content = _read(storage, scored.file_key)
-        predictions = live_predictions(content, scored.filename, ids, rows_2017)
+        predictions = live_predictions(content, scored.filename, live, rows_2017)
         matrix[:, k] = predictions.reindex(ids).to_numpy(np.float64)
     return matrix
 
