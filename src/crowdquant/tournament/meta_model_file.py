@@ -89,9 +89,9 @@ def _version_blend(version: DatasetVersion) -> _VersionBlend:
     )
 
 
-Published = tuple[DatasetVersion, tuple[tuple[str, int], ...], bytes, dict[str, str]]
-"""A meta model file written: its version, the (era, round) pairs it carries, its bytes and
-each era's source."""
+Published = tuple[DatasetVersion, str, tuple[tuple[str, int], ...], bytes, dict[str, str]]
+"""A meta model file written: its version, its tournament, the (era, round) pairs it
+carries, its bytes and each era's source."""
 
 
 class PublishedFiles:
@@ -141,15 +141,15 @@ def publish_meta_model(
         round_models[round_.live_era] = (round_.number, by_ticker.groupby(level=0).mean())
     carried = tuple(sorted((era, number) for era, (number, _) in round_models.items()))
     last = None if kept is None else kept.last
-    if last is not None and last[:2] == (version, carried):
-        content, sources = last[2], dict(last[3])
+    if last is not None and last[:3] == (version, str(tournament.id), carried):
+        content, sources = last[3], dict(last[4])
     else:
         frame, sources = validation_meta_model(validation, blend, round_models)
         buffer = io.BytesIO()
         frame.to_parquet(buffer, engine="pyarrow", compression="zstd", index=True)
         content = buffer.getvalue()
         if kept is not None:
-            kept.last = (version, carried, content, dict(sources))
+            kept.last = (version, str(tournament.id), carried, content, dict(sources))
     number = max((round_.number for round_ in resolved), default=0)
     manifest = {
         "version": version.version,
