@@ -8,7 +8,10 @@ from types import SimpleNamespace
 from typing import cast
 
 import numpy as np
+import pandas as pd
 
+from crowdquant.db.enums import Rules
+from crowdquant.db.models import MetaModel
 from crowdquant.tournament.scoring import InputsCache, RoundInputs
 
 
@@ -96,3 +99,39 @@ def test_derived_work_counts_within_the_bound_in_bytes() -> None:
     assert cache.derived(rounds[1], second, "main") == "prepared"
     assert cache.get(rounds[0], ()) is None
     assert cache.get(rounds[1], ()) is second
+
+
+def test_inputs_that_fixed_the_meta_model_serve_only_once_it_committed() -> None:
+    cache, round_id = InputsCache(), uuid.uuid4()
+    fixed = RoundInputs(
+        rules=Rules.CLASSIC,
+        ids=pd.Index(["a", "b", "c"]),
+        features=np.zeros((3, 1)),
+        submissions=[],
+        predictions=np.zeros((3, 0)),
+        meta_model=np.zeros(3),
+        benchmark=None,
+        new_meta_model=MetaModel(),
+    )
+    cache.put(round_id, (), fixed, pending=True)
+    assert cache.get(round_id, ()) is None  # the meta model's row may yet roll back
+    cache.keep_derived(round_id, fixed, "main", "prepared", 0)  # its pass prepares beside it
+    cache.confirm(round_id)
+    kept = cache.get(round_id, ())
+    assert kept is not None and kept is not fixed
+    assert kept.new_meta_model is None  # as read from storage: the row is not added again
+    assert kept.predictions is fixed.predictions
+    assert cache.derived(round_id, kept, "main") == "prepared"
+
+
+def test_pending_inputs_forgotten_or_read_again_are_never_served() -> None:
+    cache, round_id = InputsCache(), uuid.uuid4()
+    fixed = cast(RoundInputs, SimpleNamespace(new_meta_model="row"))
+    cache.put(round_id, (), fixed, pending=True)
+    cache.forget(round_id)  # its rows failed to commit
+    cache.confirm(round_id)
+    assert cache.get(round_id, ()) is None
+    cache.put(round_id, (), fixed, pending=True)
+    cache.put(round_id, (), inputs("read"))  # read again from storage: kept as read
+    cache.confirm(round_id)
+    assert cache.get(round_id, ()) == "read"

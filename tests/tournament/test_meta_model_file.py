@@ -19,7 +19,11 @@ from crowdquant.db.models import Cadence, MetaModel, Round, RoundStatus, Rules
 from crowdquant.db.session import transaction
 from crowdquant.storage import LocalStorage
 from crowdquant.tournament.datasets import get_dataset_file, round_file
-from crowdquant.tournament.meta_model_file import ValidationMetaModel, publish_meta_model
+from crowdquant.tournament.meta_model_file import (
+    PublishedFiles,
+    ValidationMetaModel,
+    publish_meta_model,
+)
 from crowdquant.tournament.runtime import TournamentRuntime
 from crowdquant.tournament.scheduler import Scheduler
 from crowdquant.tournament.tournaments import create_tournament
@@ -84,9 +88,13 @@ def _resolved_round(
     return pd.Series(meta.to_numpy(), index=tickers)
 
 
+@pytest.mark.parametrize("reused", [False, True], ids=["fresh", "reused"])
 def test_meta_model_grows_as_rounds_resolve(
-    sessions: sessionmaker[Session], version: DatasetVersion, tmp_path: Path
+    sessions: sessionmaker[Session], version: DatasetVersion, tmp_path: Path, reused: bool
 ) -> None:
+    """The same files whether each publication starts afresh or reuses what the last left
+    (`PublishedFiles`, as the scheduler's publisher does)."""
+    kept = PublishedFiles() if reused else None
     clock = ManualClock(T0)
     storage = local_storage(tmp_path / "files")
     validation = _validation(version)
@@ -100,7 +108,7 @@ def test_meta_model_grows_as_rounds_resolve(
         tournament = create_tournament(
             session, clock, 8, "classic", Rules.CLASSIC, Cadence.DAILY, "v1"
         )
-        first = publish_meta_model(session, clock, storage, version, tournament, tickers)
+        first = publish_meta_model(session, clock, storage, version, tournament, tickers, kept)
     assert first.round_number == 0 and set(first.sources.values()) == {"blend"}
     benchmarks = pd.read_parquet(version.published / "validation_benchmark_models.parquet")
     benchmark_columns = sorted(c for c in benchmarks.columns if c != "era")
@@ -126,7 +134,7 @@ def test_meta_model_grows_as_rounds_resolve(
         real = _resolved_round(session, storage, tournament_id, 3, eras[1], in_era, round_tickers)
         # a round whose live era is not a validation era
         _resolved_round(session, storage, tournament_id, 4, "9999", in_era, round_tickers)
-        grown = publish_meta_model(session, clock, storage, version, tournament, tickers)
+        grown = publish_meta_model(session, clock, storage, version, tournament, tickers, kept)
     assert grown.round_number == 4
     assert grown.sources[eras[1]] == "round 3"
     assert {era: s for era, s in grown.sources.items() if era != eras[1]} == {
@@ -156,8 +164,15 @@ def test_meta_model_grows_as_rounds_resolve(
             *benchmark_columns,
         ]
         # publishing again changes nothing
-        again = publish_meta_model(session, clock, storage, version, tournament, tickers)
+        again = publish_meta_model(session, clock, storage, version, tournament, tickers, kept)
         assert again == grown
+        # a round resolved outside the validation eras: the same values, under its number
+        _resolved_round(session, storage, tournament_id, 6, "9998", [], round_tickers)
+        later = publish_meta_model(session, clock, storage, version, tournament, tickers, kept)
+    assert later.round_number == 6 and later.sources == grown.sources
+    assert b"".join(storage.read("v1/meta_model_6.parquet")) == b"".join(
+        storage.read("v1/meta_model_4.parquet")
+    )
 
 
 def test_the_scheduler_publishes_it_when_a_round_resolves(

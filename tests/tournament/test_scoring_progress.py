@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import delete, event, select
 
-from crowdquant.db.models import Model, Round, RoundScore
+from crowdquant.db.models import MetaModel, Model, Round, RoundScore
 from crowdquant.db.session import transaction
 from crowdquant.scoring.round import PreparedRound
 from crowdquant.tournament.models import create_model
@@ -104,11 +104,12 @@ def test_later_passes_score_with_the_preparation_kept_beside_the_inputs(
     monkeypatch.setattr(daily, "PreparedRound", Counted)
     scheduler = scheduler_of(world)
     world.clock.advance(5 * DAY)
-    scored(scheduler)  # fixes the meta model: these inputs are not kept
-    world.clock.advance(3 * DAY)
-    scored(scheduler)  # read again, kept, and prepared beside them
+    scored(scheduler)  # fixes the meta model: kept, with their preparation, once committed
     built = len(prepared)
     assert built > 0
+    world.clock.advance(3 * DAY)
+    scored(scheduler)
+    assert len(prepared) == built  # not read nor prepared again
     world.clock.advance(3 * DAY)
     [again] = scored(scheduler)
     assert again.scores > 0 and len(prepared) == built  # scored with the kept preparation
@@ -178,6 +179,8 @@ def test_scores_that_fail_to_commit_are_written_again(world: World) -> None:
         event.remove(engine, "before_cursor_execute", refuse)
     assert scored_now.days == tuple(range(1, days_known(world) + 1))
     assert fully_checked(world)
+    with transaction(world.sessions) as session:  # the meta model fixed again, and stored
+        assert session.scalar(select(MetaModel).where(MetaModel.round_id == world.round_id))
     with transaction(world.sessions) as session:
         round_ = session.get_one(Round, world.round_id)
         assert replay_round(session, world.clock, world.storage, round_) == []

@@ -134,9 +134,16 @@ class KeptPanels:
 
 
 def _panel_bytes(panel: Panel) -> int:
+    """The panel's bytes, from its columns' dtypes (asking each column of a wide frame for
+    its memory costs more than making the panel)."""
     frames = [panel.close] + ([] if panel.volume is None else [panel.volume])
-    in_frames = sum(int(frame.memory_usage(index=True).sum()) for frame in frames)
+    in_frames = sum(_frame_bytes(frame) for frame in frames)
     return in_frames + int(panel.market.memory_usage(index=True))
+
+
+def _frame_bytes(frame: pd.DataFrame) -> int:
+    row = sum(getattr(dtype, "itemsize", 8) for dtype in frame.dtypes)
+    return len(frame) * int(row) + int(frame.index.memory_usage())
 
 
 class MarketFeed:
@@ -262,9 +269,9 @@ class MarketFeed:
             raise ValueError(f"days must be within 1..{cfg.main_horizon}, got {days}")
         end = self.market.trading_day_after(live.date, cfg.lag + days)
         panel = self.panel_through(end)
-        close = panel.close.reindex(columns=live.tickers.to_numpy()).to_numpy(np.float64)
-        position = np.array([_position(panel.dates, live.date)])
-        fwd = forward_returns(close, position, cfg.lag, days)
+        since = panel.close.iloc[_position(panel.dates, live.date) :]  # all the window reads
+        close = since.reindex(columns=live.tickers.to_numpy()).to_numpy(np.float64)
+        fwd = forward_returns(close, np.array([0]), cfg.lag, days)
         sectors = self._sector_codes(panel)[panel.close.columns.get_indexer(pd.Index(live.tickers))]
         include = np.isfinite(fwd)
         per_era = {str(c): live.exposures[c].to_numpy(np.float64)[None, :] for c in live.exposures}

@@ -16,7 +16,7 @@ import io
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 from sqlalchemy import select
@@ -64,15 +64,18 @@ def _blend_inputs(version: DatasetVersion) -> dict[str, pd.Series]:
     return inputs
 
 
-def publish_meta_model(
-    session: Session,
-    clock: Clock,
-    storage: FileStorage,
-    version: DatasetVersion,
-    tournament: Tournament,
-    round_tickers: RoundTickers,
-) -> PublishedMetaModel:
-    """Publish the version's validation meta model as of the tournament's resolved rounds."""
+@dataclass(frozen=True)
+class _VersionBlend:
+    """What a version's files alone decide: its validation rows and the blend of its
+    published predictions."""
+
+    validation: pd.DataFrame
+    blend: pd.Series
+    eras: frozenset[str]
+    blend_of: list[str]
+
+
+def _version_blend(version: DatasetVersion) -> _VersionBlend:
     id_map = version.id_map()
     validation = (
         id_map[id_map["data_type"] == VALIDATION]
@@ -81,7 +84,45 @@ def publish_meta_model(
     )
     inputs = _blend_inputs(version)
     blend = prediction_blend(validation["era"], list(inputs.values()))
-    eras = set(validation["era"].astype(str))
+    return _VersionBlend(
+        validation, blend, frozenset(validation["era"].astype(str)), sorted(inputs)
+    )
+
+
+Published = tuple[DatasetVersion, str, tuple[tuple[str, int], ...], bytes, dict[str, str]]
+"""A meta model file written: its version, its tournament, the (era, round) pairs it
+carries, its bytes and each era's source."""
+
+
+class PublishedFiles:
+    """What publishing a version's meta model again can reuse: the version's blend (a
+    built version's files never change) and the last file written, by the rounds whose meta
+    models it carries (a fixed meta model never changes either)."""
+
+    def __init__(self) -> None:
+        self.blends: dict[DatasetVersion, _VersionBlend] = {}
+        self.last: Published | None = None
+
+    def blend(self, version: DatasetVersion) -> _VersionBlend:
+        found = self.blends.get(version)
+        if found is None:
+            found = self.blends[version] = _version_blend(version)
+        return found
+
+
+def publish_meta_model(
+    session: Session,
+    clock: Clock,
+    storage: FileStorage,
+    version: DatasetVersion,
+    tournament: Tournament,
+    round_tickers: RoundTickers,
+    kept: PublishedFiles | None = None,
+) -> PublishedMetaModel:
+    """Publish the version's validation meta model as of the tournament's resolved rounds
+    (`kept`: what an earlier publication left to reuse)."""
+    found = _version_blend(version) if kept is None else kept.blend(version)
+    validation, blend, eras = found.validation, found.blend, found.eras
     resolved = [
         round_
         for round_ in list_rounds(session, tournament, [RoundStatus.RESOLVED])
@@ -98,29 +139,37 @@ def publish_meta_model(
         by_ticker = pd.Series(meta.to_numpy(), index=tickers.reindex(meta.index).to_numpy())
         by_ticker = by_ticker[by_ticker.index.notna()]
         round_models[round_.live_era] = (round_.number, by_ticker.groupby(level=0).mean())
-    frame, sources = validation_meta_model(validation, blend, round_models)
+    carried = tuple(sorted((era, number) for era, (number, _) in round_models.items()))
+    last = None if kept is None else kept.last
+    if last is not None and last[:3] == (version, str(tournament.id), carried):
+        content, sources = last[3], dict(last[4])
+    else:
+        frame, sources = validation_meta_model(validation, blend, round_models)
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, engine="pyarrow", compression="zstd", index=True)
+        content = buffer.getvalue()
+        if kept is not None:
+            kept.last = (version, str(tournament.id), carried, content, dict(sources))
     number = max((round_.number for round_ in resolved), default=0)
     manifest = {
         "version": version.version,
         "round": number,
         "column": "numerai_meta_model",
         "eras": sources,
-        "blend_of": sorted(inputs),
+        "blend_of": found.blend_of,
         "about": (
             "eras named 'round N' carry that resolved round's stake-weighted meta model onto"
             " the validation ids; the others the mean per-era rank of the predictions in"
             " blend_of"
         ),
     }
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, engine="pyarrow", compression="zstd", index=True)
     manifest_bytes = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
-    for plain, content in ((META_MODEL_FILE, buffer.getvalue()), (MANIFEST_FILE, manifest_bytes)):
+    for plain, written in ((META_MODEL_FILE, content), (MANIFEST_FILE, manifest_bytes)):
         stem, _, suffix = plain.rpartition(".")
         _publish(
-            session, clock, storage, version.version, plain, f"{stem}_{number}.{suffix}", content
+            session, clock, storage, version.version, plain, f"{stem}_{number}.{suffix}", written
         )
-    return PublishedMetaModel(number, sources, sorted(inputs))
+    return PublishedMetaModel(number, sources, list(found.blend_of))
 
 
 def _round_of(key: str | None) -> int:
@@ -179,6 +228,7 @@ class ValidationMetaModel:
 
     version: DatasetVersion
     round_tickers: RoundTickers
+    kept: PublishedFiles = field(default_factory=PublishedFiles, compare=False, repr=False)
 
     def publish(
         self, session: Session, clock: Clock, storage: FileStorage, tournament: Tournament
@@ -188,5 +238,5 @@ class ValidationMetaModel:
         if tournament.dataset_version != self.version.version:
             return None
         return publish_meta_model(
-            session, clock, storage, self.version, tournament, self.round_tickers
+            session, clock, storage, self.version, tournament, self.round_tickers, self.kept
         )

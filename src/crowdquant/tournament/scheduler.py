@@ -267,7 +267,8 @@ class Scheduler:
     the publisher of its live eras, the source of their targets and the market its fund
     trades (both need `storage`); `ledger` moves the stakes as rounds close and resolve.
     `inputs_cache` keeps scoring rounds' inputs between passes (by default at most
-    `SCORING_ROUNDS_KEPT` rounds and `INPUTS_BYTES_KEPT` bytes).
+    `SCORING_ROUNDS_KEPT` rounds and `INPUTS_BYTES_KEPT` bytes), those that fixed a meta
+    model once its row has committed.
     """
 
     def __init__(
@@ -534,9 +535,11 @@ class Scheduler:
                         write_scores(session, [scoring_pass])
                 except Exception as exc:
                     self.scoring_memory.forget(round_id)
+                    self.inputs_cache.forget(round_id)
                     failed.add(round_id)
                     events.append(self._failed(number, now, f"score round {update.round}", exc))
                     continue
+            self.inputs_cache.confirm(round_id)  # a meta model it fixed is committed
             left = ScoringProgress(
                 progress.submissions,
                 progress.scores + update.rows,

@@ -23,7 +23,7 @@ import math
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -60,7 +60,11 @@ from crowdquant.scoring.metamodel import (
     stake_x_test_weights,
 )
 from crowdquant.scoring.similarity import NearDuplicates, near_duplicates, spearman_pairs
-from crowdquant.scoring.validation import validate_2017_submission, validate_submission
+from crowdquant.scoring.validation import (
+    LiveIds,
+    validate_2017_submission,
+    validate_submission,
+)
 from crowdquant.storage import FileStorage
 from crowdquant.tournament.rules2017_files import tournament_rows
 from crowdquant.tournament.scoring.targets import ScoringError
@@ -212,9 +216,10 @@ def _fnc_features(
 
 
 def live_predictions(
-    content: bytes, filename: str, ids: pd.Index, rows_2017: pd.DataFrame | None
+    content: bytes, filename: str, ids: pd.Index | LiveIds, rows_2017: pd.DataFrame | None
 ) -> pd.Series:
-    """A stored submission's predictions of the live rows, by live id.
+    """A stored submission's predictions of the live rows, by live id (`ids`: the round's,
+    or them indexed once for all its files).
 
     `rows_2017`: the round's 2017 id map (`rules2017_files.tournament_rows`), or None; with it the
     file covers every tournament row and its live rows are renamed to the live file's ids."""
@@ -239,9 +244,10 @@ def _prediction_matrix(
     rows_2017: pd.DataFrame | None = None,
 ) -> FloatArray:
     matrix = np.empty((len(ids), len(submissions)), dtype=np.float64)
+    live = LiveIds(ids) if submissions and rows_2017 is None else ids  # indexed once
     for k, scored in enumerate(submissions):
         content = _read(storage, scored.file_key)
-        predictions = live_predictions(content, scored.filename, ids, rows_2017)
+        predictions = live_predictions(content, scored.filename, live, rows_2017)
         matrix[:, k] = predictions.reindex(ids).to_numpy(np.float64)
     return matrix
 
@@ -498,10 +504,10 @@ class InputsCache:
 
     An entry serves a pass only while the round's scored submissions and benchmark columns
     are those it was read with: a round's live file, its submissions' files and its fixed
-    meta model never change once stored. Inputs that fixed the meta model are not kept (their
-    row may yet roll back); the next pass reads them from storage. Work derived from kept
-    inputs (a scorer's preparation) may be kept beside them, within the same bounds
-    (`keep_derived`).
+    meta model never change once stored. Inputs that fixed the meta model are kept pending
+    (their row may yet roll back): they serve no pass until `confirm` says that row
+    committed, and are then kept as if read from storage. Work derived from kept inputs (a
+    scorer's preparation) may be kept beside them, within the same bounds (`keep_derived`).
     """
 
     def __init__(self, rounds: int = 64, max_bytes: int | None = None) -> None:
@@ -511,21 +517,43 @@ class InputsCache:
         )
         self._bytes: dict[uuid.UUID, int] = {}
         self._derived: dict[uuid.UUID, dict[str, object]] = {}
+        self._pending: set[uuid.UUID] = set()  # kept inputs whose meta model may roll back
 
     def get(self, round_id: uuid.UUID, key: tuple[object, ...]) -> RoundInputs | None:
         entry = self._entries.get(round_id)
-        if entry is None or entry[0] != key:
+        if entry is None or entry[0] != key or round_id in self._pending:
             return None
         self._entries.move_to_end(round_id)
         return entry[1]
 
-    def put(self, round_id: uuid.UUID, key: tuple[object, ...], inputs: RoundInputs) -> None:
+    def put(
+        self,
+        round_id: uuid.UUID,
+        key: tuple[object, ...],
+        inputs: RoundInputs,
+        *,
+        pending: bool = False,
+    ) -> None:
+        """Keep `inputs`; `pending`: they fixed the meta model, and serve no pass before
+        `confirm`."""
         self.forget(round_id)
         size = 0 if self.max_bytes is None else _size(inputs)
         if self.max_bytes is not None and size > self.max_bytes:
             return
         self._entries[round_id], self._bytes[round_id] = (key, inputs), size
+        if pending:
+            self._pending.add(round_id)
         self._within_bounds()
+
+    def confirm(self, round_id: uuid.UUID) -> None:
+        """The meta model that the round's pending inputs fixed has committed: they serve
+        the next passes, as the stored meta model would (the row is not added again)."""
+        if round_id not in self._pending:
+            return
+        self._pending.discard(round_id)
+        entry = self._entries.get(round_id)
+        if entry is not None:
+            self._entries[round_id] = (entry[0], replace(entry[1], new_meta_model=None))
 
     def derived(self, round_id: uuid.UUID, inputs: RoundInputs, name: str) -> object | None:
         """What `keep_derived` kept under `name` beside these very `inputs`, or None."""
@@ -552,6 +580,7 @@ class InputsCache:
         self._entries.pop(round_id, None)
         self._bytes.pop(round_id, None)
         self._derived.pop(round_id, None)
+        self._pending.discard(round_id)
 
     def _holds(self, round_id: uuid.UUID, inputs: RoundInputs) -> bool:
         entry = self._entries.get(round_id)
@@ -620,8 +649,8 @@ def round_inputs(
         new_meta_model=fixed,
         benchmark_probability=_benchmark_probability(rows_2017, ids),
     )
-    if cache is not None and fixed is None and not from_files:
-        cache.put(round_.id, key, inputs)
+    if cache is not None and not from_files:
+        cache.put(round_.id, key, inputs, pending=fixed is not None)
     return inputs
 
 
