@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from unittest import mock
 
 import pytest
@@ -25,6 +26,7 @@ from crowdquant.ledger import (
     LedgerError,
     LedgerTampered,
     MintingRefused,
+    NewTransaction,
     NoGenesis,
     Posting,
     Transaction,
@@ -39,7 +41,7 @@ from crowdquant.ledger.chain import GENESIS_PREVIOUS_HASH
 from crowdquant.ledger.sql import SqlLedger, serialised
 from crowdquant.money import GENESIS_SUPPLY, NMR_UNIT, Currency
 
-from .conftest import snapshot, tamper
+from .conftest import START, TickingClock, snapshot, tamper
 
 ALICE, BOB = uuid.uuid4(), uuid.uuid4()
 MODEL = uuid.uuid4()
@@ -324,6 +326,99 @@ def test_balances_of_several_accounts_read_at_once_match_each_balance(
         assert started.balances_of(session, [], Currency.NMR) == {}
     with pytest.raises(InvalidPosting, match="cannot hold USD"), transaction(sessions) as session:
         started.balances_of(session, [wallet(ALICE), stake(MODEL)], Currency.USD)
+
+
+# --- several events at once ----------------------------------------------------------------------
+
+
+def _batch() -> list[NewTransaction]:
+    """Events in the order a resolution posts them: NMR and USD interleaved, accounts that
+    never moved before, one account moved twice, and one event already recorded."""
+    return [
+        NewTransaction("pay:1", Currency.NMR, transfer(TREASURY, stake(MODEL), 5 * NMR), "p1"),
+        NewTransaction("usd:1", Currency.USD, transfer(prize_pool(TOURNAMENT), wallet(BOB), 7)),
+        NewTransaction(
+            "pay:2",
+            Currency.NMR,
+            (*transfer(stake(MODEL), BURNED, 3 * NMR), *transfer(release(MODEL), BURNED, NMR)),
+            "p2",
+        ),
+        NewTransaction("stake", Currency.NMR, transfer(wallet(ALICE), stake(MODEL), 60 * NMR)),
+        NewTransaction("pay:3", Currency.NMR, transfer(TREASURY, wallet(BOB), 2 * NMR), "p3"),
+    ]
+
+
+def _rows_in(session: Session) -> list[list[tuple[object, ...]]]:
+    """Every ledger row as the session sees it (created times and hashes included)."""
+    queries = [
+        "SELECT sequence, event_key, currency, memo, created_at, previous_hash, hash"
+        " FROM ledger_transactions ORDER BY sequence",
+        "SELECT t.sequence, p.account, p.amount FROM ledger_postings p"
+        " JOIN ledger_transactions t ON t.id = p.transaction_id ORDER BY t.sequence, p.account",
+        "SELECT account, currency, balance, last_sequence FROM ledger_balances"
+        " ORDER BY account, currency",
+    ]
+    return [[tuple(row) for row in session.execute(text(query))] for query in queries]
+
+
+def test_post_many_writes_exactly_what_the_same_posts_one_by_one_write(
+    sessions: sessionmaker[Session], started: SqlLedger
+) -> None:
+    _books(sessions, started)
+    written: list[list[list[tuple[object, ...]]]] = []
+    answers: list[list[Transaction]] = []
+    for together in (False, True):
+        ledger = SqlLedger(TickingClock(START + timedelta(days=1)))  # both read the same times
+        with sessions() as session:
+            if together:
+                answers.append(ledger.post_many(session, _batch()))
+            else:
+                answers.append(
+                    [
+                        ledger.post(
+                            session, new.event_key, new.currency, new.postings, memo=new.memo
+                        )
+                        for new in _batch()
+                    ]
+                )
+            written.append(_rows_in(session))
+            session.rollback()
+    assert written[0] == written[1]
+    assert answers[0] == answers[1]
+    assert [t.event_key for t in answers[1]] == [n.event_key for n in _batch()]
+    assert answers[1][3].sequence < answers[1][0].sequence  # "stake" was recorded before
+    with transaction(sessions) as session:
+        assert ledger.post_many(session, []) == []
+        ledger.post_many(session, _batch())
+    assert _verdict(sessions, ledger) == []
+    with transaction(sessions) as session:
+        assert ledger.balance(session, stake(MODEL), Currency.NMR) == 50 * NMR
+    again = snapshot(sessions)
+    with transaction(sessions) as session:
+        assert [t.event_key for t in ledger.post_many(session, _batch())] == [
+            n.event_key for n in _batch()
+        ]
+    assert snapshot(sessions) == again  # every event recorded: nothing changes
+
+
+@pytest.mark.parametrize("case", ["overdraft later in the batch", "conflicting repeat"])
+def test_post_many_writes_nothing_when_one_event_is_refused(
+    case: str, sessions: sessionmaker[Session], started: SqlLedger
+) -> None:
+    _books(sessions, started)
+    before = snapshot(sessions)
+    batch = _batch()
+    if case == "overdraft later in the batch":  # the stake holds 48 + 5 − 3 NMR by then
+        bad = NewTransaction("pay:4", Currency.NMR, transfer(stake(MODEL), BURNED, 51 * NMR))
+        error: type[LedgerError] = InsufficientFunds
+    else:
+        bad = NewTransaction("pay:1", Currency.NMR, transfer(TREASURY, stake(MODEL), 6 * NMR))
+        error = IdempotencyConflict
+    with transaction(sessions) as session:
+        with pytest.raises(error):
+            started.post_many(session, [*batch, bad])
+        assert started.balance(session, stake(MODEL), Currency.NMR) == 48 * NMR
+    assert snapshot(sessions) == before
 
 
 # --- tampering -----------------------------------------------------------------------------------

@@ -32,7 +32,14 @@ from crowdquant.ledger.errors import (
     NoGenesis,
     Unbalanced,
 )
-from crowdquant.ledger.interface import Entry, Ledger, Posting, Transaction, transfer
+from crowdquant.ledger.interface import (
+    Entry,
+    Ledger,
+    NewTransaction,
+    Posting,
+    Transaction,
+    transfer,
+)
 from crowdquant.ledger.rules import GENESIS_EVENT_KEY
 
 __all__ = [
@@ -53,6 +60,7 @@ __all__ = [
     "LedgerError",
     "LedgerTampered",
     "MintingRefused",
+    "NewTransaction",
     "NoGenesis",
     "Posting",
     "Problem",

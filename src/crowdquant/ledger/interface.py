@@ -17,6 +17,9 @@ Contract of every backend:
   nothing; with anything else it raises `IdempotencyConflict`. Postings sum to zero per
   transaction, one currency per transaction; no account but genesis (NMR) and operator
   funding (USD) goes negative.
+- `post_many` records several events in one call, exactly as the same `post` calls in
+  order would (the same sequences, hashes and balances), with fewer queries; if any is
+  refused, none of them is written.
 - Amounts are ints in the currency's smallest unit; a positive amount adds to the
   account's balance, a negative one takes from it.
 - `verify` never raises on bad books: it reports every problem in an `AuditReport`.
@@ -24,7 +27,7 @@ Contract of every backend:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -49,6 +52,16 @@ class Posting:
 def transfer(source: AccountId, target: AccountId, amount: int) -> tuple[Posting, Posting]:
     """The two postings that move `amount` from `source` to `target`."""
     return Posting(source, -amount), Posting(target, amount)
+
+
+@dataclass(frozen=True)
+class NewTransaction:
+    """One business event's postings, to record with `Ledger.post_many`."""
+
+    event_key: str
+    currency: Currency
+    postings: tuple[Posting, ...]
+    memo: str = ""
 
 
 @dataclass(frozen=True)
@@ -113,6 +126,13 @@ class Ledger(Protocol):
         Raises `InvalidPosting`, `Unbalanced`, `MintingRefused`, `InsufficientFunds`,
         `IdempotencyConflict`, `NoGenesis` or `LedgerTampered`; then nothing is written.
         """
+        ...
+
+    def post_many(
+        self, session: Session, transactions: Sequence[NewTransaction]
+    ) -> list[Transaction]:
+        """Record each of `transactions` in order, as `post` would one by one (idempotent on
+        each event key); what each recorded. If one is refused, none is written."""
         ...
 
     def find(self, session: Session, event_key: str) -> Transaction | None:

@@ -24,7 +24,7 @@ import dataclasses
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar, cast
 
 from sqlalchemy import String, Table, delete, func, insert, select, text, type_coerce
@@ -43,7 +43,7 @@ from crowdquant.ledger.errors import (
     LedgerTampered,
     NoGenesis,
 )
-from crowdquant.ledger.interface import Entry, Posting, Transaction
+from crowdquant.ledger.interface import Entry, NewTransaction, Posting, Transaction
 from crowdquant.ledger.rules import (
     GENESIS_EVENT_KEY,
     GENESIS_MEMO,
@@ -165,6 +165,84 @@ class SqlLedger:
         updated = apply(checked_currency, moved, {a: row.balance for a, row in rows.items()})
         return self._append(session, event_key, checked_currency, moved, memo, head, rows, updated)
 
+    def post_many(
+        self, session: Session, transactions: Sequence[NewTransaction]
+    ) -> list[Transaction]:
+        """Each of `transactions` as `post` records it, in order, with one lock, one look-up
+        of the event keys, one check of the chain's head, one read of the balances per
+        currency and one insert per table; nothing is written if one is refused."""
+        checked = [
+            check_transaction(new.event_key, new.currency, new.postings, new.memo)
+            for new in transactions
+        ]
+        if not checked:
+            return []
+        lock_books(session)
+        recorded = self._find_rows(session, {new.event_key for new in transactions})
+        done: dict[str, Transaction] = {}
+        head: LedgerTransaction | None = None
+        rows: dict[Currency, dict[AccountId, LedgerBalance]] = {}
+        balances: dict[tuple[Currency, AccountId], int] = {}
+        last_sequence: dict[tuple[Currency, AccountId], int] = {}
+        sequence, previous_hash = 0, GENESIS_PREVIOUS_HASH
+        journal: list[dict[str, object]] = []
+        postings: list[dict[str, object]] = []
+        results: list[Transaction] = []
+        for new, (currency, moved) in zip(transactions, checked, strict=True):
+            earlier = done.get(new.event_key)
+            if earlier is None and new.event_key in recorded:
+                earlier = self._load(session, recorded[new.event_key])
+            if earlier is not None:
+                if earlier.currency != currency or earlier.postings != moved:
+                    raise IdempotencyConflict(
+                        f"event {new.event_key!r} is already recorded (transaction"
+                        f" {earlier.sequence}) with other postings",
+                        event_key=new.event_key,
+                    )
+                results.append(earlier)
+                continue
+            if head is None:
+                head = self._head(session)
+                if head is None:
+                    raise NoGenesis()
+                self._check_head(session, head)
+                sequence, previous_hash = head.sequence, head.hash
+                rows = self._projection_rows_of(session, checked)
+                balances = {
+                    (cur, account): row.balance
+                    for cur, found in rows.items()
+                    for account, row in found.items()
+                }
+            held = {p.account: balances.get((currency, p.account), 0) for p in moved}
+            updated = apply(currency, moved, held)
+            sequence += 1
+            transaction = self._record(
+                new.event_key, currency, moved, new.memo, sequence, previous_hash
+            )
+            transaction_id = uuid.uuid4()
+            journal.append(_journal_row(transaction_id, transaction))
+            postings += [
+                {"transaction_id": transaction_id, "account": str(p.account), "amount": p.amount}
+                for p in moved
+            ]
+            for account, balance in updated.items():
+                balances[(currency, account)] = balance
+                last_sequence[(currency, account)] = sequence
+            previous_hash = transaction.hash
+            done[new.event_key] = transaction
+            results.append(transaction)
+        if journal:
+            session.execute(insert(_TRANSACTIONS), journal)
+            session.execute(insert(_POSTINGS), postings)
+            for (currency, account), last in last_sequence.items():
+                row = rows.get(currency, {}).get(account)
+                if row is None:
+                    row = LedgerBalance(account=str(account), currency=currency)
+                    session.add(row)
+                row.balance, row.last_sequence = balances[(currency, account)], last
+            session.flush()
+        return results
+
     def rebuild_projection(self, session: Session) -> int:
         """Recompute `ledger_balances` from the journal; how many balances it corrected.
 
@@ -212,6 +290,30 @@ class SqlLedger:
     ) -> Transaction:
         sequence = 1 if head is None else head.sequence + 1
         previous_hash = GENESIS_PREVIOUS_HASH if head is None else head.hash
+        recorded = self._record(event_key, currency, postings, memo, sequence, previous_hash)
+        transaction_id = uuid.uuid4()
+        # two Core inserts: the journal row, then its postings (no ORM unit of work)
+        session.execute(insert(_TRANSACTIONS), _journal_row(transaction_id, recorded))
+        session.execute(
+            insert(_POSTINGS),
+            [
+                {"transaction_id": transaction_id, "account": str(p.account), "amount": p.amount}
+                for p in postings
+            ],
+        )
+        self._write_balances(session, currency, rows, updated, sequence)
+        return recorded
+
+    def _record(
+        self,
+        event_key: str,
+        currency: Currency,
+        postings: tuple[Posting, ...],
+        memo: str,
+        sequence: int,
+        previous_hash: str,
+    ) -> Transaction:
+        """The transaction at `sequence` after `previous_hash`, stamped now and hashed."""
         created_at = self._clock.now()
         digest = transaction_hash(
             previous_hash=previous_hash,
@@ -222,29 +324,6 @@ class SqlLedger:
             created_at=created_at,
             postings=[(str(p.account), p.amount) for p in postings],
         )
-        transaction_id = uuid.uuid4()
-        # two Core inserts: the journal row, then its postings (no ORM unit of work)
-        session.execute(
-            insert(_TRANSACTIONS),
-            {
-                "id": transaction_id,
-                "sequence": sequence,
-                "event_key": event_key,
-                "currency": currency,
-                "memo": memo,
-                "created_at": created_at,
-                "previous_hash": previous_hash,
-                "hash": digest,
-            },
-        )
-        session.execute(
-            insert(_POSTINGS),
-            [
-                {"transaction_id": transaction_id, "account": str(p.account), "amount": p.amount}
-                for p in postings
-            ],
-        )
-        self._write_balances(session, currency, rows, updated, sequence)
         return Transaction(
             sequence=sequence,
             event_key=event_key,
@@ -386,6 +465,31 @@ class SqlLedger:
             .execution_options(populate_existing=True)
         ).scalar_one_or_none()
 
+    def _find_rows(self, session: Session, event_keys: set[str]) -> dict[str, LedgerTransaction]:
+        found: dict[str, LedgerTransaction] = {}
+        for keys in _batches(sorted(event_keys)):
+            found |= {
+                row.event_key: row
+                for row in session.execute(
+                    select(LedgerTransaction)
+                    .where(LedgerTransaction.event_key.in_(keys))
+                    .execution_options(populate_existing=True)
+                ).scalars()
+            }
+        return found
+
+    def _projection_rows_of(
+        self, session: Session, checked: list[tuple[Currency, tuple[Posting, ...]]]
+    ) -> dict[Currency, dict[AccountId, LedgerBalance]]:
+        """The balance rows of every account the transactions move, per currency."""
+        accounts: dict[Currency, set[AccountId]] = defaultdict(set)
+        for currency, moved in checked:
+            accounts[currency].update(p.account for p in moved)
+        return {
+            currency: self._projection_rows(session, currency, sorted(found, key=str))
+            for currency, found in sorted(accounts.items(), key=lambda item: item[0].value)
+        }
+
     def _head(self, session: Session) -> LedgerTransaction | None:
         return session.execute(
             select(LedgerTransaction)
@@ -492,3 +596,16 @@ class SqlLedger:
         ]
         orphans = sum(len(found) for found in postings.values())
         return journal, orphans
+
+
+def _journal_row(transaction_id: uuid.UUID, recorded: Transaction) -> dict[str, object]:
+    return {
+        "id": transaction_id,
+        "sequence": recorded.sequence,
+        "event_key": recorded.event_key,
+        "currency": recorded.currency,
+        "memo": recorded.memo,
+        "created_at": recorded.created_at,
+        "previous_hash": recorded.previous_hash,
+        "hash": recorded.hash,
+    }

@@ -53,6 +53,7 @@ from crowdquant.ledger import (
     TREASURY,
     AccountId,
     Ledger,
+    NewTransaction,
     Posting,
     prize_pool,
     release,
@@ -246,18 +247,21 @@ def resolve_payouts(
         Currency.NMR,
     )
     paid = burned = usd_paid = 0
+    posts: list[NewTransaction] = []  # posted together, in this order, after the loop
     for planned in plan.payouts:
         reward, usd = rewards[planned.model_id], awards[planned.model_id]
         key = f"payout:{round_.id}:{planned.model_id}"
-        burn = _post_nmr(session, ledger, key, planned, reward, held)
+        burn, nmr_post = _nmr_post(key, planned, reward, held)
+        posts += [] if nmr_post is None else [nmr_post]
         inputs = planned.inputs if burn == planned.burn else {**planned.inputs, "burn_cap": burn}
         if usd:
-            ledger.post(
-                session,
-                f"payout-usd:{round_.id}:{planned.model_id}",
-                Currency.USD,
-                transfer(pool, wallet(planned.owner_id), usd),
-                memo=f"round {round_.number}: USD award",
+            posts.append(
+                NewTransaction(
+                    f"payout-usd:{round_.id}:{planned.model_id}",
+                    Currency.USD,
+                    transfer(pool, wallet(planned.owner_id), usd),
+                    memo=f"round {round_.number}: USD award",
+                )
             )
         session.add(
             RoundPayout(
@@ -274,6 +278,7 @@ def resolve_payouts(
         )
         paid, burned, usd_paid = paid + reward, burned + burn, usd_paid + usd
         checkpoint(f"paid {planned.model_id}")
+    ledger.post_many(session, posts)
     session.flush()
     release_due(session, ledger, clock, round_)
     checkpoint("released")
@@ -307,16 +312,12 @@ def _scaled(
     return {uuid.UUID(key): amount for key, amount in scaled.items()}, scaled_to
 
 
-def _post_nmr(
-    session: Session,
-    ledger: Ledger,
-    key: str,
-    planned: PlannedPayout,
-    reward: int,
-    balances: Mapping[AccountId, int],
-) -> int:
-    """Post the model's NMR movements of the round as one transaction; the amount burned
-    (capped at what the stake and pending release hold, as read in `balances`)."""
+def _nmr_post(
+    key: str, planned: PlannedPayout, reward: int, balances: Mapping[AccountId, int]
+) -> tuple[int, NewTransaction | None]:
+    """The amount burned (capped at what the stake and pending release hold, as read in
+    `balances`), and the model's NMR movements of the round as one transaction (None when
+    nothing moves)."""
     model_stake, model_release = stake(planned.model_id), release(planned.model_id)
     owner = wallet(planned.owner_id)
     held, releasing = balances[model_stake], balances[model_release]
@@ -333,9 +334,11 @@ def _post_nmr(
         postings += _burn_postings(model_stake, from_stake, model_release, burn - from_stake)
     if returned:
         postings += transfer(model_stake, owner, returned)
-    if postings:
-        ledger.post(session, key, Currency.NMR, postings, memo=_memo(reward, burn, returned))
-    return burn
+    if not postings:
+        return burn, None
+    return burn, NewTransaction(
+        key, Currency.NMR, tuple(postings), memo=_memo(reward, burn, returned)
+    )
 
 
 def _burn_postings(

@@ -18,7 +18,7 @@ A payout of a round staked on chain (one with a `ChainRound`) queues no burn: th
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -36,7 +36,7 @@ from crowdquant.ledger.evm.indexer import Indexed, index_events, mirror_audit
 from crowdquant.ledger.evm.node import ChainConfig, chain_config, connect, operator_account
 from crowdquant.ledger.evm.sender import SentTransaction, TransactionSender
 from crowdquant.ledger.evm.tournament import TournamentChain
-from crowdquant.ledger.interface import Entry, Posting, Transaction
+from crowdquant.ledger.interface import Entry, NewTransaction, Posting, Transaction
 from crowdquant.ledger.sql import SqlLedger
 from crowdquant.money import GENESIS_SUPPLY, Currency
 from crowdquant.settings import Settings
@@ -140,13 +140,28 @@ class EvmLedger:
         memo: str = "",
     ) -> Transaction:
         recorded = self._books.post(session, event_key, currency, postings, memo=memo)
+        self._burn_on_chain(session, event_key, currency, recorded)
+        return recorded
+
+    def post_many(
+        self, session: Session, transactions: Sequence[NewTransaction]
+    ) -> list[Transaction]:
+        recorded = self._books.post_many(session, transactions)
+        for new, transaction in zip(transactions, recorded, strict=True):
+            self._burn_on_chain(session, new.event_key, new.currency, transaction)
+        return recorded
+
+    def _burn_on_chain(
+        self, session: Session, event_key: str, currency: Currency, recorded: Transaction
+    ) -> None:
+        """Queue the token's burn of what `recorded` burned in the books (NMR only; a
+        payout of a round on chain is burned by the round's resolution there)."""
         burned = recorded.amount(BURNED)
         if currency is Currency.NMR and burned > 0 and not _burned_by_root(session, event_key):
             burn = self.token.functions.burn(burned)
             self.sender(session).enqueue(
                 session, f"burn:{event_key}", self.token.address, burn._encode_transaction_data()
             )
-        return recorded
 
     def find(self, session: Session, event_key: str) -> Transaction | None:
         return self._books.find(session, event_key)
