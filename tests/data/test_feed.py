@@ -186,6 +186,27 @@ def test_kept_panels_answer_each_date_as_the_market_does(
         assert _same_panel(kept.panel_through(day), synthetic_market.panel_through(day))
 
 
+def test_a_weekend_gets_fridays_kept_panel_and_monday_a_new_one(
+    synthetic_market: SyntheticMovingMarket,
+) -> None:
+    market = CountingMarket(synthetic_market)
+    kept = KeptPanels(market, panels=2)
+    friday = pd.Timestamp("2015-03-06")
+    saturday, sunday, monday = (friday + pd.Timedelta(days=d) for d in (1, 2, 3))
+    known = kept.panel_through(friday)
+    for day in (saturday, sunday):
+        assert kept.panel_through(day) is known  # nothing traded since Friday's close
+        assert _same_panel(known, synthetic_market.panel_through(day))
+    assert market.asked == 1 and len(kept) == 1
+    assert kept.panel_through(monday).dates[-1] == monday and market.asked == 2
+    assert kept.panel_through(sunday) is known  # the latest kept date before it is Friday
+    panel = SyntheticMarket(SMALL_MARKET).panel(10)
+    last = KeptPanels(HistoricalMarket(panel))
+    last.panel_through(panel.dates[-1])
+    with pytest.raises(FeedError, match="ends on"):  # past a recorded market's end
+        last.panel_through(panel.dates[-1] + pd.Timedelta(days=1))
+
+
 def test_kept_panels_stay_within_their_bytes_and_never_keep_a_refusal() -> None:
     panel = SyntheticMarket(SMALL_MARKET).panel(10)
     market = CountingMarket(HistoricalMarket(panel))

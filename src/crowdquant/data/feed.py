@@ -102,7 +102,9 @@ class KeptPanels:
     """The market's panels of the last few dates asked, within a bound in panels and bytes.
 
     A panel is kept under the exact date it was asked for and shared by every caller that
-    asks for that date again: callers only read it. What the market refuses is not kept."""
+    asks for that date again: callers only read it. A date with no trading day since the
+    latest kept date before it (a weekend after a Friday) gets that date's panel: nothing
+    new is known at its close. What the market refuses is not kept."""
 
     def __init__(
         self, market: MovingMarket, panels: int = PANELS_KEPT, nbytes: int = PANEL_BYTES_KEPT
@@ -119,6 +121,13 @@ class KeptPanels:
             if found is not None:
                 self._kept.move_to_end(key)
                 return found[0]
+            earlier = max((kept for kept in self._kept if kept < key), default=None)
+        if earlier is not None and self._no_trading_day(earlier, key):
+            with self._lock:
+                found = self._kept.get(earlier)
+                if found is not None:
+                    self._kept.move_to_end(earlier)
+                    return found[0]
         panel = self.market.panel_through(key)
         size = _panel_bytes(panel)
         with self._lock:
@@ -131,6 +140,13 @@ class KeptPanels:
 
     def __len__(self) -> int:
         return len(self._kept)
+
+    def _no_trading_day(self, earlier: pd.Timestamp, date: pd.Timestamp) -> bool:
+        """Whether the market trades on no day after `earlier` through `date`."""
+        try:
+            return self.market.trading_day_after(earlier, 1) > date
+        except FeedError:  # `earlier` is no trading day, or the market ends there
+            return False
 
 
 def _panel_bytes(panel: Panel) -> int:
