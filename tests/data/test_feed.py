@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from crowdquant.data import feed
 from crowdquant.data.config import (
     AnonymisationConfig,
     DatasetConfig,
@@ -157,6 +159,25 @@ class CountingMarket:
 
     def trading_day_after(self, date: pd.Timestamp, offset: int) -> pd.Timestamp:
         return self.market.trading_day_after(date, offset)
+
+
+def test_rounds_publishing_one_date_compute_its_features_once_and_get_a_fresh_feeds_era(
+    synthetic_build: Built,
+) -> None:
+    market = SyntheticMovingMarket(SyntheticMarket(SMALL_MARKET))
+    config = synthetic_build.version.config()
+    shared = MarketFeed(market, KEYS, config, has_volume=True)
+    friday = _last_era_date(synthetic_build) + pd.Timedelta(days=7)
+    with mock.patch.object(feed, "compute_features", wraps=feed.compute_features) as computed:
+        first = shared.live_era(1, "0999", friday)
+        second = shared.live_era(2, "0999", friday)  # Saturday's round: Friday's era again
+    assert computed.call_count == 1
+    alone = MarketFeed(market, KEYS, config, has_volume=True).live_era(2, "0999", friday)
+    pd.testing.assert_frame_equal(second.frame, alone.frame)
+    pd.testing.assert_frame_equal(second.exposures, alone.exposures)
+    pd.testing.assert_series_equal(second.tickers, alone.tickers)
+    pd.testing.assert_series_equal(second.beta, alone.beta)
+    assert first.frame.index.intersection(second.frame.index).empty
 
 
 def _same_panel(one: Panel, other: Panel) -> bool:

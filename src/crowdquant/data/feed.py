@@ -96,6 +96,26 @@ class LiveEra:
 PANELS_KEPT = 4  # today's close, a live era's date, an era day being opened, and one spare
 PANEL_BYTES_KEPT = 256 * 2**20
 LIVE_ERAS_KEPT = 64  # more than the rounds scoring at once: a daily round scores for a month
+ERA_DAYS_KEPT = 2  # the dates of the last live eras made: Friday's serves the weekend's rounds
+
+
+@dataclass(frozen=True)
+class _EraDay:
+    """A live era's date as every round publishing it sees it, before its own ids and
+    subsample: the panel's tail, the eligible universe, the raw features and the exposures
+    at the close (arrays read-only: rounds share them)."""
+
+    panel: Panel
+    include: np.ndarray
+    features: np.ndarray
+    beta: np.ndarray
+    momentum: np.ndarray
+    volatility: np.ndarray
+
+
+def _read_only(values: np.ndarray) -> np.ndarray:
+    values.setflags(write=False)
+    return values
 
 
 class KeptPanels:
@@ -180,6 +200,7 @@ class MarketFeed:
         self._live: OrderedDict[tuple[int, str, pd.Timestamp], LiveEra] = OrderedDict()
         self._live_lock = threading.Lock()
         self._sectors: tuple[Panel, np.ndarray] | None = None  # the last panel's sector codes
+        self._days: OrderedDict[pd.Timestamp, _EraDay] = OrderedDict()  # see `_era_day`
 
     def panel_through(self, date: pd.Timestamp) -> Panel:
         """The market's panel through `date` (operator only), kept for the next asks: read
@@ -219,20 +240,45 @@ class MarketFeed:
     def live_eras_held(self) -> int:
         return len(self._live)
 
-    def _make_live_era(self, round_number: int, era: str, date: pd.Timestamp) -> LiveEra:
+    def _era_day(self, date: pd.Timestamp) -> _EraDay:
+        """What every round whose live era closes on `date` shares (a weekend's rounds
+        publish Friday's era), worked out once for the last few dates asked."""
+        with self._live_lock:
+            found = self._days.get(date)
+            if found is not None:
+                self._days.move_to_end(date)
+                return found
         panel = self.panel_through(date)
         if panel.dates[-1] != date or date.day_of_week > 4:
             raise FeedError(f"{date.date()} is not a trading day of the market")
         panel = panel.tail(MIN_HISTORY + 5)  # all a live era's features need
         day = np.array([len(panel.dates) - 1])
-        include = eligible_universe(panel, day)
+        close = panel.close.to_numpy(np.float64)
+        exposures = trailing_exposures(close, day, market_beta(panel, day), panel.sector_codes())
+        made = _EraDay(
+            panel=panel,
+            include=_read_only(eligible_universe(panel, day)),
+            features=_read_only(compute_features(panel, day)),
+            beta=_read_only(exposures.beta),
+            momentum=_read_only(exposures.momentum),
+            volatility=_read_only(exposures.volatility),
+        )
+        with self._live_lock:
+            self._days[date] = made
+            while len(self._days) > ERA_DAYS_KEPT:
+                self._days.popitem(last=False)
+        return made
+
+    def _make_live_era(self, round_number: int, era: str, date: pd.Timestamp) -> LiveEra:
+        shared = self._era_day(date)
+        panel, include = shared.panel, shared.include
         scope = f"round:{round_number}"
         prf = row_prf(self.keys.derive(f"ids:{scope}"), panel.tickers, [str(date.date())], include)
         if self.config.anonymisation.subsample is not None:
             include = subsample(
                 include, prf[..., 1], self.keys, scope, self.config.anonymisation.subsample
             )
-        bins = self.encoder.encode(compute_features(panel, day), include, prf[..., 1])
+        bins = self.encoder.encode(shared.features, include, prf[..., 1])
         cells = np.nonzero(include)
         ids = pd.Index(ids_from_prf(prf[..., 0][cells]), name="id")
         frame = pd.DataFrame(bins[cells], columns=self.encoder.names, index=ids)
@@ -240,12 +286,10 @@ class MarketFeed:
         frame.insert(0, "era", era)
         order = np.argsort(ids.to_numpy())
         tickers = np.array(panel.tickers, dtype=object)[cells[1]]
-        close = panel.close.to_numpy(np.float64)
-        found = trailing_exposures(close, day, market_beta(panel, day), panel.sector_codes())
-        beta = found.beta[cells]
+        beta = shared.beta[cells]
         exposures = pd.DataFrame(
-            {"beta": beta, "momentum": found.momentum[cells]}, index=ids
-        ).assign(volatility=found.volatility[cells])
+            {"beta": beta, "momentum": shared.momentum[cells]}, index=ids
+        ).assign(volatility=shared.volatility[cells])
         return LiveEra(
             round_number=round_number,
             era=era,
