@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from numerai_tools import scoring as nt
 from sklearn.metrics import log_loss
-from sqlalchemy import select
+from sqlalchemy import insert, select, text
 
 from crowdquant.db.models import (
     DatasetFile,
@@ -35,6 +35,7 @@ from crowdquant.tournament.scoring import (
     round_inputs,
     score_round,
 )
+from crowdquant.tournament.scoring.service import SCORES
 from crowdquant.tournament.visibility import OPERATOR_PREFIX
 
 from .live_market import stored_bytes
@@ -337,3 +338,34 @@ def test_bmc_falls_back_to_the_benchmark_models_the_round_published(world: World
         from_file = round_inputs(session, world.clock, world.storage, round_).benchmark
     assert from_submission is not None and from_file is not None
     np.testing.assert_allclose(from_file, from_submission)
+
+
+def test_score_rows_are_stored_exactly_as_a_core_insert_stores_them(world: World) -> None:
+    assert score(world, FeedTargets(market_feed())) is not None
+    raw = text(
+        "SELECT round_id, model_id, submission_id, metric, day, value, late, scoring_version,"
+        " computed_at FROM round_scores WHERE metric = :metric ORDER BY submission_id"
+    )
+    with transaction(world.sessions) as session:
+        written = [tuple(row) for row in session.execute(raw, {"metric": "max_corr_others"})]
+        rows = [
+            {
+                "round_id": score_row.round_id,
+                "model_id": score_row.model_id,
+                "submission_id": score_row.submission_id,
+                "metric": "core",
+                "day": score_row.day,
+                "value": score_row.value,
+                "late": score_row.late,
+                "scoring_version": score_row.scoring_version,
+                "computed_at": score_row.computed_at,
+            }
+            for score_row in session.scalars(
+                select(RoundScore).where(RoundScore.metric == "max_corr_others")
+            )
+        ]
+        assert written and len(rows) == len(written)
+        session.execute(insert(SCORES), rows)
+        core = [tuple(row) for row in session.execute(raw, {"metric": "core"})]
+        session.rollback()
+    assert [row[:3] + row[4:] for row in core] == [row[:3] + row[4:] for row in written]

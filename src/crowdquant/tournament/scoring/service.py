@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
@@ -158,9 +158,37 @@ def write_scores(session: Session, passes: Sequence[ScoringPass]) -> None:
     session.add_all([row for scoring in passes for row in scoring.rows])
     session.flush()
     scores = [row for scoring in passes for row in scoring.scores]
-    if scores:  # one Core executemany (no ORM bookkeeping): K × metrics rows per day
-        session.execute(insert(SCORES), scores)
+    if scores:  # one executemany: K × metrics rows per day
+        _insert_scores(session, scores)
     crash_point("scoring:before-commit")
+
+
+def _insert_scores(session: Session, rows: list[dict[str, object]]) -> None:
+    """Insert score rows with one driver-level executemany, each value passed through its
+    column's bind processor here and each row given a new id (SQLAlchemy's per-row handling
+    of parameters costs more than the insert itself)."""
+    connection = session.connection()
+    dialect = connection.dialect
+    columns = list(SCORES.columns)
+    compiled = insert(SCORES).compile(dialect=dialect, column_keys=[c.key for c in columns])
+    processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+    names = [c.key for c in columns]
+    values: list[list[object]] = []
+    for row in rows:
+        if len(row) != len(names) - 1:
+            raise ValueError(f"a score row has the columns {sorted(row)}")
+        values.append([uuid.uuid4() if name == "id" else row[name] for name in names])
+    for position, process in enumerate(processors):
+        if process is not None:  # one column at a time, over every row
+            for value in values:
+                value[position] = process(value[position])
+    if compiled.positional:
+        order = [names.index(name) for name in compiled.positiontup or ()]
+        params: list[Any] = [tuple(value[k] for k in order) for value in values]
+    else:
+        binds = [compiled.bind_names[compiled.binds[name]] for name in names]
+        params = [dict(zip(binds, value, strict=True)) for value in values]
+    connection.exec_driver_sql(compiled.string, params)
 
 
 def _missing_scores(
