@@ -18,6 +18,7 @@ from crowdquant.scoring.validation import (
     ValidatedSubmission,
     _accept_plain_csv,
     _read_plain_csv,
+    _split_plain_csv,
     validate_submission,
 )
 
@@ -61,6 +62,38 @@ def test_whatever_is_split_equals_what_pandas_reads(text: str) -> None:
     frame = _read_plain_csv(data)
     if frame is not None:
         pd.testing.assert_frame_equal(frame, read_by_pandas(data))
+
+
+def split_line_by_line(data: bytes) -> tuple[list[str], list[list[str]], bool] | None:
+    """`_split_plain_csv` as its docstring reads, one line at a time."""
+    if b'"' in data or b"\r" in data or b"\x00" in data:
+        return None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    if len(lines) < 2:
+        return None
+    header = lines[0].split(",")
+    if len(header) < 2 or "" in header or len(set(header)) < len(header):
+        return None
+    rows = [line.split(",") for line in lines[1:]]
+    if any(len(row) != len(header) for row in rows):
+        return None
+    return header, [list(column) for column in zip(*rows, strict=True)], text.isascii()
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from([b"", b"\xef\xbb\xbf", b"a,b\n", b"a,b,c\n"]),
+    st.text(alphabet="ab,\n é", max_size=30),
+)
+def test_lines_are_split_as_one_line_at_a_time(start: bytes, text: str) -> None:
+    data = start + text.encode()
+    assert _split_plain_csv(data) == split_line_by_line(data)
 
 
 CELLS = st.text(alphabet="ab .1é\t#\\'-e+", max_size=4)

@@ -7,10 +7,12 @@ import itertools
 import threading
 
 import httpx
+import numerapi.utils
 import pytest
-from fastapi import FastAPI
+import requests
+from fastapi import FastAPI, Request
 
-from crowdquant.simulate.in_process import APP_URL, AppTransport
+from crowdquant.simulate.in_process import APP_URL, AppTransport, requests_through
 
 
 def test_requests_are_answered_by_the_app_on_kept_worker_threads() -> None:
@@ -81,3 +83,40 @@ def test_requests_from_another_thread_are_answered_and_a_closed_transport_refuse
     with pytest.raises(RuntimeError, match="closed"):
         client.get("/echo")
     client.close()
+
+
+def test_numerapi_requests_to_the_app_go_through_the_transport_for_the_block() -> None:
+    app = FastAPI()
+
+    @app.post("/echo")
+    async def echo(request: Request) -> dict[str, object]:
+        return {
+            "body": (await request.body()).decode(),
+            "host": request.headers.get("host"),
+            "authorization": request.headers.get("authorization"),
+            "query": request.url.query,
+        }
+
+    transport = AppTransport(app)
+    try:
+        with requests_through(transport):
+            sent = numerapi.utils.requests.post(
+                f"{APP_URL}/echo?page=2", json={"n": 1}, headers={"Authorization": "Token a$b"}
+            )
+            with pytest.raises(TypeError, match="at once"):
+                numerapi.utils.requests.put(f"{APP_URL}/echo", data=iter([b"a", b"b"]))
+            missing = numerapi.utils.requests.get(f"{APP_URL}/nowhere")
+        assert numerapi.utils.requests is requests  # as before, after the block
+    finally:
+        transport.close()
+    assert sent.status_code == 200 and sent.reason == "OK"
+    assert sent.json() == {
+        "body": '{"n": 1}',
+        "host": "crowdquant.simulation",
+        "authorization": "Token a$b",
+        "query": "page=2",
+    }
+    assert sent.headers["content-type"] == "application/json"
+    assert missing.status_code == 404
+    with pytest.raises(requests.HTTPError):
+        missing.raise_for_status()

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crowdquant.simulate.bots import ExampleFits, ParsedFiles
+from crowdquant.simulate.bots import ExampleFits, ParsedFiles, ranked
 
 
 def write(path: Path, values: list[float]) -> Path:
@@ -76,3 +76,33 @@ def test_bots_fitting_the_example_recipe_on_the_same_bytes_share_one_fit(
     other = training_file(tmp_path / "other.parquet", seed=2)
     assert fits.fitted(parsed.read(other), features) is not first
     assert fits.fitted(parsed.read(train), ["feature_a"]) is not first
+
+
+def test_bots_sharing_a_fit_share_its_ranks_of_the_same_live_bytes(tmp_path: Path) -> None:
+    parsed, fits = ParsedFiles(), ExampleFits()
+    train = training_file(tmp_path / "train.parquet", seed=1)
+    live_file = training_file(tmp_path / "live.parquet", seed=3)
+    features = ["feature_a", "feature_b"]
+    first, second = (fits.predictor(parsed.read(train), features) for _ in range(2))
+    ranks = first(parsed.read(live_file))
+    again = second(parsed.read(live_file))  # another bot, the same live bytes
+    own = ranked(
+        fits.fitted(pd.read_parquet(train), features).predict(
+            pd.read_parquet(live_file)[features].to_numpy(np.float32)
+        )
+    )  # fitted and predicted afresh, as a bot on its own would
+    np.testing.assert_array_equal(ranks, own)
+    np.testing.assert_array_equal(again, own)
+    again[:] = 0  # each bot gets its own copy
+    np.testing.assert_array_equal(first(parsed.read(live_file)), own)
+    other = training_file(tmp_path / "other.parquet", seed=4)  # other live bytes: predicted
+    np.testing.assert_array_equal(
+        first(parsed.read(other)),
+        ranked(
+            fits.fitted(pd.read_parquet(train), features).predict(
+                pd.read_parquet(other)[features].to_numpy(np.float32)
+            )
+        ),
+    )
+    undigested = first(pd.read_parquet(live_file))  # a frame without a digest: predicted
+    np.testing.assert_array_equal(undigested, own)

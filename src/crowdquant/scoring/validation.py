@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import io
 import numbers
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -505,32 +506,51 @@ def _read_plain_csv(data: bytes) -> pd.DataFrame | None:
     )
 
 
-def _split_plain_csv(data: bytes) -> tuple[list[str], list[tuple[str, ...]], bool] | None:
+def _split_plain_csv(data: bytes) -> tuple[list[str], list[list[str]], bool] | None:
     """`_read_plain_csv`'s header and columns as text, and whether the text is all ASCII;
-    None where that reads nothing."""
+    None where that reads nothing. The lines' shape is checked on the bytes at once (a comma
+    or a line end is one byte in UTF-8, never part of another character), then the cells are
+    split in one go."""
     if b'"' in data or b"\r" in data or b"\x00" in data:
         return None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return None
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()
-    if len(lines) < 2:
-        return None
-    header = lines[0].split(",")
+    raw = data[len(_UTF8_BOM) :] if data.startswith(_UTF8_BOM) else data
+    body = text[:-1] if text.endswith("\n") else text
+    first_line, line_end, rows = body.partition("\n")
+    if not line_end:
+        return None  # fewer than two lines
+    header = first_line.split(",")
     width = len(header)
     if width < 2 or "" in header or len(set(header)) < width:
         return None
-    rows = [line.split(",") for line in lines[1:]]
-    if any(len(row) != width for row in rows):
+    if not _lines_all_as_wide(raw[:-1] if raw.endswith(b"\n") else raw, width):
         return None
-    return header, list(zip(*rows, strict=True)), text.isascii()
+    cells = rows.replace("\n", ",").split(",")
+    return header, [cells[column::width] for column in range(width)], text.isascii()
+
+
+_UTF8_BOM: Final = b"\xef\xbb\xbf"
+_COMMA, _LINE_END = ord(","), ord("\n")
+
+
+def _lines_all_as_wide(body: bytes, width: int) -> bool:
+    """Whether every ``\\n``-separated line of `body` holds `width` comma-separated fields
+    (so none is blank)."""
+    found = np.frombuffer(body, np.uint8)
+    separators = found[(found == _COMMA) | (found == _LINE_END)]
+    if (len(separators) + 1) % width:
+        return False
+    lines = np.append(separators, _LINE_END).reshape(-1, width)
+    return bool((lines[:, :-1] == _COMMA).all() and (lines[:, -1] == _LINE_END).all())
 
 
 _ASCII_BLANK: Final = frozenset(" \t\n\v\f\r\x1c\x1d\x1e\x1f")
 """What `str.strip` removes from ASCII text (pandas' `str.strip` removes no more)."""
+_BLANK_BYTE: Final = re.compile(rb"[ \t\v\f\r\x1c-\x1f]")
+"""Any byte of `_ASCII_BLANK` but the line end."""
 _PLAIN_MIN_STD: Final = 1e-6
 """Live predictions spread less than this are left to the general checks (`ConstantError`)."""
 
@@ -561,10 +581,13 @@ def _accept_plain_csv(
     if len(header) != 2 or header[0] != ID_COLUMN or header[1] not in PREDICTION_COLUMNS:
         return None
     id_cells, value_cells = columns
-    if any(not cell.strip() for cell in id_cells):
+    if "" in id_cells:
         return None
-    if any(cell[:1] in _ASCII_BLANK or cell[-1:] in _ASCII_BLANK for cell in value_cells):
-        return None
+    if _BLANK_BYTE.search(data) is not None:  # else no cell holds a blank: nothing to strip
+        if any(not cell.strip() for cell in id_cells):
+            return None
+        if any(cell[:1] in _ASCII_BLANK or cell[-1:] in _ASCII_BLANK for cell in value_cells):
+            return None
     ids = np.array(id_cells, dtype=object)
     positions = live.text_positions(id_cells)
     is_live = positions >= 0

@@ -218,17 +218,19 @@ class ExampleFits:
     """The example recipe fitted on a training file, shared by the bots that fit it on the
     very same bytes (known by the frame's `DIGEST`): the fit is deterministic (a fixed
     random state), so each such bot would fit the same model. A frame without a digest is
-    fitted afresh. Keeps the `size` fits made last."""
+    fitted afresh. Keeps the `size` fits made last, and their ranks for the `size` live
+    files (known by their `DIGEST` too) predicted last: the bots sharing a fit share its
+    predictions of the very same live bytes (each gets its own copy)."""
 
     def __init__(self, size: int = 2) -> None:
         self.size = size
         self._fits: OrderedDict[bytes, HistGradientBoostingRegressor] = OrderedDict()
+        self._ranks: OrderedDict[bytes, FloatArray] = OrderedDict()
 
     def fitted(self, train: pd.DataFrame, features: list[str]) -> HistGradientBoostingRegressor:
-        digest = train.attrs.get(DIGEST)
-        if not isinstance(digest, bytes):
+        key = self._fit_key(train, features)
+        if key is None:
             return train_example_model(train, features, ExampleModelConfig())
-        key = hashlib.sha256(digest + "\0".join(features).encode()).digest()
         model = self._fits.get(key)
         if model is None:
             model = train_example_model(train, features, ExampleModelConfig())
@@ -239,14 +241,42 @@ class ExampleFits:
             self._fits.move_to_end(key)
         return model
 
+    def predictor(
+        self, train: pd.DataFrame, features: list[str]
+    ) -> Callable[[pd.DataFrame], FloatArray]:
+        """What ranks a live file's rows with the recipe fitted on `train` (`fitted`)."""
+        model, fit = self.fitted(train, features), self._fit_key(train, features)
+
+        def predict(live: pd.DataFrame) -> FloatArray:
+            digest = live.attrs.get(DIGEST)
+            if fit is None or not isinstance(digest, bytes):
+                return ranked(model.predict(live[features].to_numpy(np.float32)))
+            key = fit + digest
+            found = self._ranks.get(key)
+            if found is None:
+                found = ranked(model.predict(live[features].to_numpy(np.float32)))
+                self._ranks[key] = found
+                while len(self._ranks) > self.size:
+                    self._ranks.popitem(last=False)
+            else:
+                self._ranks.move_to_end(key)
+            return found.copy()
+
+        return predict
+
+    @staticmethod
+    def _fit_key(train: pd.DataFrame, features: list[str]) -> bytes | None:
+        digest = train.attrs.get(DIGEST)
+        if not isinstance(digest, bytes):
+            return None
+        return hashlib.sha256(digest + "\0".join(features).encode()).digest()
+
 
 EXAMPLE_FITS = ExampleFits()
 
 
 def example_model(train: pd.DataFrame, names: tuple[str, ...], seed: int) -> Predict:
-    features = feature_names(train)
-    model = EXAMPLE_FITS.fitted(train, features)
-    return _each(names, lambda live: ranked(model.predict(live[features].to_numpy(np.float32))))
+    return _each(names, EXAMPLE_FITS.predictor(train, feature_names(train)))
 
 
 def _ridge(train: pd.DataFrame) -> Callable[[pd.DataFrame], FloatArray]:

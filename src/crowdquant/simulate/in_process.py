@@ -88,11 +88,13 @@ class AppTransport(httpx.BaseTransport):
 
 
 class RequestsAdapter(requests.adapters.BaseAdapter):
-    """A `requests` adapter that sends through an httpx client (the app's transport)."""
+    """A `requests` adapter that hands each request straight to an httpx transport (the
+    app's): `requests` has already merged the session's headers, so no httpx client sits in
+    between (and keeps no cookies: the app's API sets none)."""
 
-    def __init__(self, client: httpx.Client) -> None:
+    def __init__(self, transport: httpx.BaseTransport) -> None:
         super().__init__()
-        self.client = client
+        self.transport = transport
 
     def send(
         self,
@@ -110,14 +112,19 @@ class RequestsAdapter(requests.adapters.BaseAdapter):
             (name, value if isinstance(value, str) else value.decode("latin-1"))
             for name, value in request.headers.items()
         ]
-        answer = self.client.request(
+        sent = httpx.Request(
             request.method or "GET", request.url or "", headers=headers, content=body
         )
+        answer = self.transport.handle_request(sent)
+        try:
+            content = answer.read()
+        finally:
+            answer.close()
         response = requests.Response()
         response.status_code = answer.status_code
         response.headers = CaseInsensitiveDict(answer.headers)
         response.encoding = get_encoding_from_headers(response.headers)
-        response.raw = io.BytesIO(answer.content)
+        response.raw = io.BytesIO(content)
         response.reason = answer.reason_phrase
         response.url = request.url or ""
         response.request = request
@@ -132,8 +139,7 @@ def requests_through(transport: httpx.BaseTransport) -> Iterator[None]:
     """For the block, numerapi's requests to `APP_URL` go through `transport`."""
     session = requests.Session()  # the app's requests: they never leave the process, so
     session.trust_env = False  # no proxy or netrc settings to look up for each
-    client = httpx.Client(transport=transport, timeout=None)
-    session.mount(APP_URL, RequestsAdapter(client))
+    session.mount(APP_URL, RequestsAdapter(transport))
     outside = requests.Session()  # any other URL, as requests sends it
 
     def to(method: str) -> Any:
@@ -161,4 +167,3 @@ def requests_through(transport: httpx.BaseTransport) -> Iterator[None]:
             setattr(module, "requests", original)  # noqa: B010
         session.close()
         outside.close()
-        client.close()
