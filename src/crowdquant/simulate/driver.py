@@ -114,5 +114,5 @@ def _name(poll: Callable[[], object]) -> str:
 
 
 def failures(step: Step) -> list[str]:
-    """The scheduler's failed ticks and the bots' failures of a step, in words."""
+    """The scheduler's failed ticks and the bots' and polls' failures of a step, in words."""
     return [str(e) for e in step.events if isinstance(e, TickFailed)] + step.failed
