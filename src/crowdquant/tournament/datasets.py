@@ -284,10 +284,24 @@ def round_file(
     the plain file."""
     stem, dot, suffix = filename.rpartition(".")
     if dot:
+        own = session.scalar(
+            select(DatasetFile).where(
+                DatasetFile.version == version,
+                DatasetFile.filename == f"{stem}_{round_number}.{suffix}",
+            )
+        )
+        if own is not None:
+            return own
+        # Only this file's copies are read, so the look-up does not grow with other files.
         copy = re.compile(re.escape(stem) + r"_(\d+)\." + re.escape(suffix))
+        candidates = select(DatasetFile).where(
+            DatasetFile.version == version,
+            DatasetFile.filename.startswith(f"{stem}_", autoescape=True),
+            DatasetFile.filename.endswith(f".{suffix}", autoescape=True),
+        )
         copies = {
             int(found.group(1)): row
-            for row in list_dataset_files(session, version)
+            for row in session.scalars(candidates)
             if (found := copy.fullmatch(row.filename)) and int(found.group(1)) <= round_number
         }
         if copies:
