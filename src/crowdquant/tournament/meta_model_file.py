@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crowdquant.clock import Clock
@@ -28,7 +28,6 @@ from crowdquant.data.release import DatasetVersion
 from crowdquant.data.splits import VALIDATION
 from crowdquant.db.models import DatasetFile, Round, RoundStatus, Tournament
 from crowdquant.storage import FileStorage
-from crowdquant.tournament.rounds import list_rounds
 from crowdquant.tournament.scoring import stored_meta_model
 
 META_MODEL_FILE = "meta_model.parquet"
@@ -123,15 +122,15 @@ def publish_meta_model(
     (`kept`: what an earlier publication left to reuse)."""
     found = _version_blend(version) if kept is None else kept.blend(version)
     validation, blend, eras = found.validation, found.blend, found.eras
-    resolved = [
-        round_
-        for round_ in list_rounds(session, tournament, [RoundStatus.RESOLVED])
-        if round_.dataset_version == version.version
-    ]
+    resolved = (
+        Round.tournament_id == tournament.id,
+        Round.status == RoundStatus.RESOLVED,
+        Round.dataset_version == version.version,
+    )
+    # only the rounds of validation eras are read: the others grow with every round
+    of_eras = select(Round).where(*resolved, Round.live_era.in_(sorted(eras)))
     round_models: dict[str, tuple[int, pd.Series]] = {}
-    for round_ in resolved:  # by number: a later round of the same era wins
-        if round_.live_era not in eras:
-            continue
+    for round_ in session.scalars(of_eras.order_by(Round.number)):  # a later round wins
         meta = stored_meta_model(session, storage, round_)
         if meta is None:
             continue
@@ -150,7 +149,7 @@ def publish_meta_model(
         content = buffer.getvalue()
         if kept is not None:
             kept.last = (version, str(tournament.id), carried, content, dict(sources))
-    number = max((round_.number for round_ in resolved), default=0)
+    number = session.scalar(select(func.max(Round.number)).where(*resolved)) or 0
     manifest = {
         "version": version.version,
         "round": number,
