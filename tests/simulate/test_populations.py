@@ -9,7 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crowdquant.simulate.bots import ARCHETYPES, Bot, analyst_model, linear_model, population
+from crowdquant.simulate.bots import (
+    ARCHETYPES,
+    Bot,
+    ExampleFits,
+    analyst_model,
+    linear_model,
+    population,
+)
 from crowdquant.simulate.populations import POPULATIONS, parse_population
 
 STAKE = Decimal(100)
@@ -54,7 +61,9 @@ def test_analysts_differ_by_seed_and_repeat_with_it() -> None:
     features = pd.DataFrame(rng.normal(size=(300, 12)), columns=[f"feature_{i}" for i in range(12)])
     train = features.assign(target=features.sum(axis=1) + rng.normal(size=300))
     live = features.iloc[:50]
-    first, again, other = (analyst_model(train, ("a",), seed)(live)["a"] for seed in (1, 1, 2))
+    first, again, other = (
+        analyst_model(train, ("a",), seed, ExampleFits())(live)["a"] for seed in (1, 1, 2)
+    )
     assert np.array_equal(first, again) and not np.array_equal(first, other)
 
 
@@ -67,3 +76,9 @@ def test_a_population_is_named_or_counted_per_archetype() -> None:
     ]
     with pytest.raises(ValueError, match="unknown archetype 'crowd' \\(populations: realistic"):
         parse_population("crowd")
+
+
+def test_a_populations_bots_share_one_example_fit_cache_and_another_run_has_its_own() -> None:
+    first, second = (population(POPULATIONS["realistic"], STAKE) for _ in range(2))
+    assert len({id(bot.fits) for bot in first}) == 1
+    assert first[0].fits is not second[0].fits

@@ -196,8 +196,9 @@ class Participant:
 # --- strategies: a bot's models, fitted on the training data ---------------------------------
 
 Predict = Callable[[pd.DataFrame], dict[str, FloatArray]]
-Strategy = Callable[[pd.DataFrame, tuple[str, ...], int], Predict]
-"""(training data, model names, seed) → what predicts every model's values for a live file."""
+Strategy = Callable[[pd.DataFrame, tuple[str, ...], int, "ExampleFits"], Predict]
+"""(training data, model names, seed, the run's shared example fits) → what predicts every
+model's values for a live file."""
 
 
 def ranked(values: FloatArray) -> FloatArray:
@@ -272,11 +273,10 @@ class ExampleFits:
         return hashlib.sha256(digest + "\0".join(features).encode()).digest()
 
 
-EXAMPLE_FITS = ExampleFits()
-
-
-def example_model(train: pd.DataFrame, names: tuple[str, ...], seed: int) -> Predict:
-    return _each(names, EXAMPLE_FITS.predictor(train, feature_names(train)))
+def example_model(
+    train: pd.DataFrame, names: tuple[str, ...], seed: int, fits: ExampleFits
+) -> Predict:
+    return _each(names, fits.predictor(train, feature_names(train)))
 
 
 def _ridge(train: pd.DataFrame) -> Callable[[pd.DataFrame], FloatArray]:
@@ -289,11 +289,15 @@ def _ridge(train: pd.DataFrame) -> Callable[[pd.DataFrame], FloatArray]:
     return lambda live: ranked(model.predict(live[features].to_numpy(np.float64)))
 
 
-def linear_model(train: pd.DataFrame, names: tuple[str, ...], seed: int) -> Predict:
+def linear_model(
+    train: pd.DataFrame, names: tuple[str, ...], seed: int, fits: ExampleFits
+) -> Predict:
     return _each(names, _ridge(train))
 
 
-def boosting_model(train: pd.DataFrame, names: tuple[str, ...], seed: int) -> Predict:
+def boosting_model(
+    train: pd.DataFrame, names: tuple[str, ...], seed: int, fits: ExampleFits
+) -> Predict:
     from sklearn.ensemble import HistGradientBoostingRegressor
 
     features = feature_names(train)
@@ -304,12 +308,16 @@ def boosting_model(train: pd.DataFrame, names: tuple[str, ...], seed: int) -> Pr
     return _each(names, lambda live: ranked(model.predict(live[subset].to_numpy(np.float32))))
 
 
-def random_predictions(train: pd.DataFrame, names: tuple[str, ...], seed: int) -> Predict:
+def random_predictions(
+    train: pd.DataFrame, names: tuple[str, ...], seed: int, fits: ExampleFits
+) -> Predict:
     rng = np.random.default_rng(seed)
     return lambda live: {name: rng.uniform(size=len(live)) for name in names}
 
 
-def analyst_model(train: pd.DataFrame, names: tuple[str, ...], seed: int) -> Predict:
+def analyst_model(
+    train: pd.DataFrame, names: tuple[str, ...], seed: int, fits: ExampleFits
+) -> Predict:
     """A ridge regression on a seeded share (20-90 %) of the features, its ranks blurred by
     seeded noise (sd 0-0.3): each seed a different skill."""
     from sklearn.linear_model import Ridge
@@ -333,7 +341,9 @@ SYBIL_NOISE = 0.01
 """The noise a sybil adds to each copy of its ranks, in the (0, 1) range's units."""
 
 
-def noisy_copies(train: pd.DataFrame, names: tuple[str, ...], seed: int) -> Predict:
+def noisy_copies(
+    train: pd.DataFrame, names: tuple[str, ...], seed: int, fits: ExampleFits
+) -> Predict:
     predict, rng = _ridge(train), np.random.default_rng(seed)
 
     def copies(live: pd.DataFrame) -> dict[str, FloatArray]:
@@ -397,6 +407,7 @@ class Bot:
     stake: Decimal  # NMR: each model's, or the whole bot's when the archetype splits it
     seed: int = 0
     round_staking: RoundStaking | None = None  # None: one stake, placed once (classic)
+    fits: ExampleFits = field(default_factory=ExampleFits)  # shared by a population's bots
     played: set[int] = field(default_factory=set)
     _predict: Predict | None = None
     _model_ids: dict[str, str] = field(default_factory=dict)
@@ -431,7 +442,8 @@ class Bot:
         with tempfile.TemporaryDirectory(prefix="crowdquant-bot-") as folder:
             if self._predict is None:
                 train = client.download("train.parquet", Path(folder))
-                self._predict = self.archetype.strategy(train, self.model_names, self.seed)
+                strategy = self.archetype.strategy
+                self._predict = strategy(train, self.model_names, self.seed, self.fits)
             live = client.download("live.parquet", Path(folder), round_number=number)
         if not self._model_ids:
             self._model_ids = client.models(self.model_names)
@@ -481,7 +493,7 @@ def population(
     """The bots of each cohort (or `counts[archetype]` bots of each archetype), named
     `<archetype>_<i>`; a bot stakes `stake` × its cohort's share, per model (a sybil: in
     all), once or per round (`round_staking`). Each bot's seed is drawn from `seed` and its
-    place in the population."""
+    place in the population; the bots share one `ExampleFits`."""
     cohorts = (
         [Cohort(_archetype(name), count) for name, count in counts.items()]
         if isinstance(counts, dict)
@@ -489,6 +501,7 @@ def population(
     )
     bots: list[Bot] = []
     numbered: dict[str, int] = {}
+    fits = ExampleFits()
     for cohort in cohorts:
         name = cohort.archetype.name
         for _ in range(cohort.count):
@@ -500,6 +513,7 @@ def population(
                     stake * cohort.stake_share,
                     seed=seed * 1000 + len(bots),
                     round_staking=round_staking,
+                    fits=fits,
                 )
             )
     return bots
