@@ -2,15 +2,16 @@
 (the default) against the same run over HTTP on a loopback port (`--over-http`), or, with
 `--against`, against another crowdquant's source (an older commit's, say).
 
-    uv run python benchmarks/simulate_rounds.py [--rounds 20] [--stocks 100] [--repeat 1]
+    uv run python benchmarks/simulate_rounds.py [--rounds 20] [--stocks 1000] [--repeat 1]
         [--population realistic] [--against DIR]
 
 Both sides run the same seed, population and rounds, one after the other, `--repeat` times
 each, interleaved so both see the same load; each run's wall time includes building the
 synthetic market. Prints each run's rounds/s, the medians and their ratio, and checks that
-both sides wrote the same report. `--against DIR` runs each side in a process of its own,
-in process, with `DIR/src` (e.g. `git archive main src | tar -x -C DIR`) or this tree's
-`src` first on the path. Not a test: figures vary by machine.
+both sides wrote the same report (a run's failed steps are printed: they make reports
+differ). `--against DIR` runs each side in a process of its own, in process, with `DIR/src`
+(e.g. `git archive main src | tar -x -C DIR`) or this tree's `src` first on the path. Not a
+test: figures vary by machine.
 """
 
 from __future__ import annotations
@@ -78,7 +79,11 @@ def run_elsewhere(source: Path, rounds: int, stocks: int, population: str) -> tu
         text=True,
         check=True,
     )
-    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    *said, last = done.stdout.strip().splitlines()
+    for line in said:  # what went wrong in the run (a step that failed), for the reader
+        if "could not" in line:
+            print(f"  {line.strip()}", flush=True)
+    answer = json.loads(last)
     return float(answer["speed"]), str(answer["report"])
 
 
@@ -104,7 +109,7 @@ def against(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=20)
-    parser.add_argument("--stocks", type=int, default=100)
+    parser.add_argument("--stocks", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--population", choices=list(POPULATIONS), default=DEFAULT_POPULATION)
     parser.add_argument("--against", help="another crowdquant's tree (its src/) to compare with")
