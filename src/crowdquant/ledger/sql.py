@@ -145,25 +145,10 @@ class SqlLedger:
         *,
         memo: str = "",
     ) -> Transaction:
-        checked_currency, moved = check_transaction(event_key, currency, postings, memo)
-        lock_books(session)
-        recorded = self._find_row(session, event_key)
-        if recorded is not None:
-            earlier = self._load(session, recorded)
-            if earlier.currency != checked_currency or earlier.postings != moved:
-                raise IdempotencyConflict(
-                    f"event {event_key!r} is already recorded (transaction {earlier.sequence})"
-                    " with other postings",
-                    event_key=event_key,
-                )
-            return earlier
-        head = self._head(session)
-        if head is None:
-            raise NoGenesis()
-        self._check_head(session, head)
-        rows = self._projection_rows(session, checked_currency, [p.account for p in moved])
-        updated = apply(checked_currency, moved, {a: row.balance for a, row in rows.items()})
-        return self._append(session, event_key, checked_currency, moved, memo, head, rows, updated)
+        (recorded,) = self.post_many(
+            session, [NewTransaction(event_key, currency, tuple(postings), memo)]
+        )
+        return recorded
 
     def post_many(
         self, session: Session, transactions: Sequence[NewTransaction]
@@ -234,13 +219,11 @@ class SqlLedger:
         if journal:
             session.execute(insert(_TRANSACTIONS), journal)
             session.execute(insert(_POSTINGS), postings)
-            for (currency, account), last in last_sequence.items():
-                row = rows.get(currency, {}).get(account)
-                if row is None:
-                    row = LedgerBalance(account=str(account), currency=currency)
-                    session.add(row)
-                row.balance, row.last_sequence = balances[(currency, account)], last
-            session.flush()
+            self._write_balances(
+                session,
+                rows,
+                {key: (balances[key], last) for key, last in last_sequence.items()},
+            )
         return results
 
     def rebuild_projection(self, session: Session) -> int:
@@ -301,7 +284,11 @@ class SqlLedger:
                 for p in postings
             ],
         )
-        self._write_balances(session, currency, rows, updated, sequence)
+        self._write_balances(
+            session,
+            {currency: rows},
+            {(currency, account): (balance, sequence) for account, balance in updated.items()},
+        )
         return recorded
 
     def _record(
@@ -338,26 +325,18 @@ class SqlLedger:
     def _write_balances(
         self,
         session: Session,
-        currency: Currency,
-        rows: dict[AccountId, LedgerBalance],
-        updated: dict[AccountId, int],
-        sequence: int,
+        rows: dict[Currency, dict[AccountId, LedgerBalance]],
+        updated: dict[tuple[Currency, AccountId], tuple[int, int]],
     ) -> None:
-        """The projection follows the postings, in the same transaction."""
-        for account, balance in updated.items():
-            row = rows.get(account)
+        """The projection follows the postings, in the same transaction: each (currency,
+        account) in `updated` gets its (balance, last sequence), in its row of `rows` or a
+        new one."""
+        for (currency, account), (balance, sequence) in updated.items():
+            row = rows.get(currency, {}).get(account)
             if row is None:
-                session.add(
-                    LedgerBalance(
-                        account=str(account),
-                        currency=currency,
-                        balance=balance,
-                        last_sequence=sequence,
-                    )
-                )
-            else:
-                row.balance = balance
-                row.last_sequence = sequence
+                row = LedgerBalance(account=str(account), currency=currency)
+                session.add(row)
+            row.balance, row.last_sequence = balance, sequence
         session.flush()
 
     # --- reading ---------------------------------------------------------------------------
