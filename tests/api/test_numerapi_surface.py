@@ -242,3 +242,37 @@ def test_aliases_and_round_copies(world: World, tmp_path: Path) -> None:
         download("v5.2/live.parquet", round_num=0)
     with pytest.raises(ValueError, match=r"no published dataset file v5\.3/live\.parquet"):
         download("v5.3/live.parquet")
+
+
+def test_an_upload_answers_every_submission_field_asked_for(world: World) -> None:
+    """The fields that read more than the row (`selected`, `round`, `triggerId`) are found
+    when a request asks for them, in the upload's answer as in a listing."""
+    napi = numerapi.NumerAPI(world.public_id, world.secret)
+    auth = napi.raw_query(
+        'query($model: String) { submission_upload_auth(filename: "p.csv", tournament: 8,'
+        " modelId: $model) { filename url } }",
+        {"model": world.model_id},
+        authorization=True,
+    )["data"]["submission_upload_auth"]
+    body = _predictions(world.live_ids).to_csv(index=False).encode()
+    assert httpx.put(auth["url"], content=body).status_code < 300
+    fields = "id filename selected triggerId round { number }"
+    created = napi.raw_query(
+        f"mutation($key: String!, $model: String) {{ create_submission(filename: $key,"
+        f" tournament: 8, modelId: $model) {{ {fields} }} }}",
+        {"key": auth["filename"], "model": world.model_id},
+        authorization=True,
+    )["data"]["create_submission"]
+    assert created == {
+        "id": created["id"],
+        "filename": "p.csv",
+        "selected": True,
+        "triggerId": None,
+        "round": {"number": 1},
+    }
+    listed = napi.raw_query(
+        f"query($model: String) {{ submissions(modelId: $model) {{ {fields} }} }}",
+        {"model": world.model_id},
+        authorization=True,
+    )["data"]["submissions"]
+    assert listed == [created]

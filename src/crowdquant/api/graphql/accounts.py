@@ -31,21 +31,31 @@ def render_submission(
     session: Session, submission: Submission, triggers: dict[uuid.UUID, str] | None = None
 ) -> dict[str, Any]:
     """numerapi's `Submission`; `triggers`: the trigger ids of the submissions being listed
-    (`trigger_ids`), else looked up for this one."""
-    if triggers is None:
-        triggers = trigger_ids(session, [submission])
-    counting = (
-        submission.status is SubmissionStatus.VALID
-        and not submission.late
-        and counting_submission(session, submission.round, submission.model) is submission
-    )
+    (`trigger_ids`), else looked up for this one. The fields that read more than the row
+    (`selected`, `round`, `triggerId`) are callables, which the executor calls only when the
+    request asks for the field (an upload asks for the `id` alone)."""
+
+    def selected(*_: Any, **__: Any) -> bool:
+        return (
+            submission.status is SubmissionStatus.VALID
+            and not submission.late
+            and counting_submission(session, submission.round, submission.model) is submission
+        )
+
+    def round_(*_: Any, **__: Any) -> dict[str, Any]:
+        return render_round(submission.round)
+
+    def trigger_id(*_: Any, **__: Any) -> str | None:
+        found = trigger_ids(session, [submission]) if triggers is None else triggers
+        return found.get(submission.id)
+
     return {
         "id": str(submission.id),
         "filename": submission.filename,
         "insertedAt": iso(submission.created_at),
-        "selected": counting,
-        "round": render_round(submission.round),
-        "triggerId": triggers.get(submission.id),
+        "selected": selected,
+        "round": round_,
+        "triggerId": trigger_id,
         "firstEffectiveDate": None,
     }
 
