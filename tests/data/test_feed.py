@@ -228,6 +228,20 @@ def test_a_weekend_gets_fridays_kept_panel_and_monday_a_new_one(
         last.panel_through(panel.dates[-1] + pd.Timedelta(days=1))
 
 
+def test_a_synthetic_market_makes_a_weeks_panel_once_for_its_dates() -> None:
+    generated = SyntheticMarket(SMALL_MARKET)
+    market = SyntheticMovingMarket(generated)
+    fresh = SyntheticMarket(SMALL_MARKET)
+    monday, tuesday, wednesday = pd.bdate_range("2015-03-02", periods=3)
+    next_monday = monday + pd.Timedelta(days=7)
+    with mock.patch.object(generated, "panel", wraps=generated.panel) as made:
+        for day in (monday, tuesday, wednesday, monday, next_monday, wednesday):
+            expected = SyntheticMovingMarket(fresh).panel_through(day)
+            assert _same_panel(market.panel_through(day), expected)
+    weeks = made.call_args_list[0].args[0]  # one panel a week, made again when asked again
+    assert [c.args for c in made.call_args_list] == [(weeks,), (weeks + 1,), (weeks,)]
+
+
 def test_kept_panels_stay_within_their_bytes_and_never_keep_a_refusal() -> None:
     panel = SyntheticMarket(SMALL_MARKET).panel(10)
     market = CountingMarket(HistoricalMarket(panel))

@@ -67,16 +67,23 @@ class HistoricalMarket:
 
 
 class SyntheticMovingMarket:
-    """The synthetic market, generated week by week as the clock asks for more."""
+    """The synthetic market, generated week by week as the clock asks for more.
+
+    The panel of the weeks generated last is kept: the dates of one week cut theirs from it
+    (callers only read panels)."""
 
     def __init__(self, market: SyntheticMarket):
         self.market = market
         self.start = pd.Timestamp(market.config.start)
+        self._weeks: tuple[int, Panel] | None = None
 
     def panel_through(self, date: pd.Timestamp) -> Panel:
         business_days = len(pd.bdate_range(self.start, date))
         weeks = -(-business_days // DAYS_PER_WEEK)
-        return self.market.panel(weeks).until(date)
+        kept = self._weeks
+        if kept is None or kept[0] != weeks:
+            kept = self._weeks = (weeks, self.market.panel(weeks))
+        return kept[1].until(date)
 
     def trading_day_after(self, date: pd.Timestamp, offset: int) -> pd.Timestamp:
         return pd.Timestamp(date + pd.offsets.BDay(offset))

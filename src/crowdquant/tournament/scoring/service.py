@@ -165,8 +165,9 @@ def write_scores(session: Session, passes: Sequence[ScoringPass]) -> None:
 
 def _insert_scores(session: Session, rows: list[dict[str, object]]) -> None:
     """Insert score rows with one driver-level executemany, each value passed through its
-    column's bind processor here and each row given a new id (SQLAlchemy's per-row handling
-    of parameters costs more than the insert itself)."""
+    column's bind processor here (once per object: the rows share their round, models,
+    submissions and time) and each row given a new id (SQLAlchemy's per-row handling of
+    parameters costs more than the insert itself)."""
     connection = session.connection()
     dialect = connection.dialect
     columns = list(SCORES.columns)
@@ -179,9 +180,19 @@ def _insert_scores(session: Session, rows: list[dict[str, object]]) -> None:
             raise ValueError(f"a score row has the columns {sorted(row)}")
         values.append([uuid.uuid4() if name == "id" else row[name] for name in names])
     for position, process in enumerate(processors):
-        if process is not None:  # one column at a time, over every row
+        if process is None:
+            continue
+        if names[position] == "id":  # one column at a time, over every row
             for value in values:
                 value[position] = process(value[position])
+        else:  # a value processed once per object (kept, so that its identity holds)
+            done: dict[int, tuple[object, object]] = {}
+            for value in values:
+                given = value[position]
+                found = done.get(id(given))
+                if found is None:
+                    found = done[id(given)] = (given, process(given))
+                value[position] = found[1]
     if compiled.positional:
         order = [names.index(name) for name in compiled.positiontup or ()]
         params: list[Any] = [tuple(value[k] for k in order) for value in values]
