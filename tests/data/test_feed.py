@@ -27,6 +27,7 @@ from crowdquant.data.feed import (
 from crowdquant.data.panel import Panel
 from crowdquant.data.sources import BundledSource, SyntheticSource
 from crowdquant.data.sources.synthetic import SyntheticMarket
+from crowdquant.data.targets import forward_returns
 
 from .conftest import KEYS, SMALL_MARKET, Built, build
 
@@ -226,6 +227,33 @@ def test_a_weekend_gets_fridays_kept_panel_and_monday_a_new_one(
     last.panel_through(panel.dates[-1])
     with pytest.raises(FeedError, match="ends on"):  # past a recorded market's end
         last.panel_through(panel.dates[-1] + pd.Timedelta(days=1))
+
+
+def test_a_synthetic_market_makes_a_weeks_panel_once_for_its_dates() -> None:
+    generated = SyntheticMarket(SMALL_MARKET)
+    market = SyntheticMovingMarket(generated)
+    fresh = SyntheticMarket(SMALL_MARKET)
+    monday, tuesday, wednesday = pd.bdate_range("2015-03-02", periods=3)
+    next_monday = monday + pd.Timedelta(days=7)
+    with mock.patch.object(generated, "panel", wraps=generated.panel) as made:
+        for day in (monday, tuesday, wednesday, monday, next_monday, wednesday):
+            expected = SyntheticMovingMarket(fresh).panel_through(day)
+            assert _same_panel(market.panel_through(day), expected)
+    weeks = made.call_args_list[0].args[0]  # one panel a week, made again when asked again
+    assert [c.args for c in made.call_args_list] == [(weeks,), (weeks + 1,), (weeks,)]
+
+
+def test_a_windows_two_closes_give_the_forward_return_of_the_whole_window() -> None:
+    panel = SyntheticMarket(SMALL_MARKET).panel(10)
+    tickers = pd.Index([*panel.tickers[5:9], "NOT_LISTED", panel.tickers[0]])
+    columns = panel.close.columns.get_indexer(tickers)
+    for start, lag, days in ((3, 1, 1), (10, 1, 20), (len(panel.dates) - 6, 1, 5), (40, 2, 30)):
+        whole = panel.close.iloc[start:].reindex(columns=tickers.to_numpy())
+        expected = forward_returns(whole.to_numpy(np.float64), np.array([0]), lag, days)
+        ends = feed._window_ends(panel, start, lag, days, columns)
+        found = forward_returns(ends, np.array([0]), 0, 1)
+        assert found.tobytes() == expected.tobytes()  # bit for bit, NaN where unknown
+        assert np.isnan(found[0, 4]) and np.isfinite(found).sum() in (0, 5)
 
 
 def test_kept_panels_stay_within_their_bytes_and_never_keep_a_refusal() -> None:

@@ -67,16 +67,23 @@ class HistoricalMarket:
 
 
 class SyntheticMovingMarket:
-    """The synthetic market, generated week by week as the clock asks for more."""
+    """The synthetic market, generated week by week as the clock asks for more.
+
+    The panel of the weeks generated last is kept: the dates of one week cut theirs from it
+    (callers only read panels)."""
 
     def __init__(self, market: SyntheticMarket):
         self.market = market
         self.start = pd.Timestamp(market.config.start)
+        self._weeks: tuple[int, Panel] | None = None
 
     def panel_through(self, date: pd.Timestamp) -> Panel:
         business_days = len(pd.bdate_range(self.start, date))
         weeks = -(-business_days // DAYS_PER_WEEK)
-        return self.market.panel(weeks).until(date)
+        kept = self._weeks
+        if kept is None or kept[0] != weeks:
+            kept = self._weeks = (weeks, self.market.panel(weeks))
+        return kept[1].until(date)
 
     def trading_day_after(self, date: pd.Timestamp, offset: int) -> pd.Timestamp:
         return pd.Timestamp(date + pd.offsets.BDay(offset))
@@ -329,10 +336,14 @@ class MarketFeed:
             raise ValueError(f"days must be within 1..{cfg.main_horizon}, got {days}")
         end = self.market.trading_day_after(live.date, cfg.lag + days)
         panel = self.panel_through(end)
-        since = panel.close.iloc[_position(panel.dates, live.date) :]  # all the window reads
-        close = since.reindex(columns=live.tickers.to_numpy()).to_numpy(np.float64)
-        fwd = forward_returns(close, np.array([0]), cfg.lag, days)
-        sectors = self._sector_codes(panel)[panel.close.columns.get_indexer(pd.Index(live.tickers))]
+        columns = panel.close.columns.get_indexer(pd.Index(live.tickers))
+        fwd = forward_returns(
+            _window_ends(panel, _position(panel.dates, live.date), cfg.lag, days, columns),
+            np.array([0]),
+            0,
+            1,
+        )
+        sectors = self._sector_codes(panel)[columns]
         include = np.isfinite(fwd)
         per_era = {str(c): live.exposures[c].to_numpy(np.float64)[None, :] for c in live.exposures}
         exposures = Exposures(sectors=sectors, **per_era)
@@ -355,6 +366,19 @@ class MarketFeed:
         codes = panel.sector_codes()
         self._sectors = (panel, codes)
         return codes
+
+
+def _window_ends(panel: Panel, start: int, lag: int, days: int, columns: np.ndarray) -> np.ndarray:
+    """The closes a forward return reads, `lag` and `lag + days` rows after row `start`,
+    of the panel's `columns` (-1: a ticker it lacks, NaN), as two rows; a single NaN row when
+    the panel ends before the window does (the return is then unknown, as in
+    `forward_returns`)."""
+    first, last = start + lag, start + lag + days
+    if last >= len(panel.dates):
+        return np.full((1, len(columns)), np.nan)
+    rows = panel.close.iloc[[first, last]].to_numpy(np.float64)[:, columns]
+    rows[:, columns < 0] = np.nan
+    return rows
 
 
 def _position(dates: pd.DatetimeIndex, date: pd.Timestamp) -> int:

@@ -276,6 +276,22 @@ def _frame_bytes(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
+def _cache_bytes(frame: pd.DataFrame) -> bytes:
+    """A frame of floats kept only to be read back (never hashed nor published): neither
+    compressed nor dictionary-encoded, nor given statistics, which random floats gain
+    nothing from and which cost most of the writing."""
+    buffer = io.BytesIO()
+    frame.to_parquet(
+        buffer,
+        engine="pyarrow",
+        compression=None,
+        index=True,
+        use_dictionary=False,
+        write_statistics=False,
+    )
+    return buffer.getvalue()
+
+
 def _folder(round_: Round) -> str:
     return f"{OPERATOR_PREFIX}rounds/{round_.id.hex}/"
 
@@ -493,7 +509,7 @@ def _cached_prediction_matrix(
         new = _prediction_matrix(storage, ids, missing, rows_2017)
         columns = [str(sub.submission_id) for sub in missing]
         cached = pd.concat([cached, pd.DataFrame(new, index=ids, columns=columns)], axis=1)
-        storage.write(key, _frame_bytes(cached))
+        storage.write(key, _cache_bytes(cached))
     return np.ascontiguousarray(cached[wanted].to_numpy(np.float64))
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import Table, func, insert, select
@@ -165,23 +167,39 @@ def write_scores(session: Session, passes: Sequence[ScoringPass]) -> None:
 
 def _insert_scores(session: Session, rows: list[dict[str, object]]) -> None:
     """Insert score rows with one driver-level executemany, each value passed through its
-    column's bind processor here and each row given a new id (SQLAlchemy's per-row handling
-    of parameters costs more than the insert itself)."""
+    column's bind processor here (once per object: the rows share their round, models,
+    submissions and time) and each row given a new id (SQLAlchemy's per-row handling of
+    parameters costs more than the insert itself)."""
     connection = session.connection()
     dialect = connection.dialect
     columns = list(SCORES.columns)
     compiled = insert(SCORES).compile(dialect=dialect, column_keys=[c.key for c in columns])
     processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
     names = [c.key for c in columns]
+    carried = [name for name in names if name != "id"]
+    take, at = itemgetter(*carried), names.index("id")
+    fresh = os.urandom(16 * len(rows))  # the rows' new ids (as `uuid.uuid4` makes each)
     values: list[list[object]] = []
-    for row in rows:
-        if len(row) != len(names) - 1:
+    for k, row in enumerate(rows):
+        if len(row) != len(carried):
             raise ValueError(f"a score row has the columns {sorted(row)}")
-        values.append([uuid.uuid4() if name == "id" else row[name] for name in names])
-    for position, process in enumerate(processors):
-        if process is not None:  # one column at a time, over every row
+        value = list(take(row))
+        value.insert(at, uuid.UUID(bytes=fresh[16 * k : 16 * k + 16], version=4))
+        values.append(value)
+    for position, process in enumerate(processors):  # one column at a time, over every row
+        if process is None:
+            continue
+        if names[position] == "id":
             for value in values:
                 value[position] = process(value[position])
+        else:  # a value processed once per object (kept, so that its identity holds)
+            done: dict[int, tuple[object, object]] = {}
+            for value in values:
+                given = value[position]
+                found = done.get(id(given))
+                if found is None:
+                    found = done[id(given)] = (given, process(given))
+                value[position] = found[1]
     if compiled.positional:
         order = [names.index(name) for name in compiled.positiontup or ()]
         params: list[Any] = [tuple(value[k] for k in order) for value in values]
