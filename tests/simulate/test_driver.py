@@ -1,5 +1,5 @@
-"""The driver: which moments it stops at, when it lets the bots play, and that one bot's
-failure stops nobody else."""
+"""The driver: which moments it stops at, when it lets the bots play, that one bot's
+failure stops nobody else, and, given a market process, what runs while the bots upload."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import itertools
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+
+import pytest
 
 from crowdquant.simulate.bots import ARCHETYPES, Bot
 from crowdquant.simulate.clock import AcceleratedClock
@@ -25,40 +27,78 @@ class FakeScheduler:
         self.clock, self.number = clock, 0
 
     def tick(self) -> list[Any]:
+        return [*self.advance_calendar(), *self.follow_market()]
+
+    def advance_calendar(self) -> list[Any]:
         now = self.clock.now()
         if now.weekday() in (1, 2, 3, 4, 5) and now.hour == 12 and now.minute == 0:
             self.number += 1
             return [RoundOpened(tournament=8, at=now, round=self.number, live_era="0001")]
         if now.hour == 13 and now.minute == 0 and self.number:
             return [RoundClosed(tournament=8, at=now, round=self.number)]
-        return [RoundScored(tournament=8, at=now, round=1, days=(1,), scores=3)]
+        return []
+
+    def follow_market(self) -> list[Any]:
+        return [RoundScored(tournament=8, at=self.clock.now(), round=1, days=(1,), scores=3)]
+
+
+class FakeMarket:
+    """Runs the fake scheduler's market half when started, and writes down when it was
+    started and waited for (in `log`, shared with the bots)."""
+
+    def __init__(self, scheduler: FakeScheduler, log: list[str]) -> None:
+        self.scheduler, self.log, self.running = scheduler, log, False
+
+    def start(self, now: datetime) -> None:
+        assert not self.running and now == self.scheduler.clock.now()
+        self.running = True
+        self.log.append("market started")
+
+    def finish(self) -> list[Any]:
+        self.log.append("market finished")
+        if not self.running:
+            return []
+        self.running = False
+        return self.scheduler.follow_market()
 
 
 class FakeBot:
     """Counts its looks; when it looks is the real bots' rule (a latecomer's or not)."""
 
-    def __init__(self, username: str, fails: bool = False, late: bool = False) -> None:
+    def __init__(
+        self, username: str, fails: bool = False, late: bool = False, log: list[str] | None = None
+    ) -> None:
         self.username, self.fails, self.looked = username, fails, 0
         self.rule = Bot(username, ARCHETYPES["latecomer" if late else "linear"], Decimal(1))
+        self.log = [] if log is None else log
 
     def looks_after(self, events: list[object]) -> bool:
         return self.rule.looks_after(events)
 
-    def act(self, client: object) -> str | None:
+    def upload(self, client: object) -> str | None:
         self.looked += 1
         if self.fails:
             raise RuntimeError("the model would not fit")
+        self.log.append(f"{self.username} uploaded")
         return f"{self.username} uploaded"
 
+    def place_stakes(self, client: object) -> None:
+        self.log.append(f"{self.username} staked")
 
-def driver(*bots: FakeBot, step: timedelta = timedelta(days=1)) -> Driver:
+
+def driver(
+    *bots: FakeBot, step: timedelta = timedelta(days=1), market_log: list[str] | None = None
+) -> Driver:
+    """A driver of `bots`; given `market_log`, with a market process that writes there."""
     clock = AcceleratedClock(MONDAY)
+    scheduler = FakeScheduler(clock)
     return Driver(
         clock,
-        FakeScheduler(clock),  # type: ignore[arg-type]
+        scheduler,  # type: ignore[arg-type]
         [schedule_for("daily")],
         [(bot, object()) for bot in bots],  # type: ignore[misc]
         step_size=step,
+        market=None if market_log is None else FakeMarket(scheduler, market_log),  # type: ignore[arg-type]
     )
 
 
@@ -147,3 +187,56 @@ def test_the_polls_run_once_at_the_end_of_every_step_and_a_failure_stops_nothing
     assert polled == [0, 1, 2]
     assert first.failed == [] and third.failed == []
     assert second.failed == [f"{poll.__qualname__}: RuntimeError: the database was busy"]
+
+
+def test_with_a_market_process_the_bots_upload_while_it_runs_and_stake_after() -> None:
+    log: list[str] = []
+    bots = FakeBot("linear_1", log=log), FakeBot("example_1", log=log)
+    running = driver(*bots, market_log=log, step=timedelta(hours=1))
+    first = running.step()
+    assert log == [
+        "market started",
+        "linear_1 uploaded",
+        "example_1 uploaded",
+        "market finished",
+        "linear_1 staked",
+        "example_1 staked",
+    ]
+    assert first.played == ["linear_1 uploaded", "example_1 uploaded"]
+    assert [type(event) for event in first.events] == [RoundScored]  # the market's events
+    log.clear()
+    quiet = running.step()  # nobody plays: the market half still runs, and is waited for
+    assert log == ["market started", "market finished"] and not quiet.played
+
+
+def test_with_a_market_process_a_failing_bot_stakes_nothing_and_tries_again() -> None:
+    log: list[str] = []
+    broken, fine = FakeBot("boosting_1", fails=True, log=log), FakeBot("linear_1", log=log)
+    running = driver(broken, fine, market_log=log)
+    first = running.step()
+    assert failures(first) == ["boosting_1: RuntimeError: the model would not fit"]
+    assert log == ["market started", "linear_1 uploaded", "market finished", "linear_1 staked"]
+    broken.fails = False
+    log.clear()
+    again = running.step()
+    assert again.at == first.at + timedelta(minutes=1)
+    assert "boosting_1 staked" in log
+
+
+def test_the_market_half_is_waited_for_even_when_a_bot_raises_past_its_turn() -> None:
+    """A failure outside a bot's turn (the driver's own) still waits for the market half,
+    so that no tick is left running behind the next."""
+    log: list[str] = []
+    bot = FakeBot("linear_1", log=log)
+    running = driver(bot, market_log=log)
+
+    def broken(events: list[object]) -> bool:
+        raise KeyboardInterrupt
+
+    bot.looks_after = broken  # type: ignore[method-assign]
+    running.step()  # the first step: everyone plays, whatever the events
+    log.clear()
+    with pytest.raises(KeyboardInterrupt):
+        while True:
+            running.step()
+    assert log[-1] == "market finished"

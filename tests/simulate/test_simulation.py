@@ -45,6 +45,7 @@ def simulate(
     seed: int,
     over_http: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
+    market_apart: bool = True,
 ) -> tuple[SimulationRecord, Path]:
     """A short run of every archetype in `folder`, its report in `folder`/report."""
     return simulate_cli.run_simulation(  # type: ignore[no-any-return]
@@ -60,6 +61,7 @@ def simulate(
         database_url=database_url,
         over_http=over_http,
         progress=progress,
+        market_apart=market_apart,
     )
 
 
@@ -194,13 +196,15 @@ def test_the_books_agree_with_the_record(simulated: tuple[SimulationRecord, Path
     assert uploads == len(record.models) * ROUNDS
 
 
-def test_one_seed_gives_the_same_report_in_process_and_over_http(
+def test_one_seed_gives_the_same_report_in_process_and_over_http_in_one_process(
     simulated: tuple[SimulationRecord, Path, str],
     request: pytest.FixtureRequest,
     tmp_path: Path,
 ) -> None:
     """The run again with the same seed, the bots now served over HTTP (with the validation
-    pool), writes the same report and plots, and the same figures."""
+    pool) and every tick run whole before they play, rather than its market half in a
+    process of its own while they upload, writes the same report and plots, and the same
+    figures."""
     record, report, database_url = simulated
     with ExitStack() as stack:
         if database_url.startswith("sqlite"):
@@ -208,7 +212,9 @@ def test_one_seed_gives_the_same_report_in_process_and_over_http(
         else:
             server: PostgresServer = request.getfixturevalue("postgres_server")
             url = stack.enter_context(server.database())
-        again, again_report = simulate(tmp_path / "again", url, seed=3, over_http=True)
+        again, again_report = simulate(
+            tmp_path / "again", url, seed=3, over_http=True, market_apart=False
+        )
     assert report_files(again_report) == report_files(report)
     figures = [column for column in record.results.columns if column != "model_id"]
     pd.testing.assert_frame_equal(again.results[figures], record.results[figures])

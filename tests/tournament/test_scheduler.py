@@ -122,15 +122,38 @@ def test_two_weeks_of_daily_and_weekly_rounds(
 
     clock.advance(timedelta(days=40))  # past every resolve time: catch up in one tick
     caught_up = [str(event) for event in scheduler.tick()]
-    assert caught_up == [
-        *(f"round {n} of tournament 8 resolved" for n in range(1, 11)),
+    assert caught_up == [  # the calendar's half, every tournament, then the market's
         "round 11 of tournament 8 closed",
         "round 11 of tournament 8 is scoring",
-        "round 11 of tournament 8 resolved",
-        "round 1 of tournament 11 resolved",
-        "round 2 of tournament 11 resolved",
         "round 3 of tournament 11 closed",
         "round 3 of tournament 11 is scoring",
+        *(f"round {n} of tournament 8 resolved" for n in range(1, 12)),
+        *(f"round {n} of tournament 11 resolved" for n in range(1, 4)),
+    ]
+    assert scheduler.tick() == []
+
+
+def test_the_calendar_half_only_closes_and_opens_and_the_market_half_only_resolves(
+    clock: ManualClock, scheduler: Scheduler
+) -> None:
+    """A tick is its calendar's half, then its market's: each moves only its own rounds,
+    so the market's may run elsewhere while participants upload."""
+    run_until(scheduler, clock, MONDAY + timedelta(days=14))
+    clock.advance(timedelta(days=40))  # past every close and every resolve time
+    market_first = [str(event) for event in scheduler.follow_market()]
+    assert market_first == [  # the rounds scoring already; nothing closed nor opened
+        *(f"round {n} of tournament 8 resolved" for n in range(1, 11)),
+        *(f"round {n} of tournament 11 resolved" for n in range(1, 3)),
+    ]
+    calendar = [str(event) for event in scheduler.advance_calendar()]
+    assert calendar == [  # nothing resolved; no window is open now, so nothing opens
+        "round 11 of tournament 8 closed",
+        "round 11 of tournament 8 is scoring",
+        "round 3 of tournament 11 closed",
+        "round 3 of tournament 11 is scoring",
+    ]
+    assert [str(event) for event in scheduler.follow_market()] == [
+        "round 11 of tournament 8 resolved",
         "round 3 of tournament 11 resolved",
     ]
     assert scheduler.tick() == []

@@ -20,10 +20,11 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -39,13 +40,17 @@ if TYPE_CHECKING:
     from argon2 import PasswordHasher
     from sqlalchemy.orm import Session
 
+    from crowdquant.clock import Clock
     from crowdquant.data.keys import OperatorKeys
     from crowdquant.db.models import Tournament
     from crowdquant.server.bootstrap import Infrastructure
     from crowdquant.server.serve import Server
+    from crowdquant.settings import Settings
     from crowdquant.simulate.bots import Bot, Cohort
+    from crowdquant.simulate.market_process import MarketProcess
     from crowdquant.simulate.record import SimulationRecord
     from crowdquant.tournament.calendar import Schedule
+    from crowdquant.tournament.scheduler import Scheduler
 
 TOURNAMENT = 8
 BOT_SCOPES = (ApiScope.READ, ApiScope.UPLOAD, ApiScope.STAKE)
@@ -168,6 +173,7 @@ def run_simulation(
     over_http: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
     meta_model_weights: str | None = None,
+    market_apart: bool = True,
 ) -> tuple[SimulationRecord, Path]:
     """Run the simulation in `home` (its database: a SQLite file there unless
     `database_url`), write the report into `out`; the record and the report's path. The bots
@@ -175,7 +181,9 @@ def run_simulation(
     `over_http`, served on a loopback port. `progress` is told (what runs now, steps done,
     steps in all): the dataset's build steps (`BUILD_STEPS`), then the rounds resolved out of
     `rounds`. `meta_model_weights` sets the tournament's meta-model weighting (default: the
-    tournaments' default)."""
+    tournaments' default). With `market_apart`, the market's half of the scheduler's ticks
+    (scoring, resolution, the fund) runs in a second process while the bots upload
+    (`simulate.market_process`); without, each tick runs whole here, before the bots play."""
     from argon2 import PasswordHasher
 
     from crowdquant.data.build import build_version
@@ -193,7 +201,6 @@ def run_simulation(
     from crowdquant.tournament.datasets import publish_dataset_version
     from crowdquant.tournament.rules import ruleset_for
     from crowdquant.tournament.scheduler import RoundOpened, RoundResolved
-    from crowdquant.tournament.scoring import InputsCache
     from crowdquant.tournament.tournaments import create_tournament, get_tournament
 
     started = time.monotonic()
@@ -276,13 +283,15 @@ def run_simulation(
         log_level="warning",
         validation_pool=over_http,  # in process, the bots' uploads are read where they arrive
     )
-    server.scheduler.inputs_cache = InputsCache()  # a small market: each round's inputs kept
     # files are thrown away with the home: their weekly sweep keeps the disk in bounds
     server.scheduler.retention = replace(server.scheduler.retention, sweep_every=SWEEP_EVERY)
     archetypes = {bot.username: bot.archetype.name for bot in bots}
     snapshots: list[tuple[int, str, str, float]] = []
     parsed = ParsedFiles()  # every bot downloads the round's file; it is decoded once
-    with _reach(server, over_http) as (url, transport):
+    with (
+        _reach(server, over_http) as (url, transport),
+        _market(settings, start, market_apart) as market_process,
+    ):
         players = [
             (bot, Participant(url, *keys[bot.username], TOURNAMENT, transport, parsed))
             for bot in bots
@@ -298,6 +307,7 @@ def run_simulation(
                 players,
                 timedelta(days=1),
                 polls=[server.diagnostics.poll],
+                market=market_process,  # scoring, resolution and the fund on a second core
             )
             resolved = Resolved(rounds)
             tell("rounds resolved", 0, rounds)
@@ -338,6 +348,27 @@ def run_simulation(
         for _, client in players:
             client.close()
     return record, write_report(record, out)
+
+
+def _market(
+    settings: Settings, start: datetime, apart: bool
+) -> AbstractContextManager[MarketProcess | None]:
+    """Where the market's half of the ticks runs: a process of its own (`apart`), or here."""
+    from crowdquant.simulate.market_process import MarketProcess
+
+    return MarketProcess(partial(market_scheduler, settings), start) if apart else nullcontext()
+
+
+@contextmanager
+def market_scheduler(settings: Settings, clock: Clock) -> Iterator[Scheduler]:
+    """The market process's scheduler: on the simulation's database and files, keeping every
+    scoring round's inputs (the simulated market is small)."""
+    from crowdquant.server.serve import scheduler_apart
+    from crowdquant.tournament.scoring import InputsCache
+
+    with scheduler_apart(settings, clock) as scheduler:
+        scheduler.inputs_cache = InputsCache()
+        yield scheduler
 
 
 @contextmanager

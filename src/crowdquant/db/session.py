@@ -77,6 +77,16 @@ def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
+@contextmanager
+def write_transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """`transaction` for a unit of work that reads, then writes: on SQLite a writer from its
+    start (`take_write_lock`), so that another connection's write committed after its first
+    read cannot make its snapshot stale and its first write fail."""
+    with transaction(sessions) as session:
+        take_write_lock(session)
+        yield session
+
+
 def take_write_lock(session: Session) -> None:
     """Make `session`'s transaction a writer from its start: on SQLite it begins with
     `BEGIN IMMEDIATE`, waiting its turn for the write lock (up to the busy timeout) instead

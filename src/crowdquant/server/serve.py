@@ -29,6 +29,7 @@ import uvicorn
 from fastapi import FastAPI
 from rich.console import Console
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from crowdquant.clock import Clock, SystemClock
 from crowdquant.compute.cluster import ClusterUnavailable, connect
@@ -300,16 +301,8 @@ def build_server(
         raise
     return Server(
         app=app,
-        scheduler=Scheduler(
-            infra.sessions if lease is None else lease.fenced(infra.sessions),
-            infra.clock,
-            runtimes,
-            storage=infra.storage,
-            ledger=infra.ledger,
-            retention=Retention(
-                keep_newest=settings.keep_uploads_per_model,
-                per_tick=settings.retention_files_per_sweep,
-            ),
+        scheduler=_scheduler(
+            infra, runtimes, infra.sessions if lease is None else lease.fenced(infra.sessions)
         ),
         diagnostics=DiagnosticsWorker(
             infra.sessions,
@@ -329,6 +322,37 @@ def build_server(
         compute=_compute_worker(settings, infra) if settings.compute_local_worker else None,
         webhooks=webhook_worker(settings, infra) if settings.webhook_local_worker else None,
     )
+
+
+def _scheduler(
+    infra: Infrastructure,
+    runtimes: Mapping[int, TournamentRuntime],
+    sessions: sessionmaker[Session] | None = None,
+) -> Scheduler:
+    settings = infra.settings
+    return Scheduler(
+        infra.sessions if sessions is None else sessions,
+        infra.clock,
+        runtimes,
+        storage=infra.storage,
+        ledger=infra.ledger,
+        retention=Retention(
+            keep_newest=settings.keep_uploads_per_model,
+            per_tick=settings.retention_files_per_sweep,
+        ),
+    )
+
+
+@contextmanager
+def scheduler_apart(settings: Settings, clock: Clock) -> Iterator[Scheduler]:
+    """A scheduler on `settings`' database and files, on infrastructure of its own (closed
+    at the end of the block), as another process beside a server builds it; its tournaments'
+    runtimes are loaded quietly (the server warns)."""
+    infra = bootstrap(settings, clock)
+    try:
+        yield _scheduler(infra, tournament_runtimes(infra, _ignore, {}))
+    finally:
+        infra.close()
 
 
 def _compute_worker(settings: Settings, infra: Infrastructure) -> ComputeWorker:

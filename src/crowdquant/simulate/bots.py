@@ -398,8 +398,9 @@ class Bot:
 
     `act` looks at the newest round and, if this bot has not played it and the round is in
     the state it plays in (open; closed for a latecomer), downloads the round's live file,
-    predicts and uploads for every model; after its first upload it raises each model's
-    stake to `stake_per_model` (a bot started again finds its stake already there).
+    predicts and uploads for every model (`upload`); after its first upload it raises each
+    model's stake to `stake_per_model` (`place_stakes`; a bot started again finds its stake
+    already there).
     """
 
     username: str
@@ -411,6 +412,7 @@ class Bot:
     played: set[int] = field(default_factory=set)
     _predict: Predict | None = None
     _model_ids: dict[str, str] = field(default_factory=dict)
+    _uploaded: int | None = None  # the round uploaded and not staked for yet
 
     @property
     def model_names(self) -> tuple[str, ...]:
@@ -434,7 +436,17 @@ class Bot:
         return any(isinstance(event, due) for event in events)
 
     def act(self, client: Participant) -> str | None:
-        """Play the newest round if it is due; what was done, in words, or None."""
+        """Play the newest round if it is due: `upload`, then `place_stakes`; what was done, in
+        words, or None."""
+        done = self.upload(client)
+        if done is not None:
+            self.place_stakes(client)
+        return done
+
+    def upload(self, client: Participant) -> str | None:
+        """Upload every model's predictions for the newest round if it is due (this bot has
+        not played it, and it is open; closed, for a latecomer); what was done, in words, or
+        None. The round counts as played once `place_stakes` has run."""
         number, is_open = client.round_now()
         if number is None or number in self.played or is_open == self.archetype.late:
             return None
@@ -449,16 +461,26 @@ class Bot:
             self._model_ids = client.models(self.model_names)
         for name, values in self._predict(live).items():
             client.upload(self._model_ids[name], live.index, values)
-        if self.round_staking is not None:
-            if not self.archetype.late:  # a late upload leaves nothing to stake on
-                self._stake_on_round(client, self.round_staking, number)
-        elif not self.played:  # stake once: payouts and burns then move the stakes
-            for name in self.model_names:
-                client.stake_to(name, self._model_ids[name], self.stake_per_model)
-        self.played.add(number)
+        self._uploaded = number
         count, when = len(self.model_names), "late" if self.archetype.late else "on time"
         models = "a model" if count == 1 else f"{count} models"
         return f"{self.username} ({self.archetype.name}) uploaded {models} {when}, round {number}"
+
+    def place_stakes(self, client: Participant) -> None:
+        """Stake for the round uploaded last, which then counts as played: on that round
+        where stakes are placed per round, else the first time only (payouts and burns then
+        move the stakes). A failure leaves the round to be played again."""
+        number = self._uploaded
+        if number is None:
+            return
+        if self.round_staking is not None:
+            if not self.archetype.late:  # a late upload leaves nothing to stake on
+                self._stake_on_round(client, self.round_staking, number)
+        elif not self.played:
+            for name in self.model_names:
+                client.stake_to(name, self._model_ids[name], self.stake_per_model)
+        self.played.add(number)
+        self._uploaded = None
 
     def _stake_on_round(self, client: Participant, staking: RoundStaking, number: int) -> None:
         """Stake each model on round `number`; a model staking there already (a retry after

@@ -10,6 +10,11 @@ another chance a simulated minute later, with every other bot. Bots only ever ta
 served API; the driver only tells them when to look. Work a server runs beside the
 scheduler on real time (the diagnostics worker's polls) runs at the end of each step instead,
 so that nothing moves with the real clock and the same seed gives the same run.
+
+Given a `market` (`market_process.MarketProcess`), a step uses two cores: the scheduler runs
+the calendar's half of its tick here, the market's half (scoring, resolution, the fund) runs
+in that process while the bots upload, and the bots stake once it is done, on what it
+resolved; what is decided, and in which order, is as in a sequential tick.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from datetime import datetime, timedelta
 
 from crowdquant.simulate.bots import Bot, Participant
 from crowdquant.simulate.clock import AcceleratedClock
+from crowdquant.simulate.market_process import MarketProcess
 from crowdquant.tournament.calendar import Schedule, next_round, round_open_at
 from crowdquant.tournament.scheduler import (
     Event,
@@ -57,6 +63,8 @@ class Driver:
     polls: Sequence[Callable[[], object]] = ()
     """Background work run once at the end of every step, in this thread (a server runs it
     on a thread of its own, on real time): the diagnostics worker's poll."""
+    market: MarketProcess | None = None
+    """Where the market's half of each tick runs while the bots upload (None: here, first)."""
     _woken: bool = False
     _retry: bool = False  # a bot failed: wake the bots again soon
 
@@ -74,11 +82,21 @@ class Driver:
 
     def step(self) -> Step:
         step = Step(self.clock.advance_to(self.next_moment()))
-        step.events = [e for e in self.scheduler.tick() if not isinstance(e, UploadsSwept)]
-        everyone = not self._woken or self._retry
-        if everyone or any(isinstance(e, RoundOpened | RoundClosed) for e in step.events):
+        if self.market is None:
+            step.events = _told(self.scheduler.tick())
+        else:  # the market's half runs there while the bots upload here
+            step.events = _told(self.scheduler.advance_calendar())
+            self.market.start(step.at)
+        try:
+            everyone = not self._woken or self._retry
+            woken = everyone or any(isinstance(e, RoundOpened | RoundClosed) for e in step.events)
+            uploaded = self.let_bots_upload(step, everyone) if woken else []
+        finally:
+            if self.market is not None:
+                step.events.extend(self.market.finish())
+        if woken:
             self._woken = True
-            self.let_bots_play(step, everyone)
+            self.let_bots_stake(step, uploaded)
             self._retry = bool(step.failed)
         for poll in self.polls:
             try:
@@ -88,24 +106,47 @@ class Driver:
                 step.failed.append(f"{_name(poll)}: {type(exc).__name__}: {exc}")
         return step
 
-    def let_bots_play(self, step: Step, everyone: bool = True) -> None:
-        """Let each bot play: `everyone`, or only the bots the step's events concern."""
+    def let_bots_upload(self, step: Step, everyone: bool = True) -> list[tuple[Bot, Participant]]:
+        """Let each bot upload (`Bot.upload`): `everyone`, or only the bots the step's events
+        concern (a latecomer plays rounds that closed, the others rounds that opened); the
+        bots that uploaded."""
+        uploaded = []
         for bot, client in self.players:
             if not everyone and not bot.looks_after(step.events):
                 continue
-            try:
-                done = bot.act(client)
-            except Exception as exc:  # a bot's failure is its own; the tournament goes on
-                logger.debug("bot %s failed", bot.username, exc_info=exc)  # told in the step
-                step.failed.append(f"{bot.username}: {type(exc).__name__}: {exc}")
-                continue
+            done = _try(step, bot, bot.upload, client)
             if done is not None:
                 step.played.append(done)
+                uploaded.append((bot, client))
+        return uploaded
+
+    def let_bots_stake(self, step: Step, uploaded: Sequence[tuple[Bot, Participant]]) -> None:
+        """Let each bot that uploaded stake (`Bot.place_stakes`)."""
+        for bot, client in uploaded:
+            _try(step, bot, bot.place_stakes, client)
 
     def run(self, until: Callable[[Step], bool]) -> None:
         """Step until `until(step)` says so."""
         while not until(self.step()):
             pass
+
+
+def _try(
+    step: Step, bot: Bot, turn: Callable[[Participant], str | None], client: Participant
+) -> str | None:
+    """`turn(client)`'s answer; a bot's failure is its own (the tournament goes on): told in
+    `step`."""
+    try:
+        return turn(client)
+    except Exception as exc:
+        logger.debug("bot %s failed", bot.username, exc_info=exc)
+        step.failed.append(f"{bot.username}: {type(exc).__name__}: {exc}")
+        return None
+
+
+def _told(events: Sequence[Event | UploadsSwept]) -> list[Event]:
+    """A tick's events, less the sweeps of uploads (the bots never look at those)."""
+    return [e for e in events if not isinstance(e, UploadsSwept)]
 
 
 def _name(poll: Callable[[], object]) -> str:

@@ -69,7 +69,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from crowdquant.clock import Clock
 from crowdquant.db.lease import Lease
 from crowdquant.db.models import Round, RoundStatus, Tournament
-from crowdquant.db.session import transaction
+from crowdquant.db.session import transaction, write_transaction
 from crowdquant.fund.rounds import RoundMarket
 from crowdquant.ledger import Ledger
 from crowdquant.storage import FileStorage
@@ -255,6 +255,10 @@ _EVENT_OF: Mapping[RoundStatus, type[RoundClosed | ScoringStarted | RoundResolve
     RoundStatus.RESOLVED: RoundResolved,
 }
 _VERB = {RoundStatus.CLOSED: "close", RoundStatus.SCORING: "score", RoundStatus.RESOLVED: "resolve"}
+CALENDAR_MOVES = frozenset({RoundStatus.CLOSED, RoundStatus.SCORING})
+"""The moves of the calendar's half of a tick: a round closed, then scoring."""
+MARKET_MOVES = frozenset({RoundStatus.RESOLVED})
+"""The moves of the market's half: a round resolved."""
 
 
 # --- the scheduler ---------------------------------------------------------------------------
@@ -296,32 +300,58 @@ class Scheduler:
         self.lifecycle = RoundLifecycle(ledger, clock)
         self.chain = on_chain(ledger)  # None: the stakes stay in the database's books
         self._swept_at: datetime | None = None
-        self._standing: set[tuple[int, str, str]] = set()  # the last tick's failures
+        self._standing: dict[str, set[tuple[int, str, str]]] = {}  # each half's last failures
 
     def tick(self) -> list[Event | UploadsSwept]:
-        """Apply every transition that is due now; return what happened, in order."""
+        """Apply every transition that is due now; return what happened, in order: the
+        calendar's half (`advance_calendar`), then the market's (`follow_market`)."""
+        return [*self.advance_calendar(), *self.follow_market()]
+
+    def advance_calendar(self) -> list[Event | UploadsSwept]:
+        """The calendar's half of a tick, all that participants act on: abandoned uploads
+        swept, rounds closed at their close time (their stakes frozen) and moved to
+        scoring, and each tournament's next round opened (on chain too)."""
         now = self.clock.now()
         swept = self._sweep_uploads(now)
-        with transaction(self.sessions) as session:
-            tournaments = list(session.scalars(select(Tournament).order_by(Tournament.number)))
         events: list[Event] = []
-        for tournament in tournaments:
-            events.extend(self._advance_rounds(tournament.id, tournament.number, now))
+        for tournament in self._tournaments():
+            events.extend(self._close_rounds(tournament.id, tournament.number, now))
             publisher = self.runtime(tournament.number).publisher
             if publisher is not None:
                 events.extend(self._open_due_round(tournament, now, publisher))
             if self.chain is not None:
                 events.extend(self._open_chain_rounds(tournament.id, tournament.number, now))
+        done: list[Event | UploadsSwept] = [] if swept is None else [swept]
+        return done + self._tell("calendar", events)
+
+    def follow_market(self) -> list[Event]:
+        """The market's half of a tick: scoring rounds scored for the days revealed,
+        resolved at their resolve time once their final day is scored (their stakes paid
+        and burned), and the fund's books and days.
+
+        It reads what the calendar's half of the same moment committed and writes only
+        scores, resolutions and the fund: participants uploading to the open rounds meanwhile
+        change nothing it reads, except a late upload to a closed round, which the next pass
+        scores. Its writing transactions are writers from their start, so it may run in
+        another process while they upload (the simulator does)."""
+        now = self.clock.now()
+        events: list[Event] = []
+        for tournament in self._tournaments():
+            events.extend(self._follow_market(tournament.id, tournament.number, now))
+        return self._tell("market", events)
+
+    def _tournaments(self) -> list[Tournament]:
+        with transaction(self.sessions) as session:
+            return list(session.scalars(select(Tournament).order_by(Tournament.number)))
+
+    def _tell(self, half: str, events: list[Event]) -> list[Event]:
+        """`events` logged, less the failures the last run of this `half` said already."""
         for event in events:
             if not isinstance(event, TickFailed):  # failures are logged where caught
                 logger.info("%s", event)
-        failed = {_failure(event) for event in events if isinstance(event, TickFailed)}
-        told = [
-            e for e in events if not isinstance(e, TickFailed) or _failure(e) not in self._standing
-        ]
-        self._standing = failed
-        done: list[Event | UploadsSwept] = [] if swept is None else [swept]
-        return done + told
+        standing = self._standing.get(half, set())
+        self._standing[half] = {_failure(e) for e in events if isinstance(e, TickFailed)}
+        return [e for e in events if not isinstance(e, TickFailed) or _failure(e) not in standing]
 
     def runtime(self, number: int) -> TournamentRuntime:
         """What tournament `number` runs on (nothing, for one without a runtime)."""
@@ -385,31 +415,13 @@ class Scheduler:
 
     # -- steps, each in its own transaction -------------------------------------------------
 
-    def _advance_rounds(self, tournament_id: uuid.UUID, number: int, now: datetime) -> list[Event]:
-        try:
-            with transaction(self.sessions) as session:
-                unresolved = session.scalars(
-                    select(Round)
-                    .where(
-                        Round.tournament_id == tournament_id,
-                        Round.status != RoundStatus.RESOLVED,
-                    )
-                    .order_by(Round.number)
-                )
-                rounds = list(unresolved)
-                due = [
-                    (round_.id, round_.number, wanted)
-                    for round_ in rounds
-                    if (wanted := self.lifecycle.due(round_, now)) is not None
-                ]
-                closing_soon = [
-                    (round_.id, round_.number)
-                    for round_ in rounds
-                    if round_.status is RoundStatus.OPEN
-                    and round_.close_time - PULL_AHEAD <= now < round_.close_time
-                ]
-        except Exception as exc:
-            return [self._failed(number, now, "list its rounds", exc)]
+    def _close_rounds(self, tournament_id: uuid.UUID, number: int, now: datetime) -> list[Event]:
+        """Close the rounds whose close time has come and move them to scoring (on chain,
+        their stakes pulled into the books first, and in the last `PULL_AHEAD` before)."""
+        listed = self._due_rounds(tournament_id, number, now, CALENDAR_MOVES)
+        if isinstance(listed, TickFailed):
+            return [listed]
+        due, closing_soon = listed
         events: list[Event] = []
         if self.chain is not None:  # the chain takes no stake at or after the close
             for round_id, round_number in closing_soon:
@@ -420,7 +432,18 @@ class Scheduler:
                 events.extend(locked)
                 if any(isinstance(event, TickFailed) for event in locked):
                     continue  # closed once its stakes are in the books
-            events.extend(self._advance_round(round_id, number, now))
+            events.extend(self._advance_round(round_id, number, now, CALENDAR_MOVES))
+        return events
+
+    def _follow_market(self, tournament_id: uuid.UUID, number: int, now: datetime) -> list[Event]:
+        """Resolve the rounds due whose final day is scored, score the scoring rounds (and
+        resolve those due then), and update the fund."""
+        listed = self._due_rounds(tournament_id, number, now, MARKET_MOVES)
+        if isinstance(listed, TickFailed):
+            return [listed]
+        events: list[Event] = []
+        for round_id, _, _ in listed[0]:
+            events.extend(self._advance_round(round_id, number, now, MARKET_MOVES))
         runtime = self.runtime(number)
         source = runtime.targets
         if source is not None:
@@ -430,13 +453,45 @@ class Scheduler:
             events.extend(self._update_fund(tournament_id, number, now, market))
         return events
 
+    def _due_rounds(
+        self, tournament_id: uuid.UUID, number: int, now: datetime, moves: frozenset[RoundStatus]
+    ) -> tuple[list[tuple[uuid.UUID, int, RoundStatus]], list[tuple[uuid.UUID, int]]] | TickFailed:
+        """The unresolved rounds due to move to one of `moves` now (with the status due),
+        and the open rounds closing within `PULL_AHEAD`."""
+        try:
+            with transaction(self.sessions) as session:
+                rounds = list(
+                    session.scalars(
+                        select(Round)
+                        .where(
+                            Round.tournament_id == tournament_id,
+                            Round.status != RoundStatus.RESOLVED,
+                        )
+                        .order_by(Round.number)
+                    )
+                )
+        except Exception as exc:
+            return self._failed(number, now, "list its rounds", exc)
+        due = [
+            (round_.id, round_.number, wanted)
+            for round_ in rounds
+            if (wanted := self.lifecycle.due(round_, now)) in moves
+        ]
+        closing_soon = [
+            (round_.id, round_.number)
+            for round_ in rounds
+            if round_.status is RoundStatus.OPEN
+            and round_.close_time - PULL_AHEAD <= now < round_.close_time
+        ]
+        return due, closing_soon
+
     def _update_fund(
         self, tournament_id: uuid.UUID, number: int, now: datetime, market: RoundMarket
     ) -> list[Event]:
         """Books for newly fixed meta models, then the market days closed since."""
         assert self.storage is not None
         try:
-            with transaction(self.sessions) as session:
+            with write_transaction(self.sessions) as session:
                 tournament = session.get_one(Tournament, tournament_id)
                 books, days = update_fund(session, self.clock, self.storage, tournament, market)
         except Exception as exc:
@@ -483,7 +538,7 @@ class Scheduler:
         events.extend(scored)
         for round_id in due:  # otherwise, no transaction to find nothing to do
             if round_id not in failed:
-                events.extend(self._advance_round(round_id, number, now))
+                events.extend(self._advance_round(round_id, number, now, MARKET_MOVES))
         return events
 
     def _new_days(self, round_: Round, source: TargetSource, complete: Complete) -> bool:
@@ -519,7 +574,7 @@ class Scheduler:
         if not computed:
             return [], set()
         try:
-            with transaction(self.sessions) as session:
+            with write_transaction(self.sessions) as session:
                 write_scores(session, [scoring_pass for scoring_pass, _ in computed])
             together = True
         except Exception:
@@ -531,7 +586,7 @@ class Scheduler:
             round_id, update = scoring_pass.round_id, scoring_pass.update
             if not together:
                 try:
-                    with transaction(self.sessions) as session:
+                    with write_transaction(self.sessions) as session:
                         write_scores(session, [scoring_pass])
                 except Exception as exc:
                     self.scoring_memory.forget(round_id)
@@ -569,16 +624,18 @@ class Scheduler:
         source = self.runtime(round_.tournament.number).targets
         return source is None or days_recorded(session, round_) >= source.horizon
 
-    def _advance_round(self, round_id: uuid.UUID, number: int, now: datetime) -> list[Event]:
-        """Apply the round's due transitions one by one (at most three)."""
+    def _advance_round(
+        self, round_id: uuid.UUID, number: int, now: datetime, moves: frozenset[RoundStatus]
+    ) -> list[Event]:
+        """Apply the round's due transitions among `moves` one by one (at most three)."""
         events: list[Event] = []
         action = "read a round"
         while True:
             try:
-                with transaction(self.sessions) as session:
+                with write_transaction(self.sessions) as session:
                     round_ = session.get_one(Round, round_id)
                     wanted = self.lifecycle.due(round_, now)
-                    if wanted is None:
+                    if wanted not in moves:
                         return events
                     if wanted is RoundStatus.RESOLVED and not self._final_day_scored(
                         session, round_
@@ -607,7 +664,7 @@ class Scheduler:
         if publisher is None or self.storage is None:
             return []
         try:
-            with transaction(self.sessions) as session:
+            with write_transaction(self.sessions) as session:
                 tournament = get_tournament(session, number)
                 publisher.publish(session, self.clock, self.storage, tournament)
         except Exception as exc:
@@ -622,7 +679,7 @@ class Scheduler:
             times = round_open_at(schedule_for(listed.cadence, listed.settings), now)
             if times is None:  # the common case: decided without a transaction
                 return []
-            with transaction(self.sessions) as session:
+            with write_transaction(self.sessions) as session:
                 tournament = session.get_one(Tournament, listed.id)
                 latest = current_round(session, tournament)
                 if latest is not None and latest.open_time >= times.open_time:
@@ -664,7 +721,7 @@ class Scheduler:
         for round_id in waiting:
             action = "open a round on chain"
             try:
-                with transaction(self.sessions) as session:
+                with write_transaction(self.sessions) as session:
                     round_ = session.get_one(Round, round_id)
                     action = f"open round {round_.number} on chain"
                     chain_round = open_chain_round(session, self.chain, self.clock, round_)
@@ -708,7 +765,7 @@ class Scheduler:
         failed = TickFailed(
             tournament=number, at=now, action=action, error=f"{type(exc).__name__}: {exc}"
         )
-        if _failure(failed) in self._standing:  # said at the last tick already
+        if any(_failure(failed) in said for said in self._standing.values()):  # said already
             logger.debug("%s", failed)
         else:
             logger.error("%s", failed, exc_info=exc)
