@@ -4,6 +4,7 @@ failure stops nobody else, and, given a market process, what runs while the bots
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 
 from crowdquant.simulate.bots import ARCHETYPES, Bot
 from crowdquant.simulate.clock import AcceleratedClock
-from crowdquant.simulate.driver import Driver, failures
+from crowdquant.simulate.driver import Driver, Players, failures
 from crowdquant.tournament.calendar import schedule_for
 from crowdquant.tournament.scheduler import RoundClosed, RoundOpened, RoundScored, TickFailed
 
@@ -42,24 +43,25 @@ class FakeScheduler:
         return [RoundScored(tournament=8, at=self.clock.now(), round=1, days=(1,), scores=3)]
 
 
-class FakeMarket:
-    """Runs the fake scheduler's market half when started, and writes down when it was
-    started and waited for (in `log`, shared with the bots)."""
+class FakeSpawned:
+    """Calls `target`'s methods as a spawned process would (each when finished, here), and
+    writes down when each was started and waited for (in `log`, shared with the bots)."""
 
-    def __init__(self, scheduler: FakeScheduler, log: list[str]) -> None:
-        self.scheduler, self.log, self.running = scheduler, log, False
+    def __init__(self, name: str, target: Any, log: list[str]) -> None:
+        self.name, self.target, self.log = name, target, log
+        self.running: tuple[str, tuple[Any, ...]] | None = None
 
-    def start(self, now: datetime) -> None:
-        assert not self.running and now == self.scheduler.clock.now()
-        self.running = True
-        self.log.append("market started")
+    def start(self, now: datetime, method: str, *args: Any) -> None:
+        assert (self.running is None and now == MONDAY) or now > MONDAY
+        self.running = method, args
+        self.log.append(f"{self.name} started {method}")
 
-    def finish(self) -> list[Any]:
-        self.log.append("market finished")
-        if not self.running:
-            return []
-        self.running = False
-        return self.scheduler.follow_market()
+    def finish(self) -> Any:
+        if self.running is None:
+            return None
+        (method, args), self.running = self.running, None
+        self.log.append(f"{self.name} finished {method}")
+        return getattr(self.target, method)(*args)
 
 
 class FakeBot:
@@ -87,18 +89,28 @@ class FakeBot:
 
 
 def driver(
-    *bots: FakeBot, step: timedelta = timedelta(days=1), market_log: list[str] | None = None
+    *bots: FakeBot,
+    step: timedelta = timedelta(days=1),
+    log: list[str] | None = None,
+    more: Sequence[FakeBot] = (),
 ) -> Driver:
-    """A driver of `bots`; given `market_log`, with a market process that writes there."""
+    """A driver of `bots`; given a `log`, with a market process and a process playing `more`
+    bots, both writing there."""
     clock = AcceleratedClock(MONDAY)
     scheduler = FakeScheduler(clock)
+    apart = log is not None
     return Driver(
         clock,
         scheduler,  # type: ignore[arg-type]
         [schedule_for("daily")],
         [(bot, object()) for bot in bots],  # type: ignore[misc]
         step_size=step,
-        market=None if market_log is None else FakeMarket(scheduler, market_log),  # type: ignore[arg-type]
+        market=FakeSpawned("market", scheduler, log) if apart else None,  # type: ignore[arg-type]
+        more_players=(
+            FakeSpawned("players", Players([(bot, object()) for bot in more]), log)  # type: ignore[misc,arg-type]
+            if apart
+            else None
+        ),
     )
 
 
@@ -189,33 +201,38 @@ def test_the_polls_run_once_at_the_end_of_every_step_and_a_failure_stops_nothing
     assert second.failed == [f"{poll.__qualname__}: RuntimeError: the database was busy"]
 
 
-def test_with_a_market_process_the_bots_upload_while_it_runs_and_stake_after() -> None:
+def test_on_two_cores_the_bots_upload_while_the_market_half_runs_and_stake_after() -> None:
     log: list[str] = []
-    bots = FakeBot("linear_1", log=log), FakeBot("example_1", log=log)
-    running = driver(*bots, market_log=log, step=timedelta(hours=1))
+    here, there = FakeBot("linear_1", log=log), FakeBot("example_1", log=log)
+    running = driver(here, log=log, more=[there], step=timedelta(hours=1))
     first = running.step()
     assert log == [
-        "market started",
+        "market started follow_market",
+        "players started upload",
         "linear_1 uploaded",
+        "players finished upload",
         "example_1 uploaded",
-        "market finished",
+        "market finished follow_market",
+        "players started place_stakes",
         "linear_1 staked",
+        "players finished place_stakes",
         "example_1 staked",
     ]
     assert first.played == ["linear_1 uploaded", "example_1 uploaded"]
     assert [type(event) for event in first.events] == [RoundScored]  # the market's events
     log.clear()
     quiet = running.step()  # nobody plays: the market half still runs, and is waited for
-    assert log == ["market started", "market finished"] and not quiet.played
+    assert log == ["market started follow_market", "market finished follow_market"]
+    assert not quiet.played
 
 
-def test_with_a_market_process_a_failing_bot_stakes_nothing_and_tries_again() -> None:
+def test_on_two_cores_a_failing_bot_stakes_nothing_and_all_try_again() -> None:
     log: list[str] = []
     broken, fine = FakeBot("boosting_1", fails=True, log=log), FakeBot("linear_1", log=log)
-    running = driver(broken, fine, market_log=log)
+    running = driver(fine, log=log, more=[broken])
     first = running.step()
     assert failures(first) == ["boosting_1: RuntimeError: the model would not fit"]
-    assert log == ["market started", "linear_1 uploaded", "market finished", "linear_1 staked"]
+    assert "linear_1 staked" in log and "boosting_1 staked" not in log
     broken.fails = False
     log.clear()
     again = running.step()
@@ -223,12 +240,12 @@ def test_with_a_market_process_a_failing_bot_stakes_nothing_and_tries_again() ->
     assert "boosting_1 staked" in log
 
 
-def test_the_market_half_is_waited_for_even_when_a_bot_raises_past_its_turn() -> None:
+def test_the_market_half_is_waited_for_even_when_the_bots_turn_raises() -> None:
     """A failure outside a bot's turn (the driver's own) still waits for the market half,
     so that no tick is left running behind the next."""
     log: list[str] = []
     bot = FakeBot("linear_1", log=log)
-    running = driver(bot, market_log=log)
+    running = driver(bot, log=log)
 
     def broken(events: list[object]) -> bool:
         raise KeyboardInterrupt
@@ -239,4 +256,4 @@ def test_the_market_half_is_waited_for_even_when_a_bot_raises_past_its_turn() ->
     with pytest.raises(KeyboardInterrupt):
         while True:
             running.step()
-    assert log[-1] == "market finished"
+    assert log[-1] == "market finished follow_market"

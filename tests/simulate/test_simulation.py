@@ -45,7 +45,7 @@ def simulate(
     seed: int,
     over_http: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
-    market_apart: bool = True,
+    two_cores: bool = True,
 ) -> tuple[SimulationRecord, Path]:
     """A short run of every archetype in `folder`, its report in `folder`/report."""
     return simulate_cli.run_simulation(  # type: ignore[no-any-return]
@@ -61,7 +61,7 @@ def simulate(
         database_url=database_url,
         over_http=over_http,
         progress=progress,
-        market_apart=market_apart,
+        two_cores=two_cores,
     )
 
 
@@ -213,7 +213,7 @@ def test_one_seed_gives_the_same_report_in_process_and_over_http_in_one_process(
             server: PostgresServer = request.getfixturevalue("postgres_server")
             url = stack.enter_context(server.database())
         again, again_report = simulate(
-            tmp_path / "again", url, seed=3, over_http=True, market_apart=False
+            tmp_path / "again", url, seed=3, over_http=True, two_cores=False
         )
     assert report_files(again_report) == report_files(report)
     figures = [column for column in record.results.columns if column != "model_id"]

@@ -20,7 +20,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from crowdquant.server.serve import Server
     from crowdquant.settings import Settings
     from crowdquant.simulate.bots import Bot, Cohort
-    from crowdquant.simulate.market_process import MarketProcess
+    from crowdquant.simulate.driver import Players
     from crowdquant.simulate.record import SimulationRecord
     from crowdquant.tournament.calendar import Schedule
     from crowdquant.tournament.scheduler import Scheduler
@@ -173,7 +173,7 @@ def run_simulation(
     over_http: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
     meta_model_weights: str | None = None,
-    market_apart: bool = True,
+    two_cores: bool = True,
 ) -> tuple[SimulationRecord, Path]:
     """Run the simulation in `home` (its database: a SQLite file there unless
     `database_url`), write the report into `out`; the record and the report's path. The bots
@@ -181,9 +181,10 @@ def run_simulation(
     `over_http`, served on a loopback port. `progress` is told (what runs now, steps done,
     steps in all): the dataset's build steps (`BUILD_STEPS`), then the rounds resolved out of
     `rounds`. `meta_model_weights` sets the tournament's meta-model weighting (default: the
-    tournaments' default). With `market_apart`, the market's half of the scheduler's ticks
-    (scoring, resolution, the fund) runs in a second process while the bots upload
-    (`simulate.market_process`); without, each tick runs whole here, before the bots play."""
+    tournaments' default). With `two_cores`, the market's half of the scheduler's ticks
+    (scoring, resolution, the fund) and half of the bots run in processes of their own while
+    the other bots play here (`simulate.spawned`); without, each tick runs whole here, then
+    every bot plays here."""
     from argon2 import PasswordHasher
 
     from crowdquant.data.build import build_version
@@ -197,6 +198,7 @@ def run_simulation(
     from crowdquant.simulate.clock import AcceleratedClock
     from crowdquant.simulate.driver import Driver, Step, failures
     from crowdquant.simulate.report import write_report
+    from crowdquant.simulate.spawned import Spawned
     from crowdquant.tournament.calendar import schedule_for
     from crowdquant.tournament.datasets import publish_dataset_version
     from crowdquant.tournament.rules import ruleset_for
@@ -287,14 +289,26 @@ def run_simulation(
     server.scheduler.retention = replace(server.scheduler.retention, sweep_every=SWEEP_EVERY)
     archetypes = {bot.username: bot.archetype.name for bot in bots}
     snapshots: list[tuple[int, str, str, float]] = []
-    parsed = ParsedFiles()  # every bot downloads the round's file; it is decoded once
-    with (
-        _reach(server, over_http) as (url, transport),
-        _market(settings, start, market_apart) as market_process,
-    ):
+    here, there = (bots[::2], bots[1::2]) if two_cores else (bots, [])
+    with ExitStack() as stack:
+        url, transport = stack.enter_context(_reach(server, over_http))
+        market_half = more_players = None
+        if two_cores:
+            market_half = stack.enter_context(
+                Spawned(partial(market_scheduler, settings), start, "market")
+            )
+            others = [(bot, keys[bot.username]) for bot in there]
+            more_players = stack.enter_context(
+                Spawned(
+                    partial(players_apart, settings, url if over_http else None, others),
+                    start,
+                    "players",
+                )
+            )
+        parsed = ParsedFiles()  # every bot downloads the round's file; it is decoded once
         players = [
             (bot, Participant(url, *keys[bot.username], TOURNAMENT, transport, parsed))
-            for bot in bots
+            for bot in here
         ]
         with operator(settings, clock) as ops:
             tournament_schedule = _in_transaction(
@@ -307,7 +321,8 @@ def run_simulation(
                 players,
                 timedelta(days=1),
                 polls=[server.diagnostics.poll],
-                market=market_process,  # scoring, resolution and the fund on a second core
+                market=market_half,
+                more_players=more_players,
             )
             resolved = Resolved(rounds)
             tell("rounds resolved", 0, rounds)
@@ -350,15 +365,6 @@ def run_simulation(
     return record, write_report(record, out)
 
 
-def _market(
-    settings: Settings, start: datetime, apart: bool
-) -> AbstractContextManager[MarketProcess | None]:
-    """Where the market's half of the ticks runs: a process of its own (`apart`), or here."""
-    from crowdquant.simulate.market_process import MarketProcess
-
-    return MarketProcess(partial(market_scheduler, settings), start) if apart else nullcontext()
-
-
 @contextmanager
 def market_scheduler(settings: Settings, clock: Clock) -> Iterator[Scheduler]:
     """The market process's scheduler: on the simulation's database and files, keeping every
@@ -369,6 +375,36 @@ def market_scheduler(settings: Settings, clock: Clock) -> Iterator[Scheduler]:
     with scheduler_apart(settings, clock) as scheduler:
         scheduler.inputs_cache = InputsCache()
         yield scheduler
+
+
+@contextmanager
+def players_apart(
+    settings: Settings, url: str | None, bots: list[tuple[Bot, tuple[str, str]]], clock: Clock
+) -> Iterator[Players]:
+    """The players of another process: `bots` (each with its API key), reaching the app of
+    that process, on the simulation's database (`url` None), or the served app at `url`."""
+    from crowdquant.server.serve import build_server
+    from crowdquant.simulate.bots import ParsedFiles, Participant
+    from crowdquant.simulate.driver import Players
+
+    with ExitStack() as stack:
+        transport = None
+        if url is None:
+            server = build_server(
+                settings,
+                port=0,
+                clock=clock,
+                warn=lambda _message: None,
+                log_level="warning",
+                validation_pool=False,
+            )
+            url, transport = stack.enter_context(_reach(server, over_http=False))
+        parsed = ParsedFiles()
+        players = Players(
+            [(bot, Participant(url, *key, TOURNAMENT, transport, parsed)) for bot, key in bots]
+        )
+        stack.callback(players.close)
+        yield players
 
 
 @contextmanager

@@ -11,10 +11,11 @@ served API; the driver only tells them when to look. Work a server runs beside t
 scheduler on real time (the diagnostics worker's polls) runs at the end of each step instead,
 so that nothing moves with the real clock and the same seed gives the same run.
 
-Given a `market` (`market_process.MarketProcess`), a step uses two cores: the scheduler runs
-the calendar's half of its tick here, the market's half (scoring, resolution, the fund) runs
-in that process while the bots upload, and the bots stake once it is done, on what it
-resolved; what is decided, and in which order, is as in a sequential tick.
+A step may use a second core (`spawned.Spawned`). Given a `market` process, the scheduler runs
+the calendar's half of its tick here and the market's half (scoring, resolution, the fund)
+there, while the bots upload; the bots stake once it is done, on what it resolved. Given
+`more_players`, a share of the bots (a `Players` there) uploads, then stakes, in that process
+while the others do here. What is decided, and in which order, is as in a sequential step.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from datetime import datetime, timedelta
 
 from crowdquant.simulate.bots import Bot, Participant
 from crowdquant.simulate.clock import AcceleratedClock
-from crowdquant.simulate.market_process import MarketProcess
+from crowdquant.simulate.spawned import Spawned
 from crowdquant.tournament.calendar import Schedule, next_round, round_open_at
 from crowdquant.tournament.scheduler import (
     Event,
@@ -54,6 +55,48 @@ class Step:
 
 
 @dataclass
+class Turns:
+    """What bots did in one phase of a step, and which failed and why, in words."""
+
+    played: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+class Players:
+    """Bots and the clients they play through, played one phase of a step at a time: the
+    driver's own, or a share of them in a process of their own (`Driver.more_players`)."""
+
+    def __init__(self, players: Sequence[tuple[Bot, Participant]]) -> None:
+        self.players = list(players)
+        self._uploaded: list[tuple[Bot, Participant]] = []
+
+    def upload(self, everyone: bool, events: Sequence[Event]) -> Turns:
+        """Let each bot upload (`Bot.upload`): `everyone`, or only the bots `events` concern
+        (a latecomer plays rounds that closed, the others rounds that opened)."""
+        turns, self._uploaded = Turns(), []
+        for bot, client in self.players:
+            if not everyone and not bot.looks_after(events):
+                continue
+            done = _try(turns, bot, bot.upload, client)
+            if done is not None:
+                turns.played.append(done)
+                self._uploaded.append((bot, client))
+        return turns
+
+    def place_stakes(self) -> Turns:
+        """Let each bot that uploaded last stake (`Bot.place_stakes`)."""
+        turns = Turns()
+        for bot, client in self._uploaded:
+            _try(turns, bot, bot.place_stakes, client)
+        self._uploaded = []
+        return turns
+
+    def close(self) -> None:
+        for _, client in self.players:
+            client.close()
+
+
+@dataclass
 class Driver:
     clock: AcceleratedClock
     scheduler: Scheduler
@@ -63,8 +106,11 @@ class Driver:
     polls: Sequence[Callable[[], object]] = ()
     """Background work run once at the end of every step, in this thread (a server runs it
     on a thread of its own, on real time): the diagnostics worker's poll."""
-    market: MarketProcess | None = None
-    """Where the market's half of each tick runs while the bots upload (None: here, first)."""
+    market: Spawned | None = None
+    """A process running the market's half of each tick (a `Scheduler`'s `follow_market`)
+    while the bots upload (None: each tick runs whole here, first)."""
+    more_players: Spawned | None = None
+    """A process playing more bots (a `Players`) while `players` play here."""
     _woken: bool = False
     _retry: bool = False  # a bot failed: wake the bots again soon
 
@@ -80,23 +126,27 @@ class Driver:
             moments.append(scoring if scoring > now else scoring + timedelta(days=1))
         return min(moment for moment in moments if moment > now)
 
+    def __post_init__(self) -> None:
+        self._players = Players(self.players)
+
     def step(self) -> Step:
         step = Step(self.clock.advance_to(self.next_moment()))
         if self.market is None:
             step.events = _told(self.scheduler.tick())
-        else:  # the market's half runs there while the bots upload here
+        else:  # the market's half runs there while the bots upload
             step.events = _told(self.scheduler.advance_calendar())
-            self.market.start(step.at)
+            self.market.start(step.at, "follow_market")
+        everyone = not self._woken or self._retry
+        woken = everyone or any(isinstance(e, RoundOpened | RoundClosed) for e in step.events)
         try:
-            everyone = not self._woken or self._retry
-            woken = everyone or any(isinstance(e, RoundOpened | RoundClosed) for e in step.events)
-            uploaded = self.let_bots_upload(step, everyone) if woken else []
+            if woken:
+                self._play(step, "upload", everyone, list(step.events))
         finally:
             if self.market is not None:
                 step.events.extend(self.market.finish())
         if woken:
             self._woken = True
-            self.let_bots_stake(step, uploaded)
+            self._play(step, "place_stakes")
             self._retry = bool(step.failed)
         for poll in self.polls:
             try:
@@ -106,24 +156,20 @@ class Driver:
                 step.failed.append(f"{_name(poll)}: {type(exc).__name__}: {exc}")
         return step
 
-    def let_bots_upload(self, step: Step, everyone: bool = True) -> list[tuple[Bot, Participant]]:
-        """Let each bot upload (`Bot.upload`): `everyone`, or only the bots the step's events
-        concern (a latecomer plays rounds that closed, the others rounds that opened); the
-        bots that uploaded."""
-        uploaded = []
-        for bot, client in self.players:
-            if not everyone and not bot.looks_after(step.events):
-                continue
-            done = _try(step, bot, bot.upload, client)
-            if done is not None:
-                step.played.append(done)
-                uploaded.append((bot, client))
-        return uploaded
-
-    def let_bots_stake(self, step: Step, uploaded: Sequence[tuple[Bot, Participant]]) -> None:
-        """Let each bot that uploaded stake (`Bot.place_stakes`)."""
-        for bot, client in uploaded:
-            _try(step, bot, bot.place_stakes, client)
+    def _play(self, step: Step, phase: str, *args: object) -> None:
+        """One phase of the bots' turns (`Players.upload` or `place_stakes`): here, and in
+        the process of `more_players` at the same time."""
+        if self.more_players is not None:
+            self.more_players.start(step.at, phase, *args)
+        turns: list[Turns] = []
+        try:
+            turns.append(getattr(self._players, phase)(*args))
+        finally:
+            if self.more_players is not None:
+                turns.append(self.more_players.finish())
+        for turn in turns:
+            step.played.extend(turn.played)
+            step.failed.extend(turn.failed)
 
     def run(self, until: Callable[[Step], bool]) -> None:
         """Step until `until(step)` says so."""
@@ -132,15 +178,15 @@ class Driver:
 
 
 def _try(
-    step: Step, bot: Bot, turn: Callable[[Participant], str | None], client: Participant
+    turns: Turns, bot: Bot, turn: Callable[[Participant], str | None], client: Participant
 ) -> str | None:
     """`turn(client)`'s answer; a bot's failure is its own (the tournament goes on): told in
-    `step`."""
+    `turns`."""
     try:
         return turn(client)
     except Exception as exc:
         logger.debug("bot %s failed", bot.username, exc_info=exc)
-        step.failed.append(f"{bot.username}: {type(exc).__name__}: {exc}")
+        turns.failed.append(f"{bot.username}: {type(exc).__name__}: {exc}")
         return None
 
 
