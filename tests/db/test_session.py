@@ -6,14 +6,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import Engine, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from crowdquant.db.models import DatasetFile
 from crowdquant.db.session import (
     make_engine,
     normalise_url,
+    session_factory,
     transaction,
+    write_transaction,
 )
 
 T0 = datetime(2026, 1, 3, 13, 0, tzinfo=UTC)
@@ -90,3 +93,38 @@ def test_savepoints_roll_back_inside_a_transaction(sessions: sessionmaker[Sessio
         nested.rollback()
 
     assert _filenames(sessions) == {"outer.parquet"}
+
+
+def _write_now(engine: Engine) -> None:
+    """Insert a row from another connection, without waiting for a lock held elsewhere."""
+    with engine.begin() as connection:
+        connection.exec_driver_sql("PRAGMA busy_timeout = 0")
+        connection.exec_driver_sql("INSERT INTO t VALUES (2)")
+
+
+def test_a_write_transaction_holds_sqlites_write_lock_from_its_start(tmp_path: Path) -> None:
+    """On SQLite a transaction that reads, then writes, fails if another connection wrote
+    in between (its snapshot is stale, whatever the busy timeout); a write transaction
+    holds the write lock from its start, so the other connection waits its turn instead."""
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    engine, other = make_engine(url), make_engine(url)
+    sessions = session_factory(engine)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+    try:
+        stale = pytest.raises(OperationalError, match="database is locked")
+        with stale, transaction(sessions) as session:
+            session.execute(text("SELECT count(*) FROM t"))
+            _write_now(other)  # gets in between: this snapshot is now stale
+            session.execute(text("INSERT INTO t VALUES (1)"))
+        with write_transaction(sessions) as session:
+            session.execute(text("SELECT count(*) FROM t"))
+            with pytest.raises(OperationalError, match="database is locked"):
+                _write_now(other)  # must wait: this transaction holds the lock
+            session.execute(text("INSERT INTO t VALUES (1)"))
+        with engine.connect() as connection:
+            rows = connection.exec_driver_sql("SELECT x FROM t ORDER BY x").scalars().all()
+        assert rows == [1, 2]  # the first's write lost, the second's kept
+    finally:
+        engine.dispose()
+        other.dispose()

@@ -114,6 +114,9 @@ class Driver:
     _woken: bool = False
     _retry: bool = False  # a bot failed: wake the bots again soon
 
+    def __post_init__(self) -> None:
+        self._players = Players(self.players)
+
     def next_moment(self) -> datetime:
         now = self.clock.now()
         moments = [now + (RETRY_AFTER if self._retry else self.step_size)]
@@ -125,9 +128,6 @@ class Driver:
             scoring = datetime.combine(now.date(), schedule.resolve_at, now.tzinfo) + EPSILON
             moments.append(scoring if scoring > now else scoring + timedelta(days=1))
         return min(moment for moment in moments if moment > now)
-
-    def __post_init__(self) -> None:
-        self._players = Players(self.players)
 
     def step(self) -> Step:
         step = Step(self.clock.advance_to(self.next_moment()))

@@ -9,6 +9,13 @@ broken tournament (a failing publisher, a bad setting) never blocks another. A f
 said once: while each tick fails the same way, the next ticks try again quietly, and it is
 said again only after a tick where it did not happen.
 
+A tick is two halves, run in turn: the calendar's (`advance_calendar`: sweeps, closes, opens:
+all that participants act on) and the market's (`follow_market`: scores, resolutions, the
+fund). The market's half reads what the calendar's committed, and may run in another
+process while participants upload (the simulator runs it so). Every transaction that reads,
+then writes, takes the write lock from its start on SQLite (`write_transaction`), so that a
+write committed meanwhile by another connection never makes its snapshot stale.
+
 Ticks are idempotent: everything is decided from the database and the clock, and every
 transition is a compare-and-set, so a tick that crashed half-way can simply run again, and
 a second tick at the same time does nothing. A scheduler that was stopped catches up on
