@@ -1,9 +1,10 @@
 """`crowdquant simulate`'s speed: rounds per second with the bots reaching the app in process
-(the default) against the same run over HTTP on a loopback port (`--over-http`), or, with
-`--against`, against another crowdquant's source (an older commit's, say).
+(the default) against the same run over HTTP on a loopback port (`--over-http`); with
+`--cores`, on two cores (the default) against one (each tick whole, then every bot, in one
+process); or, with `--against`, against another crowdquant's source (an older commit's, say).
 
     uv run python benchmarks/simulate_rounds.py [--rounds 20] [--stocks 1000] [--repeat 1]
-        [--population realistic] [--against DIR]
+        [--population realistic] [--cores | --against DIR]
 
 Both sides run the same seed, population and rounds, one after the other, `--repeat` times
 each, interleaved so both see the same load; each run's wall time includes building the
@@ -35,9 +36,9 @@ simulate_cli = importlib.import_module("crowdquant.cli.simulate")
 
 
 def run(
-    rounds: int, stocks: int, population: str, over_http: bool, folder: Path
+    rounds: int, stocks: int, population: str, folder: Path, **options: bool
 ) -> tuple[float, str]:
-    """One run's rounds/s and its report's text."""
+    """One run's rounds/s and its report's text; `options` go to `run_simulation`."""
     record, report = simulate_cli.run_simulation(
         folder / "home",
         folder / "report",
@@ -48,7 +49,7 @@ def run(
         stocks=stocks,
         seed=1,
         stake=Decimal(100),
-        over_http=over_http,
+        **options,
     )
     return record.rounds_run / record.seconds, Path(report).read_text()
 
@@ -62,7 +63,7 @@ sys.path.insert(0, sys.argv[1])
 sys.path.insert(0, sys.argv[2])
 from simulate_rounds import run
 with tempfile.TemporaryDirectory(prefix="cq-bench-") as folder:
-    speed, text = run(int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], False, Path(folder))
+    speed, text = run(int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], Path(folder))
 print("\\n" + json.dumps({"speed": speed, "report": text}))
 """
 
@@ -112,27 +113,35 @@ def main() -> None:
     parser.add_argument("--stocks", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--population", choices=list(POPULATIONS), default=DEFAULT_POPULATION)
-    parser.add_argument("--against", help="another crowdquant's tree (its src/) to compare with")
+    sides = parser.add_mutually_exclusive_group()
+    sides.add_argument("--cores", action="store_true", help="two cores against one")
+    sides.add_argument("--against", help="another crowdquant's tree (its src/) to compare with")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     if args.against:
         against(args)
         return
-    speeds: dict[str, list[float]] = {"in process": [], "over HTTP": []}
+    modes = (
+        {"two cores": {"two_cores": True}, "one core": {"two_cores": False}}
+        if args.cores
+        else {"in process": {"over_http": False}, "over HTTP": {"over_http": True}}
+    )
+    speeds: dict[str, list[float]] = {mode: [] for mode in modes}
     reports: set[str] = set()
     for attempt in range(args.repeat):
-        for mode, over_http in (("in process", False), ("over HTTP", True)):
+        for mode, options in modes.items():
             with tempfile.TemporaryDirectory(prefix="cq-bench-") as folder:
                 home = Path(folder)
-                speed, text = run(args.rounds, args.stocks, args.population, over_http, home)
+                speed, text = run(args.rounds, args.stocks, args.population, home, **options)
             speeds[mode].append(speed)
             reports.add(text)
             print(f"run {attempt + 1}, {mode}: {speed:.3f} rounds/s", flush=True)
-    in_process, over_http = (statistics.median(speeds[mode]) for mode in speeds)
+    first, second = modes
+    mine, reference = (statistics.median(speeds[mode]) for mode in modes)
     print(f"{args.rounds} rounds of the {args.population} population, {args.stocks} stocks")
-    print(f"in process: {in_process:.3f} rounds/s (median)")
-    print(f"over HTTP:  {over_http:.3f} rounds/s (median)")
-    print(f"ratio in process / over HTTP: {in_process / over_http:.2f}×")
+    print(f"{first}: {mine:.3f} rounds/s (median)")
+    print(f"{second}: {reference:.3f} rounds/s (median)")
+    print(f"ratio {first} / {second}: {mine / reference:.2f}×")
     print("same report in both modes:", "yes" if len(reports) == 1 else "no")
 
 
