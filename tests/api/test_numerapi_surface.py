@@ -11,10 +11,12 @@ import inspect
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numerapi
 import pytest
+from sqlalchemy import event
 
 from crowdquant.db.models import DatasetFile, Model
 from crowdquant.db.session import transaction
@@ -276,3 +278,29 @@ def test_an_upload_answers_every_submission_field_asked_for(world: World) -> Non
         authorization=True,
     )["data"]["submissions"]
     assert listed == [created]
+
+
+def test_an_accounts_models_read_their_submissions_only_when_asked(world: World) -> None:
+    """numerapi's `get_models` asks for each model's id, name and tournament alone: no
+    submission is read for it, however many a model has; `get_account`, which asks for
+    the models' submissions, gets them."""
+    napi = numerapi.NumerAPI(world.public_id, world.secret)
+    napi.upload_predictions("p.csv", model_id=world.model_id, df=_predictions(world.live_ids))
+    engine = world.sessions.kw["bind"]
+    statements: list[str] = []
+
+    def seen(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        models = napi.get_models()
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert list(models.values()) == [world.model_id]
+    assert statements and not [s for s in statements if "FROM submissions" in s]
+    account = napi.get_account()
+    assert [
+        (model["id"], [sub["filename"] for sub in model["submissions"]])
+        for model in account["models"]
+    ] == [(world.model_id, ["p.csv"])]

@@ -61,13 +61,19 @@ def render_submission(
 
 
 def render_model(session: Session, model: Model) -> dict[str, Any]:
-    newest_first = sorted(model.submissions, key=lambda sub: sub.created_at, reverse=True)
-    triggers = trigger_ids(session, newest_first)
+    """numerapi's `Model`; its `submissions` (every one, newest first) are a callable, read
+    only when the request asks for them (`get_models` asks for id, name and tournament)."""
+
+    def submissions(*_: Any, **__: Any) -> list[dict[str, Any]]:
+        newest_first = sorted(model.submissions, key=lambda sub: sub.created_at, reverse=True)
+        triggers = trigger_ids(session, newest_first)
+        return [render_submission(session, sub, triggers) for sub in newest_first]
+
     return {
         "id": str(model.id),
         "name": model.name,
         "tournament": model.tournament.number,
-        "submissions": [render_submission(session, sub, triggers) for sub in newest_first],
+        "submissions": submissions,
         "v2Stake": None,
     }
 
