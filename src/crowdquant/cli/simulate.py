@@ -203,6 +203,7 @@ def run_simulation(
     from crowdquant.tournament.datasets import publish_dataset_version
     from crowdquant.tournament.rules import ruleset_for
     from crowdquant.tournament.scheduler import RoundOpened, RoundResolved
+    from crowdquant.tournament.scoring import InputsCache
     from crowdquant.tournament.tournaments import create_tournament, get_tournament
 
     started = time.monotonic()
@@ -285,6 +286,7 @@ def run_simulation(
         log_level="warning",
         validation_pool=over_http,  # in process, the bots' uploads are read where they arrive
     )
+    server.scheduler.inputs_cache = InputsCache()  # a small market: each round's inputs kept
     # files are thrown away with the home: their weekly sweep keeps the disk in bounds
     server.scheduler.retention = replace(server.scheduler.retention, sweep_every=SWEEP_EVERY)
     archetypes = {bot.username: bot.archetype.name for bot in bots}
