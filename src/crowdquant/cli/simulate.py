@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from crowdquant.server.bootstrap import Infrastructure
     from crowdquant.server.serve import Server
     from crowdquant.settings import Settings
-    from crowdquant.simulate.bots import Bot, Cohort
+    from crowdquant.simulate.bots import Bot, Cohort, Participant
     from crowdquant.simulate.driver import Players
     from crowdquant.simulate.record import SimulationRecord
     from crowdquant.tournament.calendar import Schedule
@@ -193,7 +193,7 @@ def run_simulation(
     from crowdquant.data.sources.synthetic import SyntheticConfig
     from crowdquant.server.serve import build_server
     from crowdquant.settings import Settings
-    from crowdquant.simulate.bots import ParsedFiles, Participant, RoundStaking
+    from crowdquant.simulate.bots import RoundStaking
     from crowdquant.simulate.bots import population as bots_of
     from crowdquant.simulate.clock import AcceleratedClock
     from crowdquant.simulate.driver import Driver, Step, failures
@@ -307,11 +307,7 @@ def run_simulation(
                     "players",
                 )
             )
-        parsed = ParsedFiles()  # every bot downloads the round's file; it is decoded once
-        players = [
-            (bot, Participant(url, *keys[bot.username], TOURNAMENT, transport, parsed))
-            for bot in here
-        ]
+        players = _clients([(bot, keys[bot.username]) for bot in here], url, transport)
         with operator(settings, clock) as ops:
             tournament_schedule = _in_transaction(
                 ops, lambda s: schedule_for(cadence, get_tournament(s, TOURNAMENT).settings)
@@ -386,7 +382,6 @@ def players_apart(
     """The players of another process: `bots` (each with its API key), reaching the app of
     that process, on the simulation's database (`url` None), or the served app at `url`."""
     from crowdquant.server.serve import build_server
-    from crowdquant.simulate.bots import ParsedFiles, Participant
     from crowdquant.simulate.driver import Players
 
     with ExitStack() as stack:
@@ -401,12 +396,20 @@ def players_apart(
                 validation_pool=False,
             )
             url, transport = stack.enter_context(_reach(server, over_http=False))
-        parsed = ParsedFiles()
-        players = Players(
-            [(bot, Participant(url, *key, TOURNAMENT, transport, parsed)) for bot, key in bots]
-        )
+        players = Players(_clients(bots, url, transport))
         stack.callback(players.close)
         yield players
+
+
+def _clients(
+    bots: list[tuple[Bot, tuple[str, str]]], url: str, transport: httpx.BaseTransport | None
+) -> list[tuple[Bot, Participant]]:
+    """Each bot with its client on `url` (through `transport`), by its API key; the bots of
+    one process share the decoding of their downloads."""
+    from crowdquant.simulate.bots import ParsedFiles, Participant
+
+    parsed = ParsedFiles()  # every bot downloads the round's file; it is decoded once
+    return [(bot, Participant(url, *key, TOURNAMENT, transport, parsed)) for bot, key in bots]
 
 
 @contextmanager
