@@ -15,12 +15,15 @@ from crowdquant.simulate.checks import (
     best_single_model,
     block_bootstrap_ci,
     block_length,
+    controlled_bootstrap_ci,
+    controlled_mean,
     copier_mmc_near_zero,
     late_never_staked,
     meta_beats_best_single,
     run_checks,
     spam_burned_down,
     spam_stake_share,
+    spammer_returns,
     spammers_lose,
     sybil_no_gain,
 )
@@ -55,6 +58,7 @@ def synthetic_record(
     *,
     seed: int = 0,
     spammer_return: float = -0.01,
+    spam_corr_payout: float = 0.0,
     copier_mmc: float = 0.0,
     sybil_extra: float = 0.0,
     late_payout: float = 0.0,
@@ -66,7 +70,8 @@ def synthetic_record(
     fund: bool = True,
 ) -> SimulationRecord:
     """A population whose per-round figures are drawn around known means: spammers earn
-    `spammer_return` per NMR, copiers `copier_mmc` MMC, the sybil the linear bot's return
+    `spammer_return` per NMR (plus `spam_corr_payout` per unit of their random CORR),
+    copiers `copier_mmc` MMC, the sybil the linear bot's return
     plus `sybil_extra`, the meta model the linear bot's CORR plus `meta_edge`; the first
     late row is paid `late_payout`. Each spammer stakes `spam_stake` in the first round, a
     share `spam_decay` less each round after; the meta model loses `meta_spam_penalty` in the
@@ -90,7 +95,8 @@ def synthetic_record(
             late = kind == "latecomer"
             if kind == "spammer":
                 stake = spam_stake * (1 - spam_decay) ** (r - 1)
-                c, m, ret = rng.normal(0, 0.02), rng.normal(0, 0.01), spam_shock
+                c, m = rng.normal(0, 0.02), rng.normal(0, 0.01)
+                ret = spam_shock + spam_corr_payout * c
             elif kind == "sybil":
                 c, m = corr["linear"] + rng.normal(0, 1e-4), mmc["linear"]
                 ret = linear_return + sybil_extra + rng.normal(0, 1e-4)
@@ -143,6 +149,18 @@ def test_spammers_earning_fail() -> None:
     check = spammers_lose(synthetic_record(spammer_return=0.01))
     assert not check.holds and check.decided and check.verdict == "fails"
     assert 0 < check.low < check.estimate < check.high
+
+
+def test_spammers_whose_payouts_follow_their_random_corr_are_told_losing() -> None:
+    """Payouts that follow the spammers' random CORR hide a small loss in the plain mean's
+    interval; with that CORR (mean 0) as a control the same rounds show it."""
+    record = synthetic_record(spammer_return=-0.005, spam_corr_payout=6.0, seed=3)
+    plain_low, plain_high = block_bootstrap_ci(spammer_returns(record))
+    assert plain_low < 0 < plain_high
+    check = spammers_lose(record)
+    assert check.holds and check.low < -0.005 < check.high < 0
+    assert check.high - check.low < (plain_high - plain_low) / 2
+    assert check.detail.startswith("β = 6") and "plain mean" in check.detail
 
 
 def test_copiers_near_zero_mmc_hold_and_a_real_edge_fails() -> None:
@@ -316,6 +334,59 @@ def test_block_bootstrap_is_seeded_and_needs_three_values() -> None:
     assert all(math.isnan(v) for v in block_bootstrap_ci([1.0, np.nan, 2.0]))
     low, high = block_bootstrap_ci([1.0, 2.0, 3.0, np.inf])
     assert 1.0 <= low <= high <= 3.0
+
+
+def _windows(shocks: np.ndarray, width: int) -> np.ndarray:
+    """Means of `width` consecutive rows: figures over overlapping target windows."""
+    sums = np.cumsum(np.vstack([np.zeros(shocks.shape[1]), shocks]), axis=0)
+    return np.asarray((sums[width:] - sums[:-width]) / width)
+
+
+def test_a_control_with_a_known_mean_takes_its_noise_out_of_the_mean() -> None:
+    rng = np.random.default_rng(5)
+    control = rng.normal(0, 1, 400)
+    values = 0.1 + 2 * control + rng.normal(0, 0.01, 400)
+    estimate, beta = controlled_mean(values, control)
+    assert beta == pytest.approx(2, abs=0.01)
+    assert estimate == pytest.approx(0.1, abs=0.002)
+    assert abs(values.mean() - 0.1) > 10 * abs(estimate - 0.1)
+    low, high = controlled_bootstrap_ci(values, control, block=1)
+    assert low < 0.1 < high and high - low < 0.01
+    assert controlled_mean([1.0, 2.0, 3.0], [0.5, 0.5, 0.5]) == (2.0, 0.0)  # no β to fit
+
+
+def test_the_controlled_interval_covers_clipped_payouts_over_overlapping_windows() -> None:
+    """Spammer-like rounds: 16 random models whose CORR and MMC span 20-round windows, paid
+    clip(0.5 CORR + 2 MMC, ±5%): the controlled interval covers the true mean as the plain
+    one does, at half its width or less."""
+    rng = np.random.default_rng(11)
+    rounds, width, models = 300, 20, 16
+
+    def draw() -> tuple[np.ndarray, np.ndarray]:
+        corr = _windows(rng.normal(0, 0.13, (rounds + width, models)), width)
+        mmc = 0.86 * corr - 0.001 + _windows(rng.normal(0, 0.02, (rounds + width, models)), width)
+        payout = np.clip(0.5 * corr + 2 * mmc, -0.05, 0.05)
+        return payout.mean(axis=1), corr.mean(axis=1)
+
+    truth = np.mean([draw()[0].mean() for _ in range(100)])
+    covered, controlled_widths, plain_widths = 0, [], []
+    for _ in range(40):
+        values, control = draw()
+        low, high = controlled_bootstrap_ci(values, control, resamples=500)
+        covered += low <= truth <= high
+        controlled_widths.append(high - low)
+        plain_low, plain_high = block_bootstrap_ci(values, resamples=500)
+        plain_widths.append(plain_high - plain_low)
+    assert covered >= 34
+    assert np.mean(controlled_widths) < np.mean(plain_widths) / 2
+
+
+def test_the_controlled_interval_drops_unpaired_values_and_needs_three() -> None:
+    values, control = [1.0, 2.0, np.nan, 3.0, 4.0], [0.1, np.inf, 0.3, -0.2, 0.0]
+    assert controlled_bootstrap_ci(values, control) == controlled_bootstrap_ci(
+        [1.0, 3.0, 4.0], [0.1, -0.2, 0.0]
+    )
+    assert all(math.isnan(v) for v in controlled_bootstrap_ci([1.0, 2.0], [0.1, 0.2]))
 
 
 def test_block_length_spans_one_target_window() -> None:

@@ -84,8 +84,11 @@ def test_summary_lines(record: SimulationRecord) -> None:
     )
     by_name = {line.split(":")[0]: line for line in lines[3:]}
     spam = by_name["spammers_lose"]
-    assert spam.startswith("spammers_lose: spammers' payout per NMR at risk per round: -0.0")
-    assert spam.endswith(", 60 rounds — holds")
+    assert spam.startswith(
+        "spammers_lose: spammers' payout per NMR at risk per round, with their CORR as control:"
+        " -0.0"
+    )
+    assert ", 60 rounds — holds (β = " in spam and "; plain mean -0.0" in spam
     assert by_name["copier_mmc_near_zero"].endswith("not run: no copier in the population")
     assert "0 of 60 late rows staked or paid" in by_name["late_never_staked"]
     assert lines == summary_lines(record)
