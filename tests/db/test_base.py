@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -9,7 +11,13 @@ import pytest
 from sqlalchemy import Column, Engine, Integer, MetaData, Table, insert, select
 from sqlalchemy.exc import StatementError
 
-from crowdquant.db.base import NAMING_CONVENTION, TokenAmount, UTCDateTime
+from crowdquant.db.base import (
+    NAMING_CONVENTION,
+    TokenAmount,
+    UTCDateTime,
+    time_ordered_id,
+    time_ordered_ids,
+)
 from crowdquant.db.session import make_engine
 
 SQLITE = make_engine("sqlite://").dialect
@@ -76,3 +84,16 @@ def test_utc_datetime_binds_naive_utc_on_sqlite_and_aware_elsewhere() -> None:
     assert column.process_result_value(datetime(2026, 6, 1), SQLITE) == datetime(
         2026, 6, 1, tzinfo=UTC
     )
+
+
+def test_time_ordered_ids_are_uuid7s_that_sort_by_when_they_were_made() -> None:
+    before = time.time_ns() // 1_000_000
+    first = time_ordered_ids(10_000)
+    after = time.time_ns() // 1_000_000
+    assert len(set(first)) == 10_000
+    assert all(id_.version == 7 and id_.variant == uuid.RFC_4122 for id_ in first)
+    assert all(before <= id_.int >> 80 <= after for id_ in first)  # the millisecond made
+    time.sleep(0.002)
+    later = time_ordered_id()
+    assert later > max(first) and later.hex > max(id_.hex for id_ in first)  # CHAR(32) too
+    assert len({id_.int & ((1 << 62) - 1) for id_ in first}) == 10_000  # random below

@@ -369,3 +369,10 @@ def test_score_rows_are_stored_exactly_as_a_core_insert_stores_them(world: World
         core = [tuple(row) for row in session.execute(raw, {"metric": "core"})]
         session.rollback()
     assert [row[:3] + row[4:] for row in core] == [row[:3] + row[4:] for row in written]
+
+
+def test_score_rows_take_time_ordered_ids(world: World) -> None:
+    assert score(world, FeedTargets(market_feed())) is not None
+    with transaction(world.sessions) as session:
+        ids = session.scalars(select(RoundScore.id)).all()
+    assert ids and all(id_.version == 7 for id_ in ids)

@@ -7,7 +7,8 @@ Choices that hold for every table:
 - Primary keys are UUID4s generated in Python (`Uuid`: native `uuid` on PostgreSQL,
   `CHAR(32)` on SQLite). numerapi treats every id as an opaque string (`modelId: String`,
   `ID`), participants paste model ids into their configs, and sequential integers would leak
-  how many accounts, models and submissions exist.
+  how many accounts, models and submissions exist. Tables of millions of rows that no
+  participant sees (scores) take time-ordered UUID7s instead (`time_ordered_ids`).
 - Datetimes are timezone-aware UTC in Python and in the database (`UTCDateTime`). No column
   defaults to the wall clock: times come from the caller's injectable clock.
 - Enumerations are short strings with a CHECK constraint (`enum_type`), not native PostgreSQL
@@ -19,6 +20,8 @@ Choices that hold for every table:
 from __future__ import annotations
 
 import enum
+import os
+import time
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -127,3 +130,24 @@ class HasId:
     """A UUID4 primary key, generated in Python when the row is first flushed."""
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4, sort_order=-1)
+
+
+def time_ordered_ids(count: int) -> list[uuid.UUID]:
+    """`count` new UUID7s (RFC 9562): 48 bits of Unix time in milliseconds, the version, 74
+    random bits. An id made later sorts after one made earlier (within a millisecond, at
+    random), so rows keyed by them join the end of their primary key's index instead of a
+    random page of it: inserting into a table of millions of rows then stays as cheap as into
+    a small one, where UUID4 keys cost a page read and a page write per row. The prefix tells
+    when a row was made: for rows no participant sees. Nothing reads the time back."""
+    stamp = (time.time_ns() // 1_000_000) << 80 | 7 << 76 | 0b10 << 62  # time, version, variant
+    noise = os.urandom(10 * count)
+    ids = []
+    for k in range(count):
+        bits = int.from_bytes(noise[10 * k : 10 * k + 10], "big")  # 80 random bits, 74 kept
+        ids.append(uuid.UUID(int=stamp | (bits >> 68) << 64 | bits & ((1 << 62) - 1)))
+    return ids
+
+
+def time_ordered_id() -> uuid.UUID:
+    """One new UUID7 (`time_ordered_ids`)."""
+    return time_ordered_ids(1)[0]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crowdquant.db.base import Base, HasId
+from crowdquant.db.base import Base, HasId, time_ordered_id
 
 if TYPE_CHECKING:
     from crowdquant.db.models.models import Model
@@ -32,6 +32,8 @@ class RoundScore(HasId, Base):
         CheckConstraint("day >= 0", name="day_not_negative"),
     )
 
+    # millions of rows, appended a day at a time and never shown by id: time-ordered keys
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=time_ordered_id, sort_order=-1)
     round_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("rounds.id", ondelete="RESTRICT"))
     model_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("models.id", ondelete="RESTRICT"))
     submission_id: Mapped[uuid.UUID] = mapped_column(

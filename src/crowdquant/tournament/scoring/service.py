@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -14,6 +13,7 @@ from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from crowdquant.clock import Clock
+from crowdquant.db.base import time_ordered_ids
 from crowdquant.db.models import MetaModel, Round, RoundScore, RoundStatus, RoundTargets
 from crowdquant.faults import crash_point
 from crowdquant.scoring import SCORING_VERSION
@@ -168,7 +168,7 @@ def write_scores(session: Session, passes: Sequence[ScoringPass]) -> None:
 def _insert_scores(session: Session, rows: list[dict[str, object]]) -> None:
     """Insert score rows with one driver-level executemany, each value passed through its
     column's bind processor here (once per object: the rows share their round, models,
-    submissions and time) and each row given a new id (SQLAlchemy's per-row handling of
+    submissions and time) and each row given a new time-ordered id (SQLAlchemy's per-row handling of
     parameters costs more than the insert itself)."""
     connection = session.connection()
     dialect = connection.dialect
@@ -178,13 +178,12 @@ def _insert_scores(session: Session, rows: list[dict[str, object]]) -> None:
     names = [c.key for c in columns]
     carried = [name for name in names if name != "id"]
     take, at = itemgetter(*carried), names.index("id")
-    fresh = os.urandom(16 * len(rows))  # the rows' new ids (as `uuid.uuid4` makes each)
     values: list[list[object]] = []
-    for k, row in enumerate(rows):
+    for row, id_ in zip(rows, time_ordered_ids(len(rows)), strict=True):  # as RoundScore's
         if len(row) != len(carried):
             raise ValueError(f"a score row has the columns {sorted(row)}")
         value = list(take(row))
-        value.insert(at, uuid.UUID(bytes=fresh[16 * k : 16 * k + 16], version=4))
+        value.insert(at, id_)
         values.append(value)
     for position, process in enumerate(processors):  # one column at a time, over every row
         if process is None:
