@@ -80,6 +80,12 @@ def test_upload_retention_is_read_and_bounded(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("CROWDQUANT_RETENTION_FILES_PER_SWEEP", "0")
     with pytest.raises(ValidationError, match="retention_files_per_sweep"):
         Settings()
+    assert Settings(retention_files_per_sweep=1).retention_scan_per_sweep == 1_000
+    monkeypatch.setenv("CROWDQUANT_RETENTION_SCAN_PER_SWEEP", "50")
+    assert Settings(retention_files_per_sweep=1).retention_scan_per_sweep == 50
+    monkeypatch.setenv("CROWDQUANT_RETENTION_SCAN_PER_SWEEP", "0")
+    with pytest.raises(ValidationError, match="retention_scan_per_sweep"):
+        Settings(retention_files_per_sweep=1)
 
 
 def test_webhook_networks_are_read_as_networks(monkeypatch: pytest.MonkeyPatch) -> None:

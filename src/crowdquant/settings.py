@@ -157,6 +157,9 @@ class Settings(BaseSettings):
     """Each model's newest uploads kept beside those a round is scored by."""
     retention_files_per_sweep: int = Field(default=500, gt=0)
     """The most submission files one hourly sweep deletes (purged and orphaned, each)."""
+    retention_scan_per_sweep: int = Field(default=1_000, gt=0)
+    """The most uploads, and stored files, one hourly sweep looks at (each); the next sweep
+    goes on from there, so a sweep's cost does not grow with the tournament's history."""
 
     ledger_backend: Literal["sql", "evm"] = "sql"
     """Where the books are kept (see crowdquant.ledger.backends): ``sql``, the database's;

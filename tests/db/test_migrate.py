@@ -180,7 +180,7 @@ def test_downgrade_to_base_drops_everything_and_upgrade_rebuilds(database_url: s
 def test_upgrade_is_idempotent(database_url: str) -> None:
     migrate.upgrade(database_url)
     migrate.upgrade(database_url)
-    assert migrate.current(database_url) == migrate.head() == "0018"
+    assert migrate.current(database_url) == migrate.head() == "0019"
 
 
 def test_downgrade_to_0001_keeps_the_server_schema(database_url: str) -> None:

@@ -169,6 +169,26 @@ def test_list_by_folder(storage: FileStorage) -> None:
     assert storage.list("users/2.csv") == []  # a file is not a folder
 
 
+def test_list_a_page_at_a_time_in_key_order(storage: FileStorage) -> None:
+    keys = ["a.txt", "a/x", "a/y/z", "ab", "b", "users/1/a.csv", "users/10/b.csv"]
+    for key in reversed(keys):
+        storage.write(key, key.encode())
+    assert [f.key for f in storage.list()] == keys  # a file "a.txt" sorts before folder "a"
+    pages, after = [], None
+    while page := storage.list(after=after, limit=2):
+        pages.append([f.key for f in page])
+        after = page[-1].key
+    assert pages == [keys[0:2], keys[2:4], keys[4:6], keys[6:]]
+    assert [f.key for f in storage.list("users", after="users/1/a.csv")] == ["users/10/b.csv"]
+    assert [f.key for f in storage.list(after="a/")] == keys[1:]  # `after` need be no key
+    assert [f.key for f in storage.list(after="a/y/z", limit=1)] == ["ab"]
+    assert storage.list(after="users/2") == []
+    assert storage.list("a", limit=1)[0].size == len(b"a/x")
+    for bad in (0, -1):
+        with pytest.raises(ValueError, match="at least 1 file"):
+            storage.list(limit=bad)
+
+
 def test_list_of_an_empty_storage(storage: FileStorage) -> None:
     assert storage.list() == []
 

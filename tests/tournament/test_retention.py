@@ -23,7 +23,12 @@ from crowdquant.storage import LocalStorage
 from crowdquant.tournament.accounts import sign_up
 from crowdquant.tournament.lifecycle import RoundLifecycle
 from crowdquant.tournament.models import create_model
-from crowdquant.tournament.retention import Retention, Swept, sweep_submission_files
+from crowdquant.tournament.retention import (
+    Retention,
+    SweepCursor,
+    Swept,
+    sweep_submission_files,
+)
 from crowdquant.tournament.rounds import FeedPublisher, open_round
 from crowdquant.tournament.scheduler import Scheduler
 from crowdquant.tournament.scoring import FeedTargets, replay_round
@@ -177,6 +182,45 @@ def test_a_sweep_purges_at_most_per_tick_files(market: Market) -> None:
     assert market.sweep(bounded).purged == 2
     assert market.sweep(bounded).purged == 1
     assert market.kept() == dict.fromkeys(uploads, False)
+
+
+def test_each_sweep_looks_at_one_page_of_uploads_and_the_next_goes_on_from_there(
+    market: Market,
+) -> None:
+    alice = [market.upload("alice", valid=False) for _ in range(3)]
+    bob_newest = market.upload("bob", valid=False)
+    alice_newest = market.upload("alice", valid=False)
+    paged, cursor = Retention(keep_newest=1, scan_per_tick=2), SweepCursor()
+
+    def sweep() -> int:
+        return sweep_submission_files(
+            market.sessions, market.storage, datetime.now(UTC), paged, cursor
+        ).purged
+
+    assert [sweep(), sweep(), sweep()] == [2, 1, 0]  # alice's first two; her third; nothing
+    assert cursor.upload is None  # past the end: the next sweep starts over
+    assert market.kept() == {
+        alice[0]: False,
+        alice[1]: False,
+        alice[2]: False,
+        bob_newest: True,
+        alice_newest: True,
+    }
+
+
+def test_the_scheduler_carries_its_sweep_on_from_tick_to_tick(market: Market) -> None:
+    old = [f"submissions/ab/cd/old{n}.csv" for n in range(3)]
+    for key in old:
+        market.storage.write(key, b"id,prediction\n")
+        _age(market.storage, key, timedelta(days=2))
+    clock = ManualClock(datetime.now(UTC))
+    scheduler = Scheduler(
+        market.sessions, clock, {}, storage=market.storage, retention=Retention(scan_per_tick=1)
+    )
+    for key in old:  # one file looked at per hourly tick, the next one the hour after
+        assert str(scheduler.tick()[0]) == "deleted 1 orphan submission file(s)"
+        assert not market.storage.exists(key)
+        clock.advance(timedelta(hours=1))
 
 
 def _age(storage: LocalStorage, key: str, age: timedelta) -> None:

@@ -339,6 +339,7 @@ def _scheduler(
         retention=Retention(
             keep_newest=settings.keep_uploads_per_model,
             per_tick=settings.retention_files_per_sweep,
+            scan_per_tick=settings.retention_scan_per_sweep,
         ),
     )
 

@@ -16,7 +16,9 @@ Contract shared by every backend (``tests/storage/test_contract.py`` checks it):
   caller can answer 404 / 416 before it starts a response.
 - ``list(prefix)`` treats ``prefix`` as a folder: ``list("users/1")`` returns every file
   below ``users/1/`` (recursively, sorted by key) and never ``users/10/...``; ``""`` lists
-  everything.
+  everything. ``list(prefix, after=key, limit=n)`` returns one page of that list: the first
+  ``n`` files whose keys sort after ``key``, reading no more of the storage than it needs, so
+  that a sweep over millions of files can take them a page at a time.
 - ``delete`` is idempotent: deleting a missing key is not an error.
 - ``StoredFile.sha256`` is set on what ``write`` and ``copy_in`` return (computed while
   streaming); ``stat`` and ``list`` report it as ``None`` since no backend knows it without
@@ -168,8 +170,11 @@ class FileStorage(Protocol):
         """Remove the file at ``key``; a missing key is not an error."""
         ...
 
-    def list(self, prefix: str = "") -> list[StoredFile]:
-        """Every file below the folder ``prefix``, sorted by key."""
+    def list(
+        self, prefix: str = "", *, after: str | None = None, limit: int | None = None
+    ) -> list[StoredFile]:
+        """Every file below the folder ``prefix``, sorted by key: those whose keys sort after
+        ``after`` only, and the first ``limit`` of them (at least 1) if given."""
         ...
 
 
@@ -210,6 +215,12 @@ def validate_prefix(prefix: str) -> str:
     if isinstance(prefix, str) and prefix.endswith("/"):
         prefix = prefix[:-1]
     return validate_key(prefix)
+
+
+def check_limit(limit: int | None) -> None:
+    """Refuse a page size for ``list`` that is not a positive count."""
+    if limit is not None and (isinstance(limit, bool) or limit < 1):
+        raise ValueError(f"a page of a listing holds at least 1 file, not {limit!r}")
 
 
 def check_range(start: int, end: int | None) -> None:

@@ -31,6 +31,7 @@ from crowdquant.storage.interface import (
     StorageError,
     StoredFile,
     TooLarge,
+    check_limit,
     check_range,
     clamp_range,
     iter_content,
@@ -155,22 +156,21 @@ class LocalStorage:
             remaining -= len(chunk)
             yield chunk
 
-    def list(self, prefix: str = "") -> list[StoredFile]:
+    def list(
+        self, prefix: str = "", *, after: str | None = None, limit: int | None = None
+    ) -> list[StoredFile]:
         prefix = validate_prefix(prefix)
+        check_limit(limit)
         top = self.root.joinpath(*prefix.split("/")) if prefix else self.root
         found: list[StoredFile] = []
-        for folder, dirs, files in os.walk(top):
-            dirs[:] = [d for d in dirs if not d.startswith(RESERVED_PREFIX)]
-            for name in files:
-                if name.startswith(RESERVED_PREFIX):
-                    continue
-                path = Path(folder, name)
-                try:
-                    st = path.stat()
-                except FileNotFoundError:
-                    continue  # deleted while we walked
-                found.append(self._stored(path.relative_to(self.root).as_posix(), st))
-        found.sort(key=lambda stored: stored.key)
+        for key, entry in _files_below(str(top), prefix, after):
+            try:
+                st = entry.stat()
+            except FileNotFoundError:
+                continue  # deleted while we walked
+            found.append(self._stored(key, st))
+            if len(found) == limit:
+                break
         return found
 
     # -- deleting --------------------------------------------------------------------------
@@ -194,3 +194,32 @@ class LocalStorage:
             except OSError:
                 return  # not empty (or already gone): stop
             folder, depth = folder.parent, depth - 1
+
+
+def _files_below(
+    folder: str, key: str, after: str | None
+) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    """The key and entry of each file below `folder` (at `key`), in key order, from the first
+    key after `after`; a folder holding only keys up to `after` is not read.
+
+    A folder's entries go in the order of their keys: a folder `a` as "a/", so the file
+    "a.txt" comes before "a/x" ('.' < '/') and "ab" after it."""
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    named = []
+    for entry in entries:
+        if entry.name.startswith(RESERVED_PREFIX):
+            continue
+        child = f"{key}/{entry.name}" if key else entry.name
+        is_folder = entry.is_dir()
+        named.append((f"{child}/" if is_folder else child, child, entry, is_folder))
+    named.sort(key=lambda item: item[0])
+    for _, child, entry, is_folder in named:
+        if not is_folder:
+            if after is None or child > after:
+                yield child, entry
+        # every key below the folder sorts before child + "0" ('/' < '0')
+        elif not entry.is_symlink() and (after is None or f"{child}0" > after):
+            yield from _files_below(entry.path, child, after)

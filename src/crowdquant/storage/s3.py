@@ -34,6 +34,7 @@ from crowdquant.storage.interface import (
     StorageError,
     StoredFile,
     TooLarge,
+    check_limit,
     check_range,
     clamp_range,
     iter_content,
@@ -266,16 +267,22 @@ class S3Storage:
         except BotoCoreError as exc:
             raise StorageError(f"S3 read of {key!r} broke off: {exc}") from exc
 
-    def list(self, prefix: str = "") -> list[StoredFile]:
+    def list(
+        self, prefix: str = "", *, after: str | None = None, limit: int | None = None
+    ) -> list[StoredFile]:
         prefix = validate_prefix(prefix)
+        check_limit(limit)
         folder = "/".join(part for part in (self.prefix, prefix) if part)
         strip = len(self.prefix) + 1 if self.prefix else 0
         found: list[StoredFile] = []
+        where = {"Bucket": self.bucket, "Prefix": f"{folder}/" if folder else ""}
+        if after is not None:  # S3 lists keys in UTF-8 byte order: the order of str
+            where["StartAfter"] = f"{self.prefix}/{after}" if self.prefix else after
         try:
-            pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=f"{folder}/" if folder else ""
-            )
+            pages = self.client.get_paginator("list_objects_v2").paginate(**where)
             for page in pages:
+                if limit is not None and len(found) >= limit:
+                    break
                 for entry in page.get("Contents", []):
                     key = str(entry["Key"])[strip:]
                     try:
@@ -292,7 +299,7 @@ class S3Storage:
         except (ClientError, BotoCoreError) as exc:
             raise self._failure("list", exc) from exc
         found.sort(key=lambda stored: stored.key)
-        return found
+        return found[:limit]
 
     # -- deleting --------------------------------------------------------------------------
 

@@ -91,7 +91,7 @@ from crowdquant.tournament.chain_stakes import (
 from crowdquant.tournament.compute_jobs import queue_jobs
 from crowdquant.tournament.fund import update_fund
 from crowdquant.tournament.lifecycle import RoundLifecycle
-from crowdquant.tournament.retention import Retention, sweep_submission_files
+from crowdquant.tournament.retention import Retention, SweepCursor, sweep_submission_files
 from crowdquant.tournament.rounds import LivePublisher, current_round, open_round
 from crowdquant.tournament.runtime import NO_RUNTIME, TournamentRuntime
 from crowdquant.tournament.scoring import (
@@ -299,6 +299,7 @@ class Scheduler:
         self.inputs_cache = inputs_cache  # scoring rounds' inputs kept between passes
         self.scoring_memory = ScoringMemory()  # what each round's last pass left
         self.retention = retention or Retention()
+        self.sweep_cursor = SweepCursor()  # where the next bounded sweep carries on from
         self.runtimes = dict(runtimes)
         scored = (r.targets is not None or r.market is not None for r in self.runtimes.values())
         if any(scored) and storage is None:
@@ -375,7 +376,9 @@ class Scheduler:
         self._swept_at = now
         try:
             count = sweep_abandoned_uploads(self.storage, now)
-            kept = sweep_submission_files(self.sessions, self.storage, now, self.retention)
+            kept = sweep_submission_files(
+                self.sessions, self.storage, now, self.retention, self.sweep_cursor
+            )
         except Exception:
             logger.exception("sweeping uploads failed")
             return None

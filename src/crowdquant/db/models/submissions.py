@@ -38,6 +38,11 @@ class Submission(HasId, Base):
     __table_args__ = (
         # A model's submissions to a round (the latest one counts), and a model's history.
         Index(None, "model_id", "round_id"),
+        # The retention sweep's pages: uploads in the order made, a model's newest, the
+        # rows that name a page of stored files.
+        Index(None, "created_at", "id"),
+        Index(None, "model_id", "created_at", "id"),
+        Index(None, "file_key"),
         CheckConstraint("n_rows IS NULL OR n_rows >= 0", name="n_rows_not_negative"),
         CheckConstraint(
             "status = 'pending' OR validated_at IS NOT NULL", name="validated_when_decided"
