@@ -31,6 +31,10 @@ def test_a_prefix_keeps_keys_in_a_folder_of_the_bucket(s3_client: Any, s3_bucket
     assert [f.key for f in whole.list()] == ["crowdquant/users/1/p.csv", "elsewhere.txt"]
     assert [f.key for f in inside.list()] == ["users/1/p.csv"]
     assert [f.key for f in inside.list("users")] == ["users/1/p.csv"]
+    inside.write("users/2/q.csv", b"q")
+    assert [f.key for f in inside.list(after="users/1/p.csv")] == ["users/2/q.csv"]
+    assert [f.key for f in inside.list("users", limit=1)] == ["users/1/p.csv"]
+    inside.delete("users/2/q.csv")
     assert inside.stat("users/1/p.csv").size == 1
     assert not inside.exists("elsewhere.txt")
     inside.delete("users/1/p.csv")
