@@ -371,10 +371,9 @@ def spammers_lose(record: SimulationRecord, *, block: int | None = None) -> Chec
     statistic = "spammers' payout per NMR at risk per round, with their CORR as control"
     if not _has(record, "spammer"):
         return _undecided(name, claim, statistic, "not run: no spammer in the population")
-    values = spammer_returns(record)
-    control = spammer_corr(record).reindex(values.index)
-    kept = np.isfinite(values.to_numpy(dtype=float)) & np.isfinite(control.to_numpy(dtype=float))
-    y, c = values.to_numpy(dtype=float)[kept], control.to_numpy(dtype=float)[kept]
+    rounds = pd.DataFrame({"payout": spammer_returns(record), "corr": spammer_corr(record)})
+    rounds = rounds.astype(float).dropna()  # the rounds with both
+    y, c = rounds["payout"].to_numpy(), rounds["corr"].to_numpy()
     n, size = len(y), _block(record, block)
     if n < MIN_ROUNDS:
         why = f"{TOO_FEW} ({n}, needs {MIN_ROUNDS})"

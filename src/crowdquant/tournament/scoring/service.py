@@ -168,8 +168,8 @@ def write_scores(session: Session, passes: Sequence[ScoringPass]) -> None:
 def _insert_scores(session: Session, rows: list[dict[str, object]]) -> None:
     """Insert score rows with one driver-level executemany, each value passed through its
     column's bind processor here (once per object: the rows share their round, models,
-    submissions and time) and each row given a new time-ordered id (SQLAlchemy's per-row handling of
-    parameters costs more than the insert itself)."""
+    submissions and time) and each row given a new time-ordered id (SQLAlchemy's per-row
+    handling of parameters costs more than the insert itself)."""
     connection = session.connection()
     dialect = connection.dialect
     columns = list(SCORES.columns)
