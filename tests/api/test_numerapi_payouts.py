@@ -75,6 +75,7 @@ HORIZON = 20  # scoring days of a round
 CLASSIC = 8
 THRESHOLD = 50 * NMR
 CORR_MULTIPLIER, MMC_MULTIPLIER, CLIP = Fraction(1, 2), Fraction(2), Fraction(5, 100)
+HURDLE = Fraction(1, 1000)
 
 LEGACY = 11
 BENCHMARK = Fraction("0.69314718")
@@ -291,8 +292,8 @@ def replay_and_audit(world: StakedWorld, monkeypatch: pytest.MonkeyPatch, tourna
 
 
 def classic_payout(at_risk: int, factor: Fraction, corr: float, mmc: float) -> int:
-    """at_risk × clip(factor × (c·CORR + m·MMC), ±clip), truncated toward zero."""
-    score = CORR_MULTIPLIER * exact(corr) + MMC_MULTIPLIER * exact(mmc)
+    """at_risk × clip(factor × (c·CORR + m·MMC − hurdle), ±clip), truncated toward zero."""
+    score = CORR_MULTIPLIER * exact(corr) + MMC_MULTIPLIER * exact(mmc) - HURDLE
     return int(at_risk * max(-CLIP, min(CLIP, factor * score)))
 
 
@@ -331,7 +332,7 @@ def check_classic_round(
     rows = paid(world, played.id)
     assert {names[m]: row.nmr for m, row in rows.items()} == payouts
     assert {names[m]: row.at_risk for m, row in rows.items()} == played.at_risk
-    assert all(row.usd == 0 and row.rule_version == "classic-v1" for row in rows.values())
+    assert all(row.usd == 0 and row.rule_version == "classic-v2" for row in rows.values())
     total = sum(played.at_risk.values())
     factor = min(Fraction(1), Fraction(THRESHOLD, total))
     result = result_of(world, played.id)
@@ -358,7 +359,7 @@ def check_classic_results_route(
     body = answer.json()
     total = sum(played.at_risk.values())
     assert (body["rule_version"], body["participants"], body["controlling_capital"]) == (
-        "classic-v1",
+        "classic-v2",
         played.participants,
         len(played.at_risk),
     )

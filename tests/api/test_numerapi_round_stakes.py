@@ -88,7 +88,9 @@ def test_round_stakes_pay_by_the_configs_each_round_recorded_and_numerapi_reads_
         # the operator changes the rule while round 1 is open: round 2 takes it, 1 keeps its own
         with transaction(world.sessions) as session:
             found = get_tournament(session, ROUND_STAKE)
-            update_settings(session, found, {"payout_rule": {"corr_multiplier": "3"}})
+            update_settings(
+                session, found, {"payout_rule": {"corr_multiplier": "3", "hurdle": "0.01"}}
+            )
         assert f"round 1 of tournament {ROUND_STAKE} closed" in world.tick_at(
             START + timedelta(hours=2)
         )
@@ -112,6 +114,17 @@ def test_round_stakes_pay_by_the_configs_each_round_recorded_and_numerapi_reads_
         }
         assert paying[one] == {"corr": (5.0, 1.0, 1.0, None), "mmc": (10.0, 1.0, 1.0, None)}
         assert paying[two] == {"corr": (3.0, 1.0, 1.0, None), "mmc": (10.0, 1.0, 1.0, None)}
+        hurdles = napi["bob"].raw_query(
+            "query($t: Int) { rounds(tournament: $t) {"
+            " number roundScoreConfigs { name hurdle } } }",
+            {"t": ROUND_STAKE},
+        )["data"]["rounds"]
+        assert {
+            (row["number"], config["name"], config["hurdle"])
+            for row in hurdles
+            for config in row["roundScoreConfigs"]
+            if config["name"] in {"corr", "bmc"}
+        } == {(one, "corr", None), (one, "bmc", None), (two, "corr", 0.01), (two, "bmc", None)}
         first = rounds[one]["roundScoreConfigs"]
         assert [c["name"] for c in first if c["isCanonScore"]] == ["corr"]
         assert {c["name"] for c in first if not c["isPayout"]} == {"fnc", "bmc"}

@@ -26,7 +26,7 @@ runner = CliRunner()
         (["--payout-rule", '{"clip": "-1"}'], "clip: must be in (0, 1]"),
         (
             ["--payout-rule", '{"version": "legacy2017-v1"}'],
-            "version: the bots play classic-v1 and round-stake-v1, not 'legacy2017-v1'",
+            "version: the bots play classic-v2 and round-stake-v1, not 'legacy2017-v1'",
         ),
         (
             ["--payout-rule", '{"version": "round-stake-v1", "stake_threshold": 5}'],

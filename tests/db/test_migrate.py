@@ -20,7 +20,7 @@ from crowdquant.db.base import Base, TokenAmount, UTCDateTime
 from crowdquant.db.migrations.rendering import render_item
 from crowdquant.db.models import RoundResult
 from crowdquant.db.session import make_engine
-from crowdquant.payouts import default_rule, rule_to_data
+from crowdquant.payouts import ClassicV1Rule, default_rule, rule_from_data, rule_to_data
 
 SQLITE = make_engine("sqlite://").dialect
 POSTGRESQL = make_engine("postgresql://nobody@localhost/nothing").dialect  # never connects
@@ -227,9 +227,12 @@ def test_rounds_opened_before_0005_get_their_rules_default_payout_rule(
     recorded = {
         rules: rule if isinstance(rule, dict) else json.loads(rule) for rules, rule in found
     }
+    classic_then = {k: v for k, v in rule_to_data(ClassicV1Rule()).items() if k != "hurdle"}
     assert recorded == {
-        kind: rule_to_data(default_rule(kind)) for kind in ("classic", "legacy2017")
+        "classic": classic_then,  # the classic rule's default at 0005: no hurdle yet
+        "legacy2017": rule_to_data(default_rule("legacy2017")),
     }
+    assert rule_from_data(recorded["classic"]) == ClassicV1Rule()
 
 
 RESULTS = sqlalchemy.table(

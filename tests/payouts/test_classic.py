@@ -1,4 +1,5 @@
-"""The classic rule: the docs' example exactly, clipping, the payout factor, truncation."""
+"""The classic rule: the docs' example exactly, clipping, the payout factor, truncation, and
+classic-v2's hurdle. Numerai's arithmetic is checked on classic-v1, which has no hurdle."""
 
 from __future__ import annotations
 
@@ -11,10 +12,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from crowdquant.money import NMR_UNIT
-from crowdquant.payouts import ClassicEntry, ClassicRule, classic_payouts, payout_factor
+from crowdquant.payouts import (
+    ClassicEntry,
+    ClassicRule,
+    ClassicV1Rule,
+    classic_payouts,
+    payout_factor,
+)
 from crowdquant.payouts.classic import classic_score
 
-RULE = ClassicRule(corr_multiplier=Decimal(1), mmc_multiplier=Decimal(2))
+RULE = ClassicV1Rule(corr_multiplier=Decimal(1), mmc_multiplier=Decimal(2))
 
 
 def test_the_docs_example() -> None:
@@ -41,7 +48,7 @@ def test_payout_factor() -> None:
 
 
 def test_full_factor_below_the_threshold() -> None:
-    rule = ClassicRule()  # 0.5·CORR + 2·MMC
+    rule = ClassicV1Rule()  # 0.5·CORR + 2·MMC
     entries = [ClassicEntry("a", 10 * NMR_UNIT, corr=0.01, mmc=0.005)]
     result = classic_payouts(rule, entries)
     assert result.payout_factor == 1
@@ -50,13 +57,13 @@ def test_full_factor_below_the_threshold() -> None:
 
 @pytest.mark.parametrize(("corr", "sign"), [(0.2, 1), (-0.2, -1), (0.05, 1), (-0.05, -1)])
 def test_clipped_at_five_percent(corr: float, sign: int) -> None:
-    rule = ClassicRule(corr_multiplier=Decimal(1), mmc_multiplier=Decimal(0))
+    rule = ClassicV1Rule(corr_multiplier=Decimal(1), mmc_multiplier=Decimal(0))
     result = classic_payouts(rule, [ClassicEntry("a", 1_000 * NMR_UNIT, corr=corr, mmc=0.9)])
     assert result.payouts == {"a": sign * 50 * NMR_UNIT}
 
 
 def test_clip_applies_after_the_payout_factor() -> None:
-    rule = ClassicRule(corr_multiplier=Decimal(1), stake_threshold=100 * NMR_UNIT)
+    rule = ClassicV1Rule(corr_multiplier=Decimal(1), stake_threshold=100 * NMR_UNIT)
     entries = [
         ClassicEntry("a", 100 * NMR_UNIT, corr=0.08, mmc=None),  # 0.08 × 0.5 = 0.04: inside
         ClassicEntry("b", 100 * NMR_UNIT, corr=0.2, mmc=None),  # 0.1: clipped to 0.05
@@ -65,7 +72,7 @@ def test_clip_applies_after_the_payout_factor() -> None:
 
 
 def test_truncated_toward_zero_on_both_signs() -> None:
-    rule = ClassicRule(corr_multiplier=Decimal(1), mmc_multiplier=Decimal(0))
+    rule = ClassicV1Rule(corr_multiplier=Decimal(1), mmc_multiplier=Decimal(0))
     entries = [
         ClassicEntry("up", 7, corr=0.01, mmc=None),  # 0.07 → 0
         ClassicEntry("down", 7, corr=-0.01, mmc=None),  # −0.07 → 0, not −1
@@ -118,6 +125,33 @@ def test_scores_are_read_at_their_repr() -> None:
     assert classic_score(ClassicRule(), 0.1, 0.2) == Fraction(1, 20) + Fraction(2, 5)
 
 
+def test_the_hurdle_is_taken_from_the_score_before_the_factor_and_the_clip() -> None:
+    rule = ClassicRule()  # 0.5·CORR + 2·MMC − 0.001
+    entries = [
+        ClassicEntry("skilled", 10 * NMR_UNIT, corr=0.01, mmc=0.005),  # 10 × 0.014
+        ClassicEntry("random", 10 * NMR_UNIT, corr=0.0, mmc=0.0),  # 10 × −0.001
+        ClassicEntry("at_the_hurdle", 10 * NMR_UNIT, corr=0.002, mmc=0.0),
+        ClassicEntry("clipped", 10 * NMR_UNIT, corr=-0.2, mmc=0.0),  # −0.101 → −0.05
+        ClassicEntry("unscored", 10 * NMR_UNIT, corr=None, mmc=None),
+    ]
+    assert classic_payouts(rule, entries).payouts == {
+        "skilled": 14 * NMR_UNIT // 100,
+        "random": -NMR_UNIT // 100,
+        "at_the_hurdle": 0,
+        "clipped": -NMR_UNIT // 2,
+        "unscored": 0,
+    }
+    halved = ClassicRule(stake_threshold=10 * NMR_UNIT)  # 20 at risk: factor 1/2
+    result = classic_payouts(halved, entries[:2])
+    assert result.payout_factor == Fraction(1, 2)
+    assert result.payouts == {"skilled": 7 * NMR_UNIT // 100, "random": -NMR_UNIT // 200}
+    no_hurdle = ClassicRule(hurdle=Decimal(0))
+    assert (
+        classic_payouts(no_hurdle, entries).payouts
+        == classic_payouts(ClassicV1Rule(), entries).payouts
+    )
+
+
 scores = st.one_of(st.none(), st.just(math.nan), st.floats(-1, 1))
 entries = st.lists(
     st.builds(
@@ -136,6 +170,7 @@ rules = st.builds(
     mmc_multiplier=st.decimals(0, 3, places=2),
     clip=st.decimals("0.01", 1, places=2),
     stake_threshold=st.integers(1, 10**23),
+    hurdle=st.decimals(0, "0.01", places=4),
 )
 
 
@@ -153,4 +188,4 @@ def test_bounded_by_the_clip_and_signed_by_the_score(
         if score is None or entry.at_risk <= 0:
             assert payout == 0
         else:
-            assert payout == 0 or (payout > 0) == (score > 0)
+            assert payout == 0 or (payout > 0) == (score > rule.hurdle)

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from crowdquant.money import NMR_UNIT
 from crowdquant.payouts import (
     ClassicRule,
+    ClassicV1Rule,
     PayoutRule,
     PayoutRuleError,
     Rules2017Rule,
@@ -33,8 +34,20 @@ def decimals(low: str, high: str | None = None, places: int = 8) -> st.SearchStr
     )
 
 
-classic_rules = st.builds(
-    ClassicRule,
+@st.composite
+def classic_rules(draw: st.DrawFn) -> ClassicRule:
+    clip = draw(decimals("0.00000001", "1"))
+    return ClassicRule(
+        corr_multiplier=draw(decimals("0", "100")),
+        mmc_multiplier=draw(decimals("0", "100")),
+        clip=clip,
+        stake_threshold=draw(st.integers(1, 10**30)),
+        hurdle=draw(decimals("0", str(clip))),
+    )
+
+
+classic_v1_rules = st.builds(
+    ClassicV1Rule,
     corr_multiplier=decimals("0", "100"),
     mmc_multiplier=decimals("0", "100"),
     clip=decimals("0.00000001", "1"),
@@ -58,6 +71,7 @@ def test_defaults() -> None:
     assert (classic.corr_multiplier, classic.mmc_multiplier) == (Decimal("0.5"), Decimal(2))
     assert classic.clip == Decimal("0.05")
     assert classic.stake_threshold == 72_000 * NMR_UNIT
+    assert (classic.version, classic.hurdle) == ("classic-v2", Decimal("0.001"))
     legacy = default_rule("legacy2017")
     assert legacy == Rules2017Rule()
     assert legacy.benchmark_logloss == Decimal("0.69314718")
@@ -68,11 +82,12 @@ def test_defaults() -> None:
 
 def test_data_is_strings_with_the_version() -> None:
     assert rule_to_data(ClassicRule()) == {
-        "version": "classic-v1",
+        "version": "classic-v2",
         "corr_multiplier": "0.5",
         "mmc_multiplier": "2",
         "clip": "0.05",
         "stake_threshold": "72000000000000000000000",
+        "hurdle": "0.001",
     }
     data = rule_to_data(Rules2017Rule())
     assert data["version"] == "legacy2017-v1"
@@ -81,7 +96,24 @@ def test_data_is_strings_with_the_version() -> None:
     assert (ClassicRule.kind, Rules2017Rule.kind) == ("classic", "legacy2017")
 
 
-@given(st.one_of(classic_rules, legacy_rules))
+def test_rounds_recorded_by_classic_v1_read_back_without_a_hurdle() -> None:
+    recorded = {  # what rounds recorded before classic-v2 hold
+        "version": "classic-v1",
+        "corr_multiplier": "0.5",
+        "mmc_multiplier": "2",
+        "clip": "0.05",
+        "stake_threshold": "72000000000000000000000",
+    }
+    rule = rule_from_data(recorded)
+    assert type(rule) is ClassicV1Rule
+    assert rule.version == "classic-v1"
+    assert rule.hurdle == 0
+    assert rule.terms().hurdle is None
+    assert ClassicRule().terms().hurdle == Decimal("0.001")
+    assert rule_to_data(rule) == {**recorded, "hurdle": "0"}
+
+
+@given(st.one_of(classic_rules(), classic_v1_rules, legacy_rules))
 def test_round_trip_through_json(rule: PayoutRule) -> None:
     data = json.loads(json.dumps(rule_to_data(rule)))
     back = rule_from_data(data)
@@ -90,36 +122,39 @@ def test_round_trip_through_json(rule: PayoutRule) -> None:
     assert rule_to_data(back) == rule_to_data(rule)
 
 
-@given(classic_rules)
+@given(classic_rules())
 def test_round_trip_through_overrides(rule: ClassicRule) -> None:
     assert rule_with("classic", rule_to_data(rule)) == rule
 
 
 def test_numbers_are_accepted_and_missing_fields_default() -> None:
-    rule = rule_from_data({"version": "classic-v1", "clip": 0.1, "stake_threshold": 5})
+    rule = rule_from_data({"version": "classic-v2", "clip": 0.1, "stake_threshold": 5})
     assert rule == ClassicRule(clip=Decimal("0.1"), stake_threshold=5)  # 0.1 at its repr
-    rule = rule_from_data({"version": "classic-v1", "corr_multiplier": 1, "clip": Decimal("1")})
+    rule = rule_from_data({"version": "classic-v2", "corr_multiplier": 1, "clip": Decimal("1")})
     assert rule == ClassicRule(corr_multiplier=Decimal(1), clip=Decimal(1))
     assert rule_from_data({"version": "legacy2017-v1"}) == Rules2017Rule()
-    assert rule_from_data({"version": "classic-v1", "stake_threshold": " 12 "}) == ClassicRule(
+    assert rule_from_data({"version": "classic-v1", "stake_threshold": " 12 "}) == ClassicV1Rule(
         stake_threshold=12
     )
+    assert rule_from_data({"version": "classic-v2", "hurdle": 0}) == ClassicRule(hurdle=Decimal(0))
 
 
 def test_rule_with_overrides() -> None:
     rule = rule_with("legacy2017", {"staking_pool_usd": 50_000, "nmr_per_usd": "2.5"})
     assert rule == Rules2017Rule(staking_pool_usd=50_000, nmr_per_usd=Decimal("2.5"))
     assert rule_with("classic", {}) == ClassicRule()
-    assert rule_with("classic", {"version": "classic-v1", "clip": "0.25"}) == ClassicRule(
+    assert rule_with("classic", {"version": "classic-v2", "clip": "0.25"}) == ClassicRule(
         clip=Decimal("0.25")
     )
+    with pytest.raises(PayoutRuleError, match="version: 'classic-v1' does not match"):
+        rule_with("classic", {"version": "classic-v1"})  # new rounds pay by the current rule
     with pytest.raises(PayoutRuleError, match="version: 'legacy2017-v1' does not match"):
         rule_with("classic", {"version": "legacy2017-v1"})
     with pytest.raises(PayoutRuleError, match="kind: unknown"):
         rule_with("nope", {})
     with pytest.raises(PayoutRuleError, match="clip: must be in"):
         rule_with("classic", {"clip": "0"})
-    with pytest.raises(PayoutRuleError, match="benchmark_logloss: unknown field for classic-v1"):
+    with pytest.raises(PayoutRuleError, match="benchmark_logloss: unknown field for classic-v2"):
         rule_with("classic", {"benchmark_logloss": "0.69"})
 
 
@@ -129,7 +164,7 @@ def test_rule_with_overrides() -> None:
         (["version", "classic-v1"], "rule: must be a mapping"),
         ({}, "version: missing"),
         ({"clip": "0.05"}, "version: missing"),
-        ({"version": "classic-v2"}, "version: unknown, got 'classic-v2'"),
+        ({"version": "classic-v3"}, "version: unknown, got 'classic-v3'"),
         ({"version": 1}, "version: unknown, got 1"),
         ({"version": "classic-v1", "bonus": "1"}, "bonus: unknown field for classic-v1"),
         ({"version": "classic-v1", "kind": "classic"}, "kind: unknown field"),
@@ -149,6 +184,11 @@ def test_rule_with_overrides() -> None:
         ({"version": "classic-v1", "clip": "1.01"}, r"clip: must be in \(0, 1\]"),
         ({"version": "classic-v1", "stake_threshold": 0}, "stake_threshold: must be positive"),
         ({"version": "classic-v1", "stake_threshold": "-5"}, "stake_threshold: must be positive"),
+        ({"version": "classic-v1", "hurdle": "0.001"}, "hurdle: classic-v1 has none"),
+        ({"version": "classic-v2", "hurdle": "-0.001"}, r"hurdle: must be in \[0, clip\]"),
+        ({"version": "classic-v2", "hurdle": "0.06"}, r"hurdle: must be in \[0, clip\]"),
+        ({"version": "classic-v2", "hurdle": "NaN"}, "hurdle: must be a finite number"),
+        ({"version": "round-stake-v1", "hurdle": "-1"}, r"hurdle: must be in \[0, clip\]"),
         ({"version": "legacy2017-v1", "benchmark_logloss": "0"}, "benchmark_logloss: must be pos"),
         (
             {"version": "legacy2017-v1", "consistency_threshold": "1.1"},

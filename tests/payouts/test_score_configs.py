@@ -46,8 +46,11 @@ def test_the_2026_rule_defaults_and_stored_form() -> None:
         "mmc_multiplier": "10",
         "clip": "1",
         "payout_factor": "1",
+        "hurdle": "0",
     }
     assert rule_from_data(rule_to_data(rule)) == rule
+    recorded = {k: v for k, v in rule_to_data(rule).items() if k != "hurdle"}  # before hurdles
+    assert rule_from_data(recorded) == rule
     assert rule_with("round-stake", {"mmc_multiplier": "3"}).mmc_multiplier == 3
 
 
@@ -104,6 +107,14 @@ def test_multiplier_rules_publish_their_paying_scores_first() -> None:
     )
     assert classic[0].stake_threshold == 72_000 * NMR_UNIT
     assert classic[0].payout_factor is None  # it depends on the stakes at risk
+    assert (classic[0].hurdle, classic[1].hurdle, classic[2].hurdle) == (
+        Decimal("0.001"),
+        Decimal("0.001"),
+        None,  # bmc does not pay
+    )
+    assert corr.hurdle is None  # the 2026 rule has none by default
+    hurdled = score_configs(RoundStakeRule(hurdle=Decimal("0.01")), {"corr"}, "corr", WINDOW, "1")
+    assert hurdled[0].hurdle == Decimal("0.01")
 
 
 def test_the_2017_rule_pays_on_logloss_without_a_multiplier() -> None:
@@ -125,6 +136,9 @@ def test_configs_read_back_exactly_from_their_stored_form() -> None:
             for value in item.values()
         )
         assert configs_from_data(data) == configs
+    before_hurdles = configs_to_data(score_configs(RoundStakeRule(), {"corr"}, "corr", WINDOW, "1"))
+    del before_hurdles[0]["hurdle"]  # recorded before rules had hurdles
+    assert configs_from_data(before_hurdles)[0].hurdle is None
     still_open = ScoringWindow(**{**WINDOW.__dict__, "scoring_end": None})
     configs = score_configs(RoundStakeRule(), {"corr"}, "corr", still_open, "1.0")
     assert configs_from_data(configs_to_data(configs)) == configs
@@ -139,6 +153,7 @@ def test_configs_read_back_exactly_from_their_stored_form() -> None:
         ({"name": None}, "name: missing"),
         ({"weight": "1"}, "weight: unknown field of a score config"),
         ({"total_score_days": "2.5"}, "total_score_days: must be an integer"),
+        ({"hurdle": "high"}, "hurdle: must be a number"),
     ],
 )
 def test_stored_configs_are_checked_field_by_field(change: dict[str, object], message: str) -> None:

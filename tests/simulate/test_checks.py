@@ -122,7 +122,7 @@ def synthetic_record(
     days = pd.bdate_range("2024-01-02", periods=rounds if fund else 0)
     equity = np.cumprod(1 + rng.normal(0.0005, 0.01, len(days)))
     return SimulationRecord(
-        rule="classic-v1",
+        rule="classic-v2",
         cadence="daily",
         rounds_run=rounds + 5,
         models=models,

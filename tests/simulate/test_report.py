@@ -48,7 +48,7 @@ def test_write_report_writes_the_markdown_and_four_plots(written: Path) -> None:
     headings = ["# Simulation report", "## NMR by archetype", "## Payouts", "## Mechanism checks"]
     for heading in [*headings, "## Meta model and fund"]:
         assert heading in text
-    assert "- Payout rule: classic-v1" in text and "- Rounds: 65 run, 60 resolved" in text
+    assert "- Payout rule: classic-v2" in text and "- Rounds: 65 run, 60 resolved" in text
     assert "- Models: 13 (boosting 1, example 1, latecomer 1, linear 1, spammer 5, sybil 4)" in text
     for name in PLOTS:
         assert f"]({name})" in text
@@ -76,7 +76,7 @@ def test_summary_lines(record: SimulationRecord) -> None:
     checks = run_checks(record)
     lines = summary_lines(record, checks)
     assert lines[0] == (
-        "classic-v1, daily: 60 of 65 rounds resolved, 13 models, 12.5 s (5.2 rounds/s)"
+        "classic-v2, daily: 60 of 65 rounds resolved, 13 models, 12.5 s (5.2 rounds/s)"
     )
     assert lines[1].startswith("NMR paid ")
     assert lines[2].endswith(

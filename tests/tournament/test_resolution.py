@@ -85,6 +85,7 @@ STAKES = {"alice_a": 100, "alice_b": 50, "bob": 200, "bench": 80, "latecomer": 3
 GRANT = 1_000
 THRESHOLD = 72_000 * NMR
 CLIP = Fraction(5, 100)
+HURDLE = Fraction(1, 1000)
 BENCHMARK = Fraction("0.69314718")
 
 
@@ -126,8 +127,8 @@ def final_scores(session: Session, round_id: uuid.UUID) -> dict[uuid.UUID, dict[
 def classic_expected(
     sessions: sessionmaker[Session], round_id: uuid.UUID, threshold: int = THRESHOLD
 ) -> dict[uuid.UUID, int]:
-    """Each frozen stake's signed payout: at_risk × clip(factor × (½·CORR + 2·MMC), ±5%),
-    truncated toward zero, with factor = min(1, threshold / total at risk)."""
+    """Each frozen stake's signed payout: at_risk × clip(factor × (½·CORR + 2·MMC − 0.001),
+    ±5%), truncated toward zero, with factor = min(1, threshold / total at risk)."""
     with transaction(sessions) as session:
         at_risk = {
             row.model_id: row.at_risk
@@ -142,6 +143,7 @@ def classic_expected(
             expected[model_id] = 0
             continue
         score = Fraction(1, 2) * exact(measured["corr"]) + 2 * exact(measured.get("mmc", 0.0))
+        score -= HURDLE
         expected[model_id] = int(amount * max(-CLIP, min(CLIP, factor * score)))
     return expected
 
@@ -251,7 +253,7 @@ def test_each_payout_is_the_stake_at_risk_times_the_clipped_final_score(staked: 
     names = {model_id: name for name, model_id in staked.world.models.items()}
     for model_id, row in payouts(staked.sessions, staked.world.round_id).items():
         assert row.at_risk == STAKES[names[model_id]] * NMR
-        assert (row.usd, row.rule_version) == (0, "classic-v1")
+        assert (row.usd, row.rule_version) == (0, "classic-v2")
         assert row.inputs["corr"] == scores[model_id]["corr"]
         assert row.inputs["mmc"] == scores[model_id]["mmc"]
         assert row.inputs["payout_factor"] == "1"

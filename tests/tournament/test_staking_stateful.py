@@ -141,11 +141,12 @@ def snapshot(sessions: sessionmaker[Session]) -> dict[str, list[tuple[Any, ...]]
         }
 
 
-def score_of(corr: float | None, mmc: float | None) -> Fraction | None:
-    """½·CORR + 2·MMC at the scores' reprs (a missing MMC counts 0; no CORR, no score)."""
+def score_of(corr: float | None, mmc: float | None, hurdle: Fraction) -> Fraction | None:
+    """½·CORR + 2·MMC − hurdle at the scores' reprs (a missing MMC counts 0; no CORR, no
+    score)."""
     if corr is None:
         return None
-    return Fraction(1, 2) * Fraction(repr(corr)) + 2 * Fraction(repr(mmc or 0.0))
+    return Fraction(1, 2) * Fraction(repr(corr)) + 2 * Fraction(repr(mmc or 0.0)) - hurdle
 
 
 class StakingMachine(RuleBasedStateMachine):
@@ -682,10 +683,12 @@ class StakingMachine(RuleBasedStateMachine):
         clip = Fraction(rule.clip)
         unscaled = {}
         for model_id, amount in at_risk.items():
-            score = score_of(final.get((model_id, "corr")), final.get((model_id, "mmc")))
+            score = score_of(
+                final.get((model_id, "corr")), final.get((model_id, "mmc")), Fraction(rule.hurdle)
+            )
             row = paid[model_id]
             assert row.at_risk == amount
-            # a burn only on a losing score, a reward only on a winning one
+            # a burn only on a score below the hurdle, a reward only on one above it
             if row.nmr < 0:
                 assert score is not None and score < 0
             if row.nmr > 0:

@@ -303,7 +303,7 @@ def test_the_leaderboard_ranks_models_with_todays_columns_and_raw_numbers(site: 
     assert float(alice_a["MMC"].value or "nan") == (0.01 + 0.004) / 2
     assert alice_a["Consistency"].value == "1.0" and alice_a["Consistency"].text == "100.00%"
     career = payouts[(1, "alice_a")].nmr + payouts[(2, "alice_a")].nmr
-    assert payouts[(1, "alice_a")].nmr == 4 * NMR  # 100 NMR × (½·0.04 + 2·0.01)
+    assert payouts[(1, "alice_a")].nmr == 39 * NMR // 10  # 100 NMR × (½·0.04 + 2·0.01 − 0.001)
     assert alice_a["Career NMR"].value == str(career)
     assert alice_a["Career NMR"].text == nmr_text(career)
     assert alice_a["Career USD"].value == "0" and alice_a["Career USD"].text == "$0.00"
@@ -312,8 +312,9 @@ def test_the_leaderboard_ranks_models_with_todays_columns_and_raw_numbers(site: 
     bob = board["bob_model"]
     assert bob["Consistency"].value == "0.5"  # round 1 above zero, round 2 below
     alice_b = board["alice_b"]
-    assert alice_b["Career NMR"].value == str(-1 * NMR)  # 50 NMR × (½·-0.02 + 2·-0.005)
-    assert alice_b["Stake"].value == str(49 * NMR)
+    # 50 NMR × (½·-0.02 + 2·-0.005 − 0.001)
+    assert alice_b["Career NMR"].value == str(-105 * NMR // 100)
+    assert alice_b["Stake"].value == str(4895 * NMR // 100)
     assert 'href="/profiles/alice_a?tournament=8"' in page.text
     assert '<link rel="stylesheet" href="/static/public.css">' in page.text
     assert site.browser().get("/static/public.css").status_code == 200

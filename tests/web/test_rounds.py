@@ -67,8 +67,8 @@ def test_past_tournaments_list_results_and_rounds_in_progress_with_their_scores(
     assert list(summaries) == ["2", "1"]  # newest first; rounds 3 and 4 are not resolved
     first = summaries["1"]
     assert (first["Participants"].value, first["Controlling capital"].value) == ("3", "3")
-    assert first["NMR paid out"].value == str(recorded[1].nmr_paid) == str(58 * 10**17)
-    assert first["NMR burned"].text == nmr_text(recorded[1].nmr_burned) == "1 NMR"
+    assert first["NMR paid out"].value == str(recorded[1].nmr_paid) == str(55 * 10**17)
+    assert first["NMR burned"].text == nmr_text(recorded[1].nmr_burned) == "1.05 NMR"
     assert first["USD paid out"].text == "$0.00"
     assert first["Resolved"].text == f"{recorded[1].resolved_at:%Y-%m-%d %H:%M} UTC"
     assert summaries["2"]["Participants"].value == "2"  # alice_b sat round 2 out
@@ -113,8 +113,8 @@ def test_a_resolved_round_shows_its_results_payouts_and_final_scores(site: Site)
     for name in paid:
         assert paid[name]["Round NMR"].value == str(payouts[(1, name)].nmr)
         assert float(paid[name]["Live CORR"].value or "nan") == CLASSIC_SCORES[1][name]["corr"]
-    assert paid["alice_a"]["Round NMR"].text == "4 NMR"
-    assert paid["alice_b"]["Round NMR"].text == "-1 NMR"
+    assert paid["alice_a"]["Round NMR"].text == "3.9 NMR"
+    assert paid["alice_b"]["Round NMR"].text == "-1.05 NMR"
     assert paid["bob_model"]["Consistency"].text == "50.00%"
     headers, rows = table(text, "Scores of round 1")
     assert headers == ["#", "Model", "CORR", "MMC", "CORR percentile", "Late"]
@@ -133,7 +133,9 @@ def test_a_resolved_round_shows_its_results_payouts_and_final_scores(site: Site)
     assert configs["CORR"]["Multiplier"].text == rule["corr_multiplier"]
     assert configs["MMC"]["Multiplier"].text == rule["mmc_multiplier"]
     assert configs["CORR"]["Clip"].text == rule["clip"]
+    assert configs["CORR"]["Hurdle"].text == rule["hurdle"] == "0.001"
     assert configs["FNC"]["Multiplier"].text == "-"
+    assert configs["FNC"]["Hurdle"].text == "-"
     assert_nothing_hidden(text)
     operator = site.logged_in(site.operator).get("/rounds/8/1")  # public pages, even for her
     assert "Log out" in operator.text and "Payouts of round 1" in operator.text

@@ -34,6 +34,7 @@ from crowdquant.cli.data import BUILD_STEPS, _fail, console, progress_reporter
 from crowdquant.cli.operator import _in_transaction, operator
 from crowdquant.db.enums import ApiScope, Cadence, Rules
 from crowdquant.money import NMR_UNIT
+from crowdquant.payouts.rules import ClassicRule, RoundStakeRule
 
 if TYPE_CHECKING:
     import httpx
@@ -63,7 +64,7 @@ RESOLUTION_DAYS = 90
 """Simulated days after the last round opens by which every round must have resolved."""
 SWEEP_EVERY = timedelta(weeks=1)
 """How often the simulated scheduler sweeps upload files (a server: hourly)."""
-SIMULATED_RULES = {"classic-v1": Rules.CLASSIC, "round-stake-v1": Rules.ROUND_STAKE}
+SIMULATED_RULES = {ClassicRule.version: Rules.CLASSIC, RoundStakeRule.version: Rules.ROUND_STAKE}
 """The rule versions the bots play, by the `version` a rule setting may name."""
 
 
@@ -586,8 +587,8 @@ def simulate(
 
 def rules_of(payout_rule: dict[str, Any]) -> Rules:
     """The rules a simulated tournament plays by: those of the rule version its payout_rule
-    setting names (classic-v1 if none)."""
-    version = payout_rule.get("version", "classic-v1")
+    setting names (the classic rule's if none)."""
+    version = payout_rule.get("version", ClassicRule.version)
     if version not in SIMULATED_RULES:
         raise ValueError(f"version: the bots play {' and '.join(SIMULATED_RULES)}, not {version!r}")
     return SIMULATED_RULES[version]
@@ -609,7 +610,7 @@ def rounds_at_risk(schedule: Schedule, start: datetime) -> int:
 
 def _payout_rule(rule: object, where: str) -> dict[str, Any]:
     """`rule` if it is a payout_rule setting of a rule version the bots play (`version`,
-    classic-v1 if none, and the fields it overrides)."""
+    the classic rule's if none, and the fields it overrides)."""
     from crowdquant.payouts import PayoutRuleError, rule_with
 
     if not isinstance(rule, dict):

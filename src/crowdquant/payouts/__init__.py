@@ -1,6 +1,7 @@
 """Tournament payouts as pure functions: rules in, integer amounts out.
 
-Three rule versions: `ClassicRule` (stake × clipped CORR/MMC payout), `RoundStakeRule`
+Three kinds of rule: `ClassicRule` (stake × clipped CORR/MMC payout, less a hurdle; rounds
+recorded before it pay by `ClassicV1Rule`, which has none), `RoundStakeRule`
 (Numerai's 2026 rule: a stake per round, clip 1, payout factor 1, 5×CORR + 10×MMC) and
 `Rules2017Rule` (the seeds' logloss benchmark, confidence auction and rank prizes). Each
 round also records its rule as the versioned score configs numerapi reads
@@ -15,6 +16,7 @@ from crowdquant.payouts.classic import ClassicEntry, ClassicPayouts, classic_pay
 from crowdquant.payouts.prorata import scale_to
 from crowdquant.payouts.rules import (
     ClassicRule,
+    ClassicV1Rule,
     PayoutRule,
     PayoutRuleError,
     RoundStakeRule,
@@ -46,6 +48,7 @@ __all__ = [
     "ClassicEntry",
     "ClassicPayouts",
     "ClassicRule",
+    "ClassicV1Rule",
     "PayoutRule",
     "PayoutRuleError",
     "RoundStakeRule",

@@ -1,4 +1,4 @@
-"""The classic rule: payout = at_risk × clip(payout_factor × (c·CORR + m·MMC), ±clip).
+"""The classic rule: payout = at_risk × clip(payout_factor × (c·CORR + m·MMC − hurdle), ±clip).
 
 The same arithmetic pays the per-round-stake rule (`RoundStakeRule`), whose payout factor is
 a fixed number rather than min(1, stake_threshold / total at risk).
@@ -78,7 +78,8 @@ def entry_payout(rule: MultiplierRule, factor: Fraction, entry: ClassicEntry) ->
         raise ValueError(f"{entry.key}: {error}") from None
     if score is None:
         return 0
-    return int(entry.at_risk * clipped(factor * score, Fraction(rule.clip)))
+    beyond = score - Fraction(rule.hurdle)
+    return int(entry.at_risk * clipped(factor * beyond, Fraction(rule.clip)))
 
 
 def classic_payouts(rule: MultiplierRule, entries: Sequence[ClassicEntry]) -> ClassicPayouts:

@@ -43,20 +43,33 @@ class PayoutTerms:
     stake_threshold: int | None = None
     payout_factor: Decimal | None = None
     """The fixed payout factor; None where it depends on the stakes at risk."""
+    hurdle: Decimal | None = None
+    """What Σ multiplier × score must beat to earn, once per payout; None: none (or 0)."""
+
+
+def _check_hurdle(rule: ClassicRule | RoundStakeRule) -> None:
+    _finite("hurdle", rule.hurdle)
+    _check(0 <= rule.hurdle <= rule.clip, "hurdle", "must be in [0, clip]", rule.hurdle)
 
 
 @dataclass(frozen=True)
 class ClassicRule:
-    """Today's rule: stake_at_risk × clip(payout_factor × (c·CORR + m·MMC), ±clip).
-
+    """The classic rule: stake_at_risk × clip(payout_factor × (c·CORR + m·MMC − hurdle), ±clip),
     payout_factor = min(1, stake_threshold / total stake at risk).
+
+    classic-v2 is Numerai's classic rule (`ClassicV1Rule`) with a hurdle: the score a stake
+    must beat to earn. Without one, predictions of no skill break even: their CORR and MMC
+    average 0, so their payouts do, and spraying random models costs nothing. With it they
+    lose payout_factor × hurdle per NMR at risk a round. The default, 0.001, is a CORR of
+    0.002 at these multipliers: a tenth of a skilled model's.
     """
 
     corr_multiplier: Decimal = Decimal("0.5")
     mmc_multiplier: Decimal = Decimal("2")
     clip: Decimal = Decimal("0.05")
     stake_threshold: int = 72_000 * NMR_UNIT
-    version: ClassVar[str] = "classic-v1"
+    hurdle: Decimal = Decimal("0.001")
+    version: ClassVar[str] = "classic-v2"
     kind: ClassVar[str] = "classic"
 
     def __post_init__(self) -> None:
@@ -75,6 +88,7 @@ class ClassicRule:
         _check(
             self.stake_threshold > 0, "stake_threshold", "must be positive", self.stake_threshold
         )
+        _check_hurdle(self)
 
     def factor_for(self, total_at_risk: int) -> Fraction:
         """min(1, stake_threshold / total_at_risk); 1 when nothing is at risk."""
@@ -87,7 +101,21 @@ class ClassicRule:
             {"corr": self.corr_multiplier, "mmc": self.mmc_multiplier},
             clip=self.clip,
             stake_threshold=self.stake_threshold,
+            hurdle=self.hurdle or None,
         )
+
+
+@dataclass(frozen=True)
+class ClassicV1Rule(ClassicRule):
+    """Numerai's classic rule, with no hurdle: the rule of the rounds recorded before
+    classic-v2."""
+
+    hurdle: Decimal = Decimal("0")
+    version: ClassVar[str] = "classic-v1"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(self.hurdle == 0, "hurdle", "classic-v1 has none (classic-v2 has)", self.hurdle)
 
 
 @dataclass(frozen=True)
@@ -142,12 +170,14 @@ class Rules2017Rule:
 @dataclass(frozen=True)
 class RoundStakeRule:
     """Numerai's 2026 rule: a stake per round, round_stake × clip(payout_factor × (c·CORR +
-    m·MMC), ±clip), with clip 1 and payout factor 1 (no stake threshold) by default."""
+    m·MMC − hurdle), ±clip), with clip 1, payout factor 1 (no stake threshold) and no hurdle
+    by default (`ClassicRule` says what a hurdle does)."""
 
     corr_multiplier: Decimal = Decimal("5")
     mmc_multiplier: Decimal = Decimal("10")
     clip: Decimal = Decimal("1")
     payout_factor: Decimal = Decimal("1")
+    hurdle: Decimal = Decimal("0")
     version: ClassVar[str] = "round-stake-v1"
     kind: ClassVar[str] = "round-stake"
 
@@ -161,6 +191,7 @@ class RoundStakeRule:
         _check(
             0 < self.payout_factor <= 1, "payout_factor", "must be in (0, 1]", self.payout_factor
         )
+        _check_hurdle(self)
 
     def factor_for(self, total_at_risk: int) -> Fraction:
         """The rule's own payout factor, whatever is at risk."""
@@ -172,16 +203,18 @@ class RoundStakeRule:
             {"corr": self.corr_multiplier, "mmc": self.mmc_multiplier},
             clip=self.clip,
             payout_factor=self.payout_factor,
+            hurdle=self.hurdle or None,
         )
 
 
 PayoutRule = ClassicRule | Rules2017Rule | RoundStakeRule
 """A payout rule of any version."""
 MultiplierRule = ClassicRule | RoundStakeRule
-"""The rules that pay stake × clip(payout_factor × (c·CORR + m·MMC), ±clip)."""
-_ALL = (ClassicRule, Rules2017Rule, RoundStakeRule)
-RULES: dict[str, type[PayoutRule]] = {rule.version: rule for rule in _ALL}
-KINDS: dict[str, type[PayoutRule]] = {rule.kind: rule for rule in _ALL}
+"""The rules that pay stake × clip(payout_factor × (c·CORR + m·MMC − hurdle), ±clip)."""
+_CURRENT = (ClassicRule, Rules2017Rule, RoundStakeRule)
+"""Each kind's rule for rounds opening now; `RULES` also reads the versions before."""
+RULES: dict[str, type[PayoutRule]] = {rule.version: rule for rule in (*_CURRENT, ClassicV1Rule)}
+KINDS: dict[str, type[PayoutRule]] = {rule.kind: rule for rule in _CURRENT}
 
 
 def parse_decimal(name: str, value: object) -> Decimal:

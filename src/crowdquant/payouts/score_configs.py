@@ -2,11 +2,12 @@
 
 Each score a round is measured by gets one `ScoreConfig` (numerapi's `roundScoreConfigs`):
 its name and version, the window it is computed over, whether it is the canonical score and
-whether it pays, and, for the scores that pay, the multiplier, clip, stake threshold and
-payout factor of the round's rule. A round records its configs when it opens
-(`configs_to_data`), so later settings changes leave it as it was; `configs_from_data` reads
-them back, checking every field. Values are strings in the stored data, as in
-`rules.rule_to_data`, so nothing loses precision.
+whether it pays, and, for the scores that pay, the multiplier, clip, stake threshold, payout
+factor and hurdle of the round's rule (the clip and the hurdle apply once, to the sum of the
+paying scores times their multipliers; every paying config repeats them). A round records
+its configs when it opens (`configs_to_data`), so later settings changes leave it as it was;
+`configs_from_data` reads them back, checking every field. Values are strings in the stored
+data, as in `rules.rule_to_data`, so nothing loses precision.
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ class ScoreConfig:
     """NMR units; None where the rule has no stake threshold."""
     payout_factor: Decimal | None
     """The rule's fixed payout factor; None where it depends on the stakes at risk."""
+    hurdle: Decimal | None = None
+    """What Σ multiplier × score must beat to earn; None where the rule has none. Rounds
+    recorded before rules had hurdles have none."""
 
 
 def payout_multipliers(rule: PayoutRule) -> dict[str, Decimal | None]:
@@ -110,6 +114,7 @@ def score_configs(
                 clip_threshold=clip if pays else None,
                 stake_threshold=threshold if pays else None,
                 payout_factor=factor if pays else None,
+                hurdle=terms.hurdle if pays else None,
             )
         )
     return configs
@@ -121,6 +126,7 @@ _DECIMALS = {
     "max_multiplier",
     "clip_threshold",
     "payout_factor",
+    "hurdle",
 }
 _INTS = {
     "round_number_start",

@@ -42,7 +42,7 @@ TARGET_HORIZON_DAYS = 20  # trading days a round's target spans (calendar.target
 ROUND_SPACING_DAYS = {"daily": 1, "weekly": 5}  # trading days between consecutive rounds
 COPIER_MMC_TOLERANCE = 0.005
 """|mean MMC| a copier may show and still count as ≈ 0: a quarter of a typical round's
-±0.02 MMC, and a payout of at most 2 × 0.005 = 1% of stake under classic-v1."""
+±0.02 MMC, and a payout of at most 2 × 0.005 = 1% of stake under the classic rule."""
 
 SPAM_BURNED_SHARE = 0.1
 """The spammers' share of the stake at risk at or below which their stake counts as burned
@@ -361,11 +361,13 @@ def spammers_lose(record: SimulationRecord, *, block: int | None = None) -> Chec
     upper bound is < 0.
 
     Random predictions score 0 CORR in expectation and a little less than 0 MMC (their own
-    weight in the meta model counts against them): a loss far smaller than the ±0.03 of CORR
-    a round draws at random. Their payouts follow that draw, which leaves the plain mean's
-    interval too wide to tell a small loss from none over a thousand rounds; the CORR's known
-    mean of 0 takes that noise out without moving the estimate's expectation. The plain mean
-    and its interval are given in the detail."""
+    weight in the meta model counts against them), so a rule paying on CORR and MMC alone
+    pays them ≈ 0 (classic-v1); the classic rule's hurdle (classic-v2) takes the payout
+    factor times the hurdle from them each round. Either is far smaller than the ±0.03 of
+    CORR a round draws at random. Their payouts follow that draw, which leaves the plain
+    mean's interval too wide to tell a small loss from none over a thousand rounds; the
+    CORR's known mean of 0 takes that noise out without moving the estimate's expectation.
+    The plain mean and its interval are given in the detail."""
     name = "spammers_lose"
     claim = "random spammers lose NMR on average"
     statistic = "spammers' payout per NMR at risk per round, with their CORR as control"

@@ -45,7 +45,7 @@ FUND_COLUMNS = ("date", "equity")
 
 @dataclass(frozen=True)
 class SimulationRecord:
-    rule: str  # the payout rule version the rounds ran under, e.g. "classic-v1"
+    rule: str  # the payout rule version the rounds ran under, e.g. "classic-v2"
     cadence: str  # "daily" or "weekly"
     rounds_run: int  # rounds opened (some may not have resolved when the run stopped)
     models: pd.DataFrame

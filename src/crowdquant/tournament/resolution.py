@@ -524,6 +524,7 @@ PAYOUT_FIELDS = (
     "clip_threshold",
     "stake_threshold",
     "payout_factor",
+    "hurdle",
 )
 """What a score config says about payouts (its window follows the calendar)."""
 

@@ -193,6 +193,7 @@ def score_configs_table(configs: list[ScoreConfig]) -> tuple[list[Column], list[
         Column("Clip"),
         Column("Stake threshold"),
         Column("Payout factor"),
+        Column("Hurdle"),
         Column("Score days"),
     ]
 
@@ -213,6 +214,7 @@ def score_configs_table(configs: list[ScoreConfig]) -> tuple[list[Column], list[
             and config.payout_factor is None
             and (config.stake_threshold is not None)
             else decimal(config.payout_factor),
+            decimal(config.hurdle),
             number_cell(str(config.total_score_days), config.total_score_days),
         ]
         for config in configs

@@ -42,6 +42,7 @@ def test_rounds_current_and_by_number(world: RestWorld) -> None:
         assert (corr["is_canon_score"], corr["is_payout"]) == (True, True)
         assert (corr["default_multiplier"], configs["mmc"]["default_multiplier"]) == ("0.5", "2")
         assert (corr["clip_threshold"], corr["payout_factor"]) == ("0.05", None)
+        assert (corr["hurdle"], configs["fnc"]["hurdle"]) == ("0.001", None)
         assert corr["stake_threshold"] == "72000"
         assert corr["scoring_start"] == first["close_time"]
         assert configs["fnc"]["is_payout"] is False

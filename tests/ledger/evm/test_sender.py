@@ -102,7 +102,8 @@ def test_a_crash_after_the_broadcast_then_a_retry_pays_once(
     broadcasts: list[bytes] = []
 
     def broadcast_then_die(raw: bytes) -> None:
-        chain.w3.eth.send_raw_transaction(raw)
+        sent = chain.w3.eth.send_raw_transaction(raw)
+        chain.w3.eth.wait_for_transaction_receipt(sent)  # anvil mines it after answering
         broadcasts.append(raw)
         raise KilledError
 

@@ -66,6 +66,7 @@ def render_score_config(round_: Round, config: ScoreConfig) -> dict[str, Any]:
         "clipThreshold": _number(config.clip_threshold),
         "stakeThreshold": _nmr(config.stake_threshold),
         "payoutFactor": _number(config.payout_factor),
+        "hurdle": _number(config.hurdle),
     }
 
 

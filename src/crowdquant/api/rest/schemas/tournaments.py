@@ -45,9 +45,18 @@ class ScoreConfigOut(Output):
     payout_factor: Decimal | None = Field(
         description="The rule's fixed payout factor; null where it depends on the stakes."
     )
+    hurdle: Decimal | None = Field(
+        description="What the sum of the paying scores times their multipliers must beat to"
+        " earn; null where the rule has none."
+    )
 
     @field_serializer(
-        "default_multiplier", "min_multiplier", "max_multiplier", "clip_threshold", "payout_factor"
+        "default_multiplier",
+        "min_multiplier",
+        "max_multiplier",
+        "clip_threshold",
+        "payout_factor",
+        "hurdle",
     )
     def _decimal_text(self, value: Decimal | None) -> str | None:
         return None if value is None else f"{value:f}"
