@@ -120,14 +120,15 @@ def score_configs(
     return configs
 
 
-_DECIMALS = {
+DECIMAL_FIELDS = (
     "default_multiplier",
     "min_multiplier",
     "max_multiplier",
     "clip_threshold",
     "payout_factor",
     "hurdle",
-}
+)
+"""The fields of a `ScoreConfig` that are Decimals (or None)."""
 _INTS = {
     "round_number_start",
     "round_number_end",
@@ -138,7 +139,7 @@ _INTS = {
 }
 _BOOLS = {"is_canon_score", "is_payout"}
 _TIMES = {"scoring_start", "scoring_end"}
-_OPTIONAL = _DECIMALS | {"stake_threshold", "scoring_end"}
+_OPTIONAL = {*DECIMAL_FIELDS, "stake_threshold", "scoring_end"}
 
 
 def config_to_data(config: ScoreConfig) -> dict[str, Any]:
@@ -164,7 +165,7 @@ def _parsed(name: str, value: object) -> object:
         if name not in _OPTIONAL:
             raise PayoutRuleError(f"{name}: missing")
         return None
-    if name in _DECIMALS:
+    if name in DECIMAL_FIELDS:
         return parse_decimal(name, value)
     if name in _INTS:
         return parse_int(name, value)

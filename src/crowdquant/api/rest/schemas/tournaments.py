@@ -9,6 +9,7 @@ from pydantic import AliasPath, Field, field_serializer
 from crowdquant.api.rest.schemas.amounts import NmrText
 from crowdquant.api.rest.schemas.base import Output, UtcDatetime
 from crowdquant.db.models import Cadence, RoundStatus, Rules
+from crowdquant.payouts.score_configs import DECIMAL_FIELDS
 
 
 class TournamentOut(Output):
@@ -50,14 +51,7 @@ class ScoreConfigOut(Output):
         " earn; null where the rule has none."
     )
 
-    @field_serializer(
-        "default_multiplier",
-        "min_multiplier",
-        "max_multiplier",
-        "clip_threshold",
-        "payout_factor",
-        "hurdle",
-    )
+    @field_serializer(*DECIMAL_FIELDS)
     def _decimal_text(self, value: Decimal | None) -> str | None:
         return None if value is None else f"{value:f}"
 
