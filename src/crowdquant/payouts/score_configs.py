@@ -65,9 +65,9 @@ class ScoreConfig:
     """NMR units; None where the rule has no stake threshold."""
     payout_factor: Decimal | None
     """The rule's fixed payout factor; None where it depends on the stakes at risk."""
-    hurdle: Decimal | None = None
-    """What Σ multiplier × score must beat to earn; None where the rule has none. Rounds
-    recorded before rules had hurdles have none."""
+    hurdle: Decimal | None
+    """What Σ multiplier × score must beat to earn; None where the rule has none (configs
+    recorded before rules had hurdles read back with none)."""
 
 
 def payout_multipliers(rule: PayoutRule) -> dict[str, Decimal | None]:
