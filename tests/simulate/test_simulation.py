@@ -173,12 +173,12 @@ def test_each_archetype_played_its_part(simulated: tuple[SimulationRecord, Path,
     sybil = results[(results["archetype"] == "sybil") & (results["round"] == 1)]
     assert len(sybil) == 5 and np.isclose(sybil["at_risk"].sum(), float(STAKE))
     assert np.isclose(first.loc["linear", "at_risk"], float(STAKE))
-    # the copier reproduces the example model's predictions: the same scores every round
-    copier, example = (
+    # the copier reproduces the linear bot's predictions: the same scores every round
+    copier, linear = (
         results[results["archetype"] == name].set_index("round")[["corr", "mmc"]]
-        for name in ("copier", "example")
+        for name in ("copier", "linear")
     )
-    pd.testing.assert_frame_equal(copier, example)
+    pd.testing.assert_frame_equal(copier, linear)
     holdings = record.holdings[record.holdings["archetype"] == "latecomer"]
     assert np.allclose(holdings["nmr"], 1_000)  # a late upload never moves a stake
 

@@ -11,9 +11,10 @@ Archetypes (`ARCHETYPES`):
 - linear: a ridge regression on every feature, one model;
 - boosting: gradient boosting on a third of the features, one model;
 - spammer: many models, each uploading uniform random predictions, each staked;
-- copier: submits the example predictions. The platform does not publish them per round,
-  so the copier reproduces them with the example recipe: its uploads equal the example
-  bot's, row for row;
+- copier: submits the crowd's consensus, the recipe most of the stake runs variants of (in
+  Numerai's crowd, the example predictions). Here that is the ridge on every feature: the
+  analysts, sybils and latecomers are ridges too. Its uploads equal the linear bot's, row
+  for row;
 - sybil: the linear recipe behind k models, each with a little noise added, one stake split
   equally between them (the linear bot, staking the whole on one model, is the control);
 - latecomer: stakes, but uploads each round only once it has closed;
@@ -372,7 +373,7 @@ ARCHETYPES = {
         Archetype("linear", linear_model, 1),
         Archetype("boosting", boosting_model, 1),
         Archetype("spammer", random_predictions, 8),
-        Archetype("copier", example_model, 1),
+        Archetype("copier", linear_model, 1),
         Archetype("sybil", noisy_copies, 5, split_stake=True),
         Archetype("latecomer", linear_model, 1, late=True),
         Archetype("analyst", analyst_model, 1),

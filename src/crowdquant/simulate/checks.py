@@ -5,7 +5,7 @@ estimates its mean with a 95% confidence interval, and states whether the claim 
 
 1. `spammers_lose`: random predictions lose NMR on average (their CORR, whose mean is known
    to be 0, as a control variate).
-2. `copier_mmc_near_zero`: copying the example predictions earns ≈ 0 MMC.
+2. `copier_mmc_near_zero`: copying the crowd's consensus earns ≈ 0 MMC.
 3. `sybil_no_gain`: one stake split across near-identical models earns no more per NMR.
 4. `late_never_staked`: late submissions never carry stake nor move NMR.
 5. `meta_beats_best_single`: the meta model's out-of-sample CORR is at least the best
@@ -395,11 +395,11 @@ def copier_mmc_near_zero(
     tolerance: float = COPIER_MMC_TOLERANCE,
     block: int | None = None,
 ) -> Check:
-    """Copying the example predictions earns ≈ 0 MMC: per round, the copier models' mean
+    """Copying the crowd's consensus earns ≈ 0 MMC: per round, the copier models' mean
     final MMC; holds when the whole interval lies inside ±tolerance (0.005 by default,
     `COPIER_MMC_TOLERANCE`)."""
     name = "copier_mmc_near_zero"
-    claim = f"copiers of the example model earn ≈ 0 MMC (within ±{tolerance:g})"
+    claim = f"copiers of the crowd's consensus earn ≈ 0 MMC (within ±{tolerance:g})"
     statistic = "copiers' mean MMC per round"
     if not _has(record, "copier"):
         return _undecided(name, claim, statistic, "not run: no copier in the population")

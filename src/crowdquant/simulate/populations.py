@@ -9,8 +9,8 @@ models). A latecomer's stake is never at risk.
 - spam: the realistic population with four spammers holding half of all the stake at the
   start;
 - sybils: the realistic population with twelve sybils (60 models);
-- copier: the realistic population whose copier copies the top model, the ridge regression
-  on every feature (the strongest recipe of the population), at the same stake;
+- copier: the realistic population with one copier, holding as much stake as the top
+  model it copies (the ridge on every feature, the strongest recipe of the population);
 - one-each: one bot of each archetype, each at the whole stake.
 """
 
@@ -19,12 +19,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from crowdquant.simulate.bots import ARCHETYPES, Archetype, Cohort, linear_model
+from crowdquant.simulate.bots import ARCHETYPES, Cohort
 
 DEFAULT_POPULATION = "realistic"
-
-TOP_COPIER = Archetype("copier", linear_model, 1)
-"""A copier of the top model: its uploads equal the linear bots', row for row."""
 
 
 def _cohorts(*spec: tuple[str, int, str]) -> list[Cohort]:
@@ -73,7 +70,7 @@ POPULATIONS: dict[str, list[Cohort]] = {
     "realistic": REALISTIC,
     "spam": _spam_half(REALISTIC, 4),
     "sybils": _with(REALISTIC, "sybil", Cohort(ARCHETYPES["sybil"], 12)),
-    "copier": _with(REALISTIC, "copier", Cohort(TOP_COPIER, 1, Decimal("1.5"))),
+    "copier": _with(REALISTIC, "copier", Cohort(ARCHETYPES["copier"], 1, Decimal("1.5"))),
     "one-each": [Cohort(archetype, 1) for archetype in ARCHETYPES.values()],
 }
 
