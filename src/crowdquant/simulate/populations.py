@@ -9,8 +9,8 @@ models). A latecomer's stake is never at risk.
 - spam: the realistic population with four spammers holding half of all the stake at the
   start;
 - sybils: the realistic population with twelve sybils (60 models);
-- copier: the realistic population with one copier, holding as much stake as the top
-  model it copies (the ridge on every feature, the strongest recipe of the population);
+- copier: the realistic population with one copier, holding as much stake as the linear
+  bot whose predictions it copies (the ridge on every feature, the crowd's consensus);
 - one-each: one bot of each archetype, each at the whole stake.
 """
 
