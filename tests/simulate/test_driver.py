@@ -1,9 +1,11 @@
 """The driver: which moments it stops at, when it lets the bots play, that one bot's
-failure stops nobody else, and, given a market process, what runs while the bots upload."""
+failure stops nobody else, and, given a market process, what runs while the bots upload and
+what waits for it."""
 
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -11,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from crowdquant.db.models import RoundStatus
 from crowdquant.simulate.bots import ARCHETYPES, Bot
 from crowdquant.simulate.clock import AcceleratedClock
 from crowdquant.simulate.driver import Driver, Players, failures
@@ -22,15 +25,22 @@ SECOND = timedelta(seconds=1)
 
 
 class FakeScheduler:
-    """Reports a round opened at 12:00 and closed at 13:00 each Tuesday-Saturday."""
+    """Reports a round opened at 12:00 and closed at 13:00 each Tuesday-Saturday; the moves
+    due are those set in `due` (and the calendar's half writes to `log`, when given)."""
 
-    def __init__(self, clock: AcceleratedClock) -> None:
-        self.clock, self.number = clock, 0
+    def __init__(self, clock: AcceleratedClock, log: list[str] | None = None) -> None:
+        self.clock, self.number, self.log = clock, 0, log
+        self.due: frozenset[RoundStatus] = frozenset()
 
     def tick(self) -> list[Any]:
         return [*self.advance_calendar(), *self.follow_market()]
 
+    def moves_due(self, now: datetime) -> frozenset[RoundStatus]:
+        return self.due
+
     def advance_calendar(self) -> list[Any]:
+        if self.log is not None:
+            self.log.append("calendar")
         now = self.clock.now()
         if now.weekday() in (1, 2, 3, 4, 5) and now.hour == 12 and now.minute == 0:
             self.number += 1
@@ -44,22 +54,27 @@ class FakeScheduler:
 
 
 class FakeSpawned:
-    """Calls `target`'s methods as a spawned process would (each when finished, here), and
-    writes down when each was started and waited for (in `log`, shared with the bots)."""
+    """Calls `target`'s methods as a spawned process would (each when finished, here, in the
+    order started), and writes down when each was started and waited for (in `log`, shared
+    with the bots)."""
 
     def __init__(self, name: str, target: Any, log: list[str]) -> None:
         self.name, self.target, self.log = name, target, log
-        self.running: tuple[str, tuple[Any, ...]] | None = None
+        self.started: deque[tuple[str, tuple[Any, ...]]] = deque()
+
+    @property
+    def pending(self) -> int:
+        return len(self.started)
 
     def start(self, now: datetime, method: str, *args: Any) -> None:
-        assert (self.running is None and now == MONDAY) or now > MONDAY
-        self.running = method, args
+        assert now > MONDAY
+        self.started.append((method, args))
         self.log.append(f"{self.name} started {method}")
 
     def finish(self) -> Any:
-        if self.running is None:
+        if not self.started:
             return None
-        (method, args), self.running = self.running, None
+        method, args = self.started.popleft()
         self.log.append(f"{self.name} finished {method}")
         return getattr(self.target, method)(*args)
 
@@ -71,6 +86,7 @@ class FakeBot:
         self, username: str, fails: bool = False, late: bool = False, log: list[str] | None = None
     ) -> None:
         self.username, self.fails, self.looked = username, fails, 0
+        self.stakes_next = True  # after an upload: whether it has a stake to place
         self.rule = Bot(username, ARCHETYPES["latecomer" if late else "linear"], Decimal(1))
         self.log = [] if log is None else log
 
@@ -97,7 +113,7 @@ def driver(
     """A driver of `bots`; given a `log`, with a market process and a process playing `more`
     bots, both writing there."""
     clock = AcceleratedClock(MONDAY)
-    scheduler = FakeScheduler(clock)
+    scheduler = FakeScheduler(clock, log)
     apart = log is not None
     return Driver(
         clock,
@@ -207,6 +223,7 @@ def test_on_two_cores_the_bots_upload_while_the_market_half_runs_and_stake_after
     running = driver(here, log=log, more=[there], step=timedelta(hours=1))
     first = running.step()
     assert log == [
+        "calendar",
         "market started follow_market",
         "players started upload",
         "linear_1 uploaded",
@@ -220,10 +237,73 @@ def test_on_two_cores_the_bots_upload_while_the_market_half_runs_and_stake_after
     ]
     assert first.played == ["linear_1 uploaded", "example_1 uploaded"]
     assert [type(event) for event in first.events] == [RoundScored]  # the market's events
+
+
+def test_a_market_half_nothing_waits_for_runs_on_into_the_next_steps() -> None:
+    log: list[str] = []
+    running = driver(FakeBot("linear_1", log=log), log=log, step=timedelta(hours=1))
+    running.step()
     log.clear()
-    quiet = running.step()  # nobody plays: the market half still runs, and is waited for
-    assert log == ["market started follow_market", "market finished follow_market"]
-    assert not quiet.played
+    quiet = [running.step() for _ in range(2)]  # nobody plays, no round moves
+    assert log == ["calendar", "market started follow_market"] * 2
+    assert all(not step.events for step in quiet)
+    log.clear()
+    running.scheduler.due = frozenset({RoundStatus.CLOSED})  # type: ignore[attr-defined]
+    moving = running.step()  # the calendar moves a round: what still runs is waited for first
+    assert log == [
+        "market finished follow_market",
+        "market finished follow_market",
+        "calendar",
+        "market started follow_market",
+    ]
+    assert [type(event) for event in moving.events] == [RoundScored, RoundScored]
+
+
+def test_where_a_round_may_resolve_the_bots_stake_after_the_market_half_though_none_stakes() -> (
+    None
+):
+    log: list[str] = []
+    bot = FakeBot("linear_1", log=log)
+    running = driver(bot, log=log)  # daily: Monday noon, Monday 13:00, Tuesday noon, ...
+    running.step()  # the first step: linear_1 uploads and stakes
+    bot.stakes_next = False  # from now on, as a classic bot: its one stake is placed
+    running.step()
+    log.clear()
+    opened = running.step()  # Tuesday noon: linear_1 uploads, with nothing to stake
+    assert any(isinstance(event, RoundOpened) for event in opened.events)
+    assert here(log) == [
+        "calendar",
+        "market started follow_market",
+        "linear_1 uploaded",
+        "linear_1 staked",
+    ]
+    log.clear()
+    running.step()  # Tuesday 13:00: a close nobody here plays
+    running.scheduler.due = frozenset({RoundStatus.RESOLVED})  # type: ignore[attr-defined]
+    running.step()  # Wednesday noon: a round may resolve
+    assert here(log) == [
+        "calendar",
+        "market started follow_market",
+        "calendar",
+        "market started follow_market",
+        "linear_1 uploaded",
+        *["market finished follow_market"] * 4,  # each since the first step's, this one too
+        "linear_1 staked",
+    ]
+
+
+def here(log: list[str]) -> list[str]:
+    """`log` less what the players' process did (it plays nobody here)."""
+    return [line for line in log if not line.startswith("players")]
+
+
+def test_at_the_end_of_a_run_no_market_half_is_left_running() -> None:
+    log: list[str] = []
+    running = driver(FakeBot("linear_1", log=log), log=log, step=timedelta(hours=1))
+    steps: list[object] = []
+    running.run(lambda step: steps.append(step) is None and len(steps) == 3)
+    assert running.market is not None and running.market.pending == 0
+    assert log[-1] == "market finished follow_market"
 
 
 def test_on_two_cores_a_failing_bot_stakes_nothing_and_all_try_again() -> None:

@@ -1,6 +1,6 @@
 """A spawned process: it builds its object with the factory given, runs each call at the
-moment given, and a process that cannot start, or dies, or whose call raises, is an error
-that says so rather than a hang."""
+moment given, in the order started, and a process that cannot start, or dies, or whose call
+raises, is an error that says so rather than a hang."""
 
 from __future__ import annotations
 
@@ -49,11 +49,13 @@ def test_each_call_runs_there_at_its_moment_and_the_end_closes_what_was_built(
 ) -> None:
     with Spawned(partial(echo, tmp_path), START, "echo") as spawned:
         assert spawned.finish() is None  # nothing started: nothing to wait for
+        spawned.start(START, "when", "hello")
         later = START + timedelta(hours=1)
-        spawned.start(later, "when", "hello")
-        with pytest.raises(SpawnedError, match="echo process's when was not waited for"):
-            spawned.start(later, "when", "again")
-        assert spawned.finish() == (later, "hello")
+        spawned.start(later, "when", "again")  # runs once hello is done
+        assert spawned.pending == 2
+        assert spawned.finish() == (START, "hello")
+        assert spawned.finish() == (later, "again")
+        assert spawned.pending == 0
         spawned.start(later, "fail")
         raised = r"(?s)echo process's fail failed: .*ValueError: no such thing"
         with pytest.raises(SpawnedError, match=raised):

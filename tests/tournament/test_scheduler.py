@@ -159,6 +159,21 @@ def test_the_calendar_half_only_closes_and_opens_and_the_market_half_only_resolv
     assert scheduler.tick() == []
 
 
+def test_the_moves_due_are_those_the_next_tick_makes(
+    clock: ManualClock, scheduler: Scheduler
+) -> None:
+    """What a driver running the market's half apart asks before a tick: which moves are
+    due, the calendar's (closed, then scoring) and the market's (resolved)."""
+    run_until(scheduler, clock, MONDAY + timedelta(days=14))
+    assert scheduler.moves_due(clock.now()) == frozenset()  # each tick made its moves
+    clock.advance(timedelta(days=40))
+    assert scheduler.moves_due(clock.now()) == {RoundStatus.CLOSED, RoundStatus.RESOLVED}
+    scheduler.advance_calendar()
+    assert scheduler.moves_due(clock.now()) == {RoundStatus.RESOLVED}
+    scheduler.follow_market()
+    assert scheduler.moves_due(clock.now()) == frozenset()
+
+
 class Broken:
     def __init__(self) -> None:
         self.tries = 0

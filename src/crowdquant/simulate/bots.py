@@ -467,6 +467,17 @@ class Bot:
         models = "a model" if count == 1 else f"{count} models"
         return f"{self.username} ({self.archetype.name}) uploaded {models} {when}, round {number}"
 
+    @property
+    def stakes_next(self) -> bool:
+        """Whether `place_stakes` has stakes to place: on the round uploaded last where
+        stakes are placed per round (a late upload leaves nothing to stake on), else the
+        first stake."""
+        if self._uploaded is None:
+            return False
+        if self.round_staking is not None:
+            return not self.archetype.late
+        return not self.played
+
     def place_stakes(self, client: Participant) -> None:
         """Stake for the round uploaded last, which then counts as played: on that round
         where stakes are placed per round, else the first time only (payouts and burns then
@@ -474,10 +485,9 @@ class Bot:
         number = self._uploaded
         if number is None:
             return
-        if self.round_staking is not None:
-            if not self.archetype.late:  # a late upload leaves nothing to stake on
-                self._stake_on_round(client, self.round_staking, number)
-        elif not self.played:
+        if self.stakes_next and self.round_staking is not None:
+            self._stake_on_round(client, self.round_staking, number)
+        elif self.stakes_next:
             for name in self.model_names:
                 client.stake_to(name, self._model_ids[name], self.stake_per_model)
         self.played.add(number)

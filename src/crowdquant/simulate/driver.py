@@ -13,9 +13,14 @@ so that nothing moves with the real clock and the same seed gives the same run.
 
 A step may use a second core (`spawned.Spawned`). Given a `market` process, the scheduler runs
 the calendar's half of its tick here and the market's half (scoring, resolution, the fund)
-there, while the bots upload; the bots stake once it is done, on what it resolved. Given
-`more_players`, a share of the bots (a `Players` there) uploads, then stakes, in that process
-while the others do here. What is decided, and in which order, is as in a sequential step.
+there, while the bots upload. The driver waits for that half only where something depends on
+it: before the bots stake where a round may resolve (they stake on what it pays and burns)
+or a bot has a stake to place, and before a calendar's half that moves rounds (closes them,
+starts their scoring). Elsewhere (a close's scoring, say) the half runs on into the next step,
+beside its calendar's half and its bots, which read nothing it writes, and its events come
+with the step it was waited in. Given `more_players`, a share of the bots (a `Players` there)
+uploads, then stakes, in that process while the others do here. What is decided, and in
+which order, is as in a sequential step.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from crowdquant.simulate.clock import AcceleratedClock
 from crowdquant.simulate.spawned import Spawned
 from crowdquant.tournament.calendar import Schedule, next_round, round_open_at
 from crowdquant.tournament.scheduler import (
+    CALENDAR_MOVES,
+    MARKET_MOVES,
     Event,
     RoundClosed,
     RoundOpened,
@@ -56,10 +63,12 @@ class Step:
 
 @dataclass
 class Turns:
-    """What bots did in one phase of a step, and which failed and why, in words."""
+    """What bots did in one phase of a step, and which failed and why, in words; after
+    uploads, whether a bot has a stake to place."""
 
     played: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    staking: bool = False
 
 
 class Players:
@@ -81,6 +90,7 @@ class Players:
             if done is not None:
                 turns.played.append(done)
                 self._uploaded.append((bot, client))
+        turns.staking = any(bot.stakes_next for bot, _ in self._uploaded)
         return turns
 
     def place_stakes(self) -> Turns:
@@ -108,7 +118,7 @@ class Driver:
     on a thread of its own, on real time): the diagnostics worker's poll."""
     market: Spawned | None = None
     """A process running the market's half of each tick (a `Scheduler`'s `follow_market`)
-    while the bots upload (None: each tick runs whole here, first)."""
+    while the bots upload, waited for where needed (None: each tick runs whole here, first)."""
     more_players: Spawned | None = None
     """A process playing more bots (a `Players`) while `players` play here."""
     _woken: bool = False
@@ -131,19 +141,28 @@ class Driver:
 
     def step(self) -> Step:
         step = Step(self.clock.advance_to(self.next_moment()))
+        resolving = False
         if self.market is None:
             step.events = _told(self.scheduler.tick())
         else:  # the market's half runs there while the bots upload
-            step.events = _told(self.scheduler.advance_calendar())
+            due = self.scheduler.moves_due(step.at)
+            if due & CALENDAR_MOVES:  # the calendar moves rounds the market's half reads
+                self._finish_market(step)
+            resolving = bool(due & MARKET_MOVES)
+            step.events += _told(self.scheduler.advance_calendar())
             self.market.start(step.at, "follow_market")
         everyone = not self._woken or self._retry
         woken = everyone or any(isinstance(e, RoundOpened | RoundClosed) for e in step.events)
+        staking = False
         try:
             if woken:
-                self._play(step, "upload", everyone, list(step.events))
-        finally:
-            if self.market is not None:
-                step.events.extend(self.market.finish())
+                turns = self._play(step, "upload", everyone, list(step.events))
+                staking = any(turn.staking for turn in turns)
+        except BaseException:
+            self._finish_market(step)  # no half left running behind a failure
+            raise
+        if resolving or staking:
+            self._finish_market(step)
         if woken:
             self._woken = True
             self._play(step, "place_stakes")
@@ -156,7 +175,12 @@ class Driver:
                 step.failed.append(f"{_name(poll)}: {type(exc).__name__}: {exc}")
         return step
 
-    def _play(self, step: Step, phase: str, *args: object) -> None:
+    def _finish_market(self, step: Step) -> None:
+        """Wait for every market half still running; their events go to `step`."""
+        while self.market is not None and self.market.pending:
+            step.events.extend(self.market.finish())
+
+    def _play(self, step: Step, phase: str, *args: object) -> list[Turns]:
         """One phase of the bots' turns (`Players.upload` or `place_stakes`): here, and in
         the process of `more_players` at the same time."""
         if self.more_players is not None:
@@ -170,11 +194,13 @@ class Driver:
         for turn in turns:
             step.played.extend(turn.played)
             step.failed.extend(turn.failed)
+        return turns
 
     def run(self, until: Callable[[Step], bool]) -> None:
-        """Step until `until(step)` says so."""
+        """Step until `until(step)` says so; no market half is left running."""
         while not until(self.step()):
             pass
+        self._finish_market(Step(self.clock.now()))
 
 
 def _try(

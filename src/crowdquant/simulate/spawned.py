@@ -6,8 +6,10 @@ half (`Scheduler.follow_market`: scoring, resolution, the fund) changes nothing 
 on while they upload, and the bots' uploads do not depend on each other, so the driver
 (`driver.Driver`) hands the market half and a share of the bots to processes of their own
 (`Spawned`): each `start`s a call at the step's moment, and the driver `finish`es them
-before anything that depends on them. The order of what is decided is that of a sequential
-step, so the same seed gives the same run.
+before anything that depends on them. Calls run there one after another, in the order
+started: a call may be started before the last is finished (it then runs once that one is
+done), so a market half nothing waits for yet runs on into the next step. The order of what
+is decided is that of a sequential step, so the same seed gives the same run.
 
 A spawned process shares nothing with this one but the database and the files: it builds its
 object with a factory given here (engine, storage, ledger and app of its own, from the same
@@ -21,6 +23,7 @@ import contextlib
 import logging
 import multiprocessing
 import traceback
+from collections import deque
 from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack
 from datetime import datetime
@@ -43,8 +46,9 @@ class SpawnedError(RuntimeError):
 
 class Spawned:
     """An object built by `factory` in a process of its own, whose methods are called there
-    one at a time: `start` a call, then `finish` it for its answer. `close` it when done (or
-    use it as a context manager)."""
+    one at a time, in the order started: `start` a call, then `finish` it for its answer
+    (calls started and not yet finished are `pending`). `close` it when done (or use it as a
+    context manager)."""
 
     def __init__(self, factory: Factory, start: datetime, name: str) -> None:
         self.name = name
@@ -55,7 +59,7 @@ class Spawned:
         )
         self._process.start()
         theirs.close()
-        self._running: str | None = None
+        self._started: deque[str] = deque()  # the methods of the calls not finished yet
         try:
             self._receive(START_TIMEOUT)  # ready
         except SpawnedError as exc:
@@ -66,19 +70,24 @@ class Spawned:
     def pid(self) -> int | None:
         return self._process.pid
 
+    @property
+    def pending(self) -> int:
+        """How many calls were started and not finished yet."""
+        return len(self._started)
+
     def start(self, now: datetime, method: str, *args: Any) -> None:
-        """Begin calling `method(*args)` there, its clock moved to `now`."""
-        if self._running is not None:
-            raise SpawnedError(f"the {self.name} process's {self._running} was not waited for")
+        """Call `method(*args)` there, its clock moved to `now`, once the calls started
+        before are done."""
         with contextlib.suppress(OSError):  # its end is closed: `finish` says how it ended
             self._conn.send((now, method, args))
-        self._running = method
+        self._started.append(method)
 
     def finish(self) -> Any:
-        """Wait for the call started last; its answer (None when none was started)."""
-        if self._running is None:
+        """Wait for the oldest call not finished yet; its answer (None when none is
+        pending)."""
+        if not self._started:
             return None
-        method, self._running = self._running, None
+        method = self._started.popleft()
         try:
             return self._receive(None)
         except SpawnedError as exc:

@@ -340,13 +340,22 @@ class Scheduler:
         It reads what the calendar's half of the same moment committed and writes only
         scores, resolutions and the fund: participants uploading to the open rounds meanwhile
         change nothing it reads, except a late upload to a closed round, which the next pass
-        scores. Its writing transactions are writers from their start, so it may run in
-        another process while they upload (the simulator does)."""
+        scores, and nor does a later calendar's half that moves no round (`moves_due`): it
+        only opens the next. Its writing transactions are writers from their start, so it
+        may run in another process while they upload (the simulator does)."""
         now = self.clock.now()
         events: list[Event] = []
         for tournament in self._tournaments():
             events.extend(self._follow_market(tournament.id, tournament.number, now))
         return self._tell("market", events)
+
+    def moves_due(self, now: datetime) -> frozenset[RoundStatus]:
+        """The moves of round status due at `now` in any tournament (`CALENDAR_MOVES`,
+        `MARKET_MOVES`), as each half of a tick at `now` would see them before it runs."""
+        with transaction(self.sessions) as session:
+            rounds = session.scalars(select(Round).where(Round.status != RoundStatus.RESOLVED))
+            due = {self.lifecycle.due(round_, now) for round_ in rounds}
+        return frozenset(move for move in due if move is not None)
 
     def _tournaments(self) -> list[Tournament]:
         with transaction(self.sessions) as session:
