@@ -310,6 +310,32 @@ def test_a_feed_keeps_its_last_live_eras_and_makes_again_those_it_let_go(
     pd.testing.assert_frame_equal(again.exposures, first.exposures)
 
 
+def test_the_operators_view_of_a_live_era_is_the_published_one_without_its_features(
+    synthetic_build: Built, synthetic_market: SyntheticMovingMarket
+) -> None:
+    """Scoring and the fund ask only for ids, tickers and exposures: the same as published,
+    made without the features; asked for the published era, the feed then makes it whole."""
+    config = synthetic_build.version.config()
+    date = _last_era_date(synthetic_build) + pd.Timedelta(days=7)
+    published = MarketFeed(synthetic_market, KEYS, config, has_volume=True).live_era(
+        1, "0999", date
+    )
+    feed = MarketFeed(synthetic_market, KEYS, config, has_volume=True)
+    with mock.patch.object(feed, "encoder", wraps=feed.encoder) as encoder:
+        view = feed.live_era(1, "0999", date, features=False)
+        assert feed.live_era(1, "0999", date, features=False) is view
+        encoder.encode.assert_not_called()
+    assert not view.has_features and list(view.frame.columns) == ["era", "data_type"]
+    pd.testing.assert_index_equal(view.frame.index, published.frame.index)
+    pd.testing.assert_series_equal(view.tickers, published.tickers)
+    pd.testing.assert_frame_equal(view.exposures, published.exposures)
+    pd.testing.assert_frame_equal(feed.targets(view, 3), feed.targets(published, 3))
+    whole = feed.live_era(1, "0999", date)
+    assert whole.has_features
+    pd.testing.assert_frame_equal(whole.frame, published.frame)
+    assert feed.live_era(1, "0999", date, features=False) is whole  # serves both now
+
+
 def _days_known_one_by_one(feed: MarketFeed, date: pd.Timestamp, as_of: pd.Timestamp) -> int:
     cfg = feed.config.targets
     for days in range(cfg.main_horizon, 0, -1):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -94,10 +94,11 @@ class LiveEra:
     round_number: int
     era: str
     date: pd.Timestamp  # operator only
-    frame: pd.DataFrame  # published: index id; era, data_type, features
+    frame: pd.DataFrame  # published: index id; era, data_type, features (if `has_features`)
     tickers: pd.Series  # operator only: id → ticker
     beta: pd.Series  # operator only: id → market beta at the era's close, for residualising
     exposures: pd.DataFrame  # operator only: id → beta, momentum, volatility at the close
+    has_features: bool = True  # False: the operator's view, made without the features
 
 
 PANELS_KEPT = 4  # today's close, a live era's date, an era day being opened, and one spare
@@ -109,15 +110,16 @@ ERA_DAYS_KEPT = 2  # the dates of the last live eras made: Friday's serves the w
 @dataclass(frozen=True)
 class _EraDay:
     """A live era's date as every round publishing it sees it, before its own ids and
-    subsample: the panel's tail, the eligible universe, the raw features and the exposures
-    at the close (arrays read-only: rounds share them)."""
+    subsample: the panel's tail, the eligible universe, the exposures at the close and,
+    once a round publishing it asked, the raw features (arrays read-only: rounds share
+    them)."""
 
     panel: Panel
     include: np.ndarray
-    features: np.ndarray
     beta: np.ndarray
     momentum: np.ndarray
     volatility: np.ndarray
+    features: np.ndarray | None = None
 
 
 def _read_only(values: np.ndarray) -> np.ndarray:
@@ -223,18 +225,22 @@ class MarketFeed:
             raise FeedError(f"no era has closed after {after.date()} by {known_through.date()}")
         return pd.Timestamp(later[0])
 
-    def live_era(self, round_number: int, era: str, date: pd.Timestamp) -> LiveEra:
-        """The era closing on `date` as round `round_number`'s live rows, with fresh ids.
+    def live_era(
+        self, round_number: int, era: str, date: pd.Timestamp, *, features: bool = True
+    ) -> LiveEra:
+        """The era closing on `date` as round `round_number`'s live rows, with fresh ids;
+        without `features`, the operator's view alone (the same ids, tickers and exposures,
+        no feature columns): what scoring and the fund need, for a fraction of the work.
 
         The last `live_eras_kept` asked are kept, so that the rounds scoring reuse the eras
         published when they opened: read them, never change them."""
         key = (round_number, era, pd.Timestamp(date))
         with self._live_lock:
             found = self._live.get(key)
-            if found is not None:
+            if found is not None and (found.has_features or not features):
                 self._live.move_to_end(key)
                 return found
-        live = self._make_live_era(*key)
+        live = self._make_live_era(*key, features=features)
         with self._live_lock:
             if self.live_eras_kept > 0:
                 self._live[key] = live
@@ -247,14 +253,27 @@ class MarketFeed:
     def live_eras_held(self) -> int:
         return len(self._live)
 
-    def _era_day(self, date: pd.Timestamp) -> _EraDay:
+    def _era_day(self, date: pd.Timestamp, features: bool) -> _EraDay:
         """What every round whose live era closes on `date` shares (a weekend's rounds
-        publish Friday's era), worked out once for the last few dates asked."""
+        publish Friday's era), worked out once for the last few dates asked; its features
+        once asked for."""
         with self._live_lock:
             found = self._days.get(date)
             if found is not None:
                 self._days.move_to_end(date)
-                return found
+        made = found or self._new_era_day(date)
+        if features and made.features is None:
+            last = np.array([len(made.panel.dates) - 1])
+            made = replace(made, features=_read_only(compute_features(made.panel, last)))
+        if made is found:
+            return made
+        with self._live_lock:
+            self._days[date] = made
+            while len(self._days) > ERA_DAYS_KEPT:
+                self._days.popitem(last=False)
+        return made
+
+    def _new_era_day(self, date: pd.Timestamp) -> _EraDay:
         panel = self.panel_through(date)
         if panel.dates[-1] != date or date.day_of_week > 4:
             raise FeedError(f"{date.date()} is not a trading day of the market")
@@ -262,22 +281,18 @@ class MarketFeed:
         day = np.array([len(panel.dates) - 1])
         close = panel.close.to_numpy(np.float64)
         exposures = trailing_exposures(close, day, market_beta(panel, day), panel.sector_codes())
-        made = _EraDay(
+        return _EraDay(
             panel=panel,
             include=_read_only(eligible_universe(panel, day)),
-            features=_read_only(compute_features(panel, day)),
             beta=_read_only(exposures.beta),
             momentum=_read_only(exposures.momentum),
             volatility=_read_only(exposures.volatility),
         )
-        with self._live_lock:
-            self._days[date] = made
-            while len(self._days) > ERA_DAYS_KEPT:
-                self._days.popitem(last=False)
-        return made
 
-    def _make_live_era(self, round_number: int, era: str, date: pd.Timestamp) -> LiveEra:
-        shared = self._era_day(date)
+    def _make_live_era(
+        self, round_number: int, era: str, date: pd.Timestamp, features: bool
+    ) -> LiveEra:
+        shared = self._era_day(date, features)
         panel, include = shared.panel, shared.include
         scope = f"round:{round_number}"
         prf = row_prf(self.keys.derive(f"ids:{scope}"), panel.tickers, [str(date.date())], include)
@@ -285,10 +300,14 @@ class MarketFeed:
             include = subsample(
                 include, prf[..., 1], self.keys, scope, self.config.anonymisation.subsample
             )
-        bins = self.encoder.encode(shared.features, include, prf[..., 1])
         cells = np.nonzero(include)
         ids = pd.Index(ids_from_prf(prf[..., 0][cells]), name="id")
-        frame = pd.DataFrame(bins[cells], columns=self.encoder.names, index=ids)
+        if features:
+            assert shared.features is not None  # `_era_day` made them
+            bins = self.encoder.encode(shared.features, include, prf[..., 1])
+            frame = pd.DataFrame(bins[cells], columns=self.encoder.names, index=ids)
+        else:
+            frame = pd.DataFrame(index=ids)
         frame.insert(0, "data_type", LIVE)
         frame.insert(0, "era", era)
         order = np.argsort(ids.to_numpy())
@@ -305,6 +324,7 @@ class MarketFeed:
             tickers=pd.Series(tickers, index=ids).iloc[order],
             beta=pd.Series(beta, index=ids).iloc[order],
             exposures=exposures.iloc[order],
+            has_features=features,
         )
 
     def days_known(self, live: LiveEra, as_of: pd.Timestamp) -> int:

@@ -2,8 +2,9 @@
 
 A `TargetSource` says how far a round's horizon has run and gives its targets after any
 number of days; `FeedTargets` answers from the `MarketFeed` that published the round,
-asking the feed for the live era (with its operator-only tickers and betas) by the round's
-recorded market date: the feed keeps the eras it published, and makes again any it let go.
+asking the feed for the live era's rows (their ids, operator-only tickers and betas, not
+their features) by the round's recorded market date: the feed keeps the eras it published,
+and makes again any it let go.
 """
 
 from __future__ import annotations
@@ -68,10 +69,12 @@ class FeedTargets:
         return self.feed.config.targets.lag
 
     def live_era(self, round_: Round) -> LiveEra:
-        """The round's live era as published, with its operator-only tickers and betas."""
+        """The round's live rows as published (their ids), with their operator-only tickers,
+        betas and exposures; not their features."""
         if round_.market_date is None:
             raise ScoringError(f"round {round_.number} does not record its market date")
-        return self.feed.live_era(round_.number, round_.live_era, pd.Timestamp(round_.market_date))
+        date = pd.Timestamp(round_.market_date)
+        return self.feed.live_era(round_.number, round_.live_era, date, features=False)
 
     def as_of(self, now: datetime) -> pd.Timestamp:
         """The last market day whose close is known at `now` (the day before, mapped)."""
