@@ -261,7 +261,7 @@ class MarketFeed:
             found = self._days.get(date)
             if found is not None:
                 self._days.move_to_end(date)
-        made = found or self._new_era_day(date)
+        made = self._new_era_day(date) if found is None else found
         if features and made.features is None:
             last = np.array([len(made.panel.dates) - 1])
             made = replace(made, features=_read_only(compute_features(made.panel, last)))

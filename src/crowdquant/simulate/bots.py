@@ -485,11 +485,12 @@ class Bot:
         number = self._uploaded
         if number is None:
             return
-        if self.stakes_next and self.round_staking is not None:
-            self._stake_on_round(client, self.round_staking, number)
-        elif self.stakes_next:
-            for name in self.model_names:
-                client.stake_to(name, self._model_ids[name], self.stake_per_model)
+        if self.stakes_next:
+            if self.round_staking is not None:
+                self._stake_on_round(client, self.round_staking, number)
+            else:
+                for name in self.model_names:
+                    client.stake_to(name, self._model_ids[name], self.stake_per_model)
         self.played.add(number)
         self._uploaded = None
 

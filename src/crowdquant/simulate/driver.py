@@ -16,9 +16,9 @@ the calendar's half of its tick here and the market's half (scoring, resolution,
 there, while the bots upload. The driver waits for that half only where something depends on
 it: before the bots stake where a round may resolve (they stake on what it pays and burns)
 or a bot has a stake to place, and before a calendar's half that moves rounds (closes them,
-starts their scoring). Elsewhere (a close's scoring, say) the half runs on into the next step,
-beside its calendar's half and its bots, which read nothing it writes, and its events come
-with the step it was waited in. Given `more_players`, a share of the bots (a `Players` there)
+starts their scoring). Elsewhere (a close's first scores, say) the half runs on into the next
+step, beside that step's calendar half and bots, which read nothing it writes, and its events
+come with the step it was waited in. Given `more_players`, a share of the bots (a `Players` there)
 uploads, then stakes, in that process while the others do here. What is decided, and in
 which order, is as in a sequential step.
 """
