@@ -36,7 +36,7 @@ class Api:
     def models(self, names: Sequence[str]) -> dict[str, str]:
         return {name: f"model-{name}" for name in names}
 
-    def upload(self, model_id: str, ids: pd.Index, values: object) -> None:
+    def upload(self, model_id: str, ids: pd.Index, values: object, folder: object) -> None:
         self.uploads += 1
 
     def wealth(self, model_ids: Sequence[str], round_number: int) -> Wealth:
