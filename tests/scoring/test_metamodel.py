@@ -10,6 +10,7 @@ from numerai_tools import scoring as nt
 from crowdquant.scoring.align import AlignmentError
 from crowdquant.scoring.metamodel import (
     benchmark_blend,
+    blend_concentration,
     meta_model,
     reputation_trust,
     stake_weighted_meta_model,
@@ -118,3 +119,32 @@ def test_stake_x_reputation_weights() -> None:
     ):
         with pytest.raises(ValueError, match=message):
             stake_x_reputation_weights(stakes, reputation)
+
+
+# --- blend concentration ------------------------------------------------------------------------
+
+
+def test_equal_weights_count_every_member_and_share_the_weight_equally() -> None:
+    members, top = blend_concentration([5.0, 5.0, 5.0, 5.0])
+    assert members == pytest.approx(4.0)
+    assert top == pytest.approx(0.25)
+
+
+def test_one_member_holding_nearly_all_the_weight_counts_as_about_one() -> None:
+    members, top = blend_concentration([96.0, 1.0, 1.0, 1.0, 1.0, 0.0])
+    assert members == pytest.approx(100**2 / (96**2 + 4))
+    assert 1.0 < members < 1.1
+    assert top == pytest.approx(0.96)
+
+
+def test_a_blend_without_weight_has_no_concentration() -> None:
+    members, top = blend_concentration([0.0, 0.0])
+    assert np.isnan(members) and np.isnan(top)
+    members, top = blend_concentration([])
+    assert np.isnan(members) and np.isnan(top)
+
+
+@pytest.mark.parametrize("weights", [[1.0, -0.5], [1.0, np.nan], [[1.0, 2.0]]])
+def test_weights_that_are_no_weights_are_refused(weights: list[object]) -> None:
+    with pytest.raises(ValueError, match="weights must be"):
+        blend_concentration(weights)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from crowdquant.scoring.metamodel import blend_concentration
 from crowdquant.simulate.checks import (
     COPIER_MMC_TOLERANCE,
     Check,
@@ -114,8 +116,9 @@ def synthetic_record(
         spam_share = sum(row[4] for row in rows if "spam" in row[1]) / sum(row[4] for row in rows)
         penalty = meta_spam_penalty if spam_share > 0.1 else 0.0
         meta = corr["linear"] + meta_edge - penalty + rng.normal(0, 0.005)
+        blend = blend_concentration([row[4] for row in rows if not row[3]])
         round_rows.append(
-            (r, pd.Timestamp("2024-01-01") + pd.Timedelta(days=r), meta, paid, burned)
+            (r, pd.Timestamp("2024-01-01") + pd.Timedelta(days=r), meta, *blend, paid, burned)
         )
         kinds = {account: kind for _, account, kind, _ in population}
         holdings += [(r, account, kinds[account], nmr) for account, nmr in wealth.items()]
@@ -202,6 +205,21 @@ def test_meta_model_beats_the_best_single_out_of_sample() -> None:
     assert not bad.holds and bad.high < 0
 
 
+def test_the_meta_check_tells_how_many_models_the_meta_model_blended_out_of_sample() -> None:
+    record = synthetic_record(meta_edge=0.005)
+    # rounds 61-120 are out of sample: their blends rest on 2 models, then on 1
+    members = np.where(record.rounds["round"] > 90, 1.0, 2.0)
+    check = meta_beats_best_single(
+        replace(record, rounds=record.rounds.assign(meta_members=members))
+    )
+    assert check.detail.endswith(
+        "; out of sample the meta model blended a median 1.5 effective members"
+    )
+    unknown = record.rounds.assign(meta_members=np.nan)
+    check = meta_beats_best_single(replace(record, rounds=unknown))
+    assert "blended" not in check.detail
+
+
 def test_the_spam_stake_burns_down_in_the_first_round_at_a_tenth_of_the_stake() -> None:
     # 5 spammers of 100 NMR, 5% less each round, beside 450 NMR of others: their share is
     # 500q / (500q + 450) with q = 0.95^(r − 1), at most a tenth once q ≤ 0.1, from round 46
@@ -231,7 +249,7 @@ def test_the_meta_model_is_judged_once_the_spam_stake_is_burned_down() -> None:
     )
     after = meta_beats_best_single(record)
     assert after.holds and after.n == 47 - 47 // 2
-    assert after.detail.endswith("at most 10% from round 154")
+    assert "at most 10% from round 154; out of sample the meta model blended" in after.detail
     assert "on rounds 154–176" in after.detail
     throughout = meta_beats_best_single(record, spam_share=1.0)
     assert not throughout.holds and throughout.n == 100 and throughout.high < 0

@@ -190,3 +190,53 @@ def test_the_comparison_plots_each_archetypes_nmr_and_the_meta_corr_per_rule(
     before = {name: (tmp_path / name).read_bytes() for name in COMPARISON_PLOTS}
     write_comparison(runs, tmp_path)
     assert before == {name: (tmp_path / name).read_bytes() for name in COMPARISON_PLOTS}
+
+
+def _concentrating(record: SimulationRecord) -> SimulationRecord:
+    """`record` with a blend that concentrates onto one model over its rounds, its first
+    round without a meta model."""
+    count = len(record.rounds)
+    members = np.linspace(10.0, 1.05, count)
+    top = np.linspace(0.1, 0.97, count)
+    members[0] = top[0] = np.nan
+    return replace(record, rounds=record.rounds.assign(meta_members=members, meta_top_weight=top))
+
+
+def test_the_summary_tells_how_many_models_the_meta_model_rested_on(
+    record: SimulationRecord,
+) -> None:
+    lines = summary_lines(_concentrating(record))
+    blend = next(line for line in lines if line.startswith("meta model blend: "))
+    assert blend == (
+        "meta model blend: 9.8 effective members (largest weight 11%) in round 2, 1.1 effective"
+        " members (largest weight 97%) in round 60; fewest 1.1 effective members (largest"
+        " weight 97%) in round 60"
+    )
+    no_meta = record.rounds.assign(meta_members=np.nan, meta_top_weight=np.nan)
+    assert not any("blend" in line for line in summary_lines(replace(record, rounds=no_meta)))
+
+
+def test_the_report_tables_the_meta_models_blend(record: SimulationRecord, tmp_path: Path) -> None:
+    text = write_report(_concentrating(record), tmp_path / "report").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    header = rows.index("| Meta model blend | Effective members | Largest weight | Round |")
+    # rounds 2-60 step from 10 members (10 %) down to 1.05 (97 %): round 31 is the median
+    assert rows[header + 1 : header + 5] == [
+        "| first | 9.85 | 11.47% | 2 |",
+        "| median | 5.45 | 54.24% | all |",
+        "| fewest members | 1.05 | 97.00% | 60 |",
+        "| last | 1.05 | 97.00% | 60 |",
+    ]
+    assert "Effective members: (Σw)² ÷ Σw² of the weights" in text
+
+
+def test_the_comparison_shows_each_settings_last_blend(
+    record: SimulationRecord, tmp_path: Path
+) -> None:
+    no_meta = record.rounds.assign(meta_members=np.nan, meta_top_weight=np.nan)
+    runs = [("concentrating", _concentrating(record)), ("none", replace(record, rounds=no_meta))]
+    text = write_comparison(runs, tmp_path).read_text()
+    assert (
+        "| meta model blend, last round | 1.1 effective members (largest weight 97%) | none |"
+        in text
+    )

@@ -23,6 +23,7 @@ from crowdquant.clock import SystemClock
 from crowdquant.db.models import Cadence, Round, RoundPayout, Submission
 from crowdquant.db.session import make_engine, session_factory, transaction
 from crowdquant.ledger.sql import SqlLedger
+from crowdquant.scoring.metamodel import blend_concentration
 from crowdquant.simulate.bots import ARCHETYPES, Cohort, population
 from crowdquant.simulate.populations import POPULATIONS
 from crowdquant.simulate.record import SimulationRecord
@@ -195,6 +196,19 @@ def test_the_books_agree_with_the_record(simulated: tuple[SimulationRecord, Path
     assert report.sound, report.problems
     assert report.burned / 10**18 == pytest.approx(record.rounds["burned"].sum())
     assert uploads == len(record.models) * ROUNDS
+
+
+def test_the_meta_models_blend_is_read_from_the_stakes_it_was_weighted_by(
+    simulated: tuple[SimulationRecord, Path, str],
+) -> None:
+    record, _, _ = simulated
+    # the default weighting: each model's stake at risk; the late and the unstaked weigh 0
+    for _, resolved in record.rounds.iterrows():
+        at_risk = record.results[record.results["round"] == resolved["round"]]["at_risk"]
+        members, top = blend_concentration(at_risk.to_numpy())
+        assert resolved["meta_members"] == pytest.approx(members)
+        assert resolved["meta_top_weight"] == pytest.approx(top)
+    assert (record.rounds["meta_members"] > 1).all()  # every archetype staked: a blend
 
 
 def test_one_seed_gives_the_same_report_in_process_and_over_http_in_one_process(

@@ -186,3 +186,17 @@ def stake_x_test_weights(stakes: npt.ArrayLike, test_logloss: npt.ArrayLike) -> 
         raise ValueError("stakes must be finite and not negative")
     edge = np.where(np.isnan(losses), 0.0, np.maximum(0.0, math.log(2) - losses))
     return np.asarray(weights * edge, dtype=np.float64)
+
+
+def blend_concentration(weights: npt.ArrayLike) -> tuple[float, float]:
+    """How few members a blend rests on: its effective number of members, (Σw)² ÷ Σw² (n for
+    n equal weights, 1 where one member holds all the weight), and its largest weight's share
+    of the total; (NaN, NaN) without weight. Weights must be finite and non-negative."""
+    found = np.asarray(weights, dtype=np.float64)
+    if found.ndim != 1 or not np.isfinite(found).all() or (found < 0).any():
+        raise ValueError("weights must be a (K,) vector of finite, non-negative numbers")
+    total = float(found.sum())
+    if not total > 0:
+        return math.nan, math.nan
+    shares = found / total
+    return float(1.0 / np.square(shares).sum()), float(shares.max())

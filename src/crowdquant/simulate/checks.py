@@ -487,9 +487,15 @@ def meta_beats_best_single(
     if best is None:
         return _undecided(name, claim, statistic, "not run: no single model scored in sample")
     model_id, in_sample = best
+    members = second["meta_members"].median()
+    blend = (
+        f"; out of sample the meta model blended a median {members:.1f} effective members"
+        if math.isfinite(members)
+        else ""
+    )
     detail = (
         f"picked {model_label(record, model_id)}: mean CORR {in_sample:.4f} "
-        f"on rounds {first['round'].iloc[0]}–{first['round'].iloc[-1]}{window}"
+        f"on rounds {first['round'].iloc[0]}–{first['round'].iloc[-1]}{window}{blend}"
     )
     theirs = record.results[record.results["model_id"] == model_id].set_index("round")["corr"]
     meta = second.set_index("round")["meta_corr"]

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from crowdquant.db.models import (
     Account,
+    MetaModel,
     Model,
     Round,
     RoundPayout,
@@ -24,6 +25,7 @@ from crowdquant.db.models import (
 )
 from crowdquant.ledger import AccountId, AccountKind, Ledger
 from crowdquant.money import Currency, nmr_float, usd_float
+from crowdquant.scoring.metamodel import blend_concentration
 from crowdquant.simulate.record import (
     FUND_COLUMNS,
     HOLDING_COLUMNS,
@@ -171,9 +173,25 @@ def rounds_table(session: Session, storage: FileStorage, tournament: Tournament)
         row.round: float("nan") if row.corr is None else row.corr
         for row in meta_model_performance(session, storage, tournament, limit=max(1, count or 1))
     }
+    blends = {
+        number: blend_concentration(list(weights.values()))
+        for number, weights in session.execute(
+            select(Round.number, MetaModel.weights)
+            .join(MetaModel, MetaModel.round_id == Round.id)
+            .where(Round.tournament_id == tournament.id)
+        )
+    }
+    nan = float("nan")
     return pd.DataFrame(
         [
-            (number, at, meta.get(number, float("nan")), nmr_float(paid), nmr_float(burned))
+            (
+                number,
+                at,
+                meta.get(number, nan),
+                *blends.get(number, (nan, nan)),
+                nmr_float(paid),
+                nmr_float(burned),
+            )
             for number, at, paid, burned in resolved
         ],
         columns=list(ROUND_COLUMNS),

@@ -30,6 +30,8 @@ ROUND_COLUMNS = (
     "round",
     "resolved_at",
     "meta_corr",  # the stake-weighted meta model's final-day CORR
+    "meta_members",  # its blend's effective number of members, (Σw)² ÷ Σw² of its weights
+    "meta_top_weight",  # its largest member's share of the blend's weight
     "paid",  # NMR paid to stakers in the round
     "burned",  # NMR burned in the round
 )

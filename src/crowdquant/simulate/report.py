@@ -2,10 +2,10 @@
 
 `write_report` writes `report.md` and its plots into a folder, all or nothing: everything is
 drawn into a staging folder beside it first, then moved in (the report last), so a failed
-run leaves no half report. `summary_lines` gives the console a few lines: the run and each
-mechanism check's verdict with its figures. Plots are drawn with matplotlib's object API and
-its Agg backend (never pyplot), without the software stamp, so the same record gives the
-same files.
+run leaves no half report. `summary_lines` gives the console a few lines: the run, how many
+models the meta model rested on, and each mechanism check's verdict with its figures. Plots
+are drawn with matplotlib's object API and its Agg backend (never pyplot), without the
+software stamp, so the same record gives the same files.
 """
 
 from __future__ import annotations
@@ -122,7 +122,12 @@ def summary_lines(record: SimulationRecord, checks: Sequence[Check] | None = Non
         f"NMR paid {_nmr(record.rounds['paid'].sum())}, "
         f"burned {_nmr(record.rounds['burned'].sum())}",
     ]
-    return lines + _burn_down(record) + [f"{check.name}: {_figures(check)}" for check in checks]
+    return [
+        *lines,
+        *_burn_down(record),
+        *_blend(record),
+        *(f"{check.name}: {_figures(check)}" for check in checks),
+    ]
 
 
 def _burn_down(record: SimulationRecord) -> list[str]:
@@ -134,6 +139,36 @@ def _burn_down(record: SimulationRecord) -> list[str]:
         "the meta model is judged from then on" if burned.round else "the meta model is not judged"
     )
     return [f"{burned.describe()}: {then}"]
+
+
+def _blend(record: SimulationRecord) -> list[str]:
+    """How many models the meta model rested on in its first, last and most concentrated
+    rounds, in one line (none without a meta model): a blend down to about one member is that
+    model, whatever the checks say of the meta model against the best single one."""
+    blends = _blends(record)
+    if blends.empty:
+        return []
+    first, last = blends.iloc[0], blends.iloc[-1]
+    fewest = _fewest(blends)
+    return [
+        f"meta model blend: {_members(first)} in round {first['round']:.0f}, {_members(last)} "
+        f"in round {last['round']:.0f}; fewest {_members(fewest)} in round {fewest['round']:.0f}"
+    ]
+
+
+def _blends(record: SimulationRecord) -> pd.DataFrame:
+    return record.rounds.dropna(subset=["meta_members"]).sort_values("round")
+
+
+def _fewest(blends: pd.DataFrame) -> pd.Series:
+    """The first round among `_blends` with the fewest effective members."""
+    return blends.iloc[int(blends["meta_members"].to_numpy().argmin())]
+
+
+def _members(row: pd.Series) -> str:
+    return (
+        f"{row['meta_members']:.1f} effective members (largest weight {row['meta_top_weight']:.0%})"
+    )
 
 
 def write_report(record: SimulationRecord, out: Path) -> Path:
@@ -249,7 +284,7 @@ def _meta_and_fund(record: SimulationRecord) -> list[str]:
                 str(scored),
             ]
         )
-    lines += [*_table(["", "Mean CORR", "Rounds"], rows), ""]
+    lines += [*_table(["", "Mean CORR", "Rounds"], rows), "", *_blend_table(record)]
     stats = fund_stats(record.fund)
     if stats is None:
         lines += ["No fund books.", ""]
@@ -274,6 +309,31 @@ def _meta_and_fund(record: SimulationRecord) -> list[str]:
         "![Cumulative CORR of the meta model and the best single model](meta_vs_best.png)",
         "",
         "![The fund's equity](fund.png)",
+        "",
+    ]
+
+
+def _blend_table(record: SimulationRecord) -> list[str]:
+    """The meta model's blend in its first, median, most concentrated and last rounds."""
+    blends = _blends(record)
+    if blends.empty:
+        return []
+    fewest = _fewest(blends)
+    median = blends[["meta_members", "meta_top_weight"]].median()
+    rows = [
+        [label, f"{row['meta_members']:.2f}", _pct(row["meta_top_weight"]), where]
+        for label, row, where in (
+            ("first", blends.iloc[0], f"{blends.iloc[0]['round']:.0f}"),
+            ("median", median, "all"),
+            ("fewest members", fewest, f"{fewest['round']:.0f}"),
+            ("last", blends.iloc[-1], f"{blends.iloc[-1]['round']:.0f}"),
+        )
+    ]
+    return [
+        *_table(["Meta model blend", "Effective members", "Largest weight", "Round"], rows),
+        "",
+        "Effective members: (Σw)² ÷ Σw² of the weights the meta model blended by (n for n "
+        "equal weights, 1 where one model holds all of it).",
         "",
     ]
 
@@ -377,6 +437,7 @@ def comparison_markdown(runs: Sequence[tuple[str, SimulationRecord]]) -> str:
         ("NMR paid", [_nmr(record.rounds["paid"].sum()) for _, record in runs]),
         ("NMR burned", [_nmr(record.rounds["burned"].sum()) for _, record in runs]),
         ("mean meta model CORR", [_num(record.rounds["meta_corr"].mean()) for _, record in runs]),
+        ("meta model blend, last round", [_last_blend_cell(record) for _, record in runs]),
     ]
     if any((record.models["archetype"] == "spammer").any() for _, record in runs):
         rows.append(("spam stake burned down", [_burned_cell(record) for _, record in runs]))
@@ -399,6 +460,11 @@ def comparison_markdown(runs: Sequence[tuple[str, SimulationRecord]]) -> str:
         f"![The meta model's cumulative CORR, a line per setting]({COMPARISON_PLOTS[1]})",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _last_blend_cell(record: SimulationRecord) -> str:
+    blends = _blends(record)
+    return "none" if blends.empty else _members(blends.iloc[-1])
 
 
 def _burned_cell(record: SimulationRecord) -> str:
