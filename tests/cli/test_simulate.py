@@ -114,3 +114,22 @@ def test_compare_runs_each_rule_with_the_same_seed_and_writes_them_side_by_side(
     assert spam.count("holds: -0.0") == 3
     for plot in ("compare_nmr_by_archetype.svg", "compare_meta_corr.svg"):
         assert f"]({plot})" in text and ">classic<" in (out / plot).read_text()
+
+
+@pytest.mark.parametrize(("flag", "fixed"), [([], False), (["--fixed-stakes"], True)])
+def test_fixed_stakes_are_asked_of_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flag: list[str], fixed: bool
+) -> None:
+    from tests.simulate.test_checks import synthetic_record
+
+    simulate_cli = importlib.import_module("crowdquant.cli.simulate")
+    asked: list[bool] = []
+
+    def run_simulation(home: Path, out: Path, **options: Any) -> tuple[Any, Path]:
+        asked.append(options["fixed_stakes"])
+        return synthetic_record(30), out / "report.md"
+
+    monkeypatch.setattr(simulate_cli, "run_simulation", run_simulation)
+    result = runner.invoke(app, ["simulate", "--out", str(tmp_path / "report"), *flag])
+    assert result.exit_code == 0, result.output
+    assert asked == [fixed]

@@ -1,6 +1,8 @@
-"""A bot's stakes where stakes are placed per round (`RoundStaking`), against a stand-in for
-the API: the stake value compounds with net payouts, the wallet caps it, and a retry after a
-failure part way stakes no model twice."""
+"""A bot's stakes against a stand-in for the API. Where stakes are placed per round
+(`RoundStaking`): the stake value compounds with net payouts (or stays put, for a fixed
+stake), the wallet caps it, and a retry after a failure part way stakes no model twice.
+Under classic rules: a stake placed once and left to compound, or a fixed one, its payouts
+sent to the wallet and the stake topped back up each round."""
 
 from __future__ import annotations
 
@@ -24,14 +26,23 @@ class Api:
         self.available, self.staked, self.fail_after = available, staked, fail_after
         self.stakes: list[tuple[str, Decimal]] = []
         self.uploads = 0
+        self.round = ROUND
+        self.classic: list[tuple[str, str, Decimal]] = []  # ("wallet" | "stake to", id, NMR)
 
     def round_now(self) -> tuple[int | None, bool]:
-        return ROUND, True
+        return self.round, True
+
+    def pay_to_wallet(self, model_id: str) -> None:
+        self.classic.append(("wallet", model_id, Decimal(0)))
+
+    def stake_to(self, model_name: str, model_id: str, amount: Decimal) -> None:
+        self.classic.append(("stake to", model_id, amount))
 
     def download(
         self, filename: str, folder: object, round_number: int | None = None
     ) -> pd.DataFrame:
-        return pd.DataFrame({"target": np.zeros(len(IDS))}, index=IDS)
+        spread = np.linspace(0, 1, len(IDS))
+        return pd.DataFrame({"feature_a": spread, "target": spread}, index=IDS)
 
     def models(self, names: Sequence[str]) -> dict[str, str]:
         return {name: f"model-{name}" for name in names}
@@ -40,7 +51,7 @@ class Api:
         self.uploads += 1
 
     def wealth(self, model_ids: Sequence[str], round_number: int) -> Wealth:
-        assert round_number == ROUND
+        assert round_number == self.round
         on_round = frozenset(model for model, _ in self.stakes if model in model_ids)
         return Wealth(self.available, self.staked, on_round)
 
@@ -53,9 +64,11 @@ class Api:
         self.staked += amount
 
 
-def _spammer(stake: Decimal) -> Bot:
+def _spammer(stake: Decimal, fixed: bool = False) -> Bot:
     staking = RoundStaking(rounds_at_risk=20, grant=Decimal(1000))
-    return Bot("spammer_1", ARCHETYPES["spammer"], stake, seed=1, round_staking=staking)
+    return Bot(
+        "spammer_1", ARCHETYPES["spammer"], stake, seed=1, round_staking=staking, fixed_stake=fixed
+    )
 
 
 @pytest.mark.parametrize(
@@ -85,3 +98,46 @@ def test_a_retry_after_a_failure_part_way_stakes_no_model_twice() -> None:
     staked = [model for model, _ in api.stakes]
     assert sorted(staked) == sorted(f"model-spammer_1_{i}" for i in range(1, 9))
     assert api.uploads == 16
+
+
+def test_a_fixed_stake_per_round_stays_at_the_stake_at_the_start() -> None:
+    api = Api(Decimal(900), Decimal(300))  # won 200: a compounding bot stakes 6.25 each
+    _spammer(Decimal(100), fixed=True).act(api)  # type: ignore[arg-type]
+    assert api.stakes == [(f"model-spammer_1_{i}", Decimal(5)) for i in range(1, 9)]
+
+
+def _classic(archetype: str, fixed: bool) -> Bot:
+    return Bot(f"{archetype}_1", ARCHETYPES[archetype], Decimal(50), seed=1, fixed_stake=fixed)
+
+
+def _play_rounds(bot: Bot, rounds: int) -> list[tuple[str, str, Decimal]]:
+    api = Api(Decimal(1000), Decimal(0))
+    for number in range(ROUND, ROUND + rounds):
+        api.round = number
+        assert bot.act(api) is not None  # type: ignore[arg-type]
+    return api.classic
+
+
+def test_a_classic_stake_is_placed_once_and_left_to_compound() -> None:
+    assert _play_rounds(_classic("linear", fixed=False), 3) == [
+        ("stake to", "model-linear_1", Decimal(50))
+    ]
+
+
+def test_a_fixed_classic_stake_takes_its_payouts_and_is_topped_up_each_round() -> None:
+    wallet, topped = ("wallet", "model-linear_1", 0), ("stake to", "model-linear_1", 50)
+    assert _play_rounds(_classic("linear", fixed=True), 3) == [wallet, topped, topped, topped]
+
+
+def test_a_fixed_latecomer_stakes_once_as_it_is_never_at_risk() -> None:
+    # uploads after the close, so nothing it stakes is at risk: no payout, no burn to top up
+    bot = _classic("latecomer", fixed=True)
+    api = Api(Decimal(1000), Decimal(0))
+    api.round_now = lambda: (api.round, False)  # type: ignore[method-assign]
+    for number in (ROUND, ROUND + 1):
+        api.round = number
+        assert bot.act(api) is not None  # type: ignore[arg-type]
+    assert api.classic == [
+        ("wallet", "model-latecomer_1", 0),
+        ("stake to", "model-latecomer_1", 50),
+    ]

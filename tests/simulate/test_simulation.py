@@ -20,9 +20,11 @@ import pytest
 from sqlalchemy import func, select
 
 from crowdquant.clock import SystemClock
-from crowdquant.db.models import Cadence, Round, RoundPayout, Submission
+from crowdquant.db.models import Cadence, Model, PayoutMode, Round, RoundPayout, Submission
 from crowdquant.db.session import make_engine, session_factory, transaction
+from crowdquant.ledger.accounts import stake
 from crowdquant.ledger.sql import SqlLedger
+from crowdquant.money import Currency
 from crowdquant.scoring.metamodel import blend_concentration
 from crowdquant.simulate.bots import ARCHETYPES, Cohort, population
 from crowdquant.simulate.populations import POPULATIONS
@@ -292,6 +294,48 @@ def test_under_round_stakes_the_bots_stake_each_round_and_are_paid_by_its_rule(
     expected = on_time["at_risk"] * np.clip(5 * on_time["corr"] + 10 * on_time["mmc"], -1, 1)
     assert np.allclose(on_time["payout"], expected, rtol=0, atol=1e-6)
     assert (on_time["payout"] != 0).any()
+
+
+def test_with_fixed_stakes_the_payouts_go_to_the_wallets_and_burns_come_off_the_stakes(
+    tmp_path: Path,
+) -> None:
+    """`--fixed-stakes`: each bot sends its models' payouts to its wallet, so a stake only
+    moves by its burns (topped up when the bot next plays; these three rounds all resolve
+    after the last is played)."""
+    cohorts = [Cohort(ARCHETYPES[name], 1) for name in ("linear", "spammer", "latecomer")]
+    database_url = f"sqlite:///{tmp_path / 'fixed.db'}"
+    record, report = simulate_cli.run_simulation(
+        tmp_path / "home",
+        tmp_path / "report",
+        rounds=ROUNDS,
+        population=cohorts,
+        cadence=Cadence.DAILY,
+        payout_rule={},
+        stocks=40,
+        seed=3,
+        stake=STAKE,
+        database_url=database_url,
+        fixed_stakes=True,
+    )
+    assert record.bot_stakes == "fixed" and "- Bots' stakes: fixed (" in report.read_text()
+    engine = make_engine(database_url)
+    try:
+        with transaction(session_factory(engine)) as session:
+            ledger = SqlLedger(SystemClock())
+            assert ledger.verify(session).sound
+            modes = dict(session.execute(select(Model.id, Model.payout_mode)).all())
+            held = {
+                str(model_id): ledger.balance(session, stake(model_id), Currency.NMR) / 10**18
+                for model_id in modes
+            }
+    finally:
+        engine.dispose()
+    assert set(modes.values()) == {PayoutMode.WALLET}
+    results = by_archetype(record)
+    assert (results["payout"] > 0).any() and (results["payout"] < 0).any()
+    burns = results["payout"].clip(upper=0).groupby(results["model_id"]).sum()
+    for model_id, burned in burns.items():
+        assert held[str(model_id)] == pytest.approx(float(STAKE) + burned, abs=1e-9)
 
 
 @pytest.mark.parametrize(("cadence", "rounds"), [(Cadence.DAILY, 23), (Cadence.WEEKLY, 5)])

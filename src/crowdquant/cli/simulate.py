@@ -175,6 +175,7 @@ def run_simulation(
     progress: Callable[[str, int, int], None] | None = None,
     meta_model_weights: str | None = None,
     two_cores: bool = True,
+    fixed_stakes: bool = False,
 ) -> tuple[SimulationRecord, Path]:
     """Run the simulation in `home` (its database: a SQLite file there unless
     `database_url`), write the report into `out`; the record and the report's path. The bots
@@ -185,7 +186,8 @@ def run_simulation(
     tournaments' default). With `two_cores`, the market's half of the scheduler's ticks
     (scoring, resolution, the fund) and half of the bots run in processes of their own while
     the other bots play here (`simulate.spawned`); without, each tick runs whole here, then
-    every bot plays here."""
+    every bot plays here. With `fixed_stakes` the bots keep their stakes fixed
+    (`simulate.bots.Bot.fixed_stake`) rather than let them compound."""
     from argon2 import PasswordHasher
 
     from crowdquant.data.build import build_version
@@ -249,7 +251,7 @@ def run_simulation(
         if ruleset_for(rules).round_stakes
         else None
     )
-    bots = bots_of(population, stake, seed, round_staking)
+    bots = bots_of(population, stake, seed, round_staking, fixed_stakes)
     cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)  # throwaway accounts
     with operator(settings, clock) as ops:
 
@@ -356,7 +358,14 @@ def run_simulation(
             record = _in_transaction(
                 ops,
                 lambda s: _record(
-                    ops, s, archetypes, snapshots, rounds, cadence, time.monotonic() - started
+                    ops,
+                    s,
+                    archetypes,
+                    snapshots,
+                    rounds,
+                    cadence,
+                    time.monotonic() - started,
+                    "fixed" if fixed_stakes else "compound",
                 ),
             )
         for _, client in players:
@@ -449,6 +458,7 @@ def _record(
     rounds: int,
     cadence: Cadence,
     seconds: float,
+    bot_stakes: str,
 ) -> SimulationRecord:
     from crowdquant.simulate.collect import (
         fund_table,
@@ -475,6 +485,7 @@ def _record(
         fund=fund_table(session, tournament),
         seconds=seconds,
         weighting=settings_of(tournament).meta_model.weights,
+        bot_stakes=bot_stakes,
     )
 
 
@@ -529,6 +540,14 @@ def simulate(
             " tournaments' default)"
         ),
     ] = None,
+    fixed_stakes: Annotated[
+        bool,
+        typer.Option(
+            "--fixed-stakes",
+            help="the bots take their payouts and keep their stakes where they started"
+            " (default: payouts stay staked and compound)",
+        ),
+    ] = False,
     keep: Annotated[
         Path | None,
         typer.Option(help="keep the simulated tournament's home here (default: discard)"),
@@ -576,6 +595,7 @@ def simulate(
                     over_http=over_http,
                     progress=progress,
                     meta_model_weights=meta_model_weights,
+                    fixed_stakes=fixed_stakes,
                 )
             runs.append((name, record))
             for line in summary_lines(record):

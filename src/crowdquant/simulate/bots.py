@@ -23,7 +23,10 @@ Archetypes (`ARCHETYPES`):
 
 Under classic rules a bot stakes once and its stake then grows and shrinks with payouts and
 burns. Where stakes are placed per round (`RoundStaking`), it stakes on every round it plays,
-so that its stake compounds the same way.
+so that its stake compounds the same way. A bot with a fixed stake (`Bot.fixed_stake`,
+Numerai's fixed mode) takes its payouts instead: under classic rules they go to its wallet
+and each round it plays it tops its stake back up after burns; per round, it stakes the same
+amount every round.
 
 Populations of them are in `crowdquant.simulate.populations`.
 """
@@ -188,6 +191,11 @@ class Participant:
     def stake_on_round(self, model_id: str, amount: Decimal) -> None:
         """Stake `amount` NMR more on the open round (a tournament that stakes per round)."""
         self.napi.stake_increase(str(amount), model_id)
+
+    def pay_to_wallet(self, model_id: str) -> None:
+        """Send the model's future payouts to the wallet rather than into its stake."""
+        answer = self.rest.put(f"/models/{model_id}/payout-mode", json={"mode": "wallet"})
+        answer.raise_for_status()
 
     def stake_to(self, model_name: str, model_id: str, amount: Decimal) -> None:
         """Raise the model's stake to `amount` NMR (never lowers it)."""
@@ -404,9 +412,10 @@ ARCHETYPES = {
 class RoundStaking:
     """How bots stake in a tournament that stakes per round. A classic stake is at risk in
     every round open at once and grows or shrinks with each payout; here a bot's stake value
-    is its stake at the start plus its net payouts so far (its wealth less its grant), and
-    each round it plays, each model stakes that value ÷ its models ÷ `rounds_at_risk` (the
-    rounds a stake stays locked at once), as far as the wallet allows."""
+    is its stake at the start plus its net payouts so far (its wealth less its grant), or its
+    stake at the start alone for a bot with a fixed stake, and each round it plays, each model
+    stakes that value ÷ its models ÷ `rounds_at_risk` (the rounds a stake stays locked at
+    once), as far as the wallet allows."""
 
     rounds_at_risk: int
     grant: Decimal  # NMR each bot was granted: its wealth at the start
@@ -428,6 +437,7 @@ class Bot:
     stake: Decimal  # NMR: each model's, or the whole bot's when the archetype splits it
     seed: int = 0
     round_staking: RoundStaking | None = None  # None: one stake, placed once (classic)
+    fixed_stake: bool = False  # payouts taken, the stake kept at `stake` (else it compounds)
     fits: ExampleFits = field(default_factory=ExampleFits)  # shared by a population's bots
     played: set[int] = field(default_factory=set)
     _predict: Predict | None = None
@@ -496,12 +506,13 @@ class Bot:
             return False
         if self.round_staking is not None:
             return not self.archetype.late
-        return not self.played
+        return not self.played or (self.fixed_stake and not self.archetype.late)
 
     def place_stakes(self, client: Participant) -> None:
         """Stake for the round uploaded last, which then counts as played: on that round
         where stakes are placed per round, else the first time only (payouts and burns then
-        move the stakes). A failure leaves the round to be played again."""
+        move the stakes), or with a fixed stake back up to it each time, payouts sent to the
+        wallet from the first. A failure leaves the round to be played again."""
         number = self._uploaded
         if number is None:
             return
@@ -510,7 +521,10 @@ class Bot:
                 self._stake_on_round(client, self.round_staking, number)
             else:
                 for name in self.model_names:
-                    client.stake_to(name, self._model_ids[name], self.stake_per_model)
+                    model_id = self._model_ids[name]
+                    if self.fixed_stake and not self.played:
+                        client.pay_to_wallet(model_id)
+                    client.stake_to(name, model_id, self.stake_per_model)
         self.played.add(number)
         self._uploaded = None
 
@@ -520,7 +534,9 @@ class Bot:
         ids = [self._model_ids[name] for name in self.model_names]
         wealth = client.wealth(ids, number)
         start = self.stake_per_model * len(ids)
-        value = start + wealth.available + wealth.staked - staking.grant
+        value = (
+            start if self.fixed_stake else start + wealth.available + wealth.staked - staking.grant
+        )
         each = min(value / staking.rounds_at_risk, wealth.available) / len(ids)
         each = each.quantize(Decimal("0.000001"), rounding=ROUND_DOWN)
         if each > 0:
@@ -543,11 +559,13 @@ def population(
     stake: Decimal,
     seed: int = 0,
     round_staking: RoundStaking | None = None,
+    fixed_stake: bool = False,
 ) -> list[Bot]:
     """The bots of each cohort (or `counts[archetype]` bots of each archetype), named
     `<archetype>_<i>`; a bot stakes `stake` × its cohort's share, per model (a sybil: in
-    all), once or per round (`round_staking`). Each bot's seed is drawn from `seed` and its
-    place in the population; the bots share one `ExampleFits`."""
+    all), once or per round (`round_staking`), letting it compound or keeping it fixed
+    (`fixed_stake`). Each bot's seed is drawn from `seed` and its place in the population;
+    the bots share one `ExampleFits`."""
     cohorts = (
         [Cohort(_archetype(name), count) for name, count in counts.items()]
         if isinstance(counts, dict)
@@ -567,6 +585,7 @@ def population(
                     stake * cohort.stake_share,
                     seed=seed * 1000 + len(bots),
                     round_staking=round_staking,
+                    fixed_stake=fixed_stake,
                     fits=fits,
                 )
             )

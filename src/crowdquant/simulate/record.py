@@ -57,6 +57,7 @@ class SimulationRecord:
     fund: pd.DataFrame
     seconds: float  # wall-clock time of the run
     weighting: str = "stake"  # the meta model's weighting (tournament setting meta_model.weights)
+    bot_stakes: str = "compound"  # "fixed": the bots took their payouts (`Bot.fixed_stake`)
 
     def archetype_of(self) -> dict[str, str]:
         """model_id → archetype."""

@@ -57,6 +57,10 @@ QUANTILES = {
     "max": 1.0,
 }
 TRADING_DAYS_PER_YEAR = 252
+BOT_STAKES = {
+    "compound": "compound (payouts stay staked)",
+    "fixed": "fixed (payouts taken, stakes kept where they started)",
+}
 SIZE = (7.0, 3.6)  # inches, at 100 dpi
 
 
@@ -203,6 +207,7 @@ def markdown(record: SimulationRecord, checks: Sequence[Check]) -> str:
         "",
         f"- Payout rule: {record.rule}",
         f"- Cadence: {record.cadence}",
+        f"- Bots' stakes: {BOT_STAKES.get(record.bot_stakes, record.bot_stakes)}",
         f"- Rounds: {record.rounds_run} run, {len(record.rounds)} resolved",
         f"- Models: {len(record.models)} ({per_kind or 'none'})",
         "",
