@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crowdquant.simulate.bots import ARCHETYPES, Bot, RoundStaking, Wealth
+from crowdquant.simulate.bots import ARCHETYPES, Bot, Participant, RoundStaking, Wealth
 
 ROUND = 7
 IDS = pd.Index([f"id{i}" for i in range(10)])
@@ -141,3 +141,39 @@ def test_a_fixed_latecomer_stakes_once_as_it_is_never_at_risk() -> None:
         ("wallet", "model-latecomer_1", 0),
         ("stake to", "model-latecomer_1", 50),
     ]
+
+
+class Napi:
+    """numerapi's stake calls, answered from memory."""
+
+    def __init__(self, held: str | None, available: str) -> None:
+        self.held, self.available = held, available
+        self.increases: list[tuple[str, str]] = []
+
+    def stake_get(self, name: str) -> Decimal | None:
+        return None if self.held is None else Decimal(self.held)
+
+    def get_account(self) -> dict[str, str]:
+        return {"availableNmr": self.available}
+
+    def stake_increase(self, nmr: str, model_id: str) -> None:
+        self.increases.append((nmr, model_id))
+
+
+@pytest.mark.parametrize(
+    ("held", "available", "increases"),
+    [
+        (None, "1000", [("50", "m")]),  # the first stake
+        ("42.5", "1000", [("7.5", "m")]),  # topped up after a burn
+        ("42.5", "3.25", [("3.25", "m")]),  # as far as the wallet allows
+        ("42.5", "0", []),  # an empty wallet: nothing to stake
+        ("61", "1000", []),  # never lowered
+    ],
+)
+def test_stake_to_raises_the_stake_as_far_as_the_wallet_allows(
+    held: str | None, available: str, increases: list[tuple[str, str]]
+) -> None:
+    client = Participant.__new__(Participant)  # only its numerapi client is used
+    client.napi = Napi(held, available)
+    client.stake_to("linear_1", "m", Decimal(50))
+    assert client.napi.increases == increases

@@ -198,10 +198,13 @@ class Participant:
         answer.raise_for_status()
 
     def stake_to(self, model_name: str, model_id: str, amount: Decimal) -> None:
-        """Raise the model's stake to `amount` NMR (never lowers it)."""
+        """Raise the model's stake to `amount` NMR as far as the wallet allows (never lowers
+        it)."""
         held = self.napi.stake_get(model_name) or Decimal(0)
         if held < amount:
-            self.napi.stake_increase(str(amount - held), model_id)
+            more = min(amount - held, Decimal(self.napi.get_account()["availableNmr"]))
+            if more > 0:
+                self.napi.stake_increase(str(more), model_id)
 
     def close(self) -> None:
         self.rest.close()
