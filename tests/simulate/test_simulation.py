@@ -68,6 +68,25 @@ def simulate(
     )
 
 
+def three_bots(
+    folder: Path, database_url: str, payout_rule: dict[str, str], fixed_stakes: bool = False
+) -> tuple[SimulationRecord, Path]:
+    """A short run of a linear bot, a spammer and a latecomer in `folder`."""
+    return simulate_cli.run_simulation(  # type: ignore[no-any-return]
+        folder / "home",
+        folder / "report",
+        rounds=ROUNDS,
+        population=[Cohort(ARCHETYPES[name], 1) for name in ("linear", "spammer", "latecomer")],
+        cadence=Cadence.DAILY,
+        payout_rule=payout_rule,
+        stocks=40,
+        seed=3,
+        stake=STAKE,
+        database_url=database_url,
+        fixed_stakes=fixed_stakes,
+    )
+
+
 def report_files(report: Path) -> dict[str, bytes]:
     return {path.name: path.read_bytes() for path in sorted(report.parent.iterdir())}
 
@@ -257,25 +276,13 @@ def test_under_round_stakes_the_bots_stake_each_round_and_are_paid_by_its_rule(
     on-time bot stakes on every round its stake value ÷ the rounds at risk at once (23 for
     daily rounds), spread over its models; the latecomer, with nothing on time to stake on,
     never stakes; each stake comes back as round_stake × clip(5·CORR + 10·MMC, ±1)."""
-    cohorts = [Cohort(ARCHETYPES[name], 1) for name in ("linear", "spammer", "latecomer")]
     with ExitStack() as stack:
         if backend == "sqlite":
             database_url = f"sqlite:///{tmp_path / 'rounds.db'}"
         else:
             server: PostgresServer = request.getfixturevalue("postgres_server")
             database_url = stack.enter_context(server.database())
-        record, _ = simulate_cli.run_simulation(
-            tmp_path / "home",
-            tmp_path / "report",
-            rounds=ROUNDS,
-            population=cohorts,
-            cadence=Cadence.DAILY,
-            payout_rule={"version": "round-stake-v1"},
-            stocks=40,
-            seed=3,
-            stake=STAKE,
-            database_url=database_url,
-        )
+        record, _ = three_bots(tmp_path, database_url, {"version": "round-stake-v1"})
         engine = make_engine(database_url)
         try:
             with transaction(session_factory(engine)) as session:
@@ -302,21 +309,8 @@ def test_with_fixed_stakes_the_payouts_go_to_the_wallets_and_burns_come_off_the_
     """`--fixed-stakes`: each bot sends its models' payouts to its wallet, so a stake only
     moves by its burns (topped up when the bot next plays; these three rounds all resolve
     after the last is played)."""
-    cohorts = [Cohort(ARCHETYPES[name], 1) for name in ("linear", "spammer", "latecomer")]
     database_url = f"sqlite:///{tmp_path / 'fixed.db'}"
-    record, report = simulate_cli.run_simulation(
-        tmp_path / "home",
-        tmp_path / "report",
-        rounds=ROUNDS,
-        population=cohorts,
-        cadence=Cadence.DAILY,
-        payout_rule={},
-        stocks=40,
-        seed=3,
-        stake=STAKE,
-        database_url=database_url,
-        fixed_stakes=True,
-    )
+    record, report = three_bots(tmp_path, database_url, {}, fixed_stakes=True)
     assert record.bot_stakes == "fixed" and "- Bots' stakes: fixed (" in report.read_text()
     engine = make_engine(database_url)
     try:
