@@ -1,8 +1,8 @@
 """Bot participants: scripts that play a tournament through its public API, as a person would.
 
 A bot holds an API key and nothing else. It downloads the data and uploads predictions with
-numerapi, stakes with numerapi, and reads the round and creates its models through the REST
-API; it trains its models on its own. The demo, the simulator and the end-to-end tests all
+numerapi, stakes with numerapi, and reads the round, creates its models and sets where their
+payouts go through the REST API; it trains its models on its own. The demo, the simulator and the end-to-end tests all
 run these bots.
 
 Archetypes (`ARCHETYPES`):
