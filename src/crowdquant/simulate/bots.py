@@ -2,8 +2,8 @@
 
 A bot holds an API key and nothing else. It downloads the data and uploads predictions with
 numerapi, stakes with numerapi, and reads the round, creates its models and sets where their
-payouts go through the REST API; it trains its models on its own. The demo, the simulator and the end-to-end tests all
-run these bots.
+payouts go through the REST API; it trains its models on its own. The demo, the simulator and
+the end-to-end tests all run these bots.
 
 Archetypes (`ARCHETYPES`):
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 from ariadne import QueryType
@@ -23,7 +24,8 @@ from crowdquant.api.graphql.context import RequestContext, context_of, iso, requ
 from crowdquant.api.graphql.rounds import render_payout_multipliers
 from crowdquant.api.graphql.stakes import round_results
 from crowdquant.db.models import Model, Round, RoundStatus, Tournament
-from crowdquant.money import nmr_text
+from crowdquant.ledger.accounts import stake
+from crowdquant.money import Currency, nmr_text
 from crowdquant.scoring import SCORING_VERSION
 from crowdquant.tournament.leaderboard import (
     DailyScore,
@@ -143,20 +145,30 @@ def resolve_profile(
     name = required(model_name or modelName, "model_name")
     number = tournament if tournament is not None else _default_tournament(session).number
     model = find_model(session, number, name)
-    board = model_leaderboard(
-        session, model.tournament, context.clock.now(), Viewer.public(), ledger=context.ledger
-    )
-    mine = next(row for row in board if row.model_id == model.id)
-    history = model_score_history(session, model, Viewer.public())
+    staked = nmr_text(context.ledger.balance(session, stake(model.id), Currency.NMR))
+
+    # the histories are read only for a query that asks for them (numerapi's `stake_get`
+    # asks for the stake alone), and once for both
+    @cache
+    def history() -> list[DailyScore]:
+        return model_score_history(session, model, Viewer.public())
+
+    def daily(*_: Any) -> list[dict[str, Any]]:
+        board = model_leaderboard(
+            session, model.tournament, context.clock.now(), Viewer.public(), ledger=context.ledger
+        )
+        mine = next(row for row in board if row.model_id == model.id)
+        return _daily_performances(session, history(), mine)
+
     return {
         "id": str(model.id),
         "username": model.name,
         "startDate": iso(model.created_at),
         "bio": model.bio,
-        "nmrStaked": nmr_text(mine.stake),
-        "stakeValue": nmr_text(mine.stake),
-        "dailyModelPerformances": _daily_performances(session, history, mine),
-        "roundModelPerformances": _legacy_round_performances(context, model, history),
+        "nmrStaked": staked,
+        "stakeValue": staked,
+        "dailyModelPerformances": daily,
+        "roundModelPerformances": lambda *_: _legacy_round_performances(context, model, history()),
     }
 
 
