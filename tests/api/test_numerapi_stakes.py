@@ -315,6 +315,22 @@ def test_staking_through_a_round_with_numerapi(served: Served) -> None:
     assert profile["nmrStaked"] == served.stake("bob")
 
 
+def test_stake_get_reads_the_stake_alone(served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A profile query asking for the stake alone reads no score history and no leaderboard:
+    numerapi's `stake_get` costs the same whatever the tournament's history."""
+    from crowdquant.api.graphql import scores
+
+    def unread(*_: object, **__: object) -> None:
+        raise AssertionError("a stake query read the histories")
+
+    napi = served.client()
+    napi.stake_increase(10, served.model("alice_a"))
+    monkeypatch.setattr(scores, "model_score_history", unread)
+    monkeypatch.setattr(scores, "model_leaderboard", unread)
+    assert napi.stake_get("alice_a") == Decimal(10) == served.stake("alice_a")
+    assert napi.stake_get("bob") == Decimal(20) == served.stake("bob")
+
+
 def test_numerapi_stake_refusals_change_nothing(served: Served) -> None:
     napi = served.client()
     a = served.model("alice_a")
