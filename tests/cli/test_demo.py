@@ -221,7 +221,7 @@ def _join(url: str, key: tuple[str, str], folder: Path) -> None:
         person.napi.download_dataset(f"{VERSION}/live.parquet", str(live))
         ids = pd.read_parquet(live).index
         values = np.random.default_rng(1).uniform(0.05, 0.95, len(ids))
-        person.upload(model_id, ids, values)
+        person.upload(model_id, ids, values, folder)
         person.napi.stake_increase(10, model_id=model_id)
     finally:
         person.close()

@@ -148,3 +148,10 @@ def test_a_blend_without_weight_has_no_concentration() -> None:
 def test_weights_that_are_no_weights_are_refused(weights: list[object]) -> None:
     with pytest.raises(ValueError, match="weights must be"):
         blend_concentration(weights)
+
+
+def test_the_same_weights_in_any_order_give_the_same_floats() -> None:
+    weights = np.random.default_rng(5).lognormal(0, 3, 200)  # stakes of many sizes
+    first = blend_concentration(weights)
+    for seed in range(5):
+        assert blend_concentration(np.random.default_rng(seed).permutation(weights)) == first

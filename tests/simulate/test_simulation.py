@@ -222,11 +222,15 @@ def test_the_books_agree_with_the_record(simulated: tuple[SimulationRecord, Path
 def test_the_meta_models_blend_is_read_from_the_stakes_it_was_weighted_by(
     simulated: tuple[SimulationRecord, Path, str],
 ) -> None:
-    record, _, _ = simulated
-    # the default weighting: each model's stake at risk; the late and the unstaked weigh 0
+    record, _, database_url = simulated
+    # the default weighting: each model's stake at risk; the late, the unstaked and the
+    # near-duplicates of a model of the same account (the sybil's copies) weigh 0
+    dropped = duplicate_copies(database_url)
+    assert dropped  # the sybil's noisy copies count once
     for _, resolved in record.rounds.iterrows():
-        at_risk = record.results[record.results["round"] == resolved["round"]]["at_risk"]
-        members, top = blend_concentration(at_risk.to_numpy())
+        rows = record.results[record.results["round"] == resolved["round"]]
+        counted = [(resolved["round"], model) not in dropped for model in rows["model_id"]]
+        members, top = blend_concentration(rows["at_risk"].where(counted, 0.0).to_numpy())
         assert resolved["meta_members"] == pytest.approx(members)
         assert resolved["meta_top_weight"] == pytest.approx(top)
     assert (record.rounds["meta_members"] > 1).all()  # every archetype staked: a blend

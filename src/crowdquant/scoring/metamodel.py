@@ -191,10 +191,12 @@ def stake_x_test_weights(stakes: npt.ArrayLike, test_logloss: npt.ArrayLike) -> 
 def blend_concentration(weights: npt.ArrayLike) -> tuple[float, float]:
     """How few members a blend rests on: its effective number of members, (Σw)² ÷ Σw² (n for
     n equal weights, 1 where one member holds all the weight), and its largest weight's share
-    of the total; (NaN, NaN) without weight. Weights must be finite and non-negative."""
+    of the total; (NaN, NaN) without weight. Weights must be finite and non-negative. They
+    are summed in ascending order: the same weights in any order give the same floats."""
     found = np.asarray(weights, dtype=np.float64)
     if found.ndim != 1 or not np.isfinite(found).all() or (found < 0).any():
         raise ValueError("weights must be a (K,) vector of finite, non-negative numbers")
+    found = np.sort(found)
     total = float(found.sum())
     if not total > 0:
         return math.nan, math.nan
