@@ -189,6 +189,7 @@ def run_simulation(
     every bot plays here. With `fixed_stakes` the bots keep their stakes fixed
     (`simulate.bots.Bot.fixed_stake`) rather than let them compound."""
     from argon2 import PasswordHasher
+    from threadpoolctl import threadpool_limits
 
     from crowdquant.data.build import build_version
     from crowdquant.data.config import DatasetConfig
@@ -296,6 +297,9 @@ def run_simulation(
     snapshots: list[tuple[int, str, str, float]] = []
     here, there = (bots[::2], bots[1::2]) if two_cores else (bots, [])
     with ExitStack() as stack:
+        # one thread per numerical library, as in the spawned processes: on two cores, the
+        # run's processes keep each core busy, and spare threads only spin against them
+        stack.enter_context(threadpool_limits(1))
         url, transport = stack.enter_context(_reach(server, over_http))
         market_half = more_players = None
         if two_cores:
