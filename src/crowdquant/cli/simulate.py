@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from crowdquant.settings import Settings
     from crowdquant.simulate.bots import Bot, Cohort, Participant
     from crowdquant.simulate.driver import Players
-    from crowdquant.simulate.record import SimulationRecord
+    from crowdquant.simulate.record import BotStakes, SimulationRecord
     from crowdquant.tournament.calendar import Schedule
     from crowdquant.tournament.scheduler import Scheduler
 
@@ -462,7 +462,7 @@ def _record(
     rounds: int,
     cadence: Cadence,
     seconds: float,
-    bot_stakes: str,
+    bot_stakes: BotStakes,
 ) -> SimulationRecord:
     from crowdquant.simulate.collect import (
         fund_table,

@@ -7,8 +7,12 @@ reads nothing else. Amounts are in NMR (floats: the report's unit; the ledger st
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import pandas as pd
+
+BotStakes = Literal["compound", "fixed"]
+"""How the bots staked: letting payouts compound, or taking them and keeping a fixed stake."""
 
 MODEL_COLUMNS = ("model_id", "model", "account", "archetype")
 """`models`: one row per model; `archetype` names the bot that runs it (e.g. "spammer")."""
@@ -57,7 +61,7 @@ class SimulationRecord:
     fund: pd.DataFrame
     seconds: float  # wall-clock time of the run
     weighting: str = "stake"  # the meta model's weighting (tournament setting meta_model.weights)
-    bot_stakes: str = "compound"  # "fixed": the bots took their payouts (`Bot.fixed_stake`)
+    bot_stakes: BotStakes = "compound"  # "fixed": the bots took their payouts (`Bot.fixed_stake`)
 
     def archetype_of(self) -> dict[str, str]:
         """model_id → archetype."""

@@ -43,7 +43,7 @@ from crowdquant.simulate.checks import (
     run_checks,
     spam_burned_down,
 )
-from crowdquant.simulate.record import SimulationRecord
+from crowdquant.simulate.record import BotStakes, SimulationRecord
 
 REPORT = "report.md"
 PLOTS = ("nmr_by_archetype.png", "payouts.png", "meta_vs_best.png", "fund.png")
@@ -57,7 +57,7 @@ QUANTILES = {
     "max": 1.0,
 }
 TRADING_DAYS_PER_YEAR = 252
-BOT_STAKES = {
+BOT_STAKES: dict[BotStakes, str] = {
     "compound": "compound (payouts stay staked)",
     "fixed": "fixed (payouts taken, stakes kept where they started)",
 }
@@ -207,7 +207,7 @@ def markdown(record: SimulationRecord, checks: Sequence[Check]) -> str:
         "",
         f"- Payout rule: {record.rule}",
         f"- Cadence: {record.cadence}",
-        f"- Bots' stakes: {BOT_STAKES.get(record.bot_stakes, record.bot_stakes)}",
+        f"- Bots' stakes: {BOT_STAKES[record.bot_stakes]}",
         f"- Rounds: {record.rounds_run} run, {len(record.rounds)} resolved",
         f"- Models: {len(record.models)} ({per_kind or 'none'})",
         "",
