@@ -40,6 +40,22 @@ def test_requests_are_answered_by_the_app_on_kept_worker_threads() -> None:
     transport.close()  # closing again does nothing
 
 
+def test_a_quoted_path_reaches_its_route_unquoted_with_its_raw_form_kept() -> None:
+    app = FastAPI()
+
+    @app.get("/files/{key:path}")
+    async def file(key: str, request: Request) -> dict[str, str]:
+        return {"key": key, "raw": request.scope["raw_path"].decode()}
+
+    transport = AppTransport(app)
+    try:
+        with httpx.Client(transport=transport, base_url=APP_URL) as client:
+            answer = client.get("/files/a%20b/c")
+    finally:
+        transport.close()
+    assert answer.json() == {"key": "a b/c", "raw": "/files/a%20b/c"}
+
+
 def test_a_failing_route_answers_500_and_the_next_request_is_served() -> None:
     app = FastAPI()
 
@@ -60,6 +76,19 @@ def test_a_failing_route_answers_500_and_the_next_request_is_served() -> None:
         transport.close()
     assert failed.status_code == 500
     assert after.status_code == 200 and after.json() == {"answer": "fine"}
+
+
+def test_an_app_failing_before_it_answers_answers_500() -> None:
+    async def broken(scope: object, receive: object, send: object) -> None:
+        raise RuntimeError("no answer")
+
+    transport = AppTransport(broken)
+    try:
+        with httpx.Client(transport=transport, base_url=APP_URL) as client:
+            answer = client.get("/")
+    finally:
+        transport.close()
+    assert answer.status_code == 500 and answer.content == b""
 
 
 def test_requests_from_another_thread_are_answered_and_a_closed_transport_refuses() -> None:
@@ -95,16 +124,23 @@ def test_numerapi_requests_to_the_app_go_through_the_transport_for_the_block() -
             "host": request.headers.get("host"),
             "authorization": request.headers.get("authorization"),
             "query": request.url.query,
+            "agent": request.headers.get("user-agent", "").split("/")[0],
+            "unset": "x-compute-id" in request.headers,
+            "client": request.client.host if request.client else None,
         }
 
     transport = AppTransport(app)
     try:
         with requests_through(transport):
             sent = numerapi.utils.requests.post(
-                f"{APP_URL}/echo?page=2", json={"n": 1}, headers={"Authorization": "Token a$b"}
+                f"{APP_URL}/echo?page=2",
+                json={"n": 1},
+                headers={"Authorization": "Token a$b", "X-Compute-Id": None},  # as numerapi
             )
             with pytest.raises(TypeError, match="at once"):
                 numerapi.utils.requests.put(f"{APP_URL}/echo", data=iter([b"a", b"b"]))
+            with pytest.raises(TypeError, match="cookies"):  # never dropped unsent
+                numerapi.utils.requests.get(f"{APP_URL}/echo", cookies={"a": "b"})
             missing = numerapi.utils.requests.get(f"{APP_URL}/nowhere")
         assert numerapi.utils.requests is requests  # as before, after the block
     finally:
@@ -115,6 +151,9 @@ def test_numerapi_requests_to_the_app_go_through_the_transport_for_the_block() -
         "host": "crowdquant.simulation",
         "authorization": "Token a$b",
         "query": "page=2",
+        "agent": "python-requests",  # requests' default headers, as a session sends them
+        "unset": False,  # a header set to None is not sent
+        "client": "127.0.0.1",
     }
     assert sent.headers["content-type"] == "application/json"
     assert missing.status_code == 404

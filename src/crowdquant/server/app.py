@@ -90,15 +90,16 @@ def create_app(
         validator=validator,
         webhook_targets=WebhookTargets.from_settings(settings),
     )
-    # the REST API first: its paths (all under its prefix) are matched without trying every
-    # page's route first; no page or file path is under that prefix, so the order changes
-    # no answer
+    # numerapi's endpoint first (most requests are its), then the REST API, so that neither
+    # tries every page's route first. The order changes no answer: no page takes a POST to
+    # `/` (a method neither takes is refused 405 either way), and no page or file path is
+    # under the REST API's prefix.
+    app.add_api_route(GRAPHQL_PATH, graphql_endpoint, methods=["POST"])
     app.include_router(rest.router, prefix=rest.PREFIX)
     app.include_router(files.router)
     app.include_router(web.router)
     app.mount(web.STATIC_PATH, StaticFiles(directory=web.STATIC_DIR), name="static")
     app.add_api_route(rest.OPENAPI_PATH, rest.openapi_endpoint, include_in_schema=False)
-    app.add_api_route(GRAPHQL_PATH, graphql_endpoint, methods=["POST"])
     app.add_middleware(
         BodyLimit,
         max_body_bytes=settings.max_request_bytes,
