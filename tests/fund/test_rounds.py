@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,8 +17,8 @@ from crowdquant.db.models import FundBook, FundReturn, Round
 from crowdquant.db.session import transaction
 from crowdquant.fund.costs import CostModel
 from crowdquant.fund.portfolio import PortfolioLimits
-from crowdquant.fund.rounds import equity_curve
-from crowdquant.tournament.fund import update_fund
+from crowdquant.fund.rounds import FundError, equity_curve
+from crowdquant.tournament.fund import PlannedBook, plan_books, update_fund
 from crowdquant.tournament.rounds import FeedPublisher, open_round
 from crowdquant.tournament.runtime import TournamentRuntime
 from crowdquant.tournament.scheduler import Scheduler
@@ -41,6 +43,57 @@ def _update(world: World) -> tuple[int, int]:
         return update_fund(
             session, world.clock, world.storage, round_.tournament, FeedTargets(market_feed())
         )
+
+
+def _built(world: World, planned: dict[uuid.UUID, PlannedBook] | None) -> FundBook:
+    """The book `update_fund` records for the world's round with `planned`, rolled back."""
+    with world.sessions() as session:
+        round_ = session.get_one(Round, world.round_id)
+        market = FeedTargets(market_feed())
+        assert update_fund(
+            session, world.clock, world.storage, round_.tournament, market, planned
+        ) == (1, 0)
+        book = session.scalars(select(FundBook)).one()
+        session.expunge(book)
+        session.rollback()
+    return book
+
+
+def _planned(world: World) -> dict[uuid.UUID, PlannedBook]:
+    with transaction(world.sessions) as session:
+        round_ = session.get_one(Round, world.round_id)
+        market = FeedTargets(market_feed())
+        return plan_books(session, world.clock, world.storage, round_.tournament, market)
+
+
+def test_a_book_planned_before_the_writing_transaction_is_recorded_as_planned(
+    world: World,
+) -> None:
+    planned = _planned(world)
+    assert list(planned) == [world.round_id]
+    assert planned[world.round_id].after is None  # the tournament's first book
+    built_here = _built(world, None)
+    recorded = _built(world, planned)
+    assert recorded is planned[world.round_id].book  # recorded, not built again
+    assert recorded.weights == built_here.weights
+    assert (recorded.gross, recorded.turnover) == (built_here.gross, built_here.turnover)
+
+
+def test_a_book_planned_after_another_book_than_the_last_is_built_again(world: World) -> None:
+    plan = _planned(world)[world.round_id]
+    plan.book.weights = {"planned": 1.0}  # tells whether the plan was recorded
+    stale = {world.round_id: replace(plan, after=uuid.uuid4())}  # another book came since
+    recorded = _built(world, stale)
+    assert recorded is not plan.book
+    assert recorded.weights == _built(world, None).weights
+
+
+def test_a_book_that_cannot_be_built_is_not_planned_and_the_write_says_why(world: World) -> None:
+    with transaction(world.sessions) as session:
+        session.get_one(Round, world.round_id).market_date = None
+    assert _planned(world) == {}
+    with pytest.raises(FundError, match="does not record its market date"):
+        _update(world)
 
 
 def test_a_round_gets_one_neutral_book_from_its_meta_model(world: World) -> None:

@@ -94,33 +94,34 @@ def _series(weights: dict[str, Any]) -> pd.Series:
     return pd.Series(weights, dtype=np.float64)
 
 
-def build_round_book(
-    session: Session,
-    clock: Clock,
+def plan_round_book(
     round_: Round,
     meta_model: pd.Series,
     market: RoundMarket,
     limits: PortfolioLimits,
+    previous: FundBook | None,
+    now: datetime,
 ) -> FundBook:
-    """Record the book `round_`'s meta model (by id) asks for; raises FundError if it
-    cannot be built within every hard constraint."""
+    """The book `round_`'s meta model (by id) asks for after `previous` (the tournament's
+    book before it), created at `now` and not recorded: it needs no session, so the slow
+    part (the portfolio) can be done before the transaction that records it. Raises
+    FundError if it cannot be built within every hard constraint."""
     if round_.market_date is None:
         raise FundError(f"round {round_.number} does not record its market date")
     live = market.live_era(round_)
     tickers = live.tickers.astype(str)
     signal = pd.Series(meta_model.reindex(tickers.index).to_numpy(), index=tickers.to_numpy())
     betas = pd.Series(live.beta.to_numpy(np.float64), index=tickers.to_numpy())
-    panel = market.panel_known(clock.now())
+    panel = market.panel_known(now)
     sectors = panel.sector.reindex(panel.close.columns).astype(str)
-    before = last_book(session, round_.tournament)
-    previous = None if before is None else _series(before.weights)
-    portfolio = build_portfolio(signal.dropna(), betas, sectors, previous, limits)
+    weights_before = None if previous is None else _series(previous.weights)
+    portfolio = build_portfolio(signal.dropna(), betas, sectors, weights_before, limits)
     universe = portfolio.weights.index
     problems = check_constraints(portfolio, betas.reindex(universe), sectors.reindex(universe))
     if problems:
         raise FundError(f"round {round_.number}'s book breaks its limits: {'; '.join(problems)}")
     held = portfolio.holdings()
-    book = FundBook(
+    return FundBook(
         round_id=round_.id,
         rule=portfolio.version,
         status=portfolio.status,
@@ -131,8 +132,29 @@ def build_round_book(
         net=portfolio.net,
         turnover=portfolio.turnover,
         notes="; ".join(portfolio.notes) or None,
-        created_at=clock.now(),
+        created_at=now,
     )
+
+
+def build_round_book(
+    session: Session,
+    clock: Clock,
+    round_: Round,
+    meta_model: pd.Series,
+    market: RoundMarket,
+    limits: PortfolioLimits,
+) -> FundBook:
+    """Record the book `round_`'s meta model (by id) asks for after the tournament's last
+    book (`plan_round_book`); raises FundError if it cannot be built within every hard
+    constraint."""
+    before = last_book(session, round_.tournament)
+    return record_book(
+        session, plan_round_book(round_, meta_model, market, limits, before, clock.now())
+    )
+
+
+def record_book(session: Session, book: FundBook) -> FundBook:
+    """Record a book `plan_round_book` made."""
     session.add(book)
     session.flush()
     return book

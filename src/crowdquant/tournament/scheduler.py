@@ -89,7 +89,7 @@ from crowdquant.tournament.chain_stakes import (
     rounds_to_open_on_chain,
 )
 from crowdquant.tournament.compute_jobs import queue_jobs
-from crowdquant.tournament.fund import update_fund
+from crowdquant.tournament.fund import plan_books, update_fund
 from crowdquant.tournament.lifecycle import RoundLifecycle
 from crowdquant.tournament.retention import Retention, SweepCursor, sweep_submission_files
 from crowdquant.tournament.rounds import LivePublisher, current_round, open_round
@@ -510,9 +510,14 @@ class Scheduler:
         """Books for newly fixed meta models, then the market days closed since."""
         assert self.storage is not None
         try:
+            with transaction(self.sessions) as session:  # the slow part, before the write lock
+                tournament = session.get_one(Tournament, tournament_id)
+                planned = plan_books(session, self.clock, self.storage, tournament, market)
             with write_transaction(self.sessions) as session:
                 tournament = session.get_one(Tournament, tournament_id)
-                books, days = update_fund(session, self.clock, self.storage, tournament, market)
+                books, days = update_fund(
+                    session, self.clock, self.storage, tournament, market, planned
+                )
         except Exception as exc:
             return [self._failed(number, now, "update the fund", exc)]
         if not books and not days:

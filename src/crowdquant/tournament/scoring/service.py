@@ -9,7 +9,7 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Dialect, Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from crowdquant.clock import Clock
@@ -61,8 +61,9 @@ class ScoringPass:
     round_id: uuid.UUID
     rows: list[MetaModel | RoundTargets]
     """The meta model fixed by this pass, if it was, and each day's targets recorded."""
-    scores: list[dict[str, object]]
-    """The score rows to insert."""
+    scores: ScoreInsert
+    """The score rows to insert, ready for the driver (made before the writing transaction,
+    which then holds the write lock only for the insert)."""
     update: ScoringUpdate
 
 
@@ -152,26 +153,36 @@ def compute_round(
         target_days=target_days,
         known=known,
     )
-    return ScoringPass(round_.id, new_rows, _score_rows(round_, clock.now(), added), update)
+    scores = _score_insert(session.get_bind().dialect, _score_rows(round_, clock.now(), added))
+    return ScoringPass(round_.id, new_rows, scores, update)
 
 
 def write_scores(session: Session, passes: Sequence[ScoringPass]) -> None:
     """Add the rows of computed passes (`compute_round`): one insert for all their scores."""
     session.add_all([row for scoring in passes for row in scoring.rows])
     session.flush()
-    scores = [row for scoring in passes for row in scoring.scores]
-    if scores:  # one executemany: K × metrics rows per day
-        _insert_scores(session, scores)
+    inserts = [scoring.scores for scoring in passes if scoring.scores.params]
+    if inserts:  # one executemany: K × metrics rows per day
+        statement = inserts[0].statement
+        assert all(each.statement == statement for each in inserts), "one table, one dialect"
+        params = [row for each in inserts for row in each.params]
+        session.connection().exec_driver_sql(statement, params)
     crash_point("scoring:before-commit")
 
 
-def _insert_scores(session: Session, rows: list[dict[str, object]]) -> None:
-    """Insert score rows with one driver-level executemany, each value passed through its
-    column's bind processor here (once per object: the rows share their round, models,
-    submissions and time) and each row given a new time-ordered id (SQLAlchemy's per-row
-    handling of parameters costs more than the insert itself)."""
-    connection = session.connection()
-    dialect = connection.dialect
+@dataclass(frozen=True)
+class ScoreInsert:
+    """Score rows as one driver-level executemany: its statement and each row's parameters."""
+
+    statement: str
+    params: list[Any]
+
+
+def _score_insert(dialect: Dialect, rows: list[dict[str, object]]) -> ScoreInsert:
+    """The insert of score rows for `dialect`, each value passed through its column's bind
+    processor here (once per object: the rows share their round, models, submissions and
+    time) and each row given a new time-ordered id (SQLAlchemy's per-row handling of
+    parameters costs more than the insert itself)."""
     columns = list(SCORES.columns)
     compiled = insert(SCORES).compile(dialect=dialect, column_keys=[c.key for c in columns])
     processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
@@ -205,7 +216,7 @@ def _insert_scores(session: Session, rows: list[dict[str, object]]) -> None:
     else:
         binds = [compiled.bind_names[compiled.binds[name]] for name in names]
         params = [dict(zip(binds, value, strict=True)) for value in values]
-    connection.exec_driver_sql(compiled.string, params)
+    return ScoreInsert(compiled.string, params)
 
 
 def _missing_scores(
