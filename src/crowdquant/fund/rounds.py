@@ -12,7 +12,8 @@ fund's compounded net return.
 The tournament side drives both with the round's meta model and the tournament's
 `FundRules` (its ``"fund"`` setting: ``{"limits": {...}, "costs": {...}}`` with the fields of
 `PortfolioLimits` and `CostModel`). Functions work in the caller's transaction: they flush,
-never commit.
+never commit. `plan_round_book` needs none: a caller can make a book (the slow part) before
+its writing transaction and record it there (`record_book`).
 """
 
 from __future__ import annotations

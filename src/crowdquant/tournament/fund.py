@@ -1,7 +1,9 @@
 """The tournament drives its fund: a book per round whose meta model is fixed, then P&L.
 
 The fund (`fund.rounds`) knows nothing of tournaments' settings or stored meta models: this
-module hands it each round's meta model and the tournament's ``"fund"`` setting.
+module hands it each round's meta model and the tournament's ``"fund"`` setting. The
+scheduler makes the books due in a reading transaction (`plan_books`), then records them in
+a writing one (`update_fund`), which builds afresh any book whose plan no longer holds.
 """
 
 from __future__ import annotations
@@ -50,10 +52,13 @@ def plan_books(
     a reading transaction, so that the writing one only records them (building a portfolio
     is the slow part, and a writer on SQLite holds every other writer back). Planning stops
     at a book that cannot be built: `update_fund` builds it again, and says why."""
+    rounds = _rounds_without_book(session, tournament)
+    if not rounds:  # the common case: one query
+        return {}
     limits = settings_of(tournament).fund.limits
     planned: dict[uuid.UUID, PlannedBook] = {}
     previous = last_book(session, tournament)
-    for round_ in _rounds_without_book(session, tournament):
+    for round_ in rounds:
         meta = stored_meta_model(session, storage, round_)
         if meta is None:
             continue
