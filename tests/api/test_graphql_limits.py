@@ -120,3 +120,56 @@ def test_a_kept_document_is_still_checked_by_the_rules_that_read_the_request() -
         assert "the query is nested deeper than the limit of 8 levels" in [
             error.message for error in errors
         ]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ rounds(tournament: 8) { number openTime } account { username } }",
+        "query($t: Int!) { rounds(tournament: $t, limit: 2) { roundScoreConfigs { name } } }",
+        "{ a: account { username } b: account { username id models { id name } } }",
+        "fragment F on Account { username models { id } } { account { ...F ...F id } }",
+        "{ account { ... on Account { username } ... { id } } }",
+        "{ nothing { at all } account { nothing username } }",  # unknown fields cost nothing
+        "{ __typename __schema { types { name fields { name } } } account { id } }",
+        "query A { account { username } } query B { account { id username } }",
+        'mutation { create_submission(filename: "f", tournament: 8) { id } }',
+    ],
+)
+def test_the_cost_is_counted_as_ariadne_counts_it(query: str) -> None:
+    from ariadne.validation import cost_validator
+    from graphql import parse, validate
+
+    from crowdquant.api.graphql import build_schema
+    from crowdquant.api.graphql.limits import cost_limit
+
+    schema, document = build_schema(), parse(query)
+    ariadne = cost_validator(0, default_cost=1, variables={"t": 8})
+    ours, theirs = (
+        validate(schema, document, [cost_limit(0)]),
+        validate(schema, document, [ariadne]),
+    )
+    assert [error.message for error in ours] == [error.message for error in theirs]
+    assert [error.extensions for error in ours] == [error.extensions for error in theirs]
+    assert "Actual cost is" in ours[-1].message
+
+
+def test_fragments_spread_in_a_cycle_are_refused_and_counted_once() -> None:
+    from graphql import parse, specified_rules, validate
+
+    from crowdquant.api.graphql import build_schema
+    from crowdquant.api.graphql.limits import cost_limit
+
+    query = "fragment F on Account { ...G } fragment G on Account { ...F } { account { ...F } }"
+    errors = validate(build_schema(), parse(query), [*specified_rules, cost_limit(0)])
+    messages = [error.message for error in errors]
+    assert "Cannot spread fragment 'F' within itself via 'G'." in messages
+    assert "The query exceeds the maximum cost of 0. Actual cost is 1" in messages
+
+
+def test_a_variable_of_the_wrong_type_is_named_not_an_internal_error(url: str) -> None:
+    query = "query($t: Int!) { rounds(tournament: $t) { number } }"
+    answer = httpx.post(url, json={"query": query, "variables": {"t": "eight"}}, timeout=30)
+    messages = [error["message"] for error in answer.json()["errors"]]
+    assert "internal error" not in messages
+    assert any("'$t'" in message for message in messages), messages

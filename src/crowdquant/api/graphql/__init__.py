@@ -130,7 +130,7 @@ def execute(
         if original is None or isinstance(original, READABLE_ERRORS):
             return formatted
         if isinstance(original, GraphQLError):
-            return formatted  # a validation rule's refusal (the cost rule's of a bad argument)
+            return formatted  # graphql-core's own refusal (of a bad argument, say)
         if isinstance(original, StorageError) and isinstance(original, ValueError):
             return formatted  # an invalid key or range: the caller's mistake
         unexpected.append(original)

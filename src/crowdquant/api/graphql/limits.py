@@ -2,15 +2,15 @@
 
 The parser stops past `max_tokens` (graphql-core's own limit), so a huge document is never
 built; validation then refuses selections nested deeper than `max_depth` (counted in each
-operation and fragment) and operations
-whose cost (ariadne's `cost_validator`, one per selected field, aliases included) is over
-`max_cost`. numerapi's own queries use about a hundred tokens, a depth of four and a few
-dozen fields.
+operation and fragment) and documents whose cost is over `max_cost`: one per selection of a
+field the schema defines, aliases included, a fragment's fields each time it is spread (what
+ariadne's `cost_validator` counts without cost directives, which the schema has none of).
+numerapi's own queries use about a hundred tokens, a depth of four and a few dozen fields.
 
 numerapi sends the same few documents over and over, so a short document's parse is kept
-(graphql-core never changes a document), and so is the fact that it passes the rules that do
-not read the variables (the spec's and the depth limit): a document known to pass them is
-checked against the others alone (the cost rule, which reads them).
+(graphql-core never changes a document), and so is the fact that it passes the spec's rules
+and the limits, none of which reads the variables: a document known to pass them is checked
+against any others alone.
 """
 
 from __future__ import annotations
@@ -21,17 +21,33 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
 
-from ariadne.validation import cost_validator
 from graphql import (
+    ArgumentNode,
     ASTValidationRule,
     DocumentNode,
     FieldNode,
+    FragmentSpreadNode,
     GraphQLError,
+    GraphQLInterfaceType,
+    GraphQLNamedType,
+    GraphQLObjectType,
     GraphQLSchema,
+    InlineFragmentNode,
+    ListValueNode,
+    ObjectValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    Undefined,
     ValidationContext,
+    ValidationRule,
+    ValueNode,
+    VariableNode,
+    get_named_type,
     parse,
+    print_ast,
     specified_rules,
     validate,
+    value_from_ast,
 )
 from graphql.utilities import TypeInfo
 
@@ -62,7 +78,8 @@ class GraphQLLimits:
         pass of them all, in fewer passes for a document already known to pass the rules that
         do not read the variables."""
         every = tuple(rules or specified_rules)
-        fixed = tuple(rule for rule in every if rule in _FIXED or rule is self.depth_rule)
+        limits = (self.depth_rule, self.cost_rule, InvalidArgumentNamed)
+        fixed = tuple(rule for rule in every if rule in _FIXED or rule in limits)
         varying = [rule for rule in every if rule not in fixed]
         source = document_ast.loc.source.body if document_ast.loc is not None else None
         if source is None or len(source) > KEPT_QUERY_LENGTH:
@@ -78,19 +95,16 @@ class GraphQLLimits:
     def depth_rule(self) -> type[ASTValidationRule]:
         return depth_limit(self.max_depth)
 
+    @property
+    def cost_rule(self) -> type[ASTValidationRule]:
+        return cost_limit(self.max_cost)
+
     def rules(
-        self, _context: Any, _document: DocumentNode, data: dict[str, Any]
+        self, _context: Any, _document: DocumentNode, _data: dict[str, Any]
     ) -> Collection[type[ASTValidationRule]]:
-        """The depth and cost rules for this request (ariadne's `validation_rules`)."""
-        variables = data.get("variables")
-        return [
-            self.depth_rule,
-            cost_validator(
-                self.max_cost,
-                default_cost=1,
-                variables=variables if isinstance(variables, dict) else None,
-            ),
-        ]
+        """The depth and cost rules, and the naming of bad arguments (ariadne's
+        `validation_rules`)."""
+        return [self.depth_rule, self.cost_rule, InvalidArgumentNamed]
 
 
 @lru_cache(maxsize=KEPT_DOCUMENTS)
@@ -162,3 +176,96 @@ def depth_limit(max_depth: int) -> type[ASTValidationRule]:
                 self.depth -= 1
 
     return DepthLimit
+
+
+@cache
+def cost_limit(max_cost: int) -> type[ASTValidationRule]:
+    """A rule refusing a document whose operations select more than `max_cost` fields in all
+    (see the module's note); a fragment's fields are counted once per spread, worked out once
+    per fragment."""
+
+    class CostLimit(ValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            self.cost = 0
+            self.fragments: dict[str, int] = {}
+            self.expanding: set[str] = set()  # a cycle is refused by the spec's rules
+
+        def enter_operation_definition(self, node: OperationDefinitionNode, *_args: Any) -> None:
+            root = self.context.schema.get_root_type(node.operation)
+            self.cost += self._cost(node.selection_set, root)
+
+        def leave_operation_definition(self, *_args: Any) -> None:
+            if self.cost > max_cost:
+                self.report_error(
+                    GraphQLError(
+                        f"The query exceeds the maximum cost of {max_cost}."
+                        f" Actual cost is {self.cost}",
+                        extensions={
+                            "cost": {"requestedQueryCost": self.cost, "maximumAvailable": max_cost}
+                        },
+                    )
+                )
+
+        def _cost(self, selections: SelectionSetNode | None, parent: object) -> int:
+            if selections is None:
+                return 0
+            fields = (
+                parent.fields
+                if isinstance(parent, GraphQLObjectType | GraphQLInterfaceType)
+                else {}
+            )
+            total = 0
+            for selection in selections.selections:
+                if isinstance(selection, FieldNode):
+                    field = fields.get(selection.name.value)
+                    if field is not None:
+                        below = get_named_type(field.type)
+                        total += 1 + self._cost(selection.selection_set, below)
+                elif isinstance(selection, InlineFragmentNode):
+                    condition = selection.type_condition
+                    inner = parent if condition is None else self._type(condition.name.value)
+                    total += self._cost(selection.selection_set, inner)
+                elif isinstance(selection, FragmentSpreadNode):
+                    total += self._fragment_cost(selection.name.value)
+            return total
+
+        def _fragment_cost(self, name: str) -> int:
+            if name not in self.fragments:
+                fragment = self.context.get_fragment(name)
+                if fragment is None or name in self.expanding:
+                    return 0
+                self.expanding.add(name)
+                condition = self._type(fragment.type_condition.name.value)
+                self.fragments[name] = self._cost(fragment.selection_set, condition)
+                self.expanding.discard(name)
+            return self.fragments[name]
+
+        def _type(self, name: str) -> GraphQLNamedType | None:
+            return self.context.schema.get_type(name)
+
+    return CostLimit
+
+
+class InvalidArgumentNamed(ValidationRule):
+    """Names the argument whose written value its type refuses: the spec's rule says what is
+    wrong with the value, not which argument holds it. A value holding variables is left to
+    the execution, which names the variable."""
+
+    def enter_argument(self, node: ArgumentNode, *_args: Any) -> None:
+        argument = self.context.get_argument()
+        if argument is None or _holds_variable(node.value):
+            return
+        if value_from_ast(node.value, argument.type) is Undefined:
+            message = f"Argument '{node.name.value}' has invalid value {print_ast(node.value)}."
+            self.report_error(GraphQLError(message, node.value))
+
+
+def _holds_variable(value: ValueNode) -> bool:
+    if isinstance(value, VariableNode):
+        return True
+    if isinstance(value, ListValueNode):
+        return any(_holds_variable(item) for item in value.values)
+    if isinstance(value, ObjectValueNode):
+        return any(_holds_variable(field.value) for field in value.fields)
+    return False
