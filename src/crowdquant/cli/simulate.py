@@ -179,7 +179,7 @@ def run_simulation(
 ) -> tuple[SimulationRecord, Path]:
     """Run the simulation in `home` (its database: a SQLite file there unless
     `database_url`), write the report into `out`; the record and the report's path. The bots
-    reach the app in this process (its routes, through httpx's ASGI transport), or, with
+    reach the app in this process (its routes, called as an ASGI server calls them), or, with
     `over_http`, served on a loopback port. `progress` is told (what runs now, steps done,
     steps in all): the dataset's build steps (`BUILD_STEPS`), then the rounds resolved out of
     `rounds`. `meta_model_weights` sets the tournament's meta-model weighting (default: the
