@@ -12,7 +12,7 @@ import pytest
 import requests
 from fastapi import FastAPI, Request
 
-from crowdquant.simulate.in_process import APP_URL, AppTransport, requests_through
+from crowdquant.simulate.in_process import APP_URL, AppTransport, Call, requests_through
 
 
 def test_requests_are_answered_by_the_app_on_kept_worker_threads() -> None:
@@ -76,6 +76,24 @@ def test_a_failing_route_answers_500_and_the_next_request_is_served() -> None:
         transport.close()
     assert failed.status_code == 500
     assert after.status_code == 200 and after.json() == {"answer": "fine"}
+
+
+def test_a_request_that_cannot_be_made_is_refused_and_the_next_is_served() -> None:
+    app = FastAPI()
+
+    @app.get("/fine")
+    async def fine() -> dict[str, str]:
+        return {"answer": "fine"}
+
+    transport = AppTransport(app)
+    try:
+        with pytest.raises(UnicodeEncodeError):  # a path a client would have quoted
+            transport.answer(Call("GET", f"{APP_URL}/caf\u00e9", [], b""))
+        with httpx.Client(transport=transport, base_url=APP_URL) as client:
+            after = client.get("/fine")
+    finally:
+        transport.close()
+    assert after.json() == {"answer": "fine"}
 
 
 def test_an_app_failing_before_it_answers_answers_500() -> None:

@@ -81,7 +81,10 @@ class AppTransport(httpx.BaseTransport):
         each request itself, in turn, until told to stop."""
         while (item := await self._inbox.get()) is not None:
             call, reply = item
-            reply.set_result(await self._call(call))
+            try:
+                reply.set_result(await self._call(call))
+            except Exception as error:  # a request that cannot be made: the caller's to raise
+                reply.set_exception(error)
         await self._loop.shutdown_default_executor()
 
     async def _call(self, call: Call) -> Answer:
@@ -104,7 +107,7 @@ class AppTransport(httpx.BaseTransport):
             "root_path": "",
             "headers": headers,
             "client": CLIENT,
-            "server": (url.hostname, url.port or 80),
+            "server": (url.hostname, url.port or (443 if url.scheme == "https" else 80)),
         }
         answered = asyncio.Event()
         body_sent = False
