@@ -15,6 +15,16 @@ from fastapi import FastAPI, Request
 from crowdquant.simulate.in_process import APP_URL, AppTransport, Call, requests_through
 
 
+def _get(app: object, *paths: str) -> list[httpx.Response]:
+    """Each of `paths` asked of `app` in turn, through one transport, closed after."""
+    transport = AppTransport(app)
+    try:
+        with httpx.Client(transport=transport, base_url=APP_URL) as client:
+            return [client.get(path) for path in paths]
+    finally:
+        transport.close()
+
+
 def test_requests_are_answered_by_the_app_on_kept_worker_threads() -> None:
     app = FastAPI()
     numbers, seen = itertools.count(1), threading.local()  # a number for each thread
@@ -47,12 +57,7 @@ def test_a_quoted_path_reaches_its_route_unquoted_with_its_raw_form_kept() -> No
     async def file(key: str, request: Request) -> dict[str, str]:
         return {"key": key, "raw": request.scope["raw_path"].decode()}
 
-    transport = AppTransport(app)
-    try:
-        with httpx.Client(transport=transport, base_url=APP_URL) as client:
-            answer = client.get("/files/a%20b/c")
-    finally:
-        transport.close()
+    (answer,) = _get(app, "/files/a%20b/c")
     assert answer.json() == {"key": "a b/c", "raw": "/files/a%20b/c"}
 
 
@@ -67,13 +72,7 @@ def test_a_failing_route_answers_500_and_the_next_request_is_served() -> None:
     async def fine() -> dict[str, str]:
         return {"answer": "fine"}
 
-    transport = AppTransport(app)
-    try:
-        with httpx.Client(transport=transport, base_url=APP_URL) as client:
-            failed = client.get("/fail")
-            after = client.get("/fine")
-    finally:
-        transport.close()
+    failed, after = _get(app, "/fail", "/fine")
     assert failed.status_code == 500
     assert after.status_code == 200 and after.json() == {"answer": "fine"}
 
@@ -100,12 +99,7 @@ def test_an_app_failing_before_it_answers_answers_500() -> None:
     async def broken(scope: object, receive: object, send: object) -> None:
         raise RuntimeError("no answer")
 
-    transport = AppTransport(broken)
-    try:
-        with httpx.Client(transport=transport, base_url=APP_URL) as client:
-            answer = client.get("/")
-    finally:
-        transport.close()
+    (answer,) = _get(broken, "/")
     assert answer.status_code == 500 and answer.content == b""
 
 
