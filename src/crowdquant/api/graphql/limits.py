@@ -76,10 +76,10 @@ class GraphQLLimits:
     ) -> list[GraphQLError]:
         """The document's errors under `rules` (ariadne's `query_validator`): the same as one
         pass of them all, in fewer passes for a document already known to pass the rules that
-        do not read the variables."""
+        read no variables (the spec's and `own_rules`)."""
         every = tuple(rules or specified_rules)
-        limits = (self.depth_rule, self.cost_rule, InvalidArgumentNamed)
-        fixed = tuple(rule for rule in every if rule in _FIXED or rule in limits)
+        own = self.own_rules
+        fixed = tuple(rule for rule in every if rule in _FIXED or rule in own)
         varying = [rule for rule in every if rule not in fixed]
         source = document_ast.loc.source.body if document_ast.loc is not None else None
         if source is None or len(source) > KEPT_QUERY_LENGTH:
@@ -99,12 +99,16 @@ class GraphQLLimits:
     def cost_rule(self) -> type[ASTValidationRule]:
         return cost_limit(self.max_cost)
 
+    @property
+    def own_rules(self) -> tuple[type[ASTValidationRule], ...]:
+        """The depth and cost rules, and the naming of bad arguments."""
+        return (self.depth_rule, self.cost_rule, InvalidArgumentNamed)
+
     def rules(
         self, _context: Any, _document: DocumentNode, _data: dict[str, Any]
     ) -> Collection[type[ASTValidationRule]]:
-        """The depth and cost rules, and the naming of bad arguments (ariadne's
-        `validation_rules`)."""
-        return [self.depth_rule, self.cost_rule, InvalidArgumentNamed]
+        """`own_rules`, for every request (ariadne's `validation_rules`)."""
+        return list(self.own_rules)
 
 
 @lru_cache(maxsize=KEPT_DOCUMENTS)
