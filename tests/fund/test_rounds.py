@@ -17,7 +17,7 @@ from crowdquant.db.models import FundBook, FundReturn, Round
 from crowdquant.db.session import transaction
 from crowdquant.fund.costs import CostModel
 from crowdquant.fund.portfolio import PortfolioLimits
-from crowdquant.fund.rounds import FundError, equity_curve
+from crowdquant.fund.rounds import FundError, equity_curve, last_book
 from crowdquant.tournament.fund import PlannedBook, plan_books, update_fund
 from crowdquant.tournament.rounds import FeedPublisher, open_round
 from crowdquant.tournament.runtime import TournamentRuntime
@@ -208,3 +208,29 @@ def test_the_scheduler_runs_the_fund_beside_scoring(world: World) -> None:
     world.clock.advance(8 * DAY)
     happened = [str(event) for event in scheduler.tick()]
     assert any(line.startswith("tournament 8's fund: 1 new book(s)") for line in happened)
+
+
+def test_the_last_book_is_the_last_traded_and_of_two_on_one_day_the_later_rounds(
+    world: World,
+) -> None:
+    _update(world)  # the first round's book
+    world.clock.advance(8 * DAY + 23 * HOUR)  # into the next round's window
+    with transaction(world.sessions) as session:
+        first = session.scalars(select(FundBook)).one()
+        tournament = session.get_one(Round, world.round_id).tournament
+        assert last_book(session, tournament) is first
+        later = open_round(
+            session, world.clock, tournament, FeedPublisher(market_feed(), world.storage)
+        )
+        fields = {
+            column.key: getattr(first, column.key)
+            for column in FundBook.__table__.columns
+            if column.key not in ("id", "round_id")
+        }
+        second = FundBook(**fields, round_id=later.id)  # traded the same day
+        session.add(second)
+        session.flush()
+        assert last_book(session, tournament) is second
+        first.trade_date += timedelta(days=1)  # the first now trades last
+        session.flush()
+        assert last_book(session, tournament) is first

@@ -223,8 +223,8 @@ def test_on_two_cores_the_bots_upload_while_the_market_half_runs_and_stake_after
     running = driver(here, log=log, more=[there], step=timedelta(hours=1))
     first = running.step()
     assert log == [
-        "calendar",
         "market started follow_market",
+        "calendar",
         "players started upload",
         "linear_1 uploaded",
         "players finished upload",
@@ -245,7 +245,7 @@ def test_a_market_half_nothing_waits_for_runs_on_into_the_next_steps() -> None:
     running.step()
     log.clear()
     quiet = [running.step() for _ in range(2)]  # nobody plays, no round moves
-    assert log == ["calendar", "market started follow_market"] * 2
+    assert log == ["market started follow_market", "calendar"] * 2  # side by side
     assert all(not step.events for step in quiet)
     log.clear()
     running.scheduler.due = frozenset({RoundStatus.CLOSED})  # type: ignore[attr-defined]
@@ -272,8 +272,8 @@ def test_where_a_round_may_resolve_the_bots_stake_after_the_market_half_though_n
     opened = running.step()  # Tuesday noon: linear_1 uploads, with nothing to stake
     assert any(isinstance(event, RoundOpened) for event in opened.events)
     assert here(log) == [
-        "calendar",
         "market started follow_market",
+        "calendar",
         "linear_1 uploaded",
         "linear_1 staked",
     ]
@@ -282,10 +282,10 @@ def test_where_a_round_may_resolve_the_bots_stake_after_the_market_half_though_n
     running.scheduler.due = frozenset({RoundStatus.RESOLVED})  # type: ignore[attr-defined]
     running.step()  # Wednesday noon: a round may resolve
     assert here(log) == [
-        "calendar",
         "market started follow_market",
         "calendar",
         "market started follow_market",
+        "calendar",
         "linear_1 uploaded",
         *["market finished follow_market"] * 4,  # each since the first step's, this one too
         "linear_1 staked",

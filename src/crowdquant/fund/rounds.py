@@ -81,14 +81,17 @@ def _book_days(
 
 
 def last_book(session: Session, tournament: Tournament) -> FundBook | None:
-    """The tournament's last book in trading order, if any."""
-    return session.scalars(
-        select(FundBook)
+    """The tournament's last book in trading order, if any: found by its id first, so that
+    the sort carries no book's weights (thousands of rounds' worth)."""
+    last = (
+        select(FundBook.id)
         .join(Round, Round.id == FundBook.round_id)
         .where(Round.tournament_id == tournament.id)
         .order_by(FundBook.trade_date.desc(), Round.number.desc())
         .limit(1)
-    ).first()
+        .scalar_subquery()
+    )
+    return session.scalars(select(FundBook).where(FundBook.id == last)).first()
 
 
 def _series(weights: dict[str, Any]) -> pd.Series:

@@ -11,14 +11,16 @@ served API; the driver only tells them when to look. Work a server runs beside t
 scheduler on real time (the diagnostics worker's polls) runs at the end of each step instead,
 so that nothing moves with the real clock and the same seed gives the same run.
 
-A step may use a second core (`spawned.Spawned`). Given a `market` process, the scheduler runs
-the calendar's half of its tick here and the market's half (scoring, resolution, the fund)
-there, while the bots upload. The driver waits for that half only where something depends on
-it: before the bots stake where a round may resolve (they stake on what it pays and burns)
-or a bot has a stake to place, and before a calendar's half that moves rounds (closes them,
-starts their scoring). Elsewhere (a close's first scores, say) the half runs on into the next
-step, beside that step's calendar half and bots, which read nothing it writes, and its events
-come with the step it was waited in. Given `more_players`, a share of the bots (a `Players` there)
+A step may use a second core (`spawned.Spawned`). Given a `market` process, the scheduler
+runs the calendar's half of its tick here and the market's half (scoring, resolution, the
+fund) there, while the bots upload. The driver waits for that half only where something
+depends on it: before the bots stake where a round may resolve (they stake on what it pays
+and burns) or a bot has a stake to place, and before a calendar's half that moves rounds
+(closes them, starts their scoring). A calendar's half that moves none only opens rounds,
+which the market's half never reads: that step's market half starts first and runs beside
+it. Elsewhere (a close's first scores, say) the half runs on into the next step, beside that
+step's calendar half and bots, which read nothing it writes, and its events come with the
+step it was waited in. Given `more_players`, a share of the bots (a `Players` there)
 uploads, then stakes, in that process while the others do here. What is decided, and in
 which order, is as in a sequential step.
 """
@@ -146,11 +148,14 @@ class Driver:
             step.events = _told(self.scheduler.tick())
         else:  # the market's half runs there while the bots upload
             due = self.scheduler.moves_due(step.at)
+            resolving = bool(due & MARKET_MOVES)
             if due & CALENDAR_MOVES:  # the calendar moves rounds the market's half reads
                 self._finish_market(step)
-            resolving = bool(due & MARKET_MOVES)
-            step.events += _told(self.scheduler.advance_calendar())
-            self.market.start(step.at, "follow_market")
+                step.events += _told(self.scheduler.advance_calendar())
+                self.market.start(step.at, "follow_market")
+            else:  # it only opens rounds, which the market's half never reads: both at once
+                self.market.start(step.at, "follow_market")
+                step.events += _told(self.scheduler.advance_calendar())
         everyone = not self._woken or self._retry
         woken = everyone or any(isinstance(e, RoundOpened | RoundClosed) for e in step.events)
         staking = False
