@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -27,6 +28,7 @@ from crowdquant.storage.interface import Content, StoredFile
 from crowdquant.tournament.calendar import RoundTimes, round_times, schedule_for
 from crowdquant.tournament.lifecycle import RoundLifecycle
 from crowdquant.tournament.rounds import (
+    EarlyPublication,
     FeedPublisher,
     LivePublisher,
     NoRoundDue,
@@ -42,6 +44,7 @@ from crowdquant.tournament.rounds import (
     newest_rounds,
     open_round,
     open_round_now,
+    publish_early,
     rounds_by_id,
     shift_weeks,
 )
@@ -164,6 +167,50 @@ def test_explicit_times_must_contain_now_and_follow_the_last_round(
         )
         extra = open_round(session, clock, tournament, publisher, times=later)
         assert (extra.number, extra.close_time) == (2, later.close_time)
+
+
+class Counted:
+    """A publisher that counts its publications."""
+
+    def __init__(self, publisher: LivePublisher) -> None:
+        self.publisher, self.calls = publisher, 0
+
+    def publish(self, tournament: Tournament, round_number: int, era_date: date) -> PublishedLive:
+        self.calls += 1
+        return self.publisher.publish(tournament, round_number, era_date)
+
+
+def test_a_live_era_published_early_opens_its_own_round_and_no_other(
+    sessions: sessionmaker[Session], clock: ManualClock, publisher: FeedPublisher
+) -> None:
+    new_tournament(sessions, clock)
+    counted = Counted(publisher)
+    today = round_times(schedule_for(Cadence.DAILY), TUESDAY_NOON)
+    tomorrow = round_times(schedule_for(Cadence.DAILY), TUESDAY_NOON + DAY)
+    with transaction(sessions) as session:
+        tournament = get_tournament(session, 8)
+        early = publish_early(session, tournament, counted, today)
+        assert early is not None and (early.number, counted.calls) == (1, 1)
+        for other in (  # another round, timetable or version: published afresh
+            EarlyPublication(2, early.version, today, early.live),
+            EarlyPublication(1, early.version, tomorrow, early.live),
+            EarlyPublication(1, "v0", today, early.live),
+        ):
+            with session.begin_nested() as attempt:
+                open_round(session, clock, tournament, counted, times=today, early=other)
+                attempt.rollback()
+        assert counted.calls == 4
+        opened = open_round(session, clock, tournament, counted, times=today, early=early)
+        assert counted.calls == 4 and opened.number == 1
+        served = session.scalars(
+            select(DatasetFile).where(DatasetFile.filename == "live.parquet")
+        ).one()
+        assert served.storage_key == early.live.storage_key
+        assert publish_early(session, tournament, counted, today) is None  # open already
+        overlapping = replace(tomorrow, open_time=clock.now())
+        with pytest.raises(RoundScheduleError, match="round 1 of tournament 8 is open until"):
+            publish_early(session, tournament, counted, overlapping)  # as `open_round` refuses
+        assert counted.calls == 4
 
 
 def test_a_round_closed_by_hand_lets_the_next_open_at_once_and_the_calendar_resumes(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -17,7 +18,7 @@ from crowdquant.db.models import Cadence, Round, RoundStatus, Rules, Tournament
 from crowdquant.db.session import transaction
 from crowdquant.ledger.sql import SqlLedger
 from crowdquant.tournament.retention import Retention
-from crowdquant.tournament.rounds import PublishedLive
+from crowdquant.tournament.rounds import LivePublisher, PublishedLive
 from crowdquant.tournament.runtime import TournamentRuntime
 from crowdquant.tournament.scheduler import (
     RoundOpened,
@@ -408,3 +409,41 @@ def test_on_the_database_ledger_no_step_touches_the_chain(
     clock.set(resolve_time)
     assert "round 1 of tournament 13 resolved" in [str(e) for e in scheduler.tick()]
     assert statements and not [s for s in statements if "chain_" in s or "evm_" in s]
+
+
+class Probing:
+    """A publisher that says, at each publication, whether another connection could begin
+    writing then (on SQLite: no writer held the lock)."""
+
+    def __init__(self, publisher: LivePublisher, database: str | None) -> None:
+        self.publisher, self.database = publisher, database
+        self.calls, self.free = 0, list[bool]()
+
+    def publish(self, tournament: Tournament, round_number: int, era_date: date) -> PublishedLive:
+        self.calls += 1
+        if self.database is not None:
+            other = sqlite3.connect(self.database, timeout=0, isolation_level=None)
+            try:
+                other.execute("BEGIN IMMEDIATE")
+                other.execute("ROLLBACK")
+                self.free.append(True)
+            except sqlite3.OperationalError:
+                self.free.append(False)
+            finally:
+                other.close()
+        return self.publisher.publish(tournament, round_number, era_date)
+
+
+def test_an_opening_publishes_its_live_era_once_and_outside_the_write_lock(
+    sessions: sessionmaker[Session], clock: ManualClock, scheduler: Scheduler
+) -> None:
+    bind = sessions.kw["bind"]
+    sqlite = bind.dialect.name == "sqlite"
+    probing = Probing(scheduler.runtimes[8].publisher, bind.url.database if sqlite else None)
+    scheduler.runtimes[8] = TournamentRuntime(probing)
+    clock.set(at(13, 18))  # the daily weekend round opens
+    assert "round 1 of tournament 8 opened (live era 0004)" in map(str, scheduler.tick())
+    assert probing.calls == 1 and probing.free == ([True] if sqlite else [])
+    clock.advance(HOUR)
+    scheduler.tick()  # open already: nothing published again
+    assert probing.calls == 1

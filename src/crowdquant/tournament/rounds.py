@@ -281,6 +281,24 @@ class FeedPublisher:
 # --- opening ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class EarlyPublication:
+    """A round's live era published before the transaction that opens it (`open_round`):
+    for round `number` of dataset version `version`, on the timetable `times`."""
+
+    number: int
+    version: str
+    times: RoundTimes
+    live: PublishedLive
+
+    def serves(self, number: int, tournament: Tournament, times: RoundTimes) -> bool:
+        return (self.number, self.version, self.times) == (
+            number,
+            tournament.dataset_version,
+            times,
+        )
+
+
 def open_round(
     session: Session,
     clock: Clock,
@@ -288,6 +306,7 @@ def open_round(
     publisher: LivePublisher,
     *,
     times: RoundTimes | None = None,
+    early: EarlyPublication | None = None,
 ) -> Round:
     """Open the tournament's next round and publish its live era.
 
@@ -296,7 +315,9 @@ def open_round(
     if the round opening at that time exists already, it is returned unchanged. Raises
     `RoundScheduleError` if the window starts before the newest round closes (or, once it is
     closed, early by hand or not, before it opened), and
-    `PublishFailed` (nothing stored, no row) if publishing fails.
+    `PublishFailed` (nothing stored, no row) if publishing fails. The live era is `early`'s
+    (`publish_early`) if that was published for the very round this opens, else published
+    here.
     """
     now = clock.now()
     if times is None:
@@ -314,29 +335,13 @@ def open_round(
         )
 
     latest = current_round(session, tournament)
-    if latest is not None:
-        if latest.open_time == times.open_time:
-            return latest
-        if times.open_time < _open_until(latest):
-            state = (
-                f"is open until {latest.close_time}"
-                if latest.status is RoundStatus.OPEN
-                else f"opened at {latest.open_time}"
-            )
-            raise RoundScheduleError(
-                f"round {latest.number} of tournament {tournament.number} {state};"
-                f" the next round cannot open at {times.open_time}"
-            )
-    _refuse_shared_version(session, tournament)
-    number = 1 if latest is None else latest.number + 1
-
-    try:
-        published = publisher.publish(tournament, number, times.era_date)
-    except Exception as exc:
-        raise PublishFailed(
-            f"publishing round {number} of tournament {tournament.number} failed:"
-            f" {type(exc).__name__}: {exc}"
-        ) from exc
+    if latest is not None and latest.open_time == times.open_time:
+        return latest
+    number = _next_number(session, tournament, latest, times)
+    if early is not None and early.serves(number, tournament, times):
+        published = early.live
+    else:
+        published = _publish(tournament, publisher, number, times)
     crash_point("open:after-files")
 
     round_ = Round(
@@ -366,6 +371,53 @@ def open_round(
         session.flush()
     crash_point("open:before-commit")
     return round_
+
+
+def publish_early(
+    session: Session, tournament: Tournament, publisher: LivePublisher, times: RoundTimes
+) -> EarlyPublication | None:
+    """The live era of the round opening at `times`, published now, before the writing
+    transaction that opens it (`open_round`): the slow part of an opening, left out of the
+    write lock (its files are under keys only that round's rows will name, so a round opened
+    otherwise leaves them to be written again). None if that round is open already; raises
+    as `open_round` would."""
+    latest = current_round(session, tournament)
+    if latest is not None and latest.open_time == times.open_time:
+        return None
+    number = _next_number(session, tournament, latest, times)
+    live = _publish(tournament, publisher, number, times)
+    return EarlyPublication(number, tournament.dataset_version, times, live)
+
+
+def _next_number(
+    session: Session, tournament: Tournament, latest: Round | None, times: RoundTimes
+) -> int:
+    """The number of the round opening at `times` after `latest`; `RoundScheduleError` if it
+    cannot open then."""
+    if latest is not None and times.open_time < _open_until(latest):
+        state = (
+            f"is open until {latest.close_time}"
+            if latest.status is RoundStatus.OPEN
+            else f"opened at {latest.open_time}"
+        )
+        raise RoundScheduleError(
+            f"round {latest.number} of tournament {tournament.number} {state};"
+            f" the next round cannot open at {times.open_time}"
+        )
+    _refuse_shared_version(session, tournament)
+    return 1 if latest is None else latest.number + 1
+
+
+def _publish(
+    tournament: Tournament, publisher: LivePublisher, number: int, times: RoundTimes
+) -> PublishedLive:
+    try:
+        return publisher.publish(tournament, number, times.era_date)
+    except Exception as exc:
+        raise PublishFailed(
+            f"publishing round {number} of tournament {tournament.number} failed:"
+            f" {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def _open_until(round_: Round) -> datetime:

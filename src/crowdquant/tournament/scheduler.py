@@ -92,7 +92,12 @@ from crowdquant.tournament.compute_jobs import queue_jobs
 from crowdquant.tournament.fund import plan_books, update_fund
 from crowdquant.tournament.lifecycle import RoundLifecycle
 from crowdquant.tournament.retention import Retention, SweepCursor, sweep_submission_files
-from crowdquant.tournament.rounds import LivePublisher, current_round, open_round
+from crowdquant.tournament.rounds import (
+    LivePublisher,
+    current_round,
+    open_round,
+    publish_early,
+)
 from crowdquant.tournament.runtime import NO_RUNTIME, TournamentRuntime
 from crowdquant.tournament.scoring import (
     Complete,
@@ -703,12 +708,20 @@ class Scheduler:
             times = round_open_at(schedule_for(listed.cadence, listed.settings), now)
             if times is None:  # the common case: decided without a transaction
                 return []
+            with transaction(self.sessions) as session:  # the slow part, before the write lock
+                tournament = session.get_one(Tournament, listed.id)
+                latest = current_round(session, tournament)
+                if latest is not None and latest.open_time >= times.open_time:
+                    return []
+                early = publish_early(session, tournament, publisher, times)
             with write_transaction(self.sessions) as session:
                 tournament = session.get_one(Tournament, listed.id)
                 latest = current_round(session, tournament)
                 if latest is not None and latest.open_time >= times.open_time:
                     return []
-                opened = open_round(session, self.clock, tournament, publisher, times=times)
+                opened = open_round(
+                    session, self.clock, tournament, publisher, times=times, early=early
+                )
                 queue_jobs(session, opened, now)  # the uploaded models' runs
                 queue_deliveries(session, opened, now)  # the webhooks' triggers
                 event = RoundOpened(
