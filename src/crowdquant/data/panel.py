@@ -46,8 +46,8 @@ class Panel:
             raise PanelError("volume must have the same dates and tickers as close")
         if not self.market.index.equals(idx):
             raise PanelError("market must have the same dates as close")
-        missing = set(self.close.columns) - set(self.sector.index)
-        if missing:
+        missing = self.close.columns[~self.close.columns.isin(self.sector.index)]
+        if len(missing):
             raise PanelError(f"sector missing for tickers: {sorted(missing)[:5]}")
 
     @property
@@ -65,18 +65,20 @@ class Panel:
 
     def until(self, last: pd.Timestamp) -> Panel:
         """The panel as it was known at the close of `last` (no later rows)."""
-        return self._rows(self.dates <= last)
+        return self._rows(slice(0, int(self.dates.searchsorted(last, side="right"))))
 
     def tail(self, days: int) -> Panel:
         """The last `days` trading days."""
-        return self._rows(np.arange(len(self.dates)) >= len(self.dates) - days)
+        return self._rows(slice(max(len(self.dates) - days, 0), None))
 
-    def _rows(self, keep: np.ndarray) -> Panel:
+    def _rows(self, rows: slice) -> Panel:
+        """The panel on a run of its rows: nothing is copied until it changes (copy on write),
+        so cutting a long history costs nothing like its size."""
         return Panel(
-            close=self.close.loc[keep],
-            volume=None if self.volume is None else self.volume.loc[keep],
+            close=self.close.iloc[rows],
+            volume=None if self.volume is None else self.volume.iloc[rows],
             sector=self.sector,
-            market=self.market.loc[keep],
+            market=self.market.iloc[rows],
             name=self.name,
         )
 
