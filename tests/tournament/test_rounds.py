@@ -211,6 +211,8 @@ def test_a_live_era_published_early_opens_its_own_round_and_no_other(
         with pytest.raises(RoundScheduleError, match="round 1 of tournament 8 is open until"):
             publish_early(session, tournament, counted, overlapping)  # as `open_round` refuses
         assert counted.calls == 4
+        again = publisher.publish(tournament, 1, today.era_date)  # by another opener, say
+        assert (again.storage_key, again.sha256) == (early.live.storage_key, early.live.sha256)
 
 
 def test_a_round_closed_by_hand_lets_the_next_open_at_once_and_the_calendar_resumes(

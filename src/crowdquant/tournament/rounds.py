@@ -378,9 +378,11 @@ def publish_early(
 ) -> EarlyPublication | None:
     """The live era of the round opening at `times`, published now, before the writing
     transaction that opens it (`open_round`): the slow part of an opening, left out of the
-    write lock (its files are under keys only that round's rows will name, so a round opened
-    otherwise leaves them to be written again). None if that round is open already; raises
-    as `open_round` would."""
+    write lock. Its files are keyed by the round's number and are the same bytes for the
+    same era date, which every opening of that round on that day shares (the era is the
+    business day before the opening's): published before the round is known to open, they
+    replace no file a committed row names with other bytes. None if that round is open
+    already; raises as `open_round` would."""
     latest = current_round(session, tournament)
     if latest is not None and latest.open_time == times.open_time:
         return None
