@@ -337,3 +337,22 @@ def test_the_market_half_is_waited_for_even_when_the_bots_turn_raises() -> None:
         while True:
             running.step()
     assert log[-1] == "market finished follow_market"
+
+
+def test_the_market_half_started_beside_the_calendar_is_waited_for_when_the_calendar_raises() -> (
+    None
+):
+    log: list[str] = []
+    running = driver(FakeBot("linear_1", log=log), log=log, step=timedelta(hours=1))
+    running.step()
+    log.clear()
+
+    def broken() -> list[object]:
+        log.append("calendar")
+        raise KeyboardInterrupt
+
+    running.scheduler.advance_calendar = broken  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        running.step()
+    assert running.market is not None and running.market.pending == 0
+    assert log[-1] == "market finished follow_market"

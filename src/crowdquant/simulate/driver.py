@@ -155,7 +155,11 @@ class Driver:
                 self.market.start(step.at, "follow_market")
             else:  # it only opens rounds, which the market's half never reads: both at once
                 self.market.start(step.at, "follow_market")
-                step.events += _told(self.scheduler.advance_calendar())
+                try:
+                    step.events += _told(self.scheduler.advance_calendar())
+                except BaseException:
+                    self._finish_market(step)  # no half left running behind a failure
+                    raise
         everyone = not self._woken or self._retry
         woken = everyone or any(isinstance(e, RoundOpened | RoundClosed) for e in step.events)
         staking = False
