@@ -381,10 +381,10 @@ def publish_early(
     write lock. Its files are keyed by the round's number and are the same bytes for the
     same era date, which every opening of that round on that day shares (the era is the
     business day before the opening's): published before the round is known to open, they
-    replace no file a committed row names with other bytes. None if that round is open
-    already; raises as `open_round` would."""
+    replace no file a committed row names with other bytes. None if that round, or a later
+    one, is open already; raises as `open_round` would."""
     latest = current_round(session, tournament)
-    if latest is not None and latest.open_time == times.open_time:
+    if latest is not None and latest.open_time >= times.open_time:
         return None
     number = _next_number(session, tournament, latest, times)
     live = _publish(tournament, publisher, number, times)

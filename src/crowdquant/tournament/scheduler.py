@@ -710,10 +710,9 @@ class Scheduler:
                 return []
             with transaction(self.sessions) as session:  # the slow part, before the write lock
                 tournament = session.get_one(Tournament, listed.id)
-                latest = current_round(session, tournament)
-                if latest is not None and latest.open_time >= times.open_time:
-                    return []
                 early = publish_early(session, tournament, publisher, times)
+            if early is None:
+                return []
             with write_transaction(self.sessions) as session:
                 tournament = session.get_one(Tournament, listed.id)
                 latest = current_round(session, tournament)
