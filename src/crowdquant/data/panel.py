@@ -46,9 +46,9 @@ class Panel:
             raise PanelError("volume must have the same dates and tickers as close")
         if not self.market.index.equals(idx):
             raise PanelError("market must have the same dates as close")
-        missing = self.close.columns[~self.close.columns.isin(self.sector.index)]
+        missing = self.close.columns.difference(self.sector.index)  # sorted; a hash join
         if len(missing):
-            raise PanelError(f"sector missing for tickers: {sorted(missing)[:5]}")
+            raise PanelError(f"sector missing for tickers: {list(missing[:5])}")
 
     @property
     def tickers(self) -> list[str]:
