@@ -56,25 +56,34 @@ def models_table(
 def holdings(
     session: Session, ledger: Ledger, tournament: Tournament, archetypes: Mapping[str, str]
 ) -> list[tuple[str, str, float]]:
-    """Each account's NMR now: wallet, plus its models' stakes and pending releases."""
+    """Each account's NMR now: wallet, plus its models' stakes and pending releases (three
+    queries, whatever the number of accounts and models)."""
     accounts = session.execute(
         select(Account.id, Account.username).where(Account.username.in_(list(archetypes)))
     ).all()
-    found = []
-    for account_id, username in accounts:
-        owned = [AccountId(AccountKind.WALLET, account_id)]
-        for model_id in session.scalars(
-            select(Model.id).where(
-                Model.account_id == account_id, Model.tournament_id == tournament.id
-            )
-        ):
-            owned += [
-                AccountId(AccountKind.STAKE, model_id),
-                AccountId(AccountKind.RELEASE, model_id),
-            ]
-        units = sum(ledger.balance(session, owned_id, Currency.NMR) for owned_id in owned)
-        found.append((username, archetypes[username], nmr_float(units)))
-    return found
+    owned: dict[uuid.UUID, list[AccountId]] = {
+        account_id: [AccountId(AccountKind.WALLET, account_id)] for account_id, _ in accounts
+    }
+    for account_id, model_id in session.execute(
+        select(Model.account_id, Model.id).where(
+            Model.account_id.in_(list(owned)), Model.tournament_id == tournament.id
+        )
+    ):
+        owned[account_id] += [
+            AccountId(AccountKind.STAKE, model_id),
+            AccountId(AccountKind.RELEASE, model_id),
+        ]
+    balances = ledger.balances_of(
+        session, [held for ids in owned.values() for held in ids], Currency.NMR
+    )
+    return [
+        (
+            username,
+            archetypes[username],
+            nmr_float(sum(balances[held] for held in owned[account_id])),
+        )
+        for account_id, username in accounts
+    ]
 
 
 def results_table(session: Session, tournament: Tournament, models: pd.DataFrame) -> pd.DataFrame:
