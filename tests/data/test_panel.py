@@ -56,3 +56,16 @@ def test_a_ticker_without_a_sector_is_named() -> None:
     full = panel()
     with pytest.raises(PanelError, match=r"sector missing for tickers: \['BBB'\]"):
         Panel(full.close, full.volume, full.sector.drop("BBB"), full.market, "test")
+
+
+def test_sector_codes_number_the_sorted_labels_in_column_order() -> None:
+    full = panel()
+    shuffled = Panel(  # the sector series in another order than the columns
+        close=full.close,
+        volume=full.volume,
+        sector=pd.Series(["tech", "tech", "energy"], index=["CCC", "AAA", "BBB"]),
+        market=full.market,
+        name="test",
+    )
+    assert shuffled.sector_codes().tolist() == [1, 0, 1]  # energy 0, tech 1
+    assert shuffled.sector_codes().dtype == np.int32

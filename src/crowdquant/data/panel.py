@@ -60,8 +60,9 @@ class Panel:
 
     def sector_codes(self) -> np.ndarray:
         """Integer sector code per ticker, in column order (codes follow sorted labels)."""
-        labels = self.sector.reindex(self.close.columns).astype(str)
-        return pd.Categorical(labels, categories=sorted(set(labels))).codes.astype(np.int32)
+        labels = self.sector.reindex(self.close.columns).astype(str).to_numpy(dtype=object)
+        _, codes = np.unique(labels, return_inverse=True)  # sorted labels, as pd.Categorical's
+        return codes.astype(np.int32)
 
     def until(self, last: pd.Timestamp) -> Panel:
         """The panel as it was known at the close of `last` (no later rows)."""
