@@ -23,6 +23,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from crowdquant.api.files import WHOLE_BYTES
 from crowdquant.clock import ManualClock
 from crowdquant.db.models import ApiScope, Cadence, Rules, Submission, SubmissionStatus
 from crowdquant.db.session import transaction
@@ -205,6 +206,21 @@ def test_ranges_head_and_signed_links(world: World) -> None:
     expired = httpx.get(url)
     assert expired.status_code == 403
     assert expired.json()["detail"].startswith("this link expired at")
+
+
+def test_a_file_past_one_piece_is_streamed_whole_and_its_ranges_served(world: World) -> None:
+    url = _dataset_url(world)
+    big = np.random.default_rng(1).bytes(2 * WHOLE_BYTES + 12_345)  # streamed, in chunks
+    world.storage.write("v1/live_1.parquet", big)
+    whole = httpx.get(url)
+    assert (whole.status_code, whole.headers["content-length"]) == (200, str(len(big)))
+    assert whole.content == big
+    across = httpx.get(url, headers={"Range": f"bytes=100-{WHOLE_BYTES + 99}"})  # one piece
+    assert (across.status_code, across.content) == (206, big[100 : WHOLE_BYTES + 100])
+    longer = httpx.get(url, headers={"Range": f"bytes=100-{WHOLE_BYTES + 100}"})  # streamed
+    assert (longer.status_code, longer.content) == (206, big[100 : WHOLE_BYTES + 101])
+    world.storage.delete("v1/live_1.parquet")
+    assert httpx.get(url).status_code == 404
 
 
 def test_upload_size_limit(world: World) -> None:

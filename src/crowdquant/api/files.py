@@ -3,7 +3,8 @@
 ``/files/<storage key>?expires=...&signature=...`` (see `http/signing.py`). The URL is the
 whole authorization; numerapi sends no header on it (protocol §2.5).
 
-* GET streams the stored file with an exact ``Content-Length`` and never compresses it.
+* GET serves the stored file (streamed, past `WHOLE_BYTES`) with an exact ``Content-Length``
+  and never compresses it.
   A single ``Range: bytes=a-b`` / ``a-`` / ``-n`` answers 206 with ``Content-Range`` (numerapi
   resumes downloads this way; fsspec reads Parquet blocks); a range that is malformed, asks
   for several parts, or starts past the end answers 416. HEAD answers GET's headers and is
@@ -31,7 +32,7 @@ from starlette.concurrency import run_in_threadpool
 
 from crowdquant.http.services import ServicesDep
 from crowdquant.http.signing import SignedGrant, SignedUrlError
-from crowdquant.storage import FileStorage, NotFound, StorageError, TooLarge
+from crowdquant.storage import CHUNK_SIZE, FileStorage, NotFound, StorageError, TooLarge
 from crowdquant.tournament.live_mode import (
     closed_live_versions,
     features_key_closed,
@@ -41,6 +42,9 @@ from crowdquant.tournament.visibility import live_key_closed, servable_key
 
 UPLOADS_PREFIX = "uploads/"
 SPOOL_BYTES = 8 * 1024 * 1024
+WHOLE_BYTES = CHUNK_SIZE
+"""A range up to this size is answered in one piece; a longer one is streamed, a chunk at a
+time, each read on a worker thread of its own."""
 _RANGE = re.compile(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*")
 
 router = APIRouter()
@@ -121,7 +125,14 @@ def download(key: str, request: Request, services: ServicesDep) -> Response:
         return Response(status_code=status, headers=headers)
     if served is not None:
         return Response(served[start : end + 1], status_code=status, headers=headers)
-    return StreamingResponse(storage.read(key, start, end + 1), status_code=status, headers=headers)
+    try:
+        chunks = storage.read(key, start, end + 1)
+    except NotFound:
+        return _refusal(404, "the file is gone")
+    if end - start < WHOLE_BYTES:  # a live file, say: read here, in this request's thread
+        with chunks:
+            return Response(b"".join(chunks), status_code=status, headers=headers)
+    return StreamingResponse(chunks, status_code=status, headers=headers)
 
 
 def _store(storage: FileStorage, key: str, body: BinaryIO, max_bytes: int | None) -> None:
