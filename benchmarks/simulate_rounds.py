@@ -8,11 +8,12 @@ process); or, with `--against`, against another crowdquant's source (an older co
 
 Both sides run the same seed, population and rounds, one after the other, `--repeat` times
 each, interleaved so both see the same load; each run's wall time includes building the
-synthetic market. Prints each run's rounds/s, the medians and their ratio, and checks that
-both sides wrote the same report (a run's failed steps are printed: they make reports
-differ). `--against DIR` runs each side in a process of its own, in process, with `DIR/src`
-(e.g. `git archive main src | tar -x -C DIR`) or this tree's `src` first on the path. Not a
-test: figures vary by machine.
+synthetic market. Prints each run's rounds/s (with `--against`, also the CPU-seconds its
+processes spent a round, less sensitive to how busy the machine is), the medians and their
+ratio, and checks that both sides wrote the same report (a run's failed steps are printed:
+they make reports differ). `--against DIR` runs each side in a process of its own, in
+process, with `DIR/src` (e.g. `git archive main src | tar -x -C DIR`) or this tree's `src`
+first on the path. Not a test: figures vary by machine.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import importlib
 import json
 import logging
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -68,11 +70,15 @@ print("\\n" + json.dumps({"speed": speed, "report": text}))
 """
 
 
-def run_elsewhere(source: Path, rounds: int, stocks: int, population: str) -> tuple[float, str]:
+def run_elsewhere(
+    source: Path, rounds: int, stocks: int, population: str
+) -> tuple[float, float, str]:
     """One in-process run with `source` (a crowdquant `src` folder) first on the path, in a
-    process of its own; its rounds/s and its report's text."""
+    process of its own; its rounds/s, the CPU-seconds its processes spent a round (the
+    market's and the players' included), and its report's text."""
     here = str(Path(__file__).resolve().parent)
     environment = {**os.environ, "PYTHONPATH": str(source)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(
         [sys.executable, "-c", ONE_RUN, here, str(source), str(rounds), str(stocks), population],
         env=environment,
@@ -80,30 +86,42 @@ def run_elsewhere(source: Path, rounds: int, stocks: int, population: str) -> tu
         text=True,
         check=True,
     )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     *said, last = done.stdout.strip().splitlines()
     for line in said:  # what went wrong in the run (a step that failed), for the reader
         if "could not" in line:
             print(f"  {line.strip()}", flush=True)
     answer = json.loads(last)
-    return float(answer["speed"]), str(answer["report"])
+    return float(answer["speed"]), cpu / rounds, str(answer["report"])
 
 
 def against(args: argparse.Namespace) -> None:
-    """This tree's rounds/s against the tree at `args.against`, in process."""
+    """This tree's rounds/s and CPU-seconds a round against the tree at `args.against`, in
+    process."""
     sides = {"this tree": SOURCE, "reference": Path(args.against).resolve() / "src"}
     speeds: dict[str, list[float]] = {side: [] for side in sides}
+    cpus: dict[str, list[float]] = {side: [] for side in sides}
     reports: set[str] = set()
     for attempt in range(args.repeat):
         for side, source in sides.items():
-            speed, text = run_elsewhere(source, args.rounds, args.stocks, args.population)
+            speed, cpu, text = run_elsewhere(source, args.rounds, args.stocks, args.population)
             speeds[side].append(speed)
+            cpus[side].append(cpu)
             reports.add(text)
-            print(f"run {attempt + 1}, {side}: {speed:.3f} rounds/s", flush=True)
+            print(
+                f"run {attempt + 1}, {side}: {speed:.3f} rounds/s, {cpu:.2f} CPU-s a round",
+                flush=True,
+            )
     mine, reference = (statistics.median(speeds[side]) for side in sides)
+    my_cpu, reference_cpu = (statistics.median(cpus[side]) for side in sides)
     print(f"{args.rounds} rounds of the {args.population} population, {args.stocks} stocks")
-    print(f"this tree: {mine:.3f} rounds/s (median)")
-    print(f"reference ({args.against}): {reference:.3f} rounds/s (median)")
-    print(f"ratio this tree / reference: {mine / reference:.2f}×")
+    print(f"this tree: {mine:.3f} rounds/s, {my_cpu:.2f} CPU-s a round (medians)")
+    print(f"reference ({args.against}): {reference:.3f} rounds/s, {reference_cpu:.2f} CPU-s")
+    print(
+        f"ratio this tree / reference: {mine / reference:.2f}× the speed,"
+        f" {my_cpu / reference_cpu:.2f}× the CPU"
+    )
     print("same report on both sides:", "yes" if len(reports) == 1 else "no")
 
 
