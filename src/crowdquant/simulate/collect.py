@@ -56,8 +56,8 @@ def models_table(
 def holdings(
     session: Session, ledger: Ledger, tournament: Tournament, archetypes: Mapping[str, str]
 ) -> list[tuple[str, str, float]]:
-    """Each account's NMR now: wallet, plus its models' stakes and pending releases (three
-    queries, whatever the number of accounts and models)."""
+    """Each account's NMR now: wallet, plus its models' stakes and pending releases. One query
+    reads the accounts, one their models, and `Ledger.balances_of` every balance at once."""
     accounts = session.execute(
         select(Account.id, Account.username).where(Account.username.in_(list(archetypes)))
     ).all()
