@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NoReturn
 
 import httpx
 import numerapi
@@ -29,7 +30,7 @@ from crowdquant.db.models import ApiScope, Cadence, Rules, Submission, Submissio
 from crowdquant.db.session import transaction
 from crowdquant.server.app import create_app
 from crowdquant.settings import Settings
-from crowdquant.storage import LocalStorage
+from crowdquant.storage import LocalStorage, NotFound
 from crowdquant.tournament.accounts import create_api_key, sign_up
 from crowdquant.tournament.calendar import RoundTimes
 from crowdquant.tournament.models import create_model
@@ -208,7 +209,9 @@ def test_ranges_head_and_signed_links(world: World) -> None:
     assert expired.json()["detail"].startswith("this link expired at")
 
 
-def test_a_file_past_one_piece_is_streamed_whole_and_its_ranges_served(world: World) -> None:
+def test_a_file_past_one_piece_is_streamed_whole_and_its_ranges_served(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     url = _dataset_url(world)
     big = np.random.default_rng(1).bytes(2 * WHOLE_BYTES + 12_345)  # streamed, in chunks
     world.storage.write("v1/live_1.parquet", big)
@@ -219,6 +222,14 @@ def test_a_file_past_one_piece_is_streamed_whole_and_its_ranges_served(world: Wo
     assert (across.status_code, across.content) == (206, big[100 : WHOLE_BYTES + 100])
     longer = httpx.get(url, headers={"Range": f"bytes=100-{WHOLE_BYTES + 100}"})  # streamed
     assert (longer.status_code, longer.content) == (206, big[100 : WHOLE_BYTES + 101])
+
+    def gone(key: str, *args: object) -> NoReturn:
+        raise NotFound(key)
+
+    with monkeypatch.context() as patched:  # gone between its size and its read
+        patched.setattr(world.storage, "read", gone)
+        vanished = httpx.get(url)
+    assert (vanished.status_code, vanished.json()) == (404, {"detail": "the file is gone"})
     world.storage.delete("v1/live_1.parquet")
     assert httpx.get(url).status_code == 404
 
