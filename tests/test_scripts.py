@@ -60,6 +60,10 @@ def _check(
 
 
 POSTGRES = {"CROWDQUANT_TEST_POSTGRES_URL": "postgresql://tests@localhost/tests"}
+RUN = [  # the environment, its libraries compiled once, then the check in it
+    "uv sync --locked --compile-bytecode --quiet",
+    "uv run --locked scripts/test -k demo",
+]
 
 
 def test_as_root_it_installs_the_missing_chromium_then_runs_the_check(tmp_path: Path) -> None:
@@ -68,7 +72,7 @@ def test_as_root_it_installs_the_missing_chromium_then_runs_the_check(tmp_path: 
     assert calls == [
         "apt-get update",
         "apt-get install -y chromium",
-        "uv run --locked scripts/test -k demo",
+        *RUN,
     ]
 
 
@@ -78,7 +82,7 @@ def test_it_installs_bubblewrap_for_the_model_sandbox_when_missing(tmp_path: Pat
     assert calls == [
         "apt-get update",
         "apt-get install -y bubblewrap",
-        "uv run --locked scripts/test -k demo",
+        *RUN,
     ]
 
 
@@ -93,7 +97,7 @@ def test_as_a_user_it_installs_through_sudo(tmp_path: Path) -> None:
 def test_nothing_is_installed_when_nothing_is_missing(tmp_path: Path, user: int) -> None:
     done, calls = _check(tmp_path, user=user, CROWDQUANT_TEST_CHROMIUM="/opt/chrome", **POSTGRES)
     assert done.returncode == 0, done.stderr
-    assert calls == ["uv run --locked scripts/test -k demo"]
+    assert calls == RUN
 
 
 def test_without_root_or_sudo_it_names_what_to_install_and_runs_nothing(tmp_path: Path) -> None:
@@ -136,7 +140,7 @@ def test_it_installs_the_pinned_anvil_with_npm_into_the_checkout(
     assert calls == [
         "npm install --prefix .evm-node --no-audit --no-fund --no-save --loglevel=error "
         "@foundry-rs/anvil-linux-amd64@1.7.1",
-        "uv run --locked scripts/test -k demo",
+        *RUN,
     ]
 
 
@@ -147,7 +151,7 @@ def test_the_pinned_anvil_already_there_is_kept(tmp_path: Path) -> None:
         CROWDQUANT_TEST_CHROMIUM="/opt/chrome", **POSTGRES,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert calls == ["uv run --locked scripts/test -k demo"]
+    assert calls == RUN
 
 
 def test_without_npm_it_installs_npm_with_apt_first(tmp_path: Path) -> None:
