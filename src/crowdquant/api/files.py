@@ -120,8 +120,9 @@ def download(key: str, request: Request, services: ServicesDep) -> Response:
             )
         start, end, status = found[0], found[1], 206
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-    headers["Content-Length"] = str(end - start + 1)
-    if request.method == "HEAD" or end < start:
+    length = end - start + 1
+    headers["Content-Length"] = str(length)
+    if request.method == "HEAD" or length <= 0:
         return Response(status_code=status, headers=headers)
     if served is not None:
         return Response(served[start : end + 1], status_code=status, headers=headers)
@@ -129,7 +130,7 @@ def download(key: str, request: Request, services: ServicesDep) -> Response:
         chunks = storage.read(key, start, end + 1)
     except NotFound:
         return _refusal(404, "the file is gone")
-    if end - start < WHOLE_BYTES:  # a live file, say: read here, in this request's thread
+    if length <= WHOLE_BYTES:  # a live file, say: read here, in this request's thread
         with chunks:
             return Response(b"".join(chunks), status_code=status, headers=headers)
     return StreamingResponse(chunks, status_code=status, headers=headers)
